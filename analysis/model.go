@@ -1,0 +1,361 @@
+package analysis
+
+import (
+	"sort"
+
+	"github.com/distchat/distchat/chatnode/wire"
+)
+
+// knownEvents are the event names of wire; any other is a bad line.
+var knownEvents = map[string]bool{}
+
+func init() {
+	for _, e := range []string{wire.EventConnected, wire.EventConnectionLost, wire.EventReconnecting,
+		wire.EventReconnected, wire.EventSubscribed, wire.EventUnsubscribed, wire.EventSent, wire.EventSendFailed,
+		wire.EventReceived, wire.EventGap, wire.EventMalformed, wire.EventPresence, wire.EventSync,
+		wire.EventBenchStart, wire.EventBenchEnd, wire.EventFault, wire.EventShutdown} {
+		knownEvents[e] = true
+	}
+}
+
+// sentMsg is what pass one learns about a message, kept small because there
+// is one per message: got marks which of the scenario's nodes received it.
+type sentMsg struct {
+	sentNS int64
+	got    uint64 // bit n: node n received it (hence at most maxNodes nodes)
+	conv   int32  // index into scenario.convs
+	sender int32
+}
+
+// maxNodes is the most nodes one scenario may have (the width of sentMsg.got).
+const maxNodes = 64
+
+// msgRef finds a sent message: its scenario and its index there.
+type msgRef struct{ run, idx int32 }
+
+type interval struct{ from, to int64 }
+
+// memberKey is one node's membership of one conversation.
+type memberKey struct {
+	node int32
+	conv int32
+}
+
+type faultKey struct{ fault, target string }
+
+// scenario collects one run label's data.
+type scenario struct {
+	name      string
+	nodes     map[string]int32 // node -> index
+	nodeNames []string
+	lastTS    []int64
+	member    map[memberKey][]interval
+	open      map[memberKey]int64
+	faults    []Fault
+	openFault map[faultKey]int64
+	// the measured window (-warmup, -cooldown) over send times
+	winFrom, winTo int64
+
+	sent     []sentMsg
+	convs    []string // interned conversation names: room, or "@" + recipient
+	convIdx  map[string]int32
+	index    int32 // in model.order
+	ackUS    []int32
+	senderAk map[int32][]int32
+	firstNS  int64
+	lastNS   int64
+
+	// pass two
+	recv      []*receiverAcc
+	unmatched int64
+	timeline  []point // (recv time, latency ms) sample for plots
+	tlEvery   int64
+	tlCount   int64
+}
+
+// Fault is one shaded window in the latency-over-time plot.
+type Fault struct {
+	Name    string `json:"fault"`
+	Target  string `json:"target"`
+	StartNS int64  `json:"start_ns"`
+	EndNS   int64  `json:"end_ns"`
+}
+
+type receiverAcc struct {
+	live, sync []int32 // latency µs of first deliveries
+	self       []int32 // latency of own messages: the node's round trip
+	duplicates int64
+	reordered  int64
+	lastSeq    map[streamKey]int64 // highest seq seen per sender stream
+	perSecond  map[int64]int64     // unique deliveries per second of receive time
+}
+
+type point struct{ x, y float64 }
+
+// streamKey is one sender's sequence within a conversation and a boot.
+type streamKey struct {
+	from, conv int32
+	boot       int64
+}
+
+// model is everything both passes build.
+type model struct {
+	runs     map[string]*scenario
+	order    []string
+	byID     map[string]msgRef
+	lines    int64
+	badLines int64
+	files    int
+	maxPlot  int64
+}
+
+func newModel() *model {
+	return &model{runs: map[string]*scenario{}, byID: map[string]msgRef{}, maxPlot: 200000}
+}
+
+func (m *model) scenario(name string) *scenario {
+	s := m.runs[name]
+	if s == nil {
+		s = &scenario{name: name, nodes: map[string]int32{}, member: map[memberKey][]interval{}, open: map[memberKey]int64{},
+			openFault: map[faultKey]int64{}, senderAk: map[int32][]int32{}, tlEvery: 1, convIdx: map[string]int32{},
+			index: int32(len(m.order))}
+		m.runs[name] = s
+		m.order = append(m.order, name)
+	}
+	return s
+}
+
+// conv interns a conversation name.
+func (s *scenario) conv(r *rec) int32 {
+	var key []byte
+	if len(r.room) > 0 {
+		key = r.room
+	} else if len(r.to) > 0 {
+		key = append([]byte{'@'}, r.to...)
+	} else {
+		return -1
+	}
+	if i, ok := s.convIdx[string(key)]; ok {
+		return i
+	}
+	i := int32(len(s.convs))
+	s.convs = append(s.convs, string(key))
+	s.convIdx[string(key)] = i
+	return i
+}
+
+func (s *scenario) node(name string) int32 {
+	if i, ok := s.nodes[name]; ok {
+		return i
+	}
+	i := int32(len(s.nodeNames))
+	s.nodes[name] = i
+	s.nodeNames = append(s.nodeNames, name)
+	s.lastTS = append(s.lastTS, 0)
+	return i
+}
+
+// eventOf returns the event name of a parsed line, or "" for a bad line
+// (not a JSON object, truncated, no or unknown event).
+func eventOf(r *rec, ok bool) string {
+	if !ok || !knownEvents[string(r.event)] {
+		return ""
+	}
+	return string(r.event)
+}
+
+// pass1 learns sent messages, memberships and fault windows.
+func (m *model) pass1(r *rec, ok bool) {
+	m.lines++
+	ev := eventOf(r, ok)
+	if ev == "" {
+		m.badLines++
+		return
+	}
+	s := m.scenario(string(r.run))
+	ts := r.tsNS
+	if ev == wire.EventFault {
+		key := faultKey{string(r.fault), string(r.target)}
+		if string(r.phase) == wire.PhaseStart {
+			s.openFault[key] = ts
+		} else if start, ok := s.openFault[key]; ok {
+			delete(s.openFault, key)
+			s.faults = append(s.faults, Fault{Name: key.fault, Target: key.target, StartNS: start, EndNS: ts})
+		}
+		return
+	}
+	n := s.node(string(r.node))
+	if ts > s.lastTS[n] {
+		s.lastTS[n] = ts
+	}
+	switch ev {
+	case wire.EventSubscribed, wire.EventUnsubscribed:
+		conv := s.conv(r)
+		if conv < 0 {
+			return
+		}
+		key := memberKey{n, conv}
+		if ev == wire.EventSubscribed {
+			if _, already := s.open[key]; !already {
+				s.open[key] = ts
+			}
+		} else if from, ok := s.open[key]; ok {
+			delete(s.open, key)
+			s.member[key] = append(s.member[key], interval{from, ts})
+		}
+	case wire.EventSent:
+		if len(r.id) == 0 {
+			return
+		}
+		if _, dup := m.byID[string(r.id)]; dup {
+			return
+		}
+		msg := sentMsg{sender: n, conv: s.conv(r), sentNS: r.sentNS}
+		m.byID[string(r.id)] = msgRef{s.index, int32(len(s.sent))}
+		s.sent = append(s.sent, msg)
+		if r.hasAck {
+			a := int32(min(max(r.ackUS, 0), 1<<31-1))
+			s.ackUS = append(s.ackUS, a)
+			s.senderAk[n] = append(s.senderAk[n], a)
+		}
+		if s.firstNS == 0 || msg.sentNS < s.firstNS {
+			s.firstNS = msg.sentNS
+		}
+		if msg.sentNS > s.lastNS {
+			s.lastNS = msg.sentNS
+		}
+	}
+}
+
+// endPass1 ends every open membership at the node's last log line (a node
+// that stopped, or was killed, receives nothing after it), closes open fault
+// windows, sets the measured window and prepares pass two.
+func (m *model) endPass1(warmup, cooldown int64) {
+	for _, s := range m.runs {
+		for key, from := range s.open {
+			s.member[key] = append(s.member[key], interval{from, s.lastTS[key.node]})
+		}
+		s.open = map[memberKey]int64{}
+		for key, start := range s.openFault {
+			s.faults = append(s.faults, Fault{Name: key.fault, Target: key.target, StartNS: start, EndNS: max(s.lastNS, start)})
+		}
+		s.winFrom, s.winTo = s.firstNS+warmup, s.lastNS-cooldown
+		sort.Slice(s.faults, func(i, j int) bool { return s.faults[i].StartNS < s.faults[j].StartNS })
+		s.recv = make([]*receiverAcc, len(s.nodeNames))
+		for i := range s.recv {
+			s.recv[i] = &receiverAcc{lastSeq: map[streamKey]int64{}, perSecond: map[int64]int64{}}
+		}
+		// Sample the latency-over-time series so a huge run still plots quickly.
+		total := int64(len(s.sent)) * int64(max(len(s.nodeNames), 1))
+		s.tlEvery = max(1, total/m.maxPlot)
+	}
+}
+
+// inWindow reports whether a message sent at t is measured.
+func (s *scenario) inWindow(t int64) bool { return t >= s.winFrom && t <= s.winTo }
+
+// isMember reports whether node n was subscribed to conv at t.
+func (s *scenario) isMember(n, conv int32, t int64) bool {
+	for _, iv := range s.member[memberKey{n, conv}] {
+		if t >= iv.from && t <= iv.to {
+			return true
+		}
+	}
+	return false
+}
+
+// expected reports whether node n should have received msg.
+func (s *scenario) expected(n int32, msg *sentMsg) bool {
+	if msg.conv < 0 {
+		return false
+	}
+	if c := s.convs[msg.conv]; c[0] == '@' {
+		return s.nodeNames[n] == c[1:]
+	}
+	return s.isMember(n, msg.conv, msg.sentNS)
+}
+
+// delivery is one received line, for messages.csv.
+type delivery struct {
+	run, receiver, sender, conv, via string
+	seq, sentNS, recvNS              int64
+	latencyUS                        int64
+	duplicate                        bool
+}
+
+// pass2 matches received lines with what was sent.
+func (m *model) pass2(r *rec, ok bool, emit func(delivery)) {
+	if eventOf(r, ok) != wire.EventReceived {
+		return
+	}
+	via := string(r.via)
+	if via == wire.ViaHistory {
+		return // shown on join, not a delivery the analysis expects
+	}
+	s := m.runs[string(r.run)]
+	if s == nil {
+		return
+	}
+	n := s.node(string(r.node))
+	if int(n) >= len(s.recv) {
+		return // a node that only ever received: it has no memberships either
+	}
+	acc := s.recv[n]
+	sender, fromIdx := string(r.from), int32(-1)
+	if i, ok := s.nodes[sender]; ok {
+		sender, fromIdx = s.nodeNames[i], i
+	}
+	conv := s.conv(r)
+	convName := ""
+	if conv >= 0 {
+		convName = s.convs[conv]
+	}
+	d := delivery{run: s.name, receiver: s.nodeNames[n], sender: sender, conv: convName,
+		via: via, seq: r.seq, sentNS: r.sentNS, recvNS: r.recvNS, duplicate: r.duplicate}
+	d.latencyUS = (d.recvNS - d.sentNS) / 1000
+	var msg *sentMsg
+	if ref, ok := m.byID[string(r.id)]; ok && ref.run == s.index {
+		msg = &s.sent[ref.idx]
+	}
+	if msg != nil && !d.duplicate && n < maxNodes {
+		if b := uint64(1) << n; msg.got&b != 0 {
+			d.duplicate = true
+		} else {
+			msg.got |= b
+		}
+	}
+	emit(d)
+	if d.duplicate {
+		acc.duplicates++
+		return
+	}
+	if msg == nil {
+		s.unmatched++
+		return
+	}
+	if !s.inWindow(msg.sentNS) {
+		return
+	}
+	key := streamKey{fromIdx, conv, atoi(r.boot)}
+	if d.seq > 0 {
+		if d.seq < acc.lastSeq[key] {
+			acc.reordered++
+		} else {
+			acc.lastSeq[key] = d.seq
+		}
+	}
+	lat := int32(min(max(d.latencyUS, 0), 1<<31-1))
+	if via == wire.ViaSync {
+		acc.sync = append(acc.sync, lat)
+	} else {
+		acc.live = append(acc.live, lat)
+	}
+	if s.nodeNames[msg.sender] == s.nodeNames[n] {
+		acc.self = append(acc.self, lat)
+	}
+	acc.perSecond[d.recvNS/1e9]++
+	s.tlCount++
+	if s.tlCount%s.tlEvery == 0 {
+		s.timeline = append(s.timeline, point{float64(d.recvNS), float64(lat) / 1000})
+	}
+}

@@ -1,0 +1,167 @@
+package analysis
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	return writeFile(path, append(b, '\n'))
+}
+
+func writeFile(path string, b []byte) error {
+	if err := os.WriteFile(path, b, 0o666); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func f3(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
+
+// writeSummaryCSV writes one row per scenario and receiver.
+func writeSummaryCSV(path string, sum Summary) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	w := csv.NewWriter(f)
+	rows := [][]string{{"run", "receiver", "expected", "received", "lost", "duplicates", "reordered", "received_live",
+		"received_sync", "latency_p50_ms", "latency_p99_ms", "latency_max_ms"}}
+	for _, s := range sum.Scenarios {
+		for _, r := range s.Receivers {
+			rows = append(rows, []string{s.Name, r.Node, itoa(r.Expected), itoa(r.Received), itoa(r.Lost),
+				itoa(r.Duplicates), itoa(r.Reordered), itoa(r.ReceivedLive), itoa(r.ReceivedSync),
+				f3(r.LatencyMS.P50), f3(r.LatencyMS.P99), f3(r.LatencyMS.Max)})
+		}
+	}
+	err = w.WriteAll(rows)
+	return errors.Join(err, f.Close())
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// messagesCSV streams one row per delivery during pass two. Rows are built
+// by hand: every field is a validated name, a number or a boolean, none
+// needs CSV quoting, and encoding/csv's per-field checks were a fifth of the
+// analysis' time.
+type messagesCSV struct {
+	f   *os.File
+	w   *bufio.Writer
+	row []byte
+}
+
+func newMessagesCSV(path string) (*messagesCSV, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	m := &messagesCSV{f: f, w: bufio.NewWriterSize(f, 1<<20)}
+	_, err = m.w.WriteString("run,receiver,sender,room,seq,sent_ns,recv_ns,latency_us,duplicate,via\n")
+	return m, err
+}
+
+func (m *messagesCSV) write(d delivery) {
+	r := m.row[:0]
+	for _, s := range []string{d.run, d.receiver, d.sender, d.conv} {
+		r = appendCSVField(r, s)
+		r = append(r, ',')
+	}
+	r = strconv.AppendInt(r, d.seq, 10)
+	r = append(r, ',')
+	r = strconv.AppendInt(r, d.sentNS, 10)
+	r = append(r, ',')
+	r = strconv.AppendInt(r, d.recvNS, 10)
+	r = append(r, ',')
+	r = strconv.AppendInt(r, d.latencyUS, 10)
+	r = append(r, ',')
+	r = strconv.AppendBool(r, d.duplicate)
+	r = append(r, ',')
+	r = appendCSVField(r, d.via)
+	r = append(r, '\n')
+	m.row = r
+	// bufio.Writer keeps the first error; close reports it.
+	m.w.Write(r) //nolint:errcheck // checked in close
+}
+
+// appendCSVField quotes s only when it needs it (names from foreign
+// publishers could hold a comma or a quote).
+func appendCSVField(b []byte, s string) []byte {
+	if !strings.ContainsAny(s, ",\"\r\n") {
+		return append(b, s...)
+	}
+	return append(append(append(b, '"'), strings.ReplaceAll(s, `"`, `""`)...), '"')
+}
+
+func (m *messagesCSV) close() error {
+	return errors.Join(m.w.Flush(), m.f.Close())
+}
+
+// writeReport writes report.md: tables and plots, ready for a README.
+func writeReport(path string, sum Summary, plots map[string][]string, compare []string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# distchat evaluation report\n\nGenerated %s from %d lines in %d files (%d bad lines skipped).\n\n",
+		time.Now().UTC().Format(time.RFC3339), sum.Input.Lines, sum.Input.Files, sum.Input.BadLines)
+	b.WriteString("Latency is one-way, from the sender's send time (the scheduled time in load runs) to the receiver's " +
+		"receive stamp. Containers on one host share one clock, so one-way figures compare stamps of the same clock; " +
+		"across machines they would include clock offset. The round trip (a node's own messages back to itself) uses " +
+		"one process' stamps only and is the clock-free check.\n\n")
+	if len(sum.Scenarios) > 1 {
+		b.WriteString("## Scenarios side by side\n\n")
+		b.WriteString("| scenario | sent | expected | received | lost | dup | via sync | p50 ms | p99 ms | max ms | round trip p50 ms | ack p50 ms | msg/s |\n")
+		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, s := range sum.Scenarios {
+			fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %s | %s | %s | %s | %s | %s |\n", s.Name, s.Sent, s.Expected,
+				s.Received, s.Lost, s.Duplicates, s.ReceivedSync, f3(s.LatencyMS.P50), f3(s.LatencyMS.P99), f3(s.LatencyMS.Max),
+				f3(s.RoundTripMS.P50), f3(s.AckLatencyMS.P50), f3(s.ThroughputMsgsPerS))
+		}
+		b.WriteString("\n")
+		for _, p := range compare {
+			fmt.Fprintf(&b, "![%s](%s)\n\n", p, p)
+		}
+	}
+	for _, s := range sum.Scenarios {
+		fmt.Fprintf(&b, "## %s\n\n", s.Name)
+		fmt.Fprintf(&b, "%d messages sent in a %.1f s window; %d deliveries expected, %d received (%d live, %d recovered "+
+			"from the room log), **%d lost**, %d duplicates suppressed, %d reordered; %.1f deliveries/s.\n\n",
+			s.Sent, s.WindowS, s.Expected, s.Received, s.ReceivedLive, s.ReceivedSync, s.Lost, s.Duplicates, s.Reordered,
+			s.ThroughputMsgsPerS)
+		for _, f := range s.Faults {
+			fmt.Fprintf(&b, "- fault `%s` on %s for %.1f s\n", f.Name, f.Target, float64(f.EndNS-f.StartNS)/1e9)
+		}
+		b.WriteString("\n| latency (ms) | n | min | mean | p50 | p90 | p95 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, row := range []struct {
+			name string
+			l    Latency
+		}{{"all deliveries", s.LatencyMS}, {"live", s.LiveLatencyMS}, {"via room log (sync)", s.SyncLatencyMS},
+			{"round trip (own messages)", s.RoundTripMS}, {"publish → PUBACK", s.AckLatencyMS}} {
+			l := row.l
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", row.name, l.N, f3(l.Min), f3(l.Mean),
+				f3(l.P50), f3(l.P90), f3(l.P95), f3(l.P99), f3(l.P999), f3(l.Max))
+		}
+		b.WriteString("\n| receiver | expected | received | lost | duplicates | reordered | via sync | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, r := range s.Receivers {
+			fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %s | %s |\n", r.Node, r.Expected, r.Received, r.Lost,
+				r.Duplicates, r.Reordered, r.ReceivedSync, f3(r.LatencyMS.P50), f3(r.LatencyMS.P99))
+		}
+		b.WriteString("\n")
+		for _, p := range plots[s.Name] {
+			fmt.Fprintf(&b, "![%s](%s)\n\n", p, p)
+		}
+	}
+	return writeFile(path, []byte(b.String()))
+}
+
+// outPath joins the output directory and a file name.
+func outPath(dir, name string) string { return filepath.Join(dir, name) }

@@ -1,0 +1,127 @@
+package broker
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/distchat/distchat/config"
+)
+
+const usage = `usage: broker [flags]            run a broker node
+       broker hash-password      read a password on stdin, print its bcrypt hash for a users file
+
+With no configuration the broker is a local development broker: MQTT on
+127.0.0.1:1883 (loopback only), HTTP /healthz and /stats on 127.0.0.1:8080,
+anonymous clients allowed, identities not enforced, nothing persisted. Give
+users (-users FILE or auth.users in -config) to turn authentication and
+per-room ACLs on, and -data DIR to keep sessions and the room log.
+
+Configuration: the YAML file (-config), then DISTCHAT_* environment variables
+(DISTCHAT_TCP, DISTCHAT_ROOM_LOG_FSYNC, ...), then flags; later ones win.
+
+Flags:
+`
+
+// Main runs the broker command with args (without the program name) and
+// returns the exit code: 0 after a clean shutdown, 1 on a runtime failure, 2
+// on bad usage or configuration. It stops when ctx is cancelled.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "hash-password" {
+		return hashPassword(stdin, stdout, stderr)
+	}
+	cfg := config.DefaultBroker()
+	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&cfg.TCP, "tcp", cfg.TCP, "MQTT TCP listener `host:port` (0.0.0.0:1883 opens it to the network)")
+	fs.StringVar(&cfg.WS, "ws", cfg.WS, "MQTT-over-WebSocket listener `host:port` (off when empty)")
+	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "HTTP listener `host:port` for /healthz and /stats (off when empty)")
+	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data `dir`ectory for sessions and the room log (memory only when empty)")
+	fs.StringVar(&cfg.Auth.UsersFile, "users", cfg.Auth.UsersFile, "users `file` (YAML); turns authentication and ACLs on")
+	fs.BoolVar(&cfg.Auth.Anonymous, "anonymous", cfg.Auth.Anonymous, "with users: let clients without credentials read rooms and presence")
+	fs.BoolVar(&cfg.RoomLog.Enabled, "room-log", cfg.RoomLog.Enabled, "keep the durable, sequenced room log (zero loss end to end)")
+	fs.StringVar(&cfg.RoomLog.Fsync, "fsync", cfg.RoomLog.Fsync, "room log durability: never (survives kill -9) or always (survives a machine crash)")
+	fs.IntVar(&cfg.Limits.MaxInflight, "max-inflight", cfg.Limits.MaxInflight, "unacknowledged QoS 1 messages per client before drops (counted)")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: json or text")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
+	if err := config.Load(fs, args, &cfg, cfg); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		printErr(stderr, err)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "broker: unexpected argument %q (see broker -h)\n", fs.Arg(0))
+		return 2
+	}
+	log, err := NewLogger(cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		printErr(stderr, err)
+		return 2
+	}
+	log.SetOutput(stderr)
+	srv, err := New(cfg, log)
+	if err != nil {
+		printErr(stderr, err)
+		return 1
+	}
+	if err := srv.Start(ctx); err != nil {
+		printErr(stderr, err)
+		if cerr := srv.Close(); cerr != nil {
+			printErr(stderr, cerr)
+		}
+		return 1
+	}
+	<-ctx.Done()
+	log.WithField("event", "shutdown").Info("signal received, shutting down")
+	if err := srv.Close(); err != nil {
+		printErr(stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// printErr writes each line of a (possibly joined) error as its own line.
+func printErr(w io.Writer, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintln(w, "broker:", line)
+	}
+}
+
+func hashPassword(stdin io.Reader, stdout, stderr io.Writer) int {
+	if f, ok := stdin.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			// A terminal: prompt. The password is echoed; pipe it in to avoid that.
+			fmt.Fprint(stderr, "password (echoed; end with Enter): ")
+		}
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		fmt.Fprintln(stderr, "broker: read password:", err)
+		return 1
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		fmt.Fprintln(stderr, "broker: hash-password: give the password on standard input, e.g. echo 'secret' | broker hash-password")
+		return 2
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+	if err != nil {
+		fmt.Fprintln(stderr, "broker: hash-password:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, string(hash))
+	return 0
+}

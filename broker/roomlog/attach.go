@@ -1,0 +1,303 @@
+// Package roomlog is the broker's durable, sequenced log of every room and
+// direct-message conversation: the piece that makes delivery end to end.
+//
+// Mochi acknowledges a QoS 1 publish before it stores or routes it, can lose
+// a persisted offline queue, replays in random order, and drops messages for
+// a slow subscriber (see the field notes). So the hook here runs in
+// OnPublish, the only code Mochi runs before the PUBACK: it validates the
+// message, gives it the conversation's next sequence number, appends it to
+// the Store, and only then lets Mochi acknowledge and route the stamped
+// message. Nodes repair any gap by asking the log (chat/sync/<user>) and get
+// the answer on chat/inbox/<user>.
+package roomlog
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/sirupsen/logrus"
+
+	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/config"
+)
+
+// Hook is the Mochi hook that sequences, stores and serves room messages.
+type Hook struct {
+	mqtt.HookBase
+	store    Store
+	fileOnly *FileStore // the same store, for its counts; nil for other stores
+	srv      *mqtt.Server
+	cfg      config.RoomLog
+	log      *logrus.Entry
+	mayRead  atomic.Pointer[func(user, room string) bool]
+
+	appended, invalid, appendErrors, syncs, syncDenied atomic.Int64
+}
+
+// Stats are the room log's counters, shown under "room_log" in /stats.
+type Stats struct {
+	Appended      int64 `json:"appended"`
+	Invalid       int64 `json:"invalid"`
+	AppendErrors  int64 `json:"append_errors"`
+	SyncsServed   int64 `json:"syncs_served"`
+	SyncsDenied   int64 `json:"syncs_denied"`
+	Conversations int   `json:"conversations"`
+	Records       int64 `json:"records"`
+	FileBytes     int64 `json:"file_bytes"`
+	Fsync         bool  `json:"fsync"`
+}
+
+// Attach opens the room log configured by cfg in dataDir ("" keeps it in
+// memory) and adds its hook to srv. The hook closes the log when srv closes.
+func Attach(srv *mqtt.Server, cfg config.RoomLog, dataDir string, log *logrus.Entry) (*Hook, error) {
+	dir := ""
+	if dataDir != "" {
+		dir = filepath.Join(dataDir, "roomlog")
+	}
+	st, err := Open(dir, Options{Fsync: cfg.Fsync == "always", MaxMessages: cfg.MaxMessages, MaxAge: cfg.MaxAge, MaxBytes: cfg.MaxBytes})
+	if err != nil {
+		return nil, err
+	}
+	convs, records, size := st.Counts()
+	log.WithFields(logrus.Fields{"event": "room_log_opened", "dir": dir, "conversations": convs, "records": records,
+		"file_bytes": size, "torn_bytes": st.Recovery.TornBytes, "recovery_ms": float64(st.Recovery.Duration.Microseconds()) / 1000,
+		"fsync": cfg.Fsync}).Info("room log opened")
+	if st.Recovery.TornBytes > 0 {
+		log.WithFields(logrus.Fields{"event": "room_log_torn_tail", "torn_bytes": st.Recovery.TornBytes}).
+			Warn("room log: cut a torn last record (a write interrupted by a crash); every earlier record is intact")
+	}
+	h := New(st, srv, cfg, log)
+	h.fileOnly = st
+	if err := srv.AddHook(h, nil); err != nil {
+		return nil, errors.Join(fmt.Errorf("add room log hook: %w", err), st.Close())
+	}
+	return h, nil
+}
+
+// New returns a hook over any Store; Attach is the usual way in.
+func New(store Store, srv *mqtt.Server, cfg config.RoomLog, log *logrus.Entry) *Hook {
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = 500
+	}
+	if cfg.MaxPayload <= 0 {
+		cfg.MaxPayload = wire.MaxPayloadBytes
+	}
+	return &Hook{store: store, srv: srv, cfg: cfg, log: log}
+}
+
+// SetReadCheck installs the broker's answer to "may user read room?". Mochi's
+// inline client, which sends catch-up replies, skips ACL checks, so the hook
+// must ask before it serves a room's messages. Without one, anyone may.
+func (h *Hook) SetReadCheck(f func(user, room string) bool) { h.mayRead.Store(&f) }
+
+// ID names the hook in Mochi's logs.
+func (h *Hook) ID() string { return "distchat-roomlog" }
+
+// Provides tells Mochi the hook only wants OnPublish (and Stop, always called).
+func (h *Hook) Provides(b byte) bool { return b == mqtt.OnPublish }
+
+// Stop closes the store when the broker closes.
+func (h *Hook) Stop() error { return h.store.Close() }
+
+// Stats returns a snapshot of the counters.
+func (h *Hook) Stats() Stats {
+	s := Stats{Appended: h.appended.Load(), Invalid: h.invalid.Load(), AppendErrors: h.appendErrors.Load(),
+		SyncsServed: h.syncs.Load(), SyncsDenied: h.syncDenied.Load(), Fsync: h.cfg.Fsync == "always"}
+	if h.fileOnly != nil {
+		s.Conversations, s.Records, s.FileBytes = h.fileOnly.Counts()
+	}
+	return s
+}
+
+// OnPublish stamps and stores chat messages, and answers catch-up requests.
+func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil // our own catch-up replies
+	}
+	t, err := wire.ParseTopic(pk.TopicName)
+	if err != nil {
+		return pk, nil // not a chat topic; the ACL decides about it
+	}
+	switch t.Kind {
+	case wire.KindRoom, wire.KindDM:
+		return h.stamp(cl, pk, t)
+	case wire.KindSync:
+		h.serveSync(cl, pk, t)
+		return pk, packets.CodeSuccessIgnore // acknowledged, never routed
+	}
+	return pk, nil
+}
+
+// stamp validates a chat message, sequences it and appends it to the log
+// before Mochi sends the PUBACK.
+func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.Packet, error) {
+	e, err := h.envelope(pk.Payload, t)
+	if err != nil {
+		h.invalid.Add(1)
+		h.log.WithFields(logrus.Fields{"event": "message_invalid", "client_id": cl.ID, "topic": pk.TopicName,
+			"bytes": len(pk.Payload), "error": err.Error()}).Warn("room log: invalid message acknowledged and discarded")
+		// Acknowledged but not routed: refusing the PUBACK would make the
+		// client resend a poison message forever.
+		return pk, packets.CodeSuccessIgnore
+	}
+	now := time.Now().UnixNano()
+	conv := wire.Conversation(t)
+	var data []byte
+	_, err = h.store.Append(conv, now, func(seq uint64) ([]byte, error) {
+		e.RoomSeq, e.BrokerNS = seq, now
+		b, err := e.Encode()
+		data = b
+		return b, err
+	})
+	if err != nil {
+		h.appendErrors.Add(1)
+		h.log.WithFields(logrus.Fields{"event": "append_failed", "client_id": cl.ID, "topic": pk.TopicName,
+			"error": err.Error()}).Error("room log: append failed; publish refused (no PUBACK), the client will resend")
+		return pk, packets.ErrRejectPacket
+	}
+	h.appended.Add(1)
+	pk.Payload = data
+	return pk, nil
+}
+
+// envelope decodes a chat payload, or wraps a plain UTF-8 text (from any MQTT
+// client, e.g. mosquitto_pub -m hello) into an envelope from the topic's user.
+// The topic is the truth about sender, room and recipient.
+func (h *Hook) envelope(payload []byte, t wire.Topic) (wire.Envelope, error) {
+	if len(payload) == 0 {
+		return wire.Envelope{}, fmt.Errorf("%w: empty payload", wire.ErrMalformed)
+	}
+	if len(payload) > h.cfg.MaxPayload {
+		return wire.Envelope{}, fmt.Errorf("%w: %d bytes, the limit is %d", wire.ErrMalformed, len(payload), h.cfg.MaxPayload)
+	}
+	var e wire.Envelope
+	if trimmed := bytes.TrimLeft(payload, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' {
+		var err error
+		if e, err = wire.DecodeEnvelope(payload, h.cfg.MaxPayload); err != nil {
+			return wire.Envelope{}, err
+		}
+		e.RoomSeq, e.BrokerNS = 0, 0
+	} else {
+		if !utf8.Valid(payload) {
+			return wire.Envelope{}, fmt.Errorf("%w: not valid UTF-8", wire.ErrMalformed)
+		}
+		e = wire.Envelope{V: wire.Version, ID: "text-" + randomID(), SentNS: time.Now().UnixNano(), Body: string(payload)}
+	}
+	e.From = t.User
+	if t.Kind == wire.KindRoom {
+		e.Room, e.To = t.Room, ""
+	} else {
+		e.Room, e.To = "", t.Recipient
+	}
+	return e, nil
+}
+
+func randomID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Sprint(time.Now().UnixNano())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// serveSync answers one catch-up request with one page on chat/inbox/<user>.
+func (h *Hook) serveSync(cl *mqtt.Client, pk packets.Packet, t wire.Topic) {
+	user := t.User
+	fields := logrus.Fields{"event": "sync", "client_id": cl.ID, "user": user}
+	if name := string(cl.Properties.Username); name != "" && name != user {
+		h.deny(fields, "sync topic of another user")
+		return
+	}
+	var req wire.SyncRequest
+	if err := json.Unmarshal(pk.Payload, &req); err != nil || req.V != wire.Version || len(req.ReqID) > 128 {
+		h.deny(fields, "malformed sync request")
+		return
+	}
+	reply := wire.SyncReply{V: wire.Version, ReqID: req.ReqID, Conv: req.Conv, Messages: []wire.Envelope{}}
+	if err := h.mayAccess(user, req.Conv); err != nil {
+		h.deny(fields, err.Error())
+		reply.Error = err.Error()
+	} else {
+		h.page(&reply, req)
+	}
+	payload, err := json.Marshal(reply)
+	if err == nil {
+		err = h.srv.Publish(wire.InboxTopic(user), payload, false, 1)
+	}
+	if err != nil {
+		h.log.WithFields(fields).WithError(err).Error("room log: sync reply not sent")
+		return
+	}
+	h.syncs.Add(1)
+	h.log.WithFields(fields).WithFields(logrus.Fields{"conv": req.Conv, "after_seq": req.AfterSeq, "last": req.Last,
+		"count": len(reply.Messages), "more": reply.More}).Debug("sync served")
+}
+
+func (h *Hook) deny(fields logrus.Fields, reason string) {
+	h.syncDenied.Add(1)
+	h.log.WithFields(fields).WithField("reason", reason).Warn("room log: sync refused")
+}
+
+// mayAccess reports whether user may read conversation conv.
+func (h *Hook) mayAccess(user, conv string) error {
+	if a, b, ok := wire.ParseDMConversation(conv); ok {
+		if user != a && user != b {
+			return errors.New("not a party to this conversation")
+		}
+		return nil
+	}
+	if err := wire.ValidateName("room", conv); err != nil {
+		return err
+	}
+	if f := h.mayRead.Load(); f != nil && !(*f)(user, conv) {
+		return errors.New("not permitted to read this room")
+	}
+	return nil
+}
+
+// page fills reply with the next page for req, bounded by the page size and
+// by the broker's maximum packet size.
+func (h *Hook) page(reply *wire.SyncReply, req wire.SyncRequest) {
+	limit := h.cfg.PageSize
+	if req.Limit > 0 && req.Limit < limit {
+		limit = req.Limit
+	}
+	var recs []Record
+	var err error
+	if req.Last > 0 {
+		recs, err = h.store.Newest(req.Conv, min(req.Last, limit))
+	} else {
+		recs, err = h.store.Read(req.Conv, req.AfterSeq, limit)
+	}
+	reply.LastSeq = h.store.Last(req.Conv)
+	if err != nil {
+		reply.Error = "room log read failed"
+		h.log.WithError(err).WithField("conv", req.Conv).Error("room log: read failed")
+		return
+	}
+	budget := h.cfg.MaxPayload * 2 // a page stays within max_packet_size (≥ max_payload) for ordinary settings
+	for _, r := range recs {
+		var e wire.Envelope
+		if err := json.Unmarshal(r.Data, &e); err != nil {
+			h.log.WithError(err).WithFields(logrus.Fields{"conv": req.Conv, "seq": r.Seq}).Error("room log: unreadable record skipped")
+			continue
+		}
+		if budget -= len(r.Data); budget < 0 && len(reply.Messages) > 0 {
+			break
+		}
+		reply.Messages = append(reply.Messages, e)
+	}
+	if n := len(reply.Messages); n > 0 && req.Last == 0 {
+		reply.More = reply.Messages[n-1].RoomSeq < reply.LastSeq
+	}
+}

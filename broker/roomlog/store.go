@@ -1,0 +1,409 @@
+package roomlog
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Store is the room log's storage: one sequence per conversation (a room, or
+// a DM conversation key). The hook uses only this interface, so the log can
+// move to a replicated engine (NATS JetStream, Kafka) without touching the
+// hook or the nodes.
+type Store interface {
+	// Append assigns the conversation's next sequence number, asks encode
+	// for the record's bytes with it, and stores them. When it returns
+	// without error the record is as durable as the store promises.
+	Append(conv string, timeNS int64, encode func(seq uint64) ([]byte, error)) (uint64, error)
+	// Read returns up to limit records of conv with sequence > after, in order.
+	Read(conv string, after uint64, limit int) ([]Record, error)
+	// Newest returns the last n records of conv, in order.
+	Newest(conv string, n int) ([]Record, error)
+	// Last is the conversation's highest sequence number (0: none yet).
+	Last(conv string) uint64
+	Close() error
+}
+
+// Record is one stored message.
+type Record struct {
+	Seq    uint64
+	TimeNS int64
+	Data   []byte
+}
+
+// Options configure a FileStore.
+type Options struct {
+	// Fsync makes Append wait until the record is on disk (group commit: one
+	// fsync covers every append waiting for it). Without it a record is in
+	// the OS page cache when Append returns: it survives kill -9 of the
+	// broker, not a machine crash.
+	Fsync bool
+	// Retention per conversation; zero means unlimited. Records past it are
+	// no longer served; their disk space is reclaimed at the next start.
+	MaxMessages int
+	MaxAge      time.Duration
+	MaxBytes    int64
+}
+
+type entry struct {
+	seq  uint64
+	ts   int64
+	off  int64
+	n    int32
+	data []byte // memory mode only
+}
+
+type convIndex struct {
+	entries []entry // consecutive sequence numbers
+	bytes   int64
+	last    uint64 // survives retention trimming entries away
+}
+
+// FileStore is an append-only log file of CRC-checked records with an
+// in-memory index per conversation. With no directory it keeps records in
+// memory (same behaviour, nothing survives a restart).
+//
+// Record layout: [u32 length of body][u32 CRC-32C of body][body], body =
+// [u16 conv length][conv][u64 seq][i64 time ns][data].
+type FileStore struct {
+	opts Options
+	path string
+
+	mu      sync.RWMutex
+	f       *os.File
+	size    int64
+	convs   map[string]*convIndex
+	closed  bool
+	records int64
+
+	// group commit
+	syncMu  sync.Mutex
+	cond    *sync.Cond
+	durable int64
+	syncing bool
+	syncErr error
+
+	// Recovery describes what Open found, for the log.
+	Recovery Recovery
+}
+
+// Recovery is what opening a log file found.
+type Recovery struct {
+	Records   int64
+	TornBytes int64 // bytes of a torn or corrupt tail that were cut off
+	Duration  time.Duration
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+const headerLen = 8
+
+// maxRecord bounds one record, so a corrupt length cannot make recovery
+// allocate gigabytes.
+const maxRecord = 16 << 20
+
+// Open opens (or creates) the log in dir; dir "" gives a memory-only store.
+func Open(dir string, opts Options) (*FileStore, error) {
+	s := &FileStore{opts: opts, convs: map[string]*convIndex{}}
+	s.cond = sync.NewCond(&s.syncMu)
+	if dir == "" {
+		return s, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create room log dir: %w", err)
+	}
+	s.path = filepath.Join(dir, "roomlog.dat")
+	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open room log: %w", err)
+	}
+	s.f = f
+	start := time.Now()
+	if err := s.recover(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	s.Recovery.Duration = time.Since(start)
+	return s, nil
+}
+
+// recover rebuilds the index and cuts a torn or corrupt tail off the file.
+func (s *FileStore) recover() error {
+	r := bufio.NewReaderSize(s.f, 1<<20)
+	var off int64
+	hdr := make([]byte, headerLen)
+	var body []byte
+	for {
+		if _, err := io.ReadFull(r, hdr); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			break // torn header
+		}
+		n := binary.LittleEndian.Uint32(hdr)
+		if n < 18 || n > maxRecord {
+			break
+		}
+		if cap(body) < int(n) {
+			body = make([]byte, n)
+		}
+		body = body[:n]
+		if _, err := io.ReadFull(r, body); err != nil {
+			break // torn body
+		}
+		if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {
+			break
+		}
+		conv, seq, ts, dataOff, err := parseBody(body)
+		if err != nil {
+			break
+		}
+		ci := s.index(conv)
+		if seq != ci.last+1 {
+			return fmt.Errorf("room log %s: record at offset %d has sequence %d for %q, want %d", s.path, off, seq, conv, ci.last+1)
+		}
+		s.add(ci, entry{seq: seq, ts: ts, off: off + headerLen + int64(dataOff), n: int32(int(n) - dataOff)})
+		off += headerLen + int64(n)
+		s.Recovery.Records++
+	}
+	st, err := s.f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat room log: %w", err)
+	}
+	if st.Size() > off {
+		s.Recovery.TornBytes = st.Size() - off
+		if err := s.f.Truncate(off); err != nil {
+			return fmt.Errorf("cut torn tail of room log: %w", err)
+		}
+	}
+	if _, err := s.f.Seek(off, io.SeekStart); err != nil {
+		return fmt.Errorf("seek room log: %w", err)
+	}
+	s.size, s.durable = off, off
+	return nil
+}
+
+func parseBody(b []byte) (conv string, seq uint64, ts int64, dataOff int, err error) {
+	cl := int(binary.LittleEndian.Uint16(b))
+	if 2+cl+16 > len(b) {
+		return "", 0, 0, 0, errors.New("short record")
+	}
+	conv = string(b[2 : 2+cl])
+	seq = binary.LittleEndian.Uint64(b[2+cl:])
+	ts = int64(binary.LittleEndian.Uint64(b[2+cl+8:]))
+	return conv, seq, ts, 2 + cl + 16, nil
+}
+
+func (s *FileStore) index(conv string) *convIndex {
+	ci := s.convs[conv]
+	if ci == nil {
+		ci = &convIndex{}
+		s.convs[conv] = ci
+	}
+	return ci
+}
+
+// add appends e to ci and applies retention. Callers hold s.mu.
+func (s *FileStore) add(ci *convIndex, e entry) {
+	ci.entries = append(ci.entries, e)
+	ci.bytes += int64(e.n)
+	ci.last = e.seq
+	s.records++
+	drop := 0
+	for drop < len(ci.entries)-1 {
+		old := ci.entries[drop]
+		over := (s.opts.MaxMessages > 0 && len(ci.entries)-drop > s.opts.MaxMessages) ||
+			(s.opts.MaxBytes > 0 && ci.bytes > s.opts.MaxBytes) ||
+			(s.opts.MaxAge > 0 && e.ts-old.ts > int64(s.opts.MaxAge))
+		if !over {
+			break
+		}
+		ci.bytes -= int64(old.n)
+		s.records--
+		drop++
+	}
+	if drop > 0 {
+		ci.entries = append(ci.entries[:0:0], ci.entries[drop:]...)
+	}
+}
+
+// Append implements Store.
+func (s *FileStore) Append(conv string, timeNS int64, encode func(seq uint64) ([]byte, error)) (uint64, error) {
+	if len(conv) == 0 || len(conv) > 1024 {
+		return 0, fmt.Errorf("room log: conversation name of %d bytes", len(conv))
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return 0, errors.New("room log is closed")
+	}
+	ci := s.index(conv)
+	seq := ci.last + 1
+	data, err := encode(seq)
+	if err != nil {
+		s.mu.Unlock()
+		return 0, fmt.Errorf("room log: encode %s #%d: %w", conv, seq, err)
+	}
+	e := entry{seq: seq, ts: timeNS, n: int32(len(data))}
+	if s.f == nil {
+		e.data = data
+		s.add(ci, e)
+		s.mu.Unlock()
+		return seq, nil
+	}
+	body := 2 + len(conv) + 16 + len(data)
+	buf := make([]byte, headerLen+body)
+	binary.LittleEndian.PutUint32(buf, uint32(body))
+	b := buf[headerLen:]
+	binary.LittleEndian.PutUint16(b, uint16(len(conv)))
+	copy(b[2:], conv)
+	binary.LittleEndian.PutUint64(b[2+len(conv):], seq)
+	binary.LittleEndian.PutUint64(b[2+len(conv)+8:], uint64(timeNS))
+	copy(b[2+len(conv)+16:], data)
+	binary.LittleEndian.PutUint32(buf[4:], crc32.Checksum(b, castagnoli))
+	if _, err := s.f.Write(buf); err != nil {
+		// A partial write leaves a torn record; cut it so the next append
+		// starts clean, and refuse this one (the client will resend).
+		if terr := s.f.Truncate(s.size); terr != nil {
+			err = errors.Join(err, terr)
+		}
+		if _, serr := s.f.Seek(s.size, io.SeekStart); serr != nil {
+			err = errors.Join(err, serr)
+		}
+		s.mu.Unlock()
+		return 0, fmt.Errorf("room log: write: %w", err)
+	}
+	e.off = s.size + headerLen + int64(2+len(conv)+16)
+	s.size += int64(len(buf))
+	end := s.size
+	s.add(ci, e)
+	s.mu.Unlock()
+	if s.opts.Fsync {
+		if err := s.waitDurable(end); err != nil {
+			return 0, err
+		}
+	}
+	return seq, nil
+}
+
+// waitDurable returns once the file is synced up to end. The first waiter
+// becomes the leader and fsyncs everything written so far; the others wait
+// for it: one fsync serves every append that arrived meanwhile.
+func (s *FileStore) waitDurable(end int64) error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	for s.durable < end {
+		if s.syncErr != nil {
+			return s.syncErr
+		}
+		if s.syncing {
+			s.cond.Wait()
+			continue
+		}
+		s.syncing = true
+		s.syncMu.Unlock()
+		s.mu.RLock()
+		target := s.size
+		s.mu.RUnlock()
+		err := s.f.Sync()
+		s.syncMu.Lock()
+		s.syncing = false
+		if err != nil {
+			s.syncErr = fmt.Errorf("room log: fsync: %w", err)
+		} else if target > s.durable {
+			s.durable = target
+		}
+		s.cond.Broadcast()
+	}
+	return nil
+}
+
+// Read implements Store.
+func (s *FileStore) Read(conv string, after uint64, limit int) ([]Record, error) {
+	s.mu.RLock()
+	ci := s.convs[conv]
+	if ci == nil || len(ci.entries) == 0 || after >= ci.last {
+		s.mu.RUnlock()
+		return nil, nil
+	}
+	first := ci.entries[0].seq
+	i := 0
+	if after >= first {
+		i = int(after - first + 1)
+	}
+	j := len(ci.entries)
+	if limit > 0 && j-i > limit {
+		j = i + limit
+	}
+	es := append([]entry(nil), ci.entries[i:j]...)
+	s.mu.RUnlock()
+	return s.load(es)
+}
+
+// Newest implements Store.
+func (s *FileStore) Newest(conv string, n int) ([]Record, error) {
+	s.mu.RLock()
+	ci := s.convs[conv]
+	if ci == nil || n <= 0 {
+		s.mu.RUnlock()
+		return nil, nil
+	}
+	i := max(len(ci.entries)-n, 0)
+	es := append([]entry(nil), ci.entries[i:]...)
+	s.mu.RUnlock()
+	return s.load(es)
+}
+
+func (s *FileStore) load(es []entry) ([]Record, error) {
+	out := make([]Record, len(es))
+	for k, e := range es {
+		out[k] = Record{Seq: e.seq, TimeNS: e.ts, Data: e.data}
+		if e.data == nil {
+			buf := make([]byte, e.n)
+			if _, err := s.f.ReadAt(buf, e.off); err != nil {
+				return nil, fmt.Errorf("room log: read record %d: %w", e.seq, err)
+			}
+			out[k].Data = buf
+		}
+	}
+	return out, nil
+}
+
+// Last implements Store.
+func (s *FileStore) Last(conv string) uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if ci := s.convs[conv]; ci != nil {
+		return ci.last
+	}
+	return 0
+}
+
+// Counts returns the number of conversations, records served and bytes on file.
+func (s *FileStore) Counts() (convs int, records int64, fileBytes int64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.convs), s.records, s.size
+}
+
+// Close syncs and closes the file. Appends after Close fail.
+func (s *FileStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.f == nil {
+		return nil
+	}
+	err := s.f.Sync()
+	return errors.Join(err, s.f.Close())
+}

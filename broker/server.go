@@ -1,0 +1,313 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	pebbledb "github.com/cockroachdb/pebble"
+	mqtt "github.com/mochi-mqtt/server/v2"
+	pebblestore "github.com/mochi-mqtt/server/v2/hooks/storage/pebble"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/sirupsen/logrus"
+
+	"github.com/distchat/distchat/broker/roomlog"
+	"github.com/distchat/distchat/config"
+)
+
+// Server is one broker node. Create it with New, then Start; Close stops it.
+type Server struct {
+	cfg     config.Broker
+	log     *logrus.Logger
+	mochi   *mqtt.Server
+	events  *eventsHook
+	auth    *authHook
+	roomLog *roomlog.Hook
+	c       counters
+	started time.Time
+
+	tcp      *listeners.Net
+	wsAddr   string
+	httpLn   net.Listener
+	httpSrv  *http.Server
+	httpDone chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New builds a broker from a validated configuration: capabilities, hooks,
+// storage and listeners. Nothing is served until Start.
+func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log}
+	base := log.WithField("component", "broker")
+	s.events = &eventsHook{log: base, c: &s.c}
+
+	caps := mqtt.NewDefaultServerCapabilities() // a partial struct would refuse every client
+	caps.MaximumInflight = uint16(min(cfg.Limits.MaxInflight, 65535))
+	caps.MaximumClientWritesPending = int32(cfg.Limits.MaxClientWritesPending)
+	caps.ReceiveMaximum = uint16(cfg.Limits.ReceiveMaximum)
+	caps.MaximumPacketSize = uint32(cfg.Limits.MaxPacketSize)
+	caps.MaximumMessageExpiryInterval = int64(cfg.Limits.MessageExpiry / time.Second)
+	caps.MaximumSessionExpiryInterval = uint32(min(int64(cfg.Limits.SessionExpiry/time.Second), int64(^uint32(0))))
+
+	s.mochi = mqtt.New(&mqtt.Options{
+		Capabilities: caps,
+		InlineClient: true, // the room log answers catch-up requests through it
+		Logger: newSlogBridge(log, func(client, topic string) {
+			s.events.drop(client, topic, DropInflightQuota)
+		}),
+	})
+	s.auth = newAuthHook(cfg.Auth, cfg.Open(), base, &s.c)
+	if err := s.mochi.AddHook(s.auth, nil); err != nil {
+		return nil, fmt.Errorf("add auth hook: %w", err)
+	}
+	if err := s.mochi.AddHook(s.events, nil); err != nil {
+		return nil, fmt.Errorf("add events hook: %w", err)
+	}
+	if cfg.DataDir == "" {
+		base.WithField("event", "no_persistence").Warn("no data_dir: sessions, queued messages and the room log live in memory and are lost on restart")
+	} else if err := s.addStorage(); err != nil {
+		return nil, err
+	}
+	if cfg.RoomLog.Enabled {
+		h, err := roomlog.Attach(s.mochi, cfg.RoomLog, cfg.DataDir, log.WithField("component", "roomlog"))
+		if err != nil {
+			return nil, fmt.Errorf("room log: %w", err)
+		}
+		h.SetReadCheck(s.MayRead) // the inline client that answers catch-up skips ACLs
+		s.roomLog = h
+	} else {
+		base.WithField("event", "room_log_off").Warn("room log disabled: delivery is hop-by-hop QoS 1 only and can lose messages")
+	}
+	if cfg.Open() {
+		base.WithField("event", "open_mode").Warn("no users configured: development mode, anonymous clients allowed and identities not enforced")
+	}
+	return s, nil
+}
+
+func (s *Server) addStorage() error {
+	dir := filepath.Join(s.cfg.DataDir, "sessions")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	switch s.cfg.Storage {
+	case "pebble":
+		// Sync mode by default: Pebble's NoSync lost queued messages on kill -9.
+		mode := pebblestore.Sync
+		if !s.cfg.StorageSync {
+			mode = pebblestore.NoSync
+		}
+		opts := &pebblestore.Options{Path: dir, Mode: mode,
+			// Pebble's own messages (WAL replay, ...) go through logrus too.
+			Options: &pebbledb.Options{Logger: s.log.WithField("component", "pebble")}}
+		if err := s.mochi.AddHook(new(pebblestore.Hook), opts); err != nil {
+			return fmt.Errorf("open session store %s: %w", dir, err)
+		}
+	default:
+		return fmt.Errorf("storage %q is not built into this broker (use pebble)", s.cfg.Storage)
+	}
+	return nil
+}
+
+// Start opens the listeners and serves until Close. It returns once the
+// broker accepts connections.
+func (s *Server) Start(ctx context.Context) error {
+	s.started = time.Now()
+	ln, err := net.Listen("tcp", s.cfg.TCP)
+	if err != nil {
+		return fmt.Errorf("listen mqtt %s: %w", s.cfg.TCP, err)
+	}
+	s.tcp = listeners.NewNet("tcp", &writeTimeoutListener{Listener: ln, timeout: s.cfg.Limits.WriteTimeout, onStall: s.stalled})
+	if err := s.mochi.AddListener(s.tcp); err != nil {
+		return errors.Join(fmt.Errorf("listen mqtt %s: %w", s.cfg.TCP, err), ln.Close())
+	}
+	if s.cfg.WS != "" {
+		// Mochi's WebSocket listener binds later, in a goroutine, and only
+		// logs a failure; bind here first so a busy port is a clear error
+		// and port 0 becomes a real port (released just before Mochi binds).
+		probe, err := net.Listen("tcp", s.cfg.WS)
+		if err != nil {
+			return fmt.Errorf("listen websocket %s: %w", s.cfg.WS, err)
+		}
+		s.wsAddr = probe.Addr().String()
+		if err := probe.Close(); err != nil {
+			return fmt.Errorf("listen websocket %s: %w", s.cfg.WS, err)
+		}
+		if err := s.mochi.AddListener(listeners.NewWebsocket(listeners.Config{ID: "ws", Address: s.wsAddr})); err != nil {
+			return fmt.Errorf("listen websocket %s: %w", s.cfg.WS, err)
+		}
+	}
+	if s.cfg.HTTP != "" {
+		ln, err := net.Listen("tcp", s.cfg.HTTP)
+		if err != nil {
+			return fmt.Errorf("listen http %s: %w", s.cfg.HTTP, err)
+		}
+		s.httpLn = ln
+		s.httpSrv = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+		s.httpDone = make(chan struct{})
+		go func() {
+			defer close(s.httpDone)
+			if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.WithError(err).Error("http listener failed")
+			}
+		}()
+	}
+	if err := s.mochi.Serve(); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if s.wsAddr != "" {
+		if err := waitListening(ctx, s.wsAddr); err != nil {
+			return fmt.Errorf("listen websocket %s: %w", s.wsAddr, err)
+		}
+	}
+	s.log.WithFields(logrus.Fields{"event": "started", "tcp": s.Addr(), "ws": s.wsAddr, "http": s.HTTPAddr(),
+		"data_dir": s.cfg.DataDir, "room_log": s.cfg.RoomLog.Enabled, "open_mode": s.cfg.Open(),
+		"users": len(s.cfg.Auth.Users), "anonymous": s.cfg.Auth.Anonymous || s.cfg.Open()}).Info("broker started")
+	return nil
+}
+
+// Addr is the MQTT TCP listener's real address (useful with port 0).
+func (s *Server) Addr() string {
+	if s.tcp == nil {
+		return ""
+	}
+	return s.tcp.Address()
+}
+
+// WSAddr is the MQTT-over-WebSocket listener's address, or "" when it is off.
+func (s *Server) WSAddr() string { return s.wsAddr }
+
+// HTTPAddr is the HTTP listener's real address, or "" when it is off.
+func (s *Server) HTTPAddr() string {
+	if s.httpLn == nil {
+		return ""
+	}
+	return s.httpLn.Addr().String()
+}
+
+// Close stops accepting, disconnects clients, flushes and closes storage and
+// the room log. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.httpSrv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			errs = append(errs, s.httpSrv.Shutdown(ctx))
+			cancel()
+			<-s.httpDone
+		}
+		errs = append(errs, s.mochi.Close())
+		s.closeErr = errors.Join(errs...)
+		s.log.WithField("event", "stopped").Info("broker stopped")
+	})
+	return s.closeErr
+}
+
+// Stats is the JSON document served on /stats.
+type Stats struct {
+	UptimeS          int64 `json:"uptime_s"`
+	ClientsConnected int64 `json:"clients_connected"`
+	ClientsTotal     int64 `json:"clients_total"`
+	Subscriptions    int64 `json:"subscriptions"`
+	MessagesReceived int64 `json:"messages_received"`
+	MessagesSent     int64 `json:"messages_sent"`
+	Inflight         int64 `json:"inflight"`
+	Retained         int64 `json:"retained"`
+	// Drops by cause; every one is also logged as message_dropped.
+	Drops        map[string]int64 `json:"drops"`
+	AuthFailures int64            `json:"auth_failures"`
+	// SlowSubscribersDisconnected counts connections closed because one
+	// write took longer than limits.write_timeout.
+	SlowSubscribersDisconnected int64          `json:"slow_subscribers_disconnected"`
+	ACLDenials                  int64          `json:"acl_denials"`
+	RoomLog                     *roomlog.Stats `json:"room_log,omitempty"`
+}
+
+// Stats returns a snapshot of the broker's counters.
+func (s *Server) Stats() Stats {
+	info := s.mochi.Info.Clone()
+	st := Stats{
+		UptimeS:          uptime(s.started),
+		ClientsConnected: info.ClientsConnected,
+		ClientsTotal:     info.ClientsTotal,
+		Subscriptions:    info.Subscriptions,
+		MessagesReceived: info.MessagesReceived,
+		MessagesSent:     info.MessagesSent,
+		Inflight:         info.Inflight,
+		Retained:         info.Retained,
+		// Mochi's own counters are authoritative (every code path bumps
+		// them); each drop is also logged as message_dropped by the hooks.
+		Drops: map[string]int64{
+			DropInflightQuota: max(info.InflightDropped, s.c.dropsInflight.Load()),
+			DropQueueFull:     max(info.MessagesDropped, s.c.dropsQueue.Load()),
+		},
+		AuthFailures:                s.c.authFailures.Load(),
+		SlowSubscribersDisconnected: s.c.stalled.Load(),
+		ACLDenials:                  s.c.aclDenials.Load(),
+	}
+	if s.roomLog != nil {
+		rs := s.roomLog.Stats()
+		st.RoomLog = &rs
+	}
+	return st
+}
+
+func (s *Server) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(s.Stats()); err != nil {
+			s.log.WithError(err).Debug("write /stats")
+		}
+	})
+	return mux
+}
+
+// waitListening returns once addr accepts TCP connections, so Start returns
+// with every listener ready (Mochi binds the WebSocket one in a goroutine).
+func waitListening(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		if err == nil {
+			return conn.Close()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not listening: %w", err)
+		case <-tick.C:
+		}
+	}
+}
+
+// MayRead reports whether user ("" for anonymous) may read room under the
+// broker's ACL. The room log needs it before answering a catch-up request,
+// because replies go out through Mochi's inline client, which skips ACLs.
+func (s *Server) MayRead(user, room string) bool { return s.auth.MayRead(user, room) }
+
+func uptime(started time.Time) int64 {
+	if started.IsZero() {
+		return 0 // not started yet
+	}
+	return int64(time.Since(started) / time.Second)
+}

@@ -1,0 +1,129 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/sirupsen/logrus"
+)
+
+// redactedAttrs are slog attribute keys under which Mochi logs whole packets
+// (payload included) on errors. They are replaced, never forwarded: no chat
+// text may reach the broker's logs.
+var redactedAttrs = map[string]bool{"pk": true, "packet": true, "payload": true, "password": true}
+
+// Mochi calls no hook when it drops a QoS 1 message because a subscriber holds
+// MaximumInflight unacknowledged ones: it only logs quotaDropMsg (without the
+// topic) and, at debug level, failedPublishMsg with the error and the packet.
+// The bridge turns the latter into a counted drop with client and topic.
+const (
+	quotaDropMsg     = "client store quota reached"
+	packetIDsMsg     = "packet ids exhausted"
+	failedPublishMsg = "failed publishing packet"
+	failedRetainMsg  = "failed to publish retained message"
+)
+
+// slogBridge is a slog.Handler that forwards Mochi's records to logrus, so
+// every line of the process has the same JSON shape.
+type slogBridge struct {
+	log    *logrus.Logger
+	attrs  []slog.Attr
+	group  string
+	onDrop func(client, topic string)
+}
+
+func newSlogBridge(log *logrus.Logger, onDrop func(client, topic string)) *slog.Logger {
+	return slog.New(&slogBridge{log: log, onDrop: onDrop})
+}
+
+// Enabled is always true: the drop detection needs Mochi's debug records;
+// Handle applies the logger's level to what it forwards.
+func (h *slogBridge) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *slogBridge) Handle(_ context.Context, r slog.Record) error {
+	fields := logrus.Fields{"component": "mochi"}
+	var topic string
+	var cause error
+	add := func(a slog.Attr) bool {
+		key := a.Key
+		if h.group != "" {
+			key = h.group + "." + key
+		}
+		switch v := a.Value.Any().(type) {
+		case packets.Packet:
+			topic = v.TopicName
+		case error:
+			cause = v
+		}
+		if redactedAttrs[a.Key] {
+			fields[key] = "[redacted]"
+		} else {
+			fields[key] = a.Value.Resolve().Any()
+		}
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	switch {
+	case r.Message == quotaDropMsg || r.Message == packetIDsMsg:
+		return nil // logged from the record that follows, which has the topic
+	case (r.Message == failedPublishMsg || r.Message == failedRetainMsg) && errors.Is(cause, packets.ErrQuotaExceeded):
+		client, _ := fields["client"].(string)
+		if h.onDrop != nil {
+			h.onDrop(client, topic)
+		}
+		return nil
+	case !h.log.IsLevelEnabled(toLogrusLevel(r.Level)):
+		return nil
+	}
+	if err, ok := fields["error"].(error); ok {
+		fields["error"] = err.Error()
+	}
+	h.log.WithFields(fields).Log(toLogrusLevel(r.Level), strings.TrimSpace(r.Message))
+	return nil
+}
+
+func (h *slogBridge) WithAttrs(attrs []slog.Attr) slog.Handler {
+	c := *h
+	c.attrs = append(append([]slog.Attr(nil), h.attrs...), attrs...)
+	return &c
+}
+
+func (h *slogBridge) WithGroup(name string) slog.Handler {
+	c := *h
+	c.group = name
+	return &c
+}
+
+func toLogrusLevel(l slog.Level) logrus.Level {
+	switch {
+	case l >= slog.LevelError:
+		return logrus.ErrorLevel
+	case l >= slog.LevelWarn:
+		return logrus.WarnLevel
+	case l >= slog.LevelInfo:
+		return logrus.InfoLevel
+	}
+	return logrus.DebugLevel
+}
+
+// NewLogger returns the logrus logger the broker's config asks for.
+func NewLogger(format, level string) (*logrus.Logger, error) {
+	log := logrus.New()
+	lvl, err := logrus.ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	log.SetLevel(lvl)
+	if format == "text" {
+		log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+	} else {
+		log.SetFormatter(&logrus.JSONFormatter{TimestampFormat: "2006-01-02T15:04:05.000000000Z07:00"})
+	}
+	return log, nil
+}

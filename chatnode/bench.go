@@ -1,0 +1,264 @@
+package chatnode
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/distchat/distchat/chatnode/session"
+	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/config"
+)
+
+const benchUsageHead = `chatnode bench: headless load from one chat node.
+
+Publishes -count messages (or for -duration) of -size bytes at -rate messages/s, round-robin over
+its rooms, open loop: each message carries its SCHEDULED send time, so a slow broker shows up as
+latency instead of a slower sender (no coordinated omission). Receives everything in its rooms and
+exits when it has received -expect messages (or -peers × -count) or -linger passed after sending.
+Prints one summary line; exit code 1 when fewer messages than expected arrived.
+
+Flags:
+`
+
+// benchParams are the load shape of one bench run.
+type benchParams struct {
+	count        int
+	duration     time.Duration
+	size         int
+	rate         float64
+	expect       int
+	peers        int
+	linger       time.Duration
+	startTimeout time.Duration
+}
+
+// benchResult is what one run measured.
+type benchResult struct {
+	Sent, Received, Duplicates int
+	Expected                   int
+	P50, P99, Max              time.Duration
+}
+
+func (r benchResult) String() string {
+	return fmt.Sprintf("sent=%d received=%d expected=%d duplicates=%d p50=%s p99=%s max=%s",
+		r.Sent, r.Received, r.Expected, r.Duplicates, fmtDur(r.P50), fmtDur(r.P99), fmtDur(r.Max))
+}
+
+func fmtDur(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d.Microseconds())/1000) }
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var cfg config.Node
+	var bp benchParams
+	fs := flag.NewFlagSet("chatnode bench", flag.ContinueOnError)
+	fs.IntVar(&bp.count, "count", 0, "messages to send (default 1000 unless -duration is given)")
+	fs.DurationVar(&bp.duration, "duration", 0, "send for this `long` instead of -count")
+	fs.IntVar(&bp.size, "size", 200, "encoded message size in `bytes` (padded)")
+	fs.Float64Var(&bp.rate, "rate", 1000, "messages per second (0: as fast as the window allows)")
+	fs.IntVar(&bp.expect, "expect", 0, "messages to receive before exiting (0: -peers × -count)")
+	fs.IntVar(&bp.peers, "peers", 1, "bench nodes sending into the same rooms, this one included; waits until they are online")
+	fs.DurationVar(&bp.linger, "linger", 10*time.Second, "after sending, wait at most this `long` for the expected messages")
+	fs.DurationVar(&bp.startTimeout, "start-timeout", 30*time.Second, "wait at most this `long` for the connection and the peers")
+	if err := loadNode(fs, args, &cfg, stderr, benchUsageHead); err != nil {
+		return configError(err, stderr)
+	}
+	if len(cfg.Rooms) == 0 {
+		cfg.Rooms = []string{"bench"}
+	}
+	if bp.count == 0 && bp.duration <= 0 {
+		bp.count = 1000
+	}
+	log, closeLog, err := newLogger(cfg, stderr, false)
+	if err != nil {
+		fmt.Fprintf(stderr, "chatnode: %v\n", err)
+		return 1
+	}
+	defer closeLog()
+	res, err := bench(ctx, cfg, bp, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "chatnode bench: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "bench run=%s node=%s %s\n", cfg.Run, cfg.Nick, res)
+	if res.Expected > 0 && res.Received < res.Expected {
+		return 1
+	}
+	return 0
+}
+
+// latencies collects end-to-end latencies of delivered messages.
+type latencies struct {
+	mu   sync.Mutex
+	v    []time.Duration
+	got  chan struct{} // signalled on every delivery
+	seen int
+}
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	l.v = append(l.v, d)
+	l.seen++
+	l.mu.Unlock()
+	select {
+	case l.got <- struct{}{}:
+	default:
+	}
+}
+
+func (l *latencies) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seen
+}
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(p*float64(len(sorted))+0.5) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// bench runs one load node until done and returns its measurements.
+func bench(ctx context.Context, cfg config.Node, bp benchParams, log *logrus.Entry) (benchResult, error) {
+	lat := &latencies{got: make(chan struct{}, 1)}
+	s, err := session.New(cfg, log, session.Options{OnEvent: func(e session.Event) {
+		if m, ok := e.(session.Message); ok && m.Via != wire.ViaHistory {
+			lat.add(time.Duration(m.RecvNS - m.Env.SentNS))
+		}
+	}})
+	if err != nil {
+		return benchResult{}, err
+	}
+	s.Start(ctx)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout(cfg))
+		defer cancel()
+		s.Close(sctx)
+	}()
+	sctx, cancel := context.WithTimeout(ctx, bp.startTimeout)
+	defer cancel()
+	if err := s.WaitConnected(sctx); err != nil {
+		return benchResult{}, err
+	}
+	if err := waitPeers(sctx, s, cfg.Rooms, bp.peers); err != nil {
+		return benchResult{}, err
+	}
+	res := benchResult{Expected: bp.expect}
+	if res.Expected == 0 && bp.count > 0 {
+		res.Expected = bp.peers * bp.count
+	}
+	log.WithFields(logrus.Fields{wire.FieldEvent: wire.EventBenchStart, "rooms": cfg.Rooms, wire.FieldCount: bp.count,
+		"rate": bp.rate, "size": bp.size, "duration": bp.duration.String()}).Info("bench start")
+	sent, err := sendLoad(ctx, s, cfg.Rooms, bp)
+	res.Sent = len(sent)
+	if err != nil {
+		return res, err
+	}
+	for _, m := range sent {
+		select {
+		case <-m.Done:
+		case <-ctx.Done():
+		}
+	}
+	deadline := time.NewTimer(bp.linger)
+	defer deadline.Stop()
+wait:
+	for res.Expected == 0 || lat.count() < res.Expected {
+		select {
+		case <-lat.got:
+		case <-deadline.C:
+			break wait
+		case <-ctx.Done():
+			break wait
+		}
+	}
+	lat.mu.Lock()
+	v := slices.Clone(lat.v)
+	lat.mu.Unlock()
+	slices.Sort(v)
+	res.Received = len(v)
+	res.Duplicates = int(s.Stats().Duplicates)
+	res.P50, res.P99 = percentile(v, 0.50), percentile(v, 0.99)
+	if len(v) > 0 {
+		res.Max = v[len(v)-1]
+	}
+	log.WithFields(logrus.Fields{wire.FieldEvent: wire.EventBenchEnd, "sent": res.Sent, "received": res.Received,
+		"expected": res.Expected, "duplicates": res.Duplicates, "p50_us": res.P50.Microseconds(),
+		"p99_us": res.P99.Microseconds()}).Info("bench end")
+	return res, nil
+}
+
+// waitPeers waits until peers users (this one included) are online in every
+// room, from their retained presence, so no one sends before all listen.
+func waitPeers(ctx context.Context, s *session.Session, rooms []string, peers int) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		ok := true
+		for _, r := range rooms {
+			if len(s.Who(r)) < peers {
+				ok = false
+			}
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %d peers online in %v: %w", peers, rooms, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// sendLoad publishes on an open-loop schedule: message i is due at
+// start + i/rate and carries that time as its send time, whether or not the
+// window let it out on time.
+func sendLoad(ctx context.Context, s *session.Session, rooms []string, bp benchParams) ([]*session.Sent, error) {
+	var out []*session.Sent
+	start := time.Now()
+	var interval time.Duration
+	if bp.rate > 0 {
+		interval = time.Duration(float64(time.Second) / bp.rate)
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	for i := 0; ; i++ {
+		if bp.count > 0 && i >= bp.count {
+			break
+		}
+		due := start.Add(time.Duration(i) * interval)
+		if bp.count <= 0 && due.Sub(start) >= bp.duration {
+			break
+		}
+		if d := time.Until(due); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return out, nil
+			}
+		}
+		sentNS := due.UnixNano()
+		if interval == 0 {
+			sentNS = 0 // closed loop: the send time is when it goes out
+		}
+		m, err := s.Send(ctx, session.Outgoing{Room: rooms[i%len(rooms)], Body: fmt.Sprintf("load %d", i), Size: bp.size, SentNS: sentNS})
+		if err != nil {
+			if ctx.Err() != nil {
+				return out, nil
+			}
+			return out, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}

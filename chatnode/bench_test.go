@@ -1,0 +1,91 @@
+package chatnode
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/distchat/distchat/broker/brokertest"
+	"github.com/distchat/distchat/config"
+)
+
+func benchConfig(tb testing.TB, url, nick string) config.Node {
+	cfg := config.DefaultNode()
+	cfg.Broker, cfg.Nick, cfg.Rooms, cfg.History = url, nick, []string{"load"}, 0
+	if err := cfg.Validate(); err != nil {
+		tb.Fatal(err)
+	}
+	return cfg
+}
+
+// runThree runs three bench nodes in one room, each at rate/3 msg/s, and
+// returns their results.
+func runThree(tb testing.TB, url string, perNode int, rate float64) []benchResult {
+	var wg sync.WaitGroup
+	res := make([]benchResult, 3)
+	errs := make([]error, 3)
+	for i, nick := range []string{"alice", "bob", "carol"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := logrus.New()
+			l.SetOutput(io.Discard)
+			bp := benchParams{count: perNode, size: 200, rate: rate / 3, peers: 3, linger: 20 * time.Second, startTimeout: 20 * time.Second}
+			res[i], errs[i] = bench(context.Background(), benchConfig(tb, url, nick), bp, l.WithField("node", nick))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			tb.Fatalf("node %d: %v", i, err)
+		}
+	}
+	return res
+}
+
+// TestBenchThreeNodes is a small end-to-end load run: every node gets every
+// message exactly once.
+func TestBenchThreeNodes(t *testing.T) {
+	b := brokertest.Start(t, brokertest.Config(t))
+	for _, r := range runThree(t, b.URL, 300, 1500) {
+		if r.Sent != 300 || r.Received != 900 || r.Duplicates != 0 {
+			t.Errorf("result %s, want sent=300 received=900 duplicates=0", r)
+		}
+	}
+}
+
+// BenchmarkEndToEnd3Nodes: three nodes in one room publish 1,000 msg/s in
+// total (open loop, 200 B) for 5 s; reports p50/p99 end-to-end latency over
+// every delivery. b.N is ignored beyond running the scenario once per op.
+// BenchmarkEndToEnd3Nodes: three bench nodes, 1,000 msg/s in all, against
+// the real broker (room log on) with the session store's writes synced (the
+// default) and not.
+func BenchmarkEndToEnd3Nodes(b *testing.B) {
+	for _, sync := range []bool{true, false} {
+		b.Run(fmt.Sprintf("storage_sync=%t", sync), func(b *testing.B) {
+			cfg := brokertest.Config(b)
+			cfg.StorageSync = sync
+			benchEndToEnd(b, brokertest.Start(b, cfg))
+		})
+	}
+}
+
+func benchEndToEnd(b *testing.B, br *brokertest.Broker) {
+	for i := 0; i < b.N; i++ {
+		res := runThree(b, br.URL, 1667, 1000)
+		var p50, p99 time.Duration
+		for _, r := range res {
+			p50, p99 = max(p50, r.P50), max(p99, r.P99)
+			if r.Received != 3*1667 {
+				b.Errorf("lost messages: %s", r)
+			}
+		}
+		b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+	}
+}

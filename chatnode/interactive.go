@@ -1,0 +1,463 @@
+package chatnode
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/distchat/distchat/chatnode/session"
+	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/config"
+)
+
+// interactiveOptions are knobs for tests: a fixed clock for golden screens and
+// waiting for each sent line's echo before reading the next one.
+type interactiveOptions struct {
+	clock    func() time.Time
+	waitEcho bool
+	boot     int64
+}
+
+const helpText = `commands:
+  TEXT              say TEXT in the current room
+  /join ROOM        join ROOM and make it current
+  /leave [ROOM]     leave ROOM (default: the current room)
+  /switch ROOM      make a joined ROOM current
+  /rooms            list joined rooms
+  /who [ROOM]       who is online (in ROOM)
+  /msg NICK TEXT    private message to NICK
+  /me ACTION        say an action: * you ACTION
+  /history [N]      show the last N messages of the current room
+  /quit             leave (also end of input, Ctrl-D)
+  /help             this list`
+
+// screen is the one goroutine that writes to the terminal, so lines from the
+// network and from commands never interleave inside a line.
+type screen struct {
+	lines chan string
+	done  chan struct{}
+	clock func() time.Time
+	color bool
+}
+
+func newScreen(w io.Writer, clock func() time.Time, color bool) *screen {
+	sc := &screen{lines: make(chan string, 1024), done: make(chan struct{}), clock: clock, color: color}
+	go func() {
+		defer close(sc.done)
+		bw := bufio.NewWriter(w)
+		for l := range sc.lines {
+			if _, err := bw.WriteString(l + "\n"); err != nil {
+				continue // the terminal went away; keep draining
+			}
+			if len(sc.lines) == 0 {
+				if err := bw.Flush(); err != nil {
+					continue
+				}
+			}
+		}
+		if err := bw.Flush(); err != nil {
+			return
+		}
+	}()
+	return sc
+}
+
+func (sc *screen) stamp(t time.Time) string { return t.Format("15:04:05") }
+
+// say prints a status line, "-- text", stamped with the current time.
+func (sc *screen) say(format string, a ...any) {
+	sc.lines <- sc.stamp(sc.clock()) + " " + sc.paint("2", "-- "+fmt.Sprintf(format, a...))
+}
+
+func (sc *screen) raw(text string) { sc.lines <- text }
+
+func (sc *screen) close() {
+	close(sc.lines)
+	<-sc.done
+}
+
+// paint wraps s in an ANSI colour when writing to a terminal.
+func (sc *screen) paint(code, s string) string {
+	if !sc.color {
+		return s
+	}
+	return "\x1b[" + code + "m" + s + "\x1b[0m"
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// chat is one interactive session: input commands on one side, session
+// events on the other, both printing through the screen.
+type chat struct {
+	s        *session.Session
+	sc       *screen
+	me       string
+	current  string
+	cfg      config.Node
+	waitEcho bool
+	connects int
+}
+
+func runInteractive(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, opt interactiveOptions) int {
+	var cfg config.Node
+	fs := flag.NewFlagSet("chatnode", flag.ContinueOnError)
+	if err := loadNode(fs, args, &cfg, stderr, usageHead); err != nil {
+		return configError(err, stderr)
+	}
+	log, closeLog, err := newLogger(cfg, stderr, true)
+	if err != nil {
+		fmt.Fprintf(stderr, "chatnode: %v\n", err)
+		return 1
+	}
+	defer closeLog()
+	clock := opt.clock
+	if clock == nil {
+		clock = time.Now
+	}
+	sc := newScreen(stdout, clock, isTerminal(stdout))
+	defer sc.close()
+	c := &chat{sc: sc, me: cfg.User, cfg: cfg, waitEcho: opt.waitEcho}
+	if len(cfg.Rooms) > 0 {
+		c.current = cfg.Rooms[0]
+	}
+	s, err := session.New(cfg, log, session.Options{OnEvent: c.onEvent, Boot: opt.boot})
+	if err != nil {
+		fmt.Fprintf(stderr, "chatnode: %v\n", err)
+		return 1
+	}
+	c.s = s
+	sc.say("distchat as %s; /help lists the commands", cfg.Nick)
+	if len(cfg.Rooms) > 0 {
+		sc.say("rooms %s; current #%s", roomList(cfg.Rooms), c.current)
+	}
+	s.Start(ctx)
+	wctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	if err := s.WaitConnected(wctx); err != nil && ctx.Err() == nil {
+		sc.say("not connected yet (reconnecting…); what you type is queued")
+	}
+	cancel()
+	c.loop(ctx, stdin)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout(cfg))
+	defer cancel()
+	s.Close(sctx)
+	sc.say("bye")
+	return 0
+}
+
+func roomList(rooms []string) string {
+	out := make([]string, len(rooms))
+	for i, r := range rooms {
+		out[i] = "#" + r
+	}
+	return strings.Join(out, ", ")
+}
+
+// loop reads lines until /quit, end of input or ctx ends (SIGINT/SIGTERM).
+func (c *chat) loop(ctx context.Context, stdin io.Reader) {
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdin)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case l, ok := <-lines:
+			if !ok || !c.command(ctx, l) {
+				return
+			}
+		}
+	}
+}
+
+// command runs one input line; it returns false for /quit.
+func (c *chat) command(ctx context.Context, line string) bool {
+	line = strings.TrimRight(line, "\r")
+	if strings.TrimSpace(line) == "" {
+		return true
+	}
+	if !strings.HasPrefix(line, "/") || strings.HasPrefix(line, "//") {
+		c.say(ctx, strings.TrimPrefix(line, "/"), wire.KindMessage)
+		return true
+	}
+	cmd, rest, _ := strings.Cut(line, " ")
+	rest = strings.TrimSpace(rest)
+	switch cmd {
+	case "/quit", "/exit":
+		return false
+	case "/help":
+		for _, l := range strings.Split(helpText, "\n") {
+			c.sc.raw(l)
+		}
+	case "/join":
+		c.join(rest)
+	case "/leave", "/part":
+		c.leave(rest)
+	case "/switch":
+		if !slices.Contains(c.s.Rooms(), rest) {
+			c.sc.say("not in #%s: /join %s first", rest, rest)
+			return true
+		}
+		c.current = rest
+		c.sc.say("current room #%s", rest)
+	case "/rooms":
+		rooms := c.s.Rooms()
+		if len(rooms) == 0 {
+			c.sc.say("no rooms: /join ROOM")
+			return true
+		}
+		c.sc.say("rooms %s; current #%s", roomList(rooms), c.current)
+	case "/who":
+		room := rest
+		if room == "" {
+			room = c.current
+		}
+		users := c.s.Who(room)
+		if c.s.Connected() && (room == "" || slices.Contains(c.s.Rooms(), room)) && !slices.Contains(users, c.me) {
+			users = append(users, c.me) // our own presence may still be on its way back
+			slices.Sort(users)
+		}
+		where := "online"
+		if room != "" {
+			where = "in #" + room
+		}
+		if len(users) == 0 {
+			c.sc.say("nobody %s", where)
+			return true
+		}
+		c.sc.say("%s: %s", where, strings.Join(users, ", "))
+	case "/msg":
+		to, text, _ := strings.Cut(rest, " ")
+		if to == "" || strings.TrimSpace(text) == "" {
+			c.sc.say("usage: /msg NICK TEXT")
+			return true
+		}
+		c.dm(ctx, to, text)
+	case "/me":
+		if rest == "" {
+			c.sc.say("usage: /me ACTION")
+			return true
+		}
+		c.say(ctx, rest, wire.KindAction)
+	case "/history":
+		n := c.cfg.History
+		if rest != "" {
+			v, err := strconv.Atoi(rest)
+			if err != nil || v < 1 {
+				c.sc.say("usage: /history [N] with N ≥ 1")
+				return true
+			}
+			n = v
+		}
+		if c.current == "" {
+			c.sc.say("join a room first: /join ROOM")
+			return true
+		}
+		c.s.History(c.current, max(n, 1))
+	default:
+		c.sc.say("unknown command %s; /help lists the commands", cmd)
+	}
+	return true
+}
+
+func (c *chat) join(room string) {
+	if err := wire.ValidateName("room", room); err != nil {
+		c.sc.say("usage: /join ROOM (%v)", err)
+		return
+	}
+	if err := c.s.Join(room); err != nil {
+		c.sc.say("%v", err)
+		return
+	}
+	c.current = room
+	c.sc.say("joined #%s (current)", room)
+}
+
+func (c *chat) leave(room string) {
+	if room == "" {
+		room = c.current
+	}
+	if room == "" {
+		c.sc.say("usage: /leave ROOM")
+		return
+	}
+	if err := c.s.Leave(room); err != nil {
+		c.sc.say("%v", err)
+		return
+	}
+	c.sc.say("left #%s", room)
+	if room == c.current {
+		c.current = ""
+		if rooms := c.s.Rooms(); len(rooms) > 0 {
+			c.current = rooms[0]
+			c.sc.say("current room #%s", c.current)
+		}
+	}
+}
+
+func (c *chat) say(ctx context.Context, text, kind string) {
+	if c.current == "" {
+		c.sc.say("join a room first: /join ROOM")
+		return
+	}
+	sent, err := c.s.Send(ctx, session.Outgoing{Room: c.current, Kind: kind, Body: text})
+	if err != nil {
+		c.sc.say("not sent: %v", err)
+		return
+	}
+	if sent.Queued {
+		c.sc.say("not connected: queued, it is sent after the reconnect")
+	}
+	if c.waitEcho {
+		c.await(sent, c.s.WaitDelivered(sent.ID))
+	}
+}
+
+func (c *chat) dm(ctx context.Context, to, text string) {
+	sent, err := c.s.Send(ctx, session.Outgoing{To: to, Body: text})
+	if err != nil {
+		c.sc.say("not sent: %v", err)
+		return
+	}
+	if sent.Queued {
+		c.sc.say("not connected: queued, it is sent after the reconnect")
+	}
+	show := func() {
+		if sent.Err != nil {
+			c.sc.say("private message to %s failed: %v", to, sent.Err)
+			return
+		}
+		c.sc.raw(c.sc.stamp(c.sc.clock()) + " " + c.sc.paint("35", "[private] -> "+to+":") + " " + text)
+	}
+	if c.waitEcho {
+		c.await(sent, nil)
+		show()
+		return
+	}
+	go func() {
+		<-sent.Done
+		show()
+	}()
+}
+
+// await waits (bounded) for a sent line's PUBACK and its echo.
+func (c *chat) await(sent *session.Sent, echo <-chan struct{}) {
+	t := time.NewTimer(c.cfg.ConnectTimeout)
+	defer t.Stop()
+	select {
+	case <-sent.Done:
+	case <-t.C:
+		return
+	}
+	if echo == nil {
+		return
+	}
+	select {
+	case <-echo:
+	case <-t.C:
+	}
+}
+
+// onEvent formats session events for the screen.
+func (c *chat) onEvent(e session.Event) {
+	sc := c.sc
+	switch e := e.(type) {
+	case session.Message:
+		c.showMessage(e)
+	case session.Status:
+		switch {
+		case e.Connected:
+			c.connects++
+			if c.connects == 1 {
+				sc.say("connected")
+			} else {
+				sc.say("reconnected")
+			}
+		case e.Reconnecting:
+			sc.say("reconnecting…")
+		default:
+			sc.say("connection lost; reconnecting…")
+		}
+	case session.PresenceChange:
+		if e.Presence.User == c.me || e.Retained {
+			return
+		}
+		for _, r := range e.Joined {
+			sc.say("%s joined #%s", e.Presence.User, r)
+		}
+		for _, r := range e.Left {
+			sc.say("%s left #%s", e.Presence.User, r)
+		}
+		if e.Presence.Status == wire.Offline {
+			sc.say("%s is offline", e.Presence.User)
+		}
+	case session.Info:
+		sc.say("%s", e.Text)
+	}
+}
+
+func (c *chat) showMessage(m session.Message) {
+	sc := c.sc
+	at := sc.clock()
+	if m.Via == wire.ViaHistory {
+		at = time.Unix(0, m.Env.SentNS)
+	}
+	who := sc.paint("1", "<"+m.Env.From+">")
+	if m.Env.Kind == wire.KindAction {
+		who = sc.paint("1", "* "+m.Env.From)
+	}
+	where := sc.paint("36", "#"+m.Env.Room)
+	if m.Private {
+		if m.Env.From == c.me {
+			where, who = sc.paint("35", "[private] -> "+m.Env.To+":"), ""
+		} else {
+			where = sc.paint("35", "[private]")
+		}
+	}
+	line := sc.stamp(at) + " " + where
+	if m.Via == wire.ViaHistory {
+		line += " " + sc.paint("2", "(history)")
+	}
+	if who != "" {
+		line += " " + who
+	}
+	sc.raw(line + " " + sanitize(m.Env.Body))
+}
+
+// sanitize keeps one message on one line and strips terminal escapes that
+// another user could use to redraw someone's screen.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n' || r == '\r' || r == '\t':
+			return ' '
+		case r < 0x20 || r == 0x7f:
+			return -1
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,177 @@
+// Package chatnode is the distchat chat node: an interactive, line-based chat
+// client (the default) and a headless load generator (`chatnode bench`), both
+// on the same MQTT session layer (package session), so the load runs measure
+// exactly the path people chat on.
+package chatnode
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/config"
+)
+
+const usageHead = `chatnode: a distchat chat node.
+
+  chatnode [flags]          interactive chat on stdin/stdout (stdin may be piped; end of input = /quit)
+  chatnode bench [flags]    headless load: publish at a rate, receive everything, print a summary
+
+Settings come from -config FILE (YAML, keys as in config.Node), then DISTCHAT_* environment
+variables (e.g. DISTCHAT_BROKER, DISTCHAT_NICK), then flags. The password is never logged.
+
+Flags:
+`
+
+// Run is the chat node's main: it returns the process exit code.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "bench" {
+		return runBench(ctx, args[1:], stdout, stderr)
+	}
+	return runInteractive(ctx, args, stdin, stdout, stderr, interactiveOptions{})
+}
+
+// bindNode binds the flags every mode shares to the fields of cfg.
+func bindNode(fs *flag.FlagSet, cfg *config.Node) {
+	fs.StringVar(&cfg.Broker, "broker", cfg.Broker, "MQTT broker `URL` (tcp://HOST:PORT)")
+	fs.StringVar(&cfg.Nick, "nick", cfg.Nick, "your `name` (also the MQTT username unless -user is given)")
+	fs.StringVar(&cfg.User, "user", cfg.User, "MQTT `username` (default: the nick)")
+	fs.StringVar(&cfg.Password, "password", cfg.Password, "MQTT `password` (prefer -password-file)")
+	fs.StringVar(&cfg.PasswordFile, "password-file", cfg.PasswordFile, "read the MQTT password from `file`")
+	config.ListVar(fs, &cfg.Rooms, "room", "`room` to join (repeatable or comma-separated; the first is current)")
+	fs.StringVar(&cfg.ClientID, "client-id", cfg.ClientID, "stable MQTT client `id` (default distchat-<nick>)")
+	fs.StringVar(&cfg.Log, "log", cfg.Log, "also write the JSON-lines log to `file` (appended)")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn, error")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: json or text")
+	fs.StringVar(&cfg.StateDir, "state", cfg.StateDir, "`dir` keeping the last room sequence seen per room (catch-up after a restart)")
+	fs.StringVar(&cfg.Run, "run", cfg.Run, "run `label` written into every log line")
+	fs.IntVar(&cfg.Window, "window", cfg.Window, "QoS 1 publishes awaiting PUBACK at most (`n`, 1..1000)")
+	fs.IntVar(&cfg.History, "history", cfg.History, "messages of history shown on join (`n`)")
+	fs.IntVar(&cfg.MaxPayload, "max-payload", cfg.MaxPayload, "largest message sent, in `bytes`")
+	fs.DurationVar(&cfg.KeepAlive, "keep-alive", cfg.KeepAlive, "MQTT keep-alive `interval`")
+	fs.DurationVar(&cfg.MaxReconnectInterval, "max-reconnect", cfg.MaxReconnectInterval, "longest reconnect back-off `interval`")
+	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "bound of one connection `attempt`")
+	fs.DurationVar(&cfg.GapWait, "gap-wait", cfg.GapWait, "hold back messages after a room sequence gap at most this `long`")
+}
+
+// loadNode parses args into a validated node configuration. It returns
+// flag.ErrHelp after printing usage for -h.
+func loadNode(fs *flag.FlagSet, args []string, cfg *config.Node, stderr io.Writer, head string) error {
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, head)
+		fs.PrintDefaults()
+	}
+	bindNode(fs, cfg)
+	if err := config.Load(fs, args, cfg, config.DefaultNode()); err != nil {
+		return err
+	}
+	if cfg.PasswordFile != "" {
+		b, err := os.ReadFile(cfg.PasswordFile)
+		if err != nil {
+			return fmt.Errorf("password file: %w", err)
+		}
+		cfg.Password = strings.TrimSpace(string(b))
+	}
+	return nil
+}
+
+// configError prints a configuration problem as clear lines and returns the
+// exit code (0 for -h).
+func configError(err error, stderr io.Writer) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintf(stderr, "chatnode: %s\n", line)
+	}
+	fmt.Fprintln(stderr, "chatnode: -h lists the flags")
+	return 2
+}
+
+// tsHook stamps ts_ns on every log line, so the analysis orders lines of
+// several nodes on one clock without parsing RFC 3339 times.
+type tsHook struct{}
+
+func (tsHook) Levels() []logrus.Level { return logrus.AllLevels }
+func (tsHook) Fire(e *logrus.Entry) error {
+	e.Data[wire.FieldTSNS] = e.Time.UnixNano()
+	return nil
+}
+
+// levelWriter copies lines of chosen levels to another writer; the
+// interactive mode sends only warnings and errors to stderr this way.
+type levelWriter struct {
+	w      io.Writer
+	levels []logrus.Level
+	fmt    logrus.Formatter
+}
+
+func (h levelWriter) Levels() []logrus.Level { return h.levels }
+func (h levelWriter) Fire(e *logrus.Entry) error {
+	b, err := h.fmt.Format(e)
+	if err != nil {
+		return fmt.Errorf("format log line: %w", err)
+	}
+	if _, err := h.w.Write(b); err != nil {
+		return fmt.Errorf("write log line: %w", err)
+	}
+	return nil
+}
+
+// newLogger builds the node's logger: JSON lines with node, run and ts_ns on
+// every line. quietStderr keeps stderr to warnings and errors (interactive
+// mode: the full log goes to -log FILE only, so it never mixes into the chat).
+func newLogger(cfg config.Node, stderr io.Writer, quietStderr bool) (*logrus.Entry, func(), error) {
+	l := logrus.New()
+	var f logrus.Formatter = &logrus.JSONFormatter{}
+	if cfg.LogFormat == "text" {
+		f = &logrus.TextFormatter{DisableColors: true, FullTimestamp: true}
+	}
+	l.SetFormatter(f)
+	lvl, err := logrus.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		return nil, nil, fmt.Errorf("log level: %w", err)
+	}
+	l.SetLevel(lvl)
+	l.AddHook(tsHook{})
+	closeFn := func() {}
+	var file io.Writer
+	if cfg.Log != "" {
+		fh, err := os.OpenFile(cfg.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open log %s: %w", cfg.Log, err)
+		}
+		file = fh
+		closeFn = func() {
+			if err := fh.Close(); err != nil {
+				fmt.Fprintf(stderr, "chatnode: close log %s: %v\n", cfg.Log, err)
+			}
+		}
+	}
+	switch {
+	case quietStderr && file != nil:
+		l.SetOutput(file)
+		l.AddHook(levelWriter{w: stderr, levels: logrus.AllLevels[:logrus.WarnLevel+1], fmt: f})
+	case quietStderr:
+		l.SetOutput(io.Discard)
+		l.AddHook(levelWriter{w: stderr, levels: logrus.AllLevels[:logrus.WarnLevel+1], fmt: f})
+	case file != nil:
+		l.SetOutput(io.MultiWriter(stderr, file))
+	default:
+		l.SetOutput(stderr)
+	}
+	return l.WithFields(logrus.Fields{wire.FieldNode: cfg.Nick, wire.FieldRun: cfg.Run}), closeFn, nil
+}
+
+// shutdownTimeout bounds waiting for in-flight publishes and the offline
+// presence on exit.
+func shutdownTimeout(cfg config.Node) time.Duration { return cfg.ConnectTimeout }

@@ -1,0 +1,261 @@
+package session
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/config"
+)
+
+// These tests drive the delivery pipeline directly and synchronously (no
+// goroutine, a fake client that records sync requests), playing the broker's
+// room log by hand: gap repair, hold-back, duplicates by room sequence,
+// catch-up from the state file, history, and the no-room-log fallback.
+
+type doneToken struct{ mqtt.Token }
+
+func (doneToken) Done() <-chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}
+func (doneToken) Error() error                   { return nil }
+func (doneToken) Wait() bool                     { return true }
+func (doneToken) WaitTimeout(time.Duration) bool { return true }
+
+type fakeClient struct {
+	mqtt.Client
+	reqs []wire.SyncRequest
+}
+
+func (f *fakeClient) Publish(topic string, _ byte, _ bool, payload any) mqtt.Token {
+	if strings.HasPrefix(topic, "chat/sync/") {
+		var r wire.SyncRequest
+		if err := json.Unmarshal(payload.([]byte), &r); err != nil {
+			panic(err)
+		}
+		f.reqs = append(f.reqs, r)
+	}
+	return doneToken{}
+}
+
+func (f *fakeClient) last(t *testing.T) wire.SyncRequest {
+	t.Helper()
+	if len(f.reqs) == 0 {
+		t.Fatal("no sync request sent")
+	}
+	return f.reqs[len(f.reqs)-1]
+}
+
+type pipeRig struct {
+	s   *Session
+	p   *pipeline
+	fc  *fakeClient
+	got *collector
+	now time.Time
+}
+
+func newRig(t *testing.T, cfg config.Node) *pipeRig {
+	t.Helper()
+	got := newCollector()
+	s, err := New(cfg, testLogger(t, cfg.Nick), Options{OnEvent: got.onEvent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := &fakeClient{}
+	s.client = fc
+	return &pipeRig{s: s, p: s.p, fc: fc, got: got, now: time.Now()}
+}
+
+func rigConfig(t *testing.T, rooms ...string) config.Node {
+	cfg := nodeConfig(t, "tcp://127.0.0.1:1", "me", rooms...)
+	cfg.GapWait = time.Second
+	return cfg
+}
+
+func env(room string, roomSeq uint64) wire.Envelope {
+	return wire.Envelope{V: wire.Version, ID: "peer-1-" + strconv.FormatUint(roomSeq, 10), Room: room, From: "peer", Boot: 1, Seq: roomSeq, SentNS: 1, Body: "b", RoomSeq: roomSeq}
+}
+
+func (r *pipeRig) live(t *testing.T, e wire.Envelope) {
+	t.Helper()
+	b, err := e.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.p.handle(inbound{topic: wire.RoomTopic(e.Room, e.From), payload: b, recvNS: time.Now().UnixNano()})
+}
+
+func (r *pipeRig) reply(t *testing.T, req wire.SyncRequest, lastSeq uint64, more bool, msgs ...wire.Envelope) {
+	t.Helper()
+	b, err := json.Marshal(wire.SyncReply{V: wire.Version, ReqID: req.ReqID, Conv: req.Conv, Messages: msgs, LastSeq: lastSeq, More: more})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.p.handle(inbound{topic: wire.InboxTopic("me"), payload: b, recvNS: time.Now().UnixNano()})
+}
+
+// tick advances the pipeline's clock: hold-back deadlines are measured from
+// the wall clock, so the rig passes a time in the future.
+func (r *pipeRig) tick(d time.Duration) {
+	r.now = r.now.Add(d)
+	r.p.tick(r.now)
+}
+
+func (r *pipeRig) shown() (seqs []uint64, via []string) {
+	for _, m := range r.got.messages() {
+		seqs = append(seqs, m.Env.RoomSeq)
+		via = append(via, m.Via)
+	}
+	return seqs, via
+}
+
+func wantSeqs(t *testing.T, r *pipeRig, want ...uint64) {
+	t.Helper()
+	got, _ := r.shown()
+	if len(got) != len(want) {
+		t.Fatalf("shown room seqs %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("shown room seqs %v, want %v", got, want)
+		}
+	}
+}
+
+// baseline answers the fresh-room request so the room stands at lastSeq.
+func (r *pipeRig) baseline(t *testing.T, lastSeq uint64) {
+	t.Helper()
+	r.p.onConnected()
+	req := r.fc.last(t)
+	if req.Last < 1 {
+		t.Fatalf("fresh room: request %+v, want Last ≥ 1", req)
+	}
+	r.reply(t, req, lastSeq, false)
+}
+
+func TestGapRepairedFromRoomLog(t *testing.T) {
+	r := newRig(t, rigConfig(t, "r1"))
+	r.baseline(t, 0)
+	for _, s := range []uint64{1, 2, 4, 5} {
+		r.live(t, env("r1", s))
+	}
+	wantSeqs(t, r, 1, 2) // 4 and 5 are held back
+	r.tick(200 * time.Millisecond)
+	req := r.fc.last(t)
+	if req.AfterSeq != 2 || req.Conv != "r1" {
+		t.Fatalf("gap request %+v, want after_seq 2 in r1", req)
+	}
+	r.reply(t, req, 5, false, env("r1", 3))
+	wantSeqs(t, r, 1, 2, 3, 4, 5)
+	if _, via := r.shown(); via[2] != wire.ViaSync || via[3] != wire.ViaLive {
+		t.Errorf("via %v, want sync for 3 and live for the rest", via)
+	}
+	// The live copy of 3 arriving late is a duplicate by room sequence.
+	r.live(t, env("r1", 3))
+	wantSeqs(t, r, 1, 2, 3, 4, 5)
+	if d := r.s.Stats().Duplicates; d != 1 {
+		t.Errorf("duplicates %d, want 1", d)
+	}
+}
+
+func TestGapHoldBackIsBounded(t *testing.T) {
+	r := newRig(t, rigConfig(t, "r1"))
+	r.baseline(t, 0)
+	r.live(t, env("r1", 1))
+	r.live(t, env("r1", 3))
+	wantSeqs(t, r, 1)
+	r.tick(1500 * time.Millisecond) // past gap_wait: show what came after the gap
+	wantSeqs(t, r, 1, 3)
+	r.live(t, env("r1", 2)) // the missing one, late: still shown, once
+	wantSeqs(t, r, 1, 3, 2)
+	r.live(t, env("r1", 2))
+	wantSeqs(t, r, 1, 3, 2)
+}
+
+func TestCatchUpFromStateAfterRestart(t *testing.T) {
+	cfg := rigConfig(t, "r1")
+	cfg.StateDir = t.TempDir()
+	r := newRig(t, cfg)
+	r.baseline(t, 10)
+	r.live(t, env("r1", 11))
+	r.live(t, env("r1", 12))
+	r.p.save(true)
+
+	r2 := newRig(t, cfg) // the restarted node
+	r2.p.onConnected()
+	req := r2.fc.last(t)
+	if req.AfterSeq != 12 || req.Last != 0 {
+		t.Fatalf("catch-up after restart %+v, want after_seq 12", req)
+	}
+	// Pages: 13..14 with more, then 15.
+	r2.reply(t, req, 15, true, env("r1", 13), env("r1", 14))
+	next := r2.fc.last(t)
+	if next.AfterSeq != 14 {
+		t.Fatalf("next page request %+v, want after_seq 14", next)
+	}
+	r2.live(t, env("r1", 12)) // redelivered by the broker's session: already shown before the restart
+	r2.reply(t, next, 15, false, env("r1", 15))
+	wantSeqs(t, r2, 13, 14, 15)
+	if _, via := r2.shown(); via[0] != wire.ViaSync {
+		t.Errorf("via %v, want sync", via)
+	}
+}
+
+func TestFreshRoomBaselineKeepsLiveMessages(t *testing.T) {
+	r := newRig(t, rigConfig(t, "r1"))
+	r.p.onConnected()
+	req := r.fc.last(t)
+	r.live(t, env("r1", 11)) // arrives before the baseline answer
+	r.live(t, env("r1", 10))
+	wantSeqs(t, r)
+	r.reply(t, req, 11, false, env("r1", 11))
+	wantSeqs(t, r, 10, 11)
+}
+
+func TestHistoryOnJoinAndCommand(t *testing.T) {
+	cfg := rigConfig(t, "r1")
+	cfg.History = 2
+	r := newRig(t, cfg)
+	r.p.onConnected()
+	req := r.fc.last(t)
+	if req.Last != 2 {
+		t.Fatalf("join request %+v, want last 2", req)
+	}
+	r.reply(t, req, 7, false, env("r1", 6), env("r1", 7))
+	wantSeqs(t, r, 6, 7)
+	if _, via := r.shown(); via[0] != wire.ViaHistory {
+		t.Errorf("via %v, want history", via)
+	}
+	r.live(t, env("r1", 8))
+	wantSeqs(t, r, 6, 7, 8)
+	r.p.history("r1", 3)
+	h := r.fc.last(t)
+	if h.Last != 3 {
+		t.Fatalf("/history request %+v, want last 3", h)
+	}
+	r.reply(t, h, 8, false, env("r1", 6), env("r1", 7), env("r1", 8))
+	wantSeqs(t, r, 6, 7, 8, 6, 7, 8) // history is shown again on request, not deduplicated away
+}
+
+func TestNoRoomLogSaidOnce(t *testing.T) {
+	r := newRig(t, rigConfig(t, "r1"))
+	r.p.onConnected()
+	e := env("r1", 0)
+	r.live(t, e) // no room sequence: shown at once
+	wantSeqs(t, r, 0)
+	r.tick(1500 * time.Millisecond)
+	r.tick(1500 * time.Millisecond)
+	r.p.onConnected() // a reconnect asks again but says nothing more
+	r.tick(5 * time.Second)
+	r.p.history("r1", 5)
+	if len(r.got.infos) != 2 || !strings.Contains(r.got.infos[0], "no room log") || !strings.Contains(r.got.infos[1], "no history") {
+		t.Errorf("notices %q, want one no-room-log notice and one no-history answer", r.got.infos)
+	}
+}

@@ -1,0 +1,74 @@
+package session
+
+import "sync"
+
+// inbound is one message as paho handed it over, with its receive time
+// stamped before anything else happened to it.
+type inbound struct {
+	topic    string
+	payload  []byte
+	retained bool
+	recvNS   int64
+}
+
+// queue is an unbounded FIFO between paho's handler goroutines and the
+// session's single pipeline goroutine. Unbounded on purpose: the handler must
+// never block (paho PUBACKs only after it returns, and a blocked handler
+// stalls the connection until the broker drops it), and memory is bounded in
+// practice by the broker's in-flight quota per client.
+type queue struct {
+	mu    sync.Mutex
+	items []inbound
+	ready chan struct{}
+}
+
+func newQueue() *queue { return &queue{ready: make(chan struct{}, 1)} }
+
+// push appends m and wakes the consumer; it never blocks.
+func (q *queue) push(m inbound) {
+	q.mu.Lock()
+	q.items = append(q.items, m)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// drain takes everything queued so far.
+func (q *queue) drain() []inbound {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := q.items
+	q.items = nil
+	return out
+}
+
+// idSet remembers the most recent message ids (FIFO eviction), so duplicates
+// are suppressed in bounded memory.
+type idSet struct {
+	m    map[string]struct{}
+	ring []string
+	pos  int
+}
+
+func newIDSet(capacity int) *idSet {
+	return &idSet{m: make(map[string]struct{}, 1024), ring: make([]string, capacity)}
+}
+
+func (s *idSet) has(id string) bool {
+	_, ok := s.m[id]
+	return ok
+}
+
+func (s *idSet) add(id string) {
+	if _, ok := s.m[id]; ok {
+		return
+	}
+	if old := s.ring[s.pos]; old != "" {
+		delete(s.m, old)
+	}
+	s.ring[s.pos] = id
+	s.m[id] = struct{}{}
+	s.pos = (s.pos + 1) % len(s.ring)
+}

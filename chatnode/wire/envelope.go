@@ -1,0 +1,174 @@
+package wire
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// Version is the envelope and control-message format version. Decoders refuse
+// other versions rather than guess at their meaning.
+const Version = 1
+
+// MaxPayloadBytes is the default upper bound of one chat message on the wire.
+// Nodes refuse to send more and the broker's room log refuses to store more,
+// so one user cannot fill another's memory or the log with a single message.
+const MaxPayloadBytes = 64 * 1024
+
+// Envelope kinds. An empty Kind is an ordinary message.
+const (
+	KindMessage = ""
+	KindAction  = "me"
+)
+
+// Envelope is one chat message as it travels on chat/rooms/... and chat/dm/...
+// topics, JSON encoded. The sender fills ID, From, Boot, Seq, SentNS and Body;
+// the broker's room log adds RoomSeq and BrokerNS before routing, which is how
+// receivers get one total order per conversation and detect gaps.
+type Envelope struct {
+	V    int    `json:"v"`
+	ID   string `json:"id"`             // unique message id; duplicates are detected on it
+	Kind string `json:"kind,omitempty"` // "" message, "me" action
+	Room string `json:"room,omitempty"` // room messages
+	To   string `json:"to,omitempty"`   // direct messages: the recipient
+	From string `json:"from"`
+	// Boot identifies one run of the sending node (its start time in Unix
+	// nanoseconds), so per-sender sequence numbers restart safely.
+	Boot int64 `json:"boot,omitempty"`
+	// Seq is the sender's own sequence number within Boot, from 1, without gaps.
+	Seq uint64 `json:"seq,omitempty"`
+	// SentNS is the send time in Unix nanoseconds. In load runs it is the
+	// scheduled send time, so latency includes any delay in sending.
+	SentNS int64  `json:"sent_ns"`
+	Body   string `json:"body"`
+	// Pad fills load messages up to the requested size; it is never shown.
+	Pad string `json:"pad,omitempty"`
+	// RoomSeq is the conversation's sequence number given by the broker's
+	// room log (0 when there is no room log, e.g. against Mosquitto).
+	RoomSeq uint64 `json:"room_seq,omitempty"`
+	// BrokerNS is when the room log stored the message (Unix nanoseconds).
+	BrokerNS int64 `json:"broker_ns,omitempty"`
+}
+
+// ErrMalformed is wrapped by every decoding error for chat payloads.
+var ErrMalformed = errors.New("malformed payload")
+
+// Encode returns the JSON form of e.
+func (e Envelope) Encode() ([]byte, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode envelope %s: %w", e.ID, err)
+	}
+	return b, nil
+}
+
+// Validate checks the fields every envelope must have.
+func (e Envelope) Validate() error {
+	switch {
+	case e.V != Version:
+		return fmt.Errorf("%w: envelope version %d, want %d", ErrMalformed, e.V, Version)
+	case e.ID == "" || len(e.ID) > 128:
+		return fmt.Errorf("%w: envelope id missing or longer than 128 bytes", ErrMalformed)
+	case e.Kind != KindMessage && e.Kind != KindAction:
+		return fmt.Errorf("%w: unknown envelope kind %q", ErrMalformed, e.Kind)
+	case !utf8.ValidString(e.Body):
+		return fmt.Errorf("%w: body is not valid UTF-8", ErrMalformed)
+	}
+	if err := ValidateName("user", e.From); err != nil {
+		return fmt.Errorf("%w: from: %w", ErrMalformed, err)
+	}
+	if e.Room != "" {
+		if err := ValidateName("room", e.Room); err != nil {
+			return fmt.Errorf("%w: room: %w", ErrMalformed, err)
+		}
+	}
+	if e.To != "" {
+		if err := ValidateName("user", e.To); err != nil {
+			return fmt.Errorf("%w: to: %w", ErrMalformed, err)
+		}
+	}
+	return nil
+}
+
+// DecodeEnvelope parses and validates a payload of at most limit bytes
+// (limit <= 0 means MaxPayloadBytes).
+func DecodeEnvelope(payload []byte, limit int) (Envelope, error) {
+	if limit <= 0 {
+		limit = MaxPayloadBytes
+	}
+	if len(payload) > limit {
+		return Envelope{}, fmt.Errorf("%w: %d bytes, the limit is %d", ErrMalformed, len(payload), limit)
+	}
+	if !utf8.Valid(payload) {
+		return Envelope{}, fmt.Errorf("%w: not valid UTF-8", ErrMalformed)
+	}
+	var e Envelope
+	if err := json.Unmarshal(payload, &e); err != nil {
+		return Envelope{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if err := e.Validate(); err != nil {
+		return Envelope{}, err
+	}
+	return e, nil
+}
+
+// Presence states.
+const (
+	Online  = "online"
+	Offline = "offline"
+)
+
+// Presence is the retained payload on chat/presence/<user>. The Last Will
+// carries Status "offline" so a node that dies is shown as gone.
+type Presence struct {
+	V      int      `json:"v"`
+	User   string   `json:"user"`
+	Status string   `json:"status"`
+	Rooms  []string `json:"rooms,omitempty"`
+	AtNS   int64    `json:"at_ns"`
+}
+
+// DecodePresence parses and validates a presence payload.
+func DecodePresence(payload []byte) (Presence, error) {
+	var p Presence
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return Presence{}, fmt.Errorf("%w: presence: %w", ErrMalformed, err)
+	}
+	if p.V != Version || (p.Status != Online && p.Status != Offline) {
+		return Presence{}, fmt.Errorf("%w: presence version %d status %q", ErrMalformed, p.V, p.Status)
+	}
+	if err := ValidateName("user", p.User); err != nil {
+		return Presence{}, fmt.Errorf("%w: presence: %w", ErrMalformed, err)
+	}
+	return p, nil
+}
+
+// SyncRequest asks the broker's room log, on chat/sync/<user>, for the
+// messages of one conversation with RoomSeq > AfterSeq. The reply comes on
+// chat/inbox/<user> in pages of at most Limit messages.
+type SyncRequest struct {
+	V     int    `json:"v"`
+	ReqID string `json:"req_id"`
+	// Conv is a room name or a DM conversation key (see DMConversation).
+	Conv     string `json:"conv"`
+	AfterSeq uint64 `json:"after_seq"`
+	// Limit bounds the page; 0 lets the broker choose. Last > 0 asks for the
+	// newest Last messages instead (history on join); AfterSeq is then ignored.
+	Limit int `json:"limit,omitempty"`
+	Last  int `json:"last,omitempty"`
+}
+
+// SyncReply is one page of a catch-up answer on chat/inbox/<user>.
+type SyncReply struct {
+	V        int        `json:"v"`
+	ReqID    string     `json:"req_id"`
+	Conv     string     `json:"conv"`
+	Messages []Envelope `json:"messages"`
+	// LastSeq is the highest sequence number in the conversation's log when
+	// the page was read; More says further pages follow after the last message.
+	LastSeq uint64 `json:"last_seq"`
+	More    bool   `json:"more"`
+	// Error is set, and Messages empty, when the request was refused.
+	Error string `json:"error,omitempty"`
+}

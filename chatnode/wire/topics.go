@@ -1,0 +1,162 @@
+package wire
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The topic scheme. Every distchat program builds and parses topics with these
+// helpers only, so the scheme is written down in exactly one place.
+//
+//	chat/rooms/<room>/<sender>      room message; members subscribe chat/rooms/<room>/+
+//	chat/dm/<recipient>/<sender>    direct message; only <recipient> subscribes chat/dm/<recipient>/+
+//	chat/presence/<user>            retained presence (online/offline)
+//	chat/sync/<user>                catch-up requests from <user> to the broker's room log
+//	chat/inbox/<user>               catch-up replies, readable by <user> only
+const (
+	Root           = "chat"
+	RoomsLevel     = "rooms"
+	DMLevel        = "dm"
+	PresenceLevel  = "presence"
+	SyncLevel      = "sync"
+	InboxLevel     = "inbox"
+	AllRoomsFilter = "chat/rooms/+/+"
+	PresenceFilter = "chat/presence/+"
+	AllChatFilter  = "chat/#"
+)
+
+// RoomTopic is the topic sender publishes room messages on.
+func RoomTopic(room, sender string) string {
+	return Root + "/" + RoomsLevel + "/" + room + "/" + sender
+}
+
+// RoomFilter is the subscription that receives every sender's messages in room.
+func RoomFilter(room string) string { return Root + "/" + RoomsLevel + "/" + room + "/+" }
+
+// DMTopic is the topic sender publishes a direct message to recipient on.
+func DMTopic(recipient, sender string) string {
+	return Root + "/" + DMLevel + "/" + recipient + "/" + sender
+}
+
+// DMFilter is the subscription that receives every direct message to recipient.
+func DMFilter(recipient string) string { return Root + "/" + DMLevel + "/" + recipient + "/+" }
+
+// PresenceTopic is the retained topic carrying user's presence.
+func PresenceTopic(user string) string { return Root + "/" + PresenceLevel + "/" + user }
+
+// SyncTopic is where user sends catch-up requests to the broker's room log.
+func SyncTopic(user string) string { return Root + "/" + SyncLevel + "/" + user }
+
+// InboxTopic is where the broker answers user's catch-up requests.
+func InboxTopic(user string) string { return Root + "/" + InboxLevel + "/" + user }
+
+// Kind tells which part of the scheme a topic belongs to.
+type Kind int
+
+// The kinds of topic in the scheme. KindUnknown is anything else.
+const (
+	KindUnknown Kind = iota
+	KindRoom
+	KindDM
+	KindPresence
+	KindSync
+	KindInbox
+)
+
+// String names the kind for logs and errors.
+func (k Kind) String() string {
+	switch k {
+	case KindRoom:
+		return "room"
+	case KindDM:
+		return "dm"
+	case KindPresence:
+		return "presence"
+	case KindSync:
+		return "sync"
+	case KindInbox:
+		return "inbox"
+	}
+	return "unknown"
+}
+
+// Topic is a parsed topic name of the scheme.
+type Topic struct {
+	Kind Kind
+	// Room is set for KindRoom.
+	Room string
+	// Recipient is set for KindDM.
+	Recipient string
+	// User is the sender for KindRoom and KindDM, and the owner for
+	// KindPresence, KindSync and KindInbox.
+	User string
+}
+
+// ParseTopic splits a concrete topic name (no wildcards) into its parts and
+// validates every name in it. Topics outside chat/ give KindUnknown and an error.
+func ParseTopic(topic string) (Topic, error) {
+	parts := strings.Split(topic, "/")
+	if len(parts) < 3 || parts[0] != Root {
+		return Topic{}, fmt.Errorf("topic %q is not in the chat/ scheme", topic)
+	}
+	var t Topic
+	switch {
+	case parts[1] == RoomsLevel && len(parts) == 4:
+		t = Topic{Kind: KindRoom, Room: parts[2], User: parts[3]}
+	case parts[1] == DMLevel && len(parts) == 4:
+		t = Topic{Kind: KindDM, Recipient: parts[2], User: parts[3]}
+	case parts[1] == PresenceLevel && len(parts) == 3:
+		t = Topic{Kind: KindPresence, User: parts[2]}
+	case parts[1] == SyncLevel && len(parts) == 3:
+		t = Topic{Kind: KindSync, User: parts[2]}
+	case parts[1] == InboxLevel && len(parts) == 3:
+		t = Topic{Kind: KindInbox, User: parts[2]}
+	default:
+		return Topic{}, fmt.Errorf("topic %q does not match the chat/ scheme", topic)
+	}
+	if t.Room != "" || t.Kind == KindRoom {
+		if err := ValidateName("room", t.Room); err != nil {
+			return Topic{}, fmt.Errorf("topic %q: %w", topic, err)
+		}
+	}
+	if t.Kind == KindDM {
+		if err := ValidateName("user", t.Recipient); err != nil {
+			return Topic{}, fmt.Errorf("topic %q: %w", topic, err)
+		}
+	}
+	if err := ValidateName("user", t.User); err != nil {
+		return Topic{}, fmt.Errorf("topic %q: %w", topic, err)
+	}
+	return t, nil
+}
+
+// Conversation names the sequenced log a message belongs to: the room name for
+// room messages, and "@a,b" (the two users in byte order) for direct messages,
+// so both directions of a conversation share one sequence.
+func Conversation(t Topic) string {
+	switch t.Kind {
+	case KindRoom:
+		return t.Room
+	case KindDM:
+		return DMConversation(t.Recipient, t.User)
+	}
+	return ""
+}
+
+// DMConversation is the conversation key of the direct messages between a and b.
+func DMConversation(a, b string) string {
+	if b < a {
+		a, b = b, a
+	}
+	return "@" + a + "," + b
+}
+
+// ParseDMConversation returns the two users of a DM conversation key, and
+// false when key is a room name.
+func ParseDMConversation(key string) (a, b string, ok bool) {
+	if !strings.HasPrefix(key, "@") {
+		return "", "", false
+	}
+	a, b, ok = strings.Cut(key[1:], ",")
+	return a, b, ok
+}

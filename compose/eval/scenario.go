@@ -1,0 +1,180 @@
+// Package eval runs distchat's evaluation scenarios: it starts the compose
+// evaluation deployment (compose/eval.yml) with a scenario's load settings,
+// breaks it on schedule with the scenario's faults (docker kill, docker
+// network disconnect), records each fault window in a drill log that the
+// analysis tool shades in its plots, and collects the nodes' logs.
+package eval
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/config"
+)
+
+// Nodes are the chat-node services of compose/eval.yml; faults may target them.
+var Nodes = []string{"alice", "bob", "carol"}
+
+// BrokerService is the broker's service name in compose/eval.yml.
+const BrokerService = "broker"
+
+// Fault kinds.
+const (
+	// KillBroker sends SIGKILL to the broker and starts it again after For.
+	KillBroker = "kill-broker"
+	// RestartBroker stops the broker gracefully (SIGTERM) and starts it after For.
+	RestartBroker = "restart-broker"
+	// Partition disconnects node Target from the network for For, then reconnects it.
+	Partition = "partition"
+)
+
+// Scenario is one evaluation run, read from a YAML file in compose/scenarios.
+// Every node runs `chatnode bench` with the same load settings.
+type Scenario struct {
+	// Name is the run label in every log line: the analysis' scenario name.
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// Rooms every node joins and publishes to (default: lobby).
+	Rooms []string `yaml:"rooms"`
+	// Rate is messages per second per node (default 100).
+	Rate int `yaml:"rate"`
+	// Duration of the sending phase (default 20s).
+	Duration time.Duration `yaml:"duration"`
+	// Size is the payload size in bytes (default 256).
+	Size int `yaml:"size"`
+	// Linger is how long a node keeps receiving after it has sent all (default 20s).
+	Linger time.Duration `yaml:"linger"`
+	// RoomLog turns the broker's room log on (default) or off, for comparison.
+	RoomLog *bool `yaml:"room_log"`
+	// Fsync is the room log's durability mode: never (default) or always.
+	Fsync  string  `yaml:"fsync"`
+	Faults []Fault `yaml:"faults"`
+}
+
+// Fault is one planned failure: at At after the nodes start, for For.
+type Fault struct {
+	At     time.Duration `yaml:"at"`
+	Kind   string        `yaml:"kind"`
+	Target string        `yaml:"target"`
+	For    time.Duration `yaml:"for"`
+}
+
+// LoadScenario reads and validates a scenario file, filling defaults.
+func LoadScenario(path string) (Scenario, error) {
+	var s Scenario
+	if err := config.ReadYAML(path, &s); err != nil {
+		return Scenario{}, fmt.Errorf("scenario: %w", err)
+	}
+	if s.Name == "" {
+		s.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	}
+	s.defaults()
+	if err := s.Validate(); err != nil {
+		return Scenario{}, fmt.Errorf("scenario %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *Scenario) defaults() {
+	if len(s.Rooms) == 0 {
+		s.Rooms = []string{"lobby"}
+	}
+	if s.Rate == 0 {
+		s.Rate = 100
+	}
+	if s.Duration == 0 {
+		s.Duration = 20 * time.Second
+	}
+	if s.Size == 0 {
+		s.Size = 256
+	}
+	if s.Linger == 0 {
+		s.Linger = 20 * time.Second
+	}
+	if s.RoomLog == nil {
+		on := true
+		s.RoomLog = &on
+	}
+	if s.Fsync == "" {
+		s.Fsync = "never"
+	}
+	sort.SliceStable(s.Faults, func(i, j int) bool { return s.Faults[i].At < s.Faults[j].At })
+}
+
+// Validate reports every problem in s.
+func (s *Scenario) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if err := wire.ValidateName("run", s.Name); err != nil {
+		add("name: %w", err)
+	}
+	for _, r := range s.Rooms {
+		if err := wire.ValidateName("room", r); err != nil {
+			add("rooms: %w", err)
+		}
+	}
+	if s.Rate < 1 || s.Rate > 20000 {
+		add("rate: %d must be between 1 and 20000 messages per second per node", s.Rate)
+	}
+	if s.Duration < time.Second || s.Linger < 0 {
+		add("duration must be at least 1s and linger not negative")
+	}
+	if s.Size < 64 || s.Size > wire.MaxPayloadBytes {
+		add("size: %d must be between 64 and %d bytes", s.Size, wire.MaxPayloadBytes)
+	}
+	if s.Fsync != "never" && s.Fsync != "always" {
+		add("fsync: %q is not one of never, always", s.Fsync)
+	}
+	for i, f := range s.Faults {
+		where := fmt.Sprintf("faults[%d] (%s)", i, f.Kind)
+		switch f.Kind {
+		case KillBroker, RestartBroker:
+			if f.Target != "" && f.Target != BrokerService {
+				add("%s: target must be empty or %q", where, BrokerService)
+			}
+		case Partition:
+			if !isNode(f.Target) {
+				add("%s: target %q is not one of %s", where, f.Target, strings.Join(Nodes, ", "))
+			}
+		default:
+			add("%s: unknown kind; use %s, %s or %s", where, KillBroker, RestartBroker, Partition)
+		}
+		if f.At < 0 || f.For <= 0 {
+			add("%s: at must not be negative and for must be positive", where)
+		}
+		if f.At+f.For > s.Duration+s.Linger {
+			add("%s: ends after the run (%s)", where, s.Duration+s.Linger)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isNode(name string) bool {
+	for _, n := range Nodes {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Env is the environment compose/eval.yml reads for this scenario.
+func (s *Scenario) Env(logsDir string) []string {
+	return append(os.Environ(),
+		"EVAL_LOGS="+logsDir,
+		"EVAL_RUN="+s.Name,
+		"EVAL_ROOMS="+strings.Join(s.Rooms, ","),
+		fmt.Sprintf("EVAL_RATE=%d", s.Rate),
+		"EVAL_DURATION="+s.Duration.String(),
+		fmt.Sprintf("EVAL_SIZE=%d", s.Size),
+		"EVAL_LINGER="+s.Linger.String(),
+		fmt.Sprintf("EVAL_ROOM_LOG=%t", *s.RoomLog),
+		"EVAL_FSYNC="+s.Fsync,
+	)
+}

@@ -1,0 +1,235 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Broker configures a broker node. The zero-config default is a local
+// development broker: loopback only, anonymous clients allowed, identities not
+// enforced, nothing persisted — like Mosquitto 2's local-only mode.
+type Broker struct {
+	// TCP is the MQTT listener address. Default 127.0.0.1:1883 (loopback only).
+	TCP string `yaml:"tcp"`
+	// WS is the MQTT-over-WebSocket listener address; empty turns it off.
+	WS string `yaml:"ws"`
+	// HTTP serves /healthz and /stats; empty turns it off. Default 127.0.0.1:8080.
+	HTTP string `yaml:"http"`
+	// DataDir holds sessions, queued messages and the room log. Empty keeps
+	// everything in memory (a warning is logged): a restart forgets it all.
+	DataDir string `yaml:"data_dir"`
+	// Storage is the session store in DataDir: "pebble" (synced writes) or "badger".
+	Storage string `yaml:"storage"`
+	// StorageSync makes every session-store write synchronous (default). It
+	// costs ~0.7 ms per QoS 1 delivery on the publisher's goroutine; off, a
+	// kill -9 can lose queued session messages, which the room log still has.
+	StorageSync bool   `yaml:"storage_sync"`
+	LogFormat   string `yaml:"log_format"` // json (default) or text
+	LogLevel    string `yaml:"log_level"`  // debug, info (default), warn, error
+	Limits      Limits `yaml:"limits"`
+	Auth        Auth   `yaml:"auth"`
+	// RoomLog is the durable, sequenced log of every room (zero loss end to end).
+	RoomLog RoomLog `yaml:"room_log"`
+}
+
+// Limits are Mochi's capabilities that decide when messages are dropped or
+// expire. Mochi's defaults expire offline messages after 24 h and drop
+// silently at 8192 in-flight messages; distchat sets them on purpose and
+// counts every drop.
+type Limits struct {
+	// MaxInflight is the number of unacknowledged QoS 1 messages one client
+	// may hold; beyond it Mochi drops messages for that client (counted).
+	MaxInflight int `yaml:"max_inflight"`
+	// MaxClientWritesPending bounds a client's outbound queue (drops counted).
+	MaxClientWritesPending int `yaml:"max_client_writes_pending"`
+	// ReceiveMaximum is how many QoS 1 publishes a client may have unacknowledged towards the broker.
+	ReceiveMaximum int `yaml:"receive_maximum"`
+	// MaxPacketSize is the largest MQTT packet accepted, in bytes.
+	MaxPacketSize int `yaml:"max_packet_size"`
+	// WriteTimeout bounds one socket write to a client. Mochi holds a
+	// client's lock while it writes, so one subscriber that stops reading (a
+	// partitioned host) blocks every publisher to its topics until its
+	// keep-alive expires (field notes F4); past this timeout the broker
+	// closes that connection instead. Its session keeps the messages and the
+	// room log has them all.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// MessageExpiry is how long offline and retained messages are kept.
+	MessageExpiry time.Duration `yaml:"message_expiry"`
+	// SessionExpiry is how long a persistent session outlives its connection.
+	SessionExpiry time.Duration `yaml:"session_expiry"`
+}
+
+// Auth decides who may connect and what they may do.
+type Auth struct {
+	// UsersFile is a YAML file of users (see Users). With no users at all the
+	// broker runs in open development mode and enforces nothing.
+	UsersFile string `yaml:"users_file"`
+	// Users listed inline, added to those of UsersFile.
+	Users []User `yaml:"users"`
+	// Anonymous lets clients without credentials in, read-only (rooms and
+	// presence): an operator's mosquitto_sub. Only meaningful with users.
+	Anonymous bool `yaml:"anonymous"`
+}
+
+// User is one account. Passwords are stored as bcrypt hashes only
+// ("broker hash-password" makes one); plain passwords never appear in config.
+type User struct {
+	Name         string `yaml:"name"`
+	PasswordHash string `yaml:"password_hash"`
+	// Rooms the user may join (read and write). Empty with AllRooms false
+	// means direct messages and presence only.
+	Rooms    []string `yaml:"rooms"`
+	AllRooms bool     `yaml:"all_rooms"`
+}
+
+// RoomLog configures the broker's durable, sequenced room log.
+type RoomLog struct {
+	// Enabled turns the room log on (default). Off, delivery is Mochi's
+	// hop-by-hop QoS 1 only, which can lose messages.
+	Enabled bool `yaml:"enabled"`
+	// Fsync is "never" (records reach the OS before the PUBACK: survives
+	// kill -9 of the broker) or "always" (group-committed fsync before the
+	// PUBACK: survives a machine crash).
+	Fsync string `yaml:"fsync"`
+	// Retention limits per conversation; zero means unlimited.
+	MaxMessages int           `yaml:"max_messages"`
+	MaxAge      time.Duration `yaml:"max_age"`
+	MaxBytes    int64         `yaml:"max_bytes"`
+	// PageSize is the most messages one catch-up reply carries.
+	PageSize int `yaml:"page_size"`
+	// MaxPayload is the largest chat payload accepted into the log, in bytes.
+	MaxPayload int `yaml:"max_payload"`
+}
+
+// DefaultBroker is the configuration of `broker` with no file, no environment
+// and no flags.
+func DefaultBroker() Broker {
+	return Broker{
+		TCP:         "127.0.0.1:1883",
+		HTTP:        "127.0.0.1:8080",
+		Storage:     "pebble",
+		StorageSync: true,
+		LogFormat:   "json",
+		LogLevel:    "info",
+		Limits: Limits{
+			MaxInflight:            8192,
+			MaxClientWritesPending: 8192,
+			ReceiveMaximum:         1024,
+			MaxPacketSize:          256 * 1024,
+			WriteTimeout:           2 * time.Second,
+			MessageExpiry:          7 * 24 * time.Hour,
+			SessionExpiry:          7 * 24 * time.Hour,
+		},
+		RoomLog: RoomLog{
+			Enabled:    true,
+			Fsync:      "never",
+			PageSize:   500,
+			MaxPayload: 64 * 1024,
+		},
+	}
+}
+
+// Validate reports every problem in b, one per line.
+func (b *Broker) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if err := ValidateAddr(b.TCP, false); err != nil {
+		add("tcp: %w", err)
+	}
+	if err := ValidateAddr(b.WS, true); err != nil {
+		add("ws: %w", err)
+	}
+	if err := ValidateAddr(b.HTTP, true); err != nil {
+		add("http: %w", err)
+	}
+	if b.Storage != "pebble" && b.Storage != "badger" {
+		add("storage: %q is not one of pebble, badger", b.Storage)
+	}
+	if err := validateLogging(b.LogFormat, b.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	l := b.Limits
+	for _, c := range []struct {
+		name string
+		v    int
+	}{{"max_inflight", l.MaxInflight}, {"max_client_writes_pending", l.MaxClientWritesPending}, {"receive_maximum", l.ReceiveMaximum}, {"max_packet_size", l.MaxPacketSize}} {
+		if c.v <= 0 {
+			add("limits.%s: %d must be positive", c.name, c.v)
+		}
+	}
+	if l.ReceiveMaximum > 65535 {
+		add("limits.receive_maximum: %d is over MQTT's 65535", l.ReceiveMaximum)
+	}
+	if l.WriteTimeout <= 0 {
+		add("limits.write_timeout: %s must be a positive duration such as 2s", l.WriteTimeout)
+	}
+	if l.MessageExpiry <= 0 || l.SessionExpiry <= 0 {
+		add("limits: message_expiry and session_expiry must be positive durations such as 168h")
+	}
+	if b.RoomLog.Fsync != "never" && b.RoomLog.Fsync != "always" {
+		add("room_log.fsync: %q is not one of never, always", b.RoomLog.Fsync)
+	}
+	if b.RoomLog.MaxMessages < 0 || b.RoomLog.MaxAge < 0 || b.RoomLog.MaxBytes < 0 {
+		add("room_log: retention limits cannot be negative")
+	}
+	if b.RoomLog.PageSize <= 0 {
+		add("room_log.page_size: %d must be positive", b.RoomLog.PageSize)
+	}
+	if b.RoomLog.MaxPayload <= 0 || b.RoomLog.MaxPayload > l.MaxPacketSize {
+		add("room_log.max_payload: %d must be positive and at most limits.max_packet_size (%d)", b.RoomLog.MaxPayload, l.MaxPacketSize)
+	}
+	if b.Auth.UsersFile != "" {
+		users, err := LoadUsers(b.Auth.UsersFile)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			b.Auth.Users = append(users, b.Auth.Users...)
+			b.Auth.UsersFile = "" // loaded once; Validate may run again
+		}
+	}
+	errs = append(errs, validateUsers(b.Auth.Users)...)
+	return errors.Join(errs...)
+}
+
+// Open reports whether the broker runs in open development mode: no users
+// configured, so anonymous clients are let in and identities not enforced.
+func (b *Broker) Open() bool { return len(b.Auth.Users) == 0 }
+
+// ValidateAddr checks a host:port listener address; empty is allowed only
+// when optional.
+func ValidateAddr(addr string, optional bool) error {
+	if addr == "" {
+		if optional {
+			return nil
+		}
+		return errors.New("address is empty")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	if host != "" && net.ParseIP(host) == nil && strings.ContainsAny(host, " /") {
+		return fmt.Errorf("%q has an invalid host", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q has an invalid port %q", addr, port)
+	}
+	return nil
+}
+
+func validateLogging(format, level string) error {
+	var errs []error
+	if format != "json" && format != "text" {
+		errs = append(errs, fmt.Errorf("log_format: %q is not one of json, text", format))
+	}
+	switch level {
+	case "debug", "info", "warn", "warning", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level: %q is not one of debug, info, warn, error", level))
+	}
+	return errors.Join(errs...)
+}

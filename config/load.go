@@ -1,0 +1,204 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// EnvPrefix starts every environment variable the binaries read. A nested
+// YAML key a.b_c is read from DISTCHAT_A_B_C.
+const EnvPrefix = "DISTCHAT"
+
+// Validator is implemented by every configuration type.
+type Validator interface {
+	Validate() error
+}
+
+// Load resets *cfg to defaults, then applies the YAML file named by -config
+// (or $DISTCHAT_CONFIG), the environment, and finally the flags in args, which
+// the caller has bound to fields of *cfg on fs. It returns flag.ErrHelp for
+// -h, and otherwise every problem found, joined. fs gets a -config flag.
+func Load[T any, PT interface {
+	*T
+	Validator
+}](fs *flag.FlagSet, args []string, cfg PT, defaults T) error {
+	path := os.Getenv(EnvPrefix + "_CONFIG")
+	fs.StringVar(&path, "config", path, "YAML configuration `file` (also $"+EnvPrefix+"_CONFIG); flags override it")
+	// The first parse only finds -config (and reports bad flags early); the
+	// second one, after the file and environment are in, lets flags win.
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	*cfg = defaults
+	if path != "" {
+		if err := ReadYAML(path, cfg); err != nil {
+			return err
+		}
+	}
+	if err := ApplyEnv(EnvPrefix, cfg, os.LookupEnv); err != nil {
+		return err
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		if l, ok := f.Value.(*listValue); ok {
+			l.seen = false
+		}
+	})
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return cfg.Validate()
+}
+
+// ReadYAML decodes the file at path into v, refusing unknown keys.
+func ReadYAML(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			// One line per problem: "config FILE: line 2: unknown key foo".
+			errs := make([]error, 0, len(te.Errors))
+			for _, e := range te.Errors {
+				errs = append(errs, fmt.Errorf("config %s: %s", path, unknownKey.ReplaceAllString(e, "unknown key $1")))
+			}
+			return errors.Join(errs...)
+		}
+		return fmt.Errorf("config %s: %s", path, strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return nil
+}
+
+// unknownKey matches yaml.v3's wording for a key that no field takes.
+var unknownKey = regexp.MustCompile(`field (\S+) not found in type \S+`)
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// ApplyEnv sets the fields of the struct v points to from environment
+// variables named prefix + "_" + the upper-cased YAML key path. lookup is
+// os.LookupEnv outside tests.
+func ApplyEnv(prefix string, v any, lookup func(string) (string, bool)) error {
+	return applyEnv(prefix, reflect.ValueOf(v).Elem(), lookup)
+}
+
+func applyEnv(prefix string, v reflect.Value, lookup func(string) (string, bool)) error {
+	t := v.Type()
+	var errs []error
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		key := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if key == "" || key == "-" || !f.IsExported() {
+			continue
+		}
+		name := prefix + "_" + strings.ToUpper(key)
+		fv := v.Field(i)
+		if fv.Kind() == reflect.Struct {
+			if err := applyEnv(name, fv, lookup); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		s, ok := lookup(name)
+		if !ok {
+			continue
+		}
+		if err := setFromString(fv, s); err != nil {
+			errs = append(errs, fmt.Errorf("environment %s=%q: %w", name, s, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func setFromString(fv reflect.Value, s string) error {
+	if fv.Type() == durationType {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		fv.SetInt(int64(d))
+		return nil
+	}
+	switch fv.Kind() {
+	case reflect.String:
+		fv.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		fv.SetBool(b)
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		fv.SetInt(n)
+	case reflect.Uint, reflect.Uint64, reflect.Uint32:
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		fv.SetUint(n)
+	case reflect.Slice:
+		if fv.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("cannot be set from the environment")
+		}
+		fv.Set(reflect.ValueOf(SplitList(s)))
+	default:
+		return fmt.Errorf("cannot be set from the environment")
+	}
+	return nil
+}
+
+// SplitList splits a comma-separated list, dropping empty items and spaces.
+func SplitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// listValue is a repeatable, comma-separated string list flag. The first use
+// on a command line replaces what the file or environment set; later uses add.
+type listValue struct {
+	p    *[]string
+	seen bool
+}
+
+func (l *listValue) String() string {
+	if l.p == nil {
+		return ""
+	}
+	return strings.Join(*l.p, ",")
+}
+
+func (l *listValue) Set(s string) error {
+	if !l.seen {
+		*l.p = nil
+		l.seen = true
+	}
+	*l.p = append(*l.p, SplitList(s)...)
+	return nil
+}
+
+// ListVar binds a repeatable, comma-separated list flag to p.
+func ListVar(fs *flag.FlagSet, p *[]string, name, usage string) {
+	fs.Var(&listValue{p: p}, name, usage)
+}
