@@ -40,13 +40,16 @@ type Hook struct {
 	cfg      config.RoomLog
 	log      *logrus.Entry
 	mayRead  atomic.Pointer[func(user, room string) bool]
+	resends  resends
+	joins    joins
 
-	appended, invalid, appendErrors, syncs, syncDenied atomic.Int64
+	appended, resent, invalid, appendErrors, syncs, syncDenied atomic.Int64
 }
 
 // Stats are the room log's counters, shown under "room_log" in /stats.
 type Stats struct {
 	Appended      int64 `json:"appended"`
+	Resent        int64 `json:"resent"` // resends of stored messages, routed again, not stored twice
 	Invalid       int64 `json:"invalid"`
 	AppendErrors  int64 `json:"append_errors"`
 	SyncsServed   int64 `json:"syncs_served"`
@@ -103,15 +106,65 @@ func (h *Hook) SetReadCheck(f func(user, room string) bool) { h.mayRead.Store(&f
 // ID names the hook in Mochi's logs.
 func (h *Hook) ID() string { return "distchat-roomlog" }
 
-// Provides tells Mochi the hook only wants OnPublish (and Stop, always called).
-func (h *Hook) Provides(b byte) bool { return b == mqtt.OnPublish }
+// Provides tells Mochi the events the hook handles: OnPublish, and the
+// subscription and session events that track where each member's
+// subscription to a room began (Stop is always called).
+func (h *Hook) Provides(b byte) bool {
+	switch b {
+	case mqtt.OnPublish, mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnSessionEstablished,
+		mqtt.OnDisconnect, mqtt.OnClientExpired:
+		return true
+	}
+	return false
+}
+
+// OnSubscribed records the room's position when a member's subscription
+// begins (see joins).
+func (h *Hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
+	for i, f := range pk.Filters {
+		if i < len(codes) && codes[i] >= packets.ErrUnspecifiedError.Code {
+			continue
+		}
+		if room, ok := roomOfFilter(f.Filter); ok {
+			h.joins.subscribed(cl.ID, room, h.store.Last(room))
+		}
+	}
+}
+
+// OnUnsubscribed ends a membership: a later SUBSCRIBE starts a new one.
+func (h *Hook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
+	for _, f := range pk.Filters {
+		if room, ok := roomOfFilter(f.Filter); ok {
+			h.joins.unsubscribed(cl.ID, room)
+		}
+	}
+}
+
+// OnSessionEstablished forgets the memberships of a client that starts a
+// clean session: its old subscriptions are gone.
+func (h *Hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	if cl.Properties.Clean {
+		h.joins.forget(cl.ID)
+	}
+}
+
+// OnDisconnect forgets the memberships of a session that ends with its
+// connection.
+func (h *Hook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
+	if expire {
+		h.joins.forget(cl.ID)
+	}
+}
+
+// OnClientExpired forgets the memberships of an expired session.
+func (h *Hook) OnClientExpired(cl *mqtt.Client) { h.joins.forget(cl.ID) }
 
 // Stop closes the store when the broker closes.
 func (h *Hook) Stop() error { return h.store.Close() }
 
 // Stats returns a snapshot of the counters.
 func (h *Hook) Stats() Stats {
-	s := Stats{Appended: h.appended.Load(), Invalid: h.invalid.Load(), AppendErrors: h.appendErrors.Load(),
+	s := Stats{Appended: h.appended.Load(), Resent: h.resent.Load(), Invalid: h.invalid.Load(), AppendErrors: h.appendErrors.Load(),
 		SyncsServed: h.syncs.Load(), SyncsDenied: h.syncDenied.Load(), Fsync: h.cfg.Fsync == "always"}
 	if h.fileOnly != nil {
 		s.Conversations, s.Records, s.FileBytes = h.fileOnly.Counts()
@@ -150,24 +203,50 @@ func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.
 		// client resend a poison message forever.
 		return pk, packets.CodeSuccessIgnore
 	}
-	now := time.Now().UnixNano()
 	conv := wire.Conversation(t)
-	var data []byte
-	_, err = h.store.Append(conv, now, func(seq uint64) ([]byte, error) {
-		e.RoomSeq, e.BrokerNS = seq, now
-		b, err := e.Encode()
-		data = b
-		return b, err
-	})
+	data, err := h.storeOnce(conv, e)
 	if err != nil {
 		h.appendErrors.Add(1)
 		h.log.WithFields(logrus.Fields{"event": "append_failed", "client_id": cl.ID, "topic": pk.TopicName,
 			"error": err.Error()}).Error("room log: append failed; publish refused (no PUBACK), the client will resend")
 		return pk, packets.ErrRejectPacket
 	}
-	h.appended.Add(1)
 	pk.Payload = data
 	return pk, nil
+}
+
+// storeOnce appends e to conv's log with the next sequence number and returns
+// the stamped record, or, when the log already holds e (a publisher resending
+// after a lost PUBACK), returns the stored record without appending again.
+// Two copies of one publish arriving at the very same moment (a resend racing
+// its original on a dying connection) can still both be stored; nodes drop the
+// second by its id.
+func (h *Hook) storeOnce(conv string, e wire.Envelope) ([]byte, error) {
+	seq, held, err := h.resends.lookup(h.store, conv, e.From, e.ID)
+	if err != nil {
+		return nil, fmt.Errorf("recent ids of %s: %w", conv, err)
+	}
+	if held {
+		if recs, err := h.store.Read(conv, seq-1, 1); err == nil && len(recs) == 1 && recs[0].Seq == seq {
+			h.resent.Add(1)
+			return recs[0].Data, nil
+		}
+		// Gone by retention: store it anew.
+	}
+	now := time.Now().UnixNano()
+	var data []byte
+	seq, err = h.store.Append(conv, now, func(seq uint64) ([]byte, error) {
+		e.RoomSeq, e.BrokerNS = seq, now
+		b, err := e.Encode()
+		data = b
+		return b, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.appended.Add(1)
+	h.resends.remember(conv, e.From, e.ID, seq)
+	return data, nil
 }
 
 // envelope decodes a chat payload, or wraps a plain UTF-8 text (from any MQTT
@@ -229,6 +308,11 @@ func (h *Hook) serveSync(cl *mqtt.Client, pk packets.Packet, t wire.Topic) {
 		reply.Error = err.Error()
 	} else {
 		h.page(&reply, req)
+		if req.Last > 0 {
+			if seq, ok := h.joins.at(cl.ID, req.Conv); ok {
+				reply.JoinedSeq = &seq
+			}
+		}
 	}
 	payload, err := json.Marshal(reply)
 	if err == nil {

@@ -1,9 +1,11 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +15,24 @@ import (
 	"github.com/distchat/distchat/chatnode/wire"
 	"github.com/distchat/distchat/config"
 )
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
 
 // collector records what a test node delivers.
 type collector struct {
@@ -102,12 +122,35 @@ func nodeConfigTB(t testing.TB, url, nick string, rooms ...string) config.Node {
 	return cfg
 }
 
+// testLogger is a node's logger in a test. Its lines are kept, and when the
+// test fails the ones that tell the story (everything but single deliveries)
+// are written to the test log, so a failure in CI can be read afterwards.
+// DISTCHAT_TEST_LOG=1 sends every line to stderr as it happens.
 func testLogger(t testing.TB, nick string) *logrus.Entry {
 	l := logrus.New()
-	l.SetOutput(io.Discard)
-	if os.Getenv("DISTCHAT_TEST_LOG") != "" { // the nodes' logs on stderr, for debugging a test
-		l.SetOutput(os.Stderr)
+	kept := &lockedBuffer{}
+	l.SetOutput(kept)
+	if os.Getenv("DISTCHAT_TEST_LOG") != "" {
+		l.SetOutput(io.MultiWriter(kept, os.Stderr))
 	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		var n, skipped int
+		for _, line := range strings.Split(kept.String(), "\n") {
+			if line == "" {
+				continue
+			}
+			if strings.Contains(line, `"event":"received"`) || n >= 400 {
+				skipped++
+				continue
+			}
+			n++
+			t.Logf("%s log: %s", nick, line)
+		}
+		t.Logf("%s log: %d more lines (deliveries) not shown", nick, skipped)
+	})
 	l.SetFormatter(&logrus.JSONFormatter{})
 	return l.WithField(wire.FieldNode, nick)
 }

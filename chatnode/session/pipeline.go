@@ -72,6 +72,7 @@ type pendingMsg struct {
 	via    string
 	recvNS int64
 	bytes  int
+	dup    bool // holds a room sequence number for a message already shown
 }
 
 type senderKey struct {
@@ -384,6 +385,9 @@ func (p *pipeline) handlePresence(m inbound, t wire.Topic) {
 
 // receive runs one message through dedup and room-order hold-back.
 func (p *pipeline) receive(c *conv, m pendingMsg) {
+	if m.env.From == p.s.me {
+		p.s.echoed(m.env.ID)
+	}
 	if m.env.RoomSeq > 0 && p.roomLog != logYes {
 		// Stamped by a room log: there is one, even if it has not answered
 		// yet; unanswered requests are retried.
@@ -392,11 +396,20 @@ func (p *pipeline) receive(c *conv, m pendingMsg) {
 		}
 		p.roomLog = logYes
 	}
+	r := m.env.RoomSeq
 	if p.seen.has(m.env.ID) {
+		if _, held := c.pending[r]; r > 0 && c.known && r > c.delivered && !held {
+			// One message at two room sequence numbers (stored twice, e.g. a
+			// resend racing its original): the second fills its place in
+			// the order without being shown again.
+			m.dup = true
+			c.pending[r] = m
+			p.drain(c)
+			return
+		}
 		p.logReceived(m, true)
 		return
 	}
-	r := m.env.RoomSeq
 	if r == 0 { // no room log: deliver in arrival order
 		p.seen.add(m.env.ID)
 		p.deliver(c, m)
@@ -439,6 +452,10 @@ func (p *pipeline) drain(c *conv) {
 		c.delivered++
 		p.dirty = true
 		progressed = true
+		if m.dup {
+			p.logReceived(m, true)
+			continue
+		}
 		p.deliver(c, m)
 	}
 	if len(c.pending) == 0 {
@@ -661,7 +678,12 @@ func (p *pipeline) handleReply(rep wire.SyncReply, recvNS int64) {
 			c.baseReq = ""
 		}
 		if !c.known {
+			// Start where our subscription began: later messages come live
+			// (perhaps after this reply) or by gap repair.
 			base := rep.LastSeq
+			if rep.JoinedSeq != nil {
+				base = min(base, *rep.JoinedSeq)
+			}
 			if lo := minKey(c.pending); len(c.pending) > 0 && lo-1 < base {
 				base = lo - 1
 			}
@@ -682,6 +704,12 @@ func (p *pipeline) handleReply(rep wire.SyncReply, recvNS int64) {
 			p.receive(c, pendingMsg{env: env, via: wire.ViaHistory, recvNS: recvNS, bytes: len(env.Body) + len(env.Pad)})
 		}
 		p.drain(c)
+		if c.delivered < rep.LastSeq && len(c.pending) == 0 {
+			// Messages since our subscription began are on their way; if
+			// one of them was lost, no later message may come to show the
+			// gap, so ask for them too (what arrives twice is dropped).
+			p.send(request{conv: c.name, kind: reqCatchUp, after: c.delivered}, wire.SyncRequest{AfterSeq: c.delivered})
+		}
 		return
 	}
 	for _, env := range msgs {

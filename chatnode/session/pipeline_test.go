@@ -259,3 +259,62 @@ func TestNoRoomLogSaidOnce(t *testing.T) {
 		t.Errorf("notices %q, want one no-room-log notice and one no-history answer", r.got.infos)
 	}
 }
+
+// TestFreshRoomStartsWhereTheSubscriptionBegan: the baseline answer can
+// overtake live messages sent after the node subscribed (paho runs handlers
+// concurrently); the broker says where the subscription began (joined_seq)
+// and the node starts its order there, so they are still shown, and asks the
+// log for them in case they never come live (no later message would show the
+// gap).
+func TestFreshRoomStartsWhereTheSubscriptionBegan(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		live bool
+	}{{"live overtaken by the answer", true}, {"never live", false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, rigConfig(t, "r1"))
+			r.p.onConnected()
+			req := r.fc.last(t)
+			b, err := json.Marshal(wire.SyncReply{V: wire.Version, ReqID: req.ReqID, Conv: "r1",
+				Messages: []wire.Envelope{env("r1", 5)}, LastSeq: 5, JoinedSeq: ptr(uint64(3))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.p.handle(inbound{topic: wire.InboxTopic("me"), payload: b})
+			catchUp := r.fc.last(t)
+			if catchUp.AfterSeq != 3 || catchUp.Last != 0 {
+				t.Fatalf("request %+v, want a catch-up after 3", catchUp)
+			}
+			if tt.live {
+				r.live(t, env("r1", 5))
+				r.live(t, env("r1", 4))
+			}
+			r.reply(t, catchUp, 5, false, env("r1", 4), env("r1", 5))
+			wantSeqs(t, r, 4, 5)
+			r.live(t, env("r1", 3)) // from before the subscription: not ours to show
+			wantSeqs(t, r, 4, 5)
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestOneMessageAtTwoRoomSeqsFillsItsPlace: a message stored twice (a resend
+// racing its original) is shown once, and its second room sequence number
+// does not leave a gap that holds everything after it back.
+func TestOneMessageAtTwoRoomSeqsFillsItsPlace(t *testing.T) {
+	r := newRig(t, rigConfig(t, "r1"))
+	r.baseline(t, 0)
+	r.live(t, env("r1", 1))
+	again := env("r1", 1)
+	again.RoomSeq = 2
+	r.live(t, env("r1", 3))
+	r.live(t, again)
+	wantSeqs(t, r, 1, 3)
+	if d := r.s.Stats().Duplicates; d != 1 {
+		t.Errorf("duplicates %d, want 1", d)
+	}
+	if len(r.fc.reqs) != 1 {
+		t.Errorf("sync requests %+v: no gap should have been fetched", r.fc.reqs)
+	}
+}

@@ -102,6 +102,11 @@ type Session struct {
 	connected bool
 	connects  int
 	presence  map[string]wire.Presence
+	// echoes are closed when the node receives its own room message back:
+	// the proof that the broker stored it when the connection broke while it
+	// was in flight (paho's token then completes on the resend, or fails on
+	// the write, never on the PUBACK).
+	echoes map[string]chan struct{}
 
 	p *pipeline
 }
@@ -123,6 +128,7 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 		subLogged: map[string]bool{},
 		convSeq:   map[string]uint64{},
 		presence:  map[string]wire.Presence{},
+		echoes:    map[string]chan struct{}{},
 	}
 	if s.onEvent == nil {
 		s.onEvent = func(Event) {}
@@ -271,12 +277,23 @@ func (s *Session) onConnect(c mqtt.Client) {
 	for _, r := range rooms {
 		filters[wire.RoomFilter(r)] = 1
 	}
-	if err := s.subscribe(filters); err != nil {
-		s.entry(wire.EventConnectionLost).WithField(wire.FieldError, err.Error()).Error("subscribe after connect failed; reconnecting")
-		// A session without its subscriptions would silently miss messages:
-		// drop the connection and let auto-reconnect try again.
-		c.Disconnect(0)
-		return
+	// A session without its subscriptions would silently miss messages, so
+	// it is not reported connected until they are in place. (Disconnecting
+	// to start over is no way out: paho never reconnects after Disconnect.)
+	for attempt := 1; ; attempt++ {
+		err := s.subscribe(filters)
+		if err == nil {
+			break
+		}
+		s.entry(wire.EventConnectionLost).WithField(wire.FieldError, err.Error()).Error("subscribe after connect failed; trying again")
+		select {
+		case <-s.closing:
+			return
+		case <-time.After(min(time.Duration(attempt)*time.Second, s.cfg.MaxReconnectInterval)):
+		}
+		if !c.IsConnectionOpen() {
+			return // the next OnConnect subscribes
+		}
 	}
 	s.logSubscribed("", s.me)
 	for _, r := range rooms {
@@ -526,21 +543,46 @@ func (s *Session) Send(ctx context.Context, o Outgoing) (*Sent, error) {
 	case <-s.closing:
 		return nil, errors.New("send: the session is closed")
 	}
+	var echo chan struct{}
 	s.mu.Lock()
 	s.convSeq[conv] = seq
 	queued := !s.connected
+	connects := s.connects
+	if o.To == "" {
+		echo = make(chan struct{})
+		s.echoes[env.ID] = echo
+	}
 	s.mu.Unlock()
 	sent := &Sent{ID: env.ID, Seq: seq, Bytes: len(payload), Queued: queued, Done: make(chan struct{})}
 	start := time.Now()
 	tok := s.client.Publish(topic, 1, false, payload)
-	go s.awaitAck(tok, sent, env, start)
+	go s.awaitAck(tok, sent, env, start, connects, echo)
 	return sent, nil
 }
 
+// echoed reports that the node received its own message id back.
+func (s *Session) echoed(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch, ok := s.echoes[id]; ok {
+		close(ch)
+		delete(s.echoes, id)
+	}
+}
+
 // awaitAck waits (bounded) for a publish token, frees the window slot and
-// logs the outcome.
-func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start time.Time) {
+// logs the outcome. A token that completes after the connection broke says
+// nothing about the PUBACK (it fails on the broken write although paho keeps
+// the message and resends it, or completes on the resend), so then a room
+// message counts as sent when its echo arrives, and a direct message when
+// paho has resent it.
+func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start time.Time, connects int, echo chan struct{}) {
 	defer func() { <-s.window }()
+	defer func() {
+		s.mu.Lock()
+		delete(s.echoes, env.ID)
+		s.mu.Unlock()
+	}()
 	e := s.entry(wire.EventSent).WithField(wire.FieldID, env.ID).WithField(wire.FieldSeq, env.Seq)
 	if env.To != "" {
 		e = e.WithField(wire.FieldTo, env.To)
@@ -549,11 +591,29 @@ func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start 
 	}
 	timer := time.NewTimer(AckTimeout)
 	defer timer.Stop()
+	confirmedBy := ""
 	select {
 	case <-tok.Done():
 		sent.Err = tok.Error()
 	case <-timer.C:
 		sent.Err = fmt.Errorf("no PUBACK within %s (the client still holds it and resends after a reconnect)", AckTimeout)
+	}
+	s.mu.Lock()
+	reconnected := s.connects != connects || !s.connected
+	s.mu.Unlock()
+	if tokDone(tok) && (sent.Err != nil || reconnected) {
+		sent.Err = nil
+		if echo != nil {
+			confirmedBy = wire.ConfirmedByEcho
+			select {
+			case <-echo:
+			case <-timer.C:
+				sent.Err = fmt.Errorf("no echo of the message within %s after the connection broke", AckTimeout)
+			}
+		} else {
+			confirmedBy = wire.ConfirmedByResend
+			s.waitReconnected(timer.C)
+		}
 	}
 	if sent.Err != nil {
 		e.Data[wire.FieldEvent] = wire.EventSendFailed
@@ -562,11 +622,39 @@ func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start 
 		return
 	}
 	ack := time.Now()
+	if confirmedBy != "" {
+		e = e.WithField(wire.FieldConfirmedBy, confirmedBy)
+	}
 	e.WithField(wire.FieldSentNS, env.SentNS).WithField(wire.FieldAckNS, ack.UnixNano()).
 		WithField(wire.FieldAckUS, ack.Sub(start).Microseconds()).WithField(wire.FieldBytes, sent.Bytes).Info("sent")
 	close(sent.Done)
 	if sent.Queued {
 		s.onEvent(Info{Text: "sent after reconnect: " + clip(env.Body)})
+	}
+}
+
+func tokDone(tok mqtt.Token) bool {
+	select {
+	case <-tok.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// waitReconnected waits until the session is connected again, or until
+// timeout fires or the session closes.
+func (s *Session) waitReconnected(timeout <-chan time.Time) {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for !s.Connected() {
+		select {
+		case <-t.C:
+		case <-timeout:
+			return
+		case <-s.closing:
+			return
+		}
 	}
 }
 

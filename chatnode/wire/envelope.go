@@ -169,6 +169,13 @@ type SyncReply struct {
 	// the page was read; More says further pages follow after the last message.
 	LastSeq uint64 `json:"last_seq"`
 	More    bool   `json:"more"`
+	// JoinedSeq, on an answer to a Last request, is the conversation's last
+	// sequence number when the asking client's subscription to it began:
+	// everything after it reaches that client live (or by gap repair), so a
+	// node new to the room starts its order there, not at LastSeq, which may
+	// already count messages still on their way to it. Nil when the broker
+	// does not know (an older broker, or no subscription).
+	JoinedSeq *uint64 `json:"joined_seq,omitempty"`
 	// Error is set, and Messages empty, when the request was refused.
 	Error string `json:"error,omitempty"`
 }

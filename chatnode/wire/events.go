@@ -49,15 +49,26 @@ const (
 	FieldRecvNS         = "recv_ns"
 	FieldAckNS          = "ack_ns"
 	FieldAckUS          = "ack_us"
-	FieldLatencyUS      = "latency_us"
-	FieldBytes          = "bytes"
-	FieldDuplicate      = "duplicate"
-	FieldVia            = "via"
-	FieldCount          = "count"
-	FieldDurationUS     = "duration_us"
-	FieldFault          = "fault"
-	FieldPhase          = "phase"
-	FieldTarget         = "target"
+	// FieldConfirmedBy says what confirmed a sent message when the connection
+	// broke while it was in flight: ConfirmedByEcho (the node received its own
+	// message back from the room log) or ConfirmedByResend (a direct message
+	// that paho resent after the reconnect; only the resend is known).
+	FieldConfirmedBy = "confirmed_by"
+	FieldLatencyUS   = "latency_us"
+	FieldBytes       = "bytes"
+	FieldDuplicate   = "duplicate"
+	FieldVia         = "via"
+	FieldCount       = "count"
+	FieldDurationUS  = "duration_us"
+	FieldFault       = "fault"
+	FieldPhase       = "phase"
+	FieldTarget      = "target"
+)
+
+// Values of FieldConfirmedBy.
+const (
+	ConfirmedByEcho   = "echo"
+	ConfirmedByResend = "resend"
 )
 
 // Values of FieldVia: how a message reached the receiver.
