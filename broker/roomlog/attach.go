@@ -316,7 +316,12 @@ func (h *Hook) serveSync(cl *mqtt.Client, pk packets.Packet, t wire.Topic) {
 	}
 	payload, err := json.Marshal(reply)
 	if err == nil {
-		err = h.srv.Publish(wire.InboxTopic(user), payload, false, 1)
+		// QoS 0: a reply is only useful to a connected node (it asks again
+		// after a reconnect), and at QoS 1 Mochi would count it against
+		// the node's in-flight quota, drop it there silently when the node
+		// is behind (which is when it asks), and write it to the session
+		// store.
+		err = h.srv.Publish(wire.InboxTopic(user), payload, false, 0)
 	}
 	if err != nil {
 		h.log.WithFields(fields).WithError(err).Error("room log: sync reply not sent")

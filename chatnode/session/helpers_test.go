@@ -142,14 +142,14 @@ func testLogger(t testing.TB, nick string) *logrus.Entry {
 			if line == "" {
 				continue
 			}
-			if strings.Contains(line, `"event":"received"`) || n >= 400 {
+			if strings.Contains(line, `"event":"received"`) || strings.Contains(line, `"event":"sent"`) || n >= 400 {
 				skipped++
 				continue
 			}
 			n++
 			t.Logf("%s log: %s", nick, line)
 		}
-		t.Logf("%s log: %d more lines (deliveries) not shown", nick, skipped)
+		t.Logf("%s log: %d more lines (deliveries) not shown (deliveries and acknowledged sends)", nick, skipped)
 	})
 	l.SetFormatter(&logrus.JSONFormatter{})
 	return l.WithField(wire.FieldNode, nick)

@@ -36,6 +36,7 @@ const (
 	reqCatchUp         // everything after our last room sequence
 	reqGap             // a missing range seen in live traffic
 	reqHistory         // /history N: shown, not merged
+	reqHole            // room sequences given up on after gap_wait: still fetched, shown late
 )
 
 type request struct {
@@ -64,7 +65,19 @@ type conv struct {
 	holdSince time.Time
 	gapReq    string          // outstanding gap request id
 	holes     map[uint64]bool // skipped after gap_wait; shown late if they come
-	baseReq   string          // outstanding baseline request id
+	holeReq   string          // outstanding request for the holes
+	// expectUpTo is a room sequence known to exist (from a baseline answer)
+	// that has not arrived yet; past a short wait it is fetched like a gap.
+	expectUpTo  uint64
+	expectSince time.Time
+	// lastLive is when the last live message arrived; once the room has
+	// been quiet for gap_wait the node asks the log once whether anything
+	// came after it (tailAsked): a lost last message leaves no later one
+	// to show the gap.
+	lastLive  time.Time
+	tailAsked bool
+	holeAsked time.Time
+	baseReq   string // outstanding baseline request id
 }
 
 type pendingMsg struct {
@@ -317,6 +330,7 @@ func (p *pipeline) handle(m inbound) {
 				return // a late delivery for a room we left
 			}
 			c = p.conv(name)
+			p.catchUp(name) // where the conversation stands, so this message need not wait gap_wait
 		}
 		p.receive(c, pendingMsg{env: env, via: wire.ViaLive, recvNS: m.recvNS, bytes: len(m.payload)})
 	default:
@@ -428,6 +442,9 @@ func (p *pipeline) receive(c *conv, m pendingMsg) {
 	if _, ok := c.pending[r]; ok {
 		p.logReceived(m, true)
 		return
+	}
+	if m.via == wire.ViaLive {
+		c.lastLive, c.tailAsked = time.Now(), false
 	}
 	p.seen.add(m.env.ID)
 	c.pending[r] = m
@@ -542,6 +559,15 @@ func (p *pipeline) tick(now time.Time) {
 		p.s.onEvent(Info{Text: "this broker keeps no room log: no catch-up or history, delivery is best-effort"})
 	}
 	for _, c := range p.convs {
+		if c.expectUpTo > 0 && c.known && len(c.pending) == 0 && c.gapReq == "" && p.roomLog != logNo {
+			if c.delivered >= c.expectUpTo {
+				c.expectUpTo = 0
+			} else if now.Sub(c.expectSince) > min(wait/4, 100*time.Millisecond) {
+				c.gapReq = p.send(request{conv: c.name, kind: reqGap, after: c.delivered, gapUpTo: c.expectUpTo},
+					wire.SyncRequest{AfterSeq: c.delivered, Limit: int(min(c.expectUpTo-c.delivered, 1000))})
+				c.expectUpTo = 0
+			}
+		}
 		if len(c.pending) == 0 || c.holdSince.IsZero() {
 			continue
 		}
@@ -575,6 +601,14 @@ func (p *pipeline) tick(now time.Time) {
 			p.drain(c)
 		}
 	}
+	for _, c := range p.convs {
+		p.repairHoles(c, now)
+		if !c.tailAsked && !c.lastLive.IsZero() && now.Sub(c.lastLive) > wait && c.known &&
+			len(c.pending) == 0 && c.gapReq == "" && p.roomLog == logYes {
+			c.tailAsked = true
+			p.send(request{conv: c.name, kind: reqCatchUp, after: c.delivered}, wire.SyncRequest{AfterSeq: c.delivered})
+		}
+	}
 	for k, tr := range p.senders {
 		if len(tr.above) == 0 || now.Sub(tr.since) <= wait {
 			continue
@@ -600,7 +634,7 @@ func (p *pipeline) tick(now time.Time) {
 	}
 	for id, r := range p.reqs {
 		age := now.Sub(r.sentAt)
-		if r.kind != reqHistory && age > wait && r.retries < maxSyncRetries && p.roomLog != logNo {
+		if r.kind != reqHistory && r.kind != reqHole && age > wait && r.retries < maxSyncRetries && p.roomLog != logNo {
 			delete(p.reqs, id)
 			r.retries++
 			nid := p.send(r, r.sr)
@@ -619,6 +653,30 @@ func (p *pipeline) tick(now time.Time) {
 		}
 	}
 	p.save(false)
+}
+
+// repairHoles keeps asking the room log for the room sequences that gap_wait
+// gave up on (what came after them is shown already), every 2 × gap_wait
+// while any is missing: a gap request or its answer can itself be lost (a
+// broker restart, a drop at the in-flight quota), and giving up would lose
+// the message for good.
+func (p *pipeline) repairHoles(c *conv, now time.Time) {
+	if len(c.holes) == 0 || p.roomLog == logNo || (c.holeReq != "" && now.Sub(c.holeAsked) < 2*p.s.cfg.GapWait) {
+		return
+	}
+	delete(p.reqs, c.holeReq)
+	lo, hi := minKey(c.holes), maxKey(c.holes)
+	c.holeAsked = now
+	c.holeReq = p.send(request{conv: c.name, kind: reqHole, after: lo - 1, gapUpTo: hi},
+		wire.SyncRequest{AfterSeq: lo - 1, Limit: int(min(hi-lo+1, 1000))})
+}
+
+func maxKey[V any](m map[uint64]V) uint64 {
+	var hi uint64
+	for k := range m {
+		hi = max(hi, k)
+	}
+	return hi
 }
 
 func minKey[V any](m map[uint64]V) uint64 {
@@ -674,6 +732,9 @@ func (p *pipeline) handleReply(rep wire.SyncReply, recvNS int64) {
 	}
 	msgs := rep.Messages
 	if req.kind == reqBaseline {
+		// Messages up to where the membership began are history; the
+		// answer may already hold later ones, which are ours to receive.
+		var joined uint64
 		if c.baseReq == rep.ReqID {
 			c.baseReq = ""
 		}
@@ -687,6 +748,7 @@ func (p *pipeline) handleReply(rep wire.SyncReply, recvNS int64) {
 			if lo := minKey(c.pending); len(c.pending) > 0 && lo-1 < base {
 				base = lo - 1
 			}
+			joined = base
 			if n := req.showN; n > 0 && len(msgs) > 0 {
 				if len(msgs) > n {
 					msgs = msgs[len(msgs)-n:]
@@ -701,14 +763,18 @@ func (p *pipeline) handleReply(rep wire.SyncReply, recvNS int64) {
 			msgs = nil
 		}
 		for _, env := range msgs {
-			p.receive(c, pendingMsg{env: env, via: wire.ViaHistory, recvNS: recvNS, bytes: len(env.Body) + len(env.Pad)})
+			via := wire.ViaHistory
+			if env.RoomSeq > joined {
+				via = wire.ViaSync
+			}
+			p.receive(c, pendingMsg{env: env, via: via, recvNS: recvNS, bytes: len(env.Body) + len(env.Pad)})
 		}
 		p.drain(c)
-		if c.delivered < rep.LastSeq && len(c.pending) == 0 {
-			// Messages since our subscription began are on their way; if
-			// one of them was lost, no later message may come to show the
-			// gap, so ask for them too (what arrives twice is dropped).
-			p.send(request{conv: c.name, kind: reqCatchUp, after: c.delivered}, wire.SyncRequest{AfterSeq: c.delivered})
+		// Messages since our subscription began are on their way; if one
+		// of them was lost, no later message may come to show the gap, so
+		// the room counts as waiting for them (tick asks if they do not come).
+		if c.delivered < rep.LastSeq {
+			c.expectUpTo, c.expectSince = rep.LastSeq, time.Now()
 		}
 		return
 	}
@@ -717,6 +783,22 @@ func (p *pipeline) handleReply(rep wire.SyncReply, recvNS int64) {
 	}
 	if req.kind == reqGap && c.gapReq == rep.ReqID {
 		c.gapReq = ""
+	}
+	if req.kind == reqHole {
+		if c.holeReq == rep.ReqID {
+			c.holeReq = ""
+		}
+		// What the log skipped over in its answer is gone (retention).
+		upTo := rep.LastSeq
+		if n := len(msgs); n > 0 && rep.More {
+			upTo = msgs[n-1].RoomSeq
+		}
+		for r := range c.holes {
+			if r > req.after && r <= upTo {
+				delete(c.holes, r)
+			}
+		}
+		return
 	}
 	if rep.More && len(msgs) > 0 {
 		last := msgs[len(msgs)-1].RoomSeq

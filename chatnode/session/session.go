@@ -285,11 +285,12 @@ func (s *Session) onConnect(c mqtt.Client) {
 		if err == nil {
 			break
 		}
-		s.entry(wire.EventConnectionLost).WithField(wire.FieldError, err.Error()).Error("subscribe after connect failed; trying again")
+		s.entry(wire.EventSubscribeFailed).WithField(wire.FieldError, err.Error()).WithField("attempt", attempt).
+			Warn("subscribe after connect failed; asking again")
 		select {
 		case <-s.closing:
 			return
-		case <-time.After(min(time.Duration(attempt)*time.Second, s.cfg.MaxReconnectInterval)):
+		case <-time.After(min(time.Duration(attempt-1)*time.Second, s.cfg.MaxReconnectInterval)):
 		}
 		if !c.IsConnectionOpen() {
 			return // the next OnConnect subscribes

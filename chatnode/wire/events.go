@@ -8,19 +8,24 @@ const (
 	EventConnectionLost = "connection_lost" // error
 	EventReconnecting   = "reconnecting"
 	EventReconnected    = "reconnected"
-	EventSubscribed     = "subscribed"   // room (or to for the DM inbox); membership starts
-	EventUnsubscribed   = "unsubscribed" // room; membership ends
-	EventSent           = "sent"         // room|to, id, seq, sent_ns, ack_ns, ack_us, bytes
-	EventSendFailed     = "send_failed"  // room|to, id, seq, error
-	EventReceived       = "received"     // room|to, from, id, seq, room_seq, sent_ns, recv_ns, latency_us, bytes, duplicate, via
-	EventGap            = "gap"          // room, from, after_seq, missing
-	EventMalformed      = "malformed"    // topic, bytes, error
-	EventPresence       = "presence"     // user, status
-	EventSync           = "sync"         // room, after_seq, count, duration_us
-	EventBenchStart     = "bench_start"  // rooms, count, rate, size
-	EventBenchEnd       = "bench_end"    // sent, received, duplicates, p50_us, p99_us
-	EventFault          = "fault"        // fault, phase (start|end), target; written by fault drills
-	EventShutdown       = "shutdown"
+	EventSubscribed     = "subscribed" // room (or to for the DM inbox); membership starts
+	// EventSubscribeFailed: the broker refused or did not answer a SUBSCRIBE
+	// after a (re)connect; the node asks again until it holds every
+	// subscription (Mochi refuses a SUBSCRIBE whose packet id equals one of
+	// its own unacknowledged deliveries, which happens after a restart).
+	EventSubscribeFailed = "subscribe_failed" // error, attempt
+	EventUnsubscribed    = "unsubscribed"     // room; membership ends
+	EventSent            = "sent"             // room|to, id, seq, sent_ns, ack_ns, ack_us, bytes
+	EventSendFailed      = "send_failed"      // room|to, id, seq, error
+	EventReceived        = "received"         // room|to, from, id, seq, room_seq, sent_ns, recv_ns, latency_us, bytes, duplicate, via
+	EventGap             = "gap"              // room, from, after_seq, missing
+	EventMalformed       = "malformed"        // topic, bytes, error
+	EventPresence        = "presence"         // user, status
+	EventSync            = "sync"             // room, after_seq, count, duration_us
+	EventBenchStart      = "bench_start"      // rooms, count, rate, size
+	EventBenchEnd        = "bench_end"        // sent, received, duplicates, p50_us, p99_us
+	EventFault           = "fault"            // fault, phase (start|end), target; written by fault drills
+	EventShutdown        = "shutdown"
 )
 
 // Log field names shared by the node and the analysis tool.
