@@ -21,7 +21,8 @@ const benchUsageHead = `chatnode bench: headless load from one chat node.
 Publishes -count messages (or for -duration) of -size bytes at -rate messages/s, round-robin over
 its rooms, open loop: each message carries its SCHEDULED send time, so a slow broker shows up as
 latency instead of a slower sender (no coordinated omission). Receives everything in its rooms and
-exits when it has received -expect messages (or -peers × -count) or -linger passed after sending.
+exits when it has received -expect messages (or -peers × what each sends: -count, or -rate × -duration)
+or -linger passed after sending. It never shows history (-history is 0 here).
 Prints one summary line; exit code 1 when fewer messages than expected arrived.
 
 Flags:
@@ -51,6 +52,19 @@ func (r benchResult) String() string {
 		r.Sent, r.Received, r.Expected, r.Duplicates, fmtDur(r.P50), fmtDur(r.P99), fmtDur(r.Max))
 }
 
+// perNode is how many messages sendLoad sends: -count, or one every 1/rate
+// within -duration (0: unknown, for a closed loop over a duration).
+func (bp benchParams) perNode() int {
+	if bp.count > 0 {
+		return bp.count
+	}
+	if bp.rate <= 0 || bp.duration <= 0 {
+		return 0
+	}
+	interval := time.Duration(float64(time.Second) / bp.rate)
+	return int((bp.duration + interval - 1) / interval)
+}
+
 func fmtDur(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d.Microseconds())/1000) }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -74,6 +88,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if bp.count == 0 && bp.duration <= 0 {
 		bp.count = 1000
 	}
+	cfg.History = 0 // a load node shows nothing; history would only blur what it received
 	log, closeLog, err := newLogger(cfg, stderr, false)
 	if err != nil {
 		fmt.Fprintf(stderr, "chatnode: %v\n", err)
@@ -82,6 +97,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	defer closeLog()
 	res, err := bench(ctx, cfg, bp, log)
 	if err != nil {
+		if res.Sent > 0 {
+			fmt.Fprintf(stdout, "bench run=%s node=%s %s (stopped early)\n", cfg.Run, cfg.Nick, res)
+		}
 		fmt.Fprintf(stderr, "chatnode bench: %v\n", err)
 		return 1
 	}
@@ -151,8 +169,8 @@ func bench(ctx context.Context, cfg config.Node, bp benchParams, log *logrus.Ent
 		return benchResult{}, err
 	}
 	res := benchResult{Expected: bp.expect}
-	if res.Expected == 0 && bp.count > 0 {
-		res.Expected = bp.peers * bp.count
+	if res.Expected == 0 {
+		res.Expected = bp.peers * bp.perNode()
 	}
 	log.WithFields(logrus.Fields{wire.FieldEvent: wire.EventBenchStart, "rooms": cfg.Rooms, wire.FieldCount: bp.count,
 		"rate": bp.rate, "size": bp.size, "duration": bp.duration.String()}).Info("bench start")

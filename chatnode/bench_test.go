@@ -89,3 +89,21 @@ func benchEndToEnd(b *testing.B, br *brokertest.Broker) {
 		b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
 	}
 }
+
+// TestBenchPerNode: the expected count of a run given by -duration matches
+// what sendLoad sends (one every 1/rate from time zero, within the duration).
+func TestBenchPerNode(t *testing.T) {
+	for _, tt := range []struct {
+		bp   benchParams
+		want int
+	}{
+		{benchParams{count: 7, rate: 100, duration: time.Second}, 7},
+		{benchParams{rate: 50, duration: 6 * time.Second}, 300},
+		{benchParams{rate: 3, duration: 1100 * time.Millisecond}, 4},
+		{benchParams{rate: 0, duration: time.Second}, 0},
+	} {
+		if got := tt.bp.perNode(); got != tt.want {
+			t.Errorf("%+v: perNode %d, want %d", tt.bp, got, tt.want)
+		}
+	}
+}

@@ -111,6 +111,8 @@ type chat struct {
 	cfg      config.Node
 	waitEcho bool
 	connects int
+	// toldReconnecting: "reconnecting…" was shown for the current outage.
+	toldReconnecting bool
 }
 
 func runInteractive(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, opt interactiveOptions) int {
@@ -154,7 +156,11 @@ func runInteractive(ctx context.Context, args []string, stdin io.Reader, stdout,
 	c.loop(ctx, stdin)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout(cfg))
 	defer cancel()
-	s.Close(sctx)
+	if n := s.Close(sctx); n > 0 {
+		sc.say("%d message(s) not acknowledged by the broker before the exit; they may not have been sent", n)
+		sc.say("bye")
+		return 1
+	}
 	sc.say("bye")
 	return 0
 }
@@ -180,6 +186,9 @@ func (c *chat) loop(ctx context.Context, stdin io.Reader) {
 			case <-ctx.Done():
 				return
 			}
+		}
+		if err := sc.Err(); err != nil {
+			c.sc.say("input ends: %v (lines are limited to 1 MiB)", err)
 		}
 	}()
 	for {
@@ -218,6 +227,10 @@ func (c *chat) command(ctx context.Context, line string) bool {
 	case "/leave", "/part":
 		c.leave(rest)
 	case "/switch":
+		if rest == "" {
+			c.sc.say("usage: /switch ROOM (one of /rooms)")
+			return true
+		}
 		if !slices.Contains(c.s.Rooms(), rest) {
 			c.sc.say("not in #%s: /join %s first", rest, rest)
 			return true
@@ -289,11 +302,16 @@ func (c *chat) join(room string) {
 		c.sc.say("usage: /join ROOM (%v)", err)
 		return
 	}
+	already := slices.Contains(c.s.Rooms(), room)
 	if err := c.s.Join(room); err != nil {
 		c.sc.say("%v", err)
 		return
 	}
 	c.current = room
+	if already {
+		c.sc.say("already in #%s; now current", room)
+		return
+	}
 	c.sc.say("joined #%s (current)", room)
 }
 
@@ -398,10 +416,18 @@ func (c *chat) onEvent(e session.Event) {
 				sc.say("reconnected")
 			}
 		case e.Reconnecting:
-			sc.say("reconnecting…")
+			// paho reports every attempt; the user was told once already.
+			if !c.toldReconnecting {
+				sc.say("reconnecting…")
+			}
+			c.toldReconnecting = true
+			return
 		default:
 			sc.say("connection lost; reconnecting…")
+			c.toldReconnecting = true
+			return
 		}
+		c.toldReconnecting = false
 	case session.PresenceChange:
 		if e.Presence.User == c.me || e.Retained {
 			return

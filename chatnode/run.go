@@ -10,8 +10,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -169,7 +171,33 @@ func newLogger(cfg config.Node, stderr io.Writer, quietStderr bool) (*logrus.Ent
 	default:
 		l.SetOutput(stderr)
 	}
-	return l.WithFields(logrus.Fields{wire.FieldNode: cfg.Nick, wire.FieldRun: cfg.Run}), closeFn, nil
+	entry := l.WithFields(logrus.Fields{wire.FieldNode: cfg.Nick, wire.FieldRun: cfg.Run})
+	pahoSink.Store(entry)
+	return entry, closeFn, nil
+}
+
+// pahoSink is the logger paho's own ERROR and CRITICAL lines go to: the
+// node's logger once newLogger has made it. paho's loggers are package
+// globals, set once in main (PahoLoggers); this indirection lets them reach
+// a logger made later.
+var pahoSink atomic.Pointer[logrus.Entry]
+
+type pahoWriter struct{ level logrus.Level }
+
+func (w pahoWriter) Write(p []byte) (int, error) {
+	if e := pahoSink.Load(); e != nil {
+		e.WithField(wire.FieldEvent, wire.EventClientLog).Log(w.level, strings.TrimSpace(string(p)))
+	}
+	return len(p), nil
+}
+
+// PahoLoggers returns loggers for paho's ERROR and CRITICAL output that write
+// into the node's JSON log (event client_log), so paho's plain-text lines
+// never land in the chat on the terminal. Its errors are mostly failed
+// reconnect attempts, which the node reports itself: they are logged at
+// debug level, critical ones at error level.
+func PahoLoggers() (errorLog, criticalLog *log.Logger) {
+	return log.New(pahoWriter{logrus.DebugLevel}, "", 0), log.New(pahoWriter{logrus.ErrorLevel}, "", 0)
 }
 
 // shutdownTimeout bounds waiting for in-flight publishes and the offline

@@ -598,6 +598,8 @@ func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start 
 		sent.Err = tok.Error()
 	case <-timer.C:
 		sent.Err = fmt.Errorf("no PUBACK within %s (the client still holds it and resends after a reconnect)", AckTimeout)
+	case <-s.closing:
+		sent.Err = errClosedUnacked
 	}
 	s.mu.Lock()
 	reconnected := s.connects != connects || !s.connected
@@ -610,6 +612,8 @@ func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start 
 			case <-echo:
 			case <-timer.C:
 				sent.Err = fmt.Errorf("no echo of the message within %s after the connection broke", AckTimeout)
+			case <-s.closing:
+				sent.Err = errClosedUnacked
 			}
 		} else {
 			confirmedBy = wire.ConfirmedByResend
@@ -633,6 +637,8 @@ func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start 
 		s.onEvent(Info{Text: "sent after reconnect: " + clip(env.Body)})
 	}
 }
+
+var errClosedUnacked = errors.New("the node closed before the broker acknowledged the message")
 
 func tokDone(tok mqtt.Token) bool {
 	select {
@@ -668,17 +674,22 @@ func clip(s string) string {
 
 // Close publishes offline presence (if connected), waits up to ctx for
 // in-flight publishes, disconnects, stops the pipeline and saves the state.
-func (s *Session) Close(ctx context.Context) {
+// It returns how many publishes were still unacknowledged (each is logged
+// as send_failed): the user must hear of them.
+func (s *Session) Close(ctx context.Context) (unacked int) {
 	// Taking every window slot waits for the in-flight publishes and keeps
 	// new ones out.
+	taken := 0
 drain:
-	for i := 0; i < cap(s.window); i++ {
+	for ; taken < cap(s.window); taken++ {
 		select {
 		case s.window <- struct{}{}:
 		case <-ctx.Done():
-			s.entry(wire.EventShutdown).Warn("closing with publishes still awaiting PUBACK")
 			break drain
 		}
+	}
+	if unacked = cap(s.window) - taken; unacked > 0 {
+		s.entry(wire.EventShutdown).WithField(wire.FieldCount, unacked).Warn("closing with publishes still awaiting PUBACK")
 	}
 	if s.Connected() {
 		s.publishPresence(wire.Offline)
@@ -687,4 +698,5 @@ drain:
 	s.client.Disconnect(250)
 	s.p.stop()
 	s.entry(wire.EventShutdown).Info("shutdown")
+	return unacked
 }

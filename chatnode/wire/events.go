@@ -25,7 +25,10 @@ const (
 	EventBenchStart      = "bench_start"      // rooms, count, rate, size
 	EventBenchEnd        = "bench_end"        // sent, received, duplicates, p50_us, p99_us
 	EventFault           = "fault"            // fault, phase (start|end), target; written by fault drills
-	EventShutdown        = "shutdown"
+	EventShutdown        = "shutdown"         // count (publishes unacknowledged at exit, when any)
+	// EventClientLog carries a line of the MQTT client library's own log
+	// (paho's ERROR and CRITICAL output), so it never mixes into the chat.
+	EventClientLog = "client_log"
 )
 
 // Log field names shared by the node and the analysis tool.

@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"log"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,9 +13,8 @@ import (
 )
 
 func main() {
-	// paho's own errors go to stderr as plain lines; its debug chatter stays off.
-	mqtt.ERROR = log.New(os.Stderr, "paho error: ", log.LstdFlags)
-	mqtt.CRITICAL = log.New(os.Stderr, "paho critical: ", log.LstdFlags)
+	// paho's own errors go into the node's JSON log; its debug chatter stays off.
+	mqtt.ERROR, mqtt.CRITICAL = chatnode.PahoLoggers()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := chatnode.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
