@@ -3,6 +3,7 @@ package broker
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -34,6 +35,9 @@ type authHook struct {
 
 	// compare is bcrypt.CompareHashAndPassword (a field so tests can count calls).
 	compare func(hash, password []byte) error
+	// sessionUser returns the user name of the session Mochi holds for a
+	// client id (connected or persistent), if any; nil in unit tests.
+	sessionUser func(id string) (user string, ok bool)
 
 	mu       sync.Mutex
 	verified map[string][32]byte // user -> sha256 of the last password that matched its hash
@@ -50,25 +54,34 @@ func newAuthHook(cfg config.Auth, open bool, log *logrus.Entry, c *counters) *au
 
 func (h *authHook) ID() string { return "distchat-auth" }
 
+// Provides includes OnSubscribe only to log refused SUBSCRIBE filters at
+// WARN: OnACLCheck cannot tell a subscription from a delivery.
 func (h *authHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnSubscribe
 }
 
-// OnConnectAuthenticate checks the username and bcrypt password. A password
-// that matched once is remembered as a SHA-256, so a reconnect storm does not
-// cost one bcrypt (tens of milliseconds of CPU) per CONNECT.
+// OnConnectAuthenticate checks the username and bcrypt password, then that
+// the client id is not another user's. A password that matched once is
+// remembered as a SHA-256, so a reconnect storm does not cost one bcrypt
+// (tens of milliseconds of CPU) per CONNECT.
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	name := string(pk.Connect.Username)
+	fields := logrus.Fields{"client_id": cl.ID, "user": name, "remote": cl.Net.Remote}
+	if cl.ID == mqtt.InlineClientId {
+		// Mochi keeps its inline client (the room log's) under this id:
+		// connecting with it would take that session over, in any mode.
+		h.deny(fields, "auth_failed", "client id is reserved for the broker")
+		return false
+	}
 	if h.open {
 		return true
 	}
-	name := string(pk.Connect.Username)
-	fields := logrus.Fields{"client_id": cl.ID, "user": name, "remote": cl.Net.Remote}
 	if name == "" {
-		if h.anonymous {
-			return true
+		if !h.anonymous {
+			h.deny(fields, "auth_failed", "no credentials and anonymous access is off")
+			return false
 		}
-		h.deny(fields, "auth_failed", "no credentials and anonymous access is off")
-		return false
+		return h.ownsClientID(cl.ID, name, fields)
 	}
 	u, ok := h.users[name]
 	if !ok {
@@ -79,42 +92,147 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	h.mu.Lock()
 	known, seen := h.verified[name]
 	h.mu.Unlock()
-	if seen && subtle.ConstantTimeCompare(known[:], sum[:]) == 1 {
-		return true
+	if !seen || subtle.ConstantTimeCompare(known[:], sum[:]) != 1 {
+		if h.compare([]byte(u.PasswordHash), pk.Connect.Password) != nil {
+			h.deny(fields, "auth_failed", "wrong password")
+			return false
+		}
+		h.mu.Lock()
+		h.verified[name] = sum
+		h.mu.Unlock()
 	}
-	if h.compare([]byte(u.PasswordHash), pk.Connect.Password) != nil {
-		h.deny(fields, "auth_failed", "wrong password")
+	return h.ownsClientID(cl.ID, name, fields)
+}
+
+// ownsClientID refuses a client id that belongs to another known user.
+// Mochi hands a persistent session (its subscriptions and queued direct
+// messages) to whoever connects with its client id, and disconnects the
+// current holder, without asking any hook: the id itself must be guarded.
+func (h *authHook) ownsClientID(id, user string, fields logrus.Fields) bool {
+	if owner := h.clientIDOwner(id, user); owner != "" {
+		fields["client_id_owner"] = owner
+		h.deny(fields, "auth_failed", "client id belongs to another user")
 		return false
 	}
-	h.mu.Lock()
-	h.verified[name] = sum
-	h.mu.Unlock()
+	// Any other id: refuse it while another user's session holds it.
+	if h.sessionUser != nil {
+		if owner, ok := h.sessionUser(id); ok && owner != user {
+			fields["client_id_owner"] = owner
+			h.deny(fields, "auth_failed", "client id is in use by another user's session")
+			return false
+		}
+	}
 	return true
 }
 
+// clientIDOwner returns a known user other than user whom id belongs to, or
+// "" if there is none. An id belongs to user u when it is u, starts with
+// "u-" or ends with "-u" (chat nodes use "distchat-<nick>"). An id that
+// belongs to two users ("alice-bob") is usable by neither.
+func (h *authHook) clientIDOwner(id, user string) string {
+	other := func(u string) bool { _, ok := h.users[u]; return ok && u != user }
+	if other(id) {
+		return id
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] != '-' {
+			continue
+		}
+		if other(id[:i]) {
+			return id[:i]
+		}
+		if other(id[i+1:]) {
+			return id[i+1:]
+		}
+	}
+	return ""
+}
+
+// OnSubscribe logs every refused filter at WARN with the reason (the
+// SUBACK alone tells the client nothing). Mochi then asks OnACLCheck, which
+// decides and counts.
+func (h *authHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if h.open || cl.Net.Inline {
+		return pk
+	}
+	user := string(cl.Properties.Username)
+	for _, f := range pk.Filters {
+		if h.allowed(user, f.Filter, false) {
+			continue
+		}
+		h.log.WithFields(logrus.Fields{"client_id": cl.ID, "user": user, "topic": f.Filter, "action": "subscribe",
+			"event": "acl_denied", "reason": subscribeRefusal(user, f.Filter)}).Warn("acl_denied")
+	}
+	return pk
+}
+
+func subscribeRefusal(user, filter string) string {
+	switch {
+	case strings.HasPrefix(filter, "$"):
+		return "$ topics are reserved for the broker"
+	case user == "":
+		return "anonymous clients may subscribe only under chat/"
+	}
+	return "filter reaches beyond the user's grants"
+}
+
 // OnACLCheck decides whether cl may publish to (write) or receive from topic.
+// Publishes under chat/ must follow the topic scheme in every mode, open
+// development mode included, so nothing downstream sees a malformed one.
 func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	user := string(cl.Properties.Username)
+	fields := func(action string) logrus.Fields {
+		return logrus.Fields{"client_id": cl.ID, "user": user, "topic": topic, "action": action}
+	}
+	if write {
+		if problem := topicProblem(topic); problem != "" {
+			h.deny(fields("write"), "acl_denied", problem)
+			return false
+		}
+	}
 	if h.open {
 		return true
 	}
-	user := string(cl.Properties.Username)
 	ok := h.allowed(user, topic, write)
 	if !ok {
-		action := "read"
 		if write {
-			action = "write"
-		}
-		fields := logrus.Fields{"client_id": cl.ID, "user": user, "topic": topic, "action": action}
-		if write {
-			h.deny(fields, "acl_denied", "not permitted")
+			h.deny(fields("write"), "acl_denied", "not permitted")
 		} else {
 			// Read checks run for every delivery: a watcher of chat/# is
-			// refused each direct message, which is filtering, not an attack.
+			// refused each direct message, which is filtering, not an
+			// attack (OnSubscribe logs refused subscriptions at WARN).
 			h.c.aclDenials.Add(1)
-			h.log.WithFields(fields).WithField("event", "acl_denied").Debug("acl_denied")
+			h.log.WithFields(fields("read")).WithField("event", "acl_denied").Debug("acl_denied")
 		}
 	}
 	return ok
+}
+
+// topicProblem says what is wrong with a publish topic under chat/, naming
+// the bad part, or returns "" if it follows the scheme (or is outside chat/,
+// which the ACL decides).
+func topicProblem(topic string) string {
+	if topic != wire.Root && !strings.HasPrefix(topic, wire.Root+"/") {
+		return ""
+	}
+	lv := strings.Split(topic, "/")
+	if len(lv) < 2 {
+		return "malformed chat topic: no kind level after chat/"
+	}
+	want := map[string]int{wire.RoomsLevel: 4, wire.DMLevel: 4, wire.PresenceLevel: 3, wire.SyncLevel: 3, wire.InboxLevel: 3}
+	n, ok := want[lv[1]]
+	switch {
+	case !ok:
+		return fmt.Sprintf("malformed chat topic: unknown kind %q (want rooms, dm, presence, sync or inbox)", lv[1])
+	case len(lv) != n:
+		return fmt.Sprintf("malformed chat topic: chat/%s topics have %d levels, this one has %d", lv[1], n, len(lv))
+	}
+	if _, err := wire.ParseTopic(topic); err != nil {
+		// ParseTopic names the level and the rule it breaks; drop the
+		// topic it repeats (already a field of the log line).
+		return "malformed chat topic: " + strings.TrimPrefix(err.Error(), fmt.Sprintf("topic %q: ", topic))
+	}
+	return ""
 }
 
 func (h *authHook) allowed(user, topic string, write bool) bool {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"sync/atomic"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -16,12 +17,29 @@ const (
 	// DropQueueFull: the subscriber's outbound queue
 	// (limits.max_client_writes_pending) was full.
 	DropQueueFull = "queue_full"
+	// DropExpired: a queued or unacknowledged QoS 1 message outlived
+	// limits.message_expiry (e.g. its persistent subscriber stayed offline).
+	DropExpired = "expired"
+	// DropSessionEnded: the subscriber's session ended (a clean-session
+	// client disconnected, or reconnected with a clean session) while
+	// messages to it were unacknowledged.
+	DropSessionEnded = "session_ended"
+	// DropRefusedByClient: the client answered a QoS 2 flow with an error
+	// reason code (MQTT 5).
+	DropRefusedByClient = "refused_by_client"
 )
+
+// DropCauses lists every drop cause /stats reports, so tools and tests can
+// rely on each key being present (zero or not).
+var DropCauses = []string{DropInflightQuota, DropQueueFull, DropExpired, DropSessionEnded, DropRefusedByClient}
 
 // counters are the broker's own counts, beside Mochi's system.Info.
 type counters struct {
 	dropsInflight atomic.Int64
 	dropsQueue    atomic.Int64
+	dropsExpired  atomic.Int64
+	dropsSession  atomic.Int64
+	dropsRefused  atomic.Int64
 	authFailures  atomic.Int64
 	aclDenials    atomic.Int64
 	stalled       atomic.Int64 // connections closed by limits.write_timeout
@@ -33,13 +51,17 @@ type eventsHook struct {
 	mqtt.HookBase
 	log *logrus.Entry
 	c   *counters
+	// maxExpiry is Mochi's MaximumMessageExpiryInterval in seconds, to tell
+	// an expired in-flight message from one dropped with its session.
+	maxExpiry int64
 }
 
 func (h *eventsHook) ID() string { return "distchat-events" }
 
 func (h *eventsHook) Provides(b byte) bool {
 	switch b {
-	case mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnPublishDropped:
+	case mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnPublishDropped,
+		mqtt.OnQosDropped:
 		return true
 	}
 	return false
@@ -85,12 +107,48 @@ func (h *eventsHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 	h.drop(cl.ID, pk.TopicName, DropQueueFull)
 }
 
+// OnQosDropped is Mochi's hook for an in-flight (queued or unacknowledged)
+// QoS 1/2 message removed before it completed.
+func (h *eventsHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
+	switch {
+	case pk.FixedHeader.Type == packets.Reserved:
+		// Mochi reports each expired message twice: with the message
+		// (counted below) and then with only its packet id.
+		return
+	case cl.IsTakenOver():
+		// A resumed persistent session: the new connection inherited
+		// these messages; nothing was lost.
+		return
+	case (pk.FixedHeader.Type == packets.Pubrec || pk.FixedHeader.Type == packets.Pubrel) &&
+		pk.ReasonCode >= packets.ErrUnspecifiedError.Code:
+		h.drop(cl.ID, pk.TopicName, DropRefusedByClient)
+	case h.expired(pk, time.Now().Unix()):
+		h.drop(cl.ID, pk.TopicName, DropExpired)
+	default:
+		h.drop(cl.ID, pk.TopicName, DropSessionEnded)
+	}
+}
+
+// expired is Mochi's own test (Client.ClearExpiredInflights) for an
+// in-flight message past its expiry.
+func (h *eventsHook) expired(pk packets.Packet, now int64) bool {
+	return (pk.ProtocolVersion == 5 && pk.Expiry > 0 && pk.Expiry < now) ||
+		(h.maxExpiry > 0 && now-pk.Created > h.maxExpiry)
+}
+
 // drop counts and logs one message not delivered to client.
 func (h *eventsHook) drop(client, topic, cause string) {
-	if cause == DropInflightQuota {
+	switch cause {
+	case DropInflightQuota:
 		h.c.dropsInflight.Add(1)
-	} else {
+	case DropQueueFull:
 		h.c.dropsQueue.Add(1)
+	case DropExpired:
+		h.c.dropsExpired.Add(1)
+	case DropSessionEnded:
+		h.c.dropsSession.Add(1)
+	default:
+		h.c.dropsRefused.Add(1)
 	}
 	h.log.WithFields(logrus.Fields{"event": "message_dropped", "client_id": client, "topic": topic,
 		"cause": cause}).Warn("message_dropped")

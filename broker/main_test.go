@@ -29,6 +29,10 @@ func TestMainBadConfig(t *testing.T) {
 	if err := os.WriteFile(unknownKey, []byte("tcp: 127.0.0.1:0\nlisten_everywhere: true\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	badger := filepath.Join(dir, "badger.yaml")
+	if err := os.WriteFile(badger, []byte("storage: badger\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	dupUsers := filepath.Join(dir, "users.yaml")
 	hash, err := bcrypt.GenerateFromPassword([]byte("x"), bcrypt.MinCost)
 	if err != nil {
@@ -46,6 +50,7 @@ func TestMainBadConfig(t *testing.T) {
 		{"bad address and log format", []string{"-tcp", "nonsense", "-log-format", "xml"},
 			[]string{`tcp: "nonsense" is not host:port`, `log_format: "xml" is not one of json, text`}},
 		{"unknown key", []string{"-config", unknownKey}, []string{"line 2: unknown key listen_everywhere"}},
+		{"badger storage", []string{"-config", badger, "-tcp", "127.0.0.1:0"}, []string{`storage: "badger" is not built into this broker`}},
 		{"missing file", []string{"-config", filepath.Join(dir, "nope.yaml")}, []string{"read config"}},
 		{"duplicate user", []string{"-users", dupUsers, "-tcp", "127.0.0.1:0"}, []string{"duplicate user"}},
 		{"stray argument", []string{"serve"}, []string{`unexpected argument "serve"`}},

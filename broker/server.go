@@ -51,15 +51,14 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log}
 	base := log.WithField("component", "broker")
-	s.events = &eventsHook{log: base, c: &s.c}
-
-	caps := mqtt.NewDefaultServerCapabilities() // a partial struct would refuse every client
-	caps.MaximumInflight = uint16(min(cfg.Limits.MaxInflight, 65535))
+	caps := mqtt.NewDefaultServerCapabilities()           // a partial struct would refuse every client
+	caps.MaximumInflight = uint16(cfg.Limits.MaxInflight) // Validate keeps these in range
 	caps.MaximumClientWritesPending = int32(cfg.Limits.MaxClientWritesPending)
 	caps.ReceiveMaximum = uint16(cfg.Limits.ReceiveMaximum)
 	caps.MaximumPacketSize = uint32(cfg.Limits.MaxPacketSize)
 	caps.MaximumMessageExpiryInterval = int64(cfg.Limits.MessageExpiry / time.Second)
 	caps.MaximumSessionExpiryInterval = uint32(min(int64(cfg.Limits.SessionExpiry/time.Second), int64(^uint32(0))))
+	s.events = &eventsHook{log: base, c: &s.c, maxExpiry: caps.MaximumMessageExpiryInterval}
 
 	s.mochi = mqtt.New(&mqtt.Options{
 		Capabilities: caps,
@@ -69,6 +68,13 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 		}),
 	})
 	s.auth = newAuthHook(cfg.Auth, cfg.Open(), base, &s.c)
+	s.auth.sessionUser = func(id string) (string, bool) {
+		cl, ok := s.mochi.Clients.Get(id)
+		if !ok {
+			return "", false
+		}
+		return string(cl.Properties.Username), true
+	}
 	if err := s.mochi.AddHook(s.auth, nil); err != nil {
 		return nil, fmt.Errorf("add auth hook: %w", err)
 	}
@@ -133,9 +139,13 @@ func (s *Server) Start(ctx context.Context) error {
 		return errors.Join(fmt.Errorf("listen mqtt %s: %w", s.cfg.TCP, err), ln.Close())
 	}
 	if s.cfg.WS != "" {
-		// Mochi's WebSocket listener binds later, in a goroutine, and only
-		// logs a failure; bind here first so a busy port is a clear error
-		// and port 0 becomes a real port (released just before Mochi binds).
+		// limits.write_timeout does not cover WebSocket clients: Mochi's
+		// listener serves its own http.Server and takes no net.Listener to
+		// wrap (docs/broker.md says so).
+		//
+		// It also binds later, in a goroutine, and only logs a failure;
+		// bind here first so a busy port is a clear error and port 0
+		// becomes a real port (released just before Mochi binds).
 		probe, err := net.Listen("tcp", s.cfg.WS)
 		if err != nil {
 			return fmt.Errorf("listen websocket %s: %w", s.cfg.WS, err)
@@ -249,8 +259,11 @@ func (s *Server) Stats() Stats {
 		// Mochi's own counters are authoritative (every code path bumps
 		// them); each drop is also logged as message_dropped by the hooks.
 		Drops: map[string]int64{
-			DropInflightQuota: max(info.InflightDropped, s.c.dropsInflight.Load()),
-			DropQueueFull:     max(info.MessagesDropped, s.c.dropsQueue.Load()),
+			DropInflightQuota:   max(info.InflightDropped, s.c.dropsInflight.Load()),
+			DropQueueFull:       max(info.MessagesDropped, s.c.dropsQueue.Load()),
+			DropExpired:         s.c.dropsExpired.Load(),
+			DropSessionEnded:    s.c.dropsSession.Load(),
+			DropRefusedByClient: s.c.dropsRefused.Load(),
 		},
 		AuthFailures:                s.c.authFailures.Load(),
 		SlowSubscribersDisconnected: s.c.stalled.Load(),

@@ -16,17 +16,17 @@ func TestStuckSubscriberDoesNotBlockPublishers(t *testing.T) {
 	cfg.RoomLog.Enabled = false
 	cfg.Limits.WriteTimeout = 300 * time.Millisecond
 	b, lines := loggedBroker(t, cfg)
-	dialRaw(t, b.Addr, "stuck", "chat/bulk", 1) // never reads again
+	dialRaw(t, b.Addr, "stuck", "test/bulk", 1) // never reads again
 
 	fence := make(chan msg, 1)
 	pub := mustDial(t, b.URL, clientOpts{id: "pub"})
-	subscribe(t, pub, "chat/fence", fence)
+	subscribe(t, pub, "test/fence", fence)
 	big := make([]byte, 128<<10)
 	for range 200 { // 25 MiB: far more than the socket buffers hold
-		publish(t, pub, "chat/bulk", big) // each waits for its PUBACK
+		publish(t, pub, "test/bulk", big) // each waits for its PUBACK
 	}
-	publish(t, pub, "chat/fence", []byte("fence"))
-	expect(t, fence, msg{"chat/fence", "fence"})
+	publish(t, pub, "test/fence", []byte("fence"))
+	expect(t, fence, msg{"test/fence", "fence"})
 	if n := b.Stats(t).SlowSubscribersDisconnected; n != 1 {
 		t.Errorf("slow_subscribers_disconnected = %d, want 1", n)
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -22,7 +23,8 @@ type Broker struct {
 	// DataDir holds sessions, queued messages and the room log. Empty keeps
 	// everything in memory (a warning is logged): a restart forgets it all.
 	DataDir string `yaml:"data_dir"`
-	// Storage is the session store in DataDir: "pebble" (synced writes) or "badger".
+	// Storage is the session store in DataDir. Only "pebble" is built in
+	// (synced writes; Mochi's bolt is deprecated and badger is not linked).
 	Storage string `yaml:"storage"`
 	// StorageSync makes every session-store write synchronous (default). It
 	// costs ~0.7 ms per QoS 1 delivery on the publisher's goroutine; off, a
@@ -43,8 +45,10 @@ type Broker struct {
 type Limits struct {
 	// MaxInflight is the number of unacknowledged QoS 1 messages one client
 	// may hold; beyond it Mochi drops messages for that client (counted).
+	// At most 65535 (Mochi keeps it in a uint16).
 	MaxInflight int `yaml:"max_inflight"`
-	// MaxClientWritesPending bounds a client's outbound queue (drops counted).
+	// MaxClientWritesPending bounds a client's outbound queue (drops
+	// counted). At most 2147483647 (an int32 in Mochi).
 	MaxClientWritesPending int `yaml:"max_client_writes_pending"`
 	// ReceiveMaximum is how many QoS 1 publishes a client may have unacknowledged towards the broker.
 	ReceiveMaximum int `yaml:"receive_maximum"`
@@ -146,8 +150,10 @@ func (b *Broker) Validate() error {
 	if err := ValidateAddr(b.HTTP, true); err != nil {
 		add("http: %w", err)
 	}
-	if b.Storage != "pebble" && b.Storage != "badger" {
-		add("storage: %q is not one of pebble, badger", b.Storage)
+	if b.Storage != "pebble" {
+		// Checked here, not at start: a config the broker cannot run is a
+		// configuration error (exit 2), reported with every other one.
+		add("storage: %q is not built into this broker; use pebble", b.Storage)
 	}
 	if err := validateLogging(b.LogFormat, b.LogLevel); err != nil {
 		errs = append(errs, err)
@@ -161,8 +167,19 @@ func (b *Broker) Validate() error {
 			add("limits.%s: %d must be positive", c.name, c.v)
 		}
 	}
+	// Mochi keeps these in narrower integers and would silently wrap or cap
+	// larger values.
 	if l.ReceiveMaximum > 65535 {
 		add("limits.receive_maximum: %d is over MQTT's 65535", l.ReceiveMaximum)
+	}
+	if l.MaxInflight > 65535 {
+		add("limits.max_inflight: %d is over Mochi's limit of 65535", l.MaxInflight)
+	}
+	if l.MaxClientWritesPending > math.MaxInt32 {
+		add("limits.max_client_writes_pending: %d is over Mochi's limit of %d", l.MaxClientWritesPending, math.MaxInt32)
+	}
+	if l.MaxPacketSize > math.MaxUint32 {
+		add("limits.max_packet_size: %d is over MQTT's limit of %d", l.MaxPacketSize, uint32(math.MaxUint32))
 	}
 	if l.WriteTimeout <= 0 {
 		add("limits.write_timeout: %s must be a positive duration such as 2s", l.WriteTimeout)

@@ -41,14 +41,13 @@ func Load[T any, PT interface {
 		return err
 	}
 	*cfg = defaults
+	// Every problem is reported at once: a bad file or environment
+	// variable does not hide what Validate finds in the rest.
+	var errs []error
 	if path != "" {
-		if err := ReadYAML(path, cfg); err != nil {
-			return err
-		}
+		errs = append(errs, ReadYAML(path, cfg))
 	}
-	if err := ApplyEnv(EnvPrefix, cfg, os.LookupEnv); err != nil {
-		return err
-	}
+	errs = append(errs, ApplyEnv(EnvPrefix, cfg, os.LookupEnv))
 	fs.VisitAll(func(f *flag.Flag) {
 		if l, ok := f.Value.(*listValue); ok {
 			l.seen = false
@@ -57,7 +56,8 @@ func Load[T any, PT interface {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	return cfg.Validate()
+	errs = append(errs, cfg.Validate())
+	return errors.Join(errs...)
 }
 
 // ReadYAML decodes the file at path into v, refusing unknown keys.
