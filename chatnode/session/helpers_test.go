@@ -66,7 +66,7 @@ func (c *collector) onEvent(e Event) {
 }
 
 // waitFor waits until cond (called under the lock) holds, or fails the test.
-func (c *collector) waitFor(t *testing.T, d time.Duration, what string, cond func(*collector) bool) {
+func (c *collector) waitFor(t testing.TB, d time.Duration, what string, cond func(*collector) bool) {
 	t.Helper()
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
@@ -128,6 +128,11 @@ func nodeConfigTB(t testing.TB, url, nick string, rooms ...string) config.Node {
 // DISTCHAT_TEST_LOG=1 sends every line to stderr as it happens.
 func testLogger(t testing.TB, nick string) *logrus.Entry {
 	l := logrus.New()
+	l.SetFormatter(&logrus.JSONFormatter{})
+	if _, ok := t.(*testing.B); ok { // benchmarks: nothing kept, nothing slowed down
+		l.SetOutput(io.Discard)
+		return l.WithField(wire.FieldNode, nick)
+	}
 	kept := &lockedBuffer{}
 	l.SetOutput(kept)
 	if os.Getenv("DISTCHAT_TEST_LOG") != "" {
@@ -182,7 +187,7 @@ func startNode(t testing.TB, cfg config.Node) *testNode {
 	return n
 }
 
-func (n *testNode) close(t *testing.T) {
+func (n *testNode) close(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
