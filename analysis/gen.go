@@ -62,8 +62,8 @@ func generate(dir, run string, nodes int, lines int64, loss float64) error {
 	for k := int64(0); k < msgs; k++ {
 		from := int(k % int64(nodes))
 		seq := k/int64(nodes) + 1
-		sent := t0 + k*100_000 // 10k msg/s in all
-		id := name(from) + "-b-" + strconv.FormatInt(seq, 10)
+		sent := t0 + k*100_000                                            // 10k msg/s in all
+		id := run + "-" + name(from) + "-b-" + strconv.FormatInt(seq, 10) // unique per run
 		fmt.Fprintf(ws[from], `{"ack_us":%d,"bytes":256,"event":"sent","id":"%s","level":"info","msg":"sent","node":"%s","room":"load","run":"%s","sent_ns":%d,"seq":%d,"time":"x","ts_ns":%d}`+"\n",
 			200+rng.IntN(800), id, name(from), run, sent, seq, sent)
 		for r := 0; r < nodes; r++ {

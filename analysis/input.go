@@ -16,7 +16,8 @@ import (
 // expandInputs turns the command line's inputs (files, directories, globs
 // and "-") into a list of files. Standard input is copied to a temporary
 // file, removed by the returned cleanup, because the analysis reads twice.
-func expandInputs(args []string, stdin io.Reader) (files []string, cleanup func(), err error) {
+// Progress lines about the spooling go to progressW (nil: none).
+func expandInputs(args []string, stdin io.Reader, progressW io.Writer) (files []string, cleanup func(), err error) {
 	cleanup = func() {}
 	seen := map[string]bool{}
 	add := func(p string) {
@@ -33,7 +34,7 @@ func expandInputs(args []string, stdin io.Reader) (files []string, cleanup func(
 			}
 			name := tmp.Name()
 			cleanup = func() { os.Remove(name) }
-			_, cerr := io.Copy(tmp, stdin)
+			_, cerr := io.Copy(&spoolProgress{w: tmp, progress: progressW, last: time.Now()}, stdin)
 			if err := errors.Join(cerr, tmp.Close()); err != nil {
 				return nil, cleanup, fmt.Errorf("spool standard input: %w", err)
 			}
@@ -81,6 +82,27 @@ func expandInputs(args []string, stdin io.Reader) (files []string, cleanup func(
 		return nil, cleanup, errors.New("no input: give log files, directories, globs or - for standard input")
 	}
 	return files, cleanup, nil
+}
+
+// spoolProgress counts what is copied from standard input and prints a
+// progress line at most every two seconds.
+type spoolProgress struct {
+	w        io.Writer
+	progress io.Writer
+	n        int64
+	last     time.Time
+}
+
+func (s *spoolProgress) Write(b []byte) (int, error) {
+	n, err := s.w.Write(b)
+	s.n += int64(n)
+	if s.progress != nil {
+		if now := time.Now(); now.Sub(s.last) >= 2*time.Second {
+			s.last = now
+			fmt.Fprintf(s.progress, "analysis: reading standard input: %.0f MB so far\n", float64(s.n)/1e6)
+		}
+	}
+	return n, err
 }
 
 // progress prints a line on stderr at most every two seconds.
@@ -134,6 +156,7 @@ func eachLine(files []string, p *progress, only []byte, fn func(r *rec, ok bool)
 		defer close(full)
 		b := <-free
 		b.buf, b.ends = b.buf[:0], b.ends[:0]
+		var long []byte
 		send := func() bool {
 			for i := range b.ends {
 				start := 0
@@ -156,7 +179,6 @@ func eachLine(files []string, p *progress, only []byte, fn func(r *rec, ok bool)
 			b.buf, b.ends, b.err = b.buf[:0], b.ends[:0], nil
 			return true
 		}
-		buf := make([]byte, 1<<20)
 		for _, name := range files {
 			f, err := os.Open(name)
 			if err != nil {
@@ -164,19 +186,32 @@ func eachLine(files []string, p *progress, only []byte, fn func(r *rec, ok bool)
 				send()
 				return
 			}
-			sc := bufio.NewScanner(f)
-			sc.Buffer(buf, 16<<20)
-			for sc.Scan() {
-				line := sc.Bytes()
-				p.add(int64(len(line) + 1))
-				b.buf = append(b.buf, stripPrefix(line)...)
-				b.ends = append(b.ends, len(b.buf))
-				if len(b.ends) == batchLines && !send() {
-					f.Close()
-					return
+			br := bufio.NewReaderSize(f, 1<<20)
+			for {
+				line, rerr := readLine(br, &long)
+				if len(line) > 0 || rerr == nil {
+					p.add(int64(len(line)))
+					if n := len(line); n > 0 && line[n-1] == '\n' {
+						line = line[:n-1]
+					}
+					if len(line) > maxLineBytes {
+						line = nil // too long: an empty line counts as a bad line
+					}
+					b.buf = append(b.buf, stripPrefix(line)...)
+					b.ends = append(b.ends, len(b.buf))
+					if len(b.ends) == batchLines && !send() {
+						f.Close()
+						return
+					}
+				}
+				if rerr != nil {
+					err = rerr
+					break
 				}
 			}
-			err = sc.Err()
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
@@ -200,6 +235,28 @@ func eachLine(files []string, p *progress, only []byte, fn func(r *rec, ok bool)
 		free <- b
 	}
 	return nil
+}
+
+// maxLineBytes is the longest line parsed; a longer one is a bad line.
+const maxLineBytes = 16 << 20
+
+// readLine returns the next line of br with its newline (none at the end of
+// the input), as a slice of br's buffer or of *long, valid until the next
+// call. A line longer than maxLineBytes is returned only in part (more than
+// maxLineBytes of it) and the rest is skipped, so memory stays bounded.
+func readLine(br *bufio.Reader, long *[]byte) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if !errors.Is(err, bufio.ErrBufferFull) {
+		return line, err
+	}
+	*long = append((*long)[:0], line...)
+	for errors.Is(err, bufio.ErrBufferFull) {
+		line, err = br.ReadSlice('\n')
+		if len(*long) <= maxLineBytes {
+			*long = append(*long, line...)
+		}
+	}
+	return *long, err
 }
 
 // stripPrefix removes ANSI colour codes and a `docker-compose logs` prefix

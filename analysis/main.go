@@ -99,16 +99,22 @@ type Options struct {
 
 // Run analyses the inputs and writes every output file.
 func Run(ctx context.Context, opt Options, stdin io.Reader) (Summary, error) {
-	files, cleanup, err := expandInputs(opt.Inputs, stdin)
+	sum, _, err := analyse(ctx, opt, stdin)
+	return sum, err
+}
+
+// analyse is Run that also returns the model, for tests.
+func analyse(ctx context.Context, opt Options, stdin io.Reader) (Summary, *model, error) {
+	files, cleanup, err := expandInputs(opt.Inputs, stdin, opt.Progress)
 	defer cleanup()
 	if err != nil {
-		return Summary{}, err
+		return Summary{}, nil, err
 	}
 	var total int64
 	for _, f := range files {
 		st, err := os.Stat(f)
 		if err != nil {
-			return Summary{}, fmt.Errorf("input: %w", err)
+			return Summary{}, nil, fmt.Errorf("input: %w", err)
 		}
 		total += st.Size()
 	}
@@ -116,60 +122,61 @@ func Run(ctx context.Context, opt Options, stdin io.Reader) (Summary, error) {
 	m.files = len(files)
 	p := &progress{w: opt.Progress, total: total, pass: "pass 1 of 2", last: time.Now()}
 	if err := eachLine(files, p, nil, m.pass1); err != nil {
-		return Summary{}, err
+		return Summary{}, nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return Summary{}, err
+		return Summary{}, nil, err
 	}
 	if m.lines == 0 {
-		return Summary{}, fmt.Errorf("the input (%s) is empty", strings.Join(opt.Inputs, " "))
+		return Summary{}, nil, fmt.Errorf("the input (%s) is empty", strings.Join(opt.Inputs, " "))
 	}
 	if m.lines == m.badLines {
-		return Summary{}, fmt.Errorf("none of the %d lines is a chat node log event: are these distchat node logs?", m.lines)
+		return Summary{}, nil, fmt.Errorf("none of the %d lines is a chat node log event: are these distchat node logs?", m.lines)
 	}
 	for _, s := range m.runs {
 		if len(s.nodeNames) > maxNodes {
-			return Summary{}, fmt.Errorf("scenario %q has %d nodes; the analysis handles at most %d per scenario", s.name, len(s.nodeNames), maxNodes)
+			return Summary{}, nil, fmt.Errorf("scenario %q has %d nodes; the analysis handles at most %d per scenario", s.name, len(s.nodeNames), maxNodes)
 		}
 	}
 	m.endPass1(int64(opt.Warmup), int64(opt.Cooldown))
 	if err := os.MkdirAll(opt.Out, 0o777); err != nil {
-		return Summary{}, fmt.Errorf("create output dir: %w", err)
+		return Summary{}, nil, fmt.Errorf("create output dir: %w", err)
 	}
 	mc, err := newMessagesCSV(outPath(opt.Out, "messages.csv"))
 	if err != nil {
-		return Summary{}, err
+		return Summary{}, nil, err
 	}
 	p.done, p.lines, p.pass = 0, 0, "pass 2 of 2"
 	err = eachLine(files, p, []byte(`"event":"received"`), func(r *rec, ok bool) { m.pass2(r, ok, mc.write) })
 	if err = errors.Join(err, mc.close()); err != nil {
-		return Summary{}, err
+		return Summary{}, nil, err
 	}
 	sum := m.summarize()
 	if len(sum.Scenarios) == 0 {
-		return sum, errors.New("no sent messages in the input: nothing to measure (the logs need the nodes' \"sent\" lines)")
+		return sum, nil, errors.New("no sent messages in the input: nothing to measure (the logs need the nodes' \"sent\" lines)")
 	}
 	if err := writeJSON(outPath(opt.Out, "summary.json"), sum); err != nil {
-		return sum, err
+		return sum, m, err
 	}
 	if err := writeSummaryCSV(outPath(opt.Out, "summary.csv"), sum); err != nil {
-		return sum, err
+		return sum, m, err
 	}
 	plots := map[string][]string{}
 	var compare []string
 	if !opt.NoPlots {
 		for _, s := range sum.Scenarios {
-			names, err := plotScenario(opt.Out, s, m.runs[s.Name].timeline)
+			sc := m.runs[s.Name]
+			names, err := plotScenario(opt.Out, s, scenarioPlotData(s, sc.timeline, sc.timeSync))
 			if err != nil {
-				return sum, err
+				return sum, m, err
 			}
 			plots[s.Name] = names
 		}
 		if len(sum.Scenarios) > 1 {
 			if compare, err = plotComparison(opt.Out, sum.Scenarios); err != nil {
-				return sum, err
+				return sum, m, err
 			}
 		}
 	}
-	return sum, writeReport(outPath(opt.Out, "report.md"), sum, plots, compare)
+	return sum, m, writeReport(outPath(opt.Out, "report.md"), sum, plots, compare)
 }

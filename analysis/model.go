@@ -13,7 +13,8 @@ func init() {
 	for _, e := range []string{wire.EventConnected, wire.EventConnectionLost, wire.EventReconnecting,
 		wire.EventReconnected, wire.EventSubscribed, wire.EventUnsubscribed, wire.EventSent, wire.EventSendFailed,
 		wire.EventReceived, wire.EventGap, wire.EventMalformed, wire.EventPresence, wire.EventSync,
-		wire.EventBenchStart, wire.EventBenchEnd, wire.EventFault, wire.EventShutdown} {
+		wire.EventBenchStart, wire.EventBenchEnd, wire.EventFault, wire.EventShutdown, wire.EventSubscribeFailed,
+		wire.EventClientLog} {
 		knownEvents[e] = true
 	}
 }
@@ -29,9 +30,6 @@ type sentMsg struct {
 
 // maxNodes is the most nodes one scenario may have (the width of sentMsg.got).
 const maxNodes = 64
-
-// msgRef finds a sent message: its scenario and its index there.
-type msgRef struct{ run, idx int32 }
 
 type interval struct{ from, to int64 }
 
@@ -57,9 +55,10 @@ type scenario struct {
 	winFrom, winTo int64
 
 	sent     []sentMsg
-	convs    []string // interned conversation names: room, or "@" + recipient
+	byID     map[string]int32 // message id -> index in sent: ids are unique within a run only
+	convs    []string         // interned conversation names: room, or "@" + recipient
 	convIdx  map[string]int32
-	index    int32 // in model.order
+	lastConv int32 // the last conversation looked up, or -1
 	ackUS    []int32
 	senderAk map[int32][]int32
 	firstNS  int64
@@ -68,7 +67,9 @@ type scenario struct {
 	// pass two
 	recv      []*receiverAcc
 	unmatched int64
-	timeline  []point // (recv time, latency ms) sample for plots
+	negative  int64   // deliveries with a negative one-way latency (clock skew)
+	timeline  []point // (recv time, latency ms) sample of live deliveries, for plots
+	timeSync  []point // the same for deliveries via sync
 	tlEvery   int64
 	tlCount   int64
 }
@@ -102,15 +103,18 @@ type streamKey struct {
 type model struct {
 	runs     map[string]*scenario
 	order    []string
-	byID     map[string]msgRef
 	lines    int64
 	badLines int64
 	files    int
 	maxPlot  int64
+	// the last line's scenario and node (see lookup)
+	last     *scenario
+	lastNode string
+	lastN    int32
 }
 
 func newModel() *model {
-	return &model{runs: map[string]*scenario{}, byID: map[string]msgRef{}, maxPlot: 200000}
+	return &model{runs: map[string]*scenario{}, maxPlot: 200000}
 }
 
 func (m *model) scenario(name string) *scenario {
@@ -118,7 +122,7 @@ func (m *model) scenario(name string) *scenario {
 	if s == nil {
 		s = &scenario{name: name, nodes: map[string]int32{}, member: map[memberKey][]interval{}, open: map[memberKey]int64{},
 			openFault: map[faultKey]int64{}, senderAk: map[int32][]int32{}, tlEvery: 1, convIdx: map[string]int32{},
-			index: int32(len(m.order))}
+			byID: map[string]int32{}, lastConv: -1}
 		m.runs[name] = s
 		m.order = append(m.order, name)
 	}
@@ -135,7 +139,11 @@ func (s *scenario) conv(r *rec) int32 {
 	} else {
 		return -1
 	}
+	if s.lastConv >= 0 && string(key) == s.convs[s.lastConv] {
+		return s.lastConv
+	}
 	if i, ok := s.convIdx[string(key)]; ok {
+		s.lastConv = i
 		return i
 	}
 	i := int32(len(s.convs))
@@ -156,12 +164,42 @@ func (s *scenario) node(name string) int32 {
 }
 
 // eventOf returns the event name of a parsed line, or "" for a bad line
-// (not a JSON object, truncated, no or unknown event).
+// (not a JSON object, truncated, no or unknown event). It returns the
+// constant, so no string is allocated per line.
 func eventOf(r *rec, ok bool) string {
-	if !ok || !knownEvents[string(r.event)] {
+	if !ok {
 		return ""
 	}
-	return string(r.event)
+	switch string(r.event) {
+	case wire.EventReceived:
+		return wire.EventReceived
+	case wire.EventSent:
+		return wire.EventSent
+	}
+	for e := range knownEvents {
+		if string(r.event) == e {
+			return e
+		}
+	}
+	return ""
+}
+
+// lookup returns the scenario and node of a line, remembering the last
+// pair: lines come a node's file at a time, so this saves two map lookups
+// (and the strings they would need) on almost every line.
+func (m *model) lookup(r *rec, create bool) (*scenario, int32) {
+	if m.last != nil && string(r.run) == m.last.name && string(r.node) == m.lastNode {
+		return m.last, m.lastN
+	}
+	var s *scenario
+	if create {
+		s = m.scenario(string(r.run))
+	} else if s = m.runs[string(r.run)]; s == nil {
+		return nil, -1
+	}
+	n := s.node(string(r.node))
+	m.last, m.lastNode, m.lastN = s, s.nodeNames[n], n
+	return s, n
 }
 
 // pass1 learns sent messages, memberships and fault windows.
@@ -172,9 +210,9 @@ func (m *model) pass1(r *rec, ok bool) {
 		m.badLines++
 		return
 	}
-	s := m.scenario(string(r.run))
 	ts := r.tsNS
 	if ev == wire.EventFault {
+		s := m.scenario(string(r.run))
 		key := faultKey{string(r.fault), string(r.target)}
 		if string(r.phase) == wire.PhaseStart {
 			s.openFault[key] = ts
@@ -184,7 +222,7 @@ func (m *model) pass1(r *rec, ok bool) {
 		}
 		return
 	}
-	n := s.node(string(r.node))
+	s, n := m.lookup(r, true)
 	if ts > s.lastTS[n] {
 		s.lastTS[n] = ts
 	}
@@ -207,11 +245,11 @@ func (m *model) pass1(r *rec, ok bool) {
 		if len(r.id) == 0 {
 			return
 		}
-		if _, dup := m.byID[string(r.id)]; dup {
+		if _, dup := s.byID[string(r.id)]; dup {
 			return
 		}
 		msg := sentMsg{sender: n, conv: s.conv(r), sentNS: r.sentNS}
-		m.byID[string(r.id)] = msgRef{s.index, int32(len(s.sent))}
+		s.byID[string(r.id)] = int32(len(s.sent))
 		s.sent = append(s.sent, msg)
 		if r.hasAck {
 			a := int32(min(max(r.ackUS, 0), 1<<31-1))
@@ -292,11 +330,10 @@ func (m *model) pass2(r *rec, ok bool, emit func(delivery)) {
 	if via == wire.ViaHistory {
 		return // shown on join, not a delivery the analysis expects
 	}
-	s := m.runs[string(r.run)]
+	s, n := m.lookup(r, false)
 	if s == nil {
 		return
 	}
-	n := s.node(string(r.node))
 	if int(n) >= len(s.recv) {
 		return // a node that only ever received: it has no memberships either
 	}
@@ -314,8 +351,8 @@ func (m *model) pass2(r *rec, ok bool, emit func(delivery)) {
 		via: via, seq: r.seq, sentNS: r.sentNS, recvNS: r.recvNS, duplicate: r.duplicate}
 	d.latencyUS = (d.recvNS - d.sentNS) / 1000
 	var msg *sentMsg
-	if ref, ok := m.byID[string(r.id)]; ok && ref.run == s.index {
-		msg = &s.sent[ref.idx]
+	if idx, ok := s.byID[string(r.id)]; ok {
+		msg = &s.sent[idx]
 	}
 	if msg != nil && !d.duplicate && n < maxNodes {
 		if b := uint64(1) << n; msg.got&b != 0 {
@@ -325,15 +362,21 @@ func (m *model) pass2(r *rec, ok bool, emit func(delivery)) {
 		}
 	}
 	emit(d)
+	// The window is over send times; a delivery with no "sent" line has
+	// only its own stamp of the send time.
+	sentAt := d.sentNS
+	if msg != nil {
+		sentAt = msg.sentNS
+	}
+	if !s.inWindow(sentAt) {
+		return
+	}
 	if d.duplicate {
 		acc.duplicates++
 		return
 	}
 	if msg == nil {
 		s.unmatched++
-		return
-	}
-	if !s.inWindow(msg.sentNS) {
 		return
 	}
 	key := streamKey{fromIdx, conv, atoi(r.boot)}
@@ -343,6 +386,9 @@ func (m *model) pass2(r *rec, ok bool, emit func(delivery)) {
 		} else {
 			acc.lastSeq[key] = d.seq
 		}
+	}
+	if d.latencyUS < 0 {
+		s.negative++ // the receiver's clock is behind the sender's: counted as 0
 	}
 	lat := int32(min(max(d.latencyUS, 0), 1<<31-1))
 	if via == wire.ViaSync {
@@ -356,6 +402,11 @@ func (m *model) pass2(r *rec, ok bool, emit func(delivery)) {
 	acc.perSecond[d.recvNS/1e9]++
 	s.tlCount++
 	if s.tlCount%s.tlEvery == 0 {
-		s.timeline = append(s.timeline, point{float64(d.recvNS), float64(lat) / 1000})
+		pt := point{float64(d.recvNS), float64(lat) / 1000}
+		if via == wire.ViaSync {
+			s.timeSync = append(s.timeSync, pt)
+		} else {
+			s.timeline = append(s.timeline, pt)
+		}
 	}
 }

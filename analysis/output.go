@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 )
 
 func writeJSON(path string, v any) error {
@@ -48,6 +47,22 @@ func writeSummaryCSV(path string, sum Summary) error {
 	}
 	err = w.WriteAll(rows)
 	return errors.Join(err, f.Close())
+}
+
+// msOf formats v, a figure of l, or "–" when l has no samples.
+func msOf(l Latency, v float64) string {
+	if l.N == 0 {
+		return "–"
+	}
+	return f3(v)
+}
+
+// plural writes n with the singular or plural phrase after it.
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return itoa(n) + " " + many
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
@@ -111,8 +126,8 @@ func (m *messagesCSV) close() error {
 // writeReport writes report.md: tables and plots, ready for a README.
 func writeReport(path string, sum Summary, plots map[string][]string, compare []string) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# distchat evaluation report\n\nGenerated %s from %d lines in %d files (%d bad lines skipped).\n\n",
-		time.Now().UTC().Format(time.RFC3339), sum.Input.Lines, sum.Input.Files, sum.Input.BadLines)
+	fmt.Fprintf(&b, "# distchat evaluation report\n\nFrom %d lines in %d files (%d bad lines skipped).\n\n",
+		sum.Input.Lines, sum.Input.Files, sum.Input.BadLines)
 	b.WriteString("Latency is one-way, from the sender's send time (the scheduled time in load runs) to the receiver's " +
 		"receive stamp. Containers on one host share one clock, so one-way figures compare stamps of the same clock; " +
 		"across machines they would include clock offset. The round trip (a node's own messages back to itself) uses " +
@@ -123,8 +138,9 @@ func writeReport(path string, sum Summary, plots map[string][]string, compare []
 		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, s := range sum.Scenarios {
 			fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %s | %s | %s | %s | %s | %s |\n", s.Name, s.Sent, s.Expected,
-				s.Received, s.Lost, s.Duplicates, s.ReceivedSync, f3(s.LatencyMS.P50), f3(s.LatencyMS.P99), f3(s.LatencyMS.Max),
-				f3(s.RoundTripMS.P50), f3(s.AckLatencyMS.P50), f3(s.ThroughputMsgsPerS))
+				s.Received, s.Lost, s.Duplicates, s.ReceivedSync, msOf(s.LatencyMS, s.LatencyMS.P50), msOf(s.LatencyMS, s.LatencyMS.P99),
+				msOf(s.LatencyMS, s.LatencyMS.Max), msOf(s.RoundTripMS, s.RoundTripMS.P50), msOf(s.AckLatencyMS, s.AckLatencyMS.P50),
+				f3(s.ThroughputMsgsPerS))
 		}
 		b.WriteString("\n")
 		for _, p := range compare {
@@ -137,6 +153,10 @@ func writeReport(path string, sum Summary, plots map[string][]string, compare []
 			"from the room log), **%d lost**, %d duplicates suppressed, %d reordered; %.1f deliveries/s.\n\n",
 			s.Sent, s.WindowS, s.Expected, s.Received, s.ReceivedLive, s.ReceivedSync, s.Lost, s.Duplicates, s.Reordered,
 			s.ThroughputMsgsPerS)
+		if s.NegativeLatencies > 0 {
+			fmt.Fprintf(&b, "%s stamped by the receiver before the sender's send time (clock skew): counted "+
+				"with a one-way latency of 0 ms.\n\n", plural(s.NegativeLatencies, "delivery was", "deliveries were"))
+		}
 		for _, f := range s.Faults {
 			fmt.Fprintf(&b, "- fault `%s` on %s for %.1f s\n", f.Name, f.Target, float64(f.EndNS-f.StartNS)/1e9)
 		}
@@ -147,13 +167,13 @@ func writeReport(path string, sum Summary, plots map[string][]string, compare []
 		}{{"all deliveries", s.LatencyMS}, {"live", s.LiveLatencyMS}, {"via room log (sync)", s.SyncLatencyMS},
 			{"round trip (own messages)", s.RoundTripMS}, {"publish → PUBACK", s.AckLatencyMS}} {
 			l := row.l
-			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", row.name, l.N, f3(l.Min), f3(l.Mean),
-				f3(l.P50), f3(l.P90), f3(l.P95), f3(l.P99), f3(l.P999), f3(l.Max))
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", row.name, l.N, msOf(l, l.Min), msOf(l, l.Mean),
+				msOf(l, l.P50), msOf(l, l.P90), msOf(l, l.P95), msOf(l, l.P99), msOf(l, l.P999), msOf(l, l.Max))
 		}
 		b.WriteString("\n| receiver | expected | received | lost | duplicates | reordered | via sync | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range s.Receivers {
 			fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %s | %s |\n", r.Node, r.Expected, r.Received, r.Lost,
-				r.Duplicates, r.Reordered, r.ReceivedSync, f3(r.LatencyMS.P50), f3(r.LatencyMS.P99))
+				r.Duplicates, r.Reordered, r.ReceivedSync, msOf(r.LatencyMS, r.LatencyMS.P50), msOf(r.LatencyMS, r.LatencyMS.P99))
 		}
 		b.WriteString("\n")
 		for _, p := range plots[s.Name] {

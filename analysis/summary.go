@@ -46,11 +46,14 @@ type ScenarioSummary struct {
 	ReceivedLive int64 `json:"received_live"`
 	ReceivedSync int64 `json:"received_sync"`
 	// Unmatched deliveries have no "sent" line (e.g. mosquitto_pub).
-	Unmatched     int64   `json:"unmatched"`
-	LatencyMS     Latency `json:"latency_ms"`
-	LiveLatencyMS Latency `json:"live_latency_ms"`
-	SyncLatencyMS Latency `json:"sync_latency_ms"`
-	AckLatencyMS  Latency `json:"ack_latency_ms"`
+	Unmatched int64 `json:"unmatched"`
+	// NegativeLatencies counts deliveries stamped before they were sent
+	// (the receiver's clock behind the sender's); their latency counts as 0.
+	NegativeLatencies int64   `json:"negative_latencies"`
+	LatencyMS         Latency `json:"latency_ms"`
+	LiveLatencyMS     Latency `json:"live_latency_ms"`
+	SyncLatencyMS     Latency `json:"sync_latency_ms"`
+	AckLatencyMS      Latency `json:"ack_latency_ms"`
 	// RoundTripMS is the latency of nodes' own messages back to themselves:
 	// send and receive stamped by one process, so no clock comparison.
 	RoundTripMS        Latency           `json:"round_trip_ms"`
@@ -183,6 +186,7 @@ func (s *scenario) summarize() ScenarioSummary {
 		}
 	}
 	ss.Unmatched = s.unmatched
+	ss.NegativeLatencies = s.negative
 	ss.LatencyMS = latencyOf(all)
 	ss.LiveLatencyMS = latencyOf(live)
 	ss.SyncLatencyMS = latencyOf(sync)
@@ -192,14 +196,39 @@ func (s *scenario) summarize() ScenarioSummary {
 	if ss.WindowS > 0 {
 		ss.ThroughputMsgsPerS = round3(float64(ss.Received) / ss.WindowS)
 	}
+	ss.throughput = throughputSeries(perSecond)
+	ss.all = all
+	return ss
+}
+
+// maxFilledSeconds bounds the throughput series: a bogus receive stamp far
+// from the others must not make billions of empty seconds.
+const maxFilledSeconds = 1 << 20
+
+// throughputSeries turns deliveries per second of receive time into the
+// plotted series: x is seconds since the first second with a delivery, y the
+// deliveries in that second, with every second up to the last one present
+// (zero when nothing arrived, so an outage shows as a drop to zero).
+func throughputSeries(perSecond map[int64]int64) []point {
+	if len(perSecond) == 0 {
+		return nil
+	}
 	secs := make([]int64, 0, len(perSecond))
 	for sec := range perSecond {
 		secs = append(secs, sec)
 	}
 	slices.Sort(secs)
-	for _, sec := range secs {
-		ss.throughput = append(ss.throughput, point{float64(sec - secs[0]), float64(perSecond[sec])})
+	first, last := secs[0], secs[len(secs)-1]
+	if last-first >= maxFilledSeconds {
+		pts := make([]point, len(secs))
+		for i, sec := range secs {
+			pts[i] = point{float64(sec - first), float64(perSecond[sec])}
+		}
+		return pts
 	}
-	ss.all = all
-	return ss
+	pts := make([]point, 0, last-first+1)
+	for sec := first; sec <= last; sec++ {
+		pts = append(pts, point{float64(sec - first), float64(perSecond[sec])})
+	}
+	return pts
 }
