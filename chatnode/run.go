@@ -72,6 +72,7 @@ func loadNode(fs *flag.FlagSet, args []string, cfg *config.Node, stderr io.Write
 		fmt.Fprint(stderr, head)
 		fs.PrintDefaults()
 	}
+	*cfg = config.DefaultNode() // so -h shows the defaults; Load applies them again under file and environment
 	bindNode(fs, cfg)
 	if err := config.Load(fs, args, cfg, config.DefaultNode()); err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/distchat/distchat/chatnode/wire"
 	"github.com/distchat/distchat/config"
@@ -381,5 +382,42 @@ func TestQuietRoomAsksForItsTail(t *testing.T) {
 	r.tick(3 * time.Second)
 	if len(r.fc.reqs) != asked {
 		t.Errorf("asked again without new traffic: %+v", r.fc.reqs[asked:])
+	}
+}
+
+// TestNoRoomLogDedupAndSenderGaps: without a room log (Mosquitto) there is no
+// room sequence; duplicates are dropped by id and logged as such, and a gap
+// in a sender's own sequence is reported once gap_wait has passed.
+func TestNoRoomLogDedupAndSenderGaps(t *testing.T) {
+	r := newRig(t, rigConfig(t, "r1"))
+	logged := logtest.NewLocal(r.s.log.Logger)
+	r.p.onConnected()
+	r.tick(1500 * time.Millisecond) // no answer: best effort from here
+	for _, seq := range []uint64{1, 1, 3} {
+		e := env("r1", 0)
+		e.Seq, e.ID = seq, "peer-1-"+strconv.FormatUint(seq, 10)
+		r.live(t, e)
+	}
+	if got := r.got.messages(); len(got) != 2 || got[0].Env.Seq != 1 || got[1].Env.Seq != 3 {
+		t.Fatalf("shown %+v, want seqs 1 and 3 once each", got)
+	}
+	if d := r.s.Stats().Duplicates; d != 1 {
+		t.Errorf("duplicates %d, want 1", d)
+	}
+	r.tick(1500 * time.Millisecond)
+	var dupLines, gaps int
+	for _, e := range logged.AllEntries() {
+		switch {
+		case e.Data[wire.FieldEvent] == wire.EventReceived && e.Data[wire.FieldDuplicate] == true:
+			dupLines++
+		case e.Data[wire.FieldEvent] == wire.EventGap && e.Data[wire.FieldFrom] == "peer":
+			gaps++
+			if e.Data[wire.FieldAfterSeq] != uint64(1) || e.Data[wire.FieldMissing] != uint64(1) {
+				t.Errorf("gap line %v, want after_seq 1, missing 1", e.Data)
+			}
+		}
+	}
+	if dupLines != 1 || gaps != 1 {
+		t.Errorf("%d duplicate lines and %d sender gap lines, want 1 and 1", dupLines, gaps)
 	}
 }

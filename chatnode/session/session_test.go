@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -143,12 +144,25 @@ func TestQueuedWhileDisconnected(t *testing.T) {
 	tx.got.waitFor(t, 5*time.Second, "sent-after-reconnect notices", func(c *collector) bool { return len(c.infos) >= 5 })
 }
 
+// TestRestartReceivesWhatWasSentWhileAway: a node restarted with the same
+// nick gets what was sent while it was away, from the room log's catch-up
+// (with its state file) and, with no room log and no state file, from its
+// persistent session in the broker alone.
 func TestRestartReceivesWhatWasSentWhileAway(t *testing.T) {
-	b := brokertest.Start(t, brokertest.Config(t))
-	dir := t.TempDir()
+	for _, roomLog := range []bool{true, false} {
+		t.Run(fmt.Sprintf("room_log=%t", roomLog), func(t *testing.T) { restartReceives(t, roomLog) })
+	}
+}
+
+func restartReceives(t *testing.T, roomLog bool) {
+	bc := brokertest.Config(t)
+	bc.RoomLog.Enabled = roomLog
+	b := brokertest.Start(t, bc)
 	tx := startNode(t, nodeConfig(t, b.URL, "tx", "r1"))
 	cfg := nodeConfig(t, b.URL, "rx", "r1")
-	cfg.StateDir = dir
+	if roomLog {
+		cfg.StateDir = t.TempDir()
+	}
 	rx := startNode(t, cfg)
 	waitOnline(t, "r1", tx, rx)
 	send(t, tx, "r1", 10)
