@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
@@ -60,6 +61,16 @@ func (h *authHook) Provides(b byte) bool {
 	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnSubscribe
 }
 
+// decoyHash is a bcrypt hash of a random password, made on first use, that
+// unknown users' passwords are compared against.
+var decoyHash = sync.OnceValue(func() []byte {
+	h, err := bcrypt.GenerateFromPassword([]byte(rand.Text()), bcrypt.DefaultCost)
+	if err != nil { // only for passwords over 72 bytes; rand.Text is 26
+		return nil
+	}
+	return h
+})
+
 // OnConnectAuthenticate checks the username and bcrypt password, then that
 // the client id is not another user's. A password that matched once is
 // remembered as a SHA-256, so a reconnect storm does not cost one bcrypt
@@ -85,7 +96,13 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	}
 	u, ok := h.users[name]
 	if !ok {
-		h.deny(fields, "auth_failed", "unknown user")
+		// Spend a bcrypt anyway, so the answer's timing does not tell which
+		// user names exist. Nobody knows the decoy's password.
+		reason := "unknown user"
+		if h.compare(decoyHash(), pk.Connect.Password) == nil {
+			reason = "unknown user (the decoy password matched)"
+		}
+		h.deny(fields, "auth_failed", reason)
 		return false
 	}
 	sum := sha256.Sum256(pk.Connect.Password)
