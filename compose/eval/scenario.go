@@ -54,6 +54,11 @@ type Scenario struct {
 	RoomLog *bool `yaml:"room_log"`
 	// Fsync is the room log's durability mode: never (default) or always.
 	Fsync  string  `yaml:"fsync"`
+	// StorageSync makes the broker's session store (Mochi's Pebble hook)
+	// sync every write (default true, as shipped). Each QoS 1 delivery is a
+	// synced write on the publisher's goroutine, so it bounds throughput;
+	// false shows what the room log alone costs.
+	StorageSync *bool `yaml:"storage_sync"`
 	Faults []Fault `yaml:"faults"`
 }
 
@@ -103,6 +108,10 @@ func (s *Scenario) defaults() {
 	}
 	if s.Fsync == "" {
 		s.Fsync = "never"
+	}
+	if s.StorageSync == nil {
+		on := true
+		s.StorageSync = &on
 	}
 	sort.SliceStable(s.Faults, func(i, j int) bool { return s.Faults[i].At < s.Faults[j].At })
 }
@@ -176,5 +185,6 @@ func (s *Scenario) Env(logsDir string) []string {
 		"EVAL_LINGER="+s.Linger.String(),
 		fmt.Sprintf("EVAL_ROOM_LOG=%t", *s.RoomLog),
 		"EVAL_FSYNC="+s.Fsync,
+		fmt.Sprintf("EVAL_STORAGE_SYNC=%t", *s.StorageSync),
 	)
 }
