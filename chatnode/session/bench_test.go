@@ -11,9 +11,18 @@ import (
 
 // BenchmarkPublishQoS1 measures one node's QoS 1 publish rate (200-byte
 // envelopes, default window of 64) until every PUBACK is in, with one
-// subscriber in the room.
+// subscriber in the room, against the real broker (room log on) with the
+// session store's writes synced (default) and not.
 func BenchmarkPublishQoS1(b *testing.B) {
-	br := brokertest.Start(b, brokertest.Config(b))
+	for _, sync := range []bool{true, false} {
+		b.Run(fmt.Sprintf("storage_sync=%t", sync), func(b *testing.B) { benchPublish(b, sync) })
+	}
+}
+
+func benchPublish(b *testing.B, storageSync bool) {
+	bc := brokertest.Config(b)
+	bc.StorageSync = storageSync
+	br := brokertest.Start(b, bc)
 	cfg := nodeConfigTB(b, br.URL, "tx", "bench")
 	rxCfg := nodeConfigTB(b, br.URL, "rx", "bench")
 	tx := startNode(b, cfg)
