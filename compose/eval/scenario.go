@@ -53,13 +53,13 @@ type Scenario struct {
 	// RoomLog turns the broker's room log on (default) or off, for comparison.
 	RoomLog *bool `yaml:"room_log"`
 	// Fsync is the room log's durability mode: never (default) or always.
-	Fsync  string  `yaml:"fsync"`
+	Fsync string `yaml:"fsync"`
 	// StorageSync makes the broker's session store (Mochi's Pebble hook)
 	// sync every write (default true, as shipped). Each QoS 1 delivery is a
 	// synced write on the publisher's goroutine, so it bounds throughput;
 	// false shows what the room log alone costs.
-	StorageSync *bool `yaml:"storage_sync"`
-	Faults []Fault `yaml:"faults"`
+	StorageSync *bool   `yaml:"storage_sync"`
+	Faults      []Fault `yaml:"faults"`
 }
 
 // Fault is one planned failure: at At after the nodes start, for For.
