@@ -94,6 +94,10 @@ type Session struct {
 	sendMu  sync.Mutex // keeps seq order == publish order
 	closing chan struct{}
 	closeMu sync.Once
+	// closeOnce makes Close safe to call again (it reports the first
+	// answer): its window drain must run once.
+	closeOnce sync.Once
+	unacked   int
 
 	mu        sync.Mutex
 	rooms     []string
@@ -677,6 +681,11 @@ func clip(s string) string {
 // It returns how many publishes were still unacknowledged (each is logged
 // as send_failed): the user must hear of them.
 func (s *Session) Close(ctx context.Context) (unacked int) {
+	s.closeOnce.Do(func() { s.unacked = s.close(ctx) })
+	return s.unacked
+}
+
+func (s *Session) close(ctx context.Context) (unacked int) {
 	// Taking every window slot waits for the in-flight publishes and keeps
 	// new ones out.
 	taken := 0
