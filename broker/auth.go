@@ -232,18 +232,6 @@ func topicProblem(topic string) string {
 	if topic != wire.Root && !strings.HasPrefix(topic, wire.Root+"/") {
 		return ""
 	}
-	lv := strings.Split(topic, "/")
-	if len(lv) < 2 {
-		return "malformed chat topic: no kind level after chat/"
-	}
-	want := map[string]int{wire.RoomsLevel: 4, wire.DMLevel: 4, wire.PresenceLevel: 3, wire.SyncLevel: 3, wire.InboxLevel: 3}
-	n, ok := want[lv[1]]
-	switch {
-	case !ok:
-		return fmt.Sprintf("malformed chat topic: unknown kind %q (want rooms, dm, presence, sync or inbox)", lv[1])
-	case len(lv) != n:
-		return fmt.Sprintf("malformed chat topic: chat/%s topics have %d levels, this one has %d", lv[1], n, len(lv))
-	}
 	if _, err := wire.ParseTopic(topic); err != nil {
 		// ParseTopic names the level and the rule it breaks; drop the
 		// topic it repeats (already a field of the log line).

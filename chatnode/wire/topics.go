@@ -92,27 +92,40 @@ type Topic struct {
 	User string
 }
 
+// topicLevels is how many levels a topic of each kind has.
+var topicLevels = map[string]int{RoomsLevel: 4, DMLevel: 4, PresenceLevel: 3, SyncLevel: 3, InboxLevel: 3}
+
 // ParseTopic splits a concrete topic name (no wildcards) into its parts and
 // validates every name in it. Topics outside chat/ give KindUnknown and an error.
+// The errors name the part that breaks the scheme, so the broker can tell a
+// client why it refused a publish.
 func ParseTopic(topic string) (Topic, error) {
 	parts := strings.Split(topic, "/")
-	if len(parts) < 3 || parts[0] != Root {
+	if parts[0] != Root {
 		return Topic{}, fmt.Errorf("topic %q is not in the chat/ scheme", topic)
 	}
-	var t Topic
+	if len(parts) < 2 {
+		return Topic{}, fmt.Errorf("topic %q: no kind level after chat/", topic)
+	}
+	levels, ok := topicLevels[parts[1]]
 	switch {
-	case parts[1] == RoomsLevel && len(parts) == 4:
+	case !ok:
+		return Topic{}, fmt.Errorf("topic %q: unknown kind %q (want rooms, dm, presence, sync or inbox)", topic, parts[1])
+	case len(parts) != levels:
+		return Topic{}, fmt.Errorf("topic %q: chat/%s topics have %d levels, this one has %d", topic, parts[1], levels, len(parts))
+	}
+	var t Topic
+	switch parts[1] {
+	case RoomsLevel:
 		t = Topic{Kind: KindRoom, Room: parts[2], User: parts[3]}
-	case parts[1] == DMLevel && len(parts) == 4:
+	case DMLevel:
 		t = Topic{Kind: KindDM, Recipient: parts[2], User: parts[3]}
-	case parts[1] == PresenceLevel && len(parts) == 3:
+	case PresenceLevel:
 		t = Topic{Kind: KindPresence, User: parts[2]}
-	case parts[1] == SyncLevel && len(parts) == 3:
+	case SyncLevel:
 		t = Topic{Kind: KindSync, User: parts[2]}
-	case parts[1] == InboxLevel && len(parts) == 3:
+	case InboxLevel:
 		t = Topic{Kind: KindInbox, User: parts[2]}
-	default:
-		return Topic{}, fmt.Errorf("topic %q does not match the chat/ scheme", topic)
 	}
 	if t.Room != "" || t.Kind == KindRoom {
 		if err := ValidateName("room", t.Room); err != nil {
