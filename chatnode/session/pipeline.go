@@ -66,15 +66,12 @@ type conv struct {
 	gapReq    string          // outstanding gap request id
 	holes     map[uint64]bool // skipped after gap_wait; shown late if they come
 	holeReq   string          // outstanding request for the holes
-	// expectUpTo is a room sequence known to exist (from a baseline answer)
-	// that has not arrived yet; past a short wait it is fetched like a gap.
-	expectUpTo  uint64
-	expectSince time.Time
-	// lastLive is when the last live message arrived; once the room has
+	// activeAt is when the room last showed traffic: a live message, or a
+	// baseline answer counting messages still on their way. Once it has
 	// been quiet for gap_wait the node asks the log once whether anything
-	// came after it (tailAsked): a lost last message leaves no later one
-	// to show the gap.
-	lastLive  time.Time
+	// came after what it has (tailAsked): a lost last message leaves no
+	// later one to show the gap.
+	activeAt  time.Time
 	tailAsked bool
 	holeAsked time.Time
 	baseReq   string // outstanding baseline request id
@@ -444,7 +441,7 @@ func (p *pipeline) receive(c *conv, m pendingMsg) {
 		return
 	}
 	if m.via == wire.ViaLive {
-		c.lastLive, c.tailAsked = time.Now(), false
+		c.activeAt, c.tailAsked = time.Now(), false
 	}
 	p.seen.add(m.env.ID)
 	c.pending[r] = m
@@ -559,15 +556,6 @@ func (p *pipeline) tick(now time.Time) {
 		p.s.onEvent(Info{Text: "this broker keeps no room log: no catch-up or history, delivery is best-effort"})
 	}
 	for _, c := range p.convs {
-		if c.expectUpTo > 0 && c.known && len(c.pending) == 0 && c.gapReq == "" && p.roomLog != logNo {
-			if c.delivered >= c.expectUpTo {
-				c.expectUpTo = 0
-			} else if now.Sub(c.expectSince) > min(wait/4, 100*time.Millisecond) {
-				c.gapReq = p.send(request{conv: c.name, kind: reqGap, after: c.delivered, gapUpTo: c.expectUpTo},
-					wire.SyncRequest{AfterSeq: c.delivered, Limit: int(min(c.expectUpTo-c.delivered, 1000))})
-				c.expectUpTo = 0
-			}
-		}
 		if len(c.pending) == 0 || c.holdSince.IsZero() {
 			continue
 		}
@@ -603,7 +591,7 @@ func (p *pipeline) tick(now time.Time) {
 	}
 	for _, c := range p.convs {
 		p.repairHoles(c, now)
-		if !c.tailAsked && !c.lastLive.IsZero() && now.Sub(c.lastLive) > wait && c.known &&
+		if !c.tailAsked && !c.activeAt.IsZero() && now.Sub(c.activeAt) > wait && c.known &&
 			len(c.pending) == 0 && c.gapReq == "" && p.roomLog == logYes {
 			c.tailAsked = true
 			p.send(request{conv: c.name, kind: reqCatchUp, after: c.delivered}, wire.SyncRequest{AfterSeq: c.delivered})
@@ -772,9 +760,9 @@ func (p *pipeline) handleReply(rep wire.SyncReply, recvNS int64) {
 		p.drain(c)
 		// Messages since our subscription began are on their way; if one
 		// of them was lost, no later message may come to show the gap, so
-		// the room counts as waiting for them (tick asks if they do not come).
+		// the room counts as active: tick asks for its tail once it is quiet.
 		if c.delivered < rep.LastSeq {
-			c.expectUpTo, c.expectSince = rep.LastSeq, time.Now()
+			c.activeAt, c.tailAsked = time.Now(), false
 		}
 		return
 	}

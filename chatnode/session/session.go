@@ -93,7 +93,6 @@ type Session struct {
 	window  chan struct{}
 	sendMu  sync.Mutex // keeps seq order == publish order
 	closing chan struct{}
-	closeMu sync.Once
 	// closeOnce makes Close safe to call again (it reports the first
 	// answer): its window drain must run once.
 	closeOnce sync.Once
@@ -579,8 +578,8 @@ func (s *Session) echoed(id string) {
 // logs the outcome. A token that completes after the connection broke says
 // nothing about the PUBACK (it fails on the broken write although paho keeps
 // the message and resends it, or completes on the resend), so then a room
-// message counts as sent when its echo arrives, and a direct message when
-// paho has resent it.
+// message counts as sent when its echo arrives; for a direct message, which
+// has no echo, the log says it is in paho's hands (confirmed_by: resend).
 func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start time.Time, connects int, echo chan struct{}) {
 	defer func() { <-s.window }()
 	defer func() {
@@ -620,8 +619,7 @@ func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start 
 				sent.Err = errClosedUnacked
 			}
 		} else {
-			confirmedBy = wire.ConfirmedByResend
-			s.waitReconnected(timer.C)
+			confirmedBy = wire.ConfirmedByResend // paho keeps it and resends it after the reconnect
 		}
 	}
 	if sent.Err != nil {
@@ -650,22 +648,6 @@ func tokDone(tok mqtt.Token) bool {
 		return true
 	default:
 		return false
-	}
-}
-
-// waitReconnected waits until the session is connected again, or until
-// timeout fires or the session closes.
-func (s *Session) waitReconnected(timeout <-chan time.Time) {
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for !s.Connected() {
-		select {
-		case <-t.C:
-		case <-timeout:
-			return
-		case <-s.closing:
-			return
-		}
 	}
 }
 
@@ -703,7 +685,7 @@ drain:
 	if s.Connected() {
 		s.publishPresence(wire.Offline)
 	}
-	s.closeMu.Do(func() { close(s.closing) })
+	close(s.closing)
 	s.client.Disconnect(250)
 	s.p.stop()
 	s.entry(wire.EventShutdown).Info("shutdown")

@@ -59,8 +59,9 @@ const (
 	FieldAckUS          = "ack_us"
 	// FieldConfirmedBy says what confirmed a sent message when the connection
 	// broke while it was in flight: ConfirmedByEcho (the node received its own
-	// message back from the room log) or ConfirmedByResend (a direct message
-	// that paho resent after the reconnect; only the resend is known).
+	// message back) or ConfirmedByResend (a direct message, which has no
+	// echo: paho holds it and resends it after the reconnect; no PUBACK is
+	// known).
 	FieldConfirmedBy = "confirmed_by"
 	FieldLatencyUS   = "latency_us"
 	FieldBytes       = "bytes"
