@@ -32,14 +32,30 @@ func idKey(from, id string) string { return from + "\x00" + id }
 
 // lookup returns the sequence number stored for from/id in conv, warming the
 // conversation's ring from the store's newest records the first time (after a
-// restart the resends of the previous run's publishers come first).
+// restart the resends of the previous run's publishers come first). The
+// warm-up reads the store outside the lock, so publishers to other
+// conversations do not wait for it.
 func (r *resends) lookup(st Store, conv, from, id string) (uint64, bool, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	ring, err := r.ring(st, conv)
-	if err != nil {
-		return 0, false, err
+	ring := r.convs[conv]
+	r.mu.Unlock()
+	if ring == nil {
+		warm, err := warmRing(st, conv)
+		if err != nil {
+			return 0, false, err
+		}
+		r.mu.Lock()
+		if ring = r.convs[conv]; ring == nil {
+			if r.convs == nil {
+				r.convs = map[string]*idRing{}
+			}
+			ring = warm
+			r.convs[conv] = ring
+		}
+		r.mu.Unlock()
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	seq, ok := ring.seqs[idKey(from, id)]
 	return seq, ok, nil
 }
@@ -53,10 +69,8 @@ func (r *resends) remember(conv, from, id string, seq uint64) {
 	}
 }
 
-func (r *resends) ring(st Store, conv string) (*idRing, error) {
-	if ring := r.convs[conv]; ring != nil {
-		return ring, nil
-	}
+// warmRing builds a ring from the conversation's newest records.
+func warmRing(st Store, conv string) (*idRing, error) {
 	recs, err := st.Newest(conv, recentIDs)
 	if err != nil {
 		return nil, err
@@ -68,10 +82,6 @@ func (r *resends) ring(st Store, conv string) (*idRing, error) {
 			ring.add(idKey(e.From, e.ID), rec.Seq)
 		}
 	}
-	if r.convs == nil {
-		r.convs = map[string]*idRing{}
-	}
-	r.convs[conv] = ring
 	return ring, nil
 }
 
