@@ -191,6 +191,23 @@ func TestStdinAndComposeLogs(t *testing.T) {
 	}
 }
 
+// TestUnlabelledRun: logs of nodes started without -run form one scenario
+// with a name, not an empty one (file names, tables).
+func TestUnlabelledRun(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("testdata/basic", "a.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "a.log")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(src), `"run":"t",`, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := runOn(t, []string{path}, Options{NoPlots: true}, "")
+	if len(sum.Scenarios) != 1 || sum.Scenarios[0].Name != "unlabelled" {
+		t.Fatalf("scenarios %+v, want one named unlabelled", sum.Scenarios)
+	}
+}
+
 func TestBadInputIsOneClearError(t *testing.T) {
 	dir := t.TempDir()
 	empty := filepath.Join(dir, "empty.log")

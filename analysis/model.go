@@ -44,6 +44,7 @@ type faultKey struct{ fault, target string }
 // scenario collects one run label's data.
 type scenario struct {
 	name      string
+	run       string           // the run label of its lines ("" for name unlabelled)
 	nodes     map[string]int32 // node -> index
 	nodeNames []string
 	lastTS    []int64
@@ -117,14 +118,22 @@ func newModel() *model {
 	return &model{runs: map[string]*scenario{}, maxPlot: 200000}
 }
 
-func (m *model) scenario(name string) *scenario {
-	s := m.runs[name]
+// unlabelled names the scenario of lines without a run label (a node started
+// without -run), so reports and file names never have an empty name.
+const unlabelled = "unlabelled"
+
+func (m *model) scenario(run string) *scenario {
+	s := m.runs[run]
 	if s == nil {
-		s = &scenario{name: name, nodes: map[string]int32{}, member: map[memberKey][]interval{}, open: map[memberKey]int64{},
+		name := run
+		if name == "" {
+			name = unlabelled
+		}
+		s = &scenario{name: name, run: run, nodes: map[string]int32{}, member: map[memberKey][]interval{}, open: map[memberKey]int64{},
 			openFault: map[faultKey]int64{}, senderAk: map[int32][]int32{}, tlEvery: 1, convIdx: map[string]int32{},
 			byID: map[string]int32{}, lastConv: -1}
-		m.runs[name] = s
-		m.order = append(m.order, name)
+		m.runs[run] = s
+		m.order = append(m.order, run)
 	}
 	return s
 }
@@ -188,7 +197,7 @@ func eventOf(r *rec, ok bool) string {
 // pair: lines come a node's file at a time, so this saves two map lookups
 // (and the strings they would need) on almost every line.
 func (m *model) lookup(r *rec, create bool) (*scenario, int32) {
-	if m.last != nil && string(r.run) == m.last.name && string(r.node) == m.lastNode {
+	if m.last != nil && string(r.run) == m.last.run && string(r.node) == m.lastNode {
 		return m.last, m.lastN
 	}
 	var s *scenario
