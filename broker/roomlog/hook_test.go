@@ -3,6 +3,8 @@ package roomlog_test
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,4 +115,36 @@ func TestDroppedMessagesAreInTheLog(t *testing.T) {
 		t.Fatalf("the log has %d of %d messages (%d dropped for the slow subscriber)", len(seqs), n, drops)
 	}
 	t.Logf("%d messages dropped for the slow subscriber, all %d in the log", drops, n)
+}
+
+// TestSyncIntoTrimmedRecords: a node asking for records retention has
+// trimmed (here by max_bytes) gets the oldest record still kept first and
+// the room's last_seq: the jump from its after_seq to the first message is
+// what is gone, and the room's sequence goes on.
+func TestSyncIntoTrimmedRecords(t *testing.T) {
+	cfg := brokertest.Config(t)
+	cfg.RoomLog.MaxBytes = 10_000
+	b := brokertest.Start(t, cfg)
+	alice := connect(t, b.Addr, "alice")
+	// A record is the body in an envelope of a few hundred bytes: 4 fit in
+	// max_bytes, 5 do not.
+	body := strings.Repeat("x", 2000)
+	const n = 10
+	for i := 0; i < n; i++ {
+		publish(t, alice, wire.RoomTopic("lobby", "alice"), []byte(body))
+	}
+	for _, after := range []uint64{0, 2} {
+		r := syncOnce(t, alice, "alice", wire.SyncRequest{Conv: "lobby", AfterSeq: after})
+		var seqs []uint64
+		for _, m := range r.Messages {
+			seqs = append(seqs, m.RoomSeq)
+		}
+		if r.Error != "" || r.LastSeq != n || r.More || !slices.Equal(seqs, []uint64{7, 8, 9, 10}) {
+			t.Errorf("sync after %d: error %q, last_seq %d, more %t, messages %v; want last_seq %d and 7..10",
+				after, r.Error, r.LastSeq, r.More, seqs, n)
+		}
+	}
+	if st := b.Server.Stats().RoomLog; st == nil || st.Records != 4 {
+		t.Errorf("room log stats %+v, want 4 records kept", st)
+	}
 }

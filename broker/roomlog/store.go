@@ -45,11 +45,21 @@ type Options struct {
 	// the OS page cache when Append returns: it survives kill -9 of the
 	// broker, not a machine crash.
 	Fsync bool
-	// Retention per conversation; zero means unlimited. Records past it are
-	// no longer served; their disk space is reclaimed at the next start.
+	// Retention per conversation; zero means unlimited. MaxMessages and
+	// MaxBytes (bytes of record data) trim a conversation's oldest records
+	// when an append takes it over them, always keeping its newest record.
+	// MaxAge drops records stamped longer ago than that on the store's
+	// clock, also in a conversation that has gone quiet (when it is next
+	// read, or Counts is called). Trimmed records are no longer served; Last
+	// still counts them. Their disk space is not reclaimed (no compaction):
+	// the next Open reads the whole file and applies retention again.
 	MaxMessages int
 	MaxAge      time.Duration
 	MaxBytes    int64
+
+	// now is the clock MaxAge is measured on; nil means time.Now. Tests set
+	// it to move time without sleeping.
+	now func() time.Time
 }
 
 type entry struct {
@@ -111,6 +121,9 @@ const maxRecord = 16 << 20
 
 // Open opens (or creates) the log in dir; dir "" gives a memory-only store.
 func Open(dir string, opts Options) (*FileStore, error) {
+	if opts.now == nil {
+		opts.now = time.Now
+	}
 	s := &FileStore{opts: opts, convs: map[string]*convIndex{}}
 	s.cond = sync.NewCond(&s.syncMu)
 	if dir == "" {
@@ -216,12 +229,19 @@ func (s *FileStore) add(ci *convIndex, e entry) {
 	ci.bytes += int64(e.n)
 	ci.last = e.seq
 	s.records++
+	s.trim(ci, s.opts.now().UnixNano())
+}
+
+// trim drops ci's oldest records that retention no longer keeps at nowNS.
+// Callers hold s.mu.
+func (s *FileStore) trim(ci *convIndex, nowNS int64) {
 	drop := 0
-	for drop < len(ci.entries)-1 {
+	for drop < len(ci.entries) {
 		old := ci.entries[drop]
-		over := (s.opts.MaxMessages > 0 && len(ci.entries)-drop > s.opts.MaxMessages) ||
-			(s.opts.MaxBytes > 0 && ci.bytes > s.opts.MaxBytes) ||
-			(s.opts.MaxAge > 0 && e.ts-old.ts > int64(s.opts.MaxAge))
+		// Count and bytes always leave the newest record; age does not.
+		over := s.expired(old, nowNS) || (drop < len(ci.entries)-1 &&
+			((s.opts.MaxMessages > 0 && len(ci.entries)-drop > s.opts.MaxMessages) ||
+				(s.opts.MaxBytes > 0 && ci.bytes > s.opts.MaxBytes)))
 		if !over {
 			break
 		}
@@ -229,8 +249,40 @@ func (s *FileStore) add(ci *convIndex, e entry) {
 		s.records--
 		drop++
 	}
-	if drop > 0 {
-		ci.entries = append(ci.entries[:0:0], ci.entries[drop:]...)
+	if drop == 0 {
+		return
+	}
+	// Reslice rather than copy: at a limit every append drops a record, and
+	// copying the whole index each time made an append cost O(records kept)
+	// under the store's lock. append reallocates (and so forgets the
+	// dropped prefix) once the capacity runs out.
+	clear(ci.entries[:drop]) // memory mode: let the dropped data go
+	ci.entries = ci.entries[drop:]
+	if len(ci.entries) < cap(ci.entries)/4 {
+		ci.entries = append([]entry(nil), ci.entries...) // a large trim: give the memory back
+	}
+}
+
+// expired reports whether MaxAge has dropped e at nowNS.
+func (s *FileStore) expired(e entry, nowNS int64) bool {
+	return s.opts.MaxAge > 0 && nowNS-e.ts > int64(s.opts.MaxAge)
+}
+
+// expire applies MaxAge to conv before a read: without it a conversation
+// that has gone quiet would serve its old records until its next append.
+func (s *FileStore) expire(conv string) {
+	if s.opts.MaxAge <= 0 {
+		return
+	}
+	now := s.opts.now().UnixNano()
+	s.mu.RLock()
+	ci := s.convs[conv]
+	stale := ci != nil && len(ci.entries) > 0 && s.expired(ci.entries[0], now)
+	s.mu.RUnlock()
+	if stale {
+		s.mu.Lock()
+		s.trim(ci, now)
+		s.mu.Unlock()
 	}
 }
 
@@ -327,6 +379,7 @@ func (s *FileStore) waitDurable(end int64) error {
 
 // Read implements Store.
 func (s *FileStore) Read(conv string, after uint64, limit int) ([]Record, error) {
+	s.expire(conv)
 	s.mu.RLock()
 	ci := s.convs[conv]
 	if ci == nil || len(ci.entries) == 0 || after >= ci.last {
@@ -349,6 +402,7 @@ func (s *FileStore) Read(conv string, after uint64, limit int) ([]Record, error)
 
 // Newest implements Store.
 func (s *FileStore) Newest(conv string, n int) ([]Record, error) {
+	s.expire(conv)
 	s.mu.RLock()
 	ci := s.convs[conv]
 	if ci == nil || n <= 0 {
@@ -386,8 +440,17 @@ func (s *FileStore) Last(conv string) uint64 {
 	return 0
 }
 
-// Counts returns the number of conversations, records served and bytes on file.
+// Counts returns the number of conversations, records served and bytes on
+// file. It applies MaxAge to every conversation first.
 func (s *FileStore) Counts() (convs int, records int64, fileBytes int64) {
+	if s.opts.MaxAge > 0 {
+		now := s.opts.now().UnixNano()
+		s.mu.Lock()
+		for _, ci := range s.convs {
+			s.trim(ci, now)
+		}
+		s.mu.Unlock()
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return len(s.convs), s.records, s.size
