@@ -31,19 +31,21 @@ Flags:
 `
 
 // Main runs the broker command with args (without the program name) and
-// returns the exit code: 0 after a clean shutdown, 1 on a runtime failure, 2
-// on bad usage or configuration. It stops when ctx is cancelled.
+// returns the exit code: 0 after a clean shutdown or -h (the full usage), 1
+// on a runtime failure, 2 on bad usage (one line per problem) or
+// configuration. It stops when ctx is cancelled.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "hash-password" {
 		return hashPassword(stdin, stdout, stderr)
 	}
 	cfg := config.DefaultBroker()
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
-	}
+	// The flag package prints its error and then calls Usage, for -h as for
+	// a bad flag. Main prints instead: the whole usage for -h, one line for
+	// a bad flag, which a page of usage would scroll away.
+	fs.SetOutput(io.Discard)
+	badFlag := false
+	fs.Usage = func() { badFlag = true }
 	fs.StringVar(&cfg.TCP, "tcp", cfg.TCP, "MQTT TCP listener `host:port` (0.0.0.0:1883 opens it to the network)")
 	fs.StringVar(&cfg.WS, "ws", cfg.WS, "MQTT-over-WebSocket listener `host:port` (off when empty)")
 	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "HTTP listener `host:port` for /healthz and /stats (off when empty)")
@@ -56,10 +58,17 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: json or text")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
 	if err := config.Load(fs, args, &cfg, cfg); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			fmt.Fprint(stderr, usage)
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
 			return 0
+		case badFlag:
+			fmt.Fprintf(stderr, "broker: %v (see broker -h)\n", err)
+		default:
+			printErr(stderr, err)
 		}
-		printErr(stderr, err)
 		return 2
 	}
 	if fs.NArg() > 0 {

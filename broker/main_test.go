@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/distchat/distchat/broker"
+	"github.com/distchat/distchat/config"
 )
 
 func runMain(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
@@ -54,7 +56,6 @@ func TestMainBadConfig(t *testing.T) {
 		{"missing file", []string{"-config", filepath.Join(dir, "nope.yaml")}, []string{"read config"}},
 		{"duplicate user", []string{"-users", dupUsers, "-tcp", "127.0.0.1:0"}, []string{"duplicate user"}},
 		{"stray argument", []string{"serve"}, []string{`unexpected argument "serve"`}},
-		{"unknown flag", []string{"-no-such-flag"}, []string{"flag provided but not defined"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runMain(t, "", tc.args...)
@@ -65,7 +66,7 @@ func TestMainBadConfig(t *testing.T) {
 				t.Errorf("stack trace on stderr:\n%s", stderr)
 			}
 			got := strings.Split(strings.TrimSpace(stderr), "\n")
-			if tc.name != "unknown flag" && len(got) != len(tc.lines) {
+			if len(got) != len(tc.lines) {
 				t.Errorf("%d lines on stderr, want %d:\n%s", len(got), len(tc.lines), stderr)
 			}
 			for _, want := range tc.lines {
@@ -77,10 +78,55 @@ func TestMainBadConfig(t *testing.T) {
 	}
 }
 
-func TestMainHelp(t *testing.T) {
-	code, _, stderr := runMain(t, "", "-h")
-	if code != 0 || !strings.Contains(stderr, "hash-password") || !strings.Contains(stderr, "-users") {
-		t.Errorf("exit %d, help:\n%s", code, stderr)
+// TestMainFlags: a bad flag gets one line naming it and exit 2, not the
+// whole usage; -h (however spelled) gets the whole usage and exit 0.
+func TestMainFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string // the whole of stderr for a bad flag; a line of it for help
+	}{
+		{"unknown flag", []string{"-nosuchflag"}, 2,
+			"broker: flag provided but not defined: -nosuchflag (see broker -h)\n"},
+		{"unknown flag after good ones", []string{"-tcp", "127.0.0.1:0", "-listen", "0.0.0.0:1883"}, 2,
+			"broker: flag provided but not defined: -listen (see broker -h)\n"},
+		{"missing value", []string{"-tcp"}, 2,
+			"broker: flag needs an argument: -tcp (see broker -h)\n"},
+		{"bad number", []string{"-max-inflight", "many"}, 2,
+			"broker: invalid value \"many\" for flag -max-inflight: parse error (see broker -h)\n"},
+		{"bad boolean", []string{"-room-log=maybe"}, 2,
+			"broker: invalid boolean value \"maybe\" for -room-log: parse error (see broker -h)\n"},
+		{"-h", []string{"-h"}, 0, "usage: broker [flags]"},
+		{"-help", []string{"-help"}, 0, "usage: broker [flags]"},
+		{"--help after a flag", []string{"-tcp", "127.0.0.1:0", "--help"}, 0, "usage: broker [flags]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runMain(t, "", tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d", code, tc.code)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing", stdout)
+			}
+			if tc.code != 0 {
+				if stderr != tc.want {
+					t.Errorf("stderr:\n%s\nwant exactly:\n%s", stderr, tc.want)
+				}
+				return
+			}
+			// The whole usage: the text, every flag with its default, the
+			// -config flag config.Load adds.
+			for _, want := range []string{tc.want, "hash-password", "Flags:", "-users file", "-max-inflight int",
+				fmt.Sprintf("(default %d)", config.DefaultBroker().Limits.MaxInflight), "-config file"} {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("help lacks %q:\n%s", want, stderr)
+				}
+			}
+			if strings.Contains(stderr, "flag provided") || strings.Contains(stderr, "(see broker -h)") {
+				t.Errorf("help carries an error line:\n%s", stderr)
+			}
+		})
 	}
 }
 
