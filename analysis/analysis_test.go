@@ -240,8 +240,17 @@ func TestBadInputIsOneClearError(t *testing.T) {
 	}
 }
 
+// histOf is a histogram of the given µs values.
+func histOf(vals ...int32) *hist {
+	h := &hist{}
+	for _, v := range vals {
+		h.add(v)
+	}
+	return h
+}
+
 func TestCDFPoints(t *testing.T) {
-	pts := cdfPoints([]int32{0, 1000, 2000, 4000}, 100)
+	pts := cdfPoints(histOf(0, 1000, 2000, 4000), 100)
 	want := []struct{ x, y float64 }{{minLatencyMS, 0.25}, {1, 0.5}, {2, 0.75}, {4, 1}}
 	if len(pts) != len(want) {
 		t.Fatalf("%d points, want %d", len(pts), len(want))
@@ -256,7 +265,7 @@ func TestCDFPoints(t *testing.T) {
 	for i := range many {
 		many[i] = int32(i)
 	}
-	if p := cdfPoints(many, 100); len(p) > 102 || p[len(p)-1].Y != 1 {
+	if p := cdfPoints(histOf(many...), 100); len(p) > 102 || p[len(p)-1].Y != 1 {
 		t.Fatalf("downsampled CDF: %d points, last %v", len(p), p[len(p)-1])
 	}
 }

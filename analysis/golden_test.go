@@ -14,12 +14,47 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
-// TestGolden compares every output of testdata/basic, and the data series
-// behind its plots, with testdata/golden. After a deliberate change, rewrite
-// them with go test ./analysis -run Golden -update and review the diff.
+// TestGolden compares every output of each input set in testdata, and the
+// data series behind its plots, with testdata/golden/<set>: basic is one
+// hand-made scenario, compare adds a second scenario for the comparison
+// plots. After a deliberate change, rewrite them with
+// go test ./analysis -run Golden -update and review the diff.
 func TestGolden(t *testing.T) {
+	for _, set := range []string{"basic", "compare"} {
+		t.Run(set, func(t *testing.T) {
+			got := goldenOutputs(t, filepath.Join("testdata", set))
+			dir := filepath.Join("testdata", "golden", set)
+			if *update {
+				if err := os.MkdirAll(dir, 0o777); err != nil {
+					t.Fatal(err)
+				}
+				for name, b := range got {
+					if err := os.WriteFile(filepath.Join(dir, name), b, 0o666); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			for name, b := range got {
+				t.Run(name, func(t *testing.T) {
+					want, err := os.ReadFile(filepath.Join(dir, name))
+					if err != nil {
+						t.Fatalf("%v (run with -update to create it)", err)
+					}
+					if !bytes.Equal(b, want) {
+						t.Errorf("%s differs from %s (run with -update after checking):\n%s", name, filepath.Join(dir, name), firstDiff(b, want))
+					}
+				})
+			}
+		})
+	}
+}
+
+// goldenOutputs analyses one input set and returns its output files and
+// plot data by file name.
+func goldenOutputs(t *testing.T, input string) map[string][]byte {
+	t.Helper()
 	out := t.TempDir()
-	sum, m, err := analyse(context.Background(), Options{Inputs: []string{"testdata/basic"}, Out: out}, strings.NewReader(""))
+	sum, m, err := analyse(context.Background(), Options{Inputs: []string{input}, Out: out}, strings.NewReader(""))
 	if err != nil {
 		t.Fatalf("analyse: %v", err)
 	}
@@ -31,38 +66,23 @@ func TestGolden(t *testing.T) {
 		}
 		got[f] = b
 	}
-	for _, s := range sum.Scenarios {
-		sc := m.runs[s.Name]
-		b, err := json.MarshalIndent(scenarioPlotData(s, sc.timeline, sc.timeSync), "", " ")
+	asJSON := func(v any) []byte {
+		b, err := json.MarshalIndent(v, "", " ")
 		if err != nil {
 			t.Fatal(err)
 		}
-		got["plots_"+s.Name+".json"] = append(pointsOnOneLine.ReplaceAllFunc(b, func(m []byte) []byte {
+		return append(pointsOnOneLine.ReplaceAllFunc(b, func(m []byte) []byte {
 			return spaces.ReplaceAll(m, []byte(" "))
 		}), '\n')
 	}
-	dir := filepath.Join("testdata", "golden")
-	if *update {
-		if err := os.MkdirAll(dir, 0o777); err != nil {
-			t.Fatal(err)
-		}
-		for name, b := range got {
-			if err := os.WriteFile(filepath.Join(dir, name), b, 0o666); err != nil {
-				t.Fatal(err)
-			}
-		}
+	for _, s := range sum.Scenarios {
+		sc := m.runs[s.Name]
+		got["plots_"+s.Name+".json"] = asJSON(scenarioPlotData(s, sc.timeline, sc.timeSync))
 	}
-	for name, b := range got {
-		t.Run(name, func(t *testing.T) {
-			want, err := os.ReadFile(filepath.Join(dir, name))
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(b, want) {
-				t.Errorf("%s differs from testdata/golden/%s (run with -update after checking):\n%s", name, name, firstDiff(b, want))
-			}
-		})
+	if len(sum.Scenarios) > 1 {
+		got["plots_compare.json"] = asJSON(comparePlotData(sum.Scenarios))
 	}
+	return got
 }
 
 // pointsOnOneLine matches an indented JSON array of numbers (a point or a

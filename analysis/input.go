@@ -6,11 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // expandInputs turns the command line's inputs (files, directories, globs
@@ -105,136 +111,313 @@ func (s *spoolProgress) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// progress prints a line on stderr at most every two seconds.
+// progress reports a pass' headway on stderr every two seconds. Readers
+// add to it from their goroutines; a goroutine of its own prints.
 type progress struct {
 	w     io.Writer
 	total int64
-	done  int64
-	lines int64
-	last  time.Time
-	pass  string
+	done  atomic.Int64
+	lines atomic.Int64
+	stop  chan struct{}
+	wg    sync.WaitGroup
 }
 
-func (p *progress) add(bytes int64) {
-	p.done += bytes
-	p.lines++
-	if p.w == nil || p.lines&0xffff != 0 {
+// start begins a pass; end must follow.
+func (p *progress) start(pass string) {
+	p.done.Store(0)
+	p.lines.Store(0)
+	if p.w == nil {
 		return
 	}
-	if now := time.Now(); now.Sub(p.last) >= 2*time.Second {
-		p.last = now
-		fmt.Fprintf(p.w, "analysis: %s: %d lines, %.0f of %.0f MB (%.0f%%)\n", p.pass, p.lines,
-			float64(p.done)/1e6, float64(p.total)/1e6, 100*float64(p.done)/float64(max(p.total, 1)))
+	p.stop = make(chan struct{})
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-t.C:
+				done := p.done.Load()
+				fmt.Fprintf(p.w, "analysis: %s: %d lines, %.0f of %.0f MB (%.0f%%)\n", pass, p.lines.Load(),
+					float64(done)/1e6, float64(p.total)/1e6, 100*float64(done)/float64(max(p.total, 1)))
+			}
+		}
+	}()
+}
+
+// end stops the pass' progress lines.
+func (p *progress) end() {
+	if p.stop != nil {
+		close(p.stop)
+		p.wg.Wait()
+		p.stop = nil
 	}
 }
 
-// batch is a run of lines parsed by the reading goroutine; recs point into buf.
+// lineReader yields the lines of one file without their newline, with any
+// `docker-compose logs` prefix and colour codes removed; a line longer than
+// maxLineBytes comes back empty (a bad line).
+type lineReader struct {
+	name         string
+	f            *os.File
+	br           *bufio.Reader
+	long         []byte
+	p            *progress
+	bytes, lines int64 // not yet added to p
+}
+
+func openLines(name string, p *progress) (*lineReader, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("input: %w", err)
+	}
+	return &lineReader{name: name, f: f, br: bufio.NewReaderSize(f, 1<<20), p: p}, nil
+}
+
+// next returns the next line, valid until the following call; io.EOF at
+// the end.
+func (lr *lineReader) next() ([]byte, error) {
+	line, err := readLine(lr.br, &lr.long)
+	if len(line) == 0 && err != nil {
+		lr.flush()
+		if errors.Is(err, io.EOF) {
+			return nil, io.EOF
+		}
+		return nil, fmt.Errorf("read %s: %w", lr.name, err)
+	}
+	lr.bytes += int64(len(line))
+	if lr.lines++; lr.lines == 4096 {
+		lr.flush()
+	}
+	if n := len(line); n > 0 && line[n-1] == '\n' {
+		line = line[:n-1]
+	}
+	if len(line) > maxLineBytes {
+		line = line[:0]
+	}
+	return stripPrefix(line), nil
+}
+
+// flush adds the counts to the progress.
+func (lr *lineReader) flush() {
+	lr.p.done.Add(lr.bytes)
+	lr.p.lines.Add(lr.lines)
+	lr.bytes, lr.lines = 0, 0
+}
+
+func (lr *lineReader) close() error {
+	if err := lr.f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", lr.name, err)
+	}
+	return nil
+}
+
+// scanLines calls fn with every line of each file, the files shared among
+// as many goroutines as there are cores (the cheap first pass); fn gets the
+// file's index and must only touch that file's state.
+func scanLines(files []string, p *progress, fn func(file int, line []byte)) error {
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, name := range files {
+		g.Go(func() error {
+			lr, err := openLines(name, p)
+			if err != nil {
+				return err
+			}
+			for {
+				line, err := lr.next()
+				if err != nil {
+					cerr := lr.close()
+					if !errors.Is(err, io.EOF) {
+						return err
+					}
+					return cerr
+				}
+				fn(i, line)
+			}
+		})
+	}
+	return g.Wait()
+}
+
+// batch is a run of lines parsed by a file's reading goroutine; recs point
+// into buf.
 type batch struct {
 	buf  []byte
 	ends []int
 	recs []rec
 	ok   []bool
+	ts   []int64 // the time each line is merged by
 	err  error
 }
 
-const batchLines = 4096
+const batchLines = 2048
 
-// eachLine reads every line of every file, removes any `docker-compose logs`
-// prefix and colour codes, parses it, and calls fn with the parsed record
-// (ok false for a bad line). Reading and parsing run on one goroutine and fn
-// on the caller's, so the two cores share the work. With only set, lines
-// that do not contain it are not parsed (ok false).
-func eachLine(files []string, p *progress, only []byte, fn func(r *rec, ok bool)) error {
-	full := make(chan *batch, 2)
-	free := make(chan *batch, 3)
-	for i := 0; i < 3; i++ {
-		free <- &batch{recs: make([]rec, batchLines), ok: make([]bool, batchLines)}
-	}
+// input is one file being read and parsed by its own goroutine.
+type input struct {
+	full, free chan *batch
+	cur        *batch
+	i          int
+	c          cursor
+}
+
+// mergeLines reads every file on a goroutine of its own, parses its lines,
+// and calls fn with them (ok false for a bad line) in the order of their
+// time stamps across the files: a node's log is in time order, so merging
+// the nodes' logs by time keeps a message's "sent" and "received" lines
+// close together, and the messages in flight are all that must be held. A
+// line without a time stamp keeps its place in its file. fn returns false
+// to stop.
+func mergeLines(files []string, p *progress, fn func(r *rec, ok bool, c *cursor) bool) error {
 	done := make(chan struct{})
 	defer close(done)
-	go func() {
-		defer close(full)
-		b := <-free
-		b.buf, b.ends = b.buf[:0], b.ends[:0]
-		var long []byte
-		send := func() bool {
-			for i := range b.ends {
-				start := 0
-				if i > 0 {
-					start = b.ends[i-1]
-				}
-				line := b.buf[start:b.ends[i]]
-				b.ok[i] = (only == nil || bytes.Contains(line, only)) && parseRec(line, &b.recs[i])
-			}
-			select {
-			case full <- b:
-			case <-done:
-				return false
-			}
-			select {
-			case b = <-free:
-			case <-done:
-				return false
-			}
-			b.buf, b.ends, b.err = b.buf[:0], b.ends[:0], nil
-			return true
+	ins := make([]*input, 0, len(files))
+	for _, name := range files {
+		in := &input{full: make(chan *batch, 2), free: make(chan *batch, 3)}
+		for i := 0; i < 3; i++ {
+			in.free <- &batch{recs: make([]rec, batchLines), ok: make([]bool, batchLines), ts: make([]int64, batchLines)}
 		}
-		for _, name := range files {
-			f, err := os.Open(name)
+		go readInput(name, in, p, done)
+		ins = append(ins, in)
+	}
+	// advance loads the next batch of in; false when in is finished.
+	advance := func(in *input) (bool, error) {
+		if in.cur != nil {
+			in.free <- in.cur
+			in.cur = nil
+		}
+		for b := range in.full {
+			if b.err != nil {
+				return false, b.err
+			}
+			if len(b.ends) == 0 {
+				in.free <- b
+				continue
+			}
+			in.cur, in.i = b, 0
+			return true, nil
+		}
+		return false, nil
+	}
+	active := ins[:0]
+	for _, in := range ins {
+		ok, err := advance(in)
+		if err != nil {
+			return err
+		}
+		if ok {
+			active = append(active, in)
+		}
+	}
+	for len(active) > 0 {
+		// The input whose next line is earliest goes on up to the next
+		// input's time.
+		best, next := 0, int64(math.MaxInt64)
+		for j := 1; j < len(active); j++ {
+			if t := active[j].cur.ts[active[j].i]; t < active[best].cur.ts[active[best].i] {
+				best = j
+			}
+		}
+		for j, in := range active {
+			if j != best {
+				next = min(next, in.cur.ts[in.i])
+			}
+		}
+		in := active[best]
+		b := in.cur
+		for in.i < len(b.ends) && b.ts[in.i] <= next {
+			if !fn(&b.recs[in.i], b.ok[in.i], &in.c) {
+				return nil
+			}
+			in.i++
+		}
+		if in.i == len(b.ends) {
+			ok, err := advance(in)
 			if err != nil {
-				b.err = fmt.Errorf("input: %w", err)
-				send()
-				return
+				return err
 			}
-			br := bufio.NewReaderSize(f, 1<<20)
-			for {
-				line, rerr := readLine(br, &long)
-				if len(line) > 0 || rerr == nil {
-					p.add(int64(len(line)))
-					if n := len(line); n > 0 && line[n-1] == '\n' {
-						line = line[:n-1]
-					}
-					if len(line) > maxLineBytes {
-						line = nil // too long: an empty line counts as a bad line
-					}
-					b.buf = append(b.buf, stripPrefix(line)...)
-					b.ends = append(b.ends, len(b.buf))
-					if len(b.ends) == batchLines && !send() {
-						f.Close()
-						return
-					}
-				}
-				if rerr != nil {
-					err = rerr
-					break
-				}
-			}
-			if errors.Is(err, io.EOF) {
-				err = nil
-			}
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				b.err = fmt.Errorf("read %s: %w", name, err)
-				send()
-				return
+			if !ok {
+				active = append(active[:best], active[best+1:]...)
 			}
 		}
-		if len(b.ends) > 0 {
-			send()
-		}
-	}()
-	for b := range full {
-		for i := range b.ends {
-			fn(&b.recs[i], b.ok[i])
-		}
-		if b.err != nil {
-			return b.err
-		}
-		free <- b
 	}
 	return nil
+}
+
+// readInput reads and parses one file into batches for mergeLines.
+func readInput(name string, in *input, p *progress, done <-chan struct{}) {
+	defer close(in.full)
+	var b *batch
+	select {
+	case b = <-in.free:
+	case <-done:
+		return
+	}
+	var lastTS int64
+	send := func() bool {
+		for i := range b.ends {
+			start := 0
+			if i > 0 {
+				start = b.ends[i-1]
+			}
+			b.ok[i] = parseRec(b.buf[start:b.ends[i]], &b.recs[i])
+			if b.ok[i] && b.recs[i].tsNS != 0 {
+				lastTS = b.recs[i].tsNS
+			}
+			b.ts[i] = lastTS
+		}
+		select {
+		case in.full <- b:
+		case <-done:
+			return false
+		}
+		if b.err != nil {
+			return false
+		}
+		select {
+		case b = <-in.free:
+		case <-done:
+			return false
+		}
+		b.buf, b.ends, b.err = b.buf[:0], b.ends[:0], nil
+		return true
+	}
+	b.buf, b.ends = b.buf[:0], b.ends[:0]
+	lr, err := openLines(name, p)
+	if err != nil {
+		b.err = err
+		send()
+		return
+	}
+	for {
+		line, err := lr.next()
+		if err != nil {
+			if cerr := lr.close(); errors.Is(err, io.EOF) {
+				err = cerr
+			}
+			b.err = err
+			if len(b.ends) > 0 && b.err != nil {
+				// deliver the lines read before the error first
+				e := b.err
+				b.err = nil
+				if !send() {
+					return
+				}
+				b.err = e
+			}
+			send()
+			return
+		}
+		b.buf = append(b.buf, line...)
+		b.ends = append(b.ends, len(b.buf))
+		if len(b.ends) == batchLines && !send() {
+			lr.close()
+			return
+		}
+	}
 }
 
 // maxLineBytes is the longest line parsed; a longer one is a bad line.

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"image/color"
@@ -67,21 +68,23 @@ type lossBar struct {
 	Duplicates float64 `json:"duplicates"`
 }
 
-// cdfPoints returns the empirical CDF of sorted µs samples as (ms, fraction)
-// points, at most maxPoints of them (every rank is kept for small inputs).
-func cdfPoints(sorted []int32, maxPoints int) plotter.XYs {
-	n := len(sorted)
-	if n == 0 {
+// cdfPoints returns the empirical CDF of a latency histogram as (ms,
+// fraction) points: one per distinct value for small inputs, at most about
+// maxPoints of them for large ones, and always the last (fraction 1).
+func cdfPoints(h *hist, maxPoints int) plotter.XYs {
+	if h == nil || h.n == 0 {
 		return nil
 	}
-	step := max(1, n/maxPoints)
+	step := max(1, h.n/int64(maxPoints))
 	var xy plotter.XYs
-	for i := 0; i < n; i += step {
-		xy = append(xy, plotter.XY{X: math.Max(float64(sorted[i])/1000, minLatencyMS), Y: float64(i+1) / float64(n)})
-	}
-	if last := xy[len(xy)-1]; last.Y != 1 {
-		xy = append(xy, plotter.XY{X: math.Max(float64(sorted[n-1])/1000, minLatencyMS), Y: 1})
-	}
+	var seen, shown int64
+	h.each(func(v int32, c int64) {
+		seen += c
+		if seen-shown >= step || seen == h.n {
+			xy = append(xy, plotter.XY{X: math.Max(float64(v)/1000, minLatencyMS), Y: float64(seen) / float64(h.n)})
+			shown = seen
+		}
+	})
 	return xy
 }
 
@@ -105,16 +108,15 @@ func xysOf(ps [][2]float64) plotter.XYs {
 // the summary and the sampled latency-over-time points (live and via sync).
 func scenarioPlotData(s ScenarioSummary, live, sync []point) scenarioPlots {
 	var d scenarioPlots
-	slices.Sort(s.all)
 	d.CDF = pairs(cdfPoints(s.all, 2000))
-	if len(s.all) > 0 {
+	if s.all != nil && s.all.n > 0 {
 		// Clip at p99.9 so one outlier does not squash the histogram.
-		d.HistClipMS = float64(s.all[min(len(s.all)-1, int(float64(len(s.all))*0.999))]) / 1000
-		vals := make(plotter.Values, len(s.all))
-		for i, v := range s.all {
-			vals[i] = math.Min(float64(v)/1000, d.HistClipMS)
-		}
-		if h, err := plotter.NewHist(vals, 50); err == nil {
+		d.HistClipMS = float64(s.all.quantile(0.999)) / 1000
+		var vals plotter.XYs
+		s.all.each(func(v int32, c int64) {
+			vals = append(vals, plotter.XY{X: math.Min(float64(v)/1000, d.HistClipMS), Y: float64(c)})
+		})
+		if h, err := plotter.NewHistogram(vals, 50); err == nil {
 			for _, b := range h.Bins {
 				d.Hist = append(d.Hist, [3]float64{b.Min, b.Max, b.Weight})
 			}
@@ -129,6 +131,9 @@ func scenarioPlotData(s ScenarioSummary, live, sync []point) scenarioPlots {
 		for i, pt := range pts {
 			out[i] = [2]float64{(pt.x - t0) / 1e9, pt.y}
 		}
+		// Deliveries are counted in the order their messages complete;
+		// the plot wants them in time order.
+		slices.SortStableFunc(out, func(a, b [2]float64) int { return cmp.Compare(a[0], b[0]) })
 		return out
 	}
 	if len(live)+len(sync) > 0 {
@@ -455,25 +460,64 @@ func plotScenario(dir string, s ScenarioSummary, d scenarioPlots) ([]string, err
 	return names, nil
 }
 
+// comparePlots is the data behind the comparison plots, kept apart from
+// the drawing so that it can be compared with golden files.
+type comparePlots struct {
+	CDFs []namedCDF `json:"latency_cdfs"` // per scenario: ms, fraction of deliveries
+	// Percentiles are p50, p90, p99 and p99.9 in ms per scenario (at least
+	// minLatencyMS, for the log axis).
+	Percentiles []namedBars `json:"percentiles"`
+	Labels      []string    `json:"labels"`
+	BottomMS    float64     `json:"bottom_ms"` // where the bars rise from
+	TopMS       float64     `json:"top_ms"`
+}
+
+type namedCDF struct {
+	Name   string       `json:"scenario"`
+	Points [][2]float64 `json:"points"`
+}
+
+type namedBars struct {
+	Name   string    `json:"scenario"`
+	Values []float64 `json:"values"`
+}
+
+// comparePlotData computes the comparison plots' series.
+func comparePlotData(ss []ScenarioSummary) comparePlots {
+	d := comparePlots{Labels: []string{"p50", "p90", "p99", "p99.9"}}
+	lo, hi := math.Inf(1), minLatencyMS
+	for _, s := range ss {
+		if pts := cdfPoints(s.all, 2000); len(pts) > 0 {
+			d.CDFs = append(d.CDFs, namedCDF{Name: s.Name, Points: pairs(pts)})
+		}
+		l := s.LatencyMS
+		vals := []float64{l.P50, l.P90, l.P99, l.P999}
+		for i, v := range vals {
+			vals[i] = math.Max(v, minLatencyMS)
+			lo, hi = math.Min(lo, vals[i]), math.Max(hi, vals[i])
+		}
+		d.Percentiles = append(d.Percentiles, namedBars{Name: s.Name, Values: vals})
+	}
+	// Bars rise from the decade below the smallest value.
+	d.BottomMS = math.Pow10(int(math.Floor(math.Log10(math.Min(lo, hi)))) - 1)
+	d.TopMS = hi * 1.5
+	return d
+}
+
 // plotComparison overlays the scenarios' CDFs and sets their percentiles side
 // by side; it returns the file names.
-func plotComparison(dir string, ss []ScenarioSummary) ([]string, error) {
+func plotComparison(dir string, d comparePlots) ([]string, error) {
 	p := newPlot("latency CDF by scenario", "one-way latency (ms, log scale)", "fraction of deliveries")
 	leg := newLegend()
-	for i, s := range ss {
-		slices.Sort(s.all)
-		pts := cdfPoints(s.all, 2000)
-		if len(pts) == 0 {
-			continue
-		}
-		l, err := plotter.NewLine(pts)
+	for i, c := range d.CDFs {
+		l, err := plotter.NewLine(xysOf(c.Points))
 		if err != nil {
 			return nil, err
 		}
 		l.Color = palette[i%len(palette)]
 		l.Width = vg.Points(1.5)
 		p.Add(l)
-		leg.Add(s.Name, l)
+		leg.Add(c.Name, l)
 	}
 	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, logTicks{}
 	p.Y.Min, p.Y.Max = 0, 1
@@ -485,27 +529,17 @@ func plotComparison(dir string, ss []ScenarioSummary) ([]string, error) {
 	// middle of the range, near the top, and a long one squeezes the plot.
 	p = newPlot("one-way latency percentiles by scenario (log scale)", "percentile", "latency (ms)")
 	leg = newLegend()
-	labels := []string{"p50", "p90", "p99", "p99.9"}
 	var names []string
 	var series [][]float64
-	lo, hi := math.Inf(1), minLatencyMS
-	for _, s := range ss {
-		l := s.LatencyMS
-		vals := []float64{l.P50, l.P90, l.P99, l.P999}
-		for i, v := range vals {
-			vals[i] = math.Max(v, minLatencyMS)
-			lo, hi = math.Min(lo, vals[i]), math.Max(hi, vals[i])
-		}
-		names = append(names, s.Name)
-		series = append(series, vals)
+	for _, b := range d.Percentiles {
+		names = append(names, b.Name)
+		series = append(series, b.Values)
 	}
-	// Bars rise from the decade below the smallest value.
-	bottom := math.Pow10(int(math.Floor(math.Log10(math.Min(lo, hi)))) - 1)
-	if err := addBars(p, leg, labels, names, series, palette, bottom); err != nil {
+	if err := addBars(p, leg, d.Labels, names, series, palette, d.BottomMS); err != nil {
 		return nil, err
 	}
 	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, logTicks{}
-	p.Y.Min, p.Y.Max = bottom, hi*1.5
+	p.Y.Min, p.Y.Max = d.BottomMS, d.TopMS
 	if err := save(p, leg, outPath(dir, "compare_percentiles.png")); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,165 @@
+package analysis
+
+import (
+	"math"
+	"math/bits"
+)
+
+// hist is a log-linear histogram of latencies in whole microseconds, so that
+// percentiles need memory per distinct magnitude, not per delivery (the
+// analysis must stay bounded on logs of any size).
+//
+// Values below 2·histSub µs (2.048 ms) each have a bucket of their own and
+// come back exact. Above, every power of two is cut into histSub equal
+// buckets, so a bucket is less than 1/histSub (0.098%) of its value wide. A
+// percentile reports the smallest sample of its bucket: a real sample, at
+// most 0.098% below the exact nearest-rank value (exact when the bucket
+// holds one distinct value). Min, max, mean and counts are exact.
+type hist struct {
+	n        int64
+	sum      float64
+	min, max int32
+	// octaves[0] holds values 0 .. 2·histSub-1 one by one; octaves[k] for
+	// k ≥ 1 the values 2^(k+histBits) .. 2^(k+histBits+1)-1 in histSub
+	// buckets. Octaves are allocated on first use.
+	octaves [32 - histBits]*octave
+}
+
+// octave is the buckets of one power of two: counts, and each bucket's
+// smallest sample.
+type octave struct {
+	count []int64
+	low   []int32
+}
+
+const (
+	histBits = 10
+	histSub  = 1 << histBits
+)
+
+// bucketOf returns the octave and bucket of v ≥ 0.
+func bucketOf(v int32) (oct, idx int) {
+	if v < 2*histSub {
+		return 0, int(v)
+	}
+	e := bits.Len32(uint32(v)) - 1 // 2^e ≤ v < 2^(e+1), e ≥ histBits+1
+	oct = e - histBits
+	return oct, int(v>>(e-histBits)) - histSub
+}
+
+func newOctave(oct int) *octave {
+	size := histSub
+	if oct == 0 {
+		size = 2 * histSub
+	}
+	return &octave{count: make([]int64, size), low: make([]int32, size)}
+}
+
+// add counts one latency; negative values count as 0.
+func (h *hist) add(v int32) {
+	v = max(v, 0)
+	if h.n == 0 || v < h.min {
+		h.min = v
+	}
+	if v > h.max {
+		h.max = v
+	}
+	h.n++
+	h.sum += float64(v)
+	oct, idx := bucketOf(v)
+	o := h.octaves[oct]
+	if o == nil {
+		o = newOctave(oct)
+		h.octaves[oct] = o
+	}
+	if o.count[idx] == 0 || v < o.low[idx] {
+		o.low[idx] = v
+	}
+	o.count[idx]++
+}
+
+// merge adds o's counts to h.
+func (h *hist) merge(o *hist) {
+	if o.n == 0 {
+		return
+	}
+	if h.n == 0 || o.min < h.min {
+		h.min = o.min
+	}
+	h.max = max(h.max, o.max)
+	h.n += o.n
+	h.sum += o.sum
+	for k, ob := range o.octaves {
+		if ob == nil {
+			continue
+		}
+		hb := h.octaves[k]
+		if hb == nil {
+			hb = newOctave(k)
+			h.octaves[k] = hb
+		}
+		for i, c := range ob.count {
+			if c == 0 {
+				continue
+			}
+			if hb.count[i] == 0 || ob.low[i] < hb.low[i] {
+				hb.low[i] = ob.low[i]
+			}
+			hb.count[i] += c
+		}
+	}
+}
+
+// each calls fn for every non-empty bucket in increasing order with the
+// bucket's smallest sample and its count.
+func (h *hist) each(fn func(v int32, count int64)) {
+	for _, o := range h.octaves {
+		if o == nil {
+			continue
+		}
+		for i, c := range o.count {
+			if c > 0 {
+				fn(o.low[i], c)
+			}
+		}
+	}
+}
+
+// latency summarises h in milliseconds with nearest-rank percentiles.
+func (h *hist) latency() Latency {
+	if h.n == 0 {
+		return Latency{}
+	}
+	ps := []float64{50, 90, 95, 99, 99.9}
+	ranks := make([]int64, len(ps))
+	for i, p := range ps {
+		ranks[i] = min(max(int64(math.Ceil(p/100*float64(h.n))), 1), h.n)
+	}
+	vals := make([]float64, len(ps))
+	var seen int64
+	next := 0
+	h.each(func(v int32, c int64) {
+		seen += c
+		for next < len(ranks) && ranks[next] <= seen {
+			vals[next] = ms(v)
+			next++
+		}
+	})
+	return Latency{N: int(h.n), Min: ms(h.min), Mean: round3(h.sum / float64(h.n) / 1000), P50: vals[0], P90: vals[1],
+		P95: vals[2], P99: vals[3], P999: vals[4], Max: ms(h.max)}
+}
+
+// quantile returns the nearest-rank value at fraction q of h (0 when empty).
+func (h *hist) quantile(q float64) int32 {
+	rank := min(max(int64(math.Ceil(q*float64(h.n))), 1), h.n)
+	var seen int64
+	out := h.max
+	done := false
+	h.each(func(v int32, c int64) {
+		seen += c
+		if !done && seen >= rank {
+			out, done = v, true
+		}
+	})
+	return out
+}

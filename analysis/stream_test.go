@@ -1,0 +1,153 @@
+package analysis
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestHistPercentiles compares the histogram's percentiles with exact
+// nearest-rank ones on samples of several shapes: below 2.048 ms they must
+// be equal, above at most 1/histSub (0.098%) below, never above.
+func TestHistPercentiles(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	tests := []struct {
+		name string
+		gen  func() int32
+	}{
+		{"sub-millisecond", func() int32 { return int32(rng.IntN(2048)) }},
+		{"exponential around 1 ms", func() int32 { return int32(rng.ExpFloat64() * 1000) }},
+		{"log-uniform 1 µs to 100 s", func() int32 { return int32(math.Pow(10, rng.Float64()*8)) }},
+		{"two modes: live and catch-up", func() int32 {
+			if rng.IntN(100) == 0 {
+				return int32(5e6 + rng.IntN(3e6))
+			}
+			return int32(300 + rng.IntN(2000))
+		}},
+		{"one value", func() int32 { return 123456 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h hist
+			vals := make([]int32, 50_000)
+			for i := range vals {
+				vals[i] = tt.gen()
+				h.add(vals[i])
+			}
+			slices.Sort(vals)
+			for _, q := range []float64{0.5, 0.9, 0.95, 0.99, 0.999, 1} {
+				exact := vals[int(math.Ceil(q*float64(len(vals))))-1]
+				got := h.quantile(q)
+				if exact < 2*histSub && got != exact {
+					t.Errorf("q%.3f = %d, want exactly %d", q, got, exact)
+				}
+				if got > exact || float64(exact-got) > float64(exact)/histSub {
+					t.Errorf("q%.3f = %d, exact %d: off by more than 1/%d", q, got, exact, histSub)
+				}
+			}
+			l := h.latency()
+			if l.N != len(vals) || l.Min != ms(vals[0]) || l.Max != ms(vals[len(vals)-1]) {
+				t.Errorf("n, min, max = %d %v %v, want %d %v %v", l.N, l.Min, l.Max, len(vals), ms(vals[0]), ms(vals[len(vals)-1]))
+			}
+		})
+	}
+}
+
+// TestMemoryFollowsMessagesInFlight checks that the analysis holds the
+// messages in flight, not the run: on a long run the most messages held at
+// once stays a small fraction of those sent, plus the lost ones (which
+// stay until the end, when they are counted). The answers do not depend
+// on the order the inputs come in: the same logs concatenated into one
+// input (every line of one node, then the next) give the same figures.
+func TestMemoryFollowsMessagesInFlight(t *testing.T) {
+	dir := t.TempDir()
+	const lines = 200_000
+	if err := generate(dir, "mem", 3, lines, 0.001); err != nil {
+		t.Fatal(err)
+	}
+	var cat strings.Builder
+	for _, n := range []string{"n0.log", "n1.log", "n2.log"} {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cat.Write(b)
+	}
+	catFile := filepath.Join(t.TempDir(), "all.log")
+	if err := os.WriteFile(catFile, []byte(cat.String()), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		input   string
+		maxPeak func(sent, lost int64) int64
+	}{
+		{"one log per node: bounded", dir, func(sent, lost int64) int64 { return lost + sent/100 }},
+		{"concatenated: correct, not bounded", catFile, func(sent, lost int64) int64 { return sent }},
+	}
+	var want ScenarioSummary
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sum, m, err := analyse(context.Background(), Options{Inputs: []string{tt.input}, Out: t.TempDir(), NoPlots: true}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := sum.Scenarios[0]
+			if s.Sent != lines/4 || s.Lost == 0 || s.Received+s.Lost != s.Expected {
+				t.Fatalf("sent %d expected %d received %d lost %d: want %d sent and a few lost", s.Sent, s.Expected, s.Received, s.Lost, lines/4)
+			}
+			if peak := int64(m.runs["mem"].peakInFlight); peak > tt.maxPeak(s.Sent, s.Lost) {
+				t.Errorf("held %d messages at once (sent %d, lost %d), want at most %d", peak, s.Sent, s.Lost, tt.maxPeak(s.Sent, s.Lost))
+			}
+			if i == 0 {
+				want = s
+				return
+			}
+			got := [6]int64{s.Sent, s.Expected, s.Received, s.Lost, s.Duplicates, s.Reordered}
+			if w := [6]int64{want.Sent, want.Expected, want.Received, want.Lost, want.Duplicates, want.Reordered}; got != w {
+				t.Errorf("sent, expected, received, lost, dup, reordered = %v, want %v as from separate logs", got, w)
+			}
+			if s.LatencyMS != want.LatencyMS {
+				t.Errorf("latency %+v, want %+v", s.LatencyMS, want.LatencyMS)
+			}
+		})
+	}
+}
+
+// TestMatchingOrder: real nodes often log a delivery before the sender logs
+// "sent" (the echo can beat the PUBACK); a repeat that arrives after its
+// message is finished, unflagged by the node, is still a duplicate; a
+// repeated "sent" line does not make a second message; a delivery whose
+// "sent" line never comes is unmatched.
+func TestMatchingOrder(t *testing.T) {
+	const sub = `{"event":"subscribed","node":"%s","room":"r","run":"o","ts_ns":1}`
+	recv := func(node, id string, ts int) string {
+		return `{"event":"received","from":"a","id":"` + id + `","node":"` + node + `","recv_ns":` + itoa(int64(ts)) +
+			`,"room":"r","run":"o","sent_ns":1000,"seq":1,"ts_ns":` + itoa(int64(ts)) + `,"via":"live","duplicate":false}`
+	}
+	sent := func(id string, ts int) string {
+		return `{"ack_us":5,"event":"sent","id":"` + id + `","node":"a","room":"r","run":"o","sent_ns":1000,"ts_ns":` + itoa(int64(ts)) + `}`
+	}
+	dir := t.TempDir()
+	logs := map[string][]string{
+		"a.log": {strings.Replace(sub, "%s", "a", 1), recv("a", "m1", 2000), sent("m1", 3000), sent("m1", 3500),
+			recv("a", "m2", 5000), sent("m2", 6000)},
+		"b.log": {strings.Replace(sub, "%s", "b", 1), recv("b", "m1", 2500), recv("b", "m2", 5500),
+			recv("b", "m1", 9000), recv("b", "ghost", 9500)},
+	}
+	for name, ls := range logs {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(strings.Join(ls, "\n")+"\n"), 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := runOn(t, []string{dir}, Options{NoPlots: true}, "").Scenarios[0]
+	got := [6]int64{s.Sent, s.Expected, s.Received, s.Lost, s.Duplicates, s.Unmatched}
+	if want := [6]int64{2, 4, 4, 0, 1, 1}; got != want {
+		t.Fatalf("sent, expected, received, lost, duplicates, unmatched = %v, want %v", got, want)
+	}
+}
