@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"bufio"
+	"context"
 	"bytes"
 	"errors"
 	"fmt"
@@ -217,8 +218,9 @@ func (lr *lineReader) close() error {
 
 // scanLines calls fn with every line of each file, the files shared among
 // as many goroutines as there are cores (the cheap first pass); fn gets the
-// file's index and must only touch that file's state.
-func scanLines(files []string, p *progress, fn func(file int, line []byte)) error {
+// file's index and must only touch that file's state. It stops early, with
+// ctx's error, when ctx ends.
+func scanLines(ctx context.Context, files []string, p *progress, fn func(file int, line []byte)) error {
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, name := range files {
@@ -227,8 +229,11 @@ func scanLines(files []string, p *progress, fn func(file int, line []byte)) erro
 			if err != nil {
 				return err
 			}
-			for {
+			for n := 1; ; n++ {
 				line, err := lr.next()
+				if err == nil && n&0xfff == 0 {
+					err = ctx.Err()
+				}
 				if err != nil {
 					cerr := lr.close()
 					if !errors.Is(err, io.EOF) {

@@ -128,7 +128,7 @@ func analyse(ctx context.Context, opt Options, stdin io.Reader) (Summary, *model
 	defer p.end()
 	p.start("pass 1 of 2")
 	facts := make([]fileFacts, len(files))
-	err = scanLines(files, p, func(i int, line []byte) { facts[i].pass1(line) })
+	err = scanLines(ctx, files, p, func(i int, line []byte) { facts[i].pass1(line) })
 	p.end()
 	if err != nil {
 		return Summary{}, nil, err
