@@ -238,36 +238,55 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 	return ticks
 }
 
-// intTicks are the default ticks restricted to whole numbers, labelled
-// without decimals: for axes that count things.
+// intTicks are linear ticks on whole numbers only: for axes that count
+// things.
 type intTicks struct{}
 
 // Ticks implements plot.Ticker.
-func (intTicks) Ticks(lo, hi float64) []plot.Tick {
-	var ticks []plot.Tick
-	for _, t := range (plot.DefaultTicks{}).Ticks(lo, hi) {
-		if t.Value != math.Trunc(t.Value) {
-			continue
-		}
-		if t.Label != "" {
-			t.Label = strconv.FormatInt(int64(t.Value), 10)
-		}
-		ticks = append(ticks, t)
-	}
-	return ticks
-}
+func (intTicks) Ticks(lo, hi float64) []plot.Tick { return linearTicks(lo, hi, true) }
 
-// plainTicks are the default ticks labelled without trailing zeros
-// ("500", not "500.00").
+// plainTicks are linear ticks at 1-2-5 steps, labelled with just the
+// decimals the step needs ("1.2", not "1.2000000000000002" or "1.20").
 type plainTicks struct{}
 
 // Ticks implements plot.Ticker.
-func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
-	ticks := (plot.DefaultTicks{}).Ticks(lo, hi)
-	for i, t := range ticks {
-		if t.Label != "" {
-			ticks[i].Label = strconv.FormatFloat(t.Value, 'f', -1, 64)
+func (plainTicks) Ticks(lo, hi float64) []plot.Tick { return linearTicks(lo, hi, false) }
+
+// linearTicks returns about four to eight labelled ticks at a 1-2-5 step
+// between lo and hi, with an unlabelled one between each pair; with whole
+// set, the step is at least 1.
+func linearTicks(lo, hi float64, whole bool) []plot.Tick {
+	if !(hi > lo) || math.IsInf(hi-lo, 0) {
+		return []plot.Tick{{Value: lo, Label: strconv.FormatFloat(lo, 'f', -1, 64)}}
+	}
+	exp := math.Floor(math.Log10((hi - lo) / 5))
+	step := math.Pow10(int(exp))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if (hi-lo)/(m*step) <= 8 {
+			step *= m
+			break
 		}
+	}
+	if whole && step < 1 {
+		step = 1
+	}
+	decimals := max(0, -int(math.Floor(math.Log10(step)+1e-9)))
+	var ticks []plot.Tick
+	first := math.Ceil(lo/step*2-1e-9) / 2 // half steps: the unlabelled ticks
+	for k := 0; ; k++ {
+		v := (first + float64(k)/2) * step
+		if v > hi*(1+1e-12)+1e-12 || k > 100 {
+			break
+		}
+		half := math.Abs(v/step-math.Round(v/step)) > 1e-6
+		if whole && v != math.Trunc(v) {
+			continue
+		}
+		t := plot.Tick{Value: v}
+		if !half {
+			t.Label = strconv.FormatFloat(v, 'f', decimals, 64)
+		}
+		ticks = append(ticks, t)
 	}
 	return ticks
 }

@@ -151,3 +151,33 @@ func TestMatchingOrder(t *testing.T) {
 		t.Fatalf("sent, expected, received, lost, duplicates, unmatched = %v, want %v", got, want)
 	}
 }
+
+// TestLinearTicks: axis labels at 1-2-5 steps, four to eight of them, with
+// just the decimals the step needs (a float artefact like
+// "1.2000000000000002" once showed on the histogram's axis).
+func TestLinearTicks(t *testing.T) {
+	tests := []struct {
+		lo, hi float64
+		whole  bool
+		want   string
+	}{
+		{0.35, 2.04, false, "0.5 1.0 1.5 2.0"},
+		{0, 1, false, "0.0 0.2 0.4 0.6 0.8 1.0"},
+		{0, 27, true, "0 5 10 15 20 25"},
+		{0, 3500, false, "0 500 1000 1500 2000 2500 3000 3500"},
+		{1.41, 1.42, false, "1.410 1.412 1.414 1.416 1.418 1.420"},
+		{0, 3, true, "0 1 2 3"},
+		{5, 5, false, "5"},
+	}
+	for _, tt := range tests {
+		var labels []string
+		for _, tk := range linearTicks(tt.lo, tt.hi, tt.whole) {
+			if tk.Label != "" {
+				labels = append(labels, tk.Label)
+			}
+		}
+		if got := strings.Join(labels, " "); got != tt.want {
+			t.Errorf("ticks(%v, %v, whole %v) = %q, want %q", tt.lo, tt.hi, tt.whole, got, tt.want)
+		}
+	}
+}
