@@ -8,10 +8,10 @@ BIN      := bin
 GOFLAGS  := -trimpath
 export CGO_ENABLED := 0
 
-.PHONY: help build test lint images all demo demo-down eval bench clean
+.PHONY: help build test lint images all demo demo-down eval bench bench-analysis clean
 
 help: ## list the targets
-	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build static binaries into bin/ (broker, chatnode, analysis)
 	@mkdir -p $(BIN)
@@ -47,6 +47,12 @@ eval: images ## run the evaluation scenarios and fault drills (compose/scenarios
 
 bench: ## Go benchmarks of the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-analysis: build ## the analysis on 10 million synthetic log lines (3 GB in a temp dir): wall time and peak memory
+	@[ -x /usr/bin/time ] || { echo "bench-analysis: needs /usr/bin/time (apt-get install time)"; exit 1; }
+	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
+	$(BIN)/analysis gen -lines 10000000 -out "$$d/logs" && \
+	/usr/bin/time -f "analysis of 10M lines: %e s wall, %M KB peak RSS" $(BIN)/analysis -q -no-plots -out "$$d/out" "$$d/logs"
 
 clean: ## remove built binaries
 	rm -rf $(BIN)
