@@ -298,3 +298,23 @@ func TestExamples(t *testing.T) {
 		}
 	}
 }
+
+// The node example loads, validates, and states the real defaults: apart
+// from what a person must choose (nick, rooms), every value in it is
+// DefaultNode's, so the file cannot drift from the code.
+func TestNodeExample(t *testing.T) {
+	cfg := config.DefaultNode()
+	fs := flag.NewFlagSet("chatnode", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if err := config.Load(fs, []string{"-config", filepath.Join("examples", "node.yaml")}, &cfg, config.DefaultNode()); err != nil {
+		t.Fatal(err)
+	}
+	want := config.DefaultNode()
+	want.Nick, want.Rooms = "alice", []string{"lobby"}
+	if err := want.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("examples/node.yaml gives\n%+v\nwant the defaults\n%+v", cfg, want)
+	}
+}
