@@ -259,7 +259,12 @@ type batch struct {
 	err  error
 }
 
-const batchLines = 2048
+// batchLines is the most lines in a batch; inputs merged together share
+// about batchBudget lines of buffers.
+const (
+	batchLines  = 2048
+	batchBudget = 16384
+)
 
 // input is one file being read and parsed by its own goroutine.
 type input struct {
@@ -280,10 +285,11 @@ func mergeLines(files []string, p *progress, fn func(r *rec, ok bool, c *cursor)
 	done := make(chan struct{})
 	defer close(done)
 	ins := make([]*input, 0, len(files))
+	size := min(max(batchBudget/max(len(files), 1), 256), batchLines)
 	for _, name := range files {
 		in := &input{full: make(chan *batch, 2), free: make(chan *batch, 3)}
 		for i := 0; i < 3; i++ {
-			in.free <- &batch{recs: make([]rec, batchLines), ok: make([]bool, batchLines), ts: make([]int64, batchLines)}
+			in.free <- &batch{recs: make([]rec, size), ok: make([]bool, size), ts: make([]int64, size)}
 		}
 		go readInput(name, in, p, done)
 		ins = append(ins, in)
@@ -418,7 +424,7 @@ func readInput(name string, in *input, p *progress, done <-chan struct{}) {
 		}
 		b.buf = append(b.buf, line...)
 		b.ends = append(b.ends, len(b.buf))
-		if len(b.ends) == batchLines && !send() {
+		if len(b.ends) == len(b.recs) && !send() {
 			lr.close()
 			return
 		}

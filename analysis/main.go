@@ -159,13 +159,22 @@ func analyse(ctx context.Context, opt Options, stdin io.Reader) (Summary, *model
 	}
 	p.start("pass 2 of 2")
 	n := 0
-	err = mergeLines(files, p, func(r *rec, ok bool, c *cursor) bool {
-		m.pass2(r, ok, c, mc.write)
-		if n++; n&0xfff == 0 && ctx.Err() != nil {
-			return false
+	for _, group := range mergeGroups(facts) {
+		names := make([]string, len(group))
+		for i, f := range group {
+			names[i] = files[f]
 		}
-		return m.err == nil
-	})
+		err = mergeLines(names, p, func(r *rec, ok bool, c *cursor) bool {
+			m.pass2(r, ok, c, mc.write)
+			if n++; n&0xfff == 0 && ctx.Err() != nil {
+				return false
+			}
+			return m.err == nil
+		})
+		if err != nil || m.err != nil || ctx.Err() != nil {
+			break
+		}
+	}
 	p.end()
 	err = errors.Join(err, m.err, ctx.Err())
 	if err = errors.Join(err, mc.close()); err != nil {

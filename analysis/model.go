@@ -310,7 +310,11 @@ type fileFacts struct {
 	seen   map[[2]string]bool   // (run, node) pairs already in events
 	// lines read, and of those the ones with a known event
 	lines, eventLines int64
-	r                 rec
+	// the run labels of the file's event lines: files that share none are
+	// merged apart in pass two
+	runs    map[string]bool
+	lastRun []byte
+	r       rec
 }
 
 // fact is one line of interest to the first pass.
@@ -331,6 +335,7 @@ func (ff *fileFacts) pass1(line []byte) {
 	ev := lineEvent(line)
 	if len(ev) > 0 && knownEvents[string(ev)] {
 		ff.eventLines++
+		ff.noteRun(line)
 	}
 	if len(ev) == 0 || (ev[0] != 's' && ev[0] != 'u' && ev[0] != 'f') || !parseRec(line, &ff.r) {
 		return
@@ -360,6 +365,70 @@ func (ff *fileFacts) pass1(line []byte) {
 		}
 		sp.first, sp.last, sp.n = min(sp.first, r.sentNS), max(sp.last, r.sentNS), sp.n+1
 	}
+}
+
+var runKey = []byte(`"run":"`)
+
+// noteRun records the run label of an event line (none: ""), without
+// parsing the line.
+func (ff *fileFacts) noteRun(line []byte) {
+	var run []byte
+	if i := bytes.Index(line, runKey); i >= 0 {
+		v := line[i+len(runKey):]
+		if j := bytes.IndexByte(v, '"'); j >= 0 {
+			run = v[:j]
+		}
+	}
+	if ff.runs != nil && bytes.Equal(run, ff.lastRun) {
+		return
+	}
+	if ff.runs == nil {
+		ff.runs = map[string]bool{}
+	}
+	ff.runs[string(run)] = true
+	ff.lastRun = append(ff.lastRun[:0], run...)
+}
+
+// mergeGroups splits the files into groups that share no run label, in the
+// order of their first file: pass two merges each group by time on its own,
+// so it holds only one scenario's files open at a time (the evaluation's
+// results hold seven).
+func mergeGroups(facts []fileFacts) [][]int {
+	parent := make([]int, len(facts))
+	for i := range parent {
+		parent[i] = i
+	}
+	var find func(int) int
+	find = func(i int) int {
+		if parent[i] != i {
+			parent[i] = find(parent[i])
+		}
+		return parent[i]
+	}
+	owner := map[string]int{}
+	for i := range facts {
+		for run := range facts[i].runs {
+			if j, ok := owner[run]; ok {
+				a, b := find(i), find(j)
+				parent[max(a, b)] = min(a, b)
+			} else {
+				owner[run] = i
+			}
+		}
+	}
+	var groups [][]int
+	at := map[int]int{}
+	for i := range facts {
+		root := find(i)
+		g, ok := at[root]
+		if !ok {
+			g = len(groups)
+			at[root] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	return groups
 }
 
 // convKey is a line's conversation: its room, or "@" and the recipient of

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -178,6 +179,34 @@ func TestLinearTicks(t *testing.T) {
 		}
 		if got := strings.Join(labels, " "); got != tt.want {
 			t.Errorf("ticks(%v, %v, whole %v) = %q, want %q", tt.lo, tt.hi, tt.whole, got, tt.want)
+		}
+	}
+}
+
+// TestMergeGroups: files are merged by time only with files that share a
+// run label, so one scenario's files are open at a time.
+func TestMergeGroups(t *testing.T) {
+	runs := func(rs ...string) fileFacts {
+		ff := fileFacts{runs: map[string]bool{}}
+		for _, r := range rs {
+			ff.runs[r] = true
+		}
+		return ff
+	}
+	tests := []struct {
+		name  string
+		files []fileFacts
+		want  string
+	}{
+		{"one scenario", []fileFacts{runs("a"), runs("a"), runs("a")}, "[[0 1 2]]"},
+		{"two scenarios interleaved", []fileFacts{runs("a"), runs("b"), runs("a"), runs("b")}, "[[0 2] [1 3]]"},
+		{"a file with both joins them", []fileFacts{runs("a"), runs("b"), runs("c"), runs("b", "a")}, "[[0 1 3] [2]]"},
+		{"a file without events stands alone", []fileFacts{runs("a"), {}, runs("a")}, "[[0 2] [1]]"},
+		{"unlabelled logs share the empty label", []fileFacts{runs(""), runs("x"), runs("")}, "[[0 2] [1]]"},
+	}
+	for _, tt := range tests {
+		if got := fmt.Sprint(mergeGroups(tt.files)); got != tt.want {
+			t.Errorf("%s: groups %s, want %s", tt.name, got, tt.want)
 		}
 	}
 }
