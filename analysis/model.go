@@ -310,11 +310,10 @@ type fileFacts struct {
 	seen   map[[2]string]bool   // (run, node) pairs already in events
 	// lines read, and of those the ones with a known event
 	lines, eventLines int64
-	// the run labels of the file's event lines: files that share none are
-	// merged apart in pass two
-	runs    map[string]bool
-	lastRun []byte
-	r       rec
+	// the run labels of the file's membership, fault and "sent" lines:
+	// files that share none are merged apart in pass two
+	runs map[string]bool
+	r    rec
 }
 
 // fact is one line of interest to the first pass.
@@ -335,13 +334,19 @@ func (ff *fileFacts) pass1(line []byte) {
 	ev := lineEvent(line)
 	if len(ev) > 0 && knownEvents[string(ev)] {
 		ff.eventLines++
-		ff.noteRun(line)
 	}
 	if len(ev) == 0 || (ev[0] != 's' && ev[0] != 'u' && ev[0] != 'f') || !parseRec(line, &ff.r) {
 		return
 	}
 	r := &ff.r
-	switch e := eventOf(r, true); e {
+	e := eventOf(r, true)
+	if e != "" && !ff.runs[string(r.run)] {
+		if ff.runs == nil {
+			ff.runs = map[string]bool{}
+		}
+		ff.runs[string(r.run)] = true
+	}
+	switch e {
 	case wire.EventFault:
 		ff.events = append(ff.events, fact{event: e, run: string(r.run), fault: string(r.fault), target: string(r.target),
 			phase: string(r.phase), ts: r.tsNS})
@@ -367,33 +372,22 @@ func (ff *fileFacts) pass1(line []byte) {
 	}
 }
 
-var runKey = []byte(`"run":"`)
-
-// noteRun records the run label of an event line (none: ""), without
-// parsing the line.
-func (ff *fileFacts) noteRun(line []byte) {
-	var run []byte
-	if i := bytes.Index(line, runKey); i >= 0 {
-		v := line[i+len(runKey):]
-		if j := bytes.IndexByte(v, '"'); j >= 0 {
-			run = v[:j]
-		}
-	}
-	if ff.runs != nil && bytes.Equal(run, ff.lastRun) {
-		return
-	}
-	if ff.runs == nil {
-		ff.runs = map[string]bool{}
-	}
-	ff.runs[string(run)] = true
-	ff.lastRun = append(ff.lastRun[:0], run...)
-}
-
 // mergeGroups splits the files into groups that share no run label, in the
 // order of their first file: pass two merges each group by time on its own,
 // so it holds only one scenario's files open at a time (the evaluation's
-// results hold seven).
+// results hold seven). A file with events but none that names its run (a
+// node's log rotated between its "subscribed" lines) could belong anywhere:
+// then every file is merged together.
 func mergeGroups(facts []fileFacts) [][]int {
+	for i := range facts {
+		if facts[i].eventLines > 0 && len(facts[i].runs) == 0 {
+			all := make([]int, len(facts))
+			for j := range all {
+				all[j] = j
+			}
+			return [][]int{all}
+		}
+	}
 	parent := make([]int, len(facts))
 	for i := range parent {
 		parent[i] = i

@@ -187,7 +187,7 @@ func TestLinearTicks(t *testing.T) {
 // run label, so one scenario's files are open at a time.
 func TestMergeGroups(t *testing.T) {
 	runs := func(rs ...string) fileFacts {
-		ff := fileFacts{runs: map[string]bool{}}
+		ff := fileFacts{runs: map[string]bool{}, eventLines: 1}
 		for _, r := range rs {
 			ff.runs[r] = true
 		}
@@ -202,11 +202,55 @@ func TestMergeGroups(t *testing.T) {
 		{"two scenarios interleaved", []fileFacts{runs("a"), runs("b"), runs("a"), runs("b")}, "[[0 2] [1 3]]"},
 		{"a file with both joins them", []fileFacts{runs("a"), runs("b"), runs("c"), runs("b", "a")}, "[[0 1 3] [2]]"},
 		{"a file without events stands alone", []fileFacts{runs("a"), {}, runs("a")}, "[[0 2] [1]]"},
+		{"a file whose run is unknown joins everything", []fileFacts{runs("a"), runs("b"), {eventLines: 5}}, "[[0 1 2]]"},
 		{"unlabelled logs share the empty label", []fileFacts{runs(""), runs("x"), runs("")}, "[[0 2] [1]]"},
 	}
 	for _, tt := range tests {
 		if got := fmt.Sprint(mergeGroups(tt.files)); got != tt.want {
 			t.Errorf("%s: groups %s, want %s", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestRotatedLog: a node's log split where one part holds only "received"
+// lines (no line that names the run's members) still gives the known
+// answers of testdata/basic: such a file is merged with every other.
+func TestRotatedLog(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"b.log", "c.log", "drill.log"} {
+		b, err := os.ReadFile(filepath.Join("testdata/basic", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join("testdata/basic", "a.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(strings.TrimSuffix(string(b), "\n"), "\n")
+	var part1, part2 []string
+	for i, l := range lines {
+		if i == 7 || i == 8 { // a's last two deliveries
+			if !strings.Contains(l, `"event":"received"`) {
+				t.Fatalf("line %d of a.log is not a delivery: %s", i+1, l)
+			}
+			part2 = append(part2, l)
+			continue
+		}
+		part1 = append(part1, l)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a.log"), []byte(strings.Join(part1, "")+"\n"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a.1.log"), []byte(strings.Join(part2, "")), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	s := runOn(t, []string{dir}, Options{NoPlots: true}, "").Scenarios[0]
+	got := [7]int64{s.Sent, s.Expected, s.Received, s.Lost, s.Duplicates, s.Reordered, s.Unmatched}
+	if want := [7]int64{6, 13, 12, 1, 1, 1, 0}; got != want {
+		t.Fatalf("sent, expected, received, lost, dup, reordered, unmatched = %v, want %v (as testdata/basic)", got, want)
 	}
 }
