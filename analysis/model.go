@@ -66,24 +66,40 @@ type pending struct {
 	sync, reordered   bool
 }
 
-// doneIDs remembers recently finished messages, so that a late repeat of
-// one (a redelivery the node did not flag) is counted as a duplicate and a
-// repeated "sent" line is ignored. It is a direct-mapped table of id
-// hashes: a finished id stays until a later one takes its slot, about
-// doneSlots finished messages later; memory stays fixed.
-type doneIDs struct{ slot []uint64 }
+// doneIDs remembers recently finished messages, so that a late delivery of
+// one is still matched: a repeat (a redelivery the node did not flag) is a
+// duplicate, a first delivery to a node that was not expected to receive it
+// counts as received, and a repeated "sent" line is ignored. It is a
+// direct-mapped table: a finished message stays until a later one takes its
+// slot, about doneSlots finished messages later; memory stays fixed.
+type doneIDs struct{ slot []doneMsg }
 
-const doneSlots = 1 << 18
-
-func (d *doneIDs) has(k uint64) bool {
-	return d.slot != nil && d.slot[k&(doneSlots-1)] == k
+// doneMsg is what a finished message leaves behind.
+type doneMsg struct {
+	key, got uint64
+	sentNS   int64
+	sender   int32
+	used     bool
 }
 
-func (d *doneIDs) add(k uint64) {
+const doneSlots = 1 << 16
+
+// get returns the finished message with key k, or nil.
+func (d *doneIDs) get(k uint64) *doneMsg {
 	if d.slot == nil {
-		d.slot = make([]uint64, doneSlots)
+		return nil
 	}
-	d.slot[k&(doneSlots-1)] = k
+	if m := &d.slot[k&(doneSlots-1)]; m.used && m.key == k {
+		return m
+	}
+	return nil
+}
+
+func (d *doneIDs) add(k uint64, f *flight) {
+	if d.slot == nil {
+		d.slot = make([]doneMsg, doneSlots)
+	}
+	d.slot[k&(doneSlots-1)] = doneMsg{key: k, got: f.got, sentNS: f.sentNS, sender: f.sender, used: true}
 }
 
 // scenario collects one run label's data.
@@ -592,13 +608,14 @@ func (m *model) pass2(r *rec, ok bool, c *cursor, emit func(delivery)) {
 func (m *model) key(id []byte) uint64 { return maphash.Bytes(m.seed, id) }
 
 // flightOf returns the message in flight with key k, or, if it is new and
-// not a finished one, adds it; nil for a finished message.
-func (s *scenario) flightOf(k uint64) (int32, *flight) {
+// not a finished one, adds it; for a finished message it returns what is
+// left of it instead.
+func (s *scenario) flightOf(k uint64) (int32, *flight, *doneMsg) {
 	if i, ok := s.flights[k]; ok {
-		return i, &s.slab[i]
+		return i, &s.slab[i], nil
 	}
-	if s.done.has(k) {
-		return -1, nil
+	if dm := s.done.get(k); dm != nil {
+		return -1, nil, dm
 	}
 	var i int32
 	if len(s.free) > 0 {
@@ -612,12 +629,12 @@ func (s *scenario) flightOf(k uint64) (int32, *flight) {
 	*f = flight{pend: f.pend[:0]}
 	s.flights[k] = i
 	s.peakInFlight = max(s.peakInFlight, len(s.flights))
-	return i, f
+	return i, f, nil
 }
 
 func (m *model) sentLine(s *scenario, n int32, r *rec) {
 	k := m.key(r.id)
-	i, f := s.flightOf(k)
+	i, f, _ := s.flightOf(k)
 	if f == nil || f.hasSent {
 		return // a repeated "sent" line
 	}
@@ -663,15 +680,20 @@ func (m *model) received(s *scenario, n int32, r *rec, emit func(delivery)) {
 	var f *flight
 	var fi int32
 	if len(r.id) > 0 {
-		if fi, f = s.flightOf(k); f == nil {
-			d.duplicate = true // a late repeat of a finished message
+		var dm *doneMsg
+		fi, f, dm = s.flightOf(k)
+		var got *uint64
+		if dm != nil {
+			// finished already: what is left of it is enough to match
+			got, f = &dm.got, &flight{hasSent: true, sentNS: dm.sentNS, sender: dm.sender}
 		} else {
-			if !d.duplicate {
-				if b := uint64(1) << n; f.got&b != 0 {
-					d.duplicate = true
-				} else {
-					f.got |= b
-				}
+			got = &f.got
+		}
+		if !d.duplicate {
+			if b := uint64(1) << n; *got&b != 0 {
+				d.duplicate = true
+			} else {
+				*got |= b
 			}
 		}
 	}
@@ -707,7 +729,9 @@ func (m *model) received(s *scenario, n int32, r *rec, emit func(delivery)) {
 		return
 	}
 	s.count(f, p)
-	s.finishIfDone(k, fi, f)
+	if fi >= 0 {
+		s.finishIfDone(k, fi, f)
+	}
 }
 
 // viaOf returns how a message arrived, CSV-quoted, without allocating for
@@ -775,7 +799,7 @@ func (s *scenario) finishIfDone(k uint64, i int32, f *flight) {
 	s.finish(f)
 	delete(s.flights, k)
 	s.free = append(s.free, i)
-	s.done.add(k)
+	s.done.add(k, f)
 }
 
 // finish adds a message's expected and received deliveries to the figures.
