@@ -292,18 +292,22 @@ func TestSysPublishIgnoredInOpenMode(t *testing.T) {
 // BenchmarkQoS1RoundTrip is one paho publisher → broker → one paho
 // subscriber, QoS 1, one message at a time (publish, wait for the PUBACK,
 // wait for the delivery), users and ACLs on, with and without the session
-// store (Pebble, synced writes) and the room log.
+// store (Pebble, synced writes: an fsync per write, or the write-ahead log
+// fsynced every 5 ms) and the room log.
 func BenchmarkQoS1RoundTrip(b *testing.B) {
 	for _, tc := range []struct {
 		store   string
 		roomLog bool
-	}{{"none", false}, {"pebble", false}, {"pebble", true}} {
+	}{{"none", false}, {"pebble", false}, {"pebble", true}, {"pebble-fsync-5ms", true}} {
 		b.Run(fmt.Sprintf("store=%s/room_log=%v", tc.store, tc.roomLog), func(b *testing.B) {
 			cfg := brokertest.Config(b)
 			cfg.Auth.Users = demoUsers(b)
 			cfg.RoomLog.Enabled = tc.roomLog
-			if tc.store == "none" {
+			switch tc.store {
+			case "none":
 				cfg.DataDir = ""
+			case "pebble-fsync-5ms":
+				cfg.StorageFsyncInterval = 5 * time.Millisecond
 			}
 			br := brokertest.Start(b, cfg)
 			got := make(chan msg, 1)

@@ -3,6 +3,7 @@ package broker_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/distchat/distchat/broker/brokertest"
 	"github.com/distchat/distchat/chatnode/wire"
@@ -10,11 +11,21 @@ import (
 
 // A persistent subscriber goes offline, messages are published, the broker
 // is stopped and restarted on the same data directory, and the subscriber
-// comes back to every message (Pebble in Sync mode keeps the queue).
+// comes back to every message (Pebble in Sync mode keeps the queue), with
+// an fsync per write or the write-ahead log fsynced on a timer.
 func TestPersistentSessionAcrossRestart(t *testing.T) {
+	for _, interval := range []time.Duration{0, 5 * time.Millisecond} {
+		t.Run(fmt.Sprint("storage_fsync_interval=", interval), func(t *testing.T) {
+			testPersistentSessionAcrossRestart(t, interval)
+		})
+	}
+}
+
+func testPersistentSessionAcrossRestart(t *testing.T, interval time.Duration) {
 	const n = 20
 	cfg := brokertest.Config(t)
 	cfg.Auth.Users = demoUsers(t)
+	cfg.StorageFsyncInterval = interval
 	b := brokertest.Start(t, cfg)
 	alice := clientOpts{id: "alice-laptop", user: "alice", pass: "alice-pw", persistent: true}
 	sub := mustDial(t, b.URL, alice)

@@ -13,12 +13,14 @@ import (
 	"time"
 
 	pebbledb "github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	pebblestore "github.com/mochi-mqtt/server/v2/hooks/storage/pebble"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/sirupsen/logrus"
 
 	"github.com/distchat/distchat/broker/roomlog"
+	"github.com/distchat/distchat/broker/walsync"
 	"github.com/distchat/distchat/config"
 )
 
@@ -30,6 +32,7 @@ type Server struct {
 	events  *eventsHook
 	auth    *authHook
 	roomLog *roomlog.Hook
+	walFS   *walsync.FS // the session store's timed fsync, if configured
 	c       counters
 	started time.Time
 
@@ -89,7 +92,7 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 	if cfg.RoomLog.Enabled {
 		h, err := roomlog.Attach(s.mochi, cfg.RoomLog, cfg.DataDir, log.WithField("component", "roomlog"))
 		if err != nil {
-			return nil, fmt.Errorf("room log: %w", err)
+			return nil, errors.Join(fmt.Errorf("room log: %w", err), s.closeWAL())
 		}
 		h.SetReadCheck(s.MayRead) // the inline client that answers catch-up skips ACLs
 		s.roomLog = h
@@ -114,14 +117,33 @@ func (s *Server) addStorage() error {
 		if !s.cfg.StorageSync {
 			mode = pebblestore.NoSync
 		}
-		opts := &pebblestore.Options{Path: dir, Mode: mode,
-			// Pebble's own messages (WAL replay, ...) go through logrus too.
-			Options: &pebbledb.Options{Logger: s.log.WithField("component", "pebble")}}
+		// Pebble's own messages (WAL replay, ...) go through logrus too.
+		popts := &pebbledb.Options{Logger: s.log.WithField("component", "pebble")}
+		if s.cfg.StorageSync && s.cfg.StorageFsyncInterval > 0 {
+			fs, err := walsync.New(vfs.Default, s.cfg.StorageFsyncInterval)
+			if err != nil {
+				return fmt.Errorf("session store: %w", err)
+			}
+			popts.FS, s.walFS = fs, fs
+		}
+		opts := &pebblestore.Options{Path: dir, Mode: mode, Options: popts}
 		if err := s.mochi.AddHook(new(pebblestore.Hook), opts); err != nil {
-			return fmt.Errorf("open session store %s: %w", dir, err)
+			return errors.Join(fmt.Errorf("open session store %s: %w", dir, err), s.closeWAL())
 		}
 	default:
 		return fmt.Errorf("storage %q is not built into this broker (use pebble)", s.cfg.Storage)
+	}
+	return nil
+}
+
+// closeWAL stops the session store's timed fsync, after a last one (Mochi
+// has closed the store by then).
+func (s *Server) closeWAL() error {
+	if s.walFS == nil {
+		return nil
+	}
+	if err := s.walFS.Close(); err != nil {
+		return fmt.Errorf("session store: %w", err)
 	}
 	return nil
 }
@@ -217,7 +239,7 @@ func (s *Server) Close() error {
 			cancel()
 			<-s.httpDone
 		}
-		errs = append(errs, s.mochi.Close())
+		errs = append(errs, s.mochi.Close(), s.closeWAL())
 		s.closeErr = errors.Join(errs...)
 		s.log.WithField("event", "stopped").Info("broker stopped")
 	})

@@ -65,10 +65,19 @@ func TestBenchThreeNodes(t *testing.T) {
 // so the room log's own cost shows against the same store settings. Reports
 // the worst node's p50/p99 end-to-end latency. Run with -benchtime 1x.
 func BenchmarkEndToEnd3Nodes(b *testing.B) {
-	for _, tt := range []struct{ sync, roomLog bool }{{true, true}, {false, true}, {false, false}} {
-		b.Run(fmt.Sprintf("storage_sync=%t/room_log=%t", tt.sync, tt.roomLog), func(b *testing.B) {
+	for _, tt := range []struct {
+		sync    bool
+		fsync   time.Duration // the session store's timed WAL fsync (0: per write)
+		roomLog bool
+	}{{true, 0, true}, {true, 5 * time.Millisecond, true}, {false, 0, true}, {false, 0, false}} {
+		name := fmt.Sprintf("storage_sync=%t/room_log=%t", tt.sync, tt.roomLog)
+		if tt.fsync > 0 {
+			name = fmt.Sprintf("storage_sync=%t/storage_fsync_interval=%s/room_log=%t", tt.sync, tt.fsync, tt.roomLog)
+		}
+		b.Run(name, func(b *testing.B) {
 			cfg := brokertest.Config(b)
 			cfg.StorageSync = tt.sync
+			cfg.StorageFsyncInterval = tt.fsync
 			cfg.RoomLog.Enabled = tt.roomLog
 			benchEndToEnd(b, brokertest.Start(b, cfg))
 		})

@@ -55,6 +55,8 @@ func TestLoadScenarioErrors(t *testing.T) {
 		{"bad name", "name: a/b\n", "name:"},
 		{"bad rate", "name: x\nrate: -1\n", "rate:"},
 		{"bad fsync", "name: x\nfsync: sometimes\n", "fsync:"},
+		{"timed fsync without synced store", "name: x\nstorage_sync: false\nstorage_fsync_interval: 5ms\n", "needs storage_sync: true"},
+		{"timed fsync too slow", "name: x\nstorage_fsync_interval: 2s\n", "between 0 and 1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -58,8 +58,11 @@ type Scenario struct {
 	// sync every write (default true, as shipped). Each QoS 1 delivery is a
 	// synced write on the publisher's goroutine, so it bounds throughput;
 	// false shows what the room log alone costs.
-	StorageSync *bool   `yaml:"storage_sync"`
-	Faults      []Fault `yaml:"faults"`
+	StorageSync *bool `yaml:"storage_sync"`
+	// StorageFsyncInterval fsyncs the session store's write-ahead log on a
+	// timer instead of per write (0, the default: per write, as shipped).
+	StorageFsyncInterval time.Duration `yaml:"storage_fsync_interval"`
+	Faults               []Fault       `yaml:"faults"`
 }
 
 // Fault is one planned failure: at At after the nodes start, for For.
@@ -140,6 +143,12 @@ func (s *Scenario) Validate() error {
 	if s.Fsync != "never" && s.Fsync != "always" {
 		add("fsync: %q is not one of never, always", s.Fsync)
 	}
+	if s.StorageFsyncInterval < 0 || s.StorageFsyncInterval > time.Second {
+		add("storage_fsync_interval: %s must be between 0 and 1s", s.StorageFsyncInterval)
+	}
+	if s.StorageFsyncInterval > 0 && !*s.StorageSync {
+		add("storage_fsync_interval: needs storage_sync: true")
+	}
 	for i, f := range s.Faults {
 		where := fmt.Sprintf("faults[%d] (%s)", i, f.Kind)
 		switch f.Kind {
@@ -186,5 +195,6 @@ func (s *Scenario) Env(logsDir string) []string {
 		fmt.Sprintf("EVAL_ROOM_LOG=%t", *s.RoomLog),
 		"EVAL_FSYNC="+s.Fsync,
 		fmt.Sprintf("EVAL_STORAGE_SYNC=%t", *s.StorageSync),
+		"EVAL_STORAGE_FSYNC_INTERVAL="+s.StorageFsyncInterval.String(),
 	)
 }
