@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,5 +86,124 @@ func TestHelpAndBadFlags(t *testing.T) {
 	}
 	if !strings.Contains(errs.String(), "nick: required") || strings.Contains(errs.String(), "s3cret") {
 		t.Errorf("bad config message:\n%s", errs.String())
+	}
+}
+
+// seenScreen is a chat screen the test reads while the node writes it.
+type seenScreen struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *seenScreen) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *seenScreen) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// waitShown waits until the screen shows text, or fails the test.
+func (s *seenScreen) waitShown(t *testing.T, who, text string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(s.String(), text) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's screen never showed %q; it shows:\n%s", who, text, s.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// person is one interactive node driven line by line.
+type person struct {
+	name   string
+	in     *io.PipeWriter
+	screen *seenScreen
+	exit   chan int
+}
+
+func startPerson(t *testing.T, url, nick string) *person {
+	t.Helper()
+	r, w := io.Pipe()
+	p := &person{name: nick, in: w, screen: &seenScreen{}, exit: make(chan int, 1)}
+	var errs seenScreen
+	args := []string{"-broker", url, "-nick", nick, "-room", "lobby", "-gap-wait", "1m", "-history", "0",
+		"-log", filepath.Join(t.TempDir(), nick+".log")}
+	clock := func() time.Time { return time.Date(2025, 1, 2, 12, 34, 56, 0, time.Local) }
+	go func() {
+		p.exit <- runInteractive(context.Background(), args, r, p.screen, &errs, interactiveOptions{clock: clock, waitEcho: true})
+	}()
+	t.Cleanup(func() {
+		w.Close() // end of input: the node quits if it has not
+		select {
+		case <-p.exit:
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s did not quit; stderr:\n%s", nick, errs.String())
+		}
+	})
+	p.screen.waitShown(t, nick, "-- connected")
+	return p
+}
+
+func (p *person) typeLine(t *testing.T, line string) {
+	t.Helper()
+	if _, err := io.WriteString(p.in, line+"\n"); err != nil {
+		t.Fatalf("%s types %q: %v", p.name, line, err)
+	}
+}
+
+// TestTwoPeopleGolden: two interactive nodes in one room, driven step by
+// step (each step waits for what it shows on the other screen): bob sees
+// alice join, her message and action, her private message marked private,
+// and her going offline; alice sees bob's private reply. Both screens are
+// compared with testdata/two_people_*.golden.
+func TestTwoPeopleGolden(t *testing.T) {
+	b := brokertest.Start(t, brokertest.Config(t))
+	bob := startPerson(t, b.URL, "bob")
+	alice := startPerson(t, b.URL, "alice")
+	bob.screen.waitShown(t, "bob", "alice joined #lobby")
+
+	alice.typeLine(t, "hello bob")
+	bob.screen.waitShown(t, "bob", "<alice> hello bob")
+	alice.typeLine(t, "/me waves")
+	bob.screen.waitShown(t, "bob", "* alice waves")
+	alice.typeLine(t, "/msg bob psst")
+	bob.screen.waitShown(t, "bob", "psst")
+	bob.typeLine(t, "/msg alice hi alice")
+	alice.screen.waitShown(t, "alice", "hi alice")
+	bob.typeLine(t, "/who")
+	bob.screen.waitShown(t, "bob", "-- in #lobby:")
+	alice.typeLine(t, "/quit")
+	if code := <-alice.exit; code != 0 {
+		t.Fatalf("alice exited %d", code)
+	}
+	alice.exit <- 0 // for the cleanup
+	bob.screen.waitShown(t, "bob", "alice is offline")
+	bob.typeLine(t, "/quit")
+	if code := <-bob.exit; code != 0 {
+		t.Fatalf("bob exited %d", code)
+	}
+	bob.exit <- 0
+
+	for _, p := range []*person{alice, bob} {
+		golden := filepath.Join("testdata", "two_people_"+p.name+".golden")
+		got := p.screen.String()
+		if *update {
+			if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (run go test -update once to create it)", err)
+		}
+		if got != string(want) {
+			t.Errorf("%s's screen differs from %s:\n--- got\n%s\n--- want\n%s", p.name, golden, got, want)
+		}
 	}
 }
