@@ -157,6 +157,16 @@ func (p *person) typeLine(t *testing.T, line string) {
 	}
 }
 
+// quit types /quit and waits for a clean exit.
+func (p *person) quit(t *testing.T) {
+	t.Helper()
+	p.typeLine(t, "/quit")
+	if code := <-p.exit; code != 0 {
+		t.Fatalf("%s exited %d", p.name, code)
+	}
+	p.exit <- 0 // for the cleanup
+}
+
 // TestTwoPeopleGolden: two interactive nodes in one room, driven step by
 // step (each step waits for what it shows on the other screen): bob sees
 // alice join, her message and action, her private message marked private,
@@ -178,17 +188,9 @@ func TestTwoPeopleGolden(t *testing.T) {
 	alice.screen.waitShown(t, "alice", "hi alice")
 	bob.typeLine(t, "/who")
 	bob.screen.waitShown(t, "bob", "-- in #lobby:")
-	alice.typeLine(t, "/quit")
-	if code := <-alice.exit; code != 0 {
-		t.Fatalf("alice exited %d", code)
-	}
-	alice.exit <- 0 // for the cleanup
+	alice.quit(t)
 	bob.screen.waitShown(t, "bob", "alice is offline")
-	bob.typeLine(t, "/quit")
-	if code := <-bob.exit; code != 0 {
-		t.Fatalf("bob exited %d", code)
-	}
-	bob.exit <- 0
+	bob.quit(t)
 
 	for _, p := range []*person{alice, bob} {
 		golden := filepath.Join("testdata", "two_people_"+p.name+".golden")
