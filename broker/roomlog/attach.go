@@ -194,7 +194,7 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 // stamp validates a chat message, sequences it and appends it to the log
 // before Mochi sends the PUBACK.
 func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.Packet, error) {
-	e, err := h.envelope(pk.Payload, t)
+	e, plain, err := h.envelope(pk.Payload, t)
 	if err != nil {
 		h.invalid.Add(1)
 		h.log.WithFields(logrus.Fields{"event": "message_invalid", "client_id": cl.ID, "topic": pk.TopicName,
@@ -204,15 +204,26 @@ func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.
 		return pk, packets.CodeSuccessIgnore
 	}
 	conv := wire.Conversation(t)
+	if plain && pk.PacketID != 0 { // QoS 0 is never resent
+		if e.ID, err = h.plainID(conv, e.From, cl.ID, pk.PacketID, pk.Payload, pk.FixedHeader.Dup); err != nil {
+			return h.refuse(cl, pk, err)
+		}
+	}
 	data, err := h.storeOnce(conv, e)
 	if err != nil {
-		h.appendErrors.Add(1)
-		h.log.WithFields(logrus.Fields{"event": "append_failed", "client_id": cl.ID, "topic": pk.TopicName,
-			"error": err.Error()}).Error("room log: append failed; publish refused (no PUBACK), the client will resend")
-		return pk, packets.ErrRejectPacket
+		return h.refuse(cl, pk, err)
 	}
 	pk.Payload = data
 	return pk, nil
+}
+
+// refuse logs a publish the log could not take and refuses it (no PUBACK):
+// the client resends it.
+func (h *Hook) refuse(cl *mqtt.Client, pk packets.Packet, err error) (packets.Packet, error) {
+	h.appendErrors.Add(1)
+	h.log.WithFields(logrus.Fields{"event": "append_failed", "client_id": cl.ID, "topic": pk.TopicName,
+		"error": err.Error()}).Error("room log: append failed; publish refused (no PUBACK), the client will resend")
+	return pk, packets.ErrRejectPacket
 }
 
 // storeOnce appends e to conv's log with the next sequence number and returns
@@ -250,27 +261,26 @@ func (h *Hook) storeOnce(conv string, e wire.Envelope) ([]byte, error) {
 }
 
 // envelope decodes a chat payload, or wraps a plain UTF-8 text (from any MQTT
-// client, e.g. mosquitto_pub -m hello) into an envelope from the topic's user.
-// The topic is the truth about sender, room and recipient.
-func (h *Hook) envelope(payload []byte, t wire.Topic) (wire.Envelope, error) {
+// client, e.g. mosquitto_pub -m hello) into an envelope from the topic's user
+// (plain true). The topic is the truth about sender, room and recipient.
+func (h *Hook) envelope(payload []byte, t wire.Topic) (e wire.Envelope, plain bool, err error) {
 	if len(payload) == 0 {
-		return wire.Envelope{}, fmt.Errorf("%w: empty payload", wire.ErrMalformed)
+		return wire.Envelope{}, false, fmt.Errorf("%w: empty payload", wire.ErrMalformed)
 	}
 	if len(payload) > h.cfg.MaxPayload {
-		return wire.Envelope{}, fmt.Errorf("%w: %d bytes, the limit is %d", wire.ErrMalformed, len(payload), h.cfg.MaxPayload)
+		return wire.Envelope{}, false, fmt.Errorf("%w: %d bytes, the limit is %d", wire.ErrMalformed, len(payload), h.cfg.MaxPayload)
 	}
-	var e wire.Envelope
 	if trimmed := bytes.TrimLeft(payload, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' {
-		var err error
 		if e, err = wire.DecodeEnvelope(payload, h.cfg.MaxPayload); err != nil {
-			return wire.Envelope{}, err
+			return wire.Envelope{}, false, err
 		}
 		e.RoomSeq, e.BrokerNS = 0, 0
 	} else {
 		if !utf8.Valid(payload) {
-			return wire.Envelope{}, fmt.Errorf("%w: not valid UTF-8", wire.ErrMalformed)
+			return wire.Envelope{}, false, fmt.Errorf("%w: not valid UTF-8", wire.ErrMalformed)
 		}
 		e = wire.Envelope{V: wire.Version, ID: "text-" + randomID(), SentNS: time.Now().UnixNano(), Body: string(payload)}
+		plain = true
 	}
 	e.From = t.User
 	if t.Kind == wire.KindRoom {
@@ -278,7 +288,7 @@ func (h *Hook) envelope(payload []byte, t wire.Topic) (wire.Envelope, error) {
 	} else {
 		e.Room, e.To = "", t.Recipient
 	}
-	return e, nil
+	return e, plain, nil
 }
 
 func randomID() string {

@@ -1,0 +1,117 @@
+package roomlog_test
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/distchat/distchat/broker/brokertest"
+	"github.com/distchat/distchat/chatnode/wire"
+)
+
+// rawClient speaks MQTT 3.1.1 by hand, so a test can send what paho only
+// sends on its own: a PUBLISH with DUP set and a chosen packet id.
+type rawClient struct {
+	t    *testing.T
+	conn net.Conn
+}
+
+func dialRaw(t *testing.T, addr, clientID string) *rawClient {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &rawClient{t: t, conn: conn}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 4,
+		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), ClientIdentifier: clientID, Keepalive: 30,
+			UsernameFlag: true, Username: []byte(clientID), PasswordFlag: true, Password: []byte(clientID + "-pw")}}
+	var buf bytes.Buffer
+	if err := pk.ConnectEncode(&buf); err != nil {
+		t.Fatal(err)
+	}
+	c.write(buf.Bytes())
+	if ack := c.read(4); ack[0] != 0x20 || ack[3] != 0 {
+		t.Fatalf("CONNACK % x", ack)
+	}
+	return c
+}
+
+func (c *rawClient) write(b []byte) {
+	c.t.Helper()
+	if err := c.conn.SetDeadline(time.Now().Add(wait)); err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := c.conn.Write(b); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *rawClient) read(n int) []byte {
+	c.t.Helper()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(c.conn, b); err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	return b
+}
+
+// publish sends a QoS 1 PUBLISH and waits for its PUBACK.
+func (c *rawClient) publish(topic string, id uint16, dup bool, payload string) {
+	c.t.Helper()
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Dup: dup},
+		TopicName: topic, PacketID: id, Payload: []byte(payload)}
+	var buf bytes.Buffer
+	if err := pk.PublishEncode(&buf); err != nil {
+		c.t.Fatal(err)
+	}
+	c.write(buf.Bytes())
+	if ack := c.read(4); ack[0] != 0x40 || int(ack[2])<<8|int(ack[3]) != int(id) {
+		c.t.Fatalf("PUBACK % x for packet %d", ack, id)
+	}
+}
+
+// TestPlainTextResendIsStoredOnce: a plain-text publish from a client that
+// is not a distchat node (the broker makes its id), resent with DUP and the
+// same packet id on a new connection, as after a lost PUBACK, is stored
+// once, also when the broker was restarted in between (field notes F2). A
+// publish without DUP that reuses the packet id and the text (mosquitto_pub
+// sends packet id 1 every time) is a new message, and so is a DUP one whose
+// first copy was never seen or whose text differs; a resend of that second
+// copy is recognised as well.
+func TestPlainTextResendIsStoredOnce(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		restart bool
+	}{{"reconnect", false}, {"broker restart", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := brokertest.Start(t, brokertest.Config(t))
+			topic := wire.RoomTopic("lobby", "alice")
+			c := dialRaw(t, b.Addr, "alice")
+			c.publish(topic, 7, false, "hello") // 1
+			c.conn.Close()                      // the PUBACK "was lost": the client reconnects and resends
+			if tt.restart {
+				b.Close()
+				b = brokertest.Start(t, b.Config)
+			}
+			c = dialRaw(t, b.Addr, "alice")
+			c.publish(topic, 7, true, "hello")  // the resend: stored once
+			c.publish(topic, 7, false, "hello") // 2: the same text again, a new message
+			c.publish(topic, 7, true, "hello")  // its resend
+			c.publish(topic, 9, true, "hello")  // 3: DUP, but no first copy seen
+			c.publish(topic, 7, true, "bye")    // 4: DUP with another text
+			if got := syncAll(t, connect(t, b.Addr, "bob"), "bob", "lobby"); !slices.Equal(got, []uint64{1, 2, 3, 4}) {
+				t.Errorf("room log holds %v, want [1 2 3 4]: each resend stored once", got)
+			}
+			if st := b.Server.Stats().RoomLog; st == nil || st.Resent != 2 {
+				t.Errorf("room log stats %+v, want resent 2", st)
+			}
+		})
+	}
+}
