@@ -1,0 +1,221 @@
+package analysis
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+
+	"github.com/distchat/distchat/chatnode/wire"
+)
+
+// fileFacts is what the first pass learns from one file, applied to the
+// model in file order afterwards, so files can be read in parallel.
+type fileFacts struct {
+	events []fact               // memberships, faults, and each node's first line, in file order
+	sends  map[string]*sendSpan // per run label
+	seen   map[[2]string]bool   // (run, node) pairs already in events
+	// lines read, and of those the ones with a known event
+	lines, eventLines int64
+	// the run labels of the file's membership, fault and "sent" lines:
+	// files that share none are merged apart in pass two
+	runs map[string]bool
+	r    rec
+}
+
+// fact is one line of interest to the first pass.
+type fact struct {
+	event                                 string // a wire event, or "" for a node's first "sent" line
+	run, node, conv, fault, target, phase string
+	ts                                    int64
+}
+
+// sendSpan is the send times of a run's "sent" lines in one file.
+type sendSpan struct{ first, last, n int64 }
+
+// pass1 reads the lines that describe a run rather than its messages:
+// memberships, fault windows and the send times that bound the measured
+// window. It skips "received" lines unparsed, so it is cheap.
+func (ff *fileFacts) pass1(line []byte) {
+	ff.lines++
+	ev := lineEvent(line)
+	if len(ev) > 0 && knownEvents[string(ev)] {
+		ff.eventLines++
+	}
+	if len(ev) == 0 || (ev[0] != 's' && ev[0] != 'u' && ev[0] != 'f') || !parseRec(line, &ff.r) {
+		return
+	}
+	r := &ff.r
+	e := eventOf(r, true)
+	if e != "" && !ff.runs[string(r.run)] {
+		if ff.runs == nil {
+			ff.runs = map[string]bool{}
+		}
+		ff.runs[string(r.run)] = true
+	}
+	switch e {
+	case wire.EventFault:
+		ff.events = append(ff.events, fact{event: e, run: string(r.run), fault: string(r.fault), target: string(r.target),
+			phase: string(r.phase), ts: r.tsNS})
+	case wire.EventSubscribed, wire.EventUnsubscribed:
+		ff.events = append(ff.events, fact{event: e, run: string(r.run), node: string(r.node), conv: convKey(r), ts: r.tsNS})
+	case wire.EventSent:
+		if len(r.id) == 0 {
+			return
+		}
+		if ff.seen == nil {
+			ff.seen, ff.sends = map[[2]string]bool{}, map[string]*sendSpan{}
+		}
+		if k := [2]string{string(r.run), string(r.node)}; !ff.seen[k] {
+			ff.seen[k] = true
+			ff.events = append(ff.events, fact{run: k[0], node: k[1]})
+		}
+		sp := ff.sends[string(r.run)]
+		if sp == nil {
+			sp = &sendSpan{first: r.sentNS, last: r.sentNS}
+			ff.sends[string(r.run)] = sp
+		}
+		sp.first, sp.last, sp.n = min(sp.first, r.sentNS), max(sp.last, r.sentNS), sp.n+1
+	}
+}
+
+// mergeGroups splits the files into groups that share no run label, in the
+// order of their first file: pass two merges each group by time on its own,
+// so it holds only one scenario's files open at a time (the evaluation's
+// results hold seven). A file with events but none that names its run (a
+// node's log rotated between its "subscribed" lines) could belong anywhere:
+// then every file is merged together.
+func mergeGroups(facts []fileFacts) [][]int {
+	for i := range facts {
+		if facts[i].eventLines > 0 && len(facts[i].runs) == 0 {
+			all := make([]int, len(facts))
+			for j := range all {
+				all[j] = j
+			}
+			return [][]int{all}
+		}
+	}
+	parent := make([]int, len(facts))
+	for i := range parent {
+		parent[i] = i
+	}
+	var find func(int) int
+	find = func(i int) int {
+		if parent[i] != i {
+			parent[i] = find(parent[i])
+		}
+		return parent[i]
+	}
+	owner := map[string]int{}
+	for i := range facts {
+		for run := range facts[i].runs {
+			if j, ok := owner[run]; ok {
+				a, b := find(i), find(j)
+				parent[max(a, b)] = min(a, b)
+			} else {
+				owner[run] = i
+			}
+		}
+	}
+	var groups [][]int
+	at := map[int]int{}
+	for i := range facts {
+		root := find(i)
+		g, ok := at[root]
+		if !ok {
+			g = len(groups)
+			at[root] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	return groups
+}
+
+// convKey is a line's conversation: its room, or "@" and the recipient of
+// a direct message ("" for neither).
+func convKey(r *rec) string {
+	if len(r.room) > 0 {
+		return string(r.room)
+	}
+	if len(r.to) > 0 {
+		return "@" + string(r.to)
+	}
+	return ""
+}
+
+// apply adds one file's facts to the model.
+func (m *model) apply(ff *fileFacts) {
+	for _, f := range ff.events {
+		s := m.scenario(f.run)
+		switch f.event {
+		case wire.EventFault:
+			key := faultKey{f.fault, f.target}
+			if f.phase == wire.PhaseStart {
+				s.openFault[key] = f.ts
+			} else if start, ok := s.openFault[key]; ok {
+				delete(s.openFault, key)
+				s.faults = append(s.faults, Fault{Name: key.fault, Target: key.target, StartNS: start, EndNS: f.ts})
+			}
+			continue
+		}
+		n := s.node(f.node)
+		if f.event == "" || f.conv == "" {
+			continue
+		}
+		key := memberKey{n, s.convOf(f.conv)}
+		if f.event == wire.EventSubscribed {
+			if _, already := s.open[key]; !already {
+				s.open[key] = f.ts
+			}
+		} else if from, ok := s.open[key]; ok {
+			delete(s.open, key)
+			s.member[key] = append(s.member[key], interval{from, f.ts})
+		}
+	}
+	for run, sp := range ff.sends {
+		s := m.scenario(run)
+		if s.sentLines == 0 || sp.first < s.firstNS {
+			s.firstNS = sp.first
+		}
+		s.lastNS = max(s.lastNS, sp.last)
+		s.sentLines += sp.n
+	}
+}
+
+// lineEvent returns the event name of a raw line without parsing it (empty
+// when it has none), for the first pass' filter.
+func lineEvent(line []byte) []byte {
+	i := bytes.Index(line, eventKey)
+	if i < 0 {
+		return nil
+	}
+	v := line[i+len(eventKey):]
+	j := bytes.IndexByte(v, '"')
+	if j < 0 {
+		return nil
+	}
+	return v[:j]
+}
+
+var eventKey = []byte(`"event":"`)
+
+// endPass1 leaves memberships without an "unsubscribed" line open (they end
+// at the node's last line, known after pass two), closes open fault windows
+// and sets the measured window.
+func (m *model) endPass1(warmup, cooldown int64) error {
+	for _, s := range m.runs {
+		if len(s.nodeNames) > maxNodes {
+			return fmt.Errorf("scenario %q has %d nodes; the analysis handles at most %d per scenario", s.name, len(s.nodeNames), maxNodes)
+		}
+		for key, from := range s.open {
+			s.member[key] = append(s.member[key], interval{from, openEnd})
+		}
+		s.open = nil
+		for key, start := range s.openFault {
+			s.faults = append(s.faults, Fault{Name: key.fault, Target: key.target, StartNS: start, EndNS: max(s.lastNS, start)})
+		}
+		s.winFrom, s.winTo = s.firstNS+warmup, s.lastNS-cooldown
+		sort.Slice(s.faults, func(i, j int) bool { return s.faults[i].StartNS < s.faults[j].StartNS })
+	}
+	return nil
+}

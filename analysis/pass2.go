@@ -1,0 +1,344 @@
+package analysis
+
+import (
+	"fmt"
+	"hash/maphash"
+	"math/bits"
+
+	"github.com/distchat/distchat/chatnode/wire"
+)
+
+// flight is a message the analysis has seen a line of and not yet finished
+// with: it is finished, and forgotten, once its "sent" line and a delivery
+// to every node expected to receive it have been read. So memory holds the
+// messages in flight (and the lost ones), not the whole run.
+type flight struct {
+	sentNS  int64
+	expect  uint64 // nodes that should receive it (known from the "sent" line)
+	got     uint64 // nodes that received it
+	conv    int32
+	sender  int32
+	hasSent bool
+	// deliveries read before the "sent" line, counted when it comes (or as
+	// unmatched if it never does)
+	pend []pending
+}
+
+// pending is a first delivery waiting for its message's "sent" line.
+type pending struct {
+	recvNS, latencyUS int64
+	node              int32
+	sync, reordered   bool
+}
+
+// doneIDs remembers recently finished messages, so that a late delivery of
+// one is still matched: a repeat (a redelivery the node did not flag) is a
+// duplicate, a first delivery to a node that was not expected to receive it
+// counts as received, and a repeated "sent" line is ignored. It is a
+// direct-mapped table: a finished message stays until a later one takes its
+// slot, about doneSlots finished messages later; memory stays fixed.
+type doneIDs struct{ slot []doneMsg }
+
+// doneMsg is what a finished message leaves behind.
+type doneMsg struct {
+	key, got uint64
+	sentNS   int64
+	sender   int32
+	used     bool
+}
+
+const doneSlots = 1 << 16
+
+// get returns the finished message with key k, or nil.
+func (d *doneIDs) get(k uint64) *doneMsg {
+	if d.slot == nil {
+		return nil
+	}
+	if m := &d.slot[k&(doneSlots-1)]; m.used && m.key == k {
+		return m
+	}
+	return nil
+}
+
+func (d *doneIDs) add(k uint64, f *flight) {
+	if d.slot == nil {
+		d.slot = make([]doneMsg, doneSlots)
+	}
+	d.slot[k&(doneSlots-1)] = doneMsg{key: k, got: f.got, sentNS: f.sentNS, sender: f.sender, used: true}
+}
+
+// delivery is one received line, for messages.csv.
+type delivery struct {
+	run, receiver, sender, conv, via string
+	seq, sentNS, recvNS              int64
+	latencyUS                        int64
+	duplicate                        bool
+}
+
+// pass2 counts every line and matches "sent" and "received" lines in the
+// order of their time stamps across the inputs, finishing each message as
+// soon as everything expected of it has been read.
+func (m *model) pass2(r *rec, ok bool, c *cursor, emit func(delivery)) {
+	m.lines++
+	ev := eventOf(r, ok)
+	if ev == "" {
+		m.badLines++
+		return
+	}
+	if ev == wire.EventFault {
+		return
+	}
+	s, n := m.lookup(c, r)
+	if int(n) >= maxNodes {
+		if m.err == nil {
+			m.err = fmt.Errorf("scenario %q has more than %d nodes; the analysis handles at most %d per scenario", s.name, maxNodes, maxNodes)
+		}
+		return
+	}
+	if r.tsNS > s.lastTS[n] {
+		s.lastTS[n] = r.tsNS
+	}
+	switch ev {
+	case wire.EventSent:
+		if len(r.id) > 0 {
+			m.sentLine(s, n, r)
+		}
+	case wire.EventReceived:
+		if string(r.via) != wire.ViaHistory { // history is shown on join, not a delivery the analysis expects
+			m.received(s, n, r, emit)
+		}
+	}
+}
+
+func (m *model) key(id []byte) uint64 { return maphash.Bytes(m.seed, id) }
+
+// flightOf returns the message in flight with key k, or, if it is new and
+// not a finished one, adds it; for a finished message it returns what is
+// left of it instead.
+func (s *scenario) flightOf(k uint64) (int32, *flight, *doneMsg) {
+	if i, ok := s.flights[k]; ok {
+		return i, &s.slab[i], nil
+	}
+	if dm := s.done.get(k); dm != nil {
+		return -1, nil, dm
+	}
+	var i int32
+	if len(s.free) > 0 {
+		i = s.free[len(s.free)-1]
+		s.free = s.free[:len(s.free)-1]
+	} else {
+		s.slab = append(s.slab, flight{})
+		i = int32(len(s.slab) - 1)
+	}
+	f := &s.slab[i]
+	*f = flight{pend: f.pend[:0]}
+	s.flights[k] = i
+	s.peakInFlight = max(s.peakInFlight, len(s.flights))
+	return i, f, nil
+}
+
+func (m *model) sentLine(s *scenario, n int32, r *rec) {
+	k := m.key(r.id)
+	i, f, _ := s.flightOf(k)
+	if f == nil || f.hasSent {
+		return // a repeated "sent" line
+	}
+	f.hasSent, f.sentNS, f.sender, f.conv = true, r.sentNS, n, s.conv(r)
+	f.expect = s.expectedAt(f.conv, f.sentNS, false)
+	if s.inWindow(f.sentNS) {
+		s.sent++
+		s.sentBy[n]++
+		if r.hasAck {
+			a := int32(min(max(r.ackUS, 0), 1<<31-1))
+			s.ack.add(a)
+			if s.ackBy[n] == nil {
+				s.ackBy[n] = &hist{}
+			}
+			s.ackBy[n].add(a)
+		}
+		for _, p := range f.pend {
+			s.count(f, p)
+		}
+	}
+	f.pend = f.pend[:0]
+	s.finishIfDone(k, i, f)
+}
+
+func (m *model) received(s *scenario, n int32, r *rec, emit func(delivery)) {
+	acc := s.recv[n]
+	fromIdx, ok := s.nodes[string(r.from)]
+	var sender string
+	if ok {
+		sender = s.csvNodes[fromIdx]
+	} else {
+		fromIdx, sender = -1, csvField(string(r.from))
+	}
+	conv := s.conv(r)
+	convName := ""
+	if conv >= 0 {
+		convName = s.csvConvs[conv]
+	}
+	d := delivery{run: s.csvName, receiver: s.csvNodes[n], sender: sender, conv: convName,
+		via: viaOf(r.via), seq: r.seq, sentNS: r.sentNS, recvNS: r.recvNS, duplicate: r.duplicate}
+	d.latencyUS = (d.recvNS - d.sentNS) / 1000
+	k := m.key(r.id)
+	var f *flight
+	var fi int32
+	if len(r.id) > 0 {
+		var dm *doneMsg
+		fi, f, dm = s.flightOf(k)
+		var got *uint64
+		if dm != nil {
+			// finished already: what is left of it is enough to match
+			got, f = &dm.got, &flight{hasSent: true, sentNS: dm.sentNS, sender: dm.sender}
+		} else {
+			got = &f.got
+		}
+		if !d.duplicate {
+			if b := uint64(1) << n; *got&b != 0 {
+				d.duplicate = true
+			} else {
+				*got |= b
+			}
+		}
+	}
+	emit(d)
+	// The window is over send times; until the "sent" line is read, a
+	// delivery has only its own stamp of the send time.
+	sentAt := d.sentNS
+	if f != nil && f.hasSent {
+		sentAt = f.sentNS
+	}
+	if !s.inWindow(sentAt) {
+		return
+	}
+	if d.duplicate {
+		acc.duplicates++
+		return
+	}
+	if f == nil {
+		s.unmatched++ // no id: it cannot be matched with a "sent" line
+		return
+	}
+	p := pending{recvNS: d.recvNS, latencyUS: d.latencyUS, node: n, sync: string(r.via) == wire.ViaSync}
+	key := streamKey{fromIdx, conv, atoi(r.boot)}
+	if d.seq > 0 {
+		if d.seq < acc.lastSeq[key] {
+			p.reordered = true
+		} else {
+			acc.lastSeq[key] = d.seq
+		}
+	}
+	if !f.hasSent {
+		f.pend = append(f.pend, p)
+		return
+	}
+	s.count(f, p)
+	if fi >= 0 {
+		s.finishIfDone(k, fi, f)
+	}
+}
+
+// viaOf returns how a message arrived, CSV-quoted, without allocating for
+// the usual values.
+func viaOf(via []byte) string {
+	switch string(via) {
+	case wire.ViaLive:
+		return wire.ViaLive
+	case wire.ViaSync:
+		return wire.ViaSync
+	}
+	return csvField(string(via))
+}
+
+// count adds a first delivery of a measured message to the figures.
+func (s *scenario) count(f *flight, p pending) {
+	acc := s.recv[p.node]
+	if p.reordered {
+		acc.reordered++
+	}
+	if p.latencyUS < 0 {
+		s.negative++ // the receiver's clock is behind the sender's: counted as 0
+	}
+	lat := int32(min(max(p.latencyUS, 0), 1<<31-1))
+	if p.sync {
+		acc.sync.add(lat)
+	} else {
+		acc.live.add(lat)
+	}
+	if f.sender == p.node {
+		acc.self.add(lat)
+	}
+	acc.countSecond(p.recvNS / 1e9)
+	s.tlCount++
+	if s.tlCount%s.tlEvery == 0 {
+		pt := point{float64(p.recvNS), float64(lat) / 1000}
+		if p.sync {
+			s.timeSync = append(s.timeSync, pt)
+		} else {
+			s.timeline = append(s.timeline, pt)
+		}
+		if len(s.timeline)+len(s.timeSync) > s.maxPlot {
+			s.timeline, s.timeSync = halve(s.timeline), halve(s.timeSync)
+			s.tlEvery *= 2
+		}
+	}
+}
+
+// halve keeps every other point: the latency-over-time sample stays under
+// maxPlot points on a run of any length.
+func halve(pts []point) []point {
+	out := pts[:0]
+	for i := 1; i < len(pts); i += 2 {
+		out = append(out, pts[i])
+	}
+	return out
+}
+
+// finishIfDone forgets a message once its "sent" line and every expected
+// delivery have been read.
+func (s *scenario) finishIfDone(k uint64, i int32, f *flight) {
+	if !f.hasSent || f.got&f.expect != f.expect {
+		return
+	}
+	s.finish(f)
+	delete(s.flights, k)
+	s.free = append(s.free, i)
+	s.done.add(k, f)
+}
+
+// finish adds a message's expected and received deliveries to the figures.
+func (s *scenario) finish(f *flight) {
+	if !s.inWindow(f.sentNS) {
+		return
+	}
+	for e := f.expect; e != 0; e &= e - 1 {
+		n := bits.TrailingZeros64(e)
+		s.expected[n]++
+		if f.got&(1<<n) != 0 {
+			s.gotExp[n]++
+		}
+	}
+}
+
+// endPass2 settles the messages still in flight: with every node's last
+// line now known, a message is expected at the nodes that were members
+// when it was sent and still running; what they did not receive is lost.
+// Deliveries whose "sent" line never came are unmatched.
+func (m *model) endPass2() {
+	for _, s := range m.runs {
+		for _, i := range s.flights {
+			f := &s.slab[i]
+			if !f.hasSent {
+				s.unmatched += int64(len(f.pend))
+				continue
+			}
+			f.expect = s.expectedAt(f.conv, f.sentNS, true)
+			s.finish(f)
+		}
+		s.flights, s.slab, s.free = nil, nil, nil
+		for _, acc := range s.recv {
+			acc.flushSecond()
+		}
+	}
+}
