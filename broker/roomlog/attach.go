@@ -41,6 +41,7 @@ type Hook struct {
 	log      *logrus.Entry
 	mayRead  atomic.Pointer[func(user, room string) bool]
 	resends  resends
+	plain    *plainIDs // ids of plain-text publishes, for their resends
 	joins    joins
 
 	appended, resent, invalid, appendErrors, syncs, syncDenied atomic.Int64
@@ -95,7 +96,7 @@ func New(store Store, srv *mqtt.Server, cfg config.RoomLog, log *logrus.Entry) *
 	if cfg.MaxPayload <= 0 {
 		cfg.MaxPayload = wire.MaxPayloadBytes
 	}
-	return &Hook{store: store, srv: srv, cfg: cfg, log: log}
+	return &Hook{store: store, srv: srv, cfg: cfg, log: log, plain: newPlainIDs()}
 }
 
 // SetReadCheck installs the broker's answer to "may user read room?". Mochi's
@@ -203,13 +204,10 @@ func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.
 		// client resend a poison message forever.
 		return pk, packets.CodeSuccessIgnore
 	}
-	conv := wire.Conversation(t)
-	if plain && pk.PacketID != 0 { // QoS 0 is never resent
-		if e.ID, err = h.plainID(conv, e.From, cl.ID, pk.PacketID, pk.Payload, pk.FixedHeader.Dup); err != nil {
-			return h.refuse(cl, pk, err)
-		}
+	if plain {
+		e.ID = h.plain.idFor(cl.ID, pk, e.ID)
 	}
-	data, err := h.storeOnce(conv, e)
+	data, err := h.storeOnce(wire.Conversation(t), e)
 	if err != nil {
 		return h.refuse(cl, pk, err)
 	}

@@ -1,47 +1,87 @@
 package roomlog
 
 import (
-	"encoding/binary"
-	"fmt"
-	"hash/fnv"
-	"strconv"
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// plainID returns the id a plain-text publish carries in the log.
+// plainIDs gives a resent plain-text publish the id of its first copy.
 //
 // A distchat node puts an id in every envelope, so a resend after a lost
 // PUBACK is recognised by it (storeOnce). A plain text from another client
-// (mosquitto_pub -m hello, any app) has none, and a random one per arrival
-// stored its resend twice. MQTT marks a resend with DUP and the same packet
-// id, so the id is derived from what a resend repeats: the client id, the
-// packet id and the payload ("text-<hash>"), with a copy number, because
-// the same text may come again as a new message under the same packet id
-// (mosquitto_pub sends packet id 1 every time). A publish without DUP takes
-// the next free copy number; a DUP one takes the latest copy's, so storeOnce
-// routes the stored record again. The copies are looked up in the recent ids
-// storeOnce keeps, which are warmed from the log after a restart: a resend
-// after a broker restart (field notes F2) is recognised too.
-func (h *Hook) plainID(conv, from, client string, packetID uint16, payload []byte, dup bool) (string, error) {
-	hash := fnv.New64a()
-	var pid [2]byte
-	binary.BigEndian.PutUint16(pid[:], packetID)
-	for _, part := range [][]byte{[]byte(client), {0}, pid[:], payload} {
-		hash.Write(part) //nolint:errcheck // hash.Hash never fails
+// (mosquitto_pub -m hello, any app) gets a random id from the broker, a new
+// one each time it arrives, so its resend was stored twice. MQTT marks a
+// resend with DUP and the same packet id, so plainIDs remembers, per client
+// id and packet id, the last publish's payload hash and id for plainTTL; a
+// DUP publish with the same payload within that time gets that id back and
+// storeOnce routes the stored record again.
+//
+// DUP only says the client may have sent the message before, and a client
+// may reuse a packet id for the same text as soon as it has its PUBACK, so
+// the match is ambiguous in one case: a new identical message under the
+// same packet id, lost on its way in and resent, within plainTTL. Then the
+// resend is taken for the earlier copy. The window keeps that case to
+// clients that reuse a packet id for the same text within a minute (most
+// clients cycle through 65,535 ids). The table lives in memory: a resend
+// after a broker restart is stored again (a duplicate, never a loss).
+type plainIDs struct {
+	mu    sync.Mutex
+	seed  maphash.Seed
+	now   func() time.Time
+	ids   map[plainKey]plainID
+	order []plainKey // insertion order, to forget the oldest
+	next  int
+}
+
+type plainKey struct {
+	client   string
+	packetID uint16
+}
+
+type plainID struct {
+	hash uint64
+	id   string
+	at   time.Time
+}
+
+const (
+	// plainCap bounds the publishes remembered (about 100 bytes each).
+	plainCap = 1 << 14
+	// plainTTL is how long a resend is matched with its first copy.
+	plainTTL = time.Minute
+)
+
+func newPlainIDs() *plainIDs {
+	return &plainIDs{seed: maphash.MakeSeed(), now: time.Now, ids: map[plainKey]plainID{}}
+}
+
+// idFor returns the id a plain-text publish from client carries: its first
+// copy's for a resend of a recent one, else fresh, which it remembers.
+func (p *plainIDs) idFor(client string, pk packets.Packet, fresh string) string {
+	if pk.PacketID == 0 {
+		return fresh // QoS 0: never resent
 	}
-	base := fmt.Sprintf("text-%016x-", hash.Sum64())
-	latest := 0
-	for n := 1; ; n++ {
-		_, held, err := h.resends.lookup(h.store, conv, from, base+strconv.Itoa(n))
-		if err != nil {
-			return "", fmt.Errorf("recent ids of %s: %w", conv, err)
+	key := plainKey{client, pk.PacketID}
+	h := maphash.Bytes(p.seed, pk.Payload)
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	prev, seen := p.ids[key]
+	if seen && pk.FixedHeader.Dup && prev.hash == h && now.Sub(prev.at) < plainTTL {
+		return prev.id
+	}
+	if !seen {
+		if len(p.order) < plainCap {
+			p.order = append(p.order, key)
+		} else {
+			delete(p.ids, p.order[p.next])
+			p.order[p.next] = key
+			p.next = (p.next + 1) % plainCap
 		}
-		if !held {
-			break
-		}
-		latest = n
 	}
-	if dup && latest > 0 {
-		return base + strconv.Itoa(latest), nil
-	}
-	return base + strconv.Itoa(latest+1), nil
+	p.ids[key] = plainID{hash: h, id: fresh, at: now}
+	return fresh
 }

@@ -1,0 +1,49 @@
+package roomlog
+
+import (
+	"testing"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// TestPlainIDs: the rules by which a plain-text publish gets its first
+// copy's id back, step by step on one table with a controlled clock.
+func TestPlainIDs(t *testing.T) {
+	p := newPlainIDs()
+	now := time.Unix(1000, 0)
+	p.now = func() time.Time { return now }
+	pub := func(id uint16, dup bool, text string) packets.Packet {
+		return packets.Packet{FixedHeader: packets.FixedHeader{Qos: 1, Dup: dup}, PacketID: id, Payload: []byte(text)}
+	}
+	steps := []struct {
+		name   string
+		client string
+		pk     packets.Packet
+		fresh  string
+		want   string
+		later  time.Duration // the clock moves before the step
+	}{
+		{"first copy", "a", pub(1, false, "hi"), "x1", "x1", 0},
+		{"its resend", "a", pub(1, true, "hi"), "x2", "x1", 10 * time.Second},
+		{"same text, same packet id, no DUP: new", "a", pub(1, false, "hi"), "x3", "x3", 0},
+		{"resend of that one", "a", pub(1, true, "hi"), "x4", "x3", 0},
+		{"DUP with another text: new", "a", pub(1, true, "ho"), "x5", "x5", 0},
+		{"another client's same packet: new", "b", pub(1, true, "ho"), "x6", "x6", 0},
+		{"QoS 0 is never matched", "a", packets.Packet{Payload: []byte("ho")}, "x7", "x7", 0},
+		{"a resend after plainTTL: new", "a", pub(1, true, "ho"), "x8", "x8", plainTTL},
+	}
+	for _, s := range steps {
+		now = now.Add(s.later)
+		if got := p.idFor(s.client, s.pk, s.fresh); got != s.want {
+			t.Errorf("%s: id %s, want %s", s.name, got, s.want)
+		}
+	}
+	// The table is bounded: the oldest publishes are forgotten.
+	for i := range plainCap + 10 {
+		p.idFor("c", pub(uint16(i%65535+1), false, "x"), "y")
+	}
+	if len(p.ids) > plainCap || len(p.order) > plainCap {
+		t.Errorf("table holds %d publishes, cap %d", len(p.ids), plainCap)
+	}
+}
