@@ -1,9 +1,6 @@
 package analysis
 
-import (
-	"math"
-	"math/bits"
-)
+import "math/bits"
 
 // hist is a log-linear histogram of latencies in whole microseconds, so that
 // percentiles need memory per distinct magnitude, not per delivery (the
@@ -125,17 +122,24 @@ func (h *hist) each(fn func(v int32, count int64)) {
 	}
 }
 
+// rank is the nearest rank of the perMille-th per mille of n samples,
+// ceil(perMille·n/1000) in integers (a float 99.9/100·1000 is 999.0000001,
+// whose ceiling is one rank too far).
+func rank(perMille, n int64) int64 {
+	return min(max((perMille*n+999)/1000, 1), n)
+}
+
 // latency summarises h in milliseconds with nearest-rank percentiles.
 func (h *hist) latency() Latency {
 	if h.n == 0 {
 		return Latency{}
 	}
-	ps := []float64{50, 90, 95, 99, 99.9}
-	ranks := make([]int64, len(ps))
-	for i, p := range ps {
-		ranks[i] = min(max(int64(math.Ceil(p/100*float64(h.n))), 1), h.n)
+	perMille := []int64{500, 900, 950, 990, 999}
+	ranks := make([]int64, len(perMille))
+	for i, p := range perMille {
+		ranks[i] = rank(p, h.n)
 	}
-	vals := make([]float64, len(ps))
+	vals := make([]float64, len(perMille))
 	var seen int64
 	next := 0
 	h.each(func(v int32, c int64) {
@@ -149,15 +153,16 @@ func (h *hist) latency() Latency {
 		P95: vals[2], P99: vals[3], P999: vals[4], Max: ms(h.max)}
 }
 
-// quantile returns the nearest-rank value at fraction q of h (0 when empty).
-func (h *hist) quantile(q float64) int32 {
-	rank := min(max(int64(math.Ceil(q*float64(h.n))), 1), h.n)
+// quantile returns the nearest-rank value at the perMille-th per mille of h
+// (its max when empty).
+func (h *hist) quantile(perMille int64) int32 {
+	r := rank(perMille, h.n)
 	var seen int64
 	out := h.max
 	done := false
 	h.each(func(v int32, c int64) {
 		seen += c
-		if !done && seen >= rank {
+		if !done && seen >= r {
 			out, done = v, true
 		}
 	})

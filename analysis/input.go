@@ -221,10 +221,13 @@ func (lr *lineReader) close() error {
 // file's index and must only touch that file's state. It stops early, with
 // ctx's error, when ctx ends.
 func scanLines(ctx context.Context, files []string, p *progress, fn func(file int, line []byte)) error {
-	var g errgroup.Group
+	g, ctx := errgroup.WithContext(ctx) // one file's error stops the others
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, name := range files {
 		g.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			lr, err := openLines(name, p)
 			if err != nil {
 				return err

@@ -112,15 +112,24 @@ func (m *model) pass2(r *rec, ok bool, c *cursor, emit func(delivery)) {
 
 func (m *model) key(id []byte) uint64 { return maphash.Bytes(m.seed, id) }
 
-// flightOf returns the message in flight with key k, or, if it is new and
-// not a finished one, adds it; for a finished message it returns what is
-// left of it instead.
-func (s *scenario) flightOf(k uint64) (int32, *flight, *doneMsg) {
+// findFlight returns the message in flight with key k, or what is left of
+// it if it is finished, or neither.
+func (s *scenario) findFlight(k uint64) (int32, *flight, *doneMsg) {
 	if i, ok := s.flights[k]; ok {
 		return i, &s.slab[i], nil
 	}
 	if dm := s.done.get(k); dm != nil {
 		return -1, nil, dm
+	}
+	return -1, nil, nil
+}
+
+// flightOf returns the message in flight with key k, or, if it is new and
+// not a finished one, adds it; for a finished message it returns what is
+// left of it instead.
+func (s *scenario) flightOf(k uint64) (int32, *flight, *doneMsg) {
+	if i, f, dm := s.findFlight(k); f != nil || dm != nil {
+		return i, f, dm
 	}
 	var i int32
 	if len(s.free) > 0 {
@@ -181,20 +190,26 @@ func (m *model) received(s *scenario, n int32, r *rec, emit func(delivery)) {
 	d := delivery{run: s.csvName, receiver: s.csvNodes[n], sender: sender, conv: convName,
 		via: viaOf(r.via), seq: r.seq, sentNS: r.sentNS, recvNS: r.recvNS, duplicate: r.duplicate}
 	d.latencyUS = (d.recvNS - d.sentNS) / 1000
-	k := m.key(r.id)
+	var k uint64
 	var f *flight
-	var fi int32
+	fi := int32(-1)
 	if len(r.id) > 0 {
+		k = m.key(r.id)
 		var dm *doneMsg
-		fi, f, dm = s.flightOf(k)
+		if d.duplicate {
+			// flagged by the node: matched, but never the start of a message to track
+			fi, f, dm = s.findFlight(k)
+		} else {
+			fi, f, dm = s.flightOf(k)
+		}
 		var got *uint64
 		if dm != nil {
 			// finished already: what is left of it is enough to match
 			got, f = &dm.got, &flight{hasSent: true, sentNS: dm.sentNS, sender: dm.sender}
-		} else {
+		} else if f != nil {
 			got = &f.got
 		}
-		if !d.duplicate {
+		if !d.duplicate && got != nil {
 			if b := uint64(1) << n; *got&b != 0 {
 				d.duplicate = true
 			} else {
@@ -209,20 +224,19 @@ func (m *model) received(s *scenario, n int32, r *rec, emit func(delivery)) {
 	if f != nil && f.hasSent {
 		sentAt = f.sentNS
 	}
-	if !s.inWindow(sentAt) {
-		return
-	}
+	measured := s.inWindow(sentAt)
 	if d.duplicate {
-		acc.duplicates++
+		if measured {
+			acc.duplicates++
+		}
 		return
 	}
 	if f == nil {
-		s.unmatched++ // no id: it cannot be matched with a "sent" line
+		s.unmatched++ // no id: it cannot be matched with a "sent" line, whenever it was sent
 		return
 	}
 	p := pending{recvNS: d.recvNS, latencyUS: d.latencyUS, node: n, sync: string(r.via) == wire.ViaSync}
-	key := streamKey{fromIdx, conv, atoi(r.boot)}
-	if d.seq > 0 {
+	if key := (streamKey{fromIdx, conv, atoi(r.boot)}); measured && d.seq > 0 {
 		if d.seq < acc.lastSeq[key] {
 			p.reordered = true
 		} else {
@@ -230,12 +244,15 @@ func (m *model) received(s *scenario, n int32, r *rec, emit func(delivery)) {
 		}
 	}
 	if !f.hasSent {
+		// counted when the "sent" line comes (if it is in the window), else unmatched
 		f.pend = append(f.pend, p)
 		return
 	}
-	s.count(f, p)
+	if measured {
+		s.count(f, p)
+	}
 	if fi >= 0 {
-		s.finishIfDone(k, fi, f)
+		s.finishIfDone(k, fi, f) // out of the window too: finish does not count it, memory lets it go
 	}
 }
 

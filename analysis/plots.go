@@ -111,7 +111,7 @@ func scenarioPlotData(s ScenarioSummary, live, sync []point) scenarioPlots {
 	d.CDF = pairs(cdfPoints(s.all, 2000))
 	if s.all != nil && s.all.n > 0 {
 		// Clip at p99.9 so one outlier does not squash the histogram.
-		d.HistClipMS = float64(s.all.quantile(0.999)) / 1000
+		d.HistClipMS = float64(s.all.quantile(999)) / 1000
 		var vals plotter.XYs
 		s.all.each(func(v int32, c int64) {
 			vals = append(vals, plotter.XY{X: math.Min(float64(v)/1000, d.HistClipMS), Y: float64(c)})

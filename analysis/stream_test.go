@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestHistPercentiles compares the histogram's percentiles with exact
@@ -41,14 +42,14 @@ func TestHistPercentiles(t *testing.T) {
 				h.add(vals[i])
 			}
 			slices.Sort(vals)
-			for _, q := range []float64{0.5, 0.9, 0.95, 0.99, 0.999, 1} {
-				exact := vals[int(math.Ceil(q*float64(len(vals))))-1]
+			for _, q := range []int64{500, 900, 950, 990, 999, 1000} {
+				exact := vals[(q*int64(len(vals))+999)/1000-1]
 				got := h.quantile(q)
 				if exact < 2*histSub && got != exact {
-					t.Errorf("q%.3f = %d, want exactly %d", q, got, exact)
+					t.Errorf("per mille %d = %d, want exactly %d", q, got, exact)
 				}
 				if got > exact || float64(exact-got) > float64(exact)/histSub {
-					t.Errorf("q%.3f = %d, exact %d: off by more than 1/%d", q, got, exact, histSub)
+					t.Errorf("per mille %d = %d, exact %d: off by more than 1/%d", q, got, exact, histSub)
 				}
 			}
 			l := h.latency()
@@ -256,5 +257,37 @@ func TestRotatedLog(t *testing.T) {
 	got := [7]int64{s.Sent, s.Expected, s.Received, s.Lost, s.Duplicates, s.Reordered, s.Unmatched}
 	if want := [7]int64{6, 13, 12, 1, 1, 1, 0}; got != want {
 		t.Fatalf("sent, expected, received, lost, dup, reordered, unmatched = %v, want %v (as testdata/basic)", got, want)
+	}
+}
+
+// TestMemoryOutsideTheWindow: messages left out by -warmup are forgotten as
+// soon as they are delivered, like the measured ones (they were once held
+// to the end).
+func TestMemoryOutsideTheWindow(t *testing.T) {
+	dir := t.TempDir()
+	if err := generate(dir, "w", 3, 200_000, 0); err != nil { // 50,000 messages over 5 s
+		t.Fatal(err)
+	}
+	sum, m, err := analyse(context.Background(), Options{Inputs: []string{dir}, Out: t.TempDir(), NoPlots: true, Warmup: 4 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := sum.Scenarios[0]; s.Sent == 0 || s.Sent > 12_000 || s.Lost != 0 {
+		t.Fatalf("sent %d lost %d: want the last fifth of 50,000 measured, none lost", s.Sent, s.Lost)
+	}
+	if peak := m.runs["w"].peakInFlight; peak > 500 {
+		t.Errorf("held %d messages at once, want a few (in flight only)", peak)
+	}
+}
+
+// TestRank: nearest rank in integers; p99.9 of 1,000 samples is the 999th
+// (a float ceiling of 99.9/100·1000 gave the 1000th).
+func TestRank(t *testing.T) {
+	for _, tt := range []struct{ perMille, n, want int64 }{
+		{999, 1000, 999}, {999, 1001, 1000}, {500, 1, 1}, {500, 2, 1}, {500, 3, 2}, {990, 100, 99}, {1000, 7, 7}, {1, 10, 1},
+	} {
+		if got := rank(tt.perMille, tt.n); got != tt.want {
+			t.Errorf("rank(%d‰ of %d) = %d, want %d", tt.perMille, tt.n, got, tt.want)
+		}
 	}
 }

@@ -92,7 +92,8 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 	if cfg.RoomLog.Enabled {
 		h, err := roomlog.Attach(s.mochi, cfg.RoomLog, cfg.DataDir, log.WithField("component", "roomlog"))
 		if err != nil {
-			return nil, errors.Join(fmt.Errorf("room log: %w", err), s.closeWAL())
+			// the session store closes with Mochi, before its timed fsync stops
+			return nil, errors.Join(fmt.Errorf("room log: %w", err), s.mochi.Close(), s.closeWAL())
 		}
 		h.SetReadCheck(s.MayRead) // the inline client that answers catch-up skips ACLs
 		s.roomLog = h

@@ -161,8 +161,13 @@ func (p *person) typeLine(t *testing.T, line string) {
 func (p *person) quit(t *testing.T) {
 	t.Helper()
 	p.typeLine(t, "/quit")
-	if code := <-p.exit; code != 0 {
-		t.Fatalf("%s exited %d", p.name, code)
+	select {
+	case code := <-p.exit:
+		if code != 0 {
+			t.Fatalf("%s exited %d", p.name, code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not quit", p.name)
 	}
 	p.exit <- 0 // for the cleanup
 }

@@ -34,8 +34,8 @@ type Broker struct {
 	// against a kill -9 (a write returns only once it is in the operating
 	// system) but fsyncs the store's write-ahead log every interval, for
 	// every write at once, instead of on every write (see broker/walsync): a
-	// machine crash can lose the last interval. 0 (default): an fsync per
-	// write.
+	// machine crash can lose the writes since the last completed fsync. 0
+	// (default): an fsync per write.
 	StorageFsyncInterval time.Duration `yaml:"storage_fsync_interval"`
 	LogFormat            string        `yaml:"log_format"` // json (default) or text
 	LogLevel             string        `yaml:"log_level"`  // debug, info (default), warn, error

@@ -97,7 +97,7 @@ func TestPlainTextResendIsStoredOnce(t *testing.T) {
 	topic := wire.RoomTopic("lobby", "alice")
 	c := dialRaw(t, b.Addr, "alice")
 	c.publish(topic, 7, false, "hello") // 1
-	c.conn.Close()                     // the PUBACK "was lost": the client reconnects and resends
+	c.conn.Close()                      // the PUBACK "was lost": the client reconnects and resends
 	c = dialRaw(t, b.Addr, "alice")
 	c.publish(topic, 7, true, "hello")  // the resend: stored once
 	c.publish(topic, 7, false, "hello") // 2: the same text again, a new message

@@ -11,8 +11,9 @@
 // only after its record is in the operating system's page cache (a kill -9
 // of the broker loses nothing), and turns the WAL's fsync into a request that
 // a background loop carries out for every file at once each interval (a
-// machine crash loses at most the last interval). Every other file (tables,
-// MANIFEST) keeps its real fsyncs.
+// machine crash loses what was written since the last fsync completed: the
+// interval plus the fsync's own time, which the disk's stalls can stretch).
+// Every other file (tables, MANIFEST) keeps its real fsyncs.
 package walsync
 
 import (
@@ -53,7 +54,7 @@ func New(inner vfs.FS, interval time.Duration) (*FS, error) {
 	return fs, nil
 }
 
-// Syncs is the number of real fsyncs of WAL files so far.
+// Syncs is the number of successful real fsyncs of WAL files so far.
 func (fs *FS) Syncs() int64 { return fs.syncs.Load() }
 
 // Close fsyncs what is pending and stops the loop. Pebble must be closed
@@ -93,6 +94,7 @@ func (fs *FS) syncDirty() {
 	for _, f := range files {
 		if err := f.realSync(); err != nil {
 			fs.fail(fmt.Errorf("fsync write-ahead log: %w", err))
+			continue
 		}
 		fs.syncs.Add(1)
 	}
