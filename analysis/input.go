@@ -275,6 +275,7 @@ type input struct {
 	cur        *batch
 	i          int
 	c          cursor
+	file       int // index in mergeLines' files
 }
 
 // mergeLines reads every file on a goroutine of its own, parses its lines,
@@ -283,10 +284,10 @@ type input struct {
 // the nodes' logs by time keeps a message's "sent" and "received" lines
 // close together, and the messages in flight are all that must be held. A
 // line without a time stamp keeps its place in its file. fn returns false
-// to stop.
-func mergeLines(files []string, p *progress, fn func(r *rec, ok bool, c *cursor) bool) error {
-	done := make(chan struct{})
-	defer close(done)
+// to stop; done(i) is called when files[i] has been read to its end.
+func mergeLines(files []string, p *progress, fn func(r *rec, ok bool, c *cursor) bool, done func(i int)) error {
+	stop := make(chan struct{})
+	defer close(stop)
 	ins := make([]*input, 0, len(files))
 	size := min(max(batchBudget/max(len(files), 1), 256), batchLines)
 	for _, name := range files {
@@ -294,7 +295,8 @@ func mergeLines(files []string, p *progress, fn func(r *rec, ok bool, c *cursor)
 		for i := 0; i < 3; i++ {
 			in.free <- &batch{recs: make([]rec, size), ok: make([]bool, size), ts: make([]int64, size)}
 		}
-		go readInput(name, in, p, done)
+		in.file = len(ins)
+		go readInput(name, in, p, stop)
 		ins = append(ins, in)
 	}
 	// advance loads the next batch of in; false when in is finished.
@@ -324,6 +326,8 @@ func mergeLines(files []string, p *progress, fn func(r *rec, ok bool, c *cursor)
 		}
 		if ok {
 			active = append(active, in)
+		} else {
+			done(in.file)
 		}
 	}
 	for len(active) > 0 {
@@ -355,6 +359,7 @@ func mergeLines(files []string, p *progress, fn func(r *rec, ok bool, c *cursor)
 			}
 			if !ok {
 				active = append(active[:best], active[best+1:]...)
+				done(in.file)
 			}
 		}
 	}

@@ -164,12 +164,17 @@ func analyse(ctx context.Context, opt Options, stdin io.Reader) (Summary, *model
 		for i, f := range group {
 			names[i] = files[f]
 		}
+		ends := newNodeEnds(facts, group)
 		err = mergeLines(names, p, func(r *rec, ok bool, c *cursor) bool {
 			m.pass2(r, ok, c, mc.write)
 			if n++; n&0xfff == 0 && ctx.Err() != nil {
 				return false
 			}
 			return m.err == nil
+		}, func(i int) {
+			for _, k := range ends.fileDone(i) {
+				m.nodeEnded(k[0], k[1])
+			}
 		})
 		if err != nil || m.err != nil || ctx.Err() != nil {
 			break

@@ -46,6 +46,7 @@ type scenario struct {
 	nodes     map[string]int32 // node -> index
 	nodeNames []string
 	lastTS    []int64 // each node's last line (pass two)
+	ended     []bool  // whether lastTS is final: the node's log has been read to its end
 	member    map[memberKey][]interval
 	open      map[memberKey]int64
 	faults    []Fault
@@ -206,6 +207,7 @@ func (s *scenario) node(name string) int32 {
 	s.nodeNames = append(s.nodeNames, name)
 	s.csvNodes = append(s.csvNodes, csvField(name))
 	s.lastTS = append(s.lastTS, 0)
+	s.ended = append(s.ended, false)
 	s.sentBy = append(s.sentBy, 0)
 	s.ackBy = append(s.ackBy, nil)
 	s.recv = append(s.recv, &receiverAcc{lastSeq: map[streamKey]int64{}, perSecond: map[int64]int64{}})
@@ -275,7 +277,7 @@ func (s *scenario) expectedAt(conv int32, t int64, final bool) uint64 {
 	for n := int32(0); n < int32(min(len(s.nodeNames), maxNodes)); n++ {
 		for _, iv := range s.member[memberKey{n, conv}] {
 			to := iv.to
-			if to == openEnd && final {
+			if to == openEnd && (final || s.ended[n]) {
 				to = s.lastTS[n]
 			}
 			if t >= iv.from && t <= to {

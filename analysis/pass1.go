@@ -19,7 +19,10 @@ type fileFacts struct {
 	// the run labels of the file's membership, fault and "sent" lines:
 	// files that share none are merged apart in pass two
 	runs map[string]bool
-	r    rec
+	// the (run, node) pairs of those lines: a node's log ends when every
+	// file holding it has been read in pass two
+	nodes map[[2]string]bool
+	r     rec
 }
 
 // fact is one line of interest to the first pass.
@@ -52,6 +55,12 @@ func (ff *fileFacts) pass1(line []byte) {
 		}
 		ff.runs[string(r.run)] = true
 	}
+	if e != "" && e != wire.EventFault && !ff.nodes[[2]string{string(r.run), string(r.node)}] {
+		if ff.nodes == nil {
+			ff.nodes = map[[2]string]bool{}
+		}
+		ff.nodes[[2]string{string(r.run), string(r.node)}] = true
+	}
 	switch e {
 	case wire.EventFault:
 		ff.events = append(ff.events, fact{event: e, run: string(r.run), fault: string(r.fault), target: string(r.target),
@@ -76,6 +85,52 @@ func (ff *fileFacts) pass1(line []byte) {
 		}
 		sp.first, sp.last, sp.n = min(sp.first, r.sentNS), max(sp.last, r.sentNS), sp.n+1
 	}
+}
+
+// nodeEnds tells pass two when a node's log has been read to its end: when
+// every file of the group holding its lines has, and no file whose nodes
+// are unknown (events, but none that pass one parses) is still open.
+type nodeEnds struct {
+	open        map[[2]string]int // files still open per (run, node)
+	unknownOpen int
+	files       [][][2]string // per file of the group: its (run, node) pairs; nil for unknown
+}
+
+func newNodeEnds(facts []fileFacts, group []int) *nodeEnds {
+	e := &nodeEnds{open: map[[2]string]int{}, files: make([][][2]string, len(group))}
+	for i, f := range group {
+		if facts[f].eventLines > 0 && len(facts[f].nodes) == 0 {
+			e.unknownOpen++
+			continue
+		}
+		for k := range facts[f].nodes {
+			e.open[k]++
+			e.files[i] = append(e.files[i], k)
+		}
+	}
+	return e
+}
+
+// fileDone records that the group's file i has been read and returns the
+// (run, node) pairs whose logs are now complete.
+func (e *nodeEnds) fileDone(i int) [][2]string {
+	var ended [][2]string
+	if e.files[i] == nil {
+		if e.unknownOpen--; e.unknownOpen == 0 {
+			for k, n := range e.open {
+				if n == 0 {
+					ended = append(ended, k)
+				}
+			}
+		}
+		return ended
+	}
+	for _, k := range e.files[i] {
+		if e.open[k]--; e.open[k] == 0 && e.unknownOpen == 0 {
+			ended = append(ended, k)
+		}
+	}
+	return ended
 }
 
 // mergeGroups splits the files into groups that share no run label, in the

@@ -196,11 +196,16 @@ func (m *model) received(s *scenario, n int32, r *rec, emit func(delivery)) {
 	if len(r.id) > 0 {
 		k = m.key(r.id)
 		var dm *doneMsg
-		if d.duplicate {
-			// flagged by the node: matched, but never the start of a message to track
+		if d.duplicate || (fromIdx >= 0 && s.ended[fromIdx]) {
+			// flagged by the node, or from a node whose log has ended (its
+			// "sent" line will not come): matched, but never the start of a
+			// message to track
 			fi, f, dm = s.findFlight(k)
 		} else {
 			fi, f, dm = s.flightOf(k)
+			if f != nil && !f.hasSent {
+				f.sender = fromIdx // until the "sent" line says so: whose log must hold it
+			}
 		}
 		var got *uint64
 		if dm != nil {
@@ -232,7 +237,7 @@ func (m *model) received(s *scenario, n int32, r *rec, emit func(delivery)) {
 		return
 	}
 	if f == nil {
-		s.unmatched++ // no id: it cannot be matched with a "sent" line, whenever it was sent
+		s.unmatched++ // no id, or its sender's log has ended: no "sent" line to match, whenever it was sent
 		return
 	}
 	p := pending{recvNS: d.recvNS, latencyUS: d.latencyUS, node: n, sync: string(r.via) == wire.ViaSync}
@@ -334,6 +339,39 @@ func (s *scenario) finish(f *flight) {
 		s.expected[n]++
 		if f.got&(1<<n) != 0 {
 			s.gotExp[n]++
+		}
+	}
+}
+
+// nodeEnded is told that a node's log has been read to its end: a message
+// sent after its last line is not expected of it, so those waiting for it
+// are settled now rather than at the end of the run (a node that crashed
+// and never came back would otherwise hold every later message).
+func (m *model) nodeEnded(run, node string) {
+	s := m.runs[run]
+	if s == nil {
+		return
+	}
+	n, ok := s.nodes[node]
+	if !ok || s.ended[n] {
+		return
+	}
+	s.ended[n] = true
+	if n >= maxNodes {
+		return
+	}
+	bit := uint64(1) << n
+	for k, i := range s.flights {
+		f := &s.slab[i]
+		switch {
+		case !f.hasSent && f.sender == n:
+			// its sender's log has ended without its "sent" line
+			s.unmatched += int64(len(f.pend))
+			delete(s.flights, k)
+			s.free = append(s.free, i)
+		case f.hasSent && f.expect&bit != 0 && f.got&bit == 0 && f.sentNS > s.lastTS[n]:
+			f.expect = s.expectedAt(f.conv, f.sentNS, false)
+			s.finishIfDone(k, i, f)
 		}
 	}
 }
