@@ -80,6 +80,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return 1
 	}
 	for _, s := range sum.Scenarios {
+		if s.Sent == 0 && opt.Warmup+opt.Cooldown > 0 {
+			fmt.Fprintf(stderr, "analysis: warning: -warmup %s and -cooldown %s leave nothing of scenario %s to measure\n",
+				opt.Warmup, opt.Cooldown, s.Name)
+		}
 		fmt.Fprintf(stdout, "%s: sent %d, expected %d, received %d (%d via sync), lost %d, duplicates %d, p50 %.3f ms, p99 %.3f ms, %.1f msg/s\n",
 			s.Name, s.Sent, s.Expected, s.Received, s.ReceivedSync, s.Lost, s.Duplicates, s.LatencyMS.P50, s.LatencyMS.P99, s.ThroughputMsgsPerS)
 	}

@@ -324,3 +324,18 @@ func TestNodeThatStops(t *testing.T) {
 		t.Errorf("held %d messages at once, want a few: n1's end lets them go", peak)
 	}
 }
+
+// TestWindowLeavesNothing: -warmup and -cooldown longer than a scenario
+// give a zero window and a warning, not a negative window.
+func TestWindowLeavesNothing(t *testing.T) {
+	var stdout, stderr strings.Builder
+	code := Main(context.Background(), []string{"-q", "-no-plots", "-warmup", "1s", "-cooldown", "1s", "-out", t.TempDir(), "testdata/basic"},
+		strings.NewReader(""), &stdout, &stderr)
+	if code != 0 || !strings.Contains(stderr.String(), "leave nothing of scenario t") || !strings.Contains(stdout.String(), "t: sent 0") {
+		t.Fatalf("exit %d, stdout %q, stderr %q: want a warning and sent 0", code, stdout.String(), stderr.String())
+	}
+	sum := runOn(t, []string{"testdata/basic"}, Options{NoPlots: true, Warmup: time.Second, Cooldown: time.Second}, "")
+	if w := sum.Scenarios[0].WindowS; w != 0 {
+		t.Errorf("window %v s, want 0", w)
+	}
+}

@@ -158,7 +158,7 @@ func (s *scenario) summarize() ScenarioSummary {
 	ss.SyncLatencyMS = sync.latency()
 	ss.AckLatencyMS = s.ack.latency()
 	ss.RoundTripMS = self.latency()
-	ss.WindowS = round3(float64(s.winTo-s.winFrom) / 1e9)
+	ss.WindowS = round3(float64(max(s.winTo-s.winFrom, 0)) / 1e9) // -warmup and -cooldown may leave nothing
 	if ss.WindowS > 0 {
 		ss.ThroughputMsgsPerS = round3(float64(ss.Received) / ss.WindowS)
 	}
