@@ -476,7 +476,7 @@ func TestReportEmptyDistributions(t *testing.T) {
 
 func TestSpoolProgress(t *testing.T) {
 	var dst, msgs bytes.Buffer
-	sp := &spoolProgress{w: &dst, progress: &msgs} // zero last: reports at once
+	sp := &spoolProgress{w: &dst, progress: &msgs, what: "standard input"} // zero last: reports at once
 	if _, err := io.Copy(sp, strings.NewReader(strings.Repeat("x", 3_000_000))); err != nil {
 		t.Fatal(err)
 	}

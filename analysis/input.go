@@ -21,11 +21,17 @@ import (
 )
 
 // expandInputs turns the command line's inputs (files, directories, globs
-// and "-") into a list of files. Standard input is copied to a temporary
+// and "-") into a list of files. Standard input, and any input that is not
+// a regular file (a named pipe, bash's <(...)), is copied to a temporary
 // file, removed by the returned cleanup, because the analysis reads twice.
 // Progress lines about the spooling go to progressW (nil: none).
 func expandInputs(args []string, stdin io.Reader, progressW io.Writer) (files []string, cleanup func(), err error) {
-	cleanup = func() {}
+	var temps []string
+	cleanup = func() {
+		for _, name := range temps {
+			os.Remove(name)
+		}
+	}
 	seen := map[string]bool{}
 	add := func(p string) {
 		if !seen[p] {
@@ -33,19 +39,25 @@ func expandInputs(args []string, stdin io.Reader, progressW io.Writer) (files []
 			files = append(files, p)
 		}
 	}
+	// spool copies r (what is named what) into a temporary file to read.
+	spool := func(r io.Reader, what string) error {
+		tmp, err := os.CreateTemp("", "analysis-input-*.log")
+		if err != nil {
+			return fmt.Errorf("spool %s: %w", what, err)
+		}
+		temps = append(temps, tmp.Name())
+		_, cerr := io.Copy(&spoolProgress{w: tmp, progress: progressW, what: what, last: time.Now()}, r)
+		if err := errors.Join(cerr, tmp.Close()); err != nil {
+			return fmt.Errorf("spool %s: %w", what, err)
+		}
+		add(tmp.Name())
+		return nil
+	}
 	for _, a := range args {
 		if a == "-" {
-			tmp, err := os.CreateTemp("", "analysis-stdin-*.log")
-			if err != nil {
-				return nil, cleanup, fmt.Errorf("spool standard input: %w", err)
+			if err := spool(stdin, "standard input"); err != nil {
+				return nil, cleanup, err
 			}
-			name := tmp.Name()
-			cleanup = func() { os.Remove(name) }
-			_, cerr := io.Copy(&spoolProgress{w: tmp, progress: progressW, last: time.Now()}, stdin)
-			if err := errors.Join(cerr, tmp.Close()); err != nil {
-				return nil, cleanup, fmt.Errorf("spool standard input: %w", err)
-			}
-			add(name)
 			continue
 		}
 		matches := []string{a}
@@ -61,6 +73,17 @@ func expandInputs(args []string, stdin io.Reader, progressW io.Writer) (files []
 			st, err := os.Stat(m)
 			if err != nil {
 				return nil, cleanup, fmt.Errorf("input: %w", err)
+			}
+			if !st.IsDir() && !st.Mode().IsRegular() {
+				f, err := os.Open(m)
+				if err != nil {
+					return nil, cleanup, fmt.Errorf("input: %w", err)
+				}
+				err = errors.Join(spool(f, m), f.Close())
+				if err != nil {
+					return nil, cleanup, err
+				}
+				continue
 			}
 			if !st.IsDir() {
 				add(m)
@@ -91,11 +114,12 @@ func expandInputs(args []string, stdin io.Reader, progressW io.Writer) (files []
 	return files, cleanup, nil
 }
 
-// spoolProgress counts what is copied from standard input and prints a
-// progress line at most every two seconds.
+// spoolProgress counts what is copied from an input being spooled and
+// prints a progress line at most every two seconds.
 type spoolProgress struct {
 	w        io.Writer
 	progress io.Writer
+	what     string
 	n        int64
 	last     time.Time
 }
@@ -106,7 +130,7 @@ func (s *spoolProgress) Write(b []byte) (int, error) {
 	if s.progress != nil {
 		if now := time.Now(); now.Sub(s.last) >= 2*time.Second {
 			s.last = now
-			fmt.Fprintf(s.progress, "analysis: reading standard input: %.0f MB so far\n", float64(s.n)/1e6)
+			fmt.Fprintf(s.progress, "analysis: reading %s: %.0f MB so far\n", s.what, float64(s.n)/1e6)
 		}
 	}
 	return n, err

@@ -25,9 +25,11 @@ Reads the JSON-lines logs of distchat chat nodes and writes into -out:
                  shaded), throughput, loss per receiver; with two or more
                  scenarios also compare_cdf.png and compare_percentiles.png
 
-INPUT is a file, a directory (its *.log and *.jsonl files), a glob, or - for
-standard input; "docker-compose logs" output (lines prefixed "name | ") is
-understood. Bad lines are counted and reported, never fatal.
+INPUT is a file, a directory (its *.log and *.jsonl files), a glob, - for
+standard input, or a pipe such as bash's <(...) (standard input and pipes are
+copied to a temporary file: the analysis reads its input twice);
+"docker-compose logs" output (lines prefixed "name | ") is understood. Bad
+lines are counted and reported, never fatal.
 
 "expected" counts each message once for each node subscribed to its room when
 it was sent, the sender included (it receives its own messages: that is the

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -337,5 +339,39 @@ func TestWindowLeavesNothing(t *testing.T) {
 	sum := runOn(t, []string{"testdata/basic"}, Options{NoPlots: true, Warmup: time.Second, Cooldown: time.Second}, "")
 	if w := sum.Scenarios[0].WindowS; w != 0 {
 		t.Errorf("window %v s, want 0", w)
+	}
+}
+
+// TestPipeInput: an input that is a named pipe (as bash's <(...) gives) is
+// read once into a temporary file, so both passes see every line; before,
+// the second pass waited for a writer that was gone.
+func TestPipeInput(t *testing.T) {
+	var all []byte
+	for _, f := range []string{"a.log", "b.log", "c.log"} {
+		b, err := os.ReadFile(filepath.Join("testdata/basic", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	fifo := filepath.Join(t.TempDir(), "logs.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no named pipes here: %v", err)
+	}
+	writeErr := make(chan error, 1)
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err == nil {
+			_, err = f.Write(all)
+			err = errors.Join(err, f.Close())
+		}
+		writeErr <- err
+	}()
+	s := runOn(t, []string{fifo}, Options{NoPlots: true}, "").Scenarios[0]
+	if err := <-writeErr; err != nil {
+		t.Fatal(err)
+	}
+	if s.Sent != 6 || s.Expected != 13 || s.Received != 12 || s.Lost != 1 {
+		t.Fatalf("sent %d expected %d received %d lost %d, want 6 13 12 1 (testdata/basic)", s.Sent, s.Expected, s.Received, s.Lost)
 	}
 }
