@@ -74,8 +74,9 @@ func Attach(srv *mqtt.Server, cfg config.RoomLog, dataDir string, log *logrus.En
 	}
 	convs, records, size := st.Counts()
 	log.WithFields(logrus.Fields{"event": "room_log_opened", "dir": dir, "conversations": convs, "records": records,
-		"file_bytes": size, "torn_bytes": st.Recovery.TornBytes, "recovery_ms": float64(st.Recovery.Duration.Microseconds()) / 1000,
-		"fsync": cfg.Fsync}).Info("room log opened")
+		"file_bytes": size, "torn_bytes": st.Recovery.TornBytes, "compacted_bytes": st.Recovery.CompactedBytes,
+		"recovery_ms": float64(st.Recovery.Duration.Microseconds()) / 1000,
+		"fsync":       cfg.Fsync}).Info("room log opened")
 	if st.Recovery.TornBytes > 0 {
 		log.WithFields(logrus.Fields{"event": "room_log_torn_tail", "torn_bytes": st.Recovery.TornBytes}).
 			Warn("room log: cut a torn last record (a write interrupted by a crash); every earlier record is intact")

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 )
@@ -51,8 +52,9 @@ type Options struct {
 	// MaxAge drops records stamped longer ago than that on the store's
 	// clock, also in a conversation that has gone quiet (when it is next
 	// read, or Counts is called). Trimmed records are no longer served; Last
-	// still counts them. Their disk space is not reclaimed (no compaction):
-	// the next Open reads the whole file and applies retention again.
+	// still counts them. Open gives their disk space back: when what
+	// retention keeps fills less than half of a log of 1 MiB or more, it
+	// rewrites the log with only that (see compact).
 	MaxMessages int
 	MaxAge      time.Duration
 	MaxBytes    int64
@@ -74,6 +76,7 @@ type convIndex struct {
 	entries []entry // consecutive sequence numbers
 	bytes   int64
 	last    uint64 // survives retention trimming entries away
+	newest  entry  // the record numbered last, also when trimmed: compaction keeps it, so last survives
 }
 
 // FileStore is an append-only log file of CRC-checked records with an
@@ -108,7 +111,10 @@ type FileStore struct {
 type Recovery struct {
 	Records   int64
 	TornBytes int64 // bytes of a torn or corrupt tail that were cut off
-	Duration  time.Duration
+	// CompactedBytes is the file space given back by compaction (records
+	// retention no longer keeps, rewritten away at Open).
+	CompactedBytes int64
+	Duration       time.Duration
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -139,12 +145,114 @@ func Open(dir string, opts Options) (*FileStore, error) {
 	}
 	s.f = f
 	start := time.Now()
+	// A compaction that a crash interrupted left its new file unfinished;
+	// the log itself is whole until the rename.
+	if err := os.Remove(s.path + compactSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+		f.Close()
+		return nil, fmt.Errorf("remove unfinished compaction: %w", err)
+	}
 	if err := s.recover(); err != nil {
 		f.Close()
 		return nil, err
 	}
+	if kept := s.keptBytes(); s.size >= compactMin && kept < s.size/2 {
+		if err := s.compact(); err != nil {
+			s.f.Close()
+			return nil, err
+		}
+	}
 	s.Recovery.Duration = time.Since(start)
 	return s, nil
+}
+
+const (
+	// compactMin and the half-full rule decide when Open compacts: a file
+	// of at least compactMin bytes whose kept records fill less than half
+	// of it.
+	compactMin    = 1 << 20
+	compactSuffix = ".compact"
+)
+
+// keptBytes is the size the file would have with only what compaction
+// keeps: every record retention keeps, and each conversation's newest.
+func (s *FileStore) keptBytes() int64 {
+	var n int64
+	for conv, ci := range s.convs {
+		per := int64(headerLen + 2 + len(conv) + 16)
+		n += int64(len(ci.entries))*per + ci.bytes
+		if len(ci.entries) == 0 && ci.last > 0 {
+			n += per + int64(ci.newest.n)
+		}
+	}
+	return n
+}
+
+// compact rewrites the log with only what retention keeps, plus each
+// conversation's newest record even when retention dropped it (so Last
+// survives the next Open; age retention drops it again there). The new
+// file is written and synced beside the log, then renamed over it, so a
+// crash leaves either file whole. Callers own s (Open).
+func (s *FileStore) compact() error {
+	tmpPath := s.path + compactSuffix
+	tmp, err := os.OpenFile(tmpPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("compact room log: %w", err)
+	}
+	w := bufio.NewWriterSize(tmp, 1<<20)
+	convs := make([]string, 0, len(s.convs))
+	for conv := range s.convs {
+		convs = append(convs, conv)
+	}
+	slices.Sort(convs)
+	for _, conv := range convs {
+		ci := s.convs[conv]
+		es := ci.entries
+		if len(es) == 0 && ci.last > 0 {
+			es = []entry{ci.newest}
+		}
+		for _, e := range es {
+			data := make([]byte, e.n)
+			if _, err := s.f.ReadAt(data, e.off); err != nil {
+				return errors.Join(fmt.Errorf("compact room log: read %s #%d: %w", conv, e.seq, err), tmp.Close(), os.Remove(tmpPath))
+			}
+			if _, err := w.Write(encodeRecord(conv, e.seq, e.ts, data)); err != nil {
+				return errors.Join(fmt.Errorf("compact room log: %w", err), tmp.Close(), os.Remove(tmpPath))
+			}
+		}
+	}
+	if err := errors.Join(w.Flush(), tmp.Sync(), tmp.Close()); err != nil {
+		return errors.Join(fmt.Errorf("compact room log: %w", err), os.Remove(tmpPath))
+	}
+	if err := os.Rename(tmpPath, s.path); err != nil {
+		return errors.Join(fmt.Errorf("compact room log: %w", err), os.Remove(tmpPath))
+	}
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return fmt.Errorf("compact room log: %w", err)
+	}
+	// Read the new file as Open would.
+	before, found := s.size, s.Recovery.Records
+	if err := s.f.Close(); err != nil {
+		return fmt.Errorf("compact room log: close the old file: %w", err)
+	}
+	f, err := os.OpenFile(s.path, os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("open compacted room log: %w", err)
+	}
+	s.f, s.convs, s.records = f, map[string]*convIndex{}, 0
+	if err := s.recover(); err != nil {
+		return fmt.Errorf("compacted room log: %w", err)
+	}
+	s.Recovery.Records, s.Recovery.CompactedBytes = found, before-s.size
+	return nil
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
 }
 
 // recover rebuilds the index and cuts a torn or corrupt tail off the file.
@@ -179,7 +287,9 @@ func (s *FileStore) recover() error {
 			break
 		}
 		ci := s.index(conv)
-		if seq != ci.last+1 {
+		// A conversation's records are consecutive; compaction may have
+		// left only its newest ones, so the first may start above 1.
+		if seq == 0 || (ci.last > 0 && seq != ci.last+1) {
 			return fmt.Errorf("room log %s: record at offset %d has sequence %d for %q, want %d", s.path, off, seq, conv, ci.last+1)
 		}
 		s.add(ci, entry{seq: seq, ts: ts, off: off + headerLen + int64(dataOff), n: int32(int(n) - dataOff)})
@@ -201,6 +311,22 @@ func (s *FileStore) recover() error {
 	}
 	s.size, s.durable = off, off
 	return nil
+}
+
+// encodeRecord lays one record out: header (body length, CRC-32C of the
+// body), then the body.
+func encodeRecord(conv string, seq uint64, timeNS int64, data []byte) []byte {
+	body := 2 + len(conv) + 16 + len(data)
+	buf := make([]byte, headerLen+body)
+	binary.LittleEndian.PutUint32(buf, uint32(body))
+	b := buf[headerLen:]
+	binary.LittleEndian.PutUint16(b, uint16(len(conv)))
+	copy(b[2:], conv)
+	binary.LittleEndian.PutUint64(b[2+len(conv):], seq)
+	binary.LittleEndian.PutUint64(b[2+len(conv)+8:], uint64(timeNS))
+	copy(b[2+len(conv)+16:], data)
+	binary.LittleEndian.PutUint32(buf[4:], crc32.Checksum(b, castagnoli))
+	return buf
 }
 
 func parseBody(b []byte) (conv string, seq uint64, ts int64, dataOff int, err error) {
@@ -227,7 +353,7 @@ func (s *FileStore) index(conv string) *convIndex {
 func (s *FileStore) add(ci *convIndex, e entry) {
 	ci.entries = append(ci.entries, e)
 	ci.bytes += int64(e.n)
-	ci.last = e.seq
+	ci.last, ci.newest = e.seq, e
 	s.records++
 	s.trim(ci, s.opts.now().UnixNano())
 }
@@ -310,16 +436,7 @@ func (s *FileStore) Append(conv string, timeNS int64, encode func(seq uint64) ([
 		s.mu.Unlock()
 		return seq, nil
 	}
-	body := 2 + len(conv) + 16 + len(data)
-	buf := make([]byte, headerLen+body)
-	binary.LittleEndian.PutUint32(buf, uint32(body))
-	b := buf[headerLen:]
-	binary.LittleEndian.PutUint16(b, uint16(len(conv)))
-	copy(b[2:], conv)
-	binary.LittleEndian.PutUint64(b[2+len(conv):], seq)
-	binary.LittleEndian.PutUint64(b[2+len(conv)+8:], uint64(timeNS))
-	copy(b[2+len(conv)+16:], data)
-	binary.LittleEndian.PutUint32(buf[4:], crc32.Checksum(b, castagnoli))
+	buf := encodeRecord(conv, seq, timeNS, data)
 	if _, err := s.f.Write(buf); err != nil {
 		// A partial write leaves a torn record; cut it so the next append
 		// starts clean, and refuse this one (the client will resend).
