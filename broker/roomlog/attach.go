@@ -77,6 +77,10 @@ func Attach(srv *mqtt.Server, cfg config.RoomLog, dataDir string, log *logrus.En
 		"file_bytes": size, "torn_bytes": st.Recovery.TornBytes, "compacted_bytes": st.Recovery.CompactedBytes,
 		"recovery_ms": float64(st.Recovery.Duration.Microseconds()) / 1000,
 		"fsync":       cfg.Fsync}).Info("room log opened")
+	if err := st.Recovery.CompactionError; err != nil {
+		log.WithFields(logrus.Fields{"event": "room_log_not_compacted", "error": err.Error()}).
+			Warn("room log: could not give back the space retention freed; the log is used as it is")
+	}
 	if st.Recovery.TornBytes > 0 {
 		log.WithFields(logrus.Fields{"event": "room_log_torn_tail", "torn_bytes": st.Recovery.TornBytes}).
 			Warn("room log: cut a torn last record (a write interrupted by a crash); every earlier record is intact")
@@ -206,7 +210,7 @@ func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.
 		return pk, packets.CodeSuccessIgnore
 	}
 	if plain {
-		e.ID = h.plain.idFor(cl.ID, pk, e.ID)
+		e.ID = h.plain.idFor(e.From, cl.ID, pk, e.ID)
 	}
 	data, err := h.storeOnce(wire.Conversation(t), e)
 	if err != nil {

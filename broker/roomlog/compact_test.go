@@ -1,6 +1,7 @@
 package roomlog
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -162,5 +163,31 @@ func TestUnfinishedCompaction(t *testing.T) {
 	}
 	if got := served(t, s, "lobby", 0); !slices.Equal(got, seqs(1, 10)) {
 		t.Errorf("serves %v, want 1..10", got)
+	}
+}
+
+// TestCompactionFailureIsNotFatal: when compaction cannot write its new file
+// (a full disk is when it is wanted most), the store opens as it was, says
+// why, and serves everything retention keeps.
+func TestCompactionFailureIsNotFatal(t *testing.T) {
+	dir := t.TempDir()
+	s := openAt(t, dir, Options{})
+	for range 3000 {
+		appendSized(t, s, "lobby", time.Now(), 1000)
+	}
+	closeStore(t, s)
+	before := fileSize(t, dir)
+	full := errors.New("no space left on device")
+	s = openAt(t, dir, Options{MaxMessages: 10, createCompacted: func(string) (*os.File, error) { return nil, full }})
+	defer closeStore(t, s)
+	if !errors.Is(s.Recovery.CompactionError, full) || s.Recovery.CompactedBytes != 0 || fileSize(t, dir) != before {
+		t.Fatalf("compaction error %v, compacted %d, file %d of %d: want the error said and the file as it was",
+			s.Recovery.CompactionError, s.Recovery.CompactedBytes, fileSize(t, dir), before)
+	}
+	if got := served(t, s, "lobby", 0); !slices.Equal(got, seqs(2991, 3000)) {
+		t.Errorf("serves %v, want 2991..3000", got)
+	}
+	if seq := appendSized(t, s, "lobby", time.Now(), 1000); seq != 3001 {
+		t.Errorf("next append got %d, want 3001", seq)
 	}
 }

@@ -2,6 +2,7 @@ package roomlog
 
 import (
 	"hash/maphash"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,10 +15,10 @@ import (
 // PUBACK is recognised by it (storeOnce). A plain text from another client
 // (mosquitto_pub -m hello, any app) gets a random id from the broker, a new
 // one each time it arrives, so its resend was stored twice. MQTT marks a
-// resend with DUP and the same packet id, so plainIDs remembers, per client
-// id and packet id, the last publish's payload hash and id for plainTTL; a
-// DUP publish with the same payload within that time gets that id back and
-// storeOnce routes the stored record again.
+// resend with DUP and the same packet id, so plainIDs remembers, per user,
+// client id and packet id, the last publish's payload hash and id for
+// plainTTL; a DUP publish with the same payload within that time gets that id
+// back and storeOnce routes the stored record again.
 //
 // DUP only says the client may have sent the message before, and a client
 // may reuse a packet id for the same text as soon as it has its PUBACK, so
@@ -25,20 +26,20 @@ import (
 // same packet id, lost on its way in and resent, within plainTTL. Then the
 // resend is taken for the earlier copy. The window keeps that case to
 // clients that reuse a packet id for the same text within a minute (most
-// clients cycle through 65,535 ids). The table lives in memory: a resend
-// after a broker restart is stored again (a duplicate, never a loss).
+// clients cycle through 65,535 ids). The table lives in memory and holds at
+// most plainCap publishes: a resend after a broker restart, or after more
+// than plainCap other plain-text publishes within the minute, is stored again
+// (shown twice, never lost).
 type plainIDs struct {
-	mu    sync.Mutex
-	seed  maphash.Seed
-	now   func() time.Time
-	ids   map[plainKey]plainID
-	order []plainKey // insertion order, to forget the oldest
-	next  int
+	mu   sync.Mutex
+	seed maphash.Seed
+	now  func() time.Time
+	ids  map[plainKey]plainID
 }
 
 type plainKey struct {
-	client   string
-	packetID uint16
+	user, client string
+	packetID     uint16
 }
 
 type plainID struct {
@@ -58,30 +59,49 @@ func newPlainIDs() *plainIDs {
 	return &plainIDs{seed: maphash.MakeSeed(), now: time.Now, ids: map[plainKey]plainID{}}
 }
 
-// idFor returns the id a plain-text publish from client carries: its first
-// copy's for a resend of a recent one, else fresh, which it remembers.
-func (p *plainIDs) idFor(client string, pk packets.Packet, fresh string) string {
+// idFor returns the id a plain-text publish from user's client carries: its
+// first copy's for a resend of a recent one, else fresh, which it remembers.
+func (p *plainIDs) idFor(user, client string, pk packets.Packet, fresh string) string {
 	if pk.PacketID == 0 {
 		return fresh // QoS 0: never resent
 	}
-	key := plainKey{client, pk.PacketID}
+	key := plainKey{user, client, pk.PacketID}
 	h := maphash.Bytes(p.seed, pk.Payload)
 	now := p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	prev, seen := p.ids[key]
-	if seen && pk.FixedHeader.Dup && prev.hash == h && now.Sub(prev.at) < plainTTL {
+	if prev, ok := p.ids[key]; ok && pk.FixedHeader.Dup && prev.hash == h && now.Sub(prev.at) < plainTTL {
 		return prev.id
 	}
-	if !seen {
-		if len(p.order) < plainCap {
-			p.order = append(p.order, key)
-		} else {
-			delete(p.ids, p.order[p.next])
-			p.order[p.next] = key
-			p.next = (p.next + 1) % plainCap
-		}
+	if _, ok := p.ids[key]; !ok && len(p.ids) >= plainCap {
+		p.makeRoom(now)
 	}
 	p.ids[key] = plainID{hash: h, id: fresh, at: now}
 	return fresh
+}
+
+// makeRoom forgets the publishes older than plainTTL, and if the table is
+// still full (more than plainCap plain-text publishes within a minute), a
+// quarter of it, the oldest first. Callers hold p.mu.
+func (p *plainIDs) makeRoom(now time.Time) {
+	for k, v := range p.ids {
+		if now.Sub(v.at) >= plainTTL {
+			delete(p.ids, k)
+		}
+	}
+	if len(p.ids) < plainCap {
+		return
+	}
+	type aged struct {
+		k  plainKey
+		at time.Time
+	}
+	all := make([]aged, 0, len(p.ids))
+	for k, v := range p.ids {
+		all = append(all, aged{k, v.at})
+	}
+	slices.SortFunc(all, func(a, b aged) int { return a.at.Compare(b.at) })
+	for _, a := range all[:len(all)/4] {
+		delete(p.ids, a.k)
+	}
 }

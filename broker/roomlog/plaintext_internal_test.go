@@ -35,15 +35,24 @@ func TestPlainIDs(t *testing.T) {
 	}
 	for _, s := range steps {
 		now = now.Add(s.later)
-		if got := p.idFor(s.client, s.pk, s.fresh); got != s.want {
+		if got := p.idFor("u", s.client, s.pk, s.fresh); got != s.want {
 			t.Errorf("%s: id %s, want %s", s.name, got, s.want)
 		}
 	}
-	// The table is bounded: the oldest publishes are forgotten.
-	for i := range plainCap + 10 {
-		p.idFor("c", pub(uint16(i%65535+1), false, "x"), "y")
+	// Another user on the same client id and packet id is another publish.
+	if got := p.idFor("v", "a", pub(1, true, "ho"), "x9"); got != "x9" {
+		t.Errorf("another user's resend got %s, want its own id", got)
 	}
-	if len(p.ids) > plainCap || len(p.order) > plainCap {
+	// The table is bounded: expired publishes go first, then the oldest.
+	now = now.Add(plainTTL)
+	for i := range plainCap + 10 {
+		p.idFor("u", "c", pub(uint16(i%65535+1), false, "x"), "y")
+	}
+	if len(p.ids) > plainCap {
 		t.Errorf("table holds %d publishes, cap %d", len(p.ids), plainCap)
+	}
+	recent := pub(uint16((plainCap+9)%65535+1), true, "x")
+	if got := p.idFor("u", "c", recent, "z"); got != "y" {
+		t.Errorf("the newest publish was forgotten: its resend got %s", got)
 	}
 }

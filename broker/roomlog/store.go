@@ -62,6 +62,9 @@ type Options struct {
 	// now is the clock MaxAge is measured on; nil means time.Now. Tests set
 	// it to move time without sleeping.
 	now func() time.Time
+	// createCompacted creates compaction's new file; nil means os.OpenFile.
+	// Tests set it to make compaction fail.
+	createCompacted func(path string) (*os.File, error)
 }
 
 type entry struct {
@@ -114,7 +117,10 @@ type Recovery struct {
 	// CompactedBytes is the file space given back by compaction (records
 	// retention no longer keeps, rewritten away at Open).
 	CompactedBytes int64
-	Duration       time.Duration
+	// CompactionError is why a compaction Open tried did not happen; the
+	// log is then used as it was.
+	CompactionError error
+	Duration        time.Duration
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -147,7 +153,7 @@ func Open(dir string, opts Options) (*FileStore, error) {
 	start := time.Now()
 	// A compaction that a crash interrupted left its new file unfinished;
 	// the log itself is whole until the rename.
-	if err := os.Remove(s.path + compactSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := removeIfThere(s.path + compactSuffix); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("remove unfinished compaction: %w", err)
 	}
@@ -156,9 +162,13 @@ func Open(dir string, opts Options) (*FileStore, error) {
 		return nil, err
 	}
 	if kept := s.keptBytes(); s.size >= compactMin && kept < s.size/2 {
-		if err := s.compact(); err != nil {
+		if renamed, err := s.compact(); err != nil && renamed {
 			s.f.Close()
 			return nil, err
+		} else if err != nil {
+			// The log is whole and open as it was: serve it, say why it was
+			// not compacted (a full disk is when compaction is wanted most).
+			s.Recovery.CompactionError = err
 		}
 	}
 	s.Recovery.Duration = time.Since(start)
@@ -191,12 +201,46 @@ func (s *FileStore) keptBytes() int64 {
 // conversation's newest record even when retention dropped it (so Last
 // survives the next Open; age retention drops it again there). The new
 // file is written and synced beside the log, then renamed over it, so a
-// crash leaves either file whole. Callers own s (Open).
-func (s *FileStore) compact() error {
+// crash leaves either file whole. An error before the rename leaves the
+// store as it was (renamed false); after it, the store cannot go on with
+// its old file. Callers own s (Open).
+func (s *FileStore) compact() (renamed bool, err error) {
 	tmpPath := s.path + compactSuffix
-	tmp, err := os.OpenFile(tmpPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err := s.writeCompacted(tmpPath); err != nil {
+		return false, errors.Join(fmt.Errorf("compact room log: %w", err), removeIfThere(tmpPath))
+	}
+	if err := os.Rename(tmpPath, s.path); err != nil {
+		return false, errors.Join(fmt.Errorf("compact room log: %w", err), removeIfThere(tmpPath))
+	}
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return true, fmt.Errorf("compact room log: %w", err)
+	}
+	// Read the new file as Open would.
+	before, found := s.size, s.Recovery.Records
+	if err := s.f.Close(); err != nil {
+		return true, fmt.Errorf("compact room log: close the old file: %w", err)
+	}
+	f, err := os.OpenFile(s.path, os.O_RDWR, 0o600)
 	if err != nil {
-		return fmt.Errorf("compact room log: %w", err)
+		return true, fmt.Errorf("open compacted room log: %w", err)
+	}
+	s.f, s.convs, s.records = f, map[string]*convIndex{}, 0
+	if err := s.recover(); err != nil {
+		return true, fmt.Errorf("compacted room log: %w", err)
+	}
+	s.Recovery.Records, s.Recovery.CompactedBytes = found, before-s.size
+	return true, nil
+}
+
+// writeCompacted writes and syncs what compaction keeps into path.
+func (s *FileStore) writeCompacted(path string) error {
+	create := s.opts.createCompacted
+	if create == nil {
+		create = func(path string) (*os.File, error) { return os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600) }
+	}
+	tmp, err := create(path)
+	if err != nil {
+		return err
 	}
 	w := bufio.NewWriterSize(tmp, 1<<20)
 	convs := make([]string, 0, len(s.convs))
@@ -213,36 +257,21 @@ func (s *FileStore) compact() error {
 		for _, e := range es {
 			data := make([]byte, e.n)
 			if _, err := s.f.ReadAt(data, e.off); err != nil {
-				return errors.Join(fmt.Errorf("compact room log: read %s #%d: %w", conv, e.seq, err), tmp.Close(), os.Remove(tmpPath))
+				return errors.Join(fmt.Errorf("read %s #%d: %w", conv, e.seq, err), tmp.Close())
 			}
 			if _, err := w.Write(encodeRecord(conv, e.seq, e.ts, data)); err != nil {
-				return errors.Join(fmt.Errorf("compact room log: %w", err), tmp.Close(), os.Remove(tmpPath))
+				return errors.Join(err, tmp.Close())
 			}
 		}
 	}
-	if err := errors.Join(w.Flush(), tmp.Sync(), tmp.Close()); err != nil {
-		return errors.Join(fmt.Errorf("compact room log: %w", err), os.Remove(tmpPath))
+	return errors.Join(w.Flush(), tmp.Sync(), tmp.Close())
+}
+
+// removeIfThere removes path, which may not exist.
+func removeIfThere(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
-	if err := os.Rename(tmpPath, s.path); err != nil {
-		return errors.Join(fmt.Errorf("compact room log: %w", err), os.Remove(tmpPath))
-	}
-	if err := syncDir(filepath.Dir(s.path)); err != nil {
-		return fmt.Errorf("compact room log: %w", err)
-	}
-	// Read the new file as Open would.
-	before, found := s.size, s.Recovery.Records
-	if err := s.f.Close(); err != nil {
-		return fmt.Errorf("compact room log: close the old file: %w", err)
-	}
-	f, err := os.OpenFile(s.path, os.O_RDWR, 0o600)
-	if err != nil {
-		return fmt.Errorf("open compacted room log: %w", err)
-	}
-	s.f, s.convs, s.records = f, map[string]*convIndex{}, 0
-	if err := s.recover(); err != nil {
-		return fmt.Errorf("compacted room log: %w", err)
-	}
-	s.Recovery.Records, s.Recovery.CompactedBytes = found, before-s.size
 	return nil
 }
 
