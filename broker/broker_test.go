@@ -71,7 +71,14 @@ func TestQoS1RoundTrip(t *testing.T) {
 			case <-time.After(wait):
 				t.Fatal("nothing delivered")
 			}
+			// Mochi counts a message sent after writing it, which can be just
+			// after the subscriber has it: wait for the counters to catch up.
+			deadline := time.Now().Add(wait)
 			st := b.Stats(t)
+			for (st.MessagesReceived < 1 || st.MessagesSent < 1) && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+				st = b.Stats(t)
+			}
 			if st.MessagesReceived < 1 || st.MessagesSent < 1 || st.ClientsConnected != 2 || st.Subscriptions < 1 {
 				t.Errorf("stats after one round trip: %+v", st)
 			}
