@@ -53,6 +53,19 @@ func expandInputs(args []string, stdin io.Reader, progressW io.Writer) (files []
 		add(tmp.Name())
 		return nil
 	}
+	// addFile adds a file to read, or a copy of it when it is not a regular
+	// file (a named pipe: it can be read once only).
+	addFile := func(path string, st os.FileInfo) error {
+		if st.Mode().IsRegular() {
+			add(path)
+			return nil
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("input: %w", err)
+		}
+		return errors.Join(spool(f, path), f.Close())
+	}
 	for _, a := range args {
 		if a == "-" {
 			if err := spool(stdin, "standard input"); err != nil {
@@ -74,19 +87,10 @@ func expandInputs(args []string, stdin io.Reader, progressW io.Writer) (files []
 			if err != nil {
 				return nil, cleanup, fmt.Errorf("input: %w", err)
 			}
-			if !st.IsDir() && !st.Mode().IsRegular() {
-				f, err := os.Open(m)
-				if err != nil {
-					return nil, cleanup, fmt.Errorf("input: %w", err)
-				}
-				err = errors.Join(spool(f, m), f.Close())
-				if err != nil {
+			if !st.IsDir() {
+				if err := addFile(m, st); err != nil {
 					return nil, cleanup, err
 				}
-				continue
-			}
-			if !st.IsDir() {
-				add(m)
 				continue
 			}
 			var inDir []string
@@ -104,7 +108,13 @@ func expandInputs(args []string, stdin io.Reader, progressW io.Writer) (files []
 			}
 			sort.Strings(inDir)
 			for _, p := range inDir {
-				add(p)
+				st, err := os.Stat(p)
+				if err != nil {
+					return nil, cleanup, fmt.Errorf("input: %w", err)
+				}
+				if err := addFile(p, st); err != nil {
+					return nil, cleanup, err
+				}
 			}
 		}
 	}

@@ -268,10 +268,11 @@ func (s *scenario) expectedAt(conv int32, t int64, final bool) uint64 {
 		return 0
 	}
 	if c := s.convs[conv]; c[0] == '@' {
-		if n, ok := s.nodes[c[1:]]; ok && n < maxNodes {
-			return 1 << n
+		n, ok := s.nodes[c[1:]]
+		if !ok || n >= maxNodes || ((final || s.ended[n]) && t > s.lastTS[n]) {
+			return 0 // an unknown recipient, or one whose log had ended
 		}
-		return 0
+		return 1 << n
 	}
 	var mask uint64
 	for n := int32(0); n < int32(min(len(s.nodeNames), maxNodes)); n++ {

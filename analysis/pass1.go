@@ -14,8 +14,9 @@ type fileFacts struct {
 	events []fact               // memberships, faults, and each node's first line, in file order
 	sends  map[string]*sendSpan // per run label
 	seen   map[[2]string]bool   // (run, node) pairs already in events
-	// lines read, and of those the ones with a known event
-	lines, eventLines int64
+	// lines read, of those the ones with a known event, and of those the
+	// fault lines (a drill's log holds no node's lines)
+	lines, eventLines, faultLines int64
 	// the run labels of the file's membership, fault and "sent" lines:
 	// files that share none are merged apart in pass two
 	runs map[string]bool
@@ -63,6 +64,7 @@ func (ff *fileFacts) pass1(line []byte) {
 	}
 	switch e {
 	case wire.EventFault:
+		ff.faultLines++
 		ff.events = append(ff.events, fact{event: e, run: string(r.run), fault: string(r.fault), target: string(r.target),
 			phase: string(r.phase), ts: r.tsNS})
 	case wire.EventSubscribed, wire.EventUnsubscribed:
@@ -88,20 +90,43 @@ func (ff *fileFacts) pass1(line []byte) {
 }
 
 // nodeEnds tells pass two when a node's log has been read to its end: when
-// every file of the group holding its lines has, and no file whose nodes
-// are unknown (events, but none that pass one parses) is still open.
+// every file of the group holding its lines has, and no file that may hold
+// any node's lines is still open.
 type nodeEnds struct {
 	open        map[[2]string]int // files still open per (run, node)
 	unknownOpen int
-	files       [][][2]string // per file of the group: its (run, node) pairs; nil for unknown
+	kinds       []fileKind
+	files       [][][2]string // per file of the group: its (run, node) pairs
+}
+
+// fileKind is what pass one knows of the nodes whose lines a file holds.
+type fileKind int
+
+const (
+	noNodes  fileKind = iota // no node's lines (empty, foreign text, or only fault lines)
+	oneNode                  // one node's log: every line is that node's
+	anyNodes                 // lines of nodes pass one may not have seen (several nodes, as in docker-compose logs, or events none of which pass one parses)
+)
+
+// kind classifies a file for nodeEnds. A file whose parsed lines name one
+// node is taken to be that node's log; one naming several may interleave
+// other nodes' unparsed lines too.
+func (ff *fileFacts) kind() fileKind {
+	switch {
+	case len(ff.nodes) == 1:
+		return oneNode
+	case len(ff.nodes) > 1 || ff.eventLines > ff.faultLines:
+		return anyNodes
+	}
+	return noNodes
 }
 
 func newNodeEnds(facts []fileFacts, group []int) *nodeEnds {
-	e := &nodeEnds{open: map[[2]string]int{}, files: make([][][2]string, len(group))}
+	e := &nodeEnds{open: map[[2]string]int{}, kinds: make([]fileKind, len(group)), files: make([][][2]string, len(group))}
 	for i, f := range group {
-		if facts[f].eventLines > 0 && len(facts[f].nodes) == 0 {
+		e.kinds[i] = facts[f].kind()
+		if e.kinds[i] == anyNodes {
 			e.unknownOpen++
-			continue
 		}
 		for k := range facts[f].nodes {
 			e.open[k]++
@@ -114,20 +139,27 @@ func newNodeEnds(facts []fileFacts, group []int) *nodeEnds {
 // fileDone records that the group's file i has been read and returns the
 // (run, node) pairs whose logs are now complete.
 func (e *nodeEnds) fileDone(i int) [][2]string {
-	var ended [][2]string
-	if e.files[i] == nil {
-		if e.unknownOpen--; e.unknownOpen == 0 {
-			for k, n := range e.open {
-				if n == 0 {
-					ended = append(ended, k)
-				}
-			}
-		}
-		return ended
-	}
 	for _, k := range e.files[i] {
-		if e.open[k]--; e.open[k] == 0 && e.unknownOpen == 0 {
+		e.open[k]--
+	}
+	if e.kinds[i] == anyNodes {
+		e.unknownOpen--
+	}
+	if e.unknownOpen > 0 {
+		return nil
+	}
+	var ended [][2]string
+	candidates := e.files[i]
+	if e.kinds[i] == anyNodes { // its end may complete any node
+		candidates = nil
+		for k := range e.open {
+			candidates = append(candidates, k)
+		}
+	}
+	for _, k := range candidates {
+		if e.open[k] == 0 {
 			ended = append(ended, k)
+			e.open[k] = -1 // told once
 		}
 	}
 	return ended

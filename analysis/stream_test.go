@@ -255,6 +255,10 @@ func TestRotatedLog(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "a.1.log"), []byte(strings.Join(part2, "")), 0o666); err != nil {
 		t.Fatal(err)
 	}
+	// An empty file beside them is read first and must not end anyone's log.
+	if err := os.WriteFile(filepath.Join(dir, "0-empty.log"), nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
 	s := runOn(t, []string{dir}, Options{NoPlots: true}, "").Scenarios[0]
 	got := [7]int64{s.Sent, s.Expected, s.Received, s.Lost, s.Duplicates, s.Reordered, s.Unmatched}
 	if want := [7]int64{6, 13, 12, 1, 1, 1, 0}; got != want {
@@ -312,6 +316,13 @@ func TestNodeThatStops(t *testing.T) {
 	if err := os.WriteFile(path, []byte(strings.Join(lines[:40], "")), 0o666); err != nil { // n1 stops at once
 		t.Fatal(err)
 	}
+	// A drill's log spanning the whole run holds no node's lines: it must
+	// not keep n1's end from being known.
+	drill := `{"event":"fault","fault":"partition","node":"drill","phase":"start","run":"stop","target":"n2","ts_ns":1800000000000000000}` + "\n" +
+		`{"event":"fault","fault":"partition","node":"drill","phase":"end","run":"stop","target":"n2","ts_ns":1900000000000000000}` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "drill.log"), []byte(drill), 0o666); err != nil {
+		t.Fatal(err)
+	}
 	sum, m, err := analyse(context.Background(), Options{Inputs: []string{dir}, Out: t.TempDir(), NoPlots: true}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -358,7 +369,14 @@ func TestPipeInput(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Skipf("no named pipes here: %v", err)
 	}
-	writeErr := make(chan error, 1)
+	writeErr := make(chan error, 2)
+	t.Cleanup(func() {
+		// a writer still blocked opening the pipe (the analysis never read
+		// it) is let go by a reader that opens and closes it
+		if f, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+	})
 	go func() {
 		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
 		if err == nil {
@@ -373,5 +391,25 @@ func TestPipeInput(t *testing.T) {
 	}
 	if s.Sent != 6 || s.Expected != 13 || s.Received != 12 || s.Lost != 1 {
 		t.Fatalf("sent %d expected %d received %d lost %d, want 6 13 12 1 (testdata/basic)", s.Sent, s.Expected, s.Received, s.Lost)
+	}
+	// The same pipe found in a directory.
+	if err := os.Rename(fifo, filepath.Join(filepath.Dir(fifo), "all.log")); err != nil {
+		t.Fatal(err)
+	}
+	fifo = filepath.Join(filepath.Dir(fifo), "all.log")
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err == nil {
+			_, err = f.Write(all)
+			err = errors.Join(err, f.Close())
+		}
+		writeErr <- err
+	}()
+	s = runOn(t, []string{filepath.Dir(fifo)}, Options{NoPlots: true}, "").Scenarios[0]
+	if err := <-writeErr; err != nil {
+		t.Fatal(err)
+	}
+	if s.Sent != 6 || s.Expected != 13 || s.Received != 12 {
+		t.Fatalf("from a directory: sent %d expected %d received %d, want 6 13 12", s.Sent, s.Expected, s.Received)
 	}
 }
