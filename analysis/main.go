@@ -33,7 +33,8 @@ lines are counted and reported, never fatal.
 
 "expected" counts each message once for each node subscribed to its room when
 it was sent, the sender included (it receives its own messages: that is the
-clock-free round trip); a direct message is expected once, at its recipient.
+clock-free round trip); a direct message is expected once, at its recipient (a
+node whose log has ended is expected to receive nothing sent after its last line).
 lost = expected - unique received. Messages recovered from the room log
 (via "sync") count as received and are also reported separately.
 Percentiles are nearest rank over every delivery, read from a histogram:
