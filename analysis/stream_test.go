@@ -353,6 +353,16 @@ func TestWindowLeavesNothing(t *testing.T) {
 	}
 }
 
+// feedPipe writes data into the named pipe at path, once a reader opens it.
+func feedPipe(path string, data []byte, done chan<- error) {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.Write(data)
+		err = errors.Join(err, f.Close())
+	}
+	done <- err
+}
+
 // TestPipeInput: an input that is a named pipe (as bash's <(...) gives) is
 // read once into a temporary file, so both passes see every line; before,
 // the second pass waited for a writer that was gone.
@@ -377,14 +387,7 @@ func TestPipeInput(t *testing.T) {
 			f.Close()
 		}
 	})
-	go func() {
-		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
-		if err == nil {
-			_, err = f.Write(all)
-			err = errors.Join(err, f.Close())
-		}
-		writeErr <- err
-	}()
+	go feedPipe(fifo, all, writeErr)
 	s := runOn(t, []string{fifo}, Options{NoPlots: true}, "").Scenarios[0]
 	if err := <-writeErr; err != nil {
 		t.Fatal(err)
@@ -397,14 +400,7 @@ func TestPipeInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	fifo = filepath.Join(filepath.Dir(fifo), "all.log")
-	go func() {
-		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
-		if err == nil {
-			_, err = f.Write(all)
-			err = errors.Join(err, f.Close())
-		}
-		writeErr <- err
-	}()
+	go feedPipe(fifo, all, writeErr)
 	s = runOn(t, []string{filepath.Dir(fifo)}, Options{NoPlots: true}, "").Scenarios[0]
 	if err := <-writeErr; err != nil {
 		t.Fatal(err)
