@@ -21,20 +21,23 @@ import (
 // back and storeOnce routes the stored record again.
 //
 // DUP only says the client may have sent the message before, and a client
-// may reuse a packet id for the same text as soon as it has its PUBACK, so
-// the match is ambiguous in one case: a new identical message under the
-// same packet id, lost on its way in and resent, within plainTTL. Then the
-// resend is taken for the earlier copy. The window keeps that case to
-// clients that reuse a packet id for the same text within a minute (most
-// clients cycle through 65,535 ids). The table lives in memory and holds at
-// most plainCap publishes: a resend after a broker restart, or after more
-// than plainCap other plain-text publishes within the minute, is stored again
-// (shown twice, never lost).
+// may reuse a packet id as soon as it has its PUBACK: a new identical
+// message under a reused packet id, lost on its way in and resent, would be
+// taken for the earlier copy and lost. So a client seen reusing a packet id
+// within plainTTL (most clients cycle through 65,535 ids; some use one id
+// for every message) gets no matching from then on: its resends may be shown
+// twice, never lost. What remains is a loss only if such a client's very first
+// quick reuse is of the same text and is lost on its way in. The table lives
+// in memory and holds at most plainCap publishes: a resend after a broker
+// restart, or after more than plainCap other plain-text publishes within the
+// minute, is stored again (shown twice, never lost).
 type plainIDs struct {
 	mu   sync.Mutex
 	seed maphash.Seed
 	now  func() time.Time
 	ids  map[plainKey]plainID
+	// clients seen reusing a packet id within plainTTL: never matched
+	reusers map[[2]string]bool
 }
 
 type plainKey struct {
@@ -56,7 +59,7 @@ const (
 )
 
 func newPlainIDs() *plainIDs {
-	return &plainIDs{seed: maphash.MakeSeed(), now: time.Now, ids: map[plainKey]plainID{}}
+	return &plainIDs{seed: maphash.MakeSeed(), now: time.Now, ids: map[plainKey]plainID{}, reusers: map[[2]string]bool{}}
 }
 
 // idFor returns the id a plain-text publish from user's client carries: its
@@ -70,10 +73,16 @@ func (p *plainIDs) idFor(user, client string, pk packets.Packet, fresh string) s
 	now := p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if prev, ok := p.ids[key]; ok && pk.FixedHeader.Dup && prev.hash == h && now.Sub(prev.at) < plainTTL {
+	who := [2]string{user, client}
+	prev, seen := p.ids[key]
+	recent := seen && now.Sub(prev.at) < plainTTL
+	if recent && !pk.FixedHeader.Dup && len(p.reusers) < plainCap {
+		p.reusers[who] = true // a new message under a packet id still remembered
+	}
+	if recent && pk.FixedHeader.Dup && prev.hash == h && !p.reusers[who] {
 		return prev.id
 	}
-	if _, ok := p.ids[key]; !ok && len(p.ids) >= plainCap {
+	if !seen && len(p.ids) >= plainCap {
 		p.makeRoom(now)
 	}
 	p.ids[key] = plainID{hash: h, id: fresh, at: now}
