@@ -13,7 +13,6 @@ import (
 type fileFacts struct {
 	events []fact               // memberships, faults, and each node's first line, in file order
 	sends  map[string]*sendSpan // per run label
-	seen   map[[2]string]bool   // (run, node) pairs already in events
 	// lines read, of those the ones with a known event, and of those the
 	// fault lines (a drill's log holds no node's lines)
 	lines, eventLines, faultLines int64
@@ -28,7 +27,7 @@ type fileFacts struct {
 
 // fact is one line of interest to the first pass.
 type fact struct {
-	event                                 string // a wire event, or "" for a node's first "sent" line
+	event                                 string // a wire event, or "" for a node's first parsed line
 	run, node, conv, fault, target, phase string
 	ts                                    int64
 }
@@ -56,11 +55,12 @@ func (ff *fileFacts) pass1(line []byte) {
 		}
 		ff.runs[string(r.run)] = true
 	}
-	if e != "" && e != wire.EventFault && !ff.nodes[[2]string{string(r.run), string(r.node)}] {
+	if k := [2]string{string(r.run), string(r.node)}; e != "" && e != wire.EventFault && !ff.nodes[k] {
 		if ff.nodes == nil {
 			ff.nodes = map[[2]string]bool{}
 		}
-		ff.nodes[[2]string{string(r.run), string(r.node)}] = true
+		ff.nodes[k] = true
+		ff.events = append(ff.events, fact{run: k[0], node: k[1]}) // the node, in the order the files name them
 	}
 	switch e {
 	case wire.EventFault:
@@ -73,12 +73,8 @@ func (ff *fileFacts) pass1(line []byte) {
 		if len(r.id) == 0 {
 			return
 		}
-		if ff.seen == nil {
-			ff.seen, ff.sends = map[[2]string]bool{}, map[string]*sendSpan{}
-		}
-		if k := [2]string{string(r.run), string(r.node)}; !ff.seen[k] {
-			ff.seen[k] = true
-			ff.events = append(ff.events, fact{run: k[0], node: k[1]})
+		if ff.sends == nil {
+			ff.sends = map[string]*sendSpan{}
 		}
 		sp := ff.sends[string(r.run)]
 		if sp == nil {
