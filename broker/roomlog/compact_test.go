@@ -35,6 +35,17 @@ func closeStore(t *testing.T, s *FileStore) {
 	}
 }
 
+// writeLog writes n records of size bytes to lobby in a log in dir, with no
+// retention, and closes it.
+func writeLog(t *testing.T, dir string, n, size int) {
+	t.Helper()
+	s := openAt(t, dir, Options{})
+	for range n {
+		appendSized(t, s, "lobby", time.Now(), size)
+	}
+	closeStore(t, s)
+}
+
 // seqs returns from..to.
 func seqs(from, to uint64) []uint64 {
 	var out []uint64
@@ -126,12 +137,8 @@ func TestCompactionThreshold(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := openAt(t, dir, Options{})
-			for range tt.n {
-				appendSized(t, s, "lobby", time.Now(), 1000)
-			}
-			closeStore(t, s)
-			s = openAt(t, dir, Options{MaxMessages: tt.keep})
+			writeLog(t, dir, tt.n, 1000)
+			s := openAt(t, dir, Options{MaxMessages: tt.keep})
 			defer closeStore(t, s)
 			if got := s.Recovery.CompactedBytes > 0; got != tt.compacts {
 				t.Errorf("compacted %d bytes, want compaction %v", s.Recovery.CompactedBytes, tt.compacts)
@@ -147,16 +154,12 @@ func TestCompactionThreshold(t *testing.T) {
 // and a partial new file beside it, which the next Open removes.
 func TestUnfinishedCompaction(t *testing.T) {
 	dir := t.TempDir()
-	s := openAt(t, dir, Options{})
-	for range 10 {
-		appendSized(t, s, "lobby", time.Now(), 100)
-	}
-	closeStore(t, s)
+	writeLog(t, dir, 10, 100)
 	partial := filepath.Join(dir, "roomlog.dat"+compactSuffix)
 	if err := os.WriteFile(partial, []byte("half a record"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s = openAt(t, dir, Options{})
+	s := openAt(t, dir, Options{})
 	defer closeStore(t, s)
 	if _, err := os.Stat(partial); !os.IsNotExist(err) {
 		t.Errorf("the unfinished compaction is still there: %v", err)
@@ -171,14 +174,10 @@ func TestUnfinishedCompaction(t *testing.T) {
 // why, and serves everything retention keeps.
 func TestCompactionFailureIsNotFatal(t *testing.T) {
 	dir := t.TempDir()
-	s := openAt(t, dir, Options{})
-	for range 3000 {
-		appendSized(t, s, "lobby", time.Now(), 1000)
-	}
-	closeStore(t, s)
+	writeLog(t, dir, 3000, 1000)
 	before := fileSize(t, dir)
 	full := errors.New("no space left on device")
-	s = openAt(t, dir, Options{MaxMessages: 10, createCompacted: func(string) (*os.File, error) { return nil, full }})
+	s := openAt(t, dir, Options{MaxMessages: 10, createCompacted: func(string) (*os.File, error) { return nil, full }})
 	defer closeStore(t, s)
 	if !errors.Is(s.Recovery.CompactionError, full) || s.Recovery.CompactedBytes != 0 || fileSize(t, dir) != before {
 		t.Fatalf("compaction error %v, compacted %d, file %d of %d: want the error said and the file as it was",
