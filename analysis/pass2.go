@@ -324,9 +324,14 @@ func (s *scenario) finishIfDone(k uint64, i int32, f *flight) {
 		return
 	}
 	s.finish(f)
+	s.done.add(k, f)
+	s.release(k, i)
+}
+
+// release forgets the message in flight with key k in slot i.
+func (s *scenario) release(k uint64, i int32) {
 	delete(s.flights, k)
 	s.free = append(s.free, i)
-	s.done.add(k, f)
 }
 
 // finish adds a message's expected and received deliveries to the figures.
@@ -367,8 +372,7 @@ func (m *model) nodeEnded(run, node string) {
 		case !f.hasSent && f.sender == n:
 			// its sender's log has ended without its "sent" line
 			s.unmatched += int64(len(f.pend))
-			delete(s.flights, k)
-			s.free = append(s.free, i)
+			s.release(k, i)
 		case f.hasSent && f.expect&bit != 0 && f.got&bit == 0 && f.sentNS > s.lastTS[n]:
 			f.expect = s.expectedAt(f.conv, f.sentNS, false)
 			s.finishIfDone(k, i, f)
