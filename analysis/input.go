@@ -451,16 +451,10 @@ func readInput(name string, in *input, p *progress, done <-chan struct{}) {
 			if cerr := lr.close(); errors.Is(err, io.EOF) {
 				err = cerr
 			}
-			b.err = err
-			if len(b.ends) > 0 && b.err != nil {
-				// deliver the lines read before the error first
-				e := b.err
-				b.err = nil
-				if !send() {
-					return
-				}
-				b.err = e
+			if err != nil && len(b.ends) > 0 && !send() { // the lines read before the error first
+				return
 			}
+			b.err = err
 			send()
 			return
 		}
