@@ -50,6 +50,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs.StringVar(&cfg.TCP, "tcp", cfg.TCP, "MQTT TCP listener `host:port` (0.0.0.0:1883 opens it to the network)")
 	fs.StringVar(&cfg.WS, "ws", cfg.WS, "MQTT-over-WebSocket listener `host:port` (off when empty)")
 	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "HTTP listener `host:port` for /healthz and /stats (off when empty)")
+	fs.BoolVar(&cfg.Pprof, "pprof", cfg.Pprof, "also serve Go's profiler on the HTTP listener under /debug/pprof/")
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data `dir`ectory for sessions and the room log (memory only when empty)")
 	fs.StringVar(&cfg.Auth.UsersFile, "users", cfg.Auth.UsersFile, "users `file` (YAML); turns authentication and ACLs on")
 	fs.BoolVar(&cfg.Auth.Anonymous, "anonymous", cfg.Auth.Anonymous, "with users: let clients without credentials read rooms and presence")

@@ -65,8 +65,11 @@ func roomLogged(topic string) bool {
 }
 
 // OnQosPublish stores a message in flight unless the room log holds it.
+// Mochi also calls it with the PUBACK of every QoS 1 publish it receives,
+// and deletes that again right after writing it: such an acknowledgement
+// is never resent from the store, so it is not written.
 func (s *sessionStore) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64, resends int) {
-	if roomLogged(pk.TopicName) {
+	if pk.FixedHeader.Type == packets.Puback || roomLogged(pk.TopicName) {
 		return
 	}
 	s.mu.Lock()

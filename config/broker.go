@@ -20,6 +20,10 @@ type Broker struct {
 	WS string `yaml:"ws"`
 	// HTTP serves /healthz and /stats; empty turns it off. Default 127.0.0.1:8080.
 	HTTP string `yaml:"http"`
+	// Pprof also serves Go's profiler on HTTP under /debug/pprof/, for
+	// finding where the broker spends its time. Off by default: it lets
+	// anyone who reaches the HTTP listener read the broker's internals.
+	Pprof bool `yaml:"pprof"`
 	// DataDir holds sessions, retained messages and the room log. Empty keeps
 	// everything in memory (a warning is logged): a restart forgets it all.
 	DataDir string `yaml:"data_dir"`
