@@ -109,13 +109,16 @@ type pipeline struct {
 	quit    chan struct{}
 	stopped chan struct{}
 
-	convs      map[string]*conv
-	saved      map[string]uint64 // state file contents not yet claimed by a conv
-	seen       *idSet
-	senders    map[senderKey]*senderTrack
-	reqs       map[string]request
-	reqN       uint64
-	roomLog    int
+	convs   map[string]*conv
+	saved   map[string]uint64 // state file contents not yet claimed by a conv
+	seen    *idSet
+	senders map[senderKey]*senderTrack
+	reqs    map[string]request
+	reqN    uint64
+	roomLog int
+	// online is whether the connection is up: a gap is not given up on
+	// while the room log cannot be asked.
+	online     bool
 	firstAsk   time.Time
 	dirty      bool
 	lastSave   time.Time
@@ -225,12 +228,24 @@ func (p *pipeline) leave(room string) {
 	p.dirty = true
 }
 
-// onConnected catches every conversation up after a (re)connect.
+// onConnected catches every conversation up after a (re)connect. A gap
+// still held back gets a fresh gap_wait from now, with a new request: the
+// broker may have restarted and lost the one in flight.
 func (p *pipeline) onConnected() {
+	p.online = true
+	now := time.Now()
 	for _, name := range slices.Sorted(maps.Keys(p.convs)) {
+		c := p.convs[name]
+		if len(c.pending) > 0 && !c.holdSince.IsZero() {
+			c.holdSince, c.gapReq = now, ""
+		}
 		p.catchUp(name)
 	}
 }
+
+// onDisconnected stops gap_wait from running out while the room log cannot
+// answer: room order is kept across broker restarts, however long.
+func (p *pipeline) onDisconnected() { p.online = false }
 
 // catchUp asks the room log for what conv missed: everything after our last
 // room sequence, or, for a conversation new to this node, where it stands
@@ -560,6 +575,9 @@ func (p *pipeline) tick(now time.Time) {
 			continue
 		}
 		held := now.Sub(c.holdSince)
+		if !p.online && p.roomLog != logNo {
+			continue // held until the room log can be asked again
+		}
 		if !c.known {
 			if held > wait || p.roomLog == logNo {
 				c.known, c.delivered = true, minKey(c.pending)-1

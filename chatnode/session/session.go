@@ -360,6 +360,7 @@ func (s *Session) onConnectionLost(_ mqtt.Client, err error) {
 	s.mu.Lock()
 	s.connected = false
 	s.mu.Unlock()
+	s.p.do(s.p.onDisconnected)
 	s.entry(wire.EventConnectionLost).WithField(wire.FieldError, err.Error()).Warn("connection lost")
 	s.onEvent(Status{Err: err})
 }

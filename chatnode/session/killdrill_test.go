@@ -1,0 +1,277 @@
+package session
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/distchat/distchat/config"
+)
+
+// The kill drill: three nodes chat in three rooms and by DM while the broker
+// (the real binary, a child process) is killed with SIGKILL at random moments
+// and restarted on the same port and data directory, in each durability mode.
+// A fourth user, dave, is sent DMs throughout and connects for the first time
+// after the last kill. Afterwards every acknowledged room message is shown
+// exactly once to every member, in room order, and every acknowledged DM
+// exactly once to its recipient, dave included.
+//
+// DISTCHAT_DRILL_KILLS sets the kills per mode (default 10).
+func TestBrokerKillDrill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the broker binary and kills it repeatedly")
+	}
+	kills := 10
+	if v := os.Getenv("DISTCHAT_DRILL_KILLS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("DISTCHAT_DRILL_KILLS=%q: want a positive number", v)
+		}
+		kills = n
+	}
+	bin := filepath.Join(t.TempDir(), "broker")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/distchat/distchat/broker/cmd/broker").CombinedOutput(); err != nil {
+		t.Fatalf("build broker: %v\n%s", err, out)
+	}
+	for _, d := range []config.Durability{config.DurabilityProcess, config.DurabilityMachine} {
+		t.Run("durability="+d.String(), func(t *testing.T) { killDrill(t, bin, d, kills) })
+	}
+}
+
+// drillRooms are the rooms every drill node is in.
+var drillRooms = []string{"r1", "r2", "r3"}
+
+func killDrill(t *testing.T, bin string, durability config.Durability, kills int) {
+	br := startBrokerProcess(t, bin, durability)
+	nodes := map[string]*testNode{}
+	for _, nick := range []string{"alice", "bob", "carol"} {
+		cfg := nodeConfig(t, br.url(), nick, drillRooms...)
+		cfg.StateDir = t.TempDir()
+		nodes[nick] = startNode(t, cfg)
+	}
+	for _, r := range drillRooms {
+		waitOnline(t, r, nodes["alice"], nodes["bob"], nodes["carol"])
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	var sent sync.WaitGroup
+	var mu sync.Mutex
+	var all []drillSent
+	for nick, n := range nodes {
+		sent.Add(1)
+		go func() {
+			defer sent.Done()
+			out := drillLoad(ctx, t, nick, n)
+			mu.Lock()
+			all = append(all, out...)
+			mu.Unlock()
+		}()
+	}
+	for range kills {
+		time.Sleep(time.Duration(100+rand.IntN(400)) * time.Millisecond) // a random moment, not a wait for an event
+		br.kill(t)
+		br.start(t)
+	}
+	stop()
+	sent.Wait()
+
+	daveCfg := nodeConfig(t, br.url(), "dave")
+	daveCfg.StateDir = t.TempDir()
+	nodes["dave"] = startNode(t, daveCfg)
+	want := expectedDeliveries(all)
+	acked := 0
+	for _, s := range all {
+		if s.acked {
+			acked++
+		}
+	}
+	for nick, n := range nodes {
+		n.got.waitFor(t, 60*time.Second, nick+" to show every acknowledged message", func(c *collector) bool {
+			return shownAll(c.msgs, want[nick])
+		})
+		checkDrill(t, nick, n.got.messages(), want[nick])
+		t.Logf("%s: %d kills, %d messages sent, %d acknowledged, %d shown to %s (%d expected)",
+			durability, kills, len(all), acked, len(n.got.messages()), nick, len(want[nick]))
+	}
+}
+
+// drillSent is one message a drill node sent, and whether its PUBACK came.
+type drillSent struct {
+	id, conv, to string
+	acked        bool
+}
+
+// drillLoad sends from one node until ctx ends, about 100 messages a second:
+// round robin over the rooms, and every fourth message a DM (to the next
+// node, or to dave, who is not connected). It returns every send once its
+// outcome is known.
+func drillLoad(ctx context.Context, t *testing.T, nick string, n *testNode) []drillSent {
+	next := map[string]string{"alice": "bob", "bob": "carol", "carol": "alice"}
+	var pending []*Sent
+	var meta []drillSent
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ctx.Err() == nil; i++ {
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+		o := Outgoing{Room: drillRooms[i%len(drillRooms)], Body: fmt.Sprint("drill ", i)}
+		if i%4 == 3 {
+			o = Outgoing{To: next[nick], Body: o.Body}
+			if i%8 == 7 {
+				o.To = "dave"
+			}
+		}
+		s, err := n.Send(context.Background(), o)
+		if err != nil {
+			t.Errorf("%s: send: %v", nick, err)
+			break
+		}
+		pending = append(pending, s)
+		meta = append(meta, drillSent{id: s.ID, conv: o.Room, to: o.To})
+	}
+	for i, s := range pending {
+		select {
+		case <-s.Done:
+			meta[i].acked = s.Err == nil
+		case <-time.After(60 * time.Second):
+			t.Errorf("%s: message %s neither acknowledged nor failed after 60 s", nick, s.ID)
+		}
+	}
+	return meta
+}
+
+// expectedDeliveries maps each user to the ids of the acknowledged messages
+// they must be shown: every room message to everyone (all are members), each
+// DM to its recipient.
+func expectedDeliveries(all []drillSent) map[string]map[string]bool {
+	want := map[string]map[string]bool{"alice": {}, "bob": {}, "carol": {}, "dave": {}}
+	for _, s := range all {
+		if !s.acked {
+			continue
+		}
+		if s.to != "" {
+			want[s.to][s.id] = true
+			continue
+		}
+		for _, user := range []string{"alice", "bob", "carol"} {
+			want[user][s.id] = true
+		}
+	}
+	return want
+}
+
+func shownAll(msgs []Message, want map[string]bool) bool {
+	seen := 0
+	for _, m := range msgs {
+		if want[m.Env.ID] {
+			seen++
+		}
+	}
+	return seen >= len(want)
+}
+
+// checkDrill asserts every wanted message shown, none twice, and each
+// conversation's messages shown in room order.
+func checkDrill(t *testing.T, nick string, msgs []Message, want map[string]bool) {
+	t.Helper()
+	shown := map[string]int{}
+	last := map[string]uint64{}
+	for _, m := range msgs {
+		shown[m.Env.ID]++
+		if shown[m.Env.ID] == 2 {
+			t.Errorf("%s: message %s shown twice", nick, m.Env.ID)
+		}
+		if m.Env.RoomSeq != 0 && m.Env.RoomSeq <= last[m.Conv] {
+			t.Errorf("%s: in %s, room_seq %d shown after %d", nick, m.Conv, m.Env.RoomSeq, last[m.Conv])
+		}
+		last[m.Conv] = max(last[m.Conv], m.Env.RoomSeq)
+	}
+	for id := range want {
+		if shown[id] == 0 {
+			t.Errorf("%s: acknowledged message %s never shown", nick, id)
+		}
+	}
+}
+
+// brokerProcess is the broker binary run as a child on one port and data
+// directory across kills.
+type brokerProcess struct {
+	bin, addr, data string
+	durability      config.Durability
+	cmd             *exec.Cmd
+	exited          chan error
+}
+
+func startBrokerProcess(t *testing.T, bin string, durability config.Durability) *brokerProcess {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &brokerProcess{bin: bin, addr: ln.Addr().String(), data: t.TempDir(), durability: durability}
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b.start(t)
+	t.Cleanup(func() {
+		if b.cmd != nil {
+			b.kill(t)
+		}
+	})
+	return b
+}
+
+func (b *brokerProcess) url() string { return "tcp://" + b.addr }
+
+// start runs the broker and returns once it reports that it is serving.
+func (b *brokerProcess) start(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command(b.bin, "-tcp", b.addr, "-http", "", "-data", b.data, "-durability", b.durability.String(), "-log-level", "info")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start broker: %v", err)
+	}
+	started := make(chan struct{})
+	b.cmd, b.exited = cmd, make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line struct{ Event string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Event == "started" {
+				close(started)
+			}
+		}
+		b.exited <- cmd.Wait()
+	}()
+	select {
+	case <-started:
+	case err := <-b.exited:
+		t.Fatalf("broker exited before serving: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the broker did not start within 20 s")
+	}
+}
+
+// kill sends SIGKILL and waits for the process to end.
+func (b *brokerProcess) kill(t *testing.T) {
+	t.Helper()
+	if err := b.cmd.Process.Kill(); err != nil {
+		t.Fatalf("kill broker: %v", err)
+	}
+	<-b.exited
+	b.cmd = nil
+}
