@@ -22,35 +22,42 @@ var brokerColors = []color.Color{
 
 const plotDPI = 96
 
-// writePlot draws compare.png: per load (columns), p50 and p99 bars per
-// broker on top and msg/s (ramp: capacity) bars below.
+// panel is one row of compare.png: a figure, its axis label and title.
+type panel struct {
+	title string
+	get   func(Figures) float64
+}
+
+var panels = []panel{
+	{"p50 latency (ms)", func(f Figures) float64 { return f.P50MS }},
+	{"p99 latency (ms)", func(f Figures) float64 { return f.P99MS }},
+	{"msg/s", func(f Figures) float64 { return f.MsgPerS }},
+}
+
+// writePlot draws compare.png: a column per load, rows p50, p99 and msg/s
+// (ramp: the zero-loss capacity), one coloured bar per broker.
 func (r Report) writePlot(path string) error {
 	if len(r.Loads) == 0 {
 		return errors.New("plot: no loads")
 	}
-	w := vg.Length(320*len(r.Loads)) * vg.Inch / plotDPI
-	h := 760 * vg.Inch / plotDPI
+	w := vg.Length(300*len(r.Loads)) * vg.Inch / plotDPI
+	h := vg.Length(260*len(panels)) * vg.Inch / plotDPI
 	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(plotDPI))
 	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 2, Cols: len(r.Loads), PadX: vg.Points(8), PadY: vg.Points(8),
+	tiles := draw.Tiles{Rows: len(panels), Cols: len(r.Loads), PadX: vg.Points(10), PadY: vg.Points(10),
 		PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(6)}
 	for col, load := range r.Loads {
-		lat, err := r.barPlot(load, "latency (ms)", []string{"p50", "p99"},
-			func(f Figures) []float64 { return []float64{f.P50MS, f.P99MS} })
-		if err != nil {
-			return err
+		for row, pn := range panels {
+			title := load + ": " + pn.title
+			if load == "ramp" && pn.title == "msg/s" {
+				title = "ramp: zero-loss capacity (msg/s)"
+			}
+			p, err := r.barPlot(load, title, pn.get)
+			if err != nil {
+				return err
+			}
+			p.Draw(tiles.At(dc, col, row))
 		}
-		lat.Title.Text = load
-		label := "msg/s"
-		if load == "ramp" {
-			label = "zero-loss capacity (msg/s)"
-		}
-		thr, err := r.barPlot(load, label, []string{label}, func(f Figures) []float64 { return []float64{f.MsgPerS} })
-		if err != nil {
-			return err
-		}
-		lat.Draw(tiles.At(dc, col, 0))
-		thr.Draw(tiles.At(dc, col, 1))
 	}
 	f, err := os.Create(path)
 	if err != nil {
@@ -64,33 +71,30 @@ func (r Report) writePlot(path string) error {
 	return nil
 }
 
-// barPlot is one panel: a group of bars per category, one bar per broker.
-func (r Report) barPlot(load, ylabel string, categories []string, values func(Figures) []float64) (*plot.Plot, error) {
+// barPlot is one panel: a bar per broker that ran the load (failed runs are
+// left out), in the broker's colour.
+func (r Report) barPlot(load, title string, get func(Figures) float64) (*plot.Plot, error) {
 	p := plot.New()
-	p.Y.Label.Text = ylabel
+	p.Title.Text = title
 	p.Y.Min = 0
 	p.Add(plotter.NewGrid())
-	p.Legend.Top, p.Legend.Left = true, true
-	barW := vg.Points(10)
-	var shown []string
+	var names []string
 	for _, broker := range r.Brokers {
-		if res, ok := r.find(load, broker); ok && res.Error == "" {
-			shown = append(shown, broker)
+		res, ok := r.find(load, broker)
+		if !ok || res.Error != "" {
+			continue
 		}
-	}
-	for i, broker := range shown {
-		res, _ := r.find(load, broker)
-		bars, err := plotter.NewBarChart(plotter.Values(values(res.Figures)), barW)
+		bars, err := plotter.NewBarChart(plotter.Values{get(res.Figures)}, vg.Points(22))
 		if err != nil {
 			return nil, fmt.Errorf("plot %s %s: %w", load, broker, err)
 		}
+		bars.XMin = float64(len(names))
 		bars.Color = brokerColor(broker)
 		bars.LineStyle.Width = 0
-		bars.Offset = barW * vg.Length(2*i-len(shown)+1) / 2
 		p.Add(bars)
-		p.Legend.Add(broker, bars)
+		names = append(names, broker)
 	}
-	p.NominalX(categories...)
+	p.NominalX(names...)
 	return p, nil
 }
 

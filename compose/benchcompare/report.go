@@ -88,8 +88,10 @@ func (r Report) table(b *strings.Builder, load string) {
 			continue
 		}
 		fmt.Fprintf(b, "| %s |", broker)
+		// A ramp whose first step failed has a capacity of 0 and no other figures.
+		noPass := len(res.Steps) > 0 && !res.Steps[0].Passed
 		for _, c := range columns {
-			if res.Error != "" && len(res.Steps) == 0 {
+			if (res.Error != "" && len(res.Steps) == 0) || (noPass && c.head != "msg/s") {
 				b.WriteString(" — | — |")
 				continue
 			}
