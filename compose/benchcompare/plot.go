@@ -95,6 +95,7 @@ func (r Report) barPlot(load, title string, get func(Figures) float64) (*plot.Pl
 		names = append(names, broker)
 	}
 	p.NominalX(names...)
+	p.X.Tick.Label.Font.Size = vg.Points(9)
 	return p, nil
 }
 

@@ -69,3 +69,13 @@ func passWord(s RampStep) string {
 		return " → p99 over 100 ms, stop"
 	}
 }
+
+// capacity is the ramp's zero-loss capacity as text ("≥ N" when every step
+// passed, "0" when none did).
+func (r Result) capacity() string {
+	c := strconv.FormatFloat(r.MsgPerS, 'f', -1, 64)
+	if r.AtLeast {
+		return "≥ " + c
+	}
+	return c
+}

@@ -87,6 +87,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 // config is the parsed command line.
 type config struct {
 	out, bin, readme, command string
+	keep                      bool
 	brokers                   []string
 	loads                     []Load
 	opts                      Options
@@ -107,6 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.bin, "bin", "", "take broker, chatnode and analysis from this `dir` (e.g. bin from make build) instead of building them")
 	fs.StringVar(&c.readme, "readme", "", "also put the tables between the bench-compare markers of this `file`")
 	fs.StringVar(&c.command, "command", "", "the command named in the report (default: this command line)")
+	fs.BoolVar(&c.keep, "keep", false, "keep the scratch directory (broker and node logs) and print where it is")
 	fs.IntVar(&c.opts.Size, "size", 256, "message size in `bytes`")
 	fs.DurationVar(&c.opts.PairsWarmup, "pairs-warmup", time.Second, "pair loads: unmeasured warm-up")
 	fs.DurationVar(&c.opts.PairsDuration, "pairs-duration", 5*time.Second, "pair loads: measured duration")
@@ -158,6 +160,10 @@ func run(ctx context.Context, c config, progress func(string, ...any)) (Report, 
 		return Report{}, fmt.Errorf("temp dir: %w", err)
 	}
 	defer func() {
+		if c.keep {
+			progress("kept the scratch directory %s", tmp)
+			return
+		}
 		if err := os.RemoveAll(tmp); err != nil {
 			progress("remove %s: %v", tmp, err)
 		}
@@ -185,9 +191,12 @@ func run(ctx context.Context, c config, progress func(string, ...any)) (Report, 
 			if ctx.Err() != nil {
 				return Report{}, ctx.Err()
 			}
-			if res.Error != "" {
+			switch {
+			case res.Error != "":
 				progress("%s %s: failed: %s", l.Name, b, oneLine(res.Error))
-			} else {
+			case l.Kind == KindRamp:
+				progress("%s %s: zero-loss capacity %s msg/s", l.Name, b, res.capacity())
+			default:
 				progress("%s %s: %s", l.Name, b, res.Line())
 			}
 			rep.Results = append(rep.Results, res)
