@@ -299,22 +299,21 @@ func TestSysPublishIgnoredInOpenMode(t *testing.T) {
 // BenchmarkQoS1RoundTrip is one paho publisher → broker → one paho
 // subscriber, QoS 1, one message at a time (publish, wait for the PUBACK,
 // wait for the delivery), users and ACLs on, with and without the session
-// store (Pebble, synced writes: an fsync per write, or the write-ahead log
-// fsynced every 5 ms) and the room log.
+// store and with the room log in each durability mode.
 func BenchmarkQoS1RoundTrip(b *testing.B) {
 	for _, tc := range []struct {
-		store   string
-		roomLog bool
-	}{{"none", false}, {"pebble", false}, {"pebble", true}, {"pebble-fsync-5ms", true}} {
-		b.Run(fmt.Sprintf("store=%s/room_log=%v", tc.store, tc.roomLog), func(b *testing.B) {
+		store      string
+		roomLog    bool
+		durability config.Durability
+	}{{"none", false, config.DurabilityProcess}, {"pebble", false, config.DurabilityProcess},
+		{"pebble", true, config.DurabilityProcess}, {"pebble", true, config.DurabilityMachine}} {
+		b.Run(fmt.Sprintf("store=%s/room_log=%v/durability=%s", tc.store, tc.roomLog, tc.durability), func(b *testing.B) {
 			cfg := brokertest.Config(b)
 			cfg.Auth.Users = demoUsers(b)
 			cfg.RoomLog.Enabled = tc.roomLog
-			switch tc.store {
-			case "none":
+			cfg.Durability = tc.durability
+			if tc.store == "none" {
 				cfg.DataDir = ""
-			case "pebble-fsync-5ms":
-				cfg.StorageFsyncInterval = 5 * time.Millisecond
 			}
 			br := brokertest.Start(b, cfg)
 			got := make(chan msg, 1)

@@ -23,9 +23,10 @@ With no configuration the broker is a local development broker: MQTT on
 anonymous clients allowed, identities not enforced, nothing persisted. Give
 users (-users FILE or auth.users in -config) to turn authentication and
 per-room ACLs on, and -data DIR to keep sessions and the room log.
+-durability machine fsyncs every chat message before its PUBACK.
 
 Configuration: the YAML file (-config), then DISTCHAT_* environment variables
-(DISTCHAT_TCP, DISTCHAT_ROOM_LOG_FSYNC, ...), then flags; later ones win.
+(DISTCHAT_TCP, DISTCHAT_DURABILITY, DISTCHAT_ROOM_LOG_MAX_AGE, ...), then flags; later ones win.
 
 Flags:
 `
@@ -49,11 +50,12 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs.StringVar(&cfg.TCP, "tcp", cfg.TCP, "MQTT TCP listener `host:port` (0.0.0.0:1883 opens it to the network)")
 	fs.StringVar(&cfg.WS, "ws", cfg.WS, "MQTT-over-WebSocket listener `host:port` (off when empty)")
 	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "HTTP listener `host:port` for /healthz and /stats (off when empty)")
+	fs.BoolVar(&cfg.Pprof, "pprof", cfg.Pprof, "also serve Go's profiler on the HTTP listener under /debug/pprof/")
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data `dir`ectory for sessions and the room log (memory only when empty)")
 	fs.StringVar(&cfg.Auth.UsersFile, "users", cfg.Auth.UsersFile, "users `file` (YAML); turns authentication and ACLs on")
 	fs.BoolVar(&cfg.Auth.Anonymous, "anonymous", cfg.Auth.Anonymous, "with users: let clients without credentials read rooms and presence")
 	fs.BoolVar(&cfg.RoomLog.Enabled, "room-log", cfg.RoomLog.Enabled, "keep the durable, sequenced room log (zero loss end to end)")
-	fs.StringVar(&cfg.RoomLog.Fsync, "fsync", cfg.RoomLog.Fsync, "room log durability: never (survives kill -9) or always (survives a machine crash)")
+	fs.Var(&cfg.Durability, "durability", "what an acknowledged chat message survives: `mode` process (kill -9 of the broker) or machine (also a power loss: fsync with group commit)")
 	fs.IntVar(&cfg.Limits.MaxInflight, "max-inflight", cfg.Limits.MaxInflight, "unacknowledged QoS 1 messages per client before drops (counted)")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: json or text")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")

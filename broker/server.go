@@ -7,20 +7,19 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	pebbledb "github.com/cockroachdb/pebble"
-	"github.com/cockroachdb/pebble/vfs"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	pebblestore "github.com/mochi-mqtt/server/v2/hooks/storage/pebble"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/sirupsen/logrus"
 
 	"github.com/distchat/distchat/broker/roomlog"
-	"github.com/distchat/distchat/broker/walsync"
 	"github.com/distchat/distchat/config"
 )
 
@@ -32,7 +31,6 @@ type Server struct {
 	events  *eventsHook
 	auth    *authHook
 	roomLog *roomlog.Hook
-	walFS   *walsync.FS // the session store's timed fsync, if configured
 	c       counters
 	started time.Time
 
@@ -90,10 +88,9 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 		return nil, err
 	}
 	if cfg.RoomLog.Enabled {
-		h, err := roomlog.Attach(s.mochi, cfg.RoomLog, cfg.DataDir, log.WithField("component", "roomlog"))
+		h, err := roomlog.Attach(s.mochi, cfg.RoomLog, cfg.Durability, cfg.DataDir, log.WithField("component", "roomlog"))
 		if err != nil {
-			// the session store closes with Mochi, before its timed fsync stops
-			return nil, errors.Join(fmt.Errorf("room log: %w", err), s.mochi.Close(), s.closeWAL())
+			return nil, errors.Join(fmt.Errorf("room log: %w", err), s.mochi.Close())
 		}
 		h.SetReadCheck(s.MayRead) // the inline client that answers catch-up skips ACLs
 		s.roomLog = h
@@ -113,38 +110,16 @@ func (s *Server) addStorage() error {
 	}
 	switch s.cfg.Storage {
 	case "pebble":
-		// Sync mode by default: Pebble's NoSync lost queued messages on kill -9.
-		mode := pebblestore.Sync
-		if !s.cfg.StorageSync {
-			mode = pebblestore.NoSync
-		}
+		// No sync per write: the room log is the durable record of chat
+		// messages, and the store holds none of them (see sessionStore).
 		// Pebble's own messages (WAL replay, ...) go through logrus too.
 		popts := &pebbledb.Options{Logger: s.log.WithField("component", "pebble")}
-		if s.cfg.StorageSync && s.cfg.StorageFsyncInterval > 0 {
-			fs, err := walsync.New(vfs.Default, s.cfg.StorageFsyncInterval)
-			if err != nil {
-				return fmt.Errorf("session store: %w", err)
-			}
-			popts.FS, s.walFS = fs, fs
-		}
-		opts := &pebblestore.Options{Path: dir, Mode: mode, Options: popts}
-		if err := s.mochi.AddHook(new(pebblestore.Hook), opts); err != nil {
-			return errors.Join(fmt.Errorf("open session store %s: %w", dir, err), s.closeWAL())
+		opts := &pebblestore.Options{Path: dir, Mode: pebblestore.NoSync, Options: popts}
+		if err := s.mochi.AddHook(newSessionStore(), opts); err != nil {
+			return fmt.Errorf("open session store %s: %w", dir, err)
 		}
 	default:
 		return fmt.Errorf("storage %q is not built into this broker (use pebble)", s.cfg.Storage)
-	}
-	return nil
-}
-
-// closeWAL stops the session store's timed fsync, after a last one (Mochi
-// has closed the store by then).
-func (s *Server) closeWAL() error {
-	if s.walFS == nil {
-		return nil
-	}
-	if err := s.walFS.Close(); err != nil {
-		return fmt.Errorf("session store: %w", err)
 	}
 	return nil
 }
@@ -205,7 +180,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	s.log.WithFields(logrus.Fields{"event": "started", "tcp": s.Addr(), "ws": s.wsAddr, "http": s.HTTPAddr(),
-		"data_dir": s.cfg.DataDir, "room_log": s.cfg.RoomLog.Enabled, "open_mode": s.cfg.Open(),
+		"data_dir": s.cfg.DataDir, "durability": s.cfg.Durability, "room_log": s.cfg.RoomLog.Enabled, "open_mode": s.cfg.Open(),
 		"users": len(s.cfg.Auth.Users), "anonymous": s.cfg.Auth.Anonymous || s.cfg.Open()}).Info("broker started")
 	return nil
 }
@@ -240,7 +215,7 @@ func (s *Server) Close() error {
 			cancel()
 			<-s.httpDone
 		}
-		errs = append(errs, s.mochi.Close(), s.closeWAL())
+		errs = append(errs, s.mochi.Close())
 		s.closeErr = errors.Join(errs...)
 		s.log.WithField("event", "stopped").Info("broker stopped")
 	})
@@ -313,6 +288,13 @@ func (s *Server) httpHandler() http.Handler {
 			s.log.WithError(err).Debug("write /stats")
 		}
 	})
+	if s.cfg.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -60,24 +60,19 @@ func TestBenchThreeNodes(t *testing.T) {
 }
 
 // BenchmarkEndToEnd3Nodes: three bench nodes in one room, 1,000 msg/s in all
-// (open loop, 200 B, 5 s), against the real broker: with the session store's
-// writes synced (the default) and not, and with the room log switched off,
-// so the room log's own cost shows against the same store settings. Reports
-// the worst node's p50/p99 end-to-end latency. Run with -benchtime 1x.
+// (open loop, 200 B, 5 s), against the real broker with a data directory: the
+// room log in each durability mode, and switched off, so the room log's own
+// cost shows. Reports the worst node's p50/p99 end-to-end latency. Run with
+// -benchtime 1x.
 func BenchmarkEndToEnd3Nodes(b *testing.B) {
 	for _, tt := range []struct {
-		sync    bool
-		fsync   time.Duration // the session store's timed WAL fsync (0: per write)
-		roomLog bool
-	}{{true, 0, true}, {true, 5 * time.Millisecond, true}, {false, 0, true}, {false, 0, false}} {
-		name := fmt.Sprintf("storage_sync=%t/room_log=%t", tt.sync, tt.roomLog)
-		if tt.fsync > 0 {
-			name = fmt.Sprintf("storage_sync=%t/storage_fsync_interval=%s/room_log=%t", tt.sync, tt.fsync, tt.roomLog)
-		}
+		durability config.Durability
+		roomLog    bool
+	}{{config.DurabilityProcess, true}, {config.DurabilityMachine, true}, {config.DurabilityProcess, false}} {
+		name := fmt.Sprintf("durability=%s/room_log=%t", tt.durability, tt.roomLog)
 		b.Run(name, func(b *testing.B) {
 			cfg := brokertest.Config(b)
-			cfg.StorageSync = tt.sync
-			cfg.StorageFsyncInterval = tt.fsync
+			cfg.Durability = tt.durability
 			cfg.RoomLog.Enabled = tt.roomLog
 			benchEndToEnd(b, brokertest.Start(b, cfg))
 		})

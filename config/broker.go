@@ -20,27 +20,29 @@ type Broker struct {
 	WS string `yaml:"ws"`
 	// HTTP serves /healthz and /stats; empty turns it off. Default 127.0.0.1:8080.
 	HTTP string `yaml:"http"`
-	// DataDir holds sessions, queued messages and the room log. Empty keeps
+	// Pprof also serves Go's profiler on HTTP under /debug/pprof/, for
+	// finding where the broker spends its time. Off by default: it lets
+	// anyone who reaches the HTTP listener read the broker's internals.
+	Pprof bool `yaml:"pprof"`
+	// DataDir holds sessions, retained messages and the room log. Empty keeps
 	// everything in memory (a warning is logged): a restart forgets it all.
 	DataDir string `yaml:"data_dir"`
 	// Storage is the session store in DataDir. Only "pebble" is built in
-	// (synced writes; Mochi's bolt is deprecated and badger is not linked).
+	// (Mochi's bolt is deprecated and badger is not linked).
 	Storage string `yaml:"storage"`
-	// StorageSync makes every session-store write synchronous (default). It
-	// costs ~0.7 ms per QoS 1 delivery on the publisher's goroutine; off, a
-	// kill -9 can lose queued session messages, which the room log still has.
-	StorageSync bool `yaml:"storage_sync"`
-	// StorageFsyncInterval, when positive, keeps StorageSync's guarantee
-	// against a kill -9 (a write returns only once it is in the operating
-	// system) but fsyncs the store's write-ahead log every interval, for
-	// every write at once, instead of on every write (see broker/walsync): a
-	// machine crash can lose the writes since the last completed fsync. 0
-	// (default): an fsync per write.
-	StorageFsyncInterval time.Duration `yaml:"storage_fsync_interval"`
-	LogFormat            string        `yaml:"log_format"` // json (default) or text
-	LogLevel             string        `yaml:"log_level"`  // debug, info (default), warn, error
-	Limits               Limits        `yaml:"limits"`
-	Auth                 Auth          `yaml:"auth"`
+	// Durability is what an acknowledged chat message survives. The room log
+	// is the only durable write on a message's path: the session store keeps
+	// clients, subscriptions and retained messages without a sync per write
+	// and never stores chat messages in flight. DurabilityProcess (default)
+	// appends each message to the operating system before its PUBACK, so it
+	// survives kill -9 of the broker; DurabilityMachine also fsyncs before
+	// the PUBACK, one fsync for every append waiting (group commit), so it
+	// survives a power loss.
+	Durability Durability `yaml:"durability"`
+	LogFormat  string     `yaml:"log_format"` // json (default) or text
+	LogLevel   string     `yaml:"log_level"`  // debug, info (default), warn, error
+	Limits     Limits     `yaml:"limits"`
+	Auth       Auth       `yaml:"auth"`
 	// RoomLog is the durable, sequenced log of every room (zero loss end to end).
 	RoomLog RoomLog `yaml:"room_log"`
 }
@@ -102,10 +104,6 @@ type RoomLog struct {
 	// Enabled turns the room log on (default). Off, delivery is Mochi's
 	// hop-by-hop QoS 1 only, which can lose messages.
 	Enabled bool `yaml:"enabled"`
-	// Fsync is "never" (records reach the OS before the PUBACK: survives
-	// kill -9 of the broker) or "always" (group-committed fsync before the
-	// PUBACK: survives a machine crash).
-	Fsync string `yaml:"fsync"`
 	// Retention limits per conversation; zero means unlimited.
 	MaxMessages int           `yaml:"max_messages"`
 	MaxAge      time.Duration `yaml:"max_age"`
@@ -120,12 +118,12 @@ type RoomLog struct {
 // and no flags.
 func DefaultBroker() Broker {
 	return Broker{
-		TCP:         "127.0.0.1:1883",
-		HTTP:        "127.0.0.1:8080",
-		Storage:     "pebble",
-		StorageSync: true,
-		LogFormat:   "json",
-		LogLevel:    "info",
+		TCP:        "127.0.0.1:1883",
+		HTTP:       "127.0.0.1:8080",
+		Storage:    "pebble",
+		Durability: DurabilityProcess,
+		LogFormat:  "json",
+		LogLevel:   "info",
 		Limits: Limits{
 			MaxInflight:            8192,
 			MaxClientWritesPending: 8192,
@@ -137,7 +135,6 @@ func DefaultBroker() Broker {
 		},
 		RoomLog: RoomLog{
 			Enabled:    true,
-			Fsync:      "never",
 			PageSize:   500,
 			MaxPayload: 64 * 1024,
 		},
@@ -194,14 +191,8 @@ func (b *Broker) Validate() error {
 	if l.MessageExpiry <= 0 || l.SessionExpiry <= 0 {
 		add("limits: message_expiry and session_expiry must be positive durations such as 168h")
 	}
-	if b.StorageFsyncInterval < 0 || b.StorageFsyncInterval > time.Second {
-		add("storage_fsync_interval: %s must be between 0 and 1s", b.StorageFsyncInterval)
-	}
-	if b.StorageFsyncInterval > 0 && !b.StorageSync {
-		add("storage_fsync_interval: %s needs storage_sync: true (without it nothing is fsynced)", b.StorageFsyncInterval)
-	}
-	if b.RoomLog.Fsync != "never" && b.RoomLog.Fsync != "always" {
-		add("room_log.fsync: %q is not one of never, always", b.RoomLog.Fsync)
+	if err := b.Durability.Validate(); err != nil {
+		add("durability: %w", err)
 	}
 	if b.RoomLog.MaxMessages < 0 || b.RoomLog.MaxAge < 0 || b.RoomLog.MaxBytes < 0 {
 		add("room_log: retention limits cannot be negative")
@@ -262,4 +253,40 @@ func validateLogging(format, level string) error {
 		errs = append(errs, fmt.Errorf("log_level: %q is not one of debug, info, warn, error", level))
 	}
 	return errors.Join(errs...)
+}
+
+// Durability names what an acknowledged chat message survives; see
+// Broker.Durability.
+type Durability string
+
+// The durability modes.
+const (
+	// DurabilityProcess: appended to the operating system before the PUBACK;
+	// survives kill -9 of the broker, not a power loss.
+	DurabilityProcess Durability = "process"
+	// DurabilityMachine: fsynced (group commit) before the PUBACK; survives
+	// a power loss too.
+	DurabilityMachine Durability = "machine"
+)
+
+// String is the mode's name as written in configuration.
+func (d Durability) String() string { return string(d) }
+
+// Set parses a mode, so that a flag can take it.
+func (d *Durability) Set(s string) error {
+	v := Durability(s)
+	if err := v.Validate(); err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
+
+// Validate reports a mode that is not one of the two.
+func (d Durability) Validate() error {
+	switch d {
+	case DurabilityProcess, DurabilityMachine:
+		return nil
+	}
+	return fmt.Errorf("%q is not one of %s, %s", string(d), DurabilityProcess, DurabilityMachine)
 }

@@ -55,7 +55,7 @@ limits:
 	t.Setenv("DISTCHAT_HTTP", "127.0.0.1:2002")
 	t.Setenv("DISTCHAT_LOG_LEVEL", "warn")
 	t.Setenv("DISTCHAT_LIMITS_MAX_INFLIGHT", "200")
-	t.Setenv("DISTCHAT_ROOM_LOG_FSYNC", "always")
+	t.Setenv("DISTCHAT_DURABILITY", "machine")
 	cfg, err := loadBroker(t, "-config", file, "-log-level", "error")
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +66,7 @@ limits:
 		"log_level (flag over both)":  {cfg.LogLevel, "error"},
 		"max_inflight (env, nested)":  {cfg.Limits.MaxInflight, 200},
 		"message_expiry (file)":       {cfg.Limits.MessageExpiry, time.Hour},
-		"room_log.fsync (env)":        {cfg.RoomLog.Fsync, "always"},
+		"durability (env)":            {cfg.Durability, config.DurabilityMachine},
 		"session_expiry (default)":    {cfg.Limits.SessionExpiry, config.DefaultBroker().Limits.SessionExpiry},
 		"room_log.enabled (default)":  {cfg.RoomLog.Enabled, true},
 		"storage (default)":           {cfg.Storage, "pebble"},
@@ -111,12 +111,8 @@ func TestBrokerProblems(t *testing.T) {
 		{name: "empty tcp", args: []string{"-tcp", ""}, want: []string{"tcp: address is empty"}},
 		{name: "bad env value", env: map[string]string{"DISTCHAT_LIMITS_MAX_INFLIGHT": "lots"},
 			want: []string{`environment DISTCHAT_LIMITS_MAX_INFLIGHT="lots"`}},
-		{name: "bad enums and limits", yaml: "storage: bolt\nlog_format: xml\nlimits:\n  max_inflight: 0\n  receive_maximum: 70000\nroom_log:\n  fsync: sometimes\n",
-			want: []string{`storage: "bolt"`, `log_format: "xml"`, "limits.max_inflight: 0 must be positive", "receive_maximum: 70000", `room_log.fsync: "sometimes"`}},
-		{name: "timed fsync out of range", yaml: "storage_fsync_interval: 2s\n",
-			want: []string{"storage_fsync_interval: 2s must be between 0 and 1s"}},
-		{name: "timed fsync without synced writes", env: map[string]string{"DISTCHAT_STORAGE_SYNC": "false", "DISTCHAT_STORAGE_FSYNC_INTERVAL": "5ms"},
-			want: []string{"storage_fsync_interval: 5ms needs storage_sync: true"}},
+		{name: "bad enums and limits", yaml: "storage: bolt\nlog_format: xml\nlimits:\n  max_inflight: 0\n  receive_maximum: 70000\ndurability: disk\n",
+			want: []string{`storage: "bolt"`, `log_format: "xml"`, "limits.max_inflight: 0 must be positive", "receive_maximum: 70000", `durability: "disk" is not one of process, machine`}},
 		{name: "badger is not built in", yaml: "storage: badger\n",
 			want: []string{`storage: "badger" is not built into this broker; use pebble`}},
 		{name: "limits over Mochi's integer ranges", yaml: "limits:\n  max_inflight: 70000\n  max_client_writes_pending: 3000000000\n",

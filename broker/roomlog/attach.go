@@ -36,6 +36,7 @@ type Hook struct {
 	mqtt.HookBase
 	store    Store
 	fileOnly *FileStore // the same store, for its counts; nil for other stores
+	fsync    bool       // appends are fsynced before the PUBACK (durability: machine)
 	srv      *mqtt.Server
 	cfg      config.RoomLog
 	log      *logrus.Entry
@@ -63,12 +64,12 @@ type Stats struct {
 
 // Attach opens the room log configured by cfg in dataDir ("" keeps it in
 // memory) and adds its hook to srv. The hook closes the log when srv closes.
-func Attach(srv *mqtt.Server, cfg config.RoomLog, dataDir string, log *logrus.Entry) (*Hook, error) {
+func Attach(srv *mqtt.Server, cfg config.RoomLog, durability config.Durability, dataDir string, log *logrus.Entry) (*Hook, error) {
 	dir := ""
 	if dataDir != "" {
 		dir = filepath.Join(dataDir, "roomlog")
 	}
-	st, err := Open(dir, Options{Fsync: cfg.Fsync == "always", MaxMessages: cfg.MaxMessages, MaxAge: cfg.MaxAge, MaxBytes: cfg.MaxBytes})
+	st, err := Open(dir, Options{Fsync: durability == config.DurabilityMachine, MaxMessages: cfg.MaxMessages, MaxAge: cfg.MaxAge, MaxBytes: cfg.MaxBytes})
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +77,7 @@ func Attach(srv *mqtt.Server, cfg config.RoomLog, dataDir string, log *logrus.En
 	log.WithFields(logrus.Fields{"event": "room_log_opened", "dir": dir, "conversations": convs, "records": records,
 		"file_bytes": size, "torn_bytes": st.Recovery.TornBytes, "compacted_bytes": st.Recovery.CompactedBytes,
 		"recovery_ms": float64(st.Recovery.Duration.Microseconds()) / 1000,
-		"fsync":       cfg.Fsync}).Info("room log opened")
+		"durability":  durability}).Info("room log opened")
 	if err := st.Recovery.CompactionError; err != nil {
 		log.WithFields(logrus.Fields{"event": "room_log_not_compacted", "error": err.Error()}).
 			Warn("room log: could not give back the space retention freed; the log is used as it is")
@@ -87,6 +88,7 @@ func Attach(srv *mqtt.Server, cfg config.RoomLog, dataDir string, log *logrus.En
 	}
 	h := New(st, srv, cfg, log)
 	h.fileOnly = st
+	h.fsync = durability == config.DurabilityMachine
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, errors.Join(fmt.Errorf("add room log hook: %w", err), st.Close())
 	}
@@ -171,7 +173,7 @@ func (h *Hook) Stop() error { return h.store.Close() }
 // Stats returns a snapshot of the counters.
 func (h *Hook) Stats() Stats {
 	s := Stats{Appended: h.appended.Load(), Resent: h.resent.Load(), Invalid: h.invalid.Load(), AppendErrors: h.appendErrors.Load(),
-		SyncsServed: h.syncs.Load(), SyncsDenied: h.syncDenied.Load(), Fsync: h.cfg.Fsync == "always"}
+		SyncsServed: h.syncs.Load(), SyncsDenied: h.syncDenied.Load(), Fsync: h.fsync}
 	if h.fileOnly != nil {
 		s.Conversations, s.Records, s.FileBytes = h.fileOnly.Counts()
 	}

@@ -65,6 +65,9 @@ type Options struct {
 	// createCompacted creates compaction's new file; nil means os.OpenFile.
 	// Tests set it to make compaction fail.
 	createCompacted func(path string) (*os.File, error)
+	// fsync makes the log file durable; nil means (*os.File).Sync. Tests
+	// set it to count and hold fsyncs.
+	fsync func(*os.File) error
 }
 
 type entry struct {
@@ -92,6 +95,10 @@ type FileStore struct {
 	opts Options
 	path string
 
+	// mu guards f, size, convs, closed and records. syncMu guards the group
+	// commit state (durable, syncing, syncErr). The two are never held
+	// together: waitDurable releases syncMu before it reads size under mu,
+	// and the fsync itself runs under neither.
 	mu      sync.RWMutex
 	f       *os.File
 	size    int64
@@ -135,6 +142,9 @@ const maxRecord = 16 << 20
 func Open(dir string, opts Options) (*FileStore, error) {
 	if opts.now == nil {
 		opts.now = time.Now
+	}
+	if opts.fsync == nil {
+		opts.fsync = (*os.File).Sync
 	}
 	s := &FileStore{opts: opts, convs: map[string]*convIndex{}}
 	s.cond = sync.NewCond(&s.syncMu)
@@ -510,7 +520,7 @@ func (s *FileStore) waitDurable(end int64) error {
 		s.mu.RLock()
 		target := s.size
 		s.mu.RUnlock()
-		err := s.f.Sync()
+		err := s.opts.fsync(s.f)
 		s.syncMu.Lock()
 		s.syncing = false
 		if err != nil {

@@ -7,21 +7,22 @@ import (
 	"time"
 
 	"github.com/distchat/distchat/broker/brokertest"
+	"github.com/distchat/distchat/config"
 )
 
 // BenchmarkPublishQoS1 measures one node's QoS 1 publish rate (200-byte
 // envelopes, default window of 64) until every PUBACK is in, with one
-// subscriber in the room, against the real broker (room log on) with the
-// session store's writes synced (default) and not.
+// subscriber in the room, against the real broker (room log on) in each
+// durability mode.
 func BenchmarkPublishQoS1(b *testing.B) {
-	for _, sync := range []bool{true, false} {
-		b.Run(fmt.Sprintf("storage_sync=%t", sync), func(b *testing.B) { benchPublish(b, sync) })
+	for _, d := range []config.Durability{config.DurabilityProcess, config.DurabilityMachine} {
+		b.Run(fmt.Sprintf("durability=%s", d), func(b *testing.B) { benchPublish(b, d) })
 	}
 }
 
-func benchPublish(b *testing.B, storageSync bool) {
+func benchPublish(b *testing.B, durability config.Durability) {
 	bc := brokertest.Config(b)
-	bc.StorageSync = storageSync
+	bc.Durability = durability
 	br := brokertest.Start(b, bc)
 	cfg := nodeConfigTB(b, br.URL, "tx", "bench")
 	rxCfg := nodeConfigTB(b, br.URL, "rx", "bench")
@@ -51,7 +52,6 @@ func benchPublish(b *testing.B, storageSync bool) {
 func BenchmarkCatchUp100k(b *testing.B) {
 	const n = 100_000
 	cfg := brokertest.Config(b)
-	cfg.StorageSync = false
 	br := brokertest.Start(b, cfg)
 	tx := startNode(b, nodeConfigTB(b, br.URL, "tx", "big"))
 	rxCfg := nodeConfigTB(b, br.URL, "rx", "big")

@@ -54,9 +54,7 @@ func TestLoadScenarioErrors(t *testing.T) {
 		{"fault after run", "name: x\nduration: 5s\nlinger: 1s\nfaults: [{at: 5s, kind: kill-broker, for: 2s}]\n", "ends after the run"},
 		{"bad name", "name: a/b\n", "name:"},
 		{"bad rate", "name: x\nrate: -1\n", "rate:"},
-		{"bad fsync", "name: x\nfsync: sometimes\n", "fsync:"},
-		{"timed fsync without synced store", "name: x\nstorage_sync: false\nstorage_fsync_interval: 5ms\n", "needs storage_sync: true"},
-		{"timed fsync too slow", "name: x\nstorage_fsync_interval: 2s\n", "between 0 and 1s"},
+		{"bad durability", "name: x\ndurability: disk\n", `durability: "disk" is not one of process, machine`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -52,17 +52,10 @@ type Scenario struct {
 	Linger time.Duration `yaml:"linger"`
 	// RoomLog turns the broker's room log on (default) or off, for comparison.
 	RoomLog *bool `yaml:"room_log"`
-	// Fsync is the room log's durability mode: never (default) or always.
-	Fsync string `yaml:"fsync"`
-	// StorageSync makes the broker's session store (Mochi's Pebble hook)
-	// sync every write (default true, as shipped). Each QoS 1 delivery is a
-	// synced write on the publisher's goroutine, so it bounds throughput;
-	// false shows what the room log alone costs.
-	StorageSync *bool `yaml:"storage_sync"`
-	// StorageFsyncInterval fsyncs the session store's write-ahead log on a
-	// timer instead of per write (0, the default: per write, as shipped).
-	StorageFsyncInterval time.Duration `yaml:"storage_fsync_interval"`
-	Faults               []Fault       `yaml:"faults"`
+	// Durability is the broker's durability mode: process (default) or
+	// machine.
+	Durability config.Durability `yaml:"durability"`
+	Faults     []Fault           `yaml:"faults"`
 }
 
 // Fault is one planned failure: at At after the nodes start, for For.
@@ -109,12 +102,8 @@ func (s *Scenario) defaults() {
 		on := true
 		s.RoomLog = &on
 	}
-	if s.Fsync == "" {
-		s.Fsync = "never"
-	}
-	if s.StorageSync == nil {
-		on := true
-		s.StorageSync = &on
+	if s.Durability == "" {
+		s.Durability = config.DurabilityProcess
 	}
 	sort.SliceStable(s.Faults, func(i, j int) bool { return s.Faults[i].At < s.Faults[j].At })
 }
@@ -140,14 +129,8 @@ func (s *Scenario) Validate() error {
 	if s.Size < 64 || s.Size > wire.MaxPayloadBytes {
 		add("size: %d must be between 64 and %d bytes", s.Size, wire.MaxPayloadBytes)
 	}
-	if s.Fsync != "never" && s.Fsync != "always" {
-		add("fsync: %q is not one of never, always", s.Fsync)
-	}
-	if s.StorageFsyncInterval < 0 || s.StorageFsyncInterval > time.Second {
-		add("storage_fsync_interval: %s must be between 0 and 1s", s.StorageFsyncInterval)
-	}
-	if s.StorageFsyncInterval > 0 && !*s.StorageSync {
-		add("storage_fsync_interval: needs storage_sync: true")
+	if err := s.Durability.Validate(); err != nil {
+		add("durability: %w", err)
 	}
 	for i, f := range s.Faults {
 		where := fmt.Sprintf("faults[%d] (%s)", i, f.Kind)
@@ -193,8 +176,6 @@ func (s *Scenario) Env(logsDir string) []string {
 		fmt.Sprintf("EVAL_SIZE=%d", s.Size),
 		"EVAL_LINGER="+s.Linger.String(),
 		fmt.Sprintf("EVAL_ROOM_LOG=%t", *s.RoomLog),
-		"EVAL_FSYNC="+s.Fsync,
-		fmt.Sprintf("EVAL_STORAGE_SYNC=%t", *s.StorageSync),
-		"EVAL_STORAGE_FSYNC_INTERVAL="+s.StorageFsyncInterval.String(),
+		"EVAL_DURABILITY="+s.Durability.String(),
 	)
 }
