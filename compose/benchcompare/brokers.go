@@ -28,33 +28,14 @@ var AllBrokers = []string{Mosquitto, Mochi, "log-off", "process", "machine"}
 // dataDirArg stands for the broker's fresh data directory in variant args.
 const dataDirArg = "{data}"
 
-// distchatVariant is how one distchat broker variant is started.
-type distchatVariant struct {
-	// Args and Env are for a broker with -durability.
-	Args, Env []string
-	// LegacyArgs and LegacyEnv are for a broker that still has -fsync
-	// instead: the room log's fsync setting with the session store unsynced.
-	LegacyArgs, LegacyEnv []string
-}
-
-// distchatVariants is the one table of distchat broker variants → args.
-// Every variant also gets -tcp, -http "" and -log-level warn (ourArgs), and
-// runs in open mode (no users file).
-var distchatVariants = map[string]distchatVariant{
-	"log-off": {
-		Args:       []string{"-room-log=false"},
-		LegacyArgs: []string{"-room-log=false"},
-	},
-	"process": {
-		Args:       []string{"-data", dataDirArg, "-durability", "process"},
-		LegacyArgs: []string{"-data", dataDirArg, "-fsync", "never"},
-		LegacyEnv:  []string{"DISTCHAT_STORAGE_SYNC=false"},
-	},
-	"machine": {
-		Args:       []string{"-data", dataDirArg, "-durability", "machine"},
-		LegacyArgs: []string{"-data", dataDirArg, "-fsync", "always"},
-		LegacyEnv:  []string{"DISTCHAT_STORAGE_SYNC=false"},
-	},
+// distchatVariants is the one table of distchat broker variants → their
+// own arguments ({data} is a fresh data directory). Every variant also gets
+// -tcp, -http "" and -log-level warn (ourArgs) and runs in open mode (no
+// users file).
+var distchatVariants = map[string][]string{
+	"log-off": {"-room-log=false"},
+	"process": {"-data", dataDirArg, "-durability", "process"},
+	"machine": {"-data", dataDirArg, "-durability", "machine"},
 }
 
 // ParseBrokers checks a comma-separated broker list against AllBrokers and
@@ -96,22 +77,18 @@ log_type warning
 `, port)
 }
 
-// ourArgs returns the distchat broker's command line and extra environment
-// for variant on addr with data directory dir.
-func ourArgs(bin, variant, addr, dir string, durability bool) ([]string, []string, error) {
-	v, ok := distchatVariants[variant]
+// ourArgs returns the distchat broker's command line for variant on addr
+// with data directory dir.
+func ourArgs(bin, variant, addr, dir string) ([]string, error) {
+	args, ok := distchatVariants[variant]
 	if !ok {
-		return nil, nil, fmt.Errorf("unknown distchat broker variant %q", variant)
-	}
-	args, env := v.Args, v.Env
-	if !durability {
-		args, env = v.LegacyArgs, v.LegacyEnv
+		return nil, fmt.Errorf("unknown distchat broker variant %q", variant)
 	}
 	argv := []string{bin, "-tcp", addr, "-http", "", "-log-level", "warn"}
 	for _, a := range args {
 		argv = append(argv, strings.ReplaceAll(a, dataDirArg, dir))
 	}
-	return argv, env, nil
+	return argv, nil
 }
 
 // runningBroker is one broker child on a loopback port.
@@ -133,7 +110,7 @@ func (e *Env) startBroker(ctx context.Context, name, dir string) (*runningBroker
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	var argv, env []string
+	var argv []string
 	switch name {
 	case Mosquitto:
 		conf := filepath.Join(dir, "mosquitto.conf")
@@ -145,11 +122,11 @@ func (e *Env) startBroker(ctx context.Context, name, dir string) (*runningBroker
 		argv = []string{e.Bins.BareMochi, "-tcp", addr}
 	default:
 		data := filepath.Join(dir, "data")
-		if argv, env, err = ourArgs(e.Bins.Broker, name, addr, data, e.Durability); err != nil {
+		if argv, err = ourArgs(e.Bins.Broker, name, addr, data); err != nil {
 			return nil, err
 		}
 	}
-	c, err := startChild(ctx, name, argv, env, filepath.Join(dir, "broker.log"))
+	c, err := startChild(ctx, name, argv, nil, filepath.Join(dir, "broker.log"))
 	if err != nil {
 		return nil, err
 	}

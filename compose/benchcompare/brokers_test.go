@@ -64,30 +64,22 @@ func TestParseBrokers(t *testing.T) {
 
 func TestOurArgs(t *testing.T) {
 	tests := []struct {
-		variant    string
-		durability bool
-		wantArgs   string
-		wantEnv    string
+		variant, want string
 	}{
-		{"log-off", true, "B -tcp A -http  -log-level warn -room-log=false", ""},
-		{"process", true, "B -tcp A -http  -log-level warn -data D -durability process", ""},
-		{"machine", true, "B -tcp A -http  -log-level warn -data D -durability machine", ""},
-		{"process", false, "B -tcp A -http  -log-level warn -data D -fsync never", "DISTCHAT_STORAGE_SYNC=false"},
-		{"machine", false, "B -tcp A -http  -log-level warn -data D -fsync always", "DISTCHAT_STORAGE_SYNC=false"},
+		{"log-off", "B -tcp A -http  -log-level warn -room-log=false"},
+		{"process", "B -tcp A -http  -log-level warn -data D -durability process"},
+		{"machine", "B -tcp A -http  -log-level warn -data D -durability machine"},
 	}
 	for _, tt := range tests {
-		argv, env, err := ourArgs("B", tt.variant, "A", "D", tt.durability)
+		argv, err := ourArgs("B", tt.variant, "A", "D")
 		if err != nil {
 			t.Fatalf("ourArgs(%s): %v", tt.variant, err)
 		}
-		if got := strings.Join(argv, " "); got != tt.wantArgs {
-			t.Errorf("ourArgs(%s, durability %v) = %q, want %q", tt.variant, tt.durability, got, tt.wantArgs)
-		}
-		if got := strings.Join(env, " "); got != tt.wantEnv {
-			t.Errorf("ourArgs(%s, durability %v) env = %q, want %q", tt.variant, tt.durability, got, tt.wantEnv)
+		if got := strings.Join(argv, " "); got != tt.want {
+			t.Errorf("ourArgs(%s) = %q, want %q", tt.variant, got, tt.want)
 		}
 	}
-	if _, _, err := ourArgs("B", "mosquitto", "A", "D", true); err == nil {
+	if _, err := ourArgs("B", "mosquitto", "A", "D"); err == nil {
 		t.Error("ourArgs accepted a variant that is not distchat's")
 	}
 	for _, b := range AllBrokers[2:] {

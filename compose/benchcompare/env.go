@@ -20,9 +20,6 @@ type Env struct {
 	Bins             Bins
 	MosquittoBin     string
 	MosquittoVersion string
-	// Durability is true when the distchat broker has -durability (else
-	// the legacy -fsync arguments of distchatVariants apply).
-	Durability bool
 	// Tmp is the run's scratch directory; every broker and load gets a
 	// fresh directory below it.
 	Tmp string
@@ -78,10 +75,4 @@ func moduleRoot(ctx context.Context) (string, error) {
 func isExecutable(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
-}
-
-// hasDurabilityFlag reports whether the distchat broker takes -durability.
-func hasDurabilityFlag(ctx context.Context, broker string) bool {
-	out, err := exec.CommandContext(ctx, broker, "-h").CombinedOutput()
-	return err == nil && strings.Contains(string(out), "-durability")
 }

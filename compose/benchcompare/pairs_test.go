@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distchat/distchat/broker"
 	"github.com/distchat/distchat/broker/brokertest"
 	"github.com/distchat/distchat/chatnode/wire"
 )
@@ -52,7 +53,7 @@ func TestRunPairsAgainstBroker(t *testing.T) {
 	if r.Elapsed <= 0 || r.Elapsed > cfg.Duration {
 		t.Errorf("measured window %v, want within (0, %v]", r.Elapsed, cfg.Duration)
 	}
-	st := b.Server.Stats()
+	st := waitNoClients(t, b)
 	if st.RoomLog == nil {
 		t.Fatal("the test broker has no room log")
 	}
@@ -65,5 +66,27 @@ func TestRunPairsAgainstBroker(t *testing.T) {
 func TestRunPairsRejectsEmptyShape(t *testing.T) {
 	if _, err := RunPairs(t.Context(), PairsConfig{URL: "tcp://127.0.0.1:1", Pairs: 0, Duration: time.Second, Timeout: time.Second}); err == nil {
 		t.Error("RunPairs with no pairs: no error")
+	}
+}
+
+// waitNoClients waits until the broker has finished disconnecting every
+// client and returns its stats. Closing a Mochi v2.7.9 server while it still
+// removes a disconnecting client can deadlock (recursive RLock in
+// Clients.GetByListener, mochi-mqtt/server#488), so the test's cleanup must
+// not race the pairs' disconnects.
+func waitNoClients(t *testing.T, b *brokertest.Broker) broker.Stats {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st := b.Server.Stats()
+		if st.ClientsConnected == 0 {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d clients still connected 10s after the load", st.ClientsConnected)
+		}
+		<-tick.C
 	}
 }

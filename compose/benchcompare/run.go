@@ -178,7 +178,6 @@ func run(ctx context.Context, c config, progress func(string, ...any)) (Report, 
 	if env.Bins, err = buildBins(ctx, filepath.Join(tmp, "bin"), c.bin); err != nil {
 		return Report{}, err
 	}
-	env.Durability = hasDurabilityFlag(ctx, env.Bins.Broker)
 	rep := Report{Date: time.Now().UTC().Format(time.RFC3339), Command: c.command, Brokers: c.brokers,
 		Machine: Machine{Cores: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH,
 			Mosquitto: env.MosquittoVersion}}
