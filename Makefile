@@ -8,7 +8,7 @@ BIN      := bin
 GOFLAGS  := -trimpath
 export CGO_ENABLED := 0
 
-.PHONY: help build test lint images all demo demo-down eval bench bench-analysis clean
+.PHONY: help build test lint images all demo demo-down eval bench bench-analysis bench-compare clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,6 +53,9 @@ bench-analysis: build ## the analysis on 10 million synthetic log lines (3 GB in
 	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
 	$(BIN)/analysis gen -lines 10000000 -out "$$d/logs" && \
 	/usr/bin/time -f "analysis of 10M lines: %e s wall, %M KB peak RSS" $(BIN)/analysis -q -no-plots -out "$$d/out" "$$d/logs"
+
+bench-compare: build ## Mosquitto, bare Mochi and our broker under the same loads (≤ 10 min): results/bench/compare.*, README table
+	$(GO) run ./compose/cmd/benchcompare -bin $(BIN) -out results/bench -readme README.md -command "make bench-compare"
 
 clean: ## remove built binaries
 	rm -rf $(BIN)

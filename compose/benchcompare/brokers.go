@@ -1,0 +1,228 @@
+package benchcompare
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Broker names, in report order. Mosquitto is the reference every ratio
+// divides by; mochi is bare Mochi (compose/cmd/baremochi); the rest are
+// distchat broker variants (distchatVariants).
+const (
+	Mosquitto = "mosquitto"
+	Mochi     = "mochi"
+)
+
+// AllBrokers is every broker bench-compare knows, in report order.
+var AllBrokers = []string{Mosquitto, Mochi, "log-off", "process", "machine"}
+
+// dataDirArg stands for the broker's fresh data directory in variant args.
+const dataDirArg = "{data}"
+
+// distchatVariants is the one table of distchat broker variants → their
+// own arguments ({data} is a fresh data directory). Every variant also gets
+// -tcp, -http "" and -log-level warn (ourArgs) and runs in open mode (no
+// users file).
+var distchatVariants = map[string][]string{
+	"log-off": {"-room-log=false"},
+	"process": {"-data", dataDirArg, "-durability", "process"},
+	"machine": {"-data", dataDirArg, "-durability", "machine"},
+}
+
+// ParseBrokers checks a comma-separated broker list against AllBrokers and
+// returns it in report order.
+func ParseBrokers(list string) ([]string, error) {
+	var out []string
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if !slices.Contains(AllBrokers, name) {
+			return nil, fmt.Errorf("unknown broker %q (one of %s)", name, strings.Join(AllBrokers, ", "))
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no brokers given")
+	}
+	slices.SortFunc(out, func(a, b string) int { return slices.Index(AllBrokers, a) - slices.Index(AllBrokers, b) })
+	return out, nil
+}
+
+// MosquittoConfig is the configuration file of a benchmark Mosquitto on
+// 127.0.0.1:port: anonymous, in memory, with a queue deep enough that a
+// slow subscriber is not the reason for loss, and Nagle off as Go's net
+// package has it for the other brokers.
+func MosquittoConfig(port int) string {
+	return fmt.Sprintf(`listener %d 127.0.0.1
+allow_anonymous true
+max_queued_messages 100000
+persistence false
+set_tcp_nodelay true
+log_dest stderr
+log_type error
+log_type warning
+`, port)
+}
+
+// ourArgs returns the distchat broker's command line for variant on addr
+// with data directory dir.
+func ourArgs(bin, variant, addr, dir string) ([]string, error) {
+	args, ok := distchatVariants[variant]
+	if !ok {
+		return nil, fmt.Errorf("unknown distchat broker variant %q", variant)
+	}
+	argv := []string{bin, "-tcp", addr, "-http", "", "-log-level", "warn"}
+	for _, a := range args {
+		argv = append(argv, strings.ReplaceAll(a, dataDirArg, dir))
+	}
+	return argv, nil
+}
+
+// runningBroker is one broker child on a loopback port.
+type runningBroker struct {
+	Name string
+	Addr string // host:port
+	URL  string // tcp://host:port
+	proc *child
+}
+
+// startBroker starts broker name in a fresh directory under dir and waits
+// until it accepts connections.
+func (e *Env) startBroker(ctx context.Context, name, dir string) (*runningBroker, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("broker dir: %w", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	var argv []string
+	switch name {
+	case Mosquitto:
+		conf := filepath.Join(dir, "mosquitto.conf")
+		if err := os.WriteFile(conf, []byte(MosquittoConfig(port)), 0o644); err != nil {
+			return nil, fmt.Errorf("write mosquitto config: %w", err)
+		}
+		argv = []string{e.MosquittoBin, "-c", conf}
+	case Mochi:
+		argv = []string{e.Bins.BareMochi, "-tcp", addr}
+	default:
+		data := filepath.Join(dir, "data")
+		if argv, err = ourArgs(e.Bins.Broker, name, addr, data); err != nil {
+			return nil, err
+		}
+	}
+	c, err := startChild(ctx, name, argv, nil, filepath.Join(dir, "broker.log"))
+	if err != nil {
+		return nil, err
+	}
+	b := &runningBroker{Name: name, Addr: addr, URL: "tcp://" + addr, proc: c}
+	if err := waitListening(ctx, addr, c); err != nil {
+		_, serr := c.stop()
+		return nil, errors.Join(err, serr)
+	}
+	return b, nil
+}
+
+// stop ends the broker and returns what it used.
+func (b *runningBroker) stop() (Usage, error) { return b.proc.stop() }
+
+// waitListening waits until addr accepts a TCP connection, the child exits,
+// or 15 s pass.
+func waitListening(ctx context.Context, addr string, c *child) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			return conn.Close()
+		}
+		if c.exited() {
+			return fmt.Errorf("%s exited before listening on %s (%s)", c.name, addr, lastLine(c.logPath))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not listening on %s after 15s: %w", c.name, addr, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	if err := l.Close(); err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	return port, nil
+}
+
+// findMosquitto returns the mosquitto binary and its version. When it is
+// missing and this process runs as root it installs the Debian package.
+func findMosquitto(ctx context.Context, progress func(string, ...any)) (string, string, error) {
+	path, err := lookMosquitto()
+	if err != nil && os.Geteuid() == 0 {
+		progress("mosquitto not found: apt-get install -y mosquitto")
+		for _, argv := range [][]string{{"apt-get", "update"}, {"apt-get", "install", "-y", "mosquitto"}} {
+			out, aerr := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+			if aerr != nil {
+				return "", "", fmt.Errorf("%s: %w (%s)", strings.Join(argv, " "), aerr, lastOf(string(out)))
+			}
+		}
+		path, err = lookMosquitto()
+	}
+	if err != nil {
+		return "", "", errors.New("mosquitto not found on PATH: install it (apt-get install mosquitto) or leave it out with -brokers")
+	}
+	// mosquitto -h prints "mosquitto version X.Y.Z" first and exits 3.
+	out, herr := exec.CommandContext(ctx, path, "-h").CombinedOutput()
+	version := MosquittoVersion(string(out))
+	if version == "" {
+		return "", "", fmt.Errorf("%s -h: no version in its output (%v)", path, herr)
+	}
+	return path, version, nil
+}
+
+// lookMosquitto finds mosquitto on PATH or in /usr/sbin (not on a normal
+// user's PATH on Debian).
+func lookMosquitto() (string, error) {
+	if p, err := exec.LookPath("mosquitto"); err == nil {
+		return p, nil
+	}
+	return exec.LookPath("/usr/sbin/mosquitto")
+}
+
+// MosquittoVersion extracts the version from mosquitto -h output.
+func MosquittoVersion(help string) string {
+	for _, line := range strings.Split(help, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "mosquitto version "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func lastOf(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}

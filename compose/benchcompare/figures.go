@@ -1,0 +1,84 @@
+package benchcompare
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+)
+
+// Figures are one broker's measurements under one load. Latencies are in
+// milliseconds; the CPU figures are seconds of CPU per 1,000 deliveries.
+type Figures struct {
+	P50MS float64 `json:"p50_ms"`
+	P99MS float64 `json:"p99_ms"`
+	MaxMS float64 `json:"max_ms"`
+	// MsgPerS is deliveries per second (for ramp: the zero-loss capacity,
+	// messages sent per second in all).
+	MsgPerS float64 `json:"msg_per_s"`
+	// Loss is messages published or expected but never received.
+	Loss int64 `json:"loss"`
+	// Deliveries counts every message received over the whole load.
+	Deliveries int64 `json:"deliveries"`
+	// BrokerCPUS and LoadCPUS are CPU seconds (user+sys) of the broker and
+	// of the load generator (the chat nodes, or this process for pairs).
+	BrokerCPUS float64 `json:"broker_cpu_s"`
+	LoadCPUS   float64 `json:"load_cpu_s"`
+	// BrokerCPUPer1k and LoadCPUPer1k divide them by Deliveries/1000.
+	BrokerCPUPer1k float64 `json:"broker_cpu_s_per_1k"`
+	LoadCPUPer1k   float64 `json:"load_cpu_s_per_1k"`
+	// BrokerRSSMB is the broker's peak resident set size in MiB.
+	BrokerRSSMB float64 `json:"broker_rss_mb"`
+}
+
+// Percentile is the nearest-rank p-quantile (0 < p ≤ 1) of sorted values.
+func Percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// latencyFigures sets P50MS, P99MS and MaxMS from unsorted latencies.
+func (f *Figures) latencyFigures(lat []time.Duration) {
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	f.P50MS = toMS(Percentile(s, 0.50))
+	f.P99MS = toMS(Percentile(s, 0.99))
+	if len(s) > 0 {
+		f.MaxMS = toMS(s[len(s)-1])
+	}
+}
+
+// usageFigures sets the CPU and memory figures from the broker's and the
+// load generator's usage; call it after Deliveries is set.
+func (f *Figures) usageFigures(broker Usage, load time.Duration) {
+	f.BrokerCPUS = round(broker.CPU.Seconds(), 3)
+	f.LoadCPUS = round(load.Seconds(), 3)
+	f.BrokerCPUPer1k = perThousand(broker.CPU, f.Deliveries)
+	f.LoadCPUPer1k = perThousand(load, f.Deliveries)
+	f.BrokerRSSMB = round(float64(broker.MaxRSSKB)/1024, 1)
+}
+
+// perThousand is CPU seconds per 1,000 deliveries (0 without deliveries).
+func perThousand(cpu time.Duration, deliveries int64) float64 {
+	if deliveries <= 0 {
+		return 0
+	}
+	return round(cpu.Seconds()*1000/float64(deliveries), 4)
+}
+
+func toMS(d time.Duration) float64 { return round(float64(d)/1e6, 3) }
+
+// round rounds v to the given number of decimals.
+func round(v float64, decimals int) float64 {
+	p := math.Pow(10, float64(decimals))
+	return math.Round(v*p) / p
+}
+
+// Line is the figures as one progress line.
+func (f Figures) Line() string {
+	return fmt.Sprintf("p50 %.3f ms, p99 %.3f ms, max %.1f ms, %.0f msg/s, loss %d, broker %.4f / load %.4f CPU-s per 1k, broker RSS %.1f MB",
+		f.P50MS, f.P99MS, f.MaxMS, f.MsgPerS, f.Loss, f.BrokerCPUPer1k, f.LoadCPUPer1k, f.BrokerRSSMB)
+}

@@ -1,0 +1,66 @@
+package benchcompare
+
+import (
+	"testing"
+	"time"
+)
+
+func TestPercentile(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		out := make([]time.Duration, len(v))
+		for i, x := range v {
+			out[i] = time.Duration(x) * time.Millisecond
+		}
+		return out
+	}
+	hundred := make([]int, 100)
+	for i := range hundred {
+		hundred[i] = i + 1
+	}
+	tests := []struct {
+		name   string
+		sorted []time.Duration
+		p      float64
+		want   time.Duration
+	}{
+		{"empty", nil, 0.5, 0},
+		{"one", ms(7), 0.99, 7 * time.Millisecond},
+		{"median of four is the second (nearest rank)", ms(1, 2, 3, 4), 0.5, 2 * time.Millisecond},
+		{"p99 of 100", ms(hundred...), 0.99, 99 * time.Millisecond},
+		{"p50 of 100", ms(hundred...), 0.50, 50 * time.Millisecond},
+		{"p100 is the max", ms(1, 5, 9), 1, 9 * time.Millisecond},
+		{"tiny p is the min", ms(1, 5, 9), 0.0001, time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Percentile(tt.sorted, tt.p); got != tt.want {
+				t.Errorf("Percentile(%v, %v) = %v, want %v", tt.sorted, tt.p, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestFiguresAggregation(t *testing.T) {
+	var f Figures
+	// Unsorted input: latencyFigures sorts a copy.
+	lat := []time.Duration{3 * time.Millisecond, 1 * time.Millisecond, 2500 * time.Microsecond, 2 * time.Millisecond}
+	f.latencyFigures(lat)
+	if f.P50MS != 2 || f.P99MS != 3 || f.MaxMS != 3 {
+		t.Errorf("latency figures = p50 %v p99 %v max %v, want 2 3 3", f.P50MS, f.P99MS, f.MaxMS)
+	}
+	if lat[0] != 3*time.Millisecond {
+		t.Errorf("latencyFigures reordered its input: %v", lat)
+	}
+	f.Deliveries = 4000
+	f.usageFigures(Usage{CPU: 2 * time.Second, MaxRSSKB: 10 * 1024}, 500*time.Millisecond)
+	want := Figures{P50MS: 2, P99MS: 3, MaxMS: 3, Deliveries: 4000, BrokerCPUS: 2, LoadCPUS: 0.5,
+		BrokerCPUPer1k: 0.5, LoadCPUPer1k: 0.125, BrokerRSSMB: 10}
+	if f != want {
+		t.Errorf("figures = %+v, want %+v", f, want)
+	}
+	var none Figures
+	none.usageFigures(Usage{CPU: time.Second}, time.Second)
+	if none.BrokerCPUPer1k != 0 || none.LoadCPUPer1k != 0 {
+		t.Errorf("without deliveries the per-1k figures are %v / %v, want 0", none.BrokerCPUPer1k, none.LoadCPUPer1k)
+	}
+}

@@ -1,0 +1,184 @@
+package benchcompare
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// LoadKind is what kind of load generator a load uses.
+type LoadKind int
+
+// The load kinds.
+const (
+	// KindPairs is the closed-loop pair load (RunPairs), in this process.
+	KindPairs LoadKind = iota
+	// KindChat is the open-loop chat load of chatnode bench processes.
+	KindChat
+	// KindRamp repeats the chat load at increasing rates (runRamp).
+	KindRamp
+)
+
+func (k LoadKind) String() string {
+	switch k {
+	case KindPairs:
+		return "pairs"
+	case KindChat:
+		return "chat"
+	case KindRamp:
+		return "ramp"
+	}
+	return fmt.Sprintf("LoadKind(%d)", int(k))
+}
+
+// Options are the durations and sizes of a run (the command's flags).
+type Options struct {
+	// Size is every message's encoded size in bytes.
+	Size int
+	// PairsWarmup and PairsDuration are the pair loads' unmeasured and
+	// measured time.
+	PairsWarmup, PairsDuration time.Duration
+	// ChatDuration is how long each chat node sends.
+	ChatDuration time.Duration
+	// RampStep is how long each ramp step sends; RampRates are the steps'
+	// rates per node, in increasing order.
+	RampStep  time.Duration
+	RampRates []float64
+}
+
+// Load is one named load.
+type Load struct {
+	Name  string
+	Kind  LoadKind
+	Pairs PairsConfig // KindPairs (URL set per broker)
+	Chat  ChatConfig  // KindChat; KindRamp: the shape, Rate set per step
+	Rates []float64   // KindRamp: rates per node
+}
+
+// Loads is every load of a run, in report order.
+func Loads(o Options) []Load {
+	pairs := func(n int) PairsConfig {
+		return PairsConfig{Pairs: n, Size: o.Size, Warmup: o.PairsWarmup, Duration: o.PairsDuration, Timeout: 2 * time.Second}
+	}
+	chat := func(nodes int, rate float64, d time.Duration) ChatConfig {
+		return ChatConfig{Nodes: nodes, Rate: rate, Duration: d, Size: o.Size, Linger: 3 * time.Second}
+	}
+	return []Load{
+		{Name: "pairs-1", Kind: KindPairs, Pairs: pairs(1)},
+		{Name: "pairs-10", Kind: KindPairs, Pairs: pairs(10)},
+		{Name: "chat-3x333", Kind: KindChat, Chat: chat(3, 333, o.ChatDuration)},
+		{Name: "chat-10x100", Kind: KindChat, Chat: chat(10, 100, o.ChatDuration)},
+		{Name: "ramp", Kind: KindRamp, Chat: chat(3, 0, o.RampStep), Rates: o.RampRates},
+	}
+}
+
+// SelectLoads keeps the loads named in a comma-separated list ("" or "all"
+// keeps every load).
+func SelectLoads(all []Load, list string) ([]Load, error) {
+	if list == "" || list == "all" {
+		return all, nil
+	}
+	names := strings.Split(list, ",")
+	var out []Load
+	for _, l := range all {
+		if slices.Contains(names, l.Name) {
+			out = append(out, l)
+		}
+	}
+	for _, n := range names {
+		if !slices.ContainsFunc(all, func(l Load) bool { return l.Name == n }) {
+			known := make([]string, len(all))
+			for i, l := range all {
+				known[i] = l.Name
+			}
+			return nil, fmt.Errorf("unknown load %q (one of %s)", n, strings.Join(known, ", "))
+		}
+	}
+	return out, nil
+}
+
+// Result is one broker under one load.
+type Result struct {
+	Load   string `json:"load"`
+	Broker string `json:"broker"`
+	Figures
+	// AtLeast marks a ramp whose every step passed: the capacity is at
+	// least MsgPerS.
+	AtLeast bool       `json:"at_least,omitempty"`
+	Steps   []RampStep `json:"steps,omitempty"`
+	Error   string     `json:"error,omitempty"`
+}
+
+// measured is what a load generator reports; the broker's usage is added
+// once it has stopped.
+type measured struct {
+	fig     Figures
+	loadCPU time.Duration
+}
+
+// withBroker starts broker name fresh in dir, runs load against it, stops
+// it and completes the figures with its CPU and peak RSS.
+func (e *Env) withBroker(ctx context.Context, name, dir string, load func(url string) (measured, error)) (Figures, error) {
+	b, err := e.startBroker(ctx, name, dir)
+	if err != nil {
+		return Figures{}, err
+	}
+	m, lerr := load(b.URL)
+	u, serr := b.stop()
+	if err := errors.Join(lerr, serr); err != nil {
+		return Figures{}, err
+	}
+	m.fig.usageFigures(u, m.loadCPU)
+	return m.fig, nil
+}
+
+// runLoad runs one load against one broker in a fresh directory.
+func (e *Env) runLoad(ctx context.Context, l Load, broker string) Result {
+	res := Result{Load: l.Name, Broker: broker}
+	dir := filepath.Join(e.Tmp, l.Name, broker)
+	var err error
+	switch l.Kind {
+	case KindPairs:
+		res.Figures, err = e.withBroker(ctx, broker, dir, func(url string) (measured, error) {
+			return runPairsMeasured(ctx, l.Pairs, url)
+		})
+	case KindChat:
+		res.Figures, err = e.withBroker(ctx, broker, dir, func(url string) (measured, error) {
+			return e.runChat(ctx, url, dir, l.Name+"-"+broker, l.Chat)
+		})
+	case KindRamp:
+		res, err = e.runRamp(ctx, l, broker, dir)
+	}
+	if err != nil {
+		res.Error = err.Error()
+	}
+	return res
+}
+
+// runPairsMeasured runs the pair load and counts this process's CPU
+// during it as the load generator's.
+func runPairsMeasured(ctx context.Context, cfg PairsConfig, url string) (measured, error) {
+	cfg.URL = url
+	before, err := selfCPU()
+	if err != nil {
+		return measured{}, err
+	}
+	r, err := RunPairs(ctx, cfg)
+	if err != nil {
+		return measured{}, err
+	}
+	after, err := selfCPU()
+	if err != nil {
+		return measured{}, err
+	}
+	f := Figures{Loss: r.Published - r.Received, Deliveries: r.Deliveries}
+	f.latencyFigures(r.Latencies)
+	if r.Elapsed > 0 {
+		f.MsgPerS = round(float64(r.Received)/r.Elapsed.Seconds(), 1)
+	}
+	return measured{fig: f, loadCPU: after - before}, nil
+}

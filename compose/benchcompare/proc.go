@@ -1,0 +1,142 @@
+package benchcompare
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// stopGrace is how long a child has to exit after SIGTERM before SIGKILL.
+const stopGrace = 5 * time.Second
+
+// Usage is what the kernel accounted to one child process over its life.
+type Usage struct {
+	// CPU is user plus system time.
+	CPU time.Duration
+	// MaxRSSKB is the peak resident set size in KiB (rusage ru_maxrss).
+	MaxRSSKB int64
+}
+
+// child is one started process whose output goes to a log file.
+type child struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{} // closed when Wait returned
+	waitErr error         // set before done is closed
+}
+
+// startChild starts argv with extra environment entries env; its stdout and
+// stderr go to logPath. Cancelling ctx sends SIGTERM (SIGKILL after
+// stopGrace), and the child gets SIGTERM if this process dies first.
+func startChild(ctx context.Context, name string, argv, env []string, logPath string) (*child, error) {
+	out, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("%s: create log: %w", name, err)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = stopGrace
+	if err := cmd.Start(); err != nil {
+		return nil, errors.Join(fmt.Errorf("%s: start %s: %w", name, argv[0], err), out.Close())
+	}
+	c := &child{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() {
+		c.waitErr = cmd.Wait()
+		if err := out.Close(); err != nil && c.waitErr == nil {
+			c.waitErr = fmt.Errorf("close log: %w", err)
+		}
+		close(c.done)
+	}()
+	return c, nil
+}
+
+// exited reports whether the child has already exited.
+func (c *child) exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait waits for the child to exit by itself and returns its usage and
+// exit code (-1 when killed by a signal).
+func (c *child) wait() (Usage, int, error) {
+	<-c.done
+	ps := c.cmd.ProcessState
+	if ps == nil {
+		return Usage{}, -1, fmt.Errorf("%s: %w", c.name, c.waitErr)
+	}
+	var exitErr *exec.ExitError
+	if c.waitErr != nil && !errors.As(c.waitErr, &exitErr) {
+		return usageOf(ps), ps.ExitCode(), fmt.Errorf("%s: %w", c.name, c.waitErr)
+	}
+	return usageOf(ps), ps.ExitCode(), nil
+}
+
+// stop sends SIGTERM, waits (SIGKILL after stopGrace) and returns the
+// usage. An exit other than 0 after SIGTERM is an error naming the log's
+// last line.
+func (c *child) stop() (Usage, error) {
+	if !c.exited() {
+		if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			return Usage{}, fmt.Errorf("%s: SIGTERM: %w", c.name, err)
+		}
+		select {
+		case <-c.done:
+		case <-time.After(stopGrace):
+			if err := c.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+				return Usage{}, fmt.Errorf("%s: SIGKILL: %w", c.name, err)
+			}
+		}
+	}
+	u, code, err := c.wait()
+	if err != nil {
+		return u, err
+	}
+	if code != 0 {
+		return u, fmt.Errorf("%s: exit code %d after SIGTERM (%s)", c.name, code, lastLine(c.logPath))
+	}
+	return u, nil
+}
+
+func usageOf(ps *os.ProcessState) Usage {
+	u := Usage{CPU: ps.UserTime() + ps.SystemTime()}
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		u.MaxRSSKB = ru.Maxrss
+	}
+	return u
+}
+
+// lastLine returns the last non-empty line of a log file, for error messages.
+func lastLine(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "no log: " + err.Error()
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if last := lines[len(lines)-1]; last != "" {
+		return "log: " + last
+	}
+	return "empty log"
+}
+
+// selfCPU is this process's CPU time so far (user+sys), for the in-process
+// load generator.
+func selfCPU() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}

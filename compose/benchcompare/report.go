@@ -1,0 +1,219 @@
+package benchcompare
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Report is compare.json: every result of a run and where it ran.
+type Report struct {
+	Date    string   `json:"date"` // RFC 3339, UTC
+	Machine Machine  `json:"machine"`
+	Command string   `json:"command"`
+	Loads   []string `json:"loads"`
+	// LoadInfo describes each load in Loads, same order.
+	LoadInfo []string `json:"load_info"`
+	Brokers  []string `json:"brokers"`
+	Results  []Result `json:"results"`
+}
+
+// Machine is what the figures were measured on.
+type Machine struct {
+	Cores     int    `json:"cores"`
+	GoVersion string `json:"go_version"`
+	OS        string `json:"os"`
+	Mosquitto string `json:"mosquitto_version,omitempty"`
+}
+
+// Markers delimit the generated table in a README.
+const (
+	MarkerStart = "<!-- bench-compare:start -->"
+	MarkerEnd   = "<!-- bench-compare:end -->"
+)
+
+// column is one figure of the tables.
+type column struct {
+	head string
+	get  func(Figures) float64
+	// format prints the value.
+	format string
+}
+
+var columns = []column{
+	{"p50 ms", func(f Figures) float64 { return f.P50MS }, "%.3f"},
+	{"p99 ms", func(f Figures) float64 { return f.P99MS }, "%.3f"},
+	{"max ms", func(f Figures) float64 { return f.MaxMS }, "%.1f"},
+	{"msg/s", func(f Figures) float64 { return f.MsgPerS }, "%.0f"},
+	{"loss", func(f Figures) float64 { return float64(f.Loss) }, "%.0f"},
+	{"broker CPU-s/1k", func(f Figures) float64 { return f.BrokerCPUPer1k }, "%.4f"},
+	{"load CPU-s/1k", func(f Figures) float64 { return f.LoadCPUPer1k }, "%.4f"},
+	{"broker RSS MB", func(f Figures) float64 { return f.BrokerRSSMB }, "%.1f"},
+}
+
+// Tables renders one Markdown table per load with a ratio column (ours ÷
+// Mosquitto) after each figure, preceded by the machine line.
+func (r Report) Tables() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Measured %s on %d cores, %s, %s, Mosquitto %s, with `%s`.\n", r.Date, r.Machine.Cores,
+		r.Machine.OS, r.Machine.GoVersion, orDash(r.Machine.Mosquitto), r.Command)
+	b.WriteString("The × columns are ours ÷ Mosquitto: below 1 is better for latency, loss, CPU and RSS; above 1 is better for msg/s and ramp capacity.\n")
+	for i, load := range r.Loads {
+		fmt.Fprintf(&b, "\n**%s**: %s\n\n", load, r.LoadInfo[i])
+		r.table(&b, load)
+	}
+	return b.String()
+}
+
+func (r Report) table(b *strings.Builder, load string) {
+	b.WriteString("| broker |")
+	sep := "|---|"
+	for _, c := range columns {
+		head := c.head
+		if load == "ramp" && head == "msg/s" {
+			head = "capacity msg/s"
+		}
+		fmt.Fprintf(b, " %s | × |", head)
+		sep += "---:|---:|"
+	}
+	b.WriteString("\n" + sep + "\n")
+	ref, hasRef := r.find(load, Mosquitto)
+	var notes []string
+	for _, broker := range r.Brokers {
+		res, ok := r.find(load, broker)
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(b, "| %s |", broker)
+		// A ramp whose first step failed has a capacity of 0 and no other figures.
+		noPass := len(res.Steps) > 0 && !res.Steps[0].Passed
+		for _, c := range columns {
+			if (res.Error != "" && len(res.Steps) == 0) || (noPass && c.head != "msg/s") {
+				b.WriteString(" — | — |")
+				continue
+			}
+			v := fmt.Sprintf(c.format, c.get(res.Figures))
+			if res.AtLeast && c.head == "msg/s" {
+				v = "≥ " + v
+			}
+			ratio := "—"
+			if hasRef && broker != Mosquitto && ref.Error == "" {
+				ratio = Ratio(c.get(res.Figures), c.get(ref.Figures))
+			}
+			fmt.Fprintf(b, " %s | %s |", v, ratio)
+		}
+		b.WriteString("\n")
+		if res.Error != "" {
+			notes = append(notes, fmt.Sprintf("%s failed: %s", broker, oneLine(res.Error)))
+		}
+		if len(res.Steps) > 0 {
+			notes = append(notes, broker+" steps (msg/s in all): "+stepsLine(res.Steps))
+		}
+	}
+	for _, n := range notes {
+		fmt.Fprintf(b, "\n- %s", n)
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n")
+	}
+}
+
+// find returns the result of broker under load.
+func (r Report) find(load, broker string) (Result, bool) {
+	for _, res := range r.Results {
+		if res.Load == load && res.Broker == broker {
+			return res, true
+		}
+	}
+	return Result{}, false
+}
+
+// Ratio formats ours ÷ ref with two decimals; "—" when ref is 0.
+func Ratio(ours, ref float64) string {
+	if ref == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f", ours/ref)
+}
+
+func stepsLine(steps []RampStep) string {
+	parts := make([]string, len(steps))
+	for i, s := range steps {
+		mark := "pass"
+		switch {
+		case s.Error != "":
+			mark = "failed"
+		case !s.Passed && s.Loss > 0:
+			mark = fmt.Sprintf("loss %d", s.Loss)
+		case !s.Passed:
+			mark = fmt.Sprintf("p99 %.0f ms", s.P99MS)
+		}
+		parts[i] = fmt.Sprintf("%g %s", s.TotalRate, mark)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// Markdown is compare.md.
+func (r Report) Markdown() string {
+	return "# bench-compare: distchat beside Mosquitto\n\n" + r.Tables()
+}
+
+// write writes compare.json and compare.md into dir.
+func (r Report) write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	j, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode compare.json: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compare.json"), append(j, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write compare.json: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compare.md"), []byte(r.Markdown()), 0o644); err != nil {
+		return fmt.Errorf("write compare.md: %w", err)
+	}
+	return nil
+}
+
+// ReplaceBetweenMarkers returns doc with the text between MarkerStart and
+// MarkerEnd replaced by content; both markers must be there, in order.
+func ReplaceBetweenMarkers(doc, content string) (string, error) {
+	i := strings.Index(doc, MarkerStart)
+	j := strings.Index(doc, MarkerEnd)
+	if i < 0 || j < 0 || j < i {
+		return "", fmt.Errorf("markers %s … %s not found (in order)", MarkerStart, MarkerEnd)
+	}
+	if strings.Count(doc, MarkerStart) > 1 || strings.Count(doc, MarkerEnd) > 1 {
+		return "", errors.New("the bench-compare markers appear more than once")
+	}
+	return doc[:i+len(MarkerStart)] + "\n" + strings.TrimRight(content, "\n") + "\n" + doc[j:], nil
+}
+
+// updateReadme puts the tables between the markers of the file at path.
+func (r Report) updateReadme(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	out, err := ReplaceBetweenMarkers(string(b), r.Tables())
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,148 @@
+package benchcompare
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// fixedReport is a report with every case the tables show: a reference,
+// ratios, a zero reference (loss), a failed broker and ramp steps.
+func fixedReport() Report {
+	fig := func(p50, p99, max, rate float64, loss int64, bcpu, lcpu, rss float64) Figures {
+		return Figures{P50MS: p50, P99MS: p99, MaxMS: max, MsgPerS: rate, Loss: loss, Deliveries: 10000,
+			BrokerCPUPer1k: bcpu, LoadCPUPer1k: lcpu, BrokerRSSMB: rss}
+	}
+	return Report{
+		Date:     "2026-12-01T05:00:00Z",
+		Machine:  Machine{Cores: 2, GoVersion: "go1.26.8", OS: "linux/amd64", Mosquitto: "2.0.11"},
+		Command:  "make bench-compare",
+		Loads:    []string{"pairs-1", "ramp"},
+		LoadInfo: []string{"closed loop, one pair.", "three nodes, rising rates."},
+		Brokers:  []string{"mosquitto", "mochi", "process", "machine"},
+		Results: []Result{
+			{Load: "pairs-1", Broker: "mosquitto", Figures: fig(0.1, 0.4, 2, 8000, 0, 0.02, 0.05, 5)},
+			{Load: "pairs-1", Broker: "mochi", Figures: fig(0.12, 0.5, 3, 7000, 0, 0.04, 0.05, 12)},
+			{Load: "pairs-1", Broker: "process", Figures: fig(0.2, 1.2, 9.5, 5000, 2, 0.08, 0.06, 30.5)},
+			{Load: "pairs-1", Broker: "machine", Error: "machine exited before listening on 127.0.0.1:1\n(log: boom)"},
+			{Load: "ramp", Broker: "mosquitto", AtLeast: true, Figures: fig(0.5, 3, 8, 4800, 0, 0.02, 0.2, 9),
+				Steps: []RampStep{{TotalRate: 2400, Passed: true}, {TotalRate: 4800, Passed: true}}},
+			{Load: "ramp", Broker: "process", Figures: fig(1, 20, 40, 2400, 0, 0.1, 0.2, 40),
+				Steps: []RampStep{{TotalRate: 2400, Passed: true}, {TotalRate: 4800, Figures: Figures{P99MS: 180}}}},
+			{Load: "ramp", Broker: "machine", Steps: []RampStep{{TotalRate: 2400, Figures: Figures{Loss: 3}}}},
+		},
+	}
+}
+
+func TestMarkdownGolden(t *testing.T) {
+	got := fixedReport().Markdown()
+	path := filepath.Join("testdata", "compare.golden.md")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file (go test -update writes it): %v", err)
+	}
+	if got != string(want) {
+		t.Errorf("compare.md differs from %s (go test -update to accept):\n%s", path, got)
+	}
+}
+
+func TestRatio(t *testing.T) {
+	tests := []struct {
+		ours, ref float64
+		want      string
+	}{
+		{2, 1, "2.00"}, {1, 4, "0.25"}, {0, 3, "0.00"}, {5, 0, "—"}, {0, 0, "—"},
+	}
+	for _, tt := range tests {
+		if got := Ratio(tt.ours, tt.ref); got != tt.want {
+			t.Errorf("Ratio(%v, %v) = %q, want %q", tt.ours, tt.ref, got, tt.want)
+		}
+	}
+}
+
+func TestReplaceBetweenMarkers(t *testing.T) {
+	tests := []struct {
+		name, doc, want, wantErr string
+	}{
+		{name: "replaces the old table",
+			doc:  "# T\n\n## Measured\n" + MarkerStart + "\nold\ntable\n" + MarkerEnd + "\nrest\n",
+			want: "# T\n\n## Measured\n" + MarkerStart + "\nNEW\n" + MarkerEnd + "\nrest\n"},
+		{name: "empty between markers",
+			doc:  "a " + MarkerStart + MarkerEnd + " b",
+			want: "a " + MarkerStart + "\nNEW\n" + MarkerEnd + " b"},
+		{name: "no markers", doc: "# README\n", wantErr: "markers"},
+		{name: "end only", doc: MarkerEnd + "\n", wantErr: "markers"},
+		{name: "reversed", doc: MarkerEnd + "\n" + MarkerStart + "\n", wantErr: "markers"},
+		{name: "twice", doc: MarkerStart + MarkerEnd + MarkerStart + MarkerEnd, wantErr: "more than once"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ReplaceBetweenMarkers(tt.doc, "NEW\n\n")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestUpdateReadme(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "README.md")
+	if err := os.WriteFile(path, []byte("intro\n"+MarkerStart+"\n"+MarkerEnd+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := fixedReport()
+	if err := r.updateReadme(path); err != nil {
+		t.Fatalf("updateReadme: %v", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "| mochi |") || !strings.HasPrefix(string(b), "intro\n"+MarkerStart) {
+		t.Errorf("README after update:\n%s", b)
+	}
+	missing := filepath.Join(dir, "plain.md")
+	if err := os.WriteFile(missing, []byte("no markers here\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.updateReadme(missing); err == nil || !strings.Contains(err.Error(), "plain.md") {
+		t.Errorf("updateReadme without markers: error = %v, want one naming the file", err)
+	}
+}
+
+func TestWriteReportFiles(t *testing.T) {
+	dir := t.TempDir()
+	r := fixedReport()
+	if err := r.save(config{out: dir}); err != nil {
+		t.Fatalf("save: %v", err)
+	}
+	for _, name := range []string{"compare.json", "compare.md", "compare.png"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || fi.Size() == 0 {
+			t.Errorf("%s: %v (size %d)", name, err, sizeOf(fi))
+		}
+	}
+}
+
+func sizeOf(fi os.FileInfo) int64 {
+	if fi == nil {
+		return -1
+	}
+	return fi.Size()
+}
