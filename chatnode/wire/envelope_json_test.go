@@ -41,9 +41,9 @@ func TestUnmarshalEnvelopeEqualsJSON(t *testing.T) {
 		{` { "v" : 1 , "id" : "a" } `, true},
 		{`{"v":1,"id":"a","id":"b"}`, true}, // the last one wins
 		{`{"v":-0,"seq":0}`, true},
-		{`{"v":1,"body":"a\"b"}`, false},      // escapes
-		{`{"v":1,"body":"a\u00e9"}`, false},   // escapes
-		{`{"v":1,"ID":"upper"}`, false},       // encoding/json matches keys case-insensitively
+		{`{"v":1,"body":"a\"b"}`, false},       // escapes
+		{`{"v":1,"body":"a\u00e9"}`, false},    // escapes
+		{`{"v":1,"ID":"upper"}`, false},        // encoding/json matches keys case-insensitively
 		{`{"v":1,"extra":{"x":[1,2]}}`, false}, // unknown key
 		{`{"v":1.0}`, false},
 		{`{"v":1e2}`, false},
