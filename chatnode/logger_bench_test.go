@@ -1,6 +1,7 @@
 package chatnode
 
 import (
+	"io"
 	"path/filepath"
 	"testing"
 
@@ -16,7 +17,7 @@ import (
 func BenchmarkLogReceived(b *testing.B) {
 	cfg := config.DefaultNode()
 	cfg.Nick, cfg.Run, cfg.Log = "n0", "x", filepath.Join(b.TempDir(), "n0.log")
-	log, closeLog, err := newLogger(cfg, nil, false)
+	log, closeLog, err := newLogger(cfg, io.Discard, false)
 	if err != nil {
 		b.Fatal(err)
 	}
