@@ -48,6 +48,10 @@ eval: images ## run the evaluation scenarios and fault drills (compose/scenarios
 bench: ## Go benchmarks of the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+.PHONY: bench-nodes
+bench-nodes: build ## chat nodes' CPU per delivery: a broker and 10 chatnode bench processes, 100 msg/s each for 10 s
+	$(GO) run ./chatnode/cmd/benchnodes -bin $(BIN) $(BENCH_NODES_FLAGS)
+
 bench-analysis: build ## the analysis on 10 million synthetic log lines (3 GB in a temp dir): wall time and peak memory
 	@[ -x /usr/bin/time ] || { echo "bench-analysis: needs /usr/bin/time (apt-get install time)"; exit 1; }
 	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \

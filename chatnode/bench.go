@@ -79,6 +79,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&bp.peers, "peers", 1, "bench nodes sending into the same rooms, this one included; waits until they are online")
 	fs.DurationVar(&bp.linger, "linger", 10*time.Second, "after sending, wait at most this `long` for the expected messages")
 	fs.DurationVar(&bp.startTimeout, "start-timeout", 30*time.Second, "wait at most this `long` for the connection and the peers")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (go tool pprof)")
 	if err := loadNode(fs, args, &cfg, stderr, benchUsageHead); err != nil {
 		return configError(err, stderr)
 	}
@@ -95,6 +96,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	defer closeLog()
+	stopProfile, err := startCPUProfile(*cpuprofile, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "chatnode: %v\n", err)
+		return 1
+	}
+	defer stopProfile()
 	res, err := bench(ctx, cfg, bp, log)
 	if err != nil {
 		if res.Sent > 0 {

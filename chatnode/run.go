@@ -18,6 +18,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/chatnode/jsonlog"
+	"github.com/distchat/distchat/chatnode/logbuf"
 	"github.com/distchat/distchat/chatnode/wire"
 	"github.com/distchat/distchat/config"
 )
@@ -130,12 +132,19 @@ func (h levelWriter) Fire(e *logrus.Entry) error {
 	return nil
 }
 
+// LogFlushInterval is how long log lines wait in memory at most before they
+// are written (see package logbuf): a kill -9 loses at most this much.
+const LogFlushInterval = 100 * time.Millisecond
+
 // newLogger builds the node's logger: JSON lines with node, run and ts_ns on
-// every line. quietStderr keeps stderr to warnings and errors (interactive
-// mode: the full log goes to -log FILE only, so it never mixes into the chat).
+// every line, batched into one write per LogFlushInterval (the returned
+// close function writes the rest). With -log FILE the full log goes to the
+// file and stderr gets warnings and errors only; without it, the full log
+// goes to stderr, unless quietStderr (interactive mode: the log must never
+// mix into the chat) keeps stderr to warnings and errors there too.
 func newLogger(cfg config.Node, stderr io.Writer, quietStderr bool) (*logrus.Entry, func(), error) {
 	l := logrus.New()
-	var f logrus.Formatter = &logrus.JSONFormatter{}
+	var f logrus.Formatter = &jsonlog.Formatter{}
 	if cfg.LogFormat == "text" {
 		f = &logrus.TextFormatter{DisableColors: true, FullTimestamp: true}
 	}
@@ -146,34 +155,34 @@ func newLogger(cfg config.Node, stderr io.Writer, quietStderr bool) (*logrus.Ent
 	}
 	l.SetLevel(lvl)
 	l.AddHook(tsHook{})
-	closeFn := func() {}
-	var file io.Writer
-	if cfg.Log != "" {
+	warnings := levelWriter{w: stderr, levels: logrus.AllLevels[:logrus.WarnLevel+1], fmt: f}
+	var out io.Writer
+	var closeOut func() error
+	switch {
+	case cfg.Log != "":
 		fh, err := os.OpenFile(cfg.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return nil, nil, fmt.Errorf("open log %s: %w", cfg.Log, err)
 		}
-		file = fh
-		closeFn = func() {
-			if err := fh.Close(); err != nil {
-				fmt.Fprintf(stderr, "chatnode: close log %s: %v\n", cfg.Log, err)
-			}
-		}
-	}
-	switch {
-	case quietStderr && file != nil:
-		l.SetOutput(file)
-		l.AddHook(levelWriter{w: stderr, levels: logrus.AllLevels[:logrus.WarnLevel+1], fmt: f})
+		bw := logbuf.New(fh, LogFlushInterval)
+		out, closeOut = bw, func() error { return errors.Join(bw.Close(), fh.Close()) }
+		l.AddHook(warnings)
 	case quietStderr:
-		l.SetOutput(io.Discard)
-		l.AddHook(levelWriter{w: stderr, levels: logrus.AllLevels[:logrus.WarnLevel+1], fmt: f})
-	case file != nil:
-		l.SetOutput(io.MultiWriter(stderr, file))
+		out, closeOut = io.Discard, func() error { return nil }
+		l.AddHook(warnings)
 	default:
-		l.SetOutput(stderr)
+		bw := logbuf.New(stderr, LogFlushInterval)
+		out, closeOut = bw, bw.Close
 	}
+	l.SetOutput(out)
 	entry := l.WithFields(logrus.Fields{wire.FieldNode: cfg.Nick, wire.FieldRun: cfg.Run})
 	pahoSink.Store(entry)
+	closeFn := func() {
+		pahoSink.CompareAndSwap(entry, nil)
+		if err := closeOut(); err != nil {
+			fmt.Fprintf(stderr, "chatnode: close log %s: %v\n", cfg.Log, err)
+		}
+	}
 	return entry, closeFn, nil
 }
 

@@ -516,19 +516,18 @@ func (p *pipeline) logReceived(m pendingMsg, dup bool) {
 	} else {
 		p.delivered.Add(1)
 	}
-	e := p.log.WithFields(logrus.Fields{
+	convKey, conv := wire.FieldRoom, m.env.Room
+	if m.env.To != "" {
+		convKey, conv = wire.FieldTo, m.env.To
+	}
+	// One map for all fields: every WithField copies the entry's map.
+	p.log.WithFields(logrus.Fields{
 		wire.FieldEvent: wire.EventReceived, wire.FieldFrom: m.env.From, wire.FieldID: m.env.ID,
 		wire.FieldBoot: m.env.Boot, wire.FieldSeq: m.env.Seq, wire.FieldRoomSeq: m.env.RoomSeq,
 		wire.FieldSentNS: m.env.SentNS, wire.FieldRecvNS: m.recvNS,
 		wire.FieldLatencyUS: (m.recvNS - m.env.SentNS) / 1000, wire.FieldBytes: m.bytes,
-		wire.FieldDuplicate: dup, wire.FieldVia: m.via,
-	})
-	if m.env.To != "" {
-		e = e.WithField(wire.FieldTo, m.env.To)
-	} else {
-		e = e.WithField(wire.FieldRoom, m.env.Room)
-	}
-	e.Info("received")
+		wire.FieldDuplicate: dup, wire.FieldVia: m.via, convKey: conv,
+	}).Info("received")
 }
 
 // trackSender detects gaps in a sender's own sequence. Deliveries without a

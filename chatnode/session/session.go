@@ -23,6 +23,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/chatnode/mqttconn"
 	"github.com/distchat/distchat/chatnode/wire"
 	"github.com/distchat/distchat/config"
 )
@@ -170,7 +171,8 @@ func (s *Session) clientOptions() *mqtt.ClientOptions {
 		SetDefaultPublishHandler(s.handle).
 		SetOnConnectHandler(s.onConnect).
 		SetConnectionLostHandler(s.onConnectionLost).
-		SetReconnectingHandler(s.onReconnecting)
+		SetReconnectingHandler(s.onReconnecting).
+		SetCustomOpenConnectionFn(mqttconn.Open) // buffered reads, coalesced writes: fewer system calls
 	if pw := s.cfg.Password; pw != "" {
 		o.SetPassword(pw)
 	}

@@ -104,7 +104,7 @@ func DecodeEnvelope(payload []byte, limit int) (Envelope, error) {
 		return Envelope{}, fmt.Errorf("%w: not valid UTF-8", ErrMalformed)
 	}
 	var e Envelope
-	if err := json.Unmarshal(payload, &e); err != nil {
+	if err := unmarshalEnvelope(payload, &e); err != nil {
 		return Envelope{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if err := e.Validate(); err != nil {

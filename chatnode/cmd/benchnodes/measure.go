@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// params are the shape of one measurement.
+type params struct {
+	bin        string
+	nodes      int
+	rate       float64
+	duration   time.Duration
+	size       int
+	dir        string
+	cpuprofile string
+}
+
+// result is what one measurement found.
+type result struct {
+	nodes                 int
+	deliveries            int
+	nodeCPU, brokerCPU    time.Duration
+	nodeSys               time.Duration // the system-time part of nodeCPU
+	p50Median, p99Max     time.Duration
+	sentTotal, duplicates int
+}
+
+func (r result) String() string {
+	per := func(d time.Duration) float64 {
+		if r.deliveries == 0 {
+			return 0
+		}
+		return float64(d.Microseconds()) / float64(r.deliveries)
+	}
+	return fmt.Sprintf("nodes=%d sent=%d deliveries=%d duplicates=%d node_cpu=%.2fs node_us_per_delivery=%.1f "+
+		"node_sys=%.2fs broker_cpu=%.2fs broker_us_per_delivery=%.1f p50_median=%s p99_max=%s",
+		r.nodes, r.sentTotal, r.deliveries, r.duplicates, r.nodeCPU.Seconds(), per(r.nodeCPU),
+		r.nodeSys.Seconds(), r.brokerCPU.Seconds(), per(r.brokerCPU), r.p50Median, r.p99Max)
+}
+
+// cpu is a finished process's user plus system time.
+func cpu(ps *os.ProcessState) time.Duration { return ps.UserTime() + ps.SystemTime() }
+
+// measure runs the broker and the nodes once.
+func measure(ctx context.Context, p params) (result, error) {
+	dir := p.dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "benchnodes-")
+		if err != nil {
+			return result{}, fmt.Errorf("temp dir: %w", err)
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return result{}, fmt.Errorf("log dir: %w", err)
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return result{}, err
+	}
+	broker := exec.Command(filepath.Join(p.bin, "broker"), "-tcp", addr, "-http", "", "-log-level", "error")
+	broker.Stderr = os.Stderr
+	if err := broker.Start(); err != nil {
+		return result{}, fmt.Errorf("start broker: %w", err)
+	}
+	brokerDone := false
+	defer func() {
+		if !brokerDone {
+			broker.Process.Kill()
+			broker.Wait()
+		}
+	}()
+	if err := waitListening(ctx, addr, 10*time.Second); err != nil {
+		return result{}, err
+	}
+	res, err := runNodes(ctx, p, "tcp://"+addr, dir)
+	if err != nil {
+		return res, err
+	}
+	if err := broker.Process.Signal(syscall.SIGTERM); err != nil {
+		return res, fmt.Errorf("stop broker: %w", err)
+	}
+	brokerDone = true
+	if err := broker.Wait(); err != nil {
+		return res, fmt.Errorf("broker: %w", err)
+	}
+	res.brokerCPU = cpu(broker.ProcessState)
+	return res, nil
+}
+
+// runNodes starts the chat nodes, waits for all of them and sums what they
+// report.
+func runNodes(ctx context.Context, p params, url, dir string) (result, error) {
+	cmds := make([]*exec.Cmd, p.nodes)
+	outs := make([]*bytes.Buffer, p.nodes)
+	for i := range cmds {
+		nick := fmt.Sprintf("n%d", i)
+		args := []string{"bench", "-broker", url, "-nick", nick, "-room", "lobby",
+			"-rate", strconv.FormatFloat(p.rate, 'f', -1, 64), "-duration", p.duration.String(),
+			"-peers", strconv.Itoa(p.nodes), "-size", strconv.Itoa(p.size),
+			"-log", filepath.Join(dir, nick+".log"), "-run", "x"}
+		if i == 0 && p.cpuprofile != "" {
+			args = append(args, "-cpuprofile", p.cpuprofile)
+		}
+		cmds[i] = exec.CommandContext(ctx, filepath.Join(p.bin, "chatnode"), args...)
+		outs[i] = &bytes.Buffer{}
+		errf, err := os.Create(filepath.Join(dir, nick+".stderr"))
+		if err != nil {
+			return result{}, fmt.Errorf("node %s stderr: %w", nick, err)
+		}
+		defer errf.Close()
+		cmds[i].Stdout, cmds[i].Stderr = outs[i], errf
+		if err := cmds[i].Start(); err != nil {
+			return result{}, fmt.Errorf("start node %s: %w", nick, err)
+		}
+	}
+	res := result{nodes: p.nodes}
+	var errs []error
+	var p50s []time.Duration
+	for i, c := range cmds {
+		if err := c.Wait(); err != nil {
+			errs = append(errs, fmt.Errorf("node n%d: %w: %s", i, err, bytes.TrimSpace(outs[i].Bytes())))
+		}
+		res.nodeCPU += cpu(c.ProcessState)
+		res.nodeSys += c.ProcessState.SystemTime()
+		s, err := parseSummary(outs[i].Bytes())
+		if err != nil {
+			errs = append(errs, fmt.Errorf("node n%d: %w", i, err))
+			continue
+		}
+		res.deliveries += s.received
+		res.sentTotal += s.sent
+		res.duplicates += s.duplicates
+		p50s = append(p50s, s.p50)
+		res.p99Max = max(res.p99Max, s.p99)
+	}
+	if len(p50s) > 0 {
+		slices.Sort(p50s)
+		res.p50Median = p50s[len(p50s)/2]
+	}
+	return res, errors.Join(errs...)
+}
+
+// summary is what one node's `bench ...` line says.
+type summary struct {
+	sent, received, duplicates int
+	p50, p99                   time.Duration
+}
+
+var summaryRE = regexp.MustCompile(`sent=(\d+) received=(\d+) expected=\d+ duplicates=(\d+) p50=(\S+) p99=(\S+)`)
+
+func parseSummary(out []byte) (summary, error) {
+	m := summaryRE.FindSubmatch(out)
+	if m == nil {
+		return summary{}, fmt.Errorf("no summary line in %q", out)
+	}
+	var s summary
+	var errs [5]error
+	s.sent, errs[0] = strconv.Atoi(string(m[1]))
+	s.received, errs[1] = strconv.Atoi(string(m[2]))
+	s.duplicates, errs[2] = strconv.Atoi(string(m[3]))
+	s.p50, errs[3] = time.ParseDuration(string(m[4]))
+	s.p99, errs[4] = time.ParseDuration(string(m[5]))
+	if err := errors.Join(errs[:]...); err != nil {
+		return summary{}, fmt.Errorf("summary line: %w", err)
+	}
+	return s, nil
+}
+
+// freeAddr picks a free loopback port for the broker.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	return addr, nil
+}
+
+// waitListening waits until something accepts TCP connections on addr.
+func waitListening(ctx context.Context, addr string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("broker not listening on %s after %s: %w", addr, limit, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

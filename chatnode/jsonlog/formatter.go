@@ -1,0 +1,188 @@
+package jsonlog
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Formatter is a logrus.Formatter writing what logrus.JSONFormatter with
+// its zero configuration writes (RFC 3339 times, HTML-safe escaping, data
+// keys that clash with time, msg, level or logrus_error prefixed with
+// "fields."). Entries with a caller (ReportCaller) and values encoding/json
+// refuses (NaN, ±Inf) are handed to a JSONFormatter, so they come out as
+// they always did. The one difference: logrus's note on fields it skipped
+// (logrus_error, for func values) is private to the entry and not written.
+type Formatter struct {
+	fallback logrus.JSONFormatter
+}
+
+// field is one key of the line and its value.
+type field struct {
+	key string
+	val any
+}
+
+// fieldsPool recycles the per-entry key list.
+var fieldsPool = sync.Pool{New: func() any { s := make([]field, 0, 32); return &s }}
+
+// The standard keys logrus.JSONFormatter adds to every line.
+const (
+	keyTime        = logrus.FieldKeyTime
+	keyMsg         = logrus.FieldKeyMsg
+	keyLevel       = logrus.FieldKeyLevel
+	keyLogrusError = logrus.FieldKeyLogrusError
+)
+
+// standard values are placeholders for the entry's own time, msg and level.
+type standard int
+
+const (
+	stdTime standard = iota
+	stdMsg
+	stdLevel
+)
+
+// Format renders e as one JSON line.
+func (f *Formatter) Format(e *logrus.Entry) ([]byte, error) {
+	if e.Caller != nil {
+		return f.fallback.Format(e)
+	}
+	fp := fieldsPool.Get().(*[]field)
+	defer func() {
+		clear(*fp)
+		*fp = (*fp)[:0]
+		fieldsPool.Put(fp)
+	}()
+	fs := collect((*fp)[:0], e.Data)
+	fs = append(fs, field{keyTime, stdTime}, field{keyMsg, stdMsg}, field{keyLevel, stdLevel})
+	slices.SortFunc(fs, func(a, b field) int { return strings.Compare(a.key, b.key) })
+	*fp = fs
+
+	buf := e.Buffer
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	b := buf.AvailableBuffer()
+	b = append(b, '{')
+	for i, fl := range fs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, fl.key)
+		b = append(b, ':')
+		var ok bool
+		if b, ok = appendValue(b, fl.val, e); !ok {
+			return f.fallback.Format(e)
+		}
+	}
+	b = append(b, '}', '\n')
+	buf.Write(b)
+	return buf.Bytes(), nil
+}
+
+// collect lists the entry's data fields under the keys JSONFormatter uses:
+// a key clashing with a standard one moves to "fields."+key (replacing a
+// field already called that, as JSONFormatter's map does).
+func collect(fs []field, data logrus.Fields) []field {
+	for k, v := range data {
+		switch k {
+		case keyTime, keyMsg, keyLevel, keyLogrusError:
+			k = "fields." + k
+		case "fields." + keyTime, "fields." + keyMsg, "fields." + keyLevel, "fields." + keyLogrusError:
+			if _, clash := data[strings.TrimPrefix(k, "fields.")]; clash {
+				continue
+			}
+		}
+		if err, ok := v.(error); ok {
+			v = err.Error()
+		}
+		fs = append(fs, field{k, v})
+	}
+	return fs
+}
+
+// appendValue appends v as encoding/json would. ok is false for a value
+// encoding/json refuses.
+func appendValue(b []byte, v any, e *logrus.Entry) (_ []byte, ok bool) {
+	switch v := v.(type) {
+	case standard:
+		switch v {
+		case stdTime:
+			b = append(b, '"')
+			b = e.Time.AppendFormat(b, time.RFC3339)
+			return append(b, '"'), true
+		case stdMsg:
+			return appendString(b, e.Message), true
+		default:
+			return appendString(b, e.Level.String()), true
+		}
+	case string:
+		return appendString(b, v), true
+	case bool:
+		return strconv.AppendBool(b, v), true
+	case int:
+		return strconv.AppendInt(b, int64(v), 10), true
+	case int64:
+		return strconv.AppendInt(b, v, 10), true
+	case int32:
+		return strconv.AppendInt(b, int64(v), 10), true
+	case int16:
+		return strconv.AppendInt(b, int64(v), 10), true
+	case int8:
+		return strconv.AppendInt(b, int64(v), 10), true
+	case uint:
+		return strconv.AppendUint(b, uint64(v), 10), true
+	case uint64:
+		return strconv.AppendUint(b, v, 10), true
+	case uint32:
+		return strconv.AppendUint(b, uint64(v), 10), true
+	case uint16:
+		return strconv.AppendUint(b, uint64(v), 10), true
+	case uint8:
+		return strconv.AppendUint(b, uint64(v), 10), true
+	case float64:
+		return appendFloat(b, v, 64)
+	case float32:
+		return appendFloat(b, float64(v), 32)
+	case nil:
+		return append(b, "null"...), true
+	default:
+		j, err := json.Marshal(v)
+		if err != nil {
+			return b, false
+		}
+		return append(b, j...), true
+	}
+}
+
+// appendFloat formats f like encoding/json: ES6 number formatting.
+func appendFloat(b []byte, f float64, bits int) ([]byte, bool) {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return b, false
+	}
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 {
+		if bits == 64 && (abs < 1e-6 || abs >= 1e21) || bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21) {
+			format = 'e'
+		}
+	}
+	b = strconv.AppendFloat(b, f, format, -1, bits)
+	if format == 'e' {
+		// e-09 becomes e-9
+		n := len(b)
+		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b, true
+}

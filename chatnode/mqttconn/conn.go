@@ -1,0 +1,192 @@
+// Package mqttconn is the chat node's network connection under paho: it
+// reads through a buffer and coalesces writes. paho reads every packet in
+// three or more small reads and writes every packet, each PUBACK included,
+// with a write system call of its own; at a thousand deliveries a second
+// those system calls were a large share of a node's CPU. Conn keeps the
+// latency: a write goes out at once when the connection is idle, and only
+// what arrives while a write is in progress waits, to go out together in the
+// next one.
+package mqttconn
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// MaxPending bounds the bytes waiting to be written: Write blocks while
+// this much is pending (backpressure, as a socket's full send buffer does).
+const MaxPending = 1 << 20
+
+// readBuffer is the read buffer: several small MQTT packets per read.
+const readBuffer = 32 << 10
+
+// closeFlushTimeout bounds how long Close waits for pending bytes (a
+// DISCONNECT, say) to be written.
+const closeFlushTimeout = time.Second
+
+// Conn wraps a net.Conn: Read goes through a buffer (one reader at a time,
+// as paho reads), Write copies into a pending buffer that one flusher
+// goroutine writes out. A write error is returned by the next Write and by
+// Close. A write deadline applies to the flusher's next write, not to Write,
+// which returns once its bytes are pending; the flusher sets it on the
+// wrapped connection itself, because a WebSocket connection does not allow
+// setting it during a write.
+type Conn struct {
+	net.Conn
+	r    *bufio.Reader
+	wake chan struct{} // a token: there is something to write
+	quit chan struct{} // closed by Close
+	done chan struct{} // closed when the flusher has stopped
+
+	// mu guards pending, spare, err, closed and the write deadline; the
+	// flusher never holds it across a write to the network. space is
+	// signalled (with mu) when pending shrinks or err is set.
+	mu          sync.Mutex
+	space       *sync.Cond
+	pending     []byte
+	spare       []byte
+	err         error
+	closed      bool
+	deadline    time.Time // for the flusher's next write
+	newDeadline bool      // deadline changed since the flusher last set it
+}
+
+// Wrap returns c with buffered reads and coalesced writes. Close the
+// returned Conn, not c.
+func Wrap(c net.Conn) *Conn {
+	w := &Conn{
+		Conn: c, r: bufio.NewReaderSize(c, readBuffer),
+		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
+	}
+	w.space = sync.NewCond(&w.mu)
+	go w.flusher()
+	return w
+}
+
+// Read reads through the buffer.
+func (c *Conn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// Write queues p for the flusher. It blocks only while MaxPending bytes
+// are already waiting.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	for c.err == nil && !c.closed && len(c.pending) > 0 && len(c.pending)+len(p) > MaxPending {
+		c.space.Wait()
+	}
+	switch {
+	case c.err != nil:
+		err := c.err
+		c.mu.Unlock()
+		return 0, err
+	case c.closed:
+		c.mu.Unlock()
+		return 0, net.ErrClosed
+	}
+	c.pending = append(c.pending, p...)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default: // the flusher is awake already and takes these bytes too
+	}
+	return len(p), nil
+}
+
+// flusher writes whatever is pending, in one write each time, until Close.
+func (c *Conn) flusher() {
+	defer close(c.done)
+	for {
+		select {
+		case <-c.wake:
+			if !c.writePending() {
+				return
+			}
+		case <-c.quit:
+			c.writePending()
+			return
+		}
+	}
+}
+
+// writePending writes everything pending, batch by batch; false after a
+// failed write.
+func (c *Conn) writePending() bool {
+	for {
+		c.mu.Lock()
+		batch := c.pending
+		if len(batch) == 0 || c.err != nil {
+			ok := c.err == nil
+			c.mu.Unlock()
+			return ok
+		}
+		c.pending, c.spare = c.spare[:0], nil
+		deadline, setDeadline := c.deadline, c.newDeadline
+		c.newDeadline = false
+		c.space.Broadcast()
+		c.mu.Unlock()
+		var err error
+		if setDeadline {
+			err = c.Conn.SetWriteDeadline(deadline)
+		}
+		if err == nil {
+			_, err = c.Conn.Write(batch)
+		}
+		c.mu.Lock()
+		if cap(batch) <= 64<<10 {
+			c.spare = batch[:0] // reused: no allocation per batch
+		}
+		if err != nil {
+			c.err = fmt.Errorf("write: %w", err)
+			c.space.Broadcast()
+		}
+		c.mu.Unlock()
+		if err != nil {
+			return false
+		}
+	}
+}
+
+// SetWriteDeadline sets the deadline of the flusher's writes.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deadline, c.newDeadline = t, true
+	return nil
+}
+
+// SetDeadline sets the read deadline and the flusher's write deadline.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+// Close writes what is pending (bounded by closeFlushTimeout), then closes
+// the connection. It reports the connection's write error, if any.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return net.ErrClosed
+	}
+	c.closed = true
+	c.deadline, c.newDeadline = time.Now().Add(closeFlushTimeout), true
+	c.space.Broadcast()
+	c.mu.Unlock()
+	close(c.quit)
+	t := time.NewTimer(closeFlushTimeout)
+	defer t.Stop()
+	select {
+	case <-c.done:
+	case <-t.C: // a write begun before Close is stuck: closing the connection ends it
+	}
+	cerr := c.Conn.Close()
+	<-c.done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return errors.Join(cerr, c.err)
+}

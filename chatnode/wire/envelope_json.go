@@ -1,0 +1,185 @@
+package wire
+
+import (
+	"encoding/json"
+	"math"
+)
+
+// unmarshalEnvelope is json.Unmarshal(b, e) for a fresh e, with a fast path
+// for the envelopes nodes write: one flat object of the Envelope's own keys
+// (exactly spelt), strings without escapes and integers without fraction or
+// exponent. Anything else, including a key it does not know, goes to
+// encoding/json, so the result is always what json.Unmarshal gives. b must
+// be valid UTF-8 (DecodeEnvelope checks it first). It exists because a node
+// decodes every message it receives, and reflection was a visible part of
+// that cost.
+func unmarshalEnvelope(b []byte, e *Envelope) error {
+	if fastEnvelope(b, e) {
+		return nil
+	}
+	*e = Envelope{}
+	return json.Unmarshal(b, e)
+}
+
+// envScanner walks a JSON text for fastEnvelope; ok turns false at the
+// first thing the fast path does not handle.
+type envScanner struct {
+	b  []byte
+	i  int
+	ok bool
+}
+
+func (s *envScanner) space() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// byte consumes c (after white space).
+func (s *envScanner) byte(c byte) bool {
+	s.space()
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// str reads a string without escapes or control characters.
+func (s *envScanner) str() []byte {
+	s.space()
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
+		s.ok = false
+		return nil
+	}
+	start := s.i + 1
+	for j := start; j < len(s.b); j++ {
+		switch c := s.b[j]; {
+		case c == '"':
+			s.i = j + 1
+			return s.b[start:j]
+		case c == '\\' || c < 0x20:
+			s.ok = false
+			return nil
+		}
+	}
+	s.ok = false
+	return nil
+}
+
+// digits reads an unsigned JSON integer: decimal digits without a leading
+// zero, at most the uint64 range.
+func (s *envScanner) digits() uint64 {
+	start := s.i
+	var n uint64
+	for ; s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9'; s.i++ {
+		d := uint64(s.b[s.i] - '0')
+		if n > (math.MaxUint64-d)/10 {
+			s.ok = false
+			return 0
+		}
+		n = n*10 + d
+	}
+	if s.i == start || (s.b[start] == '0' && s.i-start > 1) {
+		s.ok = false
+	}
+	return n
+}
+
+func (s *envScanner) uint64() uint64 {
+	s.space()
+	return s.digits()
+}
+
+func (s *envScanner) int64() int64 {
+	s.space()
+	neg := s.i < len(s.b) && s.b[s.i] == '-'
+	if neg {
+		s.i++
+	}
+	n := s.digits()
+	switch {
+	case !neg && n <= math.MaxInt64:
+		return int64(n)
+	case neg && n <= 1<<63:
+		return -int64(n) // for 1<<63 this wraps to MinInt64, as it should
+	}
+	s.ok = false
+	return 0
+}
+
+// fastEnvelope fills e from b when b is an envelope of the plain shape;
+// false leaves e in an unspecified state.
+func fastEnvelope(b []byte, e *Envelope) bool {
+	*e = Envelope{}
+	s := envScanner{b: b, ok: true}
+	if !s.byte('{') {
+		return false
+	}
+	if s.byte('}') {
+		s.space()
+		return s.i == len(b)
+	}
+	for s.ok {
+		key := s.str()
+		if !s.ok || !s.byte(':') {
+			return false
+		}
+		if !s.field(key, e) {
+			return false
+		}
+		if s.byte(',') {
+			continue
+		}
+		if !s.byte('}') {
+			return false
+		}
+		s.space()
+		return s.ok && s.i == len(b)
+	}
+	return false
+}
+
+// field reads the value of key into e; false for a key it does not know.
+func (s *envScanner) field(key []byte, e *Envelope) bool {
+	switch string(key) {
+	case "v":
+		n := s.int64()
+		if int64(int(n)) != n {
+			return false
+		}
+		e.V = int(n)
+	case "id":
+		e.ID = string(s.str())
+	case "kind":
+		e.Kind = string(s.str())
+	case "room":
+		e.Room = string(s.str())
+	case "to":
+		e.To = string(s.str())
+	case "from":
+		e.From = string(s.str())
+	case "boot":
+		e.Boot = s.int64()
+	case "seq":
+		e.Seq = s.uint64()
+	case "sent_ns":
+		e.SentNS = s.int64()
+	case "body":
+		e.Body = string(s.str())
+	case "pad":
+		e.Pad = string(s.str())
+	case "room_seq":
+		e.RoomSeq = s.uint64()
+	case "broker_ns":
+		e.BrokerNS = s.int64()
+	default:
+		return false
+	}
+	return s.ok
+}
