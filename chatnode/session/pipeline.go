@@ -229,23 +229,28 @@ func (p *pipeline) leave(room string) {
 }
 
 // onConnected catches every conversation up after a (re)connect. A gap
-// still held back gets a fresh gap_wait from now, with a new request: the
-// broker may have restarted and lost the one in flight.
+// still held back gets a fresh gap_wait from now.
 func (p *pipeline) onConnected() {
 	p.online = true
 	now := time.Now()
 	for _, name := range slices.Sorted(maps.Keys(p.convs)) {
-		c := p.convs[name]
-		if len(c.pending) > 0 && !c.holdSince.IsZero() {
-			c.holdSince, c.gapReq = now, ""
+		if c := p.convs[name]; len(c.pending) > 0 && !c.holdSince.IsZero() {
+			c.holdSince = now
 		}
 		p.catchUp(name)
 	}
 }
 
 // onDisconnected stops gap_wait from running out while the room log cannot
-// answer: room order is kept across broker restarts, however long.
-func (p *pipeline) onDisconnected() { p.online = false }
+// answer, so room order holds across broker restarts however long they
+// take. A gap request in flight is lost with the connection: the gap is
+// asked for again once the node is back.
+func (p *pipeline) onDisconnected() {
+	p.online = false
+	for _, c := range p.convs {
+		c.gapReq = ""
+	}
+}
 
 // catchUp asks the room log for what conv missed: everything after our last
 // room sequence, or, for a conversation new to this node, where it stands
