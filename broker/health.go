@@ -2,9 +2,7 @@ package broker
 
 import (
 	"fmt"
-	"net"
 	"net/http"
-	"time"
 )
 
 // ListenerStats is the MQTT TCP listener's part of /stats.
@@ -24,20 +22,6 @@ type ListenerStats struct {
 	Refused map[string]int64 `json:"refused"`
 	// AcceptErrors counts temporary accept errors retried.
 	AcceptErrors int64 `json:"accept_errors"`
-}
-
-// guard wraps the TCP listener in the accept loop's guard and the
-// connection limits.
-func (s *Server) guard(inner net.Listener) *guardedListener {
-	base := s.log.WithField("component", "broker")
-	return newGuardedListener(inner, newConnLimiter(s.cfg.Limits, time.Now, base, &s.c), base, &s.c)
-}
-
-func (s *Server) listenTCP() (net.Listener, error) {
-	if s.listen != nil {
-		return s.listen("tcp", s.cfg.TCP)
-	}
-	return net.Listen("tcp", s.cfg.TCP)
 }
 
 func (s *Server) listenerStats() ListenerStats {

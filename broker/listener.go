@@ -37,6 +37,20 @@ func (s acceptState) String() string {
 	return fmt.Sprintf("acceptState(%d)", int(s))
 }
 
+// guard wraps the TCP listener in the accept loop's guard and the
+// connection limits.
+func (s *Server) guard(inner net.Listener) *guardedListener {
+	base := s.log.WithField("component", "broker")
+	return newGuardedListener(inner, newConnLimiter(s.cfg.Limits, time.Now, base, &s.c), base, &s.c)
+}
+
+func (s *Server) listenTCP() (net.Listener, error) {
+	if s.listen != nil {
+		return s.listen("tcp", s.cfg.TCP)
+	}
+	return net.Listen("tcp", s.cfg.TCP)
+}
+
 // Accept back-off bounds, as net/http's Server.Serve uses.
 const (
 	minAcceptBackoff = 5 * time.Millisecond
