@@ -169,6 +169,8 @@ func (c *trackedConn) SetDeadline(t time.Time) error {
 	return c.Conn.SetDeadline(t)
 }
 
+// Read reports and closes a connection whose read hits the CONNECT
+// deadline (before Mochi has set the keep-alive).
 func (c *trackedConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if err != nil && !c.connected.Load() && errors.Is(err, os.ErrDeadlineExceeded) && c.timedOut.CompareAndSwap(false, true) {

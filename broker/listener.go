@@ -44,6 +44,7 @@ func (s *Server) guard(inner net.Listener) *guardedListener {
 	return newGuardedListener(inner, newConnLimiter(s.cfg.Limits, time.Now, base, &s.c), base, &s.c)
 }
 
+// listenTCP opens the MQTT TCP listener (through s.listen in tests).
 func (s *Server) listenTCP() (net.Listener, error) {
 	if s.listen != nil {
 		return s.listen("tcp", s.cfg.TCP)
@@ -155,13 +156,14 @@ func (l *guardedListener) succeeded() {
 		Info("the MQTT TCP listener accepts connections again")
 }
 
+// setState records the accept loop's state and wakes health's waiters.
 func (l *guardedListener) setState(s acceptState, reason string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	switch {
-	case s == acceptRetrying:
+	switch s {
+	case acceptRetrying:
 		l.failures++
-	case s == acceptServing:
+	case acceptServing:
 		l.failures = 0
 	}
 	if s == l.state && reason == l.reason {

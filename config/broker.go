@@ -203,10 +203,10 @@ func (b *Broker) Validate() error {
 	if l.WriteTimeout <= 0 {
 		add("limits.write_timeout: %s must be a positive duration such as 2s", l.WriteTimeout)
 	}
+	errs = append(errs, l.validateConnLimits()...)
 	if l.MessageExpiry <= 0 || l.SessionExpiry <= 0 {
 		add("limits: message_expiry and session_expiry must be positive durations such as 168h")
 	}
-	errs = append(errs, l.validateConnLimits()...)
 	if b.StorageFsyncInterval < 0 || b.StorageFsyncInterval > time.Second {
 		add("storage_fsync_interval: %s must be between 0 and 1s", b.StorageFsyncInterval)
 	}
