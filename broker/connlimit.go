@@ -182,11 +182,12 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// Close closes the connection and frees its slot, once.
+// Close frees the connection's slot and closes it, once (in that order:
+// once the client sees the close, /stats no longer counts it).
 func (c *trackedConn) Close() error {
 	c.closeOnce.Do(func() {
-		c.closeErr = c.Conn.Close()
 		c.lim.release(c.ip)
+		c.closeErr = c.Conn.Close()
 	})
 	return c.closeErr
 }
