@@ -83,9 +83,31 @@ var decoyHash = sync.OnceValue(func() []byte {
 
 // OnPacketRead lets a CONNECT with an empty password through Mochi's own
 // check, so authenticate refuses it with a code the client's MQTT version
-// has (see allowEmptyPassword).
-func (h *authHook) OnPacketRead(_ *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	return allowEmptyPassword(pk), nil
+// has (see allowEmptyPassword), and refuses an MQTT 3.1.1 CONNECT that
+// Mochi would refuse with an MQTT 5 code the 3.1.1 way (check311).
+// Rejecting the packet makes Mochi close the connection without a CONNACK
+// of its own.
+func (h *authHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	pk = allowEmptyPassword(pk)
+	if cl.ID != "" { // Mochi sets the id from the first CONNECT: this is a later packet
+		return pk, nil
+	}
+	r, refuse := check311(pk)
+	if !refuse {
+		return pk, nil
+	}
+	fields := logrus.Fields{"event": "connect_refused", "remote": cl.Net.Remote, "client_id": clip(pk.Connect.ClientIdentifier),
+		"protocol": pk.ProtocolVersion, "reason": r.why}
+	if r.connack {
+		fields["connack"] = int(r.code.Code)
+	}
+	h.log.WithFields(fields).Warn("connect_refused")
+	if r.connack {
+		if err := cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ReasonCode: r.code.Code}); err != nil {
+			return pk, fmt.Errorf("send CONNACK %#x: %w: %w", r.code.Code, err, packets.ErrRejectPacket)
+		}
+	}
+	return pk, packets.ErrRejectPacket
 }
 
 // OnConnect decides the CONNECT (authenticate) and refuses it with a

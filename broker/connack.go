@@ -70,6 +70,43 @@ func refuseConnect(cl *mqtt.Client, v connectVerdict) error {
 	return nil
 }
 
+// MQTT 3.1.1 return codes Mochi's checks before any auth hook need.
+var (
+	connack311BadProtocolLevel = packets.Code{Code: 0x01, Reason: "unacceptable protocol level"}
+	connack311IDRejected       = packets.Code{Code: 0x02, Reason: "identifier rejected"}
+)
+
+// refusal311 is how the broker refuses an MQTT 3.1 or 3.1.1 CONNECT that
+// Mochi's own checks (before any hook) would refuse with a code those
+// versions do not have (0x80 and up): with a 3.1.1 CONNACK code, or, for a
+// malformed CONNECT, by closing the connection without one, as 3.1.1
+// requires (section 4.8).
+type refusal311 struct {
+	connack bool
+	code    packets.Code // the CONNACK code, when connack
+	why     string       // what is wrong with the CONNECT, for the log
+}
+
+// check311 returns the refusal of a first CONNECT of MQTT 3.1 or 3.1.1, or
+// ok false when Mochi may go on with it.
+func check311(pk packets.Packet) (r refusal311, ok bool) {
+	if pk.FixedHeader.Type != packets.Connect || pk.ProtocolVersion == 5 {
+		return refusal311{}, false
+	}
+	switch code := pk.ConnectValidate(); {
+	case code == packets.ErrProtocolViolationProtocolVersion:
+		return refusal311{connack: true, code: connack311BadProtocolLevel, why: code.Reason}, true
+	case code == packets.ErrClientIdentifierNotValid:
+		return refusal311{connack: true, code: connack311IDRejected, why: code.Reason}, true
+	case code != packets.CodeSuccess:
+		return refusal311{why: code.Reason}, true
+	case !pk.Connect.Clean && pk.Connect.ClientIdentifier == "":
+		// 3.1.1 section 3.1.3.1: a persistent session needs a client id.
+		return refusal311{connack: true, code: connack311IDRejected, why: "persistent session without a client id"}, true
+	}
+	return refusal311{}, false
+}
+
 // allowEmptyPassword lets a CONNECT with a zero-length password reach the
 // auth hook. MQTT allows one (3.1.1 section 3.1.3.5: 0 to 65535 bytes), but
 // Mochi refuses it before any hook runs, with 0x82 "protocol violation",

@@ -132,3 +132,39 @@ func TestLongClientStringsClippedInLogs(t *testing.T) {
 		}
 	}
 }
+
+// An MQTT 3.1.1 CONNECT that Mochi's own checks refuse gets a 3.1.1 code,
+// or, when malformed, the connection closed without a CONNACK (3.1.1 has no
+// code for it); Mochi alone answers 0x80 and 0x82, which 3.1.1 lacks.
+func TestConnack311ForMochisOwnChecks(t *testing.T) {
+	b, lines := loggedBroker(t, brokertest.Config(t))
+	raw := func(level, flags byte, id string) []byte {
+		body := append(mqttString("MQTT"), level, flags, 0, 0)
+		return packet(0x10, append(body, mqttString(id)...))
+	}
+	for _, tc := range []struct {
+		name    string
+		connect []byte
+		code    int // -1: closed without a CONNACK
+		reason  string
+	}{
+		{"persistent session without a client id", raw(4, 0x00, ""), 2, "persistent session without a client id"},
+		{"unknown protocol level", raw(6, 0x02, "x"), 1, "protocol violation: protocol version"},
+		{"reserved flag bit set", raw(4, 0x03, "x"), -1, "protocol violation: reserved bit not 0"},
+		{"will retain without a will", raw(4, 0x22, "x"), -1, "protocol violation: will flag surplus retain"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := rawFrom(dialFrom(t, "127.0.0.1", b.Addr))
+			c.write(t, tc.connect)
+			if tc.code >= 0 {
+				if typ, body := c.read(t); typ != 0x20 || len(body) != 2 || int(body[1]) != tc.code {
+					t.Fatalf("got packet %#x %v, want a 3.1.1 CONNACK with code %d", typ, body, tc.code)
+				}
+			}
+			closedByBroker(t, c.conn)
+			lines.Wait(t, wait, func(m map[string]any) bool {
+				return m["event"] == "connect_refused" && m["reason"] == tc.reason && m["remote"] == c.conn.LocalAddr().String()
+			})
+		})
+	}
+}
