@@ -41,7 +41,23 @@ func (s acceptState) String() string {
 // connection limits.
 func (s *Server) guard(inner net.Listener) *guardedListener {
 	base := s.log.WithField("component", "broker")
+	warnFileLimit(base, s.cfg.Limits.MaxConnections, openFileLimit())
 	return newGuardedListener(inner, newConnLimiter(s.cfg.Limits, time.Now, base, &s.c), base, &s.c)
+}
+
+// fileReserve is how many open files the broker keeps for everything but
+// MQTT connections: data files, the HTTP listener and its clients.
+const fileReserve = 256
+
+// warnFileLimit warns when limits.max_connections does not keep MQTT
+// connections below the open-file limit: accept would then fail with
+// EMFILE (retried, /healthz 503) before the limit refuses cleanly.
+func warnFileLimit(log *logrus.Entry, maxConns int, fileLimit uint64) {
+	if fileLimit == 0 || (maxConns > 0 && uint64(maxConns)+fileReserve <= fileLimit) {
+		return
+	}
+	log.WithFields(logrus.Fields{"event": "file_limit_low", "max_connections": maxConns, "open_file_limit": fileLimit,
+		"reserve": fileReserve}).Warn("limits.max_connections (0: unlimited) does not stay below the open-file limit minus the reserve: raise ulimit -n or lower max_connections")
 }
 
 // listenTCP opens the MQTT TCP listener (through s.listen in tests).

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -427,4 +428,28 @@ func ms(v ...int) []time.Duration {
 		out[i] = time.Duration(n) * time.Millisecond
 	}
 	return out
+}
+
+// The broker warns at start when max_connections does not keep MQTT
+// connections below the open-file limit.
+func TestWarnFileLimit(t *testing.T) {
+	for _, tc := range []struct {
+		max   int
+		limit uint64
+		warn  bool
+	}{
+		{10000, 1048576, false},
+		{10000, 10256, false},
+		{10000, 10000, true},
+		{0, 1048576, true}, // unlimited
+		{10000, 0, false},  // limit unknown
+	} {
+		var buf bytes.Buffer
+		log := logrus.New()
+		log.SetOutput(&buf)
+		warnFileLimit(logrus.NewEntry(log), tc.max, tc.limit)
+		if got := strings.Contains(buf.String(), "file_limit_low"); got != tc.warn {
+			t.Errorf("max_connections %d, open-file limit %d: warned %v, want %v", tc.max, tc.limit, got, tc.warn)
+		}
+	}
 }
