@@ -40,7 +40,11 @@ type authHook struct {
 	// client id (connected or persistent), if any; nil in unit tests.
 	sessionUser func(id string) (user string, ok bool)
 
-	mu       sync.Mutex
+	// accepted holds the clients OnConnect accepted (*mqtt.Client keys)
+	// until OnConnectAuthenticate, which Mochi calls next, takes them.
+	accepted sync.Map
+
+	mu       sync.Mutex          // guards verified; held for no I/O or bcrypt
 	verified map[string][32]byte // user -> sha256 of the last password that matched its hash
 }
 
@@ -56,9 +60,15 @@ func newAuthHook(cfg config.Auth, open bool, log *logrus.Entry, c *counters) *au
 func (h *authHook) ID() string { return "distchat-auth" }
 
 // Provides includes OnSubscribe only to log refused SUBSCRIBE filters at
-// WARN: OnACLCheck cannot tell a subscription from a delivery.
+// WARN: OnACLCheck cannot tell a subscription from a delivery. OnConnect
+// decides CONNECTs (OnConnectAuthenticate only echoes it) and OnPacketRead
+// lets empty passwords reach it.
 func (h *authHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnSubscribe
+	switch b {
+	case mqtt.OnPacketRead, mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSubscribe:
+		return true
+	}
+	return false
 }
 
 // decoyHash is a bcrypt hash of a random password, made on first use, that
@@ -71,28 +81,87 @@ var decoyHash = sync.OnceValue(func() []byte {
 	return h
 })
 
-// OnConnectAuthenticate checks the username and bcrypt password, then that
-// the client id is not another user's. A password that matched once is
+// OnPacketRead lets a CONNECT with an empty password through Mochi's own
+// check, so authenticate refuses it with a code the client's MQTT version
+// has (see allowEmptyPassword), and refuses an MQTT 3.1.1 CONNECT that
+// Mochi would refuse with an MQTT 5 code the 3.1.1 way (check311).
+// Rejecting the packet makes Mochi close the connection without a CONNACK
+// of its own.
+func (h *authHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	pk = allowEmptyPassword(pk)
+	if cl.ID != "" { // Mochi sets the id from the first CONNECT: this is a later packet
+		return pk, nil
+	}
+	r, refuse := check311(pk)
+	if !refuse {
+		return pk, nil
+	}
+	fields := logrus.Fields{"event": "connect_refused", "remote": cl.Net.Remote, "client_id": clip(pk.Connect.ClientIdentifier),
+		"protocol": pk.ProtocolVersion, "reason": r.why}
+	if r.connack {
+		fields["connack"] = int(r.code.Code)
+	}
+	h.log.WithFields(fields).Warn("connect_refused")
+	if r.connack {
+		if err := cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ReasonCode: r.code.Code}); err != nil {
+			return pk, fmt.Errorf("send CONNACK %#x: %w: %w", r.code.Code, err, packets.ErrRejectPacket)
+		}
+	}
+	return pk, packets.ErrRejectPacket
+}
+
+// OnConnect decides the CONNECT (authenticate) and refuses it with a
+// CONNACK code valid for the client's protocol version. Mochi's own refusal
+// after OnConnectAuthenticate sends 3.1.1 clients "not authorized" (5) for a
+// bad password, where 3.1.1 has "bad user name or password" (4); a hook
+// error from OnConnect ends the connection with no CONNACK of Mochi's.
+func (h *authHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	v := h.authenticate(cl, pk)
+	if v == connectAccepted {
+		h.accepted.Store(cl, struct{}{})
+		return nil
+	}
+	if err := refuseConnect(cl, v); err != nil {
+		return err
+	}
+	return v.code(5)
+}
+
+// OnConnectAuthenticate accepts exactly the clients OnConnect accepted:
+// Mochi calls it right after OnConnect, and only when that returned nil.
+func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
+	_, ok := h.accepted.LoadAndDelete(cl)
+	return ok
+}
+
+// authenticate checks the username and bcrypt password, then that the
+// client id is not another user's. A password that matched once is
 // remembered as a SHA-256, so a reconnect storm does not cost one bcrypt
 // (tens of milliseconds of CPU) per CONNECT.
-func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+func (h *authHook) authenticate(cl *mqtt.Client, pk packets.Packet) connectVerdict {
 	name := string(pk.Connect.Username)
-	fields := logrus.Fields{"client_id": cl.ID, "user": name, "remote": cl.Net.Remote}
+	fields := logrus.Fields{"client_id": clip(cl.ID), "user": clip(name), "remote": cl.Net.Remote}
 	if cl.ID == mqtt.InlineClientId {
 		// Mochi keeps its inline client (the room log's) under this id:
 		// connecting with it would take that session over, in any mode.
 		h.deny(fields, "auth_failed", "client id is reserved for the broker")
-		return false
+		return connectNotAuthorized
 	}
 	if h.open {
-		return true
+		return connectAccepted
 	}
 	if name == "" {
 		if !h.anonymous {
 			h.deny(fields, "auth_failed", "no credentials and anonymous access is off")
-			return false
+			return connectBadCredentials
 		}
 		return h.ownsClientID(cl.ID, name, fields)
+	}
+	if len(pk.Connect.Password) == 0 {
+		// No bcrypt for known and unknown users alike: the timing
+		// tells nothing either way.
+		h.deny(fields, "auth_failed", "empty password")
+		return connectBadCredentials
 	}
 	u, ok := h.users[name]
 	if !ok {
@@ -103,7 +172,7 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 			reason = "unknown user (the decoy password matched)"
 		}
 		h.deny(fields, "auth_failed", reason)
-		return false
+		return connectBadCredentials
 	}
 	sum := sha256.Sum256(pk.Connect.Password)
 	h.mu.Lock()
@@ -112,7 +181,7 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	if !seen || subtle.ConstantTimeCompare(known[:], sum[:]) != 1 {
 		if h.compare([]byte(u.PasswordHash), pk.Connect.Password) != nil {
 			h.deny(fields, "auth_failed", "wrong password")
-			return false
+			return connectBadCredentials
 		}
 		h.mu.Lock()
 		h.verified[name] = sum
@@ -125,21 +194,21 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 // Mochi hands a persistent session (its subscriptions and queued direct
 // messages) to whoever connects with its client id, and disconnects the
 // current holder, without asking any hook: the id itself must be guarded.
-func (h *authHook) ownsClientID(id, user string, fields logrus.Fields) bool {
+func (h *authHook) ownsClientID(id, user string, fields logrus.Fields) connectVerdict {
 	if owner := h.clientIDOwner(id, user); owner != "" {
-		fields["client_id_owner"] = owner
+		fields["client_id_owner"] = clip(owner)
 		h.deny(fields, "auth_failed", "client id belongs to another user")
-		return false
+		return connectNotAuthorized
 	}
 	// Any other id: refuse it while another user's session holds it.
 	if h.sessionUser != nil {
 		if owner, ok := h.sessionUser(id); ok && owner != user {
-			fields["client_id_owner"] = owner
+			fields["client_id_owner"] = clip(owner)
 			h.deny(fields, "auth_failed", "client id is in use by another user's session")
-			return false
+			return connectNotAuthorized
 		}
 	}
-	return true
+	return connectAccepted
 }
 
 // clientIDOwner returns a known user other than user whom id belongs to, or
@@ -177,7 +246,7 @@ func (h *authHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packe
 		if h.allowed(user, f.Filter, false) {
 			continue
 		}
-		h.log.WithFields(logrus.Fields{"client_id": cl.ID, "user": user, "topic": f.Filter, "action": "subscribe",
+		h.log.WithFields(logrus.Fields{"client_id": clip(cl.ID), "user": clip(user), "topic": clip(f.Filter), "action": "subscribe",
 			"event": "acl_denied", "reason": subscribeRefusal(user, f.Filter)}).Warn("acl_denied")
 	}
 	return pk
@@ -199,7 +268,7 @@ func subscribeRefusal(user, filter string) string {
 func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	user := string(cl.Properties.Username)
 	fields := func(action string) logrus.Fields {
-		return logrus.Fields{"client_id": cl.ID, "user": user, "topic": topic, "action": action}
+		return logrus.Fields{"client_id": clip(cl.ID), "user": clip(user), "topic": clip(topic), "action": action}
 	}
 	if write {
 		if problem := topicProblem(topic); problem != "" {
@@ -235,7 +304,7 @@ func topicProblem(topic string) string {
 	if _, err := wire.ParseTopic(topic); err != nil {
 		// ParseTopic names the level and the rule it breaks; drop the
 		// topic it repeats (already a field of the log line).
-		return "malformed chat topic: " + strings.TrimPrefix(err.Error(), fmt.Sprintf("topic %q: ", topic))
+		return clipTo("malformed chat topic: "+strings.TrimPrefix(err.Error(), fmt.Sprintf("topic %q: ", topic)), maxLoggedReason)
 	}
 	return ""
 }

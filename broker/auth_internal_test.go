@@ -95,7 +95,7 @@ func TestAuthCachesVerifiedPassword(t *testing.T) {
 	h.compare = func(hash, pw []byte) error { calls++; return real(hash, pw) }
 	cl := &mqtt.Client{ID: "x"}
 	for range 100 {
-		if !h.OnConnectAuthenticate(cl, connectPacket("alice", "pw")) {
+		if h.authenticate(cl, connectPacket("alice", "pw")) != connectAccepted {
 			t.Fatal("alice refused")
 		}
 	}
@@ -103,17 +103,17 @@ func TestAuthCachesVerifiedPassword(t *testing.T) {
 		t.Errorf("%d bcrypt comparisons for 100 connects, want 1", calls)
 	}
 	for range 3 {
-		if h.OnConnectAuthenticate(cl, connectPacket("alice", "wrong")) {
+		if h.authenticate(cl, connectPacket("alice", "wrong")) != connectBadCredentials {
 			t.Fatal("wrong password accepted")
 		}
 	}
 	if calls != 4 || c.authFailures.Load() != 3 {
 		t.Errorf("%d comparisons, %d failures; want 4, 3", calls, c.authFailures.Load())
 	}
-	if !h.OnConnectAuthenticate(cl, connectPacket("alice", "pw")) || calls != 4 {
+	if h.authenticate(cl, connectPacket("alice", "pw")) != connectAccepted || calls != 4 {
 		t.Errorf("right password after wrong ones: %d comparisons, want still 4 (cached)", calls)
 	}
-	if h.OnConnectAuthenticate(cl, connectPacket("", "")) {
+	if h.authenticate(cl, connectPacket("", "")) != connectBadCredentials {
 		t.Error("no credentials accepted with anonymous off")
 	}
 }
@@ -169,7 +169,7 @@ func BenchmarkConnectAuth(b *testing.B) {
 				if !cached {
 					h.verified = map[string][32]byte{}
 				}
-				if !h.OnConnectAuthenticate(cl, connectPacket("alice", "pw")) {
+				if h.authenticate(cl, connectPacket("alice", "pw")) != connectAccepted {
 					b.Fatal("refused")
 				}
 			}

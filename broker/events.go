@@ -43,6 +43,11 @@ type counters struct {
 	authFailures  atomic.Int64
 	aclDenials    atomic.Int64
 	stalled       atomic.Int64 // connections closed by limits.write_timeout
+
+	connectTimeouts atomic.Int64 // connections closed by limits.connect_timeout
+	refusedMax      atomic.Int64 // connections refused by limits.max_connections
+	refusedPerIP    atomic.Int64 // connections refused by limits.max_connections_per_ip
+	acceptErrors    atomic.Int64 // temporary accept errors retried
 }
 
 // eventsHook logs connections, subscriptions and drops with stable field
@@ -68,7 +73,7 @@ func (h *eventsHook) Provides(b byte) bool {
 }
 
 func (h *eventsHook) client(cl *mqtt.Client) *logrus.Entry {
-	return h.log.WithFields(logrus.Fields{"client_id": cl.ID, "user": string(cl.Properties.Username)})
+	return h.log.WithFields(logrus.Fields{"client_id": clip(cl.ID), "user": clip(string(cl.Properties.Username))})
 }
 
 func (h *eventsHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
@@ -91,14 +96,14 @@ func (h *eventsHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []by
 		if i < len(codes) {
 			code = codes[i]
 		}
-		h.client(cl).WithFields(logrus.Fields{"event": "subscribed", "filter": f.Filter, "qos": f.Qos,
+		h.client(cl).WithFields(logrus.Fields{"event": "subscribed", "filter": clip(f.Filter), "qos": f.Qos,
 			"granted": code < 0x80}).Info("subscribed")
 	}
 }
 
 func (h *eventsHook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
 	for _, f := range pk.Filters {
-		h.client(cl).WithFields(logrus.Fields{"event": "unsubscribed", "filter": f.Filter}).Info("unsubscribed")
+		h.client(cl).WithFields(logrus.Fields{"event": "unsubscribed", "filter": clip(f.Filter)}).Info("unsubscribed")
 	}
 }
 
@@ -150,6 +155,6 @@ func (h *eventsHook) drop(client, topic, cause string) {
 	default:
 		h.c.dropsRefused.Add(1)
 	}
-	h.log.WithFields(logrus.Fields{"event": "message_dropped", "client_id": client, "topic": topic,
+	h.log.WithFields(logrus.Fields{"event": "message_dropped", "client_id": clip(client), "topic": clip(topic),
 		"cause": cause}).Warn("message_dropped")
 }

@@ -35,6 +35,9 @@ type Server struct {
 	started time.Time
 
 	tcp      *listeners.Net
+	tcpGuard *guardedListener // retries accept errors, limits connections; nil until Start
+	// listen is net.Listen; tests inject accept errors through it.
+	listen   func(network, address string) (net.Listener, error)
 	wsAddr   string
 	httpLn   net.Listener
 	httpSrv  *http.Server
@@ -128,11 +131,12 @@ func (s *Server) addStorage() error {
 // broker accepts connections.
 func (s *Server) Start(ctx context.Context) error {
 	s.started = time.Now()
-	ln, err := net.Listen("tcp", s.cfg.TCP)
+	ln, err := s.listenTCP()
 	if err != nil {
 		return fmt.Errorf("listen mqtt %s: %w", s.cfg.TCP, err)
 	}
-	s.tcp = listeners.NewNet("tcp", &writeTimeoutListener{Listener: ln, timeout: s.cfg.Limits.WriteTimeout, onStall: s.stalled})
+	s.tcpGuard = s.guard(&writeTimeoutListener{Listener: ln, timeout: s.cfg.Limits.WriteTimeout, onStall: s.stalled})
+	s.tcp = listeners.NewNet("tcp", s.tcpGuard)
 	if err := s.mochi.AddListener(s.tcp); err != nil {
 		return errors.Join(fmt.Errorf("listen mqtt %s: %w", s.cfg.TCP, err), ln.Close())
 	}
@@ -240,6 +244,7 @@ type Stats struct {
 	SlowSubscribersDisconnected int64          `json:"slow_subscribers_disconnected"`
 	ACLDenials                  int64          `json:"acl_denials"`
 	RoomLog                     *roomlog.Stats `json:"room_log,omitempty"`
+	Listener                    ListenerStats  `json:"listener"`
 }
 
 // Stats returns a snapshot of the broker's counters.
@@ -267,6 +272,7 @@ func (s *Server) Stats() Stats {
 		SlowSubscribersDisconnected: s.c.stalled.Load(),
 		ACLDenials:                  s.c.aclDenials.Load(),
 	}
+	st.Listener = s.listenerStats()
 	if s.roomLog != nil {
 		rs := s.roomLog.Stats()
 		st.RoomLog = &rs
@@ -276,10 +282,7 @@ func (s *Server) Stats() Stats {
 
 func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		fmt.Fprintln(w, "ok")
-	})
+	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)

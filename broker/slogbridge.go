@@ -45,24 +45,29 @@ func (h *slogBridge) Enabled(context.Context, slog.Level) bool { return true }
 
 func (h *slogBridge) Handle(_ context.Context, r slog.Record) error {
 	fields := logrus.Fields{"component": "mochi"}
-	var topic string
+	var topic, client string
 	var cause error
 	add := func(a slog.Attr) bool {
 		key := a.Key
 		if h.group != "" {
 			key = h.group + "." + key
 		}
-		switch v := a.Value.Any().(type) {
+		val := a.Value.Resolve().Any()
+		switch v := val.(type) {
 		case packets.Packet:
 			topic = v.TopicName
 		case error:
 			cause = v
+		case string:
+			if a.Key == "client" {
+				client = v
+			}
+			val = clip(v) // a client id is up to 64 KiB of client text
 		}
 		if redactedAttrs[a.Key] {
-			fields[key] = "[redacted]"
-		} else {
-			fields[key] = a.Value.Resolve().Any()
+			val = "[redacted]"
 		}
+		fields[key] = val
 		return true
 	}
 	for _, a := range h.attrs {
@@ -73,7 +78,6 @@ func (h *slogBridge) Handle(_ context.Context, r slog.Record) error {
 	case r.Message == quotaDropMsg || r.Message == packetIDsMsg:
 		return nil // logged from the record that follows, which has the topic
 	case (r.Message == failedPublishMsg || r.Message == failedRetainMsg) && errors.Is(cause, packets.ErrQuotaExceeded):
-		client, _ := fields["client"].(string)
 		if h.onDrop != nil {
 			h.onDrop(client, topic)
 		}

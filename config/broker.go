@@ -74,6 +74,15 @@ type Limits struct {
 	MessageExpiry time.Duration `yaml:"message_expiry"`
 	// SessionExpiry is how long a persistent session outlives its connection.
 	SessionExpiry time.Duration `yaml:"session_expiry"`
+	// ConnectTimeout closes a TCP connection that has not sent its CONNECT
+	// packet by then: otherwise idle sockets pile up until file descriptors
+	// run out and accept fails for everyone.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// MaxConnections bounds the TCP listener's open connections, and
+	// MaxConnectionsPerIP those from one remote address; beyond them a new
+	// connection is closed at accept (counted, logged). 0 means unlimited.
+	MaxConnections      int `yaml:"max_connections"`
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
 }
 
 // Auth decides who may connect and what they may do.
@@ -132,6 +141,9 @@ func DefaultBroker() Broker {
 			WriteTimeout:           2 * time.Second,
 			MessageExpiry:          7 * 24 * time.Hour,
 			SessionExpiry:          7 * 24 * time.Hour,
+			ConnectTimeout:         DefaultConnectTimeout,
+			MaxConnections:         DefaultMaxConnections,
+			MaxConnectionsPerIP:    DefaultMaxConnectionsPerIP,
 		},
 		RoomLog: RoomLog{
 			Enabled:    true,
@@ -188,6 +200,7 @@ func (b *Broker) Validate() error {
 	if l.WriteTimeout <= 0 {
 		add("limits.write_timeout: %s must be a positive duration such as 2s", l.WriteTimeout)
 	}
+	errs = append(errs, l.validateConnLimits()...)
 	if l.MessageExpiry <= 0 || l.SessionExpiry <= 0 {
 		add("limits: message_expiry and session_expiry must be positive durations such as 168h")
 	}

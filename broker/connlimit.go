@@ -1,0 +1,205 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/distchat/distchat/config"
+)
+
+// connRefusal is the limit that refused a connection at accept.
+type connRefusal int
+
+const (
+	refusedNot            connRefusal = iota // admitted
+	refusedMaxConnections                    // limits.max_connections
+	refusedPerIP                             // limits.max_connections_per_ip
+)
+
+func (r connRefusal) String() string {
+	switch r {
+	case refusedNot:
+		return "admitted"
+	case refusedMaxConnections:
+		return "max_connections"
+	case refusedPerIP:
+		return "max_connections_per_ip"
+	}
+	return fmt.Sprintf("connRefusal(%d)", int(r))
+}
+
+// Log lines about refused and idle connections: a burst of this many, then
+// one per second, each with the number held back (a flood of connections
+// must not become a flood of log lines).
+const (
+	connLogBurst = 10
+	connLogEvery = time.Second
+)
+
+// connLimiter admits the TCP listener's connections: at most
+// limits.max_connections open, limits.max_connections_per_ip from one
+// address (0: unlimited), and each must send CONNECT within
+// limits.connect_timeout. Without these, sockets that never speak hold
+// file descriptors until none are left for real clients.
+type connLimiter struct {
+	max, perIP     int
+	connectTimeout time.Duration
+	now            func() time.Time
+	log            *logrus.Entry
+	c              *counters
+	refusedLog     *logLimiter
+	timeoutLog     *logLimiter
+
+	mu   sync.Mutex     // guards open and byIP; held for no I/O
+	open int            // connections admitted and not yet closed
+	byIP map[string]int // open connections per remote IP
+}
+
+func newConnLimiter(l config.Limits, now func() time.Time, log *logrus.Entry, c *counters) *connLimiter {
+	return &connLimiter{max: l.MaxConnections, perIP: l.MaxConnectionsPerIP, connectTimeout: l.ConnectTimeout,
+		now: now, log: log, c: c, byIP: map[string]int{},
+		refusedLog: newLogLimiter(now, connLogBurst, connLogEvery), timeoutLog: newLogLimiter(now, connLogBurst, connLogEvery)}
+}
+
+// admit returns c wrapped for tracking, with its CONNECT deadline set, or
+// closes it and returns nil when a limit refuses it.
+func (l *connLimiter) admit(c net.Conn) net.Conn {
+	ip := remoteIP(c.RemoteAddr())
+	if why := l.reserve(ip); why != refusedNot {
+		l.refuse(c, why)
+		return nil
+	}
+	tc := &trackedConn{Conn: c, lim: l, ip: ip}
+	// Mochi sets no deadline before CONNECT; its first SetDeadline call
+	// (the keep-alive, once CONNECT is read) replaces this one.
+	if err := c.SetReadDeadline(l.now().Add(l.connectTimeout)); err != nil {
+		l.log.WithError(err).WithField("remote", c.RemoteAddr().String()).Debug("set connect deadline: connection already gone")
+		if cerr := tc.Close(); cerr != nil {
+			l.log.WithError(cerr).Debug("close connection")
+		}
+		return nil
+	}
+	return tc
+}
+
+// reserve counts a new connection from ip in, or says which limit refuses it.
+func (l *connLimiter) reserve(ip string) connRefusal {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.max > 0 && l.open >= l.max:
+		return refusedMaxConnections
+	case l.perIP > 0 && l.byIP[ip] >= l.perIP:
+		return refusedPerIP
+	}
+	l.open++
+	l.byIP[ip]++
+	return refusedNot
+}
+
+func (l *connLimiter) release(ip string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.open--
+	if l.byIP[ip]--; l.byIP[ip] <= 0 {
+		delete(l.byIP, ip)
+	}
+}
+
+// openConns is the number of connections admitted and not yet closed.
+func (l *connLimiter) openConns() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int64(l.open)
+}
+
+// refuse counts and logs a refused connection, then closes it (in that
+// order: once the client sees the close, /stats counts it).
+func (l *connLimiter) refuse(c net.Conn, why connRefusal) {
+	remote := c.RemoteAddr().String()
+	if why == refusedMaxConnections {
+		l.c.refusedMax.Add(1)
+	} else {
+		l.c.refusedPerIP.Add(1)
+	}
+	if ok, held := l.refusedLog.allow(); ok {
+		l.log.WithFields(logrus.Fields{"event": "connection_refused", "remote": remote, "limit": why.String(),
+			"max_connections": l.max, "max_connections_per_ip": l.perIP, "suppressed": held}).
+			Warn("connection refused at accept: over a connection limit")
+	}
+	if err := c.Close(); err != nil {
+		l.log.WithError(err).WithField("remote", remote).Debug("close refused connection")
+	}
+}
+
+// connectTimedOut counts and logs a connection closed for not sending
+// CONNECT within limits.connect_timeout.
+func (l *connLimiter) connectTimedOut(remote string) {
+	l.c.connectTimeouts.Add(1)
+	if ok, held := l.timeoutLog.allow(); ok {
+		l.log.WithFields(logrus.Fields{"event": "connect_timeout", "remote": remote,
+			"connect_timeout": l.connectTimeout.String(), "suppressed": held}).
+			Warn("connection closed: no CONNECT within connect_timeout")
+	}
+}
+
+// trackedConn is an admitted connection: it releases its slot when closed
+// and reports a read that hits the CONNECT deadline.
+type trackedConn struct {
+	net.Conn
+	lim       *connLimiter
+	ip        string
+	connected atomic.Bool // Mochi has read CONNECT (it set the keep-alive deadline)
+	timedOut  atomic.Bool // connectTimedOut was reported
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// SetDeadline is how Mochi sets the keep-alive after reading CONNECT: from
+// then on a read timeout is the keep-alive's, not the CONNECT deadline's.
+func (c *trackedConn) SetDeadline(t time.Time) error {
+	c.connected.Store(true)
+	return c.Conn.SetDeadline(t)
+}
+
+// Read reports and closes a connection whose read hits the CONNECT
+// deadline (before Mochi has set the keep-alive).
+func (c *trackedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err != nil && !c.connected.Load() && errors.Is(err, os.ErrDeadlineExceeded) && c.timedOut.CompareAndSwap(false, true) {
+		c.lim.connectTimedOut(c.RemoteAddr().String())
+		if cerr := c.Close(); cerr != nil {
+			c.lim.log.WithError(cerr).Debug("close idle connection")
+		}
+	}
+	return n, err
+}
+
+// Close frees the connection's slot and closes it, once (in that order:
+// once the client sees the close, /stats no longer counts it).
+func (c *trackedConn) Close() error {
+	c.closeOnce.Do(func() {
+		c.lim.release(c.ip)
+		c.closeErr = c.Conn.Close()
+	})
+	return c.closeErr
+}
+
+// remoteIP is the address's IP without the port, the key of the per-IP limit.
+func remoteIP(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}

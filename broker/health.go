@@ -1,0 +1,58 @@
+package broker
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// ListenerStats is the MQTT TCP listener's part of /stats.
+type ListenerStats struct {
+	// State is the accept loop's: serving, retrying (accept errors such as
+	// EMFILE being retried) or stopped. /healthz answers 503 unless serving.
+	State string `json:"state"`
+	// Reason is the error behind a state other than serving.
+	Reason string `json:"reason,omitempty"`
+	// OpenConnections counts TCP connections held, CONNECT sent or not.
+	OpenConnections int64 `json:"open_connections"`
+	// ConnectTimeouts counts connections closed for sending no CONNECT
+	// within limits.connect_timeout.
+	ConnectTimeouts int64 `json:"connect_timeouts"`
+	// Refused counts connections closed at accept, by the limit
+	// (max_connections, max_connections_per_ip) that refused them.
+	Refused map[string]int64 `json:"refused"`
+	// AcceptErrors counts temporary accept errors retried.
+	AcceptErrors int64 `json:"accept_errors"`
+}
+
+func (s *Server) listenerStats() ListenerStats {
+	st := ListenerStats{
+		State:           acceptServing.String(),
+		ConnectTimeouts: s.c.connectTimeouts.Load(),
+		Refused: map[string]int64{
+			refusedMaxConnections.String(): s.c.refusedMax.Load(),
+			refusedPerIP.String():          s.c.refusedPerIP.Load(),
+		},
+		AcceptErrors: s.c.acceptErrors.Load(),
+	}
+	if s.tcpGuard != nil {
+		state, reason, _ := s.tcpGuard.health()
+		st.State, st.Reason = state.String(), reason
+		st.OpenConnections = s.tcpGuard.conns.openConns()
+	}
+	return st
+}
+
+// healthz answers "ok", or 503 with the reason while the MQTT TCP listener
+// cannot take new clients: accept errors being retried, or an accept loop
+// that has ended. A broker that runs but takes no client is not healthy.
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	if s.tcpGuard != nil {
+		if state, reason, _ := s.tcpGuard.health(); state != acceptServing {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "unhealthy: MQTT TCP listener %s: %s\n", state, reason)
+			return
+		}
+	}
+	fmt.Fprintln(w, "ok")
+}

@@ -1,0 +1,226 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// acceptState is the MQTT TCP listener's accept loop as /healthz reports it.
+type acceptState int
+
+const (
+	// acceptServing: no accept has failed since the last one succeeded.
+	acceptServing acceptState = iota
+	// acceptRetrying: accept fails with a temporary error (EMFILE, ...)
+	// and is retried with back-off; no new client gets in meanwhile.
+	acceptRetrying
+	// acceptStopped: the accept loop has ended, because the listener was
+	// closed or accept failed with an error retrying cannot cure.
+	acceptStopped
+)
+
+func (s acceptState) String() string {
+	switch s {
+	case acceptServing:
+		return "serving"
+	case acceptRetrying:
+		return "retrying"
+	case acceptStopped:
+		return "stopped"
+	}
+	return fmt.Sprintf("acceptState(%d)", int(s))
+}
+
+// guard wraps the TCP listener in the accept loop's guard and the
+// connection limits.
+func (s *Server) guard(inner net.Listener) *guardedListener {
+	base := s.log.WithField("component", "broker")
+	warnFileLimit(base, s.cfg.Limits.MaxConnections, openFileLimit())
+	return newGuardedListener(inner, newConnLimiter(s.cfg.Limits, time.Now, base, &s.c), base, &s.c)
+}
+
+// fileReserve is how many open files the broker keeps for everything but
+// MQTT connections: data files, the HTTP listener and its clients.
+const fileReserve = 256
+
+// warnFileLimit warns when limits.max_connections does not keep MQTT
+// connections below the open-file limit: accept would then fail with
+// EMFILE (retried, /healthz 503) before the limit refuses cleanly.
+func warnFileLimit(log *logrus.Entry, maxConns int, fileLimit uint64) {
+	if fileLimit == 0 || (maxConns > 0 && uint64(maxConns)+fileReserve <= fileLimit) {
+		return
+	}
+	log.WithFields(logrus.Fields{"event": "file_limit_low", "max_connections": maxConns, "open_file_limit": fileLimit,
+		"reserve": fileReserve}).Warn("limits.max_connections (0: unlimited) does not stay below the open-file limit minus the reserve: raise ulimit -n or lower max_connections")
+}
+
+// listenTCP opens the MQTT TCP listener (through s.listen in tests).
+func (s *Server) listenTCP() (net.Listener, error) {
+	if s.listen != nil {
+		return s.listen("tcp", s.cfg.TCP)
+	}
+	return net.Listen("tcp", s.cfg.TCP)
+}
+
+// Accept back-off bounds, as net/http's Server.Serve uses.
+const (
+	minAcceptBackoff = 5 * time.Millisecond
+	maxAcceptBackoff = time.Second
+)
+
+// guardedListener is the net.Listener that Mochi's TCP accept loop reads.
+// Mochi ends that loop for good on the first Accept error, so one moment
+// without file descriptors (EMFILE) would leave the broker running but
+// deaf to new clients. guardedListener retries temporary errors with
+// exponential back-off instead, logs them, and reports its state for
+// /healthz; it returns an error only when the listener is closed or cannot
+// recover, and /healthz then says so. Every accepted connection goes
+// through the connLimiter before Mochi sees it.
+type guardedListener struct {
+	net.Listener
+	conns *connLimiter
+	log   *logrus.Entry
+	c     *counters
+	now   func() time.Time
+	// after is time.After; tests make the back-off instant.
+	after func(time.Duration) <-chan time.Time
+
+	done      chan struct{} // closed by Close: stops a back-off wait
+	closeOnce sync.Once
+
+	mu       sync.Mutex // guards the fields below; held for no I/O or wait
+	state    acceptState
+	reason   string        // the error behind acceptRetrying or acceptStopped
+	since    time.Time     // when state began
+	failures int           // accept errors since the last success
+	changed  chan struct{} // closed and replaced on each state change
+}
+
+func newGuardedListener(inner net.Listener, conns *connLimiter, log *logrus.Entry, c *counters) *guardedListener {
+	return &guardedListener{Listener: inner, conns: conns, log: log, c: c, now: time.Now, after: time.After,
+		done: make(chan struct{}), changed: make(chan struct{}), since: time.Now()}
+}
+
+// Accept returns the next admitted connection, retrying temporary accept
+// errors; an error from it ends Mochi's accept loop.
+func (l *guardedListener) Accept() (net.Conn, error) {
+	var backoff time.Duration
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			if backoff, err = l.failed(err, backoff); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		backoff = 0
+		l.succeeded()
+		if tc := l.conns.admit(c); tc != nil {
+			return tc, nil
+		}
+	}
+}
+
+// failed handles one accept error: it waits out the back-off after a
+// temporary one and returns the next back-off, or returns the error that
+// ends the accept loop.
+func (l *guardedListener) failed(err error, backoff time.Duration) (time.Duration, error) {
+	select {
+	case <-l.done:
+		l.setState(acceptStopped, "listener closed")
+		return 0, err
+	default:
+	}
+	if !temporaryAcceptError(err) {
+		l.setState(acceptStopped, err.Error())
+		l.log.WithError(err).WithField("event", "accept_stopped").
+			Error("the MQTT TCP listener failed for good: no new client can connect (/healthz answers 503)")
+		return 0, err
+	}
+	backoff = min(max(2*backoff, minAcceptBackoff), maxAcceptBackoff)
+	l.c.acceptErrors.Add(1)
+	l.setState(acceptRetrying, err.Error())
+	l.log.WithError(err).WithFields(logrus.Fields{"event": "accept_failed", "retry_in": backoff.String()}).
+		Error("accepting an MQTT connection failed; retrying (/healthz answers 503 until an accept succeeds)")
+	select {
+	case <-l.after(backoff):
+		return backoff, nil
+	case <-l.done:
+		l.setState(acceptStopped, "listener closed")
+		return 0, fmt.Errorf("accept: %w", net.ErrClosed)
+	}
+}
+
+// succeeded records an accept that worked, logging the recovery after
+// failures.
+func (l *guardedListener) succeeded() {
+	l.mu.Lock()
+	if l.state == acceptServing {
+		l.mu.Unlock()
+		return
+	}
+	failures, down := l.failures, l.now().Sub(l.since)
+	l.mu.Unlock()
+	l.setState(acceptServing, "")
+	l.log.WithFields(logrus.Fields{"event": "accept_recovered", "failures": failures, "down_for": down.String()}).
+		Info("the MQTT TCP listener accepts connections again")
+}
+
+// setState records the accept loop's state and wakes health's waiters.
+func (l *guardedListener) setState(s acceptState, reason string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch s {
+	case acceptRetrying:
+		l.failures++
+	case acceptServing:
+		l.failures = 0
+	}
+	if s == l.state && reason == l.reason {
+		return
+	}
+	if s != l.state {
+		l.since = l.now()
+	}
+	l.state, l.reason = s, reason
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// health returns the accept loop's state, the error behind it (if any),
+// and a channel closed at the next change.
+func (l *guardedListener) health() (state acceptState, reason string, changed <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state, l.reason, l.changed
+}
+
+// Close stops accepting, including a back-off wait in progress.
+func (l *guardedListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+// temporaryAcceptErrors are the accept(2) errors that pass: out of file
+// descriptors or kernel memory, or a connection that died in the backlog.
+var temporaryAcceptErrors = []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
+	syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EPROTO, syscall.EPERM, syscall.ETIMEDOUT,
+	syscall.EINTR, syscall.EAGAIN}
+
+func temporaryAcceptError(err error) bool {
+	if errors.Is(err, net.ErrClosed) {
+		return false
+	}
+	for _, t := range temporaryAcceptErrors {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
+}
