@@ -24,13 +24,20 @@ import (
 // and "-") into a list of files. Standard input, and any input that is not
 // a regular file (a named pipe, bash's <(...)), is copied to a temporary
 // file, removed by the returned cleanup, because the analysis reads twice.
-// Progress lines about the spooling go to progressW (nil: none).
-func expandInputs(args []string, stdin io.Reader, progressW io.Writer) (files []string, cleanup func(), err error) {
+// Progress lines about the spooling go to progressW (nil: none). The
+// copying stops with ctx's error when ctx ends, also while it waits for a
+// pipe's writer.
+func expandInputs(ctx context.Context, args []string, stdin io.Reader, progressW io.Writer) (files []string, cleanup func() error, err error) {
 	var temps []string
-	cleanup = func() {
+	cleanup = func() error {
+		var errs []error
 		for _, name := range temps {
-			os.Remove(name)
+			if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("remove temporary file: %w", err))
+			}
 		}
+		temps = nil
+		return errors.Join(errs...)
 	}
 	seen := map[string]bool{}
 	add := func(p string) {
@@ -46,7 +53,7 @@ func expandInputs(args []string, stdin io.Reader, progressW io.Writer) (files []
 			return fmt.Errorf("spool %s: %w", what, err)
 		}
 		temps = append(temps, tmp.Name())
-		_, cerr := io.Copy(&spoolProgress{w: tmp, progress: progressW, what: what, last: time.Now()}, r)
+		cerr := copyCtx(ctx, &spoolProgress{w: tmp, progress: progressW, what: what, last: time.Now()}, r)
 		if err := errors.Join(cerr, tmp.Close()); err != nil {
 			return fmt.Errorf("spool %s: %w", what, err)
 		}
@@ -60,13 +67,16 @@ func expandInputs(args []string, stdin io.Reader, progressW io.Writer) (files []
 			add(path)
 			return nil
 		}
-		f, err := os.Open(path)
+		f, err := openCtx(ctx, path)
 		if err != nil {
-			return fmt.Errorf("input: %w", err)
+			return fmt.Errorf("input %s: %w", path, err)
 		}
 		return errors.Join(spool(f, path), f.Close())
 	}
 	for _, a := range args {
+		if err := ctx.Err(); err != nil {
+			return nil, cleanup, err
+		}
 		if a == "-" {
 			if err := spool(stdin, "standard input"); err != nil {
 				return nil, cleanup, err
@@ -124,6 +134,98 @@ func expandInputs(args []string, stdin io.Reader, progressW io.Writer) (files []
 	return files, cleanup, nil
 }
 
+// openCtx opens path for reading, or returns ctx's error when ctx ends
+// first: opening a named pipe waits for a writer, for ever if none comes,
+// so the open happens on a goroutine of its own, which closes the file
+// itself if it opens it after ctx has ended.
+func openCtx(ctx context.Context, path string) (*os.File, error) {
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ch := make(chan opened)
+	go func() {
+		f, err := os.Open(path)
+		select {
+		case ch <- opened{f, err}:
+		case <-ctx.Done():
+			if f != nil {
+				f.Close() // read-only and never read: its close error tells nothing
+			}
+		}
+	}()
+	select {
+	case o := <-ch:
+		return o.f, o.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// copyCtx copies r to w until r ends or ctx does. A read from a pipe does
+// not see ctx and may wait for its writer for ever, so the reads happen on
+// a goroutine of their own and copyCtx returns as soon as ctx ends; that
+// goroutine then ends with the read it is blocked in (closing r, or the
+// process exiting, ends it). Only copyCtx writes to w.
+func copyCtx(ctx context.Context, w io.Writer, r io.Reader) error {
+	type chunk struct {
+		b   []byte
+		err error
+	}
+	const bufs, bufSize = 2, 1 << 20
+	chunks := make(chan chunk)
+	free := make(chan []byte, bufs)
+	for range bufs {
+		free <- make([]byte, bufSize)
+	}
+	quit := make(chan struct{})
+	defer close(quit)
+	go func() {
+		for {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-quit:
+				return
+			}
+			n, err := r.Read(buf)
+			select {
+			case chunks <- chunk{buf[:n], err}:
+			case <-quit:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for {
+		if err := ctx.Err(); err != nil { // before a chunk that is ready too
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case c := <-chunks:
+			if len(c.b) > 0 {
+				if _, err := w.Write(c.b); err != nil {
+					return err
+				}
+			}
+			if errors.Is(c.err, io.EOF) {
+				return nil
+			}
+			if c.err != nil {
+				return c.err
+			}
+			free <- c.b[:cap(c.b)]
+		}
+	}
+}
+
 // spoolProgress counts what is copied from an input being spooled and
 // prints a progress line at most every two seconds.
 type spoolProgress struct {
@@ -158,7 +260,7 @@ type progress struct {
 }
 
 // start begins a pass; end must follow.
-func (p *progress) start(pass string) {
+func (p *progress) start(pass stage) {
 	p.done.Store(0)
 	p.lines.Store(0)
 	if p.w == nil {
