@@ -19,7 +19,10 @@ var ErrInvalidName = errors.New("invalid name")
 // ("room", "user", "nick") only appears in the error message. Names become
 // single MQTT topic levels, so wildcards, separators, control characters and
 // white space are refused, and names starting with '$' (reserved by MQTT for
-// $SYS) are refused too. Characters that print as nothing are refused as
+// $SYS) are refused too. So that a conversation key (see DMConversation)
+// means one thing only, names hold no ',' and none starts with '@': a room
+// never shares the log of a direct-message conversation, and "@a,b" names
+// the users a and b and no others. Characters that print as nothing are refused as
 // well, so that two names that look the same are the same name: format
 // characters (Unicode category Cf: zero-width space and joiners, word
 // joiner, byte order mark, soft hyphen, bidirectional text controls) and
@@ -34,11 +37,15 @@ func ValidateName(kind, name string) error {
 		return fmt.Errorf("%w: %s name %q is not valid UTF-8", ErrInvalidName, kind, name)
 	case name[0] == '$':
 		return fmt.Errorf("%w: %s name %q starts with '$', which MQTT reserves", ErrInvalidName, kind, name)
+	case name[0] == '@':
+		return fmt.Errorf("%w: %s name %q starts with '@', which marks direct-message conversations", ErrInvalidName, kind, name)
 	}
 	for _, r := range name {
 		switch {
 		case r == '+' || r == '#' || r == '/':
 			return fmt.Errorf("%w: %s name %q contains %q (MQTT wildcards and level separators are not allowed)", ErrInvalidName, kind, name, r)
+		case r == ',':
+			return fmt.Errorf("%w: %s name %q contains ',', which separates the users of a direct-message conversation", ErrInvalidName, kind, name)
 		case r == 0 || unicode.IsControl(r):
 			return fmt.Errorf("%w: %s name %q contains the control character %U", ErrInvalidName, kind, name, r)
 		case unicode.IsSpace(r):

@@ -63,3 +63,31 @@ func TestValidateNameKeepsVisibleUnicode(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateNameKeepsConversationKeysUnambiguous: a name with ',' or a
+// leading '@' would make a conversation key mean two things (a room named
+// "@alice,bob" sharing alice's and bob's DM log; the DMs of "a,b" and "c"
+// readable by "a").
+func TestValidateNameKeepsConversationKeysUnambiguous(t *testing.T) {
+	tests := []struct {
+		in   string
+		ok   bool
+		want string
+	}{
+		{"@alice,bob", false, "starts with '@'"},
+		{"@alice", false, "starts with '@'"},
+		{"a,b", false, "contains ','"},
+		{"alice,", false, "contains ','"},
+		{"alice@home", true, ""},
+		{"a;b", true, ""},
+	}
+	for _, tt := range tests {
+		err := ValidateName("room", tt.in)
+		if (err == nil) != tt.ok {
+			t.Errorf("ValidateName(%q) = %v, want ok=%v", tt.in, err, tt.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ValidateName(%q) = %q, want it to say %q", tt.in, err, tt.want)
+		}
+	}
+}
