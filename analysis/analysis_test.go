@@ -286,14 +286,6 @@ func TestParseRec(t *testing.T) {
 	}
 }
 
-func FuzzParseRec(f *testing.F) {
-	f.Add([]byte(`{"event":"received","id":"a","seq":1}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var r rec
-		parseRec(b, &r) // must not panic
-	})
-}
-
 func BenchmarkAnalyse(b *testing.B) {
 	dir := b.TempDir()
 	const lines = 400_000
