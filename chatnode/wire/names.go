@@ -26,7 +26,9 @@ var ErrInvalidName = errors.New("invalid name")
 // well, so that two names that look the same are the same name: format
 // characters (Unicode category Cf: zero-width space and joiners, word
 // joiner, byte order mark, soft hyphen, bidirectional text controls) and
-// the invisible fillers in invisibleRunes.
+// the invisible fillers in invisibleRunes. U+FFFD is refused too: in a name
+// it only ever stands for bytes a decoder could not read (encoding/json
+// puts it in place of invalid UTF-8), so it would make different names one.
 func ValidateName(kind, name string) error {
 	switch {
 	case name == "":
@@ -50,6 +52,8 @@ func ValidateName(kind, name string) error {
 			return fmt.Errorf("%w: %s name %q contains the control character %U", ErrInvalidName, kind, name, r)
 		case unicode.IsSpace(r):
 			return fmt.Errorf("%w: %s name %q contains white space (%U)", ErrInvalidName, kind, name, r)
+		case r == utf8.RuneError:
+			return fmt.Errorf("%w: %s name %q contains %U, the replacement character that stands for undecodable bytes", ErrInvalidName, kind, name, r)
 		case unicode.Is(unicode.Bidi_Control, r):
 			return fmt.Errorf("%w: %s name %q contains %U, a bidirectional text control", ErrInvalidName, kind, name, r)
 		case unicode.Is(unicode.Cf, r) || invisibleRunes[r]:

@@ -34,6 +34,7 @@ func TestValidateNameRefusesInvisible(t *testing.T) {
 		{"control character", "bell\a", "U+0007"},
 		{"no-break space", "a\u00A0b", "U+00A0"},
 		{"ideographic space", "a\u3000b", "U+3000"},
+		{"replacement character", "a\uFFFDb", "U+FFFD"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
