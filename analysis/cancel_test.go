@@ -252,3 +252,15 @@ func TestUsageDocumentsExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestGenInterrupted: analysis gen stops when its context ends, says the
+// logs are incomplete, and exits with 130.
+func TestGenInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	out := filepath.Join(t.TempDir(), "logs")
+	r := waitMain(t, startMain(ctx, []string{"gen", "-lines", "100000", "-out", out}, nil))
+	if r.code != exitInterrupted || r.stderr != "analysis gen: interrupted: the logs in "+out+" are incomplete\n" {
+		t.Fatalf("exit code %d, stderr %q: want %d and the logs called incomplete", r.code, r.stderr, exitInterrupted)
+	}
+}

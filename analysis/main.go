@@ -63,7 +63,7 @@ const (
 // Main runs the analysis command and returns its exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "gen" {
-		return genMain(args[1:], stdout, stderr)
+		return genMain(ctx, args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("analysis", flag.ContinueOnError)
 	fs.SetOutput(stderr)
