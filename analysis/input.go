@@ -28,110 +28,138 @@ import (
 // copying stops with ctx's error when ctx ends, also while it waits for a
 // pipe's writer.
 func expandInputs(ctx context.Context, args []string, stdin io.Reader, progressW io.Writer) (files []string, cleanup func() error, err error) {
-	var temps []string
-	cleanup = func() error {
-		var errs []error
-		for _, name := range temps {
-			if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("remove temporary file: %w", err))
-			}
-		}
-		temps = nil
-		return errors.Join(errs...)
-	}
-	seen := map[string]bool{}
-	add := func(p string) {
-		if !seen[p] {
-			seen[p] = true
-			files = append(files, p)
-		}
-	}
-	// spool copies r (what is named what) into a temporary file to read.
-	spool := func(r io.Reader, what string) error {
-		tmp, err := os.CreateTemp("", "analysis-input-*.log")
-		if err != nil {
-			return fmt.Errorf("spool %s: %w", what, err)
-		}
-		temps = append(temps, tmp.Name())
-		cerr := copyCtx(ctx, &spoolProgress{w: tmp, progress: progressW, what: what, last: time.Now()}, r)
-		if err := errors.Join(cerr, tmp.Close()); err != nil {
-			return fmt.Errorf("spool %s: %w", what, err)
-		}
-		add(tmp.Name())
-		return nil
-	}
-	// addFile adds a file to read, or a copy of it when it is not a regular
-	// file (a named pipe: it can be read once only).
-	addFile := func(path string, st os.FileInfo) error {
-		if st.Mode().IsRegular() {
-			add(path)
-			return nil
-		}
-		f, err := openCtx(ctx, path)
-		if err != nil {
-			return fmt.Errorf("input %s: %w", path, err)
-		}
-		return errors.Join(spool(f, path), f.Close())
-	}
+	in := &inputSet{ctx: ctx, progress: progressW, seen: map[string]bool{}}
 	for _, a := range args {
 		if err := ctx.Err(); err != nil {
-			return nil, cleanup, err
+			return nil, in.cleanup, err
 		}
 		if a == "-" {
-			if err := spool(stdin, "standard input"); err != nil {
-				return nil, cleanup, err
+			if err := in.spool(stdin, "standard input"); err != nil {
+				return nil, in.cleanup, err
 			}
 			continue
 		}
 		matches := []string{a}
 		if strings.ContainsAny(a, "*?[") {
 			if matches, err = filepath.Glob(a); err != nil {
-				return nil, cleanup, fmt.Errorf("input %q: %w", a, err)
+				return nil, in.cleanup, fmt.Errorf("input %q: %w", a, err)
 			}
 			if len(matches) == 0 {
-				return nil, cleanup, fmt.Errorf("input %q matches no file", a)
+				return nil, in.cleanup, fmt.Errorf("input %q matches no file", a)
 			}
 		}
 		for _, m := range matches {
-			st, err := os.Stat(m)
-			if err != nil {
-				return nil, cleanup, fmt.Errorf("input: %w", err)
-			}
-			if !st.IsDir() {
-				if err := addFile(m, st); err != nil {
-					return nil, cleanup, err
-				}
-				continue
-			}
-			var inDir []string
-			err = filepath.WalkDir(m, func(p string, d os.DirEntry, err error) error {
-				if err != nil {
-					return err
-				}
-				if !d.IsDir() && (strings.HasSuffix(p, ".log") || strings.HasSuffix(p, ".jsonl")) {
-					inDir = append(inDir, p)
-				}
-				return nil
-			})
-			if err != nil {
-				return nil, cleanup, fmt.Errorf("input %s: %w", m, err)
-			}
-			sort.Strings(inDir)
-			for _, p := range inDir {
-				st, err := os.Stat(p)
-				if err != nil {
-					return nil, cleanup, fmt.Errorf("input: %w", err)
-				}
-				if err := addFile(p, st); err != nil {
-					return nil, cleanup, err
-				}
+			if err := in.addPath(m); err != nil {
+				return nil, in.cleanup, err
 			}
 		}
 	}
-	if len(files) == 0 {
-		return nil, cleanup, errors.New("no input: give log files, directories, globs or - for standard input")
+	if len(in.files) == 0 {
+		return nil, in.cleanup, errors.New("no input: give log files, directories, globs or - for standard input")
 	}
-	return files, cleanup, nil
+	return in.files, in.cleanup, nil
+}
+
+// inputSet gathers expandInputs' files and the temporary copies it makes.
+type inputSet struct {
+	ctx      context.Context
+	progress io.Writer
+	files    []string
+	seen     map[string]bool
+	temps    []string // removed by cleanup
+}
+
+// add adds a file to read, once.
+func (in *inputSet) add(p string) {
+	if !in.seen[p] {
+		in.seen[p] = true
+		in.files = append(in.files, p)
+	}
+}
+
+// cleanup removes the temporary copies.
+func (in *inputSet) cleanup() error {
+	var errs []error
+	for _, name := range in.temps {
+		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove temporary file: %w", err))
+		}
+	}
+	in.temps = nil
+	return errors.Join(errs...)
+}
+
+// spool copies r (what is named what) into a temporary file to read.
+func (in *inputSet) spool(r io.Reader, what string) error {
+	tmp, err := os.CreateTemp("", "analysis-input-*.log")
+	if err != nil {
+		return fmt.Errorf("spool %s: %w", what, err)
+	}
+	in.temps = append(in.temps, tmp.Name())
+	cerr := copyCtx(in.ctx, &spoolProgress{w: tmp, progress: in.progress, what: what, last: time.Now()}, r)
+	if err := errors.Join(cerr, tmp.Close()); err != nil {
+		return fmt.Errorf("spool %s: %w", what, err)
+	}
+	in.add(tmp.Name())
+	return nil
+}
+
+// addPath adds a file, or the logs in a directory.
+func (in *inputSet) addPath(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("input: %w", err)
+	}
+	if !st.IsDir() {
+		return in.addFile(path, st)
+	}
+	logs, err := dirLogs(path)
+	if err != nil {
+		return err
+	}
+	for _, p := range logs {
+		st, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("input: %w", err)
+		}
+		if err := in.addFile(p, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addFile adds a file to read, or a copy of it when it is not a regular
+// file (a named pipe: it can be read once only).
+func (in *inputSet) addFile(path string, st os.FileInfo) error {
+	if st.Mode().IsRegular() {
+		in.add(path)
+		return nil
+	}
+	f, err := openCtx(in.ctx, path)
+	if err != nil {
+		return fmt.Errorf("input %s: %w", path, err)
+	}
+	return errors.Join(in.spool(f, path), f.Close())
+}
+
+// dirLogs lists the *.log and *.jsonl files under dir, sorted.
+func dirLogs(dir string) ([]string, error) {
+	var logs []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && (strings.HasSuffix(p, ".log") || strings.HasSuffix(p, ".jsonl")) {
+			logs = append(logs, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("input %s: %w", dir, err)
+	}
+	sort.Strings(logs)
+	return logs, nil
 }
 
 // openCtx opens path for reading, or returns ctx's error when ctx ends
