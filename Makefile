@@ -8,7 +8,7 @@ BIN      := bin
 GOFLAGS  := -trimpath
 export CGO_ENABLED := 0
 
-.PHONY: help build test lint images all demo demo-down eval bench bench-analysis bench-compare clean
+.PHONY: help build test fuzz fuzz-short lint images all demo demo-down eval bench bench-analysis bench-compare clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -17,9 +17,42 @@ build: ## build static binaries into bin/ (broker, chatnode, analysis)
 	@mkdir -p $(BIN)
 	$(GO) build $(GOFLAGS) -o $(BIN)/ ./broker/cmd/broker ./chatnode/cmd/chatnode ./analysis/cmd/analysis
 
-test: ## go vet, then every test with the race detector (needs mosquitto for the cross-broker tests)
+test: ## go vet, then every test with the race detector (needs mosquitto for the cross-broker tests), then fuzz-short
 	$(GO) vet ./...
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+	@$(MAKE) --no-print-directory fuzz-short
+
+# The fuzz targets, as package:target. Plain go test runs their seeds
+# (f.Add and testdata/fuzz/); these runs search for new failing inputs,
+# which go test writes into the package's testdata/fuzz/<target>/.
+FUZZ_TARGETS := \
+	./chatnode/wire:FuzzEnvelopeRoundTrip ./chatnode/wire:FuzzParseTopic ./chatnode/wire:FuzzDMConversation \
+	./chatnode/wire:FuzzValidateName ./chatnode/wire:FuzzSyncRequest ./chatnode/wire:FuzzSyncReply \
+	./broker/roomlog:FuzzRecovery ./analysis:FuzzParseRec ./analysis:FuzzParseRecRoundTrip
+FUZZTIME  ?= 60s
+FUZZSHORT ?= 4s
+
+# run-fuzz fuzzes every target for $(1), one go test per target. Go 1.26's
+# fuzzing coordinator can fail a run that found nothing with a bare "context
+# deadline exceeded" at the end of -fuzztime on a loaded machine
+# (go.dev/issue/75804); such a run, with no failing input written, is run
+# again, up to three times.
+define run-fuzz
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	  for try in 1 2 3; do \
+	    out=$$($(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(1) $$pkg 2>&1) && { echo "fuzz $$fn ($$pkg, $(1)): nothing found in $$(grep -o 'execs: [0-9]*' <<<"$$out" | tail -1 | cut -c8-) runs"; break; }; \
+	    if [ $$try -lt 3 ] && grep -q 'context deadline exceeded' <<<"$$out" && ! grep -q 'Failing input written' <<<"$$out"; then \
+	      echo "fuzz $$fn: the coordinator's deadline race (go.dev/issue/75804), running it again"; continue; fi; \
+	    echo "$$out"; echo "fuzz $$fn ($$pkg): FAILED"; exit 1; \
+	  done; \
+	done
+endef
+
+fuzz: ## run every fuzz target for FUZZTIME (60s) each, one after the other
+	$(call run-fuzz,$(FUZZTIME))
+
+fuzz-short: ## every fuzz target for FUZZSHORT (4s) each: a quick search, part of make test
+	$(call run-fuzz,$(FUZZSHORT))
 
 lint: ## gofmt, go vet and staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi

@@ -286,18 +286,10 @@ func TestParseRec(t *testing.T) {
 	}
 }
 
-func FuzzParseRec(f *testing.F) {
-	f.Add([]byte(`{"event":"received","id":"a","seq":1}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var r rec
-		parseRec(b, &r) // must not panic
-	})
-}
-
 func BenchmarkAnalyse(b *testing.B) {
 	dir := b.TempDir()
 	const lines = 400_000
-	if err := generate(dir, "bench", 3, lines, 0.001); err != nil {
+	if err := generate(context.Background(), dir, "bench", 3, lines, 0.001); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
@@ -336,7 +328,7 @@ func relabel(t *testing.T, src, run string) string {
 func TestScenariosWithTheSameIDs(t *testing.T) {
 	genDir := func(run string) string {
 		dir := t.TempDir()
-		if err := generate(dir, run, 3, 4000, 0); err != nil {
+		if err := generate(context.Background(), dir, run, 3, 4000, 0); err != nil {
 			t.Fatal(err)
 		}
 		return dir

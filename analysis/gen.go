@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,7 +16,8 @@ import (
 // genMain writes synthetic node logs in the nodes' exact line format, so the
 // analysis' speed and memory can be measured on any size: each message makes
 // one "sent" line and one "received" line per node (the sender included).
-func genMain(args []string, stdout, stderr io.Writer) int {
+// It stops when ctx ends (exit code 130), leaving the logs written so far.
+func genMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("analysis gen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("out", "synthetic-logs", "`dir`ectory for the node logs")
@@ -33,15 +35,19 @@ func genMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "analysis gen: -nodes must be 1..64 and -lines positive")
 		return 2
 	}
-	if err := generate(*out, *run, *nodes, *lines, *loss); err != nil {
+	if err := generate(ctx, *out, *run, *nodes, *lines, *loss); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintf(stderr, "analysis gen: interrupted: the logs in %s are incomplete\n", *out)
+			return exitInterrupted
+		}
 		fmt.Fprintln(stderr, "analysis gen:", err)
-		return 1
+		return exitFailed
 	}
 	fmt.Fprintf(stdout, "wrote about %d lines for %d nodes into %s\n", *lines, *nodes, *out)
 	return 0
 }
 
-func generate(dir, run string, nodes int, lines int64, loss float64) error {
+func generate(ctx context.Context, dir, run string, nodes int, lines int64, loss float64) error {
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
@@ -59,7 +65,11 @@ func generate(dir, run string, nodes int, lines int64, loss float64) error {
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	msgs := lines / int64(nodes+1)
-	for k := int64(0); k < msgs; k++ {
+	var err error
+	for k := int64(0); k < msgs && err == nil; k++ {
+		if k&0xfff == 0 {
+			err = ctx.Err()
+		}
 		from := int(k % int64(nodes))
 		seq := k/int64(nodes) + 1
 		sent := t0 + k*100_000                                            // 10k msg/s in all
@@ -75,7 +85,7 @@ func generate(dir, run string, nodes int, lines int64, loss float64) error {
 				name(from), id, lat/1000, name(r), sent+lat, k+1, run, sent, seq, sent+lat)
 		}
 	}
-	var errs []error
+	errs := []error{err}
 	for i := range ws {
 		errs = append(errs, ws[i].Flush(), fs[i].Close())
 	}

@@ -24,104 +24,234 @@ import (
 // and "-") into a list of files. Standard input, and any input that is not
 // a regular file (a named pipe, bash's <(...)), is copied to a temporary
 // file, removed by the returned cleanup, because the analysis reads twice.
-// Progress lines about the spooling go to progressW (nil: none).
-func expandInputs(args []string, stdin io.Reader, progressW io.Writer) (files []string, cleanup func(), err error) {
-	var temps []string
-	cleanup = func() {
-		for _, name := range temps {
-			os.Remove(name)
-		}
-	}
-	seen := map[string]bool{}
-	add := func(p string) {
-		if !seen[p] {
-			seen[p] = true
-			files = append(files, p)
-		}
-	}
-	// spool copies r (what is named what) into a temporary file to read.
-	spool := func(r io.Reader, what string) error {
-		tmp, err := os.CreateTemp("", "analysis-input-*.log")
-		if err != nil {
-			return fmt.Errorf("spool %s: %w", what, err)
-		}
-		temps = append(temps, tmp.Name())
-		_, cerr := io.Copy(&spoolProgress{w: tmp, progress: progressW, what: what, last: time.Now()}, r)
-		if err := errors.Join(cerr, tmp.Close()); err != nil {
-			return fmt.Errorf("spool %s: %w", what, err)
-		}
-		add(tmp.Name())
-		return nil
-	}
-	// addFile adds a file to read, or a copy of it when it is not a regular
-	// file (a named pipe: it can be read once only).
-	addFile := func(path string, st os.FileInfo) error {
-		if st.Mode().IsRegular() {
-			add(path)
-			return nil
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return fmt.Errorf("input: %w", err)
-		}
-		return errors.Join(spool(f, path), f.Close())
-	}
+// Progress lines about the spooling go to progressW (nil: none). The
+// copying stops with ctx's error when ctx ends, also while it waits for a
+// pipe's writer.
+func expandInputs(ctx context.Context, args []string, stdin io.Reader, progressW io.Writer) (files []string, cleanup func() error, err error) {
+	in := &inputSet{ctx: ctx, progress: progressW, seen: map[string]bool{}}
 	for _, a := range args {
+		if err := ctx.Err(); err != nil {
+			return nil, in.cleanup, err
+		}
 		if a == "-" {
-			if err := spool(stdin, "standard input"); err != nil {
-				return nil, cleanup, err
+			if err := in.spool(stdin, "standard input"); err != nil {
+				return nil, in.cleanup, err
 			}
 			continue
 		}
 		matches := []string{a}
 		if strings.ContainsAny(a, "*?[") {
 			if matches, err = filepath.Glob(a); err != nil {
-				return nil, cleanup, fmt.Errorf("input %q: %w", a, err)
+				return nil, in.cleanup, fmt.Errorf("input %q: %w", a, err)
 			}
 			if len(matches) == 0 {
-				return nil, cleanup, fmt.Errorf("input %q matches no file", a)
+				return nil, in.cleanup, fmt.Errorf("input %q matches no file", a)
 			}
 		}
 		for _, m := range matches {
-			st, err := os.Stat(m)
-			if err != nil {
-				return nil, cleanup, fmt.Errorf("input: %w", err)
-			}
-			if !st.IsDir() {
-				if err := addFile(m, st); err != nil {
-					return nil, cleanup, err
-				}
-				continue
-			}
-			var inDir []string
-			err = filepath.WalkDir(m, func(p string, d os.DirEntry, err error) error {
-				if err != nil {
-					return err
-				}
-				if !d.IsDir() && (strings.HasSuffix(p, ".log") || strings.HasSuffix(p, ".jsonl")) {
-					inDir = append(inDir, p)
-				}
-				return nil
-			})
-			if err != nil {
-				return nil, cleanup, fmt.Errorf("input %s: %w", m, err)
-			}
-			sort.Strings(inDir)
-			for _, p := range inDir {
-				st, err := os.Stat(p)
-				if err != nil {
-					return nil, cleanup, fmt.Errorf("input: %w", err)
-				}
-				if err := addFile(p, st); err != nil {
-					return nil, cleanup, err
-				}
+			if err := in.addPath(m); err != nil {
+				return nil, in.cleanup, err
 			}
 		}
 	}
-	if len(files) == 0 {
-		return nil, cleanup, errors.New("no input: give log files, directories, globs or - for standard input")
+	if len(in.files) == 0 {
+		return nil, in.cleanup, errors.New("no input: give log files, directories, globs or - for standard input")
 	}
-	return files, cleanup, nil
+	return in.files, in.cleanup, nil
+}
+
+// inputSet gathers expandInputs' files and the temporary copies it makes.
+type inputSet struct {
+	ctx      context.Context
+	progress io.Writer
+	files    []string
+	seen     map[string]bool
+	temps    []string // removed by cleanup
+}
+
+// add adds a file to read, once.
+func (in *inputSet) add(p string) {
+	if !in.seen[p] {
+		in.seen[p] = true
+		in.files = append(in.files, p)
+	}
+}
+
+// cleanup removes the temporary copies.
+func (in *inputSet) cleanup() error {
+	var errs []error
+	for _, name := range in.temps {
+		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove temporary file: %w", err))
+		}
+	}
+	in.temps = nil
+	return errors.Join(errs...)
+}
+
+// spool copies r (what is named what) into a temporary file to read.
+func (in *inputSet) spool(r io.Reader, what string) error {
+	tmp, err := os.CreateTemp("", "analysis-input-*.log")
+	if err != nil {
+		return fmt.Errorf("spool %s: %w", what, err)
+	}
+	in.temps = append(in.temps, tmp.Name())
+	cerr := copyCtx(in.ctx, &spoolProgress{w: tmp, progress: in.progress, what: what, last: time.Now()}, r)
+	if err := errors.Join(cerr, tmp.Close()); err != nil {
+		return fmt.Errorf("spool %s: %w", what, err)
+	}
+	in.add(tmp.Name())
+	return nil
+}
+
+// addPath adds a file, or the logs in a directory.
+func (in *inputSet) addPath(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("input: %w", err)
+	}
+	if !st.IsDir() {
+		return in.addFile(path, st)
+	}
+	logs, err := dirLogs(path)
+	if err != nil {
+		return err
+	}
+	for _, p := range logs {
+		st, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("input: %w", err)
+		}
+		if err := in.addFile(p, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addFile adds a file to read, or a copy of it when it is not a regular
+// file (a named pipe: it can be read once only).
+func (in *inputSet) addFile(path string, st os.FileInfo) error {
+	if st.Mode().IsRegular() {
+		in.add(path)
+		return nil
+	}
+	f, err := openCtx(in.ctx, path)
+	if err != nil {
+		return fmt.Errorf("input %s: %w", path, err)
+	}
+	return errors.Join(in.spool(f, path), f.Close())
+}
+
+// dirLogs lists the *.log and *.jsonl files under dir, sorted.
+func dirLogs(dir string) ([]string, error) {
+	var logs []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && (strings.HasSuffix(p, ".log") || strings.HasSuffix(p, ".jsonl")) {
+			logs = append(logs, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("input %s: %w", dir, err)
+	}
+	sort.Strings(logs)
+	return logs, nil
+}
+
+// openCtx opens path for reading, or returns ctx's error when ctx ends
+// first: opening a named pipe waits for a writer, for ever if none comes,
+// so the open happens on a goroutine of its own, which closes the file
+// itself if it opens it after ctx has ended.
+func openCtx(ctx context.Context, path string) (*os.File, error) {
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ch := make(chan opened)
+	go func() {
+		f, err := os.Open(path)
+		select {
+		case ch <- opened{f, err}:
+		case <-ctx.Done():
+			if f != nil {
+				f.Close() // read-only and never read: its close error tells nothing
+			}
+		}
+	}()
+	select {
+	case o := <-ch:
+		return o.f, o.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// copyCtx copies r to w until r ends or ctx does. A read from a pipe does
+// not see ctx and may wait for its writer for ever, so the reads happen on
+// a goroutine of their own and copyCtx returns as soon as ctx ends; that
+// goroutine then ends with the read it is blocked in (closing r, or the
+// process exiting, ends it). Only copyCtx writes to w.
+func copyCtx(ctx context.Context, w io.Writer, r io.Reader) error {
+	type chunk struct {
+		b   []byte
+		err error
+	}
+	const bufs, bufSize = 2, 1 << 20
+	chunks := make(chan chunk)
+	free := make(chan []byte, bufs)
+	for range bufs {
+		free <- make([]byte, bufSize)
+	}
+	quit := make(chan struct{})
+	defer close(quit)
+	go func() {
+		for {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-quit:
+				return
+			}
+			n, err := r.Read(buf)
+			select {
+			case chunks <- chunk{buf[:n], err}:
+			case <-quit:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for {
+		if err := ctx.Err(); err != nil { // before a chunk that is ready too
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case c := <-chunks:
+			if len(c.b) > 0 {
+				if _, err := w.Write(c.b); err != nil {
+					return err
+				}
+			}
+			if errors.Is(c.err, io.EOF) {
+				return nil
+			}
+			if c.err != nil {
+				return c.err
+			}
+			free <- c.b[:cap(c.b)]
+		}
+	}
 }
 
 // spoolProgress counts what is copied from an input being spooled and
@@ -158,7 +288,7 @@ type progress struct {
 }
 
 // start begins a pass; end must follow.
-func (p *progress) start(pass string) {
+func (p *progress) start(pass stage) {
 	p.done.Store(0)
 	p.lines.Store(0)
 	if p.w == nil {

@@ -43,13 +43,27 @@ sample); min, mean and max are exact. Memory holds the messages in flight
 (and the lost ones), not the run: the logs are merged by time stamp and a
 message is forgotten once every node that should receive it has.
 
+SIGINT (Ctrl-C) or SIGTERM stops the analysis in any stage, removes its
+temporary files and a partial messages.csv, and exits with 130.
+
+Exit codes: 0 done, 1 the analysis failed (unreadable or unusable input, an
+output not written), 2 bad command line, 130 interrupted.
+
 Flags:
 `
+
+// The exit codes of Main.
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitInterrupted = 130 // 128 + SIGINT, as shells report a command Ctrl-C stopped
+)
 
 // Main runs the analysis command and returns its exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "gen" {
-		return genMain(args[1:], stdout, stderr)
+		return genMain(ctx, args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("analysis", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -65,13 +79,17 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs.BoolVar(&opt.NoPlots, "no-plots", false, "skip the PNG plots (faster on huge inputs)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return exitOK
 		}
-		return 2
+		return exitUsage
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "analysis: no input given (see analysis -h)")
-		return 2
+		return exitUsage
+	}
+	if err := opt.validate(); err != nil {
+		fmt.Fprintln(stderr, "analysis:", err)
+		return exitUsage
 	}
 	opt.Inputs = fs.Args()
 	if !opt.Quiet {
@@ -80,7 +98,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	sum, err := Run(ctx, opt, stdin)
 	if err != nil {
 		fmt.Fprintln(stderr, "analysis:", err)
-		return 1
+		if ctx.Err() != nil {
+			return exitInterrupted
+		}
+		return exitFailed
 	}
 	for _, s := range sum.Scenarios {
 		if s.Sent == 0 && opt.Warmup+opt.Cooldown > 0 {
@@ -95,7 +116,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	}
 	fmt.Fprintf(stdout, "wrote %s/summary.json, summary.csv, messages.csv, report.md%s\n", opt.Out,
 		map[bool]string{false: " and plots", true: ""}[opt.NoPlots])
-	return 0
+	return exitOK
 }
 
 // Options are the analysis' inputs and settings.
@@ -106,42 +127,120 @@ type Options struct {
 	Quiet, NoPlots   bool
 	// Progress receives progress lines; nil for none.
 	Progress io.Writer
+
+	// enter, if set, is called as the analysis enters each stage; tests
+	// end the context there to interrupt that stage.
+	enter func(stage)
 }
 
-// Run analyses the inputs and writes every output file.
+// Run analyses the inputs and writes every output file. When ctx ends it
+// stops, in whichever stage it is, removes its temporary files and returns
+// an error wrapping ctx's.
 func Run(ctx context.Context, opt Options, stdin io.Reader) (Summary, error) {
 	sum, _, err := analyse(ctx, opt, stdin)
 	return sum, err
 }
 
+// validate checks the options a user gives.
+func (o Options) validate() error {
+	switch {
+	case o.Warmup < 0:
+		return fmt.Errorf("-warmup %s is negative: give the time to leave out at the start, 0 for none", o.Warmup)
+	case o.Cooldown < 0:
+		return fmt.Errorf("-cooldown %s is negative: give the time to leave out at the end, 0 for none", o.Cooldown)
+	}
+	return nil
+}
+
+// stage is the step an analysis is in; an interrupted analysis names it.
+type stage int
+
+// The stages, in order.
+const (
+	stageInput  stage = iota // finding the inputs, copying standard input and pipes
+	stagePass1               // reading every file for its facts
+	stagePass2               // merging the files, matching the messages
+	stageOutput              // writing the summaries, plots and report
+)
+
+// String names the stage for progress lines and errors.
+func (s stage) String() string {
+	switch s {
+	case stageInput:
+		return "reading the input"
+	case stagePass1:
+		return "pass 1 of 2"
+	case stagePass2:
+		return "pass 2 of 2"
+	case stageOutput:
+		return "writing the outputs"
+	}
+	return fmt.Sprintf("stage %d", int(s))
+}
+
 // analyse is Run that also returns the model, for tests.
-func analyse(ctx context.Context, opt Options, stdin io.Reader) (Summary, *model, error) {
-	files, cleanup, err := expandInputs(opt.Inputs, stdin, opt.Progress)
-	defer cleanup()
+func analyse(ctx context.Context, opt Options, stdin io.Reader) (sum Summary, m *model, err error) {
+	if err := opt.validate(); err != nil {
+		return Summary{}, nil, err
+	}
+	st := stageInput
+	enter := func(s stage) {
+		if st = s; opt.enter != nil {
+			opt.enter(s)
+		}
+	}
+	enter(stageInput)
+	files, cleanup, err := expandInputs(ctx, opt.Inputs, stdin, opt.Progress)
+	defer func() {
+		if err != nil && ctx.Err() != nil {
+			err = fmt.Errorf("interrupted in %s: %w", st, ctx.Err())
+		}
+		err = errors.Join(err, cleanup())
+	}()
 	if err != nil {
 		return Summary{}, nil, err
 	}
-	var total int64
+	p := &progress{w: opt.Progress}
+	defer p.end()
+	enter(stagePass1)
+	m, facts, err := firstPass(ctx, opt, files, p)
+	if err != nil {
+		return Summary{}, nil, err
+	}
+	enter(stagePass2)
+	if err := secondPass(ctx, opt.Out, m, files, facts, p); err != nil {
+		return Summary{}, nil, err
+	}
+	m.endPass2()
+	sum = m.summarize()
+	if len(sum.Scenarios) == 0 {
+		return sum, nil, errors.New("no sent messages in the input: nothing to measure (the logs need the nodes' \"sent\" lines)")
+	}
+	enter(stageOutput)
+	return sum, m, writeOutputs(ctx, opt, sum, m)
+}
+
+// firstPass reads every file for its facts (nodes, runs, time spans) and
+// builds the model pass two fills.
+func firstPass(ctx context.Context, opt Options, files []string, p *progress) (*model, []fileFacts, error) {
 	for _, f := range files {
 		st, err := os.Stat(f)
 		if err != nil {
-			return Summary{}, nil, fmt.Errorf("input: %w", err)
+			return nil, nil, fmt.Errorf("input: %w", err)
 		}
-		total += st.Size()
+		p.total += st.Size()
 	}
 	m := newModel()
 	m.files = len(files)
-	p := &progress{w: opt.Progress, total: total}
-	defer p.end()
-	p.start("pass 1 of 2")
+	p.start(stagePass1)
 	facts := make([]fileFacts, len(files))
-	err = scanLines(ctx, files, p, func(i int, line []byte) { facts[i].pass1(line) })
+	err := scanLines(ctx, files, p, func(i int, line []byte) { facts[i].pass1(line) })
 	p.end()
 	if err != nil {
-		return Summary{}, nil, err
+		return nil, nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return Summary{}, nil, err
+		return nil, nil, err
 	}
 	var raw, events int64
 	for i := range files {
@@ -149,22 +248,32 @@ func analyse(ctx context.Context, opt Options, stdin io.Reader) (Summary, *model
 		m.apply(&facts[i])
 	}
 	if raw == 0 {
-		return Summary{}, nil, fmt.Errorf("the input (%s) is empty", strings.Join(opt.Inputs, " "))
+		return nil, nil, fmt.Errorf("the input (%s) is empty", strings.Join(opt.Inputs, " "))
 	}
 	if events == 0 {
-		return Summary{}, nil, fmt.Errorf("none of the %d lines is a chat node log event: are these distchat node logs?", raw)
+		return nil, nil, fmt.Errorf("none of the %d lines is a chat node log event: are these distchat node logs?", raw)
 	}
 	if err := m.endPass1(int64(opt.Warmup), int64(opt.Cooldown)); err != nil {
-		return Summary{}, nil, err
+		return nil, nil, err
 	}
-	if err := os.MkdirAll(opt.Out, 0o777); err != nil {
-		return Summary{}, nil, fmt.Errorf("create output dir: %w", err)
+	return m, facts, nil
+}
+
+// secondPass merges the files by time, matches every message with its
+// deliveries into m and writes messages.csv into out (only whole: an
+// interrupted pass leaves none).
+func secondPass(ctx context.Context, out string, m *model, files []string, facts []fileFacts, p *progress) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	mc, err := newMessagesCSV(outPath(opt.Out, "messages.csv"))
+	if err := os.MkdirAll(out, 0o777); err != nil {
+		return fmt.Errorf("create output dir: %w", err)
+	}
+	mc, err := newMessagesCSV(outPath(out, "messages.csv"))
 	if err != nil {
-		return Summary{}, nil, err
+		return err
 	}
-	p.start("pass 2 of 2")
+	p.start(stagePass2)
 	n := 0
 	for _, group := range mergeGroups(facts) {
 		names := make([]string, len(group))
@@ -189,36 +298,38 @@ func analyse(ctx context.Context, opt Options, stdin io.Reader) (Summary, *model
 	}
 	p.end()
 	err = errors.Join(err, m.err, ctx.Err())
-	if err = errors.Join(err, mc.close()); err != nil {
-		return Summary{}, nil, err
-	}
-	m.endPass2()
-	sum := m.summarize()
-	if len(sum.Scenarios) == 0 {
-		return sum, nil, errors.New("no sent messages in the input: nothing to measure (the logs need the nodes' \"sent\" lines)")
-	}
+	return errors.Join(err, mc.close(err == nil))
+}
+
+// writeOutputs writes the summaries, the plots and the report, checking ctx
+// between files.
+func writeOutputs(ctx context.Context, opt Options, sum Summary, m *model) error {
 	if err := writeJSON(outPath(opt.Out, "summary.json"), sum); err != nil {
-		return sum, m, err
+		return err
 	}
 	if err := writeSummaryCSV(outPath(opt.Out, "summary.csv"), sum); err != nil {
-		return sum, m, err
+		return err
 	}
 	plots := map[string][]string{}
 	var compare []string
 	if !opt.NoPlots {
 		for _, s := range sum.Scenarios {
 			sc := m.runs[s.Name]
-			names, err := plotScenario(opt.Out, s, scenarioPlotData(s, sc.timeline, sc.timeSync))
+			names, err := plotScenario(ctx, opt.Out, s, scenarioPlotData(s, sc.timeline, sc.timeSync))
 			if err != nil {
-				return sum, m, err
+				return err
 			}
 			plots[s.Name] = names
 		}
 		if len(sum.Scenarios) > 1 {
-			if compare, err = plotComparison(opt.Out, comparePlotData(sum.Scenarios)); err != nil {
-				return sum, m, err
+			var err error
+			if compare, err = plotComparison(ctx, opt.Out, comparePlotData(sum.Scenarios)); err != nil {
+				return err
 			}
 		}
 	}
-	return sum, m, writeReport(outPath(opt.Out, "report.md"), sum, plots, compare)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return writeReport(outPath(opt.Out, "report.md"), sum, plots, compare)
 }

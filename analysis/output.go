@@ -69,9 +69,12 @@ func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 // messagesCSV streams one row per delivery during pass two. Rows are built
 // by hand into large buffers (names come CSV-quoted already, see csvField)
 // and written by a goroutine of its own, so the file's writes do not hold
-// up the matching.
+// up the matching. They go to messages.csv.partial, renamed to
+// messages.csv only when the pass has run to its end, so an interrupted or
+// failed pass leaves no partial messages.csv.
 type messagesCSV struct {
 	f    *os.File
+	path string // the output the temporary file f becomes
 	buf  []byte
 	full chan []byte
 	free chan []byte
@@ -80,12 +83,15 @@ type messagesCSV struct {
 
 const csvBufSize = 1 << 20
 
+// partialSuffix names messages.csv while pass two writes it.
+const partialSuffix = ".partial"
+
 func newMessagesCSV(path string) (*messagesCSV, error) {
-	f, err := os.Create(path)
+	f, err := os.OpenFile(path+partialSuffix, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
-	m := &messagesCSV{f: f, full: make(chan []byte, 4), free: make(chan []byte, 5), done: make(chan error, 1)}
+	m := &messagesCSV{f: f, path: path, full: make(chan []byte, 4), free: make(chan []byte, 5), done: make(chan error, 1)}
 	for i := 0; i < 5; i++ {
 		m.free <- make([]byte, 0, csvBufSize+4096)
 	}
@@ -144,14 +150,25 @@ func csvField(s string) string {
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
 
-func (m *messagesCSV) close() error {
+// close finishes the file: with keep it becomes the output, without (the
+// pass did not finish) it is removed.
+func (m *messagesCSV) close(keep bool) error {
 	if len(m.buf) > 0 {
 		m.full <- m.buf
 	}
 	close(m.full)
 	err := <-m.done
 	if cerr := m.f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("close %s: %w", m.f.Name(), cerr)
+		err = fmt.Errorf("close %s: %w", m.path, cerr)
+	}
+	if keep && err == nil {
+		if err := os.Rename(m.f.Name(), m.path); err != nil {
+			return errors.Join(fmt.Errorf("write %s: %w", m.path, err), os.Remove(m.f.Name()))
+		}
+		return nil
+	}
+	if rerr := os.Remove(m.f.Name()); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("remove unfinished %s: %w", m.path, rerr))
 	}
 	return err
 }

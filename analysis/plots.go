@@ -3,6 +3,7 @@ package analysis
 import (
 	"bufio"
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"image/color"
@@ -332,10 +333,14 @@ func addBars(p *plot.Plot, leg *plot.Legend, groups, names []string, series [][]
 	return nil
 }
 
-// plotScenario writes the per-scenario plots and returns their file names.
-func plotScenario(dir string, s ScenarioSummary, d scenarioPlots) ([]string, error) {
+// plotScenario writes the per-scenario plots and returns their file names;
+// it stops before the next plot, with ctx's error, when ctx ends.
+func plotScenario(ctx context.Context, dir string, s ScenarioSummary, d scenarioPlots) ([]string, error) {
 	var names []string
 	add := func(name string, p *plot.Plot, leg *plot.Legend) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		names = append(names, name)
 		return save(p, leg, outPath(dir, name))
 	}
@@ -525,7 +530,10 @@ func comparePlotData(ss []ScenarioSummary) comparePlots {
 
 // plotComparison overlays the scenarios' CDFs and sets their percentiles side
 // by side; it returns the file names.
-func plotComparison(dir string, d comparePlots) ([]string, error) {
+func plotComparison(ctx context.Context, dir string, d comparePlots) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	p := newPlot("latency CDF by scenario", "one-way latency (ms, log scale)", "fraction of deliveries")
 	leg := newLegend()
 	for i, c := range d.CDFs {
@@ -546,6 +554,9 @@ func plotComparison(dir string, d comparePlots) ([]string, error) {
 
 	// A short y label: gonum centres a log axis' label box on the arithmetic
 	// middle of the range, near the top, and a long one squeezes the plot.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	p = newPlot("one-way latency percentiles by scenario (log scale)", "percentile", "latency (ms)")
 	leg = newLegend()
 	var names []string

@@ -71,7 +71,7 @@ func TestHistPercentiles(t *testing.T) {
 func TestMemoryFollowsMessagesInFlight(t *testing.T) {
 	dir := t.TempDir()
 	const lines = 200_000
-	if err := generate(dir, "mem", 3, lines, 0.001); err != nil {
+	if err := generate(context.Background(), dir, "mem", 3, lines, 0.001); err != nil {
 		t.Fatal(err)
 	}
 	var cat strings.Builder
@@ -271,7 +271,7 @@ func TestRotatedLog(t *testing.T) {
 // to the end).
 func TestMemoryOutsideTheWindow(t *testing.T) {
 	dir := t.TempDir()
-	if err := generate(dir, "w", 3, 200_000, 0); err != nil { // 50,000 messages over 5 s
+	if err := generate(context.Background(), dir, "w", 3, 200_000, 0); err != nil { // 50,000 messages over 5 s
 		t.Fatal(err)
 	}
 	sum, m, err := analyse(context.Background(), Options{Inputs: []string{dir}, Out: t.TempDir(), NoPlots: true, Warmup: 4 * time.Second}, nil)
@@ -304,7 +304,7 @@ func TestRank(t *testing.T) {
 // to the end of the run.
 func TestNodeThatStops(t *testing.T) {
 	dir := t.TempDir()
-	if err := generate(dir, "stop", 3, 80_000, 0); err != nil { // 20,000 messages
+	if err := generate(context.Background(), dir, "stop", 3, 80_000, 0); err != nil { // 20,000 messages
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "n1.log")

@@ -201,24 +201,6 @@ func TestRetentionByCount(t *testing.T) {
 	}
 }
 
-func FuzzRecovery(f *testing.F) {
-	f.Add([]byte{})
-	f.Add([]byte{20, 0, 0, 0, 1, 2, 3, 4, 5, 0, 'l', 'o', 'b', 'b', 'y'})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "roomlog.dat"), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		s, err := Open(dir, Options{})
-		if err != nil {
-			return // refused cleanly (e.g. out-of-order sequence)
-		}
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-	})
-}
-
 func BenchmarkAppend(b *testing.B) {
 	for _, fsync := range []bool{false, true} {
 		b.Run(fmt.Sprintf("fsync=%t", fsync), func(b *testing.B) {

@@ -19,7 +19,16 @@ var ErrInvalidName = errors.New("invalid name")
 // ("room", "user", "nick") only appears in the error message. Names become
 // single MQTT topic levels, so wildcards, separators, control characters and
 // white space are refused, and names starting with '$' (reserved by MQTT for
-// $SYS) are refused too.
+// $SYS) are refused too. So that a conversation key (see DMConversation)
+// means one thing only, names hold no ',' and none starts with '@': a room
+// never shares the log of a direct-message conversation, and "@a,b" names
+// the users a and b and no others. Characters that print as nothing are refused as
+// well, so that two names that look the same are the same name: format
+// characters (Unicode category Cf: zero-width space and joiners, word
+// joiner, byte order mark, soft hyphen, bidirectional text controls) and
+// the invisible fillers in invisibleRunes. U+FFFD is refused too: in a name
+// it only ever stands for bytes a decoder could not read (encoding/json
+// puts it in place of invalid UTF-8), so it would make different names one.
 func ValidateName(kind, name string) error {
 	switch {
 	case name == "":
@@ -30,16 +39,38 @@ func ValidateName(kind, name string) error {
 		return fmt.Errorf("%w: %s name %q is not valid UTF-8", ErrInvalidName, kind, name)
 	case name[0] == '$':
 		return fmt.Errorf("%w: %s name %q starts with '$', which MQTT reserves", ErrInvalidName, kind, name)
+	case name[0] == '@':
+		return fmt.Errorf("%w: %s name %q starts with '@', which marks direct-message conversations", ErrInvalidName, kind, name)
 	}
 	for _, r := range name {
 		switch {
 		case r == '+' || r == '#' || r == '/':
 			return fmt.Errorf("%w: %s name %q contains %q (MQTT wildcards and level separators are not allowed)", ErrInvalidName, kind, name, r)
+		case r == ',':
+			return fmt.Errorf("%w: %s name %q contains ',', which separates the users of a direct-message conversation", ErrInvalidName, kind, name)
 		case r == 0 || unicode.IsControl(r):
-			return fmt.Errorf("%w: %s name %q contains a control character", ErrInvalidName, kind, name)
+			return fmt.Errorf("%w: %s name %q contains the control character %U", ErrInvalidName, kind, name, r)
 		case unicode.IsSpace(r):
-			return fmt.Errorf("%w: %s name %q contains white space", ErrInvalidName, kind, name)
+			return fmt.Errorf("%w: %s name %q contains white space (%U)", ErrInvalidName, kind, name, r)
+		case r == utf8.RuneError:
+			return fmt.Errorf("%w: %s name %q contains %U, the replacement character that stands for undecodable bytes", ErrInvalidName, kind, name, r)
+		case unicode.Is(unicode.Bidi_Control, r):
+			return fmt.Errorf("%w: %s name %q contains %U, a bidirectional text control", ErrInvalidName, kind, name, r)
+		case unicode.Is(unicode.Cf, r) || invisibleRunes[r]:
+			return fmt.Errorf("%w: %s name %q contains %U, an invisible character", ErrInvalidName, kind, name, r)
 		}
 	}
 	return nil
+}
+
+// invisibleRunes are characters outside category Cf that print as blank
+// space without being white space, so a name holding one looks like a
+// name without it.
+var invisibleRunes = map[rune]bool{
+	'\u034F': true, // combining grapheme joiner
+	'\u115F': true, // Hangul choseong filler
+	'\u1160': true, // Hangul jungseong filler
+	'\u2800': true, // braille pattern blank
+	'\u3164': true, // Hangul filler
+	'\uFFA0': true, // halfwidth Hangul filler
 }
