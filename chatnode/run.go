@@ -49,7 +49,7 @@ func bindNode(fs *flag.FlagSet, cfg *config.Node) {
 	fs.StringVar(&cfg.Password, "password", cfg.Password, "MQTT `password` (prefer -password-file)")
 	fs.StringVar(&cfg.PasswordFile, "password-file", cfg.PasswordFile, "read the MQTT password from `file`")
 	config.ListVar(fs, &cfg.Rooms, "room", "`room` to join (repeatable or comma-separated; the first is current)")
-	fs.StringVar(&cfg.ClientID, "client-id", cfg.ClientID, "stable MQTT client `id` (default distchat-<nick>)")
+	fs.StringVar(&cfg.ClientID, "client-id", cfg.ClientID, "MQTT client `id` (default <user>-<device>, the device id kept in -state)")
 	fs.StringVar(&cfg.Log, "log", cfg.Log, "also write the JSON-lines log to `file` (appended)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn, error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: json or text")
