@@ -23,7 +23,7 @@ import (
 // nodes see an ordinary presence; only the last device to go says offline.
 type presenceHook struct {
 	mqtt.HookBase
-	mu    sync.Mutex                         // guards users; taken after no other lock
+	mu    sync.Mutex                          // guards users; taken after no other lock
 	users map[string]map[string]wire.Presence // user → client id → its last online presence
 }
 

@@ -83,8 +83,8 @@ type Options struct {
 
 // Session is one chat node's connection and delivery pipeline.
 type Session struct {
-	cfg     config.Node
-	me      string // the MQTT username: the sender level of every topic
+	cfg config.Node
+	me  string // the MQTT username: the sender level of every topic
 	// clientID is this device's MQTT client id (see resolveClientID);
 	// clean is true when it is made up for this run only, and the session
 	// is then a clean one.
@@ -100,14 +100,14 @@ type Session struct {
 	presenceMu  sync.Mutex
 	leaving     bool        // guarded by presenceMu
 	reasserting atomic.Bool // an "online again" publish is under way
-	log     *logrus.Entry
-	onEvent func(Event)
-	client  mqtt.Client
-	boot    int64
-	ids     atomic.Uint64
-	window  chan struct{}
-	sendMu  sync.Mutex // keeps seq order == publish order
-	closing chan struct{}
+	log         *logrus.Entry
+	onEvent     func(Event)
+	client      mqtt.Client
+	boot        int64
+	ids         atomic.Uint64
+	window      chan struct{}
+	sendMu      sync.Mutex // keeps seq order == publish order
+	closing     chan struct{}
 	// closeOnce makes Close safe to call again (it reports the first
 	// answer): its window drain must run once.
 	closeOnce sync.Once
