@@ -53,7 +53,7 @@ func bindNode(fs *flag.FlagSet, cfg *config.Node) {
 	fs.StringVar(&cfg.Log, "log", cfg.Log, "also write the JSON-lines log to `file` (appended)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn, error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: json or text")
-	fs.StringVar(&cfg.StateDir, "state", cfg.StateDir, "`dir` keeping the last room sequence seen per room (catch-up after a restart)")
+	fs.StringVar(&cfg.StateDir, "state", cfg.StateDir, "`dir` keeping this device's id and last room sequence per conversation (catch-up; one dir per device)")
 	fs.StringVar(&cfg.Run, "run", cfg.Run, "run `label` written into every log line")
 	fs.IntVar(&cfg.Window, "window", cfg.Window, "QoS 1 publishes awaiting PUBACK at most (`n`, 1..1000)")
 	fs.IntVar(&cfg.History, "history", cfg.History, "messages of history shown on join (`n`)")

@@ -258,7 +258,7 @@ func (p *pipeline) onConnected() {
 // A broker that cannot list (an error reply) gets the catch-up of every
 // conversation this node knows instead.
 func (p *pipeline) handleList(req request, rep wire.SyncReply) {
-	e := p.log.WithFields(logrus.Fields{wire.FieldEvent: wire.EventSync, wire.FieldCount: len(rep.Convs), "list": true,
+	e := p.log.WithFields(logrus.Fields{wire.FieldEvent: wire.EventSync, wire.FieldCount: len(rep.Convs), wire.FieldList: true,
 		wire.FieldDurationUS: time.Since(req.sentAt).Microseconds()})
 	if rep.Error != "" {
 		e.WithField(wire.FieldError, rep.Error).Info("the room log lists no conversations; catching up the known ones")

@@ -214,6 +214,9 @@ func TestCatchUpFromStateAfterRestart(t *testing.T) {
 	r.live(t, env("r1", 11))
 	r.live(t, env("r1", 12))
 	r.p.save(true)
+	if err := r.s.release(); err != nil { // what Close does last
+		t.Fatal(err)
+	}
 
 	r2 := newRig(t, cfg) // the restarted node
 	r2.p.onConnected()

@@ -100,14 +100,16 @@ type Session struct {
 	presenceMu  sync.Mutex
 	leaving     bool        // guarded by presenceMu
 	reasserting atomic.Bool // an "online again" publish is under way
-	log         *logrus.Entry
-	onEvent     func(Event)
-	client      mqtt.Client
-	boot        int64
-	ids         atomic.Uint64
-	window      chan struct{}
-	sendMu      sync.Mutex // keeps seq order == publish order
-	closing     chan struct{}
+	// release gives the state dir's lock back (after the last save).
+	release func() error
+	log     *logrus.Entry
+	onEvent func(Event)
+	client  mqtt.Client
+	boot    int64
+	ids     atomic.Uint64
+	window  chan struct{}
+	sendMu  sync.Mutex // keeps seq order == publish order
+	closing chan struct{}
 	// closeOnce makes Close safe to call again (it reports the first
 	// answer): its window drain must run once.
 	closeOnce sync.Once
@@ -131,13 +133,17 @@ type Session struct {
 
 // New builds a session from a validated configuration. It does not connect.
 func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
-	state, err := loadDeviceState(cfg.StateDir, cfg.User)
+	release, err := lockState(cfg.StateDir, cfg.User)
 	if err != nil {
 		return nil, err
 	}
+	state, err := loadDeviceState(cfg.StateDir, cfg.User)
+	if err != nil {
+		return nil, errors.Join(err, release())
+	}
 	clientID, clean, err := resolveClientID(cfg, state.Device)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, release())
 	}
 	s := &Session{
 		cfg:       cfg,
@@ -145,6 +151,7 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 		clientID:  clientID,
 		device:    state.Device,
 		clean:     clean,
+		release:   release,
 		firstUp:   make(chan struct{}),
 		log:       log,
 		onEvent:   opts.OnEvent,
@@ -778,6 +785,9 @@ drain:
 	close(s.closing)
 	s.client.Disconnect(250)
 	s.p.stop()
+	if err := s.release(); err != nil {
+		s.entry(wire.EventShutdown).WithField(wire.FieldError, err.Error()).Warn("release the state dir")
+	}
 	s.entry(wire.EventShutdown).Info("shutdown")
 	return unacked
 }

@@ -78,3 +78,28 @@ func TestResolveClientID(t *testing.T) {
 		})
 	}
 }
+
+// TestStateDirIsOneDevice: a second node on a state dir in use is refused
+// (it would share the device's client id and kick the first off in a
+// loop); once the first has closed, the dir is free again.
+func TestStateDirIsOneDevice(t *testing.T) {
+	cfg := rigConfig(t)
+	cfg.StateDir = t.TempDir()
+	first, err := New(cfg, testLogger(t, "me"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(cfg, testLogger(t, "me"), Options{}); err == nil || !strings.Contains(err.Error(), "in use by another chatnode") {
+		t.Fatalf("second node on the same state dir: err %v, want refused", err)
+	}
+	if err := first.release(); err != nil { // what Close does last
+		t.Fatal(err)
+	}
+	again, err := New(cfg, testLogger(t, "me"), Options{})
+	if err != nil {
+		t.Fatalf("state dir after the first node closed: %v", err)
+	}
+	if err := again.release(); err != nil {
+		t.Fatal(err)
+	}
+}
