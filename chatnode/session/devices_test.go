@@ -259,3 +259,41 @@ func TestTwoDevicesOfOneUser(t *testing.T) {
 		return ok && p.Status == wire.Offline
 	})
 }
+
+// TestTwoDevicesOnMosquitto: against a broker that keeps no presence per
+// user, two devices still have their own client ids (no takeover), and when
+// one quits, the other says online again: watchers see the user offline
+// only for a moment.
+func TestTwoDevicesOnMosquitto(t *testing.T) {
+	url := startMosquitto(t)
+	carol := startNode(t, nodeConfig(t, url, "carol", "r1"))
+	laptopCfg := nodeConfig(t, url, "alice", "r1")
+	laptopCfg.StateDir = t.TempDir()
+	laptop := startNode(t, laptopCfg)
+	phoneCfg := nodeConfig(t, url, "alice", "r1")
+	phoneCfg.StateDir = t.TempDir()
+	phone := startNode(t, phoneCfg)
+	carol.got.waitFor(t, 10*time.Second, "alice online", presenceOf(carol, "alice", wire.Online))
+	laptop.close(t)
+	carol.got.waitFor(t, 10*time.Second, "alice offline, then online again from her phone", func(c *collector) bool {
+		offline := false
+		for _, p := range c.pres {
+			if p.Presence.User != "alice" {
+				continue
+			}
+			if p.Presence.Status == wire.Offline {
+				offline = true
+			} else if offline && p.Presence.Device == phone.ClientID() {
+				return true
+			}
+		}
+		return false
+	})
+	phone.got.mu.Lock()
+	defer phone.got.mu.Unlock()
+	for _, st := range phone.got.status {
+		if st.Err != nil {
+			t.Errorf("phone lost its connection (%v): the devices took the client id from each other", st.Err)
+		}
+	}
+}
