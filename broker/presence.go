@@ -23,12 +23,13 @@ import (
 // nodes see an ordinary presence; only the last device to go says offline.
 type presenceHook struct {
 	mqtt.HookBase
-	mu    sync.Mutex                          // guards users; taken after no other lock
+	mu    sync.Mutex                          // guards users and owner; taken after no other lock
 	users map[string]map[string]wire.Presence // user → client id → its last online presence
+	owner map[string]string                   // client id → user, for OnDisconnect
 }
 
 func newPresenceHook() *presenceHook {
-	return &presenceHook{users: map[string]map[string]wire.Presence{}}
+	return &presenceHook{users: map[string]map[string]wire.Presence{}, owner: map[string]string{}}
 }
 
 func (h *presenceHook) ID() string { return "distchat-presence" }
@@ -77,13 +78,19 @@ func (h *presenceHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for user, devs := range h.users {
-		if _, ok := devs[cl.ID]; ok {
-			delete(devs, cl.ID)
-			if len(devs) == 0 {
-				delete(h.users, user)
-			}
-		}
+	if user, ok := h.owner[cl.ID]; ok {
+		h.forget(user, cl.ID)
+	}
+}
+
+// forget drops device of user. Callers hold h.mu.
+func (h *presenceHook) forget(user, device string) {
+	delete(h.users[user], device)
+	if len(h.users[user]) == 0 {
+		delete(h.users, user)
+	}
+	if h.owner[device] == user {
+		delete(h.owner, device)
 	}
 }
 
@@ -98,19 +105,18 @@ func (h *presenceHook) merge(device, user string, payload []byte, keep bool) ([]
 		return nil, false // the ACL let it through; the nodes skip it as malformed
 	}
 	h.mu.Lock()
-	devs := h.users[user]
 	switch {
 	case p.Status == wire.Online:
-		if devs == nil {
-			devs = map[string]wire.Presence{}
-			h.users[user] = devs
+		if h.users[user] == nil {
+			h.users[user] = map[string]wire.Presence{}
 		}
-		devs[device] = p
+		h.users[user][device] = p
+		h.owner[device] = user
 	case !keep:
-		delete(devs, device)
+		h.forget(user, device)
 	}
+	devs := h.users[user]
 	if len(devs) == 0 {
-		delete(h.users, user)
 		h.mu.Unlock()
 		return nil, false
 	}

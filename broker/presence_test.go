@@ -58,7 +58,7 @@ func TestPresenceMergesDevices(t *testing.T) {
 			}
 		}
 	}
-	if len(h.users) != 0 {
-		t.Errorf("devices left behind: %v", h.users)
+	if len(h.users) != 0 || len(h.owner) != 0 {
+		t.Errorf("devices left behind: %v %v", h.users, h.owner)
 	}
 }
