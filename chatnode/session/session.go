@@ -361,6 +361,9 @@ func (s *Session) onConnect(c mqtt.Client) {
 	for _, r := range rooms {
 		s.logSubscribed(r, "")
 	}
+	// Up and subscribed: from here on what is published is kept (before
+	// the pipeline asks the room log, so its requests go out now).
+	s.firstUpOnce.Do(func() { close(s.firstUp) })
 	s.publishPresence(wire.Online)
 	s.p.do(func() { s.p.onConnected() })
 	// Report before flagging connected, so whoever waits for the connection
@@ -369,7 +372,6 @@ func (s *Session) onConnect(c mqtt.Client) {
 	s.mu.Lock()
 	s.connected = true
 	s.mu.Unlock()
-	s.firstUpOnce.Do(func() { close(s.firstUp) })
 }
 
 // subscribe subscribes to filters, waiting a bounded time and checking every
