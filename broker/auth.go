@@ -213,7 +213,7 @@ func (h *authHook) ownsClientID(id, user string, fields logrus.Fields) connectVe
 
 // clientIDOwner returns a known user other than user whom id belongs to, or
 // "" if there is none. An id belongs to user u when it is u, starts with
-// "u-" or ends with "-u" (chat nodes use "distchat-<nick>"). An id that
+// "u-" or ends with "-u" (chat nodes use "<user>-<device>"). An id that
 // belongs to two users ("alice-bob") is usable by neither.
 func (h *authHook) clientIDOwner(id, user string) string {
 	other := func(u string) bool { _, ok := h.users[u]; return ok && u != user }

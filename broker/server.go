@@ -85,6 +85,9 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 	if err := s.mochi.AddHook(s.events, nil); err != nil {
 		return nil, fmt.Errorf("add events hook: %w", err)
 	}
+	if err := s.mochi.AddHook(newPresenceHook(), nil); err != nil {
+		return nil, fmt.Errorf("add presence hook: %w", err)
+	}
 	if cfg.DataDir == "" {
 		base.WithField("event", "no_persistence").Warn("no data_dir: sessions, queued messages and the room log live in memory and are lost on restart")
 	} else if err := s.addStorage(); err != nil {

@@ -35,6 +35,8 @@ const helpText = `commands:
   /msg NICK TEXT    private message to NICK
   /me ACTION        say an action: * you ACTION
   /history [N]      show the last N messages of the current room
+  /history @NICK [N] the last N private messages between you and NICK
+  /dms              your private conversations, with messages new since the last /dms
   /quit             leave (also end of input, Ctrl-D)
   /help             this list`
 
@@ -277,24 +279,54 @@ func (c *chat) command(ctx context.Context, line string) bool {
 		}
 		c.say(ctx, rest, wire.KindAction)
 	case "/history":
-		n := c.cfg.History
-		if rest != "" {
-			v, err := strconv.Atoi(rest)
-			if err != nil || v < 1 {
-				c.sc.say("usage: /history [N] with N ≥ 1")
-				return true
-			}
-			n = v
-		}
-		if c.current == "" {
-			c.sc.say("join a room first: /join ROOM")
-			return true
-		}
-		c.s.History(c.current, max(n, 1))
+		c.history(rest)
+	case "/dms":
+		c.dms(ctx)
 	default:
 		c.sc.say("unknown command %s; /help lists the commands", cmd)
 	}
 	return true
+}
+
+// history shows the last N messages of the current room, or with @NICK of
+// the private conversation with NICK (both directions).
+func (c *chat) history(args string) {
+	conv := c.current
+	if peer, ok := strings.CutPrefix(args, "@"); ok {
+		peer, args, _ = strings.Cut(peer, " ")
+		if err := wire.ValidateName("nick", peer); err != nil {
+			c.sc.say("usage: /history @NICK [N] (%v)", err)
+			return
+		}
+		conv = wire.DMConversation(c.me, peer)
+	}
+	n := c.cfg.History
+	if args = strings.TrimSpace(args); args != "" {
+		v, err := strconv.Atoi(args)
+		if err != nil || v < 1 {
+			c.sc.say("usage: /history [@NICK] [N] with N ≥ 1")
+			return
+		}
+		n = v
+	}
+	if conv == "" {
+		c.sc.say("join a room first: /join ROOM (or /history @NICK)")
+		return
+	}
+	c.s.History(conv, max(n, 1))
+}
+
+// dms lists the private conversations: each peer and how many of the
+// peer's messages were shown since the last /dms.
+func (c *chat) dms(ctx context.Context) {
+	list := c.s.DMs(ctx)
+	if len(list) == 0 {
+		c.sc.say("no private conversations")
+		return
+	}
+	for _, d := range list {
+		c.sc.say("@%s: %d new (/history @%s)", d.Peer, d.Unread, d.Peer)
+	}
 }
 
 func (c *chat) join(room string) {

@@ -214,3 +214,29 @@ func TestTwoPeopleGolden(t *testing.T) {
 		}
 	}
 }
+
+// TestPrivateConversations: /dms lists the private conversations with what
+// is new since the last /dms, and /history @NICK N shows the last N private
+// messages of both directions.
+func TestPrivateConversations(t *testing.T) {
+	b := brokertest.Start(t, brokertest.Config(t))
+	bob := startPerson(t, b.URL, "bob")
+	alice := startPerson(t, b.URL, "alice")
+	alice.typeLine(t, "/msg bob one")
+	alice.typeLine(t, "/msg bob two")
+	bob.screen.waitShown(t, "bob", "[private] <alice> two")
+	bob.typeLine(t, "/msg alice back")
+	alice.screen.waitShown(t, "alice", "[private] <bob> back")
+	bob.typeLine(t, "/dms")
+	bob.screen.waitShown(t, "bob", "-- @alice: 2 new (/history @alice)")
+	bob.typeLine(t, "/dms")
+	bob.screen.waitShown(t, "bob", "-- @alice: 0 new (/history @alice)")
+	bob.typeLine(t, "/history @alice 2")
+	bob.screen.waitShown(t, "bob", "[private] (history) <alice> two")
+	bob.screen.waitShown(t, "bob", "[private] -> alice: (history) back")
+	if strings.Contains(bob.screen.String(), "(history) <alice> one") {
+		t.Errorf("/history @alice 2 showed more than the last 2:\n%s", bob.screen.String())
+	}
+	bob.typeLine(t, "/history @")
+	bob.screen.waitShown(t, "bob", "usage: /history @NICK [N]")
+}

@@ -258,7 +258,7 @@ func TestNodeDefaultsAndProblems(t *testing.T) {
 	if err := n.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if n.User != "alice" || n.ClientID != "distchat-alice" {
+	if n.User != "alice" || n.ClientID != "" {
 		t.Errorf("derived user %q, client id %q", n.User, n.ClientID)
 	}
 	bad := config.DefaultNode()

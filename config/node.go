@@ -22,13 +22,16 @@ type Node struct {
 	PasswordFile string `yaml:"password_file"`
 	// Rooms joined at start; the first is the current room.
 	Rooms []string `yaml:"rooms"`
-	// ClientID is the stable MQTT client id; default "distchat-<nick>".
+	// ClientID is the MQTT client id. Empty (the default) gives each device
+	// its own: "<user>-<device>" with a device id kept in StateDir, or,
+	// without StateDir, an id for this run only with a clean session.
 	ClientID string `yaml:"client_id"`
 	// Log is a file that receives the JSON-lines log as well as stderr.
 	Log       string `yaml:"log"`
 	LogFormat string `yaml:"log_format"`
 	LogLevel  string `yaml:"log_level"`
-	// StateDir keeps the last room sequence seen per room, for catch-up after a restart.
+	// StateDir keeps this device's id and the last room sequence handled per
+	// conversation, for catch-up after a restart.
 	StateDir string `yaml:"state_dir"`
 	// Run labels every log line; the analysis tool calls it the scenario.
 	Run string `yaml:"run"`
@@ -70,7 +73,7 @@ func DefaultNode() Node {
 }
 
 // Validate reports every problem in n, one per line, and fills derived
-// defaults (User, ClientID).
+// defaults (User).
 func (n *Node) Validate() error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
@@ -95,9 +98,6 @@ func (n *Node) Validate() error {
 		n.User = n.Nick
 	} else if err := wire.ValidateName("user", n.User); err != nil {
 		add("user: %w", err)
-	}
-	if n.ClientID == "" && n.Nick != "" {
-		n.ClientID = "distchat-" + n.Nick
 	}
 	if n.Password != "" && n.PasswordFile != "" {
 		add("password and password_file: give one, not both")

@@ -44,6 +44,7 @@ type Hook struct {
 	resends  resends
 	plain    *plainIDs // ids of plain-text publishes, for their resends
 	joins    joins
+	dms      dmIndex // user → DM conversations, for List requests
 
 	appended, resent, invalid, appendErrors, syncs, syncDenied atomic.Int64
 }
@@ -103,7 +104,11 @@ func New(store Store, srv *mqtt.Server, cfg config.RoomLog, log *logrus.Entry) *
 	if cfg.MaxPayload <= 0 {
 		cfg.MaxPayload = wire.MaxPayloadBytes
 	}
-	return &Hook{store: store, srv: srv, cfg: cfg, log: log, plain: newPlainIDs()}
+	h := &Hook{store: store, srv: srv, cfg: cfg, log: log, plain: newPlainIDs()}
+	for _, conv := range store.Conversations() {
+		h.dms.add(conv)
+	}
+	return h
 }
 
 // SetReadCheck installs the broker's answer to "may user read room?". Mochi's
@@ -261,6 +266,7 @@ func (h *Hook) storeOnce(conv string, e wire.Envelope) ([]byte, error) {
 		return nil, err
 	}
 	h.appended.Add(1)
+	h.dms.add(conv)
 	h.resends.remember(conv, e.From, e.ID, seq)
 	return data, nil
 }
@@ -318,6 +324,11 @@ func (h *Hook) serveSync(cl *mqtt.Client, pk packets.Packet, t wire.Topic) {
 		return
 	}
 	reply := wire.SyncReply{V: wire.Version, ReqID: req.ReqID, Conv: req.Conv, Messages: []wire.Envelope{}}
+	if req.List {
+		h.list(&reply, user, req)
+		h.send(user, reply, merged(fields, logrus.Fields{"list": true, "count": len(reply.Convs), "more": reply.More}))
+		return
+	}
 	if err := h.mayAccess(user, req.Conv); err != nil {
 		h.deny(fields, err.Error())
 		reply.Error = err.Error()
@@ -329,6 +340,12 @@ func (h *Hook) serveSync(cl *mqtt.Client, pk packets.Packet, t wire.Topic) {
 			}
 		}
 	}
+	h.send(user, reply, merged(fields, logrus.Fields{"conv": req.Conv, "after_seq": req.AfterSeq, "last": req.Last,
+		"count": len(reply.Messages), "more": reply.More}))
+}
+
+// send publishes a reply on user's inbox and logs it with fields.
+func (h *Hook) send(user string, reply wire.SyncReply, fields logrus.Fields) {
 	payload, err := json.Marshal(reply)
 	if err == nil {
 		// QoS 0: a reply is only useful to a connected node (it asks again
@@ -343,8 +360,7 @@ func (h *Hook) serveSync(cl *mqtt.Client, pk packets.Packet, t wire.Topic) {
 		return
 	}
 	h.syncs.Add(1)
-	h.log.WithFields(fields).WithFields(logrus.Fields{"conv": req.Conv, "after_seq": req.AfterSeq, "last": req.Last,
-		"count": len(reply.Messages), "more": reply.More}).Debug("sync served")
+	h.log.WithFields(fields).Debug("sync served")
 }
 
 func (h *Hook) deny(fields logrus.Fields, reason string) {

@@ -29,6 +29,10 @@ type Store interface {
 	Newest(conv string, n int) ([]Record, error)
 	// Last is the conversation's highest sequence number (0: none yet).
 	Last(conv string) uint64
+	// Conversations lists every conversation key the log has a sequence
+	// for (also those whose records retention has dropped), so the hook
+	// can rebuild its index of each user's DM conversations.
+	Conversations() []string
 	Close() error
 }
 
@@ -594,6 +598,18 @@ func (s *FileStore) Last(conv string) uint64 {
 		return ci.last
 	}
 	return 0
+}
+
+// Conversations implements Store.
+func (s *FileStore) Conversations() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.convs))
+	for conv := range s.convs {
+		out = append(out, conv)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Counts returns the number of conversations, records served and bytes on

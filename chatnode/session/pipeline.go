@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -37,6 +38,7 @@ const (
 	reqGap             // a missing range seen in live traffic
 	reqHistory         // /history N: shown, not merged
 	reqHole            // room sequences given up on after gap_wait: still fetched, shown late
+	reqList            // the user's conversations and their last sequence numbers
 )
 
 type request struct {
@@ -48,6 +50,7 @@ type request struct {
 	gapUpTo uint64
 	sr      wire.SyncRequest // as sent, for a retry
 	retries int
+	rooms   []string // list: the rooms asked about
 }
 
 // maxSyncRetries bounds how often an unanswered catch-up, gap or baseline
@@ -75,6 +78,10 @@ type conv struct {
 	tailAsked bool
 	holeAsked time.Time
 	baseReq   string // outstanding baseline request id
+	// lastSeq is the conversation's last sequence number as the room log
+	// last listed it; unread counts DMs from others shown since /dms.
+	lastSeq uint64
+	unread  int
 }
 
 type pendingMsg struct {
@@ -228,16 +235,73 @@ func (p *pipeline) leave(room string) {
 	p.dirty = true
 }
 
-// onConnected catches every conversation up after a (re)connect. A gap
+// onConnected catches the user's conversations up after a (re)connect. A
+// room new to this node asks where it stands (join semantics: history, then
+// live); everything else comes from one List request, answered with every
+// DM conversation of the user (also those this node has never seen: a first
+// connect, a new device, a lost state dir) and the joined rooms, each with
+// its last sequence number: handleList catches up those that moved. A gap
 // still held back gets a fresh gap_wait from now.
 func (p *pipeline) onConnected() {
 	p.online = true
 	now := time.Now()
+	var rooms []string
 	for _, name := range slices.Sorted(maps.Keys(p.convs)) {
-		if c := p.convs[name]; len(c.pending) > 0 && !c.holdSince.IsZero() {
+		c := p.convs[name]
+		if len(c.pending) > 0 && !c.holdSince.IsZero() {
 			c.holdSince = now
 		}
-		p.catchUp(name)
+		if !c.known {
+			p.catchUp(name)
+			continue
+		}
+		if _, _, dm := wire.ParseDMConversation(name); !dm {
+			rooms = append(rooms, name)
+		}
+	}
+	p.send(request{kind: reqList, rooms: rooms}, wire.SyncRequest{List: true, Rooms: rooms})
+}
+
+// handleList catches up every listed conversation that has messages this
+// node has not handled: a DM conversation it has never seen from its start.
+// A broker that cannot list (an error reply) gets the catch-up of every
+// conversation this node knows instead.
+func (p *pipeline) handleList(req request, rep wire.SyncReply) {
+	e := p.log.WithFields(logrus.Fields{wire.FieldEvent: wire.EventSync, wire.FieldCount: len(rep.Convs), wire.FieldList: true,
+		wire.FieldDurationUS: time.Since(req.sentAt).Microseconds()})
+	if rep.Error != "" {
+		e.WithField(wire.FieldError, rep.Error).Info("the room log lists no conversations; catching up the known ones")
+		for _, name := range slices.Sorted(maps.Keys(p.convs)) {
+			if p.convs[name].known {
+				p.catchUp(name)
+			}
+		}
+		return
+	}
+	e.Info("sync")
+	for _, ci := range rep.Convs {
+		_, _, dm := wire.ParseDMConversation(ci.Conv)
+		c := p.convs[ci.Conv]
+		switch {
+		case c == nil && !dm:
+			continue // a room left meanwhile
+		case c == nil:
+			c = p.conv(ci.Conv)
+		}
+		c.lastSeq = max(c.lastSeq, ci.LastSeq)
+		if !c.known {
+			if !dm {
+				continue // a room new to this node: its baseline answers
+			}
+			c.known, p.dirty = true, true // all of a DM conversation is the user's
+		}
+		if ci.LastSeq > c.delivered {
+			p.send(request{conv: c.name, kind: reqCatchUp, after: c.delivered}, wire.SyncRequest{AfterSeq: c.delivered})
+		}
+	}
+	if n := len(rep.Convs); rep.More && n > 0 {
+		next := request{conv: rep.Convs[n-1].Conv, kind: reqList, rooms: req.rooms}
+		p.send(next, wire.SyncRequest{List: true, Rooms: req.rooms})
 	}
 }
 
@@ -296,6 +360,13 @@ func (p *pipeline) send(r request, sr wire.SyncRequest) string {
 		p.log.WithField(wire.FieldEvent, wire.EventSync).WithField(wire.FieldError, err.Error()).Error("sync request")
 		return id
 	}
+	select {
+	case <-p.s.firstUp:
+	default:
+		if p.s.clean {
+			return id // paho would wipe it at the first connect; tick asks again
+		}
+	}
 	tok := p.s.client.Publish(wire.SyncTopic(p.s.me), 1, false, payload)
 	go func() {
 		select {
@@ -347,7 +418,14 @@ func (p *pipeline) handle(m inbound) {
 				return // a late delivery for a room we left
 			}
 			c = p.conv(name)
-			p.catchUp(name) // where the conversation stands, so this message need not wait gap_wait
+			if !c.known && env.RoomSeq > 0 {
+				// A DM conversation new to this node, stamped by a room
+				// log: all of it is the user's, from its first message.
+				c.known, p.dirty = true, true
+				p.send(request{conv: name, kind: reqCatchUp}, wire.SyncRequest{})
+			} else {
+				p.catchUp(name) // where the conversation stands, so this message need not wait gap_wait
+			}
 		}
 		p.receive(c, pendingMsg{env: env, via: wire.ViaLive, recvNS: m.recvNS, bytes: len(m.payload)})
 	default:
@@ -407,6 +485,9 @@ func (p *pipeline) handlePresence(m inbound, t wire.Topic) {
 	}
 	if had && prev.Status == pr.Status && len(ch.Joined) == 0 && len(ch.Left) == 0 {
 		return
+	}
+	if pr.User == p.s.me && pr.Status == wire.Offline && !m.retained && pr.Device != p.s.clientID {
+		go p.s.onlineAgain() // another device of ours went, and took our presence with it
 	}
 	if pr.User != p.s.me {
 		p.log.WithField(wire.FieldEvent, wire.EventPresence).WithField(wire.FieldUser, pr.User).WithField(wire.FieldStatus, pr.Status).Info("presence")
@@ -510,6 +591,9 @@ func (p *pipeline) deliver(c *conv, m pendingMsg) {
 	}
 	if m.via != wire.ViaHistory && m.env.Seq > 0 {
 		p.trackSender(c.name, m)
+	}
+	if isDM && m.via != wire.ViaHistory {
+		c.unread++
 	}
 	p.logReceived(m, false)
 	p.s.onEvent(Message{Env: m.env, Conv: c.name, Private: isDM, Via: m.via, RecvNS: m.recvNS, Bytes: m.bytes})
@@ -712,6 +796,10 @@ func (p *pipeline) handleReply(rep wire.SyncReply, recvNS int64) {
 		}
 		p.roomLog = logYes
 	}
+	if req.kind == reqList {
+		p.handleList(req, rep)
+		return
+	}
 	e := p.log.WithFields(logrus.Fields{wire.FieldEvent: wire.EventSync, wire.FieldRoom: rep.Conv,
 		wire.FieldAfterSeq: req.after, wire.FieldCount: len(rep.Messages),
 		wire.FieldDurationUS: time.Since(req.sentAt).Microseconds()})
@@ -834,11 +922,54 @@ func (p *pipeline) save(force bool) {
 			out[name] = c.delivered
 		}
 	}
-	if err := saveState(p.s.cfg.StateDir, p.s.me, out); err != nil {
+	if err := saveState(p.s.cfg.StateDir, p.s.me, p.s.device, out); err != nil {
 		p.log.WithField(wire.FieldError, err.Error()).Error("save state")
 		return
 	}
 	p.dirty, p.lastSave = false, time.Now()
+}
+
+// DMSummary describes one DM conversation of the user, for /dms.
+type DMSummary struct {
+	Conv string
+	// Peer is the other party.
+	Peer string
+	// Messages is the conversation's last sequence number (both
+	// directions), as far as this node knows.
+	Messages uint64
+	// Unread counts the peer's messages shown since the last DMs call.
+	Unread int
+}
+
+// DMs lists the user's DM conversations known to this node (after a connect
+// to a broker with a room log: all of them), sorted by peer, and resets
+// their unread counts. It returns nil when ctx ends or the session stopped.
+func (s *Session) DMs(ctx context.Context) []DMSummary {
+	out := make(chan []DMSummary, 1)
+	s.p.do(func() {
+		var list []DMSummary
+		for _, name := range slices.Sorted(maps.Keys(s.p.convs)) {
+			a, b, ok := wire.ParseDMConversation(name)
+			if !ok {
+				continue
+			}
+			c := s.p.convs[name]
+			peer := a
+			if a == s.me {
+				peer = b
+			}
+			list = append(list, DMSummary{Conv: name, Peer: peer, Messages: max(c.lastSeq, c.delivered), Unread: c.unread})
+			c.unread = 0
+		}
+		out <- list
+	})
+	select {
+	case l := <-out:
+		return l
+	case <-ctx.Done():
+	case <-s.p.stopped:
+	}
+	return nil
 }
 
 // Stats are the session's delivery counters.

@@ -32,7 +32,8 @@ func (doneToken) WaitTimeout(time.Duration) bool { return true }
 
 type fakeClient struct {
 	mqtt.Client
-	reqs []wire.SyncRequest
+	reqs  []wire.SyncRequest // for one conversation each
+	lists []wire.SyncRequest // List requests
 }
 
 func (f *fakeClient) Publish(topic string, _ byte, _ bool, payload any) mqtt.Token {
@@ -41,17 +42,31 @@ func (f *fakeClient) Publish(topic string, _ byte, _ bool, payload any) mqtt.Tok
 		if err := json.Unmarshal(payload.([]byte), &r); err != nil {
 			panic(err)
 		}
-		f.reqs = append(f.reqs, r)
+		if r.List {
+			f.lists = append(f.lists, r)
+		} else {
+			f.reqs = append(f.reqs, r)
+		}
 	}
 	return doneToken{}
 }
 
+// last is the last sync request for a conversation.
 func (f *fakeClient) last(t *testing.T) wire.SyncRequest {
 	t.Helper()
 	if len(f.reqs) == 0 {
 		t.Fatal("no sync request sent")
 	}
 	return f.reqs[len(f.reqs)-1]
+}
+
+// lastList is the last List request.
+func (f *fakeClient) lastList(t *testing.T) wire.SyncRequest {
+	t.Helper()
+	if len(f.lists) == 0 {
+		t.Fatal("no list request sent")
+	}
+	return f.lists[len(f.lists)-1]
 }
 
 type pipeRig struct {
@@ -71,6 +86,7 @@ func newRig(t *testing.T, cfg config.Node) *pipeRig {
 	}
 	fc := &fakeClient{}
 	s.client = fc
+	s.firstUpOnce.Do(func() { close(s.firstUp) }) // as if connected: requests go out
 	return &pipeRig{s: s, p: s.p, fc: fc, got: got, now: time.Now()}
 }
 
@@ -96,6 +112,16 @@ func (r *pipeRig) live(t *testing.T, e wire.Envelope) {
 func (r *pipeRig) reply(t *testing.T, req wire.SyncRequest, lastSeq uint64, more bool, msgs ...wire.Envelope) {
 	t.Helper()
 	b, err := json.Marshal(wire.SyncReply{V: wire.Version, ReqID: req.ReqID, Conv: req.Conv, Messages: msgs, LastSeq: lastSeq, More: more})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.p.handle(inbound{topic: wire.InboxTopic("me"), payload: b, recvNS: time.Now().UnixNano()})
+}
+
+// listReply answers a List request with convs (key, last seq, ...).
+func (r *pipeRig) listReply(t *testing.T, req wire.SyncRequest, more bool, convs ...wire.ConvInfo) {
+	t.Helper()
+	b, err := json.Marshal(wire.SyncReply{V: wire.Version, ReqID: req.ReqID, Conv: req.Conv, Messages: []wire.Envelope{}, Convs: convs, More: more})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,9 +214,17 @@ func TestCatchUpFromStateAfterRestart(t *testing.T) {
 	r.live(t, env("r1", 11))
 	r.live(t, env("r1", 12))
 	r.p.save(true)
+	if err := r.s.release(); err != nil { // what Close does last
+		t.Fatal(err)
+	}
 
 	r2 := newRig(t, cfg) // the restarted node
 	r2.p.onConnected()
+	list := r2.fc.lastList(t)
+	if len(list.Rooms) != 1 || list.Rooms[0] != "r1" {
+		t.Fatalf("list request %+v, want rooms [r1]", list)
+	}
+	r2.listReply(t, list, false, wire.ConvInfo{Conv: "r1", LastSeq: 15})
 	req := r2.fc.last(t)
 	if req.AfterSeq != 12 || req.Last != 0 {
 		t.Fatalf("catch-up after restart %+v, want after_seq 12", req)

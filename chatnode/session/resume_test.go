@@ -21,6 +21,7 @@ func TestResumeAbortedRightAfterConnect(t *testing.T) {
 	cfg := nodeConfig(t, b.URL, "rx", "r1")
 	cfg.StateDir = t.TempDir()
 	rx := startNode(t, cfg)
+	clientID := rx.ClientID() // kept in the state dir: rx2 resumes this session
 	waitOnline(t, "r1", tx, rx)
 	send(t, tx, "r1", 5)
 	rx.got.waitFor(t, 10*time.Second, "the first 5", func(c *collector) bool { return len(c.msgs) >= 5 })
@@ -31,7 +32,7 @@ func TestResumeAbortedRightAfterConnect(t *testing.T) {
 	b.Close()
 	b = brokertest.Start(t, b.Config) // same port and data directory
 	for range 3 {
-		abortedResume(t, b.Addr, cfg.ClientID)
+		abortedResume(t, b.Addr, clientID)
 	}
 
 	rx2 := startNode(t, cfg)

@@ -84,8 +84,25 @@ type Options struct {
 
 // Session is one chat node's connection and delivery pipeline.
 type Session struct {
-	cfg     config.Node
-	me      string // the MQTT username: the sender level of every topic
+	cfg config.Node
+	me  string // the MQTT username: the sender level of every topic
+	// clientID is this device's MQTT client id (see resolveClientID);
+	// clean is true when it is made up for this run only, and the session
+	// is then a clean one.
+	clientID string
+	device   string
+	clean    bool
+	// firstUp is closed when the first connection is up and subscribed:
+	// a clean session publishes nothing before (see Send).
+	firstUp     chan struct{}
+	firstUpOnce sync.Once
+	// presenceMu orders presence publishes against quitting: once leaving
+	// is set (the node says offline), no device-level "online" follows.
+	presenceMu  sync.Mutex
+	leaving     bool        // guarded by presenceMu
+	reasserting atomic.Bool // an "online again" publish is under way
+	// release gives the state dir's lock back (after the last save).
+	release func() error
 	log     *logrus.Entry
 	onEvent func(Event)
 	client  mqtt.Client
@@ -117,13 +134,26 @@ type Session struct {
 
 // New builds a session from a validated configuration. It does not connect.
 func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
-	state, err := loadState(cfg.StateDir, cfg.User)
+	release, err := lockState(cfg.StateDir, cfg.User)
 	if err != nil {
 		return nil, err
+	}
+	state, err := loadDeviceState(cfg.StateDir, cfg.User)
+	if err != nil {
+		return nil, errors.Join(err, release())
+	}
+	clientID, clean, err := resolveClientID(cfg, state.Device)
+	if err != nil {
+		return nil, errors.Join(err, release())
 	}
 	s := &Session{
 		cfg:       cfg,
 		me:        cfg.User,
+		clientID:  clientID,
+		device:    state.Device,
+		clean:     clean,
+		release:   release,
+		firstUp:   make(chan struct{}),
 		log:       log,
 		onEvent:   opts.OnEvent,
 		boot:      opts.Boot,
@@ -145,9 +175,34 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 			s.rooms = append(s.rooms, r)
 		}
 	}
-	s.p = newPipeline(s, state)
+	s.p = newPipeline(s, state.Convs)
 	s.client = mqtt.NewClient(s.clientOptions())
 	return s, nil
+}
+
+// resolveClientID picks the MQTT client id of this device: -client-id when
+// given, else "<user>-<device>" with the device id kept in the state dir, so
+// that each device of a user has its own persistent session and two devices
+// online together never take the id from each other. The broker reserves a
+// client id naming a user ("u", "u-…", "…-u") for that user, and the device
+// id has no '-', so the id names the user and no one else. A node without a
+// state dir has no lasting identity: it gets "<user>-<random>" for this run
+// and a clean session (clean true), because a persistent session under an id
+// never used again would stay on the broker collecting messages until it
+// expires. Catch-up from the room log covers what a clean session does not
+// keep while the node is away.
+func resolveClientID(cfg config.Node, device string) (id string, clean bool, err error) {
+	switch {
+	case cfg.ClientID != "":
+		return cfg.ClientID, false, nil
+	case device != "":
+		return cfg.User + "-" + device, false, nil
+	}
+	run, err := newDeviceID()
+	if err != nil {
+		return "", false, err
+	}
+	return cfg.User + "-" + run, true, nil
 }
 
 // clientOptions are the paho settings from the field notes, each one there
@@ -155,11 +210,11 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 func (s *Session) clientOptions() *mqtt.ClientOptions {
 	o := mqtt.NewClientOptions().
 		AddBroker(s.cfg.Broker).
-		SetClientID(s.cfg.ClientID).
+		SetClientID(s.clientID).
 		SetUsername(s.me).
-		SetCleanSession(false).                              // persistent session: queued while away
+		SetCleanSession(s.clean).                            // persistent (queued while away) unless the id is for this run only
 		SetAutoReconnect(true).                              // and QoS 1 publishes stored while disconnected
-		SetConnectRetry(true).                               // paired with CleanSession(false), never true
+		SetConnectRetry(true).                               // with a clean session paho wipes what was published before the first connect: Send waits for it
 		SetConnectRetryInterval(time.Second).                // default 30 s
 		SetMaxReconnectInterval(s.cfg.MaxReconnectInterval). // default 10 min
 		SetConnectTimeout(s.cfg.ConnectTimeout).
@@ -188,6 +243,9 @@ func (s *Session) Boot() int64 { return s.boot }
 
 // User is the identity the session sends as.
 func (s *Session) User() string { return s.me }
+
+// ClientID is this device's MQTT client id.
+func (s *Session) ClientID() string { return s.clientID }
 
 // Start connects in the background (with retry) and starts the pipeline; it
 // does not wait for the connection (see WaitConnected).
@@ -273,7 +331,7 @@ func (s *Session) onConnect(c mqtt.Client) {
 	if n > 1 {
 		ev = wire.EventReconnected
 	}
-	s.entry(ev).WithField(wire.FieldBroker, s.cfg.Broker).WithField(wire.FieldClientID, s.cfg.ClientID).Info(ev)
+	s.entry(ev).WithField(wire.FieldBroker, s.cfg.Broker).WithField(wire.FieldClientID, s.clientID).Info(ev)
 	filters := map[string]byte{
 		wire.DMFilter(s.me):   1,
 		wire.PresenceFilter:   1,
@@ -305,6 +363,9 @@ func (s *Session) onConnect(c mqtt.Client) {
 	for _, r := range rooms {
 		s.logSubscribed(r, "")
 	}
+	// Up and subscribed: from here on what is published is kept (before
+	// the pipeline asks the room log, so its requests go out now).
+	s.firstUpOnce.Do(func() { close(s.firstUp) })
 	s.publishPresence(wire.Online)
 	s.p.do(func() { s.p.onConnected() })
 	// Report before flagging connected, so whoever waits for the connection
@@ -381,12 +442,12 @@ func (s *Session) handle(_ mqtt.Client, m mqtt.Message) {
 }
 
 func (s *Session) presencePayload(status string, rooms []string) ([]byte, error) {
-	p := wire.Presence{V: wire.Version, User: s.me, Status: status, Rooms: rooms, AtNS: time.Now().UnixNano()}
+	p := wire.Presence{V: wire.Version, User: s.me, Status: status, Rooms: rooms, AtNS: time.Now().UnixNano(), Device: s.clientID}
 	return jsonMarshal(p)
 }
 
 // publishPresence publishes the retained presence and waits for its PUBACK
-// a bounded time.
+// a bounded time. Once the node has said offline it says online no more.
 func (s *Session) publishPresence(status string) {
 	var rooms []string
 	if status == wire.Online {
@@ -397,7 +458,16 @@ func (s *Session) publishPresence(status string) {
 		s.entry(wire.EventPresence).WithField(wire.FieldError, err.Error()).Error("encode presence")
 		return
 	}
+	// Publish only queues the packet (paho writes in queue order), so the
+	// lock orders the two publishes without waiting on the network.
+	s.presenceMu.Lock()
+	if status == wire.Online && s.leaving {
+		s.presenceMu.Unlock()
+		return
+	}
+	s.leaving = status == wire.Offline
 	tok := s.client.Publish(wire.PresenceTopic(s.me), 1, true, payload)
+	s.presenceMu.Unlock()
 	e := s.entry(wire.EventPresence).WithField(wire.FieldUser, s.me).WithField(wire.FieldStatus, status)
 	select {
 	case <-tok.Done():
@@ -409,6 +479,20 @@ func (s *Session) publishPresence(status string) {
 	case <-time.After(s.cfg.ConnectTimeout):
 		e.WithField(wire.FieldError, "no PUBACK within "+s.cfg.ConnectTimeout.String()).Warn("presence not acknowledged")
 	}
+}
+
+// onlineAgain says online again after another device of this user (or its
+// Will) said the user is offline while this device is still connected: on
+// a broker that keeps presence per user this does not happen, on any other
+// (Mosquitto) the last device to speak wins, so the user shows online again
+// after a moment. It runs on its own goroutine (it waits for the PUBACK).
+func (s *Session) onlineAgain() {
+	if !s.Connected() || !s.reasserting.CompareAndSwap(false, true) {
+		return // a reconnect says online anyway
+	}
+	defer s.reasserting.Store(false)
+	s.entry(wire.EventPresence).WithField(wire.FieldUser, s.me).Info("another device said offline; saying online again")
+	s.publishPresence(wire.Online)
 }
 
 // ErrNotMember is returned when sending to or leaving a room not joined.
@@ -519,6 +603,18 @@ func (s *Session) Send(ctx context.Context, o Outgoing) (*Sent, error) {
 			return nil, err
 		}
 		topic, conv = wire.RoomTopic(o.Room, s.me), o.Room
+	}
+	if s.clean {
+		// paho wipes what a clean session published before its first
+		// connection (ConnectRetry stores it, the CONNACK resets the
+		// store): wait for that connection instead.
+		select {
+		case <-s.firstUp:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("send: not connected yet: %w", ctx.Err())
+		case <-s.closing:
+			return nil, errors.New("send: the session is closed")
+		}
 	}
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
@@ -688,9 +784,15 @@ drain:
 	if s.Connected() {
 		s.publishPresence(wire.Offline)
 	}
+	s.presenceMu.Lock()
+	s.leaving = true // also when offline was not said: no "online again" now
+	s.presenceMu.Unlock()
 	close(s.closing)
 	s.client.Disconnect(250)
 	s.p.stop()
+	if err := s.release(); err != nil {
+		s.entry(wire.EventShutdown).WithField(wire.FieldError, err.Error()).Warn("release the state dir")
+	}
 	s.entry(wire.EventShutdown).Info("shutdown")
 	return unacked
 }

@@ -1,24 +1,38 @@
 package session
 
 import (
+	"crypto/rand"
+	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // stateVersion is the format version of the state file.
 const stateVersion = 1
 
-// stateFile is what the node keeps between runs: the last room sequence
-// number it has handled per conversation, so that a restart catches up from
-// the broker's room log instead of starting over or losing what came meanwhile.
+// stateFile is what one device keeps between runs: its device id (which
+// names its MQTT client id, so each device of a user has its own persistent
+// session) and the last room sequence number it has handled per
+// conversation, so that a restart catches up from the broker's room log
+// instead of starting over or losing what came meanwhile.
 type stateFile struct {
-	V     int               `json:"v"`
-	User  string            `json:"user"`
-	Convs map[string]uint64 `json:"convs"`
+	V      int               `json:"v"`
+	User   string            `json:"user"`
+	Device string            `json:"device,omitempty"`
+	Convs  map[string]uint64 `json:"convs"`
+}
+
+// nodeState is a device's state as the session uses it.
+type nodeState struct {
+	// Device identifies this device of the user; "" without a state dir.
+	Device string
+	// Convs is the last room sequence handled per conversation key.
+	Convs map[string]uint64
 }
 
 // statePath is the state file of user in dir.
@@ -26,43 +40,75 @@ func statePath(dir, user string) string {
 	return filepath.Join(dir, "chatnode-"+user+".json")
 }
 
+// newDeviceID returns a random device id: 10 characters of [a-z2-7], with
+// no '-', so "<user>-<device>" names user and no one else (see the broker's
+// client id rule).
+func newDeviceID() (string, error) {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("device id: %w", err)
+	}
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])), nil
+}
+
+// loadDeviceState reads user's state from dir and gives a device that has
+// none yet its id, saved at once so that a crash before the first save
+// keeps it (a new id would leave the old session behind on the broker).
+// Without a dir the state is empty and there is no device id.
+func loadDeviceState(dir, user string) (nodeState, error) {
+	convs, device, err := loadState(dir, user)
+	if err != nil || dir == "" || device != "" {
+		return nodeState{Device: device, Convs: convs}, err
+	}
+	if device, err = newDeviceID(); err != nil {
+		return nodeState{}, err
+	}
+	if err := saveState(dir, user, device, convs); err != nil {
+		return nodeState{}, err
+	}
+	return nodeState{Device: device, Convs: convs}, nil
+}
+
 // loadState reads the state of user from dir; a missing file is an empty state.
-func loadState(dir, user string) (map[string]uint64, error) {
+func loadState(dir, user string) (map[string]uint64, string, error) {
 	out := map[string]uint64{}
 	if dir == "" {
-		return out, nil
+		return out, "", nil
 	}
 	path := statePath(dir, user)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return out, nil
+		return out, "", nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read state %s: %w", path, err)
+		return nil, "", fmt.Errorf("read state %s: %w", path, err)
 	}
 	var st stateFile
 	if err := json.Unmarshal(data, &st); err != nil {
-		return nil, fmt.Errorf("state %s: %w", path, err)
+		return nil, "", fmt.Errorf("state %s: %w", path, err)
 	}
 	if st.V != stateVersion {
-		return nil, fmt.Errorf("state %s: version %d, want %d", path, st.V, stateVersion)
+		return nil, "", fmt.Errorf("state %s: version %d, want %d", path, st.V, stateVersion)
+	}
+	if st.Device != "" && strings.ContainsAny(st.Device, "-+#/ ") {
+		return nil, "", fmt.Errorf("state %s: device id %q may not contain '-', wildcards, '/' or spaces", path, st.Device)
 	}
 	for k, v := range st.Convs {
 		out[k] = v
 	}
-	return out, nil
+	return out, st.Device, nil
 }
 
 // saveState writes the state atomically (temporary file, then rename), so a
 // crash leaves either the old or the new file, never a torn one.
-func saveState(dir, user string, convs map[string]uint64) error {
+func saveState(dir, user, device string, convs map[string]uint64) error {
 	if dir == "" {
 		return nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("state dir %s: %w", dir, err)
 	}
-	data, err := json.Marshal(stateFile{V: stateVersion, User: user, Convs: convs})
+	data, err := json.Marshal(stateFile{V: stateVersion, User: user, Device: device, Convs: convs})
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}

@@ -127,6 +127,14 @@ type Presence struct {
 	Status string   `json:"status"`
 	Rooms  []string `json:"rooms,omitempty"`
 	AtNS   int64    `json:"at_ns"`
+	// Device is the client id of the device that published this presence
+	// (one user may be online on several). A device that sees its own
+	// user reported offline by another device while it is itself online
+	// says online again.
+	Device string `json:"device,omitempty"`
+	// Devices, set by the distchat broker, counts the user's devices
+	// online: the broker keeps a user online while any device is.
+	Devices int `json:"devices,omitempty"`
 }
 
 // DecodePresence parses and validates a presence payload.
@@ -157,6 +165,19 @@ type SyncRequest struct {
 	// newest Last messages instead (history on join); AfterSeq is then ignored.
 	Limit int `json:"limit,omitempty"`
 	Last  int `json:"last,omitempty"`
+	// List asks instead for the conversations of the asking user: every
+	// DM conversation the user is a party to and each of Rooms the user may
+	// read, with their last sequence numbers (SyncReply.Convs). Conv, when
+	// set, continues a listing after that conversation key (a reply with
+	// More). A broker without listing answers with an error (Conv is empty).
+	List  bool     `json:"list,omitempty"`
+	Rooms []string `json:"rooms,omitempty"`
+}
+
+// ConvInfo is one conversation in the answer to a List request.
+type ConvInfo struct {
+	Conv    string `json:"conv"`
+	LastSeq uint64 `json:"last_seq"`
 }
 
 // SyncReply is one page of a catch-up answer on chat/inbox/<user>.
@@ -176,6 +197,9 @@ type SyncReply struct {
 	// already count messages still on their way to it. Nil when the broker
 	// does not know (an older broker, or no subscription).
 	JoinedSeq *uint64 `json:"joined_seq,omitempty"`
+	// Convs answers a List request, in key order; More says the listing
+	// continues after the last one.
+	Convs []ConvInfo `json:"convs,omitempty"`
 	// Error is set, and Messages empty, when the request was refused.
 	Error string `json:"error,omitempty"`
 }

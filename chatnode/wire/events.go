@@ -69,9 +69,12 @@ const (
 	FieldVia         = "via"
 	FieldCount       = "count"
 	FieldDurationUS  = "duration_us"
-	FieldFault       = "fault"
-	FieldPhase       = "phase"
-	FieldTarget      = "target"
+	// FieldList marks a sync line about a List request (the user's
+	// conversations) rather than one conversation.
+	FieldList   = "list"
+	FieldFault  = "fault"
+	FieldPhase  = "phase"
+	FieldTarget = "target"
 )
 
 // Values of FieldConfirmedBy.

@@ -1,0 +1,145 @@
+package broker
+
+import (
+	"encoding/json"
+	"slices"
+	"sync"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/distchat/distchat/chatnode/wire"
+)
+
+// presenceHook makes presence per user when a user is online on several
+// devices at once. Each device publishes its own retained presence on the
+// one topic chat/presence/<user> and leaves a Last Will "offline" there, so
+// without help the first device to quit or die would show the user offline
+// while another is still online. The hook remembers each connected device's
+// last "online" (by client id) and rewrites what reaches the topic: an
+// "online" becomes the user's presence over all their devices (rooms joined,
+// devices online), and an "offline" (published or a Will) becomes that too
+// while another device of the user is still online. Watchers and older
+// nodes see an ordinary presence; only the last device to go says offline.
+type presenceHook struct {
+	mqtt.HookBase
+	mu    sync.Mutex                          // guards users and owner; taken after no other lock
+	users map[string]map[string]wire.Presence // user → client id → its last online presence
+	owner map[string]string                   // client id → user, for OnDisconnect
+}
+
+func newPresenceHook() *presenceHook {
+	return &presenceHook{users: map[string]map[string]wire.Presence{}, owner: map[string]string{}}
+}
+
+func (h *presenceHook) ID() string { return "distchat-presence" }
+
+// Provides: presence publishes and Wills, and disconnects that end a device.
+func (h *presenceHook) Provides(b byte) bool {
+	return b == mqtt.OnPublish || b == mqtt.OnWill || b == mqtt.OnDisconnect
+}
+
+// OnPublish rewrites a presence publish into the user's presence over all
+// devices. Mochi calls it after the ACL check and retains what it returns.
+func (h *presenceHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline || len(pk.Payload) == 0 {
+		return pk, nil
+	}
+	t, err := wire.ParseTopic(pk.TopicName)
+	if err != nil || t.Kind != wire.KindPresence {
+		return pk, nil
+	}
+	if payload, ok := h.merge(cl.ID, t.User, pk.Payload, false); ok {
+		pk.Payload = payload
+	}
+	return pk, nil
+}
+
+// OnWill turns a device's "offline" Will into the user's remaining presence
+// while another device is online. The Will of a connection taken over by
+// the same client id (a device reconnecting before the broker noticed the
+// old connection die) keeps that device online: it is back already.
+func (h *presenceHook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
+	t, err := wire.ParseTopic(will.TopicName)
+	if err != nil || t.Kind != wire.KindPresence || len(will.Payload) == 0 {
+		return will, nil
+	}
+	if payload, ok := h.merge(cl.ID, t.User, will.Payload, cl.IsTakenOver()); ok {
+		will.Payload = payload
+	}
+	return will, nil
+}
+
+// OnDisconnect forgets a device whose connection ended (Mochi sends its Will
+// first); a connection taken over by the same client id lives on.
+func (h *presenceHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	if cl.IsTakenOver() {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if user, ok := h.owner[cl.ID]; ok {
+		h.forget(user, cl.ID)
+	}
+}
+
+// forget drops device of user. Callers hold h.mu.
+func (h *presenceHook) forget(user, device string) {
+	delete(h.users[user], device)
+	if len(h.users[user]) == 0 {
+		delete(h.users, user)
+	}
+	if h.owner[device] == user {
+		delete(h.owner, device)
+	}
+}
+
+// merge records device's presence for user and returns the payload to send
+// instead: the presence over all the user's online devices, or the
+// original (ok false) when it is an offline of the user's last device or
+// not a presence at all. keep leaves the device online (a taken-over
+// connection's Will).
+func (h *presenceHook) merge(device, user string, payload []byte, keep bool) ([]byte, bool) {
+	p, err := wire.DecodePresence(payload)
+	if err != nil || p.User != user {
+		return nil, false // the ACL let it through; the nodes skip it as malformed
+	}
+	h.mu.Lock()
+	switch {
+	case p.Status == wire.Online:
+		if h.users[user] == nil {
+			h.users[user] = map[string]wire.Presence{}
+		}
+		h.users[user][device] = p
+		h.owner[device] = user
+	case !keep:
+		h.forget(user, device)
+	}
+	devs := h.users[user]
+	if len(devs) == 0 {
+		h.mu.Unlock()
+		return nil, false
+	}
+	out := wire.Presence{V: wire.Version, User: user, Status: wire.Online, AtNS: p.AtNS, Device: p.Device, Devices: len(devs)}
+	if p.Status == wire.Online {
+		out.Rooms = slices.Clone(p.Rooms)
+	}
+	ids := make([]string, 0, len(devs))
+	for id := range devs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		for _, r := range devs[id].Rooms {
+			if !slices.Contains(out.Rooms, r) {
+				out.Rooms = append(out.Rooms, r)
+			}
+		}
+	}
+	h.mu.Unlock()
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, false
+	}
+	return b, true
+}

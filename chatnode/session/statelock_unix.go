@@ -1,0 +1,39 @@
+//go:build unix
+
+package session
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// lockState takes an exclusive lock on user's state in dir for as long as
+// the session runs (release gives it back). A state dir is one device: two
+// nodes on one dir would share its client id and take it from each other
+// in a loop, each connect kicking the other off, so the second is refused.
+// The lock (flock) goes with the process, also when it dies.
+func lockState(dir, user string) (release func() error, err error) {
+	if dir == "" {
+		return func() error { return nil }, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("state dir %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, "chatnode-"+user+".lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock state %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			err = fmt.Errorf("state dir %s is in use by another chatnode of %s (each device needs its own -state dir)", dir, user)
+		} else {
+			err = fmt.Errorf("lock state %s: %w", path, err)
+		}
+		return nil, errors.Join(err, f.Close())
+	}
+	return f.Close, nil // closing the file releases the lock
+}
