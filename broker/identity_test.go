@@ -113,7 +113,7 @@ func TestMalformedChatTopicRefused(t *testing.T) {
 			}
 			for i, tc := range []struct{ topic, reason string }{
 				{"chat/rooms/lo bby/alice", `room name "lo bby" contains white space`},
-				{"chat/rooms/lobby/al\tice", `user name "al\tice" contains a control character`},
+				{"chat/rooms/lobby/al\tice", `user name "al\tice" contains the control character U+0009`},
 				{"chat/rooms/lobby", "chat/rooms topics have 4 levels, this one has 3"},
 				{"chat/rooms/lobby/alice/extra", "chat/rooms topics have 4 levels, this one has 5"},
 				{"chat/lobby/alice", `unknown kind "lobby"`},
