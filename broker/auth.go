@@ -118,6 +118,9 @@ func (h *authHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 func (h *authHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	v := h.authenticate(cl, pk)
 	if v == connectAccepted {
+		v = h.checkWill(cl, pk)
+	}
+	if v == connectAccepted {
 		h.accepted.Store(cl, struct{}{})
 		return nil
 	}

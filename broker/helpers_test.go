@@ -50,6 +50,7 @@ type clientOpts struct {
 	id, user, pass string
 	persistent     bool
 	onMsg          chan<- msg
+	willTopic      string // a Last Will on this topic, when set
 }
 
 // dial connects a paho client (MQTT 3.1.1) and returns the connect error.
@@ -60,6 +61,9 @@ func dial(t testing.TB, url string, o clientOpts) (paho.Client, error) {
 		SetConnectTimeout(wait)
 	if o.onMsg != nil {
 		opts.SetDefaultPublishHandler(handler(o.onMsg))
+	}
+	if o.willTopic != "" {
+		opts.SetWill(o.willTopic, `{"v":1,"user":"x","status":"offline"}`, 1, true)
 	}
 	c := paho.NewClient(opts)
 	tok := c.Connect()

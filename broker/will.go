@@ -1,0 +1,51 @@
+package broker
+
+import (
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/sirupsen/logrus"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+
+	"github.com/distchat/distchat/chatnode/wire"
+)
+
+// checkWill refuses a CONNECT whose Last Will the client could not publish
+// itself. Mochi publishes a Will on disconnect without the ACL check, the
+// sender check or any OnPublish hook, so a Will is checked here, once, when
+// it is given: it must be a topic the user may write (in open mode, any
+// topic that fits the scheme), and never a chat message or catch-up request
+// (room, DM, sync, inbox topics), which must pass through the room log as a
+// publish. A node's Will is its own presence going offline.
+func (h *authHook) checkWill(cl *mqtt.Client, pk packets.Packet) connectVerdict {
+	if !pk.Connect.WillFlag {
+		return connectAccepted
+	}
+	topic := pk.Connect.WillTopic
+	user := string(pk.Connect.Username)
+	reason := willProblem(topic)
+	if reason == "" && !h.open && !h.allowed(user, topic, true) {
+		reason = "the user may not publish on the Will's topic"
+	}
+	if reason == "" {
+		return connectAccepted
+	}
+	h.deny(logrus.Fields{"client_id": clip(cl.ID), "user": clip(user), "remote": cl.Net.Remote, "topic": clip(topic)},
+		"will_refused", reason)
+	return connectNotAuthorized
+}
+
+// willProblem says why topic can never carry a Will, or returns "".
+func willProblem(topic string) string {
+	if problem := topicProblem(topic); problem != "" {
+		return problem
+	}
+	t, err := wire.ParseTopic(topic)
+	if err != nil {
+		return "" // outside chat/: the ACL decides
+	}
+	switch t.Kind {
+	case wire.KindRoom, wire.KindDM, wire.KindSync, wire.KindInbox:
+		return "a Will cannot carry a " + t.Kind.String() + " message: chat messages pass through the room log as publishes"
+	}
+	return ""
+}
