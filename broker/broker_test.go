@@ -151,8 +151,8 @@ func TestPublishAsAnotherUserRefused(t *testing.T) {
 			})
 		})
 	}
-	// Mochi logs the refused packet, payload included, at WARN (F8 in the
-	// field notes): it must reach the log redacted (noSecrets checks the rest).
+	// Mochi logs the refused packet, payload included, at WARN (see
+	// docs/mochi-and-paho.md): it must reach the log redacted (noSecrets checks the rest).
 	lines.Wait(t, wait, func(m map[string]any) bool {
 		return m["msg"] == "error processing packet" && m["pk"] == "[redacted]"
 	})

@@ -173,8 +173,8 @@ func TestNeverAckingSubscriberDropsCountedAndLogged(t *testing.T) {
 
 // A subscriber that stops reading fills its socket and then its outbound
 // queue (max_client_writes_pending); Mochi drops what does not fit and calls
-// OnPublishDropped. (At QoS 1 it would instead block the publisher, F4 in the
-// field notes; at QoS 0 the drop is what happens.)
+// OnPublishDropped. (At QoS 1 it would instead block the publisher, see
+// docs/mochi-and-paho.md; at QoS 0 the drop is what happens.)
 func TestStalledReaderQueueFullDropsCounted(t *testing.T) {
 	cfg := brokertest.Config(t)
 	cfg.Limits.MaxClientWritesPending = 1

@@ -14,7 +14,7 @@ import (
 // Mochi writes to a client while holding that client's lock, and a
 // publisher's goroutine does the fan-out, so one QoS 1 subscriber that stops
 // reading (a partitioned or frozen host) blocks every publisher to its topics
-// until its keep-alive expires, 1.5 × keep-alive later (field notes F4; the
+// until its keep-alive expires, 1.5 × keep-alive later (docs/mochi-and-paho.md; the
 // partition drill showed every node stalled). Mochi sets one deadline for read
 // and write from the keep-alive; the wrapper keeps that for reads only and
 // closes a connection whose write does not finish in time. The client's

@@ -7,7 +7,7 @@ import (
 	"github.com/distchat/distchat/broker/brokertest"
 )
 
-// TestStuckSubscriberDoesNotBlockPublishers is field notes F4: a QoS 1
+// TestStuckSubscriberDoesNotBlockPublishers shows a Mochi trap: a QoS 1
 // subscriber that stops reading (keep-alive off, like a partitioned host
 // whose TCP connection is still up) must not stall publishers to its topic.
 // Its connection is closed after limits.write_timeout instead.

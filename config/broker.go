@@ -66,7 +66,7 @@ type Limits struct {
 	// WriteTimeout bounds one socket write to a client. Mochi holds a
 	// client's lock while it writes, so one subscriber that stops reading (a
 	// partitioned host) blocks every publisher to its topics until its
-	// keep-alive expires (field notes F4); past this timeout the broker
+	// keep-alive expires (docs/mochi-and-paho.md); past this timeout the broker
 	// closes that connection instead. Its session keeps the messages and the
 	// room log has them all.
 	WriteTimeout time.Duration `yaml:"write_timeout"`

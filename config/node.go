@@ -10,7 +10,7 @@ import (
 )
 
 // Node configures a chat node. The defaults are the paho settings that do not
-// lose messages (see the field notes): persistent session, auto-reconnect
+// lose messages (docs/mochi-and-paho.md): persistent session, auto-reconnect
 // with a short maximum back-off, and a bounded in-flight window.
 type Node struct {
 	// Broker is the MQTT server URL: tcp://HOST:PORT (also mqtt://) or ws://HOST:PORT/PATH.
@@ -45,7 +45,7 @@ type Node struct {
 	// ConnectTimeout bounds one connection attempt.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	// Window bounds the QoS 1 publishes awaiting PUBACK; unbounded windows
-	// overflow the broker's in-flight quota (see the field notes).
+	// overflow the broker's in-flight quota (docs/mochi-and-paho.md).
 	Window int `yaml:"window"`
 	// History is how many past messages a room shows on join (0: none).
 	History int `yaml:"history"`

@@ -3,7 +3,7 @@
 //
 // Mochi acknowledges a QoS 1 publish before it stores or routes it, can lose
 // a persisted offline queue, replays in random order, and drops messages for
-// a slow subscriber (see the field notes). So the hook here runs in
+// a slow subscriber (docs/mochi-and-paho.md). So the hook here runs in
 // OnPublish, the only code Mochi runs before the PUBACK: it validates the
 // message, gives it the conversation's next sequence number, appends it to
 // the Store, and only then lets Mochi acknowledge and route the stamped

@@ -81,7 +81,7 @@ func TestSyncIsOnlyForThoseWhoMayRead(t *testing.T) {
 
 // TestDroppedMessagesAreInTheLog: a subscriber that stops acknowledging
 // makes Mochi drop messages for it at its in-flight quota, silently to the
-// publisher (field notes, silent drop #1). Every one is in the room log, so
+// publisher (a silent drop: docs/mochi-and-paho.md). Every one is in the room log, so
 // the node repairs the gap by catch-up.
 func TestDroppedMessagesAreInTheLog(t *testing.T) {
 	cfg := brokertest.Config(t)

@@ -121,7 +121,7 @@ func syncAll(t *testing.T, c paho.Client, user, conv string) []uint64 {
 }
 
 // TestAcknowledgedSurvivesSIGKILL: the broker as a real process, killed with
-// SIGKILL right after acknowledging publishes (field notes F2: Mochi PUBACKs
+// SIGKILL right after acknowledging publishes (Mochi PUBACKs
 // before anything is stored). Every acknowledged message is in the room log
 // after the restart, in order.
 func TestAcknowledgedSurvivesSIGKILL(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"github.com/distchat/distchat/chatnode/wire"
 )
 
-// TestNodeRepairsInflightDrops is field notes' silent drop #1 end to end: with
+// TestNodeRepairsInflightDrops is Mochi's silent drop at the in-flight quota end to end: with
 // a tiny in-flight quota Mochi drops messages for a receiver after PUBACKing
 // the publisher, telling no hook. The sender, busy with its own window of
 // publishes, is the receiver that falls behind here (its own messages come

@@ -9,7 +9,7 @@ import (
 	"github.com/distchat/distchat/broker/brokertest"
 )
 
-// TestResumeAbortedRightAfterConnect is field notes F1: when a persistent
+// TestResumeAbortedRightAfterConnect shows a Mochi trap: when a persistent
 // session is resumed, Mochi moves its queued messages to the new connection
 // and deletes their stored records, writing them back only when the resend
 // after CONNACK runs. A subscriber whose first reconnects after a broker

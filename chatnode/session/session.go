@@ -1,5 +1,5 @@
 // Package session is the chat node's MQTT layer: one paho client configured
-// so that it does not lose messages (see the field notes), a bounded window of
+// so that it does not lose messages (docs/mochi-and-paho.md), a bounded window of
 // QoS 1 publishes, presence with a Last Will, and a single pipeline goroutine
 // that turns at-least-once deliveries into an effectively-once, ordered stream
 // (dedup by message id and room sequence, per-sender gap detection, room-order
@@ -205,7 +205,7 @@ func resolveClientID(cfg config.Node, device string) (id string, clean bool, err
 	return cfg.User + "-" + run, true, nil
 }
 
-// clientOptions are the paho settings from the field notes, each one there
+// clientOptions are the paho settings from docs/mochi-and-paho.md, each one there
 // because its default loses messages or stalls the connection.
 func (s *Session) clientOptions() *mqtt.ClientOptions {
 	o := mqtt.NewClientOptions().
