@@ -97,3 +97,22 @@ func (quietPebble) Errorf(string, ...any) {}
 func (quietPebble) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf(format, args...))
 }
+
+// With the room log switched off nothing else keeps chat messages, so the
+// session store keeps those in flight too.
+func TestSessionStoreKeepsChatWithoutRoomLog(t *testing.T) {
+	cfg := brokertest.Config(t)
+	cfg.RoomLog.Enabled = false
+	b := brokertest.Start(t, cfg)
+	c := mustDial(t, b.URL, clientOpts{id: "watcher", persistent: true})
+	subscribe(t, c, wire.RoomFilter("lobby"), nil)
+	c.Disconnect(100)
+	pub := mustDial(t, b.URL, clientOpts{id: "bob"})
+	publish(t, pub, wire.RoomTopic("lobby", "bob"), envelope(t, "lobby", "bob", "kept"))
+	pub.Disconnect(100)
+	b.Close()
+	stored := storedInflight(t, filepath.Join(b.Config.DataDir, "sessions"))
+	if len(stored) != 1 || stored[0].TopicName != wire.RoomTopic("lobby", "bob") {
+		t.Errorf("session store holds %d messages in flight (%v), want the one room message", len(stored), stored)
+	}
+}

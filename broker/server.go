@@ -121,7 +121,7 @@ func (s *Server) addStorage() error {
 		// Pebble's own messages (WAL replay, ...) go through logrus too.
 		popts := &pebbledb.Options{Logger: s.log.WithField("component", "pebble")}
 		opts := &pebblestore.Options{Path: dir, Mode: pebblestore.NoSync, Options: popts}
-		if err := s.mochi.AddHook(newSessionStore(), opts); err != nil {
+		if err := s.mochi.AddHook(newSessionStore(s.cfg.RoomLog.Enabled), opts); err != nil {
 			return fmt.Errorf("open session store %s: %w", dir, err)
 		}
 	default:

@@ -26,6 +26,10 @@ import (
 type sessionStore struct {
 	*pebblestore.Hook
 
+	// roomLog is whether the broker keeps a room log. Without one the
+	// store keeps chat messages in flight too: nothing else has them.
+	roomLog bool
+
 	// mu guards persisted. No other lock is taken while it is held.
 	mu sync.Mutex
 	// persisted holds the in-flight messages written to the store (client
@@ -39,8 +43,8 @@ type inflightID struct {
 	packet uint16
 }
 
-func newSessionStore() *sessionStore {
-	return &sessionStore{Hook: new(pebblestore.Hook), persisted: map[inflightID]struct{}{}}
+func newSessionStore(roomLog bool) *sessionStore {
+	return &sessionStore{Hook: new(pebblestore.Hook), roomLog: roomLog, persisted: map[inflightID]struct{}{}}
 }
 
 // ID names the hook in Mochi's logs.
@@ -69,7 +73,7 @@ func roomLogged(topic string) bool {
 // and deletes that again right after writing it: such an acknowledgement
 // is never resent from the store, so it is not written.
 func (s *sessionStore) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64, resends int) {
-	if pk.FixedHeader.Type == packets.Puback || roomLogged(pk.TopicName) {
+	if pk.FixedHeader.Type == packets.Puback || (s.roomLog && roomLogged(pk.TopicName)) {
 		return
 	}
 	s.mu.Lock()
