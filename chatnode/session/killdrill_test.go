@@ -55,9 +55,7 @@ func killDrill(t *testing.T, bin string, durability config.Durability, kills int
 	br := startBrokerProcess(t, bin, durability)
 	nodes := map[string]*testNode{}
 	for _, nick := range []string{"alice", "bob", "carol"} {
-		cfg := nodeConfig(t, br.url(), nick, drillRooms...)
-		cfg.StateDir = t.TempDir()
-		nodes[nick] = startNode(t, cfg)
+		nodes[nick] = startNode(t, drillNodeConfig(t, br.url(), nick, drillRooms...))
 	}
 	for _, r := range drillRooms {
 		waitOnline(t, r, nodes["alice"], nodes["bob"], nodes["carol"])
@@ -84,9 +82,7 @@ func killDrill(t *testing.T, bin string, durability config.Durability, kills int
 	stop()
 	sent.Wait()
 
-	daveCfg := nodeConfig(t, br.url(), "dave")
-	daveCfg.StateDir = t.TempDir()
-	nodes["dave"] = startNode(t, daveCfg)
+	nodes["dave"] = startNode(t, drillNodeConfig(t, br.url(), "dave"))
 	want := expectedDeliveries(all)
 	acked := 0
 	for _, s := range all {
@@ -102,6 +98,17 @@ func killDrill(t *testing.T, bin string, durability config.Durability, kills int
 		t.Logf("%s: %d kills, %d messages sent, %d acknowledged, %d shown to %s (%d expected)",
 			durability, kills, len(all), acked, len(n.got.messages()), nick, len(want[nick]))
 	}
+}
+
+// drillNodeConfig is a node with a state directory and a gap_wait long
+// enough for a loaded machine under the race detector to answer a repair
+// within it: the drill checks order across kills, and a gap given up after
+// gap_wait is shown around by design.
+func drillNodeConfig(t *testing.T, url, nick string, rooms ...string) config.Node {
+	cfg := nodeConfig(t, url, nick, rooms...)
+	cfg.StateDir = t.TempDir()
+	cfg.GapWait = 5 * time.Second
+	return cfg
 }
 
 // drillSent is one message a drill node sent, and whether its PUBACK came.
