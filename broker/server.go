@@ -67,8 +67,8 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 	s.mochi = mqtt.New(&mqtt.Options{
 		Capabilities: caps,
 		InlineClient: true, // the room log answers catch-up requests through it
-		Logger: newSlogBridge(log, func(client, topic string) {
-			s.events.drop(client, topic, DropInflightQuota)
+		Logger: newSlogBridge(log, func(client, topic, cause string) {
+			s.events.drop(client, topic, cause)
 		}),
 	})
 	s.auth = newAuthHook(cfg.Auth, cfg.Open(), base, &s.c)
@@ -99,6 +99,9 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 			return nil, errors.Join(fmt.Errorf("room log: %w", err), s.mochi.Close())
 		}
 		h.SetReadCheck(s.MayRead) // the inline client that answers catch-up skips ACLs
+		if !cfg.Open() {
+			h.SetUserCheck(s.auth.UserExists) // DMs to made-up users start no conversation
+		}
 		s.roomLog = h
 	} else {
 		base.WithField("event", "room_log_off").Warn("room log disabled: delivery is hop-by-hop QoS 1 only and can lose messages")
@@ -294,6 +297,7 @@ func (s *Server) Stats() Stats {
 			DropExpired:         s.c.dropsExpired.Load(),
 			DropSessionEnded:    s.c.dropsSession.Load(),
 			DropRefusedByClient: s.c.dropsRefused.Load(),
+			DropPacketTooLarge:  s.c.dropsTooLarge.Load(),
 		},
 		AuthFailures:                s.c.authFailures.Load(),
 		SlowSubscribersDisconnected: s.c.stalled.Load(),
