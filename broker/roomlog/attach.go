@@ -49,22 +49,22 @@ type Hook struct {
 	refusals   refusalCounts
 	// refusalLog and throttleLog rate-limit the lines of a flood.
 	refusalLog, throttleLog *logLimiter
-	resends  resends
-	plain    *plainIDs // ids of plain-text publishes, for their resends
-	joins    joins
-	dms      dmIndex // user → DM conversations, for List requests
+	resends                 resends
+	plain                   *plainIDs // ids of plain-text publishes, for their resends
+	joins                   joins
+	dms                     dmIndex // user → DM conversations, for List requests
 
 	appended, resent, invalid, appendErrors, syncs, syncDenied, syncThrottled atomic.Int64
 }
 
 // Stats are the room log's counters, shown under "room_log" in /stats.
 type Stats struct {
-	Appended      int64 `json:"appended"`
-	Resent        int64 `json:"resent"` // resends of stored messages, routed again, not stored twice
-	Invalid       int64 `json:"invalid"`
-	AppendErrors  int64 `json:"append_errors"`
-	SyncsServed   int64 `json:"syncs_served"`
-	SyncsDenied   int64 `json:"syncs_denied"`
+	Appended     int64 `json:"appended"`
+	Resent       int64 `json:"resent"` // resends of stored messages, routed again, not stored twice
+	Invalid      int64 `json:"invalid"`
+	AppendErrors int64 `json:"append_errors"`
+	SyncsServed  int64 `json:"syncs_served"`
+	SyncsDenied  int64 `json:"syncs_denied"`
 	// SyncsThrottled counts catch-up requests dropped because the user's
 	// clients had room_log.max_pending_sync_bytes of replies unread.
 	SyncsThrottled int64 `json:"syncs_throttled"`
@@ -72,11 +72,11 @@ type Stats struct {
 	PendingSyncBytes int64 `json:"pending_sync_bytes"`
 	// Refused counts messages acknowledged and discarded by a bound, by
 	// reason (see RefusedUnknownRecipient and the others).
-	Refused map[string]int64 `json:"refused"`
-	Conversations int   `json:"conversations"`
-	Records       int64 `json:"records"`
-	FileBytes     int64 `json:"file_bytes"`
-	Fsync         bool  `json:"fsync"`
+	Refused       map[string]int64 `json:"refused"`
+	Conversations int              `json:"conversations"`
+	Records       int64            `json:"records"`
+	FileBytes     int64            `json:"file_bytes"`
+	Fsync         bool             `json:"fsync"`
 }
 
 // Attach opens the room log configured by cfg in dataDir ("" keeps it in

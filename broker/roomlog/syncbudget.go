@@ -27,7 +27,7 @@ import (
 type syncBudget struct {
 	max int
 
-	mu      sync.Mutex // guards pending; taken after no other lock
+	mu      sync.Mutex     // guards pending; taken after no other lock
 	pending map[string]int // client id → reply bytes queued; no zero entries
 }
 
