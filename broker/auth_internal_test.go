@@ -127,7 +127,7 @@ func TestSlogBridgeRedactsAndCountsQuotaDrops(t *testing.T) {
 	log.SetOutput(&buf)
 	log.SetFormatter(&logrus.JSONFormatter{})
 	var drops []string
-	sl := newSlogBridge(log, func(client, topic, cause string) { drops = append(drops, client+" "+topic+" "+cause) })
+	sl := newSlogBridge(log, func(client, topic string, _ uint16, cause string) { drops = append(drops, client+" "+topic+" "+cause) })
 	pk := packets.Packet{TopicName: "chat/rooms/lobby/bob", Payload: []byte("secret chat text"),
 		Connect: packets.ConnectParams{Password: []byte("hunter2")}}
 	sl.Warn("error processing packet", "error", packets.ErrProtocolViolation, "client", "c1", "pk", pk)

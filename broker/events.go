@@ -29,8 +29,9 @@ const (
 	DropRefusedByClient = "refused_by_client"
 	// DropPacketTooLarge: the message is larger than the Maximum Packet
 	// Size the subscriber set in its MQTT 5 CONNECT; Mochi does not send
-	// it (a QoS 1 copy stays in flight until it expires). The subscriber's
-	// node repairs the gap from the room log.
+	// it, and the broker removes it from the client's in-flight messages
+	// (Mochi would keep it there). The subscriber's node repairs the gap
+	// from the room log, whose pages follow the same bound (docs/roomlog.md).
 	DropPacketTooLarge = "packet_too_large"
 )
 

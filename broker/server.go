@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pebbledb "github.com/cockroachdb/pebble"
@@ -67,8 +68,11 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 	s.mochi = mqtt.New(&mqtt.Options{
 		Capabilities: caps,
 		InlineClient: true, // the room log answers catch-up requests through it
-		Logger: newSlogBridge(log, func(client, topic, cause string) {
+		Logger: newSlogBridge(log, func(client, topic string, id uint16, cause string) {
 			s.events.drop(client, topic, cause)
+			if cause == DropPacketTooLarge {
+				s.forgetInflight(client, id)
+			}
 		}),
 	})
 	s.auth = newAuthHook(cfg.Auth, cfg.Open(), base, &s.c)
@@ -254,6 +258,21 @@ func (s *Server) closeMochi(timeout time.Duration) error {
 		err = errors.Join(err, s.roomLog.Stop())
 	}
 	return err
+}
+
+// forgetInflight removes a QoS 1/2 message Mochi could not send from the
+// client's in-flight set: Mochi leaves it there, where it would hold a slot
+// of limits.max_inflight, fail again at each resend on reconnect (stopping
+// the resends behind it), and be counted a second time when it expired.
+func (s *Server) forgetInflight(client string, id uint16) {
+	if id == 0 {
+		return // QoS 0: never in flight
+	}
+	cl, ok := s.mochi.Clients.Get(client)
+	if ok && cl.State.Inflight.Delete(id) {
+		cl.State.Inflight.IncreaseSendQuota()
+		atomic.AddInt64(&s.mochi.Info.Inflight, -1)
+	}
 }
 
 // Stats is the JSON document served on /stats.

@@ -35,10 +35,10 @@ type slogBridge struct {
 	log    *logrus.Logger
 	attrs  []slog.Attr
 	group  string
-	onDrop func(client, topic, cause string)
+	onDrop func(client, topic string, id uint16, cause string)
 }
 
-func newSlogBridge(log *logrus.Logger, onDrop func(client, topic, cause string)) *slog.Logger {
+func newSlogBridge(log *logrus.Logger, onDrop func(client, topic string, id uint16, cause string)) *slog.Logger {
 	return slog.New(&slogBridge{log: log, onDrop: onDrop})
 }
 
@@ -49,6 +49,7 @@ func (h *slogBridge) Enabled(context.Context, slog.Level) bool { return true }
 func (h *slogBridge) Handle(_ context.Context, r slog.Record) error {
 	fields := logrus.Fields{"component": "mochi"}
 	var topic, client string
+	var id uint16
 	var cause error
 	add := func(a slog.Attr) bool {
 		key := a.Key
@@ -58,10 +59,10 @@ func (h *slogBridge) Handle(_ context.Context, r slog.Record) error {
 		val := a.Value.Resolve().Any()
 		switch v := val.(type) {
 		case packets.Packet:
-			topic = v.TopicName
+			topic, id = v.TopicName, v.PacketID
 		case *packets.Packet: // Mochi's write loop logs the queued pointer
 			if v != nil {
-				topic = v.TopicName
+				topic, id = v.TopicName, v.PacketID
 			}
 		case error:
 			cause = v
@@ -86,12 +87,12 @@ func (h *slogBridge) Handle(_ context.Context, r slog.Record) error {
 		return nil // logged from the record that follows, which has the topic
 	case (r.Message == failedPublishMsg || r.Message == failedRetainMsg) && errors.Is(cause, packets.ErrQuotaExceeded):
 		if h.onDrop != nil {
-			h.onDrop(client, topic, DropInflightQuota)
+			h.onDrop(client, topic, id, DropInflightQuota)
 		}
 		return nil
 	case r.Message == failedPublishMsg && errors.Is(cause, packets.ErrPacketTooLarge):
 		if h.onDrop != nil {
-			h.onDrop(client, topic, DropPacketTooLarge)
+			h.onDrop(client, topic, id, DropPacketTooLarge)
 		}
 		return nil
 	case !h.log.IsLevelEnabled(toLogrusLevel(r.Level)):
