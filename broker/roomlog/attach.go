@@ -393,7 +393,7 @@ func (h *Hook) serveSync(cl *mqtt.Client, pk packets.Packet, t wire.Topic) {
 		h.deny(fields, err.Error())
 		reply.Error = err.Error()
 	} else {
-		h.page(&reply, req)
+		h.page(&reply, req, h.pageBudget(cl))
 		if req.Last > 0 {
 			if seq, ok := h.joins.at(cl.ID, req.Conv); ok {
 				reply.JoinedSeq = &seq
@@ -449,9 +449,25 @@ func (h *Hook) mayAccess(user, conv string) error {
 	return nil
 }
 
+// pageBudget is the record bytes one page to cl may carry: two payloads,
+// within the broker's largest record and the Maximum Packet Size cl set
+// (MQTT 5), so a page is never a packet Mochi may not send. A page always
+// carries its first record, so a single record over cl's maximum is still
+// dropped (counted as packet_too_large).
+func (h *Hook) pageBudget(cl *mqtt.Client) int {
+	budget := h.cfg.MaxPayload * 2
+	if h.maxRecord > 0 {
+		budget = min(budget, h.maxRecord)
+	}
+	if m := int(cl.Properties.Props.MaximumPacketSize); m > 0 {
+		budget = min(budget, max(m-config.StampHeadroom, 1))
+	}
+	return budget
+}
+
 // page fills reply with the next page for req, bounded by the page size and
-// by the broker's maximum packet size.
-func (h *Hook) page(reply *wire.SyncReply, req wire.SyncRequest) {
+// by budget bytes of records.
+func (h *Hook) page(reply *wire.SyncReply, req wire.SyncRequest, budget int) {
 	limit := h.cfg.PageSize
 	if req.Limit > 0 && req.Limit < limit {
 		limit = req.Limit
@@ -469,7 +485,6 @@ func (h *Hook) page(reply *wire.SyncReply, req wire.SyncRequest) {
 		h.log.WithError(err).WithField("conv", req.Conv).Error("room log: read failed")
 		return
 	}
-	budget := h.cfg.MaxPayload * 2 // a page stays within max_packet_size (≥ max_payload) for ordinary settings
 	for _, r := range recs {
 		var e wire.Envelope
 		if err := json.Unmarshal(r.Data, &e); err != nil {
