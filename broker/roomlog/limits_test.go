@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -87,7 +88,15 @@ func TestConversationCapsHold(t *testing.T) {
 	for i := range flood {
 		topics = append(topics, wire.DMTopic(fmt.Sprintf("u%d", i), "mallory"))
 	}
+	heapBefore := heapInUse()
 	publishAll(t, mallory, topics, []byte("x"))
+	// Without the caps this flood kept about 175 MB; the bound here is loose
+	// (the test's own client shares the heap) but far below that.
+	if grown := heapInUse() - heapBefore; grown > 40<<20 {
+		t.Errorf("the heap grew by %d MB over %d DMs to made-up names", grown>>20, flood)
+	} else {
+		t.Logf("heap grew by %.1f MB over %d DMs to made-up names", float64(grown)/(1<<20), flood)
+	}
 	st := b.Server.Stats().RoomLog
 	if st.Conversations != perUser || st.Refused[roomlog.RefusedUserConversations] != flood-perUser {
 		t.Errorf("after %d DMs: %d conversations, %d refused per user; want %d, %d",
@@ -153,4 +162,12 @@ func TestStampedRecordWithinPacketSize(t *testing.T) {
 			t.Errorf("%s: the log's last seq is %d", tt.name, r.LastSeq)
 		}
 	}
+}
+
+// heapInUse is the live heap after a collection, in bytes.
+func heapInUse() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapInuse)
 }
