@@ -27,8 +27,10 @@ import (
 type syncBudget struct {
 	max int
 
-	mu      sync.Mutex     // guards pending; taken after no other lock
+	mu      sync.Mutex     // guards pending and inboxAlias; taken after no other lock
 	pending map[string]int // client id → reply bytes queued; no zero entries
+	// inboxAlias is the MQTT 5 topic alias Mochi gave a client's inbox.
+	inboxAlias map[string]uint16
 }
 
 // over reports whether a client in ids owes the budget or more.
@@ -64,6 +66,7 @@ func (b *syncBudget) forget(id string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.pending, id)
+	delete(b.inboxAlias, id) // aliases last as long as their connection
 }
 
 // total is the reply bytes queued towards every client.
@@ -101,11 +104,30 @@ func (h *Hook) throttled(fields logrus.Fields) {
 	}
 }
 
-// isReply tells a catch-up reply among the packets Mochi writes: the hook's
-// are the broker's only inline publishes (by origin: an MQTT 5 topic alias
-// can leave the topic name empty).
-func isReply(pk packets.Packet) bool {
-	return pk.FixedHeader.Type == packets.Publish && (pk.Origin == mqtt.InlineClientId || strings.HasPrefix(pk.TopicName, inboxPrefix))
+// isReply tells a catch-up reply among the packets Mochi writes to client
+// id. An MQTT 5 client with topic aliases gets a topic's name once, then
+// only its alias, so the alias of the client's inbox is learnt from the
+// first reply.
+func (b *syncBudget) isReply(id string, pk packets.Packet) bool {
+	if pk.FixedHeader.Type != packets.Publish {
+		return false
+	}
+	alias := pk.Properties.TopicAlias
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if pk.TopicName == "" {
+		return alias > 0 && b.inboxAlias[id] == alias
+	}
+	if !strings.HasPrefix(pk.TopicName, inboxPrefix) {
+		return false
+	}
+	if alias > 0 {
+		if b.inboxAlias == nil {
+			b.inboxAlias = map[string]uint16{}
+		}
+		b.inboxAlias[id] = alias
+	}
+	return true
 }
 
 var inboxPrefix = wire.InboxTopic("")
@@ -113,7 +135,7 @@ var inboxPrefix = wire.InboxTopic("")
 // OnPacketEncode gives a reply's bytes back when Mochi takes it off the
 // client's queue to write it.
 func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
-	if isReply(pk) {
+	if h.budget.isReply(cl.ID, pk) {
 		h.budget.charge([]string{cl.ID}, -len(pk.Payload))
 	}
 	return pk
@@ -122,7 +144,7 @@ func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet
 // OnPublishDropped gives back the bytes of a reply Mochi dropped (the
 // client's queue was full).
 func (h *Hook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
-	if isReply(pk) {
+	if h.budget.isReply(cl.ID, pk) {
 		h.budget.charge([]string{cl.ID}, -len(pk.Payload))
 	}
 }

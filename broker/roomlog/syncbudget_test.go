@@ -24,7 +24,7 @@ type rawSession struct {
 	conn net.Conn
 }
 
-func dialSession(t *testing.T, addr, user string, version byte, maxPacket uint32) *rawSession {
+func dialSession(t *testing.T, addr, user string, version byte, props packets.Properties) *rawSession {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, wait)
 	if err != nil {
@@ -35,7 +35,7 @@ func dialSession(t *testing.T, addr, user string, version byte, maxPacket uint32
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: version,
 		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), ClientIdentifier: user, Keepalive: 60, Clean: true,
 			UsernameFlag: true, Username: []byte(user), PasswordFlag: true, Password: []byte(user + "-pw")}}
-	pk.Properties.MaximumPacketSize = maxPacket
+	pk.Properties = props
 	s.send(pk, pk.ConnectEncode)
 	if ack := s.readPacket(); ack[0] != 0x20 {
 		t.Fatalf("CONNACK % x", ack)
@@ -110,7 +110,7 @@ func TestSyncFloodFromClientThatDoesNotRead(t *testing.T) {
 	}
 	publishAll(t, alice, topics, bytes.Repeat([]byte("a"), 30*1024))
 
-	bob := dialSession(t, b.Addr, "bob", 4, 0)
+	bob := dialSession(t, b.Addr, "bob", 4, packets.Properties{})
 	req, err := json.Marshal(wire.SyncRequest{V: wire.Version, ReqID: "r", Conv: "lobby"})
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +154,7 @@ func TestMessageOverSubscribersMaximumPacketSizeIsCounted(t *testing.T) {
 	cfg.LogLevel = "warn"
 	var lines brokertest.Lines
 	b := brokertest.StartLogged(t, cfg, &lines)
-	bob := dialSession(t, b.Addr, "bob", 5, 1024)
+	bob := dialSession(t, b.Addr, "bob", 5, packets.Properties{MaximumPacketSize: 1024})
 	alice := connect(t, b.Addr, "alice")
 	publish(t, alice, wire.RoomTopic("lobby", "alice"), []byte(strings.Repeat("x", 4096)))
 	publish(t, alice, wire.RoomTopic("lobby", "alice"), []byte("small"))
@@ -176,4 +176,30 @@ func TestMessageOverSubscribersMaximumPacketSizeIsCounted(t *testing.T) {
 	i += 3 + topicLen // past the remaining length and the topic, to the packet id
 	bob.send(packets.Packet{}, func(w *bytes.Buffer) error { _, err := w.Write([]byte{0x40, 2, got[i], got[i+1]}); return err })
 	waitStats(t, b, "nothing left in flight once bob acknowledged the small message", func(st broker.Stats) bool { return st.Inflight == 0 })
+}
+
+// TestSyncBudgetFollowsTopicAliases: Mochi sends an MQTT 5 client that
+// allows topic aliases a topic's name once and then only its alias; the
+// replies it reads are still given back, so a client that reads is never
+// throttled.
+func TestSyncBudgetFollowsTopicAliases(t *testing.T) {
+	cfg := brokertest.Config(t)
+	b := brokertest.Start(t, cfg)
+	bob := dialSession(t, b.Addr, "bob", 5, packets.Properties{TopicAliasMaximum: 10})
+	req, err := json.Marshal(wire.SyncRequest{V: wire.Version, ReqID: "r", List: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, ProtocolVersion: 5,
+		TopicName: wire.SyncTopic("bob"), Payload: req}
+	for i := range 3 {
+		bob.send(pk, pk.PublishEncode)
+		reply := bob.readPacket()
+		if aliased := !bytes.Contains(reply, []byte(wire.InboxTopic("bob"))); aliased != (i > 0) {
+			t.Fatalf("reply %d: aliased %v; the test needs Mochi to alias every reply after the first", i, aliased)
+		}
+	}
+	waitStats(t, b, "every reply read and given back", func(st broker.Stats) bool {
+		return st.RoomLog.SyncsServed == 3 && st.RoomLog.PendingSyncBytes == 0
+	})
 }
