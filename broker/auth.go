@@ -419,3 +419,13 @@ func (h *authHook) MayRead(user, room string) bool {
 	u := h.users[user]
 	return u != nil && mayJoin(u, room)
 }
+
+// UserExists reports whether user is a configured account; in open mode
+// every name is one. The room log asks before it starts a DM conversation:
+// a DM to a made-up name would otherwise cost memory for good.
+func (h *authHook) UserExists(user string) bool {
+	if h.open {
+		return true
+	}
+	return h.users[user] != nil
+}

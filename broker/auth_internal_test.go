@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -126,13 +127,14 @@ func TestSlogBridgeRedactsAndCountsQuotaDrops(t *testing.T) {
 	log.SetOutput(&buf)
 	log.SetFormatter(&logrus.JSONFormatter{})
 	var drops []string
-	sl := newSlogBridge(log, func(client, topic string) { drops = append(drops, client+" "+topic) })
+	sl := newSlogBridge(log, func(client, topic string, _ uint16, cause string) { drops = append(drops, client+" "+topic+" "+cause) })
 	pk := packets.Packet{TopicName: "chat/rooms/lobby/bob", Payload: []byte("secret chat text"),
 		Connect: packets.ConnectParams{Password: []byte("hunter2")}}
 	sl.Warn("error processing packet", "error", packets.ErrProtocolViolation, "client", "c1", "pk", pk)
 	sl.With("listener", "tcp").Warn(quotaDropMsg, "client", "c1")
 	sl.Debug(failedPublishMsg, "error", packets.ErrQuotaExceeded, "client", "c1", "packet", pk)
 	sl.Debug(failedPublishMsg, "error", packets.ErrNotAuthorized, "client", "c2", "packet", pk)
+	sl.Debug(failedPublishMsg, "error", packets.ErrPacketTooLarge, "client", "c3", "packet", &pk) // Mochi's write loop
 	out := buf.String()
 	if strings.Contains(out, "secret") || strings.Contains(out, "hunter2") {
 		t.Errorf("payload or password in the log:\n%s", out)
@@ -143,7 +145,8 @@ func TestSlogBridgeRedactsAndCountsQuotaDrops(t *testing.T) {
 	if strings.Count(out, "\n") != 1 {
 		t.Errorf("want only the error record forwarded at info level:\n%s", out)
 	}
-	if len(drops) != 1 || drops[0] != "c1 chat/rooms/lobby/bob" {
+	want := []string{"c1 chat/rooms/lobby/bob inflight_quota", "c3 chat/rooms/lobby/bob packet_too_large"}
+	if !slices.Equal(drops, want) {
 		t.Errorf("drops = %q", drops)
 	}
 	if !sl.Handler().Enabled(context.Background(), slog.LevelDebug) {

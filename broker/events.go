@@ -27,11 +27,17 @@ const (
 	// DropRefusedByClient: the client answered a QoS 2 flow with an error
 	// reason code (MQTT 5).
 	DropRefusedByClient = "refused_by_client"
+	// DropPacketTooLarge: the message is larger than the Maximum Packet
+	// Size the subscriber set in its MQTT 5 CONNECT; Mochi does not send
+	// it, and the broker removes it from the client's in-flight messages
+	// (Mochi would keep it there). The subscriber's node repairs the gap
+	// from the room log, whose pages follow the same bound (docs/roomlog.md).
+	DropPacketTooLarge = "packet_too_large"
 )
 
 // DropCauses lists every drop cause /stats reports, so tools and tests can
 // rely on each key being present (zero or not).
-var DropCauses = []string{DropInflightQuota, DropQueueFull, DropExpired, DropSessionEnded, DropRefusedByClient}
+var DropCauses = []string{DropInflightQuota, DropQueueFull, DropExpired, DropSessionEnded, DropRefusedByClient, DropPacketTooLarge}
 
 // counters are the broker's own counts, beside Mochi's system.Info.
 type counters struct {
@@ -40,6 +46,7 @@ type counters struct {
 	dropsExpired  atomic.Int64
 	dropsSession  atomic.Int64
 	dropsRefused  atomic.Int64
+	dropsTooLarge atomic.Int64
 	authFailures  atomic.Int64
 	aclDenials    atomic.Int64
 	stalled       atomic.Int64 // connections closed by limits.write_timeout
@@ -152,6 +159,8 @@ func (h *eventsHook) drop(client, topic, cause string) {
 		h.c.dropsExpired.Add(1)
 	case DropSessionEnded:
 		h.c.dropsSession.Add(1)
+	case DropPacketTooLarge:
+		h.c.dropsTooLarge.Add(1)
 	default:
 		h.c.dropsRefused.Add(1)
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pebbledb "github.com/cockroachdb/pebble"
@@ -67,8 +68,11 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 	s.mochi = mqtt.New(&mqtt.Options{
 		Capabilities: caps,
 		InlineClient: true, // the room log answers catch-up requests through it
-		Logger: newSlogBridge(log, func(client, topic string) {
-			s.events.drop(client, topic, DropInflightQuota)
+		Logger: newSlogBridge(log, func(client, topic string, id uint16, cause string) {
+			s.events.drop(client, topic, cause)
+			if cause == DropPacketTooLarge {
+				s.forgetInflight(client, id)
+			}
 		}),
 	})
 	s.auth = newAuthHook(cfg.Auth, cfg.Open(), base, &s.c)
@@ -99,6 +103,9 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 			return nil, errors.Join(fmt.Errorf("room log: %w", err), s.mochi.Close())
 		}
 		h.SetReadCheck(s.MayRead) // the inline client that answers catch-up skips ACLs
+		if !cfg.Open() {
+			h.SetUserCheck(s.auth.UserExists) // DMs to made-up users start no conversation
+		}
 		s.roomLog = h
 	} else {
 		base.WithField("event", "room_log_off").Warn("room log disabled: delivery is hop-by-hop QoS 1 only and can lose messages")
@@ -253,6 +260,21 @@ func (s *Server) closeMochi(timeout time.Duration) error {
 	return err
 }
 
+// forgetInflight removes a QoS 1/2 message Mochi could not send from the
+// client's in-flight set: Mochi leaves it there, where it would hold a slot
+// of limits.max_inflight, fail again at each resend on reconnect (stopping
+// the resends behind it), and be counted a second time when it expired.
+func (s *Server) forgetInflight(client string, id uint16) {
+	if id == 0 {
+		return // QoS 0: never in flight
+	}
+	cl, ok := s.mochi.Clients.Get(client)
+	if ok && cl.State.Inflight.Delete(id) {
+		cl.State.Inflight.IncreaseSendQuota()
+		atomic.AddInt64(&s.mochi.Info.Inflight, -1)
+	}
+}
+
 // Stats is the JSON document served on /stats.
 type Stats struct {
 	UptimeS          int64 `json:"uptime_s"`
@@ -294,6 +316,7 @@ func (s *Server) Stats() Stats {
 			DropExpired:         s.c.dropsExpired.Load(),
 			DropSessionEnded:    s.c.dropsSession.Load(),
 			DropRefusedByClient: s.c.dropsRefused.Load(),
+			DropPacketTooLarge:  s.c.dropsTooLarge.Load(),
 		},
 		AuthFailures:                s.c.authFailures.Load(),
 		SlowSubscribersDisconnected: s.c.stalled.Load(),

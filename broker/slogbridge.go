@@ -19,6 +19,9 @@ var redactedAttrs = map[string]bool{"pk": true, "packet": true, "payload": true,
 // MaximumInflight unacknowledged ones: it only logs quotaDropMsg (without the
 // topic) and, at debug level, failedPublishMsg with the error and the packet.
 // The bridge turns the latter into a counted drop with client and topic.
+// It also turns failedPublishMsg with ErrPacketTooLarge (a message over an
+// MQTT 5 subscriber's Maximum Packet Size, for which Mochi calls no hook and
+// logs only at debug level) into a counted drop.
 const (
 	quotaDropMsg     = "client store quota reached"
 	packetIDsMsg     = "packet ids exhausted"
@@ -32,10 +35,10 @@ type slogBridge struct {
 	log    *logrus.Logger
 	attrs  []slog.Attr
 	group  string
-	onDrop func(client, topic string)
+	onDrop func(client, topic string, id uint16, cause string)
 }
 
-func newSlogBridge(log *logrus.Logger, onDrop func(client, topic string)) *slog.Logger {
+func newSlogBridge(log *logrus.Logger, onDrop func(client, topic string, id uint16, cause string)) *slog.Logger {
 	return slog.New(&slogBridge{log: log, onDrop: onDrop})
 }
 
@@ -46,6 +49,7 @@ func (h *slogBridge) Enabled(context.Context, slog.Level) bool { return true }
 func (h *slogBridge) Handle(_ context.Context, r slog.Record) error {
 	fields := logrus.Fields{"component": "mochi"}
 	var topic, client string
+	var id uint16
 	var cause error
 	add := func(a slog.Attr) bool {
 		key := a.Key
@@ -55,7 +59,11 @@ func (h *slogBridge) Handle(_ context.Context, r slog.Record) error {
 		val := a.Value.Resolve().Any()
 		switch v := val.(type) {
 		case packets.Packet:
-			topic = v.TopicName
+			topic, id = v.TopicName, v.PacketID
+		case *packets.Packet: // Mochi's write loop logs the queued pointer
+			if v != nil {
+				topic, id = v.TopicName, v.PacketID
+			}
 		case error:
 			cause = v
 		case string:
@@ -79,7 +87,12 @@ func (h *slogBridge) Handle(_ context.Context, r slog.Record) error {
 		return nil // logged from the record that follows, which has the topic
 	case (r.Message == failedPublishMsg || r.Message == failedRetainMsg) && errors.Is(cause, packets.ErrQuotaExceeded):
 		if h.onDrop != nil {
-			h.onDrop(client, topic)
+			h.onDrop(client, topic, id, DropInflightQuota)
+		}
+		return nil
+	case r.Message == failedPublishMsg && errors.Is(cause, packets.ErrPacketTooLarge):
+		if h.onDrop != nil {
+			h.onDrop(client, topic, id, DropPacketTooLarge)
 		}
 		return nil
 	case !h.log.IsLevelEnabled(toLogrusLevel(r.Level)):

@@ -120,8 +120,30 @@ type RoomLog struct {
 	// PageSize is the most messages one catch-up reply carries.
 	PageSize int `yaml:"page_size"`
 	// MaxPayload is the largest chat payload accepted into the log, in bytes.
+	// The stamped record (re-encoded with sequence number and broker time)
+	// must also fit limits.max_packet_size less StampHeadroom, or the
+	// message is refused as oversized.
 	MaxPayload int `yaml:"max_payload"`
+	// MaxConversations bounds the conversations (rooms and DMs) the log
+	// holds; a message that would start one more is acknowledged and
+	// discarded (counted, logged). Each conversation costs memory for as
+	// long as the broker runs. 0 means unlimited.
+	MaxConversations int `yaml:"max_conversations"`
+	// MaxConversationsPerUser bounds the conversations one user's messages
+	// start (counted since the broker started); past it the user's new
+	// conversations are refused like those over MaxConversations. 0 means
+	// unlimited.
+	MaxConversationsPerUser int `yaml:"max_conversations_per_user"`
+	// MaxPendingSyncBytes bounds the catch-up reply bytes queued towards
+	// one user's clients and not yet written to them: a client that asks
+	// and does not read has its further requests dropped (counted) until
+	// it reads. At least two pages (2 × max_payload).
+	MaxPendingSyncBytes int `yaml:"max_pending_sync_bytes"`
 }
+
+// StampHeadroom is the room of limits.max_packet_size kept for the
+// PUBLISH packet's own header, topic and properties around a stamped record.
+const StampHeadroom = 4096
 
 // DefaultBroker is the configuration of `broker` with no file, no environment
 // and no flags.
@@ -146,9 +168,12 @@ func DefaultBroker() Broker {
 			MaxConnectionsPerIP:    DefaultMaxConnectionsPerIP,
 		},
 		RoomLog: RoomLog{
-			Enabled:    true,
-			PageSize:   500,
-			MaxPayload: 64 * 1024,
+			Enabled:                 true,
+			PageSize:                500,
+			MaxPayload:              64 * 1024,
+			MaxConversations:        100000,
+			MaxConversationsPerUser: 1000,
+			MaxPendingSyncBytes:     4 << 20,
 		},
 	}
 }
@@ -216,6 +241,7 @@ func (b *Broker) Validate() error {
 	if b.RoomLog.MaxPayload <= 0 || b.RoomLog.MaxPayload > l.MaxPacketSize {
 		add("room_log.max_payload: %d must be positive and at most limits.max_packet_size (%d)", b.RoomLog.MaxPayload, l.MaxPacketSize)
 	}
+	errs = append(errs, b.RoomLog.validateLimits(l.MaxPacketSize)...)
 	if b.Auth.UsersFile != "" {
 		users, err := LoadUsers(b.Auth.UsersFile)
 		if err != nil {
@@ -302,4 +328,20 @@ func (d Durability) Validate() error {
 		return nil
 	}
 	return fmt.Errorf("%q is not one of %s, %s", string(d), DurabilityProcess, DurabilityMachine)
+}
+
+// validateLimits checks the room log's memory and size bounds against each
+// other and the packet size.
+func (r RoomLog) validateLimits(maxPacket int) []error {
+	var errs []error
+	if r.MaxConversations < 0 || r.MaxConversationsPerUser < 0 {
+		errs = append(errs, errors.New("room_log: max_conversations and max_conversations_per_user cannot be negative (0: unlimited)"))
+	}
+	if r.MaxPendingSyncBytes < 2*r.MaxPayload {
+		errs = append(errs, fmt.Errorf("room_log.max_pending_sync_bytes: %d must be at least two pages (2 × max_payload = %d)", r.MaxPendingSyncBytes, 2*r.MaxPayload))
+	}
+	if maxPacket > 0 && maxPacket <= StampHeadroom {
+		errs = append(errs, fmt.Errorf("limits.max_packet_size: %d must be over %d (a stamped record's headroom)", maxPacket, StampHeadroom))
+	}
+	return errs
 }

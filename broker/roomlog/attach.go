@@ -41,26 +41,42 @@ type Hook struct {
 	cfg      config.RoomLog
 	log      *logrus.Entry
 	mayRead  atomic.Pointer[func(user, room string) bool]
-	resends  resends
-	plain    *plainIDs // ids of plain-text publishes, for their resends
-	joins    joins
-	dms      dmIndex // user → DM conversations, for List requests
+	// userExists, when set, refuses DMs to users the broker does not know.
+	userExists atomic.Pointer[func(user string) bool]
+	convs      convLimits // room_log.max_conversations(_per_user)
+	maxRecord  int        // largest stamped record: limits.max_packet_size less headroom; 0 unbounded
+	budget     syncBudget // room_log.max_pending_sync_bytes
+	refusals   refusalCounts
+	// refusalLog and throttleLog rate-limit the lines of a flood.
+	refusalLog, throttleLog *logLimiter
+	resends                 resends
+	plain                   *plainIDs // ids of plain-text publishes, for their resends
+	joins                   joins
+	dms                     dmIndex // user → DM conversations, for List requests
 
-	appended, resent, invalid, appendErrors, syncs, syncDenied atomic.Int64
+	appended, resent, invalid, appendErrors, syncs, syncDenied, syncThrottled atomic.Int64
 }
 
 // Stats are the room log's counters, shown under "room_log" in /stats.
 type Stats struct {
-	Appended      int64 `json:"appended"`
-	Resent        int64 `json:"resent"` // resends of stored messages, routed again, not stored twice
-	Invalid       int64 `json:"invalid"`
-	AppendErrors  int64 `json:"append_errors"`
-	SyncsServed   int64 `json:"syncs_served"`
-	SyncsDenied   int64 `json:"syncs_denied"`
-	Conversations int   `json:"conversations"`
-	Records       int64 `json:"records"`
-	FileBytes     int64 `json:"file_bytes"`
-	Fsync         bool  `json:"fsync"`
+	Appended     int64 `json:"appended"`
+	Resent       int64 `json:"resent"` // resends of stored messages, routed again, not stored twice
+	Invalid      int64 `json:"invalid"`
+	AppendErrors int64 `json:"append_errors"`
+	SyncsServed  int64 `json:"syncs_served"`
+	SyncsDenied  int64 `json:"syncs_denied"`
+	// SyncsThrottled counts catch-up requests dropped because the user's
+	// clients had room_log.max_pending_sync_bytes of replies unread.
+	SyncsThrottled int64 `json:"syncs_throttled"`
+	// PendingSyncBytes is the reply bytes queued to clients right now.
+	PendingSyncBytes int64 `json:"pending_sync_bytes"`
+	// Refused counts messages acknowledged and discarded by a bound, by
+	// reason (see RefusedUnknownRecipient and the others).
+	Refused       map[string]int64 `json:"refused"`
+	Conversations int              `json:"conversations"`
+	Records       int64            `json:"records"`
+	FileBytes     int64            `json:"file_bytes"`
+	Fsync         bool             `json:"fsync"`
 }
 
 // Attach opens the room log configured by cfg in dataDir ("" keeps it in
@@ -104,8 +120,19 @@ func New(store Store, srv *mqtt.Server, cfg config.RoomLog, log *logrus.Entry) *
 	if cfg.MaxPayload <= 0 {
 		cfg.MaxPayload = wire.MaxPayloadBytes
 	}
-	h := &Hook{store: store, srv: srv, cfg: cfg, log: log, plain: newPlainIDs()}
-	for _, conv := range store.Conversations() {
+	h := &Hook{store: store, srv: srv, cfg: cfg, log: log, plain: newPlainIDs(),
+		refusalLog: newLogLimiter(time.Now, refusalLogEvery), throttleLog: newLogLimiter(time.Now, refusalLogEvery)}
+	h.convs.maxTotal, h.convs.maxPerUser = cfg.MaxConversations, cfg.MaxConversationsPerUser
+	h.budget.max = cfg.MaxPendingSyncBytes
+	if h.budget.max <= 0 {
+		h.budget.max = 2 * cfg.MaxPayload
+	}
+	if srv != nil && srv.Options != nil && srv.Options.Capabilities != nil {
+		h.maxRecord = maxRecordFor(int(srv.Options.Capabilities.MaximumPacketSize))
+	}
+	convs := store.Conversations()
+	h.convs.total = len(convs)
+	for _, conv := range convs {
 		h.dms.add(conv)
 	}
 	return h
@@ -121,11 +148,12 @@ func (h *Hook) ID() string { return "distchat-roomlog" }
 
 // Provides tells Mochi the events the hook handles: OnPublish, and the
 // subscription and session events that track where each member's
-// subscription to a room began (Stop is always called).
+// subscription to a room began, and the packet events that account for
+// catch-up replies queued (Stop is always called).
 func (h *Hook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnPublish, mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnSessionEstablished,
-		mqtt.OnDisconnect, mqtt.OnClientExpired:
+		mqtt.OnDisconnect, mqtt.OnClientExpired, mqtt.OnPacketEncode, mqtt.OnPublishDropped:
 		return true
 	}
 	return false
@@ -156,6 +184,7 @@ func (h *Hook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
 // OnSessionEstablished forgets the memberships of a client that starts a
 // clean session: its old subscriptions are gone.
 func (h *Hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	h.budget.forget(cl.ID) // a new connection starts with an empty queue
 	if cl.Properties.Clean {
 		h.joins.forget(cl.ID)
 	}
@@ -164,6 +193,7 @@ func (h *Hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 // OnDisconnect forgets the memberships of a session that ends with its
 // connection.
 func (h *Hook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
+	h.budget.forget(cl.ID) // its queue ended with the connection
 	if expire {
 		h.joins.forget(cl.ID)
 	}
@@ -178,7 +208,8 @@ func (h *Hook) Stop() error { return h.store.Close() }
 // Stats returns a snapshot of the counters.
 func (h *Hook) Stats() Stats {
 	s := Stats{Appended: h.appended.Load(), Resent: h.resent.Load(), Invalid: h.invalid.Load(), AppendErrors: h.appendErrors.Load(),
-		SyncsServed: h.syncs.Load(), SyncsDenied: h.syncDenied.Load(), Fsync: h.fsync}
+		SyncsServed: h.syncs.Load(), SyncsDenied: h.syncDenied.Load(), SyncsThrottled: h.syncThrottled.Load(),
+		PendingSyncBytes: h.budget.total(), Refused: h.refusals.snapshot(), Fsync: h.fsync}
 	if h.fileOnly != nil {
 		s.Conversations, s.Records, s.FileBytes = h.fileOnly.Counts()
 	}
@@ -216,15 +247,33 @@ func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.
 		// client resend a poison message forever.
 		return pk, packets.CodeSuccessIgnore
 	}
+	conv := wire.Conversation(t)
+	if err := h.admit(t, conv); err != nil {
+		return h.discard(cl, pk, err)
+	}
 	if plain {
 		e.ID = h.plain.idFor(e.From, cl.ID, pk, e.ID)
 	}
-	data, err := h.storeOnce(wire.Conversation(t), e)
+	data, err := h.storeOnce(conv, e)
+	if errors.Is(err, errRefused) {
+		return h.discard(cl, pk, err)
+	}
 	if err != nil {
 		return h.refuse(cl, pk, err)
 	}
 	pk.Payload = data
 	return pk, nil
+}
+
+// discard acknowledges and discards a message a bound refused (err wraps a
+// *refusal): refusing the PUBACK would make the client resend it forever.
+func (h *Hook) discard(cl *mqtt.Client, pk packets.Packet, err error) (packets.Packet, error) {
+	var r *refusal
+	if !errors.As(err, &r) {
+		r = &refusal{reason: RefusedOversized, detail: err.Error()}
+	}
+	h.refused(cl.ID, pk.TopicName, len(pk.Payload), r)
+	return pk, packets.CodeSuccessIgnore
 }
 
 // refuse logs a publish the log could not take and refuses it (no PUBACK):
@@ -259,11 +308,17 @@ func (h *Hook) storeOnce(conv string, e wire.Envelope) ([]byte, error) {
 	seq, err = h.store.Append(conv, now, func(seq uint64) ([]byte, error) {
 		e.RoomSeq, e.BrokerNS = seq, now
 		b, err := e.Encode()
+		if err == nil {
+			err = h.fits(b) // checked on the bytes stored: nothing is written
+		}
 		data = b
 		return b, err
 	})
 	if err != nil {
 		return nil, err
+	}
+	if seq == 1 {
+		h.convs.created(e.From)
 	}
 	h.appended.Add(1)
 	h.dms.add(conv)
@@ -318,6 +373,11 @@ func (h *Hook) serveSync(cl *mqtt.Client, pk packets.Packet, t wire.Topic) {
 		h.deny(fields, "sync topic of another user")
 		return
 	}
+	readers := h.inboxReaders(user)
+	if h.budget.over(append(readers, cl.ID)) {
+		h.throttled(fields)
+		return
+	}
 	var req wire.SyncRequest
 	if err := json.Unmarshal(pk.Payload, &req); err != nil || req.V != wire.Version || len(req.ReqID) > 128 {
 		h.deny(fields, "malformed sync request")
@@ -326,34 +386,38 @@ func (h *Hook) serveSync(cl *mqtt.Client, pk packets.Packet, t wire.Topic) {
 	reply := wire.SyncReply{V: wire.Version, ReqID: req.ReqID, Conv: req.Conv, Messages: []wire.Envelope{}}
 	if req.List {
 		h.list(&reply, user, req)
-		h.send(user, reply, merged(fields, logrus.Fields{"list": true, "count": len(reply.Convs), "more": reply.More}))
+		h.send(user, readers, reply, merged(fields, logrus.Fields{"list": true, "count": len(reply.Convs), "more": reply.More}))
 		return
 	}
 	if err := h.mayAccess(user, req.Conv); err != nil {
 		h.deny(fields, err.Error())
 		reply.Error = err.Error()
 	} else {
-		h.page(&reply, req)
+		h.page(&reply, req, h.pageBudget(cl))
 		if req.Last > 0 {
 			if seq, ok := h.joins.at(cl.ID, req.Conv); ok {
 				reply.JoinedSeq = &seq
 			}
 		}
 	}
-	h.send(user, reply, merged(fields, logrus.Fields{"conv": req.Conv, "after_seq": req.AfterSeq, "last": req.Last,
+	h.send(user, readers, reply, merged(fields, logrus.Fields{"conv": req.Conv, "after_seq": req.AfterSeq, "last": req.Last,
 		"count": len(reply.Messages), "more": reply.More}))
 }
 
-// send publishes a reply on user's inbox and logs it with fields.
-func (h *Hook) send(user string, reply wire.SyncReply, fields logrus.Fields) {
+// send publishes a reply on user's inbox, charged to readers (the clients it
+// is queued for, see syncBudget), and logs it with fields.
+func (h *Hook) send(user string, readers []string, reply wire.SyncReply, fields logrus.Fields) {
 	payload, err := json.Marshal(reply)
 	if err == nil {
+		h.budget.charge(readers, len(payload)) // before: Mochi may write it at once
 		// QoS 0: a reply is only useful to a connected node (it asks again
 		// after a reconnect), and at QoS 1 Mochi would count it against
 		// the node's in-flight quota, drop it there silently when the node
 		// is behind (which is when it asks), and write it to the session
 		// store.
-		err = h.srv.Publish(wire.InboxTopic(user), payload, false, 0)
+		if err = h.srv.Publish(wire.InboxTopic(user), payload, false, 0); err != nil {
+			h.budget.charge(readers, -len(payload))
+		}
 	}
 	if err != nil {
 		h.log.WithFields(fields).WithError(err).Error("room log: sync reply not sent")
@@ -385,9 +449,25 @@ func (h *Hook) mayAccess(user, conv string) error {
 	return nil
 }
 
+// pageBudget is the record bytes one page to cl may carry: two payloads,
+// within the broker's largest record and the Maximum Packet Size cl set
+// (MQTT 5), so a page is never a packet Mochi may not send. A page always
+// carries its first record, so a single record over cl's maximum is still
+// dropped (counted as packet_too_large).
+func (h *Hook) pageBudget(cl *mqtt.Client) int {
+	budget := h.cfg.MaxPayload * 2
+	if h.maxRecord > 0 {
+		budget = min(budget, h.maxRecord)
+	}
+	if m := int(cl.Properties.Props.MaximumPacketSize); m > 0 {
+		budget = min(budget, max(m-config.StampHeadroom, 1))
+	}
+	return budget
+}
+
 // page fills reply with the next page for req, bounded by the page size and
-// by the broker's maximum packet size.
-func (h *Hook) page(reply *wire.SyncReply, req wire.SyncRequest) {
+// by budget bytes of records.
+func (h *Hook) page(reply *wire.SyncReply, req wire.SyncRequest, budget int) {
 	limit := h.cfg.PageSize
 	if req.Limit > 0 && req.Limit < limit {
 		limit = req.Limit
@@ -405,7 +485,6 @@ func (h *Hook) page(reply *wire.SyncReply, req wire.SyncRequest) {
 		h.log.WithError(err).WithField("conv", req.Conv).Error("room log: read failed")
 		return
 	}
-	budget := h.cfg.MaxPayload * 2 // a page stays within max_packet_size (≥ max_payload) for ordinary settings
 	for _, r := range recs {
 		var e wire.Envelope
 		if err := json.Unmarshal(r.Data, &e); err != nil {

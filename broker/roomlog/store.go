@@ -465,10 +465,14 @@ func (s *FileStore) Append(conv string, timeNS int64, encode func(seq uint64) ([
 		s.mu.Unlock()
 		return 0, errors.New("room log is closed")
 	}
+	_, known := s.convs[conv]
 	ci := s.index(conv)
 	seq := ci.last + 1
 	data, err := encode(seq)
 	if err != nil {
+		if !known {
+			delete(s.convs, conv) // a refused first message starts no conversation
+		}
 		s.mu.Unlock()
 		return 0, fmt.Errorf("room log: encode %s #%d: %w", conv, seq, err)
 	}

@@ -1,0 +1,209 @@
+package roomlog
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/config"
+)
+
+// Refusal reasons, as they appear in logs ("reason") and in /stats
+// (room_log.refused): messages acknowledged and discarded because they would
+// break a bound.
+const (
+	// RefusedUnknownRecipient: a DM to a user the broker does not know.
+	RefusedUnknownRecipient = "unknown_recipient"
+	// RefusedMaxConversations: a new conversation past room_log.max_conversations.
+	RefusedMaxConversations = "max_conversations"
+	// RefusedUserConversations: a new conversation past
+	// room_log.max_conversations_per_user for its sender.
+	RefusedUserConversations = "max_conversations_per_user"
+	// RefusedOversized: the stamped record would not fit
+	// limits.max_packet_size less config.StampHeadroom (JSON escaping can
+	// make it up to six times the payload).
+	RefusedOversized = "oversized_record"
+)
+
+// errRefused marks a message acknowledged and discarded by a bound.
+var errRefused = errors.New("refused")
+
+// refusal is a bound's verdict on one message.
+type refusal struct {
+	reason string
+	detail string
+}
+
+func (r *refusal) Error() string { return r.reason + ": " + r.detail }
+func (r *refusal) Unwrap() error { return errRefused }
+
+// convLimits counts conversations against room_log.max_conversations and
+// room_log.max_conversations_per_user. The global count starts from the
+// log's conversations; a user's count is of the conversations their
+// messages started since the broker started (the log does not say who
+// started an older one), so the global cap is the hard bound on memory.
+type convLimits struct {
+	maxTotal, maxPerUser int
+
+	mu      sync.Mutex // guards total and started; taken after no other lock
+	total   int
+	started map[string]int // user → conversations started; at most one entry per sender
+}
+
+// admit reports why user may not start conversation conv, or nil. isNew
+// says whether conv has no sequence yet. Two first messages racing for new
+// conversations can each pass before either is counted: the caps hold to
+// within the number of publishers at that moment.
+func (c *convLimits) admit(user string, isNew bool) error {
+	if !isNew {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.maxTotal > 0 && c.total >= c.maxTotal {
+		return &refusal{RefusedMaxConversations, fmt.Sprintf("the log holds %d conversations, the limit", c.total)}
+	}
+	if c.maxPerUser > 0 && c.started[user] >= c.maxPerUser {
+		return &refusal{RefusedUserConversations, fmt.Sprintf("the sender started %d conversations, the limit", c.started[user])}
+	}
+	return nil
+}
+
+// created counts a conversation user's message started.
+func (c *convLimits) created(user string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.total++
+	if c.started == nil {
+		c.started = map[string]int{}
+	}
+	c.started[user]++
+}
+
+// SetUserCheck installs the broker's answer to "does user exist?". With
+// one, a DM to a user that does not exist is acknowledged and discarded:
+// otherwise each made-up recipient would start a conversation that lives
+// in memory for good. Without one (open development mode), any name is a
+// user.
+func (h *Hook) SetUserCheck(f func(user string) bool) { h.userExists.Store(&f) }
+
+// admit applies the log's bounds to a message for conv before it is stored.
+func (h *Hook) admit(t wire.Topic, conv string) error {
+	if t.Kind == wire.KindDM {
+		if f := h.userExists.Load(); f != nil && !(*f)(t.Recipient) {
+			return &refusal{RefusedUnknownRecipient, "no such user"}
+		}
+	}
+	return h.convs.admit(t.User, h.store.Last(conv) == 0)
+}
+
+// fits checks a stamped record against the largest packet the broker may
+// send: what is stored is what is routed and served.
+func (h *Hook) fits(data []byte) error {
+	if h.maxRecord > 0 && len(data) > h.maxRecord {
+		return &refusal{RefusedOversized, fmt.Sprintf("stamped record of %d bytes, the limit is %d", len(data), h.maxRecord)}
+	}
+	return nil
+}
+
+// refused counts and logs a message a bound refused, at most one line per
+// refusalLogEvery with the number held back, so a flood does not become a
+// flood of log lines.
+func (h *Hook) refused(clientID, topic string, bytes int, r *refusal) {
+	h.refusals.add(r.reason)
+	ok, held := h.refusalLog.allow()
+	if !ok {
+		return
+	}
+	h.log.WithFields(logrus.Fields{"event": "message_refused", "client_id": clipID(clientID), "topic": clipID(topic),
+		"bytes": bytes, "reason": r.reason, "error": r.Error(), "suppressed": held}).
+		Warn("room log: message over a limit acknowledged and discarded")
+}
+
+// refusalCounts counts refusals by reason.
+type refusalCounts struct {
+	mu sync.Mutex // guards n; taken after no other lock
+	n  map[string]int64
+}
+
+func (c *refusalCounts) add(reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int64{}
+	}
+	c.n[reason]++
+}
+
+// snapshot returns every reason's count, zero ones included.
+func (c *refusalCounts) snapshot() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int64{}
+	for _, r := range []string{RefusedUnknownRecipient, RefusedMaxConversations, RefusedUserConversations, RefusedOversized} {
+		out[r] = c.n[r]
+	}
+	return out
+}
+
+// refusalLogEvery is how often a refusal or throttling line is written at
+// most, after a burst of logBurst.
+const (
+	refusalLogEvery = time.Minute
+	logBurst        = 10
+)
+
+// logLimiter lets a burst of lines through, then one per interval.
+type logLimiter struct {
+	now   func() time.Time
+	every time.Duration
+
+	mu         sync.Mutex // guards tokens, last, suppressed; held for no I/O
+	tokens     float64
+	last       time.Time
+	suppressed int64
+}
+
+func newLogLimiter(now func() time.Time, every time.Duration) *logLimiter {
+	return &logLimiter{now: now, every: every, tokens: logBurst}
+}
+
+// allow reports whether a line may be written now and how many were held
+// back since the last one.
+func (l *logLimiter) allow() (ok bool, suppressed int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if !l.last.IsZero() {
+		l.tokens = min(logBurst, l.tokens+float64(now.Sub(l.last))/float64(l.every))
+	}
+	l.last = now
+	if l.tokens < 1 {
+		l.suppressed++
+		return false, 0
+	}
+	l.tokens--
+	suppressed, l.suppressed = l.suppressed, 0
+	return true, suppressed
+}
+
+// clipID bounds client text (ids, topics) in a log line.
+func clipID(s string) string {
+	if len(s) > 256 {
+		return s[:256] + "…"
+	}
+	return s
+}
+
+// maxRecordFor is the largest stamped record for a broker whose packets
+// are at most maxPacket bytes (0: unbounded).
+func maxRecordFor(maxPacket int) int {
+	if maxPacket <= 0 {
+		return 0
+	}
+	return max(maxPacket-config.StampHeadroom, 1)
+}

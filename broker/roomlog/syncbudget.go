@@ -1,0 +1,150 @@
+package roomlog
+
+import (
+	"strings"
+	"sync"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/sirupsen/logrus"
+
+	"github.com/distchat/distchat/chatnode/wire"
+)
+
+// syncBudget bounds the catch-up reply bytes waiting in Mochi's outbound
+// queues. Mochi bounds a client's queue by packets
+// (limits.max_client_writes_pending), not bytes, and a reply page is up to
+// two payloads: a client that sends catch-up requests and never reads its
+// socket would otherwise have the broker queue gigabytes on its behalf.
+//
+// A reply's bytes are charged to every client subscribed to the user's inbox
+// when the hook publishes it, and given back when Mochi takes the packet off
+// the client's queue to write it (OnPacketEncode), drops it (queue full), or
+// the connection ends. A request is served only while every such client owes
+// less than the budget, so each one's queue holds at most the budget plus one
+// page of replies, whatever the request rate: a client that reads gets its
+// answers at the speed it reads them; one that does not is refused.
+type syncBudget struct {
+	max int
+
+	mu      sync.Mutex     // guards pending and inboxAlias; taken after no other lock
+	pending map[string]int // client id → reply bytes queued; no zero entries
+	// inboxAlias is the MQTT 5 topic alias Mochi gave a client's inbox.
+	inboxAlias map[string]uint16
+}
+
+// over reports whether a client in ids owes the budget or more.
+func (b *syncBudget) over(ids []string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, id := range ids {
+		if b.pending[id] >= b.max {
+			return true
+		}
+	}
+	return false
+}
+
+// charge adds n bytes (negative: gives them back) to each client in ids.
+func (b *syncBudget) charge(ids []string, n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pending == nil {
+		b.pending = map[string]int{}
+	}
+	for _, id := range ids {
+		if v := b.pending[id] + n; v > 0 {
+			b.pending[id] = v
+		} else {
+			delete(b.pending, id)
+		}
+	}
+}
+
+// forget drops a client's account: its queue ended with its connection.
+func (b *syncBudget) forget(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.pending, id)
+	delete(b.inboxAlias, id) // aliases last as long as their connection
+}
+
+// total is the reply bytes queued towards every client.
+func (b *syncBudget) total() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var n int64
+	for _, v := range b.pending {
+		n += int64(v)
+	}
+	return n
+}
+
+// inboxReaders lists the clients a reply on user's inbox goes to.
+func (h *Hook) inboxReaders(user string) []string {
+	subs := h.srv.Topics.Subscribers(wire.InboxTopic(user))
+	ids := make([]string, 0, len(subs.Subscriptions))
+	for id := range subs.Subscriptions {
+		// Mochi queues nothing for a client that is not connected.
+		if cl, ok := h.srv.Clients.Get(id); ok && !cl.Closed() && cl.Net.Conn != nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// throttled counts and logs (rate-limited) a catch-up request dropped
+// because the user's replies are not being read.
+func (h *Hook) throttled(fields logrus.Fields) {
+	h.syncThrottled.Add(1)
+	if ok, held := h.throttleLog.allow(); ok {
+		h.log.WithFields(fields).WithFields(logrus.Fields{"event": "sync_throttled", "suppressed": held,
+			"max_pending_sync_bytes": h.budget.max}).
+			Warn("room log: sync request dropped; the client's earlier replies are not read yet")
+	}
+}
+
+// isReply tells a catch-up reply among the packets Mochi writes to client
+// id. An MQTT 5 client with topic aliases gets a topic's name once, then
+// only its alias, so the alias of the client's inbox is learnt from the
+// first reply.
+func (b *syncBudget) isReply(id string, pk packets.Packet) bool {
+	if pk.FixedHeader.Type != packets.Publish {
+		return false
+	}
+	alias := pk.Properties.TopicAlias
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if pk.TopicName == "" {
+		return alias > 0 && b.inboxAlias[id] == alias
+	}
+	if !strings.HasPrefix(pk.TopicName, inboxPrefix) {
+		return false
+	}
+	if alias > 0 {
+		if b.inboxAlias == nil {
+			b.inboxAlias = map[string]uint16{}
+		}
+		b.inboxAlias[id] = alias
+	}
+	return true
+}
+
+var inboxPrefix = wire.InboxTopic("")
+
+// OnPacketEncode gives a reply's bytes back when Mochi takes it off the
+// client's queue to write it.
+func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if h.budget.isReply(cl.ID, pk) {
+		h.budget.charge([]string{cl.ID}, -len(pk.Payload))
+	}
+	return pk
+}
+
+// OnPublishDropped gives back the bytes of a reply Mochi dropped (the
+// client's queue was full).
+func (h *Hook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
+	if h.budget.isReply(cl.ID, pk) {
+		h.budget.charge([]string{cl.ID}, -len(pk.Payload))
+	}
+}
