@@ -135,6 +135,9 @@ type Session struct {
 	toldUnreachable bool
 	// refused is closed when the broker refused the connection.
 	refused chan struct{}
+	// connectTok is the first Connect's token (set by Start): done when
+	// paho's connect loop has ended, connected or given up.
+	connectTok mqtt.Token
 
 	p *pipeline
 }
@@ -261,6 +264,7 @@ func (s *Session) ClientID() string { return s.clientID }
 func (s *Session) Start(ctx context.Context) {
 	go s.p.run()
 	tok := s.client.Connect()
+	s.connectTok = tok
 	go func() {
 		select {
 		case <-tok.Done():
