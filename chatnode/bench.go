@@ -230,7 +230,13 @@ wait:
 			break wait
 		case <-ctx.Done():
 			break wait
+		case <-s.Refused(): // on a reconnect: nothing more arrives
+			break wait
 		}
+	}
+	if err := s.Err(); errors.Is(err, session.ErrRefused) {
+		res.Received = lat.count()
+		return res, err
 	}
 	lat.mu.Lock()
 	v := slices.Clone(lat.v)

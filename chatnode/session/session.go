@@ -268,7 +268,7 @@ func (s *Session) Start(ctx context.Context) {
 	go func() {
 		select {
 		case <-tok.Done():
-			if err := tok.Error(); err != nil {
+			if err := tok.Error(); err != nil && !errors.Is(s.Err(), ErrRefused) { // a refusal is logged as such
 				s.log.WithField(wire.FieldEvent, wire.EventConnectionLost).WithField(wire.FieldError, err.Error()).Warn("connect failed")
 			}
 		case <-s.closing:
