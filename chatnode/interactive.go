@@ -199,11 +199,21 @@ func roomList(rooms []string) string {
 }
 
 // loop reads lines until /quit, end of input, the broker's refusal or ctx
-// ends (SIGINT/SIGTERM).
+// ends (SIGINT/SIGTERM). Input is read ahead (inputAhead lines), so its end
+// is seen while a line waits for the first connection: input that ends
+// before the node ever connected ends the node, instead of waiting for a
+// broker that may never answer.
 func (c *chat) loop(ctx context.Context, stdin io.Reader, refused <-chan struct{}) {
-	lines := make(chan string)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lines := make(chan string, inputAhead)
 	go func() {
 		defer close(lines)
+		defer func() {
+			if !c.s.EverConnected() {
+				cancel()
+			}
+		}()
 		sc := bufio.NewScanner(stdin)
 		sc.Buffer(make([]byte, 64*1024), 1024*1024)
 		for sc.Scan() {
@@ -230,6 +240,9 @@ func (c *chat) loop(ctx context.Context, stdin io.Reader, refused <-chan struct{
 		}
 	}
 }
+
+// inputAhead is how many input lines are read ahead of the one running.
+const inputAhead = 256
 
 // command runs one input line; it returns false for /quit.
 func (c *chat) command(ctx context.Context, line string) bool {

@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
@@ -52,7 +53,9 @@ type UnreachableError struct {
 }
 
 func (e *UnreachableError) Error() string {
-	return "cannot reach broker at " + e.Broker + ": " + e.Err.Error()
+	// The dialer names the broker already ("connect to URL: …").
+	why := strings.TrimPrefix(e.Err.Error(), "connect to "+e.Broker+": ")
+	return "cannot reach broker at " + e.Broker + ": " + why
 }
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
@@ -118,7 +121,7 @@ func (s *Session) onConnectNotification(_ mqtt.Client, n mqtt.ConnectionNotifica
 		return
 	}
 	s.entry(wire.EventConnectFailed).WithField(wire.FieldBroker, s.cfg.Broker).WithField(wire.FieldError, err.Error()).
-		Warn("cannot reach the broker; still trying")
+		Info("cannot reach the broker; still trying") // the node tells the user itself
 	s.onEvent(ConnectFailed{Err: err})
 }
 
