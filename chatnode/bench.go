@@ -2,6 +2,7 @@ package chatnode
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,17 +17,19 @@ import (
 	"github.com/distchat/distchat/config"
 )
 
-const benchUsageHead = `chatnode bench: headless load from one chat node.
+var benchUsageHead = `chatnode bench: headless load from one chat node.
 
 Publishes -count messages (or for -duration) of -size bytes at -rate messages/s, round-robin over
 its rooms, open loop: each message carries its SCHEDULED send time, so a slow broker shows up as
 latency instead of a slower sender (no coordinated omission). Receives everything in its rooms and
 exits when it has received -expect messages (or -peers × what each sends: -count, or -rate × -duration)
 or -linger passed after sending. It never shows history (-history is 0 here).
-Prints one summary line; exit code 1 when fewer messages than expected arrived.
-
+Prints one summary line.
+` + benchExitCodes + `
 Flags:
 `
+
+var benchExitCodes = fmt.Sprintf(exitCodesHelp, ", fewer messages received than expected or peers not online", " within -start-timeout")
 
 // benchParams are the load shape of one bench run.
 type benchParams struct {
@@ -70,6 +73,7 @@ func fmtDur(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d.Mic
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var cfg config.Node
 	var bp benchParams
+	stderr = &lockedWriter{w: stderr} // the log's flusher and the node's own lines
 	fs := flag.NewFlagSet("chatnode bench", flag.ContinueOnError)
 	fs.IntVar(&bp.count, "count", 0, "messages to send (default 1000 unless -duration is given)")
 	fs.DurationVar(&bp.duration, "duration", 0, "send for this `long` instead of -count")
@@ -86,14 +90,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if len(cfg.Rooms) == 0 {
 		cfg.Rooms = []string{"bench"}
 	}
-	if bp.count == 0 && bp.duration <= 0 {
+	if err := bp.validate(cfg.MaxPayload); err != nil {
+		return configError(err, stderr)
+	}
+	if bp.count == 0 && bp.duration == 0 {
 		bp.count = 1000
 	}
 	cfg.History = 0 // a load node shows nothing; history would only blur what it received
 	log, closeLog, err := newLogger(cfg, stderr, false)
 	if err != nil {
 		fmt.Fprintf(stderr, "chatnode: %v\n", err)
-		return 1
+		return exitIncomplete
 	}
 	defer closeLog()
 	stopProfile, err := startCPUProfile(*cpuprofile, stderr)
@@ -102,19 +109,26 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	defer stopProfile()
-	res, err := bench(ctx, cfg, bp, log)
+	res, err := bench(ctx, cfg, bp, log, func(e session.ConnectFailed) {
+		if !e.Final { // a refusal comes back as bench's error
+			fmt.Fprintf(stderr, "chatnode bench: %v; still trying\n", e.Err)
+		}
+	})
 	if err != nil {
 		if res.Sent > 0 {
 			fmt.Fprintf(stdout, "bench run=%s node=%s %s (stopped early)\n", cfg.Run, cfg.Nick, res)
 		}
 		fmt.Fprintf(stderr, "chatnode bench: %v\n", err)
-		return 1
+		if isNoBroker(err) {
+			return exitNoBroker
+		}
+		return exitIncomplete
 	}
 	fmt.Fprintf(stdout, "bench run=%s node=%s %s\n", cfg.Run, cfg.Nick, res)
 	if res.Expected > 0 && res.Received < res.Expected {
-		return 1
+		return exitIncomplete
 	}
-	return 0
+	return exitOK
 }
 
 // latencies collects end-to-end latencies of delivered messages.
@@ -150,12 +164,20 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
-// bench runs one load node until done and returns its measurements.
-func bench(ctx context.Context, cfg config.Node, bp benchParams, log *logrus.Entry) (benchResult, error) {
+// bench runs one load node until done and returns its measurements;
+// onFail (may be nil) hears of connection failures as they happen.
+func bench(ctx context.Context, cfg config.Node, bp benchParams, log *logrus.Entry, onFail func(session.ConnectFailed)) (benchResult, error) {
 	lat := &latencies{got: make(chan struct{}, 1)}
 	s, err := session.New(cfg, log, session.Options{OnEvent: func(e session.Event) {
-		if m, ok := e.(session.Message); ok && m.Via != wire.ViaHistory {
-			lat.add(time.Duration(m.RecvNS - m.Env.SentNS))
+		switch e := e.(type) {
+		case session.Message:
+			if e.Via != wire.ViaHistory {
+				lat.add(time.Duration(e.RecvNS - e.Env.SentNS))
+			}
+		case session.ConnectFailed:
+			if onFail != nil {
+				onFail(e)
+			}
 		}
 	}})
 	if err != nil {
@@ -170,7 +192,13 @@ func bench(ctx context.Context, cfg config.Node, bp benchParams, log *logrus.Ent
 	sctx, cancel := context.WithTimeout(ctx, bp.startTimeout)
 	defer cancel()
 	if err := s.WaitConnected(sctx); err != nil {
-		return benchResult{}, err
+		if errors.Is(err, session.ErrRefused) || ctx.Err() != nil {
+			return benchResult{}, err
+		}
+		if why := s.Err(); why != nil {
+			err = why
+		}
+		return benchResult{}, fmt.Errorf("%w within -start-timeout %s: %w", errNotConnected, bp.startTimeout, err)
 	}
 	if err := waitPeers(sctx, s, cfg.Rooms, bp.peers); err != nil {
 		return benchResult{}, err
@@ -202,7 +230,13 @@ wait:
 			break wait
 		case <-ctx.Done():
 			break wait
+		case <-s.Refused(): // on a reconnect: nothing more arrives
+			break wait
 		}
+	}
+	if err := s.Err(); errors.Is(err, session.ErrRefused) {
+		res.Received = lat.count()
+		return res, err
 	}
 	lat.mu.Lock()
 	v := slices.Clone(lat.v)

@@ -36,7 +36,7 @@ func runThree(tb testing.TB, url string, perNode int, rate float64) []benchResul
 			l := logrus.New()
 			l.SetOutput(io.Discard)
 			bp := benchParams{count: perNode, size: 200, rate: rate / 3, peers: 3, linger: 20 * time.Second, startTimeout: 20 * time.Second}
-			res[i], errs[i] = bench(context.Background(), benchConfig(tb, url, nick), bp, l.WithField("node", nick))
+			res[i], errs[i] = bench(context.Background(), benchConfig(tb, url, nick), bp, l.WithField("node", nick), nil)
 		}()
 	}
 	wg.Wait()

@@ -3,6 +3,7 @@ package chatnode
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -115,6 +116,9 @@ type chat struct {
 	connects int
 	// toldReconnecting: "reconnecting…" was shown for the current outage.
 	toldReconnecting bool
+	// stopWaiting ends the wait for the first connection once its failure
+	// is shown (set before the session starts).
+	stopWaiting context.CancelFunc
 }
 
 func runInteractive(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, opt interactiveOptions) int {
@@ -149,22 +153,41 @@ func runInteractive(ctx context.Context, args []string, stdin io.Reader, stdout,
 	if len(cfg.Rooms) > 0 {
 		sc.say("rooms %s; current #%s", roomList(cfg.Rooms), c.current)
 	}
-	s.Start(ctx)
 	wctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
-	if err := s.WaitConnected(wctx); err != nil && ctx.Err() == nil {
+	c.stopWaiting = cancel
+	s.Start(ctx)
+	if err := s.WaitConnected(wctx); err != nil && ctx.Err() == nil && s.Err() == nil {
 		sc.say("not connected yet (reconnecting…); what you type is queued")
 	}
 	cancel()
-	c.loop(ctx, stdin)
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout(cfg))
+	c.loop(ctx, stdin, s.Refused())
+	return c.end(s)
+}
+
+// end closes the session and returns the exit code, saying why the node
+// ends badly: refused by the broker, never connected, messages unacknowledged.
+func (c *chat) end(s *session.Session) int {
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout(c.cfg))
 	defer cancel()
-	if n := s.Close(sctx); n > 0 {
-		sc.say("%d message(s) not acknowledged by the broker before the exit; they may not have been sent", n)
-		sc.say("bye")
-		return 1
+	n := s.Close(sctx)
+	code := exitOK
+	switch err := s.Err(); {
+	case errors.Is(err, session.ErrRefused):
+		c.sc.say("stopped: the broker refused the connection") // the reason was shown as it came
+		code = exitNoBroker
+	case !s.EverConnected():
+		why := "no answer from broker " + c.cfg.Broker
+		if err != nil {
+			why = err.Error()
+		}
+		c.sc.say("never connected: %s", why)
+		code = exitNoBroker
+	case n > 0:
+		c.sc.say("%d message(s) not acknowledged by the broker before the exit; they may not have been sent", n)
+		code = exitIncomplete
 	}
-	sc.say("bye")
-	return 0
+	c.sc.say("bye")
+	return code
 }
 
 func roomList(rooms []string) string {
@@ -175,11 +198,22 @@ func roomList(rooms []string) string {
 	return strings.Join(out, ", ")
 }
 
-// loop reads lines until /quit, end of input or ctx ends (SIGINT/SIGTERM).
-func (c *chat) loop(ctx context.Context, stdin io.Reader) {
-	lines := make(chan string)
+// loop reads lines until /quit, end of input, the broker's refusal or ctx
+// ends (SIGINT/SIGTERM). Input is read ahead (inputAhead lines), so its end
+// is seen while a line waits for the first connection: input that ends
+// before the node ever connected ends the node, instead of waiting for a
+// broker that may never answer.
+func (c *chat) loop(ctx context.Context, stdin io.Reader, refused <-chan struct{}) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lines := make(chan string, inputAhead)
 	go func() {
 		defer close(lines)
+		defer func() {
+			if !c.s.EverConnected() {
+				cancel()
+			}
+		}()
 		sc := bufio.NewScanner(stdin)
 		sc.Buffer(make([]byte, 64*1024), 1024*1024)
 		for sc.Scan() {
@@ -197,6 +231,8 @@ func (c *chat) loop(ctx context.Context, stdin io.Reader) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-refused:
+			return
 		case l, ok := <-lines:
 			if !ok || !c.command(ctx, l) {
 				return
@@ -204,6 +240,9 @@ func (c *chat) loop(ctx context.Context, stdin io.Reader) {
 		}
 	}
 }
+
+// inputAhead is how many input lines are read ahead of the one running.
+const inputAhead = 256
 
 // command runs one input line; it returns false for /quit.
 func (c *chat) command(ctx context.Context, line string) bool {
@@ -475,6 +514,13 @@ func (c *chat) onEvent(e session.Event) {
 		}
 	case session.Info:
 		sc.say("%s", e.Text)
+	case session.ConnectFailed:
+		if e.Final {
+			sc.say("%v", e.Err)
+			return
+		}
+		sc.say("%v; still trying in the background, what you type is queued", e.Err)
+		c.stopWaiting()
 	}
 }
 

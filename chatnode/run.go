@@ -24,16 +24,18 @@ import (
 	"github.com/distchat/distchat/config"
 )
 
-const usageHead = `chatnode: a distchat chat node.
+var usageHead = `chatnode: a distchat chat node.
 
   chatnode [flags]          interactive chat on stdin/stdout (stdin may be piped; end of input = /quit)
   chatnode bench [flags]    headless load: publish at a rate, receive everything, print a summary
 
 Settings come from -config FILE (YAML, keys as in config.Node), then DISTCHAT_* environment
 variables (e.g. DISTCHAT_BROKER, DISTCHAT_NICK), then flags. The password is never logged.
-
+` + interactiveExitCodes + `
 Flags:
 `
+
+var interactiveExitCodes = fmt.Sprintf(exitCodesHelp, "", " before its input ended")
 
 // Run is the chat node's main: it returns the process exit code.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -90,16 +92,16 @@ func loadNode(fs *flag.FlagSet, args []string, cfg *config.Node, stderr io.Write
 }
 
 // configError prints a configuration problem as clear lines and returns the
-// exit code (0 for -h).
+// exit code (exitOK for -h, else exitUsage).
 func configError(err error, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {
-		return 0
+		return exitOK
 	}
 	for _, line := range strings.Split(err.Error(), "\n") {
 		fmt.Fprintf(stderr, "chatnode: %s\n", line)
 	}
 	fmt.Fprintln(stderr, "chatnode: -h lists the flags")
-	return 2
+	return exitUsage
 }
 
 // tsHook stamps ts_ns on every log line, so the analysis orders lines of

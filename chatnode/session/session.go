@@ -128,6 +128,16 @@ type Session struct {
 	// was in flight (paho's token then completes on the resend, or fails on
 	// the write, never on the PUBACK).
 	echoes map[string]chan struct{}
+	// Connection failures (connerr.go): the broker's refusal, the last
+	// failed attempt and whether its failing was reported.
+	refusedErr      *RefusedError
+	lastConnErr     error
+	toldUnreachable bool
+	// refused is closed when the broker refused the connection.
+	refused chan struct{}
+	// connectTok is the first Connect's token (set by Start): done when
+	// paho's connect loop has ended, connected or given up.
+	connectTok mqtt.Token
 
 	p *pipeline
 }
@@ -163,6 +173,7 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 		convSeq:   map[string]uint64{},
 		presence:  map[string]wire.Presence{},
 		echoes:    map[string]chan struct{}{},
+		refused:   make(chan struct{}),
 	}
 	if s.onEvent == nil {
 		s.onEvent = func(Event) {}
@@ -227,7 +238,8 @@ func (s *Session) clientOptions() *mqtt.ClientOptions {
 		SetOnConnectHandler(s.onConnect).
 		SetConnectionLostHandler(s.onConnectionLost).
 		SetReconnectingHandler(s.onReconnecting).
-		SetCustomOpenConnectionFn(mqttconn.Open) // buffered reads, coalesced writes: fewer system calls
+		SetConnectionNotificationHandler(s.onConnectNotification). // refusals stop the retries (connerr.go)
+		SetCustomOpenConnectionFn(mqttconn.Open)                   // buffered reads, coalesced writes: fewer system calls
 	if pw := s.cfg.Password; pw != "" {
 		o.SetPassword(pw)
 	}
@@ -252,10 +264,11 @@ func (s *Session) ClientID() string { return s.clientID }
 func (s *Session) Start(ctx context.Context) {
 	go s.p.run()
 	tok := s.client.Connect()
+	s.connectTok = tok
 	go func() {
 		select {
 		case <-tok.Done():
-			if err := tok.Error(); err != nil {
+			if err := tok.Error(); err != nil && !errors.Is(s.Err(), ErrRefused) { // a refusal is logged as such
 				s.log.WithField(wire.FieldEvent, wire.EventConnectionLost).WithField(wire.FieldError, err.Error()).Warn("connect failed")
 			}
 		case <-s.closing:
@@ -264,7 +277,9 @@ func (s *Session) Start(ctx context.Context) {
 	}()
 }
 
-// WaitConnected waits until the first connection is up and subscribed.
+// WaitConnected waits until the first connection is up and subscribed. It
+// returns the *RefusedError at once when the broker refuses the node, and
+// with ctx's end the last attempt's *UnreachableError, if any.
 func (s *Session) WaitConnected(ctx context.Context) error {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
@@ -274,7 +289,12 @@ func (s *Session) WaitConnected(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			if err := s.Err(); err != nil {
+				return fmt.Errorf("%w (%w)", err, ctx.Err())
+			}
 			return fmt.Errorf("connect to %s: %w", s.cfg.Broker, ctx.Err())
+		case <-s.refused:
+			return s.Err()
 		case <-t.C:
 		}
 	}
@@ -612,6 +632,8 @@ func (s *Session) Send(ctx context.Context, o Outgoing) (*Sent, error) {
 		case <-s.firstUp:
 		case <-ctx.Done():
 			return nil, fmt.Errorf("send: not connected yet: %w", ctx.Err())
+		case <-s.refused:
+			return nil, fmt.Errorf("send: %w", s.Err())
 		case <-s.closing:
 			return nil, errors.New("send: the session is closed")
 		}

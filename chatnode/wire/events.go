@@ -8,7 +8,12 @@ const (
 	EventConnectionLost = "connection_lost" // error
 	EventReconnecting   = "reconnecting"
 	EventReconnected    = "reconnected"
-	EventSubscribed     = "subscribed" // room (or to for the DM inbox); membership starts
+	// EventConnectFailed: the first connection attempts fail (logged once;
+	// the node keeps trying). EventConnectRefused: the broker refused the
+	// CONNECT (bad credentials, not authorized); the node stops.
+	EventConnectFailed  = "connect_failed"  // broker, error
+	EventConnectRefused = "connect_refused" // broker, error
+	EventSubscribed     = "subscribed"      // room (or to for the DM inbox); membership starts
 	// EventSubscribeFailed: the broker refused or did not answer a SUBSCRIBE
 	// after a (re)connect; the node asks again until it holds every
 	// subscription (Mochi refuses a SUBSCRIBE whose packet id equals one of

@@ -12,11 +12,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -44,6 +47,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	if err := p.validate(); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "benchnodes: %s\n", line)
+		}
+		return 2
+	}
 	res, err := measure(ctx, p)
 	if err != nil {
 		fmt.Fprintf(stderr, "benchnodes: %v\n", err)
@@ -51,4 +60,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, res)
 	return 0
+}
+
+// validate refuses a load that cannot be run: each problem on its own line.
+func (p params) validate() error {
+	var errs []error
+	if p.nodes < 1 {
+		errs = append(errs, fmt.Errorf("-nodes: %d must be at least 1", p.nodes))
+	}
+	if math.IsNaN(p.rate) || math.IsInf(p.rate, 0) || p.rate <= 0 {
+		errs = append(errs, fmt.Errorf("-rate: %g must be a positive number", p.rate))
+	}
+	if p.duration <= 0 {
+		errs = append(errs, fmt.Errorf("-duration: %s must be positive", p.duration))
+	}
+	if p.size < 0 {
+		errs = append(errs, fmt.Errorf("-size: %d cannot be negative", p.size))
+	}
+	return errors.Join(errs...)
 }

@@ -1,0 +1,60 @@
+package chatnode
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/distchat/distchat/chatnode/session"
+)
+
+// Exit codes of both modes; exitCodesHelp lists them in -h and
+// docs/chatnode.md explains them.
+const (
+	// exitOK: everything sent was acknowledged (bench: and every expected
+	// message arrived).
+	exitOK = 0
+	// exitIncomplete: messages unacknowledged at exit; in bench also fewer
+	// messages received than expected, peers that never came online, or a
+	// failed run.
+	exitIncomplete = 1
+	// exitUsage: bad flags or configuration.
+	exitUsage = 2
+	// exitNoBroker: the broker refused the node (wrong user or password,
+	// not authorized), or the node never connected: bench within
+	// -start-timeout, interactive before its input ended.
+	exitNoBroker = 3
+)
+
+const exitCodesHelp = `
+Exit codes: 0 ok; 1 messages unacknowledged at exit%s; 2 bad flags or configuration;
+3 refused by the broker (wrong user or password, not authorized) or never connected%s.
+SIGINT/SIGTERM end the node like /quit (same codes).
+`
+
+// errNotConnected: the node gave up waiting for its first connection.
+var errNotConnected = errors.New("not connected")
+
+// isNoBroker reports whether err means the node is not getting connected:
+// a refusal by the broker, or no connection in the time allowed.
+func isNoBroker(err error) bool {
+	return errors.Is(err, session.ErrRefused) || errors.Is(err, errNotConnected)
+}
+
+// lockedWriter serialises writes to one writer shared by the logger's
+// flusher and the node's own stderr lines.
+type lockedWriter struct {
+	mu sync.Mutex // guards w
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n, err := l.w.Write(p)
+	if err != nil {
+		return n, fmt.Errorf("write: %w", err)
+	}
+	return n, nil
+}

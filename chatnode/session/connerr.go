@@ -1,0 +1,172 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/distchat/distchat/chatnode/wire"
+)
+
+// ErrRefused is wrapped by every RefusedError: the broker answered the
+// CONNECT with a refusal, so retrying with the same settings cannot help.
+var ErrRefused = errors.New("refused by the broker")
+
+// RefusedError is a CONNACK refusal (MQTT 3.1.1 return codes 1 to 5). The
+// session stops connecting when it gets one: every retry would cost the
+// broker another password check and end the same way.
+type RefusedError struct {
+	Broker string
+	// Code is the CONNACK return code.
+	Code byte
+	// Reason is paho's error for the code (packets.ErrorRefused…).
+	Reason error
+}
+
+// Error is the one line the user reads: what to fix, not the code.
+func (e *RefusedError) Error() string {
+	switch e.Code {
+	case packets.ErrRefusedBadUsernameOrPassword:
+		return "wrong user or password (broker " + e.Broker + ")"
+	case packets.ErrRefusedNotAuthorised:
+		return "not authorized by broker " + e.Broker + " (the client id may belong to another user, or the user may not publish its presence)"
+	case packets.ErrRefusedIDRejected:
+		return "client id rejected by broker " + e.Broker
+	case packets.ErrRefusedBadProtocolVersion:
+		return "broker " + e.Broker + " does not speak MQTT 3.1.1"
+	}
+	return fmt.Sprintf("broker %s refused the connection: %v", e.Broker, e.Reason)
+}
+
+// Unwrap makes errors.Is match both ErrRefused and paho's error.
+func (e *RefusedError) Unwrap() []error { return []error{ErrRefused, e.Reason} }
+
+// UnreachableError says the first connection attempts failed before any
+// CONNACK: no broker listening, a wrong host, a timeout. The session keeps
+// trying in the background.
+type UnreachableError struct {
+	Broker string
+	Err    error
+}
+
+func (e *UnreachableError) Error() string {
+	// The dialer names the broker already ("connect to URL: …").
+	why := strings.TrimPrefix(e.Err.Error(), "connect to "+e.Broker+": ")
+	return "cannot reach broker at " + e.Broker + ": " + why
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// ConnectFailed reports that the node is not getting connected: once while
+// its first connection attempts fail (Final false: it keeps trying), or when
+// the broker refused it (Final true, Err a *RefusedError: it has stopped
+// trying and the node should stop too).
+type ConnectFailed struct {
+	Err   error
+	Final bool
+}
+
+func (ConnectFailed) isEvent() {}
+
+// refusedCodes maps paho's refusal errors back to their CONNACK codes.
+var refusedCodes = map[error]byte{
+	packets.ErrorRefusedBadProtocolVersion:    packets.ErrRefusedBadProtocolVersion,
+	packets.ErrorRefusedIDRejected:            packets.ErrRefusedIDRejected,
+	packets.ErrorRefusedBadUsernameOrPassword: packets.ErrRefusedBadUsernameOrPassword,
+	packets.ErrorRefusedNotAuthorised:         packets.ErrRefusedNotAuthorised,
+}
+
+// classify turns the error of one failed connection attempt into a
+// *RefusedError (a CONNACK refusal) or an *UnreachableError.
+func classify(broker string, err error) error {
+	for reason, code := range refusedCodes {
+		if errors.Is(err, reason) {
+			return &RefusedError{Broker: broker, Code: code, Reason: reason}
+		}
+	}
+	// paho wraps network failures as "network Error : <cause>"; the cause
+	// is what the user needs.
+	if multi, ok := err.(interface{ Unwrap() []error }); ok {
+		if errs := multi.Unwrap(); len(errs) > 0 && errors.Is(errs[0], packets.ErrorNetworkError) {
+			err = errs[len(errs)-1]
+		}
+	}
+	return &UnreachableError{Broker: broker, Err: err}
+}
+
+// onConnectNotification is paho's hook for every connection attempt; it
+// runs on paho's connect goroutine. A refusal stops the client at once (the
+// next attempt would only be refused again); failures before the first
+// connection are reported once.
+func (s *Session) onConnectNotification(_ mqtt.Client, n mqtt.ConnectionNotification) {
+	f, ok := n.(mqtt.ConnectionNotificationFailed)
+	if !ok || f.Reason == nil {
+		return
+	}
+	err := classify(s.cfg.Broker, f.Reason)
+	var refused *RefusedError
+	if errors.As(err, &refused) {
+		s.refuse(refused)
+		return
+	}
+	s.mu.Lock()
+	first := s.connects == 0 && !s.toldUnreachable
+	s.toldUnreachable = true
+	s.lastConnErr = err
+	s.mu.Unlock()
+	if !first {
+		return
+	}
+	s.entry(wire.EventConnectFailed).WithField(wire.FieldBroker, s.cfg.Broker).WithField(wire.FieldError, err.Error()).
+		Info("cannot reach the broker; still trying") // the node tells the user itself
+	s.onEvent(ConnectFailed{Err: err})
+}
+
+// refuse records the broker's refusal, tells the user and stops paho's
+// retries. Disconnect runs on its own goroutine: it waits for the connect
+// goroutine this is called from.
+func (s *Session) refuse(err *RefusedError) {
+	s.mu.Lock()
+	first := s.refusedErr == nil
+	if first {
+		s.refusedErr = err
+	}
+	s.mu.Unlock()
+	if !first {
+		return
+	}
+	go s.client.Disconnect(0)
+	s.entry(wire.EventConnectRefused).WithField(wire.FieldBroker, s.cfg.Broker).WithField(wire.FieldError, err.Error()).
+		Error("the broker refused the connection; not retrying")
+	s.onEvent(ConnectFailed{Err: err, Final: true}) // before the node stops on Refused
+	close(s.refused)
+}
+
+// Refused is closed when the broker refused the connection (see Err): the
+// session no longer tries to connect.
+func (s *Session) Refused() <-chan struct{} { return s.refused }
+
+// Err is why the session is not connected: the *RefusedError once the broker
+// refused it, else the last failed attempt's *UnreachableError while it has
+// never connected, else nil.
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.refusedErr != nil:
+		return s.refusedErr
+	case s.connects == 0 && s.lastConnErr != nil:
+		return s.lastConnErr
+	}
+	return nil
+}
+
+// EverConnected reports whether a connection was ever up.
+func (s *Session) EverConnected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connects > 0
+}
