@@ -112,14 +112,14 @@ func (b *syncBudget) isReply(id string, pk packets.Packet) bool {
 	if pk.FixedHeader.Type != packets.Publish {
 		return false
 	}
+	if pk.TopicName != "" && !strings.HasPrefix(pk.TopicName, inboxPrefix) {
+		return false // every chat delivery: no lock on Mochi's write path
+	}
 	alias := pk.Properties.TopicAlias
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if pk.TopicName == "" {
 		return alias > 0 && b.inboxAlias[id] == alias
-	}
-	if !strings.HasPrefix(pk.TopicName, inboxPrefix) {
-		return false
 	}
 	if alias > 0 {
 		if b.inboxAlias == nil {
