@@ -11,6 +11,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/broker/lograte"
 	"github.com/distchat/distchat/config"
 )
 
@@ -54,8 +55,8 @@ type connLimiter struct {
 	now            func() time.Time
 	log            *logrus.Entry
 	c              *counters
-	refusedLog     *logLimiter
-	timeoutLog     *logLimiter
+	refusedLog     *lograte.Limiter
+	timeoutLog     *lograte.Limiter
 
 	mu   sync.Mutex     // guards open and byIP; held for no I/O
 	open int            // connections admitted and not yet closed
@@ -65,7 +66,7 @@ type connLimiter struct {
 func newConnLimiter(l config.Limits, now func() time.Time, log *logrus.Entry, c *counters) *connLimiter {
 	return &connLimiter{max: l.MaxConnections, perIP: l.MaxConnectionsPerIP, connectTimeout: l.ConnectTimeout,
 		now: now, log: log, c: c, byIP: map[string]int{},
-		refusedLog: newLogLimiter(now, connLogBurst, connLogEvery), timeoutLog: newLogLimiter(now, connLogBurst, connLogEvery)}
+		refusedLog: lograte.New(now, connLogBurst, connLogEvery), timeoutLog: lograte.New(now, connLogBurst, connLogEvery)}
 }
 
 // admit returns c wrapped for tracking, with its CONNECT deadline set, or
@@ -129,7 +130,7 @@ func (l *connLimiter) refuse(c net.Conn, why connRefusal) {
 	} else {
 		l.c.refusedPerIP.Add(1)
 	}
-	if ok, held := l.refusedLog.allow(); ok {
+	if ok, held := l.refusedLog.Allow(); ok {
 		l.log.WithFields(logrus.Fields{"event": "connection_refused", "remote": remote, "limit": why.String(),
 			"max_connections": l.max, "max_connections_per_ip": l.perIP, "suppressed": held}).
 			Warn("connection refused at accept: over a connection limit")
@@ -143,7 +144,7 @@ func (l *connLimiter) refuse(c net.Conn, why connRefusal) {
 // CONNECT within limits.connect_timeout.
 func (l *connLimiter) connectTimedOut(remote string) {
 	l.c.connectTimeouts.Add(1)
-	if ok, held := l.timeoutLog.allow(); ok {
+	if ok, held := l.timeoutLog.Allow(); ok {
 		l.log.WithFields(logrus.Fields{"event": "connect_timeout", "remote": remote,
 			"connect_timeout": l.connectTimeout.String(), "suppressed": held}).
 			Warn("connection closed: no CONNECT within connect_timeout")

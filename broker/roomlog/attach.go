@@ -27,6 +27,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/broker/lograte"
 	"github.com/distchat/distchat/chatnode/wire"
 	"github.com/distchat/distchat/config"
 )
@@ -48,7 +49,7 @@ type Hook struct {
 	budget     syncBudget // room_log.max_pending_sync_bytes
 	refusals   refusalCounts
 	// refusalLog and throttleLog rate-limit the lines of a flood.
-	refusalLog, throttleLog *logLimiter
+	refusalLog, throttleLog *lograte.Limiter
 	resends                 resends
 	plain                   *plainIDs // ids of plain-text publishes, for their resends
 	joins                   joins
@@ -121,7 +122,7 @@ func New(store Store, srv *mqtt.Server, cfg config.RoomLog, log *logrus.Entry) *
 		cfg.MaxPayload = wire.MaxPayloadBytes
 	}
 	h := &Hook{store: store, srv: srv, cfg: cfg, log: log, plain: newPlainIDs(),
-		refusalLog: newLogLimiter(time.Now, refusalLogEvery), throttleLog: newLogLimiter(time.Now, refusalLogEvery)}
+		refusalLog: lograte.New(time.Now, logBurst, refusalLogEvery), throttleLog: lograte.New(time.Now, logBurst, refusalLogEvery)}
 	h.convs.maxTotal, h.convs.maxPerUser = cfg.MaxConversations, cfg.MaxConversationsPerUser
 	h.budget.max = cfg.MaxPendingSyncBytes
 	if h.budget.max <= 0 {

@@ -115,7 +115,7 @@ func (h *Hook) fits(data []byte) error {
 // flood of log lines.
 func (h *Hook) refused(clientID, topic string, bytes int, r *refusal) {
 	h.refusals.add(r.reason)
-	ok, held := h.refusalLog.allow()
+	ok, held := h.refusalLog.Allow()
 	if !ok {
 		return
 	}
@@ -156,40 +156,6 @@ const (
 	refusalLogEvery = time.Minute
 	logBurst        = 10
 )
-
-// logLimiter lets a burst of lines through, then one per interval.
-type logLimiter struct {
-	now   func() time.Time
-	every time.Duration
-
-	mu         sync.Mutex // guards tokens, last, suppressed; held for no I/O
-	tokens     float64
-	last       time.Time
-	suppressed int64
-}
-
-func newLogLimiter(now func() time.Time, every time.Duration) *logLimiter {
-	return &logLimiter{now: now, every: every, tokens: logBurst}
-}
-
-// allow reports whether a line may be written now and how many were held
-// back since the last one.
-func (l *logLimiter) allow() (ok bool, suppressed int64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if !l.last.IsZero() {
-		l.tokens = min(logBurst, l.tokens+float64(now.Sub(l.last))/float64(l.every))
-	}
-	l.last = now
-	if l.tokens < 1 {
-		l.suppressed++
-		return false, 0
-	}
-	l.tokens--
-	suppressed, l.suppressed = l.suppressed, 0
-	return true, suppressed
-}
 
 // clipID bounds client text (ids, topics) in a log line.
 func clipID(s string) string {

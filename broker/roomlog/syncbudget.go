@@ -97,7 +97,7 @@ func (h *Hook) inboxReaders(user string) []string {
 // because the user's replies are not being read.
 func (h *Hook) throttled(fields logrus.Fields) {
 	h.syncThrottled.Add(1)
-	if ok, held := h.throttleLog.allow(); ok {
+	if ok, held := h.throttleLog.Allow(); ok {
 		h.log.WithFields(fields).WithFields(logrus.Fields{"event": "sync_throttled", "suppressed": held,
 			"max_pending_sync_bytes": h.budget.max}).
 			Warn("room log: sync request dropped; the client's earlier replies are not read yet")
