@@ -81,7 +81,10 @@ eval: images ## run the evaluation scenarios and fault drills (compose/scenarios
 bench: ## Go benchmarks of the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-.PHONY: bench-nodes
+.PHONY: bench-nodes drill-many
+drill-many: ## 500 MQTT clients in 50 rooms at 1 msg/s each for 30 s on the broker binary: no drops, broker CPU, RSS, p99
+	DISTCHAT_DRILL_MANY=1 $(GO) test -count=1 -run TestManyClientsDrill -v ./broker/ | grep -E "clients,|^(---|ok|FAIL)"
+
 bench-nodes: build ## chat nodes' CPU per delivery: a broker and 10 chatnode bench processes, 100 msg/s each for 10 s
 	$(GO) run ./chatnode/cmd/benchnodes -bin $(BIN) $(BENCH_NODES_FLAGS)
 
