@@ -44,7 +44,7 @@ func TestManyClientsDrill(t *testing.T) {
 		room := fmt.Sprint("room", r)
 		for m := range perRoom {
 			id := fmt.Sprintf("c%d-%d", r, m)
-			o := paho.NewClientOptions().AddBroker("tcp://"+addr).SetClientID(id).SetUsername(id).
+			o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).SetUsername(id).
 				SetProtocolVersion(4).SetOrderMatters(false).SetConnectTimeout(wait)
 			c := paho.NewClient(o)
 			if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
