@@ -1,20 +1,16 @@
 package broker_test
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/distchat/distchat/broker/brokertest"
 	"github.com/distchat/distchat/chatnode/wire"
 )
 
@@ -29,12 +25,9 @@ func TestManyClientsDrill(t *testing.T) {
 		t.Skip("set DISTCHAT_DRILL_MANY=1 to run the 500-client drill")
 	}
 	const rooms, perRoom, seconds = 50, 10, 30
-	bin := filepath.Join(t.TempDir(), "broker")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/distchat/distchat/broker/cmd/broker").CombinedOutput(); err != nil {
-		t.Fatalf("build broker: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "-tcp", "127.0.0.1:0", "-http", "", "-data", t.TempDir(), "-log-level", "info")
-	addr := startChild(t, cmd)
+	br := &brokertest.Process{Bin: brokertest.Build(t), Args: []string{"-tcp", "127.0.0.1:0", "-http", "", "-data", t.TempDir()}}
+	br.Start(t)
+	addr := br.Addr
 
 	var mu sync.Mutex
 	received := map[string]int{} // room/id → deliveries
@@ -103,7 +96,7 @@ func TestManyClientsDrill(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond) // polling a counter with a deadline
 	}
-	cpu, rss := stopChild(t, cmd)
+	cpu, rss := br.Stop(t)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(lat) != want {
@@ -118,52 +111,4 @@ func TestManyClientsDrill(t *testing.T) {
 	p := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
 	t.Logf("500 clients, %d msg/s sent, %d deliveries: p50 %s, p99 %s, max %s; broker CPU %s (%.1f µs per delivery), peak RSS %d MB",
 		rooms*perRoom, len(lat), p(0.5), p(0.99), lat[len(lat)-1], cpu, float64(cpu.Microseconds())/float64(len(lat)), rss/1024)
-}
-
-// startChild starts the broker and returns its MQTT address from its
-// "started" log line.
-func startChild(t *testing.T, cmd *exec.Cmd) string {
-	t.Helper()
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var line struct{ Event, TCP string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Event == "started" {
-				addr <- line.TCP
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		return a
-	case <-time.After(20 * time.Second):
-		t.Fatal("the broker did not start")
-	}
-	return ""
-}
-
-// stopChild ends the broker with SIGTERM and returns its CPU time and peak
-// RSS in KiB.
-func stopChild(t *testing.T, cmd *exec.Cmd) (time.Duration, int64) {
-	t.Helper()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Logf("broker exit: %v", err)
-	}
-	ps := cmd.ProcessState
-	var rss int64
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss
-	}
-	return ps.UserTime() + ps.SystemTime(), rss
 }

@@ -1,65 +1,19 @@
 package roomlog_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/distchat/distchat/broker/brokertest"
 	"github.com/distchat/distchat/chatnode/wire"
 )
 
 const wait = 10 * time.Second
-
-// startBroker runs the broker binary on a free port with dataDir and returns
-// the process and its MQTT address, read from its "started" log line.
-func startBroker(t *testing.T, bin, dataDir string) (*exec.Cmd, string) {
-	t.Helper()
-	cmd := exec.Command(bin, "-tcp", "127.0.0.1:0", "-http", "", "-data", dataDir)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			if err := cmd.Process.Kill(); err != nil {
-				t.Log(err)
-			}
-			if err := cmd.Wait(); err != nil {
-				t.Logf("broker stopped: %v", err) // killed on purpose
-			}
-		}
-	})
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var line struct {
-				Event string `json:"event"`
-				TCP   string `json:"tcp"`
-			}
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Event == "started" {
-				addr <- line.TCP
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		return cmd, a
-	case <-time.After(wait):
-		t.Fatal("the broker did not report its address")
-	}
-	return nil, ""
-}
 
 func connect(t *testing.T, addr, id string) paho.Client {
 	t.Helper()
@@ -128,13 +82,9 @@ func TestAcknowledgedSurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the broker binary")
 	}
-	bin := filepath.Join(t.TempDir(), "broker")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/distchat/distchat/broker/cmd/broker").CombinedOutput(); err != nil {
-		t.Fatalf("build broker: %v\n%s", err, out)
-	}
-	data := t.TempDir()
-	cmd, addr := startBroker(t, bin, data)
-	pub := connect(t, addr, "alice")
+	br := &brokertest.Process{Bin: brokertest.Build(t), Args: []string{"-tcp", "127.0.0.1:0", "-http", "", "-data", t.TempDir()}}
+	br.Start(t)
+	pub := connect(t, br.Addr, "alice")
 	const n = 200
 	for i := 1; i <= n; i++ {
 		tok := pub.Publish(wire.RoomTopic("lobby", "alice"), 1, false, fmt.Sprintf("message %d", i))
@@ -143,14 +93,11 @@ func TestAcknowledgedSurvivesSIGKILL(t *testing.T) {
 		}
 	}
 	// The last PUBACK is in: kill at once, no graceful anything.
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+	if err := br.Kill(t); err == nil || !strings.Contains(err.Error(), "killed") {
 		t.Fatalf("broker exit: %v, want killed", err)
 	}
-	_, addr = startBroker(t, bin, data)
-	seqs := syncAll(t, connect(t, addr, "bob"), "bob", "lobby")
+	br.Start(t) // the same data directory, a new port
+	seqs := syncAll(t, connect(t, br.Addr, "bob"), "bob", "lobby")
 	if len(seqs) != n {
 		t.Fatalf("after SIGKILL the log has %d of %d acknowledged messages", len(seqs), n)
 	}

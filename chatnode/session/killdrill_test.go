@@ -1,20 +1,17 @@
 package session
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/distchat/distchat/broker/brokertest"
 	"github.com/distchat/distchat/config"
 )
 
@@ -39,10 +36,7 @@ func TestBrokerKillDrill(t *testing.T) {
 		}
 		kills = n
 	}
-	bin := filepath.Join(t.TempDir(), "broker")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/distchat/distchat/broker/cmd/broker").CombinedOutput(); err != nil {
-		t.Fatalf("build broker: %v\n%s", err, out)
-	}
+	bin := brokertest.Build(t)
 	for _, d := range []config.Durability{config.DurabilityProcess, config.DurabilityMachine} {
 		t.Run("durability="+d.String(), func(t *testing.T) { killDrill(t, bin, d, kills) })
 	}
@@ -55,7 +49,7 @@ func killDrill(t *testing.T, bin string, durability config.Durability, kills int
 	br := startBrokerProcess(t, bin, durability)
 	nodes := map[string]*testNode{}
 	for _, nick := range []string{"alice", "bob", "carol"} {
-		nodes[nick] = startNode(t, drillNodeConfig(t, br.url(), nick, drillRooms...))
+		nodes[nick] = startNode(t, drillNodeConfig(t, "tcp://"+br.Addr, nick, drillRooms...))
 	}
 	for _, r := range drillRooms {
 		waitOnline(t, r, nodes["alice"], nodes["bob"], nodes["carol"])
@@ -76,13 +70,13 @@ func killDrill(t *testing.T, bin string, durability config.Durability, kills int
 	}
 	for range kills {
 		time.Sleep(time.Duration(100+rand.IntN(400)) * time.Millisecond) // a random moment, not a wait for an event
-		br.kill(t)
-		br.start(t)
+		br.Kill(t)
+		br.Start(t)
 	}
 	stop()
 	sent.Wait()
 
-	nodes["dave"] = startNode(t, drillNodeConfig(t, br.url(), "dave"))
+	nodes["dave"] = startNode(t, drillNodeConfig(t, "tcp://"+br.Addr, "dave"))
 	want := expectedDeliveries(all)
 	acked := 0
 	for _, s := range all {
@@ -211,74 +205,20 @@ func checkDrill(t *testing.T, nick string, msgs []Message, want map[string]bool)
 	}
 }
 
-// brokerProcess is the broker binary run as a child on one port and data
-// directory across kills.
-type brokerProcess struct {
-	bin, addr, data string
-	durability      config.Durability
-	cmd             *exec.Cmd
-	exited          chan error
-}
-
-func startBrokerProcess(t *testing.T, bin string, durability config.Durability) *brokerProcess {
+// startBrokerProcess runs the broker binary on a free port it keeps across
+// restarts, so the nodes reconnect to the same address.
+func startBrokerProcess(t *testing.T, bin string, durability config.Durability) *brokertest.Process {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &brokerProcess{bin: bin, addr: ln.Addr().String(), data: t.TempDir(), durability: durability}
+	addr := ln.Addr().String()
 	if err := ln.Close(); err != nil {
 		t.Fatal(err)
 	}
-	b.start(t)
-	t.Cleanup(func() {
-		if b.cmd != nil {
-			b.kill(t)
-		}
-	})
-	return b
-}
-
-func (b *brokerProcess) url() string { return "tcp://" + b.addr }
-
-// start runs the broker and returns once it reports that it is serving.
-func (b *brokerProcess) start(t *testing.T) {
-	t.Helper()
-	cmd := exec.Command(b.bin, "-tcp", b.addr, "-http", "", "-data", b.data, "-durability", b.durability.String(), "-log-level", "info")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start broker: %v", err)
-	}
-	started := make(chan struct{})
-	b.cmd, b.exited = cmd, make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var line struct{ Event string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Event == "started" {
-				close(started)
-			}
-		}
-		b.exited <- cmd.Wait()
-	}()
-	select {
-	case <-started:
-	case err := <-b.exited:
-		t.Fatalf("broker exited before serving: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("the broker did not start within 20 s")
-	}
-}
-
-// kill sends SIGKILL and waits for the process to end.
-func (b *brokerProcess) kill(t *testing.T) {
-	t.Helper()
-	if err := b.cmd.Process.Kill(); err != nil {
-		t.Fatalf("kill broker: %v", err)
-	}
-	<-b.exited
-	b.cmd = nil
+	p := &brokertest.Process{Bin: bin, Args: []string{"-tcp", addr, "-http", "", "-data", t.TempDir(),
+		"-durability", durability.String(), "-log-level", "info"}}
+	p.Start(t)
+	return p
 }

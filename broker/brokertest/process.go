@@ -1,0 +1,109 @@
+package brokertest
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Build compiles the broker command into a temporary directory and returns
+// the binary's path, for tests that need the broker as a real process: one
+// to kill with SIGKILL, or whose CPU and memory are measured on their own.
+func Build(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "broker")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/distchat/distchat/broker/cmd/broker").CombinedOutput(); err != nil {
+		t.Fatalf("brokertest: build broker: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// Process is the broker binary run as a child process with Args. Start it,
+// then Kill it (SIGKILL) or Stop it (SIGTERM); it can be started again, on
+// the same arguments. Whatever still runs at the end of the test is killed.
+type Process struct {
+	Bin  string
+	Args []string
+	// Addr is the MQTT listener's address from the broker's "started" log
+	// line, set by Start (useful with -tcp 127.0.0.1:0).
+	Addr string
+
+	cmd    *exec.Cmd
+	exited chan error
+}
+
+// Start runs the broker and returns once it reports that it is serving.
+func (p *Process) Start(t testing.TB) {
+	t.Helper()
+	cmd := exec.Command(p.Bin, p.Args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("brokertest: start broker: %v", err)
+	}
+	started := make(chan string, 1)
+	p.cmd, p.exited = cmd, make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line struct{ Event, TCP string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Event == "started" {
+				started <- line.TCP
+			}
+		}
+		p.exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if p.cmd == cmd { // not killed or stopped by the test
+			p.Kill(t)
+		}
+	})
+	select {
+	case p.Addr = <-started:
+	case err := <-p.exited:
+		t.Fatalf("brokertest: the broker exited before serving: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("brokertest: the broker did not start within 20 s")
+	}
+}
+
+// Kill sends SIGKILL, waits for the process to end and returns how it
+// ended (an *exec.ExitError saying "signal: killed").
+func (p *Process) Kill(t testing.TB) error {
+	t.Helper()
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatalf("brokertest: kill broker: %v", err)
+	}
+	err := <-p.exited
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Errorf("brokertest: broker: %v", err)
+	}
+	p.cmd = nil
+	return err
+}
+
+// Stop sends SIGTERM, waits for a clean exit and returns the process's CPU
+// time (user + system) and peak resident memory in KiB.
+func (p *Process) Stop(t testing.TB) (cpu time.Duration, maxRSSKB int64) {
+	t.Helper()
+	cmd := p.cmd
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("brokertest: stop broker: %v", err)
+	}
+	if err := <-p.exited; err != nil {
+		t.Errorf("brokertest: broker exit after SIGTERM: %v", err)
+	}
+	p.cmd = nil
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		maxRSSKB = ru.Maxrss
+	}
+	return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), maxRSSKB
+}
