@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/distchat/distchat/broker/logevent"
 	"github.com/distchat/distchat/chatnode/wire"
 	"github.com/distchat/distchat/config"
 )
@@ -96,7 +97,7 @@ func (h *authHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 	if !refuse {
 		return pk, nil
 	}
-	fields := logrus.Fields{"event": "connect_refused", "remote": cl.Net.Remote, "client_id": clip(pk.Connect.ClientIdentifier),
+	fields := logrus.Fields{"event": logevent.ConnectRefused, "remote": cl.Net.Remote, "client_id": clip(pk.Connect.ClientIdentifier),
 		"protocol": pk.ProtocolVersion, "reason": r.why}
 	if r.connack {
 		fields["connack"] = int(r.code.Code)
@@ -147,7 +148,7 @@ func (h *authHook) authenticate(cl *mqtt.Client, pk packets.Packet) connectVerdi
 	if cl.ID == mqtt.InlineClientId {
 		// Mochi keeps its inline client (the room log's) under this id:
 		// connecting with it would take that session over, in any mode.
-		h.deny(fields, "auth_failed", "client id is reserved for the broker")
+		h.deny(fields, logevent.AuthFailed, "client id is reserved for the broker")
 		return connectNotAuthorized
 	}
 	if h.open {
@@ -155,7 +156,7 @@ func (h *authHook) authenticate(cl *mqtt.Client, pk packets.Packet) connectVerdi
 	}
 	if name == "" {
 		if !h.anonymous {
-			h.deny(fields, "auth_failed", "no credentials and anonymous access is off")
+			h.deny(fields, logevent.AuthFailed, "no credentials and anonymous access is off")
 			return connectBadCredentials
 		}
 		return h.ownsClientID(cl.ID, name, fields)
@@ -163,7 +164,7 @@ func (h *authHook) authenticate(cl *mqtt.Client, pk packets.Packet) connectVerdi
 	if len(pk.Connect.Password) == 0 {
 		// No bcrypt for known and unknown users alike: the timing
 		// tells nothing either way.
-		h.deny(fields, "auth_failed", "empty password")
+		h.deny(fields, logevent.AuthFailed, "empty password")
 		return connectBadCredentials
 	}
 	u, ok := h.users[name]
@@ -174,7 +175,7 @@ func (h *authHook) authenticate(cl *mqtt.Client, pk packets.Packet) connectVerdi
 		if h.compare(decoyHash(), pk.Connect.Password) == nil {
 			reason = "unknown user (the decoy password matched)"
 		}
-		h.deny(fields, "auth_failed", reason)
+		h.deny(fields, logevent.AuthFailed, reason)
 		return connectBadCredentials
 	}
 	sum := sha256.Sum256(pk.Connect.Password)
@@ -183,7 +184,7 @@ func (h *authHook) authenticate(cl *mqtt.Client, pk packets.Packet) connectVerdi
 	h.mu.Unlock()
 	if !seen || subtle.ConstantTimeCompare(known[:], sum[:]) != 1 {
 		if h.compare([]byte(u.PasswordHash), pk.Connect.Password) != nil {
-			h.deny(fields, "auth_failed", "wrong password")
+			h.deny(fields, logevent.AuthFailed, "wrong password")
 			return connectBadCredentials
 		}
 		h.mu.Lock()
@@ -200,14 +201,14 @@ func (h *authHook) authenticate(cl *mqtt.Client, pk packets.Packet) connectVerdi
 func (h *authHook) ownsClientID(id, user string, fields logrus.Fields) connectVerdict {
 	if owner := h.clientIDOwner(id, user); owner != "" {
 		fields["client_id_owner"] = clip(owner)
-		h.deny(fields, "auth_failed", "client id belongs to another user")
+		h.deny(fields, logevent.AuthFailed, "client id belongs to another user")
 		return connectNotAuthorized
 	}
 	// Any other id: refuse it while another user's session holds it.
 	if h.sessionUser != nil {
 		if owner, ok := h.sessionUser(id); ok && owner != user {
 			fields["client_id_owner"] = clip(owner)
-			h.deny(fields, "auth_failed", "client id is in use by another user's session")
+			h.deny(fields, logevent.AuthFailed, "client id is in use by another user's session")
 			return connectNotAuthorized
 		}
 	}
@@ -250,7 +251,7 @@ func (h *authHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packe
 			continue
 		}
 		h.log.WithFields(logrus.Fields{"client_id": clip(cl.ID), "user": clip(user), "topic": clip(f.Filter), "action": "subscribe",
-			"event": "acl_denied", "reason": subscribeRefusal(user, f.Filter)}).Warn("acl_denied")
+			"event": logevent.ACLDenied, "reason": subscribeRefusal(user, f.Filter)}).Warn("acl_denied")
 	}
 	return pk
 }
@@ -275,7 +276,7 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	}
 	if write {
 		if problem := topicProblem(topic); problem != "" {
-			h.deny(fields("write"), "acl_denied", problem)
+			h.deny(fields("write"), logevent.ACLDenied, problem)
 			return false
 		}
 	}
@@ -285,13 +286,13 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	ok := h.allowed(user, topic, write)
 	if !ok {
 		if write {
-			h.deny(fields("write"), "acl_denied", "not permitted")
+			h.deny(fields("write"), logevent.ACLDenied, "not permitted")
 		} else {
 			// Read checks run for every delivery: a watcher of chat/# is
 			// refused each direct message, which is filtering, not an
 			// attack (OnSubscribe logs refused subscriptions at WARN).
 			h.c.aclDenials.Add(1)
-			h.log.WithFields(fields("read")).WithField("event", "acl_denied").Debug("acl_denied")
+			h.log.WithFields(fields("read")).WithField("event", logevent.ACLDenied).Debug("acl_denied")
 		}
 	}
 	return ok
@@ -397,7 +398,7 @@ func mayJoin(u *config.User, room string) bool {
 }
 
 func (h *authHook) deny(fields logrus.Fields, event, reason string) {
-	if event == "auth_failed" {
+	if event == logevent.AuthFailed {
 		h.c.authFailures.Add(1)
 	} else {
 		h.c.aclDenials.Add(1)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/broker/logevent"
 	"github.com/distchat/distchat/broker/lograte"
 	"github.com/distchat/distchat/config"
 )
@@ -131,7 +132,7 @@ func (l *connLimiter) refuse(c net.Conn, why connRefusal) {
 		l.c.refusedPerIP.Add(1)
 	}
 	if ok, held := l.refusedLog.Allow(); ok {
-		l.log.WithFields(logrus.Fields{"event": "connection_refused", "remote": remote, "limit": why.String(),
+		l.log.WithFields(logrus.Fields{"event": logevent.ConnectionRefused, "remote": remote, "limit": why.String(),
 			"max_connections": l.max, "max_connections_per_ip": l.perIP, "suppressed": held}).
 			Warn("connection refused at accept: over a connection limit")
 	}
@@ -145,7 +146,7 @@ func (l *connLimiter) refuse(c net.Conn, why connRefusal) {
 func (l *connLimiter) connectTimedOut(remote string) {
 	l.c.connectTimeouts.Add(1)
 	if ok, held := l.timeoutLog.Allow(); ok {
-		l.log.WithFields(logrus.Fields{"event": "connect_timeout", "remote": remote,
+		l.log.WithFields(logrus.Fields{"event": logevent.ConnectTimeout, "remote": remote,
 			"connect_timeout": l.connectTimeout.String(), "suppressed": held}).
 			Warn("connection closed: no CONNECT within connect_timeout")
 	}

@@ -7,6 +7,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/sirupsen/logrus"
+
+	"github.com/distchat/distchat/broker/logevent"
 )
 
 // Drop causes, as they appear in logs ("cause") and in /stats.
@@ -84,7 +86,7 @@ func (h *eventsHook) client(cl *mqtt.Client) *logrus.Entry {
 }
 
 func (h *eventsHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
-	h.client(cl).WithFields(logrus.Fields{"event": "client_connected", "remote": cl.Net.Remote,
+	h.client(cl).WithFields(logrus.Fields{"event": logevent.ClientConnected, "remote": cl.Net.Remote,
 		"clean_session": pk.Connect.Clean, "protocol": pk.ProtocolVersion}).Info("client_connected")
 }
 
@@ -93,7 +95,7 @@ func (h *eventsHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	if err != nil {
 		reason = err.Error()
 	}
-	h.client(cl).WithFields(logrus.Fields{"event": "client_disconnected", "reason": reason,
+	h.client(cl).WithFields(logrus.Fields{"event": logevent.ClientDisconnected, "reason": reason,
 		"session_expires": expire}).Info("client_disconnected")
 }
 
@@ -103,14 +105,14 @@ func (h *eventsHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []by
 		if i < len(codes) {
 			code = codes[i]
 		}
-		h.client(cl).WithFields(logrus.Fields{"event": "subscribed", "filter": clip(f.Filter), "qos": f.Qos,
+		h.client(cl).WithFields(logrus.Fields{"event": logevent.Subscribed, "filter": clip(f.Filter), "qos": f.Qos,
 			"granted": code < 0x80}).Info("subscribed")
 	}
 }
 
 func (h *eventsHook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
 	for _, f := range pk.Filters {
-		h.client(cl).WithFields(logrus.Fields{"event": "unsubscribed", "filter": clip(f.Filter)}).Info("unsubscribed")
+		h.client(cl).WithFields(logrus.Fields{"event": logevent.Unsubscribed, "filter": clip(f.Filter)}).Info("unsubscribed")
 	}
 }
 
@@ -164,6 +166,6 @@ func (h *eventsHook) drop(client, topic, cause string) {
 	default:
 		h.c.dropsRefused.Add(1)
 	}
-	h.log.WithFields(logrus.Fields{"event": "message_dropped", "client_id": clip(client), "topic": clip(topic),
+	h.log.WithFields(logrus.Fields{"event": logevent.MessageDropped, "client_id": clip(client), "topic": clip(topic),
 		"cause": cause}).Warn("message_dropped")
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/distchat/distchat/broker/logevent"
 )
 
 // acceptState is the MQTT TCP listener's accept loop as /healthz reports it.
@@ -56,7 +58,7 @@ func warnFileLimit(log *logrus.Entry, maxConns int, fileLimit uint64) {
 	if fileLimit == 0 || (maxConns > 0 && uint64(maxConns)+fileReserve <= fileLimit) {
 		return
 	}
-	log.WithFields(logrus.Fields{"event": "file_limit_low", "max_connections": maxConns, "open_file_limit": fileLimit,
+	log.WithFields(logrus.Fields{"event": logevent.FileLimitLow, "max_connections": maxConns, "open_file_limit": fileLimit,
 		"reserve": fileReserve}).Warn("limits.max_connections (0: unlimited) does not stay below the open-file limit minus the reserve: raise ulimit -n or lower max_connections")
 }
 
@@ -139,14 +141,14 @@ func (l *guardedListener) failed(err error, backoff time.Duration) (time.Duratio
 	}
 	if !temporaryAcceptError(err) {
 		l.setState(acceptStopped, err.Error())
-		l.log.WithError(err).WithField("event", "accept_stopped").
+		l.log.WithError(err).WithField("event", logevent.AcceptStopped).
 			Error("the MQTT TCP listener failed for good: no new client can connect (/healthz answers 503)")
 		return 0, err
 	}
 	backoff = min(max(2*backoff, minAcceptBackoff), maxAcceptBackoff)
 	l.c.acceptErrors.Add(1)
 	l.setState(acceptRetrying, err.Error())
-	l.log.WithError(err).WithFields(logrus.Fields{"event": "accept_failed", "retry_in": backoff.String()}).
+	l.log.WithError(err).WithFields(logrus.Fields{"event": logevent.AcceptFailed, "retry_in": backoff.String()}).
 		Error("accepting an MQTT connection failed; retrying (/healthz answers 503 until an accept succeeds)")
 	select {
 	case <-l.after(backoff):
@@ -168,7 +170,7 @@ func (l *guardedListener) succeeded() {
 	failures, down := l.failures, l.now().Sub(l.since)
 	l.mu.Unlock()
 	l.setState(acceptServing, "")
-	l.log.WithFields(logrus.Fields{"event": "accept_recovered", "failures": failures, "down_for": down.String()}).
+	l.log.WithFields(logrus.Fields{"event": logevent.AcceptRecovered, "failures": failures, "down_for": down.String()}).
 		Info("the MQTT TCP listener accepts connections again")
 }
 

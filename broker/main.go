@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/distchat/distchat/broker/logevent"
 	"github.com/distchat/distchat/config"
 )
 
@@ -96,7 +97,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return 1
 	}
 	<-ctx.Done()
-	log.WithField("event", "shutdown").Info("signal received, shutting down")
+	log.WithField("event", logevent.Shutdown).Info("signal received, shutting down")
 	if err := srv.Close(); err != nil {
 		printErr(stderr, err)
 		return 1

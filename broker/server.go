@@ -20,6 +20,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/broker/logevent"
 	"github.com/distchat/distchat/broker/roomlog"
 	"github.com/distchat/distchat/config"
 )
@@ -93,7 +94,7 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 		return nil, fmt.Errorf("add presence hook: %w", err)
 	}
 	if cfg.DataDir == "" {
-		base.WithField("event", "no_persistence").Warn("no data_dir: sessions, queued messages and the room log live in memory and are lost on restart")
+		base.WithField("event", logevent.NoPersistence).Warn("no data_dir: sessions, queued messages and the room log live in memory and are lost on restart")
 	} else if err := s.addStorage(); err != nil {
 		return nil, err
 	}
@@ -108,10 +109,10 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 		}
 		s.roomLog = h
 	} else {
-		base.WithField("event", "room_log_off").Warn("room log disabled: delivery is hop-by-hop QoS 1 only and can lose messages")
+		base.WithField("event", logevent.RoomLogOff).Warn("room log disabled: delivery is hop-by-hop QoS 1 only and can lose messages")
 	}
 	if cfg.Open() {
-		base.WithField("event", "open_mode").Warn("no users configured: development mode, anonymous clients allowed and identities not enforced")
+		base.WithField("event", logevent.OpenMode).Warn("no users configured: development mode, anonymous clients allowed and identities not enforced")
 	}
 	return s, nil
 }
@@ -193,7 +194,7 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("listen websocket %s: %w", s.wsAddr, err)
 		}
 	}
-	s.log.WithFields(logrus.Fields{"event": "started", "tcp": s.Addr(), "ws": s.wsAddr, "http": s.HTTPAddr(),
+	s.log.WithFields(logrus.Fields{"event": logevent.Started, "tcp": s.Addr(), "ws": s.wsAddr, "http": s.HTTPAddr(),
 		"data_dir": s.cfg.DataDir, "durability": s.cfg.Durability, "room_log": s.cfg.RoomLog.Enabled, "open_mode": s.cfg.Open(),
 		"users": len(s.cfg.Auth.Users), "anonymous": s.cfg.Auth.Anonymous || s.cfg.Open()}).Info("broker started")
 	return nil
@@ -231,7 +232,7 @@ func (s *Server) Close() error {
 		}
 		errs = append(errs, s.closeMochi(mochiCloseTimeout))
 		s.closeErr = errors.Join(errs...)
-		s.log.WithField("event", "stopped").Info("broker stopped")
+		s.log.WithField("event", logevent.Stopped).Info("broker stopped")
 	})
 	return s.closeErr
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/distchat/distchat/broker/logevent"
 )
 
 // writeTimeoutListener gives every accepted MQTT connection a deadline per
@@ -67,7 +69,7 @@ func (c *writeTimeoutConn) Write(b []byte) (int, error) {
 // stalled counts and logs a connection closed because a write timed out.
 func (s *Server) stalled(remote string) {
 	s.c.stalled.Add(1)
-	s.log.WithFields(logrus.Fields{"component": "broker", "event": "slow_subscriber_disconnected", "remote": remote,
+	s.log.WithFields(logrus.Fields{"component": "broker", "event": logevent.SlowSubscriberDisconnected, "remote": remote,
 		"write_timeout": s.cfg.Limits.WriteTimeout.String()}).
 		Warn("a client did not read for write_timeout: connection closed so publishers are not blocked (its session and the room log keep its messages)")
 }

@@ -6,6 +6,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 
+	"github.com/distchat/distchat/broker/logevent"
 	"github.com/distchat/distchat/chatnode/wire"
 )
 
@@ -30,7 +31,7 @@ func (h *authHook) checkWill(cl *mqtt.Client, pk packets.Packet) connectVerdict 
 		return connectAccepted
 	}
 	h.deny(logrus.Fields{"client_id": clip(cl.ID), "user": clip(user), "remote": cl.Net.Remote, "topic": clip(topic)},
-		"will_refused", reason)
+		logevent.WillRefused, reason)
 	return connectNotAuthorized
 }
 

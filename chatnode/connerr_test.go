@@ -37,7 +37,7 @@ func TestBadBenchFlags(t *testing.T) {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var out, errs bytes.Buffer
 			args := append([]string{"bench", "-broker", "tcp://127.0.0.1:1", "-nick", "alice"}, tt.args...)
-			if code := Run(context.Background(), args, strings.NewReader(""), &out, &errs); code != exitUsage {
+			if code := Main(context.Background(), args, strings.NewReader(""), &out, &errs); code != exitUsage {
 				t.Errorf("exit %d, want %d; stderr:\n%s", code, exitUsage, errs.String())
 			}
 			lines := strings.Split(strings.TrimSpace(errs.String()), "\n")
@@ -52,7 +52,7 @@ func TestBadBenchFlags(t *testing.T) {
 func TestExitCodesInHelp(t *testing.T) {
 	for _, args := range [][]string{{"-h"}, {"bench", "-h"}} {
 		var out, errs bytes.Buffer
-		if code := Run(context.Background(), args, strings.NewReader(""), &out, &errs); code != exitOK {
+		if code := Main(context.Background(), args, strings.NewReader(""), &out, &errs); code != exitOK {
 			t.Errorf("%v: exit %d", args, code)
 		}
 		for _, want := range []string{"Exit codes: 0 ok", "2 bad flags", "3 refused by the broker"} {
@@ -90,10 +90,10 @@ func TestRefusedByBroker(t *testing.T) {
 			done := make(chan int, 1)
 			go func() {
 				if tt.bench {
-					done <- Run(context.Background(), append([]string{"bench", "-start-timeout", "30s"}, args...), in, &screen, &errs)
+					done <- Main(context.Background(), append([]string{"bench", "-start-timeout", "30s"}, args...), in, &screen, &errs)
 					return
 				}
-				done <- Run(context.Background(), args, in, &screen, &errs)
+				done <- Main(context.Background(), args, in, &screen, &errs)
 			}()
 			var code int
 			select {
@@ -146,7 +146,7 @@ func TestUnreachableBroker(t *testing.T) {
 		var out bytes.Buffer
 		var errs lockedBuf
 		args := []string{"bench", "-broker", url, "-nick", "alice", "-start-timeout", "2500ms", "-log", filepath.Join(t.TempDir(), "n.log")}
-		if code := Run(context.Background(), args, strings.NewReader(""), &out, &errs); code != exitNoBroker {
+		if code := Main(context.Background(), args, strings.NewReader(""), &out, &errs); code != exitNoBroker {
 			t.Errorf("exit %d, want %d", code, exitNoBroker)
 		}
 		var told, final int
@@ -168,7 +168,7 @@ func TestUnreachableBroker(t *testing.T) {
 		in, w := io.Pipe()
 		done := make(chan int, 1)
 		go func() {
-			done <- Run(context.Background(), []string{"-broker", url, "-nick", "alice", "-room", "lobby", "-log", filepath.Join(t.TempDir(), "n.log")}, in, &screen, &errs)
+			done <- Main(context.Background(), []string{"-broker", url, "-nick", "alice", "-room", "lobby", "-log", filepath.Join(t.TempDir(), "n.log")}, in, &screen, &errs)
 		}()
 		screen.waitShown(t, "alice", want)
 		if _, err := io.WriteString(w, "hello\n"); err != nil { // waits for the first connection

@@ -74,14 +74,14 @@ func TestInteractiveGolden(t *testing.T) {
 
 func TestHelpAndBadFlags(t *testing.T) {
 	var out, errs bytes.Buffer
-	if code := Run(context.Background(), []string{"-h"}, strings.NewReader(""), &out, &errs); code != 0 {
+	if code := Main(context.Background(), []string{"-h"}, strings.NewReader(""), &out, &errs); code != 0 {
 		t.Errorf("-h: exit %d", code)
 	}
 	if !strings.Contains(errs.String(), "-password-file") || !strings.Contains(errs.String(), "interactive chat") {
 		t.Errorf("-h does not explain the flags:\n%s", errs.String())
 	}
 	errs.Reset()
-	if code := Run(context.Background(), []string{"-broker", "tcp://127.0.0.1:1", "-password", "s3cret"}, strings.NewReader(""), &out, &errs); code != 2 {
+	if code := Main(context.Background(), []string{"-broker", "tcp://127.0.0.1:1", "-password", "s3cret"}, strings.NewReader(""), &out, &errs); code != 2 {
 		t.Errorf("missing nick: exit %d, want 2", code)
 	}
 	if !strings.Contains(errs.String(), "nick: required") || strings.Contains(errs.String(), "s3cret") {

@@ -37,8 +37,9 @@ Flags:
 
 var interactiveExitCodes = fmt.Sprintf(exitCodesHelp, "", " before its input ended")
 
-// Run is the chat node's main: it returns the process exit code.
-func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// Main is the chat node's main, as broker.Main and analysis.Main are: it
+// returns the process exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "bench" {
 		return runBench(ctx, args[1:], stdout, stderr)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/broker/logevent"
 	"github.com/distchat/distchat/broker/lograte"
 	"github.com/distchat/distchat/chatnode/wire"
 	"github.com/distchat/distchat/config"
@@ -92,16 +93,16 @@ func Attach(srv *mqtt.Server, cfg config.RoomLog, durability config.Durability, 
 		return nil, err
 	}
 	convs, records, size := st.Counts()
-	log.WithFields(logrus.Fields{"event": "room_log_opened", "dir": dir, "conversations": convs, "records": records,
+	log.WithFields(logrus.Fields{"event": logevent.RoomLogOpened, "dir": dir, "conversations": convs, "records": records,
 		"file_bytes": size, "torn_bytes": st.Recovery.TornBytes, "compacted_bytes": st.Recovery.CompactedBytes,
 		"recovery_ms": float64(st.Recovery.Duration.Microseconds()) / 1000,
 		"durability":  durability}).Info("room log opened")
 	if err := st.Recovery.CompactionError; err != nil {
-		log.WithFields(logrus.Fields{"event": "room_log_not_compacted", "error": err.Error()}).
+		log.WithError(err).WithField("event", logevent.RoomLogNotCompacted).
 			Warn("room log: could not give back the space retention freed; the log is used as it is")
 	}
 	if st.Recovery.TornBytes > 0 {
-		log.WithFields(logrus.Fields{"event": "room_log_torn_tail", "torn_bytes": st.Recovery.TornBytes}).
+		log.WithFields(logrus.Fields{"event": logevent.RoomLogTornTail, "torn_bytes": st.Recovery.TornBytes}).
 			Warn("room log: cut a torn last record (a write interrupted by a crash); every earlier record is intact")
 	}
 	h := New(st, srv, cfg, log)
@@ -242,8 +243,8 @@ func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.
 	e, plain, err := h.envelope(pk.Payload, t)
 	if err != nil {
 		h.invalid.Add(1)
-		h.log.WithFields(logrus.Fields{"event": "message_invalid", "client_id": cl.ID, "topic": pk.TopicName,
-			"bytes": len(pk.Payload), "error": err.Error()}).Warn("room log: invalid message acknowledged and discarded")
+		h.log.WithError(err).WithFields(logrus.Fields{"event": logevent.MessageInvalid, "client_id": cl.ID, "topic": pk.TopicName,
+			"bytes": len(pk.Payload)}).Warn("room log: invalid message acknowledged and discarded")
 		// Acknowledged but not routed: refusing the PUBACK would make the
 		// client resend a poison message forever.
 		return pk, packets.CodeSuccessIgnore
@@ -281,8 +282,8 @@ func (h *Hook) discard(cl *mqtt.Client, pk packets.Packet, err error) (packets.P
 // the client resends it.
 func (h *Hook) refuse(cl *mqtt.Client, pk packets.Packet, err error) (packets.Packet, error) {
 	h.appendErrors.Add(1)
-	h.log.WithFields(logrus.Fields{"event": "append_failed", "client_id": cl.ID, "topic": pk.TopicName,
-		"error": err.Error()}).Error("room log: append failed; publish refused (no PUBACK), the client will resend")
+	h.log.WithError(err).WithFields(logrus.Fields{"event": logevent.AppendFailed, "client_id": cl.ID,
+		"topic": pk.TopicName}).Error("room log: append failed; publish refused (no PUBACK), the client will resend")
 	return pk, packets.ErrRejectPacket
 }
 
@@ -369,7 +370,7 @@ func randomID() string {
 // serveSync answers one catch-up request with one page on chat/inbox/<user>.
 func (h *Hook) serveSync(cl *mqtt.Client, pk packets.Packet, t wire.Topic) {
 	user := t.User
-	fields := logrus.Fields{"event": "sync", "client_id": cl.ID, "user": user}
+	fields := logrus.Fields{"event": logevent.Sync, "client_id": cl.ID, "user": user}
 	if name := string(cl.Properties.Username); name != "" && name != user {
 		h.deny(fields, "sync topic of another user")
 		return

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/broker/logevent"
 	"github.com/distchat/distchat/chatnode/wire"
 	"github.com/distchat/distchat/config"
 )
@@ -119,8 +120,8 @@ func (h *Hook) refused(clientID, topic string, bytes int, r *refusal) {
 	if !ok {
 		return
 	}
-	h.log.WithFields(logrus.Fields{"event": "message_refused", "client_id": clipID(clientID), "topic": clipID(topic),
-		"bytes": bytes, "reason": r.reason, "error": r.Error(), "suppressed": held}).
+	h.log.WithError(r).WithFields(logrus.Fields{"event": logevent.MessageRefused, "client_id": clipID(clientID), "topic": clipID(topic),
+		"bytes": bytes, "reason": r.reason, "suppressed": held}).
 		Warn("room log: message over a limit acknowledged and discarded")
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/broker/logevent"
 	"github.com/distchat/distchat/chatnode/wire"
 )
 
@@ -98,7 +99,7 @@ func (h *Hook) inboxReaders(user string) []string {
 func (h *Hook) throttled(fields logrus.Fields) {
 	h.syncThrottled.Add(1)
 	if ok, held := h.throttleLog.Allow(); ok {
-		h.log.WithFields(fields).WithFields(logrus.Fields{"event": "sync_throttled", "suppressed": held,
+		h.log.WithFields(fields).WithFields(logrus.Fields{"event": logevent.SyncThrottled, "suppressed": held,
 			"max_pending_sync_bytes": h.budget.max}).
 			Warn("room log: sync request dropped; the client's earlier replies are not read yet")
 	}

@@ -16,7 +16,7 @@ func main() {
 	// paho's own errors go into the node's JSON log; its debug chatter stays off.
 	mqtt.ERROR, mqtt.CRITICAL = chatnode.PahoLoggers()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := chatnode.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	code := chatnode.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
