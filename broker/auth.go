@@ -40,6 +40,11 @@ type authHook struct {
 	// sessionUser returns the user name of the session Mochi holds for a
 	// client id (connected or persistent), if any; nil in unit tests.
 	sessionUser func(id string) (user string, ok bool)
+	// inflight bounds the bytes of unacknowledged deliveries; a delivery
+	// over its bounds is refused here (the read check runs before each
+	// delivery) and reported through dropped. Both nil in unit tests.
+	inflight *inflightBytes
+	dropped  func(client, topic string)
 
 	// accepted holds the clients OnConnect accepted (*mqtt.Client keys)
 	// until OnConnectAuthenticate, which Mochi calls next, takes them.
@@ -279,6 +284,9 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 			h.deny(fields("write"), logevent.ACLDenied, problem)
 			return false
 		}
+	} else if h.inflight != nil && !h.inflight.admit(cl.ID) {
+		h.dropped(cl.ID, topic)
+		return false
 	}
 	if h.open {
 		return true

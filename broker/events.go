@@ -35,11 +35,15 @@ const (
 	// (Mochi would keep it there). The subscriber's node repairs the gap
 	// from the room log, whose pages follow the same bound (docs/roomlog.md).
 	DropPacketTooLarge = "packet_too_large"
+	// DropInflightBytes: the subscriber's unacknowledged deliveries already
+	// held limits.max_inflight_bytes, or all clients' together
+	// limits.max_inflight_bytes_total (see inflightBytes).
+	DropInflightBytes = "inflight_bytes"
 )
 
 // DropCauses lists every drop cause /stats reports, so tools and tests can
 // rely on each key being present (zero or not).
-var DropCauses = []string{DropInflightQuota, DropQueueFull, DropExpired, DropSessionEnded, DropRefusedByClient, DropPacketTooLarge}
+var DropCauses = []string{DropInflightQuota, DropQueueFull, DropExpired, DropSessionEnded, DropRefusedByClient, DropPacketTooLarge, DropInflightBytes}
 
 // counters are the broker's own counts, beside Mochi's system.Info.
 type counters struct {
@@ -49,6 +53,7 @@ type counters struct {
 	dropsSession  atomic.Int64
 	dropsRefused  atomic.Int64
 	dropsTooLarge atomic.Int64
+	dropsBytes    atomic.Int64
 	authFailures  atomic.Int64
 	aclDenials    atomic.Int64
 	stalled       atomic.Int64 // connections closed by limits.write_timeout
@@ -163,6 +168,8 @@ func (h *eventsHook) drop(client, topic, cause string) {
 		h.c.dropsSession.Add(1)
 	case DropPacketTooLarge:
 		h.c.dropsTooLarge.Add(1)
+	case DropInflightBytes:
+		h.c.dropsBytes.Add(1)
 	default:
 		h.c.dropsRefused.Add(1)
 	}

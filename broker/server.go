@@ -27,14 +27,16 @@ import (
 
 // Server is one broker node. Create it with New, then Start; Close stops it.
 type Server struct {
-	cfg     config.Broker
-	log     *logrus.Logger
-	mochi   *mqtt.Server
-	events  *eventsHook
-	auth    *authHook
-	roomLog *roomlog.Hook
-	c       counters
-	started time.Time
+	cfg    config.Broker
+	log    *logrus.Logger
+	mochi  *mqtt.Server
+	events *eventsHook
+	auth   *authHook
+	// inflight counts the bytes of unacknowledged deliveries per client.
+	inflight *inflightBytes
+	roomLog  *roomlog.Hook
+	c        counters
+	started  time.Time
 
 	tcp      *listeners.Net
 	tcpGuard *guardedListener // retries accept errors, limits connections; nil until Start
@@ -77,6 +79,9 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 		}),
 	})
 	s.auth = newAuthHook(cfg.Auth, cfg.Open(), base, &s.c)
+	s.inflight = newInflightBytes(cfg.Limits.MaxInflightBytes, cfg.Limits.MaxInflightBytesTotal)
+	s.auth.inflight = s.inflight
+	s.auth.dropped = func(client, topic string) { s.events.drop(client, topic, DropInflightBytes) }
 	s.auth.sessionUser = func(id string) (string, bool) {
 		cl, ok := s.mochi.Clients.Get(id)
 		if !ok {
@@ -86,6 +91,9 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 	}
 	if err := s.mochi.AddHook(s.auth, nil); err != nil {
 		return nil, fmt.Errorf("add auth hook: %w", err)
+	}
+	if err := s.mochi.AddHook(s.inflight, nil); err != nil {
+		return nil, fmt.Errorf("add in-flight bytes hook: %w", err)
 	}
 	if err := s.mochi.AddHook(s.events, nil); err != nil {
 		return nil, fmt.Errorf("add events hook: %w", err)
@@ -271,6 +279,7 @@ func (s *Server) forgetInflight(client string, id uint16) {
 	}
 	cl, ok := s.mochi.Clients.Get(client)
 	if ok && cl.State.Inflight.Delete(id) {
+		s.inflight.release(client, id) // Mochi calls no hook for this removal
 		cl.State.Inflight.IncreaseSendQuota()
 		atomic.AddInt64(&s.mochi.Info.Inflight, -1)
 	}
@@ -285,7 +294,11 @@ type Stats struct {
 	MessagesReceived int64 `json:"messages_received"`
 	MessagesSent     int64 `json:"messages_sent"`
 	Inflight         int64 `json:"inflight"`
-	Retained         int64 `json:"retained"`
+	// InflightBytes is the payload and topic bytes of every client's
+	// unacknowledged deliveries (bounded by limits.max_inflight_bytes per
+	// client and limits.max_inflight_bytes_total).
+	InflightBytes int64 `json:"inflight_bytes"`
+	Retained      int64 `json:"retained"`
 	// Drops by cause; every one is also logged as message_dropped.
 	Drops        map[string]int64 `json:"drops"`
 	AuthFailures int64            `json:"auth_failures"`
@@ -308,6 +321,7 @@ func (s *Server) Stats() Stats {
 		MessagesReceived: info.MessagesReceived,
 		MessagesSent:     info.MessagesSent,
 		Inflight:         info.Inflight,
+		InflightBytes:    s.inflight.held(),
 		Retained:         info.Retained,
 		// Mochi's own counters are authoritative (every code path bumps
 		// them); each drop is also logged as message_dropped by the hooks.
@@ -318,6 +332,7 @@ func (s *Server) Stats() Stats {
 			DropSessionEnded:    s.c.dropsSession.Load(),
 			DropRefusedByClient: s.c.dropsRefused.Load(),
 			DropPacketTooLarge:  s.c.dropsTooLarge.Load(),
+			DropInflightBytes:   s.c.dropsBytes.Load(),
 		},
 		AuthFailures:                s.c.authFailures.Load(),
 		SlowSubscribersDisconnected: s.c.stalled.Load(),

@@ -56,6 +56,14 @@ type Limits struct {
 	// may hold; beyond it Mochi drops messages for that client (counted).
 	// At most 65535 (Mochi keeps it in a uint16).
 	MaxInflight int `yaml:"max_inflight"`
+	// MaxInflightBytes bounds the payload and topic bytes of one client's
+	// unacknowledged deliveries (0: no bound); MaxInflightBytesTotal those
+	// of all clients together. A count of large messages is a lot of memory
+	// (max_inflight × max_packet_size is 2 GiB by default); over a bound a
+	// delivery is dropped (counted as inflight_bytes) and the client's node
+	// repairs it from the room log once its acknowledgements free room.
+	MaxInflightBytes      int64 `yaml:"max_inflight_bytes"`
+	MaxInflightBytesTotal int64 `yaml:"max_inflight_bytes_total"`
 	// MaxClientWritesPending bounds a client's outbound queue (drops
 	// counted). At most 2147483647 (an int32 in Mochi).
 	MaxClientWritesPending int `yaml:"max_client_writes_pending"`
@@ -157,6 +165,8 @@ func DefaultBroker() Broker {
 		LogLevel:   "info",
 		Limits: Limits{
 			MaxInflight:            8192,
+			MaxInflightBytes:       DefaultMaxInflightBytes,
+			MaxInflightBytesTotal:  DefaultMaxInflightBytesTotal,
 			MaxClientWritesPending: 8192,
 			ReceiveMaximum:         1024,
 			MaxPacketSize:          256 * 1024,
@@ -226,6 +236,7 @@ func (b *Broker) Validate() error {
 		add("limits.write_timeout: %s must be a positive duration such as 2s", l.WriteTimeout)
 	}
 	errs = append(errs, l.validateConnLimits()...)
+	errs = append(errs, l.validateInflightBytes()...)
 	if l.MessageExpiry <= 0 || l.SessionExpiry <= 0 {
 		add("limits: message_expiry and session_expiry must be positive durations such as 168h")
 	}

@@ -120,6 +120,8 @@ func TestBrokerProblems(t *testing.T) {
 		{name: "connection limits", yaml: "limits:\n  connect_timeout: 0s\n  max_connections: -1\n  max_connections_per_ip: -5\n",
 			want: []string{"limits.connect_timeout: 0s must be a positive duration such as 10s", "limits.max_connections: -1 cannot be negative (0 means unlimited)",
 				"limits.max_connections_per_ip: -5 cannot be negative (0 means unlimited)"}},
+		{name: "in-flight byte bounds", yaml: "limits:\n  max_inflight_bytes: -1\n  max_inflight_bytes_total: -2\n",
+			want: []string{"limits.max_inflight_bytes: -1 cannot be negative (0 means unlimited)", "limits.max_inflight_bytes_total: -2 cannot be negative (0 means unlimited)"}},
 		{name: "room log bounds", yaml: "limits:\n  max_packet_size: 4096\nroom_log:\n  max_payload: 4096\n  max_conversations: -1\n  max_pending_sync_bytes: 100\n",
 			want: []string{"room_log: max_conversations and max_conversations_per_user cannot be negative", "room_log.max_pending_sync_bytes: 100 must be at least two pages",
 				"limits.max_packet_size: 4096 must be over 4096"}},
