@@ -8,7 +8,7 @@ BIN      := bin
 GOFLAGS  := -trimpath
 export CGO_ENABLED := 0
 
-.PHONY: help build test fuzz fuzz-short lint images all demo demo-down eval bench bench-analysis bench-compare clean
+.PHONY: help build test test-hostile fuzz fuzz-short lint images all demo demo-down eval bench bench-analysis bench-compare clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,6 +21,11 @@ test: ## go vet, then every test with the race detector (needs mosquitto for the
 	$(GO) vet ./...
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 	@$(MAKE) --no-print-directory fuzz-short
+
+# The hostile-client tests (docs/SECURITY.md lists them by class).
+HOSTILE := TestPublishAsAnotherUserRefused|TestClientIDBelongsToItsUser|TestSessionTakeoverRefused|TestAuthRefused|TestWill.*|TestSubscribeACL|TestAnonymousReadOnly|TestSyncIsOnlyForThoseWhoMayRead|TestListAnswersDMsAndGrantedRooms|TestMalformedChatTopicRefused|TestValidateName.*|TestParseTopicRejects|TestConnectTimeoutClosesSilentConnections|TestConnectionLimits|TestRefusedConnectionsLogIsRateLimited|TestGuardedAccept.*|TestHealthzFollowsAcceptLoop|TestDMsToUnknownUsersStartNoConversation|TestConversationCapsHold|TestSyncFloodFromClientThatDoesNotRead|TestInflightBytes.*|TestNeverAckingSubscriberDropsCountedAndLogged|TestStuckSubscriberDoesNotBlockPublishers|TestStalledReaderQueueFullDropsCounted|TestStampedRecordWithinPacketSize|TestMessageOverSubscribersMaximumPacketSizeIsCounted|TestLongClientStringsClippedInLogs|TestSlogBridgeRedactsAndCountsQuotaDrops|TestConnack.*
+test-hostile: ## the hostile-client tests alone (each attack class, its refusal and its bound; also in make test)
+	CGO_ENABLED=1 $(GO) test -race -count=1 -run '^($(HOSTILE))$$' ./broker/... ./chatnode/wire/
 
 # The fuzz targets, as package:target. Plain go test runs their seeds
 # (f.Add and testdata/fuzz/); these runs search for new failing inputs,
