@@ -2,6 +2,7 @@ package roomlog
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -143,15 +144,18 @@ func TestMachineDurabilitySurvivesPowerLoss(t *testing.T) {
 	var mu sync.Mutex
 	var synced int64
 	recordSync := func(f *os.File) error {
-		fi, err := f.Stat()
+		// The write offset, not the file's size: a synced log is
+		// preallocated ahead of its records. Everything written before
+		// the sync begins is covered by it.
+		written, err := f.Seek(0, io.SeekCurrent)
 		if err != nil {
 			return err
 		}
-		if err := f.Sync(); err != nil {
+		if err := datasync(f); err != nil {
 			return err
 		}
 		mu.Lock()
-		synced = max(synced, fi.Size())
+		synced = max(synced, written)
 		mu.Unlock()
 		return nil
 	}
@@ -207,5 +211,101 @@ func TestMachineDurabilitySurvivesPowerLoss(t *testing.T) {
 		if seq > last {
 			t.Errorf("acknowledged record %d is not in what the last fsync covered (up to %d)", seq, last)
 		}
+	}
+}
+
+// A synced log is preallocated ahead of its records, and a crash leaves the
+// zeros in the file: reopening cuts them without calling them a torn tail,
+// keeps every record and continues the sequence. A torn record before the
+// zeros is still reported.
+func TestPreallocatedTailIsNotTorn(t *testing.T) {
+	tests := []struct {
+		name      string
+		tornBytes []byte // written after the last record, inside the preallocated space
+		wantTorn  bool
+	}{
+		{name: "crash with preallocated zeros"},
+		{name: "crash in the middle of a record", tornBytes: []byte{40, 0, 0, 0, 1, 2, 3}, wantTorn: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(dir, Options{Fsync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				if _, err := s.Append("lobby", int64(i), func(uint64) ([]byte, error) { return []byte("hello"), nil }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			path := filepath.Join(dir, "roomlog.dat")
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.allocated > 0 && fi.Size() <= s.size {
+				t.Fatalf("file is %d bytes with records up to %d: not preallocated", fi.Size(), s.size)
+			}
+			if tt.tornBytes != nil {
+				if _, err := s.f.Write(tt.tornBytes); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// A crash: no Close, the file keeps its preallocated length.
+			crashed := t.TempDir()
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(crashed, "roomlog.dat"), data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			after, err := Open(crashed, Options{Fsync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if err := after.Close(); err != nil {
+					t.Error(err)
+				}
+			})
+			if got := after.Recovery.TornBytes > 0; got != tt.wantTorn {
+				t.Errorf("torn bytes %d, want torn = %v", after.Recovery.TornBytes, tt.wantTorn)
+			}
+			if after.Recovery.Records != 3 {
+				t.Errorf("recovered %d records, want 3", after.Recovery.Records)
+			}
+			seq, err := after.Append("lobby", 9, func(uint64) ([]byte, error) { return []byte("again"), nil })
+			if err != nil || seq != 4 {
+				t.Errorf("append after recovery: seq %d, %v; want 4", seq, err)
+			}
+		})
+	}
+}
+
+// Close gives the preallocated space back: the file ends at its last record.
+func TestCloseTrimsPreallocation(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{Fsync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append("lobby", 1, func(uint64) ([]byte, error) { return []byte("hello"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	size := s.size
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "roomlog.dat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() != size {
+		t.Errorf("closed log is %d bytes, its records %d", fi.Size(), size)
 	}
 }

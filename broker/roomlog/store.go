@@ -99,7 +99,7 @@ type FileStore struct {
 	opts Options
 	path string
 
-	// mu guards f, size, convs, closed and records. syncMu guards the group
+	// mu guards f, size, allocated, convs, closed and records. syncMu guards the group
 	// commit state (durable, syncing, syncErr). The two are never held
 	// together: waitDurable releases syncMu before it reads size under mu,
 	// and the fsync itself runs under neither.
@@ -109,6 +109,9 @@ type FileStore struct {
 	convs   map[string]*convIndex
 	closed  bool
 	records int64
+	// allocated is the file's length when preallocation made it longer
+	// than size (durability machine only); -1 once preallocation failed.
+	allocated int64
 
 	// group commit
 	syncMu  sync.Mutex
@@ -148,7 +151,7 @@ func Open(dir string, opts Options) (*FileStore, error) {
 		opts.now = time.Now
 	}
 	if opts.fsync == nil {
-		opts.fsync = (*os.File).Sync
+		opts.fsync = datasync
 	}
 	s := &FileStore{opts: opts, convs: map[string]*convIndex{}}
 	s.cond = sync.NewCond(&s.syncMu)
@@ -344,7 +347,13 @@ func (s *FileStore) recover() error {
 		return fmt.Errorf("stat room log: %w", err)
 	}
 	if st.Size() > off {
-		s.Recovery.TornBytes = st.Size() - off
+		zeros, err := zeroTail(s.f, off, st.Size())
+		if err != nil {
+			return fmt.Errorf("read tail of room log: %w", err)
+		}
+		if !zeros { // zeros are preallocated space, not a torn record
+			s.Recovery.TornBytes = st.Size() - off
+		}
 		if err := s.f.Truncate(off); err != nil {
 			return fmt.Errorf("cut torn tail of room log: %w", err)
 		}
@@ -354,6 +363,23 @@ func (s *FileStore) recover() error {
 	}
 	s.size, s.durable = off, off
 	return nil
+}
+
+// zeroTail reports whether the bytes of f from off to end are all zero.
+func zeroTail(f *os.File, off, end int64) (bool, error) {
+	r := bufio.NewReaderSize(io.NewSectionReader(f, off, end-off), 1<<16)
+	for {
+		b, err := r.ReadByte()
+		if errors.Is(err, io.EOF) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if b != 0 {
+			return false, nil
+		}
+	}
 }
 
 // encodeRecord lays one record out: header (body length, CRC-32C of the
@@ -484,6 +510,9 @@ func (s *FileStore) Append(conv string, timeNS int64, encode func(seq uint64) ([
 		return seq, nil
 	}
 	buf := encodeRecord(conv, seq, timeNS, data)
+	if s.opts.Fsync {
+		s.preallocate(s.size + int64(len(buf)))
+	}
 	if _, err := s.f.Write(buf); err != nil {
 		// A partial write leaves a torn record; cut it so the next append
 		// starts clean, and refuse this one (the client will resend).
@@ -507,6 +536,27 @@ func (s *FileStore) Append(conv string, timeNS int64, encode func(seq uint64) ([
 		}
 	}
 	return seq, nil
+}
+
+// preallocChunk is how far ahead of its writes a synced log extends its
+// file: one size change, and so one journal commit, per chunk.
+const preallocChunk = 8 << 20
+
+// preallocate makes the file at least need bytes long, a chunk at a time,
+// so the appends and fdatasyncs of durability machine do not change its
+// size. The zeros past the last record are not a torn tail: recovery cuts
+// them without a warning. Preallocation only saves time, so where the file
+// system refuses it the log goes on without it. Called with mu held.
+func (s *FileStore) preallocate(need int64) {
+	if s.allocated < 0 || need <= s.allocated {
+		return
+	}
+	size := max(need, s.size) + preallocChunk
+	if err := allocate(s.f, size); err != nil {
+		s.allocated = -1
+		return
+	}
+	s.allocated = size
 }
 
 // waitDurable returns once the file is synced up to end. The first waiter
@@ -643,6 +693,10 @@ func (s *FileStore) Close() error {
 	if s.f == nil {
 		return nil
 	}
-	err := s.f.Sync()
+	var err error
+	if s.allocated > s.size { // give the preallocated tail back
+		err = s.f.Truncate(s.size)
+	}
+	err = errors.Join(err, s.f.Sync())
 	return errors.Join(err, s.f.Close())
 }
