@@ -268,55 +268,15 @@ func (c *chat) command(ctx context.Context, line string) bool {
 	case "/leave", "/part":
 		c.leave(rest)
 	case "/switch":
-		if rest == "" {
-			c.sc.say("usage: /switch ROOM (one of /rooms)")
-			return true
-		}
-		if !slices.Contains(c.s.Rooms(), rest) {
-			c.sc.say("not in #%s: /join %s first", rest, rest)
-			return true
-		}
-		c.current = rest
-		c.sc.say("current room #%s", rest)
+		c.switchTo(rest)
 	case "/rooms":
-		rooms := c.s.Rooms()
-		if len(rooms) == 0 {
-			c.sc.say("no rooms: /join ROOM")
-			return true
-		}
-		c.sc.say("rooms %s; current #%s", roomList(rooms), c.current)
+		c.rooms()
 	case "/who":
-		room := rest
-		if room == "" {
-			room = c.current
-		}
-		users := c.s.Who(room)
-		if c.s.Connected() && (room == "" || slices.Contains(c.s.Rooms(), room)) && !slices.Contains(users, c.me) {
-			users = append(users, c.me) // our own presence may still be on its way back
-			slices.Sort(users)
-		}
-		where := "online"
-		if room != "" {
-			where = "in #" + room
-		}
-		if len(users) == 0 {
-			c.sc.say("nobody %s", where)
-			return true
-		}
-		c.sc.say("%s: %s", where, strings.Join(users, ", "))
+		c.who(rest)
 	case "/msg":
-		to, text, _ := strings.Cut(rest, " ")
-		if to == "" || strings.TrimSpace(text) == "" {
-			c.sc.say("usage: /msg NICK TEXT")
-			return true
-		}
-		c.dm(ctx, to, text)
+		c.msg(ctx, rest)
 	case "/me":
-		if rest == "" {
-			c.sc.say("usage: /me ACTION")
-			return true
-		}
-		c.say(ctx, rest, wire.KindAction)
+		c.action(ctx, rest)
 	case "/history":
 		c.history(rest)
 	case "/dms":
@@ -325,6 +285,70 @@ func (c *chat) command(ctx context.Context, line string) bool {
 		c.sc.say("unknown command %s; /help lists the commands", cmd)
 	}
 	return true
+}
+
+// switchTo makes a joined room current (/switch ROOM).
+func (c *chat) switchTo(room string) {
+	if room == "" {
+		c.sc.say("usage: /switch ROOM (one of /rooms)")
+		return
+	}
+	if !slices.Contains(c.s.Rooms(), room) {
+		c.sc.say("not in #%s: /join %s first", room, room)
+		return
+	}
+	c.current = room
+	c.sc.say("current room #%s", room)
+}
+
+// rooms lists the joined rooms and the current one (/rooms).
+func (c *chat) rooms() {
+	rooms := c.s.Rooms()
+	if len(rooms) == 0 {
+		c.sc.say("no rooms: /join ROOM")
+		return
+	}
+	c.sc.say("rooms %s; current #%s", roomList(rooms), c.current)
+}
+
+// who lists who is online in room, the current one by default (/who).
+func (c *chat) who(room string) {
+	if room == "" {
+		room = c.current
+	}
+	users := c.s.Who(room)
+	if c.s.Connected() && (room == "" || slices.Contains(c.s.Rooms(), room)) && !slices.Contains(users, c.me) {
+		users = append(users, c.me) // our own presence may still be on its way back
+		slices.Sort(users)
+	}
+	where := "online"
+	if room != "" {
+		where = "in #" + room
+	}
+	if len(users) == 0 {
+		c.sc.say("nobody %s", where)
+		return
+	}
+	c.sc.say("%s: %s", where, strings.Join(users, ", "))
+}
+
+// msg sends a private message (/msg NICK TEXT).
+func (c *chat) msg(ctx context.Context, args string) {
+	to, text, _ := strings.Cut(args, " ")
+	if to == "" || strings.TrimSpace(text) == "" {
+		c.sc.say("usage: /msg NICK TEXT")
+		return
+	}
+	c.dm(ctx, to, text)
+}
+
+// action says an action in the current room (/me ACTION).
+func (c *chat) action(ctx context.Context, text string) {
+	if text == "" {
+		c.sc.say("usage: /me ACTION")
+		return
+	}
+	c.say(ctx, text, wire.KindAction)
 }
 
 // history shows the last N messages of the current room, or with @NICK of
