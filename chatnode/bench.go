@@ -168,7 +168,13 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 // onFail (may be nil) hears of connection failures as they happen.
 func bench(ctx context.Context, cfg config.Node, bp benchParams, log *logrus.Entry, onFail func(session.ConnectFailed)) (benchResult, error) {
 	lat := &latencies{got: make(chan struct{}, 1)}
-	s, err := session.New(cfg, log, session.Options{OnEvent: func(e session.Event) {
+	opts := session.Options{}
+	if flush := logFlusher(log); flush != nil && cfg.Log != "" && cfg.LogFormat == "json" {
+		// The "received" lines are what a run counts: positions are saved
+		// with them, so a node killed and restarted logs each message once.
+		opts.Record, opts.FlushLog = session.RecordLog, flush
+	}
+	opts.OnEvent = func(e session.Event) {
 		switch e := e.(type) {
 		case session.Message:
 			if e.Via != wire.ViaHistory {
@@ -179,7 +185,8 @@ func bench(ctx context.Context, cfg config.Node, bp benchParams, log *logrus.Ent
 				onFail(e)
 			}
 		}
-	}})
+	}
+	s, err := session.New(cfg, log, opts)
 	if err != nil {
 		return benchResult{}, err
 	}

@@ -44,26 +44,26 @@ const helpText = `commands:
 // screen is the one goroutine that writes to the terminal, so lines from the
 // network and from commands never interleave inside a line.
 type screen struct {
-	lines chan string
+	lines chan screenLine
 	done  chan struct{}
 	clock func() time.Time
 	color bool
 }
 
+// screenLine is one line to write; done, if set, is closed once the line is
+// written out (flushed).
+type screenLine struct {
+	text string
+	done chan struct{}
+}
+
 func newScreen(w io.Writer, clock func() time.Time, color bool) *screen {
-	sc := &screen{lines: make(chan string, 1024), done: make(chan struct{}), clock: clock, color: color}
+	sc := &screen{lines: make(chan screenLine, 1024), done: make(chan struct{}), clock: clock, color: color}
 	go func() {
 		defer close(sc.done)
 		bw := bufio.NewWriter(w)
 		for l := range sc.lines {
-			if _, err := bw.WriteString(l + "\n"); err != nil {
-				continue // the terminal went away; keep draining
-			}
-			if len(sc.lines) == 0 {
-				if err := bw.Flush(); err != nil {
-					continue
-				}
-			}
+			sc.write(bw, l)
 		}
 		if err := bw.Flush(); err != nil {
 			return
@@ -72,14 +72,38 @@ func newScreen(w io.Writer, clock func() time.Time, color bool) *screen {
 	return sc
 }
 
+// write writes one line, flushing when nothing more is queued or the line
+// is waited for.
+func (sc *screen) write(bw *bufio.Writer, l screenLine) {
+	if l.done != nil {
+		defer close(l.done)
+	}
+	if _, err := bw.WriteString(l.text + "\n"); err != nil {
+		return // the terminal went away; keep draining
+	}
+	if len(sc.lines) == 0 || l.done != nil {
+		if err := bw.Flush(); err != nil {
+			return
+		}
+	}
+}
+
 func (sc *screen) stamp(t time.Time) string { return t.Format("15:04:05") }
 
 // say prints a status line, "-- text", stamped with the current time.
 func (sc *screen) say(format string, a ...any) {
-	sc.lines <- sc.stamp(sc.clock()) + " " + sc.paint("2", "-- "+fmt.Sprintf(format, a...))
+	sc.lines <- screenLine{text: sc.stamp(sc.clock()) + " " + sc.paint("2", "-- "+fmt.Sprintf(format, a...))}
 }
 
-func (sc *screen) raw(text string) { sc.lines <- text }
+func (sc *screen) raw(text string) { sc.lines <- screenLine{text: text} }
+
+// shown writes text and returns once it is written out: a message counts as
+// shown (and its position is saved, session.RecordJournal) only then.
+func (sc *screen) shown(text string) {
+	done := make(chan struct{})
+	sc.lines <- screenLine{text: text, done: done}
+	<-done
+}
 
 func (sc *screen) close() {
 	close(sc.lines)
@@ -143,7 +167,9 @@ func runInteractive(ctx context.Context, args []string, stdin io.Reader, stdout,
 	if len(cfg.Rooms) > 0 {
 		c.current = cfg.Rooms[0]
 	}
-	s, err := session.New(cfg, log, session.Options{OnEvent: c.onEvent, Boot: opt.boot})
+	// A message is shown when OnEvent returns (screen.shown), so its
+	// position is journalled then: a kill -9 shows nothing twice.
+	s, err := session.New(cfg, log, session.Options{OnEvent: c.onEvent, Boot: opt.boot, Record: session.RecordJournal})
 	if err != nil {
 		fmt.Fprintf(stderr, "chatnode: %v\n", err)
 		return 1
@@ -573,7 +599,7 @@ func (c *chat) showMessage(m session.Message) {
 	if who != "" {
 		line += " " + who
 	}
-	sc.raw(line + " " + sanitize(m.Env.Body))
+	sc.shown(line + " " + sanitize(m.Env.Body))
 }
 
 // sanitize keeps one message on one line and strips terminal escapes that

@@ -81,6 +81,7 @@ func (p *pipeline) drain(c *conv) {
 		progressed = true
 		if m.dup {
 			p.logReceived(m, true)
+			p.recorded(c, c.delivered)
 			continue
 		}
 		p.deliver(c, m)

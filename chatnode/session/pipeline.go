@@ -69,14 +69,14 @@ type pipeline struct {
 	onDeliver  map[string]chan struct{}
 }
 
-func newPipeline(d pipelineDeps, rooms []string, state map[string]uint64) *pipeline {
+func newPipeline(d pipelineDeps, pos *positions, rooms []string, state map[string]uint64) *pipeline {
 	p := &pipeline{
 		pipelineDeps: d, in: newQueue(), ctl: make(chan func(), 64),
 		quit: make(chan struct{}), stopped: make(chan struct{}),
 		convs: map[string]*conv{}, saved: state, seen: newIDSet(1 << 18),
 		senders:   newSenderGaps(d.log, d.me),
 		reqs:      newSyncRequests(d.boot, d.sync, d.clock, d.log),
-		pos:       &positions{dir: d.cfg.StateDir, user: d.me, device: d.device},
+		pos:       pos,
 		onDeliver: map[string]chan struct{}{},
 	}
 	for _, r := range rooms {
@@ -131,6 +131,9 @@ func (p *pipeline) run() {
 				p.handle(m)
 			}
 			p.save(true)
+			if err := p.pos.close(); err != nil {
+				p.log.WithField(wire.FieldError, err.Error()).Error("close state")
+			}
 			return
 		}
 	}

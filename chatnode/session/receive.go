@@ -156,6 +156,15 @@ func (p *pipeline) deliver(c *conv, m pendingMsg) {
 	}
 	p.logReceived(m, false)
 	p.emit(Message{Env: m.env, Conv: c.name, Private: isDM, Via: m.via, RecvNS: m.recvNS, Bytes: m.bytes})
+	p.recorded(c, m.env.RoomSeq)
+}
+
+// recorded makes the position of a shown delivery durable at once where the
+// mode asks for it (RecordJournal).
+func (p *pipeline) recorded(c *conv, seq uint64) {
+	if err := p.pos.recorded(c.name, seq); err != nil {
+		p.log.WithField(wire.FieldError, err.Error()).Error("save position")
+	}
 }
 
 // logReceived writes the "received" line of m (duplicate or not) and

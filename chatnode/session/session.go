@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,9 +88,48 @@ type Options struct {
 	// Boot overrides the boot id (process start, Unix ns); 0 uses time.Now.
 	Boot int64
 
+	// Record says what records a delivery for good, so that a node killed
+	// (kill -9) and restarted on the same state dir shows nothing twice
+	// and misses nothing (see RecordMode). It matters only with a state dir.
+	Record RecordMode
+	// FlushLog writes the log's buffered lines to cfg.Log (RecordLog).
+	FlushLog func() error
+
 	// clock is the pipeline's time source (tests drive it); nil is the
 	// wall clock.
 	clock clock
+}
+
+// RecordMode says what records a delivery for good: the position of each
+// conversation in the state dir becomes durable together with it
+// (positions.go).
+type RecordMode int
+
+const (
+	// RecordState keeps the positions in the state file, written every
+	// 200 ms: after a kill -9 the last moments may be shown again.
+	RecordState RecordMode = iota
+	// RecordJournal makes the Message event the record: OnEvent returns
+	// once the message is shown, and its position is then appended to a
+	// journal in the state dir (a small write per delivery).
+	RecordJournal
+	// RecordLog makes the "received" lines of the JSON log in cfg.Log the
+	// record: the positions are saved only after the lines they cover are
+	// flushed (Options.FlushLog), and recovered from the lines written
+	// after the last save. No write per delivery.
+	RecordLog
+)
+
+func (m RecordMode) String() string {
+	switch m {
+	case RecordState:
+		return "state"
+	case RecordJournal:
+		return "journal"
+	case RecordLog:
+		return "log"
+	}
+	return "RecordMode(" + strconv.Itoa(int(m)) + ")"
 }
 
 // Session is one chat node's connection and delivery pipeline.
@@ -178,6 +218,10 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 	if err != nil {
 		return nil, errors.Join(err, release())
 	}
+	pos, seenIDs, err := recoverPositions(opts, cfg, &state)
+	if err != nil {
+		return nil, errors.Join(err, release())
+	}
 	clientID, clean, err := resolveClientID(cfg, state.Device)
 	if err != nil {
 		return nil, errors.Join(err, release())
@@ -219,7 +263,10 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 	s.p = newPipeline(pipelineDeps{
 		cfg: cfg, me: s.me, clientID: clientID, device: state.Device, boot: s.boot, log: log, clock: clk,
 		emit: s.onEvent, sync: s, echoes: s, presence: s,
-	}, s.rooms, state.Convs)
+	}, pos, s.rooms, state.Convs)
+	for _, id := range seenIDs {
+		s.p.seen.add(id)
+	}
 	s.client = mqtt.NewClient(s.clientOptions())
 	return s, nil
 }
