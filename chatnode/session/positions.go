@@ -46,6 +46,7 @@ type positions struct {
 	logPath           string
 	flushLog          func() error
 	journal           *os.File // RecordJournal
+	line              []byte   // the journal line being written, reused
 	dirty             bool
 	lastSave          time.Time
 }
@@ -97,8 +98,10 @@ func (ps *positions) recorded(conv string, seq uint64) error {
 	if ps.journal == nil || seq == 0 {
 		return nil
 	}
-	line := strconv.FormatUint(seq, 10) + " " + conv + "\n"
-	if _, err := ps.journal.WriteString(line); err != nil {
+	b := strconv.AppendUint(ps.line[:0], seq, 10)
+	b = append(append(append(b, ' '), conv...), '\n')
+	ps.line = b
+	if _, err := ps.journal.Write(b); err != nil { // one write: a kill leaves whole lines
 		return fmt.Errorf("positions journal: %w", err)
 	}
 	return nil
@@ -169,11 +172,12 @@ func readJournal(path string, convs map[string]uint64) error {
 	if err != nil {
 		return fmt.Errorf("read positions journal: %w", err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
+	lines := strings.Split(string(data), "\n")
+	for _, line := range lines[:len(lines)-1] { // the last, unended one is torn
 		seqText, conv, ok := strings.Cut(line, " ")
 		seq, err := strconv.ParseUint(seqText, 10, 64)
 		if !ok || err != nil || conv == "" {
-			continue // a torn last line
+			continue
 		}
 		convs[conv] = max(convs[conv], seq)
 	}
