@@ -133,7 +133,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 // latencies collects end-to-end latencies of delivered messages.
 type latencies struct {
-	mu   sync.Mutex
+	mu   sync.Mutex // guards v and seen; a leaf lock, held for no I/O
 	v    []time.Duration
 	got  chan struct{} // signalled on every delivery
 	seen int
@@ -168,7 +168,13 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 // onFail (may be nil) hears of connection failures as they happen.
 func bench(ctx context.Context, cfg config.Node, bp benchParams, log *logrus.Entry, onFail func(session.ConnectFailed)) (benchResult, error) {
 	lat := &latencies{got: make(chan struct{}, 1)}
-	s, err := session.New(cfg, log, session.Options{OnEvent: func(e session.Event) {
+	opts := session.Options{}
+	if flush := logFlusher(log); flush != nil && cfg.Log != "" && cfg.LogFormat == "json" {
+		// The "received" lines are what a run counts: positions are saved
+		// with them, so a node killed and restarted logs each message once.
+		opts.Record, opts.FlushLog = session.RecordLog, flush
+	}
+	opts.OnEvent = func(e session.Event) {
 		switch e := e.(type) {
 		case session.Message:
 			if e.Via != wire.ViaHistory {
@@ -179,7 +185,8 @@ func bench(ctx context.Context, cfg config.Node, bp benchParams, log *logrus.Ent
 				onFail(e)
 			}
 		}
-	}})
+	}
+	s, err := session.New(cfg, log, opts)
 	if err != nil {
 		return benchResult{}, err
 	}
@@ -220,38 +227,49 @@ func bench(ctx context.Context, cfg config.Node, bp benchParams, log *logrus.Ent
 		case <-ctx.Done():
 		}
 	}
-	deadline := time.NewTimer(bp.linger)
-	defer deadline.Stop()
-wait:
-	for res.Expected == 0 || lat.count() < res.Expected {
-		select {
-		case <-lat.got:
-		case <-deadline.C:
-			break wait
-		case <-ctx.Done():
-			break wait
-		case <-s.Refused(): // on a reconnect: nothing more arrives
-			break wait
-		}
-	}
+	waitReceived(ctx, s, lat, res.Expected, bp.linger)
 	if err := s.Err(); errors.Is(err, session.ErrRefused) {
 		res.Received = lat.count()
 		return res, err
 	}
-	lat.mu.Lock()
-	v := slices.Clone(lat.v)
-	lat.mu.Unlock()
-	slices.Sort(v)
-	res.Received = len(v)
+	lat.summarise(&res)
 	res.Duplicates = int(s.Stats().Duplicates)
-	res.P50, res.P99 = percentile(v, 0.50), percentile(v, 0.99)
-	if len(v) > 0 {
-		res.Max = v[len(v)-1]
-	}
 	log.WithFields(logrus.Fields{wire.FieldEvent: wire.EventBenchEnd, "sent": res.Sent, "received": res.Received,
 		"expected": res.Expected, "duplicates": res.Duplicates, "p50_us": res.P50.Microseconds(),
 		"p99_us": res.P99.Microseconds()}).Info("bench end")
 	return res, nil
+}
+
+// waitReceived waits until expected messages are delivered (0: until
+// linger passes), at most linger, or until ctx ends or the broker refuses
+// the node on a reconnect (nothing more arrives then).
+func waitReceived(ctx context.Context, s *session.Session, lat *latencies, expected int, linger time.Duration) {
+	deadline := time.NewTimer(linger)
+	defer deadline.Stop()
+	for expected == 0 || lat.count() < expected {
+		select {
+		case <-lat.got:
+		case <-deadline.C:
+			return
+		case <-ctx.Done():
+			return
+		case <-s.Refused():
+			return
+		}
+	}
+}
+
+// summarise fills in res's received count and latency percentiles.
+func (l *latencies) summarise(res *benchResult) {
+	l.mu.Lock()
+	v := slices.Clone(l.v)
+	l.mu.Unlock()
+	slices.Sort(v)
+	res.Received = len(v)
+	res.P50, res.P99 = percentile(v, 0.50), percentile(v, 0.99)
+	if len(v) > 0 {
+		res.Max = v[len(v)-1]
+	}
 }
 
 // waitPeers waits until peers users (this one included) are online in every

@@ -44,26 +44,26 @@ const helpText = `commands:
 // screen is the one goroutine that writes to the terminal, so lines from the
 // network and from commands never interleave inside a line.
 type screen struct {
-	lines chan string
+	lines chan screenLine
 	done  chan struct{}
 	clock func() time.Time
 	color bool
 }
 
+// screenLine is one line to write; done, if set, is closed once the line is
+// written out (flushed).
+type screenLine struct {
+	text string
+	done chan struct{}
+}
+
 func newScreen(w io.Writer, clock func() time.Time, color bool) *screen {
-	sc := &screen{lines: make(chan string, 1024), done: make(chan struct{}), clock: clock, color: color}
+	sc := &screen{lines: make(chan screenLine, 1024), done: make(chan struct{}), clock: clock, color: color}
 	go func() {
 		defer close(sc.done)
 		bw := bufio.NewWriter(w)
 		for l := range sc.lines {
-			if _, err := bw.WriteString(l + "\n"); err != nil {
-				continue // the terminal went away; keep draining
-			}
-			if len(sc.lines) == 0 {
-				if err := bw.Flush(); err != nil {
-					continue
-				}
-			}
+			sc.write(bw, l)
 		}
 		if err := bw.Flush(); err != nil {
 			return
@@ -72,14 +72,38 @@ func newScreen(w io.Writer, clock func() time.Time, color bool) *screen {
 	return sc
 }
 
+// write writes one line, flushing when nothing more is queued or the line
+// is waited for.
+func (sc *screen) write(bw *bufio.Writer, l screenLine) {
+	if l.done != nil {
+		defer close(l.done)
+	}
+	if _, err := bw.WriteString(l.text + "\n"); err != nil {
+		return // the terminal went away; keep draining
+	}
+	if len(sc.lines) == 0 || l.done != nil {
+		if err := bw.Flush(); err != nil {
+			return
+		}
+	}
+}
+
 func (sc *screen) stamp(t time.Time) string { return t.Format("15:04:05") }
 
 // say prints a status line, "-- text", stamped with the current time.
 func (sc *screen) say(format string, a ...any) {
-	sc.lines <- sc.stamp(sc.clock()) + " " + sc.paint("2", "-- "+fmt.Sprintf(format, a...))
+	sc.lines <- screenLine{text: sc.stamp(sc.clock()) + " " + sc.paint("2", "-- "+fmt.Sprintf(format, a...))}
 }
 
-func (sc *screen) raw(text string) { sc.lines <- text }
+func (sc *screen) raw(text string) { sc.lines <- screenLine{text: text} }
+
+// shown writes text and returns once it is written out: a message counts as
+// shown (and its position is saved, session.RecordJournal) only then.
+func (sc *screen) shown(text string) {
+	done := make(chan struct{})
+	sc.lines <- screenLine{text: text, done: done}
+	<-done
+}
 
 func (sc *screen) close() {
 	close(sc.lines)
@@ -143,7 +167,9 @@ func runInteractive(ctx context.Context, args []string, stdin io.Reader, stdout,
 	if len(cfg.Rooms) > 0 {
 		c.current = cfg.Rooms[0]
 	}
-	s, err := session.New(cfg, log, session.Options{OnEvent: c.onEvent, Boot: opt.boot})
+	// A message is shown when OnEvent returns (screen.shown), so its
+	// position is journalled then: a kill -9 shows nothing twice.
+	s, err := session.New(cfg, log, session.Options{OnEvent: c.onEvent, Boot: opt.boot, Record: session.RecordJournal})
 	if err != nil {
 		fmt.Fprintf(stderr, "chatnode: %v\n", err)
 		return 1
@@ -268,55 +294,15 @@ func (c *chat) command(ctx context.Context, line string) bool {
 	case "/leave", "/part":
 		c.leave(rest)
 	case "/switch":
-		if rest == "" {
-			c.sc.say("usage: /switch ROOM (one of /rooms)")
-			return true
-		}
-		if !slices.Contains(c.s.Rooms(), rest) {
-			c.sc.say("not in #%s: /join %s first", rest, rest)
-			return true
-		}
-		c.current = rest
-		c.sc.say("current room #%s", rest)
+		c.switchTo(rest)
 	case "/rooms":
-		rooms := c.s.Rooms()
-		if len(rooms) == 0 {
-			c.sc.say("no rooms: /join ROOM")
-			return true
-		}
-		c.sc.say("rooms %s; current #%s", roomList(rooms), c.current)
+		c.rooms()
 	case "/who":
-		room := rest
-		if room == "" {
-			room = c.current
-		}
-		users := c.s.Who(room)
-		if c.s.Connected() && (room == "" || slices.Contains(c.s.Rooms(), room)) && !slices.Contains(users, c.me) {
-			users = append(users, c.me) // our own presence may still be on its way back
-			slices.Sort(users)
-		}
-		where := "online"
-		if room != "" {
-			where = "in #" + room
-		}
-		if len(users) == 0 {
-			c.sc.say("nobody %s", where)
-			return true
-		}
-		c.sc.say("%s: %s", where, strings.Join(users, ", "))
+		c.who(rest)
 	case "/msg":
-		to, text, _ := strings.Cut(rest, " ")
-		if to == "" || strings.TrimSpace(text) == "" {
-			c.sc.say("usage: /msg NICK TEXT")
-			return true
-		}
-		c.dm(ctx, to, text)
+		c.msg(ctx, rest)
 	case "/me":
-		if rest == "" {
-			c.sc.say("usage: /me ACTION")
-			return true
-		}
-		c.say(ctx, rest, wire.KindAction)
+		c.action(ctx, rest)
 	case "/history":
 		c.history(rest)
 	case "/dms":
@@ -325,6 +311,70 @@ func (c *chat) command(ctx context.Context, line string) bool {
 		c.sc.say("unknown command %s; /help lists the commands", cmd)
 	}
 	return true
+}
+
+// switchTo makes a joined room current (/switch ROOM).
+func (c *chat) switchTo(room string) {
+	if room == "" {
+		c.sc.say("usage: /switch ROOM (one of /rooms)")
+		return
+	}
+	if !slices.Contains(c.s.Rooms(), room) {
+		c.sc.say("not in #%s: /join %s first", room, room)
+		return
+	}
+	c.current = room
+	c.sc.say("current room #%s", room)
+}
+
+// rooms lists the joined rooms and the current one (/rooms).
+func (c *chat) rooms() {
+	rooms := c.s.Rooms()
+	if len(rooms) == 0 {
+		c.sc.say("no rooms: /join ROOM")
+		return
+	}
+	c.sc.say("rooms %s; current #%s", roomList(rooms), c.current)
+}
+
+// who lists who is online in room, the current one by default (/who).
+func (c *chat) who(room string) {
+	if room == "" {
+		room = c.current
+	}
+	users := c.s.Who(room)
+	if c.s.Connected() && (room == "" || slices.Contains(c.s.Rooms(), room)) && !slices.Contains(users, c.me) {
+		users = append(users, c.me) // our own presence may still be on its way back
+		slices.Sort(users)
+	}
+	where := "online"
+	if room != "" {
+		where = "in #" + room
+	}
+	if len(users) == 0 {
+		c.sc.say("nobody %s", where)
+		return
+	}
+	c.sc.say("%s: %s", where, strings.Join(users, ", "))
+}
+
+// msg sends a private message (/msg NICK TEXT).
+func (c *chat) msg(ctx context.Context, args string) {
+	to, text, _ := strings.Cut(args, " ")
+	if to == "" || strings.TrimSpace(text) == "" {
+		c.sc.say("usage: /msg NICK TEXT")
+		return
+	}
+	c.dm(ctx, to, text)
+}
+
+// action says an action in the current room (/me ACTION).
+func (c *chat) action(ctx context.Context, text string) {
+	if text == "" {
+		c.sc.say("usage: /me ACTION")
+		return
+	}
+	c.say(ctx, text, wire.KindAction)
 }
 
 // history shows the last N messages of the current room, or with @NICK of
@@ -549,7 +599,7 @@ func (c *chat) showMessage(m session.Message) {
 	if who != "" {
 		line += " " + who
 	}
-	sc.raw(line + " " + sanitize(m.Env.Body))
+	sc.shown(line + " " + sanitize(m.Env.Body))
 }
 
 // sanitize keeps one message on one line and strips terminal escapes that

@@ -189,6 +189,15 @@ func newLogger(cfg config.Node, stderr io.Writer, quietStderr bool) (*logrus.Ent
 	return entry, closeFn, nil
 }
 
+// logFlusher returns the function that writes the log's buffered lines
+// now, or nil when the log is not batched into a file writer.
+func logFlusher(log *logrus.Entry) func() error {
+	if bw, ok := log.Logger.Out.(*logbuf.Writer); ok {
+		return bw.Flush
+	}
+	return nil
+}
+
 // pahoSink is the logger paho's own ERROR and CRITICAL lines go to: the
 // node's logger once newLogger has made it. paho's loggers are package
 // globals, set once in main (PahoLoggers); this indirection lets them reach

@@ -17,7 +17,7 @@ type inbound struct {
 // stalls the connection until the broker drops it), and memory is bounded in
 // practice by the broker's in-flight quota per client.
 type queue struct {
-	mu    sync.Mutex
+	mu    sync.Mutex // guards items; a leaf lock, held for no I/O
 	items []inbound
 	ready chan struct{}
 }

@@ -18,17 +18,24 @@ import (
 // the PUBLISH payload as paho hands it to the handler, through decoding,
 // ordering and the "received" log line, to the event, with the node's log
 // formatter (jsonlog, batched writer) and with logrus.JSONFormatter. The
-// pipeline runs synchronously here (no paho, no goroutines).
+// pipeline runs synchronously here (no paho, no goroutines). The journal
+// case adds the interactive mode's write of each position
+// (RecordJournal); the bench mode's (RecordLog) costs nothing per delivery.
 func BenchmarkReceive(b *testing.B) {
 	for _, tt := range []struct {
-		name string
-		f    logrus.Formatter
-	}{{"jsonlog", &jsonlog.Formatter{}}, {"logrus.JSONFormatter", &logrus.JSONFormatter{}}} {
-		b.Run(tt.name, func(b *testing.B) { benchReceive(b, tt.f) })
+		name   string
+		f      logrus.Formatter
+		record RecordMode
+	}{
+		{"jsonlog", &jsonlog.Formatter{}, RecordState},
+		{"logrus.JSONFormatter", &logrus.JSONFormatter{}, RecordState},
+		{"jsonlog+journal", &jsonlog.Formatter{}, RecordJournal},
+	} {
+		b.Run(tt.name, func(b *testing.B) { benchReceive(b, tt.f, tt.record) })
 	}
 }
 
-func benchReceive(b *testing.B, f logrus.Formatter) {
+func benchReceive(b *testing.B, f logrus.Formatter, record RecordMode) {
 	l := logrus.New()
 	l.SetFormatter(f)
 	w := logbuf.New(io.Discard, 100*time.Millisecond)
@@ -39,17 +46,21 @@ func benchReceive(b *testing.B, f logrus.Formatter) {
 	})
 	l.SetOutput(w)
 	cfg := nodeConfigTB(b, "tcp://127.0.0.1:1", "me", "lobby")
+	if record != RecordState {
+		cfg.StateDir = b.TempDir()
+	}
 	delivered := 0
 	s, err := New(cfg, l.WithFields(logrus.Fields{wire.FieldNode: "me", wire.FieldRun: "x"}),
 		Options{OnEvent: func(e Event) {
 			if _, ok := e.(Message); ok {
 				delivered++
 			}
-		}})
+		}, Record: record})
 	if err != nil {
 		b.Fatal(err)
 	}
 	s.client = &fakeClient{}
+	s.firstUpOnce.Do(func() { close(s.firstUp) }) // as if connected: the sync request goes out
 	p := s.p
 	p.onConnected() // asks where the room stands: answered with "at 0"
 	rep, err := jsonMarshal(wire.SyncReply{V: wire.Version, ReqID: s.client.(*fakeClient).reqs[0].ReqID, Conv: "lobby"})

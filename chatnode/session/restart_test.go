@@ -140,12 +140,12 @@ func TestThreeNodesMosquitto(t *testing.T) {
 // until n has heard from the broker's room log.
 func hasRoomLog(t *testing.T, n *testNode) bool {
 	t.Helper()
-	ch := make(chan int, 1)
+	ch := make(chan roomLogState, 1)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		n.p.do(func() { ch <- n.p.roomLog })
-		if v := <-ch; v == logYes || time.Now().After(deadline) {
-			return v == logYes
+		n.p.do(func() { ch <- n.p.reqs.roomLog })
+		if v := <-ch; v == roomLogPresent || time.Now().After(deadline) {
+			return v == roomLogPresent
 		}
 		tick := time.NewTimer(20 * time.Millisecond)
 		<-tick.C

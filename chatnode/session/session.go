@@ -7,6 +7,14 @@
 //
 // The interactive UI and the load generator both sit on top of it, so both
 // exercise exactly the same delivery path.
+//
+// Where things are: session.go connects and subscribes; sendwindow.go is the
+// send window (Send, the PUBACK wait, sendMu); pipeline.go is the delivery
+// goroutine and lists the files of its jobs: receive.go (dedup), order.go
+// (room-order hold-back), gaps.go (where a gap is detected, the gap timer),
+// catchup.go and catchupreply.go (sync requests, and where their replies are
+// applied), positions.go (the state file), presence.go. The lock order is on
+// Session.
 package session
 
 import (
@@ -15,7 +23,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,9 +87,60 @@ type Options struct {
 	OnEvent func(Event)
 	// Boot overrides the boot id (process start, Unix ns); 0 uses time.Now.
 	Boot int64
+
+	// Record says what records a delivery for good, so that a node killed
+	// (kill -9) and restarted on the same state dir shows nothing twice
+	// and misses nothing (see RecordMode). It matters only with a state dir.
+	Record RecordMode
+	// FlushLog writes the log's buffered lines to cfg.Log (RecordLog).
+	FlushLog func() error
+
+	// clock is the pipeline's time source (tests drive it); nil is the
+	// wall clock.
+	clock clock
+}
+
+// RecordMode says what records a delivery for good: the position of each
+// conversation in the state dir becomes durable together with it
+// (positions.go).
+type RecordMode int
+
+const (
+	// RecordState keeps the positions in the state file, written every
+	// 200 ms: after a kill -9 the last moments may be shown again.
+	RecordState RecordMode = iota
+	// RecordJournal makes the Message event the record: OnEvent returns
+	// once the message is shown, and its position is then appended to a
+	// journal in the state dir (a small write per delivery).
+	RecordJournal
+	// RecordLog makes the "received" lines of the JSON log in cfg.Log the
+	// record: the positions are saved only after the lines they cover are
+	// flushed (Options.FlushLog), and recovered from the lines written
+	// after the last save. No write per delivery.
+	RecordLog
+)
+
+func (m RecordMode) String() string {
+	switch m {
+	case RecordState:
+		return "state"
+	case RecordJournal:
+		return "journal"
+	case RecordLog:
+		return "log"
+	}
+	return "RecordMode(" + strconv.Itoa(int(m)) + ")"
 }
 
 // Session is one chat node's connection and delivery pipeline.
+//
+// Locks, in the order they may be taken (never the other way round): a
+// send-window slot (s.window, a semaphore), sendMu, presenceMu, mu; then the
+// leaf locks that are taken after no other and held for no I/O:
+// presenceBook.mu and queue.mu. None is held across a wait for the network
+// or for a window slot: paho's Publish and Subscribe only queue packets.
+// Delivery state (conversations, dedup, requests) has no lock: it belongs to
+// the pipeline goroutine (pipeline.go).
 type Session struct {
 	cfg config.Node
 	me  string // the MQTT username: the sender level of every topic
@@ -108,21 +166,27 @@ type Session struct {
 	client  mqtt.Client
 	boot    int64
 	ids     atomic.Uint64
-	window  chan struct{}
-	sendMu  sync.Mutex // keeps seq order == publish order
+	// window is the send window (sendwindow.go): one element per publish
+	// awaiting its PUBACK, cfg.Window at most.
+	window chan struct{}
+	// sendMu is held from numbering a message (convSeq) to handing it to
+	// paho, so that each conversation's seq order is its publish order. It
+	// is taken after a window slot, never while waiting for one.
+	sendMu  sync.Mutex
 	closing chan struct{}
 	// closeOnce makes Close safe to call again (it reports the first
 	// answer): its window drain must run once.
 	closeOnce sync.Once
 	unacked   int
 
+	// mu guards the fields below it. It is held for no I/O and no wait;
+	// it may be taken under sendMu.
 	mu        sync.Mutex
 	rooms     []string
 	subLogged map[string]bool
 	convSeq   map[string]uint64
 	connected bool
 	connects  int
-	presence  map[string]wire.Presence
 	// echoes are closed when the node receives its own room message back:
 	// the proof that the broker stored it when the connection broke while it
 	// was in flight (paho's token then completes on the resend, or fails on
@@ -139,7 +203,9 @@ type Session struct {
 	// paho's connect loop has ended, connected or given up.
 	connectTok mqtt.Token
 
-	p *pipeline
+	// book is everyone's last presence (presence.go; its own lock).
+	book *presenceBook
+	p    *pipeline
 }
 
 // New builds a session from a validated configuration. It does not connect.
@@ -149,6 +215,10 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 		return nil, err
 	}
 	state, err := loadDeviceState(cfg.StateDir, cfg.User)
+	if err != nil {
+		return nil, errors.Join(err, release())
+	}
+	pos, seenIDs, err := recoverPositions(opts, cfg, &state)
 	if err != nil {
 		return nil, errors.Join(err, release())
 	}
@@ -171,7 +241,7 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 		closing:   make(chan struct{}),
 		subLogged: map[string]bool{},
 		convSeq:   map[string]uint64{},
-		presence:  map[string]wire.Presence{},
+		book:      newPresenceBook(),
 		echoes:    map[string]chan struct{}{},
 		refused:   make(chan struct{}),
 	}
@@ -186,7 +256,17 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 			s.rooms = append(s.rooms, r)
 		}
 	}
-	s.p = newPipeline(s, state.Convs)
+	clk := opts.clock
+	if clk == nil {
+		clk = wallClock{}
+	}
+	s.p = newPipeline(pipelineDeps{
+		cfg: cfg, me: s.me, clientID: clientID, device: state.Device, boot: s.boot, log: log, clock: clk,
+		emit: s.onEvent, sync: s, echoes: s, presence: s,
+	}, pos, s.rooms, state.Convs)
+	for _, id := range seenIDs {
+		s.p.seen.add(id)
+	}
 	s.client = mqtt.NewClient(s.clientOptions())
 	return s, nil
 }
@@ -314,29 +394,6 @@ func (s *Session) Rooms() []string {
 	return slices.Clone(s.rooms)
 }
 
-// Who lists the users whose retained presence says they are online in room
-// (any room when room is ""), sorted.
-func (s *Session) Who(room string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for u, p := range s.presence {
-		if p.Status == wire.Online && (room == "" || slices.Contains(p.Rooms, room)) {
-			out = append(out, u)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-// PresenceOf returns the last presence seen for user.
-func (s *Session) PresenceOf(user string) (wire.Presence, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, ok := s.presence[user]
-	return p, ok
-}
-
 func (s *Session) entry(event string) *logrus.Entry {
 	return s.log.WithField(wire.FieldEvent, event)
 }
@@ -461,58 +518,27 @@ func (s *Session) handle(_ mqtt.Client, m mqtt.Message) {
 	s.p.in.push(inbound{topic: m.Topic(), payload: slices.Clone(m.Payload()), retained: m.Retained(), recvNS: recv})
 }
 
-func (s *Session) presencePayload(status string, rooms []string) ([]byte, error) {
-	p := wire.Presence{V: wire.Version, User: s.me, Status: status, Rooms: rooms, AtNS: time.Now().UnixNano(), Device: s.clientID}
-	return jsonMarshal(p)
-}
-
-// publishPresence publishes the retained presence and waits for its PUBACK
-// a bounded time. Once the node has said offline it says online no more.
-func (s *Session) publishPresence(status string) {
-	var rooms []string
-	if status == wire.Online {
-		rooms = s.Rooms()
-	}
-	payload, err := s.presencePayload(status, rooms)
-	if err != nil {
-		s.entry(wire.EventPresence).WithField(wire.FieldError, err.Error()).Error("encode presence")
-		return
-	}
-	// Publish only queues the packet (paho writes in queue order), so the
-	// lock orders the two publishes without waiting on the network.
-	s.presenceMu.Lock()
-	if status == wire.Online && s.leaving {
-		s.presenceMu.Unlock()
-		return
-	}
-	s.leaving = status == wire.Offline
-	tok := s.client.Publish(wire.PresenceTopic(s.me), 1, true, payload)
-	s.presenceMu.Unlock()
-	e := s.entry(wire.EventPresence).WithField(wire.FieldUser, s.me).WithField(wire.FieldStatus, status)
+// publishSync publishes a sync request for the pipeline without waiting
+// (syncPublisher). A clean session sends none before its first connection:
+// paho would wipe it then, and the pipeline asks again.
+func (s *Session) publishSync(payload []byte) {
 	select {
-	case <-tok.Done():
-		if err := tok.Error(); err != nil {
-			e.WithField(wire.FieldError, err.Error()).Warn("presence not published")
+	case <-s.firstUp:
+	default:
+		if s.clean {
 			return
 		}
-		e.Info("presence")
-	case <-time.After(s.cfg.ConnectTimeout):
-		e.WithField(wire.FieldError, "no PUBACK within "+s.cfg.ConnectTimeout.String()).Warn("presence not acknowledged")
 	}
-}
-
-// onlineAgain says online again after another device of this user (or its
-// Will) said the user is offline while this device is still connected: on
-// a broker that keeps presence per user this does not happen, on any other
-// (Mosquitto) the last device to speak wins, so the user shows online again
-// after a moment. It runs on its own goroutine (it waits for the PUBACK).
-func (s *Session) onlineAgain() {
-	if !s.Connected() || !s.reasserting.CompareAndSwap(false, true) {
-		return // a reconnect says online anyway
-	}
-	defer s.reasserting.Store(false)
-	s.entry(wire.EventPresence).WithField(wire.FieldUser, s.me).Info("another device said offline; saying online again")
-	s.publishPresence(wire.Online)
+	tok := s.client.Publish(wire.SyncTopic(s.me), 1, false, payload)
+	go func() {
+		select {
+		case <-tok.Done():
+			if err := tok.Error(); err != nil {
+				s.log.WithField(wire.FieldEvent, wire.EventSync).WithField(wire.FieldError, err.Error()).Warn("sync request not sent")
+			}
+		case <-s.closing:
+		}
+	}()
 }
 
 // ErrNotMember is returned when sending to or leaving a room not joined.
@@ -576,207 +602,6 @@ func (s *Session) Leave(room string) error {
 // Messages with Via == wire.ViaHistory.
 func (s *Session) History(conv string, n int) {
 	s.p.do(func() { s.p.history(conv, n) })
-}
-
-// Outgoing is a message to send: to a Room or, with To set, a direct message.
-type Outgoing struct {
-	Room, To string
-	Kind     string
-	Body     string
-	// Size pads the encoded envelope up to this many bytes (load messages).
-	Size int
-	// SentNS overrides the send time (the scheduled time in load runs).
-	SentNS int64
-}
-
-// Sent tracks one published message. Done is closed when the broker
-// acknowledged it (Err nil) or the send failed (Err set).
-type Sent struct {
-	ID    string
-	Seq   uint64
-	Bytes int
-	// Queued is true when the node was disconnected at send time: the
-	// message waits in the client and goes out after the reconnect.
-	Queued bool
-	Done   chan struct{}
-	Err    error
-}
-
-// ErrTooLarge is returned for a message over the configured size limit.
-var ErrTooLarge = errors.New("message too large")
-
-// Send publishes one message at QoS 1. It blocks while the in-flight window
-// is full (the broker's in-flight quota silently drops beyond it) and returns
-// once the message is handed to the client; Sent.Done reports the PUBACK.
-func (s *Session) Send(ctx context.Context, o Outgoing) (*Sent, error) {
-	env := wire.Envelope{V: wire.Version, Kind: o.Kind, Room: o.Room, To: o.To, From: s.me, Boot: s.boot, SentNS: o.SentNS, Body: o.Body}
-	var topic, conv string
-	switch {
-	case o.To != "":
-		if err := wire.ValidateName("user", o.To); err != nil {
-			return nil, err
-		}
-		env.Room = ""
-		topic, conv = wire.DMTopic(o.To, s.me), "@"+o.To
-	default:
-		if err := wire.ValidateName("room", o.Room); err != nil {
-			return nil, err
-		}
-		topic, conv = wire.RoomTopic(o.Room, s.me), o.Room
-	}
-	if s.clean {
-		// paho wipes what a clean session published before its first
-		// connection (ConnectRetry stores it, the CONNACK resets the
-		// store): wait for that connection instead.
-		select {
-		case <-s.firstUp:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("send: not connected yet: %w", ctx.Err())
-		case <-s.refused:
-			return nil, fmt.Errorf("send: %w", s.Err())
-		case <-s.closing:
-			return nil, errors.New("send: the session is closed")
-		}
-	}
-	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
-	s.mu.Lock()
-	seq := s.convSeq[conv] + 1
-	s.mu.Unlock()
-	env.Seq = seq
-	env.ID = s.me + "-" + strconv.FormatInt(s.boot, 36) + "-" + strconv.FormatUint(s.ids.Add(1), 36)
-	if env.SentNS == 0 {
-		env.SentNS = time.Now().UnixNano()
-	}
-	payload, err := env.Encode()
-	if err != nil {
-		return nil, err
-	}
-	if o.Size > len(payload)+len(`,"pad":""`) {
-		env.Pad = strings.Repeat("x", o.Size-len(payload)-len(`,"pad":""`))
-		if payload, err = env.Encode(); err != nil {
-			return nil, err
-		}
-	}
-	if len(payload) > s.cfg.MaxPayload {
-		return nil, fmt.Errorf("%w: %d bytes encoded, the limit is %d", ErrTooLarge, len(payload), s.cfg.MaxPayload)
-	}
-	select {
-	case s.window <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("send: %w", ctx.Err())
-	case <-s.closing:
-		return nil, errors.New("send: the session is closed")
-	}
-	var echo chan struct{}
-	s.mu.Lock()
-	s.convSeq[conv] = seq
-	queued := !s.connected
-	connects := s.connects
-	if o.To == "" {
-		echo = make(chan struct{})
-		s.echoes[env.ID] = echo
-	}
-	s.mu.Unlock()
-	sent := &Sent{ID: env.ID, Seq: seq, Bytes: len(payload), Queued: queued, Done: make(chan struct{})}
-	start := time.Now()
-	tok := s.client.Publish(topic, 1, false, payload)
-	go s.awaitAck(tok, sent, env, start, connects, echo)
-	return sent, nil
-}
-
-// echoed reports that the node received its own message id back.
-func (s *Session) echoed(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ch, ok := s.echoes[id]; ok {
-		close(ch)
-		delete(s.echoes, id)
-	}
-}
-
-// awaitAck waits (bounded) for a publish token, frees the window slot and
-// logs the outcome. A token that completes after the connection broke says
-// nothing about the PUBACK (it fails on the broken write although paho keeps
-// the message and resends it, or completes on the resend), so then a room
-// message counts as sent when its echo arrives; for a direct message, which
-// has no echo, the log says it is in paho's hands (confirmed_by: resend).
-func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start time.Time, connects int, echo chan struct{}) {
-	defer func() { <-s.window }()
-	defer func() {
-		s.mu.Lock()
-		delete(s.echoes, env.ID)
-		s.mu.Unlock()
-	}()
-	e := s.entry(wire.EventSent).WithField(wire.FieldID, env.ID).WithField(wire.FieldSeq, env.Seq)
-	if env.To != "" {
-		e = e.WithField(wire.FieldTo, env.To)
-	} else {
-		e = e.WithField(wire.FieldRoom, env.Room)
-	}
-	timer := time.NewTimer(AckTimeout)
-	defer timer.Stop()
-	confirmedBy := ""
-	select {
-	case <-tok.Done():
-		sent.Err = tok.Error()
-	case <-timer.C:
-		sent.Err = fmt.Errorf("no PUBACK within %s (the client still holds it and resends after a reconnect)", AckTimeout)
-	case <-s.closing:
-		sent.Err = errClosedUnacked
-	}
-	s.mu.Lock()
-	reconnected := s.connects != connects || !s.connected
-	s.mu.Unlock()
-	if tokDone(tok) && (sent.Err != nil || reconnected) {
-		sent.Err = nil
-		if echo != nil {
-			confirmedBy = wire.ConfirmedByEcho
-			select {
-			case <-echo:
-			case <-timer.C:
-				sent.Err = fmt.Errorf("no echo of the message within %s after the connection broke", AckTimeout)
-			case <-s.closing:
-				sent.Err = errClosedUnacked
-			}
-		} else {
-			confirmedBy = wire.ConfirmedByResend // paho keeps it and resends it after the reconnect
-		}
-	}
-	if sent.Err != nil {
-		e.Data[wire.FieldEvent] = wire.EventSendFailed
-		e.WithField(wire.FieldError, sent.Err.Error()).Warn("send failed")
-		close(sent.Done)
-		return
-	}
-	ack := time.Now()
-	if confirmedBy != "" {
-		e = e.WithField(wire.FieldConfirmedBy, confirmedBy)
-	}
-	e.WithField(wire.FieldSentNS, env.SentNS).WithField(wire.FieldAckNS, ack.UnixNano()).
-		WithField(wire.FieldAckUS, ack.Sub(start).Microseconds()).WithField(wire.FieldBytes, sent.Bytes).Info("sent")
-	close(sent.Done)
-	if sent.Queued {
-		s.onEvent(Info{Text: "sent after reconnect: " + clip(env.Body)})
-	}
-}
-
-var errClosedUnacked = errors.New("the node closed before the broker acknowledged the message")
-
-func tokDone(tok mqtt.Token) bool {
-	select {
-	case <-tok.Done():
-		return true
-	default:
-		return false
-	}
-}
-
-func clip(s string) string {
-	if r := []rune(s); len(r) > 40 {
-		return string(r[:40]) + "…"
-	}
-	return s
 }
 
 // Close publishes offline presence (if connected), waits up to ctx for

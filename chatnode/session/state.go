@@ -25,6 +25,10 @@ type stateFile struct {
 	User   string            `json:"user"`
 	Device string            `json:"device,omitempty"`
 	Convs  map[string]uint64 `json:"convs"`
+	// LogOffset, when the node's log is its record of deliveries
+	// (RecordLog), is the log's size when Convs was written: every
+	// "received" line after it is newer than Convs (see positions.go).
+	LogOffset int64 `json:"log_offset,omitempty"`
 }
 
 // nodeState is a device's state as the session uses it.
@@ -33,6 +37,8 @@ type nodeState struct {
 	Device string
 	// Convs is the last room sequence handled per conversation key.
 	Convs map[string]uint64
+	// LogOffset is where the log's lines newer than Convs begin.
+	LogOffset int64
 }
 
 // statePath is the state file of user in dir.
@@ -56,59 +62,65 @@ func newDeviceID() (string, error) {
 // keeps it (a new id would leave the old session behind on the broker).
 // Without a dir the state is empty and there is no device id.
 func loadDeviceState(dir, user string) (nodeState, error) {
-	convs, device, err := loadState(dir, user)
-	if err != nil || dir == "" || device != "" {
-		return nodeState{Device: device, Convs: convs}, err
+	st, err := loadState(dir, user)
+	if err != nil || dir == "" || st.Device != "" {
+		return st, err
 	}
-	if device, err = newDeviceID(); err != nil {
+	if st.Device, err = newDeviceID(); err != nil {
 		return nodeState{}, err
 	}
-	if err := saveState(dir, user, device, convs); err != nil {
+	if err := saveStateAt(dir, user, st); err != nil {
 		return nodeState{}, err
 	}
-	return nodeState{Device: device, Convs: convs}, nil
+	return st, nil
 }
 
 // loadState reads the state of user from dir; a missing file is an empty state.
-func loadState(dir, user string) (map[string]uint64, string, error) {
-	out := map[string]uint64{}
+func loadState(dir, user string) (nodeState, error) {
+	out := nodeState{Convs: map[string]uint64{}}
 	if dir == "" {
-		return out, "", nil
+		return out, nil
 	}
 	path := statePath(dir, user)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return out, "", nil
+		return out, nil
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("read state %s: %w", path, err)
+		return nodeState{}, fmt.Errorf("read state %s: %w", path, err)
 	}
 	var st stateFile
 	if err := json.Unmarshal(data, &st); err != nil {
-		return nil, "", fmt.Errorf("state %s: %w", path, err)
+		return nodeState{}, fmt.Errorf("state %s: %w", path, err)
 	}
 	if st.V != stateVersion {
-		return nil, "", fmt.Errorf("state %s: version %d, want %d", path, st.V, stateVersion)
+		return nodeState{}, fmt.Errorf("state %s: version %d, want %d", path, st.V, stateVersion)
 	}
 	if st.Device != "" && strings.ContainsAny(st.Device, "-+#/ ") {
-		return nil, "", fmt.Errorf("state %s: device id %q may not contain '-', wildcards, '/' or spaces", path, st.Device)
+		return nodeState{}, fmt.Errorf("state %s: device id %q may not contain '-', wildcards, '/' or spaces", path, st.Device)
 	}
 	for k, v := range st.Convs {
-		out[k] = v
+		out.Convs[k] = v
 	}
-	return out, st.Device, nil
+	out.Device, out.LogOffset = st.Device, st.LogOffset
+	return out, nil
 }
 
 // saveState writes the state atomically (temporary file, then rename), so a
 // crash leaves either the old or the new file, never a torn one.
 func saveState(dir, user, device string, convs map[string]uint64) error {
+	return saveStateAt(dir, user, nodeState{Device: device, Convs: convs})
+}
+
+// saveStateAt is saveState with the log offset of st.
+func saveStateAt(dir, user string, st nodeState) error {
 	if dir == "" {
 		return nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("state dir %s: %w", dir, err)
 	}
-	data, err := json.Marshal(stateFile{V: stateVersion, User: user, Device: device, Convs: convs})
+	data, err := json.Marshal(stateFile{V: stateVersion, User: user, Device: st.Device, Convs: st.Convs, LogOffset: st.LogOffset})
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}

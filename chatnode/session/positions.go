@@ -1,0 +1,244 @@
+package session
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/config"
+)
+
+// positions is the per-conversation position (the last room sequence
+// handled) kept in the state dir, so a restart catches up from the room log
+// where the node stopped. The pipeline marks it changed whenever a
+// conversation's position moves, and save writes it. Only the pipeline
+// goroutine uses it.
+//
+// A position must become durable together with the record of the
+// deliveries it covers (the screen, or the log's "received" lines): ahead of
+// the record, a kill -9 loses messages; behind it, the restart shows them
+// again. The mode (Options.Record) says what the record is:
+//
+//   - RecordState: the state file alone, written every saveEvery; a kill
+//     may show the last moments again.
+//   - RecordJournal: each delivery's position is appended to a journal in
+//     the state dir as soon as OnEvent has shown it; the state file is
+//     written every saveEvery and the journal emptied after it. A restart
+//     takes the larger of the two.
+//   - RecordLog: the "received" lines of cfg.Log are the record. The state
+//     file is written only after the log's buffered lines are flushed, with
+//     the log's size then (LogOffset); a restart reads the lines after it
+//     and moves each position to the last room sequence they show. No
+//     write per delivery.
+type positions struct {
+	dir, user, device string
+	mode              RecordMode
+	logPath           string
+	flushLog          func() error
+	journal           *os.File // RecordJournal
+	line              []byte   // the journal line being written, reused
+	dirty             bool
+	lastSave          time.Time
+}
+
+// saveEvery is the shortest interval between two state file writes.
+const saveEvery = 200 * time.Millisecond
+
+// journalPath is the positions journal of user in dir.
+func journalPath(dir, user string) string {
+	return filepath.Join(dir, "chatnode-"+user+".journal")
+}
+
+// recoverPositions makes a session's positions from its state and its
+// record: the journal, or the log lines written after the last save. It
+// moves st.Convs on to what the record shows and returns the ids of the
+// messages the log shows delivered (for dedup of a message stored twice).
+func recoverPositions(opts Options, cfg config.Node, st *nodeState) (*positions, []string, error) {
+	dir, user := cfg.StateDir, cfg.User
+	ps := &positions{dir: dir, user: user, device: st.Device, mode: opts.Record, logPath: cfg.Log, flushLog: opts.FlushLog}
+	if dir == "" {
+		ps.mode = RecordState
+		return ps, nil, nil
+	}
+	switch ps.mode {
+	case RecordJournal:
+		if err := readJournal(journalPath(dir, user), st.Convs); err != nil {
+			return nil, nil, err
+		}
+		f, err := os.OpenFile(journalPath(dir, user), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open positions journal: %w", err)
+		}
+		ps.journal = f
+	case RecordLog:
+		if cfg.Log == "" || ps.flushLog == nil {
+			return nil, nil, errors.New("positions from the log: no log file or no way to flush it")
+		}
+		ids, err := replayLog(cfg.Log, st.LogOffset, cfg.Nick, st.Convs)
+		return ps, ids, err
+	}
+	return ps, nil, nil
+}
+
+func (ps *positions) changed() { ps.dirty = true }
+
+// recorded notes that the delivery at room sequence seq of conv is shown
+// (RecordJournal: appended to the journal at once).
+func (ps *positions) recorded(conv string, seq uint64) error {
+	if ps.journal == nil || seq == 0 {
+		return nil
+	}
+	b := strconv.AppendUint(ps.line[:0], seq, 10)
+	b = append(append(append(b, ' '), conv...), '\n')
+	ps.line = b
+	if _, err := ps.journal.Write(b); err != nil { // one write: a kill leaves whole lines
+		return fmt.Errorf("positions journal: %w", err)
+	}
+	return nil
+}
+
+// close closes the journal (after the last save).
+func (ps *positions) close() error {
+	if ps.journal == nil {
+		return nil
+	}
+	if err := ps.journal.Close(); err != nil {
+		return fmt.Errorf("positions journal: %w", err)
+	}
+	return nil
+}
+
+// save writes the state file when something changed (at most every
+// saveEvery, and always when force is set).
+func (p *pipeline) save(force bool) {
+	ps := p.pos
+	now := p.clock.Now()
+	if !ps.dirty || ps.dir == "" || (!force && now.Sub(ps.lastSave) < saveEvery) {
+		return
+	}
+	st := nodeState{Device: ps.device, Convs: map[string]uint64{}}
+	for name, c := range p.convs {
+		if c.known && c.delivered > 0 {
+			st.Convs[name] = c.delivered
+		}
+	}
+	if err := ps.write(st); err != nil {
+		p.log.WithField(wire.FieldError, err.Error()).Error("save state")
+		return
+	}
+	ps.dirty, ps.lastSave = false, now
+}
+
+// write saves st in the state file: in RecordLog after the log lines it
+// covers, in RecordJournal before the journal it supersedes is emptied.
+func (ps *positions) write(st nodeState) error {
+	if ps.mode == RecordLog {
+		if err := ps.flushLog(); err != nil {
+			return fmt.Errorf("flush the log before the state: %w", err)
+		}
+		fi, err := os.Stat(ps.logPath)
+		if err != nil {
+			return fmt.Errorf("log size: %w", err)
+		}
+		st.LogOffset = fi.Size()
+	}
+	if err := saveStateAt(ps.dir, ps.user, st); err != nil {
+		return err
+	}
+	if ps.journal != nil {
+		if err := ps.journal.Truncate(0); err != nil {
+			return fmt.Errorf("empty the positions journal: %w", err)
+		}
+	}
+	return nil
+}
+
+// readJournal moves convs on to the positions in the journal at path.
+func readJournal(path string, convs map[string]uint64) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read positions journal: %w", err)
+	}
+	lines := strings.Split(string(data), "\n")
+	for _, line := range lines[:len(lines)-1] { // the last, unended one is torn
+		seqText, conv, ok := strings.Cut(line, " ")
+		seq, err := strconv.ParseUint(seqText, 10, 64)
+		if !ok || err != nil || conv == "" {
+			continue
+		}
+		convs[conv] = max(convs[conv], seq)
+	}
+	return nil
+}
+
+// receivedLine is what replayLog reads of a "received" log line.
+type receivedLine struct {
+	Event     string `json:"event"`
+	Node      string `json:"node"`
+	From      string `json:"from"`
+	To        string `json:"to"`
+	Room      string `json:"room"`
+	ID        string `json:"id"`
+	RoomSeq   uint64 `json:"room_seq"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+// replayLog moves convs on to the last room sequence each conversation's
+// delivered (not duplicate) "received" lines of node show in the log at
+// path from offset on, and returns their message ids. A log shorter than
+// offset (replaced) is read from its start; a torn last line is skipped.
+func replayLog(path string, offset int64, node string, convs map[string]uint64) (ids []string, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read log %s: %w", path, err)
+	}
+	defer func() {
+		if cerr := f.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close log %s: %w", path, cerr)
+		}
+	}()
+	if fi, err := f.Stat(); err == nil && fi.Size() < offset {
+		offset = 0
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("read log %s: %w", path, err)
+	}
+	r := bufio.NewReaderSize(f, 64<<10)
+	marker := []byte(`"event":"` + wire.EventReceived + `"`)
+	for {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			break // the end, or a torn last line
+		}
+		if !bytes.Contains(line, marker) {
+			continue
+		}
+		var l receivedLine
+		if json.Unmarshal(line, &l) != nil || l.Node != node || l.Duplicate || l.RoomSeq == 0 {
+			continue
+		}
+		conv := l.Room
+		if l.To != "" {
+			conv = wire.DMConversation(l.From, l.To)
+		}
+		convs[conv] = max(convs[conv], l.RoomSeq)
+		ids = append(ids, l.ID)
+	}
+	return ids, nil
+}

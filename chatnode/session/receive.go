@@ -1,0 +1,190 @@
+package session
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/distchat/distchat/chatnode/wire"
+)
+
+// Receive: every inbound payload enters the pipeline in handle, which
+// dispatches it by topic. A chat message goes through receive, which drops
+// duplicates (by message id, and by room sequence number once the order has
+// passed it) and hands the rest to the room order (order.go); deliver shows
+// a message and writes its "received" log line.
+
+func (p *pipeline) handle(m inbound) {
+	t, err := wire.ParseTopic(m.topic)
+	if err != nil {
+		p.malformed(m, err)
+		return
+	}
+	switch t.Kind {
+	case wire.KindPresence:
+		p.handlePresence(m, t)
+	case wire.KindInbox:
+		var rep wire.SyncReply
+		if err := json.Unmarshal(m.payload, &rep); err != nil {
+			p.malformed(m, fmt.Errorf("%w: sync reply: %w", wire.ErrMalformed, err))
+			return
+		}
+		p.handleReply(rep, m.recvNS)
+	case wire.KindRoom, wire.KindDM:
+		p.handleChat(m, t)
+	default:
+		p.malformed(m, fmt.Errorf("unexpected %s topic", t.Kind))
+	}
+}
+
+func (p *pipeline) malformed(m inbound, err error) {
+	p.malformedN.Add(1)
+	p.log.WithField(wire.FieldEvent, wire.EventMalformed).WithField(wire.FieldTopic, m.topic).
+		WithField(wire.FieldBytes, len(m.payload)).WithField(wire.FieldError, err.Error()).Warn("malformed message skipped")
+}
+
+// handleChat decodes a live room or DM message and receives it into its
+// conversation.
+func (p *pipeline) handleChat(m inbound, t wire.Topic) {
+	env, err := wire.DecodeEnvelope(m.payload, max(p.cfg.MaxPayload, wire.MaxPayloadBytes))
+	if err == nil {
+		err = checkTopic(env, t)
+	}
+	if err != nil {
+		p.malformed(m, err)
+		return
+	}
+	name := wire.Conversation(t)
+	c := p.convs[name]
+	if c == nil {
+		if t.Kind == wire.KindRoom {
+			return // a late delivery for a room we left
+		}
+		c = p.conv(name)
+		if !c.known && env.RoomSeq > 0 {
+			// A DM conversation new to this node, stamped by a room
+			// log: all of it is the user's, from its first message.
+			c.known = true
+			p.pos.changed()
+			p.reqs.send(request{conv: name, kind: reqCatchUp}, wire.SyncRequest{})
+		} else {
+			p.catchUp(name) // where the conversation stands, so this message need not wait gap_wait
+		}
+	}
+	p.receive(c, pendingMsg{env: env, via: wire.ViaLive, recvNS: m.recvNS, bytes: len(m.payload)})
+}
+
+// checkTopic refuses envelopes whose fields contradict their topic (a user
+// publishing as someone else, or into another room).
+func checkTopic(env wire.Envelope, t wire.Topic) error {
+	if env.From != t.User {
+		return fmt.Errorf("%w: from %q on %s's topic", wire.ErrMalformed, env.From, t.User)
+	}
+	if t.Kind == wire.KindRoom && env.Room != t.Room {
+		return fmt.Errorf("%w: room %q on room %s's topic", wire.ErrMalformed, env.Room, t.Room)
+	}
+	if t.Kind == wire.KindDM && env.To != t.Recipient {
+		return fmt.Errorf("%w: to %q on %s's DM topic", wire.ErrMalformed, env.To, t.Recipient)
+	}
+	return nil
+}
+
+// receive runs one message through dedup and room-order hold-back.
+func (p *pipeline) receive(c *conv, m pendingMsg) {
+	if m.env.From == p.me {
+		p.echoes.echoed(m.env.ID)
+	}
+	if m.env.RoomSeq > 0 {
+		p.roomLogSeen("the broker has a room log after all: catch-up is on")
+	}
+	r := m.env.RoomSeq
+	if p.seen.has(m.env.ID) {
+		if _, held := c.pending[r]; r > 0 && c.known && r > c.delivered && !held {
+			// One message at two room sequence numbers (stored twice, e.g. a
+			// resend racing its original): the second fills its place in
+			// the order without being shown again.
+			m.dup = true
+			c.pending[r] = m
+			p.drain(c)
+			return
+		}
+		p.logReceived(m, true)
+		return
+	}
+	if r == 0 { // no room log: deliver in arrival order
+		p.seen.add(m.env.ID)
+		p.deliver(c, m)
+		return
+	}
+	if c.known && r <= c.delivered {
+		if !c.holes[r] {
+			p.logReceived(m, true)
+			return
+		}
+		delete(c.holes, r)
+		p.seen.add(m.env.ID)
+		p.deliver(c, m) // late, after gap_wait gave up on it
+		return
+	}
+	if _, ok := c.pending[r]; ok {
+		p.logReceived(m, true)
+		return
+	}
+	if m.via == wire.ViaLive {
+		c.activeAt, c.tailAsked = p.clock.Now(), false
+	}
+	p.seen.add(m.env.ID)
+	p.hold(c, m)
+}
+
+// deliver shows m: its "received" line, then the Message event.
+func (p *pipeline) deliver(c *conv, m pendingMsg) {
+	if ch, ok := p.onDeliver[m.env.ID]; ok {
+		close(ch)
+		delete(p.onDeliver, m.env.ID)
+	}
+	_, _, isDM := wire.ParseDMConversation(c.name)
+	if isDM && m.env.From == p.me && m.via != wire.ViaHistory {
+		return // our own DM, recovered from the log to close the sequence
+	}
+	if m.via != wire.ViaHistory && m.env.Seq > 0 {
+		p.senders.track(c.name, m.env, p.clock.Now())
+	}
+	if isDM && m.via != wire.ViaHistory {
+		c.unread++
+	}
+	p.logReceived(m, false)
+	p.emit(Message{Env: m.env, Conv: c.name, Private: isDM, Via: m.via, RecvNS: m.recvNS, Bytes: m.bytes})
+	p.recorded(c, m.env.RoomSeq)
+}
+
+// recorded makes the position of a shown delivery durable at once where the
+// mode asks for it (RecordJournal).
+func (p *pipeline) recorded(c *conv, seq uint64) {
+	if err := p.pos.recorded(c.name, seq); err != nil {
+		p.log.WithField(wire.FieldError, err.Error()).Error("save position")
+	}
+}
+
+// logReceived writes the "received" line of m (duplicate or not) and
+// counts it.
+func (p *pipeline) logReceived(m pendingMsg, dup bool) {
+	if dup {
+		p.dups.Add(1)
+	} else {
+		p.delivered.Add(1)
+	}
+	convKey, conv := wire.FieldRoom, m.env.Room
+	if m.env.To != "" {
+		convKey, conv = wire.FieldTo, m.env.To
+	}
+	// One map for all fields: every WithField copies the entry's map.
+	p.log.WithFields(logrus.Fields{
+		wire.FieldEvent: wire.EventReceived, wire.FieldFrom: m.env.From, wire.FieldID: m.env.ID,
+		wire.FieldBoot: m.env.Boot, wire.FieldSeq: m.env.Seq, wire.FieldRoomSeq: m.env.RoomSeq,
+		wire.FieldSentNS: m.env.SentNS, wire.FieldRecvNS: m.recvNS,
+		wire.FieldLatencyUS: (m.recvNS - m.env.SentNS) / 1000, wire.FieldBytes: m.bytes,
+		wire.FieldDuplicate: dup, wire.FieldVia: m.via, convKey: conv,
+	}).Info("received")
+}

@@ -1,0 +1,266 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/distchat/distchat/chatnode/wire"
+)
+
+// The send window: at most cfg.Window QoS 1 publishes await their PUBACK
+// (the broker's in-flight quota drops silently beyond it). Send takes a slot
+// of s.window (a semaphore, no lock held while it waits), then numbers and
+// hands the message to paho under sendMu; awaitAck gives the slot back when
+// the PUBACK (or, after a broken connection, the message's echo) comes.
+// Lock order: a window slot, then sendMu, then mu.
+
+// Outgoing is a message to send: to a Room or, with To set, a direct message.
+type Outgoing struct {
+	Room, To string
+	Kind     string
+	Body     string
+	// Size pads the encoded envelope up to this many bytes (load messages).
+	Size int
+	// SentNS overrides the send time (the scheduled time in load runs).
+	SentNS int64
+}
+
+// Sent tracks one published message. Done is closed when the broker
+// acknowledged it (Err nil) or the send failed (Err set).
+type Sent struct {
+	ID    string
+	Seq   uint64
+	Bytes int
+	// Queued is true when the node was disconnected at send time: the
+	// message waits in the client and goes out after the reconnect.
+	Queued bool
+	Done   chan struct{}
+	Err    error
+}
+
+// ErrTooLarge is returned for a message over the configured size limit.
+var ErrTooLarge = errors.New("message too large")
+
+// Send publishes one message at QoS 1. It blocks while the in-flight window
+// is full (the broker's in-flight quota silently drops beyond it) and returns
+// once the message is handed to the client; Sent.Done reports the PUBACK.
+func (s *Session) Send(ctx context.Context, o Outgoing) (*Sent, error) {
+	env, topic, conv, err := s.envelope(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.waitFirstUp(ctx); err != nil {
+		return nil, err
+	}
+	// The slot is taken before sendMu, so a Send waiting for the window
+	// holds no lock and its ctx still ends the wait.
+	select {
+	case s.window <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("send: %w", ctx.Err())
+	case <-s.closing:
+		return nil, errors.New("send: the session is closed")
+	}
+	sent, err := s.publish(env, topic, conv, o.Size)
+	if err != nil {
+		<-s.window
+		return nil, err
+	}
+	return sent, nil
+}
+
+// envelope builds the envelope of o (without its sequence number and id)
+// and the topic and conversation it goes to.
+func (s *Session) envelope(o Outgoing) (env wire.Envelope, topic, conv string, err error) {
+	env = wire.Envelope{V: wire.Version, Kind: o.Kind, Room: o.Room, To: o.To, From: s.me, Boot: s.boot, SentNS: o.SentNS, Body: o.Body}
+	if o.To != "" {
+		if err := wire.ValidateName("user", o.To); err != nil {
+			return env, "", "", err
+		}
+		env.Room = ""
+		return env, wire.DMTopic(o.To, s.me), "@" + o.To, nil
+	}
+	if err := wire.ValidateName("room", o.Room); err != nil {
+		return env, "", "", err
+	}
+	return env, wire.RoomTopic(o.Room, s.me), o.Room, nil
+}
+
+// waitFirstUp holds a clean session's first message until its first
+// connection: paho wipes what a clean session published before it
+// (ConnectRetry stores it, the CONNACK resets the store).
+func (s *Session) waitFirstUp(ctx context.Context) error {
+	if !s.clean {
+		return nil
+	}
+	select {
+	case <-s.firstUp:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("send: not connected yet: %w", ctx.Err())
+	case <-s.refused:
+		return fmt.Errorf("send: %w", s.Err())
+	case <-s.closing:
+		return errors.New("send: the session is closed")
+	}
+}
+
+// publish numbers env in its conversation, encodes it (padded to size)
+// and hands it to the client, holding a window slot. sendMu is held from
+// numbering to the hand-over so that sequence order is publish order;
+// client.Publish only queues the packet, it does not wait for the network.
+func (s *Session) publish(env wire.Envelope, topic, conv string, size int) (*Sent, error) {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	s.mu.Lock()
+	seq := s.convSeq[conv] + 1
+	s.mu.Unlock()
+	env.Seq = seq
+	env.ID = s.me + "-" + strconv.FormatInt(s.boot, 36) + "-" + strconv.FormatUint(s.ids.Add(1), 36)
+	if env.SentNS == 0 {
+		env.SentNS = time.Now().UnixNano()
+	}
+	payload, err := encodePadded(&env, size)
+	if err != nil {
+		return nil, err
+	}
+	if len(payload) > s.cfg.MaxPayload {
+		return nil, fmt.Errorf("%w: %d bytes encoded, the limit is %d", ErrTooLarge, len(payload), s.cfg.MaxPayload)
+	}
+	var echo chan struct{}
+	s.mu.Lock()
+	s.convSeq[conv] = seq
+	queued := !s.connected
+	connects := s.connects
+	if env.To == "" {
+		echo = make(chan struct{})
+		s.echoes[env.ID] = echo
+	}
+	s.mu.Unlock()
+	sent := &Sent{ID: env.ID, Seq: seq, Bytes: len(payload), Queued: queued, Done: make(chan struct{})}
+	start := time.Now()
+	tok := s.client.Publish(topic, 1, false, payload)
+	go s.awaitAck(tok, sent, env, start, connects, echo)
+	return sent, nil
+}
+
+// encodePadded encodes env, padded up to size bytes when size is larger.
+func encodePadded(env *wire.Envelope, size int) ([]byte, error) {
+	payload, err := env.Encode()
+	if err != nil {
+		return nil, err
+	}
+	if size > len(payload)+len(`,"pad":""`) {
+		env.Pad = strings.Repeat("x", size-len(payload)-len(`,"pad":""`))
+		if payload, err = env.Encode(); err != nil {
+			return nil, err
+		}
+	}
+	return payload, nil
+}
+
+// echoNotifier hears of the node's own room messages coming back, which
+// confirm a send whose PUBACK was lost with the connection (the session).
+type echoNotifier interface {
+	echoed(id string)
+}
+
+// echoed reports that the node received its own message id back.
+func (s *Session) echoed(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch, ok := s.echoes[id]; ok {
+		close(ch)
+		delete(s.echoes, id)
+	}
+}
+
+// awaitAck waits (bounded) for a publish token, frees the window slot and
+// logs the outcome. A token that completes after the connection broke says
+// nothing about the PUBACK (it fails on the broken write although paho keeps
+// the message and resends it, or completes on the resend), so then a room
+// message counts as sent when its echo arrives; for a direct message, which
+// has no echo, the log says it is in paho's hands (confirmed_by: resend).
+func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start time.Time, connects int, echo chan struct{}) {
+	defer func() { <-s.window }()
+	defer func() {
+		s.mu.Lock()
+		delete(s.echoes, env.ID)
+		s.mu.Unlock()
+	}()
+	e := s.entry(wire.EventSent).WithField(wire.FieldID, env.ID).WithField(wire.FieldSeq, env.Seq)
+	if env.To != "" {
+		e = e.WithField(wire.FieldTo, env.To)
+	} else {
+		e = e.WithField(wire.FieldRoom, env.Room)
+	}
+	timer := time.NewTimer(AckTimeout)
+	defer timer.Stop()
+	confirmedBy := ""
+	select {
+	case <-tok.Done():
+		sent.Err = tok.Error()
+	case <-timer.C:
+		sent.Err = fmt.Errorf("no PUBACK within %s (the client still holds it and resends after a reconnect)", AckTimeout)
+	case <-s.closing:
+		sent.Err = errClosedUnacked
+	}
+	s.mu.Lock()
+	reconnected := s.connects != connects || !s.connected
+	s.mu.Unlock()
+	if tokDone(tok) && (sent.Err != nil || reconnected) {
+		sent.Err = nil
+		if echo != nil {
+			confirmedBy = wire.ConfirmedByEcho
+			select {
+			case <-echo:
+			case <-timer.C:
+				sent.Err = fmt.Errorf("no echo of the message within %s after the connection broke", AckTimeout)
+			case <-s.closing:
+				sent.Err = errClosedUnacked
+			}
+		} else {
+			confirmedBy = wire.ConfirmedByResend // paho keeps it and resends it after the reconnect
+		}
+	}
+	if sent.Err != nil {
+		e.Data[wire.FieldEvent] = wire.EventSendFailed
+		e.WithField(wire.FieldError, sent.Err.Error()).Warn("send failed")
+		close(sent.Done)
+		return
+	}
+	ack := time.Now()
+	if confirmedBy != "" {
+		e = e.WithField(wire.FieldConfirmedBy, confirmedBy)
+	}
+	e.WithField(wire.FieldSentNS, env.SentNS).WithField(wire.FieldAckNS, ack.UnixNano()).
+		WithField(wire.FieldAckUS, ack.Sub(start).Microseconds()).WithField(wire.FieldBytes, sent.Bytes).Info("sent")
+	close(sent.Done)
+	if sent.Queued {
+		s.onEvent(Info{Text: "sent after reconnect: " + clip(env.Body)})
+	}
+}
+
+var errClosedUnacked = errors.New("the node closed before the broker acknowledged the message")
+
+func tokDone(tok mqtt.Token) bool {
+	select {
+	case <-tok.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+func clip(s string) string {
+	if r := []rune(s); len(r) > 40 {
+		return string(r[:40]) + "…"
+	}
+	return s
+}
