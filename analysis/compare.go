@@ -177,7 +177,11 @@ func compareCDFPlot(title string, d comparePlots, leg *plot.Legend) (*plot.Plot,
 		leg.Add(d.CDFs[i].Name, l)
 	}
 	if len(lines) > 0 {
-		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, logTicks{}
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, c := range d.CDFs {
+			lo, hi = math.Min(lo, c.Points[0][0]), math.Max(hi, c.Points[len(c.Points)-1][0])
+		}
+		setLogX(p, lo, hi)
 	}
 	p.Y.Min, p.Y.Max = 0, 1
 	return p, nil

@@ -213,9 +213,21 @@ func latencyCDFPlot(name string, d scenarioPlots, _ *plot.Legend) (*plot.Plot, e
 	l.Color = palette[0]
 	l.Width = vg.Points(1.5)
 	p.Add(l)
-	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, logTicks{}
+	setLogX(p, d.CDF[0][0], d.CDF[len(d.CDF)-1][0])
 	p.Y.Min, p.Y.Max = 0, 1
 	return p, nil
+}
+
+// setLogX makes p's x axis logarithmic over [lo, hi], widened to a decade
+// around a single value (gonum would widen it by ±1, to zero or below,
+// which a log scale cannot draw).
+func setLogX(p *plot.Plot, lo, hi float64) {
+	lo, hi = math.Max(lo, minLatencyMS), math.Max(hi, minLatencyMS)
+	if hi <= lo*1.001 {
+		lo, hi = lo/math.Sqrt(10), hi*math.Sqrt(10)
+	}
+	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, logTicks{}
+	p.X.Min, p.X.Max = lo, hi
 }
 
 // latencyHistPlot is the latency histogram, clipped at p99.9.
