@@ -211,5 +211,26 @@ func (s *Scenario) Env(logsDir string) []string {
 		fmt.Sprintf("EVAL_ROOM_LOG=%t", *s.RoomLog),
 		"EVAL_DURABILITY="+s.Durability.String(),
 		fmt.Sprintf("EVAL_PEERS=%d", len(s.NodeNames())),
+		fmt.Sprintf("EVAL_EXPECT=%d", s.expect()),
 	)
+}
+
+// expect is every node's -expect: 0 (the peers times what each sends)
+// unless the scenario kills a node. A node started again sends its messages
+// once more from the start, so the others would reach their count, and
+// leave, while its last messages are still on their way (and count them
+// lost); so they expect one message more than can come and stay for the
+// whole linger.
+func (s *Scenario) expect() int {
+	kills := 0
+	for _, f := range s.Faults {
+		if f.Kind == KillNode {
+			kills++
+		}
+	}
+	if kills == 0 {
+		return 0
+	}
+	perNode := s.Rate * int(s.Duration/time.Second)
+	return perNode*(len(s.NodeNames())+kills) + 1
 }
