@@ -202,3 +202,61 @@ func TestComparePlotColoursDistinct(t *testing.T) {
 		}
 	}
 }
+
+// TestComparisonGroups: the groups in the drill logs' scenario lines decide
+// the comparisons: one plot set per group with two or more scenarios, none
+// of all the scenarios together, and the groups in summary.json.
+func TestComparisonGroups(t *testing.T) {
+	dir := t.TempDir()
+	copyFile := func(src, dst string) {
+		t.Helper()
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, dst), b, 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"a.log", "b.log", "c.log", "drill.log"} {
+		copyFile(filepath.Join("testdata/compare", f), f)
+	}
+	for _, f := range []string{"n0.log", "n1.log", "n2.log"} {
+		copyFile(filepath.Join("testdata/compare/u", f), "u-"+f)
+	}
+	copyFile("testdata/interactive/alice.log", "alone.log") // unlabelled, no group
+	scenarioLine := func(run, groups string) string {
+		return logLine(map[string]any{"event": "scenario", "node": "drill", "run": run, "group": groups, "ts_ns": 1})
+	}
+	lines := scenarioLine("t", "g,h") + scenarioLine("u", "g") + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "groups.log"), []byte(lines), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	sum := runOn(t, []string{dir}, Options{Out: out}, "")
+	groups := map[string]string{}
+	for _, s := range sum.Scenarios {
+		groups[s.Name] = strings.Join(s.Groups, ",")
+	}
+	if groups["t"] != "g,h" || groups["u"] != "g" || groups["unlabelled"] != "" || sum.Input.BadLines != 3+1 {
+		t.Fatalf("groups %v, bad lines %d: want t in g and h, u in g, unlabelled in none; 4 bad lines (testdata/compare's three and an empty one)",
+			groups, sum.Input.BadLines)
+	}
+	for _, k := range compareKinds {
+		if _, err := os.Stat(filepath.Join(out, k.prefix+"_g.png")); err != nil {
+			t.Errorf("group g's plot: %v", err)
+		}
+		for _, none := range []string{k.prefix + "_h.png", k.prefix + ".png"} {
+			if _, err := os.Stat(filepath.Join(out, none)); err == nil {
+				t.Errorf("%s written: group h has one scenario, and groups replace the comparison of all", none)
+			}
+		}
+	}
+	report, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(report), "### g: t vs u\n\n![compare_cdf_g.png](compare_cdf_g.png)") {
+		t.Errorf("report.md lacks group g's section:\n%s", report)
+	}
+}

@@ -57,7 +57,8 @@ type Scenario struct {
 	Rate int `yaml:"rate"`
 	// Duration of the sending phase (default 20s).
 	Duration time.Duration `yaml:"duration"`
-	// Size is the payload size in bytes (default 256).
+	// Size is each message's encoded size in bytes: the envelope, padded to it
+	// (default 256; a short envelope is about 190 B, so smaller sizes send that).
 	Size int `yaml:"size"`
 	// Linger is how long a node keeps receiving after it has sent all (default 20s).
 	Linger time.Duration `yaml:"linger"`
