@@ -61,6 +61,8 @@ var faultColors = []color.Color{
 // minLatencyMS keeps log axes away from zero.
 const minLatencyMS = 0.001
 
+// newPlot returns an empty plot in the analysis' style: a title, axis labels
+// (each naming its unit), a grid and plain tick labels.
 func newPlot(title, x, y string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
