@@ -61,7 +61,7 @@ func TestAnyLogs(t *testing.T) {
 	tests := []struct {
 		name      string
 		inputs    func(t *testing.T) []string
-		scenarios []string // with plots
+		scenarios []string // with plots, named by these file names
 		received  int64    // of the first scenario
 	}{
 		{"three interactive nodes without -run", func(*testing.T) []string { return []string{"testdata/interactive"} },
@@ -84,6 +84,15 @@ func TestAnyLogs(t *testing.T) {
 			})
 			return []string{dir}
 		}, []string{"unlabelled"}, 1},
+		{"a run label that is no file name", func(t *testing.T) []string {
+			dir := t.TempDir()
+			lines := []map[string]any{subscribed(s), sent("a-1", s+1e6), received("a-1", "a", s+1e6, s+3e6)}
+			for _, l := range lines {
+				l["run"] = "../my test/1"
+			}
+			writeLogs(t, dir, map[string][]map[string]any{"a": lines})
+			return []string{dir}
+		}, []string{".._my_test_1"}, 1},
 		{"nothing received at all", func(t *testing.T) []string {
 			dir := t.TempDir()
 			writeLogs(t, dir, map[string][]map[string]any{"a": {subscribed(s), sent("a-1", s+1e6)}})

@@ -50,7 +50,7 @@ func (c comparison) fileSuffix() string {
 	if c.Group == "" {
 		return ""
 	}
-	return "_" + c.Group
+	return "_" + fileName(c.Group)
 }
 
 // title names the comparison in plot titles.

@@ -8,6 +8,9 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -161,6 +164,18 @@ func faultSpans(faults []Fault, t0 float64) []faultSpan {
 	return spans
 }
 
+// fileName makes a run label or group safe in a file name: a node's -run
+// may hold any text, and the plots of "a/b" must not need a directory a.
+// Letters, digits, '.', '_' and '-' stay; anything else becomes '_'.
+func fileName(label string) string {
+	return strings.Map(func(r rune) rune {
+		if r < utf8.RuneSelf && (r == '.' || r == '_' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			return r
+		}
+		return '_'
+	}, label)
+}
+
 // scenarioPlot is one of a scenario's plots: its file name prefix and how
 // to draw it (the legend may stay empty).
 type scenarioPlot struct {
@@ -189,9 +204,9 @@ func plotScenario(ctx context.Context, dir string, s ScenarioSummary, d scenario
 		leg := newLegend()
 		p, err := k.draw(s.Name, d, leg)
 		if err != nil {
-			return nil, fmt.Errorf("plot %s%s: %w", k.prefix, s.Name, err)
+			return nil, fmt.Errorf("plot %s of %s: %w", k.prefix, s.Name, err)
 		}
-		name := k.prefix + s.Name + ".png"
+		name := k.prefix + fileName(s.Name) + ".png"
 		if err := save(p, leg, outPath(dir, name)); err != nil {
 			return nil, err
 		}
