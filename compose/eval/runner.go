@@ -192,8 +192,15 @@ func (r *Runner) runFaults(ctx context.Context, s Scenario, logs string, compose
 			return err
 		}
 		elapsed = a.at
+		// A fault starts as its command is issued (docker-compose takes
+		// about a second to send a kill) and ends when the command that
+		// repairs it returns.
+		at := time.Now()
 		if err := r.apply(ctx, compose, a); err != nil {
 			return fmt.Errorf("fault %s %s: %w", a.fault.Kind, a.phase, err)
+		}
+		if a.phase == wire.PhaseEnd {
+			at = time.Now()
 		}
 		target := a.fault.Target
 		if target == "" {
@@ -201,7 +208,7 @@ func (r *Runner) runFaults(ctx context.Context, s Scenario, logs string, compose
 		}
 		dlog.WithFields(logrus.Fields{
 			wire.FieldEvent: wire.EventFault, wire.FieldNode: "drill", wire.FieldRun: s.Name,
-			wire.FieldTSNS: time.Now().UnixNano(), wire.FieldFault: a.fault.Kind, wire.FieldPhase: a.phase,
+			wire.FieldTSNS: at.UnixNano(), wire.FieldFault: a.fault.Kind, wire.FieldPhase: a.phase,
 			wire.FieldTarget: target,
 		}).Info(wire.EventFault)
 		r.say("%s: +%s %s %s %s", s.Name, a.at, a.fault.Kind, target, a.phase)
