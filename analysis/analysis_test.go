@@ -445,7 +445,7 @@ func TestReportEmptyDistributions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "report.md")
-			if err := writeReport(path, Summary{Scenarios: []ScenarioSummary{tt.s, tt.s}}, nil, nil); err != nil {
+			if err := writeReport(path, Summary{Scenarios: []ScenarioSummary{tt.s, tt.s}}, reportPlots{}); err != nil {
 				t.Fatal(err)
 			}
 			b, err := os.ReadFile(path)

@@ -54,7 +54,7 @@ func TestGolden(t *testing.T) {
 func goldenOutputs(t *testing.T, input string) map[string][]byte {
 	t.Helper()
 	out := t.TempDir()
-	sum, m, err := analyse(context.Background(), Options{Inputs: []string{input}, Out: out}, strings.NewReader(""))
+	sum, _, err := analyse(context.Background(), Options{Inputs: []string{input}, Out: out}, strings.NewReader(""))
 	if err != nil {
 		t.Fatalf("analyse: %v", err)
 	}
@@ -76,8 +76,7 @@ func goldenOutputs(t *testing.T, input string) map[string][]byte {
 		}), '\n')
 	}
 	for _, s := range sum.Scenarios {
-		sc := m.runs[s.Name]
-		got["plots_"+s.Name+".json"] = asJSON(scenarioPlotData(s, sc.timeline, sc.timeSync))
+		got["plots_"+s.Name+".json"] = asJSON(scenarioPlotData(s))
 	}
 	if len(sum.Scenarios) > 1 {
 		got["plots_compare.json"] = asJSON(comparePlotData(sum.Scenarios))

@@ -463,28 +463,9 @@ func mergeLines(files []string, p *progress, fn func(r *rec, ok bool, c *cursor)
 		go readInput(name, in, p, stop)
 		ins = append(ins, in)
 	}
-	// advance loads the next batch of in; false when in is finished.
-	advance := func(in *input) (bool, error) {
-		if in.cur != nil {
-			in.free <- in.cur
-			in.cur = nil
-		}
-		for b := range in.full {
-			if b.err != nil {
-				return false, b.err
-			}
-			if len(b.ends) == 0 {
-				in.free <- b
-				continue
-			}
-			in.cur, in.i = b, 0
-			return true, nil
-		}
-		return false, nil
-	}
 	active := ins[:0]
 	for _, in := range ins {
-		ok, err := advance(in)
+		ok, err := in.advance()
 		if err != nil {
 			return err
 		}
@@ -517,7 +498,7 @@ func mergeLines(files []string, p *progress, fn func(r *rec, ok bool, c *cursor)
 			in.i++
 		}
 		if in.i == len(b.ends) {
-			ok, err := advance(in)
+			ok, err := in.advance()
 			if err != nil {
 				return err
 			}
@@ -528,6 +509,26 @@ func mergeLines(files []string, p *progress, fn func(r *rec, ok bool, c *cursor)
 		}
 	}
 	return nil
+}
+
+// advance loads the next batch of in; false when in is finished.
+func (in *input) advance() (bool, error) {
+	if in.cur != nil {
+		in.free <- in.cur
+		in.cur = nil
+	}
+	for b := range in.full {
+		if b.err != nil {
+			return false, b.err
+		}
+		if len(b.ends) == 0 {
+			in.free <- b
+			continue
+		}
+		in.cur, in.i = b, 0
+		return true, nil
+	}
+	return false, nil
 }
 
 // readInput reads and parses one file into batches for mergeLines.

@@ -310,26 +310,41 @@ func writeOutputs(ctx context.Context, opt Options, sum Summary, m *model) error
 	if err := writeSummaryCSV(outPath(opt.Out, "summary.csv"), sum); err != nil {
 		return err
 	}
-	plots := map[string][]string{}
-	var compare []string
+	plots := reportPlots{scenario: map[string][]string{}, compare: map[string][]string{}}
 	if !opt.NoPlots {
-		for _, s := range sum.Scenarios {
-			sc := m.runs[s.Name]
-			names, err := plotScenario(ctx, opt.Out, s, scenarioPlotData(s, sc.timeline, sc.timeSync))
-			if err != nil {
-				return err
-			}
-			plots[s.Name] = names
-		}
-		if len(sum.Scenarios) > 1 {
-			var err error
-			if compare, err = plotComparison(ctx, opt.Out, comparePlotData(sum.Scenarios)); err != nil {
-				return err
-			}
+		var err error
+		if plots, err = writePlots(ctx, opt.Out, sum); err != nil {
+			return err
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return writeReport(outPath(opt.Out, "report.md"), sum, plots, compare)
+	return writeReport(outPath(opt.Out, "report.md"), sum, plots)
+}
+
+// reportPlots are the plot files written, for the report: per scenario, and
+// per comparison group ("" for the comparison of all scenarios).
+type reportPlots struct {
+	scenario, compare map[string][]string
+}
+
+// writePlots draws every scenario's plots and every comparison's.
+func writePlots(ctx context.Context, dir string, sum Summary) (reportPlots, error) {
+	plots := reportPlots{scenario: map[string][]string{}, compare: map[string][]string{}}
+	for _, s := range sum.Scenarios {
+		names, err := plotScenario(ctx, dir, s, scenarioPlotData(s))
+		if err != nil {
+			return plots, err
+		}
+		plots.scenario[s.Name] = names
+	}
+	for _, c := range comparisons(sum.Scenarios) {
+		names, err := plotComparison(ctx, dir, c, comparePlotData(c.Scenarios))
+		if err != nil {
+			return plots, err
+		}
+		plots.compare[c.Group] = names
+	}
+	return plots, nil
 }

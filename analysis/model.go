@@ -15,7 +15,7 @@ func init() {
 		wire.EventReconnected, wire.EventSubscribed, wire.EventUnsubscribed, wire.EventSent, wire.EventSendFailed,
 		wire.EventReceived, wire.EventGap, wire.EventMalformed, wire.EventPresence, wire.EventSync,
 		wire.EventBenchStart, wire.EventBenchEnd, wire.EventFault, wire.EventShutdown, wire.EventSubscribeFailed,
-		wire.EventClientLog} {
+		wire.EventClientLog, wire.EventScenario} {
 		knownEvents[e] = true
 	}
 }
@@ -51,6 +51,7 @@ type scenario struct {
 	open      map[memberKey]int64
 	faults    []Fault
 	openFault map[faultKey]int64
+	groups    []string // the comparisons it belongs to, from the drill log
 	// the send times of the first and last "sent" lines, and the measured
 	// window (-warmup, -cooldown) over send times
 	firstNS, lastNS int64
@@ -79,6 +80,7 @@ type scenario struct {
 	gotExp       []int64 // of those, received
 	unmatched    int64
 	negative     int64   // deliveries with a negative one-way latency (clock skew)
+	bytesRecv    int64   // bytes of the measured first deliveries (envelopes as sent)
 	timeline     []point // (recv time, latency ms) sample of live deliveries, for plots
 	timeSync     []point // the same for deliveries via sync
 	tlEvery      int64

@@ -174,7 +174,7 @@ func (m *messagesCSV) close(keep bool) error {
 }
 
 // writeReport writes report.md: tables and plots, ready for a README.
-func writeReport(path string, sum Summary, plots map[string][]string, compare []string) error {
+func writeReport(path string, sum Summary, plots reportPlots) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# distchat evaluation report\n\nFrom %d lines in %d files (%d bad lines skipped).\n\n",
 		sum.Input.Lines, sum.Input.Files, sum.Input.BadLines)
@@ -184,54 +184,77 @@ func writeReport(path string, sum Summary, plots map[string][]string, compare []
 		"one process' stamps only and is the clock-free check. Percentiles are nearest rank over every delivery, read " +
 		"from a histogram: exact below 2.048 ms, above at most 0.1% below the exact value.\n\n")
 	if len(sum.Scenarios) > 1 {
-		b.WriteString("## Scenarios side by side\n\n")
-		b.WriteString("| scenario | sent | expected | received | lost | dup | via sync | p50 ms | p99 ms | max ms | round trip p50 ms | ack p50 ms | msg/s |\n")
-		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-		for _, s := range sum.Scenarios {
-			fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %s | %s | %s | %s | %s | %s |\n", s.Name, s.Sent, s.Expected,
-				s.Received, s.Lost, s.Duplicates, s.ReceivedSync, msOf(s.LatencyMS, s.LatencyMS.P50), msOf(s.LatencyMS, s.LatencyMS.P99),
-				msOf(s.LatencyMS, s.LatencyMS.Max), msOf(s.RoundTripMS, s.RoundTripMS.P50), msOf(s.AckLatencyMS, s.AckLatencyMS.P50),
-				f3(s.ThroughputMsgsPerS))
-		}
-		b.WriteString("\n")
-		for _, p := range compare {
-			fmt.Fprintf(&b, "![%s](%s)\n\n", p, p)
-		}
+		reportSideBySide(&b, sum.Scenarios, plots.compare)
 	}
 	for _, s := range sum.Scenarios {
-		fmt.Fprintf(&b, "## %s\n\n", s.Name)
-		fmt.Fprintf(&b, "%d messages sent in a %.1f s window; %d deliveries expected, %d received (%d live, %d recovered "+
-			"from the room log), **%d lost**, %d duplicates suppressed, %d reordered; %.1f deliveries/s.\n\n",
-			s.Sent, s.WindowS, s.Expected, s.Received, s.ReceivedLive, s.ReceivedSync, s.Lost, s.Duplicates, s.Reordered,
-			s.ThroughputMsgsPerS)
-		if s.NegativeLatencies > 0 {
-			fmt.Fprintf(&b, "%s stamped by the receiver before the sender's send time (clock skew): counted "+
-				"with a one-way latency of 0 ms.\n\n", plural(s.NegativeLatencies, "delivery was", "deliveries were"))
-		}
-		for _, f := range s.Faults {
-			fmt.Fprintf(&b, "- fault `%s` on %s for %.1f s\n", f.Name, f.Target, float64(f.EndNS-f.StartNS)/1e9)
-		}
-		b.WriteString("\n| latency (ms) | n | min | mean | p50 | p90 | p95 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-		for _, row := range []struct {
-			name string
-			l    Latency
-		}{{"all deliveries", s.LatencyMS}, {"live", s.LiveLatencyMS}, {"via room log (sync)", s.SyncLatencyMS},
-			{"round trip (own messages)", s.RoundTripMS}, {"publish → PUBACK", s.AckLatencyMS}} {
-			l := row.l
-			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", row.name, l.N, msOf(l, l.Min), msOf(l, l.Mean),
-				msOf(l, l.P50), msOf(l, l.P90), msOf(l, l.P95), msOf(l, l.P99), msOf(l, l.P999), msOf(l, l.Max))
-		}
-		b.WriteString("\n| receiver | expected | received | lost | duplicates | reordered | via sync | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-		for _, r := range s.Receivers {
-			fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %s | %s |\n", r.Node, r.Expected, r.Received, r.Lost,
-				r.Duplicates, r.Reordered, r.ReceivedSync, msOf(r.LatencyMS, r.LatencyMS.P50), msOf(r.LatencyMS, r.LatencyMS.P99))
-		}
-		b.WriteString("\n")
-		for _, p := range plots[s.Name] {
-			fmt.Fprintf(&b, "![%s](%s)\n\n", p, p)
-		}
+		reportScenario(&b, s, plots.scenario[s.Name])
 	}
 	return writeFile(path, []byte(b.String()))
+}
+
+// reportSideBySide writes the table of every scenario and the comparison
+// plots, each group's under a heading of its own.
+func reportSideBySide(b *strings.Builder, ss []ScenarioSummary, compare map[string][]string) {
+	b.WriteString("## Scenarios side by side\n\n")
+	b.WriteString("| scenario | sent | expected | received | lost | dup | via sync | p50 ms | p99 ms | max ms | round trip p50 ms | ack p50 ms | msg/s | MB/s |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, s := range ss {
+		fmt.Fprintf(b, "| %s | %d | %d | %d | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n", s.Name, s.Sent, s.Expected,
+			s.Received, s.Lost, s.Duplicates, s.ReceivedSync, msOf(s.LatencyMS, s.LatencyMS.P50), msOf(s.LatencyMS, s.LatencyMS.P99),
+			msOf(s.LatencyMS, s.LatencyMS.Max), msOf(s.RoundTripMS, s.RoundTripMS.P50), msOf(s.AckLatencyMS, s.AckLatencyMS.P50),
+			f3(s.ThroughputMsgsPerS), f3(s.ThroughputMBPerS))
+	}
+	b.WriteString("\n")
+	for _, c := range comparisons(ss) {
+		if len(compare[c.Group]) == 0 {
+			continue // -no-plots
+		}
+		if c.Group != "" {
+			names := make([]string, len(c.Scenarios))
+			for i, s := range c.Scenarios {
+				names[i] = s.Name
+			}
+			fmt.Fprintf(b, "### %s: %s\n\n", c.Group, strings.Join(names, " vs "))
+		}
+		for _, p := range compare[c.Group] {
+			fmt.Fprintf(b, "![%s](%s)\n\n", p, p)
+		}
+	}
+}
+
+// reportScenario writes one scenario's figures, tables and plots.
+func reportScenario(b *strings.Builder, s ScenarioSummary, plots []string) {
+	fmt.Fprintf(b, "## %s\n\n", s.Name)
+	fmt.Fprintf(b, "%d messages sent in a %.1f s window; %d deliveries expected, %d received (%d live, %d recovered "+
+		"from the room log), **%d lost**, %d duplicates suppressed, %d reordered; %.1f deliveries/s.\n\n",
+		s.Sent, s.WindowS, s.Expected, s.Received, s.ReceivedLive, s.ReceivedSync, s.Lost, s.Duplicates, s.Reordered,
+		s.ThroughputMsgsPerS)
+	if s.NegativeLatencies > 0 {
+		fmt.Fprintf(b, "%s stamped by the receiver before the sender's send time (clock skew): counted "+
+			"with a one-way latency of 0 ms.\n\n", plural(s.NegativeLatencies, "delivery was", "deliveries were"))
+	}
+	for _, f := range s.Faults {
+		fmt.Fprintf(b, "- fault `%s` on %s for %.1f s\n", f.Name, f.Target, float64(f.EndNS-f.StartNS)/1e9)
+	}
+	b.WriteString("\n| latency (ms) | n | min | mean | p50 | p90 | p95 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, row := range []struct {
+		name string
+		l    Latency
+	}{{"all deliveries", s.LatencyMS}, {"live", s.LiveLatencyMS}, {"via room log (sync)", s.SyncLatencyMS},
+		{"round trip (own messages)", s.RoundTripMS}, {"publish → PUBACK", s.AckLatencyMS}} {
+		l := row.l
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", row.name, l.N, msOf(l, l.Min), msOf(l, l.Mean),
+			msOf(l, l.P50), msOf(l, l.P90), msOf(l, l.P95), msOf(l, l.P99), msOf(l, l.P999), msOf(l, l.Max))
+	}
+	b.WriteString("\n| receiver | expected | received | lost | duplicates | reordered | via sync | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range s.Receivers {
+		fmt.Fprintf(b, "| %s | %d | %d | %d | %d | %d | %d | %s | %s |\n", r.Node, r.Expected, r.Received, r.Lost,
+			r.Duplicates, r.Reordered, r.ReceivedSync, msOf(r.LatencyMS, r.LatencyMS.P50), msOf(r.LatencyMS, r.LatencyMS.P99))
+	}
+	b.WriteString("\n")
+	for _, p := range plots {
+		fmt.Fprintf(b, "![%s](%s)\n\n", p, p)
+	}
 }
 
 // outPath joins the output directory and a file name.

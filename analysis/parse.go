@@ -8,9 +8,9 @@ import (
 // rec holds the fields of one log line the analysis uses, as slices of the
 // line (valid until the next line is read).
 type rec struct {
-	event, node, run, id, from, room, to, via, fault, phase, target, boot []byte
-	tsNS, sentNS, recvNS, seq, ackUS                                      int64
-	hasAck, duplicate                                                     bool
+	event, node, run, id, from, room, to, via, fault, phase, target, boot, group []byte
+	tsNS, sentNS, recvNS, seq, ackUS, bytes                                      int64
+	hasAck, duplicate                                                            bool
 }
 
 // parseRec fills r from one logrus JSON line in a single scan. It returns
@@ -112,6 +112,10 @@ func assign(r *rec, key, val []byte) {
 		r.target = val
 	case "boot":
 		r.boot = val
+	case "group":
+		r.group = val
+	case "bytes":
+		r.bytes = atoi(val)
 	case "ts_ns":
 		r.tsNS = atoi(val)
 	case "sent_ns":

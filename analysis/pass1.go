@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/distchat/distchat/chatnode/wire"
 )
@@ -14,7 +15,8 @@ type fileFacts struct {
 	events []fact               // memberships, faults, and each node's first line, in file order
 	sends  map[string]*sendSpan // per run label
 	// lines read, of those the ones with a known event, and of those the
-	// fault lines (a drill's log holds no node's lines)
+	// drill lines: fault and scenario lines (a drill's log holds no node's
+	// lines)
 	lines, eventLines, faultLines int64
 	// the run labels of the file's membership, fault and "sent" lines:
 	// files that share none are merged apart in pass two
@@ -27,9 +29,9 @@ type fileFacts struct {
 
 // fact is one line of interest to the first pass.
 type fact struct {
-	event                                 string // a wire event, or "" for a node's first parsed line
-	run, node, conv, fault, target, phase string
-	ts                                    int64
+	event                                        string // a wire event, or "" for a node's first parsed line
+	run, node, conv, fault, target, phase, group string
+	ts                                           int64
 }
 
 // sendSpan is the send times of a run's "sent" lines in one file.
@@ -55,7 +57,7 @@ func (ff *fileFacts) pass1(line []byte) {
 		}
 		ff.runs[string(r.run)] = true
 	}
-	if k := [2]string{string(r.run), string(r.node)}; e != "" && e != wire.EventFault && !ff.nodes[k] {
+	if k := [2]string{string(r.run), string(r.node)}; e != "" && !isDrillEvent(e) && !ff.nodes[k] {
 		if ff.nodes == nil {
 			ff.nodes = map[[2]string]bool{}
 		}
@@ -63,6 +65,9 @@ func (ff *fileFacts) pass1(line []byte) {
 		ff.events = append(ff.events, fact{run: k[0], node: k[1]}) // the node, in the order the files name them
 	}
 	switch e {
+	case wire.EventScenario:
+		ff.faultLines++
+		ff.events = append(ff.events, fact{event: e, run: string(r.run), group: string(r.group)})
 	case wire.EventFault:
 		ff.faultLines++
 		ff.events = append(ff.events, fact{event: e, run: string(r.run), fault: string(r.fault), target: string(r.target),
@@ -84,6 +89,10 @@ func (ff *fileFacts) pass1(line []byte) {
 		sp.first, sp.last, sp.n = min(sp.first, r.sentNS), max(sp.last, r.sentNS), sp.n+1
 	}
 }
+
+// isDrillEvent reports whether lines of event e come from the evaluation's
+// drill log rather than a node.
+func isDrillEvent(e string) bool { return e == wire.EventFault || e == wire.EventScenario }
 
 // nodeEnds tells pass two when a node's log has been read to its end: when
 // every file of the group holding its lines has, and no file that may hold
@@ -231,6 +240,9 @@ func (m *model) apply(ff *fileFacts) {
 	for _, f := range ff.events {
 		s := m.scenario(f.run)
 		switch f.event {
+		case wire.EventScenario:
+			s.groups = splitGroups(f.group)
+			continue
 		case wire.EventFault:
 			key := faultKey{f.fault, f.target}
 			if f.phase == wire.PhaseStart {
@@ -263,6 +275,17 @@ func (m *model) apply(ff *fileFacts) {
 		s.lastNS = max(s.lastNS, sp.last)
 		s.sentLines += sp.n
 	}
+}
+
+// splitGroups returns the comma-separated groups of a scenario line.
+func splitGroups(s string) []string {
+	var gs []string
+	for _, g := range strings.Split(s, ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			gs = append(gs, g)
+		}
+	}
+	return gs
 }
 
 // lineEvent returns the event name of a raw line without parsing it (empty

@@ -26,9 +26,9 @@ type flight struct {
 
 // pending is a first delivery waiting for its message's "sent" line.
 type pending struct {
-	recvNS, latencyUS int64
-	node              int32
-	sync, reordered   bool
+	recvNS, latencyUS, bytes int64
+	node                     int32
+	sync, reordered          bool
 }
 
 // doneIDs remembers recently finished messages, so that a late delivery of
@@ -85,7 +85,7 @@ func (m *model) pass2(r *rec, ok bool, c *cursor, emit func(delivery)) {
 		m.badLines++
 		return
 	}
-	if ev == wire.EventFault {
+	if isDrillEvent(ev) {
 		return
 	}
 	s, n := m.lookup(c, r)
@@ -173,8 +173,18 @@ func (m *model) sentLine(s *scenario, n int32, r *rec) {
 	s.finishIfDone(k, i, f)
 }
 
+// received matches one "received" line with its message and counts it: a
+// first delivery, a duplicate, or unmatched.
 func (m *model) received(s *scenario, n int32, r *rec, emit func(delivery)) {
-	acc := s.recv[n]
+	d, fromIdx, conv := s.deliveryOf(n, r)
+	k, fi, f := m.matchDelivery(s, n, fromIdx, r, &d)
+	emit(d)
+	s.countDelivery(n, fromIdx, conv, r, d, k, fi, f)
+}
+
+// deliveryOf is the messages.csv row of node n's "received" line r, with
+// the sender's index (-1 for a node without a log) and the conversation.
+func (s *scenario) deliveryOf(n int32, r *rec) (d delivery, fromIdx, conv int32) {
 	fromIdx, ok := s.nodes[string(r.from)]
 	var sender string
 	if ok {
@@ -182,47 +192,63 @@ func (m *model) received(s *scenario, n int32, r *rec, emit func(delivery)) {
 	} else {
 		fromIdx, sender = -1, csvField(string(r.from))
 	}
-	conv := s.conv(r)
+	conv = s.conv(r)
 	convName := ""
 	if conv >= 0 {
 		convName = s.csvConvs[conv]
 	}
-	d := delivery{run: s.csvName, receiver: s.csvNodes[n], sender: sender, conv: convName,
+	d = delivery{run: s.csvName, receiver: s.csvNodes[n], sender: sender, conv: convName,
 		via: viaOf(r.via), seq: r.seq, sentNS: r.sentNS, recvNS: r.recvNS, duplicate: r.duplicate}
 	d.latencyUS = (d.recvNS - d.sentNS) / 1000
-	var k uint64
+	return d, fromIdx, conv
+}
+
+// matchDelivery finds the message a delivery with an id belongs to (in
+// flight, finished, or new) and marks node n as having received it; a
+// repeat at n becomes a duplicate. It returns the message's key, slot
+// (-1 when finished or untracked) and flight (what is left of it when
+// finished; nil when there is no message to match).
+func (m *model) matchDelivery(s *scenario, n, fromIdx int32, r *rec, d *delivery) (uint64, int32, *flight) {
+	if len(r.id) == 0 {
+		return 0, -1, nil
+	}
+	k := m.key(r.id)
+	var fi int32
 	var f *flight
-	fi := int32(-1)
-	if len(r.id) > 0 {
-		k = m.key(r.id)
-		var dm *doneMsg
-		if d.duplicate || (fromIdx >= 0 && s.ended[fromIdx]) {
-			// flagged by the node, or from a node whose log has ended (its
-			// "sent" line will not come): matched, but never the start of a
-			// message to track
-			fi, f, dm = s.findFlight(k)
-		} else {
-			fi, f, dm = s.flightOf(k)
-			if f != nil && !f.hasSent {
-				f.sender = fromIdx // until the "sent" line says so: whose log must hold it
-			}
-		}
-		var got *uint64
-		if dm != nil {
-			// finished already: what is left of it is enough to match
-			got, f = &dm.got, &flight{hasSent: true, sentNS: dm.sentNS, sender: dm.sender}
-		} else if f != nil {
-			got = &f.got
-		}
-		if !d.duplicate && got != nil {
-			if b := uint64(1) << n; *got&b != 0 {
-				d.duplicate = true
-			} else {
-				*got |= b
-			}
+	var dm *doneMsg
+	if d.duplicate || (fromIdx >= 0 && s.ended[fromIdx]) {
+		// flagged by the node, or from a node whose log has ended (its
+		// "sent" line will not come): matched, but never the start of a
+		// message to track
+		fi, f, dm = s.findFlight(k)
+	} else {
+		fi, f, dm = s.flightOf(k)
+		if f != nil && !f.hasSent {
+			f.sender = fromIdx // until the "sent" line says so: whose log must hold it
 		}
 	}
-	emit(d)
+	var got *uint64
+	if dm != nil {
+		// finished already: what is left of it is enough to match
+		got, f = &dm.got, &flight{hasSent: true, sentNS: dm.sentNS, sender: dm.sender}
+	} else if f != nil {
+		got = &f.got
+	}
+	if !d.duplicate && got != nil {
+		if b := uint64(1) << n; *got&b != 0 {
+			d.duplicate = true
+		} else {
+			*got |= b
+		}
+	}
+	return k, fi, f
+}
+
+// countDelivery adds node n's delivery d of message f (key k, slot fi) to
+// the figures: a duplicate, unmatched, a first delivery waiting for its
+// "sent" line, or a first delivery counted now.
+func (s *scenario) countDelivery(n, fromIdx, conv int32, r *rec, d delivery, k uint64, fi int32, f *flight) {
+	acc := s.recv[n]
 	// The window is over send times; until the "sent" line is read, a
 	// delivery has only its own stamp of the send time.
 	sentAt := d.sentNS
@@ -240,7 +266,7 @@ func (m *model) received(s *scenario, n int32, r *rec, emit func(delivery)) {
 		s.unmatched++ // no id, or its sender's log has ended: no "sent" line to match, whenever it was sent
 		return
 	}
-	p := pending{recvNS: d.recvNS, latencyUS: d.latencyUS, node: n, sync: string(r.via) == wire.ViaSync}
+	p := pending{recvNS: d.recvNS, latencyUS: d.latencyUS, bytes: r.bytes, node: n, sync: string(r.via) == wire.ViaSync}
 	if key := (streamKey{fromIdx, conv, atoi(r.boot)}); measured && d.seq > 0 {
 		if d.seq < acc.lastSeq[key] {
 			p.reordered = true
@@ -279,6 +305,7 @@ func (s *scenario) count(f *flight, p pending) {
 	if p.reordered {
 		acc.reordered++
 	}
+	s.bytesRecv += p.bytes
 	if p.latencyUS < 0 {
 		s.negative++ // the receiver's clock is behind the sender's: counted as 0
 	}

@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"maps"
 	"math"
 	"slices"
 )
@@ -36,7 +37,10 @@ type Latency struct {
 // ScenarioSummary is one run label's figures.
 type ScenarioSummary struct {
 	Name string `json:"name"`
-	Sent int64  `json:"sent"`
+	// Groups are the comparisons the scenario takes part in (from the
+	// evaluation's drill log); none for a scenario compared with all.
+	Groups []string `json:"groups,omitempty"`
+	Sent   int64    `json:"sent"`
 	// Expected counts each message once per node subscribed to its room
 	// when it was sent (the sender included: it receives its own messages).
 	Expected   int64 `json:"expected"`
@@ -58,15 +62,23 @@ type ScenarioSummary struct {
 	AckLatencyMS      Latency `json:"ack_latency_ms"`
 	// RoundTripMS is the latency of nodes' own messages back to themselves:
 	// send and receive stamped by one process, so no clock comparison.
-	RoundTripMS        Latency           `json:"round_trip_ms"`
-	ThroughputMsgsPerS float64           `json:"throughput_msgs_per_s"`
-	WindowS            float64           `json:"window_s"`
-	Faults             []Fault           `json:"faults"`
-	Receivers          []ReceiverSummary `json:"receivers"`
-	Senders            []SenderSummary   `json:"senders"`
+	RoundTripMS        Latency `json:"round_trip_ms"`
+	ThroughputMsgsPerS float64 `json:"throughput_msgs_per_s"`
+	// ThroughputMBPerS is the bytes of the measured first deliveries
+	// (message envelopes as published) per second of the window, in MB
+	// (10^6 bytes).
+	ThroughputMBPerS float64           `json:"throughput_mb_per_s"`
+	WindowS          float64           `json:"window_s"`
+	Faults           []Fault           `json:"faults"`
+	Receivers        []ReceiverSummary `json:"receivers"`
+	Senders          []SenderSummary   `json:"senders"`
 
-	throughput []point // delivered messages per second, for the plot
-	all        *hist   // every first delivery's latency, for the plots
+	throughput   []point // delivered messages per second, for the plot
+	throughputT0 int64   // the first of those seconds, in ns since the epoch
+	all          *hist   // every first delivery's latency, for the plots
+	// the sampled (receive time, latency) points of live deliveries and
+	// deliveries via sync, for the latency-over-time plot
+	timeLive, timeSync []point
 }
 
 // ReceiverSummary is one node's deliveries in a scenario.
@@ -107,7 +119,8 @@ func (m *model) summarize() Summary {
 }
 
 func (s *scenario) summarize() ScenarioSummary {
-	ss := ScenarioSummary{Name: s.name, Faults: s.faults, Sent: s.sent}
+	ss := ScenarioSummary{Name: s.name, Groups: s.groups, Faults: s.faults, Sent: s.sent,
+		timeLive: s.timeline, timeSync: s.timeSync}
 	if ss.Faults == nil {
 		ss.Faults = []Fault{}
 	}
@@ -161,8 +174,12 @@ func (s *scenario) summarize() ScenarioSummary {
 	ss.WindowS = round3(float64(max(s.winTo-s.winFrom, 0)) / 1e9) // -warmup and -cooldown may leave nothing
 	if ss.WindowS > 0 {
 		ss.ThroughputMsgsPerS = round3(float64(ss.Received) / ss.WindowS)
+		ss.ThroughputMBPerS = math.Round(float64(s.bytesRecv)/ss.WindowS) / 1e6 // to the byte per second
 	}
 	ss.throughput = throughputSeries(perSecond)
+	if len(perSecond) > 0 {
+		ss.throughputT0 = slices.Min(slices.Collect(maps.Keys(perSecond))) * 1e9
+	}
 	ss.all = all
 	return ss
 }

@@ -34,6 +34,10 @@ const (
 	// EventClientLog carries a line of the MQTT client library's own log
 	// (paho's ERROR and CRITICAL output), so it never mixes into the chat.
 	EventClientLog = "client_log"
+	// EventScenario opens an evaluation run's drill log: group (the
+	// comparisons the run belongs to, comma-separated). The analysis draws
+	// one comparison per group.
+	EventScenario = "scenario"
 )
 
 // Log field names shared by the node and the analysis tool.
@@ -80,6 +84,7 @@ const (
 	FieldFault  = "fault"
 	FieldPhase  = "phase"
 	FieldTarget = "target"
+	FieldGroup  = "group"
 )
 
 // Values of FieldConfirmedBy.
@@ -131,6 +136,7 @@ type LogRecord struct {
 	Fault          string `json:"fault"`
 	Phase          string `json:"phase"`
 	Target         string `json:"target"`
+	Group          string `json:"group"`
 	Error          string `json:"error"`
 	SessionPresent bool   `json:"session_present"`
 }

@@ -51,7 +51,7 @@ func TestComposeZeroLossAcrossBrokerKill(t *testing.T) {
 	if len(sent) == 0 {
 		t.Fatal("no node logged a sent message")
 	}
-	for _, node := range Nodes {
+	for _, node := range s.NodeNames() {
 		var missing int
 		for id := range sent {
 			if !received[node][id] {

@@ -55,6 +55,9 @@ func TestLoadScenarioErrors(t *testing.T) {
 		{"bad name", "name: a/b\n", "name:"},
 		{"bad rate", "name: x\nrate: -1\n", "rate:"},
 		{"bad durability", "name: x\ndurability: disk\n", `durability: "disk" is not one of process, machine`},
+		{"too many nodes", "name: x\nnodes: 11\n", "nodes: 11 must be between 1 and 10"},
+		{"kill a node not running", "name: x\nfaults: [{at: 1s, kind: kill-node, target: dave, for: 1s}]\n", `target "dave" is not one of alice, bob, carol`},
+		{"bad group", "name: x\ngroups: [a/b]\n", `groups: "a/b"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,6 +141,58 @@ faults:
 	wantLog := "kill-broker broker start,kill-broker broker end,partition bob start,partition bob end"
 	if strings.Join(got, ",") != wantLog {
 		t.Fatalf("drill log %q, want %q", strings.Join(got, ","), wantLog)
+	}
+}
+
+// TestRunTenNodesKillNodeAndGroups: a scenario with nodes: 10 starts and
+// waits for ten node services, kill-node kills a node and starts the same
+// container again, and the drill log opens with the scenario's groups.
+func TestRunTenNodesKillNodeAndGroups(t *testing.T) {
+	s, err := LoadScenario(writeScenario(t, `name: crash
+duration: 5s
+linger: 5s
+nodes: 10
+groups: [faults, scale-nodes]
+faults:
+  - {at: 2s, kind: kill-node, target: judy, for: 3s}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd := &fakeDocker{}
+	r := Runner{ComposeFile: "eval.yml", Project: "p", Results: t.TempDir(), Cmd: fd,
+		Sleep: func(context.Context, time.Duration) error { return nil }}
+	if err := r.Run(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	calls := strings.Join(fd.calls, "\n")
+	for _, want := range []string{
+		"compose up -d --no-recreate " + strings.Join(NodeServices, " ") + "\n",
+		"compose kill -s SIGKILL judy\ncompose start judy\n",
+		"compose ps -q judy\ndocker wait id-judy\n",
+	} {
+		if !strings.Contains(calls, want) {
+			t.Errorf("commands lack %q:\n%s", want, calls)
+		}
+	}
+	if got := strings.Count(calls, "docker wait "); got != 10 {
+		t.Errorf("%d docker waits, want 10", got)
+	}
+	// 100 msg/s for 5 s from 10 nodes, one of them twice: at most 5500.
+	if env := strings.Join(s.Env("/logs"), " "); !strings.Contains(env, "EVAL_PEERS=10 EVAL_EXPECT=5501") {
+		t.Errorf("env lacks EVAL_PEERS=10 EVAL_EXPECT=5501: %s", env)
+	}
+	b, err := os.ReadFile(filepath.Join(r.Results, "crash", "logs", "drill.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	var rec wire.LogRecord
+	if err := json.Unmarshal([]byte(first), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Event != wire.EventScenario || rec.Run != "crash" || rec.Group != "faults,scale-nodes" {
+		t.Fatalf("drill log's first line %+v, want the scenario line with its groups", rec)
 	}
 }
 

@@ -21,10 +21,12 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `usage: eval [flags] SCENARIO.yaml...
 
-Runs each scenario against compose/eval.yml: a fresh broker and three bench
-nodes (alice, bob, carol), the scenario's faults on schedule (docker kill,
-docker network disconnect), then waits for the nodes and tears down. Logs land
-in RESULTS/<scenario>/logs; drill.log there records the fault windows.
+Runs each scenario against compose/eval.yml: a fresh broker and the
+scenario's bench nodes (alice, bob, carol by default; nodes: 10 adds dave to
+judy), the scenario's faults on schedule (docker kill, docker start, docker
+network disconnect), then waits for the nodes and tears down. Logs land in
+RESULTS/<scenario>/logs; drill.log there records the scenario's comparison
+groups and the fault windows.
 The images distchat/broker:dev and distchat/chatnode:dev must exist (make images).
 
 Flags:

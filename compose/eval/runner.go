@@ -90,8 +90,41 @@ func (s *Scenario) timeline() []action {
 
 // Run runs one scenario: a clean deployment, the load, the faults, the wait
 // for every node to finish, and the teardown. The logs stay in
-// Results/<name>/logs, with drill.log holding the fault windows.
+// Results/<name>/logs, with drill.log holding the scenario's groups and the
+// fault windows.
 func (r *Runner) Run(ctx context.Context, s Scenario) (err error) {
+	r.defaults()
+	logs, err := r.prepareLogs(s.Name)
+	if err != nil {
+		return err
+	}
+	env := s.Env(logs)
+	compose := func(ctx context.Context, args ...string) (string, error) {
+		return r.Cmd.Run(ctx, env, "docker-compose", append([]string{"-p", r.Project, "-f", r.ComposeFile}, args...)...)
+	}
+	r.say("%s: %s (%d nodes, %d msg/s per node for %s, %d B, room log %t, %d faults)", s.Name, s.Description,
+		len(s.NodeNames()), s.Rate, s.Duration, s.Size, *s.RoomLog, len(s.Faults))
+	if _, err := compose(ctx, "down", "-v", "--remove-orphans"); err != nil {
+		return err
+	}
+	defer func() { err = r.teardown(ctx, s.Name, compose, err) }()
+	if _, err := compose(ctx, "up", "-d", BrokerService); err != nil {
+		return err
+	}
+	if _, err := compose(ctx, append([]string{"up", "-d", "--no-recreate"}, s.NodeNames()...)...); err != nil {
+		return err
+	}
+	if err := r.runFaults(ctx, s, logs, compose); err != nil {
+		return err
+	}
+	return r.waitNodes(ctx, s, env, compose)
+}
+
+// composeFunc runs docker-compose on the evaluation project with args.
+type composeFunc func(ctx context.Context, args ...string) (string, error)
+
+// defaults fills the Runner's unset fields.
+func (r *Runner) defaults() {
 	if r.Sleep == nil {
 		r.Sleep = sleepCtx
 	}
@@ -101,43 +134,44 @@ func (r *Runner) Run(ctx context.Context, s Scenario) (err error) {
 	if r.Grace == 0 {
 		r.Grace = 2 * time.Minute
 	}
-	logs, err := filepath.Abs(filepath.Join(r.Results, s.Name, "logs"))
+}
+
+// prepareLogs empties Results/<name>/logs and returns its absolute path:
+// the compose file mounts it into every node.
+func (r *Runner) prepareLogs(name string) (string, error) {
+	logs, err := filepath.Abs(filepath.Join(r.Results, name, "logs"))
 	if err != nil {
-		return fmt.Errorf("results dir: %w", err)
+		return "", fmt.Errorf("results dir: %w", err)
 	}
 	if err := os.RemoveAll(logs); err != nil {
-		return fmt.Errorf("clear old logs %s: %w", logs, err)
+		return "", fmt.Errorf("clear old logs %s: %w", logs, err)
 	}
 	if err := os.MkdirAll(logs, 0o777); err != nil {
-		return fmt.Errorf("create logs dir: %w", err)
+		return "", fmt.Errorf("create logs dir: %w", err)
 	}
-	env := s.Env(logs)
-	compose := func(ctx context.Context, args ...string) (string, error) {
-		return r.Cmd.Run(ctx, env, "docker-compose", append([]string{"-p", r.Project, "-f", r.ComposeFile}, args...)...)
-	}
-	r.say("%s: %s (%d msg/s per node for %s, room log %t, %d faults)", s.Name, s.Description, s.Rate, s.Duration, *s.RoomLog, len(s.Faults))
-	if _, err := compose(ctx, "down", "-v", "--remove-orphans"); err != nil {
-		return err
-	}
-	defer func() {
-		// Tear down even when the run failed or was interrupted.
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		if out, lerr := compose(tctx, "logs", "--no-color", "--timestamps"); lerr == nil {
-			if werr := os.WriteFile(filepath.Join(r.Results, s.Name, "compose.log"), []byte(out), 0o666); werr != nil && err == nil {
-				err = fmt.Errorf("save compose logs: %w", werr)
-			}
+	return logs, nil
+}
+
+// teardown saves the containers' output into Results/<name>/compose.log and
+// removes the deployment, also when the run failed or was interrupted; it
+// returns the run's error, or else its own.
+func (r *Runner) teardown(ctx context.Context, name string, compose composeFunc, err error) error {
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if out, lerr := compose(tctx, "logs", "--no-color", "--timestamps"); lerr == nil {
+		if werr := os.WriteFile(filepath.Join(r.Results, name, "compose.log"), []byte(out), 0o666); werr != nil && err == nil {
+			err = fmt.Errorf("save compose logs: %w", werr)
 		}
-		if _, derr := compose(tctx, "down", "-v", "--remove-orphans"); derr != nil && err == nil {
-			err = derr
-		}
-	}()
-	if _, err := compose(ctx, "up", "-d", BrokerService); err != nil {
-		return err
 	}
-	if _, err := compose(ctx, append([]string{"up", "-d", "--no-recreate"}, Nodes...)...); err != nil {
-		return err
+	if _, derr := compose(tctx, "down", "-v", "--remove-orphans"); derr != nil && err == nil {
+		err = derr
 	}
+	return err
+}
+
+// runFaults writes the drill log (the scenario's groups first, then one line
+// per fault start and end) and applies the faults on schedule.
+func (r *Runner) runFaults(ctx context.Context, s Scenario, logs string, compose composeFunc) error {
 	drill, err := os.Create(filepath.Join(logs, "drill.log"))
 	if err != nil {
 		return fmt.Errorf("create drill log: %w", err)
@@ -146,15 +180,27 @@ func (r *Runner) Run(ctx context.Context, s Scenario) (err error) {
 	dlog := logrus.New()
 	dlog.SetOutput(drill)
 	dlog.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
-
+	if len(s.Groups) > 0 {
+		dlog.WithFields(logrus.Fields{
+			wire.FieldEvent: wire.EventScenario, wire.FieldNode: "drill", wire.FieldRun: s.Name,
+			wire.FieldTSNS: time.Now().UnixNano(), wire.FieldGroup: strings.Join(s.Groups, ","),
+		}).Info(wire.EventScenario)
+	}
 	var elapsed time.Duration
 	for _, a := range s.timeline() {
 		if err := r.Sleep(ctx, a.at-elapsed); err != nil {
 			return err
 		}
 		elapsed = a.at
+		// A fault starts as its command is issued (docker-compose takes
+		// about a second to send a kill) and ends when the command that
+		// repairs it returns.
+		at := time.Now()
 		if err := r.apply(ctx, compose, a); err != nil {
 			return fmt.Errorf("fault %s %s: %w", a.fault.Kind, a.phase, err)
+		}
+		if a.phase == wire.PhaseEnd {
+			at = time.Now()
 		}
 		target := a.fault.Target
 		if target == "" {
@@ -162,14 +208,20 @@ func (r *Runner) Run(ctx context.Context, s Scenario) (err error) {
 		}
 		dlog.WithFields(logrus.Fields{
 			wire.FieldEvent: wire.EventFault, wire.FieldNode: "drill", wire.FieldRun: s.Name,
-			wire.FieldTSNS: time.Now().UnixNano(), wire.FieldFault: a.fault.Kind, wire.FieldPhase: a.phase,
+			wire.FieldTSNS: at.UnixNano(), wire.FieldFault: a.fault.Kind, wire.FieldPhase: a.phase,
 			wire.FieldTarget: target,
 		}).Info(wire.EventFault)
 		r.say("%s: +%s %s %s %s", s.Name, a.at, a.fault.Kind, target, a.phase)
 	}
+	return nil
+}
+
+// waitNodes waits, at most duration+linger+Grace, for every node's container
+// to exit.
+func (r *Runner) waitNodes(ctx context.Context, s Scenario, env []string, compose composeFunc) error {
 	wctx, cancel := context.WithTimeout(ctx, s.Duration+s.Linger+r.Grace)
 	defer cancel()
-	for _, n := range Nodes {
+	for _, n := range s.NodeNames() {
 		id, err := compose(wctx, "ps", "-q", n)
 		if err != nil {
 			return err
@@ -183,9 +235,17 @@ func (r *Runner) Run(ctx context.Context, s Scenario) (err error) {
 	return nil
 }
 
-func (r *Runner) apply(ctx context.Context, compose func(context.Context, ...string) (string, error), a action) error {
+// apply starts or ends one fault.
+func (r *Runner) apply(ctx context.Context, compose composeFunc, a action) error {
 	start := a.phase == wire.PhaseStart
 	switch a.fault.Kind {
+	case KillNode:
+		if start {
+			_, err := compose(ctx, "kill", "-s", "SIGKILL", a.fault.Target)
+			return err
+		}
+		_, err := compose(ctx, "start", a.fault.Target)
+		return err
 	case KillBroker:
 		if start {
 			_, err := compose(ctx, "kill", "-s", "SIGKILL", BrokerService)

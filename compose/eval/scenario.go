@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -18,8 +19,15 @@ import (
 	"github.com/distchat/distchat/config"
 )
 
-// Nodes are the chat-node services of compose/eval.yml; faults may target them.
-var Nodes = []string{"alice", "bob", "carol"}
+// NodeServices are the chat-node services of compose/eval.yml, in the order
+// a scenario starts them: a scenario with `nodes: n` runs the first n.
+var NodeServices = []string{"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"}
+
+// Nodes are the nodes a scenario runs when it does not say how many.
+var Nodes = NodeServices[:DefaultNodes:DefaultNodes]
+
+// DefaultNodes is how many nodes a scenario runs by default.
+const DefaultNodes = 3
 
 // BrokerService is the broker's service name in compose/eval.yml.
 const BrokerService = "broker"
@@ -32,6 +40,9 @@ const (
 	RestartBroker = "restart-broker"
 	// Partition disconnects node Target from the network for For, then reconnects it.
 	Partition = "partition"
+	// KillNode sends SIGKILL to node Target and starts its container again
+	// after For: the node resumes from the state its container kept.
+	KillNode = "kill-node"
 )
 
 // Scenario is one evaluation run, read from a YAML file in compose/scenarios.
@@ -46,7 +57,8 @@ type Scenario struct {
 	Rate int `yaml:"rate"`
 	// Duration of the sending phase (default 20s).
 	Duration time.Duration `yaml:"duration"`
-	// Size is the payload size in bytes (default 256).
+	// Size is each message's encoded size in bytes: the envelope, padded to it
+	// (default 256; a short envelope is about 190 B, so smaller sizes send that).
 	Size int `yaml:"size"`
 	// Linger is how long a node keeps receiving after it has sent all (default 20s).
 	Linger time.Duration `yaml:"linger"`
@@ -55,7 +67,14 @@ type Scenario struct {
 	// Durability is the broker's durability mode: process (default) or
 	// machine.
 	Durability config.Durability `yaml:"durability"`
-	Faults     []Fault           `yaml:"faults"`
+	// Nodes is how many chat nodes run (default 3, at most 10): the first
+	// ones of NodeServices.
+	Nodes int `yaml:"nodes"`
+	// Groups name the comparisons the scenario takes part in (payload,
+	// scale-rate, ...): the analysis draws one comparison plot per group.
+	// They are written into the drill log, so the logs carry them.
+	Groups []string `yaml:"groups"`
+	Faults []Fault  `yaml:"faults"`
 }
 
 // Fault is one planned failure: at At after the nodes start, for For.
@@ -105,6 +124,9 @@ func (s *Scenario) defaults() {
 	if s.Durability == "" {
 		s.Durability = config.DurabilityProcess
 	}
+	if s.Nodes == 0 {
+		s.Nodes = DefaultNodes
+	}
 	sort.SliceStable(s.Faults, func(i, j int) bool { return s.Faults[i].At < s.Faults[j].At })
 }
 
@@ -132,37 +154,49 @@ func (s *Scenario) Validate() error {
 	if err := s.Durability.Validate(); err != nil {
 		add("durability: %w", err)
 	}
+	if s.Nodes < 1 || s.Nodes > len(NodeServices) {
+		add("nodes: %d must be between 1 and %d", s.Nodes, len(NodeServices))
+	}
+	for _, g := range s.Groups {
+		if err := wire.ValidateName("group", g); err != nil || strings.Contains(g, ",") {
+			add("groups: %q must be a name without commas or slashes", g)
+		}
+	}
 	for i, f := range s.Faults {
-		where := fmt.Sprintf("faults[%d] (%s)", i, f.Kind)
-		switch f.Kind {
-		case KillBroker, RestartBroker:
-			if f.Target != "" && f.Target != BrokerService {
-				add("%s: target must be empty or %q", where, BrokerService)
-			}
-		case Partition:
-			if !isNode(f.Target) {
-				add("%s: target %q is not one of %s", where, f.Target, strings.Join(Nodes, ", "))
-			}
-		default:
-			add("%s: unknown kind; use %s, %s or %s", where, KillBroker, RestartBroker, Partition)
-		}
-		if f.At < 0 || f.For <= 0 {
-			add("%s: at must not be negative and for must be positive", where)
-		}
-		if f.At+f.For > s.Duration+s.Linger {
-			add("%s: ends after the run (%s)", where, s.Duration+s.Linger)
-		}
+		s.validateFault(fmt.Sprintf("faults[%d] (%s)", i, f.Kind), f, add)
 	}
 	return errors.Join(errs...)
 }
 
-func isNode(name string) bool {
-	for _, n := range Nodes {
-		if n == name {
-			return true
+// validateFault reports, through add, every problem of fault f.
+func (s *Scenario) validateFault(where string, f Fault, add func(string, ...any)) {
+	switch f.Kind {
+	case KillBroker, RestartBroker:
+		if f.Target != "" && f.Target != BrokerService {
+			add("%s: target must be empty or %q", where, BrokerService)
 		}
+	case Partition, KillNode:
+		if !slices.Contains(s.NodeNames(), f.Target) {
+			add("%s: target %q is not one of %s", where, f.Target, strings.Join(s.NodeNames(), ", "))
+		}
+	default:
+		add("%s: unknown kind; use %s, %s, %s or %s", where, KillBroker, RestartBroker, Partition, KillNode)
 	}
-	return false
+	if f.At < 0 || f.For <= 0 {
+		add("%s: at must not be negative and for must be positive", where)
+	}
+	if f.At+f.For > s.Duration+s.Linger {
+		add("%s: ends after the run (%s)", where, s.Duration+s.Linger)
+	}
+}
+
+// NodeNames are the node services the scenario runs: the first Nodes of
+// NodeServices (all of them if Nodes is out of range).
+func (s *Scenario) NodeNames() []string {
+	if s.Nodes < 1 || s.Nodes > len(NodeServices) {
+		return NodeServices
+	}
+	return NodeServices[:s.Nodes]
 }
 
 // Env is the environment compose/eval.yml reads for this scenario.
@@ -177,5 +211,27 @@ func (s *Scenario) Env(logsDir string) []string {
 		"EVAL_LINGER="+s.Linger.String(),
 		fmt.Sprintf("EVAL_ROOM_LOG=%t", *s.RoomLog),
 		"EVAL_DURABILITY="+s.Durability.String(),
+		fmt.Sprintf("EVAL_PEERS=%d", len(s.NodeNames())),
+		fmt.Sprintf("EVAL_EXPECT=%d", s.expect()),
 	)
+}
+
+// expect is every node's -expect: 0 (the peers times what each sends)
+// unless the scenario kills a node. A node started again sends its messages
+// once more from the start, so the others would reach their count, and
+// leave, while its last messages are still on their way (and count them
+// lost); so they expect one message more than can come and stay for the
+// whole linger.
+func (s *Scenario) expect() int {
+	kills := 0
+	for _, f := range s.Faults {
+		if f.Kind == KillNode {
+			kills++
+		}
+	}
+	if kills == 0 {
+		return 0
+	}
+	perNode := s.Rate * int(s.Duration/time.Second)
+	return perNode*(len(s.NodeNames())+kills) + 1
 }

@@ -1,0 +1,228 @@
+package analysis
+
+import (
+	"context"
+	"math"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+)
+
+// comparison is a set of scenarios drawn in the same plots: the scenarios
+// of one group (the evaluation's payload, scale-rate, scale-nodes, faults,
+// durability), or, when no scenario names a group, all of them.
+type comparison struct {
+	Group     string // "" for all scenarios
+	Scenarios []ScenarioSummary
+}
+
+// comparisons returns the comparisons to draw: one per group with two or
+// more scenarios, in the order the groups first appear, or, when no
+// scenario names a group, one of all the scenarios if there are two or more.
+func comparisons(ss []ScenarioSummary) []comparison {
+	var order []string
+	members := map[string][]ScenarioSummary{}
+	for _, s := range ss {
+		for _, g := range s.Groups {
+			if _, ok := members[g]; !ok {
+				order = append(order, g)
+			}
+			members[g] = append(members[g], s)
+		}
+	}
+	if len(order) == 0 {
+		if len(ss) < 2 {
+			return nil
+		}
+		return []comparison{{Scenarios: ss}}
+	}
+	var out []comparison
+	for _, g := range order {
+		if len(members[g]) > 1 {
+			out = append(out, comparison{Group: g, Scenarios: members[g]})
+		}
+	}
+	return out
+}
+
+// fileSuffix is what the comparison's plot file names end with before .png.
+func (c comparison) fileSuffix() string {
+	if c.Group == "" {
+		return ""
+	}
+	return "_" + fileName(c.Group)
+}
+
+// title names the comparison in plot titles.
+func (c comparison) title() string {
+	if c.Group == "" {
+		return " by scenario"
+	}
+	return ": " + c.Group + " comparison"
+}
+
+// comparePlots is the data behind the comparison plots, kept apart from
+// the drawing so that it can be compared with golden files.
+type comparePlots struct {
+	CDFs []namedCDF `json:"latency_cdfs"` // per scenario: ms, fraction of deliveries
+	// Percentiles are p50, p90, p99 and p99.9 in ms per scenario (at least
+	// minLatencyMS, for the log axis).
+	Percentiles []namedBars `json:"percentiles"`
+	Labels      []string    `json:"labels"`
+	BottomMS    float64     `json:"bottom_ms"` // where the bars rise from
+	TopMS       float64     `json:"top_ms"`
+	// ThroughputMBPerS is each scenario's delivered MB/s (at least
+	// minThroughputMB, for the log axis).
+	ThroughputMBPerS []namedBars `json:"throughput_mb_per_s"`
+}
+
+type namedCDF struct {
+	Name   string       `json:"scenario"`
+	Points [][2]float64 `json:"points"`
+	series int          // the scenario's place in the comparison: its style
+}
+
+type namedBars struct {
+	Name   string    `json:"scenario"`
+	Values []float64 `json:"values"`
+}
+
+// minThroughputMB keeps the throughput plot's log axis away from zero.
+const minThroughputMB = 0.0001
+
+// comparePlotData computes the comparison plots' series.
+func comparePlotData(ss []ScenarioSummary) comparePlots {
+	d := comparePlots{Labels: []string{"p50", "p90", "p99", "p99.9"}}
+	lo, hi := math.Inf(1), minLatencyMS
+	for i, s := range ss {
+		if pts := cdfPoints(s.all, 2000); len(pts) > 0 {
+			d.CDFs = append(d.CDFs, namedCDF{Name: s.Name, Points: pairs(pts), series: i})
+		}
+		l := s.LatencyMS
+		vals := []float64{l.P50, l.P90, l.P99, l.P999}
+		for i, v := range vals {
+			vals[i] = math.Max(v, minLatencyMS)
+			lo, hi = math.Min(lo, vals[i]), math.Max(hi, vals[i])
+		}
+		d.Percentiles = append(d.Percentiles, namedBars{Name: s.Name, Values: vals})
+		d.ThroughputMBPerS = append(d.ThroughputMBPerS, namedBars{Name: s.Name,
+			Values: []float64{math.Max(s.ThroughputMBPerS, minThroughputMB)}})
+	}
+	// Bars rise from the decade below the smallest value.
+	d.BottomMS = decadeBelow(math.Min(lo, hi))
+	d.TopMS = hi * 1.5
+	return d
+}
+
+// decadeBelow is the power of ten a decade under v's: where log-axis bars
+// rise from.
+func decadeBelow(v float64) float64 { return math.Pow10(int(math.Floor(math.Log10(v))) - 1) }
+
+// compareKinds are a comparison's plots: file name prefix and how to draw.
+var compareKinds = []struct {
+	prefix string
+	draw   func(title string, d comparePlots, leg *plot.Legend) (*plot.Plot, error)
+}{
+	{"compare_cdf", compareCDFPlot},
+	{"compare_percentiles", comparePercentilesPlot},
+	{"compare_throughput", compareThroughputPlot},
+}
+
+// plotComparison overlays the scenarios' CDFs and sets their percentiles
+// and throughput side by side; it returns the file names.
+func plotComparison(ctx context.Context, dir string, c comparison, d comparePlots) ([]string, error) {
+	var names []string
+	for _, k := range compareKinds {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		leg := newLegend()
+		p, err := k.draw(c.title(), d, leg)
+		if err != nil {
+			return nil, err
+		}
+		name := k.prefix + c.fileSuffix() + ".png"
+		if err := save(p, leg, outPath(dir, name)); err != nil {
+			return nil, err
+		}
+		names = append(names, name)
+	}
+	return names, nil
+}
+
+// compareCDFLines are the comparison's CDF lines, each in its scenario's
+// series style.
+func compareCDFLines(d comparePlots) ([]*plotter.Line, error) {
+	lines := make([]*plotter.Line, 0, len(d.CDFs))
+	for _, c := range d.CDFs {
+		l, err := plotter.NewLine(xysOf(c.Points))
+		if err != nil {
+			return nil, err
+		}
+		l.LineStyle = seriesStyle(c.series)
+		lines = append(lines, l)
+	}
+	return lines, nil
+}
+
+// compareCDFPlot overlays the scenarios' latency CDFs.
+func compareCDFPlot(title string, d comparePlots, leg *plot.Legend) (*plot.Plot, error) {
+	p := newPlot("latency CDF"+title, "one-way latency (ms, log scale)", "fraction of deliveries")
+	lines, err := compareCDFLines(d)
+	if err != nil {
+		return nil, err
+	}
+	for i, l := range lines {
+		p.Add(l)
+		leg.Add(d.CDFs[i].Name, l)
+	}
+	if len(lines) > 0 {
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, c := range d.CDFs {
+			lo, hi = math.Min(lo, c.Points[0][0]), math.Max(hi, c.Points[len(c.Points)-1][0])
+		}
+		setLogX(p, lo, hi)
+	}
+	p.Y.Min, p.Y.Max = 0, 1
+	return p, nil
+}
+
+// comparePercentilesPlot sets the scenarios' percentiles side by side.
+// A short y label: gonum centres a log axis' label box on the arithmetic
+// middle of the range, near the top, and a long one squeezes the plot.
+func comparePercentilesPlot(title string, d comparePlots, leg *plot.Legend) (*plot.Plot, error) {
+	p := newPlot("one-way latency percentiles"+title+" (log scale)", "percentile", "latency (ms)")
+	var names []string
+	var series [][]float64
+	for _, b := range d.Percentiles {
+		names = append(names, b.Name)
+		series = append(series, b.Values)
+	}
+	if err := addBars(p, leg, d.Labels, names, series, palette, d.BottomMS); err != nil {
+		return nil, err
+	}
+	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, logTicks{}
+	p.Y.Min, p.Y.Max = d.BottomMS, d.TopMS
+	return p, nil
+}
+
+// compareThroughputPlot sets the scenarios' delivered MB/s side by side on
+// a log axis (payloads differ a thousandfold).
+func compareThroughputPlot(title string, d comparePlots, leg *plot.Legend) (*plot.Plot, error) {
+	p := newPlot("delivered throughput"+title+" (log scale)", "", "MB/s")
+	var names []string
+	var series [][]float64
+	lo, hi := math.Inf(1), minThroughputMB
+	for _, b := range d.ThroughputMBPerS {
+		names = append(names, b.Name)
+		series = append(series, b.Values)
+		lo, hi = math.Min(lo, b.Values[0]), math.Max(hi, b.Values[0])
+	}
+	bottom := decadeBelow(math.Min(lo, hi))
+	if err := addBars(p, leg, []string{"delivered MB/s"}, names, series, palette, bottom); err != nil {
+		return nil, err
+	}
+	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, logTicks{}
+	p.Y.Min, p.Y.Max = bottom, hi*1.5
+	return p, nil
+}

@@ -1,0 +1,263 @@
+package analysis
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"image/color"
+	"math"
+	"os"
+	"strconv"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// Plot size: 8.33 in at 96 dpi is 800 px wide.
+const (
+	plotDPI = 96
+	plotW   = 800 * vg.Inch / plotDPI
+	plotH   = 500 * vg.Inch / plotDPI
+)
+
+// palette holds twelve colours that a reader tells apart on screen and in
+// print: Tableau's ten, black and a dark gold. The single-scenario plots use
+// the first four for fixed roles (latency blue, via sync orange, throughput
+// green, lost red); comparisons take series colours from seriesStyle.
+var palette = []color.Color{
+	color.RGBA{31, 119, 180, 255}, color.RGBA{255, 127, 14, 255}, color.RGBA{44, 160, 44, 255},
+	color.RGBA{214, 39, 40, 255}, color.RGBA{148, 103, 189, 255}, color.RGBA{140, 86, 75, 255},
+	color.RGBA{227, 119, 194, 255}, color.RGBA{127, 127, 127, 255}, color.RGBA{188, 189, 34, 255},
+	color.RGBA{23, 190, 207, 255}, color.RGBA{0, 0, 0, 255}, color.RGBA{184, 134, 11, 255},
+}
+
+// dashPatterns are the line styles that go with the colours: solid, dashed,
+// dotted, dash-dot. Neighbouring series differ in both, so two series stay
+// apart in a greyscale print too.
+var dashPatterns = [][]vg.Length{
+	nil,
+	{vg.Points(6), vg.Points(3)},
+	{vg.Points(1.5), vg.Points(2.5)},
+	{vg.Points(7), vg.Points(2.5), vg.Points(1.5), vg.Points(2.5)},
+}
+
+// seriesStyle is the line style of the i-th series of a comparison: up to
+// len(palette) series each have a colour of their own; past that, colours
+// repeat with another dash pattern, so (colour, dashes) stays unique.
+func seriesStyle(i int) draw.LineStyle {
+	d := (i%len(dashPatterns) + i/len(palette)) % len(dashPatterns)
+	return draw.LineStyle{Color: palette[i%len(palette)], Width: vg.Points(1.5), Dashes: dashPatterns[d]}
+}
+
+// faultColors shade fault windows, one colour per distinct fault.
+var faultColors = []color.Color{
+	color.NRGBA{214, 39, 40, 50}, color.NRGBA{148, 103, 189, 60}, color.NRGBA{140, 86, 75, 60},
+	color.NRGBA{127, 127, 127, 60},
+}
+
+// minLatencyMS keeps log axes away from zero.
+const minLatencyMS = 0.001
+
+// newPlot returns an empty plot in the analysis' style: a title, axis labels
+// (each naming its unit), a grid and plain tick labels.
+func newPlot(title, x, y string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.Title.Padding = vg.Points(6)
+	p.X.Label.Text = x
+	p.Y.Label.Text = y
+	p.Add(plotter.NewGrid())
+	p.X.Tick.Marker, p.Y.Tick.Marker = plainTicks{}, plainTicks{}
+	return p
+}
+
+// save draws p at 800 px wide, with the legend (if it has entries) in a
+// column of its own right of the plot, and writes it as a PNG to path.
+func save(p *plot.Plot, leg *plot.Legend, path string) error {
+	img := vgimg.NewWith(vgimg.UseWH(plotW, plotH), vgimg.UseDPI(plotDPI))
+	drawWithLegend(draw.New(img), p, leg)
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	w := bufio.NewWriter(f)
+	_, err = vgimg.PngCanvas{Canvas: img}.WriteTo(w)
+	if err = errors.Join(err, w.Flush(), f.Close()); err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	return nil
+}
+
+// drawWithLegend draws p into dc and leg, if it has entries, in a column
+// right of p's area, top-aligned with the data: a legend outside the data
+// area never hides data, however many series there are.
+func drawWithLegend(dc draw.Canvas, p *plot.Plot, leg *plot.Legend) {
+	if leg == nil {
+		p.Draw(dc)
+		return
+	}
+	size := leg.Rectangle(dc).Size()
+	if size.Y <= 0 {
+		p.Draw(dc)
+		return
+	}
+	gap := vg.Points(8)
+	width := size.X + 2*gap
+	p.Draw(draw.Crop(dc, 0, -width, 0, 0))
+	top := p.Title.TextStyle.Height(p.Title.Text) + p.Title.Padding + gap
+	leg.Top, leg.Left = true, true
+	leg.XOffs, leg.YOffs = 0, 0
+	leg.Draw(draw.Crop(dc, dc.Max.X-dc.Min.X-width+gap, -gap, 0, -top))
+}
+
+// newLegend returns an empty legend in the plots' style.
+func newLegend() *plot.Legend {
+	l := plot.NewLegend()
+	return &l
+}
+
+// logTicks marks a log axis at 1, 2 and 5 of every decade (with unlabelled
+// minor ticks between), or only at powers of ten over more than 5 decades.
+type logTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	lo, hi = math.Max(lo, 1e-9), math.Max(hi, 1e-9)
+	e0, e1 := int(math.Floor(math.Log10(lo))), int(math.Ceil(math.Log10(hi)))
+	sparse := e1-e0 > 5
+	var ticks []plot.Tick
+	for e := e0; e <= e1; e++ {
+		for m := 1; m <= 9; m++ {
+			v := float64(m) * math.Pow10(e)
+			if e < 0 {
+				v = float64(m) / math.Pow10(-e) // exact decimal: 0.002, not 0.0020000000000000005
+			}
+			if v < lo*(1-1e-9) || v > hi*(1+1e-9) {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || (!sparse && (m == 2 || m == 5)) {
+				t.Label = strconv.FormatFloat(v, 'f', -1, 64)
+			}
+			ticks = append(ticks, t)
+		}
+	}
+	return ticks
+}
+
+// intTicks are linear ticks on whole numbers only: for axes that count
+// things.
+type intTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (intTicks) Ticks(lo, hi float64) []plot.Tick { return linearTicks(lo, hi, true) }
+
+// plainTicks are linear ticks at 1-2-5 steps, labelled with just the
+// decimals the step needs ("1.2", not "1.2000000000000002" or "1.20").
+type plainTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (plainTicks) Ticks(lo, hi float64) []plot.Tick { return linearTicks(lo, hi, false) }
+
+// linearTicks returns about four to eight labelled ticks at a 1-2-5 step
+// between lo and hi, with an unlabelled one between each pair; with whole
+// set, the step is at least 1.
+func linearTicks(lo, hi float64, whole bool) []plot.Tick {
+	if !(hi > lo) || math.IsInf(hi-lo, 0) {
+		return []plot.Tick{{Value: lo, Label: strconv.FormatFloat(lo, 'f', -1, 64)}}
+	}
+	exp := math.Floor(math.Log10((hi - lo) / 5))
+	step := math.Pow10(int(exp))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if (hi-lo)/(m*step) <= 8 {
+			step *= m
+			break
+		}
+	}
+	if whole && step < 1 {
+		step = 1
+	}
+	decimals := max(0, -int(math.Floor(math.Log10(step)+1e-9)))
+	var ticks []plot.Tick
+	first := math.Ceil(lo/step*2-1e-9) / 2 // half steps: the unlabelled ticks
+	for k := 0; ; k++ {
+		v := (first + float64(k)/2) * step
+		if v > hi*(1+1e-12)+1e-12 || k > 100 {
+			break
+		}
+		half := math.Abs(v/step-math.Round(v/step)) > 1e-6
+		if whole && v != math.Trunc(v) {
+			continue
+		}
+		t := plot.Tick{Value: v}
+		if !half {
+			t.Label = strconv.FormatFloat(v, 'f', decimals, 64)
+		}
+		ticks = append(ticks, t)
+	}
+	return ticks
+}
+
+// nominalTicks labels whole x positions 0..len(names)-1.
+func nominalTicks(names []string) plot.ConstantTicks {
+	t := make(plot.ConstantTicks, len(names))
+	for i, n := range names {
+		t[i] = plot.Tick{Value: float64(i), Label: n}
+	}
+	return t
+}
+
+// addBars draws grouped bars: series[j][i] is the bar of series j in group
+// i, in colors[j], groups at x = 0, 1, ..., bars rising from bottom. The x range is padded
+// so that no bar touches the y axis or leaves the plot.
+func addBars(p *plot.Plot, leg *plot.Legend, groups, names []string, series [][]float64, colors []color.Color, bottom float64) error {
+	n := float64(len(series))
+	w := 0.8 / n
+	for j, vals := range series {
+		var rings []plotter.XYer
+		for i, v := range vals {
+			if v <= bottom {
+				continue
+			}
+			x0 := float64(i) - 0.4 + float64(j)*w
+			rings = append(rings, plotter.XYs{{X: x0, Y: bottom}, {X: x0 + w, Y: bottom}, {X: x0 + w, Y: v}, {X: x0, Y: v}})
+		}
+		poly := &plotter.Polygon{Color: colors[j%len(colors)]}
+		if len(rings) > 0 {
+			var err error
+			if poly, err = plotter.NewPolygon(rings...); err != nil {
+				return err
+			}
+			poly.Color = colors[j%len(colors)]
+			poly.LineStyle.Width = 0
+			p.Add(poly)
+		}
+		leg.Add(names[j], poly)
+	}
+	p.X.Min, p.X.Max = -0.6, float64(len(groups))-0.4
+	p.X.Tick.Marker = nominalTicks(groups)
+	return nil
+}
+
+// shadeFaults shades each fault window from y lo to hi on p, adding one
+// legend entry per distinct fault.
+func shadeFaults(p *plot.Plot, leg *plot.Legend, faults []faultSpan, lo, hi float64) error {
+	inLegend := map[string]bool{}
+	for _, f := range faults {
+		poly, err := plotter.NewPolygon(plotter.XYs{{X: f.FromS, Y: lo}, {X: f.ToS, Y: lo}, {X: f.ToS, Y: hi}, {X: f.FromS, Y: hi}})
+		if err != nil {
+			return err
+		}
+		poly.Color = faultColors[f.colorIdx%len(faultColors)]
+		poly.LineStyle.Width = 0
+		p.Add(poly)
+		if !inLegend[f.Label] {
+			inLegend[f.Label] = true
+			leg.Add(f.Label, poly)
+		}
+	}
+	return nil
+}
