@@ -81,6 +81,7 @@ demo-down: ## stop the demo deployment and delete its volumes
 SCENARIOS ?= $(wildcard compose/scenarios/*.yaml)
 eval: images ## run the evaluation scenarios and fault drills (compose/scenarios), then the analysis into results/
 	$(GO) run ./compose/cmd/eval -results results $(SCENARIOS)
+	rm -f results/compare_*.png results/latency_*.png results/loss_*.png results/throughput_*.png # plots of scenarios no longer run
 	$(BIN)/analysis -out results results/*/logs
 
 bench: ## Go benchmarks of the hot paths
