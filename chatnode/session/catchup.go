@@ -126,7 +126,7 @@ func (q *syncRequests) send(r request, sr wire.SyncRequest) string {
 	}
 	payload, err := jsonMarshal(sr)
 	if err != nil {
-		q.log.WithField(wire.FieldEvent, wire.EventSync).WithField(wire.FieldError, err.Error()).Error("sync request")
+		q.log.WithField(wire.FieldEvent, wire.EventSync).WithError(err).Error("sync request")
 		return id
 	}
 	q.out.publishSync(payload)

@@ -120,7 +120,7 @@ func (s *Session) onConnectNotification(_ mqtt.Client, n mqtt.ConnectionNotifica
 	if !first {
 		return
 	}
-	s.entry(wire.EventConnectFailed).WithField(wire.FieldBroker, s.cfg.Broker).WithField(wire.FieldError, err.Error()).
+	s.entry(wire.EventConnectFailed).WithField(wire.FieldBroker, s.cfg.Broker).WithError(err).
 		Info("cannot reach the broker; still trying") // the node tells the user itself
 	s.onEvent(ConnectFailed{Err: err})
 }
@@ -139,7 +139,7 @@ func (s *Session) refuse(err *RefusedError) {
 		return
 	}
 	go s.client.Disconnect(0)
-	s.entry(wire.EventConnectRefused).WithField(wire.FieldBroker, s.cfg.Broker).WithField(wire.FieldError, err.Error()).
+	s.entry(wire.EventConnectRefused).WithField(wire.FieldBroker, s.cfg.Broker).WithError(err).
 		Error("the broker refused the connection; not retrying")
 	s.onEvent(ConnectFailed{Err: err, Final: true}) // before the node stops on Refused
 	close(s.refused)

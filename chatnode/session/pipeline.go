@@ -132,7 +132,7 @@ func (p *pipeline) run() {
 			}
 			p.save(true)
 			if err := p.pos.close(); err != nil {
-				p.log.WithField(wire.FieldError, err.Error()).Error("close state")
+				p.log.WithError(err).Error("close state")
 			}
 			return
 		}

@@ -133,7 +133,7 @@ func (p *pipeline) save(force bool) {
 		}
 	}
 	if err := ps.write(st); err != nil {
-		p.log.WithField(wire.FieldError, err.Error()).Error("save state")
+		p.log.WithError(err).Error("save state")
 		return
 	}
 	ps.dirty, ps.lastSave = false, now

@@ -140,7 +140,7 @@ func (s *Session) publishPresence(status string) {
 	}
 	payload, err := s.presencePayload(status, rooms)
 	if err != nil {
-		s.entry(wire.EventPresence).WithField(wire.FieldError, err.Error()).Error("encode presence")
+		s.entry(wire.EventPresence).WithError(err).Error("encode presence")
 		return
 	}
 	// Publish only queues the packet (paho writes in queue order), so the
@@ -157,7 +157,7 @@ func (s *Session) publishPresence(status string) {
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {
-			e.WithField(wire.FieldError, err.Error()).Warn("presence not published")
+			e.WithError(err).Warn("presence not published")
 			return
 		}
 		e.Info("presence")

@@ -41,7 +41,7 @@ func (p *pipeline) handle(m inbound) {
 func (p *pipeline) malformed(m inbound, err error) {
 	p.malformedN.Add(1)
 	p.log.WithField(wire.FieldEvent, wire.EventMalformed).WithField(wire.FieldTopic, m.topic).
-		WithField(wire.FieldBytes, len(m.payload)).WithField(wire.FieldError, err.Error()).Warn("malformed message skipped")
+		WithField(wire.FieldBytes, len(m.payload)).WithError(err).Warn("malformed message skipped")
 }
 
 // handleChat decodes a live room or DM message and receives it into its
@@ -163,7 +163,7 @@ func (p *pipeline) deliver(c *conv, m pendingMsg) {
 // mode asks for it (RecordJournal).
 func (p *pipeline) recorded(c *conv, seq uint64) {
 	if err := p.pos.recorded(c.name, seq); err != nil {
-		p.log.WithField(wire.FieldError, err.Error()).Error("save position")
+		p.log.WithError(err).Error("save position")
 	}
 }
 

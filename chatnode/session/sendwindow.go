@@ -231,7 +231,7 @@ func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start 
 	}
 	if sent.Err != nil {
 		e.Data[wire.FieldEvent] = wire.EventSendFailed
-		e.WithField(wire.FieldError, sent.Err.Error()).Warn("send failed")
+		e.WithError(sent.Err).Warn("send failed")
 		close(sent.Done)
 		return
 	}

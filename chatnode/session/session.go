@@ -349,7 +349,7 @@ func (s *Session) Start(ctx context.Context) {
 		select {
 		case <-tok.Done():
 			if err := tok.Error(); err != nil && !errors.Is(s.Err(), ErrRefused) { // a refusal is logged as such
-				s.log.WithField(wire.FieldEvent, wire.EventConnectionLost).WithField(wire.FieldError, err.Error()).Warn("connect failed")
+				s.log.WithField(wire.FieldEvent, wire.EventConnectionLost).WithError(err).Warn("connect failed")
 			}
 		case <-s.closing:
 		case <-ctx.Done():
@@ -425,7 +425,7 @@ func (s *Session) onConnect(c mqtt.Client) {
 		if err == nil {
 			break
 		}
-		s.entry(wire.EventSubscribeFailed).WithField(wire.FieldError, err.Error()).WithField("attempt", attempt).
+		s.entry(wire.EventSubscribeFailed).WithError(err).WithField("attempt", attempt).
 			Warn("subscribe after connect failed; asking again")
 		select {
 		case <-s.closing:
@@ -501,7 +501,7 @@ func (s *Session) onConnectionLost(_ mqtt.Client, err error) {
 	s.connected = false
 	s.mu.Unlock()
 	s.p.do(s.p.onDisconnected)
-	s.entry(wire.EventConnectionLost).WithField(wire.FieldError, err.Error()).Warn("connection lost")
+	s.entry(wire.EventConnectionLost).WithError(err).Warn("connection lost")
 	s.onEvent(Status{Err: err})
 }
 
@@ -534,7 +534,7 @@ func (s *Session) publishSync(payload []byte) {
 		select {
 		case <-tok.Done():
 			if err := tok.Error(); err != nil {
-				s.log.WithField(wire.FieldEvent, wire.EventSync).WithField(wire.FieldError, err.Error()).Warn("sync request not sent")
+				s.log.WithField(wire.FieldEvent, wire.EventSync).WithError(err).Warn("sync request not sent")
 			}
 		case <-s.closing:
 		}
@@ -638,7 +638,7 @@ drain:
 	s.client.Disconnect(250)
 	s.p.stop()
 	if err := s.release(); err != nil {
-		s.entry(wire.EventShutdown).WithField(wire.FieldError, err.Error()).Warn("release the state dir")
+		s.entry(wire.EventShutdown).WithError(err).Warn("release the state dir")
 	}
 	s.entry(wire.EventShutdown).Info("shutdown")
 	return unacked
