@@ -28,6 +28,7 @@ var usageHead = `chatnode: a distchat chat node.
 
   chatnode [flags]          interactive chat on stdin/stdout (stdin may be piped; end of input = /quit)
   chatnode bench [flags]    headless load: publish at a rate, receive everything, print a summary
+  chatnode web [flags]      serve the chat as a web page (chatnode web -h)
 
 Settings come from -config FILE (YAML, keys as in config.Node), then DISTCHAT_* environment
 variables (e.g. DISTCHAT_BROKER, DISTCHAT_NICK), then flags. The password is never logged.
@@ -41,6 +42,9 @@ var interactiveExitCodes = fmt.Sprintf(exitCodesHelp, "", " before its input end
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "bench" {
 		return runBench(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "web" {
+		return runWeb(ctx, args[1:], stdout, stderr)
 	}
 	return runInteractive(ctx, args, stdin, stdout, stderr, interactiveOptions{})
 }
@@ -71,14 +75,20 @@ func bindNode(fs *flag.FlagSet, cfg *config.Node) {
 // loadNode parses args into a validated node configuration. It returns
 // flag.ErrHelp after printing usage for -h.
 func loadNode(fs *flag.FlagSet, args []string, cfg *config.Node, stderr io.Writer, head string) error {
+	return loadNodeFrom(fs, args, cfg, stderr, head, config.DefaultNode())
+}
+
+// loadNodeFrom is loadNode with other defaults (the web node has no nick of
+// its own).
+func loadNodeFrom(fs *flag.FlagSet, args []string, cfg *config.Node, stderr io.Writer, head string, defaults config.Node) error {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, head)
 		fs.PrintDefaults()
 	}
-	*cfg = config.DefaultNode() // so -h shows the defaults; Load applies them again under file and environment
+	*cfg = defaults // so -h shows the defaults; Load applies them again under file and environment
 	bindNode(fs, cfg)
-	if err := config.Load(fs, args, cfg, config.DefaultNode()); err != nil {
+	if err := config.Load(fs, args, cfg, defaults); err != nil {
 		return err
 	}
 	if cfg.PasswordFile != "" {
