@@ -8,7 +8,7 @@ BIN      := bin
 GOFLAGS  := -trimpath
 export CGO_ENABLED := 0
 
-.PHONY: help build test fuzz fuzz-short lint images all demo demo-down eval bench bench-analysis bench-compare clean
+.PHONY: help build test test-browser fuzz fuzz-short lint images all demo demo-down eval bench bench-analysis bench-compare clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,6 +21,9 @@ test: ## go vet, then every test with the race detector (needs mosquitto for the
 	$(GO) vet ./...
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 	@$(MAKE) --no-print-directory fuzz-short
+
+test-browser: ## the web page in a real headless Chromium (needs: apt-get install chromium); screenshot in results/web.png
+	DISTCHAT_BROWSER=1 CGO_ENABLED=1 $(GO) test -race -count=1 -tags browser -run Browser -timeout 5m ./chatnode/web/
 
 # The fuzz targets, as package:target. Plain go test runs their seeds
 # (f.Add and testdata/fuzz/); these runs search for new failing inputs,

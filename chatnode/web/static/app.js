@@ -216,7 +216,7 @@ function renderMsg(m) {
   if (m.via === "history") li.classList.add("history");
   const time = document.createElement("span");
   time.className = "time";
-  time.textContent = new Date(m.sent_ns / 1e6).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  time.textContent = new Date(m.sent_ns / 1e6).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
   const from = document.createElement("span");
   from.className = "from";
   from.textContent = m.kind === "me" ? "* " + m.from : m.from;
