@@ -12,6 +12,7 @@ import (
 	"io"
 	"log"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -148,13 +149,51 @@ func (h levelWriter) Fire(e *logrus.Entry) error {
 // are written (see package logbuf): a kill -9 loses at most this much.
 const LogFlushInterval = 100 * time.Millisecond
 
+// stderrLog says which log lines a node writes to stderr.
+type stderrLog int
+
+const (
+	// stderrFull: the full log without -log, warnings and errors with it
+	// (bench and web nodes, and an interactive node at -log-level debug).
+	stderrFull stderrLog = iota
+	// stderrWarnings: warnings and errors only (an interactive node whose
+	// stderr is not a terminal: a pipe or a file someone reads later).
+	stderrWarnings
+	// stderrNone: nothing (an interactive node on a terminal: the screen
+	// shows one human line per event, and the log goes to -log only).
+	stderrNone
+)
+
+func (m stderrLog) String() string {
+	switch m {
+	case stderrFull:
+		return "full"
+	case stderrWarnings:
+		return "warnings"
+	case stderrNone:
+		return "none"
+	}
+	return "stderrLog(" + strconv.Itoa(int(m)) + ")"
+}
+
+// interactiveStderr is where an interactive node's log lines go: never onto
+// a terminal's chat screen unless -log-level debug asks for them.
+func interactiveStderr(cfg config.Node, stderrIsTerminal bool) stderrLog {
+	switch {
+	case cfg.LogLevel == "debug":
+		return stderrFull
+	case stderrIsTerminal:
+		return stderrNone
+	}
+	return stderrWarnings
+}
+
 // newLogger builds the node's logger: JSON lines with node, run and ts_ns on
 // every line, batched into one write per LogFlushInterval (the returned
 // close function writes the rest). With -log FILE the full log goes to the
-// file and stderr gets warnings and errors only; without it, the full log
-// goes to stderr, unless quietStderr (interactive mode: the log must never
-// mix into the chat) keeps stderr to warnings and errors there too.
-func newLogger(cfg config.Node, stderr io.Writer, quietStderr bool) (*logrus.Entry, func(), error) {
+// file and stderr gets warnings and errors (none with stderrNone); without
+// it, mode says what stderr gets.
+func newLogger(cfg config.Node, stderr io.Writer, mode stderrLog) (*logrus.Entry, func(), error) {
 	l := logrus.New()
 	var f logrus.Formatter = &jsonlog.Formatter{}
 	if cfg.LogFormat == "text" {
@@ -178,13 +217,17 @@ func newLogger(cfg config.Node, stderr io.Writer, quietStderr bool) (*logrus.Ent
 		}
 		bw := logbuf.New(fh, LogFlushInterval)
 		out, closeOut = bw, func() error { return errors.Join(bw.Close(), fh.Close()) }
-		l.AddHook(warnings)
-	case quietStderr:
-		out, closeOut = io.Discard, func() error { return nil }
-		l.AddHook(warnings)
-	default:
+		if mode != stderrNone {
+			l.AddHook(warnings)
+		}
+	case mode == stderrFull:
 		bw := logbuf.New(stderr, LogFlushInterval)
 		out, closeOut = bw, bw.Close
+	default:
+		out, closeOut = io.Discard, func() error { return nil }
+		if mode == stderrWarnings {
+			l.AddHook(warnings)
+		}
 	}
 	l.SetOutput(out)
 	entry := l.WithFields(logrus.Fields{wire.FieldNode: cfg.Nick, wire.FieldRun: cfg.Run})

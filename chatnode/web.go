@@ -106,7 +106,7 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return configError(err, stderr)
 	}
-	log, closeLog, err := newLogger(cfg, stderr, false)
+	log, closeLog, err := newLogger(cfg, stderr, stderrFull)
 	if err != nil {
 		fmt.Fprintf(stderr, "chatnode: %v\n", err)
 		return 1
