@@ -68,9 +68,10 @@ images: build ## build the FROM scratch Docker images distchat/broker:dev and di
 
 all: eval demo ## the main job: run the evaluation into results/, then start the demo chat
 
-demo: images ## start the demo deployment (broker + alice, bob, carol); chat with: docker attach distchat_alice_1
+demo: images ## start the demo deployment (broker + alice, bob, carol + web chat); open the printed URL
 	docker-compose -p distchat -f compose/docker-compose.yml up -d
-	@echo "demo: running. Chat: docker attach distchat_alice_1 (detach: Ctrl-P Ctrl-Q)."
+	@echo "demo: running. Web chat: open http://localhost:$${DISTCHAT_WEB_PORT:-8081} and sign in as alice (password alice-pw; bob-pw, carol-pw, dave-pw too)."
+	@echo "demo: terminal chat: docker attach distchat_alice_1 (detach: Ctrl-P Ctrl-Q)."
 	@echo "demo: watch: mosquitto_sub -h 127.0.0.1 -p 1883 -t 'chat/#' -v    stop: make demo-down"
 
 demo-down: ## stop the demo deployment and delete its volumes
