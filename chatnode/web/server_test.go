@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -400,7 +403,8 @@ func TestChatBetweenTabs(t *testing.T) {
 	if err := ca.WriteJSON(inFrame{T: reqSend, Ref: 1, Conv: "#lobby", Body: "<b>hi</b> bob"}); err != nil {
 		t.Fatal(err)
 	}
-	m := rb.wait(t, "alice's room message", func(o outFrame) bool { return o.T == frameMsg && o.Msg.Via != "history" })
+	// Live or in the history bob's tab asked for at its connect: once either way.
+	m := rb.wait(t, "alice's room message", func(o outFrame) bool { return o.T == frameMsg && o.Msg.From == "alice" })
 	if m.Msg.Conv != "#lobby" || m.Msg.From != "alice" || m.Msg.Body != "<b>hi</b> bob" || m.Msg.RoomSeq == 0 {
 		t.Errorf("bob got %+v", *m.Msg)
 	}
@@ -438,5 +442,66 @@ func TestTabLimitAndTakeover(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the first connection is still open")
+	}
+}
+
+func TestPruneDirs(t *testing.T) {
+	root := t.TempDir()
+	tb := newTabs(10, 2)
+	base := time.Unix(1_800_000_000, 0)
+	names := []string{"oldest01", "older002", "opentab1", "newer003", "newest04"}
+	for i, n := range names {
+		d := filepath.Join(root, "alice", n)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		at := base.Add(time.Duration(i) * time.Minute)
+		if err := os.Chtimes(d, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(root, "bob", "bobtab01"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	slot, err := tb.acquire(t.Context(), tabKey{user: "alice", id: "opentab1"}, &login{user: "alice"}, func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tb.release(slot)
+	if err := tb.pruneDirs(root, "alice", 2); err != nil {
+		t.Fatal(err)
+	}
+	left, err := os.ReadDir(filepath.Join(root, "alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range left {
+		got = append(got, e.Name())
+	}
+	if want := []string{"newer003", "newest04", "opentab1"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("left %v, want %v (the two newest and the open one)", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(root, "bob", "bobtab01")); err != nil {
+		t.Errorf("another user's dir: %v", err)
+	}
+}
+
+func TestOutbox(t *testing.T) {
+	o := newOutbox(3)
+	for i := range 4 {
+		o.push(outFrame{T: frameInfo, Text: fmt.Sprint(i)})
+	}
+	frames, overflow := o.drain()
+	if len(frames) != 3 || !overflow {
+		t.Errorf("4 frames into a box of 3: got %d, overflow %v; want 3 and true", len(frames), overflow)
+	}
+	for _, tc := range []struct {
+		id    string
+		first bool
+	}{{"a", true}, {"b", true}, {"a", false}, {"b", false}, {"c", true}} {
+		if got := o.firstShow(tc.id); got != tc.first {
+			t.Errorf("firstShow(%s) = %v, want %v", tc.id, got, tc.first)
+		}
 	}
 }

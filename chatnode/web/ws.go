@@ -70,6 +70,9 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.tabs.release(slot)
+	if err := s.tabs.pruneDirs(s.cfg.StateDir, lg.user, keepDirsPerUser*s.cfg.Limits.MaxTabsPerUser); err != nil {
+		s.log.WithField(wire.FieldEvent, eventTab).WithField(wire.FieldError, err.Error()).Warn("prune the state dirs of closed tabs")
+	}
 	t.run(ctx, cancel, slot)
 }
 
