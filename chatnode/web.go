@@ -48,6 +48,7 @@ func bindWeb(fs *flag.FlagSet, w *webFlags) {
 	fs.Float64Var(&w.limits.SendRate, "send-rate", w.limits.SendRate, "messages per second one tab may send (`rate`, bursts of -send-burst)")
 	fs.IntVar(&w.limits.SendBurst, "send-burst", w.limits.SendBurst, "messages one tab may send at once (`n`)")
 	fs.Float64Var(&w.limits.SignInPerMinute, "signin-rate", w.limits.SignInPerMinute, "sign-in attempts per minute from one address (`rate`)")
+	fs.DurationVar(&w.limits.SessionTTL, "signin-ttl", w.limits.SessionTTL, "how long a sign-in lasts (`duration`); the password is held in memory that long")
 }
 
 // check reports what is wrong with the web flags.
@@ -66,8 +67,8 @@ func (w *webFlags) check(cfg config.Node) error {
 		errs = append(errs, fmt.Errorf("-http %s is beyond loopback: serve TLS (-tls-cert, -tls-key), or say -insecure-http if a proxy or a loopback-only port publication protects it", w.http))
 	}
 	l := w.limits
-	if l.MaxTabs < 1 || l.MaxTabsPerUser < 1 || l.MaxBody < 1 || l.SendRate <= 0 || l.SendBurst < 1 || l.SignInPerMinute <= 0 {
-		errs = append(errs, errors.New("-max-tabs, -max-tabs-per-user, -max-body, -send-rate, -send-burst and -signin-rate must be positive"))
+	if l.MaxTabs < 1 || l.MaxTabsPerUser < 1 || l.MaxBody < 1 || l.SendRate <= 0 || l.SendBurst < 1 || l.SignInPerMinute <= 0 || l.SessionTTL <= 0 {
+		errs = append(errs, errors.New("-max-tabs, -max-tabs-per-user, -max-body, -send-rate, -send-burst, -signin-rate and -signin-ttl must be positive"))
 	}
 	if l.MaxBody > cfg.MaxPayload/2 {
 		errs = append(errs, fmt.Errorf("-max-body %d must be at most half of -max-payload %d (the envelope around it)", l.MaxBody, cfg.MaxPayload))

@@ -269,6 +269,14 @@ func TestBrowserChat(t *testing.T) {
 		}
 	}
 	screenshot(t, alice)
+
+	// At phone width the page fits the screen and the room list folds behind a button.
+	bob.do("phone width", chromedp.EmulateViewport(390, 800))
+	bob.until("no sideways scrolling", `document.documentElement.scrollWidth <= window.innerWidth`)
+	bob.do("open the room list", chromedp.WaitVisible(chromedp.CSS("#menu")), chromedp.Click(chromedp.CSS("#menu")),
+		chromedp.WaitVisible(chromedp.CSS(`#sidebar button[data-conv="@alice"]`)))
+	bob.open("@alice")
+	bob.seesOnce("just between us", "agreed")
 }
 
 // screenshot writes alice's page to results/web.png (the README shows it).

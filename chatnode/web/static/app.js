@@ -15,6 +15,7 @@ const state = {
   ref: 0,
   pending: new Map(), // ref -> {li, id}
   shown: new Set(),   // ids of messages on the page
+  presence: { online: [], in_room: {} },
   backoff: 500,
   stopped: false,
 };
@@ -152,7 +153,10 @@ function handle(f) {
       if (f.state === "connected") setStatus("connected", "connected");
       else setStatus("reconnecting", "reconnecting…");
       break;
-    case "presence": renderOnline(f.online || []); break;
+    case "presence":
+      state.presence = { online: f.online || [], in_room: f.in_room || {} };
+      renderOnline();
+      break;
     case "ack": {
       const p = state.pending.get(f.ref);
       if (!p) break;
@@ -236,6 +240,7 @@ function select(key) {
   list.replaceChildren(...c.msgs.map(renderMsg));
   list.scrollTop = list.scrollHeight;
   renderLists();
+  renderOnline();
   $("sidebar").classList.remove("open");
   $("menu").setAttribute("aria-expanded", "false");
 }
@@ -266,7 +271,12 @@ function convItem(c) {
   return li;
 }
 
-function renderOnline(users) {
+// renderOnline lists who is online in the current room, or anywhere when a
+// direct conversation is current.
+function renderOnline() {
+  const room = state.current[0] === "#" ? state.current.slice(1) : "";
+  const users = room ? (state.presence.in_room[room] || []) : state.presence.online;
+  $("online-h").textContent = room ? "Online in #" + room : "Online";
   $("online").replaceChildren(...users.map((u) => {
     const li = document.createElement("li");
     if (u === state.me) {
