@@ -125,13 +125,18 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chatnode: listen %s: %v\n", wf.http, err)
 		return 1
 	}
+	// HTTP/1.1 only: the tabs' WebSockets upgrade an HTTP/1.1 connection
+	// (gorilla/websocket has no WebSocket over HTTP/2), and the page is
+	// small enough not to need HTTP/2.
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12}, ErrorLog: nil}
+		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12}, Protocols: &protocols}
 	scheme := "http"
 	if wf.tlsCert != "" {
 		scheme = "https"
 	}
-	log.WithField(wire.FieldEvent, "web_started").WithField("addr", ln.Addr().String()).WithField(wire.FieldBroker, cfg.Broker).Info("serving the web page")
+	log.WithField(wire.FieldEvent, web.EventStarted).WithField("addr", ln.Addr().String()).WithField(wire.FieldBroker, cfg.Broker).Info("serving the web page")
 	fmt.Fprintf(stdout, "chatnode web: open %s://%s and sign in with a user of %s\n", scheme, ln.Addr(), wf.users)
 	served := make(chan error, 1)
 	go func() {

@@ -8,11 +8,13 @@ import (
 	"github.com/distchat/distchat/chatnode/wire"
 )
 
-// eventSignIn and eventOrigin are the web node's own log events.
+// The web node's own log events (besides the sessions' events).
 const (
-	eventSignIn = "web_signin"
-	eventOrigin = "web_origin_refused"
-	eventTab    = "web_tab"
+	// EventStarted: the node serves the page (addr, broker).
+	EventStarted = "web_started"
+	eventSignIn  = "web_signin"         // a sign-in: user (when ok), remote, result (ok, refused, rate_limited)
+	eventOrigin  = "web_origin_refused" // a request from another site's page: remote, path
+	eventTab     = "web_tab"            // a tab opened or closed: client_id, tab, count (unacknowledged at close)
 )
 
 // sameOrigin reports whether a request comes from the page this node

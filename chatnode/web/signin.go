@@ -155,7 +155,13 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, s.cookie(token, int(s.cfg.Limits.SessionTTL.Seconds())))
 	s.log.WithField(wire.FieldEvent, eventSignIn).WithField("remote", ip).WithField(wire.FieldUser, u.Name).WithField("result", "ok").Info("signed in")
-	writeJSON(w, http.StatusOK, map[string]string{"user": u.Name})
+	writeJSON(w, http.StatusOK, s.about(u.Name))
+}
+
+// about is what the page learns of its sign-in: the user, the rooms and
+// the longest message.
+func (s *Server) about(user string) map[string]any {
+	return map[string]any{"user": user, "rooms": s.roomsOf(user), "max_body": s.cfg.Limits.MaxBody}
 }
 
 // roomsOf is the rooms every tab of user joins: the node's -room list when
@@ -199,7 +205,7 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "not signed in")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": lg.user, "rooms": lg.rooms, "max_body": s.cfg.Limits.MaxBody})
+	writeJSON(w, http.StatusOK, s.about(lg.user))
 }
 
 func (s *Server) loginOf(r *http.Request) (*login, bool) {
