@@ -8,7 +8,7 @@ BIN      := bin
 GOFLAGS  := -trimpath
 export CGO_ENABLED := 0
 
-.PHONY: help build test test-hostile fuzz fuzz-short lint images all demo demo-down eval bench bench-analysis bench-compare clean
+.PHONY: help build test test-hostile test-browser fuzz fuzz-short lint images all demo demo-down eval bench bench-analysis bench-compare clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,6 +26,9 @@ test: ## go vet, then every test with the race detector (needs mosquitto for the
 HOSTILE := TestPublishAsAnotherUserRefused|TestClientIDBelongsToItsUser|TestSessionTakeoverRefused|TestAuthRefused|TestWill.*|TestSubscribeACL|TestAnonymousReadOnly|TestSyncIsOnlyForThoseWhoMayRead|TestListAnswersDMsAndGrantedRooms|TestMalformedChatTopicRefused|TestValidateName.*|TestParseTopicRejects|TestConnectTimeoutClosesSilentConnections|TestConnectionLimits|TestRefusedConnectionsLogIsRateLimited|TestGuardedAccept.*|TestHealthzFollowsAcceptLoop|TestDMsToUnknownUsersStartNoConversation|TestConversationCapsHold|TestSyncFloodFromClientThatDoesNotRead|TestInflightBytes.*|TestNeverAckingSubscriberDropsCountedAndLogged|TestStuckSubscriberDoesNotBlockPublishers|TestStalledReaderQueueFullDropsCounted|TestStampedRecordWithinPacketSize|TestMessageOverSubscribersMaximumPacketSizeIsCounted|TestLongClientStringsClippedInLogs|TestSlogBridgeRedactsAndCountsQuotaDrops|TestConnack.*
 test-hostile: ## the hostile-client tests alone (each attack class, its refusal and its bound; also in make test)
 	CGO_ENABLED=1 $(GO) test -race -count=1 -run '^($(HOSTILE))$$' ./broker/... ./chatnode/wire/
+
+test-browser: ## the web page in a real headless Chromium (needs: apt-get install chromium); screenshot in results/web.png
+	DISTCHAT_BROWSER=1 CGO_ENABLED=1 $(GO) test -race -count=1 -tags browser -run Browser -timeout 5m ./chatnode/web/
 
 # The fuzz targets, as package:target. Plain go test runs their seeds
 # (f.Add and testdata/fuzz/); these runs search for new failing inputs,
@@ -70,9 +73,10 @@ images: build ## build the FROM scratch Docker images distchat/broker:dev and di
 
 all: eval demo ## the main job: run the evaluation into results/, then start the demo chat
 
-demo: images ## start the demo deployment (broker + alice, bob, carol); chat with: docker attach distchat_alice_1
+demo: images ## start the demo deployment (broker + alice, bob, carol + web chat); open the printed URL
 	docker-compose -p distchat -f compose/docker-compose.yml up -d
-	@echo "demo: running. Chat: docker attach distchat_alice_1 (detach: Ctrl-P Ctrl-Q)."
+	@echo "demo: running. Web chat: open http://localhost:$${DISTCHAT_WEB_PORT:-8081} and sign in as alice (password alice-pw; bob-pw, carol-pw, dave-pw too)."
+	@echo "demo: terminal chat: docker attach distchat_alice_1 (detach: Ctrl-P Ctrl-Q)."
 	@echo "demo: watch: mosquitto_sub -h 127.0.0.1 -p 1883 -t 'chat/#' -v    stop: make demo-down"
 
 demo-down: ## stop the demo deployment and delete its volumes

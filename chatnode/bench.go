@@ -97,7 +97,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		bp.count = 1000
 	}
 	cfg.History = 0 // a load node shows nothing; history would only blur what it received
-	log, closeLog, err := newLogger(cfg, stderr, false)
+	log, closeLog, err := newLogger(cfg, stderr, stderrFull)
 	if err != nil {
 		fmt.Fprintf(stderr, "chatnode: %v\n", err)
 		return exitIncomplete

@@ -151,7 +151,7 @@ func runInteractive(ctx context.Context, args []string, stdin io.Reader, stdout,
 	if err := loadNode(fs, args, &cfg, stderr, usageHead); err != nil {
 		return configError(err, stderr)
 	}
-	log, closeLog, err := newLogger(cfg, stderr, true)
+	log, closeLog, err := newLogger(cfg, stderr, interactiveStderr(cfg, isTerminal(stderr)))
 	if err != nil {
 		fmt.Fprintf(stderr, "chatnode: %v\n", err)
 		return 1

@@ -17,7 +17,7 @@ import (
 func BenchmarkLogReceived(b *testing.B) {
 	cfg := config.DefaultNode()
 	cfg.Nick, cfg.Run, cfg.Log = "n0", "x", filepath.Join(b.TempDir(), "n0.log")
-	log, closeLog, err := newLogger(cfg, io.Discard, false)
+	log, closeLog, err := newLogger(cfg, io.Discard, stderrFull)
 	if err != nil {
 		b.Fatal(err)
 	}

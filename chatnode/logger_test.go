@@ -14,15 +14,18 @@ import (
 // closing the logger writes every buffered line.
 func TestLoggerOutputs(t *testing.T) {
 	for _, tt := range []struct {
-		name        string
-		file, quiet bool
-		wantFile    []string // events in the -log file
-		wantStderr  []string // events on stderr
+		name       string
+		file       bool
+		mode       stderrLog
+		wantFile   []string // events in the -log file
+		wantStderr []string // events on stderr
 	}{
-		{"bench with a log file", true, false, []string{"info_line", "warn_line"}, []string{"warn_line"}},
-		{"bench without a log file", false, false, nil, []string{"info_line", "warn_line"}},
-		{"interactive with a log file", true, true, []string{"info_line", "warn_line"}, []string{"warn_line"}},
-		{"interactive without a log file", false, true, nil, []string{"warn_line"}},
+		{"bench with a log file", true, stderrFull, []string{"info_line", "warn_line"}, []string{"warn_line"}},
+		{"bench without a log file", false, stderrFull, nil, []string{"info_line", "warn_line"}},
+		{"interactive, stderr no terminal, with a log file", true, stderrWarnings, []string{"info_line", "warn_line"}, []string{"warn_line"}},
+		{"interactive, stderr no terminal, without a log file", false, stderrWarnings, nil, []string{"warn_line"}},
+		{"interactive on a terminal with a log file", true, stderrNone, []string{"info_line", "warn_line"}, nil},
+		{"interactive on a terminal without a log file", false, stderrNone, nil, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := config.DefaultNode()
@@ -31,7 +34,7 @@ func TestLoggerOutputs(t *testing.T) {
 				cfg.Log = filepath.Join(t.TempDir(), "alice.log")
 			}
 			var stderr bytes.Buffer
-			log, closeLog, err := newLogger(cfg, &stderr, tt.quiet)
+			log, closeLog, err := newLogger(cfg, &stderr, tt.mode)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,6 +66,28 @@ func checkEvents(t *testing.T, where, text string, want []string) {
 		if !strings.Contains(lines[i], `"event":"`+ev+`"`) || !strings.Contains(lines[i], `"node":"alice"`) ||
 			!strings.Contains(lines[i], `"ts_ns":`) {
 			t.Errorf("%s line %d: %s, want event %s with node and ts_ns", where, i, lines[i], ev)
+		}
+	}
+}
+
+// TestInteractiveStderr: an interactive node's log reaches stderr only at
+// -log-level debug or when stderr is no terminal.
+func TestInteractiveStderr(t *testing.T) {
+	for _, tt := range []struct {
+		level string
+		tty   bool
+		want  stderrLog
+	}{
+		{"info", false, stderrWarnings},
+		{"debug", false, stderrFull},
+		{"info", true, stderrNone},
+		{"warn", true, stderrNone},
+		{"debug", true, stderrFull},
+	} {
+		cfg := config.DefaultNode()
+		cfg.LogLevel = tt.level
+		if got := interactiveStderr(cfg, tt.tty); got != tt.want {
+			t.Errorf("level %s, terminal %v: got %s, want %s", tt.level, tt.tty, got, tt.want)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,7 @@ var usageHead = `chatnode: a distchat chat node.
 
   chatnode [flags]          interactive chat on stdin/stdout (stdin may be piped; end of input = /quit)
   chatnode bench [flags]    headless load: publish at a rate, receive everything, print a summary
+  chatnode web [flags]      serve the chat as a web page (chatnode web -h)
 
 Settings come from -config FILE (YAML, keys as in config.Node), then DISTCHAT_* environment
 variables (e.g. DISTCHAT_BROKER, DISTCHAT_NICK), then flags. The password is never logged.
@@ -42,6 +44,9 @@ var interactiveExitCodes = fmt.Sprintf(exitCodesHelp, "", " before its input end
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "bench" {
 		return runBench(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "web" {
+		return runWeb(ctx, args[1:], stdout, stderr)
 	}
 	return runInteractive(ctx, args, stdin, stdout, stderr, interactiveOptions{})
 }
@@ -72,14 +77,20 @@ func bindNode(fs *flag.FlagSet, cfg *config.Node) {
 // loadNode parses args into a validated node configuration. It returns
 // flag.ErrHelp after printing usage for -h.
 func loadNode(fs *flag.FlagSet, args []string, cfg *config.Node, stderr io.Writer, head string) error {
+	return loadNodeFrom(fs, args, cfg, stderr, head, config.DefaultNode())
+}
+
+// loadNodeFrom is loadNode with other defaults (the web node has no nick of
+// its own).
+func loadNodeFrom(fs *flag.FlagSet, args []string, cfg *config.Node, stderr io.Writer, head string, defaults config.Node) error {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, head)
 		fs.PrintDefaults()
 	}
-	*cfg = config.DefaultNode() // so -h shows the defaults; Load applies them again under file and environment
+	*cfg = defaults // so -h shows the defaults; Load applies them again under file and environment
 	bindNode(fs, cfg)
-	if err := config.Load(fs, args, cfg, config.DefaultNode()); err != nil {
+	if err := config.Load(fs, args, cfg, defaults); err != nil {
 		return err
 	}
 	if cfg.PasswordFile != "" {
@@ -139,13 +150,51 @@ func (h levelWriter) Fire(e *logrus.Entry) error {
 // are written (see package logbuf): a kill -9 loses at most this much.
 const LogFlushInterval = 100 * time.Millisecond
 
+// stderrLog says which log lines a node writes to stderr.
+type stderrLog int
+
+const (
+	// stderrFull: the full log without -log, warnings and errors with it
+	// (bench and web nodes, and an interactive node at -log-level debug).
+	stderrFull stderrLog = iota
+	// stderrWarnings: warnings and errors only (an interactive node whose
+	// stderr is not a terminal: a pipe or a file someone reads later).
+	stderrWarnings
+	// stderrNone: nothing (an interactive node on a terminal: the screen
+	// shows one human line per event, and the log goes to -log only).
+	stderrNone
+)
+
+func (m stderrLog) String() string {
+	switch m {
+	case stderrFull:
+		return "full"
+	case stderrWarnings:
+		return "warnings"
+	case stderrNone:
+		return "none"
+	}
+	return "stderrLog(" + strconv.Itoa(int(m)) + ")"
+}
+
+// interactiveStderr is where an interactive node's log lines go: never onto
+// a terminal's chat screen unless -log-level debug asks for them.
+func interactiveStderr(cfg config.Node, stderrIsTerminal bool) stderrLog {
+	switch {
+	case cfg.LogLevel == "debug":
+		return stderrFull
+	case stderrIsTerminal:
+		return stderrNone
+	}
+	return stderrWarnings
+}
+
 // newLogger builds the node's logger: JSON lines with node, run and ts_ns on
 // every line, batched into one write per LogFlushInterval (the returned
 // close function writes the rest). With -log FILE the full log goes to the
-// file and stderr gets warnings and errors only; without it, the full log
-// goes to stderr, unless quietStderr (interactive mode: the log must never
-// mix into the chat) keeps stderr to warnings and errors there too.
-func newLogger(cfg config.Node, stderr io.Writer, quietStderr bool) (*logrus.Entry, func(), error) {
+// file and stderr gets warnings and errors (none with stderrNone); without
+// it, mode says what stderr gets.
+func newLogger(cfg config.Node, stderr io.Writer, mode stderrLog) (*logrus.Entry, func(), error) {
 	l := logrus.New()
 	var f logrus.Formatter = &jsonlog.Formatter{}
 	if cfg.LogFormat == "text" {
@@ -169,13 +218,17 @@ func newLogger(cfg config.Node, stderr io.Writer, quietStderr bool) (*logrus.Ent
 		}
 		bw := logbuf.New(fh, LogFlushInterval)
 		out, closeOut = bw, func() error { return errors.Join(bw.Close(), fh.Close()) }
-		l.AddHook(warnings)
-	case quietStderr:
-		out, closeOut = io.Discard, func() error { return nil }
-		l.AddHook(warnings)
-	default:
+		if mode != stderrNone {
+			l.AddHook(warnings)
+		}
+	case mode == stderrFull:
 		bw := logbuf.New(stderr, LogFlushInterval)
 		out, closeOut = bw, bw.Close
+	default:
+		out, closeOut = io.Discard, func() error { return nil }
+		if mode == stderrWarnings {
+			l.AddHook(warnings)
+		}
 	}
 	l.SetOutput(out)
 	entry := l.WithFields(logrus.Fields{wire.FieldNode: cfg.Nick, wire.FieldRun: cfg.Run})

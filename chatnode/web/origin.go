@@ -1,0 +1,49 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/distchat/distchat/chatnode/wire"
+)
+
+// The web node's own log events (besides the sessions' events).
+const (
+	// EventStarted: the node serves the page (addr, broker).
+	EventStarted = "web_started"
+	eventSignIn  = "web_signin"         // a sign-in: user (when ok), remote, result (ok, refused, rate_limited)
+	eventOrigin  = "web_origin_refused" // a request from another site's page: remote, path
+	eventTab     = "web_tab"            // a tab opened or closed: client_id, tab, count (unacknowledged at close)
+)
+
+// sameOrigin reports whether a request comes from the page this node
+// serves: its Origin header names this host (with this node's scheme) or
+// one of AllowOrigins. A request without Origin (not sent by a browser
+// script, e.g. curl) is let through for plain requests, but a WebSocket
+// upgrade must carry one: browsers always send it there, and it is the
+// only defence of a WebSocket against other sites (cookies go along on
+// cross-site WebSocket handshakes in older browsers).
+func (s *Server) sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return r.Header.Get("Upgrade") == ""
+	}
+	if slices.Contains(s.cfg.AllowOrigins, o) {
+		return true
+	}
+	u, err := url.Parse(o)
+	if err != nil {
+		return false
+	}
+	scheme := "http"
+	if s.cfg.TLS {
+		scheme = "https"
+	}
+	return u.Scheme == scheme && u.Host == r.Host && u.Path == "" && u.User == nil
+}
+
+func (s *Server) refuseOrigin(w http.ResponseWriter, r *http.Request) {
+	s.log.WithField(wire.FieldEvent, eventOrigin).WithField("remote", clientIP(r)).WithField("path", r.URL.Path).Warn("request from another origin refused")
+	writeError(w, http.StatusForbidden, "this request comes from another site's page: refused")
+}

@@ -1,0 +1,143 @@
+// Package web is the browser face of a chat node (`chatnode web`): it serves
+// one embedded page and bridges every signed-in browser tab to its own
+// session.Session over a WebSocket, so rooms, DMs, presence, history,
+// catch-up, dedup and ordering are the Go session code, not a second
+// implementation in JavaScript. docs/web.md describes the design and the
+// security settings.
+package web
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/distchat/distchat/config"
+)
+
+//go:embed static
+var staticFiles embed.FS
+
+// Config is what the web node needs besides the HTTP listener itself.
+type Config struct {
+	// Node is the template of every tab's session: broker, timeouts,
+	// window, history. User, Nick, Password, StateDir and Rooms are set per
+	// tab from the sign-in.
+	Node config.Node
+	// Users are the accounts of the users file; sign-in checks them with bcrypt.
+	Users []config.User
+	// StateDir holds one state dir per tab: <StateDir>/<user>/<tab>.
+	StateDir string
+	// TLS is true when the listener serves HTTPS: cookies are Secure then.
+	TLS bool
+	// AllowOrigins are extra origins (scheme://host:port) allowed besides
+	// the page's own, e.g. behind a proxy that rewrites Host.
+	AllowOrigins []string
+	Limits       Limits
+	// Now is the clock (time.Now when nil); tests drive it.
+	Now func() time.Time
+}
+
+// Limits bound what one browser or all of them may cost the node.
+type Limits struct {
+	// MaxTabs and MaxTabsPerUser bound the open tabs (each one is an MQTT
+	// connection and a state dir in use).
+	MaxTabs, MaxTabsPerUser int
+	// MaxBody is the longest message text in bytes.
+	MaxBody int
+	// SendRate and SendBurst bound the messages one tab sends (per second).
+	SendRate  float64
+	SendBurst int
+	// SignInRate and SignInBurst bound the sign-in attempts from one address
+	// (per minute), so passwords cannot be guessed at bcrypt speed.
+	SignInPerMinute float64
+	SignInBurst     int
+	// SessionTTL is how long a sign-in lasts.
+	SessionTTL time.Duration
+	// MaxLogins bounds the sign-ins held in memory.
+	MaxLogins int
+}
+
+// DefaultLimits are the limits of `chatnode web` without flags.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxTabs: 64, MaxTabsPerUser: 8,
+		MaxBody:  4000,
+		SendRate: 5, SendBurst: 10,
+		SignInPerMinute: 10, SignInBurst: 5,
+		SessionTTL: 12 * time.Hour,
+		MaxLogins:  1000,
+	}
+}
+
+// Server serves the page, the sign-in API and the tabs' WebSockets.
+type Server struct {
+	cfg    Config
+	log    *logrus.Entry
+	logins *logins
+	tabs   *tabs
+	signin *limiterSet
+	users  map[string]config.User
+	mux    *http.ServeMux
+}
+
+// New builds the server. Close ends every tab's session.
+func New(cfg Config, log *logrus.Entry) (*Server, error) {
+	if cfg.StateDir == "" {
+		return nil, errors.New("web: a state dir is required (each tab's device state lives under it)")
+	}
+	if len(cfg.Users) == 0 {
+		return nil, errors.New("web: a users file with at least one user is required (sign-in checks it)")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = DefaultLimits()
+	}
+	s := &Server{
+		cfg:    cfg,
+		log:    log,
+		logins: newLogins(cfg.Limits.SessionTTL, cfg.Limits.MaxLogins, cfg.Now),
+		tabs:   newTabs(cfg.Limits.MaxTabs, cfg.Limits.MaxTabsPerUser),
+		signin: newLimiterSet(cfg.Limits.SignInPerMinute/60, cfg.Limits.SignInBurst, cfg.Now),
+		users:  map[string]config.User{},
+		mux:    http.NewServeMux(),
+	}
+	for _, u := range cfg.Users {
+		s.users[u.Name] = u
+	}
+	static, err := fs.Sub(staticFiles, "static")
+	if err != nil {
+		return nil, fmt.Errorf("web: embedded page: %w", err)
+	}
+	s.mux.Handle("GET /", http.FileServerFS(static))
+	s.mux.HandleFunc("POST /api/signin", s.handleSignIn)
+	s.mux.HandleFunc("POST /api/signout", s.handleSignOut)
+	s.mux.HandleFunc("GET /api/me", s.handleMe)
+	s.mux.HandleFunc("GET /ws", s.handleWS)
+	return s, nil
+}
+
+// ServeHTTP adds the security headers to every answer and routes it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	if s.cfg.TLS {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// Close ends every open tab (its session says offline and saves its state)
+// and waits for them.
+func (s *Server) Close() {
+	s.tabs.closeAll()
+}
