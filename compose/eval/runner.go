@@ -113,7 +113,7 @@ func (r *Runner) Run(ctx context.Context, s Scenario) (err error) {
 	}
 	env := s.Env(logs)
 	compose := func(ctx context.Context, args ...string) (string, error) {
-		return r.Cmd.Run(ctx, env, "docker-compose", append([]string{"-p", r.Project, "-f", r.ComposeFile}, args...)...)
+		return r.Cmd.Run(ctx, env, "docker-compose", append([]string{"-p", r.Project, "-f", r.composeFileFor(s)}, args...)...)
 	}
 	r.say("%s: %s (%d msg/s per node for %s, room log %t, %d faults)", s.Name, s.Description, s.Rate, s.Duration, *s.RoomLog, len(s.Faults))
 	if _, err := compose(ctx, "down", "-v", "--remove-orphans"); err != nil {
@@ -132,10 +132,10 @@ func (r *Runner) Run(ctx context.Context, s Scenario) (err error) {
 			err = derr
 		}
 	}()
-	if _, err := compose(ctx, "up", "-d", BrokerService); err != nil {
+	if _, err := compose(ctx, append([]string{"up", "-d"}, s.brokerServices()...)...); err != nil {
 		return err
 	}
-	if _, err := compose(ctx, append([]string{"up", "-d", "--no-recreate"}, Nodes...)...); err != nil {
+	if _, err := compose(ctx, append([]string{"up", "-d", "--no-recreate"}, s.nodeServices()...)...); err != nil {
 		return err
 	}
 	drill, err := os.Create(filepath.Join(logs, "drill.log"))
@@ -158,7 +158,7 @@ func (r *Runner) Run(ctx context.Context, s Scenario) (err error) {
 		}
 		target := a.fault.Target
 		if target == "" {
-			target = BrokerService
+			target = brokerTarget(a.fault)
 		}
 		dlog.WithFields(logrus.Fields{
 			wire.FieldEvent: wire.EventFault, wire.FieldNode: "drill", wire.FieldRun: s.Name,
@@ -169,7 +169,7 @@ func (r *Runner) Run(ctx context.Context, s Scenario) (err error) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, s.Duration+s.Linger+r.Grace)
 	defer cancel()
-	for _, n := range Nodes {
+	for _, n := range s.nodeServices() {
 		id, err := compose(wctx, "ps", "-q", n)
 		if err != nil {
 			return err
@@ -180,7 +180,7 @@ func (r *Runner) Run(ctx context.Context, s Scenario) (err error) {
 		}
 		r.say("%s: %s finished (exit %s)", s.Name, n, strings.TrimSpace(code))
 	}
-	return nil
+	return r.reportFailover(s, logs)
 }
 
 func (r *Runner) apply(ctx context.Context, compose func(context.Context, ...string) (string, error), a action) error {
@@ -188,18 +188,20 @@ func (r *Runner) apply(ctx context.Context, compose func(context.Context, ...str
 	switch a.fault.Kind {
 	case KillBroker:
 		if start {
-			_, err := compose(ctx, "kill", "-s", "SIGKILL", BrokerService)
+			_, err := compose(ctx, "kill", "-s", "SIGKILL", brokerTarget(a.fault))
 			return err
 		}
-		_, err := compose(ctx, "start", BrokerService)
+		_, err := compose(ctx, "start", brokerTarget(a.fault))
 		return err
 	case RestartBroker:
 		if start {
-			_, err := compose(ctx, "stop", "-t", "20", BrokerService)
+			_, err := compose(ctx, "stop", "-t", "20", brokerTarget(a.fault))
 			return err
 		}
-		_, err := compose(ctx, "start", BrokerService)
+		_, err := compose(ctx, "start", brokerTarget(a.fault))
 		return err
+	case PartitionBroker:
+		return r.partitionBroker(ctx, compose, a.fault.Target, start)
 	case Partition:
 		id, err := compose(ctx, "ps", "-q", a.fault.Target)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -55,7 +56,10 @@ type Scenario struct {
 	// Durability is the broker's durability mode: process (default) or
 	// machine.
 	Durability config.Durability `yaml:"durability"`
-	Faults     []Fault           `yaml:"faults"`
+	// Deployment is single (compose/eval.yml, the default) or cluster
+	// (compose/eval-ha.yml: three brokers, six nodes; see cluster.go).
+	Deployment string  `yaml:"deployment"`
+	Faults     []Fault `yaml:"faults"`
 }
 
 // Fault is one planned failure: at At after the nodes start, for For.
@@ -105,6 +109,9 @@ func (s *Scenario) defaults() {
 	if s.Durability == "" {
 		s.Durability = config.DurabilityProcess
 	}
+	if s.Deployment == "" {
+		s.Deployment = DeploySingle
+	}
 	sort.SliceStable(s.Faults, func(i, j int) bool { return s.Faults[i].At < s.Faults[j].At })
 }
 
@@ -136,13 +143,14 @@ func (s *Scenario) Validate() error {
 		where := fmt.Sprintf("faults[%d] (%s)", i, f.Kind)
 		switch f.Kind {
 		case KillBroker, RestartBroker:
-			if f.Target != "" && f.Target != BrokerService {
+			if s.Deployment != DeployCluster && f.Target != "" && f.Target != BrokerService {
 				add("%s: target must be empty or %q", where, BrokerService)
 			}
 		case Partition:
-			if !isNode(f.Target) {
-				add("%s: target %q is not one of %s", where, f.Target, strings.Join(Nodes, ", "))
+			if !slices.Contains(s.nodeServices(), f.Target) {
+				add("%s: target %q is not one of %s", where, f.Target, strings.Join(s.nodeServices(), ", "))
 			}
+		case PartitionBroker: // validateDeployment
 		default:
 			add("%s: unknown kind; use %s, %s or %s", where, KillBroker, RestartBroker, Partition)
 		}
@@ -153,16 +161,8 @@ func (s *Scenario) Validate() error {
 			add("%s: ends after the run (%s)", where, s.Duration+s.Linger)
 		}
 	}
+	s.validateDeployment(add)
 	return errors.Join(errs...)
-}
-
-func isNode(name string) bool {
-	for _, n := range Nodes {
-		if n == name {
-			return true
-		}
-	}
-	return false
 }
 
 // Env is the environment compose/eval.yml reads for this scenario.
