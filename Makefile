@@ -8,7 +8,7 @@ BIN      := bin
 GOFLAGS  := -trimpath
 export CGO_ENABLED := 0
 
-.PHONY: help build test test-hostile test-browser fuzz fuzz-short lint images all demo demo-down eval bench bench-analysis bench-compare clean
+.PHONY: help build test test-hostile test-browser fuzz fuzz-short lint images all demo demo-down demo-ha demo-ha-down eval bench bench-analysis bench-compare clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -81,6 +81,14 @@ demo: images ## start the demo deployment (broker + alice, bob, carol + web chat
 
 demo-down: ## stop the demo deployment and delete its volumes
 	docker-compose -p distchat -f compose/docker-compose.yml down -v
+
+demo-ha: images ## start the HA demo: three brokers in cluster mode, alice, bob, carol each listing all three (docs/ha-deployment.md)
+	docker-compose -p distchat-ha -f compose/docker-compose-ha.yml up -d
+	@echo "demo-ha: running. Chat: docker attach distchat-ha_alice_1 (or _bob_1, _carol_1; detach: Ctrl-P Ctrl-Q)."
+	@echo "demo-ha: kill a broker: docker kill -s KILL distchat-ha_broker2_1   stop: make demo-ha-down"
+
+demo-ha-down: ## stop the HA demo and delete its volumes
+	docker-compose -p distchat-ha -f compose/docker-compose-ha.yml down -v
 
 SCENARIOS ?= $(wildcard compose/scenarios/*.yaml)
 eval: images ## run the evaluation scenarios and fault drills (compose/scenarios), then the analysis into results/

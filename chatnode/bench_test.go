@@ -16,7 +16,7 @@ import (
 
 func benchConfig(tb testing.TB, url, nick string) config.Node {
 	cfg := config.DefaultNode()
-	cfg.Broker, cfg.Nick, cfg.Rooms, cfg.History = url, nick, []string{"load"}, 0
+	cfg.Broker, cfg.Nick, cfg.Rooms, cfg.History = config.Brokers{url}, nick, []string{"load"}, 0
 	if err := cfg.Validate(); err != nil {
 		tb.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/distchat/distchat/chatnode/session"
@@ -137,8 +138,14 @@ type chat struct {
 	current  string
 	cfg      config.Node
 	waitEcho bool
+	// statusMu guards connects and toldReconnecting: paho reports a lost
+	// connection, the reconnect attempts and the new connection from
+	// goroutines of their own. It is held while the line is shown, so the
+	// lines come in the order they were decided.
+	statusMu sync.Mutex
 	connects int
-	// toldReconnecting: "reconnecting…" was shown for the current outage.
+	// toldReconnecting: "reconnecting…" (or, with a broker list, the
+	// failover line) was shown for the current outage.
 	toldReconnecting bool
 	// stopWaiting ends the wait for the first connection once its failure
 	// is shown (set before the session starts).
@@ -202,7 +209,7 @@ func (c *chat) end(s *session.Session) int {
 		c.sc.say("stopped: the broker refused the connection") // the reason was shown as it came
 		code = exitNoBroker
 	case !s.EverConnected():
-		why := "no answer from broker " + c.cfg.Broker
+		why := "no answer from broker " + c.cfg.Broker.String()
 		if err != nil {
 			why = err.Error()
 		}
@@ -528,27 +535,7 @@ func (c *chat) onEvent(e session.Event) {
 	case session.Message:
 		c.showMessage(e)
 	case session.Status:
-		switch {
-		case e.Connected:
-			c.connects++
-			if c.connects == 1 {
-				sc.say("connected")
-			} else {
-				sc.say("reconnected")
-			}
-		case e.Reconnecting:
-			// paho reports every attempt; the user was told once already.
-			if !c.toldReconnecting {
-				sc.say("reconnecting…")
-			}
-			c.toldReconnecting = true
-			return
-		default:
-			sc.say("connection lost; reconnecting…")
-			c.toldReconnecting = true
-			return
-		}
-		c.toldReconnecting = false
+		c.showStatus(e)
 	case session.PresenceChange:
 		if e.Presence.User == c.me || e.Retained {
 			return
@@ -571,6 +558,40 @@ func (c *chat) onEvent(e session.Event) {
 		}
 		sc.say("%v; still trying in the background, what you type is queued", e.Err)
 		c.stopWaiting()
+	}
+}
+
+// showStatus tells the user of a change of the connection, once per
+// outage. With a broker list the lost broker and the one reached are named:
+// that is the failover notice.
+func (c *chat) showStatus(e session.Status) {
+	c.statusMu.Lock()
+	defer c.statusMu.Unlock()
+	sc, several := c.sc, len(c.cfg.Broker) > 1
+	switch {
+	case e.Connected:
+		c.connects++
+		c.toldReconnecting = false
+		switch {
+		case several:
+			sc.say("connected to broker %s", e.Broker)
+		case c.connects == 1:
+			sc.say("connected")
+		default:
+			sc.say("reconnected")
+		}
+	case e.Reconnecting:
+		// paho reports every attempt; the user was told once already.
+		if !c.toldReconnecting && !several { // the failover line says it
+			sc.say("reconnecting…")
+		}
+		c.toldReconnecting = true
+	case several:
+		sc.say("broker %s lost, trying the next", e.Broker)
+		c.toldReconnecting = true
+	default:
+		sc.say("connection lost; reconnecting…")
+		c.toldReconnecting = true
 	}
 }
 

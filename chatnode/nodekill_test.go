@@ -142,7 +142,7 @@ func killLoad(ctx context.Context, t *testing.T, s *session.Session) []string {
 func startSession(t *testing.T, url, nick string, onEvent func(session.Event)) *session.Session {
 	t.Helper()
 	cfg := config.DefaultNode()
-	cfg.Broker, cfg.Nick, cfg.Rooms, cfg.History = url, nick, killRooms, 0
+	cfg.Broker, cfg.Nick, cfg.Rooms, cfg.History = config.Brokers{url}, nick, killRooms, 0
 	cfg.GapWait = 5 * time.Second
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

@@ -53,7 +53,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 // bindNode binds the flags every mode shares to the fields of cfg.
 func bindNode(fs *flag.FlagSet, cfg *config.Node) {
-	fs.StringVar(&cfg.Broker, "broker", cfg.Broker, "MQTT broker `URL` (tcp://HOST:PORT)")
+	config.ListVar(fs, (*[]string)(&cfg.Broker), "broker", "MQTT broker `URL` (tcp://HOST:PORT); several, comma-separated: the brokers of a cluster, tried in order, the next on the loss of one")
 	fs.StringVar(&cfg.Nick, "nick", cfg.Nick, "your `name` (also the MQTT username unless -user is given)")
 	fs.StringVar(&cfg.User, "user", cfg.User, "MQTT `username` (default: the nick)")
 	fs.StringVar(&cfg.Password, "password", cfg.Password, "MQTT `password` (prefer -password-file)")

@@ -267,7 +267,7 @@ func TestNodeDefaultsAndProblems(t *testing.T) {
 		t.Errorf("derived user %q, client id %q", n.User, n.ClientID)
 	}
 	bad := config.DefaultNode()
-	bad.Broker = "localhost:1883"
+	bad.Broker = config.Brokers{"localhost:1883"}
 	bad.Rooms = []string{"a/b"}
 	bad.Window = 5000
 	bad.Password, bad.PasswordFile = "x", "y"

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/distchat/distchat/chatnode/wire"
@@ -13,8 +12,10 @@ import (
 // lose messages (docs/mochi-and-paho.md): persistent session, auto-reconnect
 // with a short maximum back-off, and a bounded in-flight window.
 type Node struct {
-	// Broker is the MQTT server URL: tcp://HOST:PORT (also mqtt://) or ws://HOST:PORT/PATH.
-	Broker string `yaml:"broker"`
+	// Broker is the MQTT server URL, tcp://HOST:PORT (also mqtt://) or
+	// ws://HOST:PORT/PATH, or several: the brokers of one cluster, tried in
+	// order; on the loss of one the node moves to the next (see Brokers).
+	Broker Brokers `yaml:"broker"`
 	// Nick is the name shown to others and the MQTT username unless User is set.
 	Nick         string `yaml:"nick"`
 	User         string `yaml:"user"`
@@ -59,7 +60,7 @@ type Node struct {
 // DefaultNode is the chat node configuration with no file, environment or flags.
 func DefaultNode() Node {
 	return Node{
-		Broker:               "tcp://127.0.0.1:1883",
+		Broker:               Brokers{"tcp://127.0.0.1:1883"},
 		LogFormat:            "json",
 		LogLevel:             "info",
 		KeepAlive:            20 * time.Second,
@@ -77,17 +78,8 @@ func DefaultNode() Node {
 func (n *Node) Validate() error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	if u, err := url.Parse(n.Broker); err != nil {
-		add("broker: %w", err)
-	} else {
-		switch u.Scheme {
-		case "tcp", "mqtt", "ws", "wss", "ssl", "tls", "mqtts":
-		default:
-			add("broker: %q needs a scheme such as tcp://HOST:PORT", n.Broker)
-		}
-		if u.Host == "" {
-			add("broker: %q has no host:port", n.Broker)
-		}
+	if err := n.Broker.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if n.Nick == "" {
 		add("nick: required (-nick NAME)")

@@ -53,6 +53,9 @@ type UnreachableError struct {
 }
 
 func (e *UnreachableError) Error() string {
+	if strings.Contains(e.Broker, ",") { // a broker list: paho's error is the last broker's
+		return "cannot reach any broker of " + e.Broker + " (last: " + e.Err.Error() + ")"
+	}
 	// The dialer names the broker already ("connect to URL: …").
 	why := strings.TrimPrefix(e.Err.Error(), "connect to "+e.Broker+": ")
 	return "cannot reach broker at " + e.Broker + ": " + why
@@ -80,11 +83,12 @@ var refusedCodes = map[error]byte{
 }
 
 // classify turns the error of one failed connection attempt into a
-// *RefusedError (a CONNACK refusal) or an *UnreachableError.
-func classify(broker string, err error) error {
+// *RefusedError (a CONNACK refusal by the broker last dialed) or an
+// *UnreachableError (no broker of the list answered).
+func classify(brokers, last string, err error) error {
 	for reason, code := range refusedCodes {
 		if errors.Is(err, reason) {
-			return &RefusedError{Broker: broker, Code: code, Reason: reason}
+			return &RefusedError{Broker: last, Code: code, Reason: reason}
 		}
 	}
 	// paho wraps network failures as "network Error : <cause>"; the cause
@@ -94,7 +98,7 @@ func classify(broker string, err error) error {
 			err = errs[len(errs)-1]
 		}
 	}
-	return &UnreachableError{Broker: broker, Err: err}
+	return &UnreachableError{Broker: brokers, Err: err}
 }
 
 // onConnectNotification is paho's hook for every connection attempt; it
@@ -102,11 +106,15 @@ func classify(broker string, err error) error {
 // next attempt would only be refused again); failures before the first
 // connection are reported once.
 func (s *Session) onConnectNotification(_ mqtt.Client, n mqtt.ConnectionNotification) {
+	if b, ok := n.(mqtt.ConnectionNotificationBroker); ok {
+		s.onBrokerAttempt(b)
+		return
+	}
 	f, ok := n.(mqtt.ConnectionNotificationFailed)
 	if !ok || f.Reason == nil {
 		return
 	}
-	err := classify(s.cfg.Broker, f.Reason)
+	err := classify(s.cfg.Broker.String(), s.attemptedBroker(), f.Reason)
 	var refused *RefusedError
 	if errors.As(err, &refused) {
 		s.refuse(refused)
@@ -120,7 +128,7 @@ func (s *Session) onConnectNotification(_ mqtt.Client, n mqtt.ConnectionNotifica
 	if !first {
 		return
 	}
-	s.entry(wire.EventConnectFailed).WithField(wire.FieldBroker, s.cfg.Broker).WithError(err).
+	s.entry(wire.EventConnectFailed).WithField(wire.FieldBroker, s.cfg.Broker.String()).WithError(err).
 		Info("cannot reach the broker; still trying") // the node tells the user itself
 	s.onEvent(ConnectFailed{Err: err})
 }
@@ -139,7 +147,7 @@ func (s *Session) refuse(err *RefusedError) {
 		return
 	}
 	go s.client.Disconnect(0)
-	s.entry(wire.EventConnectRefused).WithField(wire.FieldBroker, s.cfg.Broker).WithError(err).
+	s.entry(wire.EventConnectRefused).WithField(wire.FieldBroker, err.Broker).WithError(err).
 		Error("the broker refused the connection; not retrying")
 	s.onEvent(ConnectFailed{Err: err, Final: true}) // before the node stops on Refused
 	close(s.refused)

@@ -90,16 +90,21 @@ func waitNotConnecting(t *testing.T, s *Session) {
 func TestClassify(t *testing.T) {
 	cause := errors.New("dial tcp 127.0.0.1:1: connect: connection refused")
 	for _, tt := range []struct {
-		in   error
-		want string
+		brokers string
+		in      error
+		want    string
 	}{
-		{packets.ErrorRefusedBadUsernameOrPassword, "wrong user or password (broker tcp://h:1)"},
-		{packets.ErrorRefusedNotAuthorised, "not authorized by broker tcp://h:1"},
-		{packets.ErrorRefusedIDRejected, "client id rejected by broker tcp://h:1"},
-		{fmt.Errorf("%w : %w", packets.ErrorNetworkError, cause), "cannot reach broker at tcp://h:1: " + cause.Error()},
-		{errors.New("i/o timeout"), "cannot reach broker at tcp://h:1: i/o timeout"},
+		{"tcp://h:1", packets.ErrorRefusedBadUsernameOrPassword, "wrong user or password (broker tcp://h:1)"},
+		{"tcp://h:1", packets.ErrorRefusedNotAuthorised, "not authorized by broker tcp://h:1"},
+		{"tcp://h:1", packets.ErrorRefusedIDRejected, "client id rejected by broker tcp://h:1"},
+		{"tcp://h:1", fmt.Errorf("%w : %w", packets.ErrorNetworkError, cause), "cannot reach broker at tcp://h:1: " + cause.Error()},
+		{"tcp://h:1", errors.New("i/o timeout"), "cannot reach broker at tcp://h:1: i/o timeout"},
+		// A broker list: the refusal names the broker that refused, the
+		// unreachable error the whole list and the last broker's cause.
+		{"tcp://g:1,tcp://h:1", packets.ErrorRefusedBadUsernameOrPassword, "wrong user or password (broker tcp://h:1)"},
+		{"tcp://g:1,tcp://h:1", fmt.Errorf("%w : %w", packets.ErrorNetworkError, cause), "cannot reach any broker of tcp://g:1,tcp://h:1 (last: " + cause.Error() + ")"},
 	} {
-		if got := classify("tcp://h:1", tt.in).Error(); !strings.HasPrefix(got, tt.want) {
+		if got := classify(tt.brokers, "tcp://h:1", tt.in).Error(); !strings.HasPrefix(got, tt.want) {
 			t.Errorf("classify(%v) = %q, want %q…", tt.in, got, tt.want)
 		}
 	}

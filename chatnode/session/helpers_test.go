@@ -110,7 +110,7 @@ func nodeConfig(t *testing.T, url, nick string, rooms ...string) config.Node {
 func nodeConfigTB(t testing.TB, url, nick string, rooms ...string) config.Node {
 	t.Helper()
 	cfg := config.DefaultNode()
-	cfg.Broker, cfg.Nick, cfg.Rooms = url, nick, rooms
+	cfg.Broker, cfg.Nick, cfg.Rooms = config.SplitList(url), nick, rooms
 	cfg.MaxReconnectInterval = 500 * time.Millisecond
 	cfg.ConnectTimeout = 5 * time.Second
 	cfg.GapWait = 500 * time.Millisecond

@@ -62,6 +62,8 @@ type Status struct {
 	Connected    bool
 	Reconnecting bool
 	Err          error
+	// Broker is the broker connected to (Connected) or lost (Err set).
+	Broker string
 }
 
 // PresenceChange reports another user's presence as it changed. Retained is
@@ -187,6 +189,8 @@ type Session struct {
 	convSeq   map[string]uint64
 	connected bool
 	connects  int
+	// brokers is the broker the connection is on (failover.go).
+	brokers brokerState
 	// echoes are closed when the node receives its own room message back:
 	// the proof that the broker stored it when the connection broke while it
 	// was in flight (paho's token then completes on the resend, or fails on
@@ -256,6 +260,7 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 			s.rooms = append(s.rooms, r)
 		}
 	}
+	s.brokers.servers = parseServers(cfg.Broker)
 	clk := opts.clock
 	if clk == nil {
 		clk = wallClock{}
@@ -299,9 +304,11 @@ func resolveClientID(cfg config.Node, device string) (id string, clean bool, err
 // clientOptions are the paho settings from docs/mochi-and-paho.md, each one there
 // because its default loses messages or stalls the connection.
 func (s *Session) clientOptions() *mqtt.ClientOptions {
-	o := mqtt.NewClientOptions().
-		AddBroker(s.cfg.Broker).
-		SetClientID(s.clientID).
+	o := mqtt.NewClientOptions()
+	for _, b := range s.cfg.Broker {
+		o.AddBroker(b) // tried in order; onReconnecting puts a lost one last (failover.go)
+	}
+	o.SetClientID(s.clientID).
 		SetUsername(s.me).
 		SetCleanSession(s.clean).                            // persistent (queued while away) unless the id is for this run only
 		SetAutoReconnect(true).                              // and QoS 1 publishes stored while disconnected
@@ -408,7 +415,8 @@ func (s *Session) onConnect(c mqtt.Client) {
 	if n > 1 {
 		ev = wire.EventReconnected
 	}
-	s.entry(ev).WithField(wire.FieldBroker, s.cfg.Broker).WithField(wire.FieldClientID, s.clientID).Info(ev)
+	broker := s.connectedTo()
+	s.entry(ev).WithField(wire.FieldBroker, broker).WithField(wire.FieldClientID, s.clientID).Info(ev)
 	filters := map[string]byte{
 		wire.DMFilter(s.me):   1,
 		wire.PresenceFilter:   1,
@@ -447,7 +455,7 @@ func (s *Session) onConnect(c mqtt.Client) {
 	s.p.do(func() { s.p.onConnected() })
 	// Report before flagging connected, so whoever waits for the connection
 	// sees the report first.
-	s.onEvent(Status{Connected: true})
+	s.onEvent(Status{Connected: true, Broker: broker})
 	s.mu.Lock()
 	s.connected = true
 	s.mu.Unlock()
@@ -500,12 +508,16 @@ func (s *Session) onConnectionLost(_ mqtt.Client, err error) {
 	s.mu.Lock()
 	s.connected = false
 	s.mu.Unlock()
+	broker := s.lostBroker()
 	s.p.do(s.p.onDisconnected)
-	s.entry(wire.EventConnectionLost).WithError(err).Warn("connection lost")
-	s.onEvent(Status{Err: err})
+	s.entry(wire.EventConnectionLost).WithField(wire.FieldBroker, broker).WithError(err).Warn("connection lost")
+	s.onEvent(Status{Err: err, Broker: broker})
 }
 
-func (s *Session) onReconnecting(mqtt.Client, *mqtt.ClientOptions) {
+// onReconnecting runs before every reconnect attempt, on paho's reconnect
+// goroutine, with paho's own options: it orders the brokers for failover.
+func (s *Session) onReconnecting(_ mqtt.Client, o *mqtt.ClientOptions) {
+	s.reorderServers(o)
 	s.entry(wire.EventReconnecting).Info("reconnecting")
 	s.onEvent(Status{Reconnecting: true})
 }

@@ -168,7 +168,7 @@ func TestBrowserChat(t *testing.T) {
 	exe := chromium(t)
 	br, users := browserBroker(t)
 	node := config.DefaultNode()
-	node.Broker = "tcp://" + br.Addr
+	node.Broker = config.Brokers{"tcp://" + br.Addr}
 	node.History = 50
 	l := logrus.New()
 	l.SetOutput(os.Stderr)

@@ -72,7 +72,7 @@ func newFixture(t *testing.T, tls bool, limits func(*Limits)) *fixture {
 	bc.Auth.Users = users
 	b := brokertest.Start(t, bc)
 	node := config.DefaultNode()
-	node.Broker = b.URL
+	node.Broker = config.Brokers{b.URL}
 	node.ConnectTimeout = 5 * time.Second
 	f := &fixture{logs: &syncBuffer{}, now: time.Unix(1_800_000_000, 0)}
 	l := logrus.New()

@@ -23,7 +23,7 @@ const (
 )
 
 // AllBrokers is every broker bench-compare knows, in report order.
-var AllBrokers = []string{Mosquitto, Mochi, "log-off", "process", "machine"}
+var AllBrokers = []string{Mosquitto, Mochi, "log-off", "process", "machine", Cluster}
 
 // dataDirArg stands for the broker's fresh data directory in variant args.
 const dataDirArg = "{data}"
@@ -36,6 +36,8 @@ var distchatVariants = map[string][]string{
 	"log-off": {"-room-log=false"},
 	"process": {"-data", dataDirArg, "-durability", "process"},
 	"machine": {"-data", dataDirArg, "-durability", "machine"},
+	// Cluster: each of its brokers, with the cluster flags (clusterArgs).
+	Cluster: {"-data", dataDirArg, "-durability", "process"},
 }
 
 // ParseBrokers checks a comma-separated broker list against AllBrokers and
@@ -97,11 +99,16 @@ type runningBroker struct {
 	Addr string // host:port
 	URL  string // tcp://host:port
 	proc *child
+	// peers are the cluster variant's other brokers (cluster.go).
+	peers []*child
 }
 
 // startBroker starts broker name in a fresh directory under dir and waits
 // until it accepts connections.
 func (e *Env) startBroker(ctx context.Context, name, dir string) (*runningBroker, error) {
+	if name == Cluster {
+		return e.startCluster(ctx, dir)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker dir: %w", err)
 	}
@@ -138,8 +145,18 @@ func (e *Env) startBroker(ctx context.Context, name, dir string) (*runningBroker
 	return b, nil
 }
 
-// stop ends the broker and returns what it used.
-func (b *runningBroker) stop() (Usage, error) { return b.proc.stop() }
+// stop ends the broker (every process of a cluster) and returns what it
+// used: CPU and peak RSS summed over its processes.
+func (b *runningBroker) stop() (Usage, error) {
+	u, err := b.proc.stop()
+	for _, p := range b.peers {
+		pu, perr := p.stop()
+		u.CPU += pu.CPU
+		u.MaxRSSKB += pu.MaxRSSKB
+		err = errors.Join(err, perr)
+	}
+	return u, err
+}
 
 // waitListening waits until addr accepts a TCP connection, the child exits,
 // or 15 s pass.

@@ -162,7 +162,7 @@ func (e *Env) runLoad(ctx context.Context, l Load, broker string) Result {
 // runPairsMeasured runs the pair load and counts this process's CPU
 // during it as the load generator's.
 func runPairsMeasured(ctx context.Context, cfg PairsConfig, url string) (measured, error) {
-	cfg.URL = url
+	cfg.URL = firstURL(url) // a cluster's first broker
 	before, err := selfCPU()
 	if err != nil {
 		return measured{}, err

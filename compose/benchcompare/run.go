@@ -19,7 +19,8 @@ const usageHead = `usage: benchcompare [flags]
 
 Runs the same loads against Mosquitto, bare Mochi and the distchat broker
 variants (log-off: no room log, in memory; process / machine: room log and
-sessions on disk at that durability) and writes compare.json, compare.md
+sessions on disk at that durability; cluster: three brokers in cluster mode,
+the room log replicated three times, chat nodes spread over them) and writes compare.json, compare.md
 (one table per load, each figure with its ratio ours ÷ Mosquitto) and
 compare.png into -out.
 

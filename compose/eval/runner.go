@@ -100,7 +100,7 @@ func (r *Runner) Run(ctx context.Context, s Scenario) (err error) {
 	}
 	env := s.Env(logs)
 	compose := func(ctx context.Context, args ...string) (string, error) {
-		return r.Cmd.Run(ctx, env, "docker-compose", append([]string{"-p", r.Project, "-f", r.ComposeFile}, args...)...)
+		return r.Cmd.Run(ctx, env, "docker-compose", append([]string{"-p", r.Project, "-f", r.composeFileFor(s)}, args...)...)
 	}
 	r.say("%s: %s (%d nodes, %d msg/s per node for %s, %d B, room log %t, %d faults)", s.Name, s.Description,
 		len(s.NodeNames()), s.Rate, s.Duration, s.Size, *s.RoomLog, len(s.Faults))
@@ -108,7 +108,7 @@ func (r *Runner) Run(ctx context.Context, s Scenario) (err error) {
 		return err
 	}
 	defer func() { err = r.teardown(ctx, s.Name, compose, err) }()
-	if _, err := compose(ctx, "up", "-d", BrokerService); err != nil {
+	if _, err := compose(ctx, append([]string{"up", "-d"}, s.brokerServices()...)...); err != nil {
 		return err
 	}
 	if _, err := compose(ctx, append([]string{"up", "-d", "--no-recreate"}, s.NodeNames()...)...); err != nil {
@@ -117,7 +117,10 @@ func (r *Runner) Run(ctx context.Context, s Scenario) (err error) {
 	if err := r.runFaults(ctx, s, logs, compose); err != nil {
 		return err
 	}
-	return r.waitNodes(ctx, s, env, compose)
+	if err := r.waitNodes(ctx, s, env, compose); err != nil {
+		return err
+	}
+	return r.reportFailover(s, logs)
 }
 
 // composeFunc runs docker-compose on the evaluation project with args.
@@ -204,7 +207,7 @@ func (r *Runner) runFaults(ctx context.Context, s Scenario, logs string, compose
 		}
 		target := a.fault.Target
 		if target == "" {
-			target = BrokerService
+			target = brokerTarget(a.fault)
 		}
 		dlog.WithFields(logrus.Fields{
 			wire.FieldEvent: wire.EventFault, wire.FieldNode: "drill", wire.FieldRun: s.Name,
@@ -248,18 +251,20 @@ func (r *Runner) apply(ctx context.Context, compose composeFunc, a action) error
 		return err
 	case KillBroker:
 		if start {
-			_, err := compose(ctx, "kill", "-s", "SIGKILL", BrokerService)
+			_, err := compose(ctx, "kill", "-s", "SIGKILL", brokerTarget(a.fault))
 			return err
 		}
-		_, err := compose(ctx, "start", BrokerService)
+		_, err := compose(ctx, "start", brokerTarget(a.fault))
 		return err
 	case RestartBroker:
 		if start {
-			_, err := compose(ctx, "stop", "-t", "20", BrokerService)
+			_, err := compose(ctx, "stop", "-t", "20", brokerTarget(a.fault))
 			return err
 		}
-		_, err := compose(ctx, "start", BrokerService)
+		_, err := compose(ctx, "start", brokerTarget(a.fault))
 		return err
+	case PartitionBroker:
+		return r.partitionBroker(ctx, compose, a.fault.Target, start)
 	case Partition:
 		id, err := compose(ctx, "ps", "-q", a.fault.Target)
 		if err != nil {

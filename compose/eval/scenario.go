@@ -74,7 +74,10 @@ type Scenario struct {
 	// scale-rate, ...): the analysis draws one comparison plot per group.
 	// They are written into the drill log, so the logs carry them.
 	Groups []string `yaml:"groups"`
-	Faults []Fault  `yaml:"faults"`
+	// Deployment is single (compose/eval.yml, the default) or cluster
+	// (compose/eval-ha.yml: three brokers, six nodes; see cluster.go).
+	Deployment string  `yaml:"deployment"`
+	Faults     []Fault `yaml:"faults"`
 }
 
 // Fault is one planned failure: at At after the nodes start, for For.
@@ -127,6 +130,9 @@ func (s *Scenario) defaults() {
 	if s.Nodes == 0 {
 		s.Nodes = DefaultNodes
 	}
+	if s.Deployment == "" {
+		s.Deployment = DeploySingle
+	}
 	sort.SliceStable(s.Faults, func(i, j int) bool { return s.Faults[i].At < s.Faults[j].At })
 }
 
@@ -165,6 +171,7 @@ func (s *Scenario) Validate() error {
 	for i, f := range s.Faults {
 		s.validateFault(fmt.Sprintf("faults[%d] (%s)", i, f.Kind), f, add)
 	}
+	s.validateDeployment(add)
 	return errors.Join(errs...)
 }
 
@@ -172,15 +179,16 @@ func (s *Scenario) Validate() error {
 func (s *Scenario) validateFault(where string, f Fault, add func(string, ...any)) {
 	switch f.Kind {
 	case KillBroker, RestartBroker:
-		if f.Target != "" && f.Target != BrokerService {
+		if s.Deployment != DeployCluster && f.Target != "" && f.Target != BrokerService {
 			add("%s: target must be empty or %q", where, BrokerService)
 		}
+	case PartitionBroker: // validateDeployment checks its target
 	case Partition, KillNode:
 		if !slices.Contains(s.NodeNames(), f.Target) {
 			add("%s: target %q is not one of %s", where, f.Target, strings.Join(s.NodeNames(), ", "))
 		}
 	default:
-		add("%s: unknown kind; use %s, %s, %s or %s", where, KillBroker, RestartBroker, Partition, KillNode)
+		add("%s: unknown kind; use %s, %s, %s, %s or %s", where, KillBroker, RestartBroker, Partition, KillNode, PartitionBroker)
 	}
 	if f.At < 0 || f.For <= 0 {
 		add("%s: at must not be negative and for must be positive", where)
@@ -190,9 +198,13 @@ func (s *Scenario) validateFault(where string, f Fault, add func(string, ...any)
 	}
 }
 
-// NodeNames are the node services the scenario runs: the first Nodes of
-// NodeServices (all of them if Nodes is out of range).
+// NodeNames are the node services the scenario runs: the cluster
+// deployment's six, or the first Nodes of NodeServices (all of them if
+// Nodes is out of range).
 func (s *Scenario) NodeNames() []string {
+	if s.Deployment == DeployCluster {
+		return ClusterNodes
+	}
 	if s.Nodes < 1 || s.Nodes > len(NodeServices) {
 		return NodeServices
 	}

@@ -1,0 +1,103 @@
+package benchcompare
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Cluster is the distchat broker in cluster mode: three broker processes
+// on loopback joined over NATS routes, the room log a JetStream stream
+// with three replicas. Its URL is the three brokers' URLs, comma-separated:
+// chat node i lists them from broker i mod 3 on (spreadURL), so the load
+// is spread over the three as a deployment spreads its users; the pair
+// loads use the first broker. Its CPU is the three processes' sum, its
+// peak RSS the sum of their peaks.
+const Cluster = "cluster"
+
+// clusterSize is how many brokers the cluster variant runs.
+const clusterSize = 3
+
+// clusterArgs is broker i's command line: its distchatVariants row (room
+// log on disk, durability process) plus the cluster section.
+func clusterArgs(bin string, i int, addr, route string, routes []string, dir string) ([]string, error) {
+	argv, err := ourArgs(bin, Cluster, addr, dir)
+	if err != nil {
+		return nil, err
+	}
+	return append(argv, "-cluster-node", "bench"+strconv.Itoa(i+1), "-cluster-listen", route,
+		"-cluster-routes", strings.Join(routes, ","), "-cluster-replicas", strconv.Itoa(clusterSize)), nil
+}
+
+// startCluster starts the three brokers in fresh directories under dir and
+// waits until each accepts MQTT connections, which it does once the cluster
+// has elected its JetStream leader.
+func (e *Env) startCluster(ctx context.Context, dir string) (*runningBroker, error) {
+	addrs := make([]string, clusterSize)
+	routes := make([]string, clusterSize)
+	urls := make([]string, clusterSize)
+	for i := range clusterSize {
+		mqttPort, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		routePort, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		addrs[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(mqttPort))
+		urls[i] = "tcp://" + addrs[i]
+		routes[i] = "nats://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(routePort))
+	}
+	b := &runningBroker{Name: Cluster, Addr: addrs[0], URL: strings.Join(urls, ",")}
+	var procs []*child
+	fail := func(err error) (*runningBroker, error) {
+		for _, c := range procs {
+			_, serr := c.stop()
+			err = errors.Join(err, serr)
+		}
+		return nil, err
+	}
+	for i := range clusterSize {
+		bdir := filepath.Join(dir, "broker"+strconv.Itoa(i+1))
+		if err := os.MkdirAll(bdir, 0o755); err != nil {
+			return fail(fmt.Errorf("broker dir: %w", err))
+		}
+		route := strings.TrimPrefix(routes[i], "nats://")
+		argv, err := clusterArgs(e.Bins.Broker, i, addrs[i], route, routes, filepath.Join(bdir, "data"))
+		if err != nil {
+			return fail(err)
+		}
+		c, err := startChild(ctx, fmt.Sprintf("%s broker%d", Cluster, i+1), argv, nil, filepath.Join(bdir, "broker.log"))
+		if err != nil {
+			return fail(err)
+		}
+		procs = append(procs, c)
+	}
+	for i, c := range procs {
+		if err := waitListening(ctx, addrs[i], c); err != nil {
+			return fail(err)
+		}
+	}
+	b.proc, b.peers = procs[0], procs[1:]
+	return b, nil
+}
+
+// spreadURL is the broker list node i uses: the comma-separated list
+// rotated to start at broker i mod its length. One URL stays as it is.
+func spreadURL(list string, i int) string {
+	urls := strings.Split(list, ",")
+	k := i % len(urls)
+	return strings.Join(append(urls[k:], urls[:k]...), ",")
+}
+
+// firstURL is the first broker of a comma-separated list.
+func firstURL(list string) string {
+	first, _, _ := strings.Cut(list, ",")
+	return first
+}

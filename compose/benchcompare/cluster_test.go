@@ -1,0 +1,51 @@
+package benchcompare
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestSpreadURL(t *testing.T) {
+	three := "tcp://a:1,tcp://b:1,tcp://c:1"
+	for _, tt := range []struct {
+		list string
+		i    int
+		want string
+	}{
+		{"tcp://a:1", 0, "tcp://a:1"},
+		{"tcp://a:1", 5, "tcp://a:1"},
+		{three, 0, three},
+		{three, 1, "tcp://b:1,tcp://c:1,tcp://a:1"},
+		{three, 2, "tcp://c:1,tcp://a:1,tcp://b:1"},
+		{three, 3, three},
+	} {
+		if got := spreadURL(tt.list, tt.i); got != tt.want {
+			t.Errorf("spreadURL(%q, %d) = %q, want %q", tt.list, tt.i, got, tt.want)
+		}
+	}
+	if got := firstURL(three); got != "tcp://a:1" {
+		t.Errorf("firstURL = %q", got)
+	}
+	if got := firstURL("tcp://a:1"); got != "tcp://a:1" {
+		t.Errorf("firstURL of one = %q", got)
+	}
+}
+
+// The cluster variant's brokers run the process variant's settings plus
+// the cluster flags, every one with the same routes.
+func TestClusterArgs(t *testing.T) {
+	routes := []string{"nats://127.0.0.1:7001", "nats://127.0.0.1:7002", "nats://127.0.0.1:7003"}
+	argv, err := clusterArgs("broker", 1, "127.0.0.1:1884", "127.0.0.1:7002", routes, "/d/2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(argv, " ")
+	want := "broker -tcp 127.0.0.1:1884 -http  -log-level warn -data /d/2 -durability process -cluster-node bench2 " +
+		"-cluster-listen 127.0.0.1:7002 -cluster-routes nats://127.0.0.1:7001,nats://127.0.0.1:7002,nats://127.0.0.1:7003 -cluster-replicas 3"
+	if got != want {
+		t.Errorf("args\n%s\nwant\n%s", got, want)
+	}
+	if b, err := ParseBrokers("cluster,process"); err != nil || strings.Join(b, ",") != "process,cluster" {
+		t.Errorf("ParseBrokers: %v, %v", b, err)
+	}
+}

@@ -1,0 +1,108 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Deployments a scenario runs on.
+const (
+	// DeploySingle is compose/eval.yml: one broker (the default).
+	DeploySingle = "single"
+	// DeployCluster is compose/eval-ha.yml: three brokers in cluster mode
+	// and six nodes, each listing all brokers from its home broker on.
+	DeployCluster = "cluster"
+)
+
+// ClusterComposeFile is the cluster deployment's compose file, beside the
+// single broker's (Runner.ComposeFile).
+const ClusterComposeFile = "eval-ha.yml"
+
+// ClusterBrokers are the broker services of compose/eval-ha.yml.
+var ClusterBrokers = []string{"broker1", "broker2", "broker3"}
+
+// ClusterNodes are the chat-node services of compose/eval-ha.yml. Node i
+// starts at broker (i mod 3)+1: alice and dave on broker1, bob and erin on
+// broker2, carol and frank on broker3.
+var ClusterNodes = []string{"alice", "bob", "carol", "dave", "erin", "frank"}
+
+// PartitionBroker disconnects broker Target from the brokers' network for
+// For (its nodes still reach it), then connects it again: a minority
+// partition. Cluster deployment only.
+const PartitionBroker = "partition-broker"
+
+// clusterNetwork is the compose network the brokers talk to each other on;
+// peerAlias names a broker there.
+const clusterNetwork = "cluster"
+
+func peerAlias(broker string) string { return broker + "-peer" }
+
+// brokerServices are the scenario's broker services.
+func (s *Scenario) brokerServices() []string {
+	if s.Deployment == DeployCluster {
+		return ClusterBrokers
+	}
+	return []string{BrokerService}
+}
+
+// brokerTarget is the broker a broker fault hits: its target, or the only
+// broker of a single deployment.
+func brokerTarget(f Fault) string {
+	if f.Target == "" {
+		return BrokerService
+	}
+	return f.Target
+}
+
+// validateDeployment reports, through add, a bad deployment and broker
+// faults that do not fit it: a cluster fault names one of its brokers.
+func (s *Scenario) validateDeployment(add func(string, ...any)) {
+	switch s.Deployment {
+	case DeploySingle, DeployCluster:
+	default:
+		add("deployment: %q is not one of %s, %s", s.Deployment, DeploySingle, DeployCluster)
+		return
+	}
+	if s.Deployment == DeployCluster && !*s.RoomLog {
+		add("room_log: the cluster shares the room log; it cannot be off")
+	}
+	for i, f := range s.Faults {
+		where := fmt.Sprintf("faults[%d] (%s)", i, f.Kind)
+		switch {
+		case f.Kind == PartitionBroker && s.Deployment != DeployCluster:
+			add("%s: needs deployment: %s", where, DeployCluster)
+		case f.Kind == PartitionBroker, s.Deployment == DeployCluster && (f.Kind == KillBroker || f.Kind == RestartBroker):
+			if !slices.Contains(ClusterBrokers, f.Target) {
+				add("%s: target %q is not one of %s", where, f.Target, strings.Join(ClusterBrokers, ", "))
+			}
+		}
+	}
+}
+
+// composeFileFor is the compose file of the scenario's deployment.
+func (r *Runner) composeFileFor(s Scenario) string {
+	if s.Deployment == DeployCluster {
+		return filepath.Join(filepath.Dir(r.ComposeFile), ClusterComposeFile)
+	}
+	return r.ComposeFile
+}
+
+// partitionBroker cuts broker (start) from the brokers' network or
+// connects it again (end) under its peer alias, which the other brokers'
+// routes name.
+func (r *Runner) partitionBroker(ctx context.Context, compose composeFunc, broker string, start bool) error {
+	id, err := compose(ctx, "ps", "-q", broker)
+	if err != nil {
+		return err
+	}
+	network := r.Project + "_" + clusterNetwork
+	args := []string{"network", "disconnect", network, strings.TrimSpace(id)}
+	if !start {
+		args = []string{"network", "connect", "--alias", broker, "--alias", peerAlias(broker), network, strings.TrimSpace(id)}
+	}
+	_, err = r.Cmd.Run(ctx, nil, "docker", args...)
+	return err
+}

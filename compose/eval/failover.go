@@ -1,0 +1,290 @@
+package eval
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/distchat/distchat/chatnode/wire"
+)
+
+// FailoverTarget is the failover time a node must stay within when its
+// broker is killed: from its last delivery before the loss to its first
+// delivery after it, on another broker.
+const FailoverTarget = 2 * time.Second
+
+// FailoverFault names the windows reportFailover adds to the drill log, one
+// per node that failed over (last delivery before to first after), so the
+// analysis marks them on the timeline beside the fault itself.
+const FailoverFault = "failover"
+
+// NodeFailover is one node's move from a killed broker to another.
+type NodeFailover struct {
+	Node        string `json:"node"`
+	BrokerLost  string `json:"broker_lost"`
+	BrokerAfter string `json:"broker_after"`
+	// LostNS is when the node saw the connection drop, ReconnectedNS when
+	// it was connected and subscribed on the next broker.
+	LostNS        int64 `json:"lost_ns"`
+	ReconnectedNS int64 `json:"reconnected_ns"`
+	// LastBeforeNS and FirstAfterNS are the deliveries around the loss;
+	// FailoverMS is the time between them.
+	LastBeforeNS int64   `json:"last_before_ns"`
+	FirstAfterNS int64   `json:"first_after_ns"`
+	FailoverMS   float64 `json:"failover_ms"`
+	ReconnectMS  float64 `json:"reconnect_ms"`
+}
+
+// FailoverReport is the failover time of every node of a killed broker.
+type FailoverReport struct {
+	Scenario string         `json:"scenario"`
+	Broker   string         `json:"broker"`
+	KilledNS int64          `json:"killed_ns"`
+	Nodes    []NodeFailover `json:"nodes"`
+	// P50MS and MaxMS are over Nodes; Met says MaxMS is within TargetMS.
+	P50MS    float64 `json:"p50_ms"`
+	MaxMS    float64 `json:"max_ms"`
+	TargetMS float64 `json:"target_ms"`
+	Met      bool    `json:"met"`
+}
+
+// reportFailover measures, for a cluster scenario that kills a broker, each
+// node's failover from the logs in logs, writes failover.json and
+// failover.md beside them and adds the failover windows to the drill log.
+// Other scenarios have nothing to measure.
+func (r *Runner) reportFailover(s Scenario, logs string) error {
+	if s.Deployment != DeployCluster {
+		return nil
+	}
+	reports, err := MeasureFailover(s.Name, logs)
+	if err != nil || len(reports) == 0 {
+		return err
+	}
+	if err := writeFailover(filepath.Dir(logs), reports); err != nil {
+		return err
+	}
+	for _, rep := range reports {
+		r.say("%s: failover from %s: %d nodes, p50 %.0f ms, max %.0f ms (target %.0f ms: %s)", s.Name, rep.Broker,
+			len(rep.Nodes), rep.P50MS, rep.MaxMS, rep.TargetMS, metWord(rep.Met))
+	}
+	return nil
+}
+
+func metWord(met bool) string {
+	if met {
+		return "met"
+	}
+	return "MISSED"
+}
+
+// nodeTrace is what one node's log says about its connection and deliveries.
+type nodeTrace struct {
+	node string
+	// recv are the delivery times, in log order.
+	recv []int64
+	// lost and up are connection losses and (re)connections with the broker.
+	lost, up []brokerEvent
+}
+
+type brokerEvent struct {
+	ts     int64
+	broker string
+}
+
+// logLine is the part of a log line the failover measure reads.
+type logLine struct {
+	wire.LogRecord
+	Broker string `json:"broker"`
+}
+
+// MeasureFailover reads drill.log and the node logs in logs and returns,
+// for every kill of a broker, the failover of each node that was on it.
+func MeasureFailover(scenario, logs string) ([]FailoverReport, error) {
+	kills, traces, err := readFailoverLogs(logs)
+	if err != nil {
+		return nil, err
+	}
+	var reports []FailoverReport
+	for _, k := range kills {
+		rep := FailoverReport{Scenario: scenario, Broker: k.broker, KilledNS: k.ts, TargetMS: ms(int64(FailoverTarget))}
+		for _, t := range traces {
+			if nf, ok := t.failover(k); ok {
+				rep.Nodes = append(rep.Nodes, nf)
+			}
+		}
+		var times []float64
+		for _, nf := range rep.Nodes {
+			times = append(times, nf.FailoverMS)
+		}
+		if len(times) > 0 {
+			slices.Sort(times)
+			rep.P50MS, rep.MaxMS = times[(len(times)-1)/2], times[len(times)-1]
+			rep.Met = rep.MaxMS <= rep.TargetMS
+		}
+		reports = append(reports, rep)
+	}
+	return reports, nil
+}
+
+func ms(ns int64) float64 { return float64(ns) / 1e6 }
+
+// failover finds the node's loss of k's broker (at most a second before the
+// kill was recorded: the drill logs after docker returns) and the
+// deliveries around it.
+func (t nodeTrace) failover(k brokerEvent) (NodeFailover, bool) {
+	i := slices.IndexFunc(t.lost, func(e brokerEvent) bool {
+		return e.ts >= k.ts-int64(time.Second) && brokerHost(e.broker) == k.broker
+	})
+	if i < 0 {
+		return NodeFailover{}, false
+	}
+	lost := t.lost[i]
+	nf := NodeFailover{Node: t.node, BrokerLost: lost.broker, LostNS: lost.ts}
+	if j := slices.IndexFunc(t.up, func(e brokerEvent) bool { return e.ts > lost.ts }); j >= 0 {
+		nf.ReconnectedNS, nf.BrokerAfter = t.up[j].ts, t.up[j].broker
+		nf.ReconnectMS = ms(nf.ReconnectedNS - lost.ts)
+	}
+	for _, ts := range t.recv {
+		switch {
+		case ts <= lost.ts:
+			nf.LastBeforeNS = max(nf.LastBeforeNS, ts)
+		case nf.FirstAfterNS == 0 || ts < nf.FirstAfterNS:
+			nf.FirstAfterNS = ts
+		}
+	}
+	if nf.LastBeforeNS == 0 || nf.FirstAfterNS == 0 {
+		return NodeFailover{}, false // no delivery on one side: nothing to measure
+	}
+	nf.FailoverMS = ms(nf.FirstAfterNS - nf.LastBeforeNS)
+	return nf, true
+}
+
+// brokerHost is the host of a broker URL (tcp://broker2:1883 → broker2),
+// which is the broker's compose service.
+func brokerHost(broker string) string {
+	u, err := url.Parse(broker)
+	if err != nil {
+		return broker
+	}
+	return u.Hostname()
+}
+
+// readFailoverLogs returns the broker kills of drill.log and every node's
+// trace.
+func readFailoverLogs(logs string) (kills []brokerEvent, traces []nodeTrace, err error) {
+	files, err := filepath.Glob(filepath.Join(logs, "*.log"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("list logs in %s: %w", logs, err)
+	}
+	for _, f := range files {
+		t := nodeTrace{node: strings.TrimSuffix(filepath.Base(f), ".log")}
+		err := scanLog(f, func(l logLine) {
+			switch l.Event {
+			case wire.EventFault:
+				if l.Fault == KillBroker && l.Phase == wire.PhaseStart {
+					kills = append(kills, brokerEvent{l.TSNS, l.Target})
+				}
+			case wire.EventReceived:
+				ts := l.RecvNS
+				if ts == 0 {
+					ts = l.TSNS
+				}
+				t.recv = append(t.recv, ts)
+			case wire.EventConnectionLost:
+				t.lost = append(t.lost, brokerEvent{l.TSNS, l.Broker})
+			case wire.EventConnected, wire.EventReconnected:
+				t.up = append(t.up, brokerEvent{l.TSNS, l.Broker})
+			}
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(t.recv) > 0 || len(t.lost) > 0 {
+			traces = append(traces, t)
+		}
+	}
+	return kills, traces, nil
+}
+
+// scanLog calls fn for every JSON line of the file at path; other lines
+// (a partial last line after a kill) are skipped.
+func scanLog(path string, fn func(logLine)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open log: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+	for sc.Scan() {
+		var l logLine
+		if json.Unmarshal(sc.Bytes(), &l) == nil {
+			fn(l)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read log %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeFailover writes failover.json and failover.md into dir and appends
+// each node's failover window to dir/logs/drill.log.
+func writeFailover(dir string, reports []FailoverReport) error {
+	js, err := json.MarshalIndent(reports, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode failover report: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "failover.json"), append(js, '\n'), 0o666); err != nil {
+		return fmt.Errorf("write failover report: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "failover.md"), []byte(failoverMarkdown(reports)), 0o666); err != nil {
+		return fmt.Errorf("write failover report: %w", err)
+	}
+	drill, err := os.OpenFile(filepath.Join(dir, "logs", "drill.log"), os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o666)
+	if err != nil {
+		return fmt.Errorf("open drill log: %w", err)
+	}
+	enc := json.NewEncoder(drill)
+	for _, rep := range reports {
+		for _, nf := range rep.Nodes {
+			for _, w := range []struct {
+				phase string
+				ts    int64
+			}{{wire.PhaseStart, nf.LastBeforeNS}, {wire.PhaseEnd, nf.FirstAfterNS}} {
+				line := map[string]any{wire.FieldEvent: wire.EventFault, wire.FieldNode: "drill", wire.FieldRun: rep.Scenario,
+					wire.FieldTSNS: w.ts, wire.FieldFault: FailoverFault, wire.FieldPhase: w.phase, wire.FieldTarget: nf.Node,
+					"time": time.Unix(0, w.ts).UTC().Format(time.RFC3339Nano), "level": "info", "msg": wire.EventFault}
+				if err := enc.Encode(line); err != nil {
+					return errors.Join(fmt.Errorf("append to drill log: %w", err), drill.Close())
+				}
+			}
+		}
+	}
+	if err := drill.Close(); err != nil {
+		return fmt.Errorf("close drill log: %w", err)
+	}
+	return nil
+}
+
+// failoverMarkdown is the report for people: one table per killed broker.
+func failoverMarkdown(reports []FailoverReport) string {
+	var b strings.Builder
+	for _, rep := range reports {
+		fmt.Fprintf(&b, "# %s: failover from %s\n\n", rep.Scenario, rep.Broker)
+		fmt.Fprintf(&b, "Failover time per node: its last delivery before the loss of %s to its first delivery after it.\n\n", rep.Broker)
+		b.WriteString("| node | lost | reconnected to | reconnect (ms) | failover (ms) |\n|---|---|---|---:|---:|\n")
+		for _, nf := range rep.Nodes {
+			fmt.Fprintf(&b, "| %s | %s | %s | %.0f | %.0f |\n", nf.Node, nf.BrokerLost, nf.BrokerAfter, nf.ReconnectMS, nf.FailoverMS)
+		}
+		fmt.Fprintf(&b, "\np50 %.0f ms, max %.0f ms over %d nodes; target ≤ %.0f ms: %s.\n\n", rep.P50MS, rep.MaxMS, len(rep.Nodes), rep.TargetMS, metWord(rep.Met))
+	}
+	return b.String()
+}
