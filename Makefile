@@ -28,7 +28,8 @@ test: ## go vet, then every test with the race detector (needs mosquitto for the
 FUZZ_TARGETS := \
 	./chatnode/wire:FuzzEnvelopeRoundTrip ./chatnode/wire:FuzzParseTopic ./chatnode/wire:FuzzDMConversation \
 	./chatnode/wire:FuzzValidateName ./chatnode/wire:FuzzSyncRequest ./chatnode/wire:FuzzSyncReply \
-	./broker/roomlog:FuzzRecovery ./analysis:FuzzParseRec ./analysis:FuzzParseRecRoundTrip
+	./broker/roomlog:FuzzRecovery ./analysis:FuzzParseRec ./analysis:FuzzParseRecRoundTrip \
+	./chatnode/session:FuzzReadJournal
 FUZZTIME  ?= 60s
 FUZZSHORT ?= 4s
 
