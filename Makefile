@@ -36,7 +36,8 @@ test-browser: ## the web page in a real headless Chromium (needs: apt-get instal
 FUZZ_TARGETS := \
 	./chatnode/wire:FuzzEnvelopeRoundTrip ./chatnode/wire:FuzzParseTopic ./chatnode/wire:FuzzDMConversation \
 	./chatnode/wire:FuzzValidateName ./chatnode/wire:FuzzSyncRequest ./chatnode/wire:FuzzSyncReply \
-	./broker/roomlog:FuzzRecovery ./analysis:FuzzParseRec ./analysis:FuzzParseRecRoundTrip
+	./broker/roomlog:FuzzRecovery ./analysis:FuzzParseRec ./analysis:FuzzParseRecRoundTrip \
+	./chatnode/session:FuzzReadJournal
 FUZZTIME  ?= 60s
 FUZZSHORT ?= 4s
 

@@ -28,18 +28,26 @@ func TestBrokerKillDrill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the broker binary and kills it repeatedly")
 	}
-	kills := 10
-	if v := os.Getenv("DISTCHAT_DRILL_KILLS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("DISTCHAT_DRILL_KILLS=%q: want a positive number", v)
-		}
-		kills = n
-	}
+	kills := envCount(t, "DISTCHAT_DRILL_KILLS", 10)
 	bin := brokertest.Build(t)
 	for _, d := range []config.Durability{config.DurabilityProcess, config.DurabilityMachine} {
 		t.Run("durability="+d.String(), func(t *testing.T) { killDrill(t, bin, d, kills) })
 	}
+}
+
+// envCount is the positive number in the environment variable name, or def
+// when it is not set.
+func envCount(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive number", name, v)
+	}
+	return n
 }
 
 // drillRooms are the rooms every drill node is in.

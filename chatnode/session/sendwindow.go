@@ -55,6 +55,11 @@ func (s *Session) Send(ctx context.Context, o Outgoing) (*Sent, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n := max(o.Size, len(o.Body)); n > s.cfg.MaxPayload {
+		// Too large whatever its number: said before waiting for a slot
+		// (publish checks the exact encoded size).
+		return nil, fmt.Errorf("%w: at least %d bytes encoded, the limit is %d", ErrTooLarge, n, s.cfg.MaxPayload)
+	}
 	if err := s.waitFirstUp(ctx); err != nil {
 		return nil, err
 	}

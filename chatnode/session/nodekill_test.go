@@ -1,4 +1,4 @@
-package chatnode
+package session
 
 import (
 	"bufio"
@@ -12,19 +12,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/distchat/distchat/broker/brokertest"
-	"github.com/distchat/distchat/chatnode/session"
 	"github.com/distchat/distchat/chatnode/wire"
-	"github.com/distchat/distchat/config"
 )
 
 // The node kill drill: a chat node (the real binary, a child process) is
@@ -39,14 +34,7 @@ func TestNodeKillDrill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the chatnode binary and kills it repeatedly")
 	}
-	kills := 4
-	if v := os.Getenv("DISTCHAT_NODE_KILLS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("DISTCHAT_NODE_KILLS=%q: want a positive number", v)
-		}
-		kills = n
-	}
+	kills := envCount(t, "DISTCHAT_NODE_KILLS", 4)
 	bin := buildChatnode(t)
 	for _, mode := range []string{"interactive", "bench"} {
 		t.Run(mode, func(t *testing.T) { nodeKillDrill(t, bin, mode, kills) })
@@ -68,23 +56,24 @@ func buildChatnode(t *testing.T) string {
 
 func nodeKillDrill(t *testing.T, bin, mode string, kills int) {
 	br := brokertest.Start(t, brokertest.Config(t))
-	obs := &observer{bySeq: map[string]uint64{}, changed: make(chan struct{}, 1)}
-	obsSession := startSession(t, br.URL, "obs", obs.onEvent)
-	var pubs []*session.Session
+	obs := startNode(t, nodeConfig(t, br.URL, "obs", killRooms...))
+	var pubs []*testNode
 	for _, nick := range []string{"pa", "pb"} {
-		pubs = append(pubs, startSession(t, br.URL, nick, nil))
+		pubs = append(pubs, startNode(t, nodeConfig(t, br.URL, nick, killRooms...)))
 	}
 	v := &victim{bin: bin, mode: mode, url: br.URL, dir: t.TempDir(), out: &seenLines{changed: make(chan struct{}, 1)}}
 	v.start(t)
-	obs.waitOnline(t, obsSession, "vic") // messages from before its first join are not its to show
+	obs.got.waitFor(t, 30*time.Second, "vic online", func(*collector) bool { // messages from before its first join are not its to show
+		return slices.Contains(obs.Who(killRooms[0]), "vic") && slices.Contains(obs.Who(killRooms[1]), "vic")
+	})
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	sent := make([][]string, len(pubs))
-	for i, s := range pubs {
+	for i, n := range pubs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sent[i] = killLoad(ctx, t, s)
+			sent[i] = killLoad(ctx, t, n.Session)
 		}()
 	}
 	for range kills {
@@ -94,23 +83,43 @@ func nodeKillDrill(t *testing.T, bin, mode string, kills int) {
 	}
 	stop()
 	wg.Wait()
-	var want []string
+	want := map[string]bool{}
 	for _, ids := range sent {
-		want = append(want, ids...)
+		for _, id := range ids {
+			want[id] = true
+		}
 	}
-	obs.waitAll(t, want)
-	v.waitRecorded(t, obs, want)
+	obs.got.waitFor(t, 30*time.Second, "the observer to see every acknowledged message", func(c *collector) bool {
+		return shownAll(c.msgs, want)
+	})
+	seen := indexMessages(obs.got.messages())
+	v.waitRecorded(t, seen, want)
 	v.stop(t)
-	recs := v.records(t, obs)
-	checkRecords(t, recs, want, obs)
+	recs := v.records(t, seen)
+	checkDrill(t, "vic", recs, want)
 	t.Logf("%s: %d kills, %d messages acknowledged, %d recorded by the node (%d with its own)",
 		mode, kills, len(want), countFrom(recs, "pa", "pb"), len(recs))
 }
 
+// messageIndex finds a message by id, or by room and body.
+type messageIndex struct {
+	byID   map[string]Message
+	byBody map[string]Message
+}
+
+func indexMessages(msgs []Message) messageIndex {
+	ix := messageIndex{byID: map[string]Message{}, byBody: map[string]Message{}}
+	for _, m := range msgs {
+		ix.byID[m.Env.ID] = m
+		ix.byBody[m.Env.Room+" "+m.Env.Body] = m
+	}
+	return ix
+}
+
 // killLoad sends from s to both rooms, about 100 messages a second, until
 // ctx ends, and returns the ids of the acknowledged ones.
-func killLoad(ctx context.Context, t *testing.T, s *session.Session) []string {
-	var all []*session.Sent
+func killLoad(ctx context.Context, t *testing.T, s *Session) []string {
+	var all []*Sent
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for i := 0; ctx.Err() == nil; i++ {
@@ -118,7 +127,7 @@ func killLoad(ctx context.Context, t *testing.T, s *session.Session) []string {
 		case <-ctx.Done():
 		case <-tick.C:
 		}
-		m, err := s.Send(context.Background(), session.Outgoing{Room: killRooms[i%2], Body: fmt.Sprintf("%s %d", s.User(), i)})
+		m, err := s.Send(context.Background(), Outgoing{Room: killRooms[i%2], Body: fmt.Sprintf("%s %d", s.User(), i)})
 		if err != nil {
 			t.Errorf("%s: send: %v", s.User(), err)
 			break
@@ -137,112 +146,6 @@ func killLoad(ctx context.Context, t *testing.T, s *session.Session) []string {
 		}
 	}
 	return acked
-}
-
-func startSession(t *testing.T, url, nick string, onEvent func(session.Event)) *session.Session {
-	t.Helper()
-	cfg := config.DefaultNode()
-	cfg.Broker, cfg.Nick, cfg.Rooms, cfg.History = config.Brokers{url}, nick, killRooms, 0
-	cfg.GapWait = 5 * time.Second
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	l := logrus.New()
-	l.SetOutput(io.Discard)
-	s, err := session.New(cfg, l.WithField(wire.FieldNode, nick), session.Options{OnEvent: onEvent})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start(context.Background())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Close(ctx)
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.WaitConnected(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// observer learns every message's room sequence number and body.
-type observer struct {
-	mu      sync.Mutex
-	bySeq   map[string]uint64 // id → room_seq
-	byBody  map[string]string // body → id
-	changed chan struct{}
-}
-
-func (o *observer) onEvent(e session.Event) {
-	m, ok := e.(session.Message)
-	if !ok {
-		o.notify()
-		return
-	}
-	o.mu.Lock()
-	o.bySeq[m.Env.ID] = m.Env.RoomSeq
-	if o.byBody == nil {
-		o.byBody = map[string]string{}
-	}
-	o.byBody[m.Env.Room+" "+m.Env.Body] = m.Env.ID
-	o.mu.Unlock()
-	o.notify()
-}
-
-func (o *observer) notify() {
-	select {
-	case o.changed <- struct{}{}:
-	default:
-	}
-}
-
-// waitOnline waits until s sees user online in every room.
-func (o *observer) waitOnline(t *testing.T, s *session.Session, user string) {
-	t.Helper()
-	deadline := time.NewTimer(30 * time.Second)
-	defer deadline.Stop()
-	for {
-		in := 0
-		for _, r := range killRooms {
-			if slices.Contains(s.Who(r), user) {
-				in++
-			}
-		}
-		if in == len(killRooms) {
-			return
-		}
-		select {
-		case <-o.changed:
-		case <-deadline.C:
-			t.Fatalf("%s not online in %v within 30 s", user, killRooms)
-		}
-	}
-}
-
-func (o *observer) waitAll(t *testing.T, ids []string) {
-	t.Helper()
-	deadline := time.NewTimer(30 * time.Second)
-	defer deadline.Stop()
-	for {
-		o.mu.Lock()
-		missing := 0
-		for _, id := range ids {
-			if _, ok := o.bySeq[id]; !ok {
-				missing++
-			}
-		}
-		o.mu.Unlock()
-		if missing == 0 {
-			return
-		}
-		select {
-		case <-o.changed:
-		case <-deadline.C:
-			t.Fatalf("the observer misses %d acknowledged messages", missing)
-		}
-	}
 }
 
 // seenLines collects a child's output lines across its runs.
@@ -351,29 +254,25 @@ func (v *victim) stop(t *testing.T) {
 	v.cmd = nil
 }
 
-// record is one delivery the node recorded: a message id and its room.
-type record struct{ id, room, from string }
-
 var screenMsgLine = regexp.MustCompile(`^\d\d:\d\d:\d\d #(\S+) <(\S+)> (.*)$`)
 
-// records reads what the node recorded across its runs, in order.
-func (v *victim) records(t *testing.T, obs *observer) []record {
+// records reads what the node recorded across its runs, in order, as the
+// messages they are.
+func (v *victim) records(t *testing.T, ix messageIndex) []Message {
 	t.Helper()
-	var out []record
+	var out []Message
 	if v.mode == "interactive" {
-		obs.mu.Lock()
-		defer obs.mu.Unlock()
 		for _, l := range v.out.all() {
-			m := screenMsgLine.FindStringSubmatch(l)
-			if m == nil {
+			sm := screenMsgLine.FindStringSubmatch(l)
+			if sm == nil {
 				continue
 			}
-			id, ok := obs.byBody[m[1]+" "+m[3]]
+			m, ok := ix.byBody[sm[1]+" "+sm[3]]
 			if !ok {
 				t.Errorf("screen line %q: no such message", l)
 				continue
 			}
-			out = append(out, record{id: id, room: m[1], from: m[2]})
+			out = append(out, m)
 		}
 		return out
 	}
@@ -382,45 +281,24 @@ func (v *victim) records(t *testing.T, obs *observer) []record {
 		t.Fatal(err)
 	}
 	for _, l := range strings.Split(string(data), "\n") {
-		var r receivedRecord
+		var r receivedLine
 		if !strings.Contains(l, `"event":"received"`) || json.Unmarshal([]byte(l), &r) != nil || r.Duplicate {
 			continue
 		}
-		out = append(out, record{id: r.ID, room: r.Room, from: r.From})
+		out = append(out, Message{Env: wire.Envelope{ID: r.ID, From: r.From, Room: r.Room, RoomSeq: r.RoomSeq}, Conv: r.Room})
 	}
 	return out
 }
 
-type receivedRecord struct {
-	ID, Room, From string
-	Duplicate      bool
-}
-
-// waitRecorded waits until the node has recorded every id in want.
-func (v *victim) waitRecorded(t *testing.T, obs *observer, want []string) {
+// waitRecorded waits until the node has recorded every message in want.
+func (v *victim) waitRecorded(t *testing.T, ix messageIndex, want map[string]bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	tick := time.NewTicker(50 * time.Millisecond) // the log file has no event to wait on
 	defer tick.Stop()
-	for {
-		got := map[string]bool{}
-		for _, r := range v.records(t, obs) {
-			got[r.id] = true
-		}
-		missing := 0
-		for _, id := range want {
-			if !got[id] {
-				missing++
-			}
-		}
-		if missing == 0 {
-			return
-		}
+	for !shownAll(v.records(t, ix), want) {
 		if time.Now().After(deadline) {
-			if os.Getenv("DISTCHAT_DRILL_DEBUG") != "" {
-				v.debugMissing(t, obs, want, got)
-			}
-			t.Fatalf("%d of %d acknowledged messages not recorded within 30 s; stderr:\n%s", missing, len(want), v.stderr.String())
+			t.Fatalf("acknowledged messages not recorded within 30 s; stderr:\n%s", v.stderr.String())
 		}
 		select {
 		case <-v.out.changed:
@@ -429,66 +307,12 @@ func (v *victim) waitRecorded(t *testing.T, obs *observer, want []string) {
 	}
 }
 
-// checkRecords asserts every wanted message recorded, none twice, and each
-// room's messages in room order.
-func checkRecords(t *testing.T, recs []record, want []string, obs *observer) {
-	t.Helper()
-	obs.mu.Lock()
-	defer obs.mu.Unlock()
-	n := map[string]int{}
-	last := map[string]uint64{}
-	for _, r := range recs {
-		n[r.id]++
-		if n[r.id] == 2 {
-			t.Errorf("message %s recorded twice", r.id)
-		}
-		seq := obs.bySeq[r.id]
-		if seq != 0 && seq <= last[r.room] {
-			t.Errorf("in %s, room_seq %d recorded after %d", r.room, seq, last[r.room])
-		}
-		last[r.room] = max(last[r.room], seq)
-	}
-	for _, id := range want {
-		if n[id] == 0 {
-			t.Errorf("acknowledged message %s never recorded", id)
-		}
-	}
-}
-
-func countFrom(recs []record, from ...string) int {
+func countFrom(msgs []Message, from ...string) int {
 	k := 0
-	for _, r := range recs {
-		for _, f := range from {
-			if r.from == f {
-				k++
-			}
+	for _, m := range msgs {
+		if slices.Contains(from, m.Env.From) {
+			k++
 		}
 	}
 	return k
-}
-
-func (v *victim) debugMissing(t *testing.T, obs *observer, want []string, got map[string]bool) {
-	data, _ := os.ReadFile(v.logPath())
-	k := 0
-	for _, id := range want {
-		if got[id] || k > 5 {
-			continue
-		}
-		k++
-		obs.mu.Lock()
-		t.Logf("missing %s room_seq %d", id, obs.bySeq[id])
-		obs.mu.Unlock()
-		for _, l := range strings.Split(string(data), "\n") {
-			if strings.Contains(l, id) {
-				t.Logf("  %s", l)
-			}
-		}
-	}
-	st, _ := os.ReadFile(filepath.Join(v.dir, "chatnode-vic.json"))
-	t.Logf("state %s", st)
-	for _, l := range strings.Split(string(data), "\n") {
-		if strings.Contains(l, "gap") || strings.Contains(l, `"sync"`) || strings.Contains(l, "connected") || strings.Contains(l, "shutdown") {
-			t.Logf("  %s", l)
-		}
-	}
 }
