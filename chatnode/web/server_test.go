@@ -506,9 +506,11 @@ func TestOutbox(t *testing.T) {
 	}
 }
 
-func (f *fixture) me(t *testing.T, cookie *http.Cookie) int {
+// request sends a body-less request with cookie and returns the answer,
+// its body read and closed.
+func (f *fixture) request(t *testing.T, method, path string, cookie *http.Cookie) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest("GET", f.http.URL+"/api/me", nil)
+	req, err := http.NewRequest(method, f.http.URL+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -520,25 +522,19 @@ func (f *fixture) me(t *testing.T, cookie *http.Cookie) int {
 	if err := res.Body.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return res.StatusCode
+	return res
+}
+
+func (f *fixture) me(t *testing.T, cookie *http.Cookie) int {
+	t.Helper()
+	return f.request(t, "GET", "/api/me", cookie).StatusCode
 }
 
 func TestSignOutEndsTabsAndSignIn(t *testing.T) {
 	f := newFixture(t, false, nil)
 	alice := f.cookieFor(t, "alice")
 	_, r := f.openTab(t, alice, "signout1")
-	req, err := http.NewRequest("POST", f.http.URL+"/api/signout", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.AddCookie(alice)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := res.Body.Close(); err != nil {
-		t.Fatal(err)
-	}
+	res := f.request(t, "POST", "/api/signout", alice)
 	if c := res.Cookies(); len(c) != 1 || c[0].MaxAge >= 0 {
 		t.Errorf("sign-out cookies %v, want the session cookie deleted", c)
 	}
