@@ -505,3 +505,72 @@ func TestOutbox(t *testing.T) {
 		}
 	}
 }
+
+// request sends a body-less request with cookie and returns the answer,
+// its body read and closed.
+func (f *fixture) request(t *testing.T, method, path string, cookie *http.Cookie) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, f.http.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.AddCookie(cookie)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Body.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func (f *fixture) me(t *testing.T, cookie *http.Cookie) int {
+	t.Helper()
+	return f.request(t, "GET", "/api/me", cookie).StatusCode
+}
+
+func TestSignOutEndsTabsAndSignIn(t *testing.T) {
+	f := newFixture(t, false, nil)
+	alice := f.cookieFor(t, "alice")
+	_, r := f.openTab(t, alice, "signout1")
+	res := f.request(t, "POST", "/api/signout", alice)
+	if c := res.Cookies(); len(c) != 1 || c[0].MaxAge >= 0 {
+		t.Errorf("sign-out cookies %v, want the session cookie deleted", c)
+	}
+	select {
+	case <-r.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the tab is still open after sign-out")
+	}
+	if code := f.me(t, alice); code != http.StatusUnauthorized {
+		t.Errorf("/api/me after sign-out: %d, want 401", code)
+	}
+}
+
+func TestSignInExpires(t *testing.T) {
+	f := newFixture(t, false, func(l *Limits) { l.SessionTTL = time.Hour })
+	alice := f.cookieFor(t, "alice")
+	if code := f.me(t, alice); code != http.StatusOK {
+		t.Fatalf("/api/me: %d", code)
+	}
+	f.advance(time.Hour + time.Second)
+	if code := f.me(t, alice); code != http.StatusUnauthorized {
+		t.Errorf("/api/me after the TTL: %d, want 401", code)
+	}
+}
+
+func TestTLSNodeWantsHTTPSOrigin(t *testing.T) {
+	f := newFixture(t, true, nil)
+	alice := f.cookieFor(t, "alice")
+	// The fixture serves plain HTTP, so only the Origin check is under test.
+	_, res, err := f.dial(t, alice, f.http.URL, "tlstab01")
+	if err == nil || res == nil || res.StatusCode != http.StatusForbidden {
+		t.Fatalf("http:// origin on a TLS node: %v %v, want 403", res, err)
+	}
+	c, _, err := f.dial(t, alice, strings.Replace(f.http.URL, "http://", "https://", 1), "tlstab01")
+	if err != nil {
+		t.Fatalf("https:// origin on a TLS node: %v", err)
+	}
+	read(c).wait(t, "hello", func(o outFrame) bool { return o.T == frameHello })
+}

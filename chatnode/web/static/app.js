@@ -167,13 +167,13 @@ function handle(f) {
     }
     case "done": break;
     case "error": {
-      notice(f.text);
+      notice(f.text, true);
       const p = state.pending.get(f.ref);
       if (p) { p.li.textContent = "not sent: " + p.text; p.li.classList.add("error"); state.pending.delete(f.ref); }
       break;
     }
     case "info": notice(f.text); break;
-    case "fatal": notice(f.text); break;
+    case "fatal": notice(f.text, true); break;
   }
 }
 
@@ -299,8 +299,11 @@ function setStatus(st, text) {
   s.textContent = text;
 }
 
-function notice(text) {
-  $("notice").textContent = text || "";
+// notice shows one line under the messages: a failure (isError) or news.
+function notice(text, isError) {
+  const n = $("notice");
+  n.textContent = text || "";
+  n.classList.toggle("error", !!isError);
 }
 
 function dropPending(ref) {
@@ -317,17 +320,17 @@ $("compose").addEventListener("submit", (ev) => {
   const input = $("text");
   let body = input.value;
   if (!body.trim()) return;
-  if (!state.current) { notice("join a room first"); return; }
+  if (!state.current) { notice("join a room first", true); return; }
   let kind = "";
   if (body.startsWith("/me ")) { kind = "me"; body = body.slice(4); }
   const size = new TextEncoder().encode(body).length;
   if (size > state.maxBody) {
-    notice("not sent: the message is " + size + " bytes long, the limit is " + state.maxBody);
+    notice("not sent: the message is " + size + " bytes long, the limit is " + state.maxBody, true);
     return;
   }
   const ref = ++state.ref;
   if (!send({ t: "send", ref, conv: state.current, body, kind })) {
-    notice("not sent: not connected to the chat node; try again in a moment");
+    notice("not sent: not connected to the chat node; try again in a moment", true);
     return;
   }
   notice("");
