@@ -233,8 +233,8 @@ func TestRetentionByAgeAndBytes(t *testing.T) {
 }
 
 // TestTrimmingDoesNotCopyTheIndex: at its limit every append drops a
-// record. Trimming used to copy the conversation's whole index each time, so
-// an append cost O(records kept) under the store's lock (about 2.7 ms with
+// record. A trim that copied the conversation's whole index would make an
+// append cost O(records kept) under the store's lock (about 2.7 ms with
 // 100,000 records kept): appends at the limit must not allocate.
 func TestTrimmingDoesNotCopyTheIndex(t *testing.T) {
 	const keep = 4096
