@@ -17,10 +17,13 @@ build: ## build static binaries into bin/ (broker, chatnode, analysis)
 	@mkdir -p $(BIN)
 	$(GO) build $(GOFLAGS) -o $(BIN)/ ./broker/cmd/broker ./chatnode/cmd/chatnode ./analysis/cmd/analysis
 
-test: ## go vet, then every test with the race detector (needs mosquitto for the cross-broker tests), then fuzz-short
+test: ## go vet, every test with the race detector (needs mosquitto), fuzz-short, and test-browser where chromium is installed
 	$(GO) vet ./...
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 	@$(MAKE) --no-print-directory fuzz-short
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory test-browser; \
+	else echo "test: no chromium: the browser tests (make test-browser) are skipped; apt-get install chromium"; fi
 
 # The hostile-client tests (docs/SECURITY.md lists them by class).
 HOSTILE := TestPublishAsAnotherUserRefused|TestClientIDBelongsToItsUser|TestSessionTakeoverRefused|TestAuthRefused|TestWill.*|TestSubscribeACL|TestAnonymousReadOnly|TestSyncIsOnlyForThoseWhoMayRead|TestListAnswersDMsAndGrantedRooms|TestMalformedChatTopicRefused|TestValidateName.*|TestParseTopicRejects|TestConnectTimeoutClosesSilentConnections|TestConnectionLimits|TestRefusedConnectionsLogIsRateLimited|TestGuardedAccept.*|TestHealthzFollowsAcceptLoop|TestDMsToUnknownUsersStartNoConversation|TestConversationCapsHold|TestSyncFloodFromClientThatDoesNotRead|TestInflightBytes.*|TestNeverAckingSubscriberDropsCountedAndLogged|TestStuckSubscriberDoesNotBlockPublishers|TestStalledReaderQueueFullDropsCounted|TestStampedRecordWithinPacketSize|TestMessageOverSubscribersMaximumPacketSizeIsCounted|TestLongClientStringsClippedInLogs|TestSlogBridgeRedactsAndCountsQuotaDrops|TestConnack.*
