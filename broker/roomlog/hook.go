@@ -35,13 +35,13 @@ import (
 // Hook is the Mochi hook that sequences, stores and serves room messages.
 type Hook struct {
 	mqtt.HookBase
-	store    Store
-	counts   counter // the same store, for /stats; nil when it keeps no counts
-	fsync    bool       // appends are fsynced before the PUBACK (durability: machine)
-	srv      *mqtt.Server
-	cfg      config.RoomLog
-	log      *logrus.Entry
-	mayRead  atomic.Pointer[func(user, room string) bool]
+	store   Store
+	counts  counter // the same store, for /stats; nil when it keeps no counts
+	fsync   bool    // appends are fsynced before the PUBACK (durability: machine)
+	srv     *mqtt.Server
+	cfg     config.RoomLog
+	log     *logrus.Entry
+	mayRead atomic.Pointer[func(user, room string) bool]
 	// userExists, when set, refuses DMs to users the broker does not know.
 	userExists atomic.Pointer[func(user string) bool]
 	convs      convLimits // room_log.max_conversations(_per_user)
