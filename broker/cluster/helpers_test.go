@@ -30,15 +30,56 @@ type member struct {
 // join connects user to the broker at url (clean session, no reconnect).
 func join(t testing.TB, url, user string) *member {
 	t.Helper()
+	m, err := tryJoin(t, url, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// tryJoin is join that returns a failed connect.
+func tryJoin(t testing.TB, url, user string) (*member, error) {
 	m := &member{t: t, user: user, inbox: make(chan wire.SyncReply, 16), more: make(chan struct{}, 1)}
 	opts := paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("%s-%d", user, time.Now().UnixNano())).
 		SetProtocolVersion(4).SetCleanSession(true).SetAutoReconnect(false).SetOrderMatters(true).SetConnectTimeout(wait)
 	m.c = paho.NewClient(opts)
 	if tok := m.c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
-		t.Fatalf("connect %s to %s: %v", user, url, tok.Error())
+		return nil, fmt.Errorf("connect %s to %s: %v", user, url, tok.Error())
 	}
 	t.Cleanup(func() { m.c.Disconnect(0) })
-	return m
+	return m, nil
+}
+
+// sendAll publishes n messages from user in room, each until acknowledged:
+// on a missing PUBACK it reconnects, to the next URL of urls when there is
+// one (a node failing over), and resends the same message. It returns the
+// ids acknowledged, in order, and calls after(k) after the k-th ack.
+func sendAll(t testing.TB, urls []string, user, room string, n int, after func(k int)) []string {
+	var acked []string
+	var m *member
+	cur := 0
+	for k := 0; k < n; {
+		id := fmt.Sprintf("%s-%d", user, k)
+		if m == nil {
+			var err error
+			if m, err = tryJoin(t, urls[cur], user); err != nil {
+				cur = min(cur+1, len(urls)-1)
+				continue
+			}
+		}
+		if !m.say(room, id, 8*time.Second) {
+			m.c.Disconnect(0)
+			m = nil
+			cur = min(cur+1, len(urls)-1)
+			continue
+		}
+		acked = append(acked, id)
+		k++
+		if after != nil {
+			after(k)
+		}
+	}
+	return acked
 }
 
 // follow subscribes to room and records every message in arrival order.
