@@ -29,10 +29,10 @@ func TestLiveAcrossBrokers(t *testing.T) {
 		got := m.waitFor(n)
 		contiguous(t, m.user+" live", got)
 	}
-	ref := alice.history("lobby")
+	ref := alice.historyOf("lobby", n)
 	contiguous(t, "history on b1", ref)
 	for i, m := range []*member{bob, carol} {
-		sameOrder(t, fmt.Sprintf("history on b%d", i+2), ref, m.history("lobby"))
+		sameOrder(t, fmt.Sprintf("history on b%d", i+2), ref, m.historyOf("lobby", len(ref)))
 	}
 }
 
@@ -64,7 +64,7 @@ func TestConcurrentPublishersOneOrder(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	ref := watchers[0].history("dev")
+	ref := watchers[0].historyOf("dev", 3*each)
 	if len(ref) != 3*each {
 		t.Fatalf("history holds %d messages, want %d", len(ref), 3*each)
 	}
@@ -74,7 +74,7 @@ func TestConcurrentPublishersOneOrder(t *testing.T) {
 		bySeq[e.RoomSeq] = e.From + "/" + e.ID
 	}
 	for i, w := range watchers {
-		sameOrder(t, fmt.Sprintf("history on b%d", i+1), ref, w.history("dev"))
+		sameOrder(t, fmt.Sprintf("history on b%d", i+1), ref, w.historyOf("dev", len(ref)))
 		for _, e := range w.waitFor(3 * each) {
 			if bySeq[e.RoomSeq] != e.From+"/"+e.ID {
 				t.Fatalf("b%d live: #%d is %s/%s, history says %s", i+1, e.RoomSeq, e.From, e.ID, bySeq[e.RoomSeq])
@@ -106,7 +106,7 @@ func TestKillOneBrokerUnderLoad(t *testing.T) {
 	bs[2].Kill()
 	wg.Wait()
 	reader := join(t, bs[1].URL, "reader")
-	got := reader.history("ops")
+	got := reader.historyOf("ops", 2*n)
 	contiguous(t, "history on b2", got)
 	stored := map[string]bool{}
 	for _, e := range got {
@@ -121,7 +121,7 @@ func TestKillOneBrokerUnderLoad(t *testing.T) {
 		t.Fatalf("log holds %d messages, want %d (each sent message once)", len(got), 2*n)
 	}
 	back := brokertest.Start(t, bs[2].Config)
-	sameOrder(t, "history on the restarted b3", got, join(t, back.URL, "reader3").history("ops"))
+	sameOrder(t, "history on the restarted b3", got, join(t, back.URL, "reader3").historyOf("ops", len(got)))
 }
 
 // TestMinorityRefusesWrites: a broker cut off from the other two keeps
@@ -143,7 +143,7 @@ func TestMinorityRefusesWrites(t *testing.T) {
 	}
 	healed := brokertest.StartAll(t, []config.Broker{bs[0].Config, bs[1].Config})
 	sendAll(t, []string{bs[2].URL}, "dave", "lab", 1, nil)
-	h := join(t, healed[0].URL, "erin").history("lab")
+	h := join(t, healed[0].URL, "erin").historyOf("lab", 2)
 	contiguous(t, "history after healing", h)
 	ids := map[string]bool{}
 	for _, e := range h {

@@ -31,7 +31,10 @@ func (s *LogStore) follow(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("follow room log stream: %w", err)
 	}
-	cc, err := cons.Consume(s.apply, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+	// Short pulls and heartbeats: when the broker holding this broker's
+	// consumer dies, the ordered consumer notices within two heartbeats
+	// and starts again after the last record taken, on a live broker.
+	cc, err := cons.Consume(s.apply, jetstream.PullExpiry(3*time.Second), jetstream.PullHeartbeat(time.Second), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		s.log.WithFields(logrus.Fields{"event": "room_log_follow_error", "error": err.Error()}).Warn("room log: following the stream")
 	}))
 	if err != nil {

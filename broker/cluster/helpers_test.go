@@ -21,10 +21,11 @@ type member struct {
 	user string
 	c    paho.Client
 
-	mu    sync.Mutex // guards got and inbox
-	got   []wire.Envelope
-	inbox chan wire.SyncReply
-	more  chan struct{} // signalled (non-blocking) on every message
+	mu        sync.Mutex // guards got and inbox
+	got       []wire.Envelope
+	inbox     chan wire.SyncReply
+	more      chan struct{} // signalled (non-blocking) on every message
+	inboxOnce sync.Once
 }
 
 // join connects user to the broker at url (clean session, no reconnect).
@@ -139,17 +140,19 @@ func (m *member) say(room, id string, timeout time.Duration) bool {
 // requests, page by page.
 func (m *member) history(conv string) []wire.Envelope {
 	m.t.Helper()
-	tok := m.c.Subscribe(wire.InboxTopic(m.user), 0, func(_ paho.Client, msg paho.Message) {
-		var r wire.SyncReply
-		if err := json.Unmarshal(msg.Payload(), &r); err != nil {
-			m.t.Errorf("%s: undecodable sync reply: %v", m.user, err)
-			return
+	m.inboxOnce.Do(func() {
+		tok := m.c.Subscribe(wire.InboxTopic(m.user), 0, func(_ paho.Client, msg paho.Message) {
+			var r wire.SyncReply
+			if err := json.Unmarshal(msg.Payload(), &r); err != nil {
+				m.t.Errorf("%s: undecodable sync reply: %v", m.user, err)
+				return
+			}
+			m.inbox <- r
+		})
+		if !tok.WaitTimeout(wait) || tok.Error() != nil {
+			m.t.Fatalf("subscribe inbox: %v", tok.Error())
 		}
-		m.inbox <- r
 	})
-	if !tok.WaitTimeout(wait) || tok.Error() != nil {
-		m.t.Fatalf("subscribe inbox: %v", tok.Error())
-	}
 	var out []wire.Envelope
 	for page := 0; ; page++ {
 		after := uint64(0)
@@ -174,6 +177,23 @@ func (m *member) history(conv string) []wire.Envelope {
 			}
 		case <-time.After(wait):
 			m.t.Fatalf("%s: no sync reply within %s", m.user, wait)
+		}
+	}
+}
+
+// historyOf reads conv's log until it holds at least n messages: a
+// broker's view follows the replicated log and may be a moment behind.
+func (m *member) historyOf(conv string, n int) []wire.Envelope {
+	m.t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		h := m.history(conv)
+		if len(h) >= n || time.Now().After(deadline) {
+			return h
+		}
+		select {
+		case <-m.more:
+		case <-time.After(50 * time.Millisecond): // a poll interval, not a synchronisation
 		}
 	}
 }
