@@ -33,12 +33,42 @@ func (s *Server) attachRoomLog() (*roomlog.Hook, error) {
 	}
 	store.SetObserver(h)
 	h.Reindex() // conversations other brokers started while the hook was built
+	if err := s.sharePresence(ctx, node); err != nil {
+		return nil, errors.Join(err, store.Close())
+	}
 	return h, nil
+}
+
+// sharePresence makes a user's presence the same on every broker: online
+// while any device on any broker is (cluster.Presence).
+func (s *Server) sharePresence(ctx context.Context, node *cluster.Node) error {
+	log := s.log.WithField("component", "presence")
+	shared, err := cluster.OpenPresence(ctx, node, cluster.PresenceOptions{Replicas: s.cfg.Cluster.Replicas}, log)
+	if err != nil {
+		return err
+	}
+	s.presence.log = log
+	s.presence.publish = func(topic string, payload []byte) error { return s.mochi.Publish(topic, payload, true, 1) }
+	shared.OnChange = s.presence.republish
+	s.presence.shared = shared
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.stopShared, s.sharedDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.sharedDone)
+		if err := shared.Run(runCtx); err != nil {
+			log.WithError(err).Error("presence: sharing with the other brokers stopped")
+		}
+	}()
+	return nil
 }
 
 // closeNode stops the embedded NATS server, after Mochi (and with it the
 // room log's view) has stopped.
 func (s *Server) closeNode() error {
+	if s.stopShared != nil {
+		s.stopShared()
+		<-s.sharedDone
+	}
 	if s.node == nil {
 		return nil
 	}

@@ -34,8 +34,13 @@ type Server struct {
 	auth    *authHook
 	roomLog *roomlog.Hook
 	node    *cluster.Node // the embedded NATS server in cluster mode; nil otherwise
-	c       counters
-	started time.Time
+	// presence merges a user's devices; stopShared ends its sharing with
+	// the other brokers in cluster mode (nil otherwise).
+	presence   *presenceHook
+	stopShared context.CancelFunc
+	sharedDone chan struct{}
+	c          counters
+	started    time.Time
 
 	tcp      *listeners.Net
 	tcpGuard *guardedListener // retries accept errors, limits connections; nil until Start
@@ -91,7 +96,8 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 	if err := s.mochi.AddHook(s.events, nil); err != nil {
 		return nil, fmt.Errorf("add events hook: %w", err)
 	}
-	if err := s.mochi.AddHook(newPresenceHook(), nil); err != nil {
+	s.presence = newPresenceHook()
+	if err := s.mochi.AddHook(s.presence, nil); err != nil {
 		return nil, fmt.Errorf("add presence hook: %w", err)
 	}
 	if cfg.DataDir == "" {
