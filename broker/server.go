@@ -20,6 +20,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/broker/cluster"
 	"github.com/distchat/distchat/broker/logevent"
 	"github.com/distchat/distchat/broker/roomlog"
 	"github.com/distchat/distchat/config"
@@ -35,8 +36,14 @@ type Server struct {
 	// inflight counts the bytes of unacknowledged deliveries per client.
 	inflight *inflightBytes
 	roomLog  *roomlog.Hook
-	c        counters
-	started  time.Time
+	node     *cluster.Node // the embedded NATS server in cluster mode; nil otherwise
+	// presence merges a user's devices; stopShared ends its sharing with
+	// the other brokers in cluster mode (nil otherwise).
+	presence   *presenceHook
+	stopShared context.CancelFunc
+	sharedDone chan struct{}
+	c          counters
+	started    time.Time
 
 	tcp      *listeners.Net
 	tcpGuard *guardedListener // retries accept errors, limits connections; nil until Start
@@ -98,7 +105,8 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 	if err := s.mochi.AddHook(s.events, nil); err != nil {
 		return nil, fmt.Errorf("add events hook: %w", err)
 	}
-	if err := s.mochi.AddHook(newPresenceHook(), nil); err != nil {
+	s.presence = newPresenceHook()
+	if err := s.mochi.AddHook(s.presence, nil); err != nil {
 		return nil, fmt.Errorf("add presence hook: %w", err)
 	}
 	if cfg.DataDir == "" {
@@ -107,9 +115,9 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 		return nil, err
 	}
 	if cfg.RoomLog.Enabled {
-		h, err := roomlog.Attach(s.mochi, cfg.RoomLog, cfg.Durability, cfg.DataDir, log.WithField("component", "roomlog"))
+		h, err := s.attachRoomLog()
 		if err != nil {
-			return nil, errors.Join(fmt.Errorf("room log: %w", err), s.mochi.Close())
+			return nil, errors.Join(fmt.Errorf("room log: %w", err), s.mochi.Close(), s.closeNode())
 		}
 		h.SetReadCheck(s.MayRead) // the inline client that answers catch-up skips ACLs
 		if !cfg.Open() {
@@ -238,7 +246,7 @@ func (s *Server) Close() error {
 			cancel()
 			<-s.httpDone
 		}
-		errs = append(errs, s.closeMochi(mochiCloseTimeout))
+		errs = append(errs, s.closeMochi(mochiCloseTimeout), s.closeNode())
 		s.closeErr = errors.Join(errs...)
 		s.log.WithField("event", logevent.Stopped).Info("broker stopped")
 	})
