@@ -94,7 +94,10 @@ func TestKillOneBrokerUnderLoad(t *testing.T) {
 	killAt := make(chan struct{})
 	var wg sync.WaitGroup
 	var aliceAcked, carolAcked []string
-	wg.Go(func() { aliceAcked = sendAll(t, []string{bs[0].URL}, "alice", "ops", n, nil) })
+	var aliceAt []time.Time // when each of alice's messages was acknowledged
+	wg.Go(func() {
+		aliceAcked = sendAll(t, []string{bs[0].URL}, "alice", "ops", n, func(int) { aliceAt = append(aliceAt, time.Now()) })
+	})
 	wg.Go(func() {
 		carolAcked = sendAll(t, []string{bs[2].URL, bs[0].URL}, "carol", "ops", n, func(k int) {
 			if k == n/3 {
@@ -103,8 +106,15 @@ func TestKillOneBrokerUnderLoad(t *testing.T) {
 		})
 	})
 	<-killAt
+	killed := time.Now()
 	bs[2].Kill()
 	wg.Wait()
+	for _, at := range aliceAt {
+		if at.After(killed) {
+			t.Logf("first acknowledgement on a surviving broker %s after the kill", at.Sub(killed).Round(time.Millisecond))
+			break
+		}
+	}
 	reader := join(t, bs[1].URL, "reader")
 	got := reader.historyOf("ops", 2*n)
 	contiguous(t, "history on b2", got)
