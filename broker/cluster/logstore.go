@@ -382,6 +382,13 @@ func (s *LogStore) Last(conv string) uint64 { return s.view.Last(conv) }
 // Conversations implements roomlog.Store from this broker's view.
 func (s *LogStore) Conversations() []string { return s.view.Conversations() }
 
+// Applied is the stream sequence this broker's view has reached.
+func (s *LogStore) Applied() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.applied
+}
+
 // Counts are the view's conversations, records served and bytes, for /stats.
 func (s *LogStore) Counts() (convs int, records int64, fileBytes int64) { return s.view.Counts() }
 
