@@ -27,6 +27,7 @@ func (s *Server) attachRoomLog() (*roomlog.Hook, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.logView = store
 	h, err := roomlog.AttachStore(s.mochi, store, s.cfg.RoomLog, log)
 	if err != nil {
 		return nil, err
@@ -100,4 +101,21 @@ func (s *Server) ClusterRouteAddr() (string, error) {
 		return "", errNotCluster
 	}
 	return s.node.RouteAddr(), nil
+}
+
+// ClusterStats is the "cluster" part of /stats.
+type ClusterStats struct {
+	Node string `json:"node"`
+	// Routes is the number of route connections to other brokers up.
+	Routes int `json:"routes"`
+	// LogApplied is the room log stream sequence this broker's view has
+	// reached; brokers that agree on it serve the same log.
+	LogApplied uint64 `json:"log_applied"`
+}
+
+func (s *Server) clusterStats() *ClusterStats {
+	if s.node == nil || s.logView == nil {
+		return nil
+	}
+	return &ClusterStats{Node: s.node.Name(), Routes: s.node.Routes(), LogApplied: s.logView.Applied()}
 }

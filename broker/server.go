@@ -36,7 +36,8 @@ type Server struct {
 	// inflight counts the bytes of unacknowledged deliveries per client.
 	inflight *inflightBytes
 	roomLog  *roomlog.Hook
-	node     *cluster.Node // the embedded NATS server in cluster mode; nil otherwise
+	node     *cluster.Node     // the embedded NATS server in cluster mode; nil otherwise
+	logView  *cluster.LogStore // the replicated room log in cluster mode; nil otherwise
 	// presence merges a user's devices; stopShared ends its sharing with
 	// the other brokers in cluster mode (nil otherwise).
 	presence   *presenceHook
@@ -212,7 +213,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.log.WithFields(logrus.Fields{"event": logevent.Started, "tcp": s.Addr(), "ws": s.wsAddr, "http": s.HTTPAddr(),
 		"data_dir": s.cfg.DataDir, "durability": s.cfg.Durability, "room_log": s.cfg.RoomLog.Enabled, "open_mode": s.cfg.Open(),
-		"users": len(s.cfg.Auth.Users), "anonymous": s.cfg.Auth.Anonymous || s.cfg.Open()}).Info("broker started")
+		"users": len(s.cfg.Auth.Users), "anonymous": s.cfg.Auth.Anonymous || s.cfg.Open(), "cluster_node": s.cfg.Cluster.Node}).Info("broker started")
 	return nil
 }
 
@@ -315,7 +316,9 @@ type Stats struct {
 	SlowSubscribersDisconnected int64          `json:"slow_subscribers_disconnected"`
 	ACLDenials                  int64          `json:"acl_denials"`
 	RoomLog                     *roomlog.Stats `json:"room_log,omitempty"`
-	Listener                    ListenerStats  `json:"listener"`
+	// Cluster is present in cluster mode (docs/cluster.md).
+	Cluster  *ClusterStats `json:"cluster,omitempty"`
+	Listener ListenerStats `json:"listener"`
 }
 
 // Stats returns a snapshot of the broker's counters.
@@ -351,6 +354,7 @@ func (s *Server) Stats() Stats {
 		rs := s.roomLog.Stats()
 		st.RoomLog = &rs
 	}
+	st.Cluster = s.clusterStats()
 	return st
 }
 

@@ -34,6 +34,9 @@ func TestLiveAcrossBrokers(t *testing.T) {
 	for i, m := range []*member{bob, carol} {
 		sameOrder(t, fmt.Sprintf("history on b%d", i+2), ref, m.historyOf("lobby", len(ref)))
 	}
+	if c := bs[1].Stats(t).Cluster; c == nil || c.Node != "b2" || c.Routes < 2 || c.LogApplied < n {
+		t.Fatalf("/stats cluster on b2: %+v, want node b2, routes to both others, the log applied to %d or more", c, n)
+	}
 }
 
 // TestConcurrentPublishersOneOrder: publishers on the three brokers write
@@ -94,7 +97,10 @@ func TestKillOneBrokerUnderLoad(t *testing.T) {
 	killAt := make(chan struct{})
 	var wg sync.WaitGroup
 	var aliceAcked, carolAcked []string
-	wg.Go(func() { aliceAcked = sendAll(t, []string{bs[0].URL}, "alice", "ops", n, nil) })
+	var aliceAt []time.Time // when each of alice's messages was acknowledged
+	wg.Go(func() {
+		aliceAcked = sendAll(t, []string{bs[0].URL}, "alice", "ops", n, func(int) { aliceAt = append(aliceAt, time.Now()) })
+	})
 	wg.Go(func() {
 		carolAcked = sendAll(t, []string{bs[2].URL, bs[0].URL}, "carol", "ops", n, func(k int) {
 			if k == n/3 {
@@ -103,8 +109,15 @@ func TestKillOneBrokerUnderLoad(t *testing.T) {
 		})
 	})
 	<-killAt
+	killed := time.Now()
 	bs[2].Kill()
 	wg.Wait()
+	for _, at := range aliceAt {
+		if at.After(killed) {
+			t.Logf("first acknowledgement on a surviving broker %s after the kill", at.Sub(killed).Round(time.Millisecond))
+			break
+		}
+	}
 	reader := join(t, bs[1].URL, "reader")
 	got := reader.historyOf("ops", 2*n)
 	contiguous(t, "history on b2", got)

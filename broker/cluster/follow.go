@@ -17,19 +17,25 @@ import (
 // record, in stream order, into the view, and returns once the view holds
 // everything the stream held at the start.
 func (s *LogStore) follow(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
-	defer cancel()
-	info, err := s.stream.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("room log stream info: %w", err)
+	var info *jetstream.StreamInfo
+	if err := retry(ctx, "room log stream info", func(ctx context.Context) error {
+		var err error
+		info, err = s.stream.Info(ctx)
+		return err
+	}); err != nil {
+		return err
 	}
 	if info.State.Msgs > 0 {
 		s.start = info.State.LastSeq
 	}
-	cons, err := s.js.OrderedConsumer(ctx, StreamName, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{logPrefix + ".>"}, DeliverPolicy: jetstream.DeliverAllPolicy})
-	if err != nil {
-		return fmt.Errorf("follow room log stream: %w", err)
+	var cons jetstream.Consumer
+	if err := retry(ctx, "follow room log stream", func(ctx context.Context) error {
+		var err error
+		cons, err = s.js.OrderedConsumer(ctx, StreamName, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{logPrefix + ".>"}, DeliverPolicy: jetstream.DeliverAllPolicy})
+		return err
+	}); err != nil {
+		return err
 	}
 	// Short pulls and heartbeats: when the broker holding this broker's
 	// consumer dies, the ordered consumer notices within two heartbeats
@@ -41,6 +47,8 @@ func (s *LogStore) follow(ctx context.Context) error {
 		return fmt.Errorf("follow room log stream: %w", err)
 	}
 	s.consume = cc
+	ctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
+	defer cancel()
 	if err := s.waitCaughtUp(ctx, s.start); err != nil {
 		cc.Stop()
 		return err

@@ -132,6 +132,9 @@ func (n *Node) waitReady(ctx context.Context) error {
 // Name is the node's name in the cluster.
 func (n *Node) Name() string { return n.name }
 
+// Routes is the number of route connections to other brokers up now.
+func (n *Node) Routes() int { return n.ns.NumRoutes() }
+
 // JetStream is the node's in-process JetStream client.
 func (n *Node) JetStream() jetstream.JetStream { return n.js }
 

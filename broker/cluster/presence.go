@@ -72,25 +72,18 @@ func OpenPresence(ctx context.Context, n *Node, opts PresenceOptions, log *logru
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	ctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
-	defer cancel()
 	cfg := jetstream.KeyValueConfig{Bucket: PresenceBucket, History: 1, TTL: 2 * opts.TTL, Replicas: opts.Replicas, Storage: jetstream.MemoryStorage}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
-		kv, err := n.js.CreateOrUpdateKeyValue(actx, cfg)
-		acancel()
-		if err == nil {
-			return &Presence{node: n.name, kv: kv, opts: opts, log: log, mine: map[string]wire.Presence{},
-				others: map[string]map[string]seen{}, dirty: map[string]bool{}, wake: make(chan struct{}, 1)}, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("presence bucket %s: %w", PresenceBucket, err)
-		case <-tick.C:
-		}
+	var kv jetstream.KeyValue
+	err := retry(ctx, "presence bucket "+PresenceBucket, func(ctx context.Context) error {
+		var err error
+		kv, err = n.js.CreateOrUpdateKeyValue(ctx, cfg)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return &Presence{node: n.name, kv: kv, opts: opts, log: log, mine: map[string]wire.Presence{},
+		others: map[string]map[string]seen{}, dirty: map[string]bool{}, wake: make(chan struct{}, 1)}, nil
 }
 
 // presenceKey is user's key for node: base64url of the user (KV keys
