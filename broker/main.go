@@ -57,6 +57,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs.BoolVar(&cfg.RoomLog.Enabled, "room-log", cfg.RoomLog.Enabled, "keep the durable, sequenced room log (zero loss end to end)")
 	fs.Var(&cfg.Durability, "durability", "what an acknowledged chat message survives: `mode` process (kill -9 of the broker) or machine (also a power loss: fsync with group commit)")
 	fs.IntVar(&cfg.Limits.MaxInflight, "max-inflight", cfg.Limits.MaxInflight, "unacknowledged QoS 1 messages per client before drops (counted)")
+	fs.StringVar(&cfg.Cluster.Node, "cluster-node", cfg.Cluster.Node, "run as cluster node `name` (unique, stable): embeds NATS JetStream and replicates the room log; needs -data")
+	fs.StringVar(&cfg.Cluster.Listen, "cluster-listen", cfg.Cluster.Listen, "NATS cluster route listener `host:port`")
+	config.ListVar(fs, &cfg.Cluster.Routes, "cluster-routes", "the brokers' route `urls`, comma-separated nats://host:port (may include this one)")
+	fs.IntVar(&cfg.Cluster.Replicas, "cluster-replicas", cfg.Cluster.Replicas, "brokers holding each room log record (`n`: 1, 3 or 5); a majority acknowledges each append")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: json or text")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
 	if err := config.Load(fs, args, &cfg, cfg); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/broker/cluster"
 	"github.com/distchat/distchat/broker/roomlog"
 	"github.com/distchat/distchat/config"
 )
@@ -32,6 +33,7 @@ type Server struct {
 	events  *eventsHook
 	auth    *authHook
 	roomLog *roomlog.Hook
+	node    *cluster.Node // the embedded NATS server in cluster mode; nil otherwise
 	c       counters
 	started time.Time
 
@@ -98,9 +100,9 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 		return nil, err
 	}
 	if cfg.RoomLog.Enabled {
-		h, err := roomlog.Attach(s.mochi, cfg.RoomLog, cfg.Durability, cfg.DataDir, log.WithField("component", "roomlog"))
+		h, err := s.attachRoomLog()
 		if err != nil {
-			return nil, errors.Join(fmt.Errorf("room log: %w", err), s.mochi.Close())
+			return nil, errors.Join(fmt.Errorf("room log: %w", err), s.mochi.Close(), s.closeNode())
 		}
 		h.SetReadCheck(s.MayRead) // the inline client that answers catch-up skips ACLs
 		if !cfg.Open() {
@@ -229,7 +231,7 @@ func (s *Server) Close() error {
 			cancel()
 			<-s.httpDone
 		}
-		errs = append(errs, s.closeMochi(mochiCloseTimeout))
+		errs = append(errs, s.closeMochi(mochiCloseTimeout), s.closeNode())
 		s.closeErr = errors.Join(errs...)
 		s.log.WithField("event", "stopped").Info("broker stopped")
 	})

@@ -45,6 +45,9 @@ type Broker struct {
 	Auth       Auth       `yaml:"auth"`
 	// RoomLog is the durable, sequenced log of every room (zero loss end to end).
 	RoomLog RoomLog `yaml:"room_log"`
+	// Cluster, when its node is set, makes this broker one of several
+	// sharing a replicated room log (docs/cluster.md).
+	Cluster Cluster `yaml:"cluster"`
 }
 
 // Limits are Mochi's capabilities that decide when messages are dropped or
@@ -175,6 +178,7 @@ func DefaultBroker() Broker {
 			MaxConversationsPerUser: 1000,
 			MaxPendingSyncBytes:     4 << 20,
 		},
+		Cluster: DefaultCluster(),
 	}
 }
 
@@ -242,6 +246,7 @@ func (b *Broker) Validate() error {
 		add("room_log.max_payload: %d must be positive and at most limits.max_packet_size (%d)", b.RoomLog.MaxPayload, l.MaxPacketSize)
 	}
 	errs = append(errs, b.RoomLog.validateLimits(l.MaxPacketSize)...)
+	errs = append(errs, b.Cluster.validate(b.DataDir, b.RoomLog.Enabled)...)
 	if b.Auth.UsersFile != "" {
 		users, err := LoadUsers(b.Auth.UsersFile)
 		if err != nil {

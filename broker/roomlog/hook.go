@@ -35,13 +35,13 @@ import (
 // Hook is the Mochi hook that sequences, stores and serves room messages.
 type Hook struct {
 	mqtt.HookBase
-	store    Store
-	fileOnly *FileStore // the same store, for its counts; nil for other stores
-	fsync    bool       // appends are fsynced before the PUBACK (durability: machine)
-	srv      *mqtt.Server
-	cfg      config.RoomLog
-	log      *logrus.Entry
-	mayRead  atomic.Pointer[func(user, room string) bool]
+	store   Store
+	counts  counter // the same store, for /stats; nil when it keeps no counts
+	fsync   bool    // appends are fsynced before the PUBACK (durability: machine)
+	srv     *mqtt.Server
+	cfg     config.RoomLog
+	log     *logrus.Entry
+	mayRead atomic.Pointer[func(user, room string) bool]
 	// userExists, when set, refuses DMs to users the broker does not know.
 	userExists atomic.Pointer[func(user string) bool]
 	convs      convLimits // room_log.max_conversations(_per_user)
@@ -56,6 +56,12 @@ type Hook struct {
 	dms                     dmIndex // user → DM conversations, for List requests
 
 	appended, resent, invalid, appendErrors, syncs, syncDenied, syncThrottled atomic.Int64
+}
+
+// counter is a Store that can say how much it holds (FileStore, and the
+// replicated log's view).
+type counter interface {
+	Counts() (convs int, records int64, fileBytes int64)
 }
 
 // Stats are the room log's counters, shown under "room_log" in /stats.
@@ -105,7 +111,6 @@ func Attach(srv *mqtt.Server, cfg config.RoomLog, durability config.Durability, 
 			Warn("room log: cut a torn last record (a write interrupted by a crash); every earlier record is intact")
 	}
 	h := New(st, srv, cfg, log)
-	h.fileOnly = st
 	h.fsync = durability == config.DurabilityMachine
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, errors.Join(fmt.Errorf("add room log hook: %w", err), st.Close())
@@ -130,6 +135,9 @@ func New(store Store, srv *mqtt.Server, cfg config.RoomLog, log *logrus.Entry) *
 	}
 	if srv != nil && srv.Options != nil && srv.Options.Capabilities != nil {
 		h.maxRecord = maxRecordFor(int(srv.Options.Capabilities.MaximumPacketSize))
+	}
+	if c, ok := store.(counter); ok {
+		h.counts = c
 	}
 	convs := store.Conversations()
 	h.convs.total = len(convs)
@@ -211,8 +219,8 @@ func (h *Hook) Stats() Stats {
 	s := Stats{Appended: h.appended.Load(), Resent: h.resent.Load(), Invalid: h.invalid.Load(), AppendErrors: h.appendErrors.Load(),
 		SyncsServed: h.syncs.Load(), SyncsDenied: h.syncDenied.Load(), SyncsThrottled: h.syncThrottled.Load(),
 		PendingSyncBytes: h.budget.total(), Refused: h.refusals.snapshot(), Fsync: h.fsync}
-	if h.fileOnly != nil {
-		s.Conversations, s.Records, s.FileBytes = h.fileOnly.Counts()
+	if h.counts != nil {
+		s.Conversations, s.Records, s.FileBytes = h.counts.Counts()
 	}
 	return s
 }
@@ -315,6 +323,10 @@ func (h *Hook) storeOnce(conv string, e wire.Envelope) ([]byte, error) {
 		data = b
 		return b, err
 	})
+	var dup *DuplicateError
+	if errors.As(err, &dup) {
+		return h.stored(conv, dup.Seq)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -84,6 +84,14 @@ func (c *convLimits) created(user string) {
 	c.started[user]++
 }
 
+// seen counts a conversation another broker started: it counts against
+// the global cap, not against a user's count here.
+func (c *convLimits) seen() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.total++
+}
+
 // SetUserCheck installs the broker's answer to "does user exist?". With
 // one, a DM to a user that does not exist is acknowledged and discarded:
 // otherwise each made-up recipient would start a conversation that lives

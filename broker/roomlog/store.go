@@ -36,6 +36,20 @@ type Store interface {
 	Close() error
 }
 
+// DuplicateError is a replicated Store's answer to an Append of a message it
+// already holds under the same sender and id: a publish resent to another
+// broker after the first one acknowledged it to the log but died before
+// its PUBACK. Seq is the stored record's sequence number; the hook routes
+// that record again instead of storing a second copy.
+type DuplicateError struct {
+	Conv string
+	Seq  uint64
+}
+
+func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("room log: %s already holds this message as #%d", e.Conv, e.Seq)
+}
+
 // Record is one stored message.
 type Record struct {
 	Seq    uint64
@@ -476,12 +490,27 @@ func (s *FileStore) Append(conv string, timeNS int64, encode func(seq uint64) ([
 		s.mu.Unlock()
 		return 0, fmt.Errorf("room log: encode %s #%d: %w", conv, seq, err)
 	}
+	end, err := s.write(conv, ci, seq, timeNS, data)
+	s.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	if s.opts.Fsync {
+		if err := s.waitDurable(end); err != nil {
+			return 0, err
+		}
+	}
+	return seq, nil
+}
+
+// write stores one record of conv at seq and returns the file size after
+// it, for waitDurable. Callers hold s.mu for writing.
+func (s *FileStore) write(conv string, ci *convIndex, seq uint64, timeNS int64, data []byte) (int64, error) {
 	e := entry{seq: seq, ts: timeNS, n: int32(len(data))}
 	if s.f == nil {
 		e.data = data
 		s.add(ci, e)
-		s.mu.Unlock()
-		return seq, nil
+		return 0, nil
 	}
 	buf := encodeRecord(conv, seq, timeNS, data)
 	if _, err := s.f.Write(buf); err != nil {
@@ -493,20 +522,39 @@ func (s *FileStore) Append(conv string, timeNS int64, encode func(seq uint64) ([
 		if _, serr := s.f.Seek(s.size, io.SeekStart); serr != nil {
 			err = errors.Join(err, serr)
 		}
-		s.mu.Unlock()
 		return 0, fmt.Errorf("room log: write: %w", err)
 	}
 	e.off = s.size + headerLen + int64(2+len(conv)+16)
 	s.size += int64(len(buf))
-	end := s.size
 	s.add(ci, e)
-	s.mu.Unlock()
-	if s.opts.Fsync {
-		if err := s.waitDurable(end); err != nil {
-			return 0, err
-		}
+	return s.size, nil
+}
+
+// ErrOutOfOrder is Put's answer to a record that does not follow its
+// conversation's last one.
+var ErrOutOfOrder = errors.New("record does not follow the conversation's last one")
+
+// Put stores a record numbered elsewhere: a broker's copy of a replicated
+// log (broker/cluster) keeps its local, readable view of the log in a
+// FileStore this way. seq must be the conversation's last plus one, or any
+// number for a conversation the store does not have yet (the replicated
+// log may have trimmed its first records). It does not wait for an fsync:
+// the replicated log is the durable copy.
+func (s *FileStore) Put(conv string, seq uint64, timeNS int64, data []byte) error {
+	if len(conv) == 0 || len(conv) > 1024 || seq == 0 {
+		return fmt.Errorf("room log: put %d bytes of conversation name at sequence %d", len(conv), seq)
 	}
-	return seq, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("room log is closed")
+	}
+	ci := s.convs[conv]
+	if ci != nil && seq != ci.last+1 {
+		return fmt.Errorf("room log: put %s #%d after #%d: %w", conv, seq, ci.last, ErrOutOfOrder)
+	}
+	_, err := s.write(conv, s.index(conv), seq, timeNS, data)
+	return err
 }
 
 // waitDurable returns once the file is synced up to end. The first waiter

@@ -1,0 +1,127 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sirupsen/logrus"
+
+	"github.com/distchat/distchat/broker/roomlog"
+)
+
+// follow starts an ordered consumer over the whole stream that feeds every
+// record, in stream order, into the view, and returns once the view holds
+// everything the stream held at the start.
+func (s *LogStore) follow(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
+	defer cancel()
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("room log stream info: %w", err)
+	}
+	if info.State.Msgs > 0 {
+		s.start = info.State.LastSeq
+	}
+	cons, err := s.js.OrderedConsumer(ctx, StreamName, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{logPrefix + ".>"}, DeliverPolicy: jetstream.DeliverAllPolicy})
+	if err != nil {
+		return fmt.Errorf("follow room log stream: %w", err)
+	}
+	cc, err := cons.Consume(s.apply, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		s.log.WithFields(logrus.Fields{"event": "room_log_follow_error", "error": err.Error()}).Warn("room log: following the stream")
+	}))
+	if err != nil {
+		return fmt.Errorf("follow room log stream: %w", err)
+	}
+	s.consume = cc
+	if err := s.waitCaughtUp(ctx, s.start); err != nil {
+		cc.Stop()
+		return err
+	}
+	return nil
+}
+
+// waitCaughtUp returns once the view has reached stream sequence seq.
+func (s *LogStore) waitCaughtUp(ctx context.Context, seq uint64) error {
+	for {
+		s.mu.Lock()
+		applied, ch := s.applied, s.advanced
+		s.mu.Unlock()
+		if applied >= seq {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("room log: view at stream sequence %d of %d: %w", applied, seq, ctx.Err())
+		}
+	}
+}
+
+// apply takes one record into the view, tells the observer, and only then
+// advances: an append of this broker waiting for its own record returns
+// after every earlier record was routed here, so members see room order.
+func (s *LogStore) apply(m jetstream.Msg) {
+	meta, err := m.Metadata()
+	if err != nil {
+		s.log.WithError(err).Error("room log: record without metadata skipped")
+		return
+	}
+	at := meta.Sequence.Stream
+	rec, conv, err := decodeRecord(m)
+	if err != nil {
+		s.log.WithError(err).WithField("stream_seq", at).Error("room log: undecodable record skipped")
+		s.advance(at, "", tail{})
+		return
+	}
+	if err := s.view.Put(conv, rec.Seq, rec.TimeNS, rec.Data); err != nil {
+		if errors.Is(err, roomlog.ErrOutOfOrder) && rec.Seq <= s.view.Last(conv) {
+			s.advance(at, conv, tail{at, rec.Seq}) // already applied (a consumer reset)
+			return
+		}
+		s.log.WithError(err).WithFields(logrus.Fields{"conv": conv, "stream_seq": at}).Error("room log: record not taken into the view")
+	}
+	s.mu.Lock()
+	live := at > s.start
+	s.mu.Unlock()
+	if box := s.observer.Load(); box != nil {
+		box.o.Replicated(conv, rec, live, m.Headers().Get(hdrNode) == s.node)
+	}
+	s.advance(at, conv, tail{at, rec.Seq})
+}
+
+// advance records that the view reached stream sequence at, with conv's
+// newest record t.
+func (s *LogStore) advance(at uint64, conv string, t tail) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if conv != "" && t.stream > s.tails[conv].stream {
+		s.tails[conv] = t
+	}
+	if at > s.applied {
+		s.applied = at
+		close(s.advanced)
+		s.advanced = make(chan struct{})
+	}
+}
+
+// decodeRecord reads a stream message as a room log record.
+func decodeRecord(m jetstream.Msg) (roomlog.Record, string, error) {
+	conv, err := convOf(m.Subject())
+	if err != nil {
+		return roomlog.Record{}, "", err
+	}
+	seq, err := strconv.ParseUint(m.Headers().Get(hdrSeq), 10, 64)
+	if err != nil || seq == 0 {
+		return roomlog.Record{}, "", fmt.Errorf("%s header %q", hdrSeq, m.Headers().Get(hdrSeq))
+	}
+	ts, err := strconv.ParseInt(m.Headers().Get(hdrTime), 10, 64)
+	if err != nil {
+		ts = time.Now().UnixNano()
+	}
+	return roomlog.Record{Seq: seq, TimeNS: ts, Data: m.Data()}, conv, nil
+}

@@ -1,0 +1,18 @@
+package cluster
+
+import (
+	"fmt"
+
+	"github.com/sirupsen/logrus"
+)
+
+// natsLogger routes the embedded NATS server's log through the broker's
+// logrus logger (JSON lines, component nats), so an operator reads one log.
+type natsLogger struct{ log *logrus.Entry }
+
+func (l natsLogger) Noticef(format string, v ...any) { l.log.Info(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Tracef(format string, v ...any)  { l.log.Trace(fmt.Sprintf(format, v...)) }

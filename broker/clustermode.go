@@ -1,0 +1,73 @@
+package broker
+
+import (
+	"context"
+	"errors"
+
+	"github.com/distchat/distchat/broker/cluster"
+	"github.com/distchat/distchat/broker/roomlog"
+)
+
+// attachRoomLog adds the room log: the file log of a single broker, or in
+// cluster mode the log replicated over the brokers' embedded JetStream
+// (docs/cluster.md). Only cluster mode starts any NATS code.
+func (s *Server) attachRoomLog() (*roomlog.Hook, error) {
+	log := s.log.WithField("component", "roomlog")
+	if !s.cfg.Cluster.Enabled() {
+		return roomlog.Attach(s.mochi, s.cfg.RoomLog, s.cfg.Durability, s.cfg.DataDir, log)
+	}
+	ctx := context.Background() // each wait below has its own deadline
+	node, err := cluster.Start(ctx, s.cfg.Cluster, s.cfg.DataDir, s.log.WithField("component", "cluster"))
+	if err != nil {
+		return nil, err
+	}
+	s.node = node
+	store, err := cluster.OpenLog(ctx, node, s.cfg.DataDir, cluster.LogOptions{Replicas: s.cfg.Cluster.Replicas,
+		Retention: s.cfg.RoomLog}, log)
+	if err != nil {
+		return nil, err
+	}
+	h, err := roomlog.AttachStore(s.mochi, store, s.cfg.RoomLog, log)
+	if err != nil {
+		return nil, err
+	}
+	store.SetObserver(h)
+	h.Reindex() // conversations other brokers started while the hook was built
+	return h, nil
+}
+
+// closeNode stops the embedded NATS server, after Mochi (and with it the
+// room log's view) has stopped.
+func (s *Server) closeNode() error {
+	if s.node == nil {
+		return nil
+	}
+	return s.node.Close()
+}
+
+// Kill stops the broker as a crash would, as far as its clients and the
+// other brokers can tell: the cluster node goes first, without a goodbye
+// (routes drop, nothing more is acknowledged), then every client
+// connection. For tests of failover; a single broker is just closed.
+func (s *Server) Kill() error {
+	if s.node != nil {
+		s.node.Kill()
+	}
+	err := s.Close()
+	if s.node != nil {
+		return nil // closing after the kill fails by design
+	}
+	return err
+}
+
+// errNotCluster is returned by cluster operations on a single broker.
+var errNotCluster = errors.New("broker: not in cluster mode")
+
+// ClusterRouteAddr is the embedded NATS server's route listener address
+// in cluster mode (useful with port 0).
+func (s *Server) ClusterRouteAddr() (string, error) {
+	if s.node == nil {
+		return "", errNotCluster
+	}
+	return s.node.RouteAddr(), nil
+}
