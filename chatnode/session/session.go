@@ -23,7 +23,6 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/sirupsen/logrus"
 
-	"github.com/distchat/distchat/chatnode/mqttconn"
 	"github.com/distchat/distchat/chatnode/wire"
 	"github.com/distchat/distchat/config"
 )
@@ -246,7 +245,7 @@ func (s *Session) clientOptions() *mqtt.ClientOptions {
 		SetConnectionLostHandler(s.onConnectionLost).
 		SetReconnectingHandler(s.onReconnecting).
 		SetConnectionNotificationHandler(s.onConnectNotification). // refusals stop the retries (connerr.go)
-		SetCustomOpenConnectionFn(mqttconn.Open)                   // buffered reads, coalesced writes: fewer system calls
+		SetCustomOpenConnectionFn(s.openConn)                      // buffered reads, coalesced writes: fewer system calls
 	if pw := s.cfg.Password; pw != "" {
 		o.SetPassword(pw)
 	}
@@ -729,14 +728,7 @@ func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start 
 	timer := time.NewTimer(AckTimeout)
 	defer timer.Stop()
 	confirmedBy := ""
-	select {
-	case <-tok.Done():
-		sent.Err = tok.Error()
-	case <-timer.C:
-		sent.Err = fmt.Errorf("no PUBACK within %s (the client still holds it and resends after a reconnect)", AckTimeout)
-	case <-s.closing:
-		sent.Err = errClosedUnacked
-	}
+	sent.Err = s.waitAck(tok, timer, connects)
 	s.mu.Lock()
 	reconnected := s.connects != connects || !s.connected
 	s.mu.Unlock()
