@@ -72,6 +72,7 @@ func bindNode(fs *flag.FlagSet, cfg *config.Node) {
 	fs.DurationVar(&cfg.MaxReconnectInterval, "max-reconnect", cfg.MaxReconnectInterval, "longest reconnect back-off `interval`")
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "bound of one connection `attempt`")
 	fs.DurationVar(&cfg.GapWait, "gap-wait", cfg.GapWait, "hold back messages after a room sequence gap at most this `long`")
+	fs.DurationVar(&cfg.StallFailover, "stall-failover", cfg.StallFailover, "with several brokers: leave one on which a publish waits this `long` for its PUBACK")
 }
 
 // loadNode parses args into a validated node configuration. It returns

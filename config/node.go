@@ -55,6 +55,12 @@ type Node struct {
 	// GapWait bounds how long a message after a sequence gap is held back
 	// while the gap is repaired from the room log.
 	GapWait time.Duration `yaml:"gap_wait"`
+	// StallFailover applies with several brokers: a publish that waits this
+	// long for its PUBACK on a connected broker makes the node leave that
+	// broker for the next one (a broker cut off from its cluster's majority
+	// acknowledges nothing, and MQTT sends a publish again only on a new
+	// connection).
+	StallFailover time.Duration `yaml:"stall_failover"`
 }
 
 // DefaultNode is the chat node configuration with no file, environment or flags.
@@ -70,6 +76,7 @@ func DefaultNode() Node {
 		History:              20,
 		MaxPayload:           wire.MaxPayloadBytes,
 		GapWait:              2 * time.Second,
+		StallFailover:        5 * time.Second,
 	}
 }
 
@@ -102,8 +109,8 @@ func (n *Node) Validate() error {
 	if err := validateLogging(n.LogFormat, n.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
-	if n.KeepAlive < time.Second || n.MaxReconnectInterval <= 0 || n.ConnectTimeout <= 0 || n.GapWait <= 0 {
-		add("keep_alive (≥1s), max_reconnect_interval, connect_timeout and gap_wait must be positive durations")
+	if n.KeepAlive < time.Second || n.MaxReconnectInterval <= 0 || n.ConnectTimeout <= 0 || n.GapWait <= 0 || n.StallFailover <= 0 {
+		add("keep_alive (≥1s), max_reconnect_interval, connect_timeout, gap_wait and stall_failover must be positive durations")
 	}
 	if n.Window < 1 || n.Window > 1000 {
 		add("window: %d must be between 1 and 1000 (larger windows overflow the broker's in-flight quota)", n.Window)

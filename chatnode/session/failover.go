@@ -1,10 +1,16 @@
 package session
 
 import (
+	"fmt"
+	"net"
 	"net/url"
 	"slices"
+	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/distchat/distchat/chatnode/mqttconn"
+	"github.com/distchat/distchat/chatnode/wire"
 )
 
 // Failover between the brokers of a cluster. paho dials the brokers of its
@@ -27,6 +33,9 @@ type brokerState struct {
 	// ConnectionNotificationBroker); current the one the connection is up
 	// on ("" while disconnected); lost the one of the last lost connection.
 	attempting, current, lost string
+	// conn is the network connection under the one paho uses now
+	// (openConn), ended by leaveStalledBroker; nil once ended.
+	conn net.Conn
 }
 
 // failoverOrder returns servers in the order to try after losing lost: the
@@ -105,4 +114,84 @@ func (s *Session) attemptedBroker() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.brokers.attempting
+}
+
+// A broker that is connected but acknowledges nothing (cut off from its
+// cluster's majority, or its share of the replicated log stuck) would keep
+// a node's publishes forever: an MQTT 3.1.1 client sends a publish again
+// only on a new connection. With several brokers the node therefore leaves
+// a broker on which a publish waits longer than cfg.StallFailover for its
+// PUBACK: it closes the connection, paho reconnects to the next broker and
+// sends the publishes still awaiting a PUBACK there.
+
+// openConn is paho's connection opener (mqttconn.Open); it keeps the
+// network connection so that leaveStalledBroker can end it.
+func (s *Session) openConn(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+	c, err := mqttconn.Open(uri, o)
+	if err != nil {
+		return nil, err
+	}
+	raw := c
+	if w, ok := c.(*mqttconn.Conn); ok {
+		raw = w.Conn
+	}
+	s.mu.Lock()
+	s.brokers.conn = raw
+	s.mu.Unlock()
+	return c, nil
+}
+
+// stallTimer returns a channel that fires when a publish has waited
+// cfg.StallFailover for its PUBACK, or nil with a single broker.
+func (s *Session) stallTimer() (<-chan time.Time, func()) {
+	if len(s.brokers.servers) < 2 {
+		return nil, func() {}
+	}
+	t := time.NewTimer(s.cfg.StallFailover)
+	return t.C, func() { t.Stop() }
+}
+
+// waitAck waits for a publish token, the ack timeout or the session's end,
+// leaving a broker that stalls the publish on the way (connects is the
+// connection count when the publish went out).
+func (s *Session) waitAck(tok mqtt.Token, timeout *time.Timer, connects int) error {
+	stall, stop := s.stallTimer()
+	defer stop()
+	for {
+		select {
+		case <-tok.Done():
+			return tok.Error()
+		case <-timeout.C:
+			return fmt.Errorf("no PUBACK within %s (the client still holds it and resends after a reconnect)", AckTimeout)
+		case <-s.closing:
+			return errClosedUnacked
+		case <-stall:
+			s.leaveStalledBroker(connects)
+			stall = nil
+		}
+	}
+}
+
+// leaveStalledBroker ends the connection the publish went out on, if it is
+// still the current one; paho then fails over as on any loss.
+func (s *Session) leaveStalledBroker(connects int) {
+	s.mu.Lock()
+	c := s.brokers.conn
+	broker := s.brokers.current
+	if s.connects != connects || !s.connected || c == nil {
+		s.mu.Unlock()
+		return // that connection is gone already
+	}
+	s.brokers.conn = nil
+	s.mu.Unlock()
+	s.entry(wire.EventReconnecting).WithField(wire.FieldBroker, broker).
+		WithField(wire.FieldError, fmt.Sprintf("no PUBACK within %s", s.cfg.StallFailover)).
+		Warn("the broker acknowledges nothing; moving to the next")
+	// A read deadline in the past fails paho's reader with a timeout, which
+	// paho takes for a lost connection. (Closing the connection would not
+	// do: paho ignores "use of closed network connection", taking it for
+	// its own Disconnect.)
+	if err := c.SetReadDeadline(time.Unix(1, 0)); err != nil {
+		s.entry(wire.EventReconnecting).WithField(wire.FieldError, err.Error()).Warn("end the stalled connection")
+	}
 }

@@ -97,12 +97,15 @@ func TestFailoverToNextBroker(t *testing.T) {
 // silentHost forwards connections to a broker until die: then it drops them
 // and answers no more, keeping new connections open without a byte, as a
 // host that vanished from the network does (no refusal, only a timeout).
+// freeze keeps the connections but drops what crosses them from then on:
+// a broker that is connected and acknowledges nothing.
 type silentHost struct {
 	ln     net.Listener
 	target string
 	mu     sync.Mutex
 	conns  []net.Conn // guarded by mu
 	dead   bool       // guarded by mu
+	frozen bool       // guarded by mu
 }
 
 func newSilentHost(t *testing.T, target string) *silentHost {
@@ -145,9 +148,37 @@ func (h *silentHost) serve() {
 		h.mu.Lock()
 		h.conns = append(h.conns, up)
 		h.mu.Unlock()
-		go pipe(c, up)
-		go pipe(up, c)
+		go h.relay(c, up)
+		go h.relay(up, c)
 	}
+}
+
+// relay copies src to dst, dropping what it reads while frozen.
+func (h *silentHost) relay(dst, src net.Conn) {
+	defer closeQuietly(dst)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			return
+		}
+		h.mu.Lock()
+		frozen := h.frozen
+		h.mu.Unlock()
+		if frozen {
+			continue
+		}
+		if _, err := dst.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+// freeze keeps every connection open and drops what crosses it.
+func (h *silentHost) freeze() {
+	h.mu.Lock()
+	h.frozen = true
+	h.mu.Unlock()
 }
 
 // die drops every forwarded connection; later ones are held silent.
@@ -203,4 +234,36 @@ func TestFailoverSkipsSilentBroker(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("no PUBACK from the second broker")
 	}
+}
+
+// TestFailoverFromStalledBroker: a broker that stays connected but
+// acknowledges nothing (a minority broker) is left once a publish has
+// waited stall_failover for its PUBACK; the node moves to the next broker,
+// which acknowledges the publish paho sends again. Keep-alive alone would
+// take a minute to notice.
+func TestFailoverFromStalledBroker(t *testing.T) {
+	b1 := brokertest.Start(t, brokertest.Config(t))
+	b2 := brokertest.Start(t, brokertest.Config(t))
+	host := newSilentHost(t, b1.Addr)
+	cfg := nodeConfig(t, host.url()+","+b2.URL, "alice", "lobby")
+	cfg.KeepAlive = time.Minute
+	cfg.StallFailover = 500 * time.Millisecond
+	alice := startNode(t, cfg)
+	host.freeze()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	sent, err := alice.Send(ctx, Outgoing{Room: "lobby", Body: "on a stalled broker"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatuses(t, alice, "up "+host.url(), "lost "+host.url(), "up "+b2.URL)
+	select {
+	case <-sent.Done:
+		if sent.Err != nil {
+			t.Fatal(sent.Err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the publish was not acknowledged after the move")
+	}
+	alice.got.waitFor(t, 10*time.Second, "its own message back from the second broker", func(c *collector) bool { return len(c.msgs) == 1 })
 }

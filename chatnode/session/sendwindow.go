@@ -208,14 +208,7 @@ func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start 
 	timer := time.NewTimer(AckTimeout)
 	defer timer.Stop()
 	confirmedBy := ""
-	select {
-	case <-tok.Done():
-		sent.Err = tok.Error()
-	case <-timer.C:
-		sent.Err = fmt.Errorf("no PUBACK within %s (the client still holds it and resends after a reconnect)", AckTimeout)
-	case <-s.closing:
-		sent.Err = errClosedUnacked
-	}
+	sent.Err = s.waitAck(tok, timer, connects)
 	s.mu.Lock()
 	reconnected := s.connects != connects || !s.connected
 	s.mu.Unlock()

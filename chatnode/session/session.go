@@ -30,7 +30,6 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/sirupsen/logrus"
 
-	"github.com/distchat/distchat/chatnode/mqttconn"
 	"github.com/distchat/distchat/chatnode/wire"
 	"github.com/distchat/distchat/config"
 )
@@ -326,7 +325,7 @@ func (s *Session) clientOptions() *mqtt.ClientOptions {
 		SetConnectionLostHandler(s.onConnectionLost).
 		SetReconnectingHandler(s.onReconnecting).
 		SetConnectionNotificationHandler(s.onConnectNotification). // refusals stop the retries (connerr.go)
-		SetCustomOpenConnectionFn(mqttconn.Open)                   // buffered reads, coalesced writes: fewer system calls
+		SetCustomOpenConnectionFn(s.openConn)                      // buffered reads, coalesced writes: fewer system calls
 	if pw := s.cfg.Password; pw != "" {
 		o.SetPassword(pw)
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Deployments a scenario runs on.
@@ -78,6 +79,55 @@ func (s *Scenario) validateDeployment(add func(string, ...any)) {
 			if !slices.Contains(ClusterBrokers, f.Target) {
 				add("%s: target %q is not one of %s", where, f.Target, strings.Join(ClusterBrokers, ", "))
 			}
+		}
+	}
+}
+
+// clusterEnv is what compose/eval-ha.yml reads besides Env: every node's
+// -expect, all six nodes' messages. The nodes do not wait for their peers'
+// presence (-peers 1): a node sees the presence of the users on its own
+// broker only, until presence is shared across the cluster.
+func (s *Scenario) clusterEnv() []string {
+	if s.Deployment != DeployCluster {
+		return nil
+	}
+	return []string{fmt.Sprintf("EVAL_CLUSTER_EXPECT=%d", len(ClusterNodes)*s.Rate*int(s.Duration/time.Second))}
+}
+
+// clusterStartTimeout bounds the wait for the brokers of a cluster: each
+// opens its MQTT listener once the cluster has elected its JetStream leader.
+const clusterStartTimeout = 2 * time.Minute
+
+// waitClusterStarted waits until every broker of a cluster deployment has
+// logged that it started (its MQTT listener is open), so each node finds
+// its home broker up and the load is spread as planned.
+func (r *Runner) waitClusterStarted(ctx context.Context, s Scenario, compose func(context.Context, ...string) (string, error)) error {
+	if s.Deployment != DeployCluster {
+		return nil
+	}
+	for waited := time.Duration(0); ; waited += time.Second {
+		out, err := compose(ctx, append([]string{"logs", "--no-color"}, ClusterBrokers...)...)
+		if err != nil {
+			return err
+		}
+		up := 0
+		for _, b := range ClusterBrokers {
+			for _, line := range strings.Split(out, "\n") {
+				if strings.HasPrefix(line, b+"_") && strings.Contains(line, `"event":"started"`) {
+					up++
+					break
+				}
+			}
+		}
+		if up == len(ClusterBrokers) {
+			r.say("%s: the %d brokers are up", s.Name, up)
+			return nil
+		}
+		if waited >= clusterStartTimeout {
+			return fmt.Errorf("%d of %d brokers started within %s (compose logs show why)", up, len(ClusterBrokers), clusterStartTimeout)
+		}
+		if err := r.Sleep(ctx, time.Second); err != nil {
+			return err
 		}
 	}
 }

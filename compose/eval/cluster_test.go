@@ -53,7 +53,11 @@ func (c *clusterDocker) Run(ctx context.Context, env []string, name string, args
 			c.mu.Unlock()
 		}
 	}
-	return c.fakeDocker.Run(ctx, env, name, args...)
+	out, err := c.fakeDocker.Run(ctx, env, name, args...)
+	if strings.Contains(strings.Join(args, " "), "logs --no-color broker1 broker2 broker3") {
+		out = "broker1_1  | {\"event\":\"started\"}\nbroker2_1  | {\"event\":\"started\"}\nbroker3_1  | {\"event\":\"started\"}\n"
+	}
+	return out, err
 }
 
 // A cluster scenario runs compose/eval-ha.yml: three brokers, six nodes,
@@ -81,6 +85,7 @@ faults:
 	want := []string{
 		"compose down -v --remove-orphans",
 		"compose up -d broker1 broker2 broker3",
+		"compose logs --no-color broker1 broker2 broker3",
 		"compose up -d --no-recreate alice bob carol dave erin frank",
 		"compose kill -s SIGKILL broker2",
 		"compose start broker2",

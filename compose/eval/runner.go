@@ -98,7 +98,7 @@ func (r *Runner) Run(ctx context.Context, s Scenario) (err error) {
 	if err != nil {
 		return err
 	}
-	env := s.Env(logs)
+	env := append(s.Env(logs), s.clusterEnv()...)
 	compose := func(ctx context.Context, args ...string) (string, error) {
 		return r.Cmd.Run(ctx, env, "docker-compose", append([]string{"-p", r.Project, "-f", r.composeFileFor(s)}, args...)...)
 	}
@@ -109,6 +109,9 @@ func (r *Runner) Run(ctx context.Context, s Scenario) (err error) {
 	}
 	defer func() { err = r.teardown(ctx, s.Name, compose, err) }()
 	if _, err := compose(ctx, append([]string{"up", "-d"}, s.brokerServices()...)...); err != nil {
+		return err
+	}
+	if err := r.waitClusterStarted(ctx, s, compose); err != nil {
 		return err
 	}
 	if _, err := compose(ctx, append([]string{"up", "-d", "--no-recreate"}, s.NodeNames()...)...); err != nil {
