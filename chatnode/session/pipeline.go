@@ -67,6 +67,9 @@ type pipeline struct {
 	delivered  atomic.Uint64
 	malformedN atomic.Uint64
 	onDeliver  map[string]chan struct{}
+	// recvFields holds the fields of the "received" line being written,
+	// reused for every line.
+	recvFields logrus.Fields
 }
 
 func newPipeline(d pipelineDeps, pos *positions, rooms []string, state map[string]uint64) *pipeline {
@@ -74,10 +77,11 @@ func newPipeline(d pipelineDeps, pos *positions, rooms []string, state map[strin
 		pipelineDeps: d, in: newQueue(), ctl: make(chan func(), 64),
 		quit: make(chan struct{}), stopped: make(chan struct{}),
 		convs: map[string]*conv{}, saved: state, seen: newIDSet(1 << 18),
-		senders:   newSenderGaps(d.log, d.me),
-		reqs:      newSyncRequests(d.boot, d.sync, d.clock, d.log),
-		pos:       pos,
-		onDeliver: map[string]chan struct{}{},
+		senders:    newSenderGaps(d.log, d.me),
+		reqs:       newSyncRequests(d.boot, d.sync, d.clock, d.log),
+		pos:        pos,
+		onDeliver:  map[string]chan struct{}{},
+		recvFields: make(logrus.Fields, 16),
 	}
 	for _, r := range rooms {
 		p.join(r)
@@ -119,9 +123,11 @@ func (p *pipeline) run() {
 	for {
 		select {
 		case <-p.in.ready:
-			for _, m := range p.in.drain() {
+			batch := p.in.drain()
+			for _, m := range batch {
 				p.handle(m)
 			}
+			p.in.recycle(batch)
 		case f := <-p.ctl:
 			f()
 		case now := <-ticks:

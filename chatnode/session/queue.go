@@ -17,8 +17,11 @@ type inbound struct {
 // stalls the connection until the broker drops it), and memory is bounded in
 // practice by the broker's in-flight quota per client.
 type queue struct {
-	mu    sync.Mutex // guards items; a leaf lock, held for no I/O
+	mu    sync.Mutex // guards items and spare; a leaf lock, held for no I/O
 	items []inbound
+	// spare is a drained batch handed back (recycle), the next items: a
+	// push into an emptied queue allocates nothing.
+	spare []inbound
 	ready chan struct{}
 }
 
@@ -35,13 +38,30 @@ func (q *queue) push(m inbound) {
 	}
 }
 
-// drain takes everything queued so far.
+// drain takes everything queued so far. Hand the batch back with recycle
+// once it is handled.
 func (q *queue) drain() []inbound {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	out := q.items
-	q.items = nil
+	q.items, q.spare = q.spare[:0], nil
 	return out
+}
+
+// maxSpare bounds the capacity of a batch kept for reuse.
+const maxSpare = 4096
+
+// recycle takes back a handled batch from drain for reuse.
+func (q *queue) recycle(batch []inbound) {
+	if cap(batch) == 0 || cap(batch) > maxSpare {
+		return
+	}
+	clear(batch) // drops the payloads for the collector
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.spare == nil {
+		q.spare = batch[:0]
+	}
 }
 
 // idSet remembers the most recent message ids (FIFO eviction), so duplicates

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/distchat/distchat/chatnode/wire"
 )
 
@@ -175,16 +173,19 @@ func (p *pipeline) logReceived(m pendingMsg, dup bool) {
 	} else {
 		p.delivered.Add(1)
 	}
-	convKey, conv := wire.FieldRoom, m.env.Room
+	f := p.recvFields
+	clear(f)
+	f[wire.FieldEvent], f[wire.FieldFrom], f[wire.FieldID] = wire.EventReceived, m.env.From, m.env.ID
+	f[wire.FieldBoot], f[wire.FieldSeq], f[wire.FieldRoomSeq] = m.env.Boot, m.env.Seq, m.env.RoomSeq
+	f[wire.FieldSentNS], f[wire.FieldRecvNS] = m.env.SentNS, m.recvNS
+	f[wire.FieldLatencyUS], f[wire.FieldBytes] = (m.recvNS-m.env.SentNS)/1000, m.bytes
+	f[wire.FieldDuplicate], f[wire.FieldVia] = dup, m.via
 	if m.env.To != "" {
-		convKey, conv = wire.FieldTo, m.env.To
+		f[wire.FieldTo] = m.env.To
+	} else {
+		f[wire.FieldRoom] = m.env.Room
 	}
-	// One map for all fields: every WithField copies the entry's map.
-	p.log.WithFields(logrus.Fields{
-		wire.FieldEvent: wire.EventReceived, wire.FieldFrom: m.env.From, wire.FieldID: m.env.ID,
-		wire.FieldBoot: m.env.Boot, wire.FieldSeq: m.env.Seq, wire.FieldRoomSeq: m.env.RoomSeq,
-		wire.FieldSentNS: m.env.SentNS, wire.FieldRecvNS: m.recvNS,
-		wire.FieldLatencyUS: (m.recvNS - m.env.SentNS) / 1000, wire.FieldBytes: m.bytes,
-		wire.FieldDuplicate: dup, wire.FieldVia: m.via, convKey: conv,
-	}).Info("received")
+	// One map for all fields, reused line after line (WithFields copies
+	// it): every WithField would copy the entry's map again.
+	p.log.WithFields(f).Info("received")
 }

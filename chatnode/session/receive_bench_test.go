@@ -86,9 +86,11 @@ func benchReceive(b *testing.B, f logrus.Formatter, record RecordMode) {
 		m := msgs[i]
 		m.recvNS = time.Now().UnixNano()
 		s.handle(nil, pahoMessage{m})
-		for _, in := range p.in.drain() {
+		batch := p.in.drain()
+		for _, in := range batch {
 			p.handle(in)
 		}
+		p.in.recycle(batch)
 	}
 	b.StopTimer()
 	if delivered != b.N {
