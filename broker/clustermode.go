@@ -17,7 +17,7 @@ func (s *Server) attachRoomLog() (*roomlog.Hook, error) {
 		return roomlog.Attach(s.mochi, s.cfg.RoomLog, s.cfg.Durability, s.cfg.DataDir, log)
 	}
 	ctx := context.Background() // each wait below has its own deadline
-	node, err := cluster.Start(ctx, s.cfg.Cluster, s.cfg.DataDir, s.log.WithField("component", "cluster"))
+	node, err := cluster.Start(ctx, s.cfg.Cluster, s.cfg.DataDir, s.cfg.Limits.MaxPacketSize, s.log.WithField("component", "cluster"))
 	if err != nil {
 		return nil, err
 	}

@@ -166,3 +166,24 @@ func TestMinorityRefusesWrites(t *testing.T) {
 		t.Fatalf("history after healing lacks an acknowledged message: %v", ids)
 	}
 }
+
+// TestDMIndexLearnsOtherBrokers: a DM sent on one broker to a user who has
+// never connected is listed for them by another broker, and served there.
+func TestDMIndexLearnsOtherBrokers(t *testing.T) {
+	bs := brokertest.StartCluster(t, 3)
+	join(t, bs[0].URL, "alice").dm("bob", "hello-bob")
+	bob := join(t, bs[1].URL, "bob")
+	deadline := time.Now().Add(wait)
+	for {
+		convs := bob.list()
+		if len(convs) == 1 && convs[0].Conv == "@alice,bob" && convs[0].LastSeq == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bob's conversations on b2: %+v, want @alice,bob at 1", convs)
+		}
+	}
+	if h := bob.history("@alice,bob"); len(h) != 1 || h[0].ID != "hello-bob" {
+		t.Fatalf("bob's DM history on b2: %+v", h)
+	}
+}

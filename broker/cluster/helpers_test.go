@@ -136,9 +136,41 @@ func (m *member) say(room, id string, timeout time.Duration) bool {
 	return tok.WaitTimeout(timeout) && tok.Error() == nil
 }
 
-// history reads conv's whole log from the member's broker by catch-up
-// requests, page by page.
-func (m *member) history(conv string) []wire.Envelope {
+// list asks the member's broker which conversations its user has (a List
+// request) and returns the first page.
+func (m *member) list() []wire.ConvInfo {
+	m.t.Helper()
+	m.subscribeInbox()
+	req, err := json.Marshal(wire.SyncRequest{V: wire.Version, ReqID: "list", List: true})
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	if tok := m.c.Publish(wire.SyncTopic(m.user), 1, false, req); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		m.t.Fatalf("list request: %v", tok.Error())
+	}
+	select {
+	case r := <-m.inbox:
+		return r.Convs
+	case <-time.After(wait):
+		m.t.Fatalf("%s: no list reply within %s", m.user, wait)
+		return nil
+	}
+}
+
+// dm sends a direct message with id to user to and waits for its PUBACK.
+func (m *member) dm(to, id string) {
+	m.t.Helper()
+	b, err := wire.Envelope{V: wire.Version, ID: id, To: to, From: m.user, SentNS: time.Now().UnixNano(), Body: "dm " + id}.Encode()
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	if tok := m.c.Publish(wire.DMTopic(to, m.user), 1, false, b); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		m.t.Fatalf("dm: %v", tok.Error())
+	}
+}
+
+// subscribeInbox subscribes once to the user's catch-up replies.
+func (m *member) subscribeInbox() {
 	m.t.Helper()
 	m.inboxOnce.Do(func() {
 		tok := m.c.Subscribe(wire.InboxTopic(m.user), 0, func(_ paho.Client, msg paho.Message) {
@@ -153,6 +185,13 @@ func (m *member) history(conv string) []wire.Envelope {
 			m.t.Fatalf("subscribe inbox: %v", tok.Error())
 		}
 	})
+}
+
+// history reads conv's whole log from the member's broker by catch-up
+// requests, page by page.
+func (m *member) history(conv string) []wire.Envelope {
+	m.t.Helper()
+	m.subscribeInbox()
 	var out []wire.Envelope
 	for page := 0; ; page++ {
 		after := uint64(0)
