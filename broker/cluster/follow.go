@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/broker/logevent"
 	"github.com/distchat/distchat/broker/roomlog"
 )
 
@@ -41,7 +42,7 @@ func (s *LogStore) follow(ctx context.Context) error {
 	// consumer dies, the ordered consumer notices within two heartbeats
 	// and starts again after the last record taken, on a live broker.
 	cc, err := cons.Consume(s.apply, jetstream.PullExpiry(3*time.Second), jetstream.PullHeartbeat(time.Second), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		s.log.WithFields(logrus.Fields{"event": "room_log_follow_error", "error": err.Error()}).Warn("room log: following the stream")
+		s.log.WithError(err).WithFields(logrus.Fields{"event": logevent.RoomLogFollowError}).Warn("room log: following the stream")
 	}))
 	if err != nil {
 		return fmt.Errorf("follow room log stream: %w", err)

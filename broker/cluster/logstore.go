@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/broker/logevent"
 	"github.com/distchat/distchat/broker/roomlog"
 	"github.com/distchat/distchat/config"
 )
@@ -122,7 +123,7 @@ func OpenLog(ctx context.Context, n *Node, dataDir string, opts LogOptions, log 
 	if err := s.follow(ctx); err != nil {
 		return nil, errors.Join(err, view.Close())
 	}
-	log.WithFields(logrus.Fields{"event": "room_log_opened", "stream": StreamName, "replicas": opts.Replicas,
+	log.WithFields(logrus.Fields{"event": logevent.RoomLogOpened, "stream": StreamName, "replicas": opts.Replicas,
 		"records": s.start, "recovery_ms": float64(time.Since(began).Microseconds()) / 1000}).Info("replicated room log opened")
 	return s, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/broker/logevent"
 	"github.com/distchat/distchat/config"
 )
 
@@ -79,7 +80,7 @@ func Start(ctx context.Context, c config.Cluster, dataDir string, maxRecord int,
 		n.Kill()
 		return nil, err
 	}
-	log.WithFields(logrus.Fields{"event": "cluster_ready", "node": c.Node, "listen": n.RouteAddr(), "routes": c.Routes,
+	log.WithFields(logrus.Fields{"event": logevent.ClusterReady, "node": c.Node, "listen": n.RouteAddr(), "routes": c.Routes,
 		"replicas": c.Replicas}).Info("cluster node ready: JetStream answers")
 	return n, nil
 }
@@ -161,7 +162,7 @@ func (n *Node) Close() error {
 	n.ns.Shutdown()
 	n.ns.WaitForShutdown()
 	if n.log != nil {
-		n.log.WithFields(logrus.Fields{"event": "cluster_stopped", "node": n.name}).Info("cluster node stopped")
+		n.log.WithFields(logrus.Fields{"event": logevent.ClusterStopped, "node": n.name}).Info("cluster node stopped")
 	}
 	return nil
 }

@@ -49,3 +49,10 @@ const (
 	Sync                = "sync"               // a catch-up request served or refused
 	SyncThrottled       = "sync_throttled"     // catch-up replies held back by the byte budget
 )
+
+// Cluster mode (broker/cluster).
+const (
+	ClusterReady       = "cluster_ready"         // the embedded NATS server joined its routes; JetStream is up
+	ClusterStopped     = "cluster_stopped"       // the embedded NATS server shut down
+	RoomLogFollowError = "room_log_follow_error" // following the replicated stream failed; it resumes
+)
