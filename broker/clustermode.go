@@ -17,7 +17,7 @@ func (s *Server) attachRoomLog() (*roomlog.Hook, error) {
 		return roomlog.Attach(s.mochi, s.cfg.RoomLog, s.cfg.Durability, s.cfg.DataDir, log)
 	}
 	ctx := context.Background() // each wait below has its own deadline
-	node, err := cluster.Start(ctx, s.cfg.Cluster, s.cfg.DataDir, s.log.WithField("component", "cluster"))
+	node, err := cluster.Start(ctx, s.cfg.Cluster, s.cfg.DataDir, s.cfg.Limits.MaxPacketSize, s.log.WithField("component", "cluster"))
 	if err != nil {
 		return nil, err
 	}
@@ -27,18 +27,49 @@ func (s *Server) attachRoomLog() (*roomlog.Hook, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.logView = store
 	h, err := roomlog.AttachStore(s.mochi, store, s.cfg.RoomLog, log)
 	if err != nil {
 		return nil, err
 	}
 	store.SetObserver(h)
 	h.Reindex() // conversations other brokers started while the hook was built
+	if err := s.sharePresence(ctx, node); err != nil {
+		return nil, errors.Join(err, store.Close())
+	}
 	return h, nil
+}
+
+// sharePresence makes a user's presence the same on every broker: online
+// while any device on any broker is (cluster.Presence).
+func (s *Server) sharePresence(ctx context.Context, node *cluster.Node) error {
+	log := s.log.WithField("component", "presence")
+	shared, err := cluster.OpenPresence(ctx, node, cluster.PresenceOptions{Replicas: s.cfg.Cluster.Replicas}, log)
+	if err != nil {
+		return err
+	}
+	s.presence.log = log
+	s.presence.publish = func(topic string, payload []byte) error { return s.mochi.Publish(topic, payload, true, 1) }
+	shared.OnChange = s.presence.republish
+	s.presence.shared = shared
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.stopShared, s.sharedDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.sharedDone)
+		if err := shared.Run(runCtx); err != nil {
+			log.WithError(err).Error("presence: sharing with the other brokers stopped")
+		}
+	}()
+	return nil
 }
 
 // closeNode stops the embedded NATS server, after Mochi (and with it the
 // room log's view) has stopped.
 func (s *Server) closeNode() error {
+	if s.stopShared != nil {
+		s.stopShared()
+		<-s.sharedDone
+	}
 	if s.node == nil {
 		return nil
 	}
@@ -70,4 +101,21 @@ func (s *Server) ClusterRouteAddr() (string, error) {
 		return "", errNotCluster
 	}
 	return s.node.RouteAddr(), nil
+}
+
+// ClusterStats is the "cluster" part of /stats.
+type ClusterStats struct {
+	Node string `json:"node"`
+	// Routes is the number of route connections to other brokers up.
+	Routes int `json:"routes"`
+	// LogApplied is the room log stream sequence this broker's view has
+	// reached; brokers that agree on it serve the same log.
+	LogApplied uint64 `json:"log_applied"`
+}
+
+func (s *Server) clusterStats() *ClusterStats {
+	if s.node == nil || s.logView == nil {
+		return nil
+	}
+	return &ClusterStats{Node: s.node.Name(), Routes: s.node.Routes(), LogApplied: s.logView.Applied()}
 }

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"slices"
 	"sync"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/sirupsen/logrus"
 
 	"github.com/distchat/distchat/chatnode/wire"
 )
@@ -26,6 +28,42 @@ type presenceHook struct {
 	mu    sync.Mutex                          // guards users and owner; taken after no other lock
 	users map[string]map[string]wire.Presence // user → client id → its last online presence
 	owner map[string]string                   // client id → user, for OnDisconnect
+
+	// shared, in cluster mode, is the other brokers' presence (set before
+	// the broker serves); publish sends a retained message through Mochi.
+	shared  sharedPresence
+	publish func(topic string, payload []byte) error
+	log     *logrus.Entry
+}
+
+// sharedPresence is where each broker's presence of a user meets the
+// others' (cluster.Presence).
+type sharedPresence interface {
+	// Set records this broker's presence of user; nil: no device here.
+	Set(user string, p *wire.Presence)
+	// Others is user's presence on the other brokers.
+	Others(user string) []wire.Presence
+}
+
+// republish publishes user's presence over all brokers on its retained
+// topic, after another broker's part of it changed (a device came or went
+// there, or that broker died and its entry aged out).
+func (h *presenceHook) republish(user string) {
+	h.mu.Lock()
+	local := h.localLocked(user, nil)
+	h.mu.Unlock()
+	now := time.Now().UnixNano()
+	out, ok := combine(user, local, h.shared.Others(user), now, "")
+	if !ok {
+		out = wire.Presence{V: wire.Version, User: user, Status: wire.Offline, AtNS: now}
+	}
+	b, err := json.Marshal(out)
+	if err == nil {
+		err = h.publish(wire.PresenceTopic(user), b)
+	}
+	if err != nil {
+		h.log.WithError(err).WithField("user", user).Error("presence from another broker not published")
+	}
 }
 
 func newPresenceHook() *presenceHook {
@@ -95,10 +133,10 @@ func (h *presenceHook) forget(user, device string) {
 }
 
 // merge records device's presence for user and returns the payload to send
-// instead: the presence over all the user's online devices, or the
-// original (ok false) when it is an offline of the user's last device or
-// not a presence at all. keep leaves the device online (a taken-over
-// connection's Will).
+// instead: the presence over all the user's online devices (on every
+// broker, in cluster mode), or the original (ok false) when it is an
+// offline of the user's last device or not a presence at all. keep leaves
+// the device online (a taken-over connection's Will).
 func (h *presenceHook) merge(device, user string, payload []byte, keep bool) ([]byte, bool) {
 	p, err := wire.DecodePresence(payload)
 	if err != nil || p.User != user {
@@ -115,15 +153,37 @@ func (h *presenceHook) merge(device, user string, payload []byte, keep bool) ([]
 	case !keep:
 		h.forget(user, device)
 	}
-	devs := h.users[user]
-	if len(devs) == 0 {
-		h.mu.Unlock()
+	var first []string
+	if p.Status == wire.Online {
+		first = p.Rooms
+	}
+	local := h.localLocked(user, first)
+	h.mu.Unlock()
+	var others []wire.Presence
+	if h.shared != nil {
+		h.shared.Set(user, local)
+		others = h.shared.Others(user)
+	}
+	out, ok := combine(user, local, others, p.AtNS, p.Device)
+	if !ok {
 		return nil, false
 	}
-	out := wire.Presence{V: wire.Version, User: user, Status: wire.Online, AtNS: p.AtNS, Device: p.Device, Devices: len(devs)}
-	if p.Status == wire.Online {
-		out.Rooms = slices.Clone(p.Rooms)
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, false
 	}
+	return b, true
+}
+
+// localLocked is user's presence over this broker's devices, rooms in
+// first's order and then the devices' (by client id); nil when none is
+// online. Callers hold h.mu.
+func (h *presenceHook) localLocked(user string, first []string) *wire.Presence {
+	devs := h.users[user]
+	if len(devs) == 0 {
+		return nil
+	}
+	out := wire.Presence{V: wire.Version, User: user, Status: wire.Online, Devices: len(devs), Rooms: slices.Clone(first)}
 	ids := make([]string, 0, len(devs))
 	for id := range devs {
 		ids = append(ids, id)
@@ -136,10 +196,28 @@ func (h *presenceHook) merge(device, user string, payload []byte, keep bool) ([]
 			}
 		}
 	}
-	h.mu.Unlock()
-	b, err := json.Marshal(out)
-	if err != nil {
-		return nil, false
+	return &out
+}
+
+// combine is user's presence over this broker's (local, may be nil) and the
+// other brokers' presences, stamped atNS by device; ok false when no
+// device is online anywhere.
+func combine(user string, local *wire.Presence, others []wire.Presence, atNS int64, device string) (wire.Presence, bool) {
+	if local == nil && len(others) == 0 {
+		return wire.Presence{}, false
 	}
-	return b, true
+	out := wire.Presence{V: wire.Version, User: user, Status: wire.Online, AtNS: atNS, Device: device}
+	all := others
+	if local != nil {
+		all = append([]wire.Presence{*local}, others...)
+	}
+	for _, p := range all {
+		out.Devices += p.Devices
+		for _, r := range p.Rooms {
+			if !slices.Contains(out.Rooms, r) {
+				out.Rooms = append(out.Rooms, r)
+			}
+		}
+	}
+	return out, true
 }

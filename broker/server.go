@@ -33,9 +33,15 @@ type Server struct {
 	events  *eventsHook
 	auth    *authHook
 	roomLog *roomlog.Hook
-	node    *cluster.Node // the embedded NATS server in cluster mode; nil otherwise
-	c       counters
-	started time.Time
+	node    *cluster.Node     // the embedded NATS server in cluster mode; nil otherwise
+	logView *cluster.LogStore // the replicated room log in cluster mode; nil otherwise
+	// presence merges a user's devices; stopShared ends its sharing with
+	// the other brokers in cluster mode (nil otherwise).
+	presence   *presenceHook
+	stopShared context.CancelFunc
+	sharedDone chan struct{}
+	c          counters
+	started    time.Time
 
 	tcp      *listeners.Net
 	tcpGuard *guardedListener // retries accept errors, limits connections; nil until Start
@@ -91,7 +97,8 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 	if err := s.mochi.AddHook(s.events, nil); err != nil {
 		return nil, fmt.Errorf("add events hook: %w", err)
 	}
-	if err := s.mochi.AddHook(newPresenceHook(), nil); err != nil {
+	s.presence = newPresenceHook()
+	if err := s.mochi.AddHook(s.presence, nil); err != nil {
 		return nil, fmt.Errorf("add presence hook: %w", err)
 	}
 	if cfg.DataDir == "" {
@@ -197,7 +204,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.log.WithFields(logrus.Fields{"event": "started", "tcp": s.Addr(), "ws": s.wsAddr, "http": s.HTTPAddr(),
 		"data_dir": s.cfg.DataDir, "durability": s.cfg.Durability, "room_log": s.cfg.RoomLog.Enabled, "open_mode": s.cfg.Open(),
-		"users": len(s.cfg.Auth.Users), "anonymous": s.cfg.Auth.Anonymous || s.cfg.Open()}).Info("broker started")
+		"users": len(s.cfg.Auth.Users), "anonymous": s.cfg.Auth.Anonymous || s.cfg.Open(), "cluster_node": s.cfg.Cluster.Node}).Info("broker started")
 	return nil
 }
 
@@ -295,7 +302,9 @@ type Stats struct {
 	SlowSubscribersDisconnected int64          `json:"slow_subscribers_disconnected"`
 	ACLDenials                  int64          `json:"acl_denials"`
 	RoomLog                     *roomlog.Stats `json:"room_log,omitempty"`
-	Listener                    ListenerStats  `json:"listener"`
+	// Cluster is present in cluster mode (docs/cluster.md).
+	Cluster  *ClusterStats `json:"cluster,omitempty"`
+	Listener ListenerStats `json:"listener"`
 }
 
 // Stats returns a snapshot of the broker's counters.
@@ -329,6 +338,7 @@ func (s *Server) Stats() Stats {
 		rs := s.roomLog.Stats()
 		st.RoomLog = &rs
 	}
+	st.Cluster = s.clusterStats()
 	return st
 }
 

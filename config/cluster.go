@@ -34,7 +34,7 @@ type Cluster struct {
 // DefaultCluster is the cluster section a broker starts with: off (no
 // node), three replicas, cluster name distchat.
 func DefaultCluster() Cluster {
-	return Cluster{Listen: "0.0.0.0:6222", Replicas: 3, Name: "distchat"}
+	return Cluster{Listen: "0.0.0.0:6222", Routes: []string{}, Replicas: 3, Name: "distchat"}
 }
 
 // Enabled reports whether the broker runs as a cluster node.

@@ -133,6 +133,13 @@ func TestBrokerProblems(t *testing.T) {
 			want: []string{`auth.users[1] "alice": duplicate user`}},
 		{name: "plain password and bad names", yaml: "auth:\n  users:\n  - {name: 'bad/name', password_hash: '" + h + "'}\n  - {name: bob, password_hash: bob-pw, rooms: ['#']}\n",
 			want: []string{`auth.users[0] "bad/name"`, `auth.users[1] "bob": password_hash is not a bcrypt hash`, `auth.users[1] "bob": rooms:`}},
+		{name: "cluster without data dir or room log", yaml: "room_log:\n  enabled: false\ncluster:\n  node: b1\n  routes: [nats://b2:6222]\n",
+			want: []string{"cluster: needs -data DIR", "cluster: needs the room log on"}},
+		{name: "cluster names, routes and replicas", yaml: "data_dir: /tmp/x\ncluster:\n  node: 'b 1'\n  name: ''\n  listen: nowhere\n  routes: [http://b2:6222, 'nats://b3', 'nats://b4:0']\n  replicas: 2\n",
+			want: []string{`cluster.node: "b 1"`, `cluster.name: ""`, `cluster.listen: "nowhere" is not host:port`, `needs the scheme nats://`,
+				`"nats://b3" has no host:port`, `"nats://b4:0" has an invalid port`, "cluster.replicas: 2 must be 1, 3 or 5"}},
+		{name: "cluster of three without routes", yaml: "data_dir: /tmp/x\ncluster:\n  node: b1\n",
+			want: []string{"cluster.routes: empty with 3 replicas"}},
 		{name: "missing users file", args: []string{"-tcp", "127.0.0.1:0"}, env: map[string]string{"DISTCHAT_AUTH_USERS_FILE": "/nonexistent/users.yaml"},
 			want: []string{"users file: read config"}},
 	} {
@@ -158,6 +165,24 @@ func TestBrokerProblems(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A cluster section from YAML and the environment; without one the
+// broker is not in cluster mode.
+func TestClusterSection(t *testing.T) {
+	if c := config.DefaultBroker().Cluster; c.Enabled() || c.Replicas != 3 || c.Name != "distchat" {
+		t.Fatalf("default cluster section %+v, want off with 3 replicas named distchat", c)
+	}
+	file := writeFile(t, "b.yaml", "data_dir: /tmp/x\ncluster:\n  node: b1\n  listen: 0.0.0.0:6222\n  routes: [nats://b1:6222, nats://b2:6222]\n  replicas: 3\n  name: chat\n")
+	t.Setenv("DISTCHAT_CLUSTER_ROUTES", "nats://b2:6222,nats://b3:6222")
+	cfg, err := loadBroker(t, "-config", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Cluster
+	if !c.Enabled() || c.Node != "b1" || c.Name != "chat" || strings.Join(c.Routes, ",") != "nats://b2:6222,nats://b3:6222" {
+		t.Fatalf("cluster section %+v", c)
 	}
 }
 

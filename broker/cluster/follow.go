@@ -17,27 +17,38 @@ import (
 // record, in stream order, into the view, and returns once the view holds
 // everything the stream held at the start.
 func (s *LogStore) follow(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
-	defer cancel()
-	info, err := s.stream.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("room log stream info: %w", err)
+	var info *jetstream.StreamInfo
+	if err := retry(ctx, "room log stream info", func(ctx context.Context) error {
+		var err error
+		info, err = s.stream.Info(ctx)
+		return err
+	}); err != nil {
+		return err
 	}
 	if info.State.Msgs > 0 {
 		s.start = info.State.LastSeq
 	}
-	cons, err := s.js.OrderedConsumer(ctx, StreamName, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{logPrefix + ".>"}, DeliverPolicy: jetstream.DeliverAllPolicy})
-	if err != nil {
-		return fmt.Errorf("follow room log stream: %w", err)
+	var cons jetstream.Consumer
+	if err := retry(ctx, "follow room log stream", func(ctx context.Context) error {
+		var err error
+		cons, err = s.js.OrderedConsumer(ctx, StreamName, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{logPrefix + ".>"}, DeliverPolicy: jetstream.DeliverAllPolicy})
+		return err
+	}); err != nil {
+		return err
 	}
-	cc, err := cons.Consume(s.apply, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+	// Short pulls and heartbeats: when the broker holding this broker's
+	// consumer dies, the ordered consumer notices within two heartbeats
+	// and starts again after the last record taken, on a live broker.
+	cc, err := cons.Consume(s.apply, jetstream.PullExpiry(3*time.Second), jetstream.PullHeartbeat(time.Second), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		s.log.WithFields(logrus.Fields{"event": "room_log_follow_error", "error": err.Error()}).Warn("room log: following the stream")
 	}))
 	if err != nil {
 		return fmt.Errorf("follow room log stream: %w", err)
 	}
 	s.consume = cc
+	ctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
+	defer cancel()
 	if err := s.waitCaughtUp(ctx, s.start); err != nil {
 		cc.Stop()
 		return err

@@ -21,24 +21,66 @@ type member struct {
 	user string
 	c    paho.Client
 
-	mu    sync.Mutex // guards got and inbox
-	got   []wire.Envelope
-	inbox chan wire.SyncReply
-	more  chan struct{} // signalled (non-blocking) on every message
+	mu        sync.Mutex // guards got and inbox
+	got       []wire.Envelope
+	inbox     chan wire.SyncReply
+	more      chan struct{} // signalled (non-blocking) on every message
+	inboxOnce sync.Once
 }
 
 // join connects user to the broker at url (clean session, no reconnect).
 func join(t testing.TB, url, user string) *member {
 	t.Helper()
+	m, err := tryJoin(t, url, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// tryJoin is join that returns a failed connect.
+func tryJoin(t testing.TB, url, user string) (*member, error) {
 	m := &member{t: t, user: user, inbox: make(chan wire.SyncReply, 16), more: make(chan struct{}, 1)}
 	opts := paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("%s-%d", user, time.Now().UnixNano())).
 		SetProtocolVersion(4).SetCleanSession(true).SetAutoReconnect(false).SetOrderMatters(true).SetConnectTimeout(wait)
 	m.c = paho.NewClient(opts)
 	if tok := m.c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
-		t.Fatalf("connect %s to %s: %v", user, url, tok.Error())
+		return nil, fmt.Errorf("connect %s to %s: %v", user, url, tok.Error())
 	}
 	t.Cleanup(func() { m.c.Disconnect(0) })
-	return m
+	return m, nil
+}
+
+// sendAll publishes n messages from user in room, each until acknowledged:
+// on a missing PUBACK it reconnects, to the next URL of urls when there is
+// one (a node failing over), and resends the same message. It returns the
+// ids acknowledged, in order, and calls after(k) after the k-th ack.
+func sendAll(t testing.TB, urls []string, user, room string, n int, after func(k int)) []string {
+	var acked []string
+	var m *member
+	cur := 0
+	for k := 0; k < n; {
+		id := fmt.Sprintf("%s-%d", user, k)
+		if m == nil {
+			var err error
+			if m, err = tryJoin(t, urls[cur], user); err != nil {
+				cur = min(cur+1, len(urls)-1)
+				continue
+			}
+		}
+		if !m.say(room, id, 8*time.Second) {
+			m.c.Disconnect(0)
+			m = nil
+			cur = min(cur+1, len(urls)-1)
+			continue
+		}
+		acked = append(acked, id)
+		k++
+		if after != nil {
+			after(k)
+		}
+	}
+	return acked
 }
 
 // follow subscribes to room and records every message in arrival order.
@@ -94,21 +136,62 @@ func (m *member) say(room, id string, timeout time.Duration) bool {
 	return tok.WaitTimeout(timeout) && tok.Error() == nil
 }
 
+// list asks the member's broker which conversations its user has (a List
+// request) and returns the first page.
+func (m *member) list() []wire.ConvInfo {
+	m.t.Helper()
+	m.subscribeInbox()
+	req, err := json.Marshal(wire.SyncRequest{V: wire.Version, ReqID: "list", List: true})
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	if tok := m.c.Publish(wire.SyncTopic(m.user), 1, false, req); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		m.t.Fatalf("list request: %v", tok.Error())
+	}
+	select {
+	case r := <-m.inbox:
+		return r.Convs
+	case <-time.After(wait):
+		m.t.Fatalf("%s: no list reply within %s", m.user, wait)
+		return nil
+	}
+}
+
+// dm sends a direct message with id to user to and waits for its PUBACK.
+func (m *member) dm(to, id string) {
+	m.t.Helper()
+	b, err := wire.Envelope{V: wire.Version, ID: id, To: to, From: m.user, SentNS: time.Now().UnixNano(), Body: "dm " + id}.Encode()
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	if tok := m.c.Publish(wire.DMTopic(to, m.user), 1, false, b); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		m.t.Fatalf("dm: %v", tok.Error())
+	}
+}
+
+// subscribeInbox subscribes once to the user's catch-up replies.
+func (m *member) subscribeInbox() {
+	m.t.Helper()
+	m.inboxOnce.Do(func() {
+		tok := m.c.Subscribe(wire.InboxTopic(m.user), 0, func(_ paho.Client, msg paho.Message) {
+			var r wire.SyncReply
+			if err := json.Unmarshal(msg.Payload(), &r); err != nil {
+				m.t.Errorf("%s: undecodable sync reply: %v", m.user, err)
+				return
+			}
+			m.inbox <- r
+		})
+		if !tok.WaitTimeout(wait) || tok.Error() != nil {
+			m.t.Fatalf("subscribe inbox: %v", tok.Error())
+		}
+	})
+}
+
 // history reads conv's whole log from the member's broker by catch-up
 // requests, page by page.
 func (m *member) history(conv string) []wire.Envelope {
 	m.t.Helper()
-	tok := m.c.Subscribe(wire.InboxTopic(m.user), 0, func(_ paho.Client, msg paho.Message) {
-		var r wire.SyncReply
-		if err := json.Unmarshal(msg.Payload(), &r); err != nil {
-			m.t.Errorf("%s: undecodable sync reply: %v", m.user, err)
-			return
-		}
-		m.inbox <- r
-	})
-	if !tok.WaitTimeout(wait) || tok.Error() != nil {
-		m.t.Fatalf("subscribe inbox: %v", tok.Error())
-	}
+	m.subscribeInbox()
 	var out []wire.Envelope
 	for page := 0; ; page++ {
 		after := uint64(0)
@@ -133,6 +216,23 @@ func (m *member) history(conv string) []wire.Envelope {
 			}
 		case <-time.After(wait):
 			m.t.Fatalf("%s: no sync reply within %s", m.user, wait)
+		}
+	}
+}
+
+// historyOf reads conv's log until it holds at least n messages: a
+// broker's view follows the replicated log and may be a moment behind.
+func (m *member) historyOf(conv string, n int) []wire.Envelope {
+	m.t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		h := m.history(conv)
+		if len(h) >= n || time.Now().After(deadline) {
+			return h
+		}
+		select {
+		case <-m.more:
+		case <-time.After(50 * time.Millisecond): // a poll interval, not a synchronisation
 		}
 	}
 }

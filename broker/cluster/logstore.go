@@ -33,9 +33,10 @@ const (
 	hdrNode = "Distchat-Node"
 )
 
-// appendAttempts bounds how often one Append retries after another broker
-// appended to the same conversation first.
-const appendAttempts = 50
+// appendAttempts bounds how often one Append tries (another broker
+// appended to the same conversation first, or no leader answered); the
+// append's timeout bounds them too.
+const appendAttempts = 200
 
 // dedupWindow is how long JetStream recognises a message id it has stored:
 // a publish resent to another broker after a failover, within it, is
@@ -139,23 +140,13 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, opts LogOptions) 
 		Replicas: opts.Replicas, Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
 		MaxMsgsPerSubject: perSubject, Duplicates: dedupWindow,
 	}
-	ctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
-		st, err := js.CreateOrUpdateStream(actx, cfg)
-		acancel()
-		if err == nil {
-			return st, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("room log stream %s (%d replicas): %w", StreamName, opts.Replicas, err)
-		case <-tick.C:
-		}
-	}
+	var st jetstream.Stream
+	err := retry(ctx, fmt.Sprintf("room log stream %s (%d replicas)", StreamName, opts.Replicas), func(ctx context.Context) error {
+		var err error
+		st, err = js.CreateOrUpdateStream(ctx, cfg)
+		return err
+	})
+	return st, err
 }
 
 // SetObserver installs o: from now on it is told about every record the
@@ -179,6 +170,7 @@ func (s *LogStore) Append(conv string, timeNS int64, encode func(seq uint64) ([]
 	defer release()
 	t := s.tail(conv)
 	msgID := ""
+	deadline := time.Now().Add(s.timeout)
 	for attempt := 1; ; attempt++ {
 		seq := t.room + 1
 		data, err := encode(seq)
@@ -188,7 +180,7 @@ func (s *LogStore) Append(conv string, timeNS int64, encode func(seq uint64) ([]
 		if msgID == "" {
 			msgID = dedupID(conv, data)
 		}
-		ack, err := s.publish(conv, t, seq, timeNS, data, msgID)
+		ack, err := s.publish(conv, t, seq, timeNS, data, msgID, deadline)
 		switch {
 		case err == nil && ack.Duplicate:
 			return s.duplicate(conv, ack.Sequence)
@@ -198,10 +190,27 @@ func (s *LogStore) Append(conv string, timeNS int64, encode func(seq uint64) ([]
 				return 0, err
 			}
 			return seq, nil
-		case attempt < appendAttempts && isWrongLast(err):
-			if t, err = s.fetchTail(conv); err != nil {
+		case attempt < appendAttempts && isWrongLast(err) && time.Until(deadline) > 0:
+			known := t
+			fresh, err := s.fetchTail(conv, deadline)
+			switch {
+			case err == nil:
+				t = fresh
+			case !unanswered(err):
 				return 0, err
 			}
+			if t == known {
+				// The last record is still being agreed on (JetStream
+				// refuses a second expectation on a subject in flight):
+				// give it a moment.
+				if err := s.pause(time.Duration(min(attempt, 20)) * 5 * time.Millisecond); err != nil {
+					return 0, err
+				}
+			}
+		case attempt < appendAttempts && msgID != "" && unanswered(err) && time.Until(deadline) > 0:
+			// No stream leader answered (an election after a broker
+			// died): ask again. The message id makes a repeat of an
+			// append that did happen a duplicate, not a second record.
 		case attempt < appendAttempts && isDuplicateInFlight(err):
 			// The same message is being stored through another broker
 			// right now: its acknowledgement is a moment away.
@@ -215,7 +224,7 @@ func (s *LogStore) Append(conv string, timeNS int64, encode func(seq uint64) ([]
 }
 
 // publish sends one record with the headers that sequence it.
-func (s *LogStore) publish(conv string, t tail, seq uint64, timeNS int64, data []byte, msgID string) (*jetstream.PubAck, error) {
+func (s *LogStore) publish(conv string, t tail, seq uint64, timeNS int64, data []byte, msgID string, deadline time.Time) (*jetstream.PubAck, error) {
 	m := nats.NewMsg(subjectOf(conv))
 	m.Data = data
 	m.Header.Set(hdrSeq, strconv.FormatUint(seq, 10))
@@ -225,7 +234,7 @@ func (s *LogStore) publish(conv string, t tail, seq uint64, timeNS int64, data [
 	if msgID != "" {
 		opts = append(opts, jetstream.WithMsgID(msgID))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), min(attemptTimeout, time.Until(deadline)))
 	defer cancel()
 	return s.js.PublishMsg(ctx, m, opts...)
 }
@@ -240,6 +249,17 @@ func dedupID(conv string, data []byte) string {
 	}
 	sum := sha256.Sum256([]byte(conv + "\x00" + e.From + "\x00" + e.ID))
 	return hex.EncodeToString(sum[:16])
+}
+
+// attemptTimeout bounds one publish to the stream: when its leader has
+// died, the append asks again after it rather than waiting out the whole
+// timeout for an answer that will not come.
+const attemptTimeout = time.Second
+
+// unanswered reports a publish nobody answered in time.
+func unanswered(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
 }
 
 func isWrongLast(err error) bool {
@@ -276,8 +296,8 @@ func (s *LogStore) duplicate(conv string, at uint64) (uint64, error) {
 }
 
 // fetchTail asks the stream for conv's newest record.
-func (s *LogStore) fetchTail(conv string) (tail, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+func (s *LogStore) fetchTail(conv string, deadline time.Time) (tail, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), min(attemptTimeout, time.Until(deadline)))
 	defer cancel()
 	m, err := s.stream.GetLastMsgForSubject(ctx, subjectOf(conv))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -361,6 +381,13 @@ func (s *LogStore) Last(conv string) uint64 { return s.view.Last(conv) }
 
 // Conversations implements roomlog.Store from this broker's view.
 func (s *LogStore) Conversations() []string { return s.view.Conversations() }
+
+// Applied is the stream sequence this broker's view has reached.
+func (s *LogStore) Applied() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.applied
+}
 
 // Counts are the view's conversations, records served and bytes, for /stats.
 func (s *LogStore) Counts() (convs int, records int64, fileBytes int64) { return s.view.Counts() }

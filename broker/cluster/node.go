@@ -42,12 +42,18 @@ const ReadyTimeout = 2 * time.Minute
 
 // Start runs the embedded NATS server described by c, with JetStream's
 // store in dataDir/jetstream, and returns once JetStream answers (a meta
-// leader is elected) or ctx ends.
-func Start(ctx context.Context, c config.Cluster, dataDir string, log *logrus.Entry) (*Node, error) {
+// leader is elected) or ctx ends. maxRecord is the largest record the room
+// log stores (limits.max_packet_size): NATS's own limit on a message is
+// raised to fit it.
+func Start(ctx context.Context, c config.Cluster, dataDir string, maxRecord int, log *logrus.Entry) (*Node, error) {
 	opts, err := serverOptions(c, dataDir)
 	if err != nil {
 		return nil, err
 	}
+	// A record and its headers: NATS refuses a larger message. At most
+	// NATS's default pending bound per connection (64 MiB), which it must
+	// not exceed.
+	opts.MaxPayload = int32(min(max(maxRecord+64<<10, 1<<20), 64<<20))
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("cluster node %s: %w", c.Node, err)
@@ -131,6 +137,9 @@ func (n *Node) waitReady(ctx context.Context) error {
 
 // Name is the node's name in the cluster.
 func (n *Node) Name() string { return n.name }
+
+// Routes is the number of route connections to other brokers up now.
+func (n *Node) Routes() int { return n.ns.NumRoutes() }
 
 // JetStream is the node's in-process JetStream client.
 func (n *Node) JetStream() jetstream.JetStream { return n.js }

@@ -32,19 +32,20 @@ func AttachStore(srv *mqtt.Server, store Store, cfg config.RoomLog, log *logrus.
 // every message live. Records appended here are not: Mochi routes those
 // when the hook returns.
 func (h *Hook) Replicated(conv string, rec Record, live, local bool) {
+	if local {
+		return // storeOnce has done all of this
+	}
 	var e wire.Envelope
 	if err := json.Unmarshal(rec.Data, &e); err != nil {
 		h.log.WithError(err).WithFields(logrus.Fields{"conv": conv, "seq": rec.Seq}).Error("room log: unreadable replicated record skipped")
 		return
 	}
-	if !local {
-		if rec.Seq == 1 {
-			h.convs.seen() // a conversation another broker started
-		}
-		h.dms.add(conv)
-		h.resends.remember(conv, e.From, e.ID, rec.Seq)
+	if rec.Seq == 1 {
+		h.convs.seen() // a conversation another broker started
 	}
-	if !live || local {
+	h.dms.add(conv)
+	h.resends.remember(conv, e.From, e.ID, rec.Seq)
+	if !live {
 		return
 	}
 	topic := wire.RoomTopic(e.Room, e.From)
