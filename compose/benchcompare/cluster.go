@@ -98,9 +98,8 @@ func spreadURL(list string, i int) string {
 }
 
 // spreadArgs adapts a chat node's command line to a broker list: the node
-// does not wait for its peers' presence (-peers 1), which it sees only for
-// the users of its own broker until presence is shared across the
-// cluster, and expects every node's messages (-expect). A single broker's
+// does not wait for its peers' presence (-peers 1; the nodes start
+// together) and expects every node's messages (-expect). A single broker's
 // command line is returned as it is.
 func spreadArgs(argv []string, cfg ChatConfig, url string) []string {
 	if !strings.Contains(url, ",") {
