@@ -50,7 +50,7 @@ func (e *Env) runChat(ctx context.Context, url, dir, label string, cfg ChatConfi
 	var startErr error
 	for i := range cfg.Nodes {
 		nick := "n" + strconv.Itoa(i)
-		argv := cfg.nodeArgs(e.Bins.Chatnode, spreadURL(url, i), nick, filepath.Join(logs, nick+".log"), label)
+		argv := spreadArgs(cfg.nodeArgs(e.Bins.Chatnode, spreadURL(url, i), nick, filepath.Join(logs, nick+".log"), label), cfg, url)
 		c, err := startChild(ctx, "chatnode "+nick, argv, nil, filepath.Join(dir, nick+".out"))
 		if err != nil {
 			startErr = err

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -94,6 +95,22 @@ func spreadURL(list string, i int) string {
 	urls := strings.Split(list, ",")
 	k := i % len(urls)
 	return strings.Join(append(urls[k:], urls[:k]...), ",")
+}
+
+// spreadArgs adapts a chat node's command line to a broker list: the node
+// does not wait for its peers' presence (-peers 1; the nodes start
+// together) and expects every node's messages (-expect). A single broker's
+// command line is returned as it is.
+func spreadArgs(argv []string, cfg ChatConfig, url string) []string {
+	if !strings.Contains(url, ",") {
+		return argv
+	}
+	out := slices.Clone(argv)
+	if i := slices.Index(out, "-peers"); i >= 0 && i+1 < len(out) {
+		out[i+1] = "1"
+	}
+	total := float64(cfg.Nodes) * cfg.Rate * cfg.Duration.Seconds()
+	return append(out, "-expect", strconv.Itoa(int(total)))
 }
 
 // firstURL is the first broker of a comma-separated list.

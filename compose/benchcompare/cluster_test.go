@@ -3,6 +3,7 @@ package benchcompare
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSpreadURL(t *testing.T) {
@@ -28,6 +29,20 @@ func TestSpreadURL(t *testing.T) {
 	}
 	if got := firstURL("tcp://a:1"); got != "tcp://a:1" {
 		t.Errorf("firstURL of one = %q", got)
+	}
+}
+
+// With a broker list a chat node does not wait for its peers and expects
+// all their messages; with one broker its command line stays as it is.
+func TestSpreadArgs(t *testing.T) {
+	cfg := ChatConfig{Nodes: 3, Rate: 100, Duration: 10 * time.Second, Size: 256, Linger: 3 * time.Second}
+	one := cfg.nodeArgs("cn", "tcp://a:1", "n0", "n0.log", "l")
+	if got := spreadArgs(one, cfg, "tcp://a:1"); strings.Join(got, " ") != strings.Join(one, " ") {
+		t.Errorf("one broker: %q", got)
+	}
+	got := strings.Join(spreadArgs(cfg.nodeArgs("cn", "tcp://a:1,tcp://b:1", "n0", "n0.log", "l"), cfg, "tcp://a:1,tcp://b:1"), " ")
+	if !strings.Contains(got, "-peers 1 ") || !strings.HasSuffix(got, "-expect 3000") {
+		t.Errorf("broker list: %q", got)
 	}
 }
 

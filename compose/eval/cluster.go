@@ -85,8 +85,8 @@ func (s *Scenario) validateDeployment(add func(string, ...any)) {
 
 // clusterEnv is what compose/eval-ha.yml reads besides Env: every node's
 // -expect, all six nodes' messages. The nodes do not wait for their peers'
-// presence (-peers 1): a node sees the presence of the users on its own
-// broker only, until presence is shared across the cluster.
+// presence (-peers 1): the runner starts them together once the brokers
+// are up (waitClusterStarted).
 func (s *Scenario) clusterEnv() []string {
 	if s.Deployment != DeployCluster {
 		return nil
