@@ -66,14 +66,20 @@ func (s *Server) sharePresence(ctx context.Context, node *cluster.Node) error {
 // closeNode stops the embedded NATS server, after Mochi (and with it the
 // room log's view) has stopped.
 func (s *Server) closeNode() error {
-	if s.stopShared != nil {
-		s.stopShared()
-		<-s.sharedDone
-	}
 	if s.node == nil {
 		return nil
 	}
 	return s.node.Close()
+}
+
+// stopSharing ends the presence sharing with the other brokers. Close calls
+// it before Mochi stops: the sharing publishes retained presence into Mochi,
+// whose session store refuses (panics on) a write once it is closed.
+func (s *Server) stopSharing() {
+	if s.stopShared != nil {
+		s.stopShared()
+		<-s.sharedDone
+	}
 }
 
 // Kill stops the broker as a crash would, as far as its clients and the

@@ -247,6 +247,7 @@ func (s *Server) Close() error {
 			cancel()
 			<-s.httpDone
 		}
+		s.stopSharing()
 		errs = append(errs, s.closeMochi(mochiCloseTimeout), s.closeNode())
 		s.closeErr = errors.Join(errs...)
 		s.log.WithField("event", logevent.Stopped).Info("broker stopped")
