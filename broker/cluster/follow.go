@@ -41,7 +41,10 @@ func (s *LogStore) follow(ctx context.Context) error {
 	// Short pulls and heartbeats: when the broker holding this broker's
 	// consumer dies, the ordered consumer notices within two heartbeats
 	// and starts again after the last record taken, on a live broker.
-	cc, err := cons.Consume(s.apply, jetstream.PullExpiry(3*time.Second), jetstream.PullHeartbeat(time.Second), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+	// Until then this broker's view stalls, and with it every local append
+	// (which waits for the view) and every live delivery, so the heartbeat
+	// bounds a failover: nats.go's shortest, 500 ms, with pulls of twice it.
+	cc, err := cons.Consume(s.apply, jetstream.PullExpiry(followPullExpiry), jetstream.PullHeartbeat(followHeartbeat), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		s.log.WithError(err).WithFields(logrus.Fields{"event": logevent.RoomLogFollowError}).Warn("room log: following the stream")
 	}))
 	if err != nil {
@@ -137,3 +140,9 @@ func decodeRecord(m jetstream.Msg) (roomlog.Record, string, error) {
 	}
 	return roomlog.Record{Seq: seq, TimeNS: ts, Data: m.Data()}, conv, nil
 }
+
+// The follower's pull heartbeat and expiry (see follow).
+const (
+	followHeartbeat  = 500 * time.Millisecond
+	followPullExpiry = 2 * followHeartbeat
+)
