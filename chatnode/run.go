@@ -51,6 +51,14 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return runInteractive(ctx, args, stdin, stdout, stderr, interactiveOptions{})
 }
 
+// OneProc reports whether the node for these arguments runs best on one
+// processor (GOMAXPROCS=1): its work per message is a chain of small
+// hand-offs between goroutines (paho's reader, router and writer, the
+// node's pipeline), which on one processor cost no thread wake-up; make
+// bench-nodes measures it (docs/chatnode.md). The web mode serves many
+// browsers at once and keeps Go's default.
+func OneProc(args []string) bool { return len(args) == 0 || args[0] != "web" }
+
 // bindNode binds the flags every mode shares to the fields of cfg.
 func bindNode(fs *flag.FlagSet, cfg *config.Node) {
 	config.ListVar(fs, (*[]string)(&cfg.Broker), "broker", "MQTT broker `URL` (tcp://HOST:PORT); several, comma-separated: the brokers of a cluster, tried in order, the next on the loss of one")

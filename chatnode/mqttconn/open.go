@@ -13,7 +13,8 @@ import (
 // Open is a paho OpenConnectionFunc (ClientOptions.SetCustomOpenConnectionFn):
 // it opens the connection for the broker URL as paho itself does for the
 // schemes a node accepts (tcp, mqtt, ssl, tls, mqtts, ws, wss; without
-// paho's proxy-from-environment support) and wraps it in a Conn.
+// paho's proxy-from-environment support) and wraps it in a Conn that holds
+// PUBACKs back up to AckDelay.
 func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	dialer := o.Dialer
 	if dialer == nil {
@@ -40,5 +41,5 @@ func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", uri.Redacted(), err)
 	}
-	return Wrap(c), nil
+	return WrapHoldingAcks(c, AckDelay), nil
 }

@@ -31,6 +31,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == pahoNodeArg {
+		return runPahoNode(ctx, args[1:], stdout, stderr)
+	}
 	var p params
 	fs := flag.NewFlagSet("benchnodes", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -41,6 +44,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&p.size, "size", 256, "message size in `bytes`")
 	fs.StringVar(&p.dir, "dir", "", "`dir` for the nodes' logs (default: a temporary directory, removed after)")
 	fs.StringVar(&p.cpuprofile, "cpuprofile", "", "write the first node's CPU profile to `file`")
+	fs.StringVar(&p.client, "client", "chatnode", "the nodes: chatnode (`chatnode bench`), or paho: the floor under a chat node, bare paho\n"+
+		"clients on the node's connection sending and receiving the same load with no chat work at all")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
@@ -73,6 +78,12 @@ func (p params) validate() error {
 	}
 	if p.duration <= 0 {
 		errs = append(errs, fmt.Errorf("-duration: %s must be positive", p.duration))
+	}
+	if p.client != "chatnode" && p.client != "paho" {
+		errs = append(errs, fmt.Errorf("-client: %q must be chatnode or paho", p.client))
+	}
+	if p.client == "paho" && p.cpuprofile != "" {
+		errs = append(errs, errors.New("-cpuprofile: only with -client chatnode"))
 	}
 	if p.size < 0 {
 		errs = append(errs, fmt.Errorf("-size: %d cannot be negative", p.size))

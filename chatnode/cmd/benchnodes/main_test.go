@@ -17,6 +17,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-nodes", "0"}, []string{"benchnodes: -nodes: 0 must be at least 1"}},
 		{[]string{"-rate", "-1", "-duration", "-1s"}, []string{"benchnodes: -rate: -1 must be a positive number", "benchnodes: -duration: -1s must be positive"}},
 		{[]string{"-size", "-5"}, []string{"benchnodes: -size: -5 cannot be negative"}},
+		{[]string{"-client", "mosquitto_sub"}, []string{`benchnodes: -client: "mosquitto_sub" must be chatnode or paho`}},
+		{[]string{"-client", "paho", "-cpuprofile", "x"}, []string{"benchnodes: -cpuprofile: only with -client chatnode"}},
 	} {
 		var out, errs bytes.Buffer
 		if code := run(context.Background(), tt.args, &out, &errs); code != 2 {

@@ -25,6 +25,7 @@ type params struct {
 	size       int
 	dir        string
 	cpuprofile string
+	client     string // chatnode or paho
 }
 
 // result is what one measurement found.
@@ -105,16 +106,14 @@ func measure(ctx context.Context, p params) (result, error) {
 func runNodes(ctx context.Context, p params, url, dir string) (result, error) {
 	cmds := make([]*exec.Cmd, p.nodes)
 	outs := make([]*bytes.Buffer, p.nodes)
+	startAt := time.Now().Add(pahoStartDelay).UnixNano()
 	for i := range cmds {
 		nick := fmt.Sprintf("n%d", i)
-		args := []string{"bench", "-broker", url, "-nick", nick, "-room", "lobby",
-			"-rate", strconv.FormatFloat(p.rate, 'f', -1, 64), "-duration", p.duration.String(),
-			"-peers", strconv.Itoa(p.nodes), "-size", strconv.Itoa(p.size),
-			"-log", filepath.Join(dir, nick+".log"), "-run", "x"}
-		if i == 0 && p.cpuprofile != "" {
-			args = append(args, "-cpuprofile", p.cpuprofile)
+		cmd, err := nodeCommand(ctx, p, url, dir, nick, startAt)
+		if err != nil {
+			return result{}, err
 		}
-		cmds[i] = exec.CommandContext(ctx, filepath.Join(p.bin, "chatnode"), args...)
+		cmds[i] = cmd
 		outs[i] = &bytes.Buffer{}
 		errf, err := os.Create(filepath.Join(dir, nick+".stderr"))
 		if err != nil {
@@ -151,6 +150,36 @@ func runNodes(ctx context.Context, p params, url, dir string) (result, error) {
 		res.p50Median = p50s[len(p50s)/2]
 	}
 	return res, errors.Join(errs...)
+}
+
+// pahoStartDelay is how long after their start bare paho nodes begin to
+// send: time to connect and subscribe (chat nodes wait for their peers'
+// presence instead).
+const pahoStartDelay = 3 * time.Second
+
+// nodeCommand is the command line of one node.
+func nodeCommand(ctx context.Context, p params, url, dir, nick string, startAt int64) (*exec.Cmd, error) {
+	rate, size := strconv.FormatFloat(p.rate, 'f', -1, 64), strconv.Itoa(p.size)
+	if p.client == "paho" {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find benchnodes itself: %w", err)
+		}
+		cmd := exec.CommandContext(ctx, self, pahoNodeArg, "-broker", url, "-nick", nick, "-rate", rate,
+			"-duration", p.duration.String(), "-peers", strconv.Itoa(p.nodes), "-size", size,
+			"-start-at", strconv.FormatInt(startAt, 10))
+		if os.Getenv("GOMAXPROCS") == "" {
+			cmd.Env = append(os.Environ(), "GOMAXPROCS=1") // as a chat node runs (chatnode.OneProc)
+		}
+		return cmd, nil
+	}
+	args := []string{"bench", "-broker", url, "-nick", nick, "-room", "lobby",
+		"-rate", rate, "-duration", p.duration.String(), "-peers", strconv.Itoa(p.nodes), "-size", size,
+		"-log", filepath.Join(dir, nick+".log"), "-run", "x"}
+	if nick == "n0" && p.cpuprofile != "" {
+		args = append(args, "-cpuprofile", p.cpuprofile)
+	}
+	return exec.CommandContext(ctx, filepath.Join(p.bin, "chatnode"), args...), nil
 }
 
 // summary is what one node's `bench ...` line says.
