@@ -94,6 +94,10 @@ func (r Report) barPlot(load, title string, get func(Figures) float64) (*plot.Pl
 		p.Add(bars)
 		names = append(names, broker)
 	}
+	if len(names) == 0 {
+		p.Title.Text = title + " (no broker finished this load)"
+		return p, nil
+	}
 	p.NominalX(names...)
 	p.X.Tick.Label.Font.Size = vg.Points(9)
 	return p, nil

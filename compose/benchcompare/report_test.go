@@ -146,3 +146,18 @@ func sizeOf(fi os.FileInfo) int64 {
 	}
 	return fi.Size()
 }
+
+// TestWriteReportAllFailed: a load no broker finished still gets its
+// report and plot (a panel saying so), not a crash.
+func TestWriteReportAllFailed(t *testing.T) {
+	dir := t.TempDir()
+	r := fixedReport()
+	r.Loads, r.Brokers = []string{"pairs-1"}, []string{"machine"}
+	r.Results = []Result{{Load: "pairs-1", Broker: "machine", Error: "machine: exit code -1"}}
+	if err := r.save(config{out: dir}); err != nil {
+		t.Fatalf("save: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "compare.png")); err != nil || fi.Size() == 0 {
+		t.Fatalf("compare.png: %v (size %d)", err, sizeOf(fi))
+	}
+}
