@@ -107,8 +107,9 @@ bench: ## Go benchmarks of the hot paths
 drill-many: ## 500 MQTT clients in 50 rooms at 1 msg/s each for 30 s on the broker binary: no drops, broker CPU, RSS, p99
 	DISTCHAT_DRILL_MANY=1 $(GO) test -count=1 -run TestManyClientsDrill -v ./broker/ | grep -E "clients,|^(---|ok|FAIL)"
 
-bench-nodes: build ## chat nodes' CPU per delivery: a broker and 10 chatnode bench processes, 100 msg/s each for 10 s
+bench-nodes: build ## chat nodes' CPU per delivery (10 chatnode bench processes, 100 msg/s each for 10 s), then bare paho's on the same load
 	$(GO) run ./chatnode/cmd/benchnodes -bin $(BIN) $(BENCH_NODES_FLAGS)
+	$(GO) run ./chatnode/cmd/benchnodes -bin $(BIN) -client paho $(BENCH_NODES_FLAGS)
 
 bench-analysis: build ## the analysis on 10 million synthetic log lines (3 GB in a temp dir): wall time and peak memory
 	@[ -x /usr/bin/time ] || { echo "bench-analysis: needs /usr/bin/time (apt-get install time)"; exit 1; }
