@@ -88,6 +88,9 @@ func testGroupCommit(t *testing.T, appenders int) {
 	if got := held.calls.Load(); got != 2 {
 		t.Errorf("%d appends made %d fsyncs, want 2 (one for the first, one for the group)", appenders+1, got)
 	}
+	if n, _ := s.GroupCommits(); n != 2 {
+		t.Errorf("GroupCommits counts %d fsyncs, want 2", n)
+	}
 }
 
 // A failed fsync fails its appends (no PUBACK: the clients resend) and every

@@ -85,6 +85,17 @@ type Stats struct {
 	Records       int64            `json:"records"`
 	FileBytes     int64            `json:"file_bytes"`
 	Fsync         bool             `json:"fsync"`
+	// Fsyncs counts durability machine's group commits; AppendsPerFsync is
+	// how many appends one served on average and FsyncMeanMS what one
+	// took: the device's flush sets machine's throughput.
+	Fsyncs          int64   `json:"fsyncs,omitempty"`
+	AppendsPerFsync float64 `json:"appends_per_fsync,omitempty"`
+	FsyncMeanMS     float64 `json:"fsync_mean_ms,omitempty"`
+}
+
+// groupCommitter is a Store that counts its fsyncs (FileStore).
+type groupCommitter interface {
+	GroupCommits() (fsyncs int64, took time.Duration)
 }
 
 // Attach opens the room log configured by cfg in dataDir ("" keeps it in
@@ -222,6 +233,14 @@ func (h *Hook) Stats() Stats {
 		PendingSyncBytes: h.budget.total(), Refused: h.refusals.snapshot(), Fsync: h.fsync}
 	if h.counts != nil {
 		s.Conversations, s.Records, s.FileBytes = h.counts.Counts()
+	}
+	if gc, ok := h.store.(groupCommitter); ok {
+		n, took := gc.GroupCommits()
+		if n > 0 {
+			s.Fsyncs = n
+			s.AppendsPerFsync = float64(s.Appended) / float64(n)
+			s.FsyncMeanMS = float64(took.Microseconds()) / 1000 / float64(n)
+		}
 	}
 	return s
 }

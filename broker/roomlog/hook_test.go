@@ -12,6 +12,7 @@ import (
 
 	"github.com/distchat/distchat/broker/brokertest"
 	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/config"
 )
 
 // syncOnce sends one request and returns the one reply.
@@ -146,5 +147,40 @@ func TestSyncIntoTrimmedRecords(t *testing.T) {
 	}
 	if st := b.Server.Stats().RoomLog; st == nil || st.Records != 4 {
 		t.Errorf("room log stats %+v, want 4 records kept", st)
+	}
+}
+
+// TestStatsGroupCommits: with durability machine /stats counts the fsyncs
+// and what they served; with process it shows none.
+func TestStatsGroupCommits(t *testing.T) {
+	for _, tc := range []struct {
+		durability config.Durability
+		fsyncs     bool
+	}{{config.DurabilityMachine, true}, {config.DurabilityProcess, false}} {
+		t.Run(tc.durability.String(), func(t *testing.T) {
+			cfg := brokertest.Config(t)
+			cfg.Durability = tc.durability
+			b := brokertest.Start(t, cfg)
+			alice := connect(t, b.Addr, "alice")
+			const n = 5
+			for range n {
+				publish(t, alice, wire.RoomTopic("lobby", "alice"), []byte("hello"))
+			}
+			st := b.Server.Stats().RoomLog
+			if st == nil {
+				t.Fatal("no room log stats")
+			}
+			if !tc.fsyncs {
+				if st.Fsyncs != 0 || st.AppendsPerFsync != 0 {
+					t.Errorf("durability process: %d fsyncs, %.1f appends per fsync; want none", st.Fsyncs, st.AppendsPerFsync)
+				}
+				return
+			}
+			// One publisher waiting for each PUBACK: an fsync per append.
+			if st.Fsyncs < n || st.AppendsPerFsync <= 0 || st.AppendsPerFsync > 1 || st.FsyncMeanMS < 0 {
+				t.Errorf("durability machine: %d fsyncs, %.2f appends per fsync, mean %.3f ms; want ≥ %d fsyncs serving ≤ 1 append each",
+					st.Fsyncs, st.AppendsPerFsync, st.FsyncMeanMS, n)
+			}
+		})
 	}
 }

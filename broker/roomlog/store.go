@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -133,6 +134,10 @@ type FileStore struct {
 	durable int64
 	syncing bool
 	syncErr error
+	// fsyncs and fsyncTime count the group commits and their time, for
+	// /stats (atomic: read without syncMu).
+	fsyncs    atomic.Int64
+	fsyncTime atomic.Int64 // nanoseconds
 
 	// Recovery describes what Open found, for the log.
 	Recovery Recovery
@@ -626,7 +631,10 @@ func (s *FileStore) waitDurable(end int64) error {
 		s.mu.RLock()
 		target := s.size
 		s.mu.RUnlock()
+		began := s.opts.now()
 		err := s.opts.fsync(s.f)
+		s.fsyncTime.Add(int64(s.opts.now().Sub(began)))
+		s.fsyncs.Add(1)
 		s.syncMu.Lock()
 		s.syncing = false
 		if err != nil {
@@ -637,6 +645,13 @@ func (s *FileStore) waitDurable(end int64) error {
 		s.cond.Broadcast()
 	}
 	return nil
+}
+
+// GroupCommits reports how many fsyncs durability machine has made and
+// their summed time: with the appends, how many records one fsync serves
+// and what the device's flush costs under the load.
+func (s *FileStore) GroupCommits() (fsyncs int64, took time.Duration) {
+	return s.fsyncs.Load(), time.Duration(s.fsyncTime.Load())
 }
 
 // Read implements Store.

@@ -2,9 +2,11 @@ package benchcompare
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,13 +82,13 @@ log_type warning
 }
 
 // ourArgs returns the distchat broker's command line for variant on addr
-// with data directory dir.
-func ourArgs(bin, variant, addr, dir string) ([]string, error) {
+// with data directory dir, serving /stats on httpAddr ("": no HTTP).
+func ourArgs(bin, variant, addr, httpAddr, dir string) ([]string, error) {
 	args, ok := distchatVariants[variant]
 	if !ok {
 		return nil, fmt.Errorf("unknown distchat broker variant %q", variant)
 	}
-	argv := []string{bin, "-tcp", addr, "-http", "", "-log-level", "warn"}
+	argv := []string{bin, "-tcp", addr, "-http", httpAddr, "-log-level", "warn"}
 	for _, a := range args {
 		argv = append(argv, strings.ReplaceAll(a, dataDirArg, dir))
 	}
@@ -98,6 +100,9 @@ type runningBroker struct {
 	Name string
 	Addr string // host:port
 	URL  string // tcp://host:port
+	// HTTP is a distchat broker's HTTP listener (host:port), for /stats;
+	// "" for the others.
+	HTTP string
 	proc *child
 	// peers are the cluster variant's other brokers (cluster.go).
 	peers []*child
@@ -118,6 +123,7 @@ func (e *Env) startBroker(ctx context.Context, name, dir string) (*runningBroker
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	var argv []string
+	httpAddr := ""
 	switch name {
 	case Mosquitto:
 		conf := filepath.Join(dir, "mosquitto.conf")
@@ -128,8 +134,12 @@ func (e *Env) startBroker(ctx context.Context, name, dir string) (*runningBroker
 	case Mochi:
 		argv = []string{e.Bins.BareMochi, "-tcp", addr}
 	default:
-		data := filepath.Join(dir, "data")
-		if argv, err = ourArgs(e.Bins.Broker, name, addr, data); err != nil {
+		httpPort, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		httpAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort))
+		if argv, err = ourArgs(e.Bins.Broker, name, addr, httpAddr, filepath.Join(dir, "data")); err != nil {
 			return nil, err
 		}
 	}
@@ -137,12 +147,41 @@ func (e *Env) startBroker(ctx context.Context, name, dir string) (*runningBroker
 	if err != nil {
 		return nil, err
 	}
-	b := &runningBroker{Name: name, Addr: addr, URL: "tcp://" + addr, proc: c}
+	b := &runningBroker{Name: name, Addr: addr, URL: "tcp://" + addr, HTTP: httpAddr, proc: c}
 	if err := waitListening(ctx, addr, c); err != nil {
 		_, serr := c.stop()
 		return nil, errors.Join(err, serr)
 	}
 	return b, nil
+}
+
+// groupCommits reads a distchat broker's room log group commits from its
+// /stats (zero with durability process, and for the other brokers).
+func (b *runningBroker) groupCommits(ctx context.Context) (GroupCommits, error) {
+	if b.HTTP == "" {
+		return GroupCommits{}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.HTTP+"/stats", nil)
+	if err != nil {
+		return GroupCommits{}, fmt.Errorf("%s /stats: %w", b.Name, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return GroupCommits{}, fmt.Errorf("%s /stats: %w", b.Name, err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		RoomLog *GroupCommits `json:"room_log"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return GroupCommits{}, fmt.Errorf("%s /stats: %w", b.Name, err)
+	}
+	if st.RoomLog == nil {
+		return GroupCommits{}, nil
+	}
+	return *st.RoomLog, nil
 }
 
 // stop ends the broker (every process of a cluster) and returns what it

@@ -66,12 +66,12 @@ func TestOurArgs(t *testing.T) {
 	tests := []struct {
 		variant, want string
 	}{
-		{"log-off", "B -tcp A -http  -log-level warn -room-log=false"},
-		{"process", "B -tcp A -http  -log-level warn -data D -durability process"},
-		{"machine", "B -tcp A -http  -log-level warn -data D -durability machine"},
+		{"log-off", "B -tcp A -http H -log-level warn -room-log=false"},
+		{"process", "B -tcp A -http H -log-level warn -data D -durability process"},
+		{"machine", "B -tcp A -http H -log-level warn -data D -durability machine"},
 	}
 	for _, tt := range tests {
-		argv, err := ourArgs("B", tt.variant, "A", "D")
+		argv, err := ourArgs("B", tt.variant, "A", "H", "D")
 		if err != nil {
 			t.Fatalf("ourArgs(%s): %v", tt.variant, err)
 		}
@@ -79,7 +79,7 @@ func TestOurArgs(t *testing.T) {
 			t.Errorf("ourArgs(%s) = %q, want %q", tt.variant, got, tt.want)
 		}
 	}
-	if _, err := ourArgs("B", "mosquitto", "A", "D"); err == nil {
+	if _, err := ourArgs("B", "mosquitto", "A", "H", "D"); err == nil {
 		t.Error("ourArgs accepted a variant that is not distchat's")
 	}
 	for _, b := range AllBrokers[2:] {

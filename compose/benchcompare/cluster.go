@@ -27,7 +27,7 @@ const clusterSize = 3
 // clusterArgs is broker i's command line: its distchatVariants row (room
 // log on disk, durability process) plus the cluster section.
 func clusterArgs(bin string, i int, addr, route string, routes []string, dir string) ([]string, error) {
-	argv, err := ourArgs(bin, Cluster, addr, dir)
+	argv, err := ourArgs(bin, Cluster, addr, "", dir)
 	if err != nil {
 		return nil, err
 	}

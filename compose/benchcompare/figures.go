@@ -29,6 +29,17 @@ type Figures struct {
 	LoadCPUPer1k   float64 `json:"load_cpu_s_per_1k"`
 	// BrokerRSSMB is the broker's peak resident set size in MiB.
 	BrokerRSSMB float64 `json:"broker_rss_mb"`
+	// GroupCommits are a durability machine broker's fsyncs under the load.
+	GroupCommits
+}
+
+// GroupCommits is what a distchat broker's /stats says of its room log's
+// fsyncs (durability machine; zero otherwise): how many records one fsync
+// served and what one took, the device's share of machine's latency.
+type GroupCommits struct {
+	Fsyncs          int64   `json:"fsyncs,omitempty"`
+	AppendsPerFsync float64 `json:"appends_per_fsync,omitempty"`
+	FsyncMeanMS     float64 `json:"fsync_mean_ms,omitempty"`
 }
 
 // Percentile is the nearest-rank p-quantile (0 < p ≤ 1) of sorted values.

@@ -128,8 +128,12 @@ func (e *Env) withBroker(ctx context.Context, name, dir string, load func(url st
 		return Figures{}, err
 	}
 	m, lerr := load(b.URL)
+	var gerr error
+	if lerr == nil {
+		m.fig.GroupCommits, gerr = b.groupCommits(ctx)
+	}
 	u, serr := b.stop()
-	if err := errors.Join(lerr, serr); err != nil {
+	if err := errors.Join(lerr, gerr, serr); err != nil {
 		return Figures{}, err
 	}
 	m.fig.usageFigures(u, m.loadCPU)

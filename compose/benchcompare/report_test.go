@@ -33,7 +33,8 @@ func fixedReport() Report {
 				Steps: []RampStep{{TotalRate: 2400, Passed: true}, {TotalRate: 4800, Passed: true}}},
 			{Load: "ramp", Broker: "process", Figures: fig(1, 20, 40, 2400, 0, 0.1, 0.2, 40),
 				Steps: []RampStep{{TotalRate: 2400, Passed: true}, {TotalRate: 4800, Figures: Figures{P99MS: 180}}}},
-			{Load: "ramp", Broker: "machine", Steps: []RampStep{{TotalRate: 2400, Figures: Figures{Loss: 3}}}},
+			{Load: "ramp", Broker: "machine", Steps: []RampStep{{TotalRate: 2400, Figures: Figures{Loss: 3}}},
+				Figures: Figures{GroupCommits: GroupCommits{Fsyncs: 6247, AppendsPerFsync: 3.6289, FsyncMeanMS: 0.4317}}},
 		},
 	}
 }
