@@ -163,7 +163,8 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen mqtt %s: %w", s.cfg.TCP, err)
 	}
-	s.tcpGuard = s.guard(&writeTimeoutListener{Listener: ln, timeout: s.cfg.Limits.WriteTimeout, onStall: s.stalled})
+	wt := &writeTimeoutListener{Listener: ln, timeout: s.cfg.Limits.WriteTimeout, onStall: s.stalled}
+	s.tcpGuard = s.guard(heldAcksListener{Listener: wt})
 	s.tcp = listeners.NewNet("tcp", s.tcpGuard)
 	if err := s.mochi.AddListener(s.tcp); err != nil {
 		return errors.Join(fmt.Errorf("listen mqtt %s: %w", s.cfg.TCP, err), ln.Close())
