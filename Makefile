@@ -40,7 +40,7 @@ FUZZ_TARGETS := \
 	./chatnode/wire:FuzzEnvelopeRoundTrip ./chatnode/wire:FuzzParseTopic ./chatnode/wire:FuzzDMConversation \
 	./chatnode/wire:FuzzValidateName ./chatnode/wire:FuzzSyncRequest ./chatnode/wire:FuzzSyncReply \
 	./broker/roomlog:FuzzRecovery ./analysis:FuzzParseRec ./analysis:FuzzParseRecRoundTrip \
-	./chatnode/session:FuzzReadJournal
+	./chatnode/session:FuzzReadJournal ./chatnode/wire:FuzzEncodeEnvelope ./chatnode/wire:FuzzUnmarshalEnvelope
 FUZZTIME  ?= 60s
 FUZZSHORT ?= 4s
 

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/distchat/distchat/chatnode/wire"
 )
 
 // Formatter is a logrus.Formatter writing what logrus.JSONFormatter with
@@ -76,7 +78,7 @@ func (f *Formatter) Format(e *logrus.Entry) ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, fl.key)
+		b = wire.AppendJSONString(b, fl.key)
 		b = append(b, ':')
 		var ok bool
 		if b, ok = appendValue(b, fl.val, e); !ok {
@@ -120,12 +122,12 @@ func appendValue(b []byte, v any, e *logrus.Entry) (_ []byte, ok bool) {
 			b = e.Time.AppendFormat(b, time.RFC3339)
 			return append(b, '"'), true
 		case stdMsg:
-			return appendString(b, e.Message), true
+			return wire.AppendJSONString(b, e.Message), true
 		default:
-			return appendString(b, e.Level.String()), true
+			return wire.AppendJSONString(b, e.Level.String()), true
 		}
 	case string:
-		return appendString(b, v), true
+		return wire.AppendJSONString(b, v), true
 	case bool:
 		return strconv.AppendBool(b, v), true
 	case int:

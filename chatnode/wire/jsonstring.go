@@ -1,8 +1,8 @@
-package jsonlog
+package wire
 
 import "unicode/utf8"
 
-const hex = "0123456789abcdef"
+const hexDigits = "0123456789abcdef"
 
 // safe marks the ASCII bytes encoding/json writes as they are in an
 // HTML-safe string: printable, and not '"', '\\', '<', '>' or '&'.
@@ -18,10 +18,13 @@ var safe = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
-// appendString appends s as a JSON string exactly as encoding/json does
-// with HTML escaping on: control characters, <, > and & as \u escapes (\b,
-// \f, \n, \r, \t short), invalid UTF-8 as \ufffd, U+2028 and U+2029 escaped.
-func appendString(dst []byte, s string) []byte {
+// AppendJSONString appends s as a JSON string exactly as encoding/json
+// does with HTML escaping on: control characters, <, > and & as \u escapes
+// (\b, \f, \n, \r, \t short), invalid UTF-8 as \ufffd, U+2028 and U+2029
+// escaped. The envelope encoder and the node's log formatter write strings
+// with it, so their output stays byte for byte what encoding/json writes,
+// without reflection.
+func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -45,7 +48,7 @@ func appendString(dst []byte, s string) []byte {
 			case '\t':
 				dst = append(dst, '\\', 't')
 			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
 			}
 			i++
 			start = i
@@ -58,7 +61,7 @@ func appendString(dst []byte, s string) []byte {
 			dst = append(dst, `\ufffd`...)
 		case r == '\u2028' || r == '\u2029':
 			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xF])
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
 		default:
 			i += size
 			continue
