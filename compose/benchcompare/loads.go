@@ -42,6 +42,9 @@ type Options struct {
 	// PairsWarmup and PairsDuration are the pair loads' unmeasured and
 	// measured time.
 	PairsWarmup, PairsDuration time.Duration
+	// PairsRounds is how many times each broker runs each pair load, in
+	// turn with the others (rounds.go).
+	PairsRounds int
 	// ChatDuration is how long each chat node sends.
 	ChatDuration time.Duration
 	// RampStep is how long each ramp step sends; RampRates are the steps'
@@ -52,11 +55,14 @@ type Options struct {
 
 // Load is one named load.
 type Load struct {
-	Name  string
-	Kind  LoadKind
-	Pairs PairsConfig // KindPairs (URL set per broker)
-	Chat  ChatConfig  // KindChat; KindRamp: the shape, Rate set per step
-	Rates []float64   // KindRamp: rates per node
+	Name string
+	Kind LoadKind
+	// Rounds is how many times each broker runs the load (1 but for the
+	// pair loads).
+	Rounds int
+	Pairs  PairsConfig // KindPairs (URL set per broker)
+	Chat   ChatConfig  // KindChat; KindRamp: the shape, Rate set per step
+	Rates  []float64   // KindRamp: rates per node
 }
 
 // Loads is every load of a run, in report order.
@@ -68,8 +74,8 @@ func Loads(o Options) []Load {
 		return ChatConfig{Nodes: nodes, Rate: rate, Duration: d, Size: o.Size, Linger: 3 * time.Second}
 	}
 	return []Load{
-		{Name: "pairs-1", Kind: KindPairs, Pairs: pairs(1)},
-		{Name: "pairs-10", Kind: KindPairs, Pairs: pairs(10)},
+		{Name: "pairs-1", Kind: KindPairs, Pairs: pairs(1), Rounds: max(1, o.PairsRounds)},
+		{Name: "pairs-10", Kind: KindPairs, Pairs: pairs(10), Rounds: max(1, o.PairsRounds)},
 		{Name: "chat-3x333", Kind: KindChat, Chat: chat(3, 333, o.ChatDuration)},
 		{Name: "chat-10x100", Kind: KindChat, Chat: chat(10, 100, o.ChatDuration)},
 		{Name: "ramp", Kind: KindRamp, Chat: chat(3, 0, o.RampStep), Rates: o.RampRates},
@@ -110,7 +116,10 @@ type Result struct {
 	// least MsgPerS.
 	AtLeast bool       `json:"at_least,omitempty"`
 	Steps   []RampStep `json:"steps,omitempty"`
-	Error   string     `json:"error,omitempty"`
+	// RoundsMsgPerS is every round's msg/s of a pair load run in rounds;
+	// the figures are the middle round's.
+	RoundsMsgPerS []float64 `json:"rounds_msg_per_s,omitempty"`
+	Error         string    `json:"error,omitempty"`
 }
 
 // measured is what a load generator reports; the broker's usage is added

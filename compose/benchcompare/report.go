@@ -112,6 +112,9 @@ func (r Report) table(b *strings.Builder, load string) {
 		if len(res.Steps) > 0 {
 			notes = append(notes, broker+" steps (msg/s in all): "+stepsLine(res.Steps))
 		}
+		if len(res.RoundsMsgPerS) > 1 {
+			notes = append(notes, broker+" rounds (msg/s): "+roundsLine(res.RoundsMsgPerS))
+		}
 		if g := res.GroupCommits; g.Fsyncs > 0 {
 			notes = append(notes, fmt.Sprintf("%s group commit (its /stats): %d fsyncs, %.1f appends per fsync, %.3f ms per fsync",
 				broker, g.Fsyncs, g.AppendsPerFsync, g.FsyncMeanMS))

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -27,7 +28,7 @@ func fixedReport() Report {
 		Results: []Result{
 			{Load: "pairs-1", Broker: "mosquitto", Figures: fig(0.1, 0.4, 2, 8000, 0, 0.02, 0.05, 5)},
 			{Load: "pairs-1", Broker: "mochi", Figures: fig(0.12, 0.5, 3, 7000, 0, 0.04, 0.05, 12)},
-			{Load: "pairs-1", Broker: "process", Figures: fig(0.2, 1.2, 9.5, 5000, 2, 0.08, 0.06, 30.5)},
+			{Load: "pairs-1", Broker: "process", Figures: fig(0.2, 1.2, 9.5, 5000, 2, 0.08, 0.06, 30.5), RoundsMsgPerS: []float64{5100, 4800.4, 5000}},
 			{Load: "pairs-1", Broker: "machine", Error: "machine exited before listening on 127.0.0.1:1\n(log: boom)"},
 			{Load: "ramp", Broker: "mosquitto", AtLeast: true, Figures: fig(0.5, 3, 8, 4800, 0, 0.02, 0.2, 9),
 				Steps: []RampStep{{TotalRate: 2400, Passed: true}, {TotalRate: 4800, Passed: true}}},
@@ -160,5 +161,36 @@ func TestWriteReportAllFailed(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(dir, "compare.png")); err != nil || fi.Size() == 0 {
 		t.Fatalf("compare.png: %v (size %d)", err, sizeOf(fi))
+	}
+}
+
+func TestMiddleRound(t *testing.T) {
+	r := func(rate float64, err string) Result {
+		return Result{Load: "pairs-1", Broker: "process", Figures: Figures{MsgPerS: rate, P50MS: 1000 / rate}, Error: err}
+	}
+	tests := []struct {
+		name      string
+		rounds    []Result
+		wantRate  float64
+		wantErr   string
+		wantRates []float64
+	}{
+		{"the median of three", []Result{r(3000, ""), r(1000, ""), r(2000, "")}, 2000, "", []float64{3000, 1000, 2000}},
+		{"the lower middle of two", []Result{r(3000, ""), r(1000, "")}, 1000, "", []float64{3000, 1000}},
+		{"one round, no list", []Result{r(1500, "")}, 1500, "", nil},
+		{"a failed round fails the load", []Result{r(3000, ""), r(0, "exit 1")}, 0, "exit 1", nil},
+		{"no rounds", nil, 0, "no rounds ran", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := middleRound(tc.rounds)
+			if got.MsgPerS != tc.wantRate || got.Error != tc.wantErr || !slices.Equal(got.RoundsMsgPerS, tc.wantRates) {
+				t.Errorf("middleRound = rate %g, error %q, rounds %v; want %g, %q, %v",
+					got.MsgPerS, got.Error, got.RoundsMsgPerS, tc.wantRate, tc.wantErr, tc.wantRates)
+			}
+			if tc.wantErr == "" && got.P50MS != 1000/tc.wantRate {
+				t.Errorf("the figures are not the middle round's: p50 %g", got.P50MS)
+			}
+		})
 	}
 }

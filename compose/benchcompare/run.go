@@ -29,7 +29,9 @@ each load (and each ramp step), so its CPU (user+sys) and peak RSS are that
 load's alone. The loads, QoS 1 with 256 B chat envelopes:
   pairs-1, pairs-10  closed loop: N publisher/subscriber pairs, each waits for
                      its message before sending the next (latency = receipt -
-                     publish call, one clock)
+                     publish call, one clock), in -pairs-rounds rounds: every
+                     broker once per round in turn, figures from its middle
+                     round by msg/s (short closed loops move with the machine)
   chat-3x333         open loop: 3 chatnode bench processes in one room, 333 msg/s each
   chat-10x100        open loop: 10 nodes, 100 msg/s each
   ramp               3 nodes at rising rates until loss or p99 > 100 ms:
@@ -37,7 +39,7 @@ load's alone. The loads, QoS 1 with 256 B chat envelopes:
 It builds broker, chatnode, analysis and baremochi with go build (run it in
 the repository). Progress goes to stderr. A quick subset:
   go run ./compose/cmd/benchcompare -brokers mosquitto,process -loads pairs-1,chat-3x333 \
-      -pairs-duration 2s -chat-duration 3s -out /tmp/bench
+      -pairs-duration 2s -pairs-rounds 1 -chat-duration 3s -out /tmp/bench
 
 Flags:
 `
@@ -112,7 +114,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.keep, "keep", false, "keep the scratch directory (broker and node logs) and print where it is")
 	fs.IntVar(&c.opts.Size, "size", 256, "message size in `bytes`")
 	fs.DurationVar(&c.opts.PairsWarmup, "pairs-warmup", time.Second, "pair loads: unmeasured warm-up")
-	fs.DurationVar(&c.opts.PairsDuration, "pairs-duration", 5*time.Second, "pair loads: measured duration")
+	fs.DurationVar(&c.opts.PairsDuration, "pairs-duration", 3*time.Second, "pair loads: measured duration of one round")
+	fs.IntVar(&c.opts.PairsRounds, "pairs-rounds", 3, "pair loads: rounds, every broker once per round in turn; its figures are its middle round by msg/s")
 	fs.DurationVar(&c.opts.ChatDuration, "chat-duration", 10*time.Second, "chat loads: how long each node sends")
 	fs.DurationVar(&c.opts.RampStep, "ramp-step", 5*time.Second, "ramp: how long each step sends")
 	if err := fs.Parse(args); err != nil {
@@ -127,6 +130,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.opts.RampRates, err = parseRates(*rates); err != nil {
 		return c, err
+	}
+	if c.opts.PairsRounds < 1 {
+		return c, fmt.Errorf("-pairs-rounds: %d must be at least 1", c.opts.PairsRounds)
 	}
 	if c.opts.Size < 200 || c.opts.PairsDuration <= 0 || c.opts.PairsWarmup < 0 || c.opts.ChatDuration <= 0 || c.opts.RampStep <= 0 {
 		return c, errors.New("-size must be at least 200 and the durations positive")
@@ -185,24 +191,46 @@ func run(ctx context.Context, c config, progress func(string, ...any)) (Report, 
 	for _, l := range c.loads {
 		rep.Loads = append(rep.Loads, l.Name)
 		rep.LoadInfo = append(rep.LoadInfo, l.Describe())
-		for _, b := range c.brokers {
-			progress("%s %s: running", l.Name, b)
+		results, err := runRounds(ctx, env, l, c.brokers, progress)
+		if err != nil {
+			return Report{}, err
+		}
+		rep.Results = append(rep.Results, results...)
+	}
+	return rep, nil
+}
+
+// runRounds runs load l against every broker, l.Rounds times in turn,
+// and returns each broker's middle round.
+func runRounds(ctx context.Context, env *Env, l Load, brokers []string, progress func(string, ...any)) ([]Result, error) {
+	rounds := make(map[string][]Result, len(brokers))
+	for round := 1; round <= max(1, l.Rounds); round++ {
+		for _, b := range brokers {
+			name := l.Name + " " + b
+			if l.Rounds > 1 {
+				name += fmt.Sprintf(" (round %d of %d)", round, l.Rounds)
+			}
+			progress("%s: running", name)
 			res := env.runLoad(ctx, l, b)
 			if ctx.Err() != nil {
-				return Report{}, ctx.Err()
+				return nil, ctx.Err()
 			}
 			switch {
 			case res.Error != "":
-				progress("%s %s: failed: %s", l.Name, b, oneLine(res.Error))
+				progress("%s: failed: %s", name, oneLine(res.Error))
 			case l.Kind == KindRamp:
-				progress("%s %s: zero-loss capacity %s msg/s", l.Name, b, res.capacity())
+				progress("%s: zero-loss capacity %s msg/s", name, res.capacity())
 			default:
-				progress("%s %s: %s", l.Name, b, res.Line())
+				progress("%s: %s", name, res.Line())
 			}
-			rep.Results = append(rep.Results, res)
+			rounds[b] = append(rounds[b], res)
 		}
 	}
-	return rep, nil
+	out := make([]Result, 0, len(brokers))
+	for _, b := range brokers {
+		out = append(out, middleRound(rounds[b]))
+	}
+	return out, nil
 }
 
 // save writes the report files and, with -readme, the README tables.
@@ -224,8 +252,9 @@ func (l Load) Describe() string {
 	switch l.Kind {
 	case KindPairs:
 		return fmt.Sprintf("closed loop, %d publisher/subscriber pair(s) of paho clients, each pair on its own room topic; "+
-			"the next message goes when the previous one arrived; QoS 1, %d B; %s measured after %s warm-up.",
-			l.Pairs.Pairs, l.Pairs.Size, l.Pairs.Duration, l.Pairs.Warmup)
+			"the next message goes when the previous one arrived; QoS 1, %d B; %s measured after %s warm-up; "+
+			"%d round(s), every broker once per round in turn, figures from each broker's middle round by msg/s.",
+			l.Pairs.Pairs, l.Pairs.Size, l.Pairs.Duration, l.Pairs.Warmup, max(1, l.Rounds))
 	case KindChat:
 		return fmt.Sprintf("open loop, %d chatnode bench processes in one room at %g msg/s each (every node receives every message); "+
 			"QoS 1, %d B, %s; load CPU is the nodes'.", l.Chat.Nodes, l.Chat.Rate, l.Chat.Size, l.Chat.Duration)

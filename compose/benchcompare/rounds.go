@@ -1,0 +1,58 @@
+package benchcompare
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// A closed-loop pair load is short and sensitive to whatever else the
+// machine does in those seconds, and a Go broker and Mosquitto respond to
+// it differently, so even a ratio measured in one run moved by tens of
+// percent from run to run. The pair loads therefore run in rounds: every
+// broker once per round, in turn, so each round's brokers share the
+// machine's state, and each broker's figures are its middle round by
+// messages per second (the median), with every round's rate noted.
+
+// middleRound returns the result of the round with the median msg/s, with
+// every round's rate in RoundsMsgPerS, or the first failed round's result.
+func middleRound(rounds []Result) Result {
+	for _, r := range rounds {
+		if r.Error != "" {
+			return r
+		}
+	}
+	if len(rounds) == 0 {
+		return Result{Error: "no rounds ran"}
+	}
+	rates := make([]float64, len(rounds))
+	for i, r := range rounds {
+		rates[i] = r.MsgPerS
+	}
+	sorted := slices.Clone(rounds)
+	slices.SortStableFunc(sorted, func(a, b Result) int { return cmpFloat(a.MsgPerS, b.MsgPerS) })
+	mid := sorted[(len(sorted)-1)/2]
+	if len(rounds) > 1 {
+		mid.RoundsMsgPerS = rates
+	}
+	return mid
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// roundsLine is a note's list of each round's msg/s.
+func roundsLine(rates []float64) string {
+	s := make([]string, len(rates))
+	for i, r := range rates {
+		s[i] = fmt.Sprintf("%.0f", r)
+	}
+	return strings.Join(s, ", ")
+}
