@@ -11,7 +11,7 @@ import (
 // On loopback that write is the dearest part of a publish (the kernel runs
 // the receiving side of the connection and wakes the publisher's reader: a
 // CPU profile of the broker under the one-pair load puts it above the
-// delivery's own write), and every delivery waited for it.
+// delivery's own write), and every delivery would wait for it.
 //
 // So the broker's connections hold a PUBACK back until the connection's
 // reader comes back to the socket: Mochi reads a client's packets through

@@ -188,7 +188,7 @@ func (s *envScanner) field(key []byte, e *Envelope) bool {
 // appendEnvelope appends e as JSON exactly as encoding/json writes it
 // (fields in struct order, omitempty ones left out when zero, strings
 // HTML-safe escaped), without reflection: the broker encodes every message
-// it stores, and json.Marshal stood out in its CPU profile.
+// it stores, and json.Marshal shows in its CPU profile.
 func appendEnvelope(b []byte, e *Envelope) []byte {
 	b = append(b, `{"v":`...)
 	b = strconv.AppendInt(b, int64(e.V), 10)

@@ -8,7 +8,7 @@ import (
 
 // A closed-loop pair load is short and sensitive to whatever else the
 // machine does in those seconds, and a Go broker and Mosquitto respond to
-// it differently, so even a ratio measured in one run moved by tens of
+// it differently, so even a ratio measured within one run moves by tens of
 // percent from run to run. The pair loads therefore run in rounds: every
 // broker once per round, in turn, so each round's brokers share the
 // machine's state, and each broker's figures are its middle round by
