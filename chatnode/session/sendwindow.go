@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -131,7 +130,7 @@ func (s *Session) publish(env wire.Envelope, topic, conv string, size int) (*Sen
 	if env.SentNS == 0 {
 		env.SentNS = time.Now().UnixNano()
 	}
-	payload, err := encodePadded(&env, size)
+	payload, err := env.EncodePadded(size)
 	if err != nil {
 		return nil, err
 	}
@@ -153,21 +152,6 @@ func (s *Session) publish(env wire.Envelope, topic, conv string, size int) (*Sen
 	tok := s.client.Publish(topic, 1, false, payload)
 	go s.awaitAck(tok, sent, env, start, connects, echo)
 	return sent, nil
-}
-
-// encodePadded encodes env, padded up to size bytes when size is larger.
-func encodePadded(env *wire.Envelope, size int) ([]byte, error) {
-	payload, err := env.Encode()
-	if err != nil {
-		return nil, err
-	}
-	if size > len(payload)+len(`,"pad":""`) {
-		env.Pad = strings.Repeat("x", size-len(payload)-len(`,"pad":""`))
-		if payload, err = env.Encode(); err != nil {
-			return nil, err
-		}
-	}
-	return payload, nil
 }
 
 // echoNotifier hears of the node's own room messages coming back, which

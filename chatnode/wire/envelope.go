@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -61,6 +62,25 @@ func (e Envelope) Encode() ([]byte, error) {
 	// Keys and numbers take at most about 250 bytes; strings rarely grow when escaped.
 	n := 256 + len(e.ID) + len(e.Kind) + len(e.Room) + len(e.To) + len(e.From) + len(e.Body) + len(e.Pad)
 	return appendEnvelope(make([]byte, 0, n), &e), nil
+}
+
+// padField is what a Pad adds to an encoded envelope besides its bytes.
+const padField = `,"pad":""`
+
+// EncodePadded encodes e with Pad set so that the encoding is size bytes
+// (load messages of a chosen size); when e encodes to size or more without
+// it, Pad stays empty. It sets e.Pad, so e is what was sent.
+func (e *Envelope) EncodePadded(size int) ([]byte, error) {
+	e.Pad = ""
+	payload, err := e.Encode()
+	if err != nil {
+		return nil, err
+	}
+	if size > len(payload)+len(padField) {
+		e.Pad = strings.Repeat("x", size-len(payload)-len(padField))
+		return e.Encode()
+	}
+	return payload, nil
 }
 
 // Validate checks the fields every envelope must have.

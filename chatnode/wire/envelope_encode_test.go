@@ -63,3 +63,39 @@ func BenchmarkEncodeEnvelope(b *testing.B) {
 		})
 	}
 }
+
+func TestEncodePadded(t *testing.T) {
+	base := Envelope{V: Version, ID: "n0-1", Room: "lobby", From: "n0", SentNS: 1, Body: "load 1"}
+	plain, err := base.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		size    int
+		wantLen int
+		padded  bool
+	}{
+		{"padded to the size", 256, 256, true},
+		{"a size just above the plain encoding cannot fit a pad field", len(plain) + 3, len(plain), false},
+		{"a size below the plain encoding leaves it unpadded", 10, len(plain), false},
+		{"no size", 0, len(plain), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := base
+			e.Pad = "stale"
+			b, err := e.EncodePadded(tc.size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b) != tc.wantLen || (e.Pad != "") != tc.padded {
+				t.Fatalf("EncodePadded(%d) = %d bytes, pad %q; want %d bytes, padded %t", tc.size, len(b), e.Pad, tc.wantLen, tc.padded)
+			}
+			var back Envelope
+			if err := json.Unmarshal(b, &back); err != nil || back != e {
+				t.Fatalf("decodes to %+v (%v), want the envelope as sent %+v", back, err, e)
+			}
+		})
+	}
+}

@@ -57,8 +57,8 @@ type Options struct {
 type Load struct {
 	Name string
 	Kind LoadKind
-	// Rounds is how many times each broker runs the load (1 but for the
-	// pair loads).
+	// Rounds is how many times each broker runs the load, at least 1 (more
+	// only for the pair loads).
 	Rounds int
 	Pairs  PairsConfig // KindPairs (URL set per broker)
 	Chat   ChatConfig  // KindChat; KindRamp: the shape, Rate set per step
@@ -73,12 +73,13 @@ func Loads(o Options) []Load {
 	chat := func(nodes int, rate float64, d time.Duration) ChatConfig {
 		return ChatConfig{Nodes: nodes, Rate: rate, Duration: d, Size: o.Size, Linger: 3 * time.Second}
 	}
+	rounds := max(1, o.PairsRounds)
 	return []Load{
-		{Name: "pairs-1", Kind: KindPairs, Pairs: pairs(1), Rounds: max(1, o.PairsRounds)},
-		{Name: "pairs-10", Kind: KindPairs, Pairs: pairs(10), Rounds: max(1, o.PairsRounds)},
-		{Name: "chat-3x333", Kind: KindChat, Chat: chat(3, 333, o.ChatDuration)},
-		{Name: "chat-10x100", Kind: KindChat, Chat: chat(10, 100, o.ChatDuration)},
-		{Name: "ramp", Kind: KindRamp, Chat: chat(3, 0, o.RampStep), Rates: o.RampRates},
+		{Name: "pairs-1", Kind: KindPairs, Pairs: pairs(1), Rounds: rounds},
+		{Name: "pairs-10", Kind: KindPairs, Pairs: pairs(10), Rounds: rounds},
+		{Name: "chat-3x333", Kind: KindChat, Chat: chat(3, 333, o.ChatDuration), Rounds: 1},
+		{Name: "chat-10x100", Kind: KindChat, Chat: chat(10, 100, o.ChatDuration), Rounds: 1},
+		{Name: "ramp", Kind: KindRamp, Chat: chat(3, 0, o.RampStep), Rates: o.RampRates, Rounds: 1},
 	}
 }
 

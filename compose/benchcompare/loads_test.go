@@ -66,6 +66,10 @@ func TestLoadsShape(t *testing.T) {
 				t.Errorf("%s: %+v", l.Name, l.Chat)
 			}
 		}
+		wantRounds := 1 // o.PairsRounds is 0: at least one round
+		if l.Rounds != wantRounds {
+			t.Errorf("%s: %d rounds, want %d", l.Name, l.Rounds, wantRounds)
+		}
 		if l.Describe() == "" || strings.HasPrefix(l.Describe(), "LoadKind") {
 			t.Errorf("%s has no description", l.Name)
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -221,16 +220,5 @@ func (p *pair) await(ctx context.Context, seq uint64, timeout <-chan time.Time) 
 func pairPayload(user, room string, seq uint64, at time.Time, size int) ([]byte, error) {
 	env := wire.Envelope{V: wire.Version, ID: user + "-" + strconv.FormatUint(seq, 36), Room: room, From: user,
 		Seq: seq, SentNS: at.UnixNano(), Body: "pair load"}
-	b, err := env.Encode()
-	if err != nil {
-		return nil, err
-	}
-	const padField = `,"pad":""`
-	if size > len(b)+len(padField) {
-		env.Pad = strings.Repeat("x", size-len(b)-len(padField))
-		if b, err = env.Encode(); err != nil {
-			return nil, err
-		}
-	}
-	return b, nil
+	return env.EncodePadded(size)
 }

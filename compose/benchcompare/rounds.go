@@ -1,6 +1,7 @@
 package benchcompare
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -30,22 +31,12 @@ func middleRound(rounds []Result) Result {
 		rates[i] = r.MsgPerS
 	}
 	sorted := slices.Clone(rounds)
-	slices.SortStableFunc(sorted, func(a, b Result) int { return cmpFloat(a.MsgPerS, b.MsgPerS) })
+	slices.SortStableFunc(sorted, func(a, b Result) int { return cmp.Compare(a.MsgPerS, b.MsgPerS) })
 	mid := sorted[(len(sorted)-1)/2]
 	if len(rounds) > 1 {
 		mid.RoundsMsgPerS = rates
 	}
 	return mid
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // roundsLine is a note's list of each round's msg/s.

@@ -204,7 +204,7 @@ func run(ctx context.Context, c config, progress func(string, ...any)) (Report, 
 // and returns each broker's middle round.
 func runRounds(ctx context.Context, env *Env, l Load, brokers []string, progress func(string, ...any)) ([]Result, error) {
 	rounds := make(map[string][]Result, len(brokers))
-	for round := 1; round <= max(1, l.Rounds); round++ {
+	for round := 1; round <= l.Rounds; round++ {
 		for _, b := range brokers {
 			name := l.Name + " " + b
 			if l.Rounds > 1 {
@@ -254,7 +254,7 @@ func (l Load) Describe() string {
 		return fmt.Sprintf("closed loop, %d publisher/subscriber pair(s) of paho clients, each pair on its own room topic; "+
 			"the next message goes when the previous one arrived; QoS 1, %d B; %s measured after %s warm-up; "+
 			"%d round(s), every broker once per round in turn, figures from each broker's middle round by msg/s.",
-			l.Pairs.Pairs, l.Pairs.Size, l.Pairs.Duration, l.Pairs.Warmup, max(1, l.Rounds))
+			l.Pairs.Pairs, l.Pairs.Size, l.Pairs.Duration, l.Pairs.Warmup, l.Rounds)
 	case KindChat:
 		return fmt.Sprintf("open loop, %d chatnode bench processes in one room at %g msg/s each (every node receives every message); "+
 			"QoS 1, %d B, %s; load CPU is the nodes'.", l.Chat.Nodes, l.Chat.Rate, l.Chat.Size, l.Chat.Duration)

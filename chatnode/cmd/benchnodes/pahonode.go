@@ -8,7 +8,6 @@ import (
 	"io"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -34,7 +33,7 @@ type pahoNode struct {
 	duration       time.Duration
 	startAt        time.Time
 	linger         time.Duration
-	mu             sync.Mutex // guards latencies; paho's router calls the handler
+	mu             sync.Mutex // guards latencies, sent and received (paho's router calls the handler)
 	latencies      []time.Duration
 	sent, received int
 }
@@ -134,17 +133,11 @@ func (n *pahoNode) send(ctx context.Context, c mqtt.Client) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		e := wire.Envelope{V: 1, ID: n.nick + "-" + strconv.Itoa(i), Room: "lobby", From: n.nick,
+		e := wire.Envelope{V: wire.Version, ID: n.nick + "-" + strconv.Itoa(i), Room: "lobby", From: n.nick,
 			Boot: boot, Seq: uint64(i + 1), SentNS: at.UnixNano()}
-		b, err := e.Encode()
+		b, err := e.EncodePadded(n.size)
 		if err != nil {
 			return fmt.Errorf("encode: %w", err)
-		}
-		if pad := n.size - len(b) - len(`,"pad":""`); pad > 0 {
-			e.Pad = strings.Repeat("x", pad)
-			if b, err = e.Encode(); err != nil {
-				return fmt.Errorf("encode: %w", err)
-			}
 		}
 		tokens = append(tokens, c.Publish(topic, 1, false, b))
 		n.mu.Lock()
