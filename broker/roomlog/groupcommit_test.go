@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -310,5 +311,169 @@ func TestCloseTrimsPreallocation(t *testing.T) {
 	}
 	if fi.Size() != size {
 		t.Errorf("closed log is %d bytes, its records %d", fi.Size(), size)
+	}
+}
+
+// Before its fsync a leader gathers: it waits for the writers of the
+// previous fsync's records (in a closed loop they come back a round trip
+// after their release) as well as for those that wrote while it ran, so
+// one fsync serves them all instead of two groups taking turns. The
+// gathering timer never fires here: only the count ends the wait.
+func TestGroupCommitGathersThePreviousBatch(t *testing.T) {
+	held := newHeldFsync()
+	never := make(chan time.Time)
+	s := openHeld(t, held, func(time.Duration) <-chan time.Time { return never })
+	first := batchOf(s, 1, 0)
+	waitFor(t, held.started, "the first fsync")
+	others := batchOf(s, 4, 1) // written while the first fsync runs
+	waitRecords(t, s, 5)
+	held.release <- struct{}{}
+	collect(t, first)
+	back := batchOf(s, 1, 5) // the first writer comes back: the next fsync waited for it
+	waitFor(t, held.started, "the fsync of all five")
+	held.release <- struct{}{}
+	collect(t, others, back)
+
+	// All five come back, one before the others: one fsync again.
+	one := batchOf(s, 1, 6)
+	waitRecords(t, s, 7)
+	rest := batchOf(s, 4, 7)
+	waitFor(t, held.started, "the gathered fsync")
+	held.release <- struct{}{}
+	collect(t, one, rest)
+	if got := held.calls.Load(); got != 3 {
+		t.Errorf("%d fsyncs, want 3 (one for the first record, one for each group of five)", got)
+	}
+}
+
+// A leader gathers no longer than maxGather after the previous fsync
+// ended: when its timer fires it syncs what it has.
+func TestGroupCommitGatherEndsOnTimer(t *testing.T) {
+	held := newHeldFsync()
+	fire := make(chan time.Time, 1)
+	s := openHeld(t, held, func(d time.Duration) <-chan time.Time {
+		if d <= 0 || d > maxGather {
+			t.Errorf("gathering for %v, want (0, %v]", d, maxGather)
+		}
+		return fire
+	})
+	first := batchOf(s, 1, 0)
+	waitFor(t, held.started, "the first fsync")
+	others := batchOf(s, 3, 1)
+	waitRecords(t, s, 4)
+	held.release <- struct{}{}
+	collect(t, first)
+	// The first writer does not come back: the leader waits for the timer.
+	select {
+	case <-held.started:
+		t.Fatal("an fsync began before the gathering ended")
+	default:
+	}
+	fire <- time.Now()
+	waitFor(t, held.started, "the fsync after the timer")
+	held.release <- struct{}{}
+	collect(t, others)
+}
+
+func waitRecords(t *testing.T, s *FileStore, n int64) {
+	t.Helper()
+	waitUntil(t, func() bool { _, recs, _ := s.Counts(); return recs == n }, fmt.Sprint(n, " records written"))
+}
+
+// openHeld opens a synced store whose fsyncs are held, whose gathering
+// timer is after and whose clock stands still: a gathering deadline is
+// always ahead, so only the count or the timer ends it.
+func openHeld(t *testing.T, held *heldFsync, after func(time.Duration) <-chan time.Time) *FileStore {
+	t.Helper()
+	frozen := time.Now()
+	s, err := Open(t.TempDir(), Options{Fsync: true, fsync: held.sync, after: after, now: func() time.Time { return frozen }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return s
+}
+
+// batchOf starts n appends to "lobby" at once (messages from, from+1, …);
+// their results arrive on the returned channel.
+func batchOf(s *FileStore, n, from int) chan error {
+	done := make(chan error, n)
+	for i := range n {
+		go func() { done <- appendOne(s, "lobby", from+i) }()
+	}
+	return done
+}
+
+// collect waits for every append of the batches to return without error.
+func collect(t *testing.T, batches ...chan error) {
+	t.Helper()
+	for _, b := range batches {
+		for range cap(b) {
+			select {
+			case err := <-b:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("an append did not return: its fsync never came")
+			}
+		}
+	}
+}
+
+// BenchmarkGroupCommitClosedLoop is ten writers in a closed loop, as the
+// pairs-10 load of bench-compare drives the broker with durability machine:
+// each appends, waits for its fsync, then takes a round trip of 200 µs
+// (spun: a sleep here lasts a millisecond at least) before its next append,
+// on a slow device whose flush takes 2 ms more than this machine's. It
+// reports the records one fsync serves, with the leader gathering and
+// without (its timer fires at once).
+func BenchmarkGroupCommitClosedLoop(b *testing.B) {
+	const writers, roundTrip, slowDevice = 10, 200 * time.Microsecond, 2 * time.Millisecond
+	for _, tc := range []struct {
+		name  string
+		after func(time.Duration) <-chan time.Time
+	}{
+		{"gather", time.After},
+		{"no-gather", func(time.Duration) <-chan time.Time {
+			c := make(chan time.Time, 1)
+			c <- time.Time{}
+			return c
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			slow := func(f *os.File) error { time.Sleep(slowDevice); return datasync(f) }
+			s, err := Open(b.TempDir(), Options{Fsync: true, fsync: slow, after: tc.after})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					b.Error(err)
+				}
+			})
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for w := range writers {
+				wg.Go(func() {
+					for next.Add(1) <= int64(b.N) {
+						if err := appendOne(s, fmt.Sprint("room", w), 0); err != nil {
+							b.Error(err)
+							return
+						}
+						for began := time.Now(); time.Since(began) < roundTrip; {
+							runtime.Gosched()
+						}
+					}
+				})
+			}
+			wg.Wait()
+			fsyncs, _ := s.GroupCommits()
+			b.ReportMetric(float64(b.N)/float64(max(fsyncs, 1)), "appends/fsync")
+		})
 	}
 }

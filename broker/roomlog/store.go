@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -87,6 +86,9 @@ type Options struct {
 	// fsync makes the log file durable; nil means (*os.File).Sync. Tests
 	// set it to count and hold fsyncs.
 	fsync func(*os.File) error
+	// after is the group commit's timer (how long a leader gathers); nil
+	// means time.After. Tests set it to end a gathering at once.
+	after func(time.Duration) <-chan time.Time
 }
 
 type entry struct {
@@ -114,10 +116,10 @@ type FileStore struct {
 	opts Options
 	path string
 
-	// mu guards f, size, allocated, convs, closed and records. syncMu guards the group
-	// commit state (durable, syncing, syncErr). The two are never held
-	// together: waitDurable releases syncMu before it reads size under mu,
-	// and the fsync itself runs under neither.
+	// mu guards f, size, allocated, convs, closed, records and written.
+	// commit.mu guards the group commit's state. The two are never held
+	// together: waitDurable releases commit.mu before it reads size under
+	// mu, and the fsync itself runs under neither.
 	mu      sync.RWMutex
 	f       *os.File
 	size    int64
@@ -128,16 +130,12 @@ type FileStore struct {
 	// than size (durability machine only); -1 once preallocation failed.
 	allocated int64
 
-	// group commit
-	syncMu  sync.Mutex
-	cond    *sync.Cond
-	durable int64
-	syncing bool
-	syncErr error
-	// fsyncs and fsyncTime count the group commits and their time, for
-	// /stats (atomic: read without syncMu).
-	fsyncs    atomic.Int64
-	fsyncTime atomic.Int64 // nanoseconds
+	// written counts the records written to the file since Open (guarded
+	// by mu; never lowered by retention): the group commit's measure of a
+	// batch.
+	written int64
+
+	commit groupCommit // durability machine (groupcommit.go)
 
 	// Recovery describes what Open found, for the log.
 	Recovery Recovery
@@ -172,8 +170,11 @@ func Open(dir string, opts Options) (*FileStore, error) {
 	if opts.fsync == nil {
 		opts.fsync = datasync
 	}
+	if opts.after == nil {
+		opts.after = time.After
+	}
 	s := &FileStore{opts: opts, convs: map[string]*convIndex{}}
-	s.cond = sync.NewCond(&s.syncMu)
+	s.commit.init()
 	if dir == "" {
 		return s, nil
 	}
@@ -380,7 +381,7 @@ func (s *FileStore) recover() error {
 	if _, err := s.f.Seek(off, io.SeekStart); err != nil {
 		return fmt.Errorf("seek room log: %w", err)
 	}
-	s.size, s.durable = off, off
+	s.size, s.commit.durable = off, off
 	return nil
 }
 
@@ -527,6 +528,7 @@ func (s *FileStore) Append(conv string, timeNS int64, encode func(seq uint64) ([
 		return 0, err
 	}
 	if s.opts.Fsync {
+		s.commit.wrote()
 		if err := s.waitDurable(end); err != nil {
 			return 0, err
 		}
@@ -560,6 +562,7 @@ func (s *FileStore) write(conv string, ci *convIndex, seq uint64, timeNS int64, 
 	}
 	e.off = s.size + headerLen + int64(2+len(conv)+16)
 	s.size += int64(len(buf))
+	s.written++
 	s.add(ci, e)
 	return s.size, nil
 }
@@ -610,48 +613,6 @@ func (s *FileStore) preallocate(need int64) {
 		return
 	}
 	s.allocated = size
-}
-
-// waitDurable returns once the file is synced up to end. The first waiter
-// becomes the leader and fsyncs everything written so far; the others wait
-// for it: one fsync serves every append that arrived meanwhile.
-func (s *FileStore) waitDurable(end int64) error {
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
-	for s.durable < end {
-		if s.syncErr != nil {
-			return s.syncErr
-		}
-		if s.syncing {
-			s.cond.Wait()
-			continue
-		}
-		s.syncing = true
-		s.syncMu.Unlock()
-		s.mu.RLock()
-		target := s.size
-		s.mu.RUnlock()
-		began := s.opts.now()
-		err := s.opts.fsync(s.f)
-		s.fsyncTime.Add(int64(s.opts.now().Sub(began)))
-		s.fsyncs.Add(1)
-		s.syncMu.Lock()
-		s.syncing = false
-		if err != nil {
-			s.syncErr = fmt.Errorf("room log: fsync: %w", err)
-		} else if target > s.durable {
-			s.durable = target
-		}
-		s.cond.Broadcast()
-	}
-	return nil
-}
-
-// GroupCommits reports how many fsyncs durability machine has made and
-// their summed time: with the appends, how many records one fsync serves
-// and what the device's flush costs under the load.
-func (s *FileStore) GroupCommits() (fsyncs int64, took time.Duration) {
-	return s.fsyncs.Load(), time.Duration(s.fsyncTime.Load())
 }
 
 // Read implements Store.
