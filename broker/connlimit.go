@@ -13,6 +13,7 @@ import (
 
 	"github.com/distchat/distchat/broker/logevent"
 	"github.com/distchat/distchat/broker/lograte"
+	"github.com/distchat/distchat/broker/roomlog"
 	"github.com/distchat/distchat/config"
 )
 
@@ -162,6 +163,15 @@ type trackedConn struct {
 	timedOut  atomic.Bool // connectTimedOut was reported
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// FlushAcks hands the room log's request on to the connection it wraps
+// (roomlog.AckFlusher), if that holds acknowledgements.
+func (c *trackedConn) FlushAcks() error {
+	if f, ok := c.Conn.(roomlog.AckFlusher); ok {
+		return f.FlushAcks()
+	}
+	return nil
 }
 
 // SetDeadline is how Mochi sets the keep-alive after reading CONNECT: from

@@ -20,9 +20,10 @@ import (
 // publisher waiting for its PUBACK gets it as soon as its publish has been
 // handled, and a burst of publishes that arrived together is acknowledged
 // in one write. PUBACKs also go out ahead of anything else written to the
-// connection, when maxHeldAcks are waiting, and on Close. No timer is
+// connection, when maxHeldAcks are waiting, on Close, and before the room
+// log begins an append that waits (roomlog.AckFlusher). No timer is
 // involved: a PUBACK waits only for the handling of packets the client
-// has already sent.
+// has already sent, and not for a disk flush or a replicated write.
 
 // maxHeldAcks is how many PUBACKs wait at most; one more goes out at once
 // with them.
@@ -109,6 +110,11 @@ func (c *heldAcksConn) flush() error {
 	c.recycle(out)
 	return err
 }
+
+// FlushAcks writes the held PUBACKs now (roomlog.AckFlusher): the room
+// log calls it before an append that waits, so PUBACKs of messages
+// already stored do not wait with it.
+func (c *heldAcksConn) FlushAcks() error { return c.flush() }
 
 // Read writes the held PUBACKs, then reads: the client's earlier packets
 // have all been handled.
