@@ -40,7 +40,8 @@ FUZZ_TARGETS := \
 	./chatnode/wire:FuzzEnvelopeRoundTrip ./chatnode/wire:FuzzParseTopic ./chatnode/wire:FuzzDMConversation \
 	./chatnode/wire:FuzzValidateName ./chatnode/wire:FuzzSyncRequest ./chatnode/wire:FuzzSyncReply \
 	./broker/roomlog:FuzzRecovery ./analysis:FuzzParseRec ./analysis:FuzzParseRecRoundTrip \
-	./chatnode/session:FuzzReadJournal ./chatnode/wire:FuzzEncodeEnvelope ./chatnode/wire:FuzzUnmarshalEnvelope
+	./chatnode/session:FuzzReadJournal ./chatnode/wire:FuzzEncodeEnvelope ./chatnode/wire:FuzzUnmarshalEnvelope \
+	./chatnode/jsonlog:FuzzFixedEqualsLogrus
 FUZZTIME  ?= 60s
 FUZZSHORT ?= 4s
 

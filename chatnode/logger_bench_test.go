@@ -4,16 +4,19 @@ import (
 	"io"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/chatnode/jsonlog"
 	"github.com/distchat/distchat/chatnode/wire"
 	"github.com/distchat/distchat/config"
 )
 
 // BenchmarkLogReceived is one "received" line through the node's logger
-// (newLogger: ts_ns hook, jsonlog, batched -log file), as the pipeline
-// writes it for every delivery.
+// (newLogger: jsonlog with ts_ns, batched -log file), as the pipeline
+// writes it for every delivery: with a jsonlog.Fixed line, as the pipeline
+// does with this logger, and through logrus, as it does with others.
 func BenchmarkLogReceived(b *testing.B) {
 	cfg := config.DefaultNode()
 	cfg.Nick, cfg.Run, cfg.Log = "n0", "x", filepath.Join(b.TempDir(), "n0.log")
@@ -22,15 +25,34 @@ func BenchmarkLogReceived(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(closeLog)
-	b.ReportAllocs()
-	f := make(logrus.Fields, 16) // the pipeline reuses one map for every line
-	for b.Loop() {
-		clear(f)
-		f[wire.FieldEvent], f[wire.FieldFrom], f[wire.FieldID] = wire.EventReceived, "n3", "n3-dn948oi7tqgt-1f"
-		f[wire.FieldBoot], f[wire.FieldSeq], f[wire.FieldRoomSeq] = int64(1796099798378191421), uint64(31), uint64(307)
-		f[wire.FieldSentNS], f[wire.FieldRecvNS] = int64(1796099798404460771), int64(1796099798405713501)
-		f[wire.FieldLatencyUS], f[wire.FieldBytes], f[wire.FieldDuplicate] = int64(1252), 301, false
-		f[wire.FieldVia], f[wire.FieldRoom] = wire.ViaLive, "lobby"
-		log.WithFields(f).Info("received")
-	}
+	b.Run("fixed", func(b *testing.B) {
+		fx, err := jsonlog.NewFixed(log, logrus.InfoLevel, "received", wire.FieldEvent, wire.FieldFrom, wire.FieldID,
+			wire.FieldBoot, wire.FieldSeq, wire.FieldRoomSeq, wire.FieldSentNS, wire.FieldRecvNS, wire.FieldLatencyUS,
+			wire.FieldBytes, wire.FieldDuplicate, wire.FieldVia, wire.FieldRoom)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := fx.Line(time.Now(), jsonlog.String(wire.EventReceived), jsonlog.String("n3"), jsonlog.String("n3-dn948oi7tqgt-1f"),
+				jsonlog.Int(1796099798378191421), jsonlog.Uint(31), jsonlog.Uint(307), jsonlog.Int(1796099798404460771),
+				jsonlog.Int(1796099798405713501), jsonlog.Int(1252), jsonlog.Int(301), jsonlog.Bool(false),
+				jsonlog.String(wire.ViaLive), jsonlog.String("lobby")); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("logrus", func(b *testing.B) {
+		b.ReportAllocs()
+		f := make(logrus.Fields, 16) // the pipeline reuses one map for every line
+		for b.Loop() {
+			clear(f)
+			f[wire.FieldEvent], f[wire.FieldFrom], f[wire.FieldID] = wire.EventReceived, "n3", "n3-dn948oi7tqgt-1f"
+			f[wire.FieldBoot], f[wire.FieldSeq], f[wire.FieldRoomSeq] = int64(1796099798378191421), uint64(31), uint64(307)
+			f[wire.FieldSentNS], f[wire.FieldRecvNS] = int64(1796099798404460771), int64(1796099798405713501)
+			f[wire.FieldLatencyUS], f[wire.FieldBytes], f[wire.FieldDuplicate] = int64(1252), 301, false
+			f[wire.FieldVia], f[wire.FieldRoom] = wire.ViaLive, "lobby"
+			log.WithFields(f).Info("received")
+		}
+	})
 }

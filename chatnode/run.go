@@ -125,8 +125,9 @@ func configError(err error, stderr io.Writer) int {
 	return exitUsage
 }
 
-// tsHook stamps ts_ns on every log line, so the analysis orders lines of
-// several nodes on one clock without parsing RFC 3339 times.
+// tsHook stamps ts_ns on every text log line, so the analysis orders lines
+// of several nodes on one clock without parsing RFC 3339 times (the JSON
+// formatter writes ts_ns itself: jsonlog.Formatter.TimeNSKey).
 type tsHook struct{}
 
 func (tsHook) Levels() []logrus.Level { return logrus.AllLevels }
@@ -205,9 +206,10 @@ func interactiveStderr(cfg config.Node, stderrIsTerminal bool) stderrLog {
 // it, mode says what stderr gets.
 func newLogger(cfg config.Node, stderr io.Writer, mode stderrLog) (*logrus.Entry, func(), error) {
 	l := logrus.New()
-	var f logrus.Formatter = &jsonlog.Formatter{}
+	var f logrus.Formatter = &jsonlog.Formatter{TimeNSKey: wire.FieldTSNS}
 	if cfg.LogFormat == "text" {
 		f = &logrus.TextFormatter{DisableColors: true, FullTimestamp: true}
+		l.AddHook(tsHook{})
 	}
 	l.SetFormatter(f)
 	lvl, err := logrus.ParseLevel(cfg.LogLevel)
@@ -215,7 +217,6 @@ func newLogger(cfg config.Node, stderr io.Writer, mode stderrLog) (*logrus.Entry
 		return nil, nil, fmt.Errorf("log level: %w", err)
 	}
 	l.SetLevel(lvl)
-	l.AddHook(tsHook{})
 	warnings := levelWriter{w: stderr, levels: logrus.AllLevels[:logrus.WarnLevel+1], fmt: f}
 	var out io.Writer
 	var closeOut func() error

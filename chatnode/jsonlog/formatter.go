@@ -22,7 +22,14 @@ import (
 // refuses (NaN, ±Inf) are handed to a JSONFormatter, so they come out as
 // they always did. The one difference: logrus's note on fields it skipped
 // (logrus_error, for func values) is private to the entry and not written.
+//
+// With TimeNSKey set, every line also carries the entry's time in Unix
+// nanoseconds under that key, as a data field of that name would (one the
+// entry has is replaced): a hook adding it would cost every line a map
+// write, and Fixed lines get it the same way.
 type Formatter struct {
+	TimeNSKey string
+
 	fallback logrus.JSONFormatter
 }
 
@@ -50,6 +57,7 @@ const (
 	stdTime standard = iota
 	stdMsg
 	stdLevel
+	stdTimeNS
 )
 
 // Format renders e as one JSON line.
@@ -63,8 +71,11 @@ func (f *Formatter) Format(e *logrus.Entry) ([]byte, error) {
 		*fp = (*fp)[:0]
 		fieldsPool.Put(fp)
 	}()
-	fs := collect((*fp)[:0], e.Data)
+	fs := collect((*fp)[:0], e.Data, f.TimeNSKey)
 	fs = append(fs, field{keyTime, stdTime}, field{keyMsg, stdMsg}, field{keyLevel, stdLevel})
+	if f.TimeNSKey != "" {
+		fs = append(fs, field{f.TimeNSKey, stdTimeNS})
+	}
 	slices.SortFunc(fs, func(a, b field) int { return strings.Compare(a.key, b.key) })
 	*fp = fs
 
@@ -92,9 +103,13 @@ func (f *Formatter) Format(e *logrus.Entry) ([]byte, error) {
 
 // collect lists the entry's data fields under the keys JSONFormatter uses:
 // a key clashing with a standard one moves to "fields."+key (replacing a
-// field already called that, as JSONFormatter's map does).
-func collect(fs []field, data logrus.Fields) []field {
+// field already called that, as JSONFormatter's map does). A field named
+// skip is left out (the formatter writes its own).
+func collect(fs []field, data logrus.Fields, skip string) []field {
 	for k, v := range data {
+		if k == skip && skip != "" {
+			continue
+		}
 		switch k {
 		case keyTime, keyMsg, keyLevel, keyLogrusError:
 			k = "fields." + k
@@ -123,6 +138,8 @@ func appendValue(b []byte, v any, e *logrus.Entry) (_ []byte, ok bool) {
 			return append(b, '"'), true
 		case stdMsg:
 			return wire.AppendJSONString(b, e.Message), true
+		case stdTimeNS:
+			return strconv.AppendInt(b, e.Time.UnixNano(), 10), true
 		default:
 			return wire.AppendJSONString(b, e.Level.String()), true
 		}

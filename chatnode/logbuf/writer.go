@@ -70,6 +70,10 @@ func (bw *Writer) loop(tick <-chan time.Time) {
 	}
 }
 
+// ConcurrentWrites marks a Writer as safe for whole lines written from
+// several goroutines at once (jsonlog.ConcurrentWriter).
+func (bw *Writer) ConcurrentWrites() {}
+
 // Write appends p to the batch. It fails once a write to the underlying
 // writer has failed, or after Close.
 func (bw *Writer) Write(p []byte) (int, error) {

@@ -67,9 +67,7 @@ type pipeline struct {
 	delivered  atomic.Uint64
 	malformedN atomic.Uint64
 	onDeliver  map[string]chan struct{}
-	// recvFields holds the fields of the "received" line being written,
-	// reused for every line.
-	recvFields logrus.Fields
+	received   *receivedLog // writes the "received" lines
 }
 
 func newPipeline(d pipelineDeps, pos *positions, rooms []string, state map[string]uint64) *pipeline {
@@ -77,11 +75,11 @@ func newPipeline(d pipelineDeps, pos *positions, rooms []string, state map[strin
 		pipelineDeps: d, in: newQueue(), ctl: make(chan func(), 64),
 		quit: make(chan struct{}), stopped: make(chan struct{}),
 		convs: map[string]*conv{}, saved: state, seen: newIDSet(1 << 18),
-		senders:    newSenderGaps(d.log, d.me),
-		reqs:       newSyncRequests(d.boot, d.sync, d.clock, d.log),
-		pos:        pos,
-		onDeliver:  map[string]chan struct{}{},
-		recvFields: make(logrus.Fields, 16),
+		senders:   newSenderGaps(d.log, d.me),
+		reqs:      newSyncRequests(d.boot, d.sync, d.clock, d.log),
+		pos:       pos,
+		onDeliver: map[string]chan struct{}{},
+		received:  newReceivedLog(d.log),
 	}
 	for _, r := range rooms {
 		p.join(r)

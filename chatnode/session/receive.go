@@ -173,19 +173,5 @@ func (p *pipeline) logReceived(m pendingMsg, dup bool) {
 	} else {
 		p.delivered.Add(1)
 	}
-	f := p.recvFields
-	clear(f)
-	f[wire.FieldEvent], f[wire.FieldFrom], f[wire.FieldID] = wire.EventReceived, m.env.From, m.env.ID
-	f[wire.FieldBoot], f[wire.FieldSeq], f[wire.FieldRoomSeq] = m.env.Boot, m.env.Seq, m.env.RoomSeq
-	f[wire.FieldSentNS], f[wire.FieldRecvNS] = m.env.SentNS, m.recvNS
-	f[wire.FieldLatencyUS], f[wire.FieldBytes] = (m.recvNS-m.env.SentNS)/1000, m.bytes
-	f[wire.FieldDuplicate], f[wire.FieldVia] = dup, m.via
-	if m.env.To != "" {
-		f[wire.FieldTo] = m.env.To
-	} else {
-		f[wire.FieldRoom] = m.env.Room
-	}
-	// One map for all fields, reused line after line (WithFields copies
-	// it): every WithField would copy the entry's map again.
-	p.log.WithFields(f).Info("received")
+	p.received.write(m, dup)
 }
