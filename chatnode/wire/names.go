@@ -42,6 +42,9 @@ func ValidateName(kind, name string) error {
 	case name[0] == '@':
 		return fmt.Errorf("%w: %s name %q starts with '@', which marks direct-message conversations", ErrInvalidName, kind, name)
 	}
+	if plainASCII(name) {
+		return nil
+	}
 	for _, r := range name {
 		switch {
 		case r == '+' || r == '#' || r == '/':
@@ -61,6 +64,20 @@ func ValidateName(kind, name string) error {
 		}
 	}
 	return nil
+}
+
+// plainASCII reports whether name is printable ASCII without the
+// characters names may not hold: such a name passes every check below.
+// The broker and every node check each message's topic, and nearly every
+// name is plain ASCII.
+func plainASCII(name string) bool {
+	for i := 0; i < len(name); i++ {
+		switch b := name[i]; {
+		case b <= ' ' || b >= 0x7f, b == '+', b == '#', b == '/', b == ',':
+			return false
+		}
+	}
+	return true
 }
 
 // invisibleRunes are characters outside category Cf that print as blank

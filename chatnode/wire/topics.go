@@ -100,19 +100,20 @@ var topicLevels = map[string]int{RoomsLevel: 4, DMLevel: 4, PresenceLevel: 3, Sy
 // The errors name the part that breaks the scheme, so the broker can tell a
 // client why it refused a publish.
 func ParseTopic(topic string) (Topic, error) {
-	parts := strings.Split(topic, "/")
+	var buf [maxTopicLevels]string
+	parts, n := splitLevels(topic, buf[:0])
 	if parts[0] != Root {
 		return Topic{}, fmt.Errorf("topic %q is not in the chat/ scheme", topic)
 	}
-	if len(parts) < 2 {
+	if n < 2 {
 		return Topic{}, fmt.Errorf("topic %q: no kind level after chat/", topic)
 	}
 	levels, ok := topicLevels[parts[1]]
 	switch {
 	case !ok:
 		return Topic{}, fmt.Errorf("topic %q: unknown kind %q (want rooms, dm, presence, sync or inbox)", topic, parts[1])
-	case len(parts) != levels:
-		return Topic{}, fmt.Errorf("topic %q: chat/%s topics have %d levels, this one has %d", topic, parts[1], levels, len(parts))
+	case n != levels:
+		return Topic{}, fmt.Errorf("topic %q: chat/%s topics have %d levels, this one has %d", topic, parts[1], levels, n)
 	}
 	var t Topic
 	switch parts[1] {
@@ -141,6 +142,25 @@ func ParseTopic(topic string) (Topic, error) {
 		return Topic{}, fmt.Errorf("topic %q: %w", topic, err)
 	}
 	return t, nil
+}
+
+// maxTopicLevels is the most levels a chat topic has (chat/rooms/<room>/<user>).
+const maxTopicLevels = 4
+
+// splitLevels appends topic's first cap(into) levels to into and counts
+// all of them: ParseTopic runs for every message the broker and a node
+// handle, and strings.Split would allocate each time.
+func splitLevels(topic string, into []string) ([]string, int) {
+	n := strings.Count(topic, "/") + 1
+	for len(into) < cap(into) {
+		level, rest, found := strings.Cut(topic, "/")
+		into = append(into, level)
+		if !found {
+			break
+		}
+		topic = rest
+	}
+	return into, n
 }
 
 // Conversation names the sequenced log a message belongs to: the room name for

@@ -148,3 +148,15 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParseTopic is the check the broker (several hooks) and every
+// node run on each message's topic.
+func BenchmarkParseTopic(b *testing.B) {
+	topic := RoomTopic("lobby", "alice")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseTopic(topic); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
