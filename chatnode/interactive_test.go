@@ -8,11 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/distchat/distchat/broker/brokertest"
+	"github.com/distchat/distchat/chatnode/internal/syncbuf"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -90,22 +90,7 @@ func TestHelpAndBadFlags(t *testing.T) {
 }
 
 // seenScreen is a chat screen the test reads while the node writes it.
-type seenScreen struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *seenScreen) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *seenScreen) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
+type seenScreen struct{ syncbuf.Buffer }
 
 // waitShown waits until the screen shows text, or fails the test.
 func (s *seenScreen) waitShown(t *testing.T, who, text string) {

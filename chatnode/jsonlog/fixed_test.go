@@ -1,40 +1,24 @@
 package jsonlog_test
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"math"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/chatnode/internal/syncbuf"
 	"github.com/distchat/distchat/chatnode/jsonlog"
 )
 
 // lines is an output that keeps every Write whole (jsonlog.ConcurrentWriter).
-type lines struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
+type lines struct{ syncbuf.Buffer }
 
 func (l *lines) ConcurrentWrites() {}
 
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lines) take() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.buf.String()
-	l.buf.Reset()
-	return s
-}
+func (l *lines) take() string { return l.Take() }
 
 // logger is a node's logger: Formatter with ts_ns, base fields node and run.
 func logger(out io.Writer, base logrus.Fields) *logrus.Entry {
@@ -176,7 +160,7 @@ func BenchmarkFixedReceived(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		out.buf.Reset()
+		out.Take()
 		if err := fx.Line(time.Now(), jsonlog.String("received"), jsonlog.String("n3"), jsonlog.String("n3-dn948oi7tqgt-1f"),
 			jsonlog.Int(1796099798378191421), jsonlog.Uint(31), jsonlog.Uint(307), jsonlog.Int(1796099798404460771),
 			jsonlog.Int(1796099798405713501), jsonlog.Int(1252), jsonlog.Int(301), jsonlog.Bool(false), jsonlog.String("live"),

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"os"
@@ -12,27 +11,13 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/chatnode/internal/syncbuf"
 	"github.com/distchat/distchat/chatnode/wire"
 	"github.com/distchat/distchat/config"
 )
 
-// lockedBuffer is a bytes.Buffer safe for concurrent writers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// lockedBuffer is a log sink safe for the session's goroutines.
+type lockedBuffer = syncbuf.Buffer
 
 // collector records what a test node delivers.
 type collector struct {

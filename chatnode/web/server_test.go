@@ -19,28 +19,14 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/distchat/distchat/broker/brokertest"
+	"github.com/distchat/distchat/chatnode/internal/syncbuf"
 	"github.com/distchat/distchat/config"
 )
 
 var testPasswords = map[string]string{"alice": "alice-secret-pw", "bob": "bob-secret-pw"}
 
 // syncBuffer is a log sink safe for the session's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // fixture is a web server (httptest) in front of a real broker.
 type fixture struct {
