@@ -33,7 +33,7 @@ type Fixed struct {
 	parts  []part
 	nvals  int // values a line takes
 
-	mu  sync.Mutex // guards buf, the line being written; held across the output's Write, as logrus holds its lock
+	mu  sync.Mutex // guards buf, the line being written; held across the output's Write, as logrus holds its lock (lock order: mu, then the output's own)
 	buf []byte
 }
 
