@@ -156,7 +156,10 @@ func (l *latencies) count() int {
 	return l.seen
 }
 
-func percentile(sorted []time.Duration, p float64) time.Duration {
+// Percentile is the p-quantile (0 < p ≤ 1) of sorted latencies, rounded to
+// the nearest rank: the p50 and p99 a bench node prints, and what
+// benchnodes' bare paho nodes print beside them.
+func Percentile(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0
 	}
@@ -266,7 +269,7 @@ func (l *latencies) summarise(res *benchResult) {
 	l.mu.Unlock()
 	slices.Sort(v)
 	res.Received = len(v)
-	res.P50, res.P99 = percentile(v, 0.50), percentile(v, 0.99)
+	res.P50, res.P99 = Percentile(v, 0.50), Percentile(v, 0.99)
 	if len(v) > 0 {
 		res.Max = v[len(v)-1]
 	}

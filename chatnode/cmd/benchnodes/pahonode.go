@@ -13,6 +13,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/distchat/distchat/chatnode"
 	"github.com/distchat/distchat/chatnode/mqttconn"
 	"github.com/distchat/distchat/chatnode/wire"
 )
@@ -60,14 +61,8 @@ func runPahoNode(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	slices.Sort(n.latencies)
-	pct := func(q float64) time.Duration {
-		if len(n.latencies) == 0 {
-			return 0
-		}
-		return n.latencies[int(q*float64(len(n.latencies)-1))]
-	}
 	fmt.Fprintf(stdout, "bench run=paho node=%s sent=%d received=%d expected=%d duplicates=0 p50=%s p99=%s\n",
-		n.nick, n.sent, n.received, n.expected(), pct(0.5), pct(0.99))
+		n.nick, n.sent, n.received, n.expected(), chatnode.Percentile(n.latencies, 0.5), chatnode.Percentile(n.latencies, 0.99))
 	return 0
 }
 
