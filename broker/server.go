@@ -23,6 +23,7 @@ import (
 	"github.com/distchat/distchat/broker/cluster"
 	"github.com/distchat/distchat/broker/logevent"
 	"github.com/distchat/distchat/broker/roomlog"
+	"github.com/distchat/distchat/chatnode/rawsock"
 	"github.com/distchat/distchat/config"
 )
 
@@ -163,7 +164,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen mqtt %s: %w", s.cfg.TCP, err)
 	}
-	wt := &writeTimeoutListener{Listener: ln, timeout: s.cfg.Limits.WriteTimeout, onStall: s.stalled}
+	// rawsock: each read and write without the scheduler's system call
+	// bookkeeping, which wakes the runtime's monitor thread per packet.
+	wt := &writeTimeoutListener{Listener: rawsock.Listener{Listener: ln}, timeout: s.cfg.Limits.WriteTimeout, onStall: s.stalled}
 	s.tcpGuard = s.guard(heldAcksListener{Listener: wt})
 	s.tcp = listeners.NewNet("tcp", s.tcpGuard)
 	if err := s.mochi.AddListener(s.tcp); err != nil {

@@ -50,6 +50,14 @@ func newSessionStore(roomLog bool) *sessionStore {
 // ID names the hook in Mochi's logs.
 func (s *sessionStore) ID() string { return "distchat-session-store" }
 
+// Provides is the Pebble hook's events except OnSysInfoTick. Mochi's Close
+// can deliver that event from its event loop while it closes the store, and
+// a write to a closed Pebble panics, ending a clean shutdown in a crash; the
+// $SYS counters it would store are not needed across restarts.
+func (s *sessionStore) Provides(b byte) bool {
+	return b != mqtt.OnSysInfoTick && s.Hook.Provides(b)
+}
+
 // roomLoggedPrefixes are the topics whose messages the room log holds (room
 // messages and DMs) or can give again (catch-up replies).
 var roomLoggedPrefixes = []string{

@@ -8,13 +8,16 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/distchat/distchat/chatnode/rawsock"
 )
 
 // Open is a paho OpenConnectionFunc (ClientOptions.SetCustomOpenConnectionFn):
 // it opens the connection for the broker URL as paho itself does for the
 // schemes a node accepts (tcp, mqtt, ssl, tls, mqtts, ws, wss; without
 // paho's proxy-from-environment support) and wraps it in a Conn that holds
-// PUBACKs back up to AckDelay.
+// PUBACKs back up to AckDelay. A plain TCP connection reads and writes with
+// raw system calls (package rawsock).
 func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	dialer := o.Dialer
 	if dialer == nil {
@@ -25,6 +28,9 @@ func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	switch uri.Scheme {
 	case "tcp", "mqtt":
 		c, err = dialer.Dial("tcp", uri.Host)
+		if err == nil {
+			c = rawsock.Wrap(c) // reads and writes without waking the runtime's monitor per packet
+		}
 	case "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
 		c, err = tls.DialWithDialer(dialer, "tcp", uri.Host, o.TLSConfig)
 	case "ws", "wss":
