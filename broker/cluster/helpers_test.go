@@ -224,10 +224,34 @@ func (m *member) history(conv string) []wire.Envelope {
 // broker's view follows the replicated log and may be a moment behind.
 func (m *member) historyOf(conv string, n int) []wire.Envelope {
 	m.t.Helper()
+	return m.historyUntil(conv, func(h []wire.Envelope) bool { return len(h) >= n })
+}
+
+// historyHolding is conv's history once it holds a message of every id in
+// ids, or at the deadline.
+func (m *member) historyHolding(conv string, ids ...string) []wire.Envelope {
+	m.t.Helper()
+	return m.historyUntil(conv, func(h []wire.Envelope) bool {
+		held := map[string]bool{}
+		for _, e := range h {
+			held[e.ID] = true
+		}
+		for _, id := range ids {
+			if !held[id] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// historyUntil is conv's history once done accepts it, or at the deadline.
+func (m *member) historyUntil(conv string, done func([]wire.Envelope) bool) []wire.Envelope {
+	m.t.Helper()
 	deadline := time.Now().Add(wait)
 	for {
 		h := m.history(conv)
-		if len(h) >= n || time.Now().After(deadline) {
+		if done(h) || time.Now().After(deadline) {
 			return h
 		}
 		select {
