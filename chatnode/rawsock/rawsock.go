@@ -5,9 +5,9 @@
 // at a thousand deliveries a second, a broker between packets) has all its
 // processors idle between packets, and then the runtime's monitor thread
 // (sysmon) sleeps until something wakes it. Every ordinary system call
-// wakes it (the runtime's entersyscall), and once woken it polls every
-// 20 µs for a millisecond before it sleeps again: on this workload, two to
-// four thread switches per packet and about a third of a chat node's CPU.
+// wakes it (the runtime's entersyscall), and once woken it looks again
+// every 20 µs until it finds the processors idle: on this workload,
+// several thread switches per packet and about a third of a chat node's CPU.
 // A socket the runtime's poller manages is non-blocking, so its read and
 // write calls never block and need none of that bookkeeping: Conn makes
 // them with syscall.RawSyscall inside the connection's RawConn, which still
