@@ -1,4 +1,4 @@
-//go:build linux && !race
+//go:build linux && !race && !msan && !asan
 
 package rawsock
 
@@ -12,7 +12,7 @@ import (
 )
 
 // Enabled reports whether Wrap uses raw system calls: on Linux, outside
-// race-detector builds.
+// race-detector and sanitizer builds.
 const Enabled = true
 
 // conn is a socket read and written with raw system calls; everything else

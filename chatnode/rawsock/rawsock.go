@@ -13,9 +13,11 @@
 // them with syscall.RawSyscall inside the connection's RawConn, which still
 // waits for readiness, deadlines and Close through the poller.
 //
-// Where the raw calls are not available (not Linux, or a race-detector
-// build, whose happens-before tracking of reads and writes lives in the
-// ordinary calls), Wrap returns the connection unchanged.
+// Where the raw calls are not available (not Linux) or would hide reads
+// and writes from a checker (race-detector builds, whose happens-before
+// tracking of I/O lives in the ordinary calls, and memory or address
+// sanitizer builds, which learn there what the kernel wrote), Wrap returns
+// the connection unchanged.
 package rawsock
 
 import "net"
