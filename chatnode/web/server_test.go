@@ -314,7 +314,9 @@ func read(c *websocket.Conn) *reader {
 	return r
 }
 
-// wait returns the first frame that matches, failing after 10 s.
+// wait returns the first frame that matches, failing after 10 s. A frame
+// read before the WebSocket ended counts: the reader queues it before it
+// reports the end, but select may see the end first.
 func (r *reader) wait(t *testing.T, what string, match func(outFrame) bool) outFrame {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
@@ -325,6 +327,12 @@ func (r *reader) wait(t *testing.T, what string, match func(outFrame) bool) outF
 				return f
 			}
 		case err := <-r.closed:
+			r.closed <- err // the reader has stopped: its slot is free for later waits
+			for len(r.frames) > 0 {
+				if f := <-r.frames; match(f) {
+					return f
+				}
+			}
 			t.Fatalf("waiting for %s: the WebSocket ended: %v", what, err)
 		case <-deadline:
 			t.Fatalf("waiting for %s: nothing within 10 s", what)
