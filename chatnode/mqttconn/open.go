@@ -1,7 +1,9 @@
 package mqttconn
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -16,8 +18,8 @@ import (
 // it opens the connection for the broker URL as paho itself does for the
 // schemes a node accepts (tcp, mqtt, ssl, tls, mqtts, ws, wss; without
 // paho's proxy-from-environment support) and wraps it in a Conn that holds
-// PUBACKs back up to AckDelay. A plain TCP connection reads and writes with
-// raw system calls (package rawsock).
+// PUBACKs back up to AckDelay. A TCP connection, under TLS or not, reads and
+// writes with raw system calls (package rawsock).
 func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	dialer := o.Dialer
 	if dialer == nil {
@@ -32,7 +34,7 @@ func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 			c = rawsock.Wrap(c) // reads and writes without waking the runtime's monitor per packet
 		}
 	case "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
-		c, err = tls.DialWithDialer(dialer, "tcp", uri.Host, o.TLSConfig)
+		c, err = dialTLS(dialer, uri.Host, o.TLSConfig)
 	case "ws", "wss":
 		var tlsc *tls.Config
 		if uri.Scheme == "wss" {
@@ -48,4 +50,42 @@ func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 		return nil, fmt.Errorf("connect to %s: %w", uri.Redacted(), err)
 	}
 	return WrapHoldingAcks(c, AckDelay), nil
+}
+
+// dialTLS is tls.DialWithDialer over a TCP connection that reads and writes
+// with raw system calls: the dialer's Timeout and Deadline cover the
+// connection and the handshake, and a config without ServerName gets the
+// host of addr, as tls.DialWithDialer does.
+func dialTLS(dialer *net.Dialer, addr string, cfg *tls.Config) (net.Conn, error) {
+	ctx := context.Background()
+	if dialer.Timeout != 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, dialer.Timeout)
+		defer cancel()
+	}
+	if !dialer.Deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dialer.Deadline)
+		defer cancel()
+	}
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			host = addr
+		}
+		cfg = cfg.Clone()
+		cfg.ServerName = host
+	}
+	raw, err := dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	c := tls.Client(rawsock.Wrap(raw), cfg)
+	if err := c.HandshakeContext(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("tls handshake: %w", err), raw.Close())
+	}
+	return c, nil
 }
