@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -34,27 +35,73 @@ func wrap(c net.Conn) net.Conn {
 	return &conn{Conn: c, rc: rc}
 }
 
+// ioOp is one Read's or Write's callback for the RawConn, with its
+// arguments and results. Ops are reused through readOps and writeOps, with
+// their callbacks bound once, so that a read or write allocates nothing.
+type ioOp struct {
+	p     []byte
+	n     int
+	errno syscall.Errno
+	call  func(fd uintptr) bool // the op's read or write, bound once
+}
+
+var (
+	readOps  = sync.Pool{New: func() any { op := new(ioOp); op.call = op.read; return op }}
+	writeOps = sync.Pool{New: func() any { op := new(ioOp); op.call = op.write; return op }}
+)
+
+// read reads once into p; false (wait until readable) on EAGAIN.
+func (op *ioOp) read(fd uintptr) bool {
+	for {
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&op.p[0])), uintptr(len(op.p)))
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		op.n, op.errno = int(r), e
+		return true
+	}
+}
+
+// write writes the rest of p; false (wait until writable) on EAGAIN.
+func (op *ioOp) write(fd uintptr) bool {
+	for op.n < len(op.p) {
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&op.p[op.n])), uintptr(len(op.p)-op.n))
+		switch e {
+		case 0:
+			op.n += int(r)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			op.errno = e
+			return true
+		}
+	}
+	return true
+}
+
+// runOp runs an op from pool over p through run (the RawConn's Read or
+// Write) and returns its count, errno and error.
+func runOp(pool *sync.Pool, p []byte, run func(func(uintptr) bool) error) (int, syscall.Errno, error) {
+	op := pool.Get().(*ioOp)
+	op.p, op.n, op.errno = p, 0, 0
+	err := run(op.call)
+	n, errno := op.n, op.errno
+	op.p = nil // the pool keeps no caller's buffer
+	pool.Put(op)
+	return n, errno, err
+}
+
 // Read reads into p once the socket has data, as net.Conn's Read does:
 // io.EOF when the peer has closed its side.
 func (c *conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno syscall.Errno
-	err := c.rc.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false // wait until readable
-			}
-			n, errno = int(r), e
-			return true
-		}
-	})
+	n, errno, err := runOp(&readOps, p, c.rc.Read)
 	if err == nil && errno != 0 {
 		err = os.NewSyscallError("read", errno)
 	}
@@ -70,24 +117,7 @@ func (c *conn) Read(p []byte) (int, error) {
 // Write writes all of p, waiting for the socket to take more as often as
 // it takes, as net.Conn's Write does: fewer bytes only with an error.
 func (c *conn) Write(p []byte) (int, error) {
-	var n int
-	var errno syscall.Errno
-	err := c.rc.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
-			switch e {
-			case 0:
-				n += int(r)
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false // wait until writable
-			default:
-				errno = e
-				return true
-			}
-		}
-		return true
-	})
+	n, errno, err := runOp(&writeOps, p, c.rc.Write)
 	if err == nil && errno != 0 {
 		err = os.NewSyscallError("write", errno)
 	}
