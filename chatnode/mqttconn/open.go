@@ -29,10 +29,7 @@ func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	var err error
 	switch uri.Scheme {
 	case "tcp", "mqtt":
-		c, err = dialer.Dial("tcp", uri.Host)
-		if err == nil {
-			c = rawsock.Wrap(c) // reads and writes without waking the runtime's monitor per packet
-		}
+		c, err = dialTCP(context.Background(), dialer, uri.Host)
 	case "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
 		c, err = dialTLS(dialer, uri.Host, o.TLSConfig)
 	case "ws", "wss":
@@ -50,6 +47,16 @@ func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 		return nil, fmt.Errorf("connect to %s: %w", uri.Redacted(), err)
 	}
 	return WrapHoldingAcks(c, AckDelay), nil
+}
+
+// dialTCP dials addr and wraps the connection to read and write with raw
+// system calls, which do not wake the runtime's monitor thread per packet.
+func dialTCP(ctx context.Context, dialer *net.Dialer, addr string) (net.Conn, error) {
+	c, err := dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return rawsock.Wrap(c), nil
 }
 
 // dialTLS is tls.DialWithDialer over a TCP connection that reads and writes
@@ -79,11 +86,11 @@ func dialTLS(dialer *net.Dialer, addr string, cfg *tls.Config) (net.Conn, error)
 		cfg = cfg.Clone()
 		cfg.ServerName = host
 	}
-	raw, err := dialer.DialContext(ctx, "tcp", addr)
+	raw, err := dialTCP(ctx, dialer, addr)
 	if err != nil {
 		return nil, err
 	}
-	c := tls.Client(rawsock.Wrap(raw), cfg)
+	c := tls.Client(raw, cfg)
 	if err := c.HandshakeContext(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("tls handshake: %w", err), raw.Close())
 	}

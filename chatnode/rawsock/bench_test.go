@@ -2,7 +2,6 @@ package rawsock
 
 import (
 	"io"
-	"net"
 	"testing"
 )
 
@@ -16,25 +15,10 @@ func BenchmarkWriteRead(b *testing.B) {
 			name = "wrapped"
 		}
 		b.Run(name, func(b *testing.B) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer ln.Close()
-			dialed, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				b.Fatal(err)
-			}
-			accepted, err := ln.Accept()
-			if err != nil {
-				b.Fatal(err)
-			}
-			w, r := dialed, accepted
+			w, r := tcpPair(b, false)
 			if wrapped {
-				w, r = Wrap(dialed), Wrap(accepted)
+				w, r = Wrap(w), Wrap(r)
 			}
-			defer w.Close()
-			defer r.Close()
 			msg := make([]byte, 256)
 			buf := make([]byte, 256)
 			b.ReportAllocs()

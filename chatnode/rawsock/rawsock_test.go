@@ -13,7 +13,7 @@ import (
 
 // tcpPair returns two ends of a loopback TCP connection; the first is
 // wrapped when wrapped is true. Both are closed at cleanup.
-func tcpPair(t *testing.T, wrapped bool) (net.Conn, net.Conn) {
+func tcpPair(t testing.TB, wrapped bool) (net.Conn, net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
