@@ -98,9 +98,18 @@ func (l *logins) remove(token string) {
 	delete(l.byHash, sha256.Sum256([]byte(token)))
 }
 
-// dummyHash is compared against when the user does not exist, so a wrong
-// name costs as much time as a wrong password and names cannot be probed.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("distchat-no-such-user"), bcrypt.DefaultCost)
+// decoyHash is a bcrypt hash of a random password, compared against when
+// the user does not exist, so a wrong name costs as much time as a wrong
+// password and names cannot be probed. It is made on first use: at cost 10
+// it takes tens of milliseconds of CPU, which every node start (bench,
+// interactive, --help) would otherwise pay for a web page it may not serve.
+var decoyHash = sync.OnceValue(func() []byte {
+	h, err := bcrypt.GenerateFromPassword([]byte(rand.Text()), bcrypt.DefaultCost)
+	if err != nil { // only for passwords over 72 bytes; rand.Text is 26
+		return nil // every comparison then fails: the sign-in is refused
+	}
+	return h
+})
 
 // maxSignInBody bounds the sign-in request.
 const maxSignInBody = 4096
@@ -139,7 +148,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, known := s.users[req.User]
-	hash := dummyHash
+	hash := decoyHash()
 	if known {
 		hash = []byte(u.PasswordHash)
 	}
