@@ -23,7 +23,8 @@ Publishes -count messages (or for -duration) of -size bytes at -rate messages/s,
 its rooms, open loop: each message carries its SCHEDULED send time, so a slow broker shows up as
 latency instead of a slower sender (no coordinated omission). Receives everything in its rooms and
 exits when it has received -expect messages (or -peers × what each sends: -count, or -rate × -duration)
-or -linger passed after sending. It never shows history (-history is 0 here).
+or -linger passed after sending. Messages still without a PUBACK when -linger ends are reported as
+unacked=N on the summary line (and logged send_failed) instead of being waited for. It never shows history (-history is 0 here).
 Prints one summary line.
 ` + benchExitCodes + `
 Flags:
@@ -47,12 +48,19 @@ type benchParams struct {
 type benchResult struct {
 	Sent, Received, Duplicates int
 	Expected                   int
-	P50, P99, Max              time.Duration
+	// Unacked counts sent messages still without a PUBACK when -linger
+	// ended (each is logged send_failed as the node closes).
+	Unacked       int
+	P50, P99, Max time.Duration
 }
 
 func (r benchResult) String() string {
-	return fmt.Sprintf("sent=%d received=%d expected=%d duplicates=%d p50=%s p99=%s max=%s",
+	s := fmt.Sprintf("sent=%d received=%d expected=%d duplicates=%d p50=%s p99=%s max=%s",
 		r.Sent, r.Received, r.Expected, r.Duplicates, fmtDur(r.P50), fmtDur(r.P99), fmtDur(r.Max))
+	if r.Unacked > 0 {
+		s += fmt.Sprintf(" unacked=%d", r.Unacked)
+	}
+	return s
 }
 
 // perNode is how many messages sendLoad sends: -count, or one every 1/rate
@@ -224,13 +232,9 @@ func bench(ctx context.Context, cfg config.Node, bp benchParams, log *logrus.Ent
 	if err != nil {
 		return res, err
 	}
-	for _, m := range sent {
-		select {
-		case <-m.Done:
-		case <-ctx.Done():
-		}
-	}
-	waitReceived(ctx, s, lat, res.Expected, bp.linger)
+	lingerEnd := time.Now().Add(bp.linger)
+	res.Unacked = waitAcked(ctx, sent, lingerEnd)
+	waitReceived(ctx, s, lat, res.Expected, time.Until(lingerEnd))
 	if err := s.Err(); errors.Is(err, session.ErrRefused) {
 		res.Received = lat.count()
 		return res, err
@@ -238,9 +242,42 @@ func bench(ctx context.Context, cfg config.Node, bp benchParams, log *logrus.Ent
 	lat.summarise(&res)
 	res.Duplicates = int(s.Stats().Duplicates)
 	log.WithFields(logrus.Fields{wire.FieldEvent: wire.EventBenchEnd, "sent": res.Sent, "received": res.Received,
-		"expected": res.Expected, "duplicates": res.Duplicates, "p50_us": res.P50.Microseconds(),
+		"expected": res.Expected, "duplicates": res.Duplicates, "unacked": res.Unacked, "p50_us": res.P50.Microseconds(),
 		"p99_us": res.P99.Microseconds()}).Info("bench end")
 	return res, nil
+}
+
+// waitAcked waits until every sent message is acknowledged (or has
+// failed), until end or until ctx ends, and returns how many are still
+// waiting. Bounded, because a publish in flight when a broker dies can wait
+// for its PUBACK much longer than a load run lasts (session.AckTimeout);
+// such a message is reported as unacknowledged, not waited for.
+func waitAcked(ctx context.Context, sent []*session.Sent, end time.Time) int {
+	deadline := time.NewTimer(time.Until(end))
+	defer deadline.Stop()
+	for i, m := range sent {
+		select {
+		case <-m.Done:
+		case <-deadline.C:
+			return unacked(sent[i:])
+		case <-ctx.Done():
+			return unacked(sent[i:])
+		}
+	}
+	return 0
+}
+
+// unacked counts the messages not yet done.
+func unacked(sent []*session.Sent) int {
+	n := 0
+	for _, m := range sent {
+		select {
+		case <-m.Done:
+		default:
+			n++
+		}
+	}
+	return n
 }
 
 // waitReceived waits until expected messages are delivered (0: until

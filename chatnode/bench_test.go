@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/distchat/distchat/broker/brokertest"
+	"github.com/distchat/distchat/chatnode/session"
 	"github.com/distchat/distchat/config"
 )
 
@@ -114,5 +115,57 @@ func TestBenchPerNode(t *testing.T) {
 		if got := tt.bp.perNode(); got != tt.want {
 			t.Errorf("%+v: perNode %d, want %d", tt.bp, got, tt.want)
 		}
+	}
+}
+
+// TestWaitAckedIsBounded: a publish whose PUBACK never comes (in flight
+// when its broker died) holds the bench at most until the linger ends, and
+// is counted, not waited for.
+func TestWaitAckedIsBounded(t *testing.T) {
+	done := func() *session.Sent {
+		m := &session.Sent{Done: make(chan struct{})}
+		close(m.Done)
+		return m
+	}
+	pending := func() *session.Sent { return &session.Sent{Done: make(chan struct{})} }
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name    string
+		ctx     context.Context
+		sent    []*session.Sent
+		linger  time.Duration
+		unacked int
+	}{
+		{"all acknowledged", context.Background(), []*session.Sent{done(), done()}, time.Hour, 0},
+		{"nothing sent", context.Background(), nil, time.Hour, 0},
+		{"one never acknowledged", context.Background(), []*session.Sent{done(), pending(), done()}, 20 * time.Millisecond, 1},
+		{"linger already over", context.Background(), []*session.Sent{pending(), pending()}, 0, 2},
+		{"stopped", cancelled, []*session.Sent{done(), pending()}, time.Hour, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			if got := waitAcked(tt.ctx, tt.sent, start.Add(tt.linger)); got != tt.unacked {
+				t.Errorf("waitAcked = %d unacknowledged, want %d", got, tt.unacked)
+			}
+			if took := time.Since(start); took > tt.linger+5*time.Second {
+				t.Errorf("waitAcked took %s with a linger of %s", took, tt.linger)
+			}
+		})
+	}
+}
+
+// TestBenchResultString: the summary line names unacknowledged messages
+// only when there are some, so its usual form stays what parsers read.
+func TestBenchResultString(t *testing.T) {
+	r := benchResult{Sent: 3, Received: 3, Expected: 3}
+	want := "sent=3 received=3 expected=3 duplicates=0 p50=0.000ms p99=0.000ms max=0.000ms"
+	if got := r.String(); got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	r.Unacked = 1
+	if got := r.String(); got != want+" unacked=1" {
+		t.Errorf("String() with one unacknowledged = %q", got)
 	}
 }
