@@ -127,8 +127,12 @@ type FileStore struct {
 	closed  bool
 	records int64
 	// allocated is the file's length when preallocation made it longer
-	// than size (durability machine only); -1 once preallocation failed.
+	// than size; -1 once preallocation failed.
 	allocated int64
+	// tail maps the file past its last record (durability process,
+	// mappedtail.go); noMapping is set once mapping failed: the log writes.
+	tail      tailMapping
+	noMapping bool
 
 	// written counts the records written to the file since Open (guarded
 	// by mu; never lowered by retention): the group commit's measure of a
@@ -546,14 +550,16 @@ func (s *FileStore) write(conv string, ci *convIndex, seq uint64, timeNS int64, 
 		return 0, nil
 	}
 	buf := encodeRecord(conv, seq, timeNS, data)
-	if s.opts.Fsync {
-		s.preallocate(s.size + int64(len(buf)))
-	}
-	if _, err := s.f.Write(buf); err != nil {
+	if err := s.writeRecord(buf); err != nil {
 		// A partial write leaves a torn record; cut it so the next append
 		// starts clean, and refuse this one (the client will resend).
+		// The cut takes the preallocated space and the mapping with it.
+		err = errors.Join(err, s.unmapTail())
 		if terr := s.f.Truncate(s.size); terr != nil {
 			err = errors.Join(err, terr)
+		}
+		if s.allocated > s.size {
+			s.allocated = s.size
 		}
 		if _, serr := s.f.Seek(s.size, io.SeekStart); serr != nil {
 			err = errors.Join(err, serr)
@@ -594,13 +600,14 @@ func (s *FileStore) Put(conv string, seq uint64, timeNS int64, data []byte) erro
 	return err
 }
 
-// preallocChunk is how far ahead of its writes a synced log extends its
-// file: one size change, and so one journal commit, per chunk.
+// preallocChunk is how far ahead of its writes the log extends its file:
+// for a synced log one size change, and so one journal commit, per chunk;
+// for a mapped one (durability process) one mapping per chunk.
 const preallocChunk = 8 << 20
 
 // preallocate makes the file at least need bytes long, a chunk at a time,
 // so the appends and fdatasyncs of durability machine do not change its
-// size. The zeros past the last record are not a torn tail: recovery cuts
+// size, and durability process has file to map (mappedtail.go). The zeros past the last record are not a torn tail: recovery cuts
 // them without a warning. Preallocation only saves time, so where the file
 // system refuses it the log goes on without it. Called with mu held.
 func (s *FileStore) preallocate(need int64) {
@@ -717,9 +724,9 @@ func (s *FileStore) Close() error {
 	if s.f == nil {
 		return nil
 	}
-	var err error
+	err := s.unmapTail()
 	if s.allocated > s.size { // give the preallocated tail back
-		err = s.f.Truncate(s.size)
+		err = errors.Join(err, s.f.Truncate(s.size))
 	}
 	err = errors.Join(err, s.f.Sync())
 	return errors.Join(err, s.f.Close())

@@ -1,0 +1,121 @@
+package roomlog
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// With durability process the log copies its records into a mapping of the
+// file: the bytes are in the file (the page cache) as soon as the append
+// returns, with no Close, so a copy taken then (what a kill -9 leaves)
+// holds every record; the sequence continues after reopening it, across
+// mapping chunks, and a log that cannot map writes instead, on from where
+// the mapping stopped.
+func TestMappedTailSurvivesAKill(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), 64<<10) // 64 KiB records: preallocChunk is crossed
+	tests := []struct {
+		name      string
+		records   int
+		data      []byte
+		stopMapAt int // after this many appends the log may no longer map (0: never)
+	}{
+		{name: "small records", records: 50, data: []byte("hello")},
+		{name: "across mapping chunks", records: 2*preallocChunk/len(big) + 3, data: big},
+		{name: "mapping stops halfway", records: 40, data: []byte("hello"), stopMapAt: 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Error(err)
+				}
+			})
+			for i := range tt.records {
+				if tt.stopMapAt > 0 && i == tt.stopMapAt {
+					s.mu.Lock()
+					if err := s.unmapTail(); err != nil {
+						t.Error(err)
+					}
+					s.noMapping = true
+					s.mu.Unlock()
+				}
+				body := append([]byte(fmt.Sprint(i, ":")), tt.data...)
+				if _, err := s.Append("lobby", int64(i), func(uint64) ([]byte, error) { return body, nil }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if runtime.GOOS == "linux" && tt.stopMapAt == 0 && s.tail.data == nil {
+				t.Error("durability process did not map the log's tail")
+			}
+			killed := t.TempDir()
+			data, err := os.ReadFile(filepath.Join(dir, "roomlog.dat"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(killed, "roomlog.dat"), data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			after, err := Open(killed, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if err := after.Close(); err != nil {
+					t.Error(err)
+				}
+			})
+			if after.Recovery.Records != int64(tt.records) || after.Recovery.TornBytes != 0 {
+				t.Fatalf("recovered %d records (%d torn bytes), want %d and none torn",
+					after.Recovery.Records, after.Recovery.TornBytes, tt.records)
+			}
+			recs, err := after.Read("lobby", 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range recs {
+				if want := append([]byte(fmt.Sprint(i, ":")), tt.data...); r.Seq != uint64(i+1) || !bytes.Equal(r.Data, want) {
+					t.Fatalf("record %d: seq %d, %d bytes; want seq %d, %d bytes", i, r.Seq, len(r.Data), i+1, len(want))
+				}
+			}
+			seq, err := after.Append("lobby", 0, func(uint64) ([]byte, error) { return []byte("again"), nil })
+			if err != nil || seq != uint64(tt.records+1) {
+				t.Errorf("append after reopening: seq %d, %v; want %d", seq, err, tt.records+1)
+			}
+		})
+	}
+}
+
+// A mapped log gives its preallocated space back on Close, as a synced one
+// does: the file ends at its last record.
+func TestMappedTailClosesTrimmed(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := s.Append("lobby", int64(i), func(uint64) ([]byte, error) { return []byte("hello"), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	size := s.size
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "roomlog.dat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() != size {
+		t.Errorf("closed log is %d bytes, its records %d", fi.Size(), size)
+	}
+}
