@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBadFlags: a load that cannot run is refused before anything starts,
@@ -27,5 +28,30 @@ func TestBadFlags(t *testing.T) {
 		if got := strings.Split(strings.TrimSpace(errs.String()), "\n"); strings.Join(got, "|") != strings.Join(tt.want, "|") {
 			t.Errorf("%v: stderr %q, want %q", tt.args, got, tt.want)
 		}
+	}
+}
+
+// TestPhaseSpreadsTheSends: bare paho nodes send on schedules shifted
+// evenly over one interval, as chat nodes that start at their own moments
+// do, not all at once.
+func TestPhaseSpreadsTheSends(t *testing.T) {
+	tests := []struct {
+		name  string
+		p     params
+		i     int
+		phase time.Duration
+	}{
+		{"first node", params{nodes: 10, rate: 100}, 0, 0},
+		{"second of ten at 100/s", params{nodes: 10, rate: 100}, 1, time.Millisecond},
+		{"last of ten at 100/s", params{nodes: 10, rate: 100}, 9, 9 * time.Millisecond},
+		{"second of four at 10/s", params{nodes: 4, rate: 10}, 1, 25 * time.Millisecond},
+		{"as fast as possible", params{nodes: 4, rate: 0}, 3, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.p.phase(tt.i); got != tt.phase {
+				t.Errorf("phase(%d) = %s, want %s", tt.i, got, tt.phase)
+			}
+		})
 	}
 }

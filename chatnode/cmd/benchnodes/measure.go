@@ -109,7 +109,7 @@ func runNodes(ctx context.Context, p params, url, dir string) (result, error) {
 	startAt := time.Now().Add(pahoStartDelay).UnixNano()
 	for i := range cmds {
 		nick := fmt.Sprintf("n%d", i)
-		cmd, err := nodeCommand(ctx, p, url, dir, nick, startAt)
+		cmd, err := nodeCommand(ctx, p, url, dir, nick, startAt+p.phase(i).Nanoseconds())
 		if err != nil {
 			return result{}, err
 		}
@@ -150,6 +150,20 @@ func runNodes(ctx context.Context, p params, url, dir string) (result, error) {
 		res.p50Median = p50s[len(p50s)/2]
 	}
 	return res, errors.Join(errs...)
+}
+
+// phase is how far node i's send schedule is shifted: the nodes' sends
+// spread evenly over one send interval. Chat nodes start sending when they
+// see their peers online, each at its own moment, so their sends fall at
+// unrelated times and each delivery wakes its receivers on its own; bare
+// paho nodes started on one schedule would send together, and a receiver
+// would take ten deliveries in one wake-up, a lighter load than the one
+// the floor is for.
+func (p params) phase(i int) time.Duration {
+	if p.rate <= 0 || p.nodes <= 0 {
+		return 0
+	}
+	return time.Duration(float64(time.Second) / p.rate * float64(i) / float64(p.nodes))
 }
 
 // pahoStartDelay is how long after their start bare paho nodes begin to
