@@ -119,3 +119,53 @@ func TestMappedTailClosesTrimmed(t *testing.T) {
 		t.Errorf("closed log is %d bytes, its records %d", fi.Size(), size)
 	}
 }
+
+// zeroTail tells a preallocated tail (zeros) from a torn record, wherever
+// the first non-zero byte falls relative to its 64 KiB reads.
+func TestZeroTail(t *testing.T) {
+	const block = 64 << 10
+	tests := []struct {
+		name    string
+		size    int
+		nonZero int // index of the one non-zero byte; -1: none
+		want    bool
+	}{
+		{"empty", 0, -1, true},
+		{"short zeros", 100, -1, true},
+		{"several blocks of zeros", 3*block + 17, -1, true},
+		{"non-zero first", 100, 0, false},
+		{"non-zero last of a short tail", 100, 99, false},
+		{"non-zero last of the first block", 2 * block, block - 1, false},
+		{"non-zero first of the second block", 2 * block, block, false},
+		{"non-zero last of a long tail", 3*block + 17, 3*block + 16, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const off = 10 // the records before the tail are not read
+			data := make([]byte, off+tt.size)
+			for i := range off {
+				data[i] = 0xff
+			}
+			if tt.nonZero >= 0 {
+				data[off+tt.nonZero] = 1
+			}
+			path := filepath.Join(t.TempDir(), "tail")
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if err := f.Close(); err != nil {
+					t.Error(err)
+				}
+			})
+			got, err := zeroTail(f, off, int64(len(data)))
+			if err != nil || got != tt.want {
+				t.Errorf("zeroTail = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
