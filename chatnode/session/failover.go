@@ -153,48 +153,23 @@ func (s *Session) stallTimer() (<-chan time.Time, func()) {
 
 // waitAck waits for a publish token, the ack timeout or the session's end,
 // leaving a broker that stalls the publish on the way (connects is the
-// connection count when the publish went out) and publishing the message
-// again when its token outlives a reconnect (republish, sendwindow.go). It
-// returns the token it waited for last.
-func (s *Session) waitAck(tok mqtt.Token, timeout *time.Timer, connects int, republish func() mqtt.Token) (mqtt.Token, error) {
+// connection count when the publish went out).
+func (s *Session) waitAck(tok mqtt.Token, timeout *time.Timer, connects int) error {
 	stall, stop := s.stallTimer()
 	defer stop()
-	check := time.NewTicker(s.republishAfter)
-	defer check.Stop()
-	seenReconnect := -1 // the connection count first seen up since the publish
 	for {
 		select {
 		case <-tok.Done():
-			return tok, tok.Error()
+			return tok.Error()
 		case <-timeout.C:
-			return tok, fmt.Errorf("no PUBACK within %s (the client still holds it and resends after a reconnect)", AckTimeout)
+			return fmt.Errorf("no PUBACK within %s (the client still holds it and resends after a reconnect)", AckTimeout)
 		case <-s.closing:
-			return tok, errClosedUnacked
+			return errClosedUnacked
 		case <-stall:
 			s.leaveStalledBroker(connects)
 			stall = nil
-		case <-check.C:
-			now, up := s.connectionCount()
-			switch {
-			case now == connects || !up:
-				seenReconnect = -1
-			case seenReconnect != now:
-				seenReconnect = now // paho resends on reconnecting: give it one interval
-			default:
-				s.entry(wire.EventReconnecting).WithField(wire.FieldError, fmt.Sprintf("no PUBACK %s after the reconnect", s.republishAfter)).
-					Warn("the client did not send the message again; publishing it again under its id")
-				tok, connects, seenReconnect = republish(), now, -1
-			}
 		}
 	}
-}
-
-// connectionCount returns how many connections the session has had and
-// whether one is up.
-func (s *Session) connectionCount() (int, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.connects, s.connected
 }
 
 // leaveStalledBroker ends the connection the publish went out on, if it is

@@ -149,15 +149,8 @@ func testLogger(t testing.TB, nick string) *logrus.Entry {
 // closes it at the end of the test.
 func startNode(t testing.TB, cfg config.Node) *testNode {
 	t.Helper()
-	return startNodeOpts(t, cfg, Options{})
-}
-
-// startNodeOpts is startNode with opts (its OnEvent is the collector's).
-func startNodeOpts(t testing.TB, cfg config.Node, opts Options) *testNode {
-	t.Helper()
 	got := newCollector()
-	opts.OnEvent = got.onEvent
-	s, err := New(cfg, testLogger(t, cfg.Nick), opts)
+	s, err := New(cfg, testLogger(t, cfg.Nick), Options{OnEvent: got.onEvent})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -150,8 +150,7 @@ func (s *Session) publish(env wire.Envelope, topic, conv string, size int) (*Sen
 	sent := &Sent{ID: env.ID, Seq: seq, Bytes: len(payload), Queued: queued, Done: make(chan struct{})}
 	start := time.Now()
 	tok := s.client.Publish(topic, 1, false, payload)
-	republish := func() mqtt.Token { return s.client.Publish(topic, 1, false, payload) }
-	go s.awaitAck(tok, republish, sent, env, start, connects, echo)
+	go s.awaitAck(tok, sent, env, start, connects, echo)
 	return sent, nil
 }
 
@@ -171,23 +170,13 @@ func (s *Session) echoed(id string) {
 	}
 }
 
-// RepublishAfter is how long a publish that went out before a reconnect
-// may stay without its PUBACK once the connection is up again before the
-// node publishes it again, with the same message id. After a reconnect
-// paho sends what it holds again and completes the old token; a token that
-// outlives that means the client lost the message (seen once when a broker
-// was killed with a publish in flight). The room log stores a message id
-// once (it remembers the last 2048 of each conversation), and nodes show an
-// id once, so a message the broker did get is not shown twice.
-var RepublishAfter = 10 * time.Second
-
 // awaitAck waits (bounded) for a publish token, frees the window slot and
 // logs the outcome. A token that completes after the connection broke says
 // nothing about the PUBACK (it fails on the broken write although paho keeps
 // the message and resends it, or completes on the resend), so then a room
 // message counts as sent when its echo arrives; for a direct message, which
 // has no echo, the log says it is in paho's hands (confirmed_by: resend).
-func (s *Session) awaitAck(tok mqtt.Token, republish func() mqtt.Token, sent *Sent, env wire.Envelope, start time.Time, connects int, echo chan struct{}) {
+func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start time.Time, connects int, echo chan struct{}) {
 	defer func() { <-s.window }()
 	defer func() {
 		s.mu.Lock()
@@ -203,7 +192,7 @@ func (s *Session) awaitAck(tok mqtt.Token, republish func() mqtt.Token, sent *Se
 	timer := time.NewTimer(AckTimeout)
 	defer timer.Stop()
 	confirmedBy := ""
-	tok, sent.Err = s.waitAck(tok, timer, connects, republish)
+	sent.Err = s.waitAck(tok, timer, connects)
 	s.mu.Lock()
 	reconnected := s.connects != connects || !s.connected
 	s.mu.Unlock()

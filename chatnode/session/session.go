@@ -18,7 +18,6 @@
 package session
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -100,11 +99,6 @@ type Options struct {
 	// clock is the pipeline's time source (tests drive it); nil is the
 	// wall clock.
 	clock clock
-	// wrapClient wraps the paho client the session makes (tests: a client
-	// that loses a publish); nil keeps it.
-	wrapClient func(mqtt.Client) mqtt.Client
-	// republishAfter overrides RepublishAfter (tests); 0 keeps it.
-	republishAfter time.Duration
 }
 
 // RecordMode says what records a delivery for good: the position of each
@@ -172,9 +166,7 @@ type Session struct {
 	onEvent func(Event)
 	client  mqtt.Client
 	boot    int64
-	// republishAfter is RepublishAfter or the test's (sendwindow.go).
-	republishAfter time.Duration
-	ids            atomic.Uint64
+	ids     atomic.Uint64
 	// window is the send window (sendwindow.go): one element per publish
 	// awaiting its PUBACK, cfg.Window at most.
 	window chan struct{}
@@ -238,24 +230,23 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 		return nil, errors.Join(err, release())
 	}
 	s := &Session{
-		cfg:            cfg,
-		me:             cfg.User,
-		clientID:       clientID,
-		device:         state.Device,
-		clean:          clean,
-		release:        release,
-		firstUp:        make(chan struct{}),
-		log:            log,
-		onEvent:        opts.OnEvent,
-		boot:           opts.Boot,
-		republishAfter: cmp.Or(opts.republishAfter, RepublishAfter),
-		window:         make(chan struct{}, cfg.Window),
-		closing:        make(chan struct{}),
-		subLogged:      map[string]bool{},
-		convSeq:        map[string]uint64{},
-		book:           newPresenceBook(),
-		echoes:         map[string]chan struct{}{},
-		refused:        make(chan struct{}),
+		cfg:       cfg,
+		me:        cfg.User,
+		clientID:  clientID,
+		device:    state.Device,
+		clean:     clean,
+		release:   release,
+		firstUp:   make(chan struct{}),
+		log:       log,
+		onEvent:   opts.OnEvent,
+		boot:      opts.Boot,
+		window:    make(chan struct{}, cfg.Window),
+		closing:   make(chan struct{}),
+		subLogged: map[string]bool{},
+		convSeq:   map[string]uint64{},
+		book:      newPresenceBook(),
+		echoes:    map[string]chan struct{}{},
+		refused:   make(chan struct{}),
 	}
 	if s.onEvent == nil {
 		s.onEvent = func(Event) {}
@@ -281,9 +272,6 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 		s.p.seen.add(id)
 	}
 	s.client = mqtt.NewClient(s.clientOptions())
-	if opts.wrapClient != nil {
-		s.client = opts.wrapClient(s.client)
-	}
 	return s, nil
 }
 
