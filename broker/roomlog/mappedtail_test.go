@@ -30,15 +30,8 @@ func TestMappedTailSurvivesAKill(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s, err := Open(dir, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				if err := s.Close(); err != nil {
-					t.Error(err)
-				}
-			})
+			s := openAt(t, dir, Options{})
+			t.Cleanup(func() { closeStore(t, s) })
 			for i := range tt.records {
 				if tt.stopMapAt > 0 && i == tt.stopMapAt {
 					s.mu.Lock()
@@ -64,15 +57,8 @@ func TestMappedTailSurvivesAKill(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(killed, "roomlog.dat"), data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			after, err := Open(killed, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				if err := after.Close(); err != nil {
-					t.Error(err)
-				}
-			})
+			after := openAt(t, killed, Options{})
+			t.Cleanup(func() { closeStore(t, after) })
 			if after.Recovery.Records != int64(tt.records) || after.Recovery.TornBytes != 0 {
 				t.Fatalf("recovered %d records (%d torn bytes), want %d and none torn",
 					after.Recovery.Records, after.Recovery.TornBytes, tt.records)
@@ -91,32 +77,6 @@ func TestMappedTailSurvivesAKill(t *testing.T) {
 				t.Errorf("append after reopening: seq %d, %v; want %d", seq, err, tt.records+1)
 			}
 		})
-	}
-}
-
-// A mapped log gives its preallocated space back on Close, as a synced one
-// does: the file ends at its last record.
-func TestMappedTailClosesTrimmed(t *testing.T) {
-	dir := t.TempDir()
-	s, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 {
-		if _, err := s.Append("lobby", int64(i), func(uint64) ([]byte, error) { return []byte("hello"), nil }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	size := s.size
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(filepath.Join(dir, "roomlog.dat"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Size() != size {
-		t.Errorf("closed log is %d bytes, its records %d", fi.Size(), size)
 	}
 }
 

@@ -48,14 +48,7 @@ func dm(t *testing.T, n *testNode, peer string, count int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case <-s.Done:
-			if s.Err != nil {
-				t.Fatalf("dm: %v", s.Err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("no PUBACK for a DM within 10s")
-		}
+		waitAcked(t, []*Sent{s}, 10*time.Second)
 	}
 }
 

@@ -212,14 +212,21 @@ func send(t *testing.T, n *testNode, room string, count int) {
 		}
 		all = append(all, s)
 	}
+	waitAcked(t, all, 30*time.Second)
+}
+
+// waitAcked waits for every message's PUBACK, each within d, and fails the
+// test on a send error.
+func waitAcked(t testing.TB, all []*Sent, d time.Duration) {
+	t.Helper()
 	for _, s := range all {
 		select {
 		case <-s.Done:
 			if s.Err != nil {
 				t.Fatalf("send: %v", s.Err)
 			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("no PUBACK within 30s")
+		case <-time.After(d):
+			t.Fatalf("no PUBACK within %s", d)
 		}
 	}
 }
