@@ -72,6 +72,16 @@ func (s *Server) closeNode() error {
 	return s.node.Close()
 }
 
+// stopClusterAppends abandons the replicated room log's appends still
+// waiting on the cluster (cluster.LogStore.StopAppends), so that Mochi's
+// Close, which waits for every client's publish in progress, ends at once
+// even on the last broker of a cluster, which has no majority to answer.
+func (s *Server) stopClusterAppends() {
+	if s.logView != nil {
+		s.logView.StopAppends()
+	}
+}
+
 // stopSharing ends the presence sharing with the other brokers. Close calls
 // it before Mochi stops: the sharing publishes retained presence into Mochi,
 // whose session store refuses (panics on) a write once it is closed.

@@ -252,6 +252,7 @@ func (s *Server) Close() error {
 			<-s.httpDone
 		}
 		s.stopSharing()
+		s.stopClusterAppends()
 		errs = append(errs, s.closeMochi(mochiCloseTimeout), s.closeNode())
 		s.closeErr = errors.Join(errs...)
 		s.log.WithField("event", logevent.Stopped).Info("broker stopped")

@@ -141,16 +141,7 @@ func TestKillOneBrokerUnderLoad(t *testing.T) {
 // serving what it has but acknowledges no write; once the others are back
 // it acknowledges again, and the log holds every acknowledged message.
 func TestMinorityRefusesWrites(t *testing.T) {
-	bs := brokertest.StartCluster(t, 3)
-	dave := join(t, bs[2].URL, "dave")
-	if !dave.say("lab", "before", wait) {
-		t.Fatal("first message not acknowledged")
-	}
-	bs[0].Kill()
-	bs[1].Kill()
-	if dave.say("lab", "cut-off", 8*time.Second) {
-		t.Fatal("a broker without a majority acknowledged a write")
-	}
+	bs := cutOff(t, "cut-off", 8*time.Second)
 	if h := join(t, bs[2].URL, "dave").history("lab"); len(h) != 1 || h[0].ID != "before" {
 		t.Fatalf("the cut-off broker serves %d messages, want the 1 acknowledged", len(h))
 	}
@@ -189,4 +180,35 @@ func TestDMIndexLearnsOtherBrokers(t *testing.T) {
 	if h := bob.history("@alice,bob"); len(h) != 1 || h[0].ID != "hello-bob" {
 		t.Fatalf("bob's DM history on b2: %+v", h)
 	}
+}
+
+// TestLastBrokerStopsPromptly: the last broker of a cluster, with a publish
+// waiting for a majority that is gone, stops at once instead of holding its
+// shutdown for the append's timeout.
+func TestLastBrokerStopsPromptly(t *testing.T) {
+	bs := cutOff(t, "waiting", time.Second)
+	began := time.Now()
+	bs[2].Close()
+	// The append's timeout is 5 s; the shutdown must not wait for it.
+	if took := time.Since(began); took > 2*time.Second {
+		t.Fatalf("the last broker took %s to stop", took)
+	}
+}
+
+// cutOff starts three brokers, has dave on the third say "before" in lab,
+// kills the other two, and checks that his next message, id, is not
+// acknowledged within timeout: the third broker has no majority.
+func cutOff(t *testing.T, id string, timeout time.Duration) []*brokertest.Broker {
+	t.Helper()
+	bs := brokertest.StartCluster(t, 3)
+	dave := join(t, bs[2].URL, "dave")
+	if !dave.say("lab", "before", wait) {
+		t.Fatal("first message not acknowledged")
+	}
+	bs[0].Kill()
+	bs[1].Kill()
+	if dave.say("lab", id, timeout) {
+		t.Fatal("a broker without a majority acknowledged a write")
+	}
+	return bs
 }

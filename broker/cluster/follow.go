@@ -81,6 +81,12 @@ func (s *LogStore) waitCaughtUp(ctx context.Context, seq uint64) error {
 // advances: an append of this broker waiting for its own record returns
 // after every earlier record was routed here, so members see room order.
 func (s *LogStore) apply(m jetstream.Msg) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return // a consumer outliving Close (consumerStopGrace)
+	}
 	meta, err := m.Metadata()
 	if err != nil {
 		s.log.WithError(err).Error("room log: record without metadata skipped")

@@ -91,6 +91,11 @@ type LogStore struct {
 
 	observer atomic.Pointer[observerBox]
 	consume  jetstream.ConsumeContext
+
+	// stopping is cancelled by StopAppends (and Close): every wait of an
+	// append (its turn, JetStream's answer, the view) ends with it.
+	stopping    context.Context
+	stopAppends context.CancelFunc
 }
 
 type observerBox struct{ o Observer }
@@ -119,6 +124,7 @@ func OpenLog(ctx context.Context, n *Node, dataDir string, opts LogOptions, log 
 	}
 	s := &LogStore{node: n.name, js: n.js, stream: stream, view: view, log: log, timeout: opts.Timeout,
 		tails: map[string]tail{}, advanced: make(chan struct{})}
+	s.stopping, s.stopAppends = context.WithCancel(context.Background())
 	began := time.Now()
 	if err := s.follow(ctx); err != nil {
 		return nil, errors.Join(err, view.Close())
@@ -164,7 +170,7 @@ func (s *LogStore) Append(conv string, timeNS int64, encode func(seq uint64) ([]
 	if len(conv) == 0 || len(conv) > 1024 {
 		return 0, fmt.Errorf("room log: conversation name of %d bytes", len(conv))
 	}
-	release, err := s.turns.take(conv, s.timeout)
+	release, err := s.turns.take(s.stopping, conv, s.timeout)
 	if err != nil {
 		return 0, err
 	}
@@ -173,6 +179,9 @@ func (s *LogStore) Append(conv string, timeNS int64, encode func(seq uint64) ([]
 	msgID := ""
 	deadline := time.Now().Add(s.timeout)
 	for attempt := 1; ; attempt++ {
+		if s.stopping.Err() != nil {
+			return 0, errStopping
+		}
 		seq := t.room + 1
 		data, err := encode(seq)
 		if err != nil {
@@ -235,7 +244,7 @@ func (s *LogStore) publish(conv string, t tail, seq uint64, timeNS int64, data [
 	if msgID != "" {
 		opts = append(opts, jetstream.WithMsgID(msgID))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), min(attemptTimeout, time.Until(deadline)))
+	ctx, cancel := context.WithTimeout(s.stopping, min(attemptTimeout, time.Until(deadline)))
 	defer cancel()
 	return s.js.PublishMsg(ctx, m, opts...)
 }
@@ -283,7 +292,7 @@ func (s *LogStore) duplicate(conv string, at uint64) (uint64, error) {
 	if err := s.waitApplied(at); err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	ctx, cancel := context.WithTimeout(s.stopping, s.timeout)
 	defer cancel()
 	m, err := s.stream.GetMsg(ctx, at)
 	if err != nil {
@@ -298,7 +307,7 @@ func (s *LogStore) duplicate(conv string, at uint64) (uint64, error) {
 
 // fetchTail asks the stream for conv's newest record.
 func (s *LogStore) fetchTail(conv string, deadline time.Time) (tail, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), min(attemptTimeout, time.Until(deadline)))
+	ctx, cancel := context.WithTimeout(s.stopping, min(attemptTimeout, time.Until(deadline)))
 	defer cancel()
 	m, err := s.stream.GetLastMsgForSubject(ctx, subjectOf(conv))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -348,24 +357,34 @@ func (s *LogStore) waitApplied(seq uint64) error {
 		}
 		select {
 		case <-ch:
+		case <-s.stopping.Done():
+			return errStopping
 		case <-deadline.C:
 			return fmt.Errorf("room log: record %d acknowledged by the cluster but not in this broker's view after %s", seq, s.timeout)
 		}
 	}
 }
 
-// pause waits d, or fails at once when the store closes.
+// pause waits d, or fails at once when appends stop.
 func (s *LogStore) pause(d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
-	<-t.C
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return errClosed
+	select {
+	case <-t.C:
+		return nil
+	case <-s.stopping.Done():
+		return errStopping
 	}
-	return nil
 }
+
+// StopAppends makes every append waiting on the cluster fail now, and every
+// later one at once. A stopping broker calls it before it disconnects its
+// clients, whose appends would otherwise hold the shutdown for up to their
+// timeout: the last broker of a cluster to stop has no majority left to
+// acknowledge them. Their publishers get no PUBACK and send again to
+// another broker (or to this one after its restart); an append the cluster
+// did store is recognised then by its message id.
+func (s *LogStore) StopAppends() { s.stopAppends() }
 
 // Read implements roomlog.Store from this broker's view.
 func (s *LogStore) Read(conv string, after uint64, limit int) ([]roomlog.Record, error) {
@@ -402,11 +421,12 @@ func (s *LogStore) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.stopAppends()
 	close(s.advanced)
 	s.advanced = make(chan struct{})
 	s.mu.Unlock()
-	if s.consume != nil {
-		s.consume.Stop()
+	if s.consume != nil && !stopWithin(consumerStopGrace, s.consume.Stop) {
+		s.log.WithField("event", logevent.RoomLogFollowError).Warn("room log: the stream's consumer did not stop in time; it ends with the cluster node")
 	}
 	return s.view.Close()
 }

@@ -178,3 +178,6 @@ func (n *Node) Kill() {
 
 // errClosed is returned by operations on a closed node's log.
 var errClosed = errors.New("cluster: log closed")
+
+// errStopping is returned by appends after LogStore.StopAppends.
+var errStopping = errors.New("room log: broker stopping, append abandoned (the publisher sends it again)")

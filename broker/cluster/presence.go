@@ -143,8 +143,13 @@ func (p *Presence) Run(ctx context.Context) error {
 		return fmt.Errorf("watch presence: %w", err)
 	}
 	defer func() {
-		if err := w.Stop(); err != nil && !errors.Is(err, context.Canceled) {
-			p.log.WithError(err).Debug("stop presence watch")
+		stopped := stopWithin(consumerStopGrace, func() {
+			if err := w.Stop(); err != nil && !errors.Is(err, context.Canceled) {
+				p.log.WithError(err).Debug("stop presence watch")
+			}
+		})
+		if !stopped {
+			p.log.Debug("presence watch did not stop in time; it ends with the cluster node")
 		}
 	}()
 	beat := time.NewTicker(p.opts.Heartbeat)

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -16,8 +17,9 @@ type turns struct {
 	byConv map[string]chan struct{}
 }
 
-// take waits for conv's turn, at most timeout, and returns its release.
-func (t *turns) take(conv string, timeout time.Duration) (func(), error) {
+// take waits for conv's turn, at most timeout or until ctx ends, and
+// returns its release.
+func (t *turns) take(ctx context.Context, conv string, timeout time.Duration) (func(), error) {
 	t.mu.Lock()
 	if t.byConv == nil {
 		t.byConv = map[string]chan struct{}{}
@@ -39,6 +41,8 @@ func (t *turns) take(conv string, timeout time.Duration) (func(), error) {
 	select {
 	case ch <- struct{}{}:
 		return release, nil
+	case <-ctx.Done():
+		return nil, errStopping
 	case <-timer.C:
 		return nil, fmt.Errorf("room log: %s: no turn to append within %s (the cluster is not acknowledging)", conv, timeout)
 	}
