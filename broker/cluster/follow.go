@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sirupsen/logrus"
 
@@ -46,6 +47,9 @@ func (s *LogStore) follow(ctx context.Context) error {
 	// bounds a failover: nats.go's shortest, 500 ms, with pulls of twice it.
 	cc, err := cons.Consume(s.apply, jetstream.PullExpiry(followPullExpiry), jetstream.PullHeartbeat(followHeartbeat), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		s.log.WithError(err).WithFields(logrus.Fields{"event": logevent.RoomLogFollowError}).Warn("room log: following the stream")
+		if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, nats.ErrNoResponders) {
+			s.bridgeStall() // the consumer starts over, which may take seconds
+		}
 	}))
 	if err != nil {
 		return fmt.Errorf("follow room log stream: %w", err)
@@ -77,42 +81,51 @@ func (s *LogStore) waitCaughtUp(ctx context.Context, seq uint64) error {
 	}
 }
 
-// apply takes one record into the view, tells the observer, and only then
-// advances: an append of this broker waiting for its own record returns
-// after every earlier record was routed here, so members see room order.
+// apply takes one record the consumer delivers into the view (take).
 func (s *LogStore) apply(m jetstream.Msg) {
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
-		return // a consumer outliving Close (consumerStopGrace)
-	}
 	meta, err := m.Metadata()
 	if err != nil {
 		s.log.WithError(err).Error("room log: record without metadata skipped")
 		return
 	}
-	at := meta.Sequence.Stream
-	rec, conv, err := decodeRecord(m)
+	if s.take(meta.Sequence.Stream, m.Subject(), m.Headers(), m.Data()) {
+		s.stalled.Store(false) // the consumer delivers past the view again
+	}
+}
+
+// take takes the record at stream sequence at into the view, tells the
+// observer, and only then advances: an append of this broker waiting for
+// its own record returns after every earlier record was routed here, so
+// members see room order. It reports whether the record was new to the
+// view: a record at or below the view's sequence (a consumer that starts
+// over, or one the stall bridge took first) is skipped.
+func (s *LogStore) take(at uint64, subject string, hdr nats.Header, data []byte) bool {
+	s.takeMu.Lock()
+	defer s.takeMu.Unlock()
+	s.mu.Lock()
+	closed, applied, live := s.closed, s.applied, at > s.start
+	s.mu.Unlock()
+	if closed || at <= applied {
+		return false // after Close (a consumer outliving it), or already taken
+	}
+	rec, conv, err := decodeRecord(subject, hdr, data)
 	if err != nil {
 		s.log.WithError(err).WithField("stream_seq", at).Error("room log: undecodable record skipped")
 		s.advance(at, "", tail{})
-		return
+		return true
 	}
 	if err := s.view.Put(conv, rec.Seq, rec.TimeNS, rec.Data); err != nil {
 		if errors.Is(err, roomlog.ErrOutOfOrder) && rec.Seq <= s.view.Last(conv) {
-			s.advance(at, conv, tail{at, rec.Seq}) // already applied (a consumer reset)
-			return
+			s.advance(at, conv, tail{at, rec.Seq}) // already in the view
+			return true
 		}
 		s.log.WithError(err).WithFields(logrus.Fields{"conv": conv, "stream_seq": at}).Error("room log: record not taken into the view")
 	}
-	s.mu.Lock()
-	live := at > s.start
-	s.mu.Unlock()
 	if box := s.observer.Load(); box != nil {
-		box.o.Replicated(conv, rec, live, m.Headers().Get(hdrNode) == s.node)
+		box.o.Replicated(conv, rec, live, hdr.Get(hdrNode) == s.node)
 	}
 	s.advance(at, conv, tail{at, rec.Seq})
+	return true
 }
 
 // advance records that the view reached stream sequence at, with conv's
@@ -131,20 +144,20 @@ func (s *LogStore) advance(at uint64, conv string, t tail) {
 }
 
 // decodeRecord reads a stream message as a room log record.
-func decodeRecord(m jetstream.Msg) (roomlog.Record, string, error) {
-	conv, err := convOf(m.Subject())
+func decodeRecord(subject string, hdr nats.Header, data []byte) (roomlog.Record, string, error) {
+	conv, err := convOf(subject)
 	if err != nil {
 		return roomlog.Record{}, "", err
 	}
-	seq, err := strconv.ParseUint(m.Headers().Get(hdrSeq), 10, 64)
+	seq, err := strconv.ParseUint(hdr.Get(hdrSeq), 10, 64)
 	if err != nil || seq == 0 {
-		return roomlog.Record{}, "", fmt.Errorf("%s header %q", hdrSeq, m.Headers().Get(hdrSeq))
+		return roomlog.Record{}, "", fmt.Errorf("%s header %q", hdrSeq, hdr.Get(hdrSeq))
 	}
-	ts, err := strconv.ParseInt(m.Headers().Get(hdrTime), 10, 64)
+	ts, err := strconv.ParseInt(hdr.Get(hdrTime), 10, 64)
 	if err != nil {
 		ts = time.Now().UnixNano()
 	}
-	return roomlog.Record{Seq: seq, TimeNS: ts, Data: m.Data()}, conv, nil
+	return roomlog.Record{Seq: seq, TimeNS: ts, Data: data}, conv, nil
 }
 
 // The follower's pull heartbeat and expiry (see follow).

@@ -80,8 +80,16 @@ type LogStore struct {
 	timeout time.Duration
 	turns   turns
 
+	// takeMu makes the consumer and the stall bridge take records into the
+	// view one at a time (take); it is taken before mu.
+	takeMu sync.Mutex
+	// stalled is set while the consumer has missed its heartbeats and the
+	// stall bridge feeds the view (bridgeStall); bridging while its
+	// goroutine runs.
+	stalled, bridging atomic.Bool
+
 	// mu guards tails, applied, advanced, start and closed; it is taken
-	// after no other lock and never held while waiting.
+	// after takeMu when both are, and never held while waiting.
 	mu       sync.Mutex
 	tails    map[string]tail // conversation → its newest record known here
 	applied  uint64          // the stream sequence the view has reached
@@ -146,6 +154,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, opts LogOptions) 
 		Name: StreamName, Subjects: []string{logPrefix + ".>"}, Storage: jetstream.FileStorage,
 		Replicas: opts.Replicas, Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
 		MaxMsgsPerSubject: perSubject, Duplicates: dedupWindow,
+		AllowDirect: true, // the stall bridge reads this broker's replica (bridgeStall)
 	}
 	var st jetstream.Stream
 	err := retry(ctx, fmt.Sprintf("room log stream %s (%d replicas)", StreamName, opts.Replicas), func(ctx context.Context) error {

@@ -1,0 +1,76 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sirupsen/logrus"
+
+	"github.com/distchat/distchat/broker/logevent"
+)
+
+// A broker's view follows the stream through one ordered consumer, which
+// JetStream places on any one of the stream's replicas. When that replica's
+// broker dies the consumer misses its heartbeats (about a second) and
+// nats.go starts it again, which needs the cluster's metadata leader and
+// may be placed on the dead broker again before the cluster has marked it
+// offline: each such try waits 10 s. Meanwhile the view stalls, and with
+// it this broker's appends (which wait for the view) and its live
+// deliveries of other brokers' records.
+//
+// The stall bridge reads the records the consumer does not deliver
+// straight from the stream with direct gets (the stream allows them),
+// which any replica answers, this broker's own first, without a consumer
+// or the metadata leader. It polls from the view's sequence on, every
+// bridgePoll, until the consumer delivers a record past the view again.
+
+// bridgePoll is how often the stall bridge asks for the view's next record
+// when the last ask found none.
+const bridgePoll = 25 * time.Millisecond
+
+// bridgeStall starts the stall bridge, unless it runs.
+func (s *LogStore) bridgeStall() {
+	s.stalled.Store(true)
+	if !s.bridging.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer s.bridging.Store(false)
+		s.log.WithField("event", logevent.RoomLogFollowError).Warn("room log: consumer stalled; reading the stream directly until it delivers again")
+		took := s.bridge()
+		s.log.WithFields(logrus.Fields{"event": logevent.RoomLogFollowError, "records": took}).Info("room log: consumer delivers again; direct reads end")
+	}()
+}
+
+// bridge takes records into the view by direct get while the consumer is
+// stalled and the store open, and returns how many it took.
+func (s *LogStore) bridge() int {
+	took := 0
+	for s.stalled.Load() && s.stopping.Err() == nil {
+		m, err := s.next()
+		switch {
+		case err == nil:
+			if s.take(m.Sequence, m.Subject, m.Header, m.Data) {
+				took++
+			}
+			continue
+		case errors.Is(err, jetstream.ErrMsgNotFound), unanswered(err), errors.Is(err, context.Canceled):
+		default:
+			s.log.WithError(err).WithField("event", logevent.RoomLogFollowError).Debug("room log: direct read")
+		}
+		select {
+		case <-time.After(bridgePoll):
+		case <-s.stopping.Done():
+		}
+	}
+	return took
+}
+
+// next reads the stream's first record after the view's sequence.
+func (s *LogStore) next() (*jetstream.RawStreamMsg, error) {
+	ctx, cancel := context.WithTimeout(s.stopping, attemptTimeout)
+	defer cancel()
+	return s.stream.GetMsg(ctx, s.Applied()+1, jetstream.WithGetMsgSubject(logPrefix+".>"))
+}

@@ -1,0 +1,120 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/distchat/distchat/config"
+)
+
+// TestStallBridgeFeedsTheView: with its consumer stopped, as when the
+// broker holding it dies, a broker's view still takes the records other
+// brokers append, and its own appends (which wait for the view) complete.
+func TestStallBridgeFeedsTheView(t *testing.T) {
+	stores := startLogs(t, 3)
+	a, b := stores[0], stores[1]
+	appendText(t, a, "first")
+	if err := b.waitApplied(a.Applied()); err != nil {
+		t.Fatalf("b's view before the stall: %v", err)
+	}
+	if !stopWithin(10*time.Second, b.consume.Stop) {
+		t.Fatal("b's consumer did not stop")
+	}
+	b.bridgeStall()
+	appendText(t, a, "second")
+	if err := b.waitApplied(a.Applied()); err != nil {
+		t.Fatalf("b's view with its consumer stopped: %v", err)
+	}
+	appendText(t, b, "third") // waits for b's view to hold it
+	recs, err := b.Read("lab", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recs {
+		got = append(got, fmt.Sprintf("%d:%s", r.Seq, r.Data))
+	}
+	if want := "[1:first 2:second 3:third]"; fmt.Sprint(got) != want {
+		t.Fatalf("b's view holds %v, want %s", got, want)
+	}
+}
+
+// appendText appends text to lab on s.
+func appendText(t *testing.T, s *LogStore, text string) {
+	t.Helper()
+	if _, err := s.Append("lab", time.Now().UnixNano(), func(uint64) ([]byte, error) { return []byte(text), nil }); err != nil {
+		t.Fatalf("append %q: %v", text, err)
+	}
+}
+
+// startLogs starts n cluster nodes on loopback, each with its room log
+// store, and closes them when the test ends.
+func startLogs(t *testing.T, n int) []*LogStore {
+	t.Helper()
+	routes := make([]string, n)
+	listens := make([]string, n)
+	for i := range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		listens[i] = ln.Addr().String()
+		routes[i] = "nats://" + listens[i]
+		if err := ln.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stores := make([]*LogStore, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			log := logrus.New()
+			log.SetLevel(logrus.ErrorLevel)
+			log.SetOutput(testLog{t})
+			entry := log.WithField("node", i)
+			dir := t.TempDir()
+			c := config.Cluster{Node: fmt.Sprintf("b%d", i+1), Listen: listens[i], Routes: routes, Replicas: n, Name: "test"}
+			node, err := Start(context.Background(), c, dir, 1<<20, entry)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			t.Cleanup(func() {
+				if err := node.Close(); err != nil {
+					t.Errorf("close node %d: %v", i+1, err)
+				}
+			})
+			stores[i], errs[i] = OpenLog(context.Background(), node, dir, LogOptions{Replicas: n}, entry)
+			if errs[i] == nil {
+				t.Cleanup(func() {
+					if err := stores[i].Close(); err != nil {
+						t.Errorf("close log %d: %v", i+1, err)
+					}
+				})
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("node %d: %v", i+1, err)
+		}
+	}
+	return stores
+}
+
+// testLog writes log lines to the test's log, shown when it fails.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
