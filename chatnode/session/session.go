@@ -317,9 +317,9 @@ func (s *Session) clientOptions() *mqtt.ClientOptions {
 		SetConnectTimeout(s.cfg.ConnectTimeout).
 		SetKeepAlive(s.cfg.KeepAlive).
 		SetProtocolVersion(4).
-		SetOrderMatters(false). // handlers run concurrently; order comes from seq / room_seq
-		SetStore(mqtt.NewOrderedMemoryStore()).
-		SetResumeSubs(false). // we resubscribe in OnConnect ourselves
+		SetOrderMatters(false).     // handlers run concurrently; order comes from seq / room_seq
+		SetStore(newResumeStore()). // paho's memory store, Get copying a PUBLISH (resumestore.go)
+		SetResumeSubs(false).       // we resubscribe in OnConnect ourselves
 		SetDefaultPublishHandler(s.handle).
 		SetOnConnectHandler(s.onConnect).
 		SetConnectionLostHandler(s.onConnectionLost).

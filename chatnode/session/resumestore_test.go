@@ -1,0 +1,41 @@
+package session
+
+import (
+	"testing"
+
+	"github.com/eclipse/paho.mqtt.golang/packets"
+)
+
+// TestResumeStoreGetCopiesPublish: what paho's resume changes on a stored
+// PUBLISH it got from the store (Dup) does not reach the stored packet,
+// which the lost connection's writer may still be encoding; other packets
+// are returned as stored.
+func TestResumeStoreGetCopiesPublish(t *testing.T) {
+	s := newResumeStore()
+	s.Open()
+	t.Cleanup(s.Close)
+	pub := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
+	pub.Qos, pub.MessageID, pub.TopicName, pub.Payload = 1, 7, "chat/rooms/lab/alice", []byte("hello")
+	s.Put("o.7", pub)
+	sub := packets.NewControlPacket(packets.Subscribe).(*packets.SubscribePacket)
+	sub.MessageID = 8
+	s.Put("o.8", sub)
+
+	got, ok := s.Get("o.7").(*packets.PublishPacket)
+	if !ok || got == pub {
+		t.Fatalf("Get returned %p (%T), want a copy of the stored %p", got, got, pub)
+	}
+	if got.MessageID != 7 || got.TopicName != pub.TopicName || string(got.Payload) != "hello" || got.Qos != 1 {
+		t.Fatalf("copy differs: %+v", got)
+	}
+	got.Dup = true // what resume does
+	if pub.Dup {
+		t.Fatal("setting Dup on the copy changed the stored packet")
+	}
+	if s.Get("o.8") != sub {
+		t.Fatal("a SUBSCRIBE came back as another packet")
+	}
+	if s.Get("o.9") != nil {
+		t.Fatal("a missing key returned a packet")
+	}
+}
