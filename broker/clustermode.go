@@ -49,7 +49,9 @@ func (s *Server) sharePresence(ctx context.Context, node *cluster.Node) error {
 		return err
 	}
 	s.presence.log = log
-	s.presence.publish = func(topic string, payload []byte) error { return s.mochi.Publish(topic, payload, true, 1) }
+	s.presence.publish = func(topic string, payload []byte) error {
+		return s.retain.publishRetained(func() error { return s.mochi.Publish(topic, payload, true, 1) })
+	}
 	shared.OnChange = s.presence.republish
 	s.presence.shared = shared
 	runCtx, cancel := context.WithCancel(context.Background())

@@ -39,6 +39,7 @@ type Server struct {
 	roomLog  *roomlog.Hook
 	node     *cluster.Node     // the embedded NATS server in cluster mode; nil otherwise
 	logView  *cluster.LogStore // the replicated room log in cluster mode; nil otherwise
+	retain   *retainGuard      // orders retained publishes and wildcard subscribes (retainguard.go)
 	// presence merges a user's devices; stopShared ends its sharing with
 	// the other brokers in cluster mode (nil otherwise).
 	presence   *presenceHook
@@ -108,6 +109,7 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 		return nil, fmt.Errorf("add events hook: %w", err)
 	}
 	s.presence = newPresenceHook()
+	s.retain = newRetainGuard() // before the room log: cluster presence publishes through it
 	if err := s.mochi.AddHook(s.presence, nil); err != nil {
 		return nil, fmt.Errorf("add presence hook: %w", err)
 	}
@@ -128,6 +130,10 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 		s.roomLog = h
 	} else {
 		base.WithField("event", logevent.RoomLogOff).Warn("room log disabled: delivery is hop-by-hop QoS 1 only and can lose messages")
+	}
+	// Added last: it holds its guard from the end of OnPublish on.
+	if err := s.mochi.AddHook(s.retain, nil); err != nil {
+		return nil, errors.Join(fmt.Errorf("add retain guard hook: %w", err), s.mochi.Close(), s.closeNode())
 	}
 	if cfg.Open() {
 		base.WithField("event", logevent.OpenMode).Warn("no users configured: development mode, anonymous clients allowed and identities not enforced")
