@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -37,6 +38,9 @@ type retainGuard struct {
 
 	mu   sync.Mutex // guards held; taken after tree, never held while waiting
 	held map[*mqtt.Client]guardMode
+	// holders counts the entries of held, so that releasing after the
+	// packets that took nothing (nearly all) costs one atomic load.
+	holders atomic.Int64
 }
 
 // guardMode is how a client holds the guard.
@@ -130,14 +134,21 @@ func (g *retainGuard) take(cl *mqtt.Client, mode guardMode) {
 	}
 	g.mu.Lock()
 	g.held[cl] = mode
+	g.holders.Add(1)
 	g.mu.Unlock()
 }
 
 // release gives back what cl holds, if anything.
 func (g *retainGuard) release(cl *mqtt.Client) {
+	if g.holders.Load() == 0 {
+		return // cl took nothing: its own take would show here
+	}
 	g.mu.Lock()
-	mode := g.held[cl]
-	delete(g.held, cl)
+	mode, ok := g.held[cl]
+	if ok {
+		delete(g.held, cl)
+		g.holders.Add(-1)
+	}
 	g.mu.Unlock()
 	switch mode {
 	case guardShared:

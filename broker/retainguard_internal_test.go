@@ -77,7 +77,7 @@ func TestRetainGuard(t *testing.T) {
 				t.Fatal("the second event still waits after the first released the guard")
 			}
 			g.OnPacketProcessed(b, packets.Packet{}, nil)
-			if len(g.held) != 0 {
+			if len(g.held) != 0 || g.holders.Load() != 0 {
 				t.Fatalf("still held after release: %v", g.held)
 			}
 			if !g.tree.TryLock() {
