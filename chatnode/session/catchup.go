@@ -197,7 +197,7 @@ func (p *pipeline) catchUp(name string) {
 		return
 	}
 	n := p.cfg.History
-	last := max(n, 1)
+	last := max(n, baselineLookback)
 	c.baseReq = p.reqs.send(request{conv: name, kind: reqBaseline, showN: n}, wire.SyncRequest{Last: last})
 }
 
@@ -208,6 +208,12 @@ func (p *pipeline) history(name string, n int) {
 	}
 	p.reqs.send(request{conv: name, kind: reqHistory, showN: n}, wire.SyncRequest{Last: n})
 }
+
+// baselineLookback is how many of a conversation's newest records a
+// baseline asks for at least: beside the history to show, it finds the
+// node's own messages that the log stored before the node's subscription
+// to the conversation began (startOrder).
+const baselineLookback = 16
 
 // roomLogSeen records that a room log exists (a reply, or a message it
 // stamped); news tells the user if the node had concluded there was none.

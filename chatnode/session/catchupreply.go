@@ -112,19 +112,42 @@ func (p *pipeline) startOrder(c *conv, showN int, rep wire.SyncReply) (msgs []wi
 	if lo := minKey(c.pending); len(c.pending) > 0 && lo-1 < base {
 		base = lo - 1
 	}
+	own := p.ownUnconfirmed(rep.Messages, base)
+	if own > 0 {
+		base = own - 1
+	}
 	joined = base
 	msgs = rep.Messages
-	if showN > 0 && len(msgs) > 0 {
+	switch {
+	case showN > 0 && len(msgs) > 0:
 		if len(msgs) > showN {
 			msgs = msgs[len(msgs)-showN:]
 		}
 		base = min(base, msgs[0].RoomSeq-1)
-	} else {
+	case own > 0:
+		msgs = slices.DeleteFunc(slices.Clone(msgs), func(e wire.Envelope) bool { return e.RoomSeq <= base })
+	default:
 		msgs = nil
 	}
 	c.known, c.delivered = true, base
 	p.pos.changed()
 	return msgs, joined
+}
+
+// ownUnconfirmed returns the room sequence of the first of msgs at or below
+// base that is one of this node's own messages still waiting for its echo,
+// or 0. The log can store a message before the sender's subscription to
+// its room begins: a node whose first broker stalled before it subscribed
+// sends it again to the next broker, which may store it before the node's
+// SUBSCRIBE arrives. It was sent by a member, so it and what follows it
+// are the node's to receive (and its echo confirms the send), not history.
+func (p *pipeline) ownUnconfirmed(msgs []wire.Envelope, base uint64) uint64 {
+	for _, env := range msgs {
+		if env.RoomSeq <= base && env.From == p.me && p.echoes.awaitingEcho(env.ID) {
+			return env.RoomSeq
+		}
+	}
+	return 0
 }
 
 // applyMessages receives the messages of a catch-up, gap or hole reply and

@@ -77,28 +77,48 @@ func (s *Session) connectedTo() string {
 	return s.brokers.current
 }
 
-// lostBroker marks the connection down and returns the broker it was on.
-// paho runs the connection-lost handler on a goroutine of its own, beside
-// the reconnect, so whichever of onConnectionLost and onReconnecting comes
-// first marks it.
-func (s *Session) lostBroker() string {
+// markLost marks connection gen (the s.connects it came up as) down, once,
+// and returns the broker it was on, whether the node had reported it up,
+// and whether this call marked it. paho runs the connection-lost handler on
+// a goroutine of its own, beside the reconnect, so it may come before or
+// after onReconnecting, and even after the next connection is up:
+// whichever of the two comes first for a connection marks it, and a call
+// for a connection that is no longer the newest changes nothing (it would
+// otherwise mark the new connection down, on the wrong broker).
+func (s *Session) markLost(gen int) (broker string, wasUp, marked bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if gen != s.connects || gen == s.lostGen {
+		return s.brokers.lost, false, false
+	}
+	s.lostGen = gen
+	wasUp = s.connected
+	s.connected = false
 	if s.brokers.current != "" {
 		s.brokers.lost = s.brokers.current
 	}
 	s.brokers.current = ""
-	return s.brokers.lost
+	return s.brokers.lost, wasUp, true
+}
+
+// generation is the number of the newest connection (s.connects).
+func (s *Session) generation() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connects
 }
 
 // reorderServers is called by onReconnecting with paho's own options,
 // before each reconnect attempt (on paho's reconnect goroutine, which reads
-// the list next): it puts the lost broker last.
+// the list next), after the loss is marked: it puts the lost broker last.
 func (s *Session) reorderServers(o *mqtt.ClientOptions) {
+	s.mu.Lock()
+	lost := s.brokers.lost
+	s.mu.Unlock()
 	if o == nil || len(s.brokers.servers) < 2 {
 		return
 	}
-	o.Servers = failoverOrder(s.brokers.servers, s.lostBroker())
+	o.Servers = failoverOrder(s.brokers.servers, lost)
 }
 
 // Broker is the URL of the broker the session is connected to, "" while it

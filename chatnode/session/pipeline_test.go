@@ -259,8 +259,8 @@ func TestHistoryOnJoinAndCommand(t *testing.T) {
 	r := newRig(t, cfg)
 	r.p.onConnected()
 	req := r.fc.last(t)
-	if req.Last != 2 {
-		t.Fatalf("join request %+v, want last 2", req)
+	if req.Last != max(2, baselineLookback) {
+		t.Fatalf("join request %+v, want last %d", req, max(2, baselineLookback))
 	}
 	r.reply(t, req, 7, false, env("r1", 6), env("r1", 7))
 	wantSeqs(t, r, 6, 7)
@@ -454,5 +454,48 @@ func TestNoRoomLogDedupAndSenderGaps(t *testing.T) {
 	}
 	if dupLines != 1 || gaps != 1 {
 		t.Errorf("%d duplicate lines and %d sender gap lines, want 1 and 1", dupLines, gaps)
+	}
+}
+
+// TestBaselineKeepsOwnUnconfirmedMessage: a room's baseline answer that
+// holds one of the node's own messages still waiting for its echo (stored
+// by a broker before the node's subscription there began) gives the node
+// that message and what follows it; one already confirmed stays history.
+func TestBaselineKeepsOwnUnconfirmedMessage(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		awaiting bool
+		want     []uint64
+	}{
+		{"waiting for its echo", true, []uint64{2, 3}},
+		{"confirmed already", false, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := rigConfig(t, "r1")
+			cfg.History = 0
+			r := newRig(t, cfg)
+			own := env("r1", 2)
+			own.From, own.ID = "me", "me-1-1"
+			echo := make(chan struct{})
+			if tc.awaiting {
+				r.s.mu.Lock()
+				r.s.echoes[own.ID] = echo
+				r.s.mu.Unlock()
+			}
+			r.p.onConnected()
+			req := r.fc.last(t)
+			r.reply(t, req, 3, false, env("r1", 1), own, env("r1", 3))
+			wantSeqs(t, r, tc.want...)
+			select {
+			case <-echo:
+				if !tc.awaiting {
+					t.Fatal("echo closed without a waiter")
+				}
+			default:
+				if tc.awaiting {
+					t.Fatal("the node's own message in the baseline did not confirm its send")
+				}
+			}
+		})
 	}
 }

@@ -188,6 +188,7 @@ type Session struct {
 	convSeq   map[string]uint64
 	connected bool
 	connects  int
+	lostGen   int // the newest connection whose loss is marked (markLost)
 	// brokers is the broker the connection is on (failover.go).
 	brokers brokerState
 	// echoes are closed when the node receives its own room message back:
@@ -318,7 +319,7 @@ func (s *Session) clientOptions() *mqtt.ClientOptions {
 		SetKeepAlive(s.cfg.KeepAlive).
 		SetProtocolVersion(4).
 		SetOrderMatters(false).     // handlers run concurrently; order comes from seq / room_seq
-		SetStore(newResumeStore()). // paho's memory store, Get copying a PUBLISH (resumestore.go)
+		SetStore(newResumeStore()). // paho's memory store keeping a PUBLISH apart from the one on the wire (resumestore.go)
 		SetResumeSubs(false).       // we resubscribe in OnConnect ourselves
 		SetDefaultPublishHandler(s.handle).
 		SetOnConnectHandler(s.onConnect).
@@ -456,7 +457,7 @@ func (s *Session) onConnect(c mqtt.Client) {
 	// sees the report first.
 	s.onEvent(Status{Connected: true, Broker: broker})
 	s.mu.Lock()
-	s.connected = true
+	s.connected = s.lostGen != n // lost while subscribing: the next connection reports
 	s.mu.Unlock()
 }
 
@@ -503,23 +504,46 @@ func (s *Session) logSubscribed(room, to string) {
 	e.Info("subscribed")
 }
 
-func (s *Session) onConnectionLost(_ mqtt.Client, err error) {
-	s.mu.Lock()
-	s.connected = false
-	s.mu.Unlock()
-	broker := s.lostBroker()
-	s.p.do(s.p.onDisconnected)
+func (s *Session) onConnectionLost(c mqtt.Client, err error) {
+	gen := s.generation() // before asking paho: a newer connection may come up meanwhile
+	broker, wasUp := s.brokerLost(gen, !c.IsConnectionOpen())
 	s.entry(wire.EventConnectionLost).WithField(wire.FieldBroker, broker).WithError(err).Warn("connection lost")
-	s.onEvent(Status{Err: err, Broker: broker})
+	if wasUp {
+		s.onEvent(Status{Err: err, Broker: broker})
+	}
 }
 
 // onReconnecting runs before every reconnect attempt, on paho's reconnect
-// goroutine, with paho's own options: it orders the brokers for failover.
+// goroutine, with paho's own options: it marks the lost connection down,
+// if onConnectionLost has not yet, and orders the brokers for failover.
 func (s *Session) onReconnecting(_ mqtt.Client, o *mqtt.ClientOptions) {
+	broker, wasUp := s.brokerLost(s.generation(), true)
 	s.reorderServers(o)
+	if wasUp {
+		s.onEvent(Status{Err: errConnectionLost, Broker: broker})
+	}
 	s.entry(wire.EventReconnecting).Info("reconnecting")
 	s.onEvent(Status{Reconnecting: true})
 }
+
+// brokerLost marks connection gen down when current (markLost) and takes
+// the pipeline offline if the node had reported it up. It returns the
+// broker lost and whether the node had reported it up.
+func (s *Session) brokerLost(gen int, current bool) (string, bool) {
+	if !current {
+		broker, _, _ := s.markLost(-1) // a newer connection is up: only the broker lost
+		return broker, false
+	}
+	broker, wasUp, _ := s.markLost(gen)
+	if wasUp {
+		s.p.do(s.p.onDisconnected)
+	}
+	return broker, wasUp
+}
+
+// errConnectionLost is the loss reported when the reconnect notices it
+// before paho's connection-lost handler (which logs the cause).
+var errConnectionLost = errors.New("connection to the broker lost")
 
 // handle is paho's publish handler. It stamps the receive time first, copies
 // what it needs into the pipeline's queue and returns at once: paho PUBACKs
