@@ -28,7 +28,7 @@ func TestResumeStoreGetCopiesPublish(t *testing.T) {
 	if got.MessageID != 7 || got.TopicName != pub.TopicName || string(got.Payload) != "hello" || got.Qos != 1 {
 		t.Fatalf("copy differs: %+v", got)
 	}
-	got.Dup = true // what resume does
+	got.Dup = true                       // what resume does
 	pub.FixedHeader.RemainingLength = 99 // what encoding pub does
 	again := s.Get("o.7").(*packets.PublishPacket)
 	if pub.Dup || again.Dup || again.RemainingLength == 99 {
