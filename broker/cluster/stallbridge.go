@@ -37,10 +37,17 @@ func (s *LogStore) bridgeStall() {
 		return
 	}
 	go func() {
-		defer s.bridging.Store(false)
-		s.log.WithField("event", logevent.RoomLogFollowError).Warn("room log: consumer stalled; reading the stream directly until it delivers again")
-		took := s.bridge()
-		s.log.WithFields(logrus.Fields{"event": logevent.RoomLogFollowError, "records": took}).Info("room log: consumer delivers again; direct reads end")
+		for {
+			s.log.WithField("event", logevent.RoomLogFollowError).Warn("room log: consumer stalled; reading the stream directly until it delivers again")
+			took := s.bridge()
+			s.log.WithFields(logrus.Fields{"event": logevent.RoomLogFollowError, "records": took}).Info("room log: consumer delivers again; direct reads end")
+			s.bridging.Store(false)
+			// A stall reported while this bridge was ending found it
+			// running and started none: bridge it now.
+			if !s.stalled.Load() || s.stopping.Err() != nil || !s.bridging.CompareAndSwap(false, true) {
+				return
+			}
+		}
 	}()
 }
 

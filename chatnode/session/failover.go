@@ -78,18 +78,18 @@ func (s *Session) connectedTo() string {
 }
 
 // markLost marks connection gen (the s.connects it came up as) down, once,
-// and returns the broker it was on, whether the node had reported it up,
-// and whether this call marked it. paho runs the connection-lost handler on
+// and returns the broker it was on and whether the node had reported it
+// up (false when this call marked nothing). paho runs the connection-lost handler on
 // a goroutine of its own, beside the reconnect, so it may come before or
 // after onReconnecting, and even after the next connection is up:
 // whichever of the two comes first for a connection marks it, and a call
 // for a connection that is no longer the newest changes nothing (it would
 // otherwise mark the new connection down, on the wrong broker).
-func (s *Session) markLost(gen int) (broker string, wasUp, marked bool) {
+func (s *Session) markLost(gen int) (broker string, wasUp bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if gen != s.connects || gen == s.lostGen {
-		return s.brokers.lost, false, false
+		return s.brokers.lost, false
 	}
 	s.lostGen = gen
 	wasUp = s.connected
@@ -98,7 +98,14 @@ func (s *Session) markLost(gen int) (broker string, wasUp, marked bool) {
 		s.brokers.lost = s.brokers.current
 	}
 	s.brokers.current = ""
-	return s.brokers.lost, wasUp, true
+	return s.brokers.lost, wasUp
+}
+
+// lastLost is the broker of the last connection marked lost.
+func (s *Session) lastLost() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.brokers.lost
 }
 
 // generation is the number of the newest connection (s.connects).
@@ -112,13 +119,10 @@ func (s *Session) generation() int {
 // before each reconnect attempt (on paho's reconnect goroutine, which reads
 // the list next), after the loss is marked: it puts the lost broker last.
 func (s *Session) reorderServers(o *mqtt.ClientOptions) {
-	s.mu.Lock()
-	lost := s.brokers.lost
-	s.mu.Unlock()
 	if o == nil || len(s.brokers.servers) < 2 {
 		return
 	}
-	o.Servers = failoverOrder(s.brokers.servers, lost)
+	o.Servers = failoverOrder(s.brokers.servers, s.lastLost())
 }
 
 // Broker is the URL of the broker the session is connected to, "" while it

@@ -531,10 +531,9 @@ func (s *Session) onReconnecting(_ mqtt.Client, o *mqtt.ClientOptions) {
 // broker lost and whether the node had reported it up.
 func (s *Session) brokerLost(gen int, current bool) (string, bool) {
 	if !current {
-		broker, _, _ := s.markLost(-1) // a newer connection is up: only the broker lost
-		return broker, false
+		return s.lastLost(), false // a newer connection is up: only name the broker lost
 	}
-	broker, wasUp, _ := s.markLost(gen)
+	broker, wasUp := s.markLost(gen)
 	if wasUp {
 		s.p.do(s.p.onDisconnected)
 	}
