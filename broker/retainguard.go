@@ -19,16 +19,24 @@ import (
 // both at every reconnect, that is a data race on a string, which the race
 // detector reports and which could tear.
 //
-// A wildcard SUBSCRIBE holds the guard shared, from its OnSubscribe to its
-// OnPacketProcessed; a retained PUBLISH holds it exclusively, from its
-// OnPublish (this hook is added last, so the room log and every other
-// check have run) to its OnPacketProcessed; a retained will from OnWill to
-// OnWillSent. Mochi handles one client's packets one at a time, so a
-// client holds at most one guard; the broker's own (inline) client
-// publishes through publishRetained. What runs under the guard writes
-// only to the client's own connection and to other clients' queues; none
-// of it waits for another client's packet handling, so no cycle of waits
-// can form.
+// The guard is held only across Mochi's work on its topic tree and queues,
+// never across a write to a network connection: a client that stops
+// reading (its socket full, its writer blocked up to limits.write_timeout
+// holding Mochi's client lock) must not hold back every retained publish
+// and wildcard subscribe of the broker. So a wildcard SUBSCRIBE is only
+// marked in OnSubscribe and takes the guard shared once its SUBACK is
+// written (OnPacketSent: Mochi writes the SUBACK before its retained
+// scan), until its OnPacketProcessed; a retained PUBLISH holds it
+// exclusively from its OnPublish (this hook is added last, so the room
+// log and every other check have run) until the message is stored
+// (OnRetainMessage), before Mochi writes the PUBACK; a retained will from
+// OnWill until stored. OnPacketProcessed and OnWillSent release whatever
+// a packet still holds (one refused before it was stored). Mochi handles
+// one client's packets one at a time, so a client holds at most one
+// guard; the broker's own (inline) client publishes through
+// publishRetained. What runs under the guard writes only to other
+// clients' queues (non-blocking) and never waits for another client's
+// packet handling, so no cycle of waits can form.
 type retainGuard struct {
 	mqtt.HookBase
 
@@ -36,8 +44,8 @@ type retainGuard struct {
 	// before any of Mochi's locks and after none of ours.
 	tree sync.RWMutex
 
-	mu   sync.Mutex // guards held; taken after tree, never held while waiting
-	held map[*mqtt.Client]guardMode
+	mu   sync.Mutex                 // guards held; taken after tree, never held while waiting
+	held map[*mqtt.Client]guardMode // guardPending: a wildcard SUBSCRIBE whose SUBACK is not written yet
 	// holders counts the entries of held, so that releasing after the
 	// packets that took nothing (nearly all) costs one atomic load.
 	holders atomic.Int64
@@ -48,12 +56,15 @@ type guardMode int
 
 const (
 	guardNone guardMode = iota
+	guardPending
 	guardShared
 	guardExclusive
 )
 
 func (m guardMode) String() string {
 	switch m {
+	case guardPending:
+		return "pending"
 	case guardShared:
 		return "shared"
 	case guardExclusive:
@@ -70,19 +81,44 @@ func (g *retainGuard) ID() string { return "distchat-retain-guard" }
 
 // Provides lists the events the guard takes and releases on.
 func (g *retainGuard) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnSubscribe, mqtt.OnPublish, mqtt.OnPacketProcessed, mqtt.OnWill, mqtt.OnWillSent}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnSubscribe, mqtt.OnPacketSent, mqtt.OnPublish, mqtt.OnRetainMessage,
+		mqtt.OnPacketProcessed, mqtt.OnWill, mqtt.OnWillSent}, []byte{b})
 }
 
-// OnSubscribe takes the guard shared for a SUBSCRIBE with a wildcard
-// filter: only those scan the topic tree for retained messages.
+// OnSubscribe marks a SUBSCRIBE with a wildcard filter (only those scan
+// the topic tree for retained messages); OnPacketSent takes the guard for
+// it once its SUBACK is written.
 func (g *retainGuard) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if cl == nil || cl.Net.Inline {
+		return pk
+	}
 	for _, f := range pk.Filters {
 		if strings.ContainsAny(f.Filter, "+#") {
-			g.take(cl, guardShared)
+			g.mu.Lock()
+			if g.held[cl] == guardNone {
+				g.held[cl] = guardPending
+				g.holders.Add(1)
+			}
+			g.mu.Unlock()
 			break
 		}
 	}
 	return pk
+}
+
+// OnPacketSent takes the guard shared for a marked SUBSCRIBE once its
+// SUBACK is written: Mochi scans for retained messages right after. Every
+// packet sent passes here; all but a SUBACK return at once.
+func (g *retainGuard) OnPacketSent(cl *mqtt.Client, pk packets.Packet, _ []byte) {
+	if pk.FixedHeader.Type != packets.Suback || g.holders.Load() == 0 {
+		return
+	}
+	g.mu.Lock()
+	pending := g.held[cl] == guardPending
+	g.mu.Unlock()
+	if pending {
+		g.take(cl, guardShared)
+	}
 }
 
 // OnPublish takes the guard exclusively for a retained PUBLISH.
@@ -92,6 +128,10 @@ func (g *retainGuard) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 	}
 	return pk, nil
 }
+
+// OnRetainMessage releases a retained PUBLISH's or will's guard as soon as
+// Mochi has stored the message, before it writes the PUBACK.
+func (g *retainGuard) OnRetainMessage(cl *mqtt.Client, _ packets.Packet, _ int64) { g.release(cl) }
 
 // OnPacketProcessed releases what the packet took.
 func (g *retainGuard) OnPacketProcessed(cl *mqtt.Client, _ packets.Packet, _ error) { g.release(cl) }
@@ -105,7 +145,7 @@ func (g *retainGuard) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error)
 	return will, nil
 }
 
-// OnWillSent releases what OnWill took.
+// OnWillSent releases what OnWill took, if the will was not stored.
 func (g *retainGuard) OnWillSent(cl *mqtt.Client, _ packets.Packet) { g.release(cl) }
 
 // publishRetained runs the broker's own retained publish under the guard.
@@ -116,15 +156,16 @@ func (g *retainGuard) publishRetained(publish func() error) error {
 }
 
 // take acquires the guard for cl in mode, unless cl is the broker's own
-// client (publishRetained guards it) or already holds it.
+// client (publishRetained guards it) or already holds it (a pending mark
+// is not a hold).
 func (g *retainGuard) take(cl *mqtt.Client, mode guardMode) {
 	if cl == nil || cl.Net.Inline {
 		return
 	}
 	g.mu.Lock()
-	already := g.held[cl] != guardNone
+	was := g.held[cl]
 	g.mu.Unlock()
-	if already {
+	if was == guardShared || was == guardExclusive {
 		return
 	}
 	if mode == guardShared {
@@ -134,7 +175,9 @@ func (g *retainGuard) take(cl *mqtt.Client, mode guardMode) {
 	}
 	g.mu.Lock()
 	g.held[cl] = mode
-	g.holders.Add(1)
+	if was == guardNone {
+		g.holders.Add(1)
+	}
 	g.mu.Unlock()
 }
 

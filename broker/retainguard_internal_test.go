@@ -17,14 +17,28 @@ func TestRetainGuard(t *testing.T) {
 	inline := &mqtt.Client{Net: mqtt.ClientConnection{Inline: true}}
 
 	type step func(g *retainGuard, cl *mqtt.Client)
-	subscribe := func(pk packets.Packet) step {
+	// A SUBSCRIBE as Mochi handles it: OnSubscribe, then its SUBACK
+	// written, then the retained scan; marked only stops before the SUBACK.
+	marked := func(pk packets.Packet) step {
 		return func(g *retainGuard, cl *mqtt.Client) { g.OnSubscribe(cl, pk) }
+	}
+	subscribe := func(pk packets.Packet) step {
+		return func(g *retainGuard, cl *mqtt.Client) {
+			g.OnSubscribe(cl, pk)
+			g.OnPacketSent(cl, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Suback}}, nil)
+		}
 	}
 	publish := func(pk packets.Packet) step {
 		return func(g *retainGuard, cl *mqtt.Client) {
 			if _, err := g.OnPublish(cl, pk); err != nil {
 				t.Errorf("OnPublish: %v", err)
 			}
+		}
+	}
+	stored := func(pk packets.Packet) step {
+		return func(g *retainGuard, cl *mqtt.Client) {
+			publish(pk)(g, cl)
+			g.OnRetainMessage(cl, pk, 1)
 		}
 	}
 	will := func(w mqtt.Will) step {
@@ -44,6 +58,8 @@ func TestRetainGuard(t *testing.T) {
 		{"retained publish holds back a wildcard subscribe", publish(retained), subscribe(wildcard), false, true},
 		{"retained will holds back a wildcard subscribe", will(mqtt.Will{Retain: true}), subscribe(wildcard), false, true},
 		{"wildcard subscribes share", subscribe(wildcard), subscribe(wildcard), false, false},
+		{"a wildcard subscribe holds nothing until its SUBACK is written", marked(wildcard), publish(retained), false, false},
+		{"a retained publish holds nothing once stored", stored(retained), subscribe(wildcard), false, false},
 		{"exact subscribe takes nothing", subscribe(exact), publish(retained), false, false},
 		{"plain publish takes nothing", publish(plain), subscribe(wildcard), false, false},
 		{"delayed will takes nothing", will(mqtt.Will{Retain: true, WillDelayInterval: 5}), subscribe(wildcard), false, false},
@@ -95,13 +111,22 @@ func TestRetainGuardReleaseWithoutTake(t *testing.T) {
 	cl := &mqtt.Client{ID: "a"}
 	g.OnPacketProcessed(cl, packets.Packet{}, nil)
 	g.OnWillSent(cl, packets.Packet{})
+	suback := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Suback}}
+	g.OnPacketSent(cl, suback, nil) // no SUBSCRIBE marked: takes nothing
 	g.OnSubscribe(cl, subscribePacket("chat/presence/+"))
-	g.OnSubscribe(cl, subscribePacket("chat/presence/+")) // held already: not taken twice
+	g.OnSubscribe(cl, subscribePacket("chat/presence/+"))
+	g.OnPacketSent(cl, suback, nil)
+	g.OnPacketSent(cl, suback, nil) // held already: not taken twice
 	g.OnPacketProcessed(cl, packets.Packet{}, nil)
+	g.OnRetainMessage(cl, publishPacket(true), 1) // released already
+	if !g.tree.TryLock() {
+		t.Fatal("the guard is still held after its release")
+	}
+	g.tree.Unlock()
 	if err := g.publishRetained(func() error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if g.held[cl] != guardNone || guardShared.String() != "shared" || guardExclusive.String() != "exclusive" || guardNone.String() != "none" {
+	if g.held[cl] != guardNone || guardShared.String() != "shared" || guardExclusive.String() != "exclusive" || guardNone.String() != "none" || guardPending.String() != "pending" {
 		t.Fatalf("held %v", g.held)
 	}
 }
