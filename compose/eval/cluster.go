@@ -84,14 +84,18 @@ func (s *Scenario) validateDeployment(add func(string, ...any)) {
 }
 
 // clusterEnv is what compose/eval-ha.yml reads besides Env: every node's
-// -expect, all six nodes' messages. The nodes do not wait for their peers'
-// presence (-peers 1): the runner starts them together once the brokers
-// are up (waitClusterStarted).
+// -expect, all six nodes' messages, and its -peers, all six: a node sends
+// once every node is online, so each receives every message it expects
+// (one that joined later would not get what was sent before it joined:
+// that is history, not catch-up).
 func (s *Scenario) clusterEnv() []string {
 	if s.Deployment != DeployCluster {
 		return nil
 	}
-	return []string{fmt.Sprintf("EVAL_CLUSTER_EXPECT=%d", len(ClusterNodes)*s.Rate*int(s.Duration/time.Second))}
+	return []string{
+		fmt.Sprintf("EVAL_CLUSTER_EXPECT=%d", len(ClusterNodes)*s.Rate*int(s.Duration/time.Second)),
+		fmt.Sprintf("EVAL_CLUSTER_PEERS=%d", len(ClusterNodes)),
+	}
 }
 
 // clusterStartTimeout bounds the wait for the brokers of a cluster: each

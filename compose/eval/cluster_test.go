@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -201,5 +202,38 @@ func TestMeasureFailover(t *testing.T) {
 	}
 	if w := "bob start 9950,bob end 10250,erin start 9500,erin end 12000"; strings.Join(windows, ",") != w {
 		t.Errorf("drill log windows %q, want %q", strings.Join(windows, ","), w)
+	}
+}
+
+// TestClusterEnvCoversTheComposeFile: every ${EVAL_CLUSTER_...} variable
+// compose/eval-ha.yml reads is one the runner sets for a cluster scenario
+// (all six nodes expected and waited for), and a single-broker scenario
+// gets none of them.
+func TestClusterEnvCoversTheComposeFile(t *testing.T) {
+	cluster, err := LoadScenario(writeScenario(t, "name: x\ndeployment: cluster\nrate: 20\nduration: 10s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := strings.Join(cluster.clusterEnv(), " ")
+	for _, want := range []string{"EVAL_CLUSTER_EXPECT=1200", "EVAL_CLUSTER_PEERS=6"} {
+		if !strings.Contains(env, want) {
+			t.Errorf("cluster env %q lacks %s", env, want)
+		}
+	}
+	compose, err := os.ReadFile(filepath.Join("..", "eval-ha.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range regexp.MustCompile(`\$\{(EVAL_CLUSTER_[A-Z_]+)`).FindAllStringSubmatch(string(compose), -1) {
+		if !strings.Contains(env, ref[1]+"=") {
+			t.Errorf("eval-ha.yml reads %s, which the runner does not set", ref[1])
+		}
+	}
+	single, err := LoadScenario(writeScenario(t, "name: y\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env := single.clusterEnv(); env != nil {
+		t.Errorf("single-broker scenario gets cluster env %v", env)
 	}
 }
