@@ -113,8 +113,8 @@ func (p *pipeline) startOrder(c *conv, showN int, rep wire.SyncReply) (msgs []wi
 		base = lo - 1
 	}
 	own := p.ownUnconfirmed(rep.Messages, base)
-	if own > 0 {
-		base = own - 1
+	if own >= 0 {
+		base = rep.Messages[own].RoomSeq - 1
 	}
 	joined = base
 	msgs = rep.Messages
@@ -124,8 +124,8 @@ func (p *pipeline) startOrder(c *conv, showN int, rep wire.SyncReply) (msgs []wi
 			msgs = msgs[len(msgs)-showN:]
 		}
 		base = min(base, msgs[0].RoomSeq-1)
-	case own > 0:
-		msgs = slices.DeleteFunc(slices.Clone(msgs), func(e wire.Envelope) bool { return e.RoomSeq <= base })
+	case own >= 0:
+		msgs = msgs[own:] // in room order, as the log answers
 	default:
 		msgs = nil
 	}
@@ -134,20 +134,20 @@ func (p *pipeline) startOrder(c *conv, showN int, rep wire.SyncReply) (msgs []wi
 	return msgs, joined
 }
 
-// ownUnconfirmed returns the room sequence of the first of msgs at or below
-// base that is one of this node's own messages still waiting for its echo,
-// or 0. The log can store a message before the sender's subscription to
+// ownUnconfirmed returns the index of the first of msgs at or below base
+// that is one of this node's own messages still waiting for its echo, or
+// -1. The log can store a message before the sender's subscription to
 // its room begins: a node whose first broker stalled before it subscribed
 // sends it again to the next broker, which may store it before the node's
 // SUBSCRIBE arrives. It was sent by a member, so it and what follows it
 // are the node's to receive (and its echo confirms the send), not history.
-func (p *pipeline) ownUnconfirmed(msgs []wire.Envelope, base uint64) uint64 {
-	for _, env := range msgs {
+func (p *pipeline) ownUnconfirmed(msgs []wire.Envelope, base uint64) int {
+	for i, env := range msgs {
 		if env.RoomSeq <= base && env.From == p.me && p.echoes.awaitingEcho(env.ID) {
-			return env.RoomSeq
+			return i
 		}
 	}
-	return 0
+	return -1
 }
 
 // applyMessages receives the messages of a catch-up, gap or hole reply and

@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -65,13 +66,8 @@ func TestConnectionLossReportedOnce(t *testing.T) {
 				}
 			}
 			r.got.mu.Unlock()
-			if len(got) != len(tc.want) {
+			if !slices.Equal(got, tc.want) {
 				t.Fatalf("statuses %q, want %q", got, tc.want)
-			}
-			for i := range got {
-				if got[i] != tc.want[i] {
-					t.Fatalf("statuses %q, want %q", got, tc.want)
-				}
 			}
 			if s.Connected() != tc.up || s.Broker() != tc.current {
 				t.Fatalf("connected %v on %q, want %v on %q", s.Connected(), s.Broker(), tc.up, tc.current)
