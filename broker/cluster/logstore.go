@@ -210,21 +210,8 @@ func (s *LogStore) Append(conv string, timeNS int64, encode func(seq uint64) ([]
 			}
 			return seq, nil
 		case attempt < appendAttempts && isWrongLast(err) && time.Until(deadline) > 0:
-			known := t
-			fresh, err := s.fetchTail(conv, deadline)
-			switch {
-			case err == nil:
-				t = fresh
-			case !unanswered(err):
+			if t, err = s.newerTail(conv, t, attempt, deadline); err != nil {
 				return 0, err
-			}
-			if t == known {
-				// The last record is still being agreed on (JetStream
-				// refuses a second expectation on a subject in flight):
-				// give it a moment.
-				if err := s.pause(time.Duration(min(attempt, 20)) * 5 * time.Millisecond); err != nil {
-					return 0, err
-				}
 			}
 		case attempt < appendAttempts && msgID != "" && unanswered(err) && time.Until(deadline) > 0:
 			// No stream leader answered (an election after a broker
@@ -312,6 +299,61 @@ func (s *LogStore) duplicate(conv string, at uint64) (uint64, error) {
 		return 0, fmt.Errorf("room log: stored copy of a resend in %s: %s header: %w", conv, hdrSeq, err)
 	}
 	return 0, &roomlog.DuplicateError{Conv: conv, Seq: seq}
+}
+
+// learnWait bounds how long an append that lost the race for a room_seq
+// waits for this broker's view to take the winning record before it asks
+// the stream's leader instead.
+const learnWait = 50 * time.Millisecond
+
+// newerTail is what an append that lost the race for conv's next room_seq
+// (JetStream refused its expected last record) learns before it tries
+// again: conv's newest record, newer than known. Another broker's record
+// won; once the cluster has agreed on it, it reaches this broker's view
+// within a round trip, so the append waits for the view: no request to
+// the stream's leader (which, with several brokers busy in one room,
+// would add to the leader's load) and no fixed pause. If the view has
+// taken nothing newer within learnWait (the view is behind, or the
+// winner is slow to be agreed on), the leader is asked; when it knows no
+// newer record either, the append pauses, longer with each attempt.
+func (s *LogStore) newerTail(conv string, known tail, attempt int, deadline time.Time) (tail, error) {
+	if t, err := s.viewTail(conv, known, min(learnWait, time.Until(deadline))); err != nil || t != known {
+		return t, err
+	}
+	t, err := s.fetchTail(conv, deadline)
+	switch {
+	case err != nil && !unanswered(err):
+		return known, err
+	case err == nil && t.stream > known.stream:
+		return t, nil
+	}
+	// The last record is still being agreed on (JetStream refuses a second
+	// expectation on a subject in flight), or the leader did not answer:
+	// give it a moment.
+	return known, s.pause(time.Duration(min(attempt, 20)) * 5 * time.Millisecond)
+}
+
+// viewTail waits at most wait for this broker's view to hold a record of
+// conv newer than known, and returns conv's newest record (known when none
+// came).
+func (s *LogStore) viewTail(conv string, known tail, wait time.Duration) (tail, error) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		t, ch := s.tails[conv], s.advanced
+		s.mu.Unlock()
+		if t.stream > known.stream {
+			return t, nil
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return known, nil
+		case <-s.stopping.Done():
+			return known, errStopping
+		}
+	}
 }
 
 // fetchTail asks the stream for conv's newest record.
