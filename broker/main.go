@@ -26,6 +26,9 @@ users (-users FILE or auth.users in -config) to turn authentication and
 per-room ACLs on, and -data DIR to keep sessions and the room log.
 -durability machine fsyncs every chat message before its PUBACK.
 
+The broker runs on one processor (GOMAXPROCS=1) unless GOMAXPROCS is set in the
+environment: GOMAXPROCS=4 broker ... gives it four.
+
 Configuration: the YAML file (-config), then DISTCHAT_* environment variables
 (DISTCHAT_TCP, DISTCHAT_DURABILITY, DISTCHAT_ROOM_LOG_MAX_AGE, ...), then flags; later ones win.
 

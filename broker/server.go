@@ -10,6 +10,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -223,7 +224,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.log.WithFields(logrus.Fields{"event": logevent.Started, "tcp": s.Addr(), "ws": s.wsAddr, "http": s.HTTPAddr(),
 		"data_dir": s.cfg.DataDir, "durability": s.cfg.Durability, "room_log": s.cfg.RoomLog.Enabled, "open_mode": s.cfg.Open(),
-		"users": len(s.cfg.Auth.Users), "anonymous": s.cfg.Auth.Anonymous || s.cfg.Open(), "cluster_node": s.cfg.Cluster.Node}).Info("broker started")
+		"users": len(s.cfg.Auth.Users), "anonymous": s.cfg.Auth.Anonymous || s.cfg.Open(), "cluster_node": s.cfg.Cluster.Node, "procs": runtime.GOMAXPROCS(0)}).Info("broker started")
 	return nil
 }
 

@@ -29,9 +29,15 @@ func Build(t testing.TB) string {
 type Process struct {
 	Bin  string
 	Args []string
+	// Env, when not nil, is the broker's whole environment (as
+	// exec.Cmd.Env); nil gives it this process's.
+	Env []string
 	// Addr is the MQTT listener's address from the broker's "started" log
 	// line, set by Start (useful with -tcp 127.0.0.1:0).
 	Addr string
+	// Procs is the processors the broker runs Go code on (GOMAXPROCS),
+	// from the same line.
+	Procs int
 
 	cmd    *exec.Cmd
 	exited chan error
@@ -41,6 +47,7 @@ type Process struct {
 func (p *Process) Start(t testing.TB) {
 	t.Helper()
 	cmd := exec.Command(p.Bin, p.Args...)
+	cmd.Env = p.Env
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -48,14 +55,14 @@ func (p *Process) Start(t testing.TB) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("brokertest: start broker: %v", err)
 	}
-	started := make(chan string, 1)
+	started := make(chan startedLine, 1)
 	p.cmd, p.exited = cmd, make(chan error, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			var line struct{ Event, TCP string }
+			var line startedLine
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Event == "started" {
-				started <- line.TCP
+				started <- line
 			}
 		}
 		p.exited <- cmd.Wait()
@@ -66,12 +73,19 @@ func (p *Process) Start(t testing.TB) {
 		}
 	})
 	select {
-	case p.Addr = <-started:
+	case line := <-started:
+		p.Addr, p.Procs = line.TCP, line.Procs
 	case err := <-p.exited:
 		t.Fatalf("brokertest: the broker exited before serving: %v", err)
 	case <-time.After(20 * time.Second):
 		t.Fatal("brokertest: the broker did not start within 20 s")
 	}
+}
+
+// startedLine is what Start reads from the broker's "started" log line.
+type startedLine struct {
+	Event, TCP string
+	Procs      int
 }
 
 // Kill sends SIGKILL, waits for the process to end and returns how it
