@@ -26,8 +26,8 @@ users (-users FILE or auth.users in -config) to turn authentication and
 per-room ACLs on, and -data DIR to keep sessions and the room log.
 -durability machine fsyncs every chat message before its PUBACK.
 
-The broker runs on one processor (GOMAXPROCS=1) unless GOMAXPROCS is set in the
-environment: GOMAXPROCS=4 broker ... gives it four.
+A single broker runs on one processor (GOMAXPROCS=1), a cluster node on every
+processor; GOMAXPROCS in the environment decides when set (GOMAXPROCS=4 broker).
 
 Configuration: the YAML file (-config), then DISTCHAT_* environment variables
 (DISTCHAT_TCP, DISTCHAT_DURABILITY, DISTCHAT_ROOM_LOG_MAX_AGE, ...), then flags; later ones win.
@@ -38,8 +38,22 @@ Flags:
 // Main runs the broker command with args (without the program name) and
 // returns the exit code: 0 after a clean shutdown or -h (the full usage), 1
 // on a runtime failure, 2 on bad usage (one line per problem) or
-// configuration. It stops when ctx is cancelled.
+// configuration. It stops when ctx is cancelled. It leaves the process's
+// processors alone (a test runs it inside its own process); Command sets
+// them as the broker binary runs.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return run(ctx, args, stdin, stdout, stderr, nil)
+}
+
+// Command is Main as the broker binary runs it: once the configuration is
+// read, it sets the processors the broker runs on (commandProcs).
+func Command(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return run(ctx, args, stdin, stdout, stderr, setCommandProcs)
+}
+
+// run is Main; configured, when not nil, is called with the configuration
+// before the broker starts.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, configured func(config.Broker)) int {
 	if len(args) > 0 && args[0] == "hash-password" {
 		return hashPassword(stdin, stdout, stderr)
 	}
@@ -91,6 +105,9 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return 2
 	}
 	log.SetOutput(stderr)
+	if configured != nil {
+		configured(cfg)
+	}
 	srv, err := New(cfg, log)
 	if err != nil {
 		printErr(stderr, err)
