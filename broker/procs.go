@@ -18,8 +18,8 @@ import (
 // against the same broker on every processor: less broker CPU per
 // delivery on every load of make bench-compare, a faster one-pair round
 // trip, chat latencies as low or lower (docs/broker.md). A broker with
-// cores of its own and more deliveries a second than one core carries
-// (tens of thousands here) sets GOMAXPROCS.
+// cores of its own and more messages a second than one core carries
+// (about ten thousand in a closed loop here) sets GOMAXPROCS.
 const DefaultProcs = 1
 
 // commandProcs is the processor count the broker command sets for cfg
