@@ -337,23 +337,15 @@ func (s *LogStore) newerTail(conv string, known tail, attempt int, deadline time
 // conv newer than known, and returns conv's newest record (known when none
 // came).
 func (s *LogStore) viewTail(conv string, known tail, wait time.Duration) (tail, error) {
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	for {
-		s.mu.Lock()
-		t, ch := s.tails[conv], s.advanced
-		s.mu.Unlock()
-		if t.stream > known.stream {
-			return t, nil
-		}
-		select {
-		case <-ch:
-		case <-timer.C:
-			return known, nil
-		case <-s.stopping.Done():
-			return known, errStopping
-		}
+	var t tail
+	ok, err := s.awaitView(wait, func() bool {
+		t = s.tails[conv]
+		return t.stream > known.stream
+	})
+	if !ok {
+		return known, err
 	}
+	return t, nil
 }
 
 // fetchTail asks the stream for conv's newest record.
@@ -394,24 +386,39 @@ func (s *LogStore) learn(conv string, t tail) {
 
 // waitApplied returns once the view has reached stream sequence seq.
 func (s *LogStore) waitApplied(seq uint64) error {
-	deadline := time.NewTimer(s.timeout)
-	defer deadline.Stop()
+	ok, err := s.awaitView(s.timeout, func() bool { return s.applied >= seq })
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return fmt.Errorf("room log: record %d acknowledged by the cluster but not in this broker's view after %s", seq, s.timeout)
+	}
+	return nil
+}
+
+// awaitView waits until ready, called with mu held, reports true, for at
+// most wait: it reports false when wait passes first, errStopping when
+// appends stop and errClosed when the store closes. Every record the view
+// takes wakes it (advanced).
+func (s *LogStore) awaitView(wait time.Duration, ready func() bool) (bool, error) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	for {
 		s.mu.Lock()
-		applied, ch, closed := s.applied, s.advanced, s.closed
+		ok, ch, closed := ready(), s.advanced, s.closed
 		s.mu.Unlock()
 		switch {
-		case applied >= seq:
-			return nil
+		case ok:
+			return true, nil
 		case closed:
-			return errClosed
+			return false, errClosed
 		}
 		select {
 		case <-ch:
 		case <-s.stopping.Done():
-			return errStopping
-		case <-deadline.C:
-			return fmt.Errorf("room log: record %d acknowledged by the cluster but not in this broker's view after %s", seq, s.timeout)
+			return false, errStopping
+		case <-timer.C:
+			return false, nil
 		}
 	}
 }
