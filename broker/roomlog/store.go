@@ -144,6 +144,11 @@ type FileStore struct {
 	// batch.
 	written int64
 
+	// encoded is the buffer write lays a record out in, reused from one
+	// append to the next (guarded by mu): the record is copied into the
+	// file or its mapping, never kept.
+	encoded []byte
+
 	commit groupCommit // durability machine (groupcommit.go)
 
 	// Recovery describes what Open found, for the log.
@@ -418,18 +423,27 @@ func zeroTail(f *os.File, off, end int64) (bool, error) {
 // encodeRecord lays one record out: header (body length, CRC-32C of the
 // body), then the body.
 func encodeRecord(conv string, seq uint64, timeNS int64, data []byte) []byte {
-	body := 2 + len(conv) + 16 + len(data)
-	buf := make([]byte, headerLen+body)
-	binary.LittleEndian.PutUint32(buf, uint32(body))
-	b := buf[headerLen:]
-	binary.LittleEndian.PutUint16(b, uint16(len(conv)))
-	copy(b[2:], conv)
-	binary.LittleEndian.PutUint64(b[2+len(conv):], seq)
-	binary.LittleEndian.PutUint64(b[2+len(conv)+8:], uint64(timeNS))
-	copy(b[2+len(conv)+16:], data)
-	binary.LittleEndian.PutUint32(buf[4:], crc32.Checksum(b, castagnoli))
-	return buf
+	return appendRecord(nil, conv, seq, timeNS, data)
 }
+
+// appendRecord appends one record's layout (encodeRecord) to dst.
+func appendRecord(dst []byte, conv string, seq uint64, timeNS int64, data []byte) []byte {
+	body := 2 + len(conv) + 16 + len(data)
+	start := len(dst)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(body))
+	dst = append(dst, 0, 0, 0, 0) // the CRC, once the body is laid out
+	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(conv)))
+	dst = append(dst, conv...)
+	dst = binary.LittleEndian.AppendUint64(dst, seq)
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(timeNS))
+	dst = append(dst, data...)
+	binary.LittleEndian.PutUint32(dst[start+4:], crc32.Checksum(dst[start+headerLen:], castagnoli))
+	return dst
+}
+
+// maxKeptEncoding bounds the record buffer a FileStore keeps between
+// appends: a rare large record does not pin its size.
+const maxKeptEncoding = 64 << 10
 
 func parseBody(b []byte) (conv string, seq uint64, ts int64, dataOff int, err error) {
 	cl := int(binary.LittleEndian.Uint16(b))
@@ -558,7 +572,10 @@ func (s *FileStore) write(conv string, ci *convIndex, seq uint64, timeNS int64, 
 		s.add(ci, e)
 		return 0, nil
 	}
-	buf := encodeRecord(conv, seq, timeNS, data)
+	buf := appendRecord(s.encoded[:0], conv, seq, timeNS, data)
+	if cap(buf) <= maxKeptEncoding {
+		s.encoded = buf
+	}
 	if err := s.writeRecord(buf); err != nil {
 		// A partial write leaves a torn record; cut it so the next append
 		// starts clean, and refuse this one (the client will resend).
