@@ -20,12 +20,49 @@ import (
 // append, and after each flush the kernel write-protects the flushed pages,
 // so the next copy into each would fault. Where mapping is not available
 // (other systems, preallocation or mmap refused) appends go back to writes.
+//
+// The first copy into each page of the mapping faults (the kernel maps the
+// page and marks it dirty): one fault per 4 KiB, a dozen chat records, and
+// under virtualisation each costs microseconds of kernel work; a profile of
+// the broker under the one-pair load put them at 3 to 4 % of its CPU. So the
+// log asks the kernel to fault the pages in for writing a window at a time
+// ahead of the records (MADV_POPULATE_WRITE, Linux 5.14 and later): one
+// system call per prefaultWindow instead of a fault per page. Where the
+// kernel refuses, the pages fault one by one as before.
+
+// prefaultWindow is how far ahead of its records the log has the pages of
+// its mapped tail faulted in: one system call per window (about 0.2 ms for
+// 256 KiB here), so no append waits long for one.
+const prefaultWindow = 256 << 10
 
 // tailMapping is a shared, writable mapping of the file range [off,
 // off+len(data)); FileStore.mu guards it.
 type tailMapping struct {
 	off  int64
 	data []byte
+	// prefaulted is the file offset up to which the mapping's pages are
+	// faulted in for writing; noPrefault is set once the kernel refused.
+	prefaulted int64
+	noPrefault bool
+}
+
+// prefault has the pages of [from, to) faulted in for writing, a window
+// at a time, when to passes the window already faulted in.
+func (m *tailMapping) prefault(to int64) {
+	if m.noPrefault || to <= m.prefaulted {
+		return
+	}
+	start := max(m.prefaulted, m.off) // page-aligned: off is, and so is every window's end but the mapping's
+	end := (max(start, to) + prefaultWindow + int64(pageSize) - 1) &^ int64(pageSize-1)
+	end = min(end, m.off+int64(len(m.data)))
+	if start >= end {
+		return
+	}
+	if err := populateWrite(m.data[start-m.off : end-m.off]); err != nil {
+		m.noPrefault = true // an older kernel: the pages fault as they are written
+		return
+	}
+	m.prefaulted = end
 }
 
 // covers reports whether the mapping holds the file range [from, to).
@@ -46,6 +83,7 @@ func (s *FileStore) writeRecord(buf []byte) error {
 		return err
 	}
 	if s.mapTail(end) {
+		s.tail.prefault(end)
 		return copyMapped(s.tail.data[s.size-s.tail.off:], buf)
 	}
 	_, err := s.f.WriteAt(buf, s.size)

@@ -26,3 +26,11 @@ func mapFile(f *os.File, off int64, length int) ([]byte, error) {
 
 // unmapFile ends a mapping of mapFile.
 func unmapFile(data []byte) error { return syscall.Munmap(data) }
+
+// madvPopulateWrite is MADV_POPULATE_WRITE (Linux 5.14), which the syscall
+// package does not name.
+const madvPopulateWrite = 23
+
+// populateWrite faults the pages of b, part of a mapping of mapFile, in
+// for writing.
+func populateWrite(b []byte) error { return syscall.Madvise(b, madvPopulateWrite) }

@@ -14,3 +14,6 @@ func mapFile(*os.File, int64, int) ([]byte, error) { return nil, errors.ErrUnsup
 
 // unmapFile has nothing to end here.
 func unmapFile([]byte) error { return nil }
+
+// populateWrite is not used here: there is no mapping.
+func populateWrite([]byte) error { return errors.ErrUnsupported }

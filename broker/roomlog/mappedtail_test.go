@@ -129,3 +129,40 @@ func TestZeroTail(t *testing.T) {
 		})
 	}
 }
+
+// The log has the pages ahead of its records faulted in for writing, a
+// window at a time: after every append the prefaulted range reaches past
+// the records, by no more than a window and a page, across mapping chunks.
+func TestMappedTailPrefaultsAhead(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the log maps its tail on Linux only")
+	}
+	s := openAt(t, t.TempDir(), Options{chunk: 1 << 20})
+	t.Cleanup(func() { closeStore(t, s) })
+	body := bytes.Repeat([]byte("p"), 3000)
+	windows := 0
+	last := int64(0)
+	for i := range 1000 { // about 3 MB: three mapping chunks
+		if _, err := s.Append("lobby", int64(i), func(uint64) ([]byte, error) { return body, nil }); err != nil {
+			t.Fatal(err)
+		}
+		s.mu.RLock()
+		tail, size := s.tail, s.size
+		s.mu.RUnlock()
+		if tail.noPrefault {
+			t.Skip("this kernel refuses MADV_POPULATE_WRITE (before Linux 5.14): pages fault as they are written")
+		}
+		mapEnd := tail.off + int64(len(tail.data))
+		if tail.prefaulted < size || tail.prefaulted > min(size+prefaultWindow+int64(pageSize), mapEnd) {
+			t.Fatalf("append %d: records end at %d, pages faulted in up to %d (mapping %d to %d, window %d)",
+				i, size, tail.prefaulted, tail.off, mapEnd, prefaultWindow)
+		}
+		if tail.prefaulted != last {
+			windows++
+			last = tail.prefaulted
+		}
+	}
+	if maxWindows := int(s.size/prefaultWindow) + 3*2; windows > maxWindows {
+		t.Errorf("%d prefault calls for %d bytes of records, want at most %d (one a window)", windows, s.size, maxWindows)
+	}
+}
