@@ -96,16 +96,20 @@ type Options struct {
 	chunk int64
 }
 
+// entry is one record in a conversation's index: where its data lies in
+// the file. It holds no pointer, so the garbage collector does not scan an
+// index, however many records it holds, and a record costs 32 bytes of
+// memory (memory mode keeps the data beside it, in convIndex.data).
 type entry struct {
-	seq  uint64
-	ts   int64
-	off  int64
-	n    int32
-	data []byte // memory mode only
+	seq uint64
+	ts  int64
+	off int64 // the data's offset in the file
+	n   int32 // the data's length
 }
 
 type convIndex struct {
-	entries []entry // consecutive sequence numbers
+	entries []entry  // consecutive sequence numbers
+	data    [][]byte // memory mode only: data[i] is entries[i]'s record
 	bytes   int64
 	last    uint64 // survives retention trimming entries away
 	newest  entry  // the record numbered last, also when trimmed: compaction keeps it, so last survives
@@ -372,7 +376,7 @@ func (s *FileStore) recover() error {
 		if seq == 0 || (ci.last > 0 && seq != ci.last+1) {
 			return fmt.Errorf("room log %s: record at offset %d has sequence %d for %q, want %d", s.path, off, seq, conv, ci.last+1)
 		}
-		s.add(ci, entry{seq: seq, ts: ts, off: off + headerLen + int64(dataOff), n: int32(int(n) - dataOff)})
+		s.add(ci, entry{seq: seq, ts: ts, off: off + headerLen + int64(dataOff), n: int32(int(n) - dataOff)}, nil)
 		off += headerLen + int64(n)
 		s.Recovery.Records++
 	}
@@ -465,9 +469,13 @@ func (s *FileStore) index(conv string) *convIndex {
 	return ci
 }
 
-// add appends e to ci and applies retention. Callers hold s.mu.
-func (s *FileStore) add(ci *convIndex, e entry) {
+// add appends e to ci, with its data in memory mode (nil otherwise), and
+// applies retention. Callers hold s.mu.
+func (s *FileStore) add(ci *convIndex, e entry, data []byte) {
 	ci.entries = append(ci.entries, e)
+	if s.f == nil {
+		ci.data = append(ci.data, data)
+	}
 	ci.bytes += int64(e.n)
 	ci.last, ci.newest = e.seq, e
 	s.records++
@@ -498,10 +506,16 @@ func (s *FileStore) trim(ci *convIndex, nowNS int64) {
 	// copying the whole index each time made an append cost O(records kept)
 	// under the store's lock. append reallocates (and so forgets the
 	// dropped prefix) once the capacity runs out.
-	clear(ci.entries[:drop]) // memory mode: let the dropped data go
 	ci.entries = ci.entries[drop:]
 	if len(ci.entries) < cap(ci.entries)/4 {
 		ci.entries = append([]entry(nil), ci.entries...) // a large trim: give the memory back
+	}
+	if ci.data != nil {
+		clear(ci.data[:drop]) // let the dropped data go
+		ci.data = ci.data[drop:]
+		if len(ci.data) < cap(ci.data)/4 {
+			ci.data = append([][]byte(nil), ci.data...)
+		}
 	}
 }
 
@@ -568,8 +582,7 @@ func (s *FileStore) Append(conv string, timeNS int64, encode func(seq uint64) ([
 func (s *FileStore) write(conv string, ci *convIndex, seq uint64, timeNS int64, data []byte) (int64, error) {
 	e := entry{seq: seq, ts: timeNS, n: int32(len(data))}
 	if s.f == nil {
-		e.data = data
-		s.add(ci, e)
+		s.add(ci, e, data)
 		return 0, nil
 	}
 	buf := appendRecord(s.encoded[:0], conv, seq, timeNS, data)
@@ -595,7 +608,7 @@ func (s *FileStore) write(conv string, ci *convIndex, seq uint64, timeNS int64, 
 	e.off = s.size + headerLen + int64(2+len(conv)+16)
 	s.size += int64(len(buf))
 	s.written++
-	s.add(ci, e)
+	s.add(ci, e, nil)
 	return s.size, nil
 }
 
@@ -670,9 +683,9 @@ func (s *FileStore) Read(conv string, after uint64, limit int) ([]Record, error)
 	if limit > 0 && j-i > limit {
 		j = i + limit
 	}
-	es := append([]entry(nil), ci.entries[i:j]...)
+	es, data := s.slice(ci, i, j)
 	s.mu.RUnlock()
-	return s.load(es)
+	return s.load(es, data)
 }
 
 // Newest implements Store.
@@ -685,22 +698,37 @@ func (s *FileStore) Newest(conv string, n int) ([]Record, error) {
 		return nil, nil
 	}
 	i := max(len(ci.entries)-n, 0)
-	es := append([]entry(nil), ci.entries[i:]...)
+	es, data := s.slice(ci, i, len(ci.entries))
 	s.mu.RUnlock()
-	return s.load(es)
+	return s.load(es, data)
 }
 
-func (s *FileStore) load(es []entry) ([]Record, error) {
+// slice copies ci's entries i to j-1 and, in memory mode, their data
+// (nil otherwise: load reads it from the file). Callers hold s.mu.
+func (s *FileStore) slice(ci *convIndex, i, j int) ([]entry, [][]byte) {
+	es := append([]entry(nil), ci.entries[i:j]...)
+	if s.f != nil {
+		return es, nil
+	}
+	return es, append(make([][]byte, 0, j-i), ci.data[i:j]...)
+}
+
+// load makes records of es: with their data from data (memory mode), or
+// read from the file outside s.mu (appends go on meanwhile; a written
+// record does not move until Close).
+func (s *FileStore) load(es []entry, data [][]byte) ([]Record, error) {
 	out := make([]Record, len(es))
 	for k, e := range es {
-		out[k] = Record{Seq: e.seq, TimeNS: e.ts, Data: e.data}
-		if e.data == nil {
-			buf := make([]byte, e.n)
-			if _, err := s.f.ReadAt(buf, e.off); err != nil {
-				return nil, fmt.Errorf("room log: read record %d: %w", e.seq, err)
-			}
-			out[k].Data = buf
+		out[k] = Record{Seq: e.seq, TimeNS: e.ts}
+		if data != nil {
+			out[k].Data = data[k]
+			continue
 		}
+		buf := make([]byte, e.n)
+		if _, err := s.f.ReadAt(buf, e.off); err != nil {
+			return nil, fmt.Errorf("room log: read record %d: %w", e.seq, err)
+		}
+		out[k].Data = buf
 	}
 	return out, nil
 }
