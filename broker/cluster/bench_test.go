@@ -28,9 +28,7 @@ func BenchmarkPublishAck(b *testing.B) {
 		lat = append(lat, time.Since(start))
 	}
 	b.StopTimer()
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	reportLatency(b, lat)
 }
 
 // BenchmarkContendedAppends measures publish → PUBACK when three
@@ -48,8 +46,18 @@ func BenchmarkContendedAppends(b *testing.B) {
 	for i, br := range bs {
 		pubs[i] = join(b, br.URL, users[i])
 	}
-	lats := make([][]time.Duration, len(pubs))
 	b.ResetTimer()
+	lat, _ := closedLoops(b, pubs)
+	b.StopTimer()
+	reportLatency(b, lat)
+}
+
+// closedLoops has each publisher send to the room "bench", its next
+// message once the previous one is acknowledged, b.N messages in all, and
+// returns every message's publish → PUBACK time and how long it all took.
+func closedLoops(b *testing.B, pubs []*member) ([]time.Duration, time.Duration) {
+	lats := make([][]time.Duration, len(pubs))
+	start := time.Now()
 	var wg sync.WaitGroup
 	for i, p := range pubs {
 		n := b.N / len(pubs)
@@ -58,22 +66,46 @@ func BenchmarkContendedAppends(b *testing.B) {
 		}
 		wg.Go(func() {
 			for k := range n {
-				start := time.Now()
+				sent := time.Now()
 				if !p.say("bench", fmt.Sprintf("%s-%d", p.user, k), wait) {
 					b.Errorf("%s: message %d not acknowledged", p.user, k)
 					return
 				}
-				lats[i] = append(lats[i], time.Since(start))
+				lats[i] = append(lats[i], time.Since(sent))
 			}
 		})
 	}
 	wg.Wait()
-	b.StopTimer()
-	lat := slices.Concat(lats...)
+	return slices.Concat(lats...), time.Since(start)
+}
+
+// reportLatency reports the p50 and p99 of lat.
+func reportLatency(b *testing.B, lat []time.Duration) {
 	if len(lat) == 0 {
 		return
 	}
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkSharedRoomAppends measures publish → PUBACK when twelve
+// publishers on one broker of a three-broker cluster send to one room,
+// each its next message once the previous one is acknowledged: a busy
+// room on one broker. b.N messages in all; it reports p50, p99 and
+// messages per second.
+//
+//	go test -run '^$' -bench SharedRoomAppends -benchtime 2400x ./broker/cluster/
+func BenchmarkSharedRoomAppends(b *testing.B) {
+	const publishers = 12
+	bs := brokertest.StartCluster(b, 3)
+	pubs := make([]*member, publishers)
+	for i := range pubs {
+		pubs[i] = join(b, bs[0].URL, fmt.Sprintf("user%d", i))
+	}
+	b.ResetTimer()
+	lat, elapsed := closedLoops(b, pubs)
+	b.StopTimer()
+	reportLatency(b, lat)
+	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "msg/s")
 }
