@@ -78,10 +78,7 @@ type LogStore struct {
 	view    *roomlog.FileStore
 	log     *logrus.Entry
 	timeout time.Duration
-	queues  appendQueues
-	// atomicFallbacks counts batches JetStream refused for another reason
-	// than a newer last record, appended one at a time instead.
-	atomicFallbacks atomic.Int64
+	turns   turns
 
 	// takeMu makes the consumer and the stall bridge take records into the
 	// view one at a time (take); it is taken before mu.
@@ -157,8 +154,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, opts LogOptions) 
 		Name: StreamName, Subjects: []string{logPrefix + ".>"}, Storage: jetstream.FileStorage,
 		Replicas: opts.Replicas, Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
 		MaxMsgsPerSubject: perSubject, Duplicates: dedupWindow,
-		AllowDirect:        true, // the stall bridge reads this broker's replica (bridgeStall)
-		AllowAtomicPublish: true, // appends waiting together go as one batch (appendBatch)
+		AllowDirect: true, // the stall bridge reads this broker's replica (bridgeStall)
 	}
 	var st jetstream.Stream
 	err := retry(ctx, fmt.Sprintf("room log stream %s (%d replicas)", StreamName, opts.Replicas), func(ctx context.Context) error {
@@ -176,33 +172,18 @@ func (s *LogStore) SetObserver(o Observer) { s.observer.Store(&observerBox{o}) }
 // Append implements roomlog.Store: it appends the conversation's next
 // record to the stream, expecting the subject's last record to be the one
 // this broker knows; when another broker got there first it learns the new
-// last record and tries again with the next room_seq. Appends of this
-// broker to one conversation that wait together are stored as one batch
-// (appendqueue.go). It returns after JetStream's acknowledgement (a
-// majority of replicas hold the record) and once this broker's view has
-// it, so a read here sees it.
+// last record and tries again with the next room_seq. It returns after
+// JetStream's acknowledgement (a majority of replicas hold the record) and
+// once this broker's view has it, so a read here sees it.
 func (s *LogStore) Append(conv string, timeNS int64, encode func(seq uint64) ([]byte, error)) (uint64, error) {
 	if len(conv) == 0 || len(conv) > 1024 {
 		return 0, fmt.Errorf("room log: conversation name of %d bytes", len(conv))
 	}
-	if s.stopping.Err() != nil {
-		return 0, errStopping
+	release, err := s.turns.take(s.stopping, conv, s.timeout)
+	if err != nil {
+		return 0, err
 	}
-	p := &pendingAppend{timeNS: timeNS, encode: encode, enqueued: time.Now(), done: make(chan appendResult, 1)}
-	if s.queues.enqueue(conv, p) {
-		s.lead(conv)
-	}
-	for {
-		r := <-p.done
-		if !r.lead {
-			return r.seq, r.err
-		}
-		s.lead(conv)
-	}
-}
-
-// appendOne appends one record on its own (Append).
-func (s *LogStore) appendOne(conv string, timeNS int64, encode func(seq uint64) ([]byte, error)) (uint64, error) {
+	defer release()
 	t := s.tail(conv)
 	msgID := ""
 	deadline := time.Now().Add(s.timeout)
@@ -213,7 +194,7 @@ func (s *LogStore) appendOne(conv string, timeNS int64, encode func(seq uint64) 
 		seq := t.room + 1
 		data, err := encode(seq)
 		if err != nil {
-			return 0, encodeError(conv, seq, err)
+			return 0, fmt.Errorf("room log: encode %s #%d: %w", conv, seq, err)
 		}
 		if msgID == "" {
 			msgID = dedupID(conv, data)
@@ -246,11 +227,6 @@ func (s *LogStore) appendOne(conv string, timeNS int64, encode func(seq uint64) 
 			return 0, fmt.Errorf("room log: append %s #%d to the replicated log: %w", conv, seq, err)
 		}
 	}
-}
-
-// encodeError is an append's failed encoding of its record.
-func encodeError(conv string, seq uint64, err error) error {
-	return fmt.Errorf("room log: encode %s #%d: %w", conv, seq, err)
 }
 
 // publish sends one record with the headers that sequence it.
