@@ -28,7 +28,7 @@ import (
 // log asks the kernel to fault the pages in for writing a window at a time
 // ahead of the records (MADV_POPULATE_WRITE, Linux 5.14 and later): one
 // system call per prefaultWindow instead of a fault per page. Where the
-// kernel refuses, the pages fault one by one as before.
+// kernel refuses, the pages fault one by one as they are written.
 
 // prefaultWindow is how far ahead of its records the log has the pages of
 // its mapped tail faulted in: one system call per window (about 0.2 ms for
@@ -46,8 +46,9 @@ type tailMapping struct {
 	noPrefault bool
 }
 
-// prefault has the pages of [from, to) faulted in for writing, a window
-// at a time, when to passes the window already faulted in.
+// prefault has the mapping's pages faulted in for writing from where the
+// last window ended to a window past the file offset to, when to passes
+// the last window's end.
 func (m *tailMapping) prefault(to int64) {
 	if m.noPrefault || to <= m.prefaulted {
 		return

@@ -503,20 +503,25 @@ func (s *FileStore) trim(ci *convIndex, nowNS int64) {
 		return
 	}
 	// Reslice rather than copy: at a limit every append drops a record, and
-	// copying the whole index each time made an append cost O(records kept)
+	// copying the whole index each time would make an append cost O(records kept)
 	// under the store's lock. append reallocates (and so forgets the
 	// dropped prefix) once the capacity runs out.
-	ci.entries = ci.entries[drop:]
-	if len(ci.entries) < cap(ci.entries)/4 {
-		ci.entries = append([]entry(nil), ci.entries...) // a large trim: give the memory back
+	ci.entries = dropFront(ci.entries, drop)
+	if s.f == nil {
+		ci.data = dropFront(ci.data, drop)
 	}
-	if ci.data != nil {
-		clear(ci.data[:drop]) // let the dropped data go
-		ci.data = ci.data[drop:]
-		if len(ci.data) < cap(ci.data)/4 {
-			ci.data = append([][]byte(nil), ci.data...)
-		}
+}
+
+// dropFront returns s without its first n elements, which it zeroes so
+// that what they point to can go; after a large drop (three quarters of
+// the capacity unused) it copies the rest to give the memory back.
+func dropFront[T any](s []T, n int) []T {
+	clear(s[:n])
+	s = s[n:]
+	if len(s) < cap(s)/4 {
+		s = append([]T(nil), s...)
 	}
+	return s
 }
 
 // expired reports whether MaxAge has dropped e at nowNS.
