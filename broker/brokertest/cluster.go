@@ -2,7 +2,10 @@ package brokertest
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
+	"slices"
 	"sync"
 	"testing"
 
@@ -12,10 +15,14 @@ import (
 // ClusterConfigs returns n broker configurations that form one cluster
 // (docs/cluster.md): nodes b1..bn, each with its own temporary data
 // directory, MQTT and HTTP on port 0, and a NATS route listener on a free
-// loopback port that every node's routes name. Replicas is min(n, 3).
+// loopback port that every node's routes name. Replicas is min(n, 3). The
+// cluster has a name of its own, so that the routes of another test's
+// cluster (in another package's test process) are refused if they ever
+// reach one of its ports.
 func ClusterConfigs(t testing.TB, n int) []config.Broker {
 	t.Helper()
 	ports := freePorts(t, n)
+	name := fmt.Sprintf("test-%d-%d", os.Getpid(), rand.Uint32())
 	routes := make([]string, n)
 	for i, p := range ports {
 		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", p)
@@ -27,6 +34,7 @@ func ClusterConfigs(t testing.TB, n int) []config.Broker {
 		c.Cluster.Listen = fmt.Sprintf("127.0.0.1:%d", ports[i])
 		c.Cluster.Routes = append([]string(nil), routes...)
 		c.Cluster.Replicas = min(n, 3)
+		c.Cluster.Name = name
 		cfgs[i] = c
 	}
 	return cfgs
@@ -71,22 +79,37 @@ func (b *Broker) Kill() {
 }
 
 // freePorts returns n loopback TCP ports free at the time of the call
-// (the NATS routes must be known before any broker starts).
+// (the NATS routes must be known before any broker starts). They are
+// drawn at random below the kernel's ephemeral range, from which port 0
+// listeners and outgoing connections of every other process take theirs:
+// a port handed out there and closed again can be taken by another test
+// process before its broker binds it.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
-	lns := make([]net.Listener, n)
-	ports := make([]int, n)
-	for i := range lns {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("brokertest: free port: %v", err)
+	ports := make([]int, 0, n)
+	for attempt := 0; len(ports) < n; attempt++ {
+		if attempt == 1000 {
+			t.Fatalf("brokertest: no free port in %d-%d after %d tries", routePortMin, routePortMax, attempt)
 		}
-		lns[i], ports[i] = ln, ln.Addr().(*net.TCPAddr).Port
-	}
-	for _, ln := range lns {
+		p := routePortMin + rand.IntN(routePortMax-routePortMin)
+		if slices.Contains(ports, p) {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue // in use: draw again
+		}
 		if err := ln.Close(); err != nil {
 			t.Fatalf("brokertest: free port: %v", err)
 		}
+		ports = append(ports, p)
 	}
 	return ports
 }
+
+// The range freePorts draws from: below Linux's default ephemeral range
+// (32768-60999) and above the ports services usually have.
+const (
+	routePortMin = 20000
+	routePortMax = 32000
+)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -78,6 +79,7 @@ func startLogs(t *testing.T, n int) []*LogStore {
 			t.Fatal(err)
 		}
 	}
+	name := fmt.Sprintf("test-%d-%d", os.Getpid(), time.Now().UnixNano()) // refuses another test cluster's routes
 	stores := make([]*LogStore, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -88,7 +90,7 @@ func startLogs(t *testing.T, n int) []*LogStore {
 			log.SetOutput(testLog{t})
 			entry := log.WithField("node", i)
 			dir := t.TempDir()
-			c := config.Cluster{Node: fmt.Sprintf("b%d", i+1), Listen: listens[i], Routes: routes, Replicas: n, Name: "test"}
+			c := config.Cluster{Node: fmt.Sprintf("b%d", i+1), Listen: listens[i], Routes: routes, Replicas: n, Name: name}
 			node, err := Start(context.Background(), c, dir, 1<<20, entry)
 			if err != nil {
 				errs[i] = err
