@@ -29,7 +29,7 @@ test: ## go vet, every test with the race detector (needs mosquitto), the socket
 # The hostile-client tests (docs/SECURITY.md lists them by class).
 HOSTILE := TestPublishAsAnotherUserRefused|TestClientIDBelongsToItsUser|TestSessionTakeoverRefused|TestAuthRefused|TestWill.*|TestSubscribeACL|TestAnonymousReadOnly|TestSyncIsOnlyForThoseWhoMayRead|TestListAnswersDMsAndGrantedRooms|TestMalformedChatTopicRefused|TestValidateName.*|TestParseTopicRejects|TestConnectTimeoutClosesSilentConnections|TestConnectionLimits|TestRefusedConnectionsLogIsRateLimited|TestGuardedAccept.*|TestHealthzFollowsAcceptLoop|TestDMsToUnknownUsersStartNoConversation|TestConversationCapsHold|TestSyncFloodFromClientThatDoesNotRead|TestInflightBytes.*|TestNeverAckingSubscriberDropsCountedAndLogged|TestStuckSubscriberDoesNotBlockPublishers|TestStalledReaderQueueFullDropsCounted|TestStampedRecordWithinPacketSize|TestMessageOverSubscribersMaximumPacketSizeIsCounted|TestLongClientStringsClippedInLogs|TestSlogBridgeRedactsAndCountsQuotaDrops|TestConnack.*
 test-hostile: ## the hostile-client tests alone (each attack class, its refusal and its bound; also in make test)
-	CGO_ENABLED=1 $(GO) test -race -count=1 -run '^($(HOSTILE))$$' ./broker/... ./chatnode/wire/
+	CGO_ENABLED=1 $(GO) test -race -count=1 -run '^($(HOSTILE))$$' ./broker/... ./broker/wire/
 
 test-browser: ## the web page in a real headless Chromium (needs: apt-get install chromium); screenshot in results/web.png
 	DISTCHAT_BROWSER=1 CGO_ENABLED=1 $(GO) test -race -count=1 -tags browser -run Browser -timeout 5m ./chatnode/web/
@@ -38,10 +38,10 @@ test-browser: ## the web page in a real headless Chromium (needs: apt-get instal
 # (f.Add and testdata/fuzz/); these runs search for new failing inputs,
 # which go test writes into the package's testdata/fuzz/<target>/.
 FUZZ_TARGETS := \
-	./chatnode/wire:FuzzEnvelopeRoundTrip ./chatnode/wire:FuzzParseTopic ./chatnode/wire:FuzzDMConversation \
-	./chatnode/wire:FuzzValidateName ./chatnode/wire:FuzzSyncRequest ./chatnode/wire:FuzzSyncReply \
+	./broker/wire:FuzzEnvelopeRoundTrip ./broker/wire:FuzzParseTopic ./broker/wire:FuzzDMConversation \
+	./broker/wire:FuzzValidateName ./broker/wire:FuzzSyncRequest ./broker/wire:FuzzSyncReply \
 	./broker/roomlog:FuzzRecovery ./analysis:FuzzParseRec ./analysis:FuzzParseRecRoundTrip \
-	./chatnode/session:FuzzReadJournal ./chatnode/wire:FuzzEncodeEnvelope ./chatnode/wire:FuzzUnmarshalEnvelope \
+	./chatnode/session:FuzzReadJournal ./broker/wire:FuzzEncodeEnvelope ./broker/wire:FuzzUnmarshalEnvelope \
 	./chatnode/jsonlog:FuzzFixedEqualsLogrus
 FUZZTIME  ?= 60s
 FUZZSHORT ?= 4s

@@ -4,7 +4,7 @@ import (
 	"hash/maphash"
 	"math"
 
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // knownEvents are the event names of wire; any other is a bad line.

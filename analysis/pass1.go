@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // fileFacts is what the first pass learns from one file, applied to the

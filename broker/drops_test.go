@@ -12,7 +12,7 @@ import (
 
 	"github.com/distchat/distchat/broker"
 	"github.com/distchat/distchat/broker/brokertest"
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // rawClient is a hand-written MQTT 3.1.1 subscriber that never acknowledges

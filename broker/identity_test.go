@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/distchat/distchat/broker/brokertest"
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // A client id that names a user (u, "u-...", "...-u"; chat nodes use

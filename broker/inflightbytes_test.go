@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/distchat/distchat/broker/brokertest"
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // A subscriber that does not acknowledge holds memory in the broker for each

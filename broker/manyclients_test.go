@@ -11,7 +11,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/distchat/distchat/broker/brokertest"
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // TestManyClientsDrill: 500 MQTT clients on the broker binary (a child

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/distchat/distchat/broker/brokertest"
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // Debian's mosquitto_pub and mosquitto_sub work against the broker: a user

@@ -10,7 +10,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/sirupsen/logrus"
 
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // presenceHook makes presence per user when a user is online on several

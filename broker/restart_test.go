@@ -9,7 +9,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
 
 	"github.com/distchat/distchat/broker/brokertest"
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // A persistent subscriber to a room and to a topic outside chat/ goes

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/distchat/distchat/broker/brokertest"
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // TestRetainedPresenceDuringWildcardSubscribes: clients announce their

@@ -12,8 +12,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/session"
-	"github.com/distchat/distchat/chatnode/wire"
 	"github.com/distchat/distchat/config"
 )
 

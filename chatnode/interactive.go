@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/session"
-	"github.com/distchat/distchat/chatnode/wire"
 	"github.com/distchat/distchat/config"
 )
 

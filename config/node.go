@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // Node configures a chat node. The defaults are the paho settings that do not

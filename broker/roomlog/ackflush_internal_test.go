@@ -10,7 +10,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/sirupsen/logrus"
 
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/config"
 )
 

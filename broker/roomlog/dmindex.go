@@ -4,7 +4,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // dmIndex knows, for every user, the DM conversations they are a party to,

@@ -29,7 +29,7 @@ import (
 
 	"github.com/distchat/distchat/broker/logevent"
 	"github.com/distchat/distchat/broker/lograte"
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/config"
 )
 

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // joins remembers, per client and room, the room's last sequence number when

@@ -14,7 +14,7 @@ import (
 	"github.com/distchat/distchat/broker"
 	"github.com/distchat/distchat/broker/brokertest"
 	"github.com/distchat/distchat/broker/roomlog"
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // publishAll sends every (topic, payload) at QoS 1 without waiting for each

@@ -14,7 +14,7 @@ import (
 
 	"github.com/distchat/distchat/broker"
 	"github.com/distchat/distchat/broker/brokertest"
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // rawSession is an MQTT connection driven packet by packet: a client that

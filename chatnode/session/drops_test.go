@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/distchat/distchat/broker/brokertest"
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // TestNodeRepairsInflightDrops is Mochi's silent drop at the in-flight quota end to end: with

@@ -9,8 +9,8 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/mqttconn"
-	"github.com/distchat/distchat/chatnode/wire"
 )
 
 // Failover between the brokers of a cluster. paho dials the brokers of its

@@ -11,8 +11,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/internal/syncbuf"
-	"github.com/distchat/distchat/chatnode/wire"
 	"github.com/distchat/distchat/config"
 )
 

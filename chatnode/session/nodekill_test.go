@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/distchat/distchat/broker/brokertest"
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // The node kill drill: a chat node (the real binary, a child process) is

@@ -3,7 +3,7 @@ package session
 import (
 	"time"
 
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // Room order: a conversation stamped by the broker's room log is shown in

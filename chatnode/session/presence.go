@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // Presence: every user publishes a retained presence message (online with

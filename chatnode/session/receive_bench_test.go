@@ -9,9 +9,9 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/jsonlog"
 	"github.com/distchat/distchat/chatnode/logbuf"
-	"github.com/distchat/distchat/chatnode/wire"
 )
 
 // BenchmarkReceive is a node's receive path for one live room message: from

@@ -7,8 +7,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/jsonlog"
-	"github.com/distchat/distchat/chatnode/wire"
 )
 
 // receivedLog writes the "received" line of every delivery (and of every

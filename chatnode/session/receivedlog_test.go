@@ -8,9 +8,9 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/jsonlog"
 	"github.com/distchat/distchat/chatnode/logbuf"
-	"github.com/distchat/distchat/chatnode/wire"
 )
 
 // The "received" lines a node writes with its batched log (jsonlog.Fixed)

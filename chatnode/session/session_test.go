@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 	"testing"
 	"time"
 

@@ -10,8 +10,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/session"
-	"github.com/distchat/distchat/chatnode/wire"
 )
 
 // onEvent turns a session event into frames for the page. It runs on the

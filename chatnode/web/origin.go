@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"slices"
 
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // The web node's own log events (besides the sessions' events).

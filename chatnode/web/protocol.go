@@ -1,8 +1,8 @@
 package web
 
 import (
+	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/session"
-	"github.com/distchat/distchat/chatnode/wire"
 )
 
 // The WebSocket carries one JSON object per frame, its type in "t".

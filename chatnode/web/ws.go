@@ -12,8 +12,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/session"
-	"github.com/distchat/distchat/chatnode/wire"
 )
 
 // tabIDPattern is what a tab id may look like: it names a directory.

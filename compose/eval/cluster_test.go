@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 func TestClusterScenarioErrors(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/distchat/distchat/chatnode/wire"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // FailoverTarget is the failover time a node must stay within when its

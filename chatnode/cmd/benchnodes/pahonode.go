@@ -13,9 +13,9 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode"
 	"github.com/distchat/distchat/chatnode/mqttconn"
-	"github.com/distchat/distchat/chatnode/wire"
 )
 
 // pahoNodeArg, as the first argument, makes benchnodes one bare paho node
