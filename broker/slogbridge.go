@@ -27,6 +27,13 @@ const (
 	packetIDsMsg     = "packet ids exhausted"
 	failedPublishMsg = "failed publishing packet"
 	failedRetainMsg  = "failed to publish retained message"
+	// publishErrorMsg is Mochi's error line for every publish a hook
+	// answers with a reason code. The room log's refusals are counted and
+	// logged by the room log itself, rate-limited, so these are not
+	// forwarded: one line per refused publish would let a client flood
+	// the log.
+	publishErrorMsg = "publish packet error"
+	roomLogHookID   = "distchat-roomlog"
 )
 
 // slogBridge is a slog.Handler that forwards Mochi's records to logrus, so
@@ -48,7 +55,7 @@ func (h *slogBridge) Enabled(context.Context, slog.Level) bool { return true }
 
 func (h *slogBridge) Handle(_ context.Context, r slog.Record) error {
 	fields := logrus.Fields{"component": "mochi"}
-	var topic, client string
+	var topic, client, hook string
 	var id uint16
 	var cause error
 	add := func(a slog.Attr) bool {
@@ -67,8 +74,11 @@ func (h *slogBridge) Handle(_ context.Context, r slog.Record) error {
 		case error:
 			cause = v
 		case string:
-			if a.Key == "client" {
+			switch a.Key {
+			case "client":
 				client = v
+			case "hook":
+				hook = v
 			}
 			val = clip(v) // a client id is up to 64 KiB of client text
 		}
@@ -94,6 +104,8 @@ func (h *slogBridge) Handle(_ context.Context, r slog.Record) error {
 		if h.onDrop != nil {
 			h.onDrop(client, topic, id, DropPacketTooLarge)
 		}
+		return nil
+	case r.Message == publishErrorMsg && hook == roomLogHookID:
 		return nil
 	case !h.log.IsLevelEnabled(toLogrusLevel(r.Level)):
 		return nil

@@ -278,8 +278,8 @@ func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.
 		h.log.WithError(err).WithFields(logrus.Fields{"event": logevent.MessageInvalid, "client_id": cl.ID, "topic": pk.TopicName,
 			"bytes": len(pk.Payload)}).Warn("room log: invalid message acknowledged and discarded")
 		// Acknowledged but not routed: refusing the PUBACK would make the
-		// client resend a poison message forever.
-		return pk, packets.CodeSuccessIgnore
+		// client resend a poison message forever (see refusalAck).
+		return pk, refusalAck(cl, pk, invalidCode(err), "invalid message: "+clipID(err.Error()))
 	}
 	conv := wire.Conversation(t)
 	if err := h.admit(t, conv); err != nil {
@@ -304,13 +304,14 @@ func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.
 
 // discard acknowledges and discards a message a bound refused (err wraps a
 // *refusal): refusing the PUBACK would make the client resend it forever.
+// An MQTT 5 publisher gets the reason in the PUBACK (see refusalAck).
 func (h *Hook) discard(cl *mqtt.Client, pk packets.Packet, err error) (packets.Packet, error) {
 	var r *refusal
 	if !errors.As(err, &r) {
 		r = &refusal{reason: RefusedOversized, detail: err.Error()}
 	}
 	h.refused(cl.ID, pk.TopicName, len(pk.Payload), r)
-	return pk, packets.CodeSuccessIgnore
+	return pk, refusalAck(cl, pk, refusalCode(r.reason), clipID(r.Error()))
 }
 
 // refuse logs a publish the log could not take and refuses it (no PUBACK):
@@ -375,7 +376,7 @@ func (h *Hook) envelope(payload []byte, t wire.Topic) (e wire.Envelope, plain bo
 		return wire.Envelope{}, false, fmt.Errorf("%w: empty payload", wire.ErrMalformed)
 	}
 	if len(payload) > h.cfg.MaxPayload {
-		return wire.Envelope{}, false, fmt.Errorf("%w: %d bytes, the limit is %d", wire.ErrMalformed, len(payload), h.cfg.MaxPayload)
+		return wire.Envelope{}, false, fmt.Errorf("%w: %w: %d bytes, the limit is %d", wire.ErrMalformed, errPayloadTooLarge, len(payload), h.cfg.MaxPayload)
 	}
 	if trimmed := bytes.TrimLeft(payload, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' {
 		if e, err = wire.DecodeEnvelope(payload, h.cfg.MaxPayload); err != nil {
