@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -86,6 +87,21 @@ func TestKnownAnswers(t *testing.T) {
 		perNode[r.Node] = fig{r.Expected, r.Received, r.Lost, r.Duplicates, r.Reordered, r.ReceivedSync}
 	}
 	want := map[string]fig{"a": {5, 5, 0, 0, 1, 0}, "b": {5, 5, 0, 1, 0, 1}, "c": {3, 2, 1, 0, 0, 0}}
+	// Longest wait within the window 1.0-2.41 s, from each node's
+	// subscription on: a receives at 1.001, 1.504, 2.003 (then 2.413,
+	// after the window): 503 ms; b at 1.002 (1.003 is a duplicate), 1.501,
+	// 2.401 (2.5 after the window): 900 ms; c joined at 1.2 and receives
+	// at 1.505 and 2.0995: 594.5 ms.
+	waits := map[string]float64{}
+	for _, r := range s.Receivers {
+		waits[r.Node] = r.LongestWaitMS
+	}
+	if w := map[string]float64{"a": 503, "b": 900, "c": 594.5}; !maps.Equal(waits, w) {
+		t.Errorf("longest waits %v, want %v", waits, w)
+	}
+	if s.LongestWaitMS != 900 || s.LongestWaitNode != "b" {
+		t.Errorf("scenario longest wait %v ms at %q, want 900 ms at b", s.LongestWaitMS, s.LongestWaitNode)
+	}
 	if len(perNode) != len(want) {
 		t.Errorf("receivers %v, want %v", perNode, want)
 	}

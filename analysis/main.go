@@ -108,8 +108,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 			fmt.Fprintf(stderr, "analysis: warning: -warmup %s and -cooldown %s leave nothing of scenario %s to measure\n",
 				opt.Warmup, opt.Cooldown, s.Name)
 		}
-		fmt.Fprintf(stdout, "%s: sent %d, expected %d, received %d (%d via sync), lost %d, duplicates %d, p50 %.3f ms, p99 %.3f ms, %.1f msg/s\n",
-			s.Name, s.Sent, s.Expected, s.Received, s.ReceivedSync, s.Lost, s.Duplicates, s.LatencyMS.P50, s.LatencyMS.P99, s.ThroughputMsgsPerS)
+		fmt.Fprintf(stdout, "%s: sent %d, expected %d, received %d (%d via sync), lost %d, duplicates %d, p50 %.3f ms, p99 %.3f ms, %.1f msg/s, longest wait %.3f ms\n",
+			s.Name, s.Sent, s.Expected, s.Received, s.ReceivedSync, s.Lost, s.Duplicates, s.LatencyMS.P50, s.LatencyMS.P99, s.ThroughputMsgsPerS, s.LongestWaitMS)
 	}
 	if sum.Input.BadLines > 0 {
 		fmt.Fprintf(stdout, "%d of %d lines were not chat node events and were skipped\n", sum.Input.BadLines, sum.Input.Lines)

@@ -105,6 +105,7 @@ type receiverAcc struct {
 	perSecond  map[int64]int64     // unique deliveries per second of receive time
 	lastSec    int64               // perSecond's most recent key, and its count not yet added
 	lastSecN   int64
+	waits      waits // when first deliveries came, for the longest wait
 }
 
 func (a *receiverAcc) countSecond(sec int64) {

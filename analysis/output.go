@@ -36,12 +36,12 @@ func writeSummaryCSV(path string, sum Summary) error {
 	}
 	w := csv.NewWriter(f)
 	rows := [][]string{{"run", "receiver", "expected", "received", "lost", "duplicates", "reordered", "received_live",
-		"received_sync", "latency_p50_ms", "latency_p99_ms", "latency_max_ms"}}
+		"received_sync", "latency_p50_ms", "latency_p99_ms", "latency_max_ms", "longest_wait_ms"}}
 	for _, s := range sum.Scenarios {
 		for _, r := range s.Receivers {
 			rows = append(rows, []string{s.Name, r.Node, itoa(r.Expected), itoa(r.Received), itoa(r.Lost),
 				itoa(r.Duplicates), itoa(r.Reordered), itoa(r.ReceivedLive), itoa(r.ReceivedSync),
-				f3(r.LatencyMS.P50), f3(r.LatencyMS.P99), f3(r.LatencyMS.Max)})
+				f3(r.LatencyMS.P50), f3(r.LatencyMS.P99), f3(r.LatencyMS.Max), f3(r.LongestWaitMS)})
 		}
 	}
 	err = w.WriteAll(rows)
@@ -196,13 +196,13 @@ func writeReport(path string, sum Summary, plots reportPlots) error {
 // plots, each group's under a heading of its own.
 func reportSideBySide(b *strings.Builder, ss []ScenarioSummary, compare map[string][]string) {
 	b.WriteString("## Scenarios side by side\n\n")
-	b.WriteString("| scenario | sent | expected | received | lost | dup | via sync | p50 ms | p99 ms | max ms | round trip p50 ms | ack p50 ms | msg/s | MB/s |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| scenario | sent | expected | received | lost | dup | via sync | p50 ms | p99 ms | max ms | longest wait ms | round trip p50 ms | ack p50 ms | msg/s | MB/s |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range ss {
-		fmt.Fprintf(b, "| %s | %d | %d | %d | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n", s.Name, s.Sent, s.Expected,
+		fmt.Fprintf(b, "| %s | %d | %d | %d | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", s.Name, s.Sent, s.Expected,
 			s.Received, s.Lost, s.Duplicates, s.ReceivedSync, msOf(s.LatencyMS, s.LatencyMS.P50), msOf(s.LatencyMS, s.LatencyMS.P99),
-			msOf(s.LatencyMS, s.LatencyMS.Max), msOf(s.RoundTripMS, s.RoundTripMS.P50), msOf(s.AckLatencyMS, s.AckLatencyMS.P50),
-			f3(s.ThroughputMsgsPerS), f3(s.ThroughputMBPerS))
+			msOf(s.LatencyMS, s.LatencyMS.Max), f3(s.LongestWaitMS), msOf(s.RoundTripMS, s.RoundTripMS.P50),
+			msOf(s.AckLatencyMS, s.AckLatencyMS.P50), f3(s.ThroughputMsgsPerS), f3(s.ThroughputMBPerS))
 	}
 	b.WriteString("\n")
 	for _, c := range comparisons(ss) {
@@ -229,6 +229,9 @@ func reportScenario(b *strings.Builder, s ScenarioSummary, plots []string) {
 		"from the room log), **%d lost**, %d duplicates suppressed, %d reordered; %.1f deliveries/s.\n\n",
 		s.Sent, s.WindowS, s.Expected, s.Received, s.ReceivedLive, s.ReceivedSync, s.Lost, s.Duplicates, s.Reordered,
 		s.ThroughputMsgsPerS)
+	if s.LongestWaitNode != "" {
+		fmt.Fprintf(b, "Longest wait for a delivery while the load ran: **%s ms** (%s).\n\n", f3(s.LongestWaitMS), s.LongestWaitNode)
+	}
 	if s.NegativeLatencies > 0 {
 		fmt.Fprintf(b, "%s stamped by the receiver before the sender's send time (clock skew): counted "+
 			"with a one-way latency of 0 ms.\n\n", plural(s.NegativeLatencies, "delivery was", "deliveries were"))
@@ -246,10 +249,11 @@ func reportScenario(b *strings.Builder, s ScenarioSummary, plots []string) {
 		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", row.name, l.N, msOf(l, l.Min), msOf(l, l.Mean),
 			msOf(l, l.P50), msOf(l, l.P90), msOf(l, l.P95), msOf(l, l.P99), msOf(l, l.P999), msOf(l, l.Max))
 	}
-	b.WriteString("\n| receiver | expected | received | lost | duplicates | reordered | via sync | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("\n| receiver | expected | received | lost | duplicates | reordered | via sync | p50 ms | p99 ms | longest wait ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range s.Receivers {
-		fmt.Fprintf(b, "| %s | %d | %d | %d | %d | %d | %d | %s | %s |\n", r.Node, r.Expected, r.Received, r.Lost,
-			r.Duplicates, r.Reordered, r.ReceivedSync, msOf(r.LatencyMS, r.LatencyMS.P50), msOf(r.LatencyMS, r.LatencyMS.P99))
+		fmt.Fprintf(b, "| %s | %d | %d | %d | %d | %d | %d | %s | %s | %s |\n", r.Node, r.Expected, r.Received, r.Lost,
+			r.Duplicates, r.Reordered, r.ReceivedSync, msOf(r.LatencyMS, r.LatencyMS.P50), msOf(r.LatencyMS, r.LatencyMS.P99),
+			f3(r.LongestWaitMS))
 	}
 	b.WriteString("\n")
 	for _, p := range plots {

@@ -178,6 +178,9 @@ func (m *model) sentLine(s *scenario, n int32, r *rec) {
 func (m *model) received(s *scenario, n int32, r *rec, emit func(delivery)) {
 	d, fromIdx, conv := s.deliveryOf(n, r)
 	k, fi, f := m.matchDelivery(s, n, fromIdx, r, &d)
+	if !d.duplicate {
+		s.recv[n].waits.add(d.recvNS, s.winFrom, s.winTo)
+	}
 	emit(d)
 	s.countDelivery(n, fromIdx, conv, r, d, k, fi, f)
 }

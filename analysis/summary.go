@@ -67,11 +67,16 @@ type ScenarioSummary struct {
 	// ThroughputMBPerS is the bytes of the measured first deliveries
 	// (message envelopes as published) per second of the window, in MB
 	// (10^6 bytes).
-	ThroughputMBPerS float64           `json:"throughput_mb_per_s"`
-	WindowS          float64           `json:"window_s"`
-	Faults           []Fault           `json:"faults"`
-	Receivers        []ReceiverSummary `json:"receivers"`
-	Senders          []SenderSummary   `json:"senders"`
+	ThroughputMBPerS float64 `json:"throughput_mb_per_s"`
+	WindowS          float64 `json:"window_s"`
+	// LongestWaitMS is the longest any node waited for its next delivery
+	// while the load ran (the most of the receivers' LongestWaitMS), and
+	// LongestWaitNode the node that waited it.
+	LongestWaitMS   float64           `json:"longest_wait_ms"`
+	LongestWaitNode string            `json:"longest_wait_node,omitempty"`
+	Faults          []Fault           `json:"faults"`
+	Receivers       []ReceiverSummary `json:"receivers"`
+	Senders         []SenderSummary   `json:"senders"`
 
 	throughput   []point // delivered messages per second, for the plot
 	throughputT0 int64   // the first of those seconds, in ns since the epoch
@@ -92,6 +97,11 @@ type ReceiverSummary struct {
 	ReceivedLive int64   `json:"received_live"`
 	ReceivedSync int64   `json:"received_sync"`
 	LatencyMS    Latency `json:"latency_ms"`
+	// LongestWaitMS is the longest time the node went without a first
+	// delivery (by receive stamp) within the measured window, from its
+	// first subscription to its last log line: an outage as the node lived
+	// it, whatever the latency of what came after.
+	LongestWaitMS float64 `json:"longest_wait_ms"`
 }
 
 // SenderSummary is one node's sending in a scenario.
@@ -138,11 +148,15 @@ func (s *scenario) summarize() ScenarioSummary {
 		sync.merge(&acc.sync)
 		self.merge(&acc.self)
 		r.LatencyMS = mine.latency()
+		r.LongestWaitMS = s.longestWait(int32(n))
 		for sec, c := range acc.perSecond {
 			perSecond[sec] += c
 		}
 		if r.Expected > 0 || r.Received > 0 || r.Duplicates > 0 {
 			ss.Receivers = append(ss.Receivers, r)
+			if r.LongestWaitMS > ss.LongestWaitMS || ss.LongestWaitNode == "" {
+				ss.LongestWaitMS, ss.LongestWaitNode = r.LongestWaitMS, r.Node
+			}
 		}
 		ss.Expected += r.Expected
 		ss.Received += r.Received

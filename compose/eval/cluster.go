@@ -70,8 +70,15 @@ func (s *Scenario) validateDeployment(add func(string, ...any)) {
 	if s.Deployment == DeployCluster && !*s.RoomLog {
 		add("room_log: the cluster shares the room log; it cannot be off")
 	}
+	restartEnds, restarted := time.Duration(0), ""
 	for i, f := range s.Faults {
 		where := fmt.Sprintf("faults[%d] (%s)", i, f.Kind)
+		if f.Kind == RestartBroker && s.Deployment == DeployCluster {
+			if restarted != "" && f.At < restartEnds {
+				add("%s: starts before the restart of %s ends: a rolling restart takes one broker at a time", where, restarted)
+			}
+			restartEnds, restarted = f.At+f.For, f.Target
+		}
 		switch {
 		case f.Kind == PartitionBroker && s.Deployment != DeployCluster:
 			add("%s: needs deployment: %s", where, DeployCluster)

@@ -20,6 +20,12 @@ import (
 // delivery after it, on another broker.
 const FailoverTarget = 2 * time.Second
 
+// RestartTarget is the failover time a node must stay within when its
+// broker is restarted gracefully: the broker hands its work over before
+// it closes its clients, so a rolling restart costs each node less than
+// a second.
+const RestartTarget = time.Second
+
 // FailoverFault names the windows reportFailover adds to the drill log, one
 // per node that failed over (last delivery before to first after), so the
 // analysis marks them on the timeline beside the fault itself.
@@ -42,10 +48,13 @@ type NodeFailover struct {
 	ReconnectMS  float64 `json:"reconnect_ms"`
 }
 
-// FailoverReport is the failover time of every node of a killed broker.
+// FailoverReport is the failover time of every node of a killed or
+// restarted broker.
 type FailoverReport struct {
-	Scenario string         `json:"scenario"`
-	Broker   string         `json:"broker"`
+	Scenario string `json:"scenario"`
+	Broker   string `json:"broker"`
+	// Fault is kill-broker or restart-broker; KilledNS is when it started.
+	Fault    string         `json:"fault"`
 	KilledNS int64          `json:"killed_ns"`
 	Nodes    []NodeFailover `json:"nodes"`
 	// P50MS and MaxMS are over Nodes; Met says MaxMS is within TargetMS.
@@ -55,7 +64,7 @@ type FailoverReport struct {
 	Met      bool    `json:"met"`
 }
 
-// reportFailover measures, for a cluster scenario that kills a broker, each
+// reportFailover measures, for a cluster scenario that kills or restarts a broker, each
 // node's failover from the logs in logs, writes failover.json and
 // failover.md beside them and adds the failover windows to the drill log.
 // Other scenarios have nothing to measure.
@@ -71,8 +80,12 @@ func (r *Runner) reportFailover(s Scenario, logs string) error {
 		return err
 	}
 	for _, rep := range reports {
-		r.say("%s: failover from %s: %d nodes, p50 %.0f ms, max %.0f ms (target %.0f ms: %s)", s.Name, rep.Broker,
-			len(rep.Nodes), rep.P50MS, rep.MaxMS, rep.TargetMS, metWord(rep.Met))
+		if len(rep.Nodes) == 0 {
+			r.say("%s: failover from %s (%s): no node had deliveries on both sides of it", s.Name, rep.Broker, rep.Fault)
+			continue
+		}
+		r.say("%s: failover from %s (%s): %d nodes, p50 %.0f ms, max %.0f ms (target %.0f ms: %s)", s.Name, rep.Broker,
+			rep.Fault, len(rep.Nodes), rep.P50MS, rep.MaxMS, rep.TargetMS, metWord(rep.Met))
 	}
 	return nil
 }
@@ -96,6 +109,7 @@ type nodeTrace struct {
 type brokerEvent struct {
 	ts     int64
 	broker string
+	fault  string // the drill's fault kind, for a kill or restart
 }
 
 // logLine is the part of a log line the failover measure reads.
@@ -105,7 +119,8 @@ type logLine struct {
 }
 
 // MeasureFailover reads drill.log and the node logs in logs and returns,
-// for every kill of a broker, the failover of each node that was on it.
+// for every kill or restart of a broker, the failover of each node that was
+// on it.
 func MeasureFailover(scenario, logs string) ([]FailoverReport, error) {
 	kills, traces, err := readFailoverLogs(logs)
 	if err != nil {
@@ -113,7 +128,11 @@ func MeasureFailover(scenario, logs string) ([]FailoverReport, error) {
 	}
 	var reports []FailoverReport
 	for _, k := range kills {
-		rep := FailoverReport{Scenario: scenario, Broker: k.broker, KilledNS: k.ts, TargetMS: ms(int64(FailoverTarget))}
+		target := FailoverTarget
+		if k.fault == RestartBroker {
+			target = RestartTarget
+		}
+		rep := FailoverReport{Scenario: scenario, Broker: k.broker, Fault: k.fault, KilledNS: k.ts, TargetMS: ms(int64(target))}
 		for _, t := range traces {
 			if nf, ok := t.failover(k); ok {
 				rep.Nodes = append(rep.Nodes, nf)
@@ -188,8 +207,8 @@ func readFailoverLogs(logs string) (kills []brokerEvent, traces []nodeTrace, err
 		err := scanLog(f, func(l logLine) {
 			switch l.Event {
 			case wire.EventFault:
-				if l.Fault == KillBroker && l.Phase == wire.PhaseStart {
-					kills = append(kills, brokerEvent{l.TSNS, l.Target})
+				if (l.Fault == KillBroker || l.Fault == RestartBroker) && l.Phase == wire.PhaseStart {
+					kills = append(kills, brokerEvent{l.TSNS, l.Target, l.Fault})
 				}
 			case wire.EventReceived:
 				ts := l.RecvNS
@@ -198,9 +217,9 @@ func readFailoverLogs(logs string) (kills []brokerEvent, traces []nodeTrace, err
 				}
 				t.recv = append(t.recv, ts)
 			case wire.EventConnectionLost:
-				t.lost = append(t.lost, brokerEvent{l.TSNS, l.Broker})
+				t.lost = append(t.lost, brokerEvent{ts: l.TSNS, broker: l.Broker})
 			case wire.EventConnected, wire.EventReconnected:
-				t.up = append(t.up, brokerEvent{l.TSNS, l.Broker})
+				t.up = append(t.up, brokerEvent{ts: l.TSNS, broker: l.Broker})
 			}
 		})
 		if err != nil {
@@ -274,11 +293,12 @@ func writeFailover(dir string, reports []FailoverReport) error {
 	return nil
 }
 
-// failoverMarkdown is the report for people: one table per killed broker.
+// failoverMarkdown is the report for people: one table per killed or
+// restarted broker.
 func failoverMarkdown(reports []FailoverReport) string {
 	var b strings.Builder
 	for _, rep := range reports {
-		fmt.Fprintf(&b, "# %s: failover from %s\n\n", rep.Scenario, rep.Broker)
+		fmt.Fprintf(&b, "# %s: failover from %s (%s)\n\n", rep.Scenario, rep.Broker, rep.Fault)
 		fmt.Fprintf(&b, "Failover time per node: its last delivery before the loss of %s to its first delivery after it.\n\n", rep.Broker)
 		b.WriteString("| node | lost | reconnected to | reconnect (ms) | failover (ms) |\n|---|---|---|---:|---:|\n")
 		for _, nf := range rep.Nodes {

@@ -58,6 +58,13 @@ type Runner struct {
 	Progress io.Writer
 	// Grace is how long after duration+linger the runner waits for the nodes.
 	Grace time.Duration
+	// Healthz asks a broker's /healthz at host:port once and returns nil
+	// when it answers OK (default HTTPHealthz); tests replace it.
+	Healthz func(ctx context.Context, addr string) error
+	// containers are the container ids of the run's services, by service,
+	// as docker-compose gave them (see container). Runs are one at a time:
+	// no lock.
+	containers map[string]string
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -94,6 +101,7 @@ func (s *Scenario) timeline() []action {
 // fault windows.
 func (r *Runner) Run(ctx context.Context, s Scenario) (err error) {
 	r.defaults()
+	r.containers = nil
 	logs, err := r.prepareLogs(s.Name)
 	if err != nil {
 		return err
@@ -139,6 +147,9 @@ func (r *Runner) defaults() {
 	}
 	if r.Grace == 0 {
 		r.Grace = 2 * time.Minute
+	}
+	if r.Healthz == nil {
+		r.Healthz = HTTPHealthz
 	}
 }
 
@@ -193,6 +204,7 @@ func (r *Runner) runFaults(ctx context.Context, s Scenario, logs string, compose
 		}).Info(wire.EventScenario)
 	}
 	var elapsed time.Duration
+	began := time.Now()
 	for _, a := range s.timeline() {
 		if err := r.Sleep(ctx, a.at-elapsed); err != nil {
 			return err
@@ -218,6 +230,10 @@ func (r *Runner) runFaults(ctx context.Context, s Scenario, logs string, compose
 			wire.FieldTarget: target,
 		}).Info(wire.EventFault)
 		r.say("%s: +%s %s %s %s", s.Name, a.at, a.fault.Kind, target, a.phase)
+		if late := time.Since(began); a.at <= s.Duration && late > s.Duration {
+			r.say("%s: warning: %s %s %s came %s after the nodes started, after their %s of sending: lengthen duration",
+				s.Name, a.fault.Kind, target, a.phase, late.Round(time.Second), s.Duration)
+		}
 	}
 	return nil
 }
@@ -260,12 +276,7 @@ func (r *Runner) apply(ctx context.Context, compose composeFunc, a action) error
 		_, err := compose(ctx, "start", brokerTarget(a.fault))
 		return err
 	case RestartBroker:
-		if start {
-			_, err := compose(ctx, "stop", "-t", "20", brokerTarget(a.fault))
-			return err
-		}
-		_, err := compose(ctx, "start", brokerTarget(a.fault))
-		return err
+		return r.restartBroker(ctx, brokerTarget(a.fault), start)
 	case PartitionBroker:
 		return r.partitionBroker(ctx, compose, a.fault.Target, start)
 	case Partition:

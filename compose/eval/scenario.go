@@ -1,7 +1,7 @@
 // Package eval runs distchat's evaluation scenarios: it starts the compose
 // evaluation deployment (compose/eval.yml) with a scenario's load settings,
 // breaks it on schedule with the scenario's faults (docker kill, docker
-// network disconnect), records each fault window in a drill log that the
+// stop, docker network disconnect), records each fault window in a drill log that the
 // analysis tool shades in its plots, and collects the nodes' logs.
 package eval
 
@@ -36,7 +36,10 @@ const BrokerService = "broker"
 const (
 	// KillBroker sends SIGKILL to the broker and starts it again after For.
 	KillBroker = "kill-broker"
-	// RestartBroker stops the broker gracefully (SIGTERM) and starts it after For.
+	// RestartBroker stops the broker gracefully (docker stop: SIGTERM, and
+	// SIGKILL after stopGrace), starts it after For and ends once its
+	// /healthz answers OK. A cluster scenario's restarts must not overlap:
+	// one after another they are a rolling restart.
 	RestartBroker = "restart-broker"
 	// Partition disconnects node Target from the network for For, then reconnects it.
 	Partition = "partition"

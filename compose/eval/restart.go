@@ -1,0 +1,141 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// brokerHTTPPort is the port of a broker's /healthz and /stats inside its
+// container (DISTCHAT_HTTP in the compose files). The compose files
+// publish it on an ephemeral port of the host's loopback; `docker-compose
+// port` says which, anew after every start.
+const brokerHTTPPort = "8080"
+
+// healthTimeout bounds the wait for a restarted broker's /healthz: a
+// cluster member rejoins and catches its streams up before it listens.
+const healthTimeout = 2 * time.Minute
+
+// healthPoll is how often the runner asks a restarting broker's /healthz.
+const healthPoll = 100 * time.Millisecond
+
+// HTTPHealthz asks http://addr/healthz once and returns nil when it
+// answers 200 OK: the broker's MQTT listener takes clients (a cluster
+// member opens it once it has rejoined the cluster).
+func HTTPHealthz(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+	if err != nil {
+		return fmt.Errorf("healthz request: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET /healthz: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /healthz: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	return nil
+}
+
+// stopGrace is how many seconds docker stop gives a broker between its
+// SIGTERM and a SIGKILL: the compose files' stop_grace_period.
+const stopGrace = "20"
+
+// restartBroker stops broker gracefully (start) or starts it again and
+// waits for its /healthz (end). It calls docker on the container itself:
+// docker-compose takes seconds per call, which would blur when the SIGTERM
+// went out and when the broker was back.
+func (r *Runner) restartBroker(ctx context.Context, broker string, start bool) error {
+	id, err := r.container(ctx, broker)
+	if err != nil {
+		return err
+	}
+	began := time.Now()
+	if start {
+		if _, err := r.Cmd.Run(ctx, nil, "docker", "stop", "-t", stopGrace, id); err != nil {
+			return err
+		}
+		r.say("%s stopped %s after its SIGTERM", broker, time.Since(began).Round(time.Millisecond))
+		return nil
+	}
+	if _, err := r.Cmd.Run(ctx, nil, "docker", "start", id); err != nil {
+		return err
+	}
+	if err := r.waitHealthy(ctx, id, broker); err != nil {
+		return err
+	}
+	r.say("%s healthy %s after its start", broker, time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// container is the id of service's container, found once per run by the
+// labels docker-compose puts on it (docker ps answers at once; compose ps
+// takes seconds): stopping and starting a container keeps its id.
+func (r *Runner) container(ctx context.Context, service string) (string, error) {
+	if id, ok := r.containers[service]; ok {
+		return id, nil
+	}
+	out, err := r.Cmd.Run(ctx, nil, "docker", "ps", "-a", "-q", "--filter", "label=com.docker.compose.project="+r.Project,
+		"--filter", "label=com.docker.compose.service="+service)
+	if err != nil {
+		return "", err
+	}
+	id := strings.TrimSpace(out)
+	if id == "" || strings.Contains(id, "\n") {
+		return "", fmt.Errorf("%s of project %s has no single container (%q)", service, r.Project, id)
+	}
+	if r.containers == nil {
+		r.containers = map[string]string{}
+	}
+	r.containers[service] = id
+	return id, nil
+}
+
+// waitHealthy waits until the /healthz of broker (container id) answers
+// OK, at most healthTimeout: a restart ends when the broker takes clients
+// again, so the next fault of a rolling restart never finds two brokers
+// down. Its published port is asked anew: docker may pick another one at
+// every start.
+func (r *Runner) waitHealthy(ctx context.Context, id, broker string) error {
+	wctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
+	var addr string
+	var last error
+	for {
+		if addr == "" {
+			out, err := r.Cmd.Run(wctx, nil, "docker", "port", id, brokerHTTPPort)
+			addr, last = firstLine(out), err
+			if err == nil && addr == "" {
+				last = fmt.Errorf("%s publishes no port %s", broker, brokerHTTPPort)
+			}
+		}
+		if addr != "" {
+			if last = r.Healthz(wctx, addr); last == nil {
+				return nil
+			}
+		}
+		if err := r.Sleep(wctx, healthPoll); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("%s not healthy within %s: %w", broker, healthTimeout, last)
+		}
+	}
+}
+
+// firstLine is the first line of docker port's answer (it lists IPv4 and
+// IPv6 bindings each on a line of its own), trimmed.
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return strings.TrimSpace(s)
+}
