@@ -23,7 +23,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 
 Runs each scenario against compose/eval.yml: a fresh broker and the
 scenario's bench nodes (alice, bob, carol by default; nodes: 10 adds dave to
-judy), the scenario's faults on schedule (docker kill, docker start, docker
+judy), the scenario's faults on schedule (docker kill, docker stop, docker start, docker
 network disconnect), then waits for the nodes and tears down. Logs land in
 RESULTS/<scenario>/logs; drill.log there records the scenario's comparison
 groups and the fault windows.
