@@ -62,8 +62,8 @@ type Runner struct {
 	// when it answers OK (default HTTPHealthz); tests replace it.
 	Healthz func(ctx context.Context, addr string) error
 	// containers are the container ids of the run's services, by service,
-	// as docker-compose gave them (see container). Runs are one at a time:
-	// no lock.
+	// found by their compose labels (see container). Runs are one at a
+	// time: no lock.
 	containers map[string]string
 }
 
