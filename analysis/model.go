@@ -4,18 +4,18 @@ import (
 	"hash/maphash"
 	"math"
 
-	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // knownEvents are the event names of wire; any other is a bad line.
 var knownEvents = map[string]bool{}
 
 func init() {
-	for _, e := range []string{wire.EventConnected, wire.EventConnectionLost, wire.EventReconnecting,
-		wire.EventReconnected, wire.EventSubscribed, wire.EventUnsubscribed, wire.EventSent, wire.EventSendFailed,
-		wire.EventReceived, wire.EventGap, wire.EventMalformed, wire.EventPresence, wire.EventSync,
-		wire.EventBenchStart, wire.EventBenchEnd, wire.EventFault, wire.EventShutdown, wire.EventSubscribeFailed,
-		wire.EventClientLog, wire.EventScenario} {
+	for _, e := range []string{nodelog.EventConnected, nodelog.EventConnectionLost, nodelog.EventReconnecting,
+		nodelog.EventReconnected, nodelog.EventSubscribed, nodelog.EventUnsubscribed, nodelog.EventSent, nodelog.EventSendFailed,
+		nodelog.EventReceived, nodelog.EventGap, nodelog.EventMalformed, nodelog.EventPresence, nodelog.EventSync,
+		nodelog.EventBenchStart, nodelog.EventBenchEnd, nodelog.EventFault, nodelog.EventShutdown, nodelog.EventSubscribeFailed,
+		nodelog.EventClientLog, nodelog.EventScenario} {
 		knownEvents[e] = true
 	}
 }
@@ -227,10 +227,10 @@ func eventOf(r *rec, ok bool) string {
 		return ""
 	}
 	switch string(r.event) {
-	case wire.EventReceived:
-		return wire.EventReceived
-	case wire.EventSent:
-		return wire.EventSent
+	case nodelog.EventReceived:
+		return nodelog.EventReceived
+	case nodelog.EventSent:
+		return nodelog.EventSent
 	}
 	for e := range knownEvents {
 		if string(r.event) == e {

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // fileFacts is what the first pass learns from one file, applied to the
@@ -65,16 +65,16 @@ func (ff *fileFacts) pass1(line []byte) {
 		ff.events = append(ff.events, fact{run: k[0], node: k[1]}) // the node, in the order the files name them
 	}
 	switch e {
-	case wire.EventScenario:
+	case nodelog.EventScenario:
 		ff.faultLines++
 		ff.events = append(ff.events, fact{event: e, run: string(r.run), group: string(r.group)})
-	case wire.EventFault:
+	case nodelog.EventFault:
 		ff.faultLines++
 		ff.events = append(ff.events, fact{event: e, run: string(r.run), fault: string(r.fault), target: string(r.target),
 			phase: string(r.phase), ts: r.tsNS})
-	case wire.EventSubscribed, wire.EventUnsubscribed:
+	case nodelog.EventSubscribed, nodelog.EventUnsubscribed:
 		ff.events = append(ff.events, fact{event: e, run: string(r.run), node: string(r.node), conv: convKey(r), ts: r.tsNS})
-	case wire.EventSent:
+	case nodelog.EventSent:
 		if len(r.id) == 0 {
 			return
 		}
@@ -92,7 +92,7 @@ func (ff *fileFacts) pass1(line []byte) {
 
 // isDrillEvent reports whether lines of event e come from the evaluation's
 // drill log rather than a node.
-func isDrillEvent(e string) bool { return e == wire.EventFault || e == wire.EventScenario }
+func isDrillEvent(e string) bool { return e == nodelog.EventFault || e == nodelog.EventScenario }
 
 // nodeEnds tells pass two when a node's log has been read to its end: when
 // every file of the group holding its lines has, and no file that may hold
@@ -240,12 +240,12 @@ func (m *model) apply(ff *fileFacts) {
 	for _, f := range ff.events {
 		s := m.scenario(f.run)
 		switch f.event {
-		case wire.EventScenario:
+		case nodelog.EventScenario:
 			s.groups = splitGroups(f.group)
 			continue
-		case wire.EventFault:
+		case nodelog.EventFault:
 			key := faultKey{f.fault, f.target}
-			if f.phase == wire.PhaseStart {
+			if f.phase == nodelog.PhaseStart {
 				s.openFault[key] = f.ts
 			} else if start, ok := s.openFault[key]; ok {
 				delete(s.openFault, key)
@@ -258,7 +258,7 @@ func (m *model) apply(ff *fileFacts) {
 			continue
 		}
 		key := memberKey{n, s.convOf(f.conv)}
-		if f.event == wire.EventSubscribed {
+		if f.event == nodelog.EventSubscribed {
 			if _, already := s.open[key]; !already {
 				s.open[key] = f.ts
 			}

@@ -5,7 +5,7 @@ import (
 	"hash/maphash"
 	"math/bits"
 
-	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // flight is a message the analysis has seen a line of and not yet finished
@@ -99,12 +99,12 @@ func (m *model) pass2(r *rec, ok bool, c *cursor, emit func(delivery)) {
 		s.lastTS[n] = r.tsNS
 	}
 	switch ev {
-	case wire.EventSent:
+	case nodelog.EventSent:
 		if len(r.id) > 0 {
 			m.sentLine(s, n, r)
 		}
-	case wire.EventReceived:
-		if string(r.via) != wire.ViaHistory { // history is shown on join, not a delivery the analysis expects
+	case nodelog.EventReceived:
+		if string(r.via) != nodelog.ViaHistory { // history is shown on join, not a delivery the analysis expects
 			m.received(s, n, r, emit)
 		}
 	}
@@ -269,7 +269,7 @@ func (s *scenario) countDelivery(n, fromIdx, conv int32, r *rec, d delivery, k u
 		s.unmatched++ // no id, or its sender's log has ended: no "sent" line to match, whenever it was sent
 		return
 	}
-	p := pending{recvNS: d.recvNS, latencyUS: d.latencyUS, bytes: r.bytes, node: n, sync: string(r.via) == wire.ViaSync}
+	p := pending{recvNS: d.recvNS, latencyUS: d.latencyUS, bytes: r.bytes, node: n, sync: string(r.via) == nodelog.ViaSync}
 	if key := (streamKey{fromIdx, conv, atoi(r.boot)}); measured && d.seq > 0 {
 		if d.seq < acc.lastSeq[key] {
 			p.reordered = true
@@ -294,10 +294,10 @@ func (s *scenario) countDelivery(n, fromIdx, conv int32, r *rec, d delivery, k u
 // the usual values.
 func viaOf(via []byte) string {
 	switch string(via) {
-	case wire.ViaLive:
-		return wire.ViaLive
-	case wire.ViaSync:
-		return wire.ViaSync
+	case nodelog.ViaLive:
+		return nodelog.ViaLive
+	case nodelog.ViaSync:
+		return nodelog.ViaSync
 	}
 	return csvField(string(via))
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 	"github.com/distchat/distchat/chatnode/session"
 	"github.com/distchat/distchat/config"
 )
@@ -188,7 +188,7 @@ func bench(ctx context.Context, cfg config.Node, bp benchParams, log *logrus.Ent
 	opts.OnEvent = func(e session.Event) {
 		switch e := e.(type) {
 		case session.Message:
-			if e.Via != wire.ViaHistory {
+			if e.Via != nodelog.ViaHistory {
 				lat.add(time.Duration(e.RecvNS - e.Env.SentNS))
 			}
 		case session.ConnectFailed:
@@ -225,7 +225,7 @@ func bench(ctx context.Context, cfg config.Node, bp benchParams, log *logrus.Ent
 	if res.Expected == 0 {
 		res.Expected = bp.peers * bp.perNode()
 	}
-	log.WithFields(logrus.Fields{wire.FieldEvent: wire.EventBenchStart, "rooms": cfg.Rooms, wire.FieldCount: bp.count,
+	log.WithFields(logrus.Fields{nodelog.FieldEvent: nodelog.EventBenchStart, "rooms": cfg.Rooms, nodelog.FieldCount: bp.count,
 		"rate": bp.rate, "size": bp.size, "duration": bp.duration.String()}).Info("bench start")
 	sent, err := sendLoad(ctx, s, cfg.Rooms, bp)
 	res.Sent = len(sent)
@@ -241,7 +241,7 @@ func bench(ctx context.Context, cfg config.Node, bp benchParams, log *logrus.Ent
 	}
 	lat.summarise(&res)
 	res.Duplicates = int(s.Stats().Duplicates)
-	log.WithFields(logrus.Fields{wire.FieldEvent: wire.EventBenchEnd, "sent": res.Sent, "received": res.Received,
+	log.WithFields(logrus.Fields{nodelog.FieldEvent: nodelog.EventBenchEnd, "sent": res.Sent, "received": res.Received,
 		"expected": res.Expected, "duplicates": res.Duplicates, "unacked": res.Unacked, "p50_us": res.P50.Microseconds(),
 		"p99_us": res.P99.Microseconds()}).Info("bench end")
 	return res, nil

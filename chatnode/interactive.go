@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 	"github.com/distchat/distchat/chatnode/session"
 	"github.com/distchat/distchat/config"
 )
@@ -598,7 +599,7 @@ func (c *chat) showStatus(e session.Status) {
 func (c *chat) showMessage(m session.Message) {
 	sc := c.sc
 	at := sc.clock()
-	if m.Via == wire.ViaHistory {
+	if m.Via == nodelog.ViaHistory {
 		at = time.Unix(0, m.Env.SentNS)
 	}
 	who := sc.paint("1", "<"+m.Env.From+">")
@@ -614,7 +615,7 @@ func (c *chat) showMessage(m session.Message) {
 		}
 	}
 	line := sc.stamp(at) + " " + where
-	if m.Via == wire.ViaHistory {
+	if m.Via == nodelog.ViaHistory {
 		line += " " + sc.paint("2", "(history)")
 	}
 	if who != "" {

@@ -8,8 +8,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/jsonlog"
+	"github.com/distchat/distchat/chatnode/nodelog"
 	"github.com/distchat/distchat/config"
 )
 
@@ -26,18 +26,18 @@ func BenchmarkLogReceived(b *testing.B) {
 	}
 	b.Cleanup(closeLog)
 	b.Run("fixed", func(b *testing.B) {
-		fx, err := jsonlog.NewFixed(log, logrus.InfoLevel, "received", wire.FieldEvent, wire.FieldFrom, wire.FieldID,
-			wire.FieldBoot, wire.FieldSeq, wire.FieldRoomSeq, wire.FieldSentNS, wire.FieldRecvNS, wire.FieldLatencyUS,
-			wire.FieldBytes, wire.FieldDuplicate, wire.FieldVia, wire.FieldRoom)
+		fx, err := jsonlog.NewFixed(log, logrus.InfoLevel, "received", nodelog.FieldEvent, nodelog.FieldFrom, nodelog.FieldID,
+			nodelog.FieldBoot, nodelog.FieldSeq, nodelog.FieldRoomSeq, nodelog.FieldSentNS, nodelog.FieldRecvNS, nodelog.FieldLatencyUS,
+			nodelog.FieldBytes, nodelog.FieldDuplicate, nodelog.FieldVia, nodelog.FieldRoom)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := fx.Line(time.Now(), jsonlog.String(wire.EventReceived), jsonlog.String("n3"), jsonlog.String("n3-dn948oi7tqgt-1f"),
+			if err := fx.Line(time.Now(), jsonlog.String(nodelog.EventReceived), jsonlog.String("n3"), jsonlog.String("n3-dn948oi7tqgt-1f"),
 				jsonlog.Int(1796099798378191421), jsonlog.Uint(31), jsonlog.Uint(307), jsonlog.Int(1796099798404460771),
 				jsonlog.Int(1796099798405713501), jsonlog.Int(1252), jsonlog.Int(301), jsonlog.Bool(false),
-				jsonlog.String(wire.ViaLive), jsonlog.String("lobby")); err != nil {
+				jsonlog.String(nodelog.ViaLive), jsonlog.String("lobby")); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -47,11 +47,11 @@ func BenchmarkLogReceived(b *testing.B) {
 		f := make(logrus.Fields, 16) // the pipeline reuses one map for every line
 		for b.Loop() {
 			clear(f)
-			f[wire.FieldEvent], f[wire.FieldFrom], f[wire.FieldID] = wire.EventReceived, "n3", "n3-dn948oi7tqgt-1f"
-			f[wire.FieldBoot], f[wire.FieldSeq], f[wire.FieldRoomSeq] = int64(1796099798378191421), uint64(31), uint64(307)
-			f[wire.FieldSentNS], f[wire.FieldRecvNS] = int64(1796099798404460771), int64(1796099798405713501)
-			f[wire.FieldLatencyUS], f[wire.FieldBytes], f[wire.FieldDuplicate] = int64(1252), 301, false
-			f[wire.FieldVia], f[wire.FieldRoom] = wire.ViaLive, "lobby"
+			f[nodelog.FieldEvent], f[nodelog.FieldFrom], f[nodelog.FieldID] = nodelog.EventReceived, "n3", "n3-dn948oi7tqgt-1f"
+			f[nodelog.FieldBoot], f[nodelog.FieldSeq], f[nodelog.FieldRoomSeq] = int64(1796099798378191421), uint64(31), uint64(307)
+			f[nodelog.FieldSentNS], f[nodelog.FieldRecvNS] = int64(1796099798404460771), int64(1796099798405713501)
+			f[nodelog.FieldLatencyUS], f[nodelog.FieldBytes], f[nodelog.FieldDuplicate] = int64(1252), 301, false
+			f[nodelog.FieldVia], f[nodelog.FieldRoom] = nodelog.ViaLive, "lobby"
 			log.WithFields(f).Info("received")
 		}
 	})

@@ -19,9 +19,9 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/jsonlog"
 	"github.com/distchat/distchat/chatnode/logbuf"
+	"github.com/distchat/distchat/chatnode/nodelog"
 	"github.com/distchat/distchat/config"
 )
 
@@ -132,7 +132,7 @@ type tsHook struct{}
 
 func (tsHook) Levels() []logrus.Level { return logrus.AllLevels }
 func (tsHook) Fire(e *logrus.Entry) error {
-	e.Data[wire.FieldTSNS] = e.Time.UnixNano()
+	e.Data[nodelog.FieldTSNS] = e.Time.UnixNano()
 	return nil
 }
 
@@ -206,7 +206,7 @@ func interactiveStderr(cfg config.Node, stderrIsTerminal bool) stderrLog {
 // it, mode says what stderr gets.
 func newLogger(cfg config.Node, stderr io.Writer, mode stderrLog) (*logrus.Entry, func(), error) {
 	l := logrus.New()
-	var f logrus.Formatter = &jsonlog.Formatter{TimeNSKey: wire.FieldTSNS}
+	var f logrus.Formatter = &jsonlog.Formatter{TimeNSKey: nodelog.FieldTSNS}
 	if cfg.LogFormat == "text" {
 		f = &logrus.TextFormatter{DisableColors: true, FullTimestamp: true}
 		l.AddHook(tsHook{})
@@ -241,7 +241,7 @@ func newLogger(cfg config.Node, stderr io.Writer, mode stderrLog) (*logrus.Entry
 		}
 	}
 	l.SetOutput(out)
-	entry := l.WithFields(logrus.Fields{wire.FieldNode: cfg.Nick, wire.FieldRun: cfg.Run})
+	entry := l.WithFields(logrus.Fields{nodelog.FieldNode: cfg.Nick, nodelog.FieldRun: cfg.Run})
 	pahoSink.Store(entry)
 	closeFn := func() {
 		pahoSink.CompareAndSwap(entry, nil)
@@ -271,7 +271,7 @@ type pahoWriter struct{ level logrus.Level }
 
 func (w pahoWriter) Write(p []byte) (int, error) {
 	if e := pahoSink.Load(); e != nil {
-		e.WithField(wire.FieldEvent, wire.EventClientLog).Log(w.level, strings.TrimSpace(string(p)))
+		e.WithField(nodelog.FieldEvent, nodelog.EventClientLog).Log(w.level, strings.TrimSpace(string(p)))
 	}
 	return len(p), nil
 }

@@ -11,7 +11,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 	"github.com/distchat/distchat/chatnode/web"
 	"github.com/distchat/distchat/config"
 )
@@ -136,7 +136,7 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if wf.tlsCert != "" {
 		scheme = "https"
 	}
-	log.WithField(wire.FieldEvent, web.EventStarted).WithField("addr", ln.Addr().String()).WithField(wire.FieldBroker, cfg.Broker).Info("serving the web page")
+	log.WithField(nodelog.FieldEvent, web.EventStarted).WithField("addr", ln.Addr().String()).WithField(nodelog.FieldBroker, cfg.Broker).Info("serving the web page")
 	fmt.Fprintf(stdout, "chatnode web: open %s://%s and sign in with a user of %s\n", scheme, ln.Addr(), wf.users)
 	served := make(chan error, 1)
 	go func() {
@@ -155,7 +155,7 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout(cfg))
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
-		log.WithField(wire.FieldEvent, wire.EventShutdown).WithField(wire.FieldError, err.Error()).Warn("stop the web server")
+		log.WithField(nodelog.FieldEvent, nodelog.EventShutdown).WithField(nodelog.FieldError, err.Error()).Warn("stop the web server")
 	}
 	return exitOK
 }

@@ -1,6 +1,6 @@
 // Package wire is the contract between distchat's programs: the MQTT topic
-// scheme, the chat message envelope, name validation, and the names and fields
-// of the JSON-lines log events that chat nodes write and the analysis tool reads.
+// scheme, the chat message envelope and name validation. The chat node's log
+// schema is no part of it (chatnode/nodelog).
 //
 // It lives on the broker's side because the server defines the protocol its
 // clients speak; it imports neither Mochi nor paho, so the broker, the node and

@@ -9,6 +9,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // Catch-up: the node asks the broker's room log (sync requests on
@@ -126,7 +127,7 @@ func (q *syncRequests) send(r request, sr wire.SyncRequest) string {
 	}
 	payload, err := jsonMarshal(sr)
 	if err != nil {
-		q.log.WithField(wire.FieldEvent, wire.EventSync).WithError(err).Error("sync request")
+		q.log.WithField(nodelog.FieldEvent, nodelog.EventSync).WithError(err).Error("sync request")
 		return id
 	}
 	q.out.publishSync(payload)
@@ -235,7 +236,7 @@ func (p *pipeline) checkRoomLogSilence(now time.Time) {
 		return
 	}
 	q.roomLog = roomLogAbsent
-	p.log.WithField(wire.FieldEvent, wire.EventSync).WithField(wire.FieldError, "no reply from a room log").
+	p.log.WithField(nodelog.FieldEvent, nodelog.EventSync).WithField(nodelog.FieldError, "no reply from a room log").
 		Warn("the broker keeps no room log (e.g. Mosquitto): no catch-up or history, delivery is best-effort")
 	p.emit(Info{Text: "this broker keeps no room log: no catch-up or history, delivery is best-effort"})
 }

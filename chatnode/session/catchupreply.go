@@ -7,6 +7,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // Catch-up replies: handleReply matches a reply on the inbox to its request
@@ -25,9 +26,9 @@ func (p *pipeline) handleReply(rep wire.SyncReply, recvNS int64) {
 		p.handleList(req, rep)
 		return
 	}
-	e := p.log.WithFields(logrus.Fields{wire.FieldEvent: wire.EventSync, wire.FieldRoom: rep.Conv,
-		wire.FieldAfterSeq: req.after, wire.FieldCount: len(rep.Messages),
-		wire.FieldDurationUS: p.clock.Now().Sub(req.sentAt).Microseconds()})
+	e := p.log.WithFields(logrus.Fields{nodelog.FieldEvent: nodelog.EventSync, nodelog.FieldRoom: rep.Conv,
+		nodelog.FieldAfterSeq: req.after, nodelog.FieldCount: len(rep.Messages),
+		nodelog.FieldDurationUS: p.clock.Now().Sub(req.sentAt).Microseconds()})
 	if rep.Error != "" {
 		p.replyRefused(e, req, rep)
 		return
@@ -51,7 +52,7 @@ func (p *pipeline) handleReply(rep wire.SyncReply, recvNS int64) {
 // replyRefused logs a refused request and tells the user of a refused
 // /history; a refused baseline may be asked again.
 func (p *pipeline) replyRefused(e *logrus.Entry, req request, rep wire.SyncReply) {
-	e.WithField(wire.FieldError, rep.Error).Warn("sync refused")
+	e.WithField(nodelog.FieldError, rep.Error).Warn("sync refused")
 	if req.kind == reqHistory {
 		p.emit(Info{Text: "history refused: " + rep.Error})
 	}
@@ -64,7 +65,7 @@ func (p *pipeline) replyRefused(e *logrus.Entry, req request, rep wire.SyncReply
 func (p *pipeline) showHistory(req request, rep wire.SyncReply, recvNS int64) {
 	_, _, isDM := wire.ParseDMConversation(req.conv)
 	for _, env := range rep.Messages {
-		p.emit(Message{Env: env, Conv: req.conv, Private: isDM, Via: wire.ViaHistory, RecvNS: recvNS})
+		p.emit(Message{Env: env, Conv: req.conv, Private: isDM, Via: nodelog.ViaHistory, RecvNS: recvNS})
 	}
 	if len(rep.Messages) == 0 {
 		p.emit(Info{Text: "no history in " + req.conv})
@@ -85,9 +86,9 @@ func (p *pipeline) applyBaseline(c *conv, req request, rep wire.SyncReply, recvN
 		msgs, joined = p.startOrder(c, req.showN, rep)
 	}
 	for _, env := range msgs {
-		via := wire.ViaHistory
+		via := nodelog.ViaHistory
 		if env.RoomSeq > joined {
-			via = wire.ViaSync
+			via = nodelog.ViaSync
 		}
 		p.receive(c, pendingMsg{env: env, via: via, recvNS: recvNS, bytes: len(env.Body) + len(env.Pad)})
 	}
@@ -155,7 +156,7 @@ func (p *pipeline) ownUnconfirmed(msgs []wire.Envelope, base uint64) int {
 func (p *pipeline) applyMessages(c *conv, req request, rep wire.SyncReply, recvNS int64) {
 	msgs := rep.Messages
 	for _, env := range msgs {
-		p.receive(c, pendingMsg{env: env, via: wire.ViaSync, recvNS: recvNS, bytes: len(env.Body) + len(env.Pad)})
+		p.receive(c, pendingMsg{env: env, via: nodelog.ViaSync, recvNS: recvNS, bytes: len(env.Body) + len(env.Pad)})
 	}
 	if req.kind == reqGap && c.gapReq == rep.ReqID {
 		c.gapReq = ""
@@ -198,10 +199,10 @@ func (p *pipeline) closeHoles(c *conv, req request, rep wire.SyncReply) {
 // A broker that cannot list (an error reply) gets the catch-up of every
 // conversation this node knows instead.
 func (p *pipeline) handleList(req request, rep wire.SyncReply) {
-	e := p.log.WithFields(logrus.Fields{wire.FieldEvent: wire.EventSync, wire.FieldCount: len(rep.Convs), wire.FieldList: true,
-		wire.FieldDurationUS: p.clock.Now().Sub(req.sentAt).Microseconds()})
+	e := p.log.WithFields(logrus.Fields{nodelog.FieldEvent: nodelog.EventSync, nodelog.FieldCount: len(rep.Convs), nodelog.FieldList: true,
+		nodelog.FieldDurationUS: p.clock.Now().Sub(req.sentAt).Microseconds()})
 	if rep.Error != "" {
-		e.WithField(wire.FieldError, rep.Error).Info("the room log lists no conversations; catching up the known ones")
+		e.WithField(nodelog.FieldError, rep.Error).Info("the room log lists no conversations; catching up the known ones")
 		for _, name := range slices.Sorted(maps.Keys(p.convs)) {
 			if p.convs[name].known {
 				p.catchUp(name)

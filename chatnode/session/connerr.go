@@ -8,7 +8,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
-	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // ErrRefused is wrapped by every RefusedError: the broker answered the
@@ -128,7 +128,7 @@ func (s *Session) onConnectNotification(_ mqtt.Client, n mqtt.ConnectionNotifica
 	if !first {
 		return
 	}
-	s.entry(wire.EventConnectFailed).WithField(wire.FieldBroker, s.cfg.Broker.String()).WithError(err).
+	s.entry(nodelog.EventConnectFailed).WithField(nodelog.FieldBroker, s.cfg.Broker.String()).WithError(err).
 		Info("cannot reach the broker; still trying") // the node tells the user itself
 	s.onEvent(ConnectFailed{Err: err})
 }
@@ -147,7 +147,7 @@ func (s *Session) refuse(err *RefusedError) {
 		return
 	}
 	go s.client.Disconnect(0)
-	s.entry(wire.EventConnectRefused).WithField(wire.FieldBroker, err.Broker).WithError(err).
+	s.entry(nodelog.EventConnectRefused).WithField(nodelog.FieldBroker, err.Broker).WithError(err).
 		Error("the broker refused the connection; not retrying")
 	s.onEvent(ConnectFailed{Err: err, Final: true}) // before the node stops on Refused
 	close(s.refused)

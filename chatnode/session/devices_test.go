@@ -9,6 +9,7 @@ import (
 
 	"github.com/distchat/distchat/broker/brokertest"
 	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 	"github.com/distchat/distchat/config"
 )
 
@@ -89,7 +90,7 @@ func TestOfflineDMsReachEveryDeviceOnce(t *testing.T) {
 		t.Fatalf("bob's first connect showed %q, want %q in order, once", got, want)
 	}
 	for _, m := range bob1.got.messages() {
-		if m.Via != wire.ViaSync {
+		if m.Via != nodelog.ViaSync {
 			t.Errorf("%s came via %s, want sync (caught up from the room log)", m.Env.Body, m.Via)
 		}
 	}

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/distchat/distchat/broker/brokertest"
-	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // TestNodeRepairsInflightDrops is Mochi's silent drop at the in-flight quota end to end: with
@@ -29,7 +29,7 @@ func TestNodeRepairsInflightDrops(t *testing.T) {
 		node.got.waitFor(t, 30*time.Second, node.cfg.Nick+" to get every message", func(c *collector) bool { return len(c.msgs) >= n })
 		checkComplete(t, node, map[[2]string]int{{"tx", "r1"}: n})
 		for _, m := range node.got.messages() {
-			if m.Via == wire.ViaSync {
+			if m.Via == nodelog.ViaSync {
 				synced++
 			}
 		}

@@ -9,8 +9,8 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/mqttconn"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // Failover between the brokers of a cluster. paho dials the brokers of its
@@ -208,14 +208,14 @@ func (s *Session) leaveStalledBroker(connects int) {
 	}
 	s.brokers.conn = nil
 	s.mu.Unlock()
-	s.entry(wire.EventReconnecting).WithField(wire.FieldBroker, broker).
-		WithField(wire.FieldError, fmt.Sprintf("no PUBACK within %s", s.cfg.StallFailover)).
+	s.entry(nodelog.EventReconnecting).WithField(nodelog.FieldBroker, broker).
+		WithField(nodelog.FieldError, fmt.Sprintf("no PUBACK within %s", s.cfg.StallFailover)).
 		Warn("the broker acknowledges nothing; moving to the next")
 	// A read deadline in the past fails paho's reader with a timeout, which
 	// paho takes for a lost connection. (Closing the connection would not
 	// do: paho ignores "use of closed network connection", taking it for
 	// its own Disconnect.)
 	if err := c.SetReadDeadline(time.Unix(1, 0)); err != nil {
-		s.entry(wire.EventReconnecting).WithField(wire.FieldError, err.Error()).Warn("end the stalled connection")
+		s.entry(nodelog.EventReconnecting).WithField(nodelog.FieldError, err.Error()).Warn("end the stalled connection")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // Room sequence gaps. A gap shows as a message held back in a
@@ -52,8 +53,8 @@ func (p *pipeline) checkGap(c *conv, now time.Time) {
 func (p *pipeline) fetchGap(c *conv) {
 	lo := minKey(c.pending)
 	missing := lo - c.delivered - 1
-	p.log.WithFields(logrus.Fields{wire.FieldEvent: wire.EventGap, wire.FieldRoom: c.name,
-		wire.FieldAfterSeq: c.delivered, wire.FieldMissing: missing}).Info("room sequence gap: fetching from the room log")
+	p.log.WithFields(logrus.Fields{nodelog.FieldEvent: nodelog.EventGap, nodelog.FieldRoom: c.name,
+		nodelog.FieldAfterSeq: c.delivered, nodelog.FieldMissing: missing}).Info("room sequence gap: fetching from the room log")
 	c.gapReq = p.reqs.send(request{conv: c.name, kind: reqGap, after: c.delivered, gapUpTo: lo - 1},
 		wire.SyncRequest{AfterSeq: c.delivered, Limit: int(min(missing, 1000))})
 }
@@ -63,9 +64,9 @@ func (p *pipeline) fetchGap(c *conv) {
 func (p *pipeline) giveUpGap(c *conv) {
 	lo := minKey(c.pending)
 	missing := lo - c.delivered - 1
-	p.log.WithFields(logrus.Fields{wire.FieldEvent: wire.EventGap, wire.FieldRoom: c.name,
-		wire.FieldAfterSeq: c.delivered, wire.FieldMissing: missing,
-		wire.FieldError: "not repaired within gap_wait"}).Warn("room sequence gap not repaired: showing what came after it")
+	p.log.WithFields(logrus.Fields{nodelog.FieldEvent: nodelog.EventGap, nodelog.FieldRoom: c.name,
+		nodelog.FieldAfterSeq: c.delivered, nodelog.FieldMissing: missing,
+		nodelog.FieldError: "not repaired within gap_wait"}).Warn("room sequence gap not repaired: showing what came after it")
 	for r := c.delivered + 1; r < lo && len(c.holes) < maxHoles; r++ {
 		c.holes[r] = true
 	}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/internal/syncbuf"
+	"github.com/distchat/distchat/chatnode/nodelog"
 	"github.com/distchat/distchat/config"
 )
 
@@ -116,7 +116,7 @@ func testLogger(t testing.TB, nick string) *logrus.Entry {
 	l.SetFormatter(&logrus.JSONFormatter{})
 	if _, ok := t.(*testing.B); ok { // benchmarks: nothing kept, nothing slowed down
 		l.SetOutput(io.Discard)
-		return l.WithField(wire.FieldNode, nick)
+		return l.WithField(nodelog.FieldNode, nick)
 	}
 	kept := &lockedBuffer{}
 	l.SetOutput(kept)
@@ -142,7 +142,7 @@ func testLogger(t testing.TB, nick string) *logrus.Entry {
 		t.Logf("%s log: %d more lines (deliveries) not shown (deliveries and acknowledged sends)", nick, skipped)
 	})
 	l.SetFormatter(&logrus.JSONFormatter{})
-	return l.WithField(wire.FieldNode, nick)
+	return l.WithField(nodelog.FieldNode, nick)
 }
 
 // startNode starts a session with cfg, waits until it is connected and

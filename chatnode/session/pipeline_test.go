@@ -11,6 +11,7 @@ import (
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 	"github.com/distchat/distchat/config"
 )
 
@@ -180,7 +181,7 @@ func TestGapRepairedFromRoomLog(t *testing.T) {
 	}
 	r.reply(t, req, 5, false, env("r1", 3))
 	wantSeqs(t, r, 1, 2, 3, 4, 5)
-	if _, via := r.shown(); via[2] != wire.ViaSync || via[3] != wire.ViaLive {
+	if _, via := r.shown(); via[2] != nodelog.ViaSync || via[3] != nodelog.ViaLive {
 		t.Errorf("via %v, want sync for 3 and live for the rest", via)
 	}
 	// The live copy of 3 arriving late is a duplicate by room sequence.
@@ -237,7 +238,7 @@ func TestCatchUpFromStateAfterRestart(t *testing.T) {
 	r2.live(t, env("r1", 12)) // redelivered by the broker's session: already shown before the restart
 	r2.reply(t, next, 15, false, env("r1", 15))
 	wantSeqs(t, r2, 13, 14, 15)
-	if _, via := r2.shown(); via[0] != wire.ViaSync {
+	if _, via := r2.shown(); via[0] != nodelog.ViaSync {
 		t.Errorf("via %v, want sync", via)
 	}
 }
@@ -264,7 +265,7 @@ func TestHistoryOnJoinAndCommand(t *testing.T) {
 	}
 	r.reply(t, req, 7, false, env("r1", 6), env("r1", 7))
 	wantSeqs(t, r, 6, 7)
-	if _, via := r.shown(); via[0] != wire.ViaHistory {
+	if _, via := r.shown(); via[0] != nodelog.ViaHistory {
 		t.Errorf("via %v, want history", via)
 	}
 	r.live(t, env("r1", 8))
@@ -443,11 +444,11 @@ func TestNoRoomLogDedupAndSenderGaps(t *testing.T) {
 	var dupLines, gaps int
 	for _, e := range logged.AllEntries() {
 		switch {
-		case e.Data[wire.FieldEvent] == wire.EventReceived && e.Data[wire.FieldDuplicate] == true:
+		case e.Data[nodelog.FieldEvent] == nodelog.EventReceived && e.Data[nodelog.FieldDuplicate] == true:
 			dupLines++
-		case e.Data[wire.FieldEvent] == wire.EventGap && e.Data[wire.FieldFrom] == "peer":
+		case e.Data[nodelog.FieldEvent] == nodelog.EventGap && e.Data[nodelog.FieldFrom] == "peer":
 			gaps++
-			if e.Data[wire.FieldAfterSeq] != uint64(1) || e.Data[wire.FieldMissing] != uint64(1) {
+			if e.Data[nodelog.FieldAfterSeq] != uint64(1) || e.Data[nodelog.FieldMissing] != uint64(1) {
 				t.Errorf("gap line %v, want after_seq 1, missing 1", e.Data)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 	"github.com/distchat/distchat/config"
 )
 
@@ -220,7 +221,7 @@ func replayLog(path string, offset int64, node string, convs map[string]uint64) 
 		return nil, fmt.Errorf("read log %s: %w", path, err)
 	}
 	r := bufio.NewReaderSize(f, 64<<10)
-	marker := []byte(`"event":"` + wire.EventReceived + `"`)
+	marker := []byte(`"event":"` + nodelog.EventReceived + `"`)
 	for {
 		line, err := r.ReadBytes('\n')
 		if err != nil {

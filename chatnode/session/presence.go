@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // Presence: every user publishes a retained presence message (online with
@@ -85,7 +86,7 @@ func (p *pipeline) handlePresence(m inbound, t wire.Topic) {
 		p.presence.ownDeviceLeft() // another device of ours went, and took our presence with it
 	}
 	if pr.User != p.me {
-		p.log.WithField(wire.FieldEvent, wire.EventPresence).WithField(wire.FieldUser, pr.User).WithField(wire.FieldStatus, pr.Status).Info("presence")
+		p.log.WithField(nodelog.FieldEvent, nodelog.EventPresence).WithField(nodelog.FieldUser, pr.User).WithField(nodelog.FieldStatus, pr.Status).Info("presence")
 	}
 	p.emit(ch)
 }
@@ -140,7 +141,7 @@ func (s *Session) publishPresence(status string) {
 	}
 	payload, err := s.presencePayload(status, rooms)
 	if err != nil {
-		s.entry(wire.EventPresence).WithError(err).Error("encode presence")
+		s.entry(nodelog.EventPresence).WithError(err).Error("encode presence")
 		return
 	}
 	// Publish only queues the packet (paho writes in queue order), so the
@@ -153,7 +154,7 @@ func (s *Session) publishPresence(status string) {
 	s.leaving = status == wire.Offline
 	tok := s.client.Publish(wire.PresenceTopic(s.me), 1, true, payload)
 	s.presenceMu.Unlock()
-	e := s.entry(wire.EventPresence).WithField(wire.FieldUser, s.me).WithField(wire.FieldStatus, status)
+	e := s.entry(nodelog.EventPresence).WithField(nodelog.FieldUser, s.me).WithField(nodelog.FieldStatus, status)
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {
@@ -162,7 +163,7 @@ func (s *Session) publishPresence(status string) {
 		}
 		e.Info("presence")
 	case <-time.After(s.cfg.ConnectTimeout):
-		e.WithField(wire.FieldError, "no PUBACK within "+s.cfg.ConnectTimeout.String()).Warn("presence not acknowledged")
+		e.WithField(nodelog.FieldError, "no PUBACK within "+s.cfg.ConnectTimeout.String()).Warn("presence not acknowledged")
 	}
 }
 
@@ -176,6 +177,6 @@ func (s *Session) onlineAgain() {
 		return // a reconnect says online anyway
 	}
 	defer s.reasserting.Store(false)
-	s.entry(wire.EventPresence).WithField(wire.FieldUser, s.me).Info("another device said offline; saying online again")
+	s.entry(nodelog.EventPresence).WithField(nodelog.FieldUser, s.me).Info("another device said offline; saying online again")
 	s.publishPresence(wire.Online)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // Receive: every inbound payload enters the pipeline in handle, which
@@ -38,8 +39,8 @@ func (p *pipeline) handle(m inbound) {
 
 func (p *pipeline) malformed(m inbound, err error) {
 	p.malformedN.Add(1)
-	p.log.WithField(wire.FieldEvent, wire.EventMalformed).WithField(wire.FieldTopic, m.topic).
-		WithField(wire.FieldBytes, len(m.payload)).WithError(err).Warn("malformed message skipped")
+	p.log.WithField(nodelog.FieldEvent, nodelog.EventMalformed).WithField(nodelog.FieldTopic, m.topic).
+		WithField(nodelog.FieldBytes, len(m.payload)).WithError(err).Warn("malformed message skipped")
 }
 
 // handleChat decodes a live room or DM message and receives it into its
@@ -70,7 +71,7 @@ func (p *pipeline) handleChat(m inbound, t wire.Topic) {
 			p.catchUp(name) // where the conversation stands, so this message need not wait gap_wait
 		}
 	}
-	p.receive(c, pendingMsg{env: env, via: wire.ViaLive, recvNS: m.recvNS, bytes: len(m.payload)})
+	p.receive(c, pendingMsg{env: env, via: nodelog.ViaLive, recvNS: m.recvNS, bytes: len(m.payload)})
 }
 
 // checkTopic refuses envelopes whose fields contradict their topic (a user
@@ -129,7 +130,7 @@ func (p *pipeline) receive(c *conv, m pendingMsg) {
 		p.logReceived(m, true)
 		return
 	}
-	if m.via == wire.ViaLive {
+	if m.via == nodelog.ViaLive {
 		c.activeAt, c.tailAsked = p.clock.Now(), false
 	}
 	p.seen.add(m.env.ID)
@@ -143,13 +144,13 @@ func (p *pipeline) deliver(c *conv, m pendingMsg) {
 		delete(p.onDeliver, m.env.ID)
 	}
 	_, _, isDM := wire.ParseDMConversation(c.name)
-	if isDM && m.env.From == p.me && m.via != wire.ViaHistory {
+	if isDM && m.env.From == p.me && m.via != nodelog.ViaHistory {
 		return // our own DM, recovered from the log to close the sequence
 	}
-	if m.via != wire.ViaHistory && m.env.Seq > 0 {
+	if m.via != nodelog.ViaHistory && m.env.Seq > 0 {
 		p.senders.track(c.name, m.env, p.clock.Now())
 	}
-	if isDM && m.via != wire.ViaHistory {
+	if isDM && m.via != nodelog.ViaHistory {
 		c.unread++
 	}
 	p.logReceived(m, false)

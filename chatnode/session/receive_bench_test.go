@@ -12,6 +12,7 @@ import (
 	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/jsonlog"
 	"github.com/distchat/distchat/chatnode/logbuf"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // BenchmarkReceive is a node's receive path for one live room message: from
@@ -50,7 +51,7 @@ func benchReceive(b *testing.B, f logrus.Formatter, record RecordMode) {
 		cfg.StateDir = b.TempDir()
 	}
 	delivered := 0
-	s, err := New(cfg, l.WithFields(logrus.Fields{wire.FieldNode: "me", wire.FieldRun: "x"}),
+	s, err := New(cfg, l.WithFields(logrus.Fields{nodelog.FieldNode: "me", nodelog.FieldRun: "x"}),
 		Options{OnEvent: func(e Event) {
 			if _, ok := e.(Message); ok {
 				delivered++

@@ -7,8 +7,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/jsonlog"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // receivedLog writes the "received" line of every delivery (and of every
@@ -29,16 +29,16 @@ type receivedLog struct {
 
 // receivedKeys are the keys of a "received" line, in the order write
 // passes their values; the last is the room's name or a DM's recipient.
-var receivedKeys = []string{wire.FieldEvent, wire.FieldFrom, wire.FieldID, wire.FieldBoot, wire.FieldSeq, wire.FieldRoomSeq,
-	wire.FieldSentNS, wire.FieldRecvNS, wire.FieldLatencyUS, wire.FieldBytes, wire.FieldDuplicate, wire.FieldVia}
+var receivedKeys = []string{nodelog.FieldEvent, nodelog.FieldFrom, nodelog.FieldID, nodelog.FieldBoot, nodelog.FieldSeq, nodelog.FieldRoomSeq,
+	nodelog.FieldSentNS, nodelog.FieldRecvNS, nodelog.FieldLatencyUS, nodelog.FieldBytes, nodelog.FieldDuplicate, nodelog.FieldVia}
 
 func newReceivedLog(log *logrus.Entry) *receivedLog {
 	r := &receivedLog{log: log, fields: make(logrus.Fields, 16)}
-	room, err := jsonlog.NewFixed(log, logrus.InfoLevel, "received", append(receivedKeys[:len(receivedKeys):len(receivedKeys)], wire.FieldRoom)...)
+	room, err := jsonlog.NewFixed(log, logrus.InfoLevel, "received", append(receivedKeys[:len(receivedKeys):len(receivedKeys)], nodelog.FieldRoom)...)
 	if err != nil {
 		return r // ErrNotFixed: through logrus
 	}
-	dm, err := jsonlog.NewFixed(log, logrus.InfoLevel, "received", append(receivedKeys[:len(receivedKeys):len(receivedKeys)], wire.FieldTo)...)
+	dm, err := jsonlog.NewFixed(log, logrus.InfoLevel, "received", append(receivedKeys[:len(receivedKeys):len(receivedKeys)], nodelog.FieldTo)...)
 	if err != nil {
 		return r
 	}
@@ -56,7 +56,7 @@ func (r *receivedLog) write(m pendingMsg, dup bool) {
 		r.viaLogrus(m, dup)
 		return
 	}
-	err := fx.Line(time.Now(), jsonlog.String(wire.EventReceived), jsonlog.String(m.env.From), jsonlog.String(m.env.ID),
+	err := fx.Line(time.Now(), jsonlog.String(nodelog.EventReceived), jsonlog.String(m.env.From), jsonlog.String(m.env.ID),
 		jsonlog.Int(m.env.Boot), jsonlog.Uint(m.env.Seq), jsonlog.Uint(m.env.RoomSeq), jsonlog.Int(m.env.SentNS),
 		jsonlog.Int(m.recvNS), jsonlog.Int((m.recvNS-m.env.SentNS)/1000), jsonlog.Int(int64(m.bytes)), jsonlog.Bool(dup),
 		jsonlog.String(m.via), jsonlog.String(last))
@@ -71,15 +71,15 @@ func (r *receivedLog) write(m pendingMsg, dup bool) {
 func (r *receivedLog) viaLogrus(m pendingMsg, dup bool) {
 	f := r.fields
 	clear(f)
-	f[wire.FieldEvent], f[wire.FieldFrom], f[wire.FieldID] = wire.EventReceived, m.env.From, m.env.ID
-	f[wire.FieldBoot], f[wire.FieldSeq], f[wire.FieldRoomSeq] = m.env.Boot, m.env.Seq, m.env.RoomSeq
-	f[wire.FieldSentNS], f[wire.FieldRecvNS] = m.env.SentNS, m.recvNS
-	f[wire.FieldLatencyUS], f[wire.FieldBytes] = (m.recvNS-m.env.SentNS)/1000, m.bytes
-	f[wire.FieldDuplicate], f[wire.FieldVia] = dup, m.via
+	f[nodelog.FieldEvent], f[nodelog.FieldFrom], f[nodelog.FieldID] = nodelog.EventReceived, m.env.From, m.env.ID
+	f[nodelog.FieldBoot], f[nodelog.FieldSeq], f[nodelog.FieldRoomSeq] = m.env.Boot, m.env.Seq, m.env.RoomSeq
+	f[nodelog.FieldSentNS], f[nodelog.FieldRecvNS] = m.env.SentNS, m.recvNS
+	f[nodelog.FieldLatencyUS], f[nodelog.FieldBytes] = (m.recvNS-m.env.SentNS)/1000, m.bytes
+	f[nodelog.FieldDuplicate], f[nodelog.FieldVia] = dup, m.via
 	if m.env.To != "" {
-		f[wire.FieldTo] = m.env.To
+		f[nodelog.FieldTo] = m.env.To
 	} else {
-		f[wire.FieldRoom] = m.env.Room
+		f[nodelog.FieldRoom] = m.env.Room
 	}
 	r.log.WithFields(f).Info("received")
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/jsonlog"
 	"github.com/distchat/distchat/chatnode/logbuf"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // The "received" lines a node writes with its batched log (jsonlog.Fixed)
@@ -19,9 +20,9 @@ import (
 func TestReceivedLogFixedEqualsLogrus(t *testing.T) {
 	newLog := func(out interface{ Write([]byte) (int, error) }) *logrus.Entry {
 		l := logrus.New()
-		l.SetFormatter(&jsonlog.Formatter{TimeNSKey: wire.FieldTSNS})
+		l.SetFormatter(&jsonlog.Formatter{TimeNSKey: nodelog.FieldTSNS})
 		l.SetOutput(out)
-		return l.WithFields(logrus.Fields{wire.FieldNode: "n0", wire.FieldRun: "x"})
+		return l.WithFields(logrus.Fields{nodelog.FieldNode: "n0", nodelog.FieldRun: "x"})
 	}
 	var batched lockedBuffer
 	w := logbuf.New(&batched, time.Hour)
@@ -42,9 +43,9 @@ func TestReceivedLogFixedEqualsLogrus(t *testing.T) {
 		m   pendingMsg
 		dup bool
 	}{
-		{pendingMsg{env: env, via: wire.ViaLive, recvNS: 1796099798405713501, bytes: 301}, false},
-		{pendingMsg{env: env, via: wire.ViaLive, recvNS: 1796099798405713501, bytes: 301}, true},
-		{pendingMsg{env: dm, via: wire.ViaHistory, recvNS: 1796099798400000000, bytes: 9}, false},
+		{pendingMsg{env: env, via: nodelog.ViaLive, recvNS: 1796099798405713501, bytes: 301}, false},
+		{pendingMsg{env: env, via: nodelog.ViaLive, recvNS: 1796099798405713501, bytes: 301}, true},
+		{pendingMsg{env: dm, via: nodelog.ViaHistory, recvNS: 1796099798400000000, bytes: 9}, false},
 	} {
 		fixed.write(m.m, m.dup)
 		viaLogrus.write(m.m, m.dup)

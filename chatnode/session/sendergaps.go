@@ -6,6 +6,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // senderGaps detects gaps in each sender's own sequence (Envelope.Seq, per
@@ -77,12 +78,12 @@ func (g *senderGaps) check(now time.Time, wait time.Duration) {
 			continue
 		}
 		lo := minKey(tr.above)
-		e := g.log.WithFields(logrus.Fields{wire.FieldEvent: wire.EventGap, wire.FieldFrom: k.from,
-			wire.FieldBoot: k.boot, wire.FieldAfterSeq: tr.next - 1, wire.FieldMissing: lo - tr.next})
+		e := g.log.WithFields(logrus.Fields{nodelog.FieldEvent: nodelog.EventGap, nodelog.FieldFrom: k.from,
+			nodelog.FieldBoot: k.boot, nodelog.FieldAfterSeq: tr.next - 1, nodelog.FieldMissing: lo - tr.next})
 		if _, _, ok := wire.ParseDMConversation(k.conv); ok {
-			e = e.WithField(wire.FieldTo, g.me)
+			e = e.WithField(nodelog.FieldTo, g.me)
 		} else {
-			e = e.WithField(wire.FieldRoom, k.conv)
+			e = e.WithField(nodelog.FieldRoom, k.conv)
 		}
 		e.Warn("sender sequence gap")
 		tr.next = lo

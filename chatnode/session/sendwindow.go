@@ -10,6 +10,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // The send window: at most cfg.Window QoS 1 publishes await their PUBACK
@@ -194,11 +195,11 @@ func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start 
 		delete(s.echoes, env.ID)
 		s.mu.Unlock()
 	}()
-	e := s.entry(wire.EventSent).WithField(wire.FieldID, env.ID).WithField(wire.FieldSeq, env.Seq)
+	e := s.entry(nodelog.EventSent).WithField(nodelog.FieldID, env.ID).WithField(nodelog.FieldSeq, env.Seq)
 	if env.To != "" {
-		e = e.WithField(wire.FieldTo, env.To)
+		e = e.WithField(nodelog.FieldTo, env.To)
 	} else {
-		e = e.WithField(wire.FieldRoom, env.Room)
+		e = e.WithField(nodelog.FieldRoom, env.Room)
 	}
 	timer := time.NewTimer(AckTimeout)
 	defer timer.Stop()
@@ -210,7 +211,7 @@ func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start 
 	if tokDone(tok) && (sent.Err != nil || reconnected) {
 		sent.Err = nil
 		if echo != nil {
-			confirmedBy = wire.ConfirmedByEcho
+			confirmedBy = nodelog.ConfirmedByEcho
 			select {
 			case <-echo:
 			case <-timer.C:
@@ -219,21 +220,21 @@ func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start 
 				sent.Err = errClosedUnacked
 			}
 		} else {
-			confirmedBy = wire.ConfirmedByResend // paho keeps it and resends it after the reconnect
+			confirmedBy = nodelog.ConfirmedByResend // paho keeps it and resends it after the reconnect
 		}
 	}
 	if sent.Err != nil {
-		e.Data[wire.FieldEvent] = wire.EventSendFailed
+		e.Data[nodelog.FieldEvent] = nodelog.EventSendFailed
 		e.WithError(sent.Err).Warn("send failed")
 		close(sent.Done)
 		return
 	}
 	ack := time.Now()
 	if confirmedBy != "" {
-		e = e.WithField(wire.FieldConfirmedBy, confirmedBy)
+		e = e.WithField(nodelog.FieldConfirmedBy, confirmedBy)
 	}
-	e.WithField(wire.FieldSentNS, env.SentNS).WithField(wire.FieldAckNS, ack.UnixNano()).
-		WithField(wire.FieldAckUS, ack.Sub(start).Microseconds()).WithField(wire.FieldBytes, sent.Bytes).Info("sent")
+	e.WithField(nodelog.FieldSentNS, env.SentNS).WithField(nodelog.FieldAckNS, ack.UnixNano()).
+		WithField(nodelog.FieldAckUS, ack.Sub(start).Microseconds()).WithField(nodelog.FieldBytes, sent.Bytes).Info("sent")
 	close(sent.Done)
 	if sent.Queued {
 		s.onEvent(Info{Text: "sent after reconnect: " + clip(env.Body)})

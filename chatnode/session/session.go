@@ -31,6 +31,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 	"github.com/distchat/distchat/config"
 )
 
@@ -50,7 +51,7 @@ type Message struct {
 	Conv string
 	// Private is true for direct messages.
 	Private bool
-	// Via is wire.ViaLive, wire.ViaSync or wire.ViaHistory.
+	// Via is nodelog.ViaLive, nodelog.ViaSync or nodelog.ViaHistory.
 	Via    string
 	RecvNS int64
 	Bytes  int
@@ -356,7 +357,7 @@ func (s *Session) Start(ctx context.Context) {
 		select {
 		case <-tok.Done():
 			if err := tok.Error(); err != nil && !errors.Is(s.Err(), ErrRefused) { // a refusal is logged as such
-				s.log.WithField(wire.FieldEvent, wire.EventConnectionLost).WithError(err).Warn("connect failed")
+				s.log.WithField(nodelog.FieldEvent, nodelog.EventConnectionLost).WithError(err).Warn("connect failed")
 			}
 		case <-s.closing:
 		case <-ctx.Done():
@@ -402,7 +403,7 @@ func (s *Session) Rooms() []string {
 }
 
 func (s *Session) entry(event string) *logrus.Entry {
-	return s.log.WithField(wire.FieldEvent, event)
+	return s.log.WithField(nodelog.FieldEvent, event)
 }
 
 func (s *Session) onConnect(c mqtt.Client) {
@@ -411,12 +412,12 @@ func (s *Session) onConnect(c mqtt.Client) {
 	n := s.connects
 	rooms := slices.Clone(s.rooms)
 	s.mu.Unlock()
-	ev := wire.EventConnected
+	ev := nodelog.EventConnected
 	if n > 1 {
-		ev = wire.EventReconnected
+		ev = nodelog.EventReconnected
 	}
 	broker := s.connectedTo()
-	s.entry(ev).WithField(wire.FieldBroker, broker).WithField(wire.FieldClientID, s.clientID).Info(ev)
+	s.entry(ev).WithField(nodelog.FieldBroker, broker).WithField(nodelog.FieldClientID, s.clientID).Info(ev)
 	filters := map[string]byte{
 		wire.DMFilter(s.me):   1,
 		wire.PresenceFilter:   1,
@@ -433,7 +434,7 @@ func (s *Session) onConnect(c mqtt.Client) {
 		if err == nil {
 			break
 		}
-		s.entry(wire.EventSubscribeFailed).WithError(err).WithField("attempt", attempt).
+		s.entry(nodelog.EventSubscribeFailed).WithError(err).WithField("attempt", attempt).
 			Warn("subscribe after connect failed; asking again")
 		select {
 		case <-s.closing:
@@ -495,11 +496,11 @@ func (s *Session) logSubscribed(room, to string) {
 	if !first {
 		return
 	}
-	e := s.entry(wire.EventSubscribed)
+	e := s.entry(nodelog.EventSubscribed)
 	if room != "" {
-		e = e.WithField(wire.FieldRoom, room)
+		e = e.WithField(nodelog.FieldRoom, room)
 	} else {
-		e = e.WithField(wire.FieldTo, to)
+		e = e.WithField(nodelog.FieldTo, to)
 	}
 	e.Info("subscribed")
 }
@@ -507,7 +508,7 @@ func (s *Session) logSubscribed(room, to string) {
 func (s *Session) onConnectionLost(c mqtt.Client, err error) {
 	gen := s.generation() // before asking paho: a newer connection may come up meanwhile
 	broker, wasUp := s.brokerLost(gen, !c.IsConnectionOpen())
-	s.entry(wire.EventConnectionLost).WithField(wire.FieldBroker, broker).WithError(err).Warn("connection lost")
+	s.entry(nodelog.EventConnectionLost).WithField(nodelog.FieldBroker, broker).WithError(err).Warn("connection lost")
 	if wasUp {
 		s.onEvent(Status{Err: err, Broker: broker})
 	}
@@ -522,7 +523,7 @@ func (s *Session) onReconnecting(_ mqtt.Client, o *mqtt.ClientOptions) {
 	if wasUp {
 		s.onEvent(Status{Err: errConnectionLost, Broker: broker})
 	}
-	s.entry(wire.EventReconnecting).Info("reconnecting")
+	s.entry(nodelog.EventReconnecting).Info("reconnecting")
 	s.onEvent(Status{Reconnecting: true})
 }
 
@@ -568,7 +569,7 @@ func (s *Session) publishSync(payload []byte) {
 		select {
 		case <-tok.Done():
 			if err := tok.Error(); err != nil {
-				s.log.WithField(wire.FieldEvent, wire.EventSync).WithError(err).Warn("sync request not sent")
+				s.log.WithField(nodelog.FieldEvent, nodelog.EventSync).WithError(err).Warn("sync request not sent")
 			}
 		case <-s.closing:
 		}
@@ -628,12 +629,12 @@ func (s *Session) Leave(room string) error {
 		}
 		s.publishPresence(wire.Online)
 	}
-	s.entry(wire.EventUnsubscribed).WithField(wire.FieldRoom, room).Info("unsubscribed")
+	s.entry(nodelog.EventUnsubscribed).WithField(nodelog.FieldRoom, room).Info("unsubscribed")
 	return nil
 }
 
 // History asks the room log for the last n messages of conv; they arrive as
-// Messages with Via == wire.ViaHistory.
+// Messages with Via == nodelog.ViaHistory.
 func (s *Session) History(conv string, n int) {
 	s.p.do(func() { s.p.history(conv, n) })
 }
@@ -660,7 +661,7 @@ drain:
 		}
 	}
 	if unacked = cap(s.window) - taken; unacked > 0 {
-		s.entry(wire.EventShutdown).WithField(wire.FieldCount, unacked).Warn("closing with publishes still awaiting PUBACK")
+		s.entry(nodelog.EventShutdown).WithField(nodelog.FieldCount, unacked).Warn("closing with publishes still awaiting PUBACK")
 	}
 	if s.Connected() {
 		s.publishPresence(wire.Offline)
@@ -672,8 +673,8 @@ drain:
 	s.client.Disconnect(250)
 	s.p.stop()
 	if err := s.release(); err != nil {
-		s.entry(wire.EventShutdown).WithError(err).Warn("release the state dir")
+		s.entry(nodelog.EventShutdown).WithError(err).Warn("release the state dir")
 	}
-	s.entry(wire.EventShutdown).Info("shutdown")
+	s.entry(nodelog.EventShutdown).Info("shutdown")
 	return unacked
 }

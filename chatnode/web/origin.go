@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"slices"
 
-	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // The web node's own log events (besides the sessions' events).
@@ -44,6 +44,6 @@ func (s *Server) sameOrigin(r *http.Request) bool {
 }
 
 func (s *Server) refuseOrigin(w http.ResponseWriter, r *http.Request) {
-	s.log.WithField(wire.FieldEvent, eventOrigin).WithField("remote", clientIP(r)).WithField("path", r.URL.Path).Warn("request from another origin refused")
+	s.log.WithField(nodelog.FieldEvent, eventOrigin).WithField("remote", clientIP(r)).WithField("path", r.URL.Path).Warn("request from another origin refused")
 	writeError(w, http.StatusForbidden, "this request comes from another site's page: refused")
 }

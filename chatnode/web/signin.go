@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // cookieName is the session cookie: a random token naming a login.
@@ -132,7 +132,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := clientIP(r)
 	if !s.signin.allow(ip) {
-		s.log.WithField(wire.FieldEvent, eventSignIn).WithField("remote", ip).WithField("result", "rate_limited").Warn("sign-in refused: too many attempts")
+		s.log.WithField(nodelog.FieldEvent, eventSignIn).WithField("remote", ip).WithField("result", "rate_limited").Warn("sign-in refused: too many attempts")
 		writeError(w, http.StatusTooManyRequests, "too many sign-in attempts from your address; wait a minute and try again")
 		return
 	}
@@ -153,7 +153,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		hash = []byte(u.PasswordHash)
 	}
 	if err := bcrypt.CompareHashAndPassword(hash, []byte(req.Password)); err != nil || !known {
-		s.log.WithField(wire.FieldEvent, eventSignIn).WithField("remote", ip).WithField("result", "refused").Info("sign-in refused")
+		s.log.WithField(nodelog.FieldEvent, eventSignIn).WithField("remote", ip).WithField("result", "refused").Info("sign-in refused")
 		writeError(w, http.StatusUnauthorized, "wrong user name or password")
 		return
 	}
@@ -163,7 +163,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, s.cookie(token, int(s.cfg.Limits.SessionTTL.Seconds())))
-	s.log.WithField(wire.FieldEvent, eventSignIn).WithField("remote", ip).WithField(wire.FieldUser, u.Name).WithField("result", "ok").Info("signed in")
+	s.log.WithField(nodelog.FieldEvent, eventSignIn).WithField("remote", ip).WithField(nodelog.FieldUser, u.Name).WithField("result", "ok").Info("signed in")
 	writeJSON(w, http.StatusOK, s.about(u.Name))
 }
 

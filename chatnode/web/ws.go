@@ -12,7 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 	"github.com/distchat/distchat/chatnode/session"
 )
 
@@ -71,7 +71,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.tabs.release(slot)
 	if err := s.tabs.pruneDirs(s.cfg.StateDir, lg.user, keepDirsPerUser*s.cfg.Limits.MaxTabsPerUser); err != nil {
-		s.log.WithField(wire.FieldEvent, eventTab).WithField(wire.FieldError, err.Error()).Warn("prune the state dirs of closed tabs")
+		s.log.WithField(nodelog.FieldEvent, eventTab).WithField(nodelog.FieldError, err.Error()).Warn("prune the state dirs of closed tabs")
 	}
 	t.run(ctx, cancel, slot)
 }
@@ -102,14 +102,14 @@ func (t *tab) run(ctx context.Context, cancel context.CancelFunc, slot *tabSlot)
 	cfg.Rooms = t.login.rooms
 	cfg.ClientID = ""
 	cfg.StateDir = filepath.Join(t.srv.cfg.StateDir, t.login.user, t.id)
-	log := t.srv.log.WithField(wire.FieldNode, t.login.user+"@web").WithField("tab", t.id)
+	log := t.srv.log.WithField(nodelog.FieldNode, t.login.user+"@web").WithField("tab", t.id)
 	s, err := session.New(cfg, log, session.Options{OnEvent: t.onEvent})
 	if err != nil {
 		t.fatal("retry", fmt.Sprintf("cannot open this tab's session: %v", err))
 		return
 	}
 	t.s = s
-	log.WithField(wire.FieldEvent, eventTab).WithField(wire.FieldClientID, s.ClientID()).Info("tab opened")
+	log.WithField(nodelog.FieldEvent, eventTab).WithField(nodelog.FieldClientID, s.ClientID()).Info("tab opened")
 	t.out.push(outFrame{T: frameHello, User: t.login.user, Device: s.ClientID(), Rooms: s.Rooms(), MaxBody: t.srv.cfg.Limits.MaxBody})
 	s.Start(ctx)
 	writerDone := make(chan struct{})
@@ -136,14 +136,14 @@ func (t *tab) run(ctx context.Context, cancel context.CancelFunc, slot *tabSlot)
 	} else {
 		t.closeWith(websocket.CloseNormalClosure, "bye")
 	}
-	log.WithField(wire.FieldEvent, eventTab).WithField(wire.FieldCount, n).Info("tab closed")
+	log.WithField(nodelog.FieldEvent, eventTab).WithField(nodelog.FieldCount, n).Info("tab closed")
 }
 
 // fatal tells the page why its tab ends, and closes the WebSocket.
 func (t *tab) fatal(code, text string) {
 	if err := t.conn.SetWriteDeadline(time.Now().Add(writeWait)); err == nil {
 		if err := t.conn.WriteJSON(outFrame{T: frameFatal, Code: code, Text: text}); err != nil {
-			t.srv.log.WithField(wire.FieldEvent, eventTab).WithField(wire.FieldError, err.Error()).Debug("tell the page its tab ends")
+			t.srv.log.WithField(nodelog.FieldEvent, eventTab).WithField(nodelog.FieldError, err.Error()).Debug("tell the page its tab ends")
 		}
 	}
 	t.closeWith(websocket.CloseNormalClosure, code)
@@ -152,10 +152,10 @@ func (t *tab) fatal(code, text string) {
 func (t *tab) closeWith(code int, reason string) {
 	msg := websocket.FormatCloseMessage(code, reason)
 	if err := t.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)); err != nil {
-		t.srv.log.WithField(wire.FieldEvent, eventTab).WithField(wire.FieldError, err.Error()).Debug("close frame")
+		t.srv.log.WithField(nodelog.FieldEvent, eventTab).WithField(nodelog.FieldError, err.Error()).Debug("close frame")
 	}
 	if err := t.conn.Close(); err != nil {
-		t.srv.log.WithField(wire.FieldEvent, eventTab).WithField(wire.FieldError, err.Error()).Debug("close websocket")
+		t.srv.log.WithField(nodelog.FieldEvent, eventTab).WithField(nodelog.FieldError, err.Error()).Debug("close websocket")
 	}
 }
 

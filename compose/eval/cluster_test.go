@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 func TestClusterScenarioErrors(t *testing.T) {
@@ -131,7 +131,7 @@ func logLines(t *testing.T, dir, name string, lines ...map[string]any) {
 }
 
 func recvAt(ms int64) map[string]any {
-	return map[string]any{"event": wire.EventReceived, "ts_ns": ms*1e6 + 5e5, "recv_ns": ms * 1e6}
+	return map[string]any{"event": nodelog.EventReceived, "ts_ns": ms*1e6 + 5e5, "recv_ns": ms * 1e6}
 }
 
 // The failover time of a node is its last delivery before the loss of
@@ -144,13 +144,13 @@ func TestMeasureFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	const kill = 10_000 // ms
-	logLines(t, logs, "drill", map[string]any{"event": wire.EventFault, "fault": KillBroker, "phase": wire.PhaseStart,
+	logLines(t, logs, "drill", map[string]any{"event": nodelog.EventFault, "fault": KillBroker, "phase": nodelog.PhaseStart,
 		"target": "broker2", "ts_ns": int64(kill) * 1e6})
 	lostAt := func(ms int64, broker string) map[string]any {
-		return map[string]any{"event": wire.EventConnectionLost, "ts_ns": ms * 1e6, "broker": broker}
+		return map[string]any{"event": nodelog.EventConnectionLost, "ts_ns": ms * 1e6, "broker": broker}
 	}
 	upAt := func(ms int64, broker string) map[string]any {
-		return map[string]any{"event": wire.EventReconnected, "ts_ns": ms * 1e6, "broker": broker}
+		return map[string]any{"event": nodelog.EventReconnected, "ts_ns": ms * 1e6, "broker": broker}
 	}
 	// bob: on broker2, 300 ms from last to first delivery.
 	logLines(t, logs, "bob", recvAt(9_900), recvAt(kill-50), lostAt(kill+5, "tcp://broker2:1883"),

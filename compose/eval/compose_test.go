@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // TestComposeZeroLossAcrossBrokerKill is the whole system as users run it:
@@ -98,14 +98,14 @@ func readBenchLogs(t *testing.T, dir string) (sent map[string]bool, received map
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
-			var rec wire.LogRecord
+			var rec nodelog.Record
 			if json.Unmarshal(sc.Bytes(), &rec) != nil {
 				continue
 			}
 			switch rec.Event {
-			case wire.EventSent:
+			case nodelog.EventSent:
 				sent[rec.ID] = true
-			case wire.EventReceived:
+			case nodelog.EventReceived:
 				received[n][rec.ID] = true
 			}
 		}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // fakeDocker records every command instead of running it.
@@ -129,11 +129,11 @@ faults:
 	var got []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		var rec wire.LogRecord
+		var rec nodelog.Record
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
 			t.Fatalf("drill log line %q: %v", sc.Text(), err)
 		}
-		if rec.Event != wire.EventFault || rec.Run != "drill" || rec.TSNS == 0 {
+		if rec.Event != nodelog.EventFault || rec.Run != "drill" || rec.TSNS == 0 {
 			t.Fatalf("drill log line %+v lacks event, run or ts_ns", rec)
 		}
 		got = append(got, rec.Fault+" "+rec.Target+" "+rec.Phase)
@@ -187,11 +187,11 @@ faults:
 		t.Fatal(err)
 	}
 	first, _, _ := strings.Cut(string(b), "\n")
-	var rec wire.LogRecord
+	var rec nodelog.Record
 	if err := json.Unmarshal([]byte(first), &rec); err != nil {
 		t.Fatal(err)
 	}
-	if rec.Event != wire.EventScenario || rec.Run != "crash" || rec.Group != "faults,scale-nodes" {
+	if rec.Event != nodelog.EventScenario || rec.Run != "crash" || rec.Group != "faults,scale-nodes" {
 		t.Fatalf("drill log's first line %+v, want the scenario line with its groups", rec)
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // FailoverTarget is the failover time a node must stay within when its
@@ -114,7 +114,7 @@ type brokerEvent struct {
 
 // logLine is the part of a log line the failover measure reads.
 type logLine struct {
-	wire.LogRecord
+	nodelog.Record
 	Broker string `json:"broker"`
 }
 
@@ -206,19 +206,19 @@ func readFailoverLogs(logs string) (kills []brokerEvent, traces []nodeTrace, err
 		t := nodeTrace{node: strings.TrimSuffix(filepath.Base(f), ".log")}
 		err := scanLog(f, func(l logLine) {
 			switch l.Event {
-			case wire.EventFault:
-				if (l.Fault == KillBroker || l.Fault == RestartBroker) && l.Phase == wire.PhaseStart {
+			case nodelog.EventFault:
+				if (l.Fault == KillBroker || l.Fault == RestartBroker) && l.Phase == nodelog.PhaseStart {
 					kills = append(kills, brokerEvent{l.TSNS, l.Target, l.Fault})
 				}
-			case wire.EventReceived:
+			case nodelog.EventReceived:
 				ts := l.RecvNS
 				if ts == 0 {
 					ts = l.TSNS
 				}
 				t.recv = append(t.recv, ts)
-			case wire.EventConnectionLost:
+			case nodelog.EventConnectionLost:
 				t.lost = append(t.lost, brokerEvent{ts: l.TSNS, broker: l.Broker})
-			case wire.EventConnected, wire.EventReconnected:
+			case nodelog.EventConnected, nodelog.EventReconnected:
 				t.up = append(t.up, brokerEvent{ts: l.TSNS, broker: l.Broker})
 			}
 		})
@@ -277,10 +277,10 @@ func writeFailover(dir string, reports []FailoverReport) error {
 			for _, w := range []struct {
 				phase string
 				ts    int64
-			}{{wire.PhaseStart, nf.LastBeforeNS}, {wire.PhaseEnd, nf.FirstAfterNS}} {
-				line := map[string]any{wire.FieldEvent: wire.EventFault, wire.FieldNode: "drill", wire.FieldRun: rep.Scenario,
-					wire.FieldTSNS: w.ts, wire.FieldFault: FailoverFault, wire.FieldPhase: w.phase, wire.FieldTarget: nf.Node,
-					"time": time.Unix(0, w.ts).UTC().Format(time.RFC3339Nano), "level": "info", "msg": wire.EventFault}
+			}{{nodelog.PhaseStart, nf.LastBeforeNS}, {nodelog.PhaseEnd, nf.FirstAfterNS}} {
+				line := map[string]any{nodelog.FieldEvent: nodelog.EventFault, nodelog.FieldNode: "drill", nodelog.FieldRun: rep.Scenario,
+					nodelog.FieldTSNS: w.ts, nodelog.FieldFault: FailoverFault, nodelog.FieldPhase: w.phase, nodelog.FieldTarget: nf.Node,
+					"time": time.Unix(0, w.ts).UTC().Format(time.RFC3339Nano), "level": "info", "msg": nodelog.EventFault}
 				if err := enc.Encode(line); err != nil {
 					return errors.Join(fmt.Errorf("append to drill log: %w", err), drill.Close())
 				}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // restartDocker is clusterDocker that answers docker port with a
@@ -112,21 +112,21 @@ faults:
 }
 
 // drillFaults reads the fault lines of a drill log.
-func drillFaults(t *testing.T, path string) []wire.LogRecord {
+func drillFaults(t *testing.T, path string) []nodelog.Record {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	var out []wire.LogRecord
+	var out []nodelog.Record
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		var rec wire.LogRecord
+		var rec nodelog.Record
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
 			t.Fatalf("drill log line %q: %v", sc.Text(), err)
 		}
-		if rec.Event == wire.EventFault {
+		if rec.Event == nodelog.EventFault {
 			out = append(out, rec)
 		}
 	}
@@ -200,10 +200,10 @@ func TestComposeFilesPublishHealthz(t *testing.T) {
 func TestMeasureFailoverOfARestart(t *testing.T) {
 	logs := t.TempDir()
 	const restart = 10_000 // ms
-	logLines(t, logs, "drill", map[string]any{"event": wire.EventFault, "fault": RestartBroker, "phase": wire.PhaseStart,
+	logLines(t, logs, "drill", map[string]any{"event": nodelog.EventFault, "fault": RestartBroker, "phase": nodelog.PhaseStart,
 		"target": "broker1", "ts_ns": int64(restart) * 1e6})
-	logLines(t, logs, "alice", recvAt(restart+100), map[string]any{"event": wire.EventConnectionLost, "ts_ns": int64(restart+150) * 1e6,
-		"broker": "tcp://broker1:1883"}, map[string]any{"event": wire.EventReconnected, "ts_ns": int64(restart+400) * 1e6,
+	logLines(t, logs, "alice", recvAt(restart+100), map[string]any{"event": nodelog.EventConnectionLost, "ts_ns": int64(restart+150) * 1e6,
+		"broker": "tcp://broker1:1883"}, map[string]any{"event": nodelog.EventReconnected, "ts_ns": int64(restart+400) * 1e6,
 		"broker": "tcp://broker2:1883"}, recvAt(restart+1_300))
 	reports, err := MeasureFailover("roll", logs)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // Commander runs an external command and returns its standard output. The
@@ -89,7 +89,7 @@ type action struct {
 func (s *Scenario) timeline() []action {
 	var acts []action
 	for _, f := range s.Faults {
-		acts = append(acts, action{f.At, f, wire.PhaseStart}, action{f.At + f.For, f, wire.PhaseEnd})
+		acts = append(acts, action{f.At, f, nodelog.PhaseStart}, action{f.At + f.For, f, nodelog.PhaseEnd})
 	}
 	sort.SliceStable(acts, func(i, j int) bool { return acts[i].at < acts[j].at })
 	return acts
@@ -199,9 +199,9 @@ func (r *Runner) runFaults(ctx context.Context, s Scenario, logs string, compose
 	dlog.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
 	if len(s.Groups) > 0 {
 		dlog.WithFields(logrus.Fields{
-			wire.FieldEvent: wire.EventScenario, wire.FieldNode: "drill", wire.FieldRun: s.Name,
-			wire.FieldTSNS: time.Now().UnixNano(), wire.FieldGroup: strings.Join(s.Groups, ","),
-		}).Info(wire.EventScenario)
+			nodelog.FieldEvent: nodelog.EventScenario, nodelog.FieldNode: "drill", nodelog.FieldRun: s.Name,
+			nodelog.FieldTSNS: time.Now().UnixNano(), nodelog.FieldGroup: strings.Join(s.Groups, ","),
+		}).Info(nodelog.EventScenario)
 	}
 	var elapsed time.Duration
 	began := time.Now()
@@ -217,7 +217,7 @@ func (r *Runner) runFaults(ctx context.Context, s Scenario, logs string, compose
 		if err := r.apply(ctx, compose, a); err != nil {
 			return fmt.Errorf("fault %s %s: %w", a.fault.Kind, a.phase, err)
 		}
-		if a.phase == wire.PhaseEnd {
+		if a.phase == nodelog.PhaseEnd {
 			at = time.Now()
 		}
 		target := a.fault.Target
@@ -225,10 +225,10 @@ func (r *Runner) runFaults(ctx context.Context, s Scenario, logs string, compose
 			target = brokerTarget(a.fault)
 		}
 		dlog.WithFields(logrus.Fields{
-			wire.FieldEvent: wire.EventFault, wire.FieldNode: "drill", wire.FieldRun: s.Name,
-			wire.FieldTSNS: at.UnixNano(), wire.FieldFault: a.fault.Kind, wire.FieldPhase: a.phase,
-			wire.FieldTarget: target,
-		}).Info(wire.EventFault)
+			nodelog.FieldEvent: nodelog.EventFault, nodelog.FieldNode: "drill", nodelog.FieldRun: s.Name,
+			nodelog.FieldTSNS: at.UnixNano(), nodelog.FieldFault: a.fault.Kind, nodelog.FieldPhase: a.phase,
+			nodelog.FieldTarget: target,
+		}).Info(nodelog.EventFault)
 		r.say("%s: +%s %s %s %s", s.Name, a.at, a.fault.Kind, target, a.phase)
 		if late := time.Since(began); a.at <= s.Duration && late > s.Duration {
 			r.say("%s: warning: %s %s %s came %s after the nodes started, after their %s of sending: lengthen duration",
@@ -259,7 +259,7 @@ func (r *Runner) waitNodes(ctx context.Context, s Scenario, env []string, compos
 
 // apply starts or ends one fault.
 func (r *Runner) apply(ctx context.Context, compose composeFunc, a action) error {
-	start := a.phase == wire.PhaseStart
+	start := a.phase == nodelog.PhaseStart
 	switch a.fault.Kind {
 	case KillNode:
 		if start {

@@ -1,8 +1,14 @@
-package wire
+// Package nodelog is the schema of the chat node's JSON-lines log: the event
+// names, the field names and the record the analysis tool decodes. It is the
+// contract between the node (which writes the lines) and the analysis (which
+// reads them), apart from the wire protocol (broker/wire), which the broker
+// speaks and these names are no part of. Renaming a name is a breaking change
+// for every log already written.
+package nodelog
 
-// Log event names. Chat nodes write one JSON object per line through logrus;
-// the "event" field holds one of these, and the analysis tool reads exactly
-// these names and the fields below. Renaming one is a breaking change.
+// Log event names. Chat nodes write one JSON object per line; the "event"
+// field holds one of these, and the analysis tool reads exactly these names
+// and the fields below.
 const (
 	EventConnected      = "connected"       // broker, client_id, session_present
 	EventConnectionLost = "connection_lost" // error
@@ -105,9 +111,9 @@ const (
 	PhaseEnd   = "end"
 )
 
-// LogRecord is one log line as the analysis tool decodes it. Fields that an
+// Record is one log line as the analysis tool decodes it. Fields that an
 // event does not carry stay at their zero value.
-type LogRecord struct {
+type Record struct {
 	Time           string `json:"time"`
 	Event          string `json:"event"`
 	Node           string `json:"node"`
