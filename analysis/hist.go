@@ -1,6 +1,10 @@
 package analysis
 
-import "math/bits"
+import (
+	"math/bits"
+
+	"github.com/distchat/distchat/analysis/percentile"
+)
 
 // hist is a log-linear histogram of latencies in whole microseconds, so that
 // percentiles need memory per distinct magnitude, not per delivery (the
@@ -122,14 +126,9 @@ func (h *hist) each(fn func(v int32, count int64)) {
 	}
 }
 
-// rank is the nearest rank of the perMille-th per mille of n samples,
-// ceil(perMille·n/1000) in integers (a float 99.9/100·1000 is 999.0000001,
-// whose ceiling is one rank too far).
-func rank(perMille, n int64) int64 {
-	return min(max((perMille*n+999)/1000, 1), n)
-}
-
-// latency summarises h in milliseconds with nearest-rank percentiles.
+// latency summarises h in milliseconds with nearest-rank percentiles (the
+// ranks of package percentile, which bench nodes and bench-compare use on
+// their exact samples).
 func (h *hist) latency() Latency {
 	if h.n == 0 {
 		return Latency{}
@@ -137,7 +136,7 @@ func (h *hist) latency() Latency {
 	perMille := []int64{500, 900, 950, 990, 999}
 	ranks := make([]int64, len(perMille))
 	for i, p := range perMille {
-		ranks[i] = rank(p, h.n)
+		ranks[i] = percentile.Rank(p, h.n)
 	}
 	vals := make([]float64, len(perMille))
 	var seen int64
@@ -156,7 +155,7 @@ func (h *hist) latency() Latency {
 // quantile returns the nearest-rank value at the perMille-th per mille of h
 // (its max when empty).
 func (h *hist) quantile(perMille int64) int32 {
-	r := rank(perMille, h.n)
+	r := percentile.Rank(perMille, h.n)
 	var seen int64
 	out := h.max
 	done := false

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/distchat/distchat/analysis/percentile"
 )
 
 // TestHistPercentiles compares the histogram's percentiles with exact
@@ -45,7 +47,7 @@ func TestHistPercentiles(t *testing.T) {
 			}
 			slices.Sort(vals)
 			for _, q := range []int64{500, 900, 950, 990, 999, 1000} {
-				exact := vals[(q*int64(len(vals))+999)/1000-1]
+				exact := percentile.Of(vals, q)
 				got := h.quantile(q)
 				if exact < 2*histSub && got != exact {
 					t.Errorf("per mille %d = %d, want exactly %d", q, got, exact)
@@ -283,18 +285,6 @@ func TestMemoryOutsideTheWindow(t *testing.T) {
 	}
 	if peak := m.runs["w"].peakInFlight; peak > 500 {
 		t.Errorf("held %d messages at once, want a few (in flight only)", peak)
-	}
-}
-
-// TestRank: nearest rank in integers; p99.9 of 1,000 samples is the 999th
-// (a float ceiling of 99.9/100·1000 gave the 1000th).
-func TestRank(t *testing.T) {
-	for _, tt := range []struct{ perMille, n, want int64 }{
-		{999, 1000, 999}, {999, 1001, 1000}, {500, 1, 1}, {500, 2, 1}, {500, 3, 2}, {990, 100, 99}, {1000, 7, 7}, {1, 10, 1},
-	} {
-		if got := rank(tt.perMille, tt.n); got != tt.want {
-			t.Errorf("rank(%d‰ of %d) = %d, want %d", tt.perMille, tt.n, got, tt.want)
-		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/analysis/percentile"
 	"github.com/distchat/distchat/chatnode/nodelog"
 	"github.com/distchat/distchat/chatnode/session"
 	"github.com/distchat/distchat/config"
@@ -164,17 +165,6 @@ func (l *latencies) count() int {
 	return l.seen
 }
 
-// Percentile is the p-quantile (0 < p ≤ 1) of sorted latencies, rounded to
-// the nearest rank: the p50 and p99 a bench node prints, and what
-// benchnodes' bare paho nodes print beside them.
-func Percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(p*float64(len(sorted))+0.5) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
-}
-
 // bench runs one load node until done and returns its measurements;
 // onFail (may be nil) hears of connection failures as they happen.
 func bench(ctx context.Context, cfg config.Node, bp benchParams, log *logrus.Entry, onFail func(session.ConnectFailed)) (benchResult, error) {
@@ -306,7 +296,7 @@ func (l *latencies) summarise(res *benchResult) {
 	l.mu.Unlock()
 	slices.Sort(v)
 	res.Received = len(v)
-	res.P50, res.P99 = Percentile(v, 0.50), Percentile(v, 0.99)
+	res.P50, res.P99 = percentile.Of(v, 500), percentile.Of(v, 990)
 	if len(v) > 0 {
 		res.Max = v[len(v)-1]
 	}

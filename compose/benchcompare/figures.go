@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/distchat/distchat/analysis/percentile"
 )
 
 // Figures are one broker's measurements under one load. Latencies are in
@@ -42,21 +44,12 @@ type GroupCommits struct {
 	FsyncMeanMS     float64 `json:"fsync_mean_ms,omitempty"`
 }
 
-// Percentile is the nearest-rank p-quantile (0 < p ≤ 1) of sorted values.
-func Percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(p*float64(len(sorted)))) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
-}
-
 // latencyFigures sets P50MS, P99MS and MaxMS from unsorted latencies.
 func (f *Figures) latencyFigures(lat []time.Duration) {
 	s := slices.Clone(lat)
 	slices.Sort(s)
-	f.P50MS = toMS(Percentile(s, 0.50))
-	f.P99MS = toMS(Percentile(s, 0.99))
+	f.P50MS = toMS(percentile.Of(s, 500))
+	f.P99MS = toMS(percentile.Of(s, 990))
 	if len(s) > 0 {
 		f.MaxMS = toMS(s[len(s)-1])
 	}

@@ -5,41 +5,6 @@ import (
 	"time"
 )
 
-func TestPercentile(t *testing.T) {
-	ms := func(v ...int) []time.Duration {
-		out := make([]time.Duration, len(v))
-		for i, x := range v {
-			out[i] = time.Duration(x) * time.Millisecond
-		}
-		return out
-	}
-	hundred := make([]int, 100)
-	for i := range hundred {
-		hundred[i] = i + 1
-	}
-	tests := []struct {
-		name   string
-		sorted []time.Duration
-		p      float64
-		want   time.Duration
-	}{
-		{"empty", nil, 0.5, 0},
-		{"one", ms(7), 0.99, 7 * time.Millisecond},
-		{"median of four is the second (nearest rank)", ms(1, 2, 3, 4), 0.5, 2 * time.Millisecond},
-		{"p99 of 100", ms(hundred...), 0.99, 99 * time.Millisecond},
-		{"p50 of 100", ms(hundred...), 0.50, 50 * time.Millisecond},
-		{"p100 is the max", ms(1, 5, 9), 1, 9 * time.Millisecond},
-		{"tiny p is the min", ms(1, 5, 9), 0.0001, time.Millisecond},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := Percentile(tt.sorted, tt.p); got != tt.want {
-				t.Errorf("Percentile(%v, %v) = %v, want %v", tt.sorted, tt.p, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestFiguresAggregation(t *testing.T) {
 	var f Figures
 	// Unsorted input: latencyFigures sorts a copy.

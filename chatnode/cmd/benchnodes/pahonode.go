@@ -13,8 +13,8 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/distchat/distchat/analysis/percentile"
 	"github.com/distchat/distchat/broker/wire"
-	"github.com/distchat/distchat/chatnode"
 	"github.com/distchat/distchat/chatnode/mqttconn"
 )
 
@@ -62,7 +62,7 @@ func runPahoNode(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	defer n.mu.Unlock()
 	slices.Sort(n.latencies)
 	fmt.Fprintf(stdout, "bench run=paho node=%s sent=%d received=%d expected=%d duplicates=0 p50=%s p99=%s\n",
-		n.nick, n.sent, n.received, n.expected(), chatnode.Percentile(n.latencies, 0.5), chatnode.Percentile(n.latencies, 0.99))
+		n.nick, n.sent, n.received, n.expected(), percentile.Of(n.latencies, 500), percentile.Of(n.latencies, 990))
 	return 0
 }
 

@@ -1,0 +1,31 @@
+// Package percentile is distchat's one definition of a percentile, so that
+// the p99 a bench node prints, the one bench-compare tabulates and the one
+// the analysis reports mean the same thing: the nearest rank, the smallest
+// sample with at least p of all samples at or below it. It is a real sample,
+// never an interpolation. Percentiles are given in per mille (p99 is 990,
+// p99.9 is 999) and ranks are computed in integers, because a float
+// 99.9/100·1000 is 999.0000000000001, whose ceiling is one rank too far.
+//
+// The analysis reads percentiles from a histogram (bounded memory on logs
+// of any size) with these same ranks; bench nodes and bench-compare, which
+// hold every sample, index a sorted slice with Of.
+package percentile
+
+// Rank is the 1-based nearest rank of the perMille-th per mille of n
+// samples: ceil(perMille·n/1000), at least 1 and at most n (0 when n is 0).
+func Rank(perMille, n int64) int64 {
+	if n <= 0 {
+		return 0
+	}
+	return min(max((perMille*n+999)/1000, 1), n)
+}
+
+// Of is the nearest-rank perMille-th per mille of sorted (ascending); the
+// zero value when sorted is empty.
+func Of[T any](sorted []T, perMille int64) T {
+	var zero T
+	if len(sorted) == 0 {
+		return zero
+	}
+	return sorted[Rank(perMille, int64(len(sorted)))-1]
+}
