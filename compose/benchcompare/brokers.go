@@ -148,7 +148,7 @@ func (e *Env) startBroker(ctx context.Context, name, dir string) (*runningBroker
 		return nil, err
 	}
 	b := &runningBroker{Name: name, Addr: addr, URL: "tcp://" + addr, HTTP: httpAddr, proc: c}
-	if err := waitListening(ctx, addr, c); err != nil {
+	if err := c.listening(ctx, addr); err != nil {
 		_, serr := c.stop()
 		return nil, errors.Join(err, serr)
 	}
@@ -195,29 +195,6 @@ func (b *runningBroker) stop() (Usage, error) {
 		err = errors.Join(err, perr)
 	}
 	return u, err
-}
-
-// waitListening waits until addr accepts a TCP connection, the child exits,
-// or 15 s pass.
-func waitListening(ctx context.Context, addr string, c *child) error {
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			return conn.Close()
-		}
-		if c.exited() {
-			return fmt.Errorf("%s exited before listening on %s (%s)", c.name, addr, lastLine(c.logPath))
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not listening on %s after 15s: %w", c.name, addr, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.

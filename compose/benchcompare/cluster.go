@@ -81,7 +81,7 @@ func (e *Env) startCluster(ctx context.Context, dir string) (*runningBroker, err
 		procs = append(procs, c)
 	}
 	for i, c := range procs {
-		if err := waitListening(ctx, addrs[i], c); err != nil {
+		if err := c.listening(ctx, addrs[i]); err != nil {
 			return fail(err)
 		}
 	}

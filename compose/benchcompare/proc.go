@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/distchat/distchat/internal/netwait"
 )
 
 // stopGrace is how long a child has to exit after SIGTERM before SIGKILL.
@@ -60,6 +62,19 @@ func startChild(ctx context.Context, name string, argv, env []string, logPath st
 }
 
 // exited reports whether the child has already exited.
+// listening waits until addr accepts a TCP connection, the child exits,
+// or 15 s pass.
+func (c *child) listening(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	return netwait.Listening(ctx, addr, func() error {
+		if c.exited() {
+			return fmt.Errorf("%s exited before listening on %s (%s)", c.name, addr, lastLine(c.logPath))
+		}
+		return nil
+	})
+}
+
 func (c *child) exited() bool {
 	select {
 	case <-c.done:

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/distchat/distchat/internal/netwait"
 )
 
 // params are the shape of one measurement.
@@ -83,8 +85,11 @@ func measure(ctx context.Context, p params) (result, error) {
 			broker.Wait()
 		}
 	}()
-	if err := waitListening(ctx, addr, 10*time.Second); err != nil {
-		return result{}, err
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = netwait.Listening(wctx, addr, nil)
+	cancel()
+	if err != nil {
+		return result{}, fmt.Errorf("broker: %w", err)
 	}
 	res, err := runNodes(ctx, p, "tcp://"+addr, dir)
 	if err != nil {
@@ -233,23 +238,4 @@ func freeAddr() (string, error) {
 		return "", fmt.Errorf("find a free port: %w", err)
 	}
 	return addr, nil
-}
-
-// waitListening waits until something accepts TCP connections on addr.
-func waitListening(ctx context.Context, addr string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			return c.Close()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("broker not listening on %s after %s: %w", addr, limit, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
