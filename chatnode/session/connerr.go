@@ -121,9 +121,9 @@ func (s *Session) onConnectNotification(_ mqtt.Client, n mqtt.ConnectionNotifica
 		return
 	}
 	s.mu.Lock()
-	first := s.connects == 0 && !s.toldUnreachable
-	s.toldUnreachable = true
-	s.lastConnErr = err
+	first := s.link.connects == 0 && !s.link.toldUnreachable
+	s.link.toldUnreachable = true
+	s.link.lastConnErr = err
 	s.mu.Unlock()
 	if !first {
 		return
@@ -138,9 +138,9 @@ func (s *Session) onConnectNotification(_ mqtt.Client, n mqtt.ConnectionNotifica
 // goroutine this is called from.
 func (s *Session) refuse(err *RefusedError) {
 	s.mu.Lock()
-	first := s.refusedErr == nil
+	first := s.link.refusedErr == nil
 	if first {
-		s.refusedErr = err
+		s.link.refusedErr = err
 	}
 	s.mu.Unlock()
 	if !first {
@@ -150,12 +150,12 @@ func (s *Session) refuse(err *RefusedError) {
 	s.entry(nodelog.EventConnectRefused).WithField(nodelog.FieldBroker, err.Broker).WithError(err).
 		Error("the broker refused the connection; not retrying")
 	s.onEvent(ConnectFailed{Err: err, Final: true}) // before the node stops on Refused
-	close(s.refused)
+	close(s.link.refused)
 }
 
 // Refused is closed when the broker refused the connection (see Err): the
 // session no longer tries to connect.
-func (s *Session) Refused() <-chan struct{} { return s.refused }
+func (s *Session) Refused() <-chan struct{} { return s.link.refused }
 
 // Err is why the session is not connected: the *RefusedError once the broker
 // refused it, else the last failed attempt's *UnreachableError while it has
@@ -164,10 +164,10 @@ func (s *Session) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case s.refusedErr != nil:
-		return s.refusedErr
-	case s.connects == 0 && s.lastConnErr != nil:
-		return s.lastConnErr
+	case s.link.refusedErr != nil:
+		return s.link.refusedErr
+	case s.link.connects == 0 && s.link.lastConnErr != nil:
+		return s.link.lastConnErr
 	}
 	return nil
 }
@@ -176,5 +176,5 @@ func (s *Session) Err() error {
 func (s *Session) EverConnected() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.connects > 0
+	return s.link.connects > 0
 }

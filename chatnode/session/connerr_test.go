@@ -77,10 +77,10 @@ func TestRefusedStopsRetrying(t *testing.T) {
 // which it would retry).
 func waitNotConnecting(t *testing.T, s *Session) {
 	t.Helper()
-	if !s.connectTok.WaitTimeout(10 * time.Second) {
+	if !s.link.connectTok.WaitTimeout(10 * time.Second) {
 		t.Fatal("paho still connecting after the refusal")
 	}
-	if s.connectTok.Error() == nil {
+	if s.link.connectTok.Error() == nil {
 		t.Error("the connect loop ended without an error after a refusal")
 	}
 }

@@ -80,11 +80,11 @@ func TestConnectionLossReportedOnce(t *testing.T) {
 // subscribed.
 func up(s *Session, broker string) {
 	s.mu.Lock()
-	s.connects++
-	s.brokers.attempting = broker
+	s.link.connects++
+	s.link.brokers.attempting = broker
 	s.mu.Unlock()
 	s.onEvent(Status{Connected: true, Broker: s.connectedTo()})
 	s.mu.Lock()
-	s.connected = true
+	s.link.connected = true
 	s.mu.Unlock()
 }

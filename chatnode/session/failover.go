@@ -64,7 +64,7 @@ func parseServers(brokers []string) []*url.URL {
 // ConnectionNotificationBroker, on paho's connect goroutine).
 func (s *Session) onBrokerAttempt(n mqtt.ConnectionNotificationBroker) {
 	s.mu.Lock()
-	s.brokers.attempting = n.Broker.String()
+	s.link.brokers.attempting = n.Broker.String()
 	s.mu.Unlock()
 }
 
@@ -73,11 +73,11 @@ func (s *Session) onBrokerAttempt(n mqtt.ConnectionNotificationBroker) {
 func (s *Session) connectedTo() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.brokers.current = s.brokers.attempting
-	return s.brokers.current
+	s.link.brokers.current = s.link.brokers.attempting
+	return s.link.brokers.current
 }
 
-// markLost marks connection gen (the s.connects it came up as) down, once,
+// markLost marks connection gen (the s.link.connects it came up as) down, once,
 // and returns the broker it was on and whether the node had reported it
 // up (false when this call marked nothing). paho runs the connection-lost handler on
 // a goroutine of its own, beside the reconnect, so it may come before or
@@ -88,41 +88,41 @@ func (s *Session) connectedTo() string {
 func (s *Session) markLost(gen int) (broker string, wasUp bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if gen != s.connects || gen == s.lostGen {
-		return s.brokers.lost, false
+	if gen != s.link.connects || gen == s.link.lostGen {
+		return s.link.brokers.lost, false
 	}
-	s.lostGen = gen
-	wasUp = s.connected
-	s.connected = false
-	if s.brokers.current != "" {
-		s.brokers.lost = s.brokers.current
+	s.link.lostGen = gen
+	wasUp = s.link.connected
+	s.link.connected = false
+	if s.link.brokers.current != "" {
+		s.link.brokers.lost = s.link.brokers.current
 	}
-	s.brokers.current = ""
-	return s.brokers.lost, wasUp
+	s.link.brokers.current = ""
+	return s.link.brokers.lost, wasUp
 }
 
 // lastLost is the broker of the last connection marked lost.
 func (s *Session) lastLost() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.brokers.lost
+	return s.link.brokers.lost
 }
 
-// generation is the number of the newest connection (s.connects).
+// generation is the number of the newest connection (s.link.connects).
 func (s *Session) generation() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.connects
+	return s.link.connects
 }
 
 // reorderServers is called by onReconnecting with paho's own options,
 // before each reconnect attempt (on paho's reconnect goroutine, which reads
 // the list next), after the loss is marked: it puts the lost broker last.
 func (s *Session) reorderServers(o *mqtt.ClientOptions) {
-	if o == nil || len(s.brokers.servers) < 2 {
+	if o == nil || len(s.link.brokers.servers) < 2 {
 		return
 	}
-	o.Servers = failoverOrder(s.brokers.servers, s.lastLost())
+	o.Servers = failoverOrder(s.link.brokers.servers, s.lastLost())
 }
 
 // Broker is the URL of the broker the session is connected to, "" while it
@@ -130,14 +130,14 @@ func (s *Session) reorderServers(o *mqtt.ClientOptions) {
 func (s *Session) Broker() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.brokers.current
+	return s.link.brokers.current
 }
 
 // attemptedBroker is the broker paho dialed last.
 func (s *Session) attemptedBroker() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.brokers.attempting
+	return s.link.brokers.attempting
 }
 
 // A broker that is connected but acknowledges nothing (cut off from its
@@ -160,7 +160,7 @@ func (s *Session) openConn(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error)
 		raw = w.Conn
 	}
 	s.mu.Lock()
-	s.brokers.conn = raw
+	s.link.brokers.conn = raw
 	s.mu.Unlock()
 	return c, nil
 }
@@ -168,7 +168,7 @@ func (s *Session) openConn(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error)
 // stallTimer returns a channel that fires when a publish has waited
 // cfg.StallFailover for its PUBACK, or nil with a single broker.
 func (s *Session) stallTimer() (<-chan time.Time, func()) {
-	if len(s.brokers.servers) < 2 {
+	if len(s.link.brokers.servers) < 2 {
 		return nil, func() {}
 	}
 	t := time.NewTimer(s.cfg.StallFailover)
@@ -200,13 +200,13 @@ func (s *Session) waitAck(tok mqtt.Token, timeout *time.Timer, connects int) err
 // still the current one; paho then fails over as on any loss.
 func (s *Session) leaveStalledBroker(connects int) {
 	s.mu.Lock()
-	c := s.brokers.conn
-	broker := s.brokers.current
-	if s.connects != connects || !s.connected || c == nil {
+	c := s.link.brokers.conn
+	broker := s.link.brokers.current
+	if s.link.connects != connects || !s.link.connected || c == nil {
 		s.mu.Unlock()
 		return // that connection is gone already
 	}
-	s.brokers.conn = nil
+	s.link.brokers.conn = nil
 	s.mu.Unlock()
 	s.entry(nodelog.EventReconnecting).WithField(nodelog.FieldBroker, broker).
 		WithField(nodelog.FieldError, fmt.Sprintf("no PUBACK within %s", s.cfg.StallFailover)).

@@ -88,7 +88,7 @@ func newRig(t *testing.T, cfg config.Node) *pipeRig {
 	}
 	fc := &fakeClient{}
 	s.client = fc
-	s.firstUpOnce.Do(func() { close(s.firstUp) }) // as if connected: requests go out
+	s.link.firstUpOnce.Do(func() { close(s.link.firstUp) }) // as if connected: requests go out
 	return &pipeRig{s: s, p: s.p, fc: fc, got: got, clock: clk}
 }
 
@@ -214,7 +214,7 @@ func TestCatchUpFromStateAfterRestart(t *testing.T) {
 	r.live(t, env("r1", 11))
 	r.live(t, env("r1", 12))
 	r.p.save(true)
-	if err := r.s.release(); err != nil { // what Close does last
+	if err := r.s.ident.release(); err != nil { // what Close does last
 		t.Fatal(err)
 	}
 
@@ -480,7 +480,7 @@ func TestBaselineKeepsOwnUnconfirmedMessage(t *testing.T) {
 			echo := make(chan struct{})
 			if tc.awaiting {
 				r.s.mu.Lock()
-				r.s.echoes[own.ID] = echo
+				r.s.out.echoes[own.ID] = echo
 				r.s.mu.Unlock()
 			}
 			r.p.onConnected()

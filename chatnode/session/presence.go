@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/distchat/distchat/broker/wire"
@@ -15,6 +16,18 @@ import (
 // pipeline reads everyone's (handlePresence) into a presenceBook, which Who
 // and PresenceOf answer from, and reports changes as PresenceChange events.
 // The node's own presence is published by publishPresence.
+
+// presenceState is the session's presence job: its own presence publishes
+// and everyone's last presence.
+type presenceState struct {
+	// mu orders presence publishes against quitting: once leaving is set
+	// (the node says offline), no device-level "online" follows.
+	mu          sync.Mutex
+	leaving     bool        // guarded by mu
+	reasserting atomic.Bool // an "online again" publish is under way
+	// book is everyone's last presence (its own lock).
+	book *presenceBook
+}
 
 // presenceSink is what the pipeline needs to keep presence: the table, and
 // a way to say online again when another device of the user said offline.
@@ -118,17 +131,17 @@ func presenceChange(prev wire.Presence, had bool, pr wire.Presence) (PresenceCha
 
 // Who lists the users whose retained presence says they are online in room
 // (any room when room is ""), sorted.
-func (s *Session) Who(room string) []string { return s.book.online(room) }
+func (s *Session) Who(room string) []string { return s.pres.book.online(room) }
 
 // PresenceOf returns the last presence seen for user.
-func (s *Session) PresenceOf(user string) (wire.Presence, bool) { return s.book.of(user) }
+func (s *Session) PresenceOf(user string) (wire.Presence, bool) { return s.pres.book.of(user) }
 
 // record and ownDeviceLeft make the session the pipeline's presenceSink.
-func (s *Session) record(pr wire.Presence) (wire.Presence, bool) { return s.book.record(pr) }
+func (s *Session) record(pr wire.Presence) (wire.Presence, bool) { return s.pres.book.record(pr) }
 func (s *Session) ownDeviceLeft()                                { go s.onlineAgain() }
 
 func (s *Session) presencePayload(status string, rooms []string) ([]byte, error) {
-	p := wire.Presence{V: wire.Version, User: s.me, Status: status, Rooms: rooms, AtNS: time.Now().UnixNano(), Device: s.clientID}
+	p := wire.Presence{V: wire.Version, User: s.me, Status: status, Rooms: rooms, AtNS: time.Now().UnixNano(), Device: s.ident.clientID}
 	return jsonMarshal(p)
 }
 
@@ -146,14 +159,14 @@ func (s *Session) publishPresence(status string) {
 	}
 	// Publish only queues the packet (paho writes in queue order), so the
 	// lock orders the two publishes without waiting on the network.
-	s.presenceMu.Lock()
-	if status == wire.Online && s.leaving {
-		s.presenceMu.Unlock()
+	s.pres.mu.Lock()
+	if status == wire.Online && s.pres.leaving {
+		s.pres.mu.Unlock()
 		return
 	}
-	s.leaving = status == wire.Offline
+	s.pres.leaving = status == wire.Offline
 	tok := s.client.Publish(wire.PresenceTopic(s.me), 1, true, payload)
-	s.presenceMu.Unlock()
+	s.pres.mu.Unlock()
 	e := s.entry(nodelog.EventPresence).WithField(nodelog.FieldUser, s.me).WithField(nodelog.FieldStatus, status)
 	select {
 	case <-tok.Done():
@@ -173,10 +186,10 @@ func (s *Session) publishPresence(status string) {
 // (Mosquitto) the last device to speak wins, so the user shows online again
 // after a moment. It runs on its own goroutine (it waits for the PUBACK).
 func (s *Session) onlineAgain() {
-	if !s.Connected() || !s.reasserting.CompareAndSwap(false, true) {
+	if !s.Connected() || !s.pres.reasserting.CompareAndSwap(false, true) {
 		return // a reconnect says online anyway
 	}
-	defer s.reasserting.Store(false)
+	defer s.pres.reasserting.Store(false)
 	s.entry(nodelog.EventPresence).WithField(nodelog.FieldUser, s.me).Info("another device said offline; saying online again")
 	s.publishPresence(wire.Online)
 }

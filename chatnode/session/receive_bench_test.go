@@ -61,7 +61,7 @@ func benchReceive(b *testing.B, f logrus.Formatter, record RecordMode) {
 		b.Fatal(err)
 	}
 	s.client = &fakeClient{}
-	s.firstUpOnce.Do(func() { close(s.firstUp) }) // as if connected: the sync request goes out
+	s.link.firstUpOnce.Do(func() { close(s.link.firstUp) }) // as if connected: the sync request goes out
 	p := s.p
 	p.onConnected() // asks where the room stands: answered with "at 0"
 	rep, err := jsonMarshal(wire.SyncReply{V: wire.Version, ReqID: s.client.(*fakeClient).reqs[0].ReqID, Conv: "lobby"})

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -15,10 +17,39 @@ import (
 
 // The send window: at most cfg.Window QoS 1 publishes await their PUBACK
 // (the broker's in-flight quota drops silently beyond it). Send takes a slot
-// of s.window (a semaphore, no lock held while it waits), then numbers and
+// of s.out.window (a semaphore, no lock held while it waits), then numbers and
 // hands the message to paho under sendMu; awaitAck gives the slot back when
 // the PUBACK (or, after a broken connection, the message's echo) comes.
 // Lock order: a window slot, then sendMu, then mu.
+
+// AckTimeout is how long a publish may wait for its PUBACK before the node
+// reports it as failed and frees its window slot. paho keeps the message and
+// still sends it after a reconnect; the report says so.
+var AckTimeout = 5 * time.Minute
+
+// outbox is the session's sending job: the send window and what numbers and
+// confirms each message.
+type outbox struct {
+	// window is the send window: one element per publish awaiting its
+	// PUBACK, cfg.Window at most.
+	window chan struct{}
+	// sendMu is held from numbering a message (convSeq) to handing it to
+	// paho, so that each conversation's seq order is its publish order. It
+	// is taken after a window slot, never while waiting for one.
+	sendMu sync.Mutex
+	ids    atomic.Uint64 // the last message id's counter
+	// convSeq is the last seq per conversation; Session.mu guards it.
+	convSeq map[string]uint64
+	// echoes are closed when the node receives its own room message back:
+	// the proof that the broker stored it when the connection broke while it
+	// was in flight (paho's token then completes on the resend, or fails on
+	// the write, never on the PUBACK). Session.mu guards it.
+	echoes map[string]chan struct{}
+}
+
+func newOutbox(window int) outbox {
+	return outbox{window: make(chan struct{}, window), convSeq: map[string]uint64{}, echoes: map[string]chan struct{}{}}
+}
 
 // Outgoing is a message to send: to a Room or, with To set, a direct message.
 type Outgoing struct {
@@ -66,7 +97,7 @@ func (s *Session) Send(ctx context.Context, o Outgoing) (*Sent, error) {
 	// The slot is taken before sendMu, so a Send waiting for the window
 	// holds no lock and its ctx still ends the wait.
 	select {
-	case s.window <- struct{}{}:
+	case s.out.window <- struct{}{}:
 	case <-ctx.Done():
 		return nil, fmt.Errorf("send: %w", ctx.Err())
 	case <-s.closing:
@@ -74,7 +105,7 @@ func (s *Session) Send(ctx context.Context, o Outgoing) (*Sent, error) {
 	}
 	sent, err := s.publish(env, topic, conv, o.Size)
 	if err != nil {
-		<-s.window
+		<-s.out.window
 		return nil, err
 	}
 	return sent, nil
@@ -101,15 +132,15 @@ func (s *Session) envelope(o Outgoing) (env wire.Envelope, topic, conv string, e
 // connection: paho wipes what a clean session published before it
 // (ConnectRetry stores it, the CONNACK resets the store).
 func (s *Session) waitFirstUp(ctx context.Context) error {
-	if !s.clean {
+	if !s.ident.clean {
 		return nil
 	}
 	select {
-	case <-s.firstUp:
+	case <-s.link.firstUp:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("send: not connected yet: %w", ctx.Err())
-	case <-s.refused:
+	case <-s.link.refused:
 		return fmt.Errorf("send: %w", s.Err())
 	case <-s.closing:
 		return errors.New("send: the session is closed")
@@ -121,13 +152,13 @@ func (s *Session) waitFirstUp(ctx context.Context) error {
 // numbering to the hand-over so that sequence order is publish order;
 // client.Publish only queues the packet, it does not wait for the network.
 func (s *Session) publish(env wire.Envelope, topic, conv string, size int) (*Sent, error) {
-	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
+	s.out.sendMu.Lock()
+	defer s.out.sendMu.Unlock()
 	s.mu.Lock()
-	seq := s.convSeq[conv] + 1
+	seq := s.out.convSeq[conv] + 1
 	s.mu.Unlock()
 	env.Seq = seq
-	env.ID = s.me + "-" + strconv.FormatInt(s.boot, 36) + "-" + strconv.FormatUint(s.ids.Add(1), 36)
+	env.ID = s.me + "-" + strconv.FormatInt(s.boot, 36) + "-" + strconv.FormatUint(s.out.ids.Add(1), 36)
 	if env.SentNS == 0 {
 		env.SentNS = time.Now().UnixNano()
 	}
@@ -140,12 +171,12 @@ func (s *Session) publish(env wire.Envelope, topic, conv string, size int) (*Sen
 	}
 	var echo chan struct{}
 	s.mu.Lock()
-	s.convSeq[conv] = seq
-	queued := !s.connected
-	connects := s.connects
+	s.out.convSeq[conv] = seq
+	queued := !s.link.connected
+	connects := s.link.connects
 	if env.To == "" {
 		echo = make(chan struct{})
-		s.echoes[env.ID] = echo
+		s.out.echoes[env.ID] = echo
 	}
 	s.mu.Unlock()
 	sent := &Sent{ID: env.ID, Seq: seq, Bytes: len(payload), Queued: queued, Done: make(chan struct{})}
@@ -168,7 +199,7 @@ type echoNotifier interface {
 func (s *Session) awaitingEcho(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.echoes[id]
+	_, ok := s.out.echoes[id]
 	return ok
 }
 
@@ -176,9 +207,9 @@ func (s *Session) awaitingEcho(id string) bool {
 func (s *Session) echoed(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ch, ok := s.echoes[id]; ok {
+	if ch, ok := s.out.echoes[id]; ok {
 		close(ch)
-		delete(s.echoes, id)
+		delete(s.out.echoes, id)
 	}
 }
 
@@ -189,10 +220,10 @@ func (s *Session) echoed(id string) {
 // message counts as sent when its echo arrives; for a direct message, which
 // has no echo, the log says it is in paho's hands (confirmed_by: resend).
 func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start time.Time, connects int, echo chan struct{}) {
-	defer func() { <-s.window }()
+	defer func() { <-s.out.window }()
 	defer func() {
 		s.mu.Lock()
-		delete(s.echoes, env.ID)
+		delete(s.out.echoes, env.ID)
 		s.mu.Unlock()
 	}()
 	e := s.entry(nodelog.EventSent).WithField(nodelog.FieldID, env.ID).WithField(nodelog.FieldSeq, env.Seq)
@@ -206,7 +237,7 @@ func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start 
 	confirmedBy := ""
 	sent.Err = s.waitAck(tok, timer, connects)
 	s.mu.Lock()
-	reconnected := s.connects != connects || !s.connected
+	reconnected := s.link.connects != connects || !s.link.connected
 	s.mu.Unlock()
 	if tokDone(tok) && (sent.Err != nil || reconnected) {
 		sent.Err = nil

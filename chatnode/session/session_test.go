@@ -6,9 +6,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/distchat/distchat/broker/wire"
 	"testing"
 	"time"
+
+	"github.com/distchat/distchat/broker/wire"
 
 	"github.com/distchat/distchat/broker/brokertest"
 )

@@ -1,0 +1,277 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
+	"github.com/distchat/distchat/config"
+)
+
+// link is the session's connection job: whether it is up, which broker it
+// is on, and why it failed. The fields from connected on are guarded by
+// Session.mu.
+type link struct {
+	// firstUp is closed when the first connection is up and subscribed:
+	// a clean session publishes nothing before (see Send).
+	firstUp     chan struct{}
+	firstUpOnce sync.Once
+	// refused is closed when the broker refused the connection.
+	refused chan struct{}
+	// connectTok is the first Connect's token (set by Start): done when
+	// paho's connect loop has ended, connected or given up.
+	connectTok mqtt.Token
+
+	connected bool
+	connects  int
+	lostGen   int // the newest connection whose loss is marked (markLost)
+	// brokers is the broker the connection is on (failover.go).
+	brokers brokerState
+	// Connection failures (connerr.go): the broker's refusal, the last
+	// failed attempt and whether its failing was reported.
+	refusedErr      *RefusedError
+	lastConnErr     error
+	toldUnreachable bool
+}
+
+func newLink(brokers config.Brokers) link {
+	return link{firstUp: make(chan struct{}), refused: make(chan struct{}), brokers: brokerState{servers: parseServers(brokers)}}
+}
+
+// clientOptions are the paho settings from docs/mochi-and-paho.md, each one there
+// because its default loses messages or stalls the connection.
+func (s *Session) clientOptions() *mqtt.ClientOptions {
+	o := mqtt.NewClientOptions()
+	for _, b := range s.cfg.Broker {
+		o.AddBroker(b) // tried in order; onReconnecting puts a lost one last (failover.go)
+	}
+	o.SetClientID(s.ident.clientID).
+		SetUsername(s.me).
+		SetCleanSession(s.ident.clean).                      // persistent (queued while away) unless the id is for this run only
+		SetAutoReconnect(true).                              // and QoS 1 publishes stored while disconnected
+		SetConnectRetry(true).                               // with a clean session paho wipes what was published before the first connect: Send waits for it
+		SetConnectRetryInterval(time.Second).                // default 30 s
+		SetMaxReconnectInterval(s.cfg.MaxReconnectInterval). // default 10 min
+		SetConnectTimeout(s.cfg.ConnectTimeout).
+		SetKeepAlive(s.cfg.KeepAlive).
+		SetProtocolVersion(4).
+		SetOrderMatters(false).     // handlers run concurrently; order comes from seq / room_seq
+		SetStore(newResumeStore()). // paho's memory store keeping a PUBLISH apart from the one on the wire (resumestore.go)
+		SetResumeSubs(false).       // we resubscribe in OnConnect ourselves
+		SetDefaultPublishHandler(s.handle).
+		SetOnConnectHandler(s.onConnect).
+		SetConnectionLostHandler(s.onConnectionLost).
+		SetReconnectingHandler(s.onReconnecting).
+		SetConnectionNotificationHandler(s.onConnectNotification). // refusals stop the retries (connerr.go)
+		SetCustomOpenConnectionFn(s.openConn)                      // buffered reads, coalesced writes: fewer system calls
+	if pw := s.cfg.Password; pw != "" {
+		o.SetPassword(pw)
+	}
+	will, err := s.presencePayload(wire.Offline, nil)
+	if err == nil {
+		o.SetBinaryWill(wire.PresenceTopic(s.me), will, 1, true)
+	}
+	return o
+}
+
+// Start connects in the background (with retry) and starts the pipeline; it
+// does not wait for the connection (see WaitConnected).
+func (s *Session) Start(ctx context.Context) {
+	go s.p.run()
+	tok := s.client.Connect()
+	s.link.connectTok = tok
+	go func() {
+		select {
+		case <-tok.Done():
+			if err := tok.Error(); err != nil && !errors.Is(s.Err(), ErrRefused) { // a refusal is logged as such
+				s.log.WithField(nodelog.FieldEvent, nodelog.EventConnectionLost).WithError(err).Warn("connect failed")
+			}
+		case <-s.closing:
+		case <-ctx.Done():
+		}
+	}()
+}
+
+// WaitConnected waits until the first connection is up and subscribed. It
+// returns the *RefusedError at once when the broker refuses the node, and
+// with ctx's end the last attempt's *UnreachableError, if any.
+func (s *Session) WaitConnected(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if s.Connected() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if err := s.Err(); err != nil {
+				return fmt.Errorf("%w (%w)", err, ctx.Err())
+			}
+			return fmt.Errorf("connect to %s: %w", s.cfg.Broker, ctx.Err())
+		case <-s.link.refused:
+			return s.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Connected reports whether the session is connected and subscribed.
+func (s *Session) Connected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.link.connected
+}
+
+func (s *Session) onConnect(c mqtt.Client) {
+	s.mu.Lock()
+	s.link.connects++
+	n := s.link.connects
+	rooms := slices.Clone(s.member.rooms)
+	s.mu.Unlock()
+	ev := nodelog.EventConnected
+	if n > 1 {
+		ev = nodelog.EventReconnected
+	}
+	broker := s.connectedTo()
+	s.entry(ev).WithField(nodelog.FieldBroker, broker).WithField(nodelog.FieldClientID, s.ident.clientID).Info(ev)
+	filters := map[string]byte{
+		wire.DMFilter(s.me):   1,
+		wire.PresenceFilter:   1,
+		wire.InboxTopic(s.me): 1,
+	}
+	for _, r := range rooms {
+		filters[wire.RoomFilter(r)] = 1
+	}
+	// A session without its subscriptions would silently miss messages, so
+	// it is not reported connected until they are in place. (Disconnecting
+	// to start over is no way out: paho never reconnects after Disconnect.)
+	for attempt := 1; ; attempt++ {
+		err := s.subscribe(filters)
+		if err == nil {
+			break
+		}
+		s.entry(nodelog.EventSubscribeFailed).WithError(err).WithField("attempt", attempt).
+			Warn("subscribe after connect failed; asking again")
+		select {
+		case <-s.closing:
+			return
+		case <-time.After(min(time.Duration(attempt-1)*time.Second, s.cfg.MaxReconnectInterval)):
+		}
+		if !c.IsConnectionOpen() {
+			return // the next OnConnect subscribes
+		}
+	}
+	s.logSubscribed("", s.me)
+	for _, r := range rooms {
+		s.logSubscribed(r, "")
+	}
+	// Up and subscribed: from here on what is published is kept (before
+	// the pipeline asks the room log, so its requests go out now).
+	s.link.firstUpOnce.Do(func() { close(s.link.firstUp) })
+	s.publishPresence(wire.Online)
+	s.p.do(func() { s.p.onConnected() })
+	// Report before flagging connected, so whoever waits for the connection
+	// sees the report first.
+	s.onEvent(Status{Connected: true, Broker: broker})
+	s.mu.Lock()
+	s.link.connected = s.link.lostGen != n // lost while subscribing: the next connection reports
+	s.mu.Unlock()
+}
+
+// subscribe subscribes to filters, waiting a bounded time and checking every
+// return code (0x80 is a refusal, e.g. by the broker's ACL).
+func (s *Session) subscribe(filters map[string]byte) error {
+	tok := s.client.SubscribeMultiple(filters, nil)
+	if !tok.WaitTimeout(s.cfg.ConnectTimeout) {
+		return fmt.Errorf("subscribe: no SUBACK within %s", s.cfg.ConnectTimeout)
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	if st, ok := tok.(*mqtt.SubscribeToken); ok {
+		for f, code := range st.Result() {
+			if code >= 0x80 {
+				return fmt.Errorf("subscribe %s: refused by the broker (code %#x)", f, code)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Session) onConnectionLost(c mqtt.Client, err error) {
+	gen := s.generation() // before asking paho: a newer connection may come up meanwhile
+	broker, wasUp := s.brokerLost(gen, !c.IsConnectionOpen())
+	s.entry(nodelog.EventConnectionLost).WithField(nodelog.FieldBroker, broker).WithError(err).Warn("connection lost")
+	if wasUp {
+		s.onEvent(Status{Err: err, Broker: broker})
+	}
+}
+
+// onReconnecting runs before every reconnect attempt, on paho's reconnect
+// goroutine, with paho's own options: it marks the lost connection down,
+// if onConnectionLost has not yet, and orders the brokers for failover.
+func (s *Session) onReconnecting(_ mqtt.Client, o *mqtt.ClientOptions) {
+	broker, wasUp := s.brokerLost(s.generation(), true)
+	s.reorderServers(o)
+	if wasUp {
+		s.onEvent(Status{Err: errConnectionLost, Broker: broker})
+	}
+	s.entry(nodelog.EventReconnecting).Info("reconnecting")
+	s.onEvent(Status{Reconnecting: true})
+}
+
+// brokerLost marks connection gen down when current (markLost) and takes
+// the pipeline offline if the node had reported it up. It returns the
+// broker lost and whether the node had reported it up.
+func (s *Session) brokerLost(gen int, current bool) (string, bool) {
+	if !current {
+		return s.lastLost(), false // a newer connection is up: only name the broker lost
+	}
+	broker, wasUp := s.markLost(gen)
+	if wasUp {
+		s.p.do(s.p.onDisconnected)
+	}
+	return broker, wasUp
+}
+
+// errConnectionLost is the loss reported when the reconnect notices it
+// before paho's connection-lost handler (which logs the cause).
+var errConnectionLost = errors.New("connection to the broker lost")
+
+// handle is paho's publish handler. It stamps the receive time first, copies
+// what it needs into the pipeline's queue and returns at once: paho PUBACKs
+// after it returns, and it must never block the client.
+func (s *Session) handle(_ mqtt.Client, m mqtt.Message) {
+	recv := time.Now().UnixNano()
+	s.p.in.push(inbound{topic: m.Topic(), payload: slices.Clone(m.Payload()), retained: m.Retained(), recvNS: recv})
+}
+
+// publishSync publishes a sync request for the pipeline without waiting
+// (syncPublisher). A clean session sends none before its first connection:
+// paho would wipe it then, and the pipeline asks again.
+func (s *Session) publishSync(payload []byte) {
+	select {
+	case <-s.link.firstUp:
+	default:
+		if s.ident.clean {
+			return
+		}
+	}
+	tok := s.client.Publish(wire.SyncTopic(s.me), 1, false, payload)
+	go func() {
+		select {
+		case <-tok.Done():
+			if err := tok.Error(); err != nil {
+				s.log.WithField(nodelog.FieldEvent, nodelog.EventSync).WithError(err).Warn("sync request not sent")
+			}
+		case <-s.closing:
+		}
+	}()
+}

@@ -1,0 +1,123 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
+)
+
+// membership is the rooms the node has joined; Session.mu guards it.
+type membership struct {
+	rooms []string // in join order
+	// subLogged holds the memberships whose "subscribed" line is written
+	// (a room, or "@user" for the DM inbox): a resubscription after a
+	// reconnect continues the same membership.
+	subLogged map[string]bool
+}
+
+// newMembership is the membership of the configured rooms, each once.
+func newMembership(rooms []string) membership {
+	m := membership{subLogged: map[string]bool{}}
+	for _, r := range rooms {
+		if !slices.Contains(m.rooms, r) {
+			m.rooms = append(m.rooms, r)
+		}
+	}
+	return m
+}
+
+// Rooms is the rooms joined, in join order.
+func (s *Session) Rooms() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.member.rooms)
+}
+
+// logSubscribed logs the start of a membership once; resubscriptions after a
+// reconnect continue the same membership.
+func (s *Session) logSubscribed(room, to string) {
+	key := room
+	if to != "" {
+		key = "@" + to
+	}
+	s.mu.Lock()
+	first := !s.member.subLogged[key]
+	s.member.subLogged[key] = true
+	s.mu.Unlock()
+	if !first {
+		return
+	}
+	e := s.entry(nodelog.EventSubscribed)
+	if room != "" {
+		e = e.WithField(nodelog.FieldRoom, room)
+	} else {
+		e = e.WithField(nodelog.FieldTo, to)
+	}
+	e.Info("subscribed")
+}
+
+// ErrNotMember is returned when sending to or leaving a room not joined.
+var ErrNotMember = errors.New("not a member of that room")
+
+// Join subscribes to room, announces it in presence and asks the room log
+// for its recent history (cfg.History messages).
+func (s *Session) Join(room string) error {
+	if err := wire.ValidateName("room", room); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if slices.Contains(s.member.rooms, room) {
+		s.mu.Unlock()
+		return nil
+	}
+	s.member.rooms = append(s.member.rooms, room)
+	connected := s.link.connected
+	s.mu.Unlock()
+	s.p.do(func() { s.p.join(room) })
+	if !connected {
+		return nil // OnConnect subscribes to every joined room
+	}
+	if err := s.subscribe(map[string]byte{wire.RoomFilter(room): 1}); err != nil {
+		return fmt.Errorf("join %s: %w", room, err)
+	}
+	s.logSubscribed(room, "")
+	s.publishPresence(wire.Online)
+	s.p.do(func() { s.p.catchUp(room) })
+	return nil
+}
+
+// Leave unsubscribes from room and forgets its position in the room log.
+func (s *Session) Leave(room string) error {
+	s.mu.Lock()
+	i := slices.Index(s.member.rooms, room)
+	if i < 0 {
+		s.mu.Unlock()
+		return fmt.Errorf("leave %s: %w", room, ErrNotMember)
+	}
+	s.member.rooms = slices.Delete(s.member.rooms, i, i+1)
+	delete(s.member.subLogged, room)
+	connected := s.link.connected
+	s.mu.Unlock()
+	s.p.do(func() { s.p.leave(room) })
+	if connected {
+		tok := s.client.Unsubscribe(wire.RoomFilter(room))
+		if !tok.WaitTimeout(s.cfg.ConnectTimeout) {
+			return fmt.Errorf("leave %s: no UNSUBACK within %s", room, s.cfg.ConnectTimeout)
+		}
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("leave %s: %w", room, err)
+		}
+		s.publishPresence(wire.Online)
+	}
+	s.entry(nodelog.EventUnsubscribed).WithField(nodelog.FieldRoom, room).Info("unsubscribed")
+	return nil
+}
+
+// History asks the room log for the last n messages of conv; they arrive as
+// Messages with Via == nodelog.ViaHistory.
+func (s *Session) History(conv string, n int) {
+	s.p.do(func() { s.p.history(conv, n) })
+}
