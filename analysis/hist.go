@@ -133,23 +133,9 @@ func (h *hist) latency() Latency {
 	if h.n == 0 {
 		return Latency{}
 	}
-	perMille := []int64{500, 900, 950, 990, 999}
-	ranks := make([]int64, len(perMille))
-	for i, p := range perMille {
-		ranks[i] = percentile.Rank(p, h.n)
-	}
-	vals := make([]float64, len(perMille))
-	var seen int64
-	next := 0
-	h.each(func(v int32, c int64) {
-		seen += c
-		for next < len(ranks) && ranks[next] <= seen {
-			vals[next] = ms(v)
-			next++
-		}
-	})
-	return Latency{N: int(h.n), Min: ms(h.min), Mean: round3(h.sum / float64(h.n) / 1000), P50: vals[0], P90: vals[1],
-		P95: vals[2], P99: vals[3], P999: vals[4], Max: ms(h.max)}
+	q := func(perMille int64) float64 { return ms(h.quantile(perMille)) }
+	return Latency{N: int(h.n), Min: ms(h.min), Mean: round3(h.sum / float64(h.n) / 1000), P50: q(500), P90: q(900),
+		P95: q(950), P99: q(990), P999: q(999), Max: ms(h.max)}
 }
 
 // quantile returns the nearest-rank value at the perMille-th per mille of h

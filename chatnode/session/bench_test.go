@@ -72,7 +72,7 @@ func BenchmarkCatchUp100k(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		// The node last saw room sequence 1: it catches up on the rest.
-		if err := saveState(rxCfg.StateDir, "rx", "", map[string]uint64{"big": 1}); err != nil {
+		if err := saveState(rxCfg.StateDir, "rx", nodeState{Convs: map[string]uint64{"big": 1}}); err != nil {
 			b.Fatal(err)
 		}
 		c := rxCfg

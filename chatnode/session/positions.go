@@ -153,7 +153,7 @@ func (ps *positions) write(st nodeState) error {
 		}
 		st.LogOffset = fi.Size()
 	}
-	if err := saveStateAt(ps.dir, ps.user, st); err != nil {
+	if err := saveState(ps.dir, ps.user, st); err != nil {
 		return err
 	}
 	if ps.journal != nil {

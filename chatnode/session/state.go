@@ -71,7 +71,7 @@ func loadDeviceState(dir, user string) (nodeState, error) {
 	if st.Device, err = newDeviceID(); err != nil {
 		return nodeState{}, err
 	}
-	if err := saveStateAt(dir, user, st); err != nil {
+	if err := saveState(dir, user, st); err != nil {
 		return nodeState{}, err
 	}
 	return st, nil
@@ -108,14 +108,9 @@ func loadState(dir, user string) (nodeState, error) {
 	return out, nil
 }
 
-// saveState writes the state atomically (temporary file, then rename), so a
-// crash leaves either the old or the new file, never a torn one.
-func saveState(dir, user, device string, convs map[string]uint64) error {
-	return saveStateAt(dir, user, nodeState{Device: device, Convs: convs})
-}
-
-// saveStateAt is saveState with the log offset of st.
-func saveStateAt(dir, user string, st nodeState) error {
+// saveState writes st atomically (temporary file, then rename), so a crash
+// leaves either the old or the new file, never a torn one.
+func saveState(dir, user string, st nodeState) error {
 	if dir == "" {
 		return nil
 	}

@@ -24,7 +24,7 @@ func TestDevicePositionAcrossRestarts(t *testing.T) {
 		t.Fatalf("reloaded device %q (%v), want %q", again.Device, err, first.Device)
 	}
 	convs := map[string]uint64{"@alice,bob": 3, "lobby": 41}
-	if err := saveState(dir, "bob", first.Device, convs); err != nil {
+	if err := saveState(dir, "bob", nodeState{Device: first.Device, Convs: convs}); err != nil {
 		t.Fatal(err)
 	}
 	restarted, err := loadDeviceState(dir, "bob")
