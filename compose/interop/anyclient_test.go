@@ -15,6 +15,7 @@ import (
 
 	"github.com/distchat/distchat/broker/brokertest"
 	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 	"github.com/distchat/distchat/chatnode/session"
 	"github.com/distchat/distchat/config"
 )
@@ -99,7 +100,7 @@ func startChatNode(ctx context.Context, t *testing.T, url, nick string) <-chan w
 	log := logrus.New()
 	log.SetOutput(io.Discard)
 	got := make(chan wire.Envelope, 64)
-	s, err := session.New(cfg, log.WithField(wire.FieldNode, nick), session.Options{OnEvent: func(ev session.Event) {
+	s, err := session.New(cfg, log.WithField(nodelog.FieldNode, nick), session.Options{OnEvent: func(ev session.Event) {
 		if m, ok := ev.(session.Message); ok && m.Conv == "lobby" {
 			got <- m.Env
 		}
