@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/distchat/distchat/internal/netwait"
 )
 
 // Broker names, in report order. Mosquitto is the reference every ratio
@@ -117,7 +119,7 @@ func (e *Env) startBroker(ctx context.Context, name, dir string) (*runningBroker
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker dir: %w", err)
 	}
-	port, err := freePort()
+	port, err := netwait.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +136,7 @@ func (e *Env) startBroker(ctx context.Context, name, dir string) (*runningBroker
 	case Mochi:
 		argv = []string{e.Bins.BareMochi, "-tcp", addr}
 	default:
-		httpPort, err := freePort()
+		httpPort, err := netwait.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -195,19 +197,6 @@ func (b *runningBroker) stop() (Usage, error) {
 		err = errors.Join(err, perr)
 	}
 	return u, err
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	return port, nil
 }
 
 // findMosquitto returns the mosquitto binary and its version. When it is

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/distchat/distchat/internal/netwait"
 )
 
 // Cluster is the distchat broker in cluster mode: three broker processes
@@ -43,11 +45,11 @@ func (e *Env) startCluster(ctx context.Context, dir string) (*runningBroker, err
 	routes := make([]string, clusterSize)
 	urls := make([]string, clusterSize)
 	for i := range clusterSize {
-		mqttPort, err := freePort()
+		mqttPort, err := netwait.FreePort()
 		if err != nil {
 			return nil, err
 		}
-		routePort, err := freePort()
+		routePort, err := netwait.FreePort()
 		if err != nil {
 			return nil, err
 		}

@@ -1,8 +1,8 @@
-// Package netwait waits for a TCP listener to come up. The broker's Start
-// needs it (Mochi binds its WebSocket listener in a goroutine), and so do the
-// tools that start brokers as child processes (bench-nodes, bench-compare):
-// a listener is ready when it accepts a connection, not when its process
-// has started.
+// Package netwait waits for a TCP listener to come up, and finds a free
+// port for one. The broker's Start needs the wait (Mochi binds its WebSocket
+// listener in a goroutine), and so do the tools that start brokers as child
+// processes on free ports (bench-nodes, bench-compare): a listener is ready
+// when it accepts a connection, not when its process has started.
 package netwait
 
 import (
@@ -36,4 +36,18 @@ func Listening(ctx context.Context, addr string, gone func() error) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago, for a
+// child process to listen on.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	if err := l.Close(); err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	return port, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -11,15 +12,20 @@ import (
 // freeAddr returns a loopback address nothing listens on (a moment ago).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+}
+
+// TestFreePort: the port is free, a listener can take it.
+func TestFreePort(t *testing.T) {
+	l, err := net.Listen("tcp", freeAddr(t))
+	if err != nil {
+		t.Fatalf("listen on the free port: %v", err)
 	}
-	return addr
+	l.Close()
 }
 
 func TestListening(t *testing.T) {

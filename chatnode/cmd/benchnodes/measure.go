@@ -69,10 +69,11 @@ func measure(ctx context.Context, p params) (result, error) {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return result{}, fmt.Errorf("log dir: %w", err)
 	}
-	addr, err := freeAddr()
+	port, err := netwait.FreePort()
 	if err != nil {
 		return result{}, err
 	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	broker := exec.Command(filepath.Join(p.bin, "broker"), "-tcp", addr, "-http", "", "-log-level", "error")
 	broker.Stderr = os.Stderr
 	if err := broker.Start(); err != nil {
@@ -225,17 +226,4 @@ func parseSummary(out []byte) (summary, error) {
 		return summary{}, fmt.Errorf("summary line: %w", err)
 	}
 	return s, nil
-}
-
-// freeAddr picks a free loopback port for the broker.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	return addr, nil
 }
