@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -17,7 +19,7 @@ import (
 
 // link is the session's connection job: whether it is up, which broker it
 // is on, and why it failed. The fields from connected on are guarded by
-// Session.mu.
+// Session.mu, except servers, which is set once by New.
 type link struct {
 	// firstUp is closed when the first connection is up and subscribed:
 	// a clean session publishes nothing before (see Send).
@@ -32,8 +34,16 @@ type link struct {
 	connected bool
 	connects  int
 	lostGen   int // the newest connection whose loss is marked (markLost)
-	// brokers is the broker the connection is on (failover.go).
-	brokers brokerState
+	// Which broker (failover.go): servers is the configured broker list,
+	// parsed, in configured order; attempting is the broker paho dials now
+	// (its last ConnectionNotificationBroker); current the one the
+	// connection is up on ("" while disconnected); lost the one of the last
+	// lost connection.
+	servers                   []*url.URL
+	attempting, current, lost string
+	// conn is the network connection under the one paho uses now
+	// (openConn), ended by leaveStalledBroker; nil once ended.
+	conn net.Conn
 	// Connection failures (connerr.go): the broker's refusal, the last
 	// failed attempt and whether its failing was reported.
 	refusedErr      *RefusedError
@@ -42,7 +52,7 @@ type link struct {
 }
 
 func newLink(brokers config.Brokers) link {
-	return link{firstUp: make(chan struct{}), refused: make(chan struct{}), brokers: brokerState{servers: parseServers(brokers)}}
+	return link{firstUp: make(chan struct{}), refused: make(chan struct{}), servers: parseServers(brokers)}
 }
 
 // clientOptions are the paho settings from docs/mochi-and-paho.md, each one there

@@ -81,7 +81,7 @@ func TestConnectionLossReportedOnce(t *testing.T) {
 func up(s *Session, broker string) {
 	s.mu.Lock()
 	s.link.connects++
-	s.link.brokers.attempting = broker
+	s.link.attempting = broker
 	s.mu.Unlock()
 	s.onEvent(Status{Connected: true, Broker: s.connectedTo()})
 	s.mu.Lock()

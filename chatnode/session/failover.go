@@ -25,19 +25,6 @@ import (
 // still awaiting PUBACK to the new broker, and the cluster stores each
 // message id once.
 
-// brokerState is where the session is connected; Session.mu guards it.
-type brokerState struct {
-	// servers is the configured broker list, parsed, in configured order.
-	servers []*url.URL
-	// attempting is the broker paho dials now (its last
-	// ConnectionNotificationBroker); current the one the connection is up
-	// on ("" while disconnected); lost the one of the last lost connection.
-	attempting, current, lost string
-	// conn is the network connection under the one paho uses now
-	// (openConn), ended by leaveStalledBroker; nil once ended.
-	conn net.Conn
-}
-
 // failoverOrder returns servers in the order to try after losing lost: the
 // brokers after it in the configured order, wrapping around, then lost
 // itself. An unknown or empty lost keeps the configured order.
@@ -64,7 +51,7 @@ func parseServers(brokers []string) []*url.URL {
 // ConnectionNotificationBroker, on paho's connect goroutine).
 func (s *Session) onBrokerAttempt(n mqtt.ConnectionNotificationBroker) {
 	s.mu.Lock()
-	s.link.brokers.attempting = n.Broker.String()
+	s.link.attempting = n.Broker.String()
 	s.mu.Unlock()
 }
 
@@ -73,8 +60,8 @@ func (s *Session) onBrokerAttempt(n mqtt.ConnectionNotificationBroker) {
 func (s *Session) connectedTo() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.link.brokers.current = s.link.brokers.attempting
-	return s.link.brokers.current
+	s.link.current = s.link.attempting
+	return s.link.current
 }
 
 // markLost marks connection gen (the s.link.connects it came up as) down, once,
@@ -89,23 +76,23 @@ func (s *Session) markLost(gen int) (broker string, wasUp bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if gen != s.link.connects || gen == s.link.lostGen {
-		return s.link.brokers.lost, false
+		return s.link.lost, false
 	}
 	s.link.lostGen = gen
 	wasUp = s.link.connected
 	s.link.connected = false
-	if s.link.brokers.current != "" {
-		s.link.brokers.lost = s.link.brokers.current
+	if s.link.current != "" {
+		s.link.lost = s.link.current
 	}
-	s.link.brokers.current = ""
-	return s.link.brokers.lost, wasUp
+	s.link.current = ""
+	return s.link.lost, wasUp
 }
 
 // lastLost is the broker of the last connection marked lost.
 func (s *Session) lastLost() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.link.brokers.lost
+	return s.link.lost
 }
 
 // generation is the number of the newest connection (s.link.connects).
@@ -119,10 +106,10 @@ func (s *Session) generation() int {
 // before each reconnect attempt (on paho's reconnect goroutine, which reads
 // the list next), after the loss is marked: it puts the lost broker last.
 func (s *Session) reorderServers(o *mqtt.ClientOptions) {
-	if o == nil || len(s.link.brokers.servers) < 2 {
+	if o == nil || len(s.link.servers) < 2 {
 		return
 	}
-	o.Servers = failoverOrder(s.link.brokers.servers, s.lastLost())
+	o.Servers = failoverOrder(s.link.servers, s.lastLost())
 }
 
 // Broker is the URL of the broker the session is connected to, "" while it
@@ -130,14 +117,14 @@ func (s *Session) reorderServers(o *mqtt.ClientOptions) {
 func (s *Session) Broker() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.link.brokers.current
+	return s.link.current
 }
 
 // attemptedBroker is the broker paho dialed last.
 func (s *Session) attemptedBroker() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.link.brokers.attempting
+	return s.link.attempting
 }
 
 // A broker that is connected but acknowledges nothing (cut off from its
@@ -160,7 +147,7 @@ func (s *Session) openConn(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error)
 		raw = w.Conn
 	}
 	s.mu.Lock()
-	s.link.brokers.conn = raw
+	s.link.conn = raw
 	s.mu.Unlock()
 	return c, nil
 }
@@ -168,7 +155,7 @@ func (s *Session) openConn(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error)
 // stallTimer returns a channel that fires when a publish has waited
 // cfg.StallFailover for its PUBACK, or nil with a single broker.
 func (s *Session) stallTimer() (<-chan time.Time, func()) {
-	if len(s.link.brokers.servers) < 2 {
+	if len(s.link.servers) < 2 {
 		return nil, func() {}
 	}
 	t := time.NewTimer(s.cfg.StallFailover)
@@ -200,13 +187,13 @@ func (s *Session) waitAck(tok mqtt.Token, timeout *time.Timer, connects int) err
 // still the current one; paho then fails over as on any loss.
 func (s *Session) leaveStalledBroker(connects int) {
 	s.mu.Lock()
-	c := s.link.brokers.conn
-	broker := s.link.brokers.current
+	c := s.link.conn
+	broker := s.link.current
 	if s.link.connects != connects || !s.link.connected || c == nil {
 		s.mu.Unlock()
 		return // that connection is gone already
 	}
-	s.link.brokers.conn = nil
+	s.link.conn = nil
 	s.mu.Unlock()
 	s.entry(nodelog.EventReconnecting).WithField(nodelog.FieldBroker, broker).
 		WithField(nodelog.FieldError, fmt.Sprintf("no PUBACK within %s", s.cfg.StallFailover)).
