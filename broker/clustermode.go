@@ -23,7 +23,7 @@ func (s *Server) attachRoomLog() (*roomlog.Hook, error) {
 	}
 	s.node = node
 	store, err := cluster.OpenLog(ctx, node, s.cfg.DataDir, cluster.LogOptions{Replicas: s.cfg.Cluster.Replicas,
-		Retention: s.cfg.RoomLog}, log)
+		Partitions: s.cfg.Cluster.Partitions, Retention: s.cfg.RoomLog, Restamp: roomlog.Restamp}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +72,15 @@ func (s *Server) closeNode() error {
 		return nil
 	}
 	return s.node.Close()
+}
+
+// handOver moves this broker's leaderships of the replicated room log to
+// the other brokers before it closes its clients (cluster.LogStore.Handover),
+// so a planned stop costs no election.
+func (s *Server) handOver() {
+	if s.logView != nil {
+		s.logView.Handover(context.Background())
+	}
 }
 
 // stopClusterAppends abandons the replicated room log's appends still
@@ -126,14 +135,27 @@ type ClusterStats struct {
 	Node string `json:"node"`
 	// Routes is the number of route connections to other brokers up.
 	Routes int `json:"routes"`
-	// LogApplied is the room log stream sequence this broker's view has
-	// reached; brokers that agree on it serve the same log.
+	// LogApplied is the sum of the room log streams' sequences this
+	// broker's view has reached; brokers that agree on it serve the same log.
 	LogApplied uint64 `json:"log_applied"`
+	// Batches and BatchedRecords are the writes this broker's sequencer
+	// sent and the records in them; Forwarded the appends of its clients
+	// that another broker sequenced; WrongLast the writes refused because
+	// another sequencer came first; AtomicFallbacks batches appended one by
+	// one instead.
+	Batches         int64 `json:"batches"`
+	BatchedRecords  int64 `json:"batched_records"`
+	Forwarded       int64 `json:"forwarded"`
+	WrongLast       int64 `json:"wrong_last"`
+	AtomicFallbacks int64 `json:"atomic_fallbacks"`
 }
 
 func (s *Server) clusterStats() *ClusterStats {
 	if s.node == nil || s.logView == nil {
 		return nil
 	}
-	return &ClusterStats{Node: s.node.Name(), Routes: s.node.Routes(), LogApplied: s.logView.Applied()}
+	c := s.logView.AppendCounts()
+	return &ClusterStats{Node: s.node.Name(), Routes: s.node.Routes(), LogApplied: s.logView.Applied(),
+		Batches: c.Batches.Load(), BatchedRecords: c.BatchedRecords.Load(), Forwarded: c.Forwarded.Load(),
+		WrongLast: c.WrongLast.Load(), AtomicFallbacks: c.AtomicFallbacks.Load()}
 }

@@ -259,13 +259,28 @@ func (s *Server) Close() error {
 			<-s.httpDone
 		}
 		s.stopSharing()
+		s.handOver()
+		// Appends in flight finish (on the new leaders) while Mochi closes
+		// the clients; past appendGrace they are abandoned, and at once on
+		// the last broker of a cluster, which has no majority left to answer.
+		grace := appendGrace
+		if s.node != nil && s.node.Routes() == 0 {
+			grace = 0
+		}
+		abandon := time.AfterFunc(grace, s.stopClusterAppends)
+		errs = append(errs, s.closeMochi(mochiCloseTimeout))
+		abandon.Stop()
 		s.stopClusterAppends()
-		errs = append(errs, s.closeMochi(mochiCloseTimeout), s.closeNode())
+		errs = append(errs, s.closeNode())
 		s.closeErr = errors.Join(errs...)
 		s.log.WithField("event", logevent.Stopped).Info("broker stopped")
 	})
 	return s.closeErr
 }
+
+// appendGrace is how long a stopping broker lets its clients' appends in
+// flight finish before it abandons them (their publishers resend).
+const appendGrace = 500 * time.Millisecond
 
 // mochiCloseTimeout bounds how long Close waits for Mochi to stop.
 const mochiCloseTimeout = 10 * time.Second

@@ -27,6 +27,13 @@ type Cluster struct {
 	// Replicas is how many brokers hold each record of the room log: an
 	// append is acknowledged once a majority of them have it. 1, 3 or 5.
 	Replicas int `yaml:"replicas"`
+	// Partitions is how many streams the room log is spread over; each
+	// has its own leader, which sequences the conversations hashed onto
+	// it, and the leaders are spread over the brokers. 0 (the default)
+	// means as many as Replicas: in the usual cluster of as many brokers
+	// as replicas, one partition led by each. Fixed once the log exists:
+	// a broker started with another number refuses to start.
+	Partitions int `yaml:"partitions"`
 	// Name is the NATS cluster name; every broker of one service uses the same.
 	Name string `yaml:"name"`
 }
@@ -61,6 +68,9 @@ func (c Cluster) validate(dataDir string, roomLog bool) []error {
 		if err := validateRoute(r); err != nil {
 			add("cluster.routes: %w", err)
 		}
+	}
+	if c.Partitions < 0 || c.Partitions > 64 {
+		add("cluster.partitions: %d must be 0 (as many as replicas) to 64", c.Partitions)
 	}
 	switch c.Replicas {
 	case 1, 3, 5:

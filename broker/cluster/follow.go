@@ -15,26 +15,44 @@ import (
 	"github.com/distchat/distchat/broker/roomlog"
 )
 
-// follow starts an ordered consumer over the whole stream that feeds every
-// record, in stream order, into the view, and returns once the view holds
-// everything the stream held at the start.
-func (s *LogStore) follow(ctx context.Context) error {
+// followAll follows every partition (follow) and returns once the view
+// holds everything the streams held at the start.
+func (s *LogStore) followAll(ctx context.Context) error {
+	for _, p := range s.parts {
+		if err := s.follow(ctx, p); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
+	defer cancel()
+	for _, p := range s.parts {
+		if err := s.waitCaughtUp(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// follow starts an ordered consumer over partition p's stream that feeds
+// every record, in stream order, into the view.
+func (s *LogStore) follow(ctx context.Context, p *partition) error {
 	var info *jetstream.StreamInfo
-	if err := retry(ctx, "room log stream info", func(ctx context.Context) error {
+	if err := retry(ctx, p.name+" stream info", func(ctx context.Context) error {
 		var err error
-		info, err = s.stream.Info(ctx)
+		info, err = p.stream.Info(ctx)
 		return err
 	}); err != nil {
 		return err
 	}
 	if info.State.Msgs > 0 {
-		s.start = info.State.LastSeq
+		s.mu.Lock()
+		p.start = info.State.LastSeq
+		s.mu.Unlock()
 	}
 	var cons jetstream.Consumer
-	if err := retry(ctx, "follow room log stream", func(ctx context.Context) error {
+	if err := retry(ctx, "follow room log stream "+p.name, func(ctx context.Context) error {
 		var err error
-		cons, err = s.js.OrderedConsumer(ctx, StreamName, jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{logPrefix + ".>"}, DeliverPolicy: jetstream.DeliverAllPolicy})
+		cons, err = s.js.OrderedConsumer(ctx, p.name, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
 		return err
 	}); err != nil {
 		return err
@@ -42,33 +60,28 @@ func (s *LogStore) follow(ctx context.Context) error {
 	// Short pulls and heartbeats: when the broker holding this broker's
 	// consumer dies, the ordered consumer notices within two heartbeats
 	// and starts again after the last record taken, on a live broker.
-	// Until then this broker's view stalls, and with it every local append
-	// (which waits for the view) and every live delivery, so the heartbeat
-	// bounds a failover: nats.go's shortest, 500 ms, with pulls of twice it.
-	cc, err := cons.Consume(s.apply, jetstream.PullExpiry(followPullExpiry), jetstream.PullHeartbeat(followHeartbeat), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		s.log.WithError(err).WithFields(logrus.Fields{"event": logevent.RoomLogFollowError}).Warn("room log: following the stream")
+	// Until then this partition of the view stalls, and with it every
+	// local append (which waits for the view) and every live delivery, so
+	// the heartbeat bounds a failover: nats.go's shortest, 500 ms, with
+	// pulls of twice it.
+	cc, err := cons.Consume(func(m jetstream.Msg) { s.apply(p, m) }, jetstream.PullExpiry(followPullExpiry), jetstream.PullHeartbeat(followHeartbeat), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		s.log.WithError(err).WithFields(logrus.Fields{"event": logevent.RoomLogFollowError, "stream": p.name}).Warn("room log: following the stream")
 		if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, nats.ErrNoResponders) {
-			s.bridgeStall() // the consumer starts over, which may take seconds
+			s.bridgeStall(p) // the consumer starts over, which may take seconds
 		}
 	}))
 	if err != nil {
-		return fmt.Errorf("follow room log stream: %w", err)
+		return fmt.Errorf("follow room log stream %s: %w", p.name, err)
 	}
-	s.consume = cc
-	ctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
-	defer cancel()
-	if err := s.waitCaughtUp(ctx, s.start); err != nil {
-		cc.Stop()
-		return err
-	}
+	p.consume = cc
 	return nil
 }
 
-// waitCaughtUp returns once the view has reached stream sequence seq.
-func (s *LogStore) waitCaughtUp(ctx context.Context, seq uint64) error {
+// waitCaughtUp returns once the view has reached p's records at the start.
+func (s *LogStore) waitCaughtUp(ctx context.Context, p *partition) error {
 	for {
 		s.mu.Lock()
-		applied, ch := s.applied, s.advanced
+		applied, seq, ch := p.applied, p.start, p.advanced
 		s.mu.Unlock()
 		if applied >= seq {
 			return nil
@@ -76,20 +89,20 @@ func (s *LogStore) waitCaughtUp(ctx context.Context, seq uint64) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return fmt.Errorf("room log: view at stream sequence %d of %d: %w", applied, seq, ctx.Err())
+			return fmt.Errorf("room log: view of %s at stream sequence %d of %d: %w", p.name, applied, seq, ctx.Err())
 		}
 	}
 }
 
 // apply takes one record the consumer delivers into the view (take).
-func (s *LogStore) apply(m jetstream.Msg) {
+func (s *LogStore) apply(p *partition, m jetstream.Msg) {
 	meta, err := m.Metadata()
 	if err != nil {
 		s.log.WithError(err).Error("room log: record without metadata skipped")
 		return
 	}
-	if s.take(meta.Sequence.Stream, m.Subject(), m.Headers(), m.Data()) {
-		s.stalled.Store(false) // the consumer delivers past the view again
+	if s.take(p, meta.Sequence.Stream, m.Subject(), m.Headers(), m.Data()) {
+		p.stalled.Store(false) // the consumer delivers past the view again
 	}
 }
 
@@ -99,11 +112,11 @@ func (s *LogStore) apply(m jetstream.Msg) {
 // members see room order. It reports whether the record was new to the
 // view: a record at or below the view's sequence (a consumer that starts
 // over, or one the stall bridge took first) is skipped.
-func (s *LogStore) take(at uint64, subject string, hdr nats.Header, data []byte) bool {
+func (s *LogStore) take(p *partition, at uint64, subject string, hdr nats.Header, data []byte) bool {
 	s.takeMu.Lock()
 	defer s.takeMu.Unlock()
 	s.mu.Lock()
-	closed, applied, live := s.closed, s.applied, at > s.start
+	closed, applied, live := s.closed, p.applied, at > p.start
 	s.mu.Unlock()
 	if closed || at <= applied {
 		return false // after Close (a consumer outliving it), or already taken
@@ -111,12 +124,12 @@ func (s *LogStore) take(at uint64, subject string, hdr nats.Header, data []byte)
 	rec, conv, err := decodeRecord(subject, hdr, data)
 	if err != nil {
 		s.log.WithError(err).WithField("stream_seq", at).Error("room log: undecodable record skipped")
-		s.advance(at, "", tail{})
+		s.advance(p, at, "", tail{})
 		return true
 	}
 	if err := s.view.Put(conv, rec.Seq, rec.TimeNS, rec.Data); err != nil {
 		if errors.Is(err, roomlog.ErrOutOfOrder) && rec.Seq <= s.view.Last(conv) {
-			s.advance(at, conv, tail{at, rec.Seq}) // already in the view
+			s.advance(p, at, conv, tail{at, rec.Seq}) // already in the view
 			return true
 		}
 		s.log.WithError(err).WithFields(logrus.Fields{"conv": conv, "stream_seq": at}).Error("room log: record not taken into the view")
@@ -124,28 +137,28 @@ func (s *LogStore) take(at uint64, subject string, hdr nats.Header, data []byte)
 	if box := s.observer.Load(); box != nil {
 		box.o.Replicated(conv, rec, live, hdr.Get(hdrNode) == s.node)
 	}
-	s.advance(at, conv, tail{at, rec.Seq})
+	s.advance(p, at, conv, tail{at, rec.Seq})
 	return true
 }
 
-// advance records that the view reached stream sequence at, with conv's
-// newest record t.
-func (s *LogStore) advance(at uint64, conv string, t tail) {
+// advance records that the view reached stream sequence at of p, with
+// conv's newest record t.
+func (s *LogStore) advance(p *partition, at uint64, conv string, t tail) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if conv != "" && t.stream > s.tails[conv].stream {
 		s.tails[conv] = t
 	}
-	if at > s.applied {
-		s.applied = at
-		close(s.advanced)
-		s.advanced = make(chan struct{})
+	if at > p.applied {
+		p.applied = at
+		close(p.advanced)
+		p.advanced = make(chan struct{})
 	}
 }
 
 // decodeRecord reads a stream message as a room log record.
 func decodeRecord(subject string, hdr nats.Header, data []byte) (roomlog.Record, string, error) {
-	conv, err := convOf(subject)
+	_, conv, err := convOf(subject)
 	if err != nil {
 		return roomlog.Record{}, "", err
 	}

@@ -18,32 +18,33 @@ func TestViewTailFollowsTheView(t *testing.T) {
 	tests := []struct {
 		name    string
 		wait    time.Duration
-		act     func(s *LogStore, stop context.CancelFunc) // runs while viewTail waits
+		act     func(s *LogStore, p *partition, stop context.CancelFunc) // runs while viewTail waits
 		want    tail
 		wantErr error
 	}{
-		{"the view takes the winner", time.Minute, func(s *LogStore, _ context.CancelFunc) {
-			s.advance(8, "other", tail{8, 1}) // another conversation: keep waiting
-			s.advance(9, "dev", winner)
+		{"the view takes the winner", time.Minute, func(s *LogStore, p *partition, _ context.CancelFunc) {
+			s.advance(p, 8, "other", tail{8, 1}) // another conversation: keep waiting
+			s.advance(p, 9, "dev", winner)
 		}, winner, nil},
-		{"nothing newer within the wait", 20 * time.Millisecond, func(*LogStore, context.CancelFunc) {}, known, nil},
-		{"appends stop", time.Minute, func(_ *LogStore, stop context.CancelFunc) { stop() }, known, errStopping},
+		{"nothing newer within the wait", 20 * time.Millisecond, func(*LogStore, *partition, context.CancelFunc) {}, known, nil},
+		{"appends stop", time.Minute, func(_ *LogStore, _ *partition, stop context.CancelFunc) { stop() }, known, errStopping},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, stop := context.WithCancel(context.Background())
 			t.Cleanup(stop)
-			s := &LogStore{tails: map[string]tail{"dev": known}, advanced: make(chan struct{}), stopping: ctx}
+			p := &partition{advanced: make(chan struct{})}
+			s := &LogStore{tails: map[string]tail{"dev": known}, stopping: ctx}
 			type result struct {
 				t   tail
 				err error
 			}
 			done := make(chan result, 1)
 			go func() {
-				got, err := s.viewTail("dev", known, tt.wait)
+				got, err := s.viewTail("dev", p, known, tt.wait)
 				done <- result{got, err}
 			}()
-			tt.act(s, stop)
+			tt.act(s, p, stop)
 			select {
 			case r := <-done:
 				if r.t != tt.want || !errors.Is(r.err, tt.wantErr) {
@@ -59,8 +60,8 @@ func TestViewTailFollowsTheView(t *testing.T) {
 // TestViewTailAlreadyNewer: a view that has the winner already answers
 // without waiting at all.
 func TestViewTailAlreadyNewer(t *testing.T) {
-	s := &LogStore{tails: map[string]tail{"dev": {9, 4}}, advanced: make(chan struct{}), stopping: context.Background()}
-	got, err := s.viewTail("dev", tail{7, 3}, 0)
+	s := &LogStore{tails: map[string]tail{"dev": {9, 4}}, stopping: context.Background()}
+	got, err := s.viewTail("dev", &partition{advanced: make(chan struct{})}, tail{7, 3}, 0)
 	if err != nil || got != (tail{9, 4}) {
 		t.Fatalf("viewTail = %+v, %v; want {9 4}, nil", got, err)
 	}

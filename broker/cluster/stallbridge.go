@@ -30,21 +30,21 @@ import (
 // when the last ask found none.
 const bridgePoll = 25 * time.Millisecond
 
-// bridgeStall starts the stall bridge, unless it runs.
-func (s *LogStore) bridgeStall() {
-	s.stalled.Store(true)
-	if !s.bridging.CompareAndSwap(false, true) {
+// bridgeStall starts p's stall bridge, unless it runs.
+func (s *LogStore) bridgeStall(p *partition) {
+	p.stalled.Store(true)
+	if !p.bridging.CompareAndSwap(false, true) {
 		return
 	}
 	go func() {
 		for {
-			s.log.WithField("event", logevent.RoomLogFollowError).Warn("room log: consumer stalled; reading the stream directly until it delivers again")
-			took := s.bridge()
-			s.log.WithFields(logrus.Fields{"event": logevent.RoomLogFollowError, "records": took}).Info("room log: consumer delivers again; direct reads end")
-			s.bridging.Store(false)
+			s.log.WithFields(logrus.Fields{"event": logevent.RoomLogFollowError, "stream": p.name}).Warn("room log: consumer stalled; reading the stream directly until it delivers again")
+			took := s.bridge(p)
+			s.log.WithFields(logrus.Fields{"event": logevent.RoomLogFollowError, "stream": p.name, "records": took}).Info("room log: consumer delivers again; direct reads end")
+			p.bridging.Store(false)
 			// A stall reported while this bridge was ending found it
 			// running and started none: bridge it now.
-			if !s.stalled.Load() || s.stopping.Err() != nil || !s.bridging.CompareAndSwap(false, true) {
+			if !p.stalled.Load() || s.stopping.Err() != nil || !p.bridging.CompareAndSwap(false, true) {
 				return
 			}
 		}
@@ -53,13 +53,13 @@ func (s *LogStore) bridgeStall() {
 
 // bridge takes records into the view by direct get while the consumer is
 // stalled and the store open, and returns how many it took.
-func (s *LogStore) bridge() int {
+func (s *LogStore) bridge(p *partition) int {
 	took := 0
-	for s.stalled.Load() && s.stopping.Err() == nil {
-		m, err := s.next()
+	for p.stalled.Load() && s.stopping.Err() == nil {
+		m, err := s.next(p)
 		switch {
 		case err == nil:
-			if s.take(m.Sequence, m.Subject, m.Header, m.Data) {
+			if s.take(p, m.Sequence, m.Subject, m.Header, m.Data) {
 				took++
 			}
 			continue
@@ -75,9 +75,12 @@ func (s *LogStore) bridge() int {
 	return took
 }
 
-// next reads the stream's first record after the view's sequence.
-func (s *LogStore) next() (*jetstream.RawStreamMsg, error) {
+// next reads p's first record after the view's sequence.
+func (s *LogStore) next(p *partition) (*jetstream.RawStreamMsg, error) {
+	s.mu.Lock()
+	after := p.applied
+	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(s.stopping, attemptTimeout)
 	defer cancel()
-	return s.stream.GetMsg(ctx, s.Applied()+1, jetstream.WithGetMsgSubject(logPrefix+".>"))
+	return p.stream.GetMsg(ctx, after+1, jetstream.WithGetMsgSubject(partitionSubjects(p.index)+">"))
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -21,16 +22,17 @@ import (
 func TestStallBridgeFeedsTheView(t *testing.T) {
 	stores := startLogs(t, 3)
 	a, b := stores[0], stores[1]
+	pa, pb := labPartition(a), labPartition(b)
 	appendText(t, a, "first")
-	if err := b.waitApplied(a.Applied()); err != nil {
+	if err := b.waitApplied(pb, a.appliedOf(pa)); err != nil {
 		t.Fatalf("b's view before the stall: %v", err)
 	}
-	if !stopWithin(10*time.Second, b.consume.Stop) {
+	if !stopWithin(10*time.Second, pb.consume.Stop) {
 		t.Fatal("b's consumer did not stop")
 	}
-	b.bridgeStall()
+	b.bridgeStall(pb)
 	appendText(t, a, "second")
-	if err := b.waitApplied(a.Applied()); err != nil {
+	if err := b.waitApplied(pb, a.appliedOf(pa)); err != nil {
 		t.Fatalf("b's view with its consumer stopped: %v", err)
 	}
 	// A stopped consumer may still hand over a record that was on its way
@@ -39,7 +41,7 @@ func TestStallBridgeFeedsTheView(t *testing.T) {
 	// and its error handler starts the bridge again; this one has no
 	// handler left, so the test does what it would (a no-op while the
 	// bridge runs).
-	b.bridgeStall()
+	b.bridgeStall(pb)
 	appendText(t, b, "third") // waits for b's view to hold it
 	recs, err := b.Read("lab", 0, 10)
 	if err != nil {
@@ -47,17 +49,32 @@ func TestStallBridgeFeedsTheView(t *testing.T) {
 	}
 	var got []string
 	for _, r := range recs {
-		got = append(got, fmt.Sprintf("%d:%s", r.Seq, r.Data))
+		var e struct{ ID string }
+		if err := json.Unmarshal(r.Data, &e); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%d:%s", r.Seq, e.ID))
 	}
 	if want := "[1:first 2:second 3:third]"; fmt.Sprint(got) != want {
 		t.Fatalf("b's view holds %v, want %s", got, want)
 	}
 }
 
+// labPartition is the partition of conversation "lab" in s.
+func labPartition(s *LogStore) *partition { return s.parts[partitionOf("lab", len(s.parts))] }
+
+// appliedOf is the stream sequence s's view has reached in p.
+func (s *LogStore) appliedOf(p *partition) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return p.applied
+}
+
 // appendText appends text to lab on s.
 func appendText(t *testing.T, s *LogStore, text string) {
 	t.Helper()
-	if _, err := s.Append("lab", time.Now().UnixNano(), func(uint64) ([]byte, error) { return []byte(text), nil }); err != nil {
+	data := fmt.Appendf(nil, `{"id":%q,"from":"t"}`, text) // an id: a publish asked again is stored once
+	if _, err := s.Append("lab", time.Now().UnixNano(), func(uint64) ([]byte, error) { return data, nil }); err != nil {
 		t.Fatalf("append %q: %v", text, err)
 	}
 }

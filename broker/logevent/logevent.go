@@ -55,4 +55,5 @@ const (
 	ClusterReady       = "cluster_ready"         // the embedded NATS server joined its routes; JetStream is up
 	ClusterStopped     = "cluster_stopped"       // the embedded NATS server shut down
 	RoomLogFollowError = "room_log_follow_error" // following the replicated stream failed; it resumes
+	ClusterLeader      = "cluster_leader"        // a partition's leadership asked for or handed over
 )

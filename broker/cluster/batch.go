@@ -1,0 +1,284 @@
+package cluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+)
+
+// JetStream's atomic batch publish (NATS 2.12 and later; the streams allow
+// it, ensureStream): messages carrying one batch id and consecutive batch
+// sequences are held by the stream's leader until the one marked commit,
+// then checked and proposed together, one round of agreement, and stored
+// all or none. Only the batch's first message carries the expected last
+// record of the conversation: the fence that makes a deposed sequencer's
+// batch fail, since nothing else is stored on the subject in between.
+const (
+	hdrBatchID     = "Nats-Batch-Id"
+	hdrBatchSeq    = "Nats-Batch-Sequence"
+	hdrBatchCommit = "Nats-Batch-Commit"
+)
+
+// batchRecord is one append's record as a batch sends it.
+type batchRecord struct {
+	p     *pendingAppend
+	data  []byte
+	msgID string
+}
+
+// appendBatch stores batch (appends of conv waiting together, oldest
+// first) and hands each append its result. More than one go as one atomic
+// batch; when JetStream refuses that for any reason but a newer last
+// record (a resend it already holds, no leader answering), they are
+// appended one at a time, each with its message id, so a record the batch
+// did store is recognised as a duplicate.
+func (s *LogStore) appendBatch(conv string, part *partition, batch []*pendingAppend) {
+	if len(batch) > 1 {
+		batch = s.appendAtomic(conv, part, batch)
+	}
+	for _, p := range batch {
+		p.done(s.appendOne(conv, part, p))
+	}
+}
+
+// appendAtomic appends batch as one atomic batch, retrying while a record
+// of another sequencer gets there first. It returns the appends still to
+// be made one at a time (none when each has its result).
+func (s *LogStore) appendAtomic(conv string, part *partition, batch []*pendingAppend) []*pendingAppend {
+	t := s.tail(conv)
+	deadline := time.Now().Add(s.timeout)
+	for attempt := 1; attempt < appendAttempts && time.Until(deadline) > 0; attempt++ {
+		if s.stopping.Err() != nil {
+			return finish(batch, appendResult{err: errStopping})
+		}
+		recs := encodeBatch(conv, t.room, batch)
+		batch = batch[:0]
+		for _, r := range recs {
+			batch = append(batch, r.p)
+		}
+		if len(recs) < 2 {
+			return batch // none left, or one: appended on its own
+		}
+		ack, err := s.publishAtomic(conv, part, t, recs, deadline)
+		switch {
+		case err == nil:
+			s.counts.Batches.Add(1)
+			s.counts.BatchedRecords.Add(int64(len(recs)))
+			n := uint64(len(recs))
+			s.learn(conv, tail{ack.Sequence, t.room + n})
+			for k, r := range recs {
+				r.p.done(appendResult{seq: t.room + 1 + uint64(k), stream: ack.Sequence - (n - 1 - uint64(k))})
+			}
+			return nil
+		case isWrongLast(err):
+			s.counts.WrongLast.Add(1)
+			if t, err = s.newerTail(conv, part, t, attempt, deadline); err != nil {
+				return finish(batch, appendResult{err: err})
+			}
+		default:
+			s.counts.AtomicFallbacks.Add(1)
+			return batch
+		}
+	}
+	return batch
+}
+
+// encodeBatch encodes batch's records as room_seq after+1 onwards. An
+// append whose encoding fails gets that error and is left out.
+func encodeBatch(conv string, after uint64, batch []*pendingAppend) []batchRecord {
+	recs := make([]batchRecord, 0, len(batch))
+	for _, p := range batch {
+		seq := after + uint64(len(recs)) + 1
+		data, err := p.stamp(seq)
+		if err != nil {
+			p.done(appendResult{err: encodeError(conv, seq, err)})
+			continue
+		}
+		recs = append(recs, batchRecord{p: p, data: data, msgID: dedupID(conv, data)})
+	}
+	return recs
+}
+
+// publishAtomic sends recs as one atomic batch after the record t and
+// returns the commit's acknowledgement (its sequence is the last record's).
+// All but the last go without a reply: the commit's answer covers them.
+func (s *LogStore) publishAtomic(conv string, part *partition, t tail, recs []batchRecord, deadline time.Time) (*jetstream.PubAck, error) {
+	id := nuid.Next()
+	nc := s.js.Conn()
+	for k, r := range recs {
+		m := s.record(conv, part, t.room+1+uint64(k), r.p, r.data, r.msgID)
+		m.Header.Set(hdrBatchID, id)
+		m.Header.Set(hdrBatchSeq, strconv.Itoa(k+1))
+		if k == 0 {
+			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(t.stream, 10))
+		}
+		if k < len(recs)-1 {
+			if err := nc.PublishMsg(m); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		m.Header.Set(hdrBatchCommit, "1")
+		ctx, cancel := context.WithTimeout(s.stopping, min(publishTimeout, time.Until(deadline)))
+		defer cancel()
+		return s.js.PublishMsg(ctx, m)
+	}
+	return nil, fmt.Errorf("room log: empty batch for %s", conv)
+}
+
+// record is the stream message of conv's record numbered seq.
+func (s *LogStore) record(conv string, part *partition, seq uint64, p *pendingAppend, data []byte, msgID string) *nats.Msg {
+	m := nats.NewMsg(subjectOf(part.index, conv))
+	m.Data = data
+	m.Header.Set(hdrSeq, strconv.FormatUint(seq, 10))
+	m.Header.Set(hdrTime, strconv.FormatInt(p.timeNS, 10))
+	m.Header.Set(hdrNode, p.node)
+	if msgID != "" {
+		m.Header.Set(jetstream.MsgIDHeader, msgID)
+	}
+	return m
+}
+
+// finish hands every append of batch the result r and returns none left.
+func finish(batch []*pendingAppend, r appendResult) []*pendingAppend {
+	for _, p := range batch {
+		p.done(r)
+	}
+	return nil
+}
+
+// appendOne appends one record on its own: the conversation's next
+// record, expecting the subject's last record to be the one this broker
+// knows; when another sequencer got there first it learns the new last
+// record and tries again with the next room_seq.
+func (s *LogStore) appendOne(conv string, part *partition, p *pendingAppend) appendResult {
+	t := s.tail(conv)
+	msgID := ""
+	asked := false // a publish of this append went unanswered: the stream may hold it
+	deadline := time.Now().Add(s.timeout)
+	for attempt := 1; ; attempt++ {
+		if s.stopping.Err() != nil {
+			return appendResult{err: errStopping}
+		}
+		seq := t.room + 1
+		data, err := p.stamp(seq)
+		if err != nil {
+			return appendResult{err: encodeError(conv, seq, err)}
+		}
+		if msgID == "" {
+			msgID = dedupID(conv, data)
+		}
+		ack, err := s.publishOne(s.record(conv, part, seq, p, data, msgID), t, deadline)
+		switch {
+		case err == nil && ack.Duplicate:
+			r := s.duplicate(conv, part, ack.Sequence)
+			r.dup = r.dup && !asked // this append's own unanswered publish, stored: not a resend
+			return r
+		case err == nil:
+			s.counts.Batches.Add(1)
+			s.counts.BatchedRecords.Add(1)
+			s.learn(conv, tail{ack.Sequence, seq})
+			return appendResult{seq: seq, stream: ack.Sequence}
+		case attempt < appendAttempts && isWrongLast(err) && time.Until(deadline) > 0:
+			s.counts.WrongLast.Add(1)
+			if t, err = s.newerTail(conv, part, t, attempt, deadline); err != nil {
+				return appendResult{err: err}
+			}
+		case attempt < appendAttempts && msgID != "" && unanswered(err) && time.Until(deadline) > 0:
+			asked = true
+			// No stream leader answered (an election after a broker
+			// died): ask again. The message id makes a repeat of an
+			// append that did happen a duplicate, not a second record.
+		case attempt < appendAttempts && isDuplicateInFlight(err):
+			// The same message is being stored through another broker
+			// right now: its acknowledgement is a moment away.
+			if err := s.pause(10 * time.Millisecond); err != nil {
+				return appendResult{err: err}
+			}
+		default:
+			return appendResult{err: fmt.Errorf("room log: append %s #%d to the replicated log: %w", conv, seq, err)}
+		}
+	}
+}
+
+// publishOne sends one record expecting the conversation's last record t.
+func (s *LogStore) publishOne(m *nats.Msg, t tail, deadline time.Time) (*jetstream.PubAck, error) {
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(t.stream, 10))
+	ctx, cancel := context.WithTimeout(s.stopping, min(publishTimeout, time.Until(deadline)))
+	defer cancel()
+	return s.js.PublishMsg(ctx, m)
+}
+
+// encodeError is an append's failed encoding of its record.
+func encodeError(conv string, seq uint64, err error) error {
+	return fmt.Errorf("room log: encode %s #%d: %w", conv, seq, err)
+}
+
+// dedupID is the JetStream message id of a record: its conversation,
+// sender and message id, which the hook also uses to recognise a resend.
+// A record without an id gets none (no deduplication).
+func dedupID(conv string, data []byte) string {
+	var e struct{ ID, From string }
+	if json.Unmarshal(data, &e) != nil || e.ID == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(conv + "\x00" + e.From + "\x00" + e.ID))
+	return hex.EncodeToString(sum[:16])
+}
+
+// duplicate answers an append JetStream recognised as a message it holds
+// at stream sequence at: the stored record's room_seq.
+func (s *LogStore) duplicate(conv string, part *partition, at uint64) appendResult {
+	ctx, cancel := context.WithTimeout(s.stopping, s.timeout)
+	defer cancel()
+	m, err := part.stream.GetMsg(ctx, at)
+	if err != nil {
+		return appendResult{err: fmt.Errorf("room log: read stored copy of a resend in %s: %w", conv, err)}
+	}
+	seq, err := strconv.ParseUint(m.Header.Get(hdrSeq), 10, 64)
+	if err != nil {
+		return appendResult{err: fmt.Errorf("room log: stored copy of a resend in %s: %s header: %w", conv, hdrSeq, err)}
+	}
+	return appendResult{seq: seq, stream: at, dup: true}
+}
+
+// attemptTimeout bounds one request to a stream (a read, a leader's
+// answer about the stream).
+const attemptTimeout = time.Second
+
+// publishTimeout bounds one publish to a stream: a publish that reaches a
+// server as its leadership moves away is dropped unanswered, and when the
+// leader has died no answer comes; either way the append asks again after
+// it (with the same message id, so a publish that was stored is not
+// stored twice) rather than waiting out its whole timeout. A stored
+// record is acknowledged within milliseconds on a LAN.
+const publishTimeout = 500 * time.Millisecond
+
+// unanswered reports a publish nobody answered in time.
+func unanswered(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+}
+
+func isWrongLast(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// jsErrDuplicateInFlight is JetStream's "duplicate message id is in process".
+const jsErrDuplicateInFlight jetstream.ErrorCode = 10158
+
+func isDuplicateInFlight(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrDuplicateInFlight
+}

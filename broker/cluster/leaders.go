@@ -1,0 +1,222 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/sirupsen/logrus"
+
+	"github.com/distchat/distchat/broker/logevent"
+)
+
+// The broker leading a partition's stream sequences its conversations:
+// its appends reach the stream's leader in process, and no two brokers
+// race for one conversation's next number. Leadership is JetStream's
+// (Raft elects a stream's leader); this file follows it and spreads it:
+// each partition has a home broker (the stream's members sorted by name,
+// partition i on member i modulo their number), and a home broker that
+// does not lead its partition while it is up to date asks the stream's
+// leader to step down in its favour. So with as many partitions as
+// brokers each broker leads one, and after a broker restarts it takes its
+// partition back.
+
+// leaderWatchInterval is how often a broker reads its partitions' leaders
+// and asks for its home partitions; leader elections are also learned at
+// once from JetStream's advisories.
+const leaderWatchInterval = time.Second
+
+// reclaimPause is how long a home broker waits between two requests for
+// the same partition.
+const reclaimPause = 5 * time.Second
+
+// leaderWatch follows the partitions' leaders.
+type leaderWatch struct {
+	leaving atomic.Bool // Handover began: lead nothing more
+	once    sync.Once   // guards stop
+	cancel  context.CancelFunc
+	done    chan struct{}
+	sub     *nats.Subscription
+}
+
+// globalAccount is the NATS account the broker's streams live in.
+const globalAccount = server.DEFAULT_GLOBAL_ACCOUNT
+
+// ownerOf is the broker that sequences part's conversations: this broker
+// while it leads part's stream, else the leader last learned; this broker
+// too when none is known (the expected last record fences it).
+func (s *LogStore) ownerOf(part *partition) string {
+	if s.ns.JetStreamIsStreamLeader(globalAccount, part.name) {
+		return s.node
+	}
+	if l := part.leaderName(); l != "" {
+		return l
+	}
+	return s.node
+}
+
+// watchLeaders starts following the partitions' leaders.
+func (s *LogStore) watchLeaders() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.leaders.cancel, s.leaders.done = cancel, make(chan struct{})
+	sub, err := s.nc.Subscribe(server.JSAdvisoryStreamLeaderElectedPre+"."+StreamPrefix+"-*", func(m *nats.Msg) {
+		var adv server.JSStreamLeaderElectedAdvisory
+		if json.Unmarshal(m.Data, &adv) == nil {
+			s.learnLeader(adv.Stream, adv.Leader)
+		}
+	})
+	if err == nil {
+		s.leaders.sub = sub
+	}
+	go func() {
+		defer close(s.leaders.done)
+		asked := map[int]time.Time{}
+		tick := time.NewTicker(leaderWatchInterval)
+		defer tick.Stop()
+		for {
+			for _, p := range s.parts {
+				s.checkLeader(ctx, p, asked)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+}
+
+// learnLeader records that leader leads stream.
+func (s *LogStore) learnLeader(stream, leader string) {
+	for _, p := range s.parts {
+		if p.name == stream {
+			p.leader.Store(leader)
+		}
+	}
+}
+
+// checkLeader reads p's leader and, when this broker is p's home, up to
+// date and not leaving, asks for the leadership.
+func (s *LogStore) checkLeader(ctx context.Context, p *partition, asked map[int]time.Time) {
+	ictx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	info, err := p.stream.Info(ictx)
+	if err != nil || info.Cluster == nil {
+		return
+	}
+	p.leader.Store(info.Cluster.Leader)
+	members := []string{info.Cluster.Leader}
+	current := false
+	for _, r := range info.Cluster.Replicas {
+		members = append(members, r.Name)
+		if r.Name == s.node {
+			current = r.Current
+		}
+	}
+	slices.Sort(members)
+	home := members[p.index%len(members)]
+	if home != s.node || info.Cluster.Leader == s.node || info.Cluster.Leader == "" || !current ||
+		s.leaders.leaving.Load() || time.Since(asked[p.index]) < reclaimPause {
+		return
+	}
+	asked[p.index] = time.Now()
+	err = s.stepDown(ictx, p, s.node)
+	s.log.WithError(err).WithFields(logrus.Fields{"event": logevent.ClusterLeader, "stream": p.name, "from": info.Cluster.Leader}).
+		Info("room log: asking for the leadership of this broker's home partition")
+}
+
+// stepDown asks part's stream leader to hand its leadership to preferred
+// ("": the member JetStream finds best).
+func (s *LogStore) stepDown(ctx context.Context, part *partition, preferred string) error {
+	var req server.JSApiLeaderStepdownRequest
+	if preferred != "" {
+		req.Placement = &server.Placement{Preferred: preferred}
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+part.name, body)
+	if err != nil {
+		return err
+	}
+	var answer server.JSApiStreamLeaderStepDownResponse
+	if err := json.Unmarshal(resp.Data, &answer); err != nil {
+		return err
+	}
+	if answer.Error != nil {
+		return answer.Error
+	}
+	return nil
+}
+
+// handoverWait bounds Handover: a planned step-down answers within
+// milliseconds; a broker whose peers are gone (the last one of a cluster
+// to stop) gets no answer and must not hold its shutdown for long.
+const handoverWait = time.Second
+
+// Handover hands this broker's leaderships (its partitions' streams, and
+// JetStream's metadata) to the other brokers before it stops, so that
+// their clients' appends go on without an election: a planned step-down
+// takes milliseconds, a dead leader's election seconds. It returns once
+// this broker leads nothing, or after handoverWait. Appends that reach
+// this broker afterwards go to the new leaders.
+func (s *LogStore) Handover(ctx context.Context) {
+	if !s.ns.Running() || s.leaders.leaving.Swap(true) || s.ns.NumRoutes() == 0 {
+		return // killed, handed over already, or no broker left to take over
+	}
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, handoverWait)
+	defer cancel()
+	moved := 0
+	for _, p := range s.parts {
+		if s.ns.JetStreamIsStreamLeader(globalAccount, p.name) {
+			if err := s.stepDown(ctx, p, ""); err != nil {
+				s.log.WithError(err).WithFields(logrus.Fields{"event": logevent.ClusterLeader, "stream": p.name}).Warn("room log: leadership not handed over")
+			}
+			moved++
+		}
+	}
+	if s.ns.JetStreamIsLeader() {
+		if _, err := s.nc.RequestWithContext(ctx, "$JS.API.META.LEADER.STEPDOWN", nil); err != nil {
+			s.log.WithError(err).WithField("event", logevent.ClusterLeader).Warn("room log: JetStream's metadata leadership not handed over")
+		}
+	}
+	for ctx.Err() == nil && s.leadsAny() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	s.log.WithFields(logrus.Fields{"event": logevent.ClusterLeader, "streams": moved, "still_leading": s.leadsAny(),
+		"duration_ms": time.Since(began).Milliseconds()}).Info("room log: leaderships handed over")
+}
+
+// leadsAny reports whether this broker leads a partition's stream.
+func (s *LogStore) leadsAny() bool {
+	for _, p := range s.parts {
+		if s.ns.JetStreamIsStreamLeader(globalAccount, p.name) {
+			return true
+		}
+	}
+	return false
+}
+
+// stop ends the leader watch.
+func (w *leaderWatch) stop() {
+	w.once.Do(func() {
+		if w.cancel == nil {
+			return
+		}
+		w.cancel()
+		if w.sub != nil {
+			_ = w.sub.Unsubscribe()
+		}
+		<-w.done
+	})
+}

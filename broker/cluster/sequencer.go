@@ -1,0 +1,111 @@
+package cluster
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// A conversation has one sequencer at a time: the broker leading its
+// partition's stream (leaders.go). The sequencer keeps at most one write
+// to the conversation in flight and collects what arrives meanwhile into
+// the next one, group commit as the file log does for its fsyncs: a busy
+// room costs one round of agreement per batch, not per record. Appends
+// arrive from this broker's clients (Append) and from other brokers'
+// (forward.go); each is answered when its batch is acknowledged.
+
+// maxBatch bounds the records of one batch (JetStream allows 1,000 in an
+// atomic batch).
+const maxBatch = 256
+
+// pendingAppend is one append waiting in its conversation's queue.
+type pendingAppend struct {
+	timeNS int64
+	// node is the broker whose client published the record (its
+	// Distchat-Node header): that broker routes it to its own clients.
+	node string
+	// stamp lays out the record numbered seq.
+	stamp    func(seq uint64) ([]byte, error)
+	enqueued time.Time
+	// done receives the append's result, once; it must not block.
+	done func(appendResult)
+}
+
+// appendResult is what one append comes to.
+type appendResult struct {
+	seq    uint64 // room_seq
+	stream uint64 // the record's stream sequence in its partition
+	dup    bool   // the stream held the record already (a resend): seq is the stored one's
+	err    error
+}
+
+// sequencer holds each conversation's waiting appends.
+type sequencer struct {
+	mu      sync.Mutex // guards waiting and busy; taken after no other lock, never held while waiting
+	waiting map[string][]*pendingAppend
+	busy    map[string]bool // a drain goroutine is appending for the conversation
+}
+
+// enqueue adds p to conv's queue and reports whether the caller is to
+// start conv's drain (none runs).
+func (q *sequencer) enqueue(conv string, p *pendingAppend) (start bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.waiting == nil {
+		q.waiting, q.busy = map[string][]*pendingAppend{}, map[string]bool{}
+	}
+	q.waiting[conv] = append(q.waiting[conv], p)
+	if q.busy[conv] {
+		return false
+	}
+	q.busy[conv] = true
+	return true
+}
+
+// next takes up to maxBatch of conv's waiting appends, oldest first; when
+// none waits it marks conv idle and returns nil.
+func (q *sequencer) next(conv string) []*pendingAppend {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	w := q.waiting[conv]
+	if len(w) == 0 {
+		delete(q.waiting, conv)
+		delete(q.busy, conv)
+		return nil
+	}
+	n := min(len(w), maxBatch)
+	batch := append([]*pendingAppend(nil), w[:n]...)
+	clear(w[:n])
+	q.waiting[conv] = w[n:]
+	return batch
+}
+
+// sequence queues p for conv in partition part; a drain goroutine appends
+// the queue batch by batch until it is empty.
+func (s *LogStore) sequence(conv string, part *partition, p *pendingAppend) {
+	p.enqueued = time.Now()
+	if s.seq.enqueue(conv, p) {
+		go s.drain(conv, part)
+	}
+}
+
+// drain appends conv's queue one batch at a time until it is empty.
+func (s *LogStore) drain(conv string, part *partition) {
+	for {
+		batch := s.seq.next(conv)
+		if batch == nil {
+			return
+		}
+		fresh := batch[:0]
+		for _, p := range batch {
+			if time.Since(p.enqueued) > s.timeout {
+				p.done(appendResult{err: fmt.Errorf("room log: %s: not appended within %s (the cluster is not acknowledging)", conv, s.timeout)})
+				continue
+			}
+			fresh = append(fresh, p)
+		}
+		if len(fresh) > 0 {
+			s.appendBatch(conv, part, fresh)
+		}
+	}
+}

@@ -1,0 +1,209 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestPartitionOfIsStable: a conversation's partition is a pure function
+// of its name and the number of partitions, the same on every broker and
+// after every restart (golden values: changing the hash would move every
+// conversation to another stream).
+func TestPartitionOfIsStable(t *testing.T) {
+	tests := []struct {
+		conv string
+		n    int
+		want int
+	}{
+		{"lobby", 1, 0},
+	}
+	golden := map[string]int{"lobby": 1, "@alice,bob": 1, "room-1": 2, "lab": 2, "team": 0}
+	for conv, want := range golden {
+		tests = append(tests, struct {
+			conv string
+			n    int
+			want int
+		}{conv, 3, want})
+	}
+	for _, tt := range tests {
+		for range 3 {
+			if got := partitionOf(tt.conv, tt.n); got != tt.want {
+				t.Fatalf("partitionOf(%q, %d) = %d, want %d", tt.conv, tt.n, got, tt.want)
+			}
+		}
+	}
+	spread := map[int]int{}
+	for i := range 300 {
+		spread[partitionOf("room-"+strconv.Itoa(i), 3)]++
+	}
+	for p := range 3 {
+		if spread[p] < 60 {
+			t.Fatalf("300 rooms over 3 partitions: %v; the hash does not spread them", spread)
+		}
+	}
+}
+
+// TestTwoSequencersNeverShareANumber: two brokers that both believe they
+// sequence one conversation (a deposed owner that has not learned it yet,
+// and its successor) append to it at once, in batches. The expected last
+// record on each batch's first message fences them: every record is
+// stored once, and room_seq runs 1..n without a gap or a repeat.
+func TestTwoSequencersNeverShareANumber(t *testing.T) {
+	stores := startLogs(t, 3)
+	a, b := stores[0], stores[1]
+	a.restamp, b.restamp = nil, nil // each sequences its own appends: two sequencers for one room
+	const per = 60
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*per)
+	for _, s := range []*LogStore{a, b} {
+		for i := range per {
+			wg.Go(func() {
+				text := fmt.Appendf(nil, `{"id":"%s-%d","from":"t"}`, s.node, i)
+				if _, err := s.Append("lab", time.Now().UnixNano(), func(uint64) ([]byte, error) { return text, nil }); err != nil {
+					errs <- fmt.Errorf("append %s: %w", text, err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	p := labPartition(a)
+	if err := a.waitApplied(p, b.appliedOf(labPartition(b))); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := a.Read("lab", 0, 3*per)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for k, r := range recs {
+		if r.Seq != uint64(k+1) {
+			t.Fatalf("record %d has room_seq %d: a gap or a repeat", k+1, r.Seq)
+		}
+		if seen[string(r.Data)] {
+			t.Fatalf("%s stored twice", r.Data)
+		}
+		seen[string(r.Data)] = true
+	}
+	if len(recs) != 2*per {
+		t.Fatalf("%d records, want %d", len(recs), 2*per)
+	}
+}
+
+// TestForwardedAppendsAreSequencedByTheLeader: a broker that does not
+// lead the conversation's partition hands its appends to the leader,
+// whose sequencer numbers them with its own; both brokers' views hold one
+// contiguous sequence, each record as its broker stamped it.
+func TestForwardedAppendsAreSequencedByTheLeader(t *testing.T) {
+	stores := startLogs(t, 3)
+	restamp := func(data []byte, seq uint64) ([]byte, error) {
+		return fmt.Appendf(nil, "%s%d}", data[:len(data)-2], seq), nil // `..."n":0}` → `..."n":<seq>}`
+	}
+	for _, s := range stores {
+		s.restamp = restamp
+	}
+	leader, other := waitLeader(t, stores, labPartition(stores[0]).name)
+	// other learns the leader within its watch's second, and the leader's
+	// forward subject reaches other once the routes settle.
+	for other.ownerOf(labPartition(other)) != leader.node {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, err := other.nc.Request(forwardSubject(leader.node), nil, time.Second); err != nil; _, err = other.nc.Request(forwardSubject(leader.node), nil, time.Second) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	var wg sync.WaitGroup
+	for i := range 40 {
+		for _, s := range []*LogStore{leader, other} {
+			wg.Go(func() {
+				text := fmt.Sprintf("%s-%d", s.node, i)
+				stamp := func(seq uint64) ([]byte, error) {
+					return fmt.Appendf(nil, `{"id":%q,"from":"t","n":%d}`, text, seq), nil
+				}
+				if _, err := s.Append("lab", time.Now().UnixNano(), stamp); err != nil {
+					t.Errorf("append %s: %v", text, err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if other.counts.Forwarded.Load() == 0 {
+		t.Fatalf("%s forwarded none of its appends to the leader %s", other.node, leader.node)
+	}
+	recs, err := other.Read("lab", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, r := range recs {
+		if want := fmt.Sprintf(`"n":%d}`, k+1); r.Seq != uint64(k+1) || string(r.Data[len(r.Data)-len(want):]) != want {
+			t.Fatalf("record %d: room_seq %d, data %q", k+1, r.Seq, r.Data)
+		}
+	}
+	if len(recs) != 80 {
+		t.Fatalf("%d records, want 80", len(recs))
+	}
+}
+
+// TestHandoverMovesLeadership: a broker asked to stop hands its
+// partitions' leaderships over before it leaves, and the others go on
+// appending to them.
+func TestHandoverMovesLeadership(t *testing.T) {
+	stores := startLogs(t, 3)
+	leader, other := waitLeader(t, stores, labPartition(stores[0]).name)
+	appendText(t, other, "before")
+	leader.Handover(context.Background())
+	if leader.leadsAny() {
+		t.Fatalf("%s still leads a partition after Handover", leader.node)
+	}
+	appendText(t, other, "after")
+	if got := other.Last("lab"); got != 2 {
+		t.Fatalf("last room_seq %d, want 2", got)
+	}
+}
+
+// TestLeadersSpreadOverTheBrokers: with as many partitions as brokers,
+// each broker ends up leading one (its home partition).
+func TestLeadersSpreadOverTheBrokers(t *testing.T) {
+	stores := startLogs(t, 3)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		led := map[string]int{}
+		for _, s := range stores {
+			for _, p := range s.parts {
+				if s.ns.JetStreamIsStreamLeader(globalAccount, p.name) {
+					led[s.node]++
+				}
+			}
+		}
+		if len(led) == 3 && led["b1"] == 1 && led["b2"] == 1 && led["b3"] == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions led per broker: %v; want one each", led)
+		}
+		time.Sleep(50 * time.Millisecond) // leadership moves on the brokers' own one-second checks
+	}
+}
+
+// waitLeader waits until one of stores leads stream and returns it and
+// another store.
+func waitLeader(t *testing.T, stores []*LogStore, stream string) (leader, other *LogStore) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for i, s := range stores {
+			if s.ns.JetStreamIsStreamLeader(globalAccount, stream) {
+				return s, stores[(i+1)%len(stores)]
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no leader for %s", stream)
+	return nil, nil
+}
