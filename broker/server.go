@@ -38,6 +38,7 @@ type Server struct {
 	// inflight counts the bytes of unacknowledged deliveries per client.
 	inflight *inflightBytes
 	roomLog  *roomlog.Hook
+	sessions *sessionStore     // nil without a data_dir
 	node     *cluster.Node     // the embedded NATS server in cluster mode; nil otherwise
 	logView  *cluster.LogStore // the replicated room log in cluster mode; nil otherwise
 	retain   *retainGuard      // orders retained publishes and wildcard subscribes (retainguard.go)
@@ -129,6 +130,9 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 			h.SetUserCheck(s.auth.UserExists) // DMs to made-up users start no conversation
 		}
 		s.roomLog = h
+		if s.sessions != nil { // persistent sessions get their chat messages back from the log
+			s.sessions.useRoomLog(h, s.mochi, filepath.Join(cfg.DataDir, marksFile), s.log.WithField("component", "sessions"))
+		}
 	} else {
 		base.WithField("event", logevent.RoomLogOff).Warn("room log disabled: delivery is hop-by-hop QoS 1 only and can lose messages")
 	}
@@ -154,7 +158,8 @@ func (s *Server) addStorage() error {
 		// Pebble's own messages (WAL replay, ...) go through logrus too.
 		popts := &pebbledb.Options{Logger: s.log.WithField("component", "pebble")}
 		opts := &pebblestore.Options{Path: dir, Mode: pebblestore.NoSync, Options: popts}
-		if err := s.mochi.AddHook(newSessionStore(s.cfg.RoomLog.Enabled), opts); err != nil {
+		s.sessions = newSessionStore(s.cfg.RoomLog.Enabled)
+		if err := s.mochi.AddHook(s.sessions, opts); err != nil {
 			return fmt.Errorf("open session store %s: %w", dir, err)
 		}
 	default:

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	pebblestore "github.com/mochi-mqtt/server/v2/hooks/storage/pebble"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/sirupsen/logrus"
 
 	"github.com/distchat/distchat/broker/wire"
 )
@@ -17,18 +19,24 @@ import (
 // The room log is the one durable record of every chat message: it is
 // written before the PUBACK and nodes catch up from it after any restart. A
 // copy of each QoS 1 delivery in the session store (a put when it is sent, a
-// delete when it is acknowledged) would be a second durable write per
-// delivery that no recovery reads. So the store keeps what sessions need
-// (clients, subscriptions, retained messages such as presence, and messages
-// in flight on topics outside chat/, which have no room log) and writes
-// without a sync per write: a kill -9 can lose the last of those writes,
-// never an acknowledged chat message.
+// delete when it is acknowledged) would be a second write per delivery. So
+// the store keeps what sessions need (clients, subscriptions, retained
+// messages such as presence, and messages in flight on topics outside
+// chat/, which have no room log) and writes without a sync per write: a
+// kill -9 can lose the last of those writes, never an acknowledged chat
+// message. The chat messages a persistent session holds come back from the
+// room log at start, by the session marks (sessionMarks): any MQTT client's
+// persistent session keeps its queued messages on every topic across a
+// restart.
 type sessionStore struct {
 	*pebblestore.Hook
 
 	// roomLog is whether the broker keeps a room log. Without one the
 	// store keeps chat messages in flight too: nothing else has them.
 	roomLog bool
+	// marks recovers and tracks persistent sessions' chat messages; nil
+	// until the room log is attached (useRoomLog), and without one.
+	marks *marksKeeper
 
 	// mu guards persisted. No other lock is taken while it is held.
 	mu sync.Mutex
@@ -104,8 +112,17 @@ func (s *sessionStore) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
 	}
 }
 
+// useRoomLog has the store recover persistent sessions' chat messages from
+// rl at start and keep the marks in path (see sessionMarks). Call it
+// before the broker serves.
+func (s *sessionStore) useRoomLog(rl roomRecords, srv *mqtt.Server, path string, log *logrus.Entry) {
+	s.marks = newMarksKeeper(rl, srv, path, log)
+}
+
 // StoredInflightMessages hands Mochi the stored messages in flight at start
-// and remembers them, so that their acknowledgements delete them.
+// and remembers them, so that their acknowledgements delete them; with a
+// room log it adds the chat messages persistent sessions are owed from it
+// (not stored, so not remembered).
 func (s *sessionStore) StoredInflightMessages() ([]storage.Message, error) {
 	msgs, err := s.Hook.StoredInflightMessages()
 	s.mu.Lock()
@@ -113,7 +130,53 @@ func (s *sessionStore) StoredInflightMessages() ([]storage.Message, error) {
 		s.persisted[inflightID{m.Client, m.PacketID}] = struct{}{}
 	}
 	s.mu.Unlock()
-	return msgs, err
+	if err != nil || s.marks == nil {
+		return msgs, err
+	}
+	clients, err := s.StoredClients()
+	if err != nil {
+		return msgs, err
+	}
+	subs, err := s.StoredSubscriptions()
+	if err != nil {
+		return msgs, err
+	}
+	return append(msgs, s.marks.recover(msgs, clients, subs)...), nil
+}
+
+// StoredClients hands Mochi the stored sessions, and with a room log the
+// persistent sessions the marks name that the store lost (sessionMarks).
+func (s *sessionStore) StoredClients() ([]storage.Client, error) {
+	clients, err := s.Hook.StoredClients()
+	if err != nil {
+		return nil, fmt.Errorf("stored clients: %w", err)
+	}
+	if s.marks != nil {
+		clients = s.marks.clients(clients)
+	}
+	return clients, nil
+}
+
+// StoredSubscriptions hands Mochi the stored subscriptions, and with a
+// room log the chat subscriptions the marks name that the store lost.
+func (s *sessionStore) StoredSubscriptions() ([]storage.Subscription, error) {
+	subs, err := s.Hook.StoredSubscriptions()
+	if err != nil {
+		return nil, fmt.Errorf("stored subscriptions: %w", err)
+	}
+	if s.marks != nil {
+		subs = s.marks.subscriptions(subs)
+	}
+	return subs, nil
+}
+
+// Stop takes the session marks a last time, while Mochi still holds every
+// session, then closes the store.
+func (s *sessionStore) Stop() error {
+	if s.marks != nil {
+		s.marks.close()
+	}
+	return s.Hook.Stop()
 }
 
 func (s *sessionStore) forget(client string, packet uint16) bool {

@@ -44,10 +44,16 @@ const (
 	RoomLogNotCompacted = "room_log_not_compacted"
 	RoomLogTornTail     = "room_log_torn_tail" // recovery cut a partly written record
 	MessageInvalid      = "message_invalid"    // acknowledged and discarded: not a chat envelope
-	MessageRefused      = "message_refused"    // a limit refused it: no PUBACK
+	MessageRefused      = "message_refused"    // a limit refused it: acknowledged and discarded (MQTT 5: a reason code)
 	AppendFailed        = "append_failed"      // the store failed: no PUBACK, the client resends
 	Sync                = "sync"               // a catch-up request served or refused
 	SyncThrottled       = "sync_throttled"     // catch-up replies held back by the byte budget
+)
+
+// Persistent sessions and the room log (broker/sessionmarks.go).
+const (
+	SessionsRequeued   = "sessions_requeued"    // at start: chat messages requeued from the room log to persistent sessions
+	SessionMarksFailed = "session_marks_failed" // the session marks could not be read or written; recovery requeues more
 )
 
 // Cluster mode (broker/cluster).

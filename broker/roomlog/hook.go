@@ -58,6 +58,7 @@ type Hook struct {
 	resends                 resends
 	plain                   *plainIDs // ids of plain-text publishes, for their resends
 	joins                   joins
+	routes                  routing // chat publishes between append and routed, for Routed
 	dms                     dmIndex // user → DM conversations, for List requests
 
 	appended, resent, invalid, appendErrors, syncs, syncDenied, syncThrottled atomic.Int64
@@ -175,11 +176,12 @@ func (h *Hook) ID() string { return "distchat-roomlog" }
 // Provides tells Mochi the events the hook handles: OnPublish, and the
 // subscription and session events that track where each member's
 // subscription to a room began, and the packet events that account for
-// catch-up replies queued (Stop is always called).
+// catch-up replies queued, and the end of a publish's handling (routing;
+// Stop is always called).
 func (h *Hook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnPublish, mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnSessionEstablished,
-		mqtt.OnDisconnect, mqtt.OnClientExpired, mqtt.OnPacketEncode, mqtt.OnPublishDropped:
+		mqtt.OnDisconnect, mqtt.OnClientExpired, mqtt.OnPacketEncode, mqtt.OnPublishDropped, mqtt.OnPacketProcessed:
 		return true
 	}
 	return false
@@ -282,7 +284,8 @@ func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.
 		return pk, refusalAck(cl, pk, invalidCode(err), "invalid message: "+clipID(err.Error()))
 	}
 	conv := wire.Conversation(t)
-	if err := h.admit(t, conv); err != nil {
+	last := h.store.Last(conv)
+	if err := h.admit(t, conv, last); err != nil {
 		return h.discard(cl, pk, err)
 	}
 	if plain {
@@ -291,6 +294,7 @@ func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.
 	if h.appendWaits {
 		h.flushAcks(cl)
 	}
+	h.routes.begin(cl, conv, last) // ended by OnPacketProcessed, after routing
 	data, err := h.storeOnce(conv, e)
 	if errors.Is(err, errRefused) {
 		return h.discard(cl, pk, err)

@@ -100,14 +100,15 @@ func (c *convLimits) seen() {
 // user.
 func (h *Hook) SetUserCheck(f func(user string) bool) { h.userExists.Store(&f) }
 
-// admit applies the log's bounds to a message for conv before it is stored.
-func (h *Hook) admit(t wire.Topic, conv string) error {
+// admit applies the log's bounds to a message for conv, whose last
+// sequence number is last, before it is stored.
+func (h *Hook) admit(t wire.Topic, conv string, last uint64) error {
 	if t.Kind == wire.KindDM {
 		if f := h.userExists.Load(); f != nil && !(*f)(t.Recipient) {
 			return &refusal{RefusedUnknownRecipient, "no such user"}
 		}
 	}
-	return h.convs.admit(t.User, h.store.Last(conv) == 0)
+	return h.convs.admit(t.User, last == 0)
 }
 
 // fits checks a stamped record against the largest packet the broker may

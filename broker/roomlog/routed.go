@@ -1,0 +1,108 @@
+package roomlog
+
+import (
+	"sync"
+	"sync/atomic"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// routing tracks the chat publishes being handled: from just before the
+// append of their record to the end of Mochi's handling of the PUBLISH
+// (OnPacketProcessed, after the message has been routed to every
+// subscriber's queue or in-flight set). It lets Routed say up to where
+// every record of a conversation has reached its subscribers, which is
+// what a persistent session's position after a crash is measured against
+// (broker/sessionmarks.go). Mochi handles one client's packets one at a
+// time, so a client has at most one publish in progress.
+type routing struct {
+	mu   sync.Mutex // guards busy; taken after the store's lock is released, never with another
+	busy map[*mqtt.Client]inProgress
+	// n counts the entries of busy, so that the end of a publish that
+	// began nothing (not a chat message) costs one atomic load.
+	n atomic.Int64
+}
+
+// inProgress is a publish being handled: its conversation, and the
+// conversation's last sequence number before its append (its record's is
+// higher).
+type inProgress struct {
+	conv  string
+	floor uint64
+}
+
+// begin marks cl's publish to conv as in progress; floor is conv's last
+// sequence number, read before the append.
+func (r *routing) begin(cl *mqtt.Client, conv string, floor uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.busy == nil {
+		r.busy = map[*mqtt.Client]inProgress{}
+	}
+	if _, ok := r.busy[cl]; !ok {
+		r.n.Add(1)
+	}
+	r.busy[cl] = inProgress{conv, floor}
+}
+
+// end marks cl's publish, if any, as handled.
+func (r *routing) end(cl *mqtt.Client) {
+	if r.n.Load() == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.busy[cl]; ok {
+		delete(r.busy, cl)
+		r.n.Add(-1)
+	}
+}
+
+// floors returns, per conversation with a publish in progress, the lowest
+// floor among them.
+func (r *routing) floors() map[string]uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]uint64, len(r.busy))
+	for _, p := range r.busy {
+		if f, ok := out[p.conv]; !ok || p.floor < f {
+			out[p.conv] = p.floor
+		}
+	}
+	return out
+}
+
+// OnPacketProcessed ends a chat publish's routing.
+func (h *Hook) OnPacketProcessed(cl *mqtt.Client, pk packets.Packet, _ error) {
+	if pk.FixedHeader.Type == packets.Publish {
+		h.routes.end(cl)
+	}
+}
+
+// Routed returns, for every conversation, a sequence number up to which
+// every record has been routed to the subscribers of this broker: each
+// record at or below it has been appended and Mochi has finished handling
+// its PUBLISH. Records appended by other brokers (cluster mode) are not
+// tracked: there it is the log's last sequence number.
+func (h *Hook) Routed() map[string]uint64 {
+	convs := h.store.Conversations()
+	out := make(map[string]uint64, len(convs))
+	for _, c := range convs {
+		out[c] = h.store.Last(c)
+	}
+	// Read after every Last: a record at or below a Last read above is
+	// either done by now or its publish shows here with a lower floor.
+	for c, f := range h.routes.floors() {
+		if last, ok := out[c]; !ok || f < last {
+			out[c] = f
+		}
+	}
+	return out
+}
+
+// Records returns up to limit records of conv after sequence number after,
+// in order.
+func (h *Hook) Records(conv string, after uint64, limit int) ([]Record, error) {
+	return h.store.Read(conv, after, limit)
+}

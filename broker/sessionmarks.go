@@ -1,0 +1,325 @@
+package broker
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/storage"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/sirupsen/logrus"
+
+	"github.com/distchat/distchat/broker/logevent"
+	"github.com/distchat/distchat/broker/roomlog"
+	"github.com/distchat/distchat/broker/wire"
+)
+
+// marksFile is the session marks' file in the data directory.
+const marksFile = "session-marks.json"
+
+// marksEvery is how often the marks are taken while persistent sessions
+// subscribe to chat topics.
+const marksEvery = time.Second
+
+// sessionMarks say which chat messages each persistent session is owed
+// after a restart, so that the room log, not a second copy of every
+// delivery, gives them back (sessionStore leaves chat messages out of the
+// session store). A session is owed every record of a conversation its
+// subscriptions match that is above Routed (routed after the marks were
+// taken), and the records its Queued lists (held unacknowledged when they
+// were taken). Taken at a clean stop, they are exact; after a kill -9 the
+// last ones taken (at most marksEvery old, written without a sync) give at
+// least once: a record routed since then is above Routed, one acknowledged
+// since then comes again.
+//
+// They also name each such session and its subscriptions: Pebble keeps
+// the session store's unsynced writes in its own memory until a 32 KiB
+// block of its log fills (pebble v1.1.0, record.LogWriter), so a kill -9
+// loses the sessions and subscriptions written last, and the marks, which
+// reach the operating system at once, bring them back.
+type sessionMarks struct {
+	// Routed is, per conversation, a sequence number up to which every
+	// record had been routed to its subscribers (roomlog.Hook.Routed).
+	Routed map[string]uint64 `json:"routed"`
+	// Sessions are the persistent sessions with chat subscriptions, by
+	// client id.
+	Sessions map[string]*markedSession `json:"sessions,omitempty"`
+}
+
+// markedSession is one persistent session in the marks.
+type markedSession struct {
+	Client storage.Client         `json:"client"`
+	Subs   []storage.Subscription `json:"subs"`
+	// Queued is, per conversation, the sequence numbers of the chat
+	// messages the session held unacknowledged: queued while away or in
+	// flight.
+	Queued map[string][]uint64 `json:"queued,omitempty"`
+}
+
+// roomRecords is what the marks need from the room log (roomlog.Hook).
+type roomRecords interface {
+	Routed() map[string]uint64
+	Records(conv string, after uint64, limit int) ([]roomlog.Record, error)
+}
+
+// takeMarks reads the room log's positions, then the messages every
+// persistent session with a chat subscription holds. The order matters: a
+// record at or below a position read first was routed before the
+// sessions are read, so a session holding it unacknowledged lists it.
+func takeMarks(rl roomRecords, clients map[string]*mqtt.Client) sessionMarks {
+	m := sessionMarks{Routed: rl.Routed()}
+	for id, cl := range clients {
+		if cl.Net.Inline || sessionEnds(cl.Properties.ProtocolVersion, cl.Properties.Clean, cl.Properties.Props.SessionExpiryInterval) {
+			continue
+		}
+		subs := cl.State.Subscriptions.GetAll()
+		ms := &markedSession{Client: storedClient(cl)}
+		for f, sub := range subs {
+			if chatFilter(f) {
+				ms.Subs = append(ms.Subs, storage.Subscription{T: storage.SubscriptionKey, Client: id, Filter: f, Qos: sub.Qos,
+					Identifier: sub.Identifier, NoLocal: sub.NoLocal, RetainHandling: sub.RetainHandling, RetainAsPublished: sub.RetainAsPublished})
+			}
+		}
+		if len(ms.Subs) == 0 {
+			continue
+		}
+		slices.SortFunc(ms.Subs, func(a, b storage.Subscription) int { return strings.Compare(a.Filter, b.Filter) })
+		for _, pk := range cl.State.Inflight.GetAll(false) {
+			if pk.FixedHeader.Type != packets.Publish {
+				continue
+			}
+			if conv, seq, ok := chatRecord(pk.TopicName, pk.Payload); ok {
+				if ms.Queued == nil {
+					ms.Queued = map[string][]uint64{}
+				}
+				ms.Queued[conv] = append(ms.Queued[conv], seq)
+			}
+		}
+		for _, seqs := range ms.Queued {
+			slices.Sort(seqs)
+		}
+		if m.Sessions == nil {
+			m.Sessions = map[string]*markedSession{}
+		}
+		m.Sessions[id] = ms
+	}
+	return m
+}
+
+// storedClient is what Mochi needs to bring a session back (its will is
+// left out).
+func storedClient(cl *mqtt.Client) storage.Client {
+	return storage.Client{ID: cl.ID, T: storage.ClientKey, Listener: cl.Net.Listener, Username: cl.Properties.Username,
+		Clean: cl.Properties.Clean, ProtocolVersion: cl.Properties.ProtocolVersion,
+		Properties: storage.ClientProperties{SessionExpiryInterval: cl.Properties.Props.SessionExpiryInterval,
+			SessionExpiryIntervalFlag: cl.Properties.Props.SessionExpiryIntervalFlag}}
+}
+
+// sessionEnds is Mochi v2.7.9's rule (loadClients) for a session that does
+// not outlive its connection: MQTT 5 with no session expiry, MQTT 3.1.1
+// with a clean session.
+func sessionEnds(protocolVersion byte, clean bool, expiry uint32) bool {
+	return (protocolVersion == 5 && expiry == 0) || (protocolVersion < 5 && clean)
+}
+
+// chatRecord returns the conversation and sequence number of a stamped
+// room message or DM.
+func chatRecord(topic string, payload []byte) (conv string, seq uint64, ok bool) {
+	t, err := wire.ParseTopic(topic)
+	if err != nil || (t.Kind != wire.KindRoom && t.Kind != wire.KindDM) {
+		return "", 0, false
+	}
+	e, err := wire.DecodeEnvelope(payload, len(payload)+1) // a stamped record may exceed max_payload
+	if err != nil || e.RoomSeq == 0 {
+		return "", 0, false
+	}
+	return wire.Conversation(t), e.RoomSeq, true
+}
+
+// readMarks reads the marks file; a missing one gives empty marks (every
+// record a session's subscriptions match is owed).
+func readMarks(path string) (sessionMarks, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return sessionMarks{}, nil
+	}
+	if err != nil {
+		return sessionMarks{}, fmt.Errorf("read session marks: %w", err)
+	}
+	return decodeMarks(b)
+}
+
+func decodeMarks(b []byte) (sessionMarks, error) {
+	var m sessionMarks
+	if err := json.Unmarshal(b, &m); err != nil {
+		return sessionMarks{}, fmt.Errorf("session marks: %w", err)
+	}
+	return m, nil
+}
+
+// writeMarks replaces the marks file by a rename, so a crash leaves the
+// old or the new marks, never a mix. No sync: the room log is the synced
+// copy, and marks one write older only mean more messages given again.
+func writeMarks(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write session marks: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write session marks: %w", err)
+	}
+	return nil
+}
+
+// marksKeeper recovers persistent sessions and their chat messages at
+// start and keeps the marks current while the broker runs.
+type marksKeeper struct {
+	rl          roomRecords
+	srv         *mqtt.Server
+	path        string
+	log         *logrus.Entry
+	every       time.Duration
+	maxInflight int
+
+	readOnce sync.Once
+	read     sessionMarks // the marks on file at start
+
+	startOnce sync.Once
+	stop      chan struct{} // closed by close
+	done      chan struct{} // closed when the loop has ended; nil until started
+
+	// last and lastSessions are the marks written last and how many
+	// sessions they covered; only the loop touches them, and close
+	// after the loop has ended.
+	last         []byte
+	lastSessions int
+}
+
+func newMarksKeeper(rl roomRecords, srv *mqtt.Server, path string, log *logrus.Entry) *marksKeeper {
+	maxInflight := 0
+	if srv.Options != nil && srv.Options.Capabilities != nil {
+		maxInflight = int(srv.Options.Capabilities.MaximumInflight)
+	}
+	return &marksKeeper{rl: rl, srv: srv, path: path, log: log, every: marksEvery, maxInflight: maxInflight,
+		stop: make(chan struct{}), lastSessions: -1}
+}
+
+// marks are the marks on file at start, read once.
+func (k *marksKeeper) marks() sessionMarks {
+	k.readOnce.Do(func() {
+		m, err := readMarks(k.path)
+		if err != nil {
+			k.log.WithError(err).WithField("event", logevent.SessionMarksFailed).
+				Warn("session marks unreadable: persistent sessions get every record their subscriptions match again")
+		}
+		k.read = m
+	})
+	return k.read
+}
+
+// clients adds to the stored clients the marked sessions they lack.
+func (k *marksKeeper) clients(stored []storage.Client) []storage.Client {
+	have := map[string]bool{}
+	for _, c := range stored {
+		have[c.ID] = true
+	}
+	for _, id := range slices.Sorted(maps.Keys(k.marks().Sessions)) {
+		if !have[id] {
+			stored = append(stored, k.marks().Sessions[id].Client)
+		}
+	}
+	return stored
+}
+
+// subscriptions adds to the stored subscriptions the marked ones they lack.
+func (k *marksKeeper) subscriptions(stored []storage.Subscription) []storage.Subscription {
+	have := map[[2]string]bool{}
+	for _, s := range stored {
+		have[[2]string{s.Client, s.Filter}] = true
+	}
+	for _, id := range slices.Sorted(maps.Keys(k.marks().Sessions)) {
+		for _, s := range k.marks().Sessions[id].Subs {
+			if !have[[2]string{id, s.Filter}] {
+				s.Client = id
+				stored = append(stored, s)
+			}
+		}
+	}
+	return stored
+}
+
+// recover returns the chat messages the sessions (clients and subs, as
+// clients and subscriptions gave them) are owed, to load as messages in
+// flight beside stored (what the session store holds), and starts keeping
+// the marks.
+func (k *marksKeeper) recover(stored []storage.Message, clients []storage.Client, subs []storage.Subscription) []storage.Message {
+	out, sessions := requeue(k.rl, k.marks(), clients, subs, stored, k.maxInflight)
+	if len(out) > 0 {
+		k.log.WithFields(logrus.Fields{"event": logevent.SessionsRequeued, "sessions": sessions, "messages": len(out)}).
+			Info("chat messages requeued from the room log to persistent sessions")
+	}
+	k.startOnce.Do(func() {
+		k.done = make(chan struct{})
+		go k.loop()
+	})
+	return out
+}
+
+func (k *marksKeeper) loop() {
+	defer close(k.done)
+	t := time.NewTicker(k.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-k.stop:
+			return
+		case <-t.C:
+			k.checkpoint(false)
+		}
+	}
+}
+
+// checkpoint takes the marks and writes them if they changed. Without
+// force it writes nothing while no persistent session subscribes to chat
+// topics (after one write saying so).
+func (k *marksKeeper) checkpoint(force bool) {
+	m := takeMarks(k.rl, k.srv.Clients.GetAll())
+	if len(m.Sessions) == 0 && k.lastSessions == 0 && !force {
+		return
+	}
+	b, err := json.Marshal(m)
+	if err == nil && bytes.Equal(b, k.last) {
+		return
+	}
+	if err == nil {
+		err = writeMarks(k.path, b)
+	}
+	if err != nil {
+		k.log.WithError(err).WithField("event", logevent.SessionMarksFailed).
+			Warn("session marks not written: after a crash, persistent sessions get more messages again")
+		return
+	}
+	k.last, k.lastSessions = b, len(m.Sessions)
+}
+
+// close ends the loop and, if recovery ran (the broker served), takes the
+// marks one last time: at a clean stop they list exactly what each session
+// holds.
+func (k *marksKeeper) close() {
+	close(k.stop)
+	k.startOnce.Do(func() {}) // a recover after this starts nothing; one before has set done
+	if k.done == nil {
+		return // never served: the marks on file are still the ones to recover from
+	}
+	<-k.done
+	k.checkpoint(true)
+}
