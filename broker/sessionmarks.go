@@ -163,6 +163,7 @@ func decodeMarks(b []byte) (sessionMarks, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return sessionMarks{}, fmt.Errorf("session marks: %w", err)
 	}
+	maps.DeleteFunc(m.Sessions, func(_ string, s *markedSession) bool { return s == nil })
 	return m, nil
 }
 
@@ -234,7 +235,9 @@ func (k *marksKeeper) clients(stored []storage.Client) []storage.Client {
 	}
 	for _, id := range slices.Sorted(maps.Keys(k.marks().Sessions)) {
 		if !have[id] {
-			stored = append(stored, k.marks().Sessions[id].Client)
+			c := k.marks().Sessions[id].Client
+			c.ID = id
+			stored = append(stored, c)
 		}
 	}
 	return stored

@@ -37,6 +37,16 @@ type sessionStore struct {
 	// marks recovers and tracks persistent sessions' chat messages; nil
 	// until the room log is attached (useRoomLog), and without one.
 	marks *marksKeeper
+	// loaded keeps what StoredClients and StoredSubscriptions handed
+	// Mochi at start (it asks once, in that order, before the messages in
+	// flight), so StoredInflightMessages reads the store once: each read
+	// leaves a Pebble iterator open in Mochi v2.7.9's hook. Only Mochi's
+	// start touches it, from one goroutine.
+	loaded struct {
+		clients []storage.Client
+		subs    []storage.Subscription
+		ok      bool
+	}
 
 	// mu guards persisted. No other lock is taken while it is held.
 	mu sync.Mutex
@@ -133,13 +143,14 @@ func (s *sessionStore) StoredInflightMessages() ([]storage.Message, error) {
 	if err != nil || s.marks == nil {
 		return msgs, err
 	}
-	clients, err := s.StoredClients()
-	if err != nil {
-		return msgs, err
-	}
-	subs, err := s.StoredSubscriptions()
-	if err != nil {
-		return msgs, err
+	clients, subs := s.loaded.clients, s.loaded.subs
+	if !s.loaded.ok { // Mochi asks for clients and subscriptions first; if not, read them here
+		if clients, err = s.StoredClients(); err == nil {
+			subs, err = s.StoredSubscriptions()
+		}
+		if err != nil {
+			return msgs, err
+		}
 	}
 	return append(msgs, s.marks.recover(msgs, clients, subs)...), nil
 }
@@ -154,6 +165,7 @@ func (s *sessionStore) StoredClients() ([]storage.Client, error) {
 	if s.marks != nil {
 		clients = s.marks.clients(clients)
 	}
+	s.loaded.clients = clients
 	return clients, nil
 }
 
@@ -167,6 +179,7 @@ func (s *sessionStore) StoredSubscriptions() ([]storage.Subscription, error) {
 	if s.marks != nil {
 		subs = s.marks.subscriptions(subs)
 	}
+	s.loaded.subs, s.loaded.ok = subs, true
 	return subs, nil
 }
 

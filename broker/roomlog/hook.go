@@ -176,12 +176,12 @@ func (h *Hook) ID() string { return "distchat-roomlog" }
 // Provides tells Mochi the events the hook handles: OnPublish, and the
 // subscription and session events that track where each member's
 // subscription to a room began, and the packet events that account for
-// catch-up replies queued, and the end of a publish's handling (routing;
-// Stop is always called).
+// catch-up replies queued, and the end of a publish's routing (Stop is
+// always called).
 func (h *Hook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnPublish, mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnSessionEstablished,
-		mqtt.OnDisconnect, mqtt.OnClientExpired, mqtt.OnPacketEncode, mqtt.OnPublishDropped, mqtt.OnPacketProcessed:
+		mqtt.OnDisconnect, mqtt.OnClientExpired, mqtt.OnPacketEncode, mqtt.OnPublishDropped, mqtt.OnPublished:
 		return true
 	}
 	return false
@@ -222,6 +222,7 @@ func (h *Hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 // connection.
 func (h *Hook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
 	h.budget.forget(cl.ID) // its queue ended with the connection
+	h.routes.end(cl)       // a publish whose PUBACK could not be written is never routed
 	if expire {
 		h.joins.forget(cl.ID)
 	}
@@ -294,8 +295,11 @@ func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.
 	if h.appendWaits {
 		h.flushAcks(cl)
 	}
-	h.routes.begin(cl, conv, last) // ended by OnPacketProcessed, after routing
+	h.routes.begin(cl, conv, last) // ended by OnPublished, after routing
 	data, err := h.storeOnce(conv, e)
+	if err != nil {
+		h.routes.end(cl) // not routed: Mochi may call no OnPublished
+	}
 	if errors.Is(err, errRefused) {
 		return h.discard(cl, pk, err)
 	}

@@ -9,13 +9,15 @@ import (
 )
 
 // routing tracks the chat publishes being handled: from just before the
-// append of their record to the end of Mochi's handling of the PUBLISH
-// (OnPacketProcessed, after the message has been routed to every
-// subscriber's queue or in-flight set). It lets Routed say up to where
-// every record of a conversation has reached its subscribers, which is
-// what a persistent session's position after a crash is measured against
-// (broker/sessionmarks.go). Mochi handles one client's packets one at a
-// time, so a client has at most one publish in progress.
+// append of their record until Mochi has routed them to every subscriber's
+// queue or in-flight set (OnPublished), or until the hook or the
+// connection ends them unrouted (a refusal, a failed append, a PUBACK that
+// could not be written: the client's OnDisconnect). It lets Routed say up
+// to where every record of a conversation has reached its subscribers,
+// which is what a persistent session's position after a crash is measured
+// against (broker/sessionmarks.go). Mochi handles one client's packets one
+// at a time, so a client has at most one publish in progress. The cost is
+// per publish, none per delivery.
 type routing struct {
 	mu   sync.Mutex // guards busy; taken after the store's lock is released, never with another
 	busy map[*mqtt.Client]inProgress
@@ -73,17 +75,14 @@ func (r *routing) floors() map[string]uint64 {
 	return out
 }
 
-// OnPacketProcessed ends a chat publish's routing.
-func (h *Hook) OnPacketProcessed(cl *mqtt.Client, pk packets.Packet, _ error) {
-	if pk.FixedHeader.Type == packets.Publish {
-		h.routes.end(cl)
-	}
-}
+// OnPublished ends a chat publish's routing: Mochi calls it once the
+// message is in every subscriber's queue.
+func (h *Hook) OnPublished(cl *mqtt.Client, _ packets.Packet) { h.routes.end(cl) }
 
 // Routed returns, for every conversation, a sequence number up to which
 // every record has been routed to the subscribers of this broker: each
-// record at or below it has been appended and Mochi has finished handling
-// its PUBLISH. Records appended by other brokers (cluster mode) are not
+// record at or below it has been appended and Mochi has put it in every
+// subscriber's queue. Records appended by other brokers (cluster mode) are not
 // tracked: there it is the log's last sequence number.
 func (h *Hook) Routed() map[string]uint64 {
 	convs := h.store.Conversations()
