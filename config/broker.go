@@ -94,6 +94,13 @@ type Limits struct {
 	// connection is closed at accept (counted, logged). 0 means unlimited.
 	MaxConnections      int `yaml:"max_connections"`
 	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+	// MaxKeepAlive is the longest keep-alive an MQTT 5 client gets: one
+	// asking for more, or for none (0), is told this one in its CONNACK
+	// (Server Keep Alive) and is disconnected after 1.5 times it of
+	// silence, so a dead connection does not hold its session forever.
+	// MQTT 3.1.1 has no way to say so and keeps its own. Whole seconds, at
+	// most 65535s; 0 turns it off.
+	MaxKeepAlive time.Duration `yaml:"max_keep_alive"`
 }
 
 // Auth decides who may connect and what they may do.
@@ -179,6 +186,7 @@ func DefaultBroker() Broker {
 			ConnectTimeout:         DefaultConnectTimeout,
 			MaxConnections:         DefaultMaxConnections,
 			MaxConnectionsPerIP:    DefaultMaxConnectionsPerIP,
+			MaxKeepAlive:           DefaultMaxKeepAlive,
 		},
 		RoomLog: RoomLog{
 			Enabled:                 true,

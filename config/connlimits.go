@@ -21,6 +21,9 @@ const (
 	// remote address: one host cannot take every slot, while many users
 	// behind one NAT still fit.
 	DefaultMaxConnectionsPerIP = 1000
+	// DefaultMaxKeepAlive is the longest keep-alive an MQTT 5 client gets
+	// (limits.max_keep_alive).
+	DefaultMaxKeepAlive = 5 * time.Minute
 )
 
 // validateConnLimits checks connect_timeout, max_connections and
@@ -35,6 +38,9 @@ func (l Limits) validateConnLimits() []error {
 	}
 	if l.MaxConnectionsPerIP < 0 {
 		errs = append(errs, fmt.Errorf("limits.max_connections_per_ip: %d cannot be negative (0 means unlimited)", l.MaxConnectionsPerIP))
+	}
+	if l.MaxKeepAlive < 0 || l.MaxKeepAlive > 65535*time.Second || l.MaxKeepAlive%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("limits.max_keep_alive: %s must be whole seconds from 0 (off) to 65535s", l.MaxKeepAlive))
 	}
 	return errs
 }
