@@ -8,7 +8,7 @@ BIN      := bin
 GOFLAGS  := -trimpath
 export CGO_ENABLED := 0
 
-.PHONY: help build test test-hostile test-browser fuzz fuzz-short lint images all demo demo-down demo-ha demo-ha-down eval bench bench-analysis bench-compare clean
+.PHONY: help build test test-mqtt test-hostile test-browser fuzz fuzz-short lint images all demo demo-down demo-ha demo-ha-down eval bench bench-analysis bench-compare clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -17,14 +17,17 @@ build: ## build static binaries into bin/ (broker, chatnode, analysis)
 	@mkdir -p $(BIN)
 	$(GO) build $(GOFLAGS) -o $(BIN)/ ./broker/cmd/broker ./chatnode/cmd/chatnode ./analysis/cmd/analysis
 
-test: ## go vet, every test with the race detector (needs mosquitto), the socket paths without it, fuzz-short, and test-browser where chromium is installed
+test: ## go vet, every test with the race detector (test-mqtt among them; needs mosquitto), the socket paths without it, fuzz-short, and test-browser where chromium is installed
 	$(GO) vet ./...
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./... # test-mqtt's conformance tests (broker/conformance) among them
 	$(GO) test -count=1 ./chatnode/rawsock/ ./chatnode/mqttconn/ ./chatnode/ ./broker/ # race builds leave rawsock's raw calls out: these run them
 	@$(MAKE) --no-print-directory fuzz-short
 	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
 	  $(MAKE) --no-print-directory test-browser; \
 	else echo "test: no chromium: the browser tests (make test-browser) are skipped; apt-get install chromium"; fi
+
+test-mqtt: ## MQTT 3.1.1 and 5 conformance: raw packets against our broker and Mosquitto (docs/broker.md's table); ~20 s
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 5m -v ./broker/conformance/ | grep -E '^(=== RUN|---|\s+--- |ok|FAIL|PASS)|known difference|not installed' ; exit $${PIPESTATUS[0]}
 
 # The hostile-client tests (docs/SECURITY.md lists them by class).
 HOSTILE := TestPublishAsAnotherUserRefused|TestClientIDBelongsToItsUser|TestSessionTakeoverRefused|TestAuthRefused|TestWill.*|TestSubscribeACL|TestAnonymousReadOnly|TestSyncIsOnlyForThoseWhoMayRead|TestListAnswersDMsAndGrantedRooms|TestMalformedChatTopicRefused|TestValidateName.*|TestParseTopicRejects|TestConnectTimeoutClosesSilentConnections|TestConnectionLimits|TestRefusedConnectionsLogIsRateLimited|TestGuardedAccept.*|TestHealthzFollowsAcceptLoop|TestDMsToUnknownUsersStartNoConversation|TestConversationCapsHold|TestSyncFloodFromClientThatDoesNotRead|TestInflightBytes.*|TestNeverAckingSubscriberDropsCountedAndLogged|TestStuckSubscriberDoesNotBlockPublishers|TestStalledReaderQueueFullDropsCounted|TestStampedRecordWithinPacketSize|TestMessageOverSubscribersMaximumPacketSizeIsCounted|TestLongClientStringsClippedInLogs|TestSlogBridgeRedactsAndCountsQuotaDrops|TestConnack.*
@@ -42,7 +45,7 @@ FUZZ_TARGETS := \
 	./broker/wire:FuzzValidateName ./broker/wire:FuzzSyncRequest ./broker/wire:FuzzSyncReply \
 	./broker/roomlog:FuzzRecovery ./analysis:FuzzParseRec ./analysis:FuzzParseRecRoundTrip \
 	./chatnode/session:FuzzReadJournal ./broker/wire:FuzzEncodeEnvelope ./broker/wire:FuzzUnmarshalEnvelope \
-	./chatnode/jsonlog:FuzzFixedEqualsLogrus
+	./chatnode/jsonlog:FuzzFixedEqualsLogrus ./broker/internal/rawmqtt:FuzzDecode ./broker/internal/mqttscan:FuzzScan
 FUZZTIME  ?= 60s
 FUZZSHORT ?= 4s
 

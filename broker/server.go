@@ -110,6 +110,9 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 	if err := s.mochi.AddHook(s.events, nil); err != nil {
 		return nil, fmt.Errorf("add events hook: %w", err)
 	}
+	if err := s.addMQTT5Hooks(); err != nil {
+		return nil, err
+	}
 	s.presence = newPresenceHook()
 	s.retain = newRetainGuard() // before the room log: cluster presence publishes through it
 	if err := s.mochi.AddHook(s.presence, nil); err != nil {
@@ -179,7 +182,7 @@ func (s *Server) Start(ctx context.Context) error {
 	// rawsock: each read and write without the scheduler's system call
 	// bookkeeping, which wakes the runtime's monitor thread per packet.
 	wt := &writeTimeoutListener{Listener: rawsock.Listener{Listener: ln}, timeout: s.cfg.Limits.WriteTimeout, onStall: s.stalled}
-	s.tcpGuard = s.guard(heldAcksListener{Listener: wt})
+	s.tcpGuard = s.guard(heldAcksListener{Listener: mqtt5Listener(wt)})
 	s.tcp = listeners.NewNet("tcp", s.tcpGuard)
 	if err := s.mochi.AddListener(s.tcp); err != nil {
 		return errors.Join(fmt.Errorf("listen mqtt %s: %w", s.cfg.TCP, err), ln.Close())

@@ -1,0 +1,35 @@
+package broker
+
+import (
+	"fmt"
+	"net"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// addMQTT5Hooks adds the hooks that make Mochi v2.7.9 do what the MQTT
+// specification (3.1.1 and 5) requires where it does not by itself (docs/mochi-and-paho.md
+// lists each; broker/conformance tests them).
+func (s *Server) addMQTT5Hooks() error {
+	if h := newServerKeepAlive(s.cfg.Limits.MaxKeepAlive); h != nil {
+		if err := s.mochi.AddHook(h, nil); err != nil {
+			return fmt.Errorf("add server keep-alive hook: %w", err)
+		}
+	}
+	resent := func(cl *mqtt.Client, pk packets.Packet) { s.inflight.OnQosPublish(cl, pk, pk.Created, 0) }
+	if err := s.mochi.AddHook(newResendInOrder(s.mochi.Clients, resent), nil); err != nil {
+		return fmt.Errorf("add resend-in-order hook: %w", err)
+	}
+	if err := s.mochi.AddHook(&receiveMaximumHook{}, nil); err != nil {
+		return fmt.Errorf("add receive maximum hook: %w", err)
+	}
+	return nil
+}
+
+// mqtt5Listener wraps the TCP listener's connections for what the hooks
+// cannot do: Receive Maximum flow control (receivemaximum.go) and SUBACKs
+// after the subscription's retained messages (subackhold.go).
+func mqtt5Listener(ln net.Listener) net.Listener {
+	return receiveMaximumListener{Listener: subackHoldListener{Listener: ln}}
+}

@@ -1,0 +1,44 @@
+package broker
+
+import (
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// serverKeepAlive imposes limits.max_keep_alive on MQTT 5 clients: one that
+// asks for a longer keep-alive, or for none, is told the maximum in its
+// CONNACK (Server Keep Alive, [MQTT-3.2.2-21]) and is disconnected after
+// 1.5 times it of silence, so a connection that died without a FIN does not
+// hold its session, its Will and its in-flight messages for ever. Mochi
+// v2.7.9 sends a Server Keep Alive only when a hook sets one; it has no
+// maximum of its own. MQTT 3.1.1 has no way to tell a client, so those
+// keep the keep-alive they asked for.
+type serverKeepAlive struct {
+	mqtt.HookBase
+	max uint16 // seconds; > 0
+}
+
+// newServerKeepAlive returns the hook for limit (whole seconds, validated
+// by config), or nil when the limit is off.
+func newServerKeepAlive(limit time.Duration) *serverKeepAlive {
+	if limit <= 0 {
+		return nil
+	}
+	return &serverKeepAlive{max: uint16(limit / time.Second)}
+}
+
+func (h *serverKeepAlive) ID() string { return "distchat-server-keep-alive" }
+
+func (h *serverKeepAlive) Provides(b byte) bool { return b == mqtt.OnConnect }
+
+// OnConnect runs before Mochi sets the connection's deadline from
+// cl.State.Keepalive and before it writes the CONNACK.
+func (h *serverKeepAlive) OnConnect(cl *mqtt.Client, _ packets.Packet) error {
+	if cl.Properties.ProtocolVersion == 5 && (cl.State.Keepalive == 0 || cl.State.Keepalive > h.max) {
+		cl.State.Keepalive = h.max
+		cl.State.ServerKeepalive = true
+	}
+	return nil
+}
