@@ -81,7 +81,7 @@ func appendText(t *testing.T, s *LogStore, text string) {
 
 // startLogs starts n cluster nodes on loopback, each with its room log
 // store, and closes them when the test ends.
-func startLogs(t *testing.T, n int) []*LogStore {
+func startLogs(t testing.TB, n int) []*LogStore {
 	t.Helper()
 	routes := make([]string, n)
 	listens := make([]string, n)
@@ -138,7 +138,7 @@ func startLogs(t *testing.T, n int) []*LogStore {
 }
 
 // testLog writes log lines to the test's log, shown when it fails.
-type testLog struct{ t *testing.T }
+type testLog struct{ t testing.TB }
 
 func (l testLog) Write(p []byte) (int, error) {
 	l.t.Log(strings.TrimSpace(string(p)))
