@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/distchat/distchat/broker/brokertest"
+	"github.com/distchat/distchat/chatnode/session/statedir"
 	"github.com/distchat/distchat/config"
 )
 
@@ -72,7 +73,7 @@ func BenchmarkCatchUp100k(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		// The node last saw room sequence 1: it catches up on the rest.
-		if err := saveState(rxCfg.StateDir, "rx", nodeState{Convs: map[string]uint64{"big": 1}}); err != nil {
+		if err := statedir.Save(rxCfg.StateDir, "rx", statedir.State{Convs: map[string]uint64{"big": 1}}); err != nil {
 			b.Fatal(err)
 		}
 		c := rxCfg

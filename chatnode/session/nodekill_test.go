@@ -20,6 +20,7 @@ import (
 
 	"github.com/distchat/distchat/broker/brokertest"
 	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // The node kill drill: a chat node (the real binary, a child process) is
@@ -281,7 +282,7 @@ func (v *victim) records(t *testing.T, ix messageIndex) []Message {
 		t.Fatal(err)
 	}
 	for _, l := range strings.Split(string(data), "\n") {
-		var r receivedLine
+		var r nodelog.Record
 		if !strings.Contains(l, `"event":"received"`) || json.Unmarshal([]byte(l), &r) != nil || r.Duplicate {
 			continue
 		}

@@ -1,21 +1,13 @@
 package session
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/distchat/distchat/broker/wire"
-	"github.com/distchat/distchat/chatnode/nodelog"
+	"github.com/distchat/distchat/chatnode/session/statedir"
 	"github.com/distchat/distchat/config"
 )
 
@@ -55,16 +47,11 @@ type positions struct {
 // saveEvery is the shortest interval between two state file writes.
 const saveEvery = 200 * time.Millisecond
 
-// journalPath is the positions journal of user in dir.
-func journalPath(dir, user string) string {
-	return filepath.Join(dir, "chatnode-"+user+".journal")
-}
-
 // recoverPositions makes a session's positions from its state and its
 // record: the journal, or the log lines written after the last save. It
 // moves st.Convs on to what the record shows and returns the ids of the
 // messages the log shows delivered (for dedup of a message stored twice).
-func recoverPositions(opts Options, cfg config.Node, st *nodeState) (*positions, []string, error) {
+func recoverPositions(opts Options, cfg config.Node, st *statedir.State) (*positions, []string, error) {
 	dir, user := cfg.StateDir, cfg.User
 	ps := &positions{dir: dir, user: user, device: st.Device, mode: opts.Record, logPath: cfg.Log, flushLog: opts.FlushLog}
 	if dir == "" {
@@ -73,10 +60,10 @@ func recoverPositions(opts Options, cfg config.Node, st *nodeState) (*positions,
 	}
 	switch ps.mode {
 	case RecordJournal:
-		if err := readJournal(journalPath(dir, user), st.Convs); err != nil {
+		if err := statedir.ReadJournal(statedir.JournalPath(dir, user), st.Convs); err != nil {
 			return nil, nil, err
 		}
-		f, err := os.OpenFile(journalPath(dir, user), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		f, err := os.OpenFile(statedir.JournalPath(dir, user), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return nil, nil, fmt.Errorf("open positions journal: %w", err)
 		}
@@ -85,7 +72,7 @@ func recoverPositions(opts Options, cfg config.Node, st *nodeState) (*positions,
 		if cfg.Log == "" || ps.flushLog == nil {
 			return nil, nil, errors.New("positions from the log: no log file or no way to flush it")
 		}
-		ids, err := replayLog(cfg.Log, st.LogOffset, cfg.Nick, st.Convs)
+		ids, err := statedir.ReplayLog(cfg.Log, st.LogOffset, cfg.Nick, st.Convs)
 		return ps, ids, err
 	}
 	return ps, nil, nil
@@ -127,7 +114,7 @@ func (p *pipeline) save(force bool) {
 	if !ps.dirty || ps.dir == "" || (!force && now.Sub(ps.lastSave) < saveEvery) {
 		return
 	}
-	st := nodeState{Device: ps.device, Convs: map[string]uint64{}}
+	st := statedir.State{Device: ps.device, Convs: map[string]uint64{}}
 	for name, c := range p.convs {
 		if c.known && c.delivered > 0 {
 			st.Convs[name] = c.delivered
@@ -142,7 +129,7 @@ func (p *pipeline) save(force bool) {
 
 // write saves st in the state file: in RecordLog after the log lines it
 // covers, in RecordJournal before the journal it supersedes is emptied.
-func (ps *positions) write(st nodeState) error {
+func (ps *positions) write(st statedir.State) error {
 	if ps.mode == RecordLog {
 		if err := ps.flushLog(); err != nil {
 			return fmt.Errorf("flush the log before the state: %w", err)
@@ -153,7 +140,7 @@ func (ps *positions) write(st nodeState) error {
 		}
 		st.LogOffset = fi.Size()
 	}
-	if err := saveState(ps.dir, ps.user, st); err != nil {
+	if err := statedir.Save(ps.dir, ps.user, st); err != nil {
 		return err
 	}
 	if ps.journal != nil {
@@ -162,84 +149,4 @@ func (ps *positions) write(st nodeState) error {
 		}
 	}
 	return nil
-}
-
-// readJournal moves convs on to the positions in the journal at path.
-func readJournal(path string, convs map[string]uint64) error {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read positions journal: %w", err)
-	}
-	lines := strings.Split(string(data), "\n")
-	for _, line := range lines[:len(lines)-1] { // the last, unended one is torn
-		seqText, conv, ok := strings.Cut(line, " ")
-		seq, err := strconv.ParseUint(seqText, 10, 64)
-		if !ok || err != nil || conv == "" {
-			continue
-		}
-		convs[conv] = max(convs[conv], seq)
-	}
-	return nil
-}
-
-// receivedLine is what replayLog reads of a "received" log line.
-type receivedLine struct {
-	Event     string `json:"event"`
-	Node      string `json:"node"`
-	From      string `json:"from"`
-	To        string `json:"to"`
-	Room      string `json:"room"`
-	ID        string `json:"id"`
-	RoomSeq   uint64 `json:"room_seq"`
-	Duplicate bool   `json:"duplicate"`
-}
-
-// replayLog moves convs on to the last room sequence each conversation's
-// delivered (not duplicate) "received" lines of node show in the log at
-// path from offset on, and returns their message ids. A log shorter than
-// offset (replaced) is read from its start; a torn last line is skipped.
-func replayLog(path string, offset int64, node string, convs map[string]uint64) (ids []string, err error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read log %s: %w", path, err)
-	}
-	defer func() {
-		if cerr := f.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close log %s: %w", path, cerr)
-		}
-	}()
-	if fi, err := f.Stat(); err == nil && fi.Size() < offset {
-		offset = 0
-	}
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("read log %s: %w", path, err)
-	}
-	r := bufio.NewReaderSize(f, 64<<10)
-	marker := []byte(`"event":"` + nodelog.EventReceived + `"`)
-	for {
-		line, err := r.ReadBytes('\n')
-		if err != nil {
-			break // the end, or a torn last line
-		}
-		if !bytes.Contains(line, marker) {
-			continue
-		}
-		var l receivedLine
-		if json.Unmarshal(line, &l) != nil || l.Node != node || l.Duplicate || l.RoomSeq == 0 {
-			continue
-		}
-		conv := l.Room
-		if l.To != "" {
-			conv = wire.DMConversation(l.From, l.To)
-		}
-		convs[conv] = max(convs[conv], l.RoomSeq)
-		ids = append(ids, l.ID)
-	}
-	return ids, nil
 }

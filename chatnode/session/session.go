@@ -19,9 +19,9 @@
 //   - delivery (pipeline, its own goroutine): pipeline.go lists its files:
 //     receive.go (dedup), order.go (room order), gaps.go and sendergaps.go
 //     (gaps), catchup.go and catchupreply.go (catch-up from the room log);
-//   - state on disk (identity, positions): state.go (the device and its state
-//     file), statelock_*.go (one node per state dir), positions.go (where each
-//     conversation stands, and its record).
+//   - state on disk (identity, positions): identity.go (the device and its
+//     client id), positions.go (when where each conversation stands is
+//     recorded), and the statedir package (the lock, the files, their format).
 //
 // events.go is what the session reports to its user. The lock order is on
 // Session.
@@ -38,6 +38,7 @@ import (
 
 	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/nodelog"
+	"github.com/distchat/distchat/chatnode/session/statedir"
 	"github.com/distchat/distchat/config"
 )
 
@@ -67,7 +68,7 @@ type Session struct {
 	// for no I/O and no wait; it may be taken under out.sendMu.
 	mu sync.Mutex
 
-	ident  identity      // state on disk: identity and the state dir's lock (state.go)
+	ident  identity      // state on disk: identity and the state dir's lock (identity.go)
 	link   link          // connection and failover (connect.go)
 	member membership    // the rooms joined (rooms.go)
 	out    outbox        // the send window (sendwindow.go)
@@ -77,11 +78,11 @@ type Session struct {
 
 // New builds a session from a validated configuration. It does not connect.
 func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
-	release, err := lockState(cfg.StateDir, cfg.User)
+	release, err := statedir.Lock(cfg.StateDir, cfg.User)
 	if err != nil {
 		return nil, err
 	}
-	state, err := loadDeviceState(cfg.StateDir, cfg.User)
+	state, err := statedir.LoadDevice(cfg.StateDir, cfg.User)
 	if err != nil {
 		return nil, errors.Join(err, release())
 	}

@@ -1,4 +1,12 @@
-package session
+// Package statedir is the chat node's state on disk, one directory per
+// device (-state): a lock so that one node at a time uses it, the state file
+// (the device id, and the last room sequence handled per conversation), the
+// positions journal, and the replay of the node's own log. The session
+// decides when each is written (chatnode/session/positions.go); this package
+// decides how, so that a kill -9 at any moment leaves a directory that reads
+// back: files are replaced by rename, the journal and the log are read up to
+// their last whole line.
+package statedir
 
 import (
 	"crypto/rand"
@@ -10,8 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/distchat/distchat/config"
 )
 
 // stateVersion is the format version of the state file.
@@ -28,13 +34,13 @@ type stateFile struct {
 	Device string            `json:"device,omitempty"`
 	Convs  map[string]uint64 `json:"convs"`
 	// LogOffset, when the node's log is its record of deliveries
-	// (RecordLog), is the log's size when Convs was written: every
-	// "received" line after it is newer than Convs (see positions.go).
+	// (session.RecordLog), is the log's size when Convs was written: every
+	// "received" line after it is newer than Convs (see ReplayLog).
 	LogOffset int64 `json:"log_offset,omitempty"`
 }
 
-// nodeState is a device's state as the session uses it.
-type nodeState struct {
+// State is a device's state as the session uses it.
+type State struct {
 	// Device identifies this device of the user; "" without a state dir.
 	Device string
 	// Convs is the last room sequence handled per conversation key.
@@ -43,15 +49,15 @@ type nodeState struct {
 	LogOffset int64
 }
 
-// statePath is the state file of user in dir.
-func statePath(dir, user string) string {
+// Path is the state file of user in dir.
+func Path(dir, user string) string {
 	return filepath.Join(dir, "chatnode-"+user+".json")
 }
 
-// newDeviceID returns a random device id: 10 characters of [a-z2-7], with
+// NewDeviceID returns a random device id: 10 characters of [a-z2-7], with
 // no '-', so "<user>-<device>" names user and no one else (see the broker's
 // client id rule).
-func newDeviceID() (string, error) {
+func NewDeviceID() (string, error) {
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("device id: %w", err)
@@ -59,47 +65,47 @@ func newDeviceID() (string, error) {
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])), nil
 }
 
-// loadDeviceState reads user's state from dir and gives a device that has
+// LoadDevice reads user's state from dir and gives a device that has
 // none yet its id, saved at once so that a crash before the first save
 // keeps it (a new id would leave the old session behind on the broker).
 // Without a dir the state is empty and there is no device id.
-func loadDeviceState(dir, user string) (nodeState, error) {
-	st, err := loadState(dir, user)
+func LoadDevice(dir, user string) (State, error) {
+	st, err := Load(dir, user)
 	if err != nil || dir == "" || st.Device != "" {
 		return st, err
 	}
-	if st.Device, err = newDeviceID(); err != nil {
-		return nodeState{}, err
+	if st.Device, err = NewDeviceID(); err != nil {
+		return State{}, err
 	}
-	if err := saveState(dir, user, st); err != nil {
-		return nodeState{}, err
+	if err := Save(dir, user, st); err != nil {
+		return State{}, err
 	}
 	return st, nil
 }
 
-// loadState reads the state of user from dir; a missing file is an empty state.
-func loadState(dir, user string) (nodeState, error) {
-	out := nodeState{Convs: map[string]uint64{}}
+// Load reads the state of user from dir; a missing file is an empty state.
+func Load(dir, user string) (State, error) {
+	out := State{Convs: map[string]uint64{}}
 	if dir == "" {
 		return out, nil
 	}
-	path := statePath(dir, user)
+	path := Path(dir, user)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return out, nil
 	}
 	if err != nil {
-		return nodeState{}, fmt.Errorf("read state %s: %w", path, err)
+		return State{}, fmt.Errorf("read state %s: %w", path, err)
 	}
 	var st stateFile
 	if err := json.Unmarshal(data, &st); err != nil {
-		return nodeState{}, fmt.Errorf("state %s: %w", path, err)
+		return State{}, fmt.Errorf("state %s: %w", path, err)
 	}
 	if st.V != stateVersion {
-		return nodeState{}, fmt.Errorf("state %s: version %d, want %d", path, st.V, stateVersion)
+		return State{}, fmt.Errorf("state %s: version %d, want %d", path, st.V, stateVersion)
 	}
 	if st.Device != "" && strings.ContainsAny(st.Device, "-+#/ ") {
-		return nodeState{}, fmt.Errorf("state %s: device id %q may not contain '-', wildcards, '/' or spaces", path, st.Device)
+		return State{}, fmt.Errorf("state %s: device id %q may not contain '-', wildcards, '/' or spaces", path, st.Device)
 	}
 	for k, v := range st.Convs {
 		out.Convs[k] = v
@@ -108,9 +114,9 @@ func loadState(dir, user string) (nodeState, error) {
 	return out, nil
 }
 
-// saveState writes st atomically (temporary file, then rename), so a crash
+// Save writes st atomically (temporary file, then rename), so a crash
 // leaves either the old or the new file, never a torn one.
-func saveState(dir, user string, st nodeState) error {
+func Save(dir, user string, st State) error {
 	if dir == "" {
 		return nil
 	}
@@ -121,7 +127,7 @@ func saveState(dir, user string, st nodeState) error {
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	path := statePath(dir, user)
+	path := Path(dir, user)
 	tmp, err := os.CreateTemp(dir, ".chatnode-state-*")
 	if err != nil {
 		return fmt.Errorf("write state %s: %w", path, err)
@@ -136,42 +142,4 @@ func saveState(dir, user string, st nodeState) error {
 		return errors.Join(fmt.Errorf("write state %s: %w", path, err), os.Remove(tmp.Name()))
 	}
 	return nil
-}
-
-// identity is the session's identity on disk: the device id from the state
-// dir and the MQTT client id it names, and the state dir's lock.
-type identity struct {
-	// clientID is this device's MQTT client id (see resolveClientID);
-	// clean is true when it is made up for this run only, and the session
-	// is then a clean one.
-	clientID string
-	device   string // the device id; "" without a state dir
-	clean    bool
-	// release gives the state dir's lock back (after the last save).
-	release func() error
-}
-
-// resolveClientID picks the MQTT client id of this device: -client-id when
-// given, else "<user>-<device>" with the device id kept in the state dir, so
-// that each device of a user has its own persistent session and two devices
-// online together never take the id from each other. The broker reserves a
-// client id naming a user ("u", "u-…", "…-u") for that user, and the device
-// id has no '-', so the id names the user and no one else. A node without a
-// state dir has no lasting identity: it gets "<user>-<random>" for this run
-// and a clean session (clean true), because a persistent session under an id
-// never used again would stay on the broker collecting messages until it
-// expires. Catch-up from the room log covers what a clean session does not
-// keep while the node is away.
-func resolveClientID(cfg config.Node, device string) (id string, clean bool, err error) {
-	switch {
-	case cfg.ClientID != "":
-		return cfg.ClientID, false, nil
-	case device != "":
-		return cfg.User + "-" + device, false, nil
-	}
-	run, err := newDeviceID()
-	if err != nil {
-		return "", false, err
-	}
-	return cfg.User + "-" + run, true, nil
 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package session
+package statedir
 
 import (
 	"errors"
@@ -10,12 +10,12 @@ import (
 	"syscall"
 )
 
-// lockState takes an exclusive lock on user's state in dir for as long as
+// Lock takes an exclusive lock on user's state in dir for as long as
 // the session runs (release gives it back). A state dir is one device: two
 // nodes on one dir would share its client id and take it from each other
 // in a loop, each connect kicking the other off, so the second is refused.
 // The lock (flock) goes with the process, also when it dies.
-func lockState(dir, user string) (release func() error, err error) {
+func Lock(dir, user string) (release func() error, err error) {
 	if dir == "" {
 		return func() error { return nil }, nil
 	}
