@@ -128,9 +128,6 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 	return s, nil
 }
 
-// Boot is this run's boot id.
-func (s *Session) Boot() int64 { return s.boot }
-
 // User is the identity the session sends as.
 func (s *Session) User() string { return s.me }
 
