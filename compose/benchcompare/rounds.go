@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/distchat/distchat/analysis/percentile"
 )
 
 // A closed-loop pair load is short and sensitive to whatever else the
@@ -32,7 +34,7 @@ func middleRound(rounds []Result) Result {
 	}
 	sorted := slices.Clone(rounds)
 	slices.SortStableFunc(sorted, func(a, b Result) int { return cmp.Compare(a.MsgPerS, b.MsgPerS) })
-	mid := sorted[(len(sorted)-1)/2]
+	mid := percentile.Of(sorted, 500) // the lower middle of an even count
 	if len(rounds) > 1 {
 		mid.RoundsMsgPerS = rates
 	}

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/distchat/distchat/analysis/percentile"
 	"github.com/distchat/distchat/internal/netwait"
 )
 
@@ -151,10 +152,8 @@ func runNodes(ctx context.Context, p params, url, dir string) (result, error) {
 		p50s = append(p50s, s.p50)
 		res.p99Max = max(res.p99Max, s.p99)
 	}
-	if len(p50s) > 0 {
-		slices.Sort(p50s)
-		res.p50Median = p50s[len(p50s)/2]
-	}
+	slices.Sort(p50s)
+	res.p50Median = percentile.Of(p50s, 500) // nearest rank, like every percentile
 	return res, errors.Join(errs...)
 }
 
