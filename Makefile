@@ -122,7 +122,7 @@ bench-analysis: build ## the analysis on 10 million synthetic log lines (3 GB in
 	$(BIN)/analysis gen -lines 10000000 -out "$$d/logs" && \
 	/usr/bin/time -f "analysis of 10M lines: %e s wall, %M KB peak RSS" $(BIN)/analysis -q -no-plots -out "$$d/out" "$$d/logs"
 
-bench-compare: build ## Mosquitto, bare Mochi and our broker under the same loads (≤ 10 min): results/bench/compare.*, README table
+bench-compare: build ## Mosquitto, bare Mochi and our broker under the same loads (≤ 10 min): results/bench/compare.*, a summary in README
 	$(GO) run ./compose/cmd/benchcompare -bin $(BIN) -out results/bench -readme README.md -command "make bench-compare"
 
 clean: ## remove built binaries

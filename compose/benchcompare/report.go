@@ -209,13 +209,18 @@ func ReplaceBetweenMarkers(doc, content string) (string, error) {
 	return doc[:i+len(MarkerStart)] + "\n" + strings.TrimRight(content, "\n") + "\n" + doc[j:], nil
 }
 
-// updateReadme puts the tables between the markers of the file at path.
-func (r Report) updateReadme(path string) error {
+// updateReadme puts the summary between the markers of the file at path,
+// linking to the compare.md written into outDir.
+func (r Report) updateReadme(path, outDir string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
-	out, err := ReplaceBetweenMarkers(string(b), r.Tables())
+	link := filepath.Join(outDir, "compare.md")
+	if rel, err := filepath.Rel(filepath.Dir(path), link); err == nil {
+		link = rel
+	}
+	out, err := ReplaceBetweenMarkers(string(b), r.Summary(filepath.ToSlash(link)))
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

@@ -41,8 +41,13 @@ func fixedReport() Report {
 }
 
 func TestMarkdownGolden(t *testing.T) {
-	got := fixedReport().Markdown()
-	path := filepath.Join("testdata", "compare.golden.md")
+	checkGolden(t, "compare.golden.md", fixedReport().Markdown())
+}
+
+// checkGolden compares got with testdata/name (go test -update rewrites it).
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
@@ -53,7 +58,7 @@ func TestMarkdownGolden(t *testing.T) {
 		t.Fatalf("read golden file (go test -update writes it): %v", err)
 	}
 	if got != string(want) {
-		t.Errorf("compare.md differs from %s (go test -update to accept):\n%s", path, got)
+		t.Errorf("output differs from %s (go test -update to accept):\n%s", path, got)
 	}
 }
 
@@ -109,21 +114,22 @@ func TestUpdateReadme(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := fixedReport()
-	if err := r.updateReadme(path); err != nil {
+	if err := r.updateReadme(path, filepath.Join(dir, "results", "bench")); err != nil {
 		t.Fatalf("updateReadme: %v", err)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), "| mochi |") || !strings.HasPrefix(string(b), "intro\n"+MarkerStart) {
-		t.Errorf("README after update:\n%s", b)
+	if !strings.Contains(string(b), "| mochi |") || !strings.HasPrefix(string(b), "intro\n"+MarkerStart) ||
+		!strings.Contains(string(b), "(results/bench/compare.md)") || strings.Contains(string(b), "broker RSS MB") {
+		t.Errorf("README after update (want the summary with a link to results/bench/compare.md):\n%s", b)
 	}
 	missing := filepath.Join(dir, "plain.md")
 	if err := os.WriteFile(missing, []byte("no markers here\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.updateReadme(missing); err == nil || !strings.Contains(err.Error(), "plain.md") {
+	if err := r.updateReadme(missing, dir); err == nil || !strings.Contains(err.Error(), "plain.md") {
 		t.Errorf("updateReadme without markers: error = %v, want one naming the file", err)
 	}
 }

@@ -109,7 +109,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	rates := fs.String("ramp-rates", "100,200,400,800,1200,1600", "ramp steps: messages/s `per node`, increasing")
 	fs.StringVar(&c.out, "out", "results/bench", "output `dir`ectory")
 	fs.StringVar(&c.bin, "bin", "", "take broker, chatnode and analysis from this `dir` (e.g. bin from make build) instead of building them")
-	fs.StringVar(&c.readme, "readme", "", "also put the tables between the bench-compare markers of this `file`")
+	fs.StringVar(&c.readme, "readme", "", "also put a summary of the tables, with a link to compare.md, between the bench-compare markers of this `file`")
 	fs.StringVar(&c.command, "command", "", "the command named in the report (default: this command line)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the scratch directory (broker and node logs) and print where it is")
 	fs.IntVar(&c.opts.Size, "size", 256, "message size in `bytes`")
@@ -233,7 +233,7 @@ func runRounds(ctx context.Context, env *Env, l Load, brokers []string, progress
 	return out, nil
 }
 
-// save writes the report files and, with -readme, the README tables.
+// save writes the report files and, with -readme, the README summary.
 func (r Report) save(c config) error {
 	if err := r.write(c.out); err != nil {
 		return err
@@ -242,7 +242,7 @@ func (r Report) save(c config) error {
 		return err
 	}
 	if c.readme != "" {
-		return r.updateReadme(c.readme)
+		return r.updateReadme(c.readme, c.out)
 	}
 	return nil
 }

@@ -1,0 +1,78 @@
+package benchcompare
+
+import (
+	"fmt"
+	"strings"
+)
+
+// keyFigure is the one figure of a load that the README's summary shows:
+// its ratio to Mosquitto's says how a broker fares under that load.
+type keyFigure struct {
+	head string
+	get  func(Figures) float64
+}
+
+// keyFigureOf picks the load's key figure: throughput for the closed
+// loops, capacity for the ramp, the tail latency for the open-loop chat
+// loads (whose rate is fixed, so their msg/s says nothing).
+func keyFigureOf(load string) keyFigure {
+	switch {
+	case load == "ramp":
+		return keyFigure{"capacity", func(f Figures) float64 { return f.MsgPerS }}
+	case strings.HasPrefix(load, "pairs-"):
+		return keyFigure{"msg/s", func(f Figures) float64 { return f.MsgPerS }}
+	default:
+		return keyFigure{"p99", func(f Figures) float64 { return f.P99MS }}
+	}
+}
+
+// Summary is what bench-compare puts between the README's markers: one
+// row per distchat broker with the key figure of each load as a ratio to
+// Mosquitto's, and a link to the full tables (compare.md at link), so the
+// README stays short while the report holds every figure and its spread.
+func (r Report) Summary(link string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Measured %s on %d cores, %s, %s, Mosquitto %s, with `%s`.\n", r.Date, r.Machine.Cores,
+		r.Machine.OS, r.Machine.GoVersion, orDash(r.Machine.Mosquitto), r.Command)
+	b.WriteString("Each cell is the broker's key figure under the load ÷ Mosquitto's: msg/s and capacity, above 1 is better; p99, below 1 is better.\n")
+	fmt.Fprintf(&b, "Every figure (latency, loss, CPU and memory per broker), the rounds' spread and what each load is: [%s](%s).\n\n", link, link)
+	b.WriteString("| broker |")
+	sep := "|---|"
+	for _, load := range r.Loads {
+		fmt.Fprintf(&b, " %s %s × |", load, keyFigureOf(load).head)
+		sep += "---:|"
+	}
+	b.WriteString("\n" + sep + "\n")
+	for _, broker := range r.Brokers {
+		if broker == Mosquitto {
+			continue
+		}
+		fmt.Fprintf(&b, "| %s |", broker)
+		for _, load := range r.Loads {
+			fmt.Fprintf(&b, " %s |", r.summaryCell(load, broker))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// summaryCell is broker's key ratio under load, with its loss if any.
+func (r Report) summaryCell(load, broker string) string {
+	res, ok := r.find(load, broker)
+	if !ok {
+		return "—"
+	}
+	if res.Error != "" && len(res.Steps) == 0 {
+		return "failed"
+	}
+	ref, hasRef := r.find(load, Mosquitto)
+	if !hasRef || ref.Error != "" {
+		return "—"
+	}
+	key := keyFigureOf(load)
+	cell := Ratio(key.get(res.Figures), key.get(ref.Figures))
+	if res.Loss > 0 && len(res.Steps) == 0 {
+		cell += fmt.Sprintf(" (loss %d)", res.Loss)
+	}
+	return cell
+}
