@@ -21,6 +21,11 @@ func (s *Server) addMQTT5Hooks() error {
 	if err := s.mochi.AddHook(newResendInOrder(s.mochi.Clients, resent), nil); err != nil {
 		return fmt.Errorf("add resend-in-order hook: %w", err)
 	}
+	if max := int64(s.cfg.Limits.MessageExpiry.Seconds()); max > 0 {
+		if err := s.mochi.AddHook(&expiryAsPublished{max: max}, nil); err != nil {
+			return fmt.Errorf("add expiry-as-published hook: %w", err)
+		}
+	}
 	if err := s.mochi.AddHook(&receiveMaximumHook{}, nil); err != nil {
 		return fmt.Errorf("add receive maximum hook: %w", err)
 	}

@@ -182,3 +182,30 @@ func TestReceiveMaximum(t *testing.T) {
 		}
 	})
 }
+
+// [MQTT-3.3.2-6] (5): a Message Expiry Interval is forwarded as received
+// minus the time the message waited (so at most what was sent, and more
+// than 0); a message sent without one is forwarded without one (it does
+// not expire, section 3.3.2.3.3).
+func TestMessageExpiryForwarded(t *testing.T) {
+	each(t, nil, func(t *testing.T, tg *target) {
+		tp := topic(t, "expiry")
+		sub := open(t, tg, rawmqtt.V5, "sub", false)
+		sub.subscribe(rawmqtt.Subscription{Filter: tp, QoS: 1})
+		pub := open(t, tg, rawmqtt.V5, "pub", false)
+		var props rawmqtt.Props
+		props.SetInt(rawmqtt.PropMessageExpiry, 600)
+		pub.publish(rawmqtt.Packet{Topic: tp, QoS: 1, Payload: []byte("expires"), Props: props})
+		pub.publish(rawmqtt.Packet{Topic: tp, QoS: 1, Payload: []byte("does not expire")})
+		p := sub.expectPublish()
+		sub.ack(p)
+		if v, ok := p.Props.Int(rawmqtt.PropMessageExpiry); !ok || v == 0 || v > 600 {
+			fail("sent with 600 s: forwarded with %d (present %v)", v, ok)
+		}
+		p = sub.expectPublish()
+		sub.ack(p)
+		if v, ok := p.Props.Int(rawmqtt.PropMessageExpiry); ok {
+			fail("sent without a Message Expiry Interval: forwarded with %d", v)
+		}
+	})
+}
