@@ -236,3 +236,11 @@ func vname(v byte) string {
 	}
 	return "v3.1.1"
 }
+
+// pair opens a subscriber of tp (QoS 1) and a publisher, both clean.
+func pair(t *testing.T, tg *target, v byte, tp string) (sub, pub *client) {
+	t.Helper()
+	sub = open(t, tg, v, "sub-"+vname(v), false)
+	sub.subscribe(rawmqtt.Subscription{Filter: tp, QoS: 1})
+	return sub, open(t, tg, v, "pub-"+vname(v), false)
+}

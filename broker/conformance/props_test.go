@@ -15,9 +15,7 @@ import (
 func TestPropertiesEndToEnd(t *testing.T) {
 	each(t, nil, func(t *testing.T, tg *target) {
 		tp := topic(t, "props")
-		sub := open(t, tg, rawmqtt.V5, "sub", false)
-		sub.subscribe(rawmqtt.Subscription{Filter: tp, QoS: 1})
-		pub := open(t, tg, rawmqtt.V5, "pub", false)
+		sub, pub := pair(t, tg, rawmqtt.V5, tp)
 		for _, qos := range []byte{0, 1} {
 			pub.publish(rawmqtt.Packet{Topic: tp, QoS: qos, Payload: []byte("p"), Props: allProps()})
 			p := sub.expectPublish()
@@ -190,9 +188,7 @@ func TestReceiveMaximum(t *testing.T) {
 func TestMessageExpiryForwarded(t *testing.T) {
 	each(t, nil, func(t *testing.T, tg *target) {
 		tp := topic(t, "expiry")
-		sub := open(t, tg, rawmqtt.V5, "sub", false)
-		sub.subscribe(rawmqtt.Subscription{Filter: tp, QoS: 1})
-		pub := open(t, tg, rawmqtt.V5, "pub", false)
+		sub, pub := pair(t, tg, rawmqtt.V5, tp)
 		var props rawmqtt.Props
 		props.SetInt(rawmqtt.PropMessageExpiry, 600)
 		pub.publish(rawmqtt.Packet{Topic: tp, QoS: 1, Payload: []byte("expires"), Props: props})
