@@ -12,7 +12,7 @@ import (
 // this. The result is byte for byte what the publishing broker's own
 // stamping gives for seq, so both route the same record.
 func Restamp(data []byte, seq uint64) ([]byte, error) {
-	e, err := wire.DecodeEnvelope(data, 0)
+	e, err := wire.DecodeEnvelope(data, len(data)) // the size was checked where the record was stamped
 	if err != nil {
 		return nil, fmt.Errorf("restamp record #%d: %w", seq, err)
 	}
