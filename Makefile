@@ -109,18 +109,21 @@ bench: ## Go benchmarks of the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: bench-nodes drill-many
-drill-many: ## 500 MQTT clients in 50 rooms at 1 msg/s each for 30 s on the broker binary: no drops, broker CPU, RSS, p99
-	DISTCHAT_DRILL_MANY=1 $(GO) test -count=1 -run TestManyClientsDrill -v ./broker/ | grep -E "clients,|^(---|ok|FAIL)"
+drill-many: ## 500 MQTT clients in 50 rooms at 1 msg/s each for 30 s on the broker binary: no drops, broker CPU, RSS, p99 (also in results/bench/drill-many.txt)
+	@mkdir -p results/bench
+	set -o pipefail; DISTCHAT_DRILL_MANY=1 $(GO) test -count=1 -run TestManyClientsDrill -v ./broker/ | grep -E "clients,|^(---|ok|FAIL)" | tee results/bench/drill-many.txt
 
-bench-nodes: build ## chat nodes' CPU per delivery (10 chatnode bench processes, 100 msg/s each for 10 s), then bare paho's on the same load
-	$(GO) run ./chatnode/cmd/benchnodes -bin $(BIN) $(BENCH_NODES_FLAGS)
-	$(GO) run ./chatnode/cmd/benchnodes -bin $(BIN) -client paho $(BENCH_NODES_FLAGS)
+bench-nodes: build ## chat nodes' CPU per delivery (10 chatnode bench processes, 100 msg/s each for 10 s), then bare paho's on the same load (also in results/bench/nodes.txt)
+	@mkdir -p results/bench
+	set -o pipefail; $(GO) run ./chatnode/cmd/benchnodes -bin $(BIN) $(BENCH_NODES_FLAGS) | tee results/bench/nodes.txt
+	set -o pipefail; $(GO) run ./chatnode/cmd/benchnodes -bin $(BIN) -client paho $(BENCH_NODES_FLAGS) | tee -a results/bench/nodes.txt
 
-bench-analysis: build ## the analysis on 10 million synthetic log lines (3 GB in a temp dir): wall time and peak memory
+bench-analysis: build ## the analysis on 10 million synthetic log lines (3 GB in a temp dir): wall time and peak memory (also in results/bench/analysis.txt)
 	@[ -x /usr/bin/time ] || { echo "bench-analysis: needs /usr/bin/time (apt-get install time)"; exit 1; }
-	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
+	@mkdir -p results/bench && d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
 	$(BIN)/analysis gen -lines 10000000 -out "$$d/logs" && \
-	/usr/bin/time -f "analysis of 10M lines: %e s wall, %M KB peak RSS" $(BIN)/analysis -q -no-plots -out "$$d/out" "$$d/logs"
+	/usr/bin/time -o results/bench/analysis.txt -f "analysis of 10M lines: %e s wall, %M KB peak RSS" $(BIN)/analysis -q -no-plots -out "$$d/out" "$$d/logs" && \
+	cat results/bench/analysis.txt
 
 bench-compare: build ## Mosquitto, bare Mochi and our broker under the same loads (≤ 10 min): results/bench/compare.*, a summary in README
 	$(GO) run ./compose/cmd/benchcompare -bin $(BIN) -out results/bench -readme README.md -command "make bench-compare"
