@@ -45,7 +45,8 @@ FUZZ_TARGETS := \
 	./broker/wire:FuzzValidateName ./broker/wire:FuzzSyncRequest ./broker/wire:FuzzSyncReply \
 	./broker/roomlog:FuzzRecovery ./broker/roomlog:FuzzRestamp ./broker/cluster:FuzzConvOf ./analysis:FuzzParseRec ./analysis:FuzzParseRecRoundTrip \
 	./chatnode/session:FuzzReadJournal ./broker/wire:FuzzEncodeEnvelope ./broker/wire:FuzzUnmarshalEnvelope \
-	./chatnode/jsonlog:FuzzFixedEqualsLogrus ./broker/internal/rawmqtt:FuzzDecode ./broker/internal/mqttscan:FuzzScan
+	./chatnode/jsonlog:FuzzFixedEqualsLogrus ./broker/internal/rawmqtt:FuzzDecode ./broker/internal/mqttscan:FuzzScan \
+	./broker:FuzzDecodeMarks
 FUZZTIME  ?= 60s
 FUZZSHORT ?= 4s
 
