@@ -26,6 +26,7 @@ import (
 	"github.com/distchat/distchat/broker/roomlog"
 	"github.com/distchat/distchat/chatnode/rawsock"
 	"github.com/distchat/distchat/config"
+	"github.com/distchat/distchat/internal/netwait"
 )
 
 // Server is one broker node. Create it with New, then Start; Close stops it.
@@ -226,7 +227,12 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	if s.wsAddr != "" {
-		if err := waitListening(ctx, s.wsAddr); err != nil {
+		// Mochi binds the WebSocket listener in a goroutine: Start
+		// returns with every listener ready.
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := netwait.Listening(wctx, s.wsAddr, nil)
+		cancel()
+		if err != nil {
 			return fmt.Errorf("listen websocket %s: %w", s.wsAddr, err)
 		}
 	}
@@ -413,26 +419,6 @@ func (s *Server) httpHandler() http.Handler {
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	return mux
-}
-
-// waitListening returns once addr accepts TCP connections, so Start returns
-// with every listener ready (Mochi binds the WebSocket one in a goroutine).
-func waitListening(ctx context.Context, addr string) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-		if err == nil {
-			return conn.Close()
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not listening: %w", err)
-		case <-tick.C:
-		}
-	}
 }
 
 // MayRead reports whether user ("" for anonymous) may read room under the
