@@ -63,32 +63,3 @@ func (q *queue) recycle(batch []inbound) {
 		q.spare = batch[:0]
 	}
 }
-
-// idSet remembers the most recent message ids (FIFO eviction), so duplicates
-// are suppressed in bounded memory.
-type idSet struct {
-	m    map[string]struct{}
-	ring []string
-	pos  int
-}
-
-func newIDSet(capacity int) *idSet {
-	return &idSet{m: make(map[string]struct{}, 1024), ring: make([]string, capacity)}
-}
-
-func (s *idSet) has(id string) bool {
-	_, ok := s.m[id]
-	return ok
-}
-
-func (s *idSet) add(id string) {
-	if _, ok := s.m[id]; ok {
-		return
-	}
-	if old := s.ring[s.pos]; old != "" {
-		delete(s.m, old)
-	}
-	s.ring[s.pos] = id
-	s.m[id] = struct{}{}
-	s.pos = (s.pos + 1) % len(s.ring)
-}
