@@ -112,18 +112,21 @@ func TestServerKeepAlive(t *testing.T) {
 }
 
 // [MQTT-3.1.2-24] (3.1.1), [MQTT-3.1.2-22] (5): a client silent for one and
-// a half times its keep-alive is disconnected, and not before its
-// keep-alive has passed (the broker sets its deadline just before the
-// CONNACK, hence the tolerance).
+// a half times its keep-alive (1 s here) is disconnected: after its
+// keep-alive (the broker sets its deadline just before the CONNACK, hence
+// 0.1 s of tolerance) and by 1.5 s, with 2 s to spare for a busy machine.
 func TestKeepAliveExpiryDisconnects(t *testing.T) {
-	each(t, nil, func(t *testing.T, tg *target) {
+	known := map[string]string{mosquitto: "Mosquitto 2.0.11 closes a client silent with a keep-alive of 1 s after 5 to 6 s"}
+	each(t, known, func(t *testing.T, tg *target) {
 		for _, v := range versions {
 			c := dial(t, tg, v, "silent-"+vname(v))
 			cn := session(c.name, false)
 			cn.KeepAlive = 1
 			c.connect(cn, rawmqtt.Props{})
-			if took := c.expectClosed(wait); took < time.Second-100*time.Millisecond {
-				fail("%s: closed after %v, before the keep-alive of 1 s", vname(v), took)
+			took := c.expectClosed(wait)
+			t.Logf("%s: closed %v after the CONNACK", vname(v), took)
+			if took < time.Second-100*time.Millisecond || took > 1500*time.Millisecond+2*time.Second {
+				fail("%s: closed after %v, want between 1 s and 1.5 s (+2 s)", vname(v), took)
 			}
 		}
 	})
