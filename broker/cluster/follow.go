@@ -66,9 +66,11 @@ func (s *LogStore) follow(ctx context.Context, p *partition) error {
 	// pulls of twice it.
 	cc, err := cons.Consume(func(m jetstream.Msg) { s.apply(p, m) }, jetstream.PullExpiry(followPullExpiry), jetstream.PullHeartbeat(followHeartbeat), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		s.log.WithError(err).WithFields(logrus.Fields{"event": logevent.RoomLogFollowError, "stream": p.name}).Warn("room log: following the stream")
-		if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, nats.ErrNoResponders) {
-			s.bridgeStall(p) // the consumer starts over, which may take seconds
-		}
+		// The consumer may start over, which takes seconds: missed
+		// heartbeats, or at once when the broker holding it says it is
+		// shutting down (a rolling restart). The bridge ends by itself
+		// as soon as the consumer delivers past the view again.
+		s.bridgeStall(p)
 	}))
 	if err != nil {
 		return fmt.Errorf("follow room log stream %s: %w", p.name, err)

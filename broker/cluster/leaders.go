@@ -183,7 +183,12 @@ func (s *LogStore) Handover(ctx context.Context) {
 		}
 	}
 	if s.ns.JetStreamIsLeader() {
-		if _, err := s.nc.RequestWithContext(ctx, "$JS.API.META.LEADER.STEPDOWN", nil); err != nil {
+		// The answer may come late from the new metadata leader; the
+		// step-down itself is immediate.
+		mctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		_, err := s.nc.RequestWithContext(mctx, "$JS.API.META.LEADER.STEPDOWN", nil)
+		cancel()
+		if err != nil {
 			s.log.WithError(err).WithField("event", logevent.ClusterLeader).Warn("room log: JetStream's metadata leadership not handed over")
 		}
 	}
