@@ -9,41 +9,52 @@ import (
 	"github.com/distchat/distchat/broker/wire"
 )
 
-// The case with a kill -9 instead of a clean stop: bob's persistent
-// session has received and acknowledged two DMs (and the marks, written
-// without a sync at most a second apart, say so), goes away, three DMs
-// arrive, the broker binary is killed with SIGKILL and started again, two
-// more arrive: the resumed session gets the five, at least once each, and
-// not the two it had acknowledged before the marks were taken.
-func TestPersistentSessionAfterSIGKILL(t *testing.T) {
+// The case of a plain client's persistent session on the broker binary,
+// stopped with SIGTERM or killed with SIGKILL: bob's session has received
+// and acknowledged two DMs (and the marks, written without a sync at most
+// a second apart, say so), goes away, three DMs arrive, the broker stops
+// and starts again, two more arrive. After SIGTERM the resumed session gets
+// the five once each; after SIGKILL at least once each. Never the two it
+// had acknowledged before the marks were taken.
+func TestPersistentSessionAcrossBrokerProcessRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the broker binary")
 	}
-	dataDir := t.TempDir()
-	br := &brokertest.Process{Bin: brokertest.Build(t), Args: []string{"-tcp", "127.0.0.1:0", "-http", "", "-data", dataDir}}
-	br.Start(t)
-	url := func() string { return "tcp://" + br.Addr }
-	got := make(chan msg, 64)
-	bob := clientOpts{id: "bob-dev", persistent: true, onMsg: got}
-	c := mustDial(t, url(), bob)
-	subscribe(t, c, wire.DMFilter("bob"), nil)
-	before := sendDMs(t, url(), "before-1", "before-2")
-	expect(t, got, before...)
-	conv := wire.DMConversation("alice", "bob")
-	waitMarks(t, dataDir, "bob-dev's two DMs acknowledged", func(m marks) bool {
-		seqs, ok := m.queued("bob-dev", conv)
-		return m.Routed[conv] >= 2 && ok && len(seqs) == 0
-	})
-	c.Disconnect(100)
+	bin := brokertest.Build(t)
+	for _, stop := range []string{"SIGTERM", "SIGKILL"} {
+		t.Run(stop, func(t *testing.T) {
+			dataDir := t.TempDir()
+			br := &brokertest.Process{Bin: bin, Args: []string{"-tcp", "127.0.0.1:0", "-http", "", "-data", dataDir}}
+			br.Start(t)
+			url := func() string { return "tcp://" + br.Addr }
+			got := make(chan msg, 64)
+			bob := clientOpts{id: "bob-dev", persistent: true, onMsg: got}
+			c := mustDial(t, url(), bob)
+			subscribe(t, c, wire.DMFilter("bob"), nil)
+			expect(t, got, sendDMs(t, url(), "before-1", "before-2")...)
+			conv := wire.DMConversation("alice", "bob")
+			waitMarks(t, dataDir, "bob-dev's two DMs acknowledged", func(m marks) bool {
+				seqs, ok := m.queued("bob-dev", conv)
+				return m.Routed[conv] >= 2 && ok && len(seqs) == 0
+			})
+			c.Disconnect(100)
 
-	want := sendDMs(t, url(), "dm-1", "dm-2", "dm-3")
-	if err := br.Kill(t); err == nil || !strings.Contains(err.Error(), "killed") {
-		t.Fatalf("broker exit: %v, want killed", err)
+			want := sendDMs(t, url(), "dm-1", "dm-2", "dm-3")
+			if stop == "SIGTERM" {
+				br.Stop(t)
+			} else if err := br.Kill(t); err == nil || !strings.Contains(err.Error(), "killed") {
+				t.Fatalf("broker exit: %v, want killed", err)
+			}
+			br.Start(t)
+			want = append(want, sendDMs(t, url(), "dm-4", "dm-5")...)
+			mustDial(t, url(), bob)
+			if stop == "SIGTERM" {
+				expect(t, got, want...)
+			} else {
+				expectAtLeastOnce(t, got, want...)
+			}
+		})
 	}
-	br.Start(t)
-	want = append(want, sendDMs(t, url(), "dm-4", "dm-5")...)
-	mustDial(t, url(), bob)
-	expectAtLeastOnce(t, got, want...)
 }
 
 // expectAtLeastOnce waits for every message of want, in any order and
