@@ -1,19 +1,15 @@
 package broker
 
 import (
-	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/distchat/distchat/broker/logevent"
 	"github.com/distchat/distchat/broker/lograte"
-	"github.com/distchat/distchat/broker/roomlog"
 	"github.com/distchat/distchat/config"
 )
 
@@ -50,10 +46,13 @@ const (
 // limits.max_connections open, limits.max_connections_per_ip from one
 // address (0: unlimited), and each must send CONNECT within
 // limits.connect_timeout. Without these, sockets that never speak hold
-// file descriptors until none are left for real clients.
+// file descriptors until none are left for real clients. Each admitted
+// connection is a clientConn, which also bounds every write by
+// limits.write_timeout.
 type connLimiter struct {
 	max, perIP     int
 	connectTimeout time.Duration
+	writeTimeout   time.Duration
 	now            func() time.Time
 	log            *logrus.Entry
 	c              *counters
@@ -66,12 +65,12 @@ type connLimiter struct {
 }
 
 func newConnLimiter(l config.Limits, now func() time.Time, log *logrus.Entry, c *counters) *connLimiter {
-	return &connLimiter{max: l.MaxConnections, perIP: l.MaxConnectionsPerIP, connectTimeout: l.ConnectTimeout,
+	return &connLimiter{max: l.MaxConnections, perIP: l.MaxConnectionsPerIP, connectTimeout: l.ConnectTimeout, writeTimeout: l.WriteTimeout,
 		now: now, log: log, c: c, byIP: map[string]int{},
 		refusedLog: lograte.New(now, connLogBurst, connLogEvery), timeoutLog: lograte.New(now, connLogBurst, connLogEvery)}
 }
 
-// admit returns c wrapped for tracking, with its CONNECT deadline set, or
+// admit returns c as a clientConn, with its CONNECT deadline set, or
 // closes it and returns nil when a limit refuses it.
 func (l *connLimiter) admit(c net.Conn) net.Conn {
 	ip := remoteIP(c.RemoteAddr())
@@ -79,7 +78,7 @@ func (l *connLimiter) admit(c net.Conn) net.Conn {
 		l.refuse(c, why)
 		return nil
 	}
-	tc := &trackedConn{Conn: c, lim: l, ip: ip}
+	tc := &clientConn{Conn: c, lim: l, ip: ip}
 	// Mochi sets no deadline before CONNECT; its first SetDeadline call
 	// (the keep-alive, once CONNECT is read) replaces this one.
 	if err := c.SetReadDeadline(l.now().Add(l.connectTimeout)); err != nil {
@@ -151,57 +150,6 @@ func (l *connLimiter) connectTimedOut(remote string) {
 			"connect_timeout": l.connectTimeout.String(), "suppressed": held}).
 			Warn("connection closed: no CONNECT within connect_timeout")
 	}
-}
-
-// trackedConn is an admitted connection: it releases its slot when closed
-// and reports a read that hits the CONNECT deadline.
-type trackedConn struct {
-	net.Conn
-	lim       *connLimiter
-	ip        string
-	connected atomic.Bool // Mochi has read CONNECT (it set the keep-alive deadline)
-	timedOut  atomic.Bool // connectTimedOut was reported
-	closeOnce sync.Once
-	closeErr  error
-}
-
-// FlushAcks hands the room log's request on to the connection it wraps
-// (roomlog.AckFlusher), if that holds acknowledgements.
-func (c *trackedConn) FlushAcks() error {
-	if f, ok := c.Conn.(roomlog.AckFlusher); ok {
-		return f.FlushAcks()
-	}
-	return nil
-}
-
-// SetDeadline is how Mochi sets the keep-alive after reading CONNECT: from
-// then on a read timeout is the keep-alive's, not the CONNECT deadline's.
-func (c *trackedConn) SetDeadline(t time.Time) error {
-	c.connected.Store(true)
-	return c.Conn.SetDeadline(t)
-}
-
-// Read reports and closes a connection whose read hits the CONNECT
-// deadline (before Mochi has set the keep-alive).
-func (c *trackedConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	if err != nil && !c.connected.Load() && errors.Is(err, os.ErrDeadlineExceeded) && c.timedOut.CompareAndSwap(false, true) {
-		c.lim.connectTimedOut(c.RemoteAddr().String())
-		if cerr := c.Close(); cerr != nil {
-			c.lim.log.WithError(cerr).Debug("close idle connection")
-		}
-	}
-	return n, err
-}
-
-// Close frees the connection's slot and closes it, once (in that order:
-// once the client sees the close, /stats no longer counts it).
-func (c *trackedConn) Close() error {
-	c.closeOnce.Do(func() {
-		c.lim.release(c.ip)
-		c.closeErr = c.Conn.Close()
-	})
-	return c.closeErr
 }
 
 // remoteIP is the address's IP without the port, the key of the per-IP limit.

@@ -26,8 +26,8 @@ users (-users FILE or auth.users in -config) to turn authentication and
 per-room ACLs on, and -data DIR to keep sessions and the room log.
 -durability machine fsyncs every chat message before its PUBACK.
 
-A single broker runs on one processor (GOMAXPROCS=1), a cluster node on every
-processor; GOMAXPROCS in the environment decides when set (GOMAXPROCS=4 broker).
+The broker runs on every processor Go sees, unless -procs N or the GOMAXPROCS
+environment variable pins it (-procs wins when both are set).
 
 Configuration: the YAML file (-config), then DISTCHAT_* environment variables
 (DISTCHAT_TCP, DISTCHAT_DURABILITY, DISTCHAT_ROOM_LOG_MAX_AGE, ...), then flags; later ones win.
@@ -38,22 +38,9 @@ Flags:
 // Main runs the broker command with args (without the program name) and
 // returns the exit code: 0 after a clean shutdown or -h (the full usage), 1
 // on a runtime failure, 2 on bad usage (one line per problem) or
-// configuration. It stops when ctx is cancelled. It leaves the process's
-// processors alone (a test runs it inside its own process); Command sets
-// them as the broker binary runs.
+// configuration. It stops when ctx is cancelled. With -procs it sets the
+// process's processors (GOMAXPROCS).
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return run(ctx, args, stdin, stdout, stderr, nil)
-}
-
-// Command is Main as the broker binary runs it: once the configuration is
-// read, it sets the processors the broker runs on (commandProcs).
-func Command(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return run(ctx, args, stdin, stdout, stderr, setCommandProcs)
-}
-
-// run is Main; configured, when not nil, is called with the configuration
-// before the broker starts.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, configured func(config.Broker)) int {
 	if len(args) > 0 && args[0] == "hash-password" {
 		return hashPassword(stdin, stdout, stderr)
 	}
@@ -82,6 +69,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.IntVar(&cfg.Cluster.Replicas, "cluster-replicas", cfg.Cluster.Replicas, "brokers holding each room log record (`n`: 1, 3 or 5); a majority acknowledges each append")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: json or text")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
+	procs := fs.Int("procs", 0, "pin the broker to `n` processors (GOMAXPROCS); 0: Go's default, every processor or the GOMAXPROCS environment variable")
 	if err := config.Load(fs, args, &cfg, cfg); err != nil {
 		switch {
 		case errors.Is(err, flag.ErrHelp):
@@ -100,15 +88,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "broker: unexpected argument %q (see broker -h)\n", fs.Arg(0))
 		return 2
 	}
+	if *procs < 0 {
+		fmt.Fprintf(stderr, "broker: -procs %d: want 0 (Go's default) or more (see broker -h)\n", *procs)
+		return 2
+	}
 	log, err := NewLogger(cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		printErr(stderr, err)
 		return 2
 	}
 	log.SetOutput(stderr)
-	if configured != nil {
-		configured(cfg)
-	}
+	setProcs(*procs)
 	srv, err := New(cfg, log)
 	if err != nil {
 		printErr(stderr, err)

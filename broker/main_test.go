@@ -56,6 +56,7 @@ func TestMainBadConfig(t *testing.T) {
 		{"missing file", []string{"-config", filepath.Join(dir, "nope.yaml")}, []string{"read config"}},
 		{"duplicate user", []string{"-users", dupUsers, "-tcp", "127.0.0.1:0"}, []string{"duplicate user"}},
 		{"stray argument", []string{"serve"}, []string{`unexpected argument "serve"`}},
+		{"negative procs", []string{"-procs", "-1"}, []string{"-procs -1: want 0"}},
 		{"cluster flags", []string{"-cluster-node", "b1", "-cluster-routes", "nats://b2:6222,http://b3:6222", "-cluster-replicas", "4", "-cluster-listen", "x"},
 			[]string{`cluster.listen: "x" is not host:port`, "needs the scheme nats://", "cluster.replicas: 4 must be 1, 3 or 5", "cluster: needs -data DIR"}},
 	} {

@@ -24,7 +24,6 @@ import (
 	"github.com/distchat/distchat/broker/cluster"
 	"github.com/distchat/distchat/broker/logevent"
 	"github.com/distchat/distchat/broker/roomlog"
-	"github.com/distchat/distchat/chatnode/rawsock"
 	"github.com/distchat/distchat/config"
 	"github.com/distchat/distchat/internal/netwait"
 )
@@ -180,11 +179,10 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen mqtt %s: %w", s.cfg.TCP, err)
 	}
-	// rawsock: each read and write without the scheduler's system call
-	// bookkeeping, which wakes the runtime's monitor thread per packet.
-	wt := &writeTimeoutListener{Listener: rawsock.Listener{Listener: ln}, timeout: s.cfg.Limits.WriteTimeout, onStall: s.stalled}
-	s.tcpGuard = s.guard(heldAcksListener{Listener: mqtt5Listener(wt)})
-	s.tcp = listeners.NewNet("tcp", s.tcpGuard)
+	// Mochi sees each connection through the MQTT 5 wrappers
+	// (mqtt5Listener), over the broker's own clientConn (clientconn.go).
+	s.tcpGuard = s.guard(ln)
+	s.tcp = listeners.NewNet("tcp", mqtt5Listener(s.tcpGuard))
 	if err := s.mochi.AddListener(s.tcp); err != nil {
 		return errors.Join(fmt.Errorf("listen mqtt %s: %w", s.cfg.TCP, err), ln.Close())
 	}

@@ -22,6 +22,13 @@ var redactedAttrs = map[string]bool{"pk": true, "packet": true, "payload": true,
 // It also turns failedPublishMsg with ErrPacketTooLarge (a message over an
 // MQTT 5 subscriber's Maximum Packet Size, for which Mochi calls no hook and
 // logs only at debug level) into a counted drop.
+//
+// Matching Mochi's message strings is the plain way here, not a shortcut:
+// Mochi v2.7.9 has no hook for either drop, its Info.InflightDropped counts
+// quota drops without client or topic, and packet-too-large drops have no
+// counter at all. TestNeverAckingSubscriberDropsCountedAndLogged and
+// TestMessageOverSubscribersMaximumPacketSizeIsCounted fail if an upgrade
+// changes the strings.
 const (
 	quotaDropMsg     = "client store quota reached"
 	packetIDsMsg     = "packet ids exhausted"

@@ -20,7 +20,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/distchat/distchat/chatnode/jsonlog"
-	"github.com/distchat/distchat/chatnode/logbuf"
 	"github.com/distchat/distchat/chatnode/nodelog"
 	"github.com/distchat/distchat/config"
 )
@@ -157,7 +156,7 @@ func (h levelWriter) Fire(e *logrus.Entry) error {
 }
 
 // LogFlushInterval is how long log lines wait in memory at most before they
-// are written (see package logbuf): a kill -9 loses at most this much.
+// are written (see jsonlog.Writer): a kill -9 loses at most this much.
 const LogFlushInterval = 100 * time.Millisecond
 
 // stderrLog says which log lines a node writes to stderr.
@@ -226,13 +225,13 @@ func newLogger(cfg config.Node, stderr io.Writer, mode stderrLog) (*logrus.Entry
 		if err != nil {
 			return nil, nil, fmt.Errorf("open log %s: %w", cfg.Log, err)
 		}
-		bw := logbuf.New(fh, LogFlushInterval)
+		bw := jsonlog.NewWriter(fh, LogFlushInterval)
 		out, closeOut = bw, func() error { return errors.Join(bw.Close(), fh.Close()) }
 		if mode != stderrNone {
 			l.AddHook(warnings)
 		}
 	case mode == stderrFull:
-		bw := logbuf.New(stderr, LogFlushInterval)
+		bw := jsonlog.NewWriter(stderr, LogFlushInterval)
 		out, closeOut = bw, bw.Close
 	default:
 		out, closeOut = io.Discard, func() error { return nil }
@@ -255,7 +254,7 @@ func newLogger(cfg config.Node, stderr io.Writer, mode stderrLog) (*logrus.Entry
 // logFlusher returns the function that writes the log's buffered lines
 // now, or nil when the log is not batched into a file writer.
 func logFlusher(log *logrus.Entry) func() error {
-	if bw, ok := log.Logger.Out.(*logbuf.Writer); ok {
+	if bw, ok := log.Logger.Out.(*jsonlog.Writer); ok {
 		return bw.Flush
 	}
 	return nil

@@ -291,8 +291,8 @@ func TestPreallocatedTailIsNotTorn(t *testing.T) {
 	}
 }
 
-// Close gives the preallocated space back, synced (durability machine) or
-// mapped (durability process): the file ends at its last record.
+// Close leaves the file ending at its last record, the preallocated space
+// of a synced log (durability machine) given back.
 func TestCloseTrimsPreallocation(t *testing.T) {
 	for _, fsync := range []bool{true, false} {
 		t.Run(fmt.Sprintf("fsync=%v", fsync), func(t *testing.T) {

@@ -36,17 +36,13 @@ import (
 // Hook is the Mochi hook that sequences, stores and serves room messages.
 type Hook struct {
 	mqtt.HookBase
-	store  Store
-	counts counter // the same store, for /stats; nil when it keeps no counts
-	fsync  bool    // appends are fsynced before the PUBACK (durability: machine)
-	// appendWaits is set when an append waits for a device's flush or for
-	// other brokers (durability machine, cluster mode): the connection's
-	// held acknowledgements go out first (AckFlusher).
-	appendWaits bool
-	srv         *mqtt.Server
-	cfg         config.RoomLog
-	log         *logrus.Entry
-	mayRead     atomic.Pointer[func(user, room string) bool]
+	store   Store
+	counts  counter // the same store, for /stats; nil when it keeps no counts
+	fsync   bool    // appends are fsynced before the PUBACK (durability: machine)
+	srv     *mqtt.Server
+	cfg     config.RoomLog
+	log     *logrus.Entry
+	mayRead atomic.Pointer[func(user, room string) bool]
 	// userExists, when set, refuses DMs to users the broker does not know.
 	userExists atomic.Pointer[func(user string) bool]
 	convs      convLimits // room_log.max_conversations(_per_user)
@@ -129,7 +125,6 @@ func Attach(srv *mqtt.Server, cfg config.RoomLog, durability config.Durability, 
 	}
 	h := New(st, srv, cfg, log)
 	h.fsync = durability == config.DurabilityMachine
-	h.appendWaits = h.fsync
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, errors.Join(fmt.Errorf("add room log hook: %w", err), st.Close())
 	}
@@ -291,9 +286,6 @@ func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.
 	}
 	if plain {
 		e.ID = h.plain.idFor(e.From, cl.ID, pk, e.ID)
-	}
-	if h.appendWaits {
-		h.flushAcks(cl)
 	}
 	h.routes.begin(cl, conv, last) // ended by OnPublished, after routing
 	data, err := h.storeOnce(conv, e)

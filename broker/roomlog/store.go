@@ -92,7 +92,7 @@ type Options struct {
 	after func(time.Duration) <-chan time.Time
 	// chunk is how far ahead preallocation extends the file; 0 means
 	// preallocChunk. The recovery fuzzer makes it small: every input
-	// would otherwise preallocate, map and scan 8 MiB.
+	// would otherwise preallocate and scan 8 MiB.
 	chunk int64
 }
 
@@ -138,10 +138,6 @@ type FileStore struct {
 	// allocated is the file's length when preallocation made it longer
 	// than size; -1 once preallocation failed.
 	allocated int64
-	// tail maps the file past its last record (durability process,
-	// mappedtail.go); noMapping is set once mapping failed: the log writes.
-	tail      tailMapping
-	noMapping bool
 
 	// written counts the records written to the file since Open (guarded
 	// by mu; never lowered by retention): the group commit's measure of a
@@ -149,8 +145,8 @@ type FileStore struct {
 	written int64
 
 	// encoded is the buffer write lays a record out in, reused from one
-	// append to the next (guarded by mu): the record is copied into the
-	// file or its mapping, never kept.
+	// append to the next (guarded by mu): the record is written to the
+	// file, never kept.
 	encoded []byte
 
 	commit groupCommit // durability machine (groupcommit.go)
@@ -597,8 +593,7 @@ func (s *FileStore) write(conv string, ci *convIndex, seq uint64, timeNS int64, 
 	if err := s.writeRecord(buf); err != nil {
 		// A partial write leaves a torn record; cut it so the next append
 		// starts clean, and refuse this one (the client will resend).
-		// The cut takes the preallocated space and the mapping with it.
-		err = errors.Join(err, s.unmapTail())
+		// The cut takes the preallocated space with it.
 		if terr := s.f.Truncate(s.size); terr != nil {
 			err = errors.Join(err, terr)
 		}
@@ -644,14 +639,26 @@ func (s *FileStore) Put(conv string, seq uint64, timeNS int64, data []byte) erro
 	return err
 }
 
-// preallocChunk is how far ahead of its writes the log extends its file:
-// for a synced log one size change, and so one journal commit, per chunk;
-// for a mapped one (durability process) one mapping per chunk.
+// writeRecord puts buf at the end of the log (the file's offset is kept at
+// size). With durability process the write alone is the guarantee: the
+// bytes are in the operating system's page cache when it returns, where a
+// kill -9 of the broker cannot take them. With durability machine the file
+// is preallocated ahead of the records first. Called with mu held.
+func (s *FileStore) writeRecord(buf []byte) error {
+	if s.opts.Fsync {
+		s.preallocate(s.size + int64(len(buf)))
+	}
+	_, err := s.f.Write(buf)
+	return err
+}
+
+// preallocChunk is how far ahead of its writes a synced log extends its
+// file: one size change, and so one journal commit, per chunk.
 const preallocChunk = 8 << 20
 
 // preallocate makes the file at least need bytes long, a chunk at a time,
 // so the appends and fdatasyncs of durability machine do not change its
-// size, and durability process has file to map (mappedtail.go). The zeros past the last record are not a torn tail: recovery cuts
+// size. The zeros past the last record are not a torn tail: recovery cuts
 // them without a warning. Preallocation only saves time, so where the file
 // system refuses it the log goes on without it. Called with mu held.
 func (s *FileStore) preallocate(need int64) {
@@ -787,7 +794,7 @@ func (s *FileStore) Close() error {
 	if s.f == nil {
 		return nil
 	}
-	err := s.unmapTail()
+	var err error
 	if s.allocated > s.size { // give the preallocated tail back
 		err = errors.Join(err, s.f.Truncate(s.size))
 	}

@@ -53,7 +53,7 @@ const (
 )
 
 // ConcurrentWriter marks an output that takes whole lines from several
-// goroutines at once, each Write kept whole and in order (logbuf.Writer).
+// goroutines at once, each Write kept whole and in order (Writer).
 type ConcurrentWriter interface {
 	io.Writer
 	ConcurrentWrites()

@@ -24,19 +24,6 @@ const MaxPending = 1 << 20
 // readBuffer is the read buffer: several small MQTT packets per read.
 const readBuffer = 32 << 10
 
-// AckDelay is how long Open's connections hold a PUBACK back so that it
-// goes out with other bytes. A PUBACK only tells the broker it may forget
-// a message the node has already taken in: holding it costs no delivery
-// latency, and at a thousand deliveries a second it turns about five
-// acknowledgements into one write (and the broker reads them at once).
-// Anything else written (a PUBLISH, a PINGREQ) takes the held ones along
-// at once.
-const AckDelay = 5 * time.Millisecond
-
-// maxHeldAcks is how many PUBACKs wait at most: one more goes out at once
-// with them.
-const maxHeldAcks = 64
-
 // closeFlushTimeout bounds how long Close waits for pending bytes (a
 // DISCONNECT, say) to be written.
 const closeFlushTimeout = time.Second
@@ -66,33 +53,14 @@ type Conn struct {
 	closed      bool
 	deadline    time.Time // for the flusher's next write
 	newDeadline bool      // deadline changed since the flusher last set it
-	heldAcks    int       // PUBACKs in pending the flusher has not been woken for
-	ackTimer    stopper   // armed while heldAcks > 0; nil otherwise
-
-	// ackDelay is how long a PUBACK may be held (0: never); afterFunc
-	// arms its timer (time.AfterFunc; tests fire it themselves).
-	ackDelay  time.Duration
-	afterFunc func(time.Duration, func()) stopper
 }
 
-// stopper is the part of *time.Timer a Conn uses.
-type stopper interface{ Stop() bool }
-
-// Wrap returns c with buffered reads and coalesced writes; every write,
-// PUBACKs included, goes out at once. Close the returned Conn, not c.
-func Wrap(c net.Conn) *Conn { return WrapHoldingAcks(c, 0) }
-
-// WrapHoldingAcks is Wrap, with PUBACKs held back up to ackDelay to go out
-// with other bytes (see AckDelay).
-func WrapHoldingAcks(c net.Conn, ackDelay time.Duration) *Conn {
-	return wrap(c, ackDelay, func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) })
-}
-
-func wrap(c net.Conn, ackDelay time.Duration, afterFunc func(time.Duration, func()) stopper) *Conn {
+// Wrap returns c with buffered reads and coalesced writes: a write goes
+// out at once when none is in progress. Close the returned Conn, not c.
+func Wrap(c net.Conn) *Conn {
 	w := &Conn{
 		Conn: c, r: bufio.NewReaderSize(c, readBuffer),
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
-		ackDelay: ackDelay, afterFunc: afterFunc,
 	}
 	w.space = sync.NewCond(&w.mu)
 	go w.flusher()
@@ -119,11 +87,6 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return 0, net.ErrClosed
 	}
 	c.pending = append(c.pending, p...)
-	if c.holdAck(p) {
-		c.mu.Unlock()
-		return len(p), nil
-	}
-	c.releaseHeldAcks()
 	c.mu.Unlock()
 	c.kick()
 	return len(p), nil
@@ -135,41 +98,6 @@ func (c *Conn) kick() {
 	case c.wake <- struct{}{}:
 	default: // the flusher is awake already and takes these bytes too
 	}
-}
-
-// isPuback reports whether p is one whole MQTT PUBACK packet, as paho
-// writes it (one Write per packet).
-func isPuback(p []byte) bool { return len(p) == 4 && p[0] == 0x40 && p[1] == 2 }
-
-// holdAck reports whether p, just added to pending, is a PUBACK that may
-// wait for the ack timer or for other bytes. Called with mu held.
-func (c *Conn) holdAck(p []byte) bool {
-	if c.ackDelay <= 0 || !isPuback(p) || c.heldAcks+1 >= maxHeldAcks {
-		return false
-	}
-	c.heldAcks++
-	if c.ackTimer == nil {
-		c.ackTimer = c.afterFunc(c.ackDelay, c.ackTimerFired)
-	}
-	return true
-}
-
-// releaseHeldAcks forgets the held PUBACKs: the bytes pending go out now.
-// Called with mu held.
-func (c *Conn) releaseHeldAcks() {
-	c.heldAcks = 0
-	if c.ackTimer != nil {
-		c.ackTimer.Stop()
-		c.ackTimer = nil
-	}
-}
-
-// ackTimerFired sends the held PUBACKs.
-func (c *Conn) ackTimerFired() {
-	c.mu.Lock()
-	c.releaseHeldAcks()
-	c.mu.Unlock()
-	c.kick()
 }
 
 // flusher writes whatever is pending, in one write each time, until Close.
@@ -200,7 +128,6 @@ func (c *Conn) writePending() bool {
 			return ok
 		}
 		c.pending, c.spare = c.spare[:0], nil
-		c.releaseHeldAcks() // they go out in this batch
 		deadline, setDeadline := c.deadline, c.newDeadline
 		c.newDeadline = false
 		c.space.Broadcast()

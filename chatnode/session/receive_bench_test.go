@@ -11,7 +11,6 @@ import (
 
 	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/jsonlog"
-	"github.com/distchat/distchat/chatnode/logbuf"
 	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
@@ -39,7 +38,7 @@ func BenchmarkReceive(b *testing.B) {
 func benchReceive(b *testing.B, f logrus.Formatter, record RecordMode) {
 	l := logrus.New()
 	l.SetFormatter(f)
-	w := logbuf.New(io.Discard, 100*time.Millisecond)
+	w := jsonlog.NewWriter(io.Discard, 100*time.Millisecond)
 	b.Cleanup(func() {
 		if err := w.Close(); err != nil {
 			b.Error(err)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/jsonlog"
-	"github.com/distchat/distchat/chatnode/logbuf"
 	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
@@ -25,7 +24,7 @@ func TestReceivedLogFixedEqualsLogrus(t *testing.T) {
 		return l.WithFields(logrus.Fields{nodelog.FieldNode: "n0", nodelog.FieldRun: "x"})
 	}
 	var batched lockedBuffer
-	w := logbuf.New(&batched, time.Hour)
+	w := jsonlog.NewWriter(&batched, time.Hour)
 	fixed := newReceivedLog(newLog(w))
 	if fixed.room == nil || fixed.dm == nil {
 		t.Fatal("a batched JSON log does not take fixed lines")

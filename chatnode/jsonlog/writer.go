@@ -1,10 +1,11 @@
-// Package logbuf batches a log's lines into few writes: a chat node writes
-// a line per delivered message, and one write system call per line was a
-// large share of its CPU. Lines are kept in memory for at most the flush
-// interval (or until the buffer holds FlushBytes) and written in one call;
-// Close writes what is left. A process killed without Close (kill -9) loses
-// at most the last interval of lines.
-package logbuf
+package jsonlog
+
+// Writer batches a log's lines into few writes: a chat node writes a line
+// per delivered message, and one write system call per line was a large
+// share of its CPU. Lines are kept in memory for at most the flush interval
+// (or until the buffer holds FlushBytes) and written in one call; Close
+// writes what is left. A process killed without Close (kill -9) loses at
+// most the last interval of lines.
 
 import (
 	"errors"
@@ -40,8 +41,8 @@ type Writer struct {
 	closed bool
 }
 
-// New returns a Writer flushing to w every interval (and at FlushBytes).
-func New(w io.Writer, interval time.Duration) *Writer {
+// NewWriter returns a Writer flushing to w every interval (and at FlushBytes).
+func NewWriter(w io.Writer, interval time.Duration) *Writer {
 	t := time.NewTicker(interval)
 	bw := newWriter(w, t.C)
 	go func() {

@@ -1,4 +1,4 @@
-package logbuf
+package jsonlog
 
 import (
 	"bytes"
@@ -85,7 +85,7 @@ func TestTickWritesBatch(t *testing.T) {
 // TestCloseWritesTheRest: Close leaves nothing behind, and Write fails after it.
 func TestCloseWritesTheRest(t *testing.T) {
 	s := newSink()
-	w := New(s, time.Hour)
+	w := NewWriter(s, time.Hour)
 	write(t, w, "last\n")
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
