@@ -35,11 +35,14 @@ const dataDirArg = "{data}"
 // distchatVariants is the one table of distchat broker variants → their
 // own arguments ({data} is a fresh data directory). Every variant also gets
 // -tcp, -http "" and -log-level warn (ourArgs) and runs in open mode (no
-// users file).
+// users file). A single broker is pinned to one processor (-procs 1), as
+// Mosquitto runs on one thread and as suits a broker sharing a small
+// machine with its load; a cluster's brokers keep Go's default, because
+// the NATS server each embeds replicates in goroutines of its own.
 var distchatVariants = map[string][]string{
-	"log-off": {"-room-log=false"},
-	"process": {"-data", dataDirArg, "-durability", "process"},
-	"machine": {"-data", dataDirArg, "-durability", "machine"},
+	"log-off": {"-procs", "1", "-room-log=false"},
+	"process": {"-procs", "1", "-data", dataDirArg, "-durability", "process"},
+	"machine": {"-procs", "1", "-data", dataDirArg, "-durability", "machine"},
 	// Cluster: each of its brokers, with the cluster flags (clusterArgs).
 	Cluster: {"-data", dataDirArg, "-durability", "process"},
 }

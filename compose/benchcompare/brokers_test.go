@@ -66,9 +66,10 @@ func TestOurArgs(t *testing.T) {
 	tests := []struct {
 		variant, want string
 	}{
-		{"log-off", "B -tcp A -http H -log-level warn -room-log=false"},
-		{"process", "B -tcp A -http H -log-level warn -data D -durability process"},
-		{"machine", "B -tcp A -http H -log-level warn -data D -durability machine"},
+		{"log-off", "B -tcp A -http H -log-level warn -procs 1 -room-log=false"},
+		{"process", "B -tcp A -http H -log-level warn -procs 1 -data D -durability process"},
+		{"machine", "B -tcp A -http H -log-level warn -procs 1 -data D -durability machine"},
+		{"cluster", "B -tcp A -http H -log-level warn -data D -durability process"},
 	}
 	for _, tt := range tests {
 		argv, err := ourArgs("B", tt.variant, "A", "H", "D")

@@ -60,7 +60,7 @@ func (r Report) Tables() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Measured %s on %d cores, %s, %s, Mosquitto %s, with `%s`.\n", r.Date, r.Machine.Cores,
 		r.Machine.OS, r.Machine.GoVersion, orDash(r.Machine.Mosquitto), r.Command)
-	b.WriteString("Mosquitto runs on its one thread; bare Mochi and every distchat broker on Go's default processors (GOMAXPROCS: every core, unless the environment sets it).\n")
+	b.WriteString("Mosquitto runs on its one thread, each single distchat broker on one processor (-procs 1); bare Mochi and the cluster's brokers on Go's default processors (every core, or GOMAXPROCS from the environment).\n")
 	b.WriteString("The × columns are ours ÷ Mosquitto: below 1 is better for latency, loss, CPU and RSS; above 1 is better for msg/s and ramp capacity.\n")
 	for i, load := range r.Loads {
 		fmt.Fprintf(&b, "\n**%s**: %s\n\n", load, r.LoadInfo[i])
