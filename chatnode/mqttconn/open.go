@@ -8,12 +8,15 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/distchat/distchat/chatnode/rawsock"
 )
 
 // Open is a paho OpenConnectionFunc (ClientOptions.SetCustomOpenConnectionFn):
 // it opens the connection for the broker URL as paho itself does for the
 // schemes a node accepts (tcp, mqtt, ssl, tls, mqtts, ws, wss; without
-// paho's proxy-from-environment support) and wraps it in a Conn.
+// paho's proxy-from-environment support) and wraps it in a Conn. A plain
+// TCP connection reads and writes with raw system calls (package rawsock).
 func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	dialer := o.Dialer
 	if dialer == nil {
@@ -23,7 +26,9 @@ func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	var err error
 	switch uri.Scheme {
 	case "tcp", "mqtt":
-		c, err = dialer.Dial("tcp", uri.Host)
+		if c, err = dialer.Dial("tcp", uri.Host); err == nil {
+			c = rawsock.Wrap(c)
+		}
 	case "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
 		c, err = tls.DialWithDialer(dialer, "tcp", uri.Host, o.TLSConfig)
 	case "ws", "wss":
