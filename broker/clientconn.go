@@ -31,7 +31,17 @@ import (
 //     A write that does not finish in time closes the connection instead
 //     (a partly written packet would corrupt the stream); the client's
 //     session keeps its messages, the room log has every one of them, and
-//     the node catches up when it reconnects.
+//     the node catches up when it reconnects;
+//   - a PUBACK waits until the connection's reader comes back to the
+//     socket. Mochi writes a QoS 1 publish's PUBACK before it handles the
+//     publish (fan-out, retained message), and it reads a client's packets
+//     through a buffer, handling each before the next and reading from the
+//     socket only when the buffer is empty: held until then, a PUBACK
+//     follows its publish's handling, so a client that has it sees the
+//     publish's effects (a cleared retained message stays cleared for a
+//     subscriber that comes after: TestEmptyRetainedPublishClears in
+//     broker/conformance). PUBACKs go out ahead of anything else written,
+//     when maxHeldAcks wait, on the next Read and on Close.
 type clientConn struct {
 	net.Conn // the accepted socket
 	lim      *connLimiter
@@ -42,7 +52,25 @@ type clientConn struct {
 	stallOnce sync.Once   // the write timeout was reported
 	closeOnce sync.Once
 	closeErr  error
+
+	// acks guards held and spare. Write takes it inside Mochi's client
+	// lock, Read and Close on their own; it is never held across a
+	// network write.
+	acks  sync.Mutex
+	held  []byte // PUBACKs waiting, whole packets
+	spare []byte // a written batch's buffer, for the next one
 }
+
+// maxHeldAcks is how many PUBACKs wait at most; one more goes out at once
+// with them.
+const maxHeldAcks = 64
+
+// pubackLen is the length of a PUBACK without a reason code.
+const pubackLen = 4
+
+// isPuback reports whether p is one whole MQTT PUBACK without a reason code
+// (MQTT 3.1.1, or MQTT 5 success), as Mochi writes it: one Write per packet.
+func isPuback(p []byte) bool { return len(p) == pubackLen && p[0] == 0x40 && p[1] == 2 }
 
 // SetDeadline is how Mochi sets the keep-alive after reading CONNECT: it
 // applies to reads only, because writes have their own, shorter, deadline,
@@ -52,9 +80,13 @@ func (c *clientConn) SetDeadline(t time.Time) error {
 	return c.Conn.SetReadDeadline(t)
 }
 
-// Read reports and closes a connection whose read hits the CONNECT
-// deadline (before Mochi has set the keep-alive).
+// Read writes the held PUBACKs (the client's earlier packets have all been
+// handled), then reads. It reports and closes a connection whose read hits
+// the CONNECT deadline (before Mochi has set the keep-alive).
 func (c *clientConn) Read(b []byte) (int, error) {
+	if err := c.flushAcks(); err != nil {
+		return 0, err
+	}
 	n, err := c.Conn.Read(b)
 	if err != nil && !c.connected.Load() && errors.Is(err, os.ErrDeadlineExceeded) && c.timedOut.CompareAndSwap(false, true) {
 		c.lim.connectTimedOut(c.RemoteAddr().String())
@@ -65,8 +97,60 @@ func (c *clientConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// Write writes b within limits.write_timeout, or closes the connection.
-func (c *clientConn) Write(b []byte) (int, error) {
+// Write holds a PUBACK; anything else goes out at once, after the PUBACKs
+// held so far.
+func (c *clientConn) Write(p []byte) (int, error) {
+	c.acks.Lock()
+	if isPuback(p) && len(c.held)/pubackLen+1 < maxHeldAcks {
+		if len(c.held) == 0 {
+			c.held, c.spare = c.spare[:0], nil
+		}
+		c.held = append(c.held, p...)
+		c.acks.Unlock()
+		return len(p), nil
+	}
+	out := c.held
+	c.held = nil
+	c.acks.Unlock()
+	if len(out) == 0 {
+		return c.write(p)
+	}
+	_, err := c.write(append(out, p...))
+	c.recycle(out)
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// flushAcks writes the held PUBACKs.
+func (c *clientConn) flushAcks() error {
+	c.acks.Lock()
+	out := c.held
+	c.held = nil
+	c.acks.Unlock()
+	if len(out) == 0 {
+		return nil
+	}
+	_, err := c.write(out)
+	c.recycle(out)
+	return err
+}
+
+// recycle keeps a written batch's buffer for the next one.
+func (c *clientConn) recycle(b []byte) {
+	if cap(b) > 4<<10 {
+		return
+	}
+	c.acks.Lock()
+	if c.spare == nil {
+		c.spare = b[:0]
+	}
+	c.acks.Unlock()
+}
+
+// write writes b within limits.write_timeout, or closes the connection.
+func (c *clientConn) write(b []byte) (int, error) {
 	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.lim.writeTimeout)); err != nil {
 		return 0, err
 	}
@@ -75,7 +159,7 @@ func (c *clientConn) Write(b []byte) (int, error) {
 	if err != nil && errors.As(err, &ne) && ne.Timeout() {
 		c.stallOnce.Do(func() {
 			c.lim.stalled(c.RemoteAddr().String())
-			if cerr := c.Close(); cerr != nil {
+			if cerr := c.close(false); cerr != nil {
 				err = cerr
 			}
 		})
@@ -83,12 +167,23 @@ func (c *clientConn) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// Close frees the connection's slot and closes it, once (in that order:
-// once the client sees the close, /stats no longer counts it).
-func (c *clientConn) Close() error {
+// Close writes the held PUBACKs, frees the connection's slot and closes
+// it, once (in that order: once the client sees the close, /stats no
+// longer counts it). A PUBACK that cannot be written is the publisher's to
+// resend on its next connection (the room log stores a resent message
+// once).
+func (c *clientConn) Close() error { return c.close(true) }
+
+// close is Close; flush is false after a write timed out, when nothing
+// more can be written.
+func (c *clientConn) close(flush bool) error {
 	c.closeOnce.Do(func() {
+		var ferr error
+		if flush {
+			ferr = c.flushAcks()
+		}
 		c.lim.release(c.ip)
-		c.closeErr = c.Conn.Close()
+		c.closeErr = errors.Join(ferr, c.Conn.Close())
 	})
 	return c.closeErr
 }

@@ -35,7 +35,7 @@ import (
 // other packets are not held ([MQTT-3.3.4-10]; ordering is per QoS). MQTT
 // 3.1.1 clients, and MQTT 5 clients without a Receive Maximum, are passed
 // through untouched after their CONNECT. WebSocket connections are not
-// wrapped (as for heldacks.go), so they get no flow control.
+// wrapped (as for clientconn.go), so they get no flow control.
 
 // receiveMaximumHook turns Mochi's own send quota off for every client.
 type receiveMaximumHook struct{ mqtt.HookBase }

@@ -16,7 +16,7 @@ import (
 // with RETAIN 0 ([MQTT-3.3.1-9] in 3.1.1, [MQTT-3.3.1-12] in 5).
 //
 // So the broker's TCP connections hold a SUBACK until the connection's
-// reader comes back to the socket, as heldacks.go does for PUBACKs: Mochi
+// reader comes back to the socket, as clientConn does for PUBACKs: Mochi
 // handles a client's packets one at a time, so by then the SUBSCRIBE has
 // been handled and its retained messages are queued. Other packets pass a
 // held SUBACK (the retained messages among them: a broker may send a
