@@ -30,6 +30,10 @@ import (
 // when the last ask found none.
 const bridgePoll = 25 * time.Millisecond
 
+// bridgeGetTimeout bounds one direct get: a replica that is shutting down
+// may take the request and never answer, and the next try reaches a live one.
+const bridgeGetTimeout = 200 * time.Millisecond
+
 // bridgeStall starts p's stall bridge, unless it runs.
 func (s *LogStore) bridgeStall(p *partition) {
 	p.stalled.Store(true)
@@ -80,7 +84,7 @@ func (s *LogStore) next(p *partition) (*jetstream.RawStreamMsg, error) {
 	s.mu.Lock()
 	after := p.applied
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(s.stopping, attemptTimeout)
+	ctx, cancel := context.WithTimeout(s.stopping, bridgeGetTimeout)
 	defer cancel()
 	return p.stream.GetMsg(ctx, after+1, jetstream.WithGetMsgSubject(partitionSubjects(p.index)+">"))
 }
