@@ -145,12 +145,14 @@ func chatRecord(topic string, payload []byte) (conv string, seq uint64, ok bool)
 	return wire.Conversation(t), e.RoomSeq, true
 }
 
-// readMarks reads the marks file; a missing one gives empty marks (every
-// record a session's subscriptions match is owed).
+// errNoMarks is readMarks' answer when there is no marks file.
+var errNoMarks = errors.New("no session marks")
+
+// readMarks reads the marks file.
 func readMarks(path string) (sessionMarks, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return sessionMarks{}, nil
+		return sessionMarks{}, errNoMarks
 	}
 	if err != nil {
 		return sessionMarks{}, fmt.Errorf("read session marks: %w", err)
@@ -214,11 +216,19 @@ func newMarksKeeper(rl roomRecords, srv *mqtt.Server, path string, log *logrus.E
 		stop: make(chan struct{}), lastSessions: -1}
 }
 
-// marks are the marks on file at start, read once.
+// marks are the marks on file at start, read once. Without a file (a new
+// data directory, or one a broker without session marks wrote) nothing is
+// known to be owed: the log's positions now stand for the marks, so a
+// first start does not give every persistent session the log's history.
+// Unreadable marks owe every record a session's subscriptions match (at
+// least once, within limits.max_inflight).
 func (k *marksKeeper) marks() sessionMarks {
 	k.readOnce.Do(func() {
 		m, err := readMarks(k.path)
-		if err != nil {
+		switch {
+		case errors.Is(err, errNoMarks):
+			m = sessionMarks{Routed: k.rl.Routed()}
+		case err != nil:
 			k.log.WithError(err).WithField("event", logevent.SessionMarksFailed).
 				Warn("session marks unreadable: persistent sessions get every record their subscriptions match again")
 		}

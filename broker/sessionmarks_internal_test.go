@@ -2,11 +2,14 @@ package broker
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
+	"github.com/sirupsen/logrus"
 
 	"github.com/distchat/distchat/broker/roomlog"
 	"github.com/distchat/distchat/broker/wire"
@@ -164,4 +167,29 @@ func FuzzDecodeMarks(f *testing.F) {
 		}
 		requeue(log, m, clients, subs, nil, 10)
 	})
+}
+
+// TestNoMarksFileOwesNothing: without a marks file (a new data directory,
+// or one from a broker without session marks) the log's positions at start
+// stand for the marks, so a session is not given the log's history; with
+// a file, what it says is owed.
+func TestNoMarksFileOwesNothing(t *testing.T) {
+	log := fakeLog{}
+	for range 3 {
+		log.add(t, "lobby", wire.Envelope{Room: "lobby", From: "alice", Body: "x"})
+	}
+	clients := []storage.Client{{ID: "bob-dev", ProtocolVersion: 4}}
+	subs := []storage.Subscription{{Client: "bob-dev", Filter: wire.RoomFilter("lobby"), Qos: 1}}
+	path := filepath.Join(t.TempDir(), marksFile)
+	k := newMarksKeeper(log, mqtt.New(nil), path, logrus.NewEntry(logrus.New()))
+	if got, _ := requeue(log, k.marks(), clients, subs, nil, 0); len(got) != 0 {
+		t.Errorf("no marks file: %d messages owed, want none", len(got))
+	}
+	if err := writeMarks(path, []byte(`{"routed":{"lobby":1}}`)); err != nil {
+		t.Fatal(err)
+	}
+	k = newMarksKeeper(log, mqtt.New(nil), path, logrus.NewEntry(logrus.New()))
+	if got, _ := requeue(log, k.marks(), clients, subs, nil, 0); len(got) != 2 {
+		t.Errorf("marks at #1: %d messages owed, want 2", len(got))
+	}
 }
