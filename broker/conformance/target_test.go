@@ -1,8 +1,8 @@
 package conformance
 
 import (
+	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/distchat/distchat/broker/brokertest"
+	"github.com/distchat/distchat/internal/netwait"
 )
 
 // target is a broker under test: where it listens, and how to start it
@@ -99,7 +100,10 @@ func startMosquitto(t *testing.T) *target {
 		return nil
 	}
 	dir := t.TempDir()
-	port := freePort(t)
+	port, err := netwait.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	conf := filepath.Join(dir, "mosquitto.conf")
 	body := strings.Join([]string{
 		fmt.Sprintf("listener %d 127.0.0.1", port),
@@ -125,7 +129,12 @@ func startMosquitto(t *testing.T) *target {
 		}
 		c := cmd
 		t.Cleanup(func() { stopMosquitto(c) })
-		waitListening(t, addr)
+		// Mosquitto binds after it starts, and says nothing when it has.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := netwait.Listening(ctx, addr, nil); err != nil {
+			t.Fatalf("mosquitto: %v", err)
+		}
 	}
 	launch(t)
 	return &target{name: mosquitto, addr: addr, restart: func(t *testing.T) string {
@@ -156,35 +165,6 @@ func runAs() string {
 		return u.Username
 	}
 	return "root"
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// waitListening waits until addr accepts connections: Mosquitto binds after
-// it starts, and says nothing when it has.
-func waitListening(t *testing.T, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			_ = c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto is not listening on %s after 10s: %v", addr, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // testLog sends a process's output to t.Log.
