@@ -2,8 +2,7 @@
 // decodes the control packets byte by byte and hides nothing (no automatic
 // PUBACK, PINGREQ, resend or reconnect), so a test sees exactly what a broker
 // sends and when, and can send what a full client library never would.
-// The conformance tests (broker/conformance) and the broker's MQTT 5 tests
-// drive brokers with it.
+// The conformance tests (broker/conformance) drive brokers with it.
 package rawmqtt
 
 import (
