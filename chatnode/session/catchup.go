@@ -30,18 +30,6 @@ const (
 	roomLogAbsent
 )
 
-func (s roomLogState) String() string {
-	switch s {
-	case roomLogUnknown:
-		return "unknown"
-	case roomLogPresent:
-		return "present"
-	case roomLogAbsent:
-		return "absent"
-	}
-	return "roomLogState(" + strconv.Itoa(int(s)) + ")"
-}
-
 // requestKind is what a sync request is for.
 type requestKind int
 
@@ -53,24 +41,6 @@ const (
 	reqHole                        // room sequences given up on after gap_wait: still fetched, shown late
 	reqList                        // the user's conversations and their last sequence numbers
 )
-
-func (k requestKind) String() string {
-	switch k {
-	case reqBaseline:
-		return "baseline"
-	case reqCatchUp:
-		return "catch-up"
-	case reqGap:
-		return "gap"
-	case reqHistory:
-		return "history"
-	case reqHole:
-		return "hole"
-	case reqList:
-		return "list"
-	}
-	return "requestKind(" + strconv.Itoa(int(k)) + ")"
-}
 
 // request is a sync request in flight, kept until its reply comes.
 type request struct {
