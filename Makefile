@@ -44,7 +44,7 @@ FUZZ_TARGETS := \
 	./broker/wire:FuzzEnvelopeRoundTrip ./broker/wire:FuzzParseTopic ./broker/wire:FuzzDMConversation \
 	./broker/wire:FuzzValidateName ./broker/wire:FuzzSyncRequest ./broker/wire:FuzzSyncReply \
 	./broker/roomlog:FuzzRecovery ./broker/roomlog:FuzzRestamp ./broker/cluster:FuzzConvOf ./analysis:FuzzParseRec ./analysis:FuzzParseRecRoundTrip \
-	./chatnode/session:FuzzReadJournal ./broker/wire:FuzzEncodeEnvelope ./broker/wire:FuzzUnmarshalEnvelope \
+	./chatnode/session/statedir:FuzzReadJournal ./broker/wire:FuzzEncodeEnvelope ./broker/wire:FuzzUnmarshalEnvelope \
 	./chatnode/jsonlog:FuzzFixedEqualsLogrus ./broker/internal/rawmqtt:FuzzDecode ./broker/internal/mqttscan:FuzzScan \
 	./broker:FuzzDecodeMarks
 FUZZTIME  ?= 60s
