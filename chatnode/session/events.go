@@ -1,8 +1,6 @@
 package session
 
 import (
-	"strconv"
-
 	"github.com/distchat/distchat/broker/wire"
 )
 
@@ -87,15 +85,3 @@ const (
 	// after the last save. No write per delivery.
 	RecordLog
 )
-
-func (m RecordMode) String() string {
-	switch m {
-	case RecordState:
-		return "state"
-	case RecordJournal:
-		return "journal"
-	case RecordLog:
-		return "log"
-	}
-	return "RecordMode(" + strconv.Itoa(int(m)) + ")"
-}

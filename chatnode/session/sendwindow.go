@@ -15,27 +15,22 @@ import (
 	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
-// The send window: at most cfg.Window QoS 1 publishes await their PUBACK
-// (the broker's in-flight quota drops silently beyond it). Send takes a slot
-// of s.out.window (a semaphore, no lock held while it waits), then numbers and
-// hands the message to paho under sendMu; awaitAck gives the slot back when
-// the PUBACK (or, after a broken connection, the message's echo) comes.
-// Lock order: a window slot, then sendMu, then mu.
-
 // AckTimeout is how long a publish may wait for its PUBACK before the node
 // reports it as failed and frees its window slot. paho keeps the message and
 // still sends it after a reconnect; the report says so.
 var AckTimeout = 5 * time.Minute
 
-// outbox is the session's sending job: the send window and what numbers and
-// confirms each message.
+// outbox is the session's sending job, the send window: at most cfg.Window
+// QoS 1 publishes await their PUBACK (the broker's in-flight quota drops
+// silently beyond it). Send takes a slot of window (a semaphore, no lock held
+// while it waits), then numbers and hands the message to paho under sendMu;
+// awaitAck gives the slot back when the PUBACK (or, after a broken
+// connection, the message's echo) comes. Lock order: a window slot, then
+// sendMu, then Session.mu.
 type outbox struct {
-	// window is the send window: one element per publish awaiting its
-	// PUBACK, cfg.Window at most.
-	window chan struct{}
+	window chan struct{} // one element per publish awaiting its PUBACK
 	// sendMu is held from numbering a message (convSeq) to handing it to
-	// paho, so that each conversation's seq order is its publish order. It
-	// is taken after a window slot, never while waiting for one.
+	// paho, so that each conversation's seq order is its publish order.
 	sendMu sync.Mutex
 	ids    atomic.Uint64 // the last message id's counter
 	// convSeq is the last seq per conversation; Session.mu guards it.

@@ -8,23 +8,13 @@
 // The interactive UI and the load generator both sit on top of it, so both
 // exercise exactly the same delivery path.
 //
-// The session's state is grouped by the job that owns it, each in its files:
-//
-//   - connection and failover (link): connect.go (connect, subscribe, loss),
-//     failover.go (which broker, the stalled-broker move), connerr.go
-//     (refusals and unreachable brokers), mqttconn (the socket);
-//   - sending (outbox): sendwindow.go (Send, the PUBACK wait, echoes);
-//   - membership (membership): rooms.go (Join, Leave, History);
-//   - presence (presenceState): presence.go;
-//   - delivery (pipeline, its own goroutine): pipeline.go lists its files:
-//     receive.go (dedup), order.go (room order), gaps.go and sendergaps.go
-//     (gaps), catchup.go and catchupreply.go (catch-up from the room log);
-//   - state on disk (identity, positions): identity.go (the device and its
-//     client id), positions.go (when where each conversation stands is
-//     recorded), and the statedir package (the lock, the files, their format).
-//
-// events.go is what the session reports to its user. The lock order is on
-// Session.
+// The session's state is grouped by the job that owns it, one struct and a
+// few files each: link (connection and failover: connect.go, failover.go,
+// connerr.go), outbox (sending: sendwindow.go), membership (rooms.go),
+// presenceState (presence.go), identity and positions (state on disk:
+// identity.go, positions.go, the statedir package), and the pipeline
+// (delivery, its own goroutine: pipeline.go lists its files). events.go is
+// what the session reports to its user. The lock order is on Session.
 package session
 
 import (
