@@ -61,7 +61,7 @@ type request struct {
 const maxSyncRetries = 5
 
 // syncPublisher publishes one encoded sync request without waiting for the
-// network (the session, session.go).
+// network (the session, connect.go).
 type syncPublisher interface {
 	publishSync(payload []byte)
 }

@@ -41,7 +41,7 @@ type pipelineDeps struct {
 	log      *logrus.Entry
 	clock    clock
 	emit     func(Event)   // the session's OnEvent
-	sync     syncPublisher // publishes a sync request (session.go)
+	sync     syncPublisher // publishes a sync request (connect.go)
 	echoes   echoNotifier  // the send window's echo waiters (sendwindow.go)
 	presence presenceSink  // the presence table (presence.go)
 }
