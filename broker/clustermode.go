@@ -37,6 +37,9 @@ func (s *Server) attachRoomLog() (*roomlog.Hook, error) {
 	if err := s.sharePresence(ctx, node); err != nil {
 		return nil, errors.Join(err, store.Close())
 	}
+	if err := s.followSessionMoves(node); err != nil {
+		return nil, errors.Join(err, store.Close())
+	}
 	return h, nil
 }
 
@@ -70,6 +73,9 @@ func (s *Server) sharePresence(ctx context.Context, node *cluster.Node) error {
 func (s *Server) closeNode() error {
 	if s.node == nil {
 		return nil
+	}
+	if s.sessionMoves != nil {
+		s.sessionMoves.Stop()
 	}
 	return s.node.Close()
 }

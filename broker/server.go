@@ -41,7 +41,10 @@ type Server struct {
 	sessions *sessionStore     // nil without a data_dir
 	node     *cluster.Node     // the embedded NATS server in cluster mode; nil otherwise
 	logView  *cluster.LogStore // the replicated room log in cluster mode; nil otherwise
-	retain   *retainGuard      // orders retained publishes and wildcard subscribes (retainguard.go)
+	// sessionMoves drops this broker's offline sessions of clients that
+	// moved to another broker, in cluster mode; nil otherwise.
+	sessionMoves *cluster.SessionMoves
+	retain       *retainGuard // orders retained publishes and wildcard subscribes (retainguard.go)
 	// presence merges a user's devices; stopShared ends its sharing with
 	// the other brokers in cluster mode (nil otherwise).
 	presence   *presenceHook
@@ -367,7 +370,7 @@ func (s *Server) Stats() Stats {
 	st := Stats{
 		UptimeS:          uptime(s.started),
 		ClientsConnected: info.ClientsConnected,
-		ClientsTotal:     info.ClientsTotal,
+		ClientsTotal:     int64(s.mochi.Clients.Len()), // Info's is refreshed only with $SYS
 		Subscriptions:    info.Subscriptions,
 		MessagesReceived: info.MessagesReceived,
 		MessagesSent:     info.MessagesSent,

@@ -62,4 +62,5 @@ const (
 	ClusterStopped     = "cluster_stopped"       // the embedded NATS server shut down
 	RoomLogFollowError = "room_log_follow_error" // following the replicated stream failed; it resumes
 	ClusterLeader      = "cluster_leader"        // a partition's leadership asked for or handed over
+	SessionMoved       = "session_moved"         // an offline session dropped: its client established one on another broker
 )

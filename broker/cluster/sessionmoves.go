@@ -1,0 +1,60 @@
+package cluster
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Sessions are not replicated: a client that moves to another broker of
+// the cluster (its broker stopped, or it failed over) starts a session
+// there, and the session it left behind on its old broker keeps queueing
+// every message of its subscriptions for a client that will not come back
+// to it soon: memory, drops at the in-flight quota, and a backlog of
+// thousands of stale messages sent to the client when it does come back,
+// which holds up its live ones. So each broker announces every session a
+// client establishes on it, and the others drop that client's old
+// session when it is offline. A chat node loses nothing by it: it catches
+// up from the room log on every connect.
+
+// sessionMovedSubject carries "<node> <client id>" for every session a
+// client establishes.
+const sessionMovedSubject = "distchat.session.moved"
+
+// SessionMoves tells the other brokers about the sessions clients
+// establish here, and this broker about theirs.
+type SessionMoves struct {
+	node string
+	nc   *nats.Conn
+	sub  *nats.Subscription
+}
+
+// FollowSessionMoves calls moved, on NATS's delivery goroutine, with the
+// client id of every session a client establishes on another broker.
+func (n *Node) FollowSessionMoves(moved func(clientID string)) (*SessionMoves, error) {
+	m := &SessionMoves{node: n.name, nc: n.nc}
+	sub, err := n.nc.Subscribe(sessionMovedSubject, func(msg *nats.Msg) {
+		node, id, ok := bytes.Cut(msg.Data, []byte(" "))
+		if ok && string(node) != m.node && len(id) > 0 {
+			moved(string(id))
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: follow session moves: %w", err)
+	}
+	m.sub = sub
+	return m, nil
+}
+
+// Announce tells the other brokers that clientID established a session
+// here. It does not wait: a lost announcement leaves a stale session,
+// which expires as any other.
+func (m *SessionMoves) Announce(clientID string) {
+	_ = m.nc.Publish(sessionMovedSubject, []byte(m.node+" "+clientID))
+}
+
+// Stop ends following.
+func (m *SessionMoves) Stop() {
+	_ = m.sub.Unsubscribe()
+}
