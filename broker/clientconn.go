@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/distchat/distchat/broker/logevent"
+	"github.com/distchat/distchat/internal/ackhold"
 )
 
 // clientConn is an MQTT client's TCP connection as Mochi reads and writes
@@ -41,7 +42,8 @@ import (
 //     publish's effects (a cleared retained message stays cleared for a
 //     subscriber that comes after: TestEmptyRetainedPublishClears in
 //     broker/conformance). PUBACKs go out ahead of anything else written,
-//     when maxHeldAcks wait, on the next Read and on Close.
+//     when ackhold.Max wait, on the next Read and on Close (package
+//     ackhold is the rule both the broker and the chat node hold by).
 type clientConn struct {
 	net.Conn // the accepted socket
 	lim      *connLimiter
@@ -60,17 +62,6 @@ type clientConn struct {
 	held  []byte // PUBACKs waiting, whole packets
 	spare []byte // a written batch's buffer, for the next one
 }
-
-// maxHeldAcks is how many PUBACKs wait at most; one more goes out at once
-// with them.
-const maxHeldAcks = 64
-
-// pubackLen is the length of a PUBACK without a reason code.
-const pubackLen = 4
-
-// isPuback reports whether p is one whole MQTT PUBACK without a reason code
-// (MQTT 3.1.1, or MQTT 5 success), as Mochi writes it: one Write per packet.
-func isPuback(p []byte) bool { return len(p) == pubackLen && p[0] == 0x40 && p[1] == 2 }
 
 // SetDeadline is how Mochi sets the keep-alive after reading CONNECT: it
 // applies to reads only, because writes have their own, shorter, deadline,
@@ -101,7 +92,7 @@ func (c *clientConn) Read(b []byte) (int, error) {
 // held so far.
 func (c *clientConn) Write(p []byte) (int, error) {
 	c.acks.Lock()
-	if isPuback(p) && len(c.held)/pubackLen+1 < maxHeldAcks {
+	if ackhold.IsPuback(p) && len(c.held)/ackhold.Len+1 < ackhold.Max {
 		if len(c.held) == 0 {
 			c.held, c.spare = c.spare[:0], nil
 		}

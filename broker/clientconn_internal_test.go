@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/distchat/distchat/config"
+	"github.com/distchat/distchat/internal/ackhold"
 )
 
 // recordingConn records each Write as one string and reads from in.
@@ -105,13 +106,13 @@ func TestHeldAcks(t *testing.T) {
 	}
 }
 
-// TestHeldAcksBounded: the maxHeldAcks-th PUBACK goes out at once, with
+// TestHeldAcksBounded: the ackhold.Max-th PUBACK goes out at once, with
 // the ones held before it.
 func TestHeldAcksBounded(t *testing.T) {
 	rec := &recordingConn{in: strings.NewReader("")}
 	c := heldAcksConn(t, rec)
 	var want bytes.Buffer
-	for i := range maxHeldAcks {
+	for i := range ackhold.Max {
 		ack := puback(byte(i))
 		want.WriteString(ack)
 		if _, err := c.Write([]byte(ack)); err != nil {
@@ -119,6 +120,6 @@ func TestHeldAcksBounded(t *testing.T) {
 		}
 	}
 	if got := rec.wrote(); len(got) != 1 || got[0] != want.String() {
-		t.Fatalf("%d writes (%d bytes), want one of the %d PUBACKs", len(got), len(strings.Join(got, "")), maxHeldAcks)
+		t.Fatalf("%d writes (%d bytes), want one of the %d PUBACKs", len(got), len(strings.Join(got, "")), ackhold.Max)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/distchat/distchat/internal/ackhold"
 )
 
 // MaxPending bounds the bytes waiting to be written: Write blocks while
@@ -23,6 +25,16 @@ const MaxPending = 1 << 20
 
 // readBuffer is the read buffer: several small MQTT packets per read.
 const readBuffer = 32 << 10
+
+// AckDelay is how long Open's connections hold a PUBACK back so that it
+// goes out with other bytes. A PUBACK only tells the broker it may forget
+// a message the node has already taken in: holding it costs no delivery
+// latency, and at a thousand deliveries a second it turns about five
+// acknowledgements into one write (and the broker reads them at once).
+// Anything else written (a PUBLISH, a PINGREQ) takes the held ones along
+// at once. Which writes wait, and how many at most, is package ackhold's
+// rule, the broker's too.
+const AckDelay = 5 * time.Millisecond
 
 // closeFlushTimeout bounds how long Close waits for pending bytes (a
 // DISCONNECT, say) to be written.
@@ -53,14 +65,33 @@ type Conn struct {
 	closed      bool
 	deadline    time.Time // for the flusher's next write
 	newDeadline bool      // deadline changed since the flusher last set it
+	heldAcks    int       // PUBACKs in pending the flusher has not been woken for
+	ackTimer    stopper   // armed while heldAcks > 0; nil otherwise
+
+	// ackDelay is how long a PUBACK may be held (0: never); afterFunc
+	// arms its timer (time.AfterFunc; tests fire it themselves).
+	ackDelay  time.Duration
+	afterFunc func(time.Duration, func()) stopper
 }
 
-// Wrap returns c with buffered reads and coalesced writes: a write goes
-// out at once when none is in progress. Close the returned Conn, not c.
-func Wrap(c net.Conn) *Conn {
+// stopper is the part of *time.Timer a Conn uses.
+type stopper interface{ Stop() bool }
+
+// Wrap returns c with buffered reads and coalesced writes; every write,
+// PUBACKs included, goes out at once. Close the returned Conn, not c.
+func Wrap(c net.Conn) *Conn { return WrapHoldingAcks(c, 0) }
+
+// WrapHoldingAcks is Wrap, with PUBACKs held back up to ackDelay to go out
+// with other bytes (see AckDelay).
+func WrapHoldingAcks(c net.Conn, ackDelay time.Duration) *Conn {
+	return wrap(c, ackDelay, func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) })
+}
+
+func wrap(c net.Conn, ackDelay time.Duration, afterFunc func(time.Duration, func()) stopper) *Conn {
 	w := &Conn{
 		Conn: c, r: bufio.NewReaderSize(c, readBuffer),
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
+		ackDelay: ackDelay, afterFunc: afterFunc,
 	}
 	w.space = sync.NewCond(&w.mu)
 	go w.flusher()
@@ -87,6 +118,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return 0, net.ErrClosed
 	}
 	c.pending = append(c.pending, p...)
+	if c.holdAck(p) {
+		c.mu.Unlock()
+		return len(p), nil
+	}
+	c.releaseHeldAcks()
 	c.mu.Unlock()
 	c.kick()
 	return len(p), nil
@@ -98,6 +134,37 @@ func (c *Conn) kick() {
 	case c.wake <- struct{}{}:
 	default: // the flusher is awake already and takes these bytes too
 	}
+}
+
+// holdAck reports whether p, just added to pending, is a PUBACK that may
+// wait for the ack timer or for other bytes. Called with mu held.
+func (c *Conn) holdAck(p []byte) bool {
+	if c.ackDelay <= 0 || !ackhold.IsPuback(p) || c.heldAcks+1 >= ackhold.Max {
+		return false
+	}
+	c.heldAcks++
+	if c.ackTimer == nil {
+		c.ackTimer = c.afterFunc(c.ackDelay, c.ackTimerFired)
+	}
+	return true
+}
+
+// releaseHeldAcks forgets the held PUBACKs: the bytes pending go out now.
+// Called with mu held.
+func (c *Conn) releaseHeldAcks() {
+	c.heldAcks = 0
+	if c.ackTimer != nil {
+		c.ackTimer.Stop()
+		c.ackTimer = nil
+	}
+}
+
+// ackTimerFired sends the held PUBACKs.
+func (c *Conn) ackTimerFired() {
+	c.mu.Lock()
+	c.releaseHeldAcks()
+	c.mu.Unlock()
+	c.kick()
 }
 
 // flusher writes whatever is pending, in one write each time, until Close.
@@ -128,6 +195,7 @@ func (c *Conn) writePending() bool {
 			return ok
 		}
 		c.pending, c.spare = c.spare[:0], nil
+		c.releaseHeldAcks() // they go out in this batch
 		deadline, setDeadline := c.deadline, c.newDeadline
 		c.newDeadline = false
 		c.space.Broadcast()

@@ -267,34 +267,3 @@ func readFull(c net.Conn, buf []byte) error {
 	}
 	return nil
 }
-
-// TestAcksGoOutAtOnce: a PUBACK is written at once, as every packet is.
-func TestAcksGoOutAtOnce(t *testing.T) {
-	g := newGated()
-	c := Wrap(g)
-	t.Cleanup(func() { closeReleasing(t, c, g) })
-	puback := string([]byte{0x40, 2, 0, 9})
-	write(t, c, puback)
-	if p := g.next(t); string(p) != puback {
-		t.Fatalf("wrote %q", p)
-	}
-	g.release <- nil
-}
-
-// closeReleasing closes c, letting any last writes through.
-func closeReleasing(t *testing.T, c *Conn, g *gated) {
-	t.Helper()
-	closed := make(chan error, 1)
-	go func() { closed <- c.Close() }()
-	for {
-		select {
-		case err := <-closed:
-			if err != nil {
-				t.Errorf("close: %v", err)
-			}
-			return
-		case <-g.started:
-			g.release <- nil
-		}
-	}
-}

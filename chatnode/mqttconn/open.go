@@ -15,7 +15,8 @@ import (
 // Open is a paho OpenConnectionFunc (ClientOptions.SetCustomOpenConnectionFn):
 // it opens the connection for the broker URL as paho itself does for the
 // schemes a node accepts (tcp, mqtt, ssl, tls, mqtts, ws, wss; without
-// paho's proxy-from-environment support) and wraps it in a Conn. A plain
+// paho's proxy-from-environment support) and wraps it in a Conn that holds
+// PUBACKs back up to AckDelay. A plain
 // TCP connection reads and writes with raw system calls (package rawsock).
 func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	dialer := o.Dialer
@@ -45,5 +46,5 @@ func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", uri.Redacted(), err)
 	}
-	return Wrap(c), nil
+	return WrapHoldingAcks(c, AckDelay), nil
 }
