@@ -10,8 +10,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/broker/ackhold"
 	"github.com/distchat/distchat/broker/logevent"
-	"github.com/distchat/distchat/internal/ackhold"
 )
 
 // clientConn is an MQTT client's TCP connection as Mochi reads and writes

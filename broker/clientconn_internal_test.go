@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distchat/distchat/broker/ackhold"
 	"github.com/distchat/distchat/config"
-	"github.com/distchat/distchat/internal/ackhold"
 )
 
 // recordingConn records each Write as one string and reads from in.

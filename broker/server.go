@@ -23,9 +23,9 @@ import (
 
 	"github.com/distchat/distchat/broker/cluster"
 	"github.com/distchat/distchat/broker/logevent"
+	"github.com/distchat/distchat/broker/netwait"
 	"github.com/distchat/distchat/broker/roomlog"
 	"github.com/distchat/distchat/config"
-	"github.com/distchat/distchat/internal/netwait"
 )
 
 // Server is one broker node. Create it with New, then Start; Close stops it.

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/distchat/distchat/broker/brokertest"
-	"github.com/distchat/distchat/internal/netwait"
+	"github.com/distchat/distchat/broker/netwait"
 )
 
 // target is a broker under test: where it listens, and how to start it

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/distchat/distchat/internal/ackhold"
+	"github.com/distchat/distchat/broker/ackhold"
 )
 
 // MaxPending bounds the bytes waiting to be written: Write blocks while

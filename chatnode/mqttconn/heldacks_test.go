@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distchat/distchat/internal/ackhold"
+	"github.com/distchat/distchat/broker/ackhold"
 )
 
 // fakeTimer is an ack timer the test fires by hand.

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/distchat/distchat/internal/netwait"
+	"github.com/distchat/distchat/broker/netwait"
 )
 
 // Broker names, in report order. Mosquitto is the reference every ratio

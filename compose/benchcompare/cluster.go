@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/distchat/distchat/internal/netwait"
+	"github.com/distchat/distchat/broker/netwait"
 )
 
 // Cluster is the distchat broker in cluster mode: three broker processes

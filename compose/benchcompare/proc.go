@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/distchat/distchat/internal/netwait"
+	"github.com/distchat/distchat/broker/netwait"
 )
 
 // stopGrace is how long a child has to exit after SIGTERM before SIGKILL.

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/distchat/distchat/analysis/percentile"
-	"github.com/distchat/distchat/internal/netwait"
+	"github.com/distchat/distchat/broker/netwait"
 )
 
 // params are the shape of one measurement.
