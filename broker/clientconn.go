@@ -114,6 +114,9 @@ func (c *clientConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// FlushAcks writes the held PUBACKs now (roomlog.AckFlusher).
+func (c *clientConn) FlushAcks() error { return c.flushAcks() }
+
 // flushAcks writes the held PUBACKs.
 func (c *clientConn) flushAcks() error {
 	c.acks.Lock()

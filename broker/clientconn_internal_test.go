@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distchat/distchat/broker/roomlog"
+
 	"github.com/distchat/distchat/broker/ackhold"
 	"github.com/distchat/distchat/config"
 )
@@ -75,6 +77,7 @@ func TestHeldAcks(t *testing.T) {
 		{"sent in one write when the reader reads", []string{puback(1), puback(2)}, "read", []string{puback(1) + puback(2)}},
 		{"sent ahead of a delivery", []string{puback(1), publish}, "", []string{puback(1) + publish}},
 		{"sent on close", []string{puback(3)}, "close", []string{puback(3)}},
+		{"sent when the room log flushes them before a waiting append", []string{puback(1), puback(2)}, "flush", []string{puback(1) + puback(2)}},
 		{"a delivery alone goes out at once", []string{publish}, "", []string{publish}},
 		{"an MQTT 5 PUBACK with a reason code is not held", []string{"\x40\x03\x00\x01\x10"}, "", []string{"\x40\x03\x00\x01\x10"}},
 		{"a PINGRESP is not held", []string{"\xd0\x00"}, "", []string{"\xd0\x00"}},
@@ -97,6 +100,11 @@ func TestHeldAcks(t *testing.T) {
 			case "close":
 				if err := c.Close(); err != nil {
 					t.Fatalf("close: %v", err)
+				}
+			case "flush":
+				var f roomlog.AckFlusher = c
+				if err := f.FlushAcks(); err != nil {
+					t.Fatalf("flush: %v", err)
 				}
 			}
 			if got := rec.wrote(); strings.Join(got, "|") != strings.Join(tc.want, "|") {

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/distchat/distchat/broker/roomlog"
+
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
@@ -201,4 +203,12 @@ func (c *receiveMaximumConn) release(id uint16) {
 	if len(batch) > 0 {
 		_, _ = c.Conn.Write(batch)
 	}
+}
+
+// FlushAcks passes roomlog.AckFlusher through to the connection below.
+func (c *receiveMaximumConn) FlushAcks() error {
+	if f, ok := c.Conn.(roomlog.AckFlusher); ok {
+		return f.FlushAcks()
+	}
+	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"net"
 	"sync"
 
+	"github.com/distchat/distchat/broker/roomlog"
+
 	"github.com/distchat/distchat/broker/internal/mqttscan"
 )
 
@@ -103,4 +105,12 @@ func (c *subackHoldConn) Read(p []byte) (int, error) {
 		}
 	}
 	return c.Conn.Read(p)
+}
+
+// FlushAcks passes roomlog.AckFlusher through to the connection below.
+func (c *subackHoldConn) FlushAcks() error {
+	if f, ok := c.Conn.(roomlog.AckFlusher); ok {
+		return f.FlushAcks()
+	}
+	return nil
 }

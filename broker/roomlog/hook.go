@@ -39,6 +39,7 @@ type Hook struct {
 	store   Store
 	counts  counter // the same store, for /stats; nil when it keeps no counts
 	fsync   bool    // appends are fsynced before the PUBACK (durability: machine)
+	shared  bool    // the store is shared with other brokers: an append waits for them
 	srv     *mqtt.Server
 	cfg     config.RoomLog
 	log     *logrus.Entry
@@ -286,6 +287,9 @@ func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.
 	}
 	if plain {
 		e.ID = h.plain.idFor(e.From, cl.ID, pk, e.ID)
+	}
+	if h.fsync || h.shared {
+		flushAcks(cl) // the client's earlier PUBACKs do not wait for this append
 	}
 	h.routes.begin(cl, conv, last) // ended by OnPublished, after routing
 	data, err := h.storeOnce(conv, e)

@@ -16,6 +16,7 @@ import (
 // (broker/cluster), to srv. The hook closes the store when srv closes.
 func AttachStore(srv *mqtt.Server, store Store, cfg config.RoomLog, log *logrus.Entry) (*Hook, error) {
 	h := New(store, srv, cfg, log)
+	h.shared = true
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, errors.Join(fmt.Errorf("add room log hook: %w", err), store.Close())
 	}
