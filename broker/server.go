@@ -74,13 +74,7 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log}
 	base := log.WithField("component", "broker")
-	caps := mqtt.NewDefaultServerCapabilities()           // a partial struct would refuse every client
-	caps.MaximumInflight = uint16(cfg.Limits.MaxInflight) // Validate keeps these in range
-	caps.MaximumClientWritesPending = int32(cfg.Limits.MaxClientWritesPending)
-	caps.ReceiveMaximum = uint16(cfg.Limits.ReceiveMaximum)
-	caps.MaximumPacketSize = uint32(cfg.Limits.MaxPacketSize)
-	caps.MaximumMessageExpiryInterval = int64(cfg.Limits.MessageExpiry / time.Second)
-	caps.MaximumSessionExpiryInterval = uint32(min(int64(cfg.Limits.SessionExpiry/time.Second), int64(^uint32(0))))
+	caps := capabilities(cfg.Limits)
 	s.events = &eventsHook{log: base, c: &s.c, maxExpiry: caps.MaximumMessageExpiryInterval}
 
 	s.mochi = mqtt.New(&mqtt.Options{
@@ -127,17 +121,8 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 		return nil, err
 	}
 	if cfg.RoomLog.Enabled {
-		h, err := s.attachRoomLog()
-		if err != nil {
-			return nil, errors.Join(fmt.Errorf("room log: %w", err), s.mochi.Close(), s.closeNode())
-		}
-		h.SetReadCheck(s.MayRead) // the inline client that answers catch-up skips ACLs
-		if !cfg.Open() {
-			h.SetUserCheck(s.auth.UserExists) // DMs to made-up users start no conversation
-		}
-		s.roomLog = h
-		if s.sessions != nil { // persistent sessions get their chat messages back from the log
-			s.sessions.useRoomLog(h, s.mochi, filepath.Join(cfg.DataDir, marksFile), s.log.WithField("component", "sessions"))
+		if err := s.addRoomLog(); err != nil {
+			return nil, err
 		}
 	} else {
 		base.WithField("event", logevent.RoomLogOff).Warn("room log disabled: delivery is hop-by-hop QoS 1 only and can lose messages")
@@ -150,6 +135,36 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 		base.WithField("event", logevent.OpenMode).Warn("no users configured: development mode, anonymous clients allowed and identities not enforced")
 	}
 	return s, nil
+}
+
+// capabilities are Mochi's server capabilities for limits.
+func capabilities(l config.Limits) *mqtt.Capabilities {
+	caps := mqtt.NewDefaultServerCapabilities()  // a partial struct would refuse every client
+	caps.MaximumInflight = uint16(l.MaxInflight) // Validate keeps these in range
+	caps.MaximumClientWritesPending = int32(l.MaxClientWritesPending)
+	caps.ReceiveMaximum = uint16(l.ReceiveMaximum)
+	caps.MaximumPacketSize = uint32(l.MaxPacketSize)
+	caps.MaximumMessageExpiryInterval = int64(l.MessageExpiry / time.Second)
+	caps.MaximumSessionExpiryInterval = uint32(min(int64(l.SessionExpiry/time.Second), int64(^uint32(0))))
+	return caps
+}
+
+// addRoomLog adds the room log hook (file or cluster) with the checks it
+// asks the broker for.
+func (s *Server) addRoomLog() error {
+	h, err := s.attachRoomLog()
+	if err != nil {
+		return errors.Join(fmt.Errorf("room log: %w", err), s.mochi.Close(), s.closeNode())
+	}
+	h.SetReadCheck(s.MayRead) // the inline client that answers catch-up skips ACLs
+	if !s.cfg.Open() {
+		h.SetUserCheck(s.auth.UserExists) // DMs to made-up users start no conversation
+	}
+	s.roomLog = h
+	if s.sessions != nil { // persistent sessions get their chat messages back from the log
+		s.sessions.useRoomLog(h, s.mochi, filepath.Join(s.cfg.DataDir, marksFile), s.log.WithField("component", "sessions"))
+	}
+	return nil
 }
 
 func (s *Server) addStorage() error {

@@ -1,0 +1,190 @@
+package analysis
+
+import (
+	"errors"
+	"io"
+	"math"
+)
+
+// batch is a run of lines parsed by a file's reading goroutine; recs point
+// into buf.
+type batch struct {
+	buf  []byte
+	ends []int
+	recs []rec
+	ok   []bool
+	ts   []int64 // the time each line is merged by
+	err  error
+}
+
+// input is one file being read and parsed by its own goroutine.
+type input struct {
+	full, free chan *batch
+	cur        *batch
+	i          int
+	c          cursor
+	file       int // index in mergeLines' files
+}
+
+// mergeLines reads every file on a goroutine of its own, parses its lines,
+// and calls fn with them (ok false for a bad line) in the order of their
+// time stamps across the files: a node's log is in time order, so merging
+// the nodes' logs by time keeps a message's "sent" and "received" lines
+// close together, and the messages in flight are all that must be held. A
+// line without a time stamp keeps its place in its file. fn returns false
+// to stop; done(i) is called when files[i] has been read to its end.
+func mergeLines(files []string, p *progress, fn func(r *rec, ok bool, c *cursor) bool, done func(i int)) error {
+	stop := make(chan struct{})
+	defer close(stop)
+	ins := make([]*input, 0, len(files))
+	size := min(max(batchBudget/max(len(files), 1), 256), batchLines)
+	for _, name := range files {
+		in := &input{full: make(chan *batch, 2), free: make(chan *batch, 3)}
+		for i := 0; i < 3; i++ {
+			in.free <- &batch{recs: make([]rec, size), ok: make([]bool, size), ts: make([]int64, size)}
+		}
+		in.file = len(ins)
+		go readInput(name, in, p, stop)
+		ins = append(ins, in)
+	}
+	active := ins[:0]
+	for _, in := range ins {
+		ok, err := in.advance()
+		if err != nil {
+			return err
+		}
+		if ok {
+			active = append(active, in)
+		} else {
+			done(in.file)
+		}
+	}
+	for len(active) > 0 {
+		// The input whose next line is earliest goes on up to the next
+		// input's time.
+		best, next := 0, int64(math.MaxInt64)
+		for j := 1; j < len(active); j++ {
+			if t := active[j].cur.ts[active[j].i]; t < active[best].cur.ts[active[best].i] {
+				best = j
+			}
+		}
+		for j, in := range active {
+			if j != best {
+				next = min(next, in.cur.ts[in.i])
+			}
+		}
+		in := active[best]
+		b := in.cur
+		for in.i < len(b.ends) && b.ts[in.i] <= next {
+			if !fn(&b.recs[in.i], b.ok[in.i], &in.c) {
+				return nil
+			}
+			in.i++
+		}
+		if in.i == len(b.ends) {
+			ok, err := in.advance()
+			if err != nil {
+				return err
+			}
+			if !ok {
+				active = append(active[:best], active[best+1:]...)
+				done(in.file)
+			}
+		}
+	}
+	return nil
+}
+
+// advance loads the next batch of in; false when in is finished.
+func (in *input) advance() (bool, error) {
+	if in.cur != nil {
+		in.free <- in.cur
+		in.cur = nil
+	}
+	for b := range in.full {
+		if b.err != nil {
+			return false, b.err
+		}
+		if len(b.ends) == 0 {
+			in.free <- b
+			continue
+		}
+		in.cur, in.i = b, 0
+		return true, nil
+	}
+	return false, nil
+}
+
+// readInput reads and parses one file into batches for mergeLines.
+func readInput(name string, in *input, p *progress, done <-chan struct{}) {
+	defer close(in.full)
+	var b *batch
+	select {
+	case b = <-in.free:
+	case <-done:
+		return
+	}
+	var lastTS int64
+	send := func() bool {
+		for i := range b.ends {
+			start := 0
+			if i > 0 {
+				start = b.ends[i-1]
+			}
+			b.ok[i] = parseRec(b.buf[start:b.ends[i]], &b.recs[i])
+			if b.ok[i] && b.recs[i].tsNS != 0 {
+				lastTS = b.recs[i].tsNS
+			}
+			b.ts[i] = lastTS
+		}
+		select {
+		case in.full <- b:
+		case <-done:
+			return false
+		}
+		if b.err != nil {
+			return false
+		}
+		select {
+		case b = <-in.free:
+		case <-done:
+			return false
+		}
+		b.buf, b.ends, b.err = b.buf[:0], b.ends[:0], nil
+		return true
+	}
+	b.buf, b.ends = b.buf[:0], b.ends[:0]
+	lr, err := openLines(name, p)
+	if err != nil {
+		b.err = err
+		send()
+		return
+	}
+	for {
+		line, err := lr.next()
+		if err != nil {
+			if cerr := lr.close(); errors.Is(err, io.EOF) {
+				err = cerr
+			}
+			if err != nil && len(b.ends) > 0 && !send() { // the lines read before the error first
+				return
+			}
+			b.err = err
+			send()
+			return
+		}
+		b.buf = append(b.buf, line...)
+		b.ends = append(b.ends, len(b.buf))
+		if len(b.ends) == len(b.recs) && !send() {
+			lr.close()
+			return
+		}
+	}
+}
+
+// batchLines is the most lines in a batch; inputs merged together share
+// about batchBudget lines of buffers.
+const (
+	batchLines  = 2048
+	batchBudget = 16384
+)

@@ -1,0 +1,374 @@
+package roomlog
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+)
+
+// FileStore is an append-only log file of CRC-checked records with an
+// in-memory index per conversation. With no directory it keeps records in
+// memory (same behaviour, nothing survives a restart).
+//
+// Record layout: [u32 length of body][u32 CRC-32C of body][body], body =
+// [u16 conv length][conv][u64 seq][i64 time ns][data].
+type FileStore struct {
+	opts Options
+	path string
+
+	// mu guards f, size, allocated, convs, closed, records and written.
+	// commit.mu guards the group commit's state. The two are never held
+	// together: waitDurable releases commit.mu before it reads size under
+	// mu, and the fsync itself runs under neither.
+	mu      sync.RWMutex
+	f       *os.File
+	size    int64
+	convs   map[string]*convIndex
+	closed  bool
+	records int64
+	// allocated is the file's length when preallocation made it longer
+	// than size; -1 once preallocation failed.
+	allocated int64
+
+	// written counts the records written to the file since Open (guarded
+	// by mu; never lowered by retention): the group commit's measure of a
+	// batch.
+	written int64
+
+	// encoded is the buffer write lays a record out in, reused from one
+	// append to the next (guarded by mu): the record is written to the
+	// file, never kept.
+	encoded []byte
+
+	commit groupCommit // durability machine (groupcommit.go)
+
+	// Recovery describes what Open found, for the log.
+	Recovery Recovery
+}
+
+// Recovery is what opening a log file found.
+type Recovery struct {
+	Records   int64
+	TornBytes int64 // bytes of a torn or corrupt tail that were cut off
+	// CompactedBytes is the file space given back by compaction (records
+	// retention no longer keeps, rewritten away at Open).
+	CompactedBytes int64
+	// CompactionError is why a compaction Open tried did not happen; the
+	// log is then used as it was.
+	CompactionError error
+	Duration        time.Duration
+}
+
+// Open opens (or creates) the log in dir; dir "" gives a memory-only store.
+func Open(dir string, opts Options) (*FileStore, error) {
+	if opts.now == nil {
+		opts.now = time.Now
+	}
+	if opts.fsync == nil {
+		opts.fsync = datasync
+	}
+	if opts.after == nil {
+		opts.after = time.After
+	}
+	s := &FileStore{opts: opts, convs: map[string]*convIndex{}}
+	s.commit.init()
+	if dir == "" {
+		return s, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create room log dir: %w", err)
+	}
+	s.path = filepath.Join(dir, "roomlog.dat")
+	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open room log: %w", err)
+	}
+	s.f = f
+	start := time.Now()
+	// A compaction that a crash interrupted left its new file unfinished;
+	// the log itself is whole until the rename.
+	if err := removeIfThere(s.path + compactSuffix); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("remove unfinished compaction: %w", err)
+	}
+	if err := s.recover(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if kept := s.keptBytes(); s.size >= compactMin && kept < s.size/2 {
+		if renamed, err := s.compact(); err != nil && renamed {
+			s.f.Close()
+			return nil, err
+		} else if err != nil {
+			// The log is whole and open as it was: serve it, say why it was
+			// not compacted (a full disk is when compaction is wanted most).
+			s.Recovery.CompactionError = err
+		}
+	}
+	s.Recovery.Duration = time.Since(start)
+	return s, nil
+}
+
+// Append implements Store.
+func (s *FileStore) Append(conv string, timeNS int64, encode func(seq uint64) ([]byte, error)) (uint64, error) {
+	if len(conv) == 0 || len(conv) > 1024 {
+		return 0, fmt.Errorf("room log: conversation name of %d bytes", len(conv))
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return 0, errors.New("room log is closed")
+	}
+	_, known := s.convs[conv]
+	ci := s.index(conv)
+	seq := ci.last + 1
+	data, err := encode(seq)
+	if err != nil {
+		if !known {
+			delete(s.convs, conv) // a refused first message starts no conversation
+		}
+		s.mu.Unlock()
+		return 0, fmt.Errorf("room log: encode %s #%d: %w", conv, seq, err)
+	}
+	end, err := s.write(conv, ci, seq, timeNS, data)
+	s.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	if s.opts.Fsync {
+		s.commit.wrote()
+		if err := s.waitDurable(end); err != nil {
+			return 0, err
+		}
+	}
+	return seq, nil
+}
+
+// write stores one record of conv at seq and returns the file size after
+// it, for waitDurable. Callers hold s.mu for writing.
+func (s *FileStore) write(conv string, ci *convIndex, seq uint64, timeNS int64, data []byte) (int64, error) {
+	e := entry{seq: seq, ts: timeNS, n: int32(len(data))}
+	if s.f == nil {
+		s.add(ci, e, data)
+		return 0, nil
+	}
+	buf := appendRecord(s.encoded[:0], conv, seq, timeNS, data)
+	if cap(buf) <= maxKeptEncoding {
+		s.encoded = buf
+	}
+	if err := s.writeRecord(buf); err != nil {
+		// A partial write leaves a torn record; cut it so the next append
+		// starts clean, and refuse this one (the client will resend).
+		// The cut takes the preallocated space with it.
+		if terr := s.f.Truncate(s.size); terr != nil {
+			err = errors.Join(err, terr)
+		}
+		if s.allocated > s.size {
+			s.allocated = s.size
+		}
+		if _, serr := s.f.Seek(s.size, io.SeekStart); serr != nil {
+			err = errors.Join(err, serr)
+		}
+		return 0, fmt.Errorf("room log: write: %w", err)
+	}
+	e.off = s.size + headerLen + int64(2+len(conv)+16)
+	s.size += int64(len(buf))
+	s.written++
+	s.add(ci, e, nil)
+	return s.size, nil
+}
+
+// ErrOutOfOrder is Put's answer to a record that does not follow its
+// conversation's last one.
+var ErrOutOfOrder = errors.New("record does not follow the conversation's last one")
+
+// Put stores a record numbered elsewhere: a broker's copy of a replicated
+// log (broker/cluster) keeps its local, readable view of the log in a
+// FileStore this way. seq must be the conversation's last plus one, or any
+// number for a conversation the store does not have yet (the replicated
+// log may have trimmed its first records). It does not wait for an fsync:
+// the replicated log is the durable copy.
+func (s *FileStore) Put(conv string, seq uint64, timeNS int64, data []byte) error {
+	if len(conv) == 0 || len(conv) > 1024 || seq == 0 {
+		return fmt.Errorf("room log: put %d bytes of conversation name at sequence %d", len(conv), seq)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("room log is closed")
+	}
+	ci := s.convs[conv]
+	if ci != nil && seq != ci.last+1 {
+		return fmt.Errorf("room log: put %s #%d after #%d: %w", conv, seq, ci.last, ErrOutOfOrder)
+	}
+	_, err := s.write(conv, s.index(conv), seq, timeNS, data)
+	return err
+}
+
+// writeRecord puts buf at the end of the log (the file's offset is kept at
+// size). With durability process the write alone is the guarantee: the
+// bytes are in the operating system's page cache when it returns, where a
+// kill -9 of the broker cannot take them. With durability machine the file
+// is preallocated ahead of the records first. Called with mu held.
+func (s *FileStore) writeRecord(buf []byte) error {
+	if s.opts.Fsync {
+		s.preallocate(s.size + int64(len(buf)))
+	}
+	_, err := s.f.Write(buf)
+	return err
+}
+
+// preallocChunk is how far ahead of its writes a synced log extends its
+// file: one size change, and so one journal commit, per chunk.
+const preallocChunk = 8 << 20
+
+// preallocate makes the file at least need bytes long, a chunk at a time,
+// so the appends and fdatasyncs of durability machine do not change its
+// size. The zeros past the last record are not a torn tail: recovery cuts
+// them without a warning. Preallocation only saves time, so where the file
+// system refuses it the log goes on without it. Called with mu held.
+func (s *FileStore) preallocate(need int64) {
+	if s.allocated < 0 || need <= s.allocated {
+		return
+	}
+	chunk := s.opts.chunk
+	if chunk <= 0 {
+		chunk = preallocChunk
+	}
+	size := max(need, s.size) + chunk
+	if err := allocate(s.f, size); err != nil {
+		s.allocated = -1
+		return
+	}
+	s.allocated = size
+}
+
+// Read implements Store.
+func (s *FileStore) Read(conv string, after uint64, limit int) ([]Record, error) {
+	s.expire(conv)
+	s.mu.RLock()
+	ci := s.convs[conv]
+	if ci == nil || len(ci.entries) == 0 || after >= ci.last {
+		s.mu.RUnlock()
+		return nil, nil
+	}
+	first := ci.entries[0].seq
+	i := 0
+	if after >= first {
+		i = int(after - first + 1)
+	}
+	j := len(ci.entries)
+	if limit > 0 && j-i > limit {
+		j = i + limit
+	}
+	es, data := s.slice(ci, i, j)
+	s.mu.RUnlock()
+	return s.load(es, data)
+}
+
+// Newest implements Store.
+func (s *FileStore) Newest(conv string, n int) ([]Record, error) {
+	s.expire(conv)
+	s.mu.RLock()
+	ci := s.convs[conv]
+	if ci == nil || n <= 0 {
+		s.mu.RUnlock()
+		return nil, nil
+	}
+	i := max(len(ci.entries)-n, 0)
+	es, data := s.slice(ci, i, len(ci.entries))
+	s.mu.RUnlock()
+	return s.load(es, data)
+}
+
+// slice copies ci's entries i to j-1 and, in memory mode, their data
+// (nil otherwise: load reads it from the file). Callers hold s.mu.
+func (s *FileStore) slice(ci *convIndex, i, j int) ([]entry, [][]byte) {
+	es := append([]entry(nil), ci.entries[i:j]...)
+	if s.f != nil {
+		return es, nil
+	}
+	return es, append(make([][]byte, 0, j-i), ci.data[i:j]...)
+}
+
+// load makes records of es: with their data from data (memory mode), or
+// read from the file outside s.mu (appends go on meanwhile; a written
+// record does not move until Close).
+func (s *FileStore) load(es []entry, data [][]byte) ([]Record, error) {
+	out := make([]Record, len(es))
+	for k, e := range es {
+		out[k] = Record{Seq: e.seq, TimeNS: e.ts}
+		if data != nil {
+			out[k].Data = data[k]
+			continue
+		}
+		buf := make([]byte, e.n)
+		if _, err := s.f.ReadAt(buf, e.off); err != nil {
+			return nil, fmt.Errorf("room log: read record %d: %w", e.seq, err)
+		}
+		out[k].Data = buf
+	}
+	return out, nil
+}
+
+// Last implements Store.
+func (s *FileStore) Last(conv string) uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if ci := s.convs[conv]; ci != nil {
+		return ci.last
+	}
+	return 0
+}
+
+// Conversations implements Store.
+func (s *FileStore) Conversations() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.convs))
+	for conv := range s.convs {
+		out = append(out, conv)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Counts returns the number of conversations, records served and bytes on
+// file. It applies MaxAge to every conversation first.
+func (s *FileStore) Counts() (convs int, records int64, fileBytes int64) {
+	if s.opts.MaxAge > 0 {
+		now := s.opts.now().UnixNano()
+		s.mu.Lock()
+		for _, ci := range s.convs {
+			s.trim(ci, now)
+		}
+		s.mu.Unlock()
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.convs), s.records, s.size
+}
+
+// Close syncs and closes the file. Appends after Close fail.
+func (s *FileStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.f == nil {
+		return nil
+	}
+	var err error
+	if s.allocated > s.size { // give the preallocated tail back
+		err = errors.Join(err, s.f.Truncate(s.size))
+	}
+	err = errors.Join(err, s.f.Sync())
+	return errors.Join(err, s.f.Close())
+}

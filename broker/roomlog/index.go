@@ -1,0 +1,107 @@
+package roomlog
+
+// entry is one record in a conversation's index: where its data lies in
+// the file. It holds no pointer, so the garbage collector does not scan an
+// index, however many records it holds, and a record costs 32 bytes of
+// memory (memory mode keeps the data beside it, in convIndex.data).
+type entry struct {
+	seq uint64
+	ts  int64
+	off int64 // the data's offset in the file
+	n   int32 // the data's length
+}
+
+type convIndex struct {
+	entries []entry  // consecutive sequence numbers
+	data    [][]byte // memory mode only: data[i] is entries[i]'s record
+	bytes   int64
+	last    uint64 // survives retention trimming entries away
+	newest  entry  // the record numbered last, also when trimmed: compaction keeps it, so last survives
+}
+
+func (s *FileStore) index(conv string) *convIndex {
+	ci := s.convs[conv]
+	if ci == nil {
+		ci = &convIndex{}
+		s.convs[conv] = ci
+	}
+	return ci
+}
+
+// add appends e to ci, with its data in memory mode (nil otherwise), and
+// applies retention. Callers hold s.mu.
+func (s *FileStore) add(ci *convIndex, e entry, data []byte) {
+	ci.entries = append(ci.entries, e)
+	if s.f == nil {
+		ci.data = append(ci.data, data)
+	}
+	ci.bytes += int64(e.n)
+	ci.last, ci.newest = e.seq, e
+	s.records++
+	s.trim(ci, s.opts.now().UnixNano())
+}
+
+// trim drops ci's oldest records that retention no longer keeps at nowNS.
+// Callers hold s.mu.
+func (s *FileStore) trim(ci *convIndex, nowNS int64) {
+	drop := 0
+	for drop < len(ci.entries) {
+		old := ci.entries[drop]
+		// Count and bytes always leave the newest record; age does not.
+		over := s.expired(old, nowNS) || (drop < len(ci.entries)-1 &&
+			((s.opts.MaxMessages > 0 && len(ci.entries)-drop > s.opts.MaxMessages) ||
+				(s.opts.MaxBytes > 0 && ci.bytes > s.opts.MaxBytes)))
+		if !over {
+			break
+		}
+		ci.bytes -= int64(old.n)
+		s.records--
+		drop++
+	}
+	if drop == 0 {
+		return
+	}
+	// Reslice rather than copy: at a limit every append drops a record, and
+	// copying the whole index each time would make an append cost O(records kept)
+	// under the store's lock. append reallocates (and so forgets the
+	// dropped prefix) once the capacity runs out.
+	ci.entries = dropFront(ci.entries, drop)
+	if s.f == nil {
+		ci.data = dropFront(ci.data, drop)
+	}
+}
+
+// dropFront returns s without its first n elements, which it zeroes so
+// that what they point to can go; after a large drop (three quarters of
+// the capacity unused) it copies the rest to give the memory back.
+func dropFront[T any](s []T, n int) []T {
+	clear(s[:n])
+	s = s[n:]
+	if len(s) < cap(s)/4 {
+		s = append([]T(nil), s...)
+	}
+	return s
+}
+
+// expired reports whether MaxAge has dropped e at nowNS.
+func (s *FileStore) expired(e entry, nowNS int64) bool {
+	return s.opts.MaxAge > 0 && nowNS-e.ts > int64(s.opts.MaxAge)
+}
+
+// expire applies MaxAge to conv before a read: without it a conversation
+// that has gone quiet would serve its old records until its next append.
+func (s *FileStore) expire(conv string) {
+	if s.opts.MaxAge <= 0 {
+		return
+	}
+	now := s.opts.now().UnixNano()
+	s.mu.RLock()
+	ci := s.convs[conv]
+	stale := ci != nil && len(ci.entries) > 0 && s.expired(ci.entries[0], now)
+	s.mu.RUnlock()
+	if stale {
+		s.mu.Lock()
+		s.trim(ci, now)
+		s.mu.Unlock()
+	}
+}
