@@ -74,9 +74,7 @@ func (s *Server) closeNode() error {
 	if s.node == nil {
 		return nil
 	}
-	if s.sessionMoves != nil {
-		s.sessionMoves.Stop()
-	}
+
 	return s.node.Close()
 }
 
@@ -99,10 +97,15 @@ func (s *Server) stopClusterAppends() {
 	}
 }
 
-// stopSharing ends the presence sharing with the other brokers. Close calls
-// it before Mochi stops: the sharing publishes retained presence into Mochi,
-// whose session store refuses (panics on) a write once it is closed.
+// stopSharing ends the presence sharing and the session moves with the
+// other brokers. Close calls it before Mochi stops: the sharing publishes
+// retained presence into Mochi, whose session store refuses (panics on) a
+// write once it is closed, and a session dropped while Mochi closes its
+// clients would take its client list's lock in the middle of Close's.
 func (s *Server) stopSharing() {
+	if s.sessionMoves != nil {
+		s.sessionMoves.Stop()
+	}
 	if s.stopShared != nil {
 		s.stopShared()
 		<-s.sharedDone

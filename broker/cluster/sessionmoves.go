@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"fmt"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 )
@@ -28,6 +29,11 @@ type SessionMoves struct {
 	node string
 	nc   *nats.Conn
 	sub  *nats.Subscription
+
+	// mu guards stopped; it is held while moved runs, so Stop returns
+	// only after the last call. Taken after no other lock of this package.
+	mu      sync.Mutex
+	stopped bool
 }
 
 // FollowSessionMoves calls moved, on NATS's delivery goroutine, with the
@@ -36,7 +42,12 @@ func (n *Node) FollowSessionMoves(moved func(clientID string)) (*SessionMoves, e
 	m := &SessionMoves{node: n.name, nc: n.nc}
 	sub, err := n.nc.Subscribe(sessionMovedSubject, func(msg *nats.Msg) {
 		node, id, ok := bytes.Cut(msg.Data, []byte(" "))
-		if ok && string(node) != m.node && len(id) > 0 {
+		if !ok || string(node) == m.node || len(id) == 0 {
+			return
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if !m.stopped {
 			moved(string(id))
 		}
 	})
@@ -54,7 +65,10 @@ func (m *SessionMoves) Announce(clientID string) {
 	_ = m.nc.Publish(sessionMovedSubject, []byte(m.node+" "+clientID))
 }
 
-// Stop ends following.
+// Stop ends following; it returns once no call of moved runs or will.
 func (m *SessionMoves) Stop() {
 	_ = m.sub.Unsubscribe()
+	m.mu.Lock()
+	m.stopped = true
+	m.mu.Unlock()
 }
