@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/distchat/distchat/broker/netwait"
 )
@@ -111,8 +112,18 @@ func spreadArgs(argv []string, cfg ChatConfig, url string) []string {
 	if i := slices.Index(out, "-peers"); i >= 0 && i+1 < len(out) {
 		out[i+1] = "1"
 	}
-	total := float64(cfg.Nodes) * cfg.Rate * cfg.Duration.Seconds()
-	return append(out, "-expect", strconv.Itoa(int(total)))
+	return append(out, "-expect", strconv.Itoa(cfg.Nodes*cfg.perNode()))
+}
+
+// perNode is how many messages one node of the load sends: one every
+// 1/rate within the duration, counted as chatnode bench counts them (its
+// first at 0, so 333 msg/s for 10 s is 3,331).
+func (c ChatConfig) perNode() int {
+	if c.Rate <= 0 || c.Duration <= 0 {
+		return 0
+	}
+	interval := time.Duration(float64(time.Second) / c.Rate)
+	return int((c.Duration + interval - 1) / interval)
 }
 
 // firstURL is the first broker of a comma-separated list.

@@ -44,6 +44,11 @@ func TestSpreadArgs(t *testing.T) {
 	if !strings.Contains(got, "-peers 1 ") || !strings.HasSuffix(got, "-expect 3000") {
 		t.Errorf("broker list: %q", got)
 	}
+	// 333 msg/s for 10 s: a node sends at 0, 3.003 ms, … 9,999.99 ms, 3,331 in all.
+	odd := ChatConfig{Nodes: 3, Rate: 333, Duration: 10 * time.Second}
+	if got := strings.Join(spreadArgs(odd.nodeArgs("cn", "tcp://a:1,tcp://b:1", "n0", "n0.log", "l"), odd, "tcp://a:1,tcp://b:1"), " "); !strings.HasSuffix(got, "-expect 9993") {
+		t.Errorf("333 msg/s: %q", got)
+	}
 }
 
 // The cluster variant's brokers run the process variant's settings plus
