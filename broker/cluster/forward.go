@@ -120,12 +120,12 @@ func (s *LogStore) forward(owner, conv string, part *partition, timeNS int64, en
 		s.log.WithError(err).WithFields(logrus.Fields{"event": logevent.AppendFailed, "owner": owner, "stream": part.name}).
 			Warn("room log: the partition's leader did not answer a forwarded append; appending it here")
 		part.leader.Store("")
-		return s.appendHere(conv, part, &pendingAppend{timeNS: timeNS, node: s.node, stamp: encode})
+		return s.appendHere(conv, part, s.ownAppend(timeNS, encode))
 	}
 	r := parseAnswer(resp)
 	if resp.Header.Get(hdrError) == errStopping.Error() { // owner is leaving: its successor is not known yet
 		part.leader.Store("")
-		return s.appendHere(conv, part, &pendingAppend{timeNS: timeNS, node: s.node, stamp: encode})
+		return s.appendHere(conv, part, s.ownAppend(timeNS, encode))
 	}
 	if r.err == nil && !r.dup {
 		_, r.err = encode(r.seq) // lays out this broker's copy, which the hook routes

@@ -172,7 +172,7 @@ func (s *LogStore) Append(conv string, timeNS int64, encode func(seq uint64) ([]
 	if owner := s.ownerOf(part); owner != s.node && s.restamp != nil {
 		r = s.forward(owner, conv, part, timeNS, encode)
 	} else {
-		r = s.appendHere(conv, part, &pendingAppend{timeNS: timeNS, node: s.node, stamp: encode})
+		r = s.appendHere(conv, part, s.ownAppend(timeNS, encode))
 	}
 	if r.err != nil {
 		return 0, r.err
@@ -213,6 +213,11 @@ type AppendCounts struct {
 // AppendCounts is what this broker's appends came to so far.
 func (s *LogStore) AppendCounts() *AppendCounts { return &s.counts }
 
+// ownAppend is an append of this broker's client, stamped by encode.
+func (s *LogStore) ownAppend(timeNS int64, encode func(seq uint64) ([]byte, error)) *pendingAppend {
+	return &pendingAppend{timeNS: timeNS, node: s.node, stamp: encode}
+}
+
 // probeSeq is the largest room_seq: a record stamped with it is the
 // largest the record can be, so a size check on it holds for any number.
 const probeSeq = math.MaxUint64
@@ -245,22 +250,21 @@ func (s *LogStore) Conversations() []string { return s.view.Conversations() }
 // Applied is the sum of the stream sequences this broker's view has
 // reached over the partitions: brokers that agree on it serve the same log.
 func (s *LogStore) Applied() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var sum uint64
-	for _, p := range s.parts {
-		sum += p.applied
-	}
-	return sum
+	return s.sumParts(func(p *partition) uint64 { return p.applied })
 }
 
 // startRecords is how many records the streams held when the view was built.
 func (s *LogStore) startRecords() uint64 {
+	return s.sumParts(func(p *partition) uint64 { return p.start })
+}
+
+// sumParts adds up f over the partitions, with mu held.
+func (s *LogStore) sumParts(f func(*partition) uint64) uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var sum uint64
 	for _, p := range s.parts {
-		sum += p.start
+		sum += f(p)
 	}
 	return sum
 }

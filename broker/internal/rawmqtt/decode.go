@@ -237,14 +237,9 @@ func decodeConnect(p *Packet, r *reader) error {
 }
 
 func decodeSubscribe(p *Packet, r *reader, v byte) error {
-	var err error
-	if p.ID, err = r.u16(); err != nil {
+	err := readIDAndProps(p, r, v)
+	if err != nil {
 		return err
-	}
-	if v == V5 {
-		if p.Props, err = r.readProps(); err != nil {
-			return err
-		}
 	}
 	for !r.done() {
 		var s Subscription
@@ -268,14 +263,8 @@ func decodeSubscribe(p *Packet, r *reader, v byte) error {
 }
 
 func decodeUnsubscribe(p *Packet, r *reader, v byte) error {
-	var err error
-	if p.ID, err = r.u16(); err != nil {
+	if err := readIDAndProps(p, r, v); err != nil {
 		return err
-	}
-	if v == V5 {
-		if p.Props, err = r.readProps(); err != nil {
-			return err
-		}
 	}
 	for !r.done() {
 		f, err := r.string()
@@ -376,4 +365,17 @@ func (r *reader) varint() (uint32, error) {
 		}
 	}
 	return 0, errors.New("variable byte integer over four bytes")
+}
+
+// readIDAndProps reads the packet identifier and, in MQTT 5, the
+// properties that open a SUBSCRIBE or UNSUBSCRIBE.
+func readIDAndProps(p *Packet, r *reader, v byte) error {
+	var err error
+	if p.ID, err = r.u16(); err != nil {
+		return err
+	}
+	if v == V5 {
+		p.Props, err = r.readProps()
+	}
+	return err
 }
