@@ -5,7 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
+	"strings"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 	"github.com/sirupsen/logrus"
@@ -14,23 +15,22 @@ import (
 )
 
 // A broker that does not lead a conversation's partition hands its
-// clients' appends to the broker that does, over NATS request/reply: the
-// record, stamped as number 0, goes to that broker's forward subject; its
-// sequencer numbers it, batches it with the conversation's other appends
-// and answers with the record's room_seq and stream sequence once the
-// cluster has acknowledged it. The record keeps the origin's name in its
-// Distchat-Node header, so the origin routes it to its own clients (after
-// the hook returns) and every other broker routes it as replicated.
+// clients' appends to the broker that does, over NATS request/reply, a
+// batch at a time: the conversation's queue here (sequencer.go) drains to
+// the leader what collected while the previous request was out, the
+// records stamped as number 0, in one request to the leader's forward
+// subject. The leader's sequencer numbers them, batches them with the
+// conversation's other appends and answers with each record's room_seq
+// and stream sequence once the cluster has acknowledged it. A record keeps
+// the origin's name in its Distchat-Node header.
 
 // forwardPrefix starts each broker's forward subject: forwardPrefix.<node>.
 const forwardPrefix = "distchat.roomlog.append"
 
 // Forward request and answer headers.
 const (
-	hdrConv      = "Distchat-Conv"       // the conversation, base64url
-	hdrStreamSeq = "Distchat-Stream-Seq" // the record's stream sequence
-	hdrDup       = "Distchat-Duplicate"  // "1": the stream held the record already
-	hdrError     = "Distchat-Error"      // the append failed: why
+	hdrConv  = "Distchat-Conv"  // the conversation, base64url
+	hdrError = "Distchat-Error" // the request was not taken: why
 )
 
 func forwardSubject(node string) string { return forwardPrefix + "." + node }
@@ -45,104 +45,146 @@ func (s *LogStore) serveForwards() error {
 	return nil
 }
 
-// takeForward queues one forwarded append; the sequencer answers it.
+// takeForward queues a forwarded batch of one conversation's records into
+// this broker's sequencer, in order; the answer goes once every record has
+// its result.
 func (s *LogStore) takeForward(m *nats.Msg) {
-	conv, timeNS, node, err := parseForward(m)
-	if err != nil || s.restamp == nil {
-		s.answer(m, appendResult{err: errors.Join(err, errors.New("not taking forwarded appends"))})
+	conv, node, recs, err := parseForward(m)
+	if err == nil && s.restamp == nil {
+		err = errors.New("not taking forwarded appends")
+	}
+	if err != nil {
+		s.answer(m, nil, err)
 		return
 	}
-	data := m.Data
-	s.sequence(conv, s.parts[partitionOf(conv, len(s.parts))], &pendingAppend{timeNS: timeNS, node: node,
-		stamp: func(seq uint64) ([]byte, error) { return s.restamp(data, seq) },
-		done:  func(r appendResult) { s.answer(m, r) }})
+	part := s.parts[partitionOf(conv, len(s.parts))]
+	results := make([]appendResult, len(recs))
+	var left atomic.Int64
+	left.Store(int64(len(recs)))
+	ps := make([]*pendingAppend, len(recs))
+	for i, r := range recs {
+		ps[i] = &pendingAppend{timeNS: r.timeNS, node: node, forwarded: true,
+			stamp: func(seq uint64) ([]byte, error) { return s.restamp(r.data, seq) },
+			done: func(res appendResult) {
+				results[i] = res
+				if left.Add(-1) == 0 {
+					s.answer(m, results, nil)
+				}
+			}}
+	}
+	s.sequence(conv, part, ps...)
 }
 
-// parseForward reads a forwarded append's headers.
-func parseForward(m *nats.Msg) (conv string, timeNS int64, node string, err error) {
+// parseForward reads a forward request.
+func parseForward(m *nats.Msg) (conv, node string, recs []forwardedRecord, err error) {
 	b, err := base64.RawURLEncoding.DecodeString(m.Header.Get(hdrConv))
 	if err != nil || len(b) == 0 {
-		return "", 0, "", fmt.Errorf("forwarded append: %s header %q", hdrConv, m.Header.Get(hdrConv))
-	}
-	timeNS, err = strconv.ParseInt(m.Header.Get(hdrTime), 10, 64)
-	if err != nil {
-		return "", 0, "", fmt.Errorf("forwarded append: %s header: %w", hdrTime, err)
+		return "", "", nil, fmt.Errorf("forwarded append: %s header %q", hdrConv, m.Header.Get(hdrConv))
 	}
 	node = m.Header.Get(hdrNode)
 	if node == "" {
-		return "", 0, "", fmt.Errorf("forwarded append: no %s header", hdrNode)
+		return "", "", nil, fmt.Errorf("forwarded append: no %s header", hdrNode)
 	}
-	return string(b), timeNS, node, nil
+	recs, err = parseForwardBody(m.Data)
+	return string(b), node, recs, err
 }
 
-// answer replies to a forwarded append with its result.
-func (s *LogStore) answer(m *nats.Msg, r appendResult) {
+// answer replies to a forward request with its records' results, or with
+// err when it was not taken at all.
+func (s *LogStore) answer(m *nats.Msg, results []appendResult, err error) {
 	reply := nats.NewMsg(m.Reply)
-	if r.err != nil {
-		reply.Header.Set(hdrError, r.err.Error())
-	} else {
-		reply.Header.Set(hdrSeq, strconv.FormatUint(r.seq, 10))
-		reply.Header.Set(hdrStreamSeq, strconv.FormatUint(r.stream, 10))
-		if r.dup {
-			reply.Header.Set(hdrDup, "1")
-		}
+	if err == nil {
+		reply.Data, err = encodeResults(results)
+	}
+	if err != nil {
+		reply.Header.Set(hdrError, err.Error())
 	}
 	if err := m.RespondMsg(reply); err != nil {
 		s.log.WithError(err).WithField("event", logevent.AppendFailed).Warn("room log: answer to a forwarded append not sent; its broker times out and appends it itself")
 	}
 }
 
-// forward hands an append of this broker's client to owner's sequencer
-// and returns its result. When owner does not answer (it died or left),
-// this broker sequences the append itself: the conversation's expected
-// last record fences it against owner's, and the message id makes a
-// record owner did store a duplicate, not a second copy.
-func (s *LogStore) forward(owner, conv string, part *partition, timeNS int64, encode func(seq uint64) ([]byte, error)) appendResult {
-	if _, err := encode(probeSeq); err != nil { // the size check, on the largest number
-		return appendResult{err: encodeError(conv, probeSeq, err)}
-	}
-	data, err := encode(0)
-	if err != nil {
-		return appendResult{err: encodeError(conv, 0, err)}
+// forwardBatch hands batch, appends of this broker's clients to conv, to
+// owner's sequencer in one request and hands each its result. When owner
+// does not answer (it died or left) or is stopping, this broker appends
+// them itself: the conversation's expected last record fences it against
+// owner's, and the message id makes a record owner did store a duplicate,
+// not a second copy.
+func (s *LogStore) forwardBatch(owner, conv string, part *partition, batch []*pendingAppend) {
+	sent, body := encodeForward(conv, batch)
+	if len(sent) == 0 {
+		return
 	}
 	m := nats.NewMsg(forwardSubject(owner))
-	m.Data = data
+	m.Data = body
 	m.Header.Set(hdrConv, base64.RawURLEncoding.EncodeToString([]byte(conv)))
-	m.Header.Set(hdrTime, strconv.FormatInt(timeNS, 10))
 	m.Header.Set(hdrNode, s.node)
 	ctx, cancel := context.WithTimeout(s.stopping, s.timeout+attemptTimeout)
 	defer cancel()
 	resp, err := s.nc.RequestMsgWithContext(ctx, m)
-	if err != nil {
-		if s.stopping.Err() != nil {
-			return appendResult{err: errStopping}
-		}
+	switch {
+	case err != nil && s.stopping.Err() != nil:
+		finish(sent, appendResult{err: errStopping})
+		return
+	case err != nil:
 		s.log.WithError(err).WithFields(logrus.Fields{"event": logevent.AppendFailed, "owner": owner, "stream": part.name}).
 			Warn("room log: the partition's leader did not answer a forwarded append; appending it here")
-		part.leader.Store("")
-		return s.appendHere(conv, part, s.ownAppend(timeNS, encode))
+		s.appendElsewhere(conv, part, sent)
+		return
+	case resp.Header.Get(hdrError) == errStopping.Error(): // owner is leaving: its successor is not known yet
+		s.appendElsewhere(conv, part, sent)
+		return
+	case resp.Header.Get(hdrError) != "":
+		finish(sent, appendResult{err: fmt.Errorf("room log: the partition's sequencer: %s", resp.Header.Get(hdrError))})
+		return
 	}
-	r := parseAnswer(resp)
-	if resp.Header.Get(hdrError) == errStopping.Error() { // owner is leaving: its successor is not known yet
-		part.leader.Store("")
-		return s.appendHere(conv, part, s.ownAppend(timeNS, encode))
+	rs, err := parseResults(resp.Data, len(sent))
+	if err != nil {
+		finish(sent, appendResult{err: err})
+		return
 	}
-	if r.err == nil && !r.dup {
-		_, r.err = encode(r.seq) // lays out this broker's copy, which the hook routes
+	var again []*pendingAppend
+	for i, r := range rs {
+		p := sent[i]
+		if r.err != nil && strings.HasSuffix(r.err.Error(), errStopping.Error()) {
+			again = append(again, p)
+			continue
+		}
+		if r.err == nil && !r.dup {
+			_, r.err = p.stamp(r.seq) // lays out this broker's copy
+		}
+		s.counts.Forwarded.Add(1)
+		p.done(r)
 	}
-	s.counts.Forwarded.Add(1)
-	return r
+	if len(again) > 0 {
+		s.appendElsewhere(conv, part, again)
+	}
 }
 
-// parseAnswer reads the answer to a forwarded append.
-func parseAnswer(m *nats.Msg) appendResult {
-	if e := m.Header.Get(hdrError); e != "" {
-		return appendResult{err: fmt.Errorf("room log: the partition's sequencer: %s", e)}
+// appendElsewhere appends batch here after its partition's leader failed
+// to: the leader is forgotten until JetStream names one again.
+func (s *LogStore) appendElsewhere(conv string, part *partition, batch []*pendingAppend) {
+	part.leader.Store("")
+	s.appendBatch(conv, part, batch)
+}
+
+// encodeForward lays out batch as a forward request's body: each record
+// size-checked on the largest number and stamped as number 0. An append
+// whose encoding fails gets its error and is left out of sent.
+func encodeForward(conv string, batch []*pendingAppend) (sent []*pendingAppend, body []byte) {
+	recs := make([]forwardedRecord, 0, len(batch))
+	for _, p := range batch {
+		if _, err := p.stamp(probeSeq); err != nil {
+			p.done(appendResult{err: encodeError(conv, probeSeq, err)})
+			continue
+		}
+		data, err := p.stamp(0)
+		if err != nil {
+			p.done(appendResult{err: encodeError(conv, 0, err)})
+			continue
+		}
+		recs = append(recs, forwardedRecord{timeNS: p.timeNS, data: data})
+		sent = append(sent, p)
 	}
-	seq, err1 := strconv.ParseUint(m.Header.Get(hdrSeq), 10, 64)
-	stream, err2 := strconv.ParseUint(m.Header.Get(hdrStreamSeq), 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return appendResult{err: fmt.Errorf("room log: unreadable answer to a forwarded append: %w", err)}
-	}
-	return appendResult{seq: seq, stream: stream, dup: m.Header.Get(hdrDup) == "1"}
+	return sent, appendForward(nil, recs)
 }

@@ -154,45 +154,58 @@ func OpenLog(ctx context.Context, n *Node, dataDir string, opts LogOptions, log 
 // view takes.
 func (s *LogStore) SetObserver(o Observer) { s.observer.Store(&observerBox{o}) }
 
-// Append implements roomlog.Store: it hands the record to its
-// conversation's sequencer, this broker's when it leads the
-// conversation's partition, else the leader's, and returns after
-// JetStream's acknowledgement (a majority of replicas hold the record)
-// once this broker's view has it, so a read here sees it and every earlier
-// record of the conversation was routed here first.
+// Append implements roomlog.Store: it appends as AppendAsync does and
+// waits for the result.
 func (s *LogStore) Append(conv string, timeNS int64, encode func(seq uint64) ([]byte, error)) (uint64, error) {
-	if len(conv) == 0 || len(conv) > 1024 {
-		return 0, fmt.Errorf("room log: conversation name of %d bytes", len(conv))
+	type result struct {
+		seq uint64
+		err error
 	}
-	if s.stopping.Err() != nil {
-		return 0, errStopping
-	}
-	part := s.parts[partitionOf(conv, len(s.parts))]
-	var r appendResult
-	if owner := s.ownerOf(part); owner != s.node && s.restamp != nil {
-		r = s.forward(owner, conv, part, timeNS, encode)
-	} else {
-		r = s.appendHere(conv, part, s.ownAppend(timeNS, encode))
-	}
-	if r.err != nil {
-		return 0, r.err
-	}
-	if err := s.waitApplied(part, r.stream); err != nil {
-		return 0, err
-	}
-	if r.dup {
-		return 0, &roomlog.DuplicateError{Conv: conv, Seq: r.seq}
-	}
-	return r.seq, nil
+	ch := make(chan result, 1)
+	s.AppendAsync(conv, timeNS, encode, func(seq uint64, err error) { ch <- result{seq, err} })
+	r := <-ch
+	return r.seq, r.err
 }
 
-// appendHere queues p with this broker's sequencer and waits for its
-// result.
-func (s *LogStore) appendHere(conv string, part *partition, p *pendingAppend) appendResult {
-	done := make(chan appendResult, 1)
-	p.done = func(r appendResult) { done <- r }
+// AppendAsync implements roomlog.AsyncStore: it queues the record with its
+// conversation's sequencer (sequencer.go), which appends it with the
+// conversation's other waiting records when this broker leads the
+// conversation's partition and forwards them to the leader otherwise. done
+// is called after JetStream's acknowledgement (a majority of replicas hold
+// the record) once this broker's view has it, so a read here sees it and
+// every earlier record of the conversation was routed here first.
+func (s *LogStore) AppendAsync(conv string, timeNS int64, encode func(seq uint64) ([]byte, error), done func(seq uint64, err error)) {
+	switch {
+	case len(conv) == 0 || len(conv) > 1024:
+		done(0, fmt.Errorf("room log: conversation name of %d bytes", len(conv)))
+		return
+	case s.stopping.Err() != nil:
+		done(0, errStopping)
+		return
+	}
+	part := s.parts[partitionOf(conv, len(s.parts))]
+	p := &pendingAppend{timeNS: timeNS, node: s.node, stamp: encode}
+	p.done = func(r appendResult) {
+		if r.err != nil {
+			done(0, r.err)
+			return
+		}
+		go s.settle(conv, part, r, done)
+	}
 	s.sequence(conv, part, p)
-	return <-done
+}
+
+// settle waits for this broker's view to take an acknowledged record, then
+// calls done with the append's result.
+func (s *LogStore) settle(conv string, part *partition, r appendResult, done func(seq uint64, err error)) {
+	switch err := s.waitApplied(part, r.stream); {
+	case err != nil:
+		done(0, err)
+	case r.dup:
+		done(0, &roomlog.DuplicateError{Conv: conv, Seq: r.seq})
+	default:
+		done(r.seq, nil)
+	}
 }
 
 // AppendCounts count what this broker's appends came to, for /stats:
@@ -212,11 +225,6 @@ type AppendCounts struct {
 
 // AppendCounts is what this broker's appends came to so far.
 func (s *LogStore) AppendCounts() *AppendCounts { return &s.counts }
-
-// ownAppend is an append of this broker's client, stamped by encode.
-func (s *LogStore) ownAppend(timeNS int64, encode func(seq uint64) ([]byte, error)) *pendingAppend {
-	return &pendingAppend{timeNS: timeNS, node: s.node, stamp: encode}
-}
 
 // probeSeq is the largest room_seq: a record stamped with it is the
 // largest the record can be, so a size check on it holds for any number.

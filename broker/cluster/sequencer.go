@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -22,8 +23,12 @@ const maxBatch = 256
 type pendingAppend struct {
 	timeNS int64
 	// node is the broker whose client published the record (its
-	// Distchat-Node header): that broker routes it to its own clients.
+	// Distchat-Node header).
 	node string
+	// forwarded: another broker forwarded the append here; it is
+	// appended here, never forwarded on (two brokers that each think the
+	// other leads would pass it back and forth).
+	forwarded bool
 	// stamp lays out the record numbered seq.
 	stamp    func(seq uint64) ([]byte, error)
 	enqueued time.Time
@@ -46,15 +51,15 @@ type sequencer struct {
 	busy    map[string]bool // a drain goroutine is appending for the conversation
 }
 
-// enqueue adds p to conv's queue and reports whether the caller is to
+// enqueue adds ps to conv's queue and reports whether the caller is to
 // start conv's drain (none runs).
-func (q *sequencer) enqueue(conv string, p *pendingAppend) (start bool) {
+func (q *sequencer) enqueue(conv string, ps ...*pendingAppend) (start bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.waiting == nil {
 		q.waiting, q.busy = map[string][]*pendingAppend{}, map[string]bool{}
 	}
-	q.waiting[conv] = append(q.waiting[conv], p)
+	q.waiting[conv] = append(q.waiting[conv], ps...)
 	if q.busy[conv] {
 		return false
 	}
@@ -80,16 +85,22 @@ func (q *sequencer) next(conv string) []*pendingAppend {
 	return batch
 }
 
-// sequence queues p for conv in partition part; a drain goroutine appends
+// sequence queues ps for conv in partition part; a drain goroutine appends
 // the queue batch by batch until it is empty.
-func (s *LogStore) sequence(conv string, part *partition, p *pendingAppend) {
-	p.enqueued = time.Now()
-	if s.seq.enqueue(conv, p) {
+func (s *LogStore) sequence(conv string, part *partition, ps ...*pendingAppend) {
+	now := time.Now()
+	for _, p := range ps {
+		p.enqueued = now
+	}
+	if s.seq.enqueue(conv, ps...) {
 		go s.drain(conv, part)
 	}
 }
 
-// drain appends conv's queue one batch at a time until it is empty.
+// drain takes conv's queue one batch at a time until it is empty: it
+// appends a batch when this broker leads the partition, and forwards it to
+// the leader otherwise, so a conversation has one write in flight from
+// each broker and its appends from one broker keep their order.
 func (s *LogStore) drain(conv string, part *partition) {
 	for {
 		batch := s.seq.next(conv)
@@ -104,8 +115,14 @@ func (s *LogStore) drain(conv string, part *partition) {
 			}
 			fresh = append(fresh, p)
 		}
-		if len(fresh) > 0 {
+		switch owner := s.ownerOf(part); {
+		case len(fresh) == 0:
+		case owner != s.node && s.restamp != nil && !slices.ContainsFunc(fresh, isForwarded):
+			s.forwardBatch(owner, conv, part, fresh)
+		default:
 			s.appendBatch(conv, part, fresh)
 		}
 	}
 }
+
+func isForwarded(p *pendingAppend) bool { return p.forwarded }

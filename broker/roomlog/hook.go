@@ -31,10 +31,14 @@ import (
 // Hook is the Mochi hook that sequences, stores and serves room messages.
 type Hook struct {
 	mqtt.HookBase
-	store   Store
-	counts  counter // the same store, for /stats; nil when it keeps no counts
-	fsync   bool    // appends are fsynced before the PUBACK (durability: machine)
-	shared  bool    // the store is shared with other brokers: an append waits for them
+	store  Store
+	counts counter // the same store, for /stats; nil when it keeps no counts
+	fsync  bool    // appends are fsynced before the PUBACK (durability: machine)
+	shared bool    // the store is shared with other brokers: an append waits for them
+	// async is the store when its appends finish later (AsyncStore): chat
+	// publishes are acknowledged by acks, and routed from the log's view.
+	async   AsyncStore
+	acks    ackOrder
 	srv     *mqtt.Server
 	cfg     config.RoomLog
 	log     *logrus.Entry
@@ -283,6 +287,9 @@ func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.
 	if plain {
 		e.ID = h.plain.idFor(e.From, cl.ID, pk, e.ID)
 	}
+	if h.async != nil {
+		return h.stampShared(cl, pk, conv, e)
+	}
 	if h.fsync || h.shared {
 		flushAcks(cl) // the client's earlier PUBACKs do not wait for this append
 	}
@@ -316,10 +323,15 @@ func (h *Hook) discard(cl *mqtt.Client, pk packets.Packet, err error) (packets.P
 // refuse logs a publish the log could not take and refuses it (no PUBACK):
 // the client resends it.
 func (h *Hook) refuse(cl *mqtt.Client, pk packets.Packet, err error) (packets.Packet, error) {
+	h.appendFailed(cl, pk, err)
+	return pk, packets.ErrRejectPacket
+}
+
+// appendFailed counts and logs a publish the log could not take.
+func (h *Hook) appendFailed(cl *mqtt.Client, pk packets.Packet, err error) {
 	h.appendErrors.Add(1)
 	h.log.WithError(err).WithFields(logrus.Fields{"event": logevent.AppendFailed, "client_id": cl.ID,
 		"topic": pk.TopicName}).Error("room log: append failed; publish refused (no PUBACK), the client will resend")
-	return pk, packets.ErrRejectPacket
 }
 
 // storeOnce appends e to conv's log with the next sequence number and returns

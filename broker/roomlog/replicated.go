@@ -17,6 +17,10 @@ import (
 func AttachStore(srv *mqtt.Server, store Store, cfg config.RoomLog, log *logrus.Entry) (*Hook, error) {
 	h := New(store, srv, cfg, log)
 	h.shared = true
+	if a, ok := store.(AsyncStore); ok {
+		h.async = a
+		h.acks.srv = srv
+	}
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, errors.Join(fmt.Errorf("add room log hook: %w", err), store.Close())
 	}
@@ -30,22 +34,25 @@ func AttachStore(srv *mqtt.Server, store Store, cfg config.RoomLog, log *logrus.
 // the stored record instead of a second one. With live set, a record
 // another broker appended is routed to this broker's subscribers, stamped
 // as stored, as if it had been published here: members on every broker see
-// every message live. Records appended here are not: Mochi routes those
+// every message live. Records appended here (local) are routed too when
+// the store is an AsyncStore (asyncappend.go); otherwise Mochi routes them
 // when the hook returns.
 func (h *Hook) Replicated(conv string, rec Record, live, local bool) {
-	if local {
-		return // storeOnce has done all of this
+	if local && (!live || h.async == nil) {
+		return // the append's completion has done the rest
 	}
 	var e wire.Envelope
 	if err := json.Unmarshal(rec.Data, &e); err != nil {
 		h.log.WithError(err).WithFields(logrus.Fields{"conv": conv, "seq": rec.Seq}).Error("room log: unreadable replicated record skipped")
 		return
 	}
-	if rec.Seq == 1 {
-		h.convs.seen() // a conversation another broker started
+	if !local {
+		if rec.Seq == 1 {
+			h.convs.seen() // a conversation another broker started
+		}
+		h.dms.add(conv)
+		h.resends.remember(conv, e.From, e.ID, rec.Seq)
 	}
-	h.dms.add(conv)
-	h.resends.remember(conv, e.From, e.ID, rec.Seq)
 	if !live {
 		return
 	}
