@@ -432,7 +432,7 @@ func TestThroughputSeries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := throughputSeries(tt.perSecond); !slices.Equal(got, tt.want) {
+			if got, _ := throughputSeries(tt.perSecond); !slices.Equal(got, tt.want) {
 				t.Fatalf("series %v, want %v", got, tt.want)
 			}
 		})

@@ -8,17 +8,11 @@ import (
 )
 
 // knownEvents are the event names of wire; any other is a bad line.
-var knownEvents = map[string]bool{}
-
-func init() {
-	for _, e := range []string{nodelog.EventConnected, nodelog.EventConnectionLost, nodelog.EventReconnecting,
-		nodelog.EventReconnected, nodelog.EventSubscribed, nodelog.EventUnsubscribed, nodelog.EventSent, nodelog.EventSendFailed,
-		nodelog.EventReceived, nodelog.EventGap, nodelog.EventMalformed, nodelog.EventPresence, nodelog.EventSync,
-		nodelog.EventBenchStart, nodelog.EventBenchEnd, nodelog.EventFault, nodelog.EventShutdown, nodelog.EventSubscribeFailed,
-		nodelog.EventClientLog, nodelog.EventScenario} {
-		knownEvents[e] = true
-	}
-}
+var knownEvents = []string{nodelog.EventReceived, nodelog.EventSent, nodelog.EventConnected, nodelog.EventConnectionLost,
+	nodelog.EventReconnecting, nodelog.EventReconnected, nodelog.EventSubscribed, nodelog.EventUnsubscribed,
+	nodelog.EventSendFailed, nodelog.EventGap, nodelog.EventMalformed, nodelog.EventPresence, nodelog.EventSync,
+	nodelog.EventBenchStart, nodelog.EventBenchEnd, nodelog.EventFault, nodelog.EventShutdown, nodelog.EventSubscribeFailed,
+	nodelog.EventClientLog, nodelog.EventScenario}
 
 // maxNodes is the most nodes one scenario may have (the width of the
 // expected and received bit sets of a message in flight).
@@ -220,20 +214,19 @@ func (s *scenario) node(name string) int32 {
 }
 
 // eventOf returns the event name of a parsed line, or "" for a bad line
-// (not a JSON object, truncated, no or unknown event). It returns the
-// constant, so no string is allocated per line.
+// (not a JSON object, truncated, no or unknown event).
 func eventOf(r *rec, ok bool) string {
 	if !ok {
 		return ""
 	}
-	switch string(r.event) {
-	case nodelog.EventReceived:
-		return nodelog.EventReceived
-	case nodelog.EventSent:
-		return nodelog.EventSent
-	}
-	for e := range knownEvents {
-		if string(r.event) == e {
+	return eventName(r.event)
+}
+
+// eventName returns the known event named ev, or "". It returns the
+// constant (the commonest first), so no string is allocated per line.
+func eventName(ev []byte) string {
+	for _, e := range knownEvents {
+		if string(ev) == e {
 			return e
 		}
 	}

@@ -43,7 +43,7 @@ type sendSpan struct{ first, last, n int64 }
 func (ff *fileFacts) pass1(line []byte) {
 	ff.lines++
 	ev := lineEvent(line)
-	if len(ev) > 0 && knownEvents[string(ev)] {
+	if eventName(ev) != "" {
 		ff.eventLines++
 	}
 	if len(ev) == 0 || (ev[0] != 's' && ev[0] != 'u' && ev[0] != 'f') || !parseRec(line, &ff.r) {

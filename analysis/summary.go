@@ -190,10 +190,7 @@ func (s *scenario) summarize() ScenarioSummary {
 		ss.ThroughputMsgsPerS = round3(float64(ss.Received) / ss.WindowS)
 		ss.ThroughputMBPerS = math.Round(float64(s.bytesRecv)/ss.WindowS) / 1e6 // to the byte per second
 	}
-	ss.throughput = throughputSeries(perSecond)
-	if len(perSecond) > 0 {
-		ss.throughputT0 = slices.Min(slices.Collect(maps.Keys(perSecond))) * 1e9
-	}
+	ss.throughput, ss.throughputT0 = throughputSeries(perSecond)
 	ss.all = all
 	return ss
 }
@@ -205,27 +202,22 @@ const maxFilledSeconds = 1 << 20
 // throughputSeries turns deliveries per second of receive time into the
 // plotted series: x is seconds since the first second with a delivery, y the
 // deliveries in that second, with every second up to the last one present
-// (zero when nothing arrived, so an outage shows as a drop to zero).
-func throughputSeries(perSecond map[int64]int64) []point {
+// (zero when nothing arrived, so an outage shows as a drop to zero). It
+// also returns that first second, in ns since the epoch.
+func throughputSeries(perSecond map[int64]int64) (pts []point, t0 int64) {
 	if len(perSecond) == 0 {
-		return nil
+		return nil, 0
 	}
-	secs := make([]int64, 0, len(perSecond))
-	for sec := range perSecond {
-		secs = append(secs, sec)
-	}
-	slices.Sort(secs)
+	secs := slices.Sorted(maps.Keys(perSecond))
 	first, last := secs[0], secs[len(secs)-1]
 	if last-first >= maxFilledSeconds {
-		pts := make([]point, len(secs))
-		for i, sec := range secs {
-			pts[i] = point{float64(sec - first), float64(perSecond[sec])}
+		for _, sec := range secs {
+			pts = append(pts, point{float64(sec - first), float64(perSecond[sec])})
 		}
-		return pts
+		return pts, first * 1e9
 	}
-	pts := make([]point, 0, last-first+1)
 	for sec := first; sec <= last; sec++ {
 		pts = append(pts, point{float64(sec - first), float64(perSecond[sec])})
 	}
-	return pts
+	return pts, first * 1e9
 }
