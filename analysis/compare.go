@@ -95,7 +95,7 @@ func comparePlotData(ss []ScenarioSummary) comparePlots {
 	lo, hi := math.Inf(1), minLatencyMS
 	for i, s := range ss {
 		if pts := cdfPoints(s.all, 2000); len(pts) > 0 {
-			d.CDFs = append(d.CDFs, namedCDF{Name: s.Name, Points: pairs(pts), series: i})
+			d.CDFs = append(d.CDFs, namedCDF{Name: s.Name, Points: pts, series: i})
 		}
 		l := s.LatencyMS
 		vals := []float64{l.P50, l.P90, l.P99, l.P999}

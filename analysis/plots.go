@@ -54,31 +54,24 @@ type lossBar struct {
 // cdfPoints returns the empirical CDF of a latency histogram as (ms,
 // fraction) points: one per distinct value for small inputs, at most about
 // maxPoints of them for large ones, and always the last (fraction 1).
-func cdfPoints(h *hist, maxPoints int) plotter.XYs {
+func cdfPoints(h *hist, maxPoints int) [][2]float64 {
 	if h == nil || h.n == 0 {
 		return nil
 	}
 	step := max(1, h.n/int64(maxPoints))
-	var xy plotter.XYs
+	var xy [][2]float64
 	var seen, shown int64
 	h.each(func(v int32, c int64) {
 		seen += c
 		if seen-shown >= step || seen == h.n {
-			xy = append(xy, plotter.XY{X: math.Max(float64(v)/1000, minLatencyMS), Y: float64(seen) / float64(h.n)})
+			xy = append(xy, [2]float64{math.Max(float64(v)/1000, minLatencyMS), float64(seen) / float64(h.n)})
 			shown = seen
 		}
 	})
 	return xy
 }
 
-func pairs(xys plotter.XYs) [][2]float64 {
-	out := make([][2]float64, len(xys))
-	for i, p := range xys {
-		out[i] = [2]float64{p.X, p.Y}
-	}
-	return out
-}
-
+// xysOf returns points as gonum draws them.
 func xysOf(ps [][2]float64) plotter.XYs {
 	xy := make(plotter.XYs, len(ps))
 	for i, p := range ps {
@@ -91,7 +84,7 @@ func xysOf(ps [][2]float64) plotter.XYs {
 // the summary and its sampled latency-over-time points (live and via sync).
 func scenarioPlotData(s ScenarioSummary) scenarioPlots {
 	var d scenarioPlots
-	d.CDF = pairs(cdfPoints(s.all, 2000))
+	d.CDF = cdfPoints(s.all, 2000)
 	d.Hist, d.HistClipMS = histBins(s.all)
 	live, sync := s.timeLive, s.timeSync
 	if len(live)+len(sync) > 0 {

@@ -41,16 +41,7 @@ type ScenarioSummary struct {
 	// evaluation's drill log); none for a scenario compared with all.
 	Groups []string `json:"groups,omitempty"`
 	Sent   int64    `json:"sent"`
-	// Expected counts each message once per node subscribed to its room
-	// when it was sent (the sender included: it receives its own messages).
-	Expected   int64 `json:"expected"`
-	Received   int64 `json:"received"`
-	Lost       int64 `json:"lost"`
-	Duplicates int64 `json:"duplicates"`
-	Reordered  int64 `json:"reordered"`
-	// ReceivedLive and ReceivedSync split Received by how messages arrived.
-	ReceivedLive int64 `json:"received_live"`
-	ReceivedSync int64 `json:"received_sync"`
+	Deliveries
 	// Unmatched deliveries have no "sent" line (e.g. mosquitto_pub).
 	Unmatched int64 `json:"unmatched"`
 	// NegativeLatencies counts deliveries stamped before they were sent
@@ -86,17 +77,33 @@ type ScenarioSummary struct {
 	timeLive, timeSync []point
 }
 
+// Deliveries are the counts of a scenario, or of one receiver in it; in
+// JSON their fields sit with those of the summary that holds them.
+type Deliveries struct {
+	// Expected counts each message once per node subscribed to its room
+	// when it was sent (the sender included: it receives its own messages).
+	Expected   int64 `json:"expected"`
+	Received   int64 `json:"received"`
+	Lost       int64 `json:"lost"`
+	Duplicates int64 `json:"duplicates"`
+	Reordered  int64 `json:"reordered"`
+	// ReceivedLive and ReceivedSync split Received by how messages arrived.
+	ReceivedLive int64 `json:"received_live"`
+	ReceivedSync int64 `json:"received_sync"`
+}
+
+// add adds o's counts to d.
+func (d *Deliveries) add(o Deliveries) {
+	d.Expected, d.Received, d.Lost = d.Expected+o.Expected, d.Received+o.Received, d.Lost+o.Lost
+	d.Duplicates, d.Reordered = d.Duplicates+o.Duplicates, d.Reordered+o.Reordered
+	d.ReceivedLive, d.ReceivedSync = d.ReceivedLive+o.ReceivedLive, d.ReceivedSync+o.ReceivedSync
+}
+
 // ReceiverSummary is one node's deliveries in a scenario.
 type ReceiverSummary struct {
-	Node         string  `json:"node"`
-	Expected     int64   `json:"expected"`
-	Received     int64   `json:"received"`
-	Lost         int64   `json:"lost"`
-	Duplicates   int64   `json:"duplicates"`
-	Reordered    int64   `json:"reordered"`
-	ReceivedLive int64   `json:"received_live"`
-	ReceivedSync int64   `json:"received_sync"`
-	LatencyMS    Latency `json:"latency_ms"`
+	Node string `json:"node"`
+	Deliveries
+	LatencyMS Latency `json:"latency_ms"`
 	// LongestWaitMS is the longest time the node went without a first
 	// delivery (by receive stamp) within the measured window, from its
 	// first subscription to its last log line: an outage as the node lived
@@ -137,10 +144,9 @@ func (s *scenario) summarize() ScenarioSummary {
 	var live, sync, self hist
 	perSecond := map[int64]int64{}
 	for n, acc := range s.recv {
-		r := ReceiverSummary{Node: s.nodeNames[n], Expected: s.expected[n], Duplicates: acc.duplicates,
-			Reordered: acc.reordered, ReceivedLive: acc.live.n, ReceivedSync: acc.sync.n}
-		r.Received = r.ReceivedLive + r.ReceivedSync
-		r.Lost = s.expected[n] - s.gotExp[n]
+		r := ReceiverSummary{Node: s.nodeNames[n], Deliveries: Deliveries{Expected: s.expected[n],
+			Received: acc.live.n + acc.sync.n, Lost: s.expected[n] - s.gotExp[n], Duplicates: acc.duplicates,
+			Reordered: acc.reordered, ReceivedLive: acc.live.n, ReceivedSync: acc.sync.n}}
 		var mine hist
 		mine.merge(&acc.live)
 		mine.merge(&acc.sync)
@@ -158,13 +164,7 @@ func (s *scenario) summarize() ScenarioSummary {
 				ss.LongestWaitMS, ss.LongestWaitNode = r.LongestWaitMS, r.Node
 			}
 		}
-		ss.Expected += r.Expected
-		ss.Received += r.Received
-		ss.Lost += r.Lost
-		ss.Duplicates += r.Duplicates
-		ss.Reordered += r.Reordered
-		ss.ReceivedLive += r.ReceivedLive
-		ss.ReceivedSync += r.ReceivedSync
+		ss.Deliveries.add(r.Deliveries)
 	}
 	for n := range s.nodeNames {
 		ak := s.ackBy[n]
