@@ -39,8 +39,6 @@ type scenario struct {
 	run       string           // the run label of its lines ("" for name unlabelled)
 	nodes     map[string]int32 // node -> index
 	nodeNames []string
-	lastTS    []int64 // each node's last line (pass two)
-	ended     []bool  // whether lastTS is final: the node's log has been read to its end
 	member    map[memberKey][]interval
 	open      map[memberKey]int64
 	faults    []Fault
@@ -66,12 +64,8 @@ type scenario struct {
 	free         []int32
 	done         doneIDs
 	sent         int64
-	sentBy       []int64
 	ack          hist
-	ackBy        []*hist
-	recv         []*receiverAcc
-	expected     []int64 // per node, over finished messages in the window
-	gotExp       []int64 // of those, received
+	acc          []*nodeAcc // per node
 	unmatched    int64
 	negative     int64   // deliveries with a negative one-way latency (clock skew)
 	bytesRecv    int64   // bytes of the measured first deliveries (envelopes as sent)
@@ -90,9 +84,16 @@ type Fault struct {
 	EndNS   int64  `json:"end_ns"`
 }
 
-type receiverAcc struct {
-	live, sync hist // latency µs of first deliveries
-	self       hist // latency of own messages: the node's round trip
+// nodeAcc is one node's figures and state.
+type nodeAcc struct {
+	lastTS     int64 // the node's last line (pass two)
+	ended      bool  // whether lastTS is final: the node's log has been read to its end
+	sent       int64 // measured messages it sent
+	ack        hist  // their publish-ack latencies
+	expected   int64 // measured finished messages it should receive
+	gotExp     int64 // of those, received
+	live, sync hist  // latency µs of first deliveries
+	self       hist  // latency of own messages: the node's round trip
 	duplicates int64
 	reordered  int64
 	lastSeq    map[streamKey]int64 // highest seq seen per sender stream
@@ -102,7 +103,7 @@ type receiverAcc struct {
 	waits      waits // when first deliveries came, for the longest wait
 }
 
-func (a *receiverAcc) countSecond(sec int64) {
+func (a *nodeAcc) countSecond(sec int64) {
 	if sec != a.lastSec || a.lastSecN == 0 {
 		a.flushSecond()
 		a.lastSec = sec
@@ -110,7 +111,7 @@ func (a *receiverAcc) countSecond(sec int64) {
 	a.lastSecN++
 }
 
-func (a *receiverAcc) flushSecond() {
+func (a *nodeAcc) flushSecond() {
 	if a.lastSecN > 0 {
 		a.perSecond[a.lastSec] += a.lastSecN
 		a.lastSecN = 0
@@ -203,13 +204,7 @@ func (s *scenario) node(name string) int32 {
 	s.nodes[name] = i
 	s.nodeNames = append(s.nodeNames, name)
 	s.csvNodes = append(s.csvNodes, csvField(name))
-	s.lastTS = append(s.lastTS, 0)
-	s.ended = append(s.ended, false)
-	s.sentBy = append(s.sentBy, 0)
-	s.ackBy = append(s.ackBy, nil)
-	s.recv = append(s.recv, &receiverAcc{lastSeq: map[streamKey]int64{}, perSecond: map[int64]int64{}})
-	s.expected = append(s.expected, 0)
-	s.gotExp = append(s.gotExp, 0)
+	s.acc = append(s.acc, &nodeAcc{lastSeq: map[streamKey]int64{}, perSecond: map[int64]int64{}})
 	return i
 }
 
@@ -265,7 +260,7 @@ func (s *scenario) expectedAt(conv int32, t int64, final bool) uint64 {
 	}
 	if c := s.convs[conv]; c[0] == '@' {
 		n, ok := s.nodes[c[1:]]
-		if !ok || n >= maxNodes || ((final || s.ended[n]) && t > s.lastTS[n]) {
+		if !ok || n >= maxNodes || ((final || s.acc[n].ended) && t > s.acc[n].lastTS) {
 			return 0 // an unknown recipient, or one whose log had ended
 		}
 		return 1 << n
@@ -274,8 +269,8 @@ func (s *scenario) expectedAt(conv int32, t int64, final bool) uint64 {
 	for n := int32(0); n < int32(min(len(s.nodeNames), maxNodes)); n++ {
 		for _, iv := range s.member[memberKey{n, conv}] {
 			to := iv.to
-			if to == openEnd && (final || s.ended[n]) {
-				to = s.lastTS[n]
+			if to == openEnd && (final || s.acc[n].ended) {
+				to = s.acc[n].lastTS
 			}
 			if t >= iv.from && t <= to {
 				mask |= 1 << n

@@ -136,16 +136,16 @@ func (m *model) summarize() Summary {
 }
 
 func (s *scenario) summarize() ScenarioSummary {
-	ss := ScenarioSummary{Name: s.name, Groups: s.groups, Faults: s.faults, Sent: s.sent,
-		timeLive: s.timeline, timeSync: s.timeSync}
+	ss := ScenarioSummary{Name: s.name, Groups: s.groups, Faults: s.faults, Sent: s.sent, Unmatched: s.unmatched,
+		NegativeLatencies: s.negative, timeLive: s.timeline, timeSync: s.timeSync}
 	if ss.Faults == nil {
 		ss.Faults = []Fault{}
 	}
 	var live, sync, self hist
 	perSecond := map[int64]int64{}
-	for n, acc := range s.recv {
-		r := ReceiverSummary{Node: s.nodeNames[n], Deliveries: Deliveries{Expected: s.expected[n],
-			Received: acc.live.n + acc.sync.n, Lost: s.expected[n] - s.gotExp[n], Duplicates: acc.duplicates,
+	for n, acc := range s.acc {
+		r := ReceiverSummary{Node: s.nodeNames[n], Deliveries: Deliveries{Expected: acc.expected,
+			Received: acc.live.n + acc.sync.n, Lost: acc.expected - acc.gotExp, Duplicates: acc.duplicates,
 			Reordered: acc.reordered, ReceivedLive: acc.live.n, ReceivedSync: acc.sync.n}}
 		var mine hist
 		mine.merge(&acc.live)
@@ -165,21 +165,13 @@ func (s *scenario) summarize() ScenarioSummary {
 			}
 		}
 		ss.Deliveries.add(r.Deliveries)
-	}
-	for n := range s.nodeNames {
-		ak := s.ackBy[n]
-		if s.sentBy[n] > 0 || ak != nil {
-			if ak == nil {
-				ak = &hist{}
-			}
-			ss.Senders = append(ss.Senders, SenderSummary{Node: s.nodeNames[n], Sent: s.sentBy[n], AckLatencyMS: ak.latency()})
+		if acc.sent > 0 || acc.ack.n > 0 {
+			ss.Senders = append(ss.Senders, SenderSummary{Node: r.Node, Sent: acc.sent, AckLatencyMS: acc.ack.latency()})
 		}
 	}
 	all := &hist{}
 	all.merge(&live)
 	all.merge(&sync)
-	ss.Unmatched = s.unmatched
-	ss.NegativeLatencies = s.negative
 	ss.LatencyMS = all.latency()
 	ss.LiveLatencyMS = live.latency()
 	ss.SyncLatencyMS = sync.latency()
