@@ -36,9 +36,8 @@ type faultKey struct{ fault, target string }
 // scenario collects one run label's data.
 type scenario struct {
 	name      string
-	run       string           // the run label of its lines ("" for name unlabelled)
-	nodes     map[string]int32 // node -> index
-	nodeNames []string
+	run       string   // the run label of its lines ("" for name unlabelled)
+	nodes     interned // its nodes, in the order first seen
 	member    map[memberKey][]interval
 	open      map[memberKey]int64
 	faults    []Fault
@@ -49,12 +48,9 @@ type scenario struct {
 	firstNS, lastNS int64
 	sentLines       int64
 	winFrom, winTo  int64
-	convs           []string // interned conversation names: room, or "@" + recipient
-	convIdx         map[string]int32
-	// the names as written in messages.csv
-	csvName            string
-	csvNodes, csvConvs []string
-	lastConv           int32 // the last conversation looked up, or -1
+	convs           interned // its conversations: room, or "@" + recipient
+	csvName         string   // its name as written in messages.csv
+	lastConv        int32    // the last conversation looked up, or -1
 
 	// pass two
 	flights map[uint64]int32 // id hash -> index in slab
@@ -153,8 +149,8 @@ func (m *model) scenario(run string) *scenario {
 		if name == "" {
 			name = unlabelled
 		}
-		s = &scenario{name: name, csvName: csvField(name), run: run, nodes: map[string]int32{}, member: map[memberKey][]interval{}, open: map[memberKey]int64{},
-			openFault: map[faultKey]int64{}, tlEvery: 1, convIdx: map[string]int32{}, lastConv: -1,
+		s = &scenario{name: name, csvName: csvField(name), run: run, member: map[memberKey][]interval{}, open: map[memberKey]int64{},
+			openFault: map[faultKey]int64{}, tlEvery: 1, lastConv: -1,
 			flights: map[uint64]int32{}, maxPlot: m.maxPlot}
 		m.runs[run] = s
 		m.order = append(m.order, run)
@@ -162,15 +158,24 @@ func (m *model) scenario(run string) *scenario {
 	return s
 }
 
-// convOf interns a conversation name.
-func (s *scenario) convOf(key string) int32 {
-	if i, ok := s.convIdx[key]; ok {
+// interned holds the names of nodes, or of conversations: each has the
+// index of its first appearance, and its form as written in messages.csv.
+type interned struct {
+	index     map[string]int32
+	list, csv []string
+}
+
+// add returns name's index, adding it if it is new.
+func (ns *interned) add(name string) int32 {
+	if i, ok := ns.index[name]; ok {
 		return i
 	}
-	i := int32(len(s.convs))
-	s.convs = append(s.convs, key)
-	s.csvConvs = append(s.csvConvs, csvField(key))
-	s.convIdx[key] = i
+	if ns.index == nil {
+		ns.index = map[string]int32{}
+	}
+	i := int32(len(ns.list))
+	ns.index[name] = i
+	ns.list, ns.csv = append(ns.list, name), append(ns.csv, csvField(name))
 	return i
 }
 
@@ -184,12 +189,12 @@ func (s *scenario) conv(r *rec) int32 {
 	} else {
 		return -1
 	}
-	if s.lastConv >= 0 && string(key) == s.convs[s.lastConv] {
+	if s.lastConv >= 0 && string(key) == s.convs.list[s.lastConv] {
 		return s.lastConv
 	}
-	i, ok := s.convIdx[string(key)]
+	i, ok := s.convs.index[string(key)]
 	if !ok {
-		i = s.convOf(string(key))
+		i = s.convs.add(string(key))
 	}
 	s.lastConv = i
 	return i
@@ -197,14 +202,10 @@ func (s *scenario) conv(r *rec) int32 {
 
 // node returns the index of a node, adding it (and its per-node state).
 func (s *scenario) node(name string) int32 {
-	if i, ok := s.nodes[name]; ok {
-		return i
+	i := s.nodes.add(name)
+	if int(i) == len(s.acc) {
+		s.acc = append(s.acc, &nodeAcc{lastSeq: map[streamKey]int64{}, perSecond: map[int64]int64{}})
 	}
-	i := int32(len(s.nodeNames))
-	s.nodes[name] = i
-	s.nodeNames = append(s.nodeNames, name)
-	s.csvNodes = append(s.csvNodes, csvField(name))
-	s.acc = append(s.acc, &nodeAcc{lastSeq: map[streamKey]int64{}, perSecond: map[int64]int64{}})
 	return i
 }
 
@@ -244,7 +245,7 @@ func (m *model) lookup(c *cursor, r *rec) (*scenario, int32) {
 	}
 	s := m.scenario(string(r.run))
 	n := s.node(string(r.node))
-	c.s, c.run, c.node, c.n = s, s.run, s.nodeNames[n], n
+	c.s, c.run, c.node, c.n = s, s.run, s.nodes.list[n], n
 	return s, n
 }
 
@@ -258,15 +259,15 @@ func (s *scenario) expectedAt(conv int32, t int64, final bool) uint64 {
 	if conv < 0 {
 		return 0
 	}
-	if c := s.convs[conv]; c[0] == '@' {
-		n, ok := s.nodes[c[1:]]
+	if c := s.convs.list[conv]; c[0] == '@' {
+		n, ok := s.nodes.index[c[1:]]
 		if !ok || n >= maxNodes || ((final || s.acc[n].ended) && t > s.acc[n].lastTS) {
 			return 0 // an unknown recipient, or one whose log had ended
 		}
 		return 1 << n
 	}
 	var mask uint64
-	for n := int32(0); n < int32(min(len(s.nodeNames), maxNodes)); n++ {
+	for n := int32(0); n < int32(min(len(s.nodes.list), maxNodes)); n++ {
 		for _, iv := range s.member[memberKey{n, conv}] {
 			to := iv.to
 			if to == openEnd && (final || s.acc[n].ended) {

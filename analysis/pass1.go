@@ -241,7 +241,7 @@ func (m *model) apply(ff *fileFacts) {
 		if f.event == "" || f.conv == "" {
 			continue
 		}
-		key := memberKey{n, s.convOf(f.conv)}
+		key := memberKey{n, s.convs.add(f.conv)}
 		if f.event == nodelog.EventSubscribed {
 			if _, already := s.open[key]; !already {
 				s.open[key] = f.ts
@@ -294,8 +294,8 @@ var eventKey = []byte(`"event":"`)
 // and sets the measured window.
 func (m *model) endPass1(warmup, cooldown int64) error {
 	for _, s := range m.runs {
-		if len(s.nodeNames) > maxNodes {
-			return fmt.Errorf("scenario %q has %d nodes; the analysis handles at most %d per scenario", s.name, len(s.nodeNames), maxNodes)
+		if len(s.nodes.list) > maxNodes {
+			return fmt.Errorf("scenario %q has %d nodes; the analysis handles at most %d per scenario", s.name, len(s.nodes.list), maxNodes)
 		}
 		for key, from := range s.open {
 			s.member[key] = append(s.member[key], interval{from, openEnd})

@@ -185,19 +185,19 @@ func (m *model) received(s *scenario, n int32, r *rec, emit func(delivery)) {
 // deliveryOf is the messages.csv row of node n's "received" line r, with
 // the sender's index (-1 for a node without a log) and the conversation.
 func (s *scenario) deliveryOf(n int32, r *rec) (d delivery, fromIdx, conv int32) {
-	fromIdx, ok := s.nodes[string(r.from)]
+	fromIdx, ok := s.nodes.index[string(r.from)]
 	var sender string
 	if ok {
-		sender = s.csvNodes[fromIdx]
+		sender = s.nodes.csv[fromIdx]
 	} else {
 		fromIdx, sender = -1, csvField(string(r.from))
 	}
 	conv = s.conv(r)
 	convName := ""
 	if conv >= 0 {
-		convName = s.csvConvs[conv]
+		convName = s.convs.csv[conv]
 	}
-	d = delivery{run: s.csvName, receiver: s.csvNodes[n], sender: sender, conv: convName,
+	d = delivery{run: s.csvName, receiver: s.nodes.csv[n], sender: sender, conv: convName,
 		via: viaOf(r.via), seq: r.seq, sentNS: r.sentNS, recvNS: r.recvNS, duplicate: r.duplicate}
 	d.latencyUS = (d.recvNS - d.sentNS) / 1000
 	return d, fromIdx, conv
@@ -384,7 +384,7 @@ func (m *model) nodeEnded(run, node string) {
 	if s == nil {
 		return
 	}
-	n, ok := s.nodes[node]
+	n, ok := s.nodes.index[node]
 	if !ok || s.acc[n].ended {
 		return
 	}

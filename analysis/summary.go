@@ -144,7 +144,7 @@ func (s *scenario) summarize() ScenarioSummary {
 	var live, sync, self hist
 	perSecond := map[int64]int64{}
 	for n, acc := range s.acc {
-		r := ReceiverSummary{Node: s.nodeNames[n], Deliveries: Deliveries{Expected: acc.expected,
+		r := ReceiverSummary{Node: s.nodes.list[n], Deliveries: Deliveries{Expected: acc.expected,
 			Received: acc.live.n + acc.sync.n, Lost: acc.expected - acc.gotExp, Duplicates: acc.duplicates,
 			Reordered: acc.reordered, ReceivedLive: acc.live.n, ReceivedSync: acc.sync.n}}
 		var mine hist
