@@ -272,7 +272,7 @@ func TestCDFPoints(t *testing.T) {
 		t.Fatalf("%d points, want %d", len(pts), len(want))
 	}
 	for i, w := range want {
-		if pts[i].X != w.x || pts[i].Y != w.y {
+		if pts[i][0] != w.x || pts[i][1] != w.y {
 			t.Errorf("point %d = %v, want %v", i, pts[i], w)
 		}
 	}
@@ -281,7 +281,7 @@ func TestCDFPoints(t *testing.T) {
 	for i := range many {
 		many[i] = int32(i)
 	}
-	if p := cdfPoints(histOf(many...), 100); len(p) > 102 || p[len(p)-1].Y != 1 {
+	if p := cdfPoints(histOf(many...), 100); len(p) > 102 || p[len(p)-1][1] != 1 {
 		t.Fatalf("downsampled CDF: %d points, last %v", len(p), p[len(p)-1])
 	}
 }
@@ -432,7 +432,7 @@ func TestThroughputSeries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := throughputSeries(tt.perSecond); !slices.Equal(got, tt.want) {
+			if got, _ := throughputSeries(tt.perSecond); !slices.Equal(got, tt.want) {
 				t.Fatalf("series %v, want %v", got, tt.want)
 			}
 		})
@@ -453,7 +453,7 @@ func TestReportEmptyDistributions(t *testing.T) {
 		mustNot []string
 	}{
 		{"no sync deliveries, no acks", ScenarioSummary{Name: "x", LatencyMS: full, LiveLatencyMS: full, RoundTripMS: full,
-			Receivers: []ReceiverSummary{{Node: "a", Expected: 1, Lost: 1}}},
+			Receivers: []ReceiverSummary{{Node: "a", Deliveries: Deliveries{Expected: 1, Lost: 1}}}},
 			[]string{"| via room log (sync) | 0 | – | – | – | – | – | – | – | – |", "| publish → PUBACK | 0 | – |",
 				"| a | 1 | 0 | 1 | 0 | 0 | 0 | – | – |", "| live | 2 | 1.000 | 1.500 |"},
 			[]string{"| 0 | 0.000 |"}},

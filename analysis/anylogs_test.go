@@ -185,7 +185,8 @@ func TestComparePlotColoursDistinct(t *testing.T) {
 		seen[l.Color] = i
 	}
 	dir := t.TempDir()
-	names, err := plotComparison(context.Background(), dir, comparison{Scenarios: ss}, d)
+	c := comparison{Scenarios: ss}
+	names, err := savePlots(context.Background(), dir, compareKinds, c.title(), c.fileSuffix(), d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package analysis
 
 import (
-	"context"
 	"math"
 
 	"gonum.org/v1/plot"
@@ -96,7 +95,7 @@ func comparePlotData(ss []ScenarioSummary) comparePlots {
 	lo, hi := math.Inf(1), minLatencyMS
 	for i, s := range ss {
 		if pts := cdfPoints(s.all, 2000); len(pts) > 0 {
-			d.CDFs = append(d.CDFs, namedCDF{Name: s.Name, Points: pairs(pts), series: i})
+			d.CDFs = append(d.CDFs, namedCDF{Name: s.Name, Points: pts, series: i})
 		}
 		l := s.LatencyMS
 		vals := []float64{l.P50, l.P90, l.P99, l.P999}
@@ -119,35 +118,10 @@ func comparePlotData(ss []ScenarioSummary) comparePlots {
 func decadeBelow(v float64) float64 { return math.Pow10(int(math.Floor(math.Log10(v))) - 1) }
 
 // compareKinds are a comparison's plots: file name prefix and how to draw.
-var compareKinds = []struct {
-	prefix string
-	draw   func(title string, d comparePlots, leg *plot.Legend) (*plot.Plot, error)
-}{
+var compareKinds = []plotKind[comparePlots]{
 	{"compare_cdf", compareCDFPlot},
 	{"compare_percentiles", comparePercentilesPlot},
 	{"compare_throughput", compareThroughputPlot},
-}
-
-// plotComparison overlays the scenarios' CDFs and sets their percentiles
-// and throughput side by side; it returns the file names.
-func plotComparison(ctx context.Context, dir string, c comparison, d comparePlots) ([]string, error) {
-	var names []string
-	for _, k := range compareKinds {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		leg := newLegend()
-		p, err := k.draw(c.title(), d, leg)
-		if err != nil {
-			return nil, err
-		}
-		name := k.prefix + c.fileSuffix() + ".png"
-		if err := save(p, leg, outPath(dir, name)); err != nil {
-			return nil, err
-		}
-		names = append(names, name)
-	}
-	return names, nil
 }
 
 // compareCDFLines are the comparison's CDF lines, each in its scenario's
@@ -192,37 +166,28 @@ func compareCDFPlot(title string, d comparePlots, leg *plot.Legend) (*plot.Plot,
 // middle of the range, near the top, and a long one squeezes the plot.
 func comparePercentilesPlot(title string, d comparePlots, leg *plot.Legend) (*plot.Plot, error) {
 	p := newPlot("one-way latency percentiles"+title+" (log scale)", "percentile", "latency (ms)")
-	var names []string
-	var series [][]float64
-	for _, b := range d.Percentiles {
-		names = append(names, b.Name)
-		series = append(series, b.Values)
-	}
-	if err := addBars(p, leg, d.Labels, names, series, palette, d.BottomMS); err != nil {
-		return nil, err
-	}
-	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, logTicks{}
-	p.Y.Min, p.Y.Max = d.BottomMS, d.TopMS
-	return p, nil
+	return p, logBars(p, leg, d.Labels, d.Percentiles, d.BottomMS, d.TopMS)
 }
 
 // compareThroughputPlot sets the scenarios' delivered MB/s side by side on
 // a log axis (payloads differ a thousandfold).
 func compareThroughputPlot(title string, d comparePlots, leg *plot.Legend) (*plot.Plot, error) {
 	p := newPlot("delivered throughput"+title+" (log scale)", "", "MB/s")
-	var names []string
-	var series [][]float64
 	lo, hi := math.Inf(1), minThroughputMB
 	for _, b := range d.ThroughputMBPerS {
-		names = append(names, b.Name)
-		series = append(series, b.Values)
 		lo, hi = math.Min(lo, b.Values[0]), math.Max(hi, b.Values[0])
 	}
-	bottom := decadeBelow(math.Min(lo, hi))
-	if err := addBars(p, leg, []string{"delivered MB/s"}, names, series, palette, bottom); err != nil {
-		return nil, err
+	return p, logBars(p, leg, []string{"delivered MB/s"}, d.ThroughputMBPerS, decadeBelow(math.Min(lo, hi)), hi*1.5)
+}
+
+// logBars sets each scenario's bars side by side in its series colour on a
+// log y axis from bottom to top.
+func logBars(p *plot.Plot, leg *plot.Legend, groups []string, bars []namedBars, bottom, top float64) error {
+	names, series := make([]string, len(bars)), make([][]float64, len(bars))
+	for i, b := range bars {
+		names[i], series[i] = b.Name, b.Values
 	}
 	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, logTicks{}
-	p.Y.Min, p.Y.Max = bottom, hi*1.5
-	return p, nil
+	p.Y.Min, p.Y.Max = bottom, top
+	return addBars(p, leg, groups, names, series, palette, bottom)
 }

@@ -48,35 +48,12 @@ func bucketOf(v int32) (oct, idx int) {
 	return oct, int(v>>(e-histBits)) - histSub
 }
 
-func newOctave(oct int) *octave {
-	size := histSub
-	if oct == 0 {
-		size = 2 * histSub
-	}
-	return &octave{count: make([]int64, size), low: make([]int32, size)}
-}
-
 // add counts one latency; negative values count as 0.
 func (h *hist) add(v int32) {
 	v = max(v, 0)
-	if h.n == 0 || v < h.min {
-		h.min = v
-	}
-	if v > h.max {
-		h.max = v
-	}
-	h.n++
-	h.sum += float64(v)
+	h.note(1, float64(v), v, v)
 	oct, idx := bucketOf(v)
-	o := h.octaves[oct]
-	if o == nil {
-		o = newOctave(oct)
-		h.octaves[oct] = o
-	}
-	if o.count[idx] == 0 || v < o.low[idx] {
-		o.low[idx] = v
-	}
-	o.count[idx]++
+	h.octave(oct).put(idx, 1, v)
 }
 
 // merge adds o's counts to h.
@@ -84,31 +61,48 @@ func (h *hist) merge(o *hist) {
 	if o.n == 0 {
 		return
 	}
-	if h.n == 0 || o.min < h.min {
-		h.min = o.min
-	}
-	h.max = max(h.max, o.max)
-	h.n += o.n
-	h.sum += o.sum
+	h.note(o.n, o.sum, o.min, o.max)
 	for k, ob := range o.octaves {
 		if ob == nil {
 			continue
 		}
-		hb := h.octaves[k]
-		if hb == nil {
-			hb = newOctave(k)
-			h.octaves[k] = hb
-		}
+		hb := h.octave(k)
 		for i, c := range ob.count {
-			if c == 0 {
-				continue
+			if c > 0 {
+				hb.put(i, c, ob.low[i])
 			}
-			if hb.count[i] == 0 || ob.low[i] < hb.low[i] {
-				hb.low[i] = ob.low[i]
-			}
-			hb.count[i] += c
 		}
 	}
+}
+
+// note adds n samples summing to sum, between lo and hi, to h's totals.
+func (h *hist) note(n int64, sum float64, lo, hi int32) {
+	if h.n == 0 || lo < h.min {
+		h.min = lo
+	}
+	h.max = max(h.max, hi)
+	h.n += n
+	h.sum += sum
+}
+
+// octave returns h's octave k, allocating it on first use.
+func (h *hist) octave(k int) *octave {
+	if h.octaves[k] == nil {
+		size := histSub
+		if k == 0 {
+			size = 2 * histSub
+		}
+		h.octaves[k] = &octave{count: make([]int64, size), low: make([]int32, size)}
+	}
+	return h.octaves[k]
+}
+
+// put adds c samples, the smallest low, to bucket i.
+func (o *octave) put(i int, c int64, low int32) {
+	if o.count[i] == 0 || low < o.low[i] {
+		o.low[i] = low
+	}
+	o.count[i] += c
 }
 
 // each calls fn for every non-empty bucket in increasing order with the

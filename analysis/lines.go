@@ -3,6 +3,7 @@ package analysis
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,60 +14,46 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// lineReader yields the lines of one file without their newline, with any
-// `docker-compose logs` prefix and colour codes removed; a line longer than
-// maxLineBytes comes back empty (a bad line).
-type lineReader struct {
-	name         string
-	f            *os.File
-	br           *bufio.Reader
-	long         []byte
-	p            *progress
-	bytes, lines int64 // not yet added to p
-}
-
-func openLines(name string, p *progress) (*lineReader, error) {
+// eachLine calls fn with each line of the file name, without its newline,
+// with any `docker-compose logs` prefix and colour codes removed, valid
+// until fn returns; a line longer than maxLineBytes comes as an empty one (a
+// bad line). fn returns false to stop. The bytes and lines read go to p.
+func eachLine(name string, p *progress, fn func(line []byte) bool) error {
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, fmt.Errorf("input: %w", err)
+		return fmt.Errorf("input: %w", err)
 	}
-	return &lineReader{name: name, f: f, br: bufio.NewReaderSize(f, 1<<20), p: p}, nil
-}
-
-// next returns the next line, valid until the following call; io.EOF at
-// the end.
-func (lr *lineReader) next() ([]byte, error) {
-	line, err := readLine(lr.br, &lr.long)
-	if len(line) == 0 && err != nil {
-		lr.flush()
-		if errors.Is(err, io.EOF) {
-			return nil, io.EOF
+	br := bufio.NewReaderSize(f, 1<<20)
+	var long []byte
+	var n, lines int64 // not yet added to p
+	flush := func() {
+		p.done.Add(n)
+		p.lines.Add(lines)
+		n, lines = 0, 0
+	}
+	defer flush()
+	for {
+		line, err := readLine(br, &long)
+		if len(line) == 0 && err != nil {
+			if !errors.Is(err, io.EOF) {
+				return errors.Join(fmt.Errorf("read %s: %w", name, err), f.Close())
+			}
+			break
 		}
-		return nil, fmt.Errorf("read %s: %w", lr.name, err)
+		n += int64(len(line))
+		if lines++; lines == 4096 {
+			flush()
+		}
+		line = bytes.TrimSuffix(line, []byte{'\n'})
+		if len(line) > maxLineBytes {
+			line = line[:0]
+		}
+		if !fn(stripPrefix(line)) {
+			break
+		}
 	}
-	lr.bytes += int64(len(line))
-	if lr.lines++; lr.lines == 4096 {
-		lr.flush()
-	}
-	if n := len(line); n > 0 && line[n-1] == '\n' {
-		line = line[:n-1]
-	}
-	if len(line) > maxLineBytes {
-		line = line[:0]
-	}
-	return stripPrefix(line), nil
-}
-
-// flush adds the counts to the progress.
-func (lr *lineReader) flush() {
-	lr.p.done.Add(lr.bytes)
-	lr.p.lines.Add(lr.lines)
-	lr.bytes, lr.lines = 0, 0
-}
-
-func (lr *lineReader) close() error {
-	if err := lr.f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", lr.name, err)
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", name, err)
 	}
 	return nil
 }
@@ -83,24 +70,13 @@ func scanLines(ctx context.Context, files []string, p *progress, fn func(file in
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			lr, err := openLines(name, p)
-			if err != nil {
-				return err
-			}
-			for n := 1; ; n++ {
-				line, err := lr.next()
-				if err == nil && n&0xfff == 0 {
-					err = ctx.Err()
-				}
-				if err != nil {
-					cerr := lr.close()
-					if !errors.Is(err, io.EOF) {
-						return err
-					}
-					return cerr
-				}
+			n := 0
+			err := eachLine(name, p, func(line []byte) bool {
 				fn(i, line)
-			}
+				n++
+				return n&0xfff != 0 || ctx.Err() == nil
+			})
+			return cmp.Or(err, ctx.Err())
 		})
 	}
 	return g.Wait()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -163,20 +164,11 @@ const (
 	stageOutput              // writing the summaries, plots and report
 )
 
+// stageNames name the stages for progress lines and errors.
+var stageNames = [...]string{"reading the input", "pass 1 of 2", "pass 2 of 2", "writing the outputs"}
+
 // String names the stage for progress lines and errors.
-func (s stage) String() string {
-	switch s {
-	case stageInput:
-		return "reading the input"
-	case stagePass1:
-		return "pass 1 of 2"
-	case stagePass2:
-		return "pass 2 of 2"
-	case stageOutput:
-		return "writing the outputs"
-	}
-	return fmt.Sprintf("stage %d", int(s))
-}
+func (s stage) String() string { return stageNames[s] }
 
 // analyse is Run that also returns the model, for tests.
 func analyse(ctx context.Context, opt Options, stdin io.Reader) (sum Summary, m *model, err error) {
@@ -269,7 +261,7 @@ func secondPass(ctx context.Context, out string, m *model, files []string, facts
 	if err := os.MkdirAll(out, 0o777); err != nil {
 		return fmt.Errorf("create output dir: %w", err)
 	}
-	mc, err := newMessagesCSV(outPath(out, "messages.csv"))
+	mc, err := newMessagesCSV(filepath.Join(out, "messages.csv"))
 	if err != nil {
 		return err
 	}
@@ -304,13 +296,13 @@ func secondPass(ctx context.Context, out string, m *model, files []string, facts
 // writeOutputs writes the summaries, the plots and the report, checking ctx
 // between files.
 func writeOutputs(ctx context.Context, opt Options, sum Summary, m *model) error {
-	if err := writeJSON(outPath(opt.Out, "summary.json"), sum); err != nil {
+	if err := writeJSON(filepath.Join(opt.Out, "summary.json"), sum); err != nil {
 		return err
 	}
-	if err := writeSummaryCSV(outPath(opt.Out, "summary.csv"), sum); err != nil {
+	if err := writeSummaryCSV(filepath.Join(opt.Out, "summary.csv"), sum); err != nil {
 		return err
 	}
-	plots := reportPlots{scenario: map[string][]string{}, compare: map[string][]string{}}
+	var plots reportPlots
 	if !opt.NoPlots {
 		var err error
 		if plots, err = writePlots(ctx, opt.Out, sum); err != nil {
@@ -320,7 +312,7 @@ func writeOutputs(ctx context.Context, opt Options, sum Summary, m *model) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return writeReport(outPath(opt.Out, "report.md"), sum, plots)
+	return writeReport(filepath.Join(opt.Out, "report.md"), sum, plots)
 }
 
 // reportPlots are the plot files written, for the report: per scenario, and
@@ -333,14 +325,14 @@ type reportPlots struct {
 func writePlots(ctx context.Context, dir string, sum Summary) (reportPlots, error) {
 	plots := reportPlots{scenario: map[string][]string{}, compare: map[string][]string{}}
 	for _, s := range sum.Scenarios {
-		names, err := plotScenario(ctx, dir, s, scenarioPlotData(s))
+		names, err := savePlots(ctx, dir, scenarioPlotKinds, s.Name, fileName(s.Name), scenarioPlotData(s))
 		if err != nil {
 			return plots, err
 		}
 		plots.scenario[s.Name] = names
 	}
 	for _, c := range comparisons(sum.Scenarios) {
-		names, err := plotComparison(ctx, dir, c, comparePlotData(c.Scenarios))
+		names, err := savePlots(ctx, dir, compareKinds, c.title(), c.fileSuffix(), comparePlotData(c.Scenarios))
 		if err != nil {
 			return plots, err
 		}

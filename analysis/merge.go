@@ -1,10 +1,6 @@
 package analysis
 
-import (
-	"errors"
-	"io"
-	"math"
-)
+import "math"
 
 // batch is a run of lines parsed by a file's reading goroutine; recs point
 // into buf.
@@ -64,13 +60,10 @@ func mergeLines(files []string, p *progress, fn func(r *rec, ok bool, c *cursor)
 		// input's time.
 		best, next := 0, int64(math.MaxInt64)
 		for j := 1; j < len(active); j++ {
-			if t := active[j].cur.ts[active[j].i]; t < active[best].cur.ts[active[best].i] {
-				best = j
-			}
-		}
-		for j, in := range active {
-			if j != best {
-				next = min(next, in.cur.ts[in.i])
+			if t, bt := active[j].cur.ts[active[j].i], active[best].cur.ts[active[best].i]; t < bt {
+				best, next = j, bt
+			} else {
+				next = min(next, t)
 			}
 		}
 		in := active[best]
@@ -154,32 +147,18 @@ func readInput(name string, in *input, p *progress, done <-chan struct{}) {
 		return true
 	}
 	b.buf, b.ends = b.buf[:0], b.ends[:0]
-	lr, err := openLines(name, p)
-	if err != nil {
-		b.err = err
-		send()
-		return
-	}
-	for {
-		line, err := lr.next()
-		if err != nil {
-			if cerr := lr.close(); errors.Is(err, io.EOF) {
-				err = cerr
-			}
-			if err != nil && len(b.ends) > 0 && !send() { // the lines read before the error first
-				return
-			}
-			b.err = err
-			send()
-			return
-		}
+	stopped := false
+	err := eachLine(name, p, func(line []byte) bool {
 		b.buf = append(b.buf, line...)
 		b.ends = append(b.ends, len(b.buf))
-		if len(b.ends) == len(b.recs) && !send() {
-			lr.close()
-			return
-		}
+		stopped = len(b.ends) == len(b.recs) && !send()
+		return !stopped
+	})
+	if stopped || (err != nil && len(b.ends) > 0 && !send()) { // the lines read before the error first
+		return
 	}
+	b.err = err
+	send()
 }
 
 // batchLines is the most lines in a batch; inputs merged together share

@@ -8,17 +8,11 @@ import (
 )
 
 // knownEvents are the event names of wire; any other is a bad line.
-var knownEvents = map[string]bool{}
-
-func init() {
-	for _, e := range []string{nodelog.EventConnected, nodelog.EventConnectionLost, nodelog.EventReconnecting,
-		nodelog.EventReconnected, nodelog.EventSubscribed, nodelog.EventUnsubscribed, nodelog.EventSent, nodelog.EventSendFailed,
-		nodelog.EventReceived, nodelog.EventGap, nodelog.EventMalformed, nodelog.EventPresence, nodelog.EventSync,
-		nodelog.EventBenchStart, nodelog.EventBenchEnd, nodelog.EventFault, nodelog.EventShutdown, nodelog.EventSubscribeFailed,
-		nodelog.EventClientLog, nodelog.EventScenario} {
-		knownEvents[e] = true
-	}
-}
+var knownEvents = []string{nodelog.EventReceived, nodelog.EventSent, nodelog.EventConnected, nodelog.EventConnectionLost,
+	nodelog.EventReconnecting, nodelog.EventReconnected, nodelog.EventSubscribed, nodelog.EventUnsubscribed,
+	nodelog.EventSendFailed, nodelog.EventGap, nodelog.EventMalformed, nodelog.EventPresence, nodelog.EventSync,
+	nodelog.EventBenchStart, nodelog.EventBenchEnd, nodelog.EventFault, nodelog.EventShutdown, nodelog.EventSubscribeFailed,
+	nodelog.EventClientLog, nodelog.EventScenario}
 
 // maxNodes is the most nodes one scenario may have (the width of the
 // expected and received bit sets of a message in flight).
@@ -42,11 +36,8 @@ type faultKey struct{ fault, target string }
 // scenario collects one run label's data.
 type scenario struct {
 	name      string
-	run       string           // the run label of its lines ("" for name unlabelled)
-	nodes     map[string]int32 // node -> index
-	nodeNames []string
-	lastTS    []int64 // each node's last line (pass two)
-	ended     []bool  // whether lastTS is final: the node's log has been read to its end
+	run       string   // the run label of its lines ("" for name unlabelled)
+	nodes     interned // its nodes, in the order first seen
 	member    map[memberKey][]interval
 	open      map[memberKey]int64
 	faults    []Fault
@@ -57,12 +48,9 @@ type scenario struct {
 	firstNS, lastNS int64
 	sentLines       int64
 	winFrom, winTo  int64
-	convs           []string // interned conversation names: room, or "@" + recipient
-	convIdx         map[string]int32
-	// the names as written in messages.csv
-	csvName            string
-	csvNodes, csvConvs []string
-	lastConv           int32 // the last conversation looked up, or -1
+	convs           interned // its conversations: room, or "@" + recipient
+	csvName         string   // its name as written in messages.csv
+	lastConv        int32    // the last conversation looked up, or -1
 
 	// pass two
 	flights map[uint64]int32 // id hash -> index in slab
@@ -72,12 +60,8 @@ type scenario struct {
 	free         []int32
 	done         doneIDs
 	sent         int64
-	sentBy       []int64
 	ack          hist
-	ackBy        []*hist
-	recv         []*receiverAcc
-	expected     []int64 // per node, over finished messages in the window
-	gotExp       []int64 // of those, received
+	acc          []*nodeAcc // per node
 	unmatched    int64
 	negative     int64   // deliveries with a negative one-way latency (clock skew)
 	bytesRecv    int64   // bytes of the measured first deliveries (envelopes as sent)
@@ -96,9 +80,16 @@ type Fault struct {
 	EndNS   int64  `json:"end_ns"`
 }
 
-type receiverAcc struct {
-	live, sync hist // latency µs of first deliveries
-	self       hist // latency of own messages: the node's round trip
+// nodeAcc is one node's figures and state.
+type nodeAcc struct {
+	lastTS     int64 // the node's last line (pass two)
+	ended      bool  // whether lastTS is final: the node's log has been read to its end
+	sent       int64 // measured messages it sent
+	ack        hist  // their publish-ack latencies
+	expected   int64 // measured finished messages it should receive
+	gotExp     int64 // of those, received
+	live, sync hist  // latency µs of first deliveries
+	self       hist  // latency of own messages: the node's round trip
 	duplicates int64
 	reordered  int64
 	lastSeq    map[streamKey]int64 // highest seq seen per sender stream
@@ -108,7 +99,7 @@ type receiverAcc struct {
 	waits      waits // when first deliveries came, for the longest wait
 }
 
-func (a *receiverAcc) countSecond(sec int64) {
+func (a *nodeAcc) countSecond(sec int64) {
 	if sec != a.lastSec || a.lastSecN == 0 {
 		a.flushSecond()
 		a.lastSec = sec
@@ -116,7 +107,7 @@ func (a *receiverAcc) countSecond(sec int64) {
 	a.lastSecN++
 }
 
-func (a *receiverAcc) flushSecond() {
+func (a *nodeAcc) flushSecond() {
 	if a.lastSecN > 0 {
 		a.perSecond[a.lastSec] += a.lastSecN
 		a.lastSecN = 0
@@ -158,8 +149,8 @@ func (m *model) scenario(run string) *scenario {
 		if name == "" {
 			name = unlabelled
 		}
-		s = &scenario{name: name, csvName: csvField(name), run: run, nodes: map[string]int32{}, member: map[memberKey][]interval{}, open: map[memberKey]int64{},
-			openFault: map[faultKey]int64{}, tlEvery: 1, convIdx: map[string]int32{}, lastConv: -1,
+		s = &scenario{name: name, csvName: csvField(name), run: run, member: map[memberKey][]interval{}, open: map[memberKey]int64{},
+			openFault: map[faultKey]int64{}, tlEvery: 1, lastConv: -1,
 			flights: map[uint64]int32{}, maxPlot: m.maxPlot}
 		m.runs[run] = s
 		m.order = append(m.order, run)
@@ -167,15 +158,24 @@ func (m *model) scenario(run string) *scenario {
 	return s
 }
 
-// convOf interns a conversation name.
-func (s *scenario) convOf(key string) int32 {
-	if i, ok := s.convIdx[key]; ok {
+// interned holds the names of nodes, or of conversations: each has the
+// index of its first appearance, and its form as written in messages.csv.
+type interned struct {
+	index     map[string]int32
+	list, csv []string
+}
+
+// add returns name's index, adding it if it is new.
+func (ns *interned) add(name string) int32 {
+	if i, ok := ns.index[name]; ok {
 		return i
 	}
-	i := int32(len(s.convs))
-	s.convs = append(s.convs, key)
-	s.csvConvs = append(s.csvConvs, csvField(key))
-	s.convIdx[key] = i
+	if ns.index == nil {
+		ns.index = map[string]int32{}
+	}
+	i := int32(len(ns.list))
+	ns.index[name] = i
+	ns.list, ns.csv = append(ns.list, name), append(ns.csv, csvField(name))
 	return i
 }
 
@@ -189,12 +189,12 @@ func (s *scenario) conv(r *rec) int32 {
 	} else {
 		return -1
 	}
-	if s.lastConv >= 0 && string(key) == s.convs[s.lastConv] {
+	if s.lastConv >= 0 && string(key) == s.convs.list[s.lastConv] {
 		return s.lastConv
 	}
-	i, ok := s.convIdx[string(key)]
+	i, ok := s.convs.index[string(key)]
 	if !ok {
-		i = s.convOf(string(key))
+		i = s.convs.add(string(key))
 	}
 	s.lastConv = i
 	return i
@@ -202,38 +202,27 @@ func (s *scenario) conv(r *rec) int32 {
 
 // node returns the index of a node, adding it (and its per-node state).
 func (s *scenario) node(name string) int32 {
-	if i, ok := s.nodes[name]; ok {
-		return i
+	i := s.nodes.add(name)
+	if int(i) == len(s.acc) {
+		s.acc = append(s.acc, &nodeAcc{lastSeq: map[streamKey]int64{}, perSecond: map[int64]int64{}})
 	}
-	i := int32(len(s.nodeNames))
-	s.nodes[name] = i
-	s.nodeNames = append(s.nodeNames, name)
-	s.csvNodes = append(s.csvNodes, csvField(name))
-	s.lastTS = append(s.lastTS, 0)
-	s.ended = append(s.ended, false)
-	s.sentBy = append(s.sentBy, 0)
-	s.ackBy = append(s.ackBy, nil)
-	s.recv = append(s.recv, &receiverAcc{lastSeq: map[streamKey]int64{}, perSecond: map[int64]int64{}})
-	s.expected = append(s.expected, 0)
-	s.gotExp = append(s.gotExp, 0)
 	return i
 }
 
 // eventOf returns the event name of a parsed line, or "" for a bad line
-// (not a JSON object, truncated, no or unknown event). It returns the
-// constant, so no string is allocated per line.
+// (not a JSON object, truncated, no or unknown event).
 func eventOf(r *rec, ok bool) string {
 	if !ok {
 		return ""
 	}
-	switch string(r.event) {
-	case nodelog.EventReceived:
-		return nodelog.EventReceived
-	case nodelog.EventSent:
-		return nodelog.EventSent
-	}
-	for e := range knownEvents {
-		if string(r.event) == e {
+	return eventName(r.event)
+}
+
+// eventName returns the known event named ev, or "". It returns the
+// constant (the commonest first), so no string is allocated per line.
+func eventName(ev []byte) string {
+	for _, e := range knownEvents {
+		if string(ev) == e {
 			return e
 		}
 	}
@@ -256,7 +245,7 @@ func (m *model) lookup(c *cursor, r *rec) (*scenario, int32) {
 	}
 	s := m.scenario(string(r.run))
 	n := s.node(string(r.node))
-	c.s, c.run, c.node, c.n = s, s.run, s.nodeNames[n], n
+	c.s, c.run, c.node, c.n = s, s.run, s.nodes.list[n], n
 	return s, n
 }
 
@@ -270,19 +259,19 @@ func (s *scenario) expectedAt(conv int32, t int64, final bool) uint64 {
 	if conv < 0 {
 		return 0
 	}
-	if c := s.convs[conv]; c[0] == '@' {
-		n, ok := s.nodes[c[1:]]
-		if !ok || n >= maxNodes || ((final || s.ended[n]) && t > s.lastTS[n]) {
+	if c := s.convs.list[conv]; c[0] == '@' {
+		n, ok := s.nodes.index[c[1:]]
+		if !ok || n >= maxNodes || ((final || s.acc[n].ended) && t > s.acc[n].lastTS) {
 			return 0 // an unknown recipient, or one whose log had ended
 		}
 		return 1 << n
 	}
 	var mask uint64
-	for n := int32(0); n < int32(min(len(s.nodeNames), maxNodes)); n++ {
+	for n := int32(0); n < int32(min(len(s.nodes.list), maxNodes)); n++ {
 		for _, iv := range s.member[memberKey{n, conv}] {
 			to := iv.to
-			if to == openEnd && (final || s.ended[n]) {
-				to = s.lastTS[n]
+			if to == openEnd && (final || s.acc[n].ended) {
+				to = s.acc[n].lastTS
 			}
 			if t >= iv.from && t <= to {
 				mask |= 1 << n

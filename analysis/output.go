@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -112,31 +111,19 @@ func newMessagesCSV(path string) (*messagesCSV, error) {
 	return m, nil
 }
 
+// write appends d's row, handing the buffer to the writer once it is full.
 func (m *messagesCSV) write(d delivery) {
 	r := m.buf
-	r = append(r, d.run...)
-	r = append(r, ',')
-	r = append(r, d.receiver...)
-	r = append(r, ',')
-	r = append(r, d.sender...)
-	r = append(r, ',')
-	r = append(r, d.conv...)
-	r = append(r, ',')
-	r = strconv.AppendInt(r, d.seq, 10)
-	r = append(r, ',')
-	r = strconv.AppendInt(r, d.sentNS, 10)
-	r = append(r, ',')
-	r = strconv.AppendInt(r, d.recvNS, 10)
-	r = append(r, ',')
-	r = strconv.AppendInt(r, d.latencyUS, 10)
-	r = append(r, ',')
-	r = strconv.AppendBool(r, d.duplicate)
-	r = append(r, ',')
-	r = append(r, d.via...)
-	r = append(r, '\n')
-	m.buf = r
-	if len(r) >= csvBufSize {
-		m.full <- r
+	for _, f := range [...]string{d.run, d.receiver, d.sender, d.conv} {
+		r = append(append(r, f...), ',')
+	}
+	for _, v := range [...]int64{d.seq, d.sentNS, d.recvNS, d.latencyUS} {
+		r = append(strconv.AppendInt(r, v, 10), ',')
+	}
+	r = append(append(strconv.AppendBool(r, d.duplicate), ','), d.via...)
+	m.buf = append(r, '\n')
+	if len(m.buf) >= csvBufSize {
+		m.full <- m.buf
 		m.buf = <-m.free
 	}
 }
@@ -260,6 +247,3 @@ func reportScenario(b *strings.Builder, s ScenarioSummary, plots []string) {
 		fmt.Fprintf(b, "![%s](%s)\n\n", p, p)
 	}
 }
-
-// outPath joins the output directory and a file name.
-func outPath(dir, name string) string { return filepath.Join(dir, name) }

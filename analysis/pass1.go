@@ -2,8 +2,10 @@ package analysis
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/distchat/distchat/chatnode/nodelog"
@@ -43,7 +45,7 @@ type sendSpan struct{ first, last, n int64 }
 func (ff *fileFacts) pass1(line []byte) {
 	ff.lines++
 	ev := lineEvent(line)
-	if len(ev) > 0 && knownEvents[string(ev)] {
+	if eventName(ev) != "" {
 		ff.eventLines++
 	}
 	if len(ev) == 0 || (ev[0] != 's' && ev[0] != 'u' && ev[0] != 'f') || !parseRec(line, &ff.r) {
@@ -100,37 +102,22 @@ func isDrillEvent(e string) bool { return e == nodelog.EventFault || e == nodelo
 type nodeEnds struct {
 	open        map[[2]string]int // files still open per (run, node)
 	unknownOpen int
-	kinds       []fileKind
+	anyNodes    []bool        // per file of the group: see fileFacts.anyNodes
 	files       [][][2]string // per file of the group: its (run, node) pairs
 }
 
-// fileKind is what pass one knows of the nodes whose lines a file holds.
-type fileKind int
-
-const (
-	noNodes  fileKind = iota // no node's lines (empty, foreign text, or only fault lines)
-	oneNode                  // one node's log: every line is that node's
-	anyNodes                 // lines of nodes pass one may not have seen (several nodes, as in docker-compose logs, or events none of which pass one parses)
-)
-
-// kind classifies a file for nodeEnds. A file whose parsed lines name one
-// node is taken to be that node's log; one naming several may interleave
-// other nodes' unparsed lines too.
-func (ff *fileFacts) kind() fileKind {
-	switch {
-	case len(ff.nodes) == 1:
-		return oneNode
-	case len(ff.nodes) > 1 || ff.eventLines > ff.faultLines:
-		return anyNodes
-	}
-	return noNodes
+// anyNodes reports whether the file may hold lines of nodes pass one has
+// not seen in it: several nodes (as in docker-compose logs), or events none
+// of which pass one parses. A file whose parsed lines name one node is that
+// node's log; one with only fault lines, or none, holds no node's lines.
+func (ff *fileFacts) anyNodes() bool {
+	return len(ff.nodes) > 1 || (len(ff.nodes) == 0 && ff.eventLines > ff.faultLines)
 }
 
 func newNodeEnds(facts []fileFacts, group []int) *nodeEnds {
-	e := &nodeEnds{open: map[[2]string]int{}, kinds: make([]fileKind, len(group)), files: make([][][2]string, len(group))}
+	e := &nodeEnds{open: map[[2]string]int{}, anyNodes: make([]bool, len(group)), files: make([][][2]string, len(group))}
 	for i, f := range group {
-		e.kinds[i] = facts[f].kind()
-		if e.kinds[i] == anyNodes {
+		if e.anyNodes[i] = facts[f].anyNodes(); e.anyNodes[i] {
 			e.unknownOpen++
 		}
 		for k := range facts[f].nodes {
@@ -147,7 +134,7 @@ func (e *nodeEnds) fileDone(i int) [][2]string {
 	for _, k := range e.files[i] {
 		e.open[k]--
 	}
-	if e.kinds[i] == anyNodes {
+	if e.anyNodes[i] {
 		e.unknownOpen--
 	}
 	if e.unknownOpen > 0 {
@@ -155,11 +142,8 @@ func (e *nodeEnds) fileDone(i int) [][2]string {
 	}
 	var ended [][2]string
 	candidates := e.files[i]
-	if e.kinds[i] == anyNodes { // its end may complete any node
-		candidates = nil
-		for k := range e.open {
-			candidates = append(candidates, k)
-		}
+	if e.anyNodes[i] { // its end may complete any node
+		candidates = slices.Collect(maps.Keys(e.open))
 	}
 	for _, k := range candidates {
 		if e.open[k] == 0 {
@@ -257,7 +241,7 @@ func (m *model) apply(ff *fileFacts) {
 		if f.event == "" || f.conv == "" {
 			continue
 		}
-		key := memberKey{n, s.convOf(f.conv)}
+		key := memberKey{n, s.convs.add(f.conv)}
 		if f.event == nodelog.EventSubscribed {
 			if _, already := s.open[key]; !already {
 				s.open[key] = f.ts
@@ -280,7 +264,7 @@ func (m *model) apply(ff *fileFacts) {
 // splitGroups returns the comma-separated groups of a scenario line.
 func splitGroups(s string) []string {
 	var gs []string
-	for _, g := range strings.Split(s, ",") {
+	for g := range strings.SplitSeq(s, ",") {
 		if g = strings.TrimSpace(g); g != "" {
 			gs = append(gs, g)
 		}
@@ -310,8 +294,8 @@ var eventKey = []byte(`"event":"`)
 // and sets the measured window.
 func (m *model) endPass1(warmup, cooldown int64) error {
 	for _, s := range m.runs {
-		if len(s.nodeNames) > maxNodes {
-			return fmt.Errorf("scenario %q has %d nodes; the analysis handles at most %d per scenario", s.name, len(s.nodeNames), maxNodes)
+		if len(s.nodes.list) > maxNodes {
+			return fmt.Errorf("scenario %q has %d nodes; the analysis handles at most %d per scenario", s.name, len(s.nodes.list), maxNodes)
 		}
 		for key, from := range s.open {
 			s.member[key] = append(s.member[key], interval{from, openEnd})
@@ -321,7 +305,7 @@ func (m *model) endPass1(warmup, cooldown int64) error {
 			s.faults = append(s.faults, Fault{Name: key.fault, Target: key.target, StartNS: start, EndNS: max(s.lastNS, start)})
 		}
 		s.winFrom, s.winTo = s.firstNS+warmup, s.lastNS-cooldown
-		sort.Slice(s.faults, func(i, j int) bool { return s.faults[i].StartNS < s.faults[j].StartNS })
+		slices.SortFunc(s.faults, func(a, b Fault) int { return cmp.Compare(a.StartNS, b.StartNS) })
 	}
 	return nil
 }

@@ -95,8 +95,8 @@ func (m *model) pass2(r *rec, ok bool, c *cursor, emit func(delivery)) {
 		}
 		return
 	}
-	if r.tsNS > s.lastTS[n] {
-		s.lastTS[n] = r.tsNS
+	if r.tsNS > s.acc[n].lastTS {
+		s.acc[n].lastTS = r.tsNS
 	}
 	switch ev {
 	case nodelog.EventSent:
@@ -156,14 +156,11 @@ func (m *model) sentLine(s *scenario, n int32, r *rec) {
 	f.expect = s.expectedAt(f.conv, f.sentNS, false)
 	if s.inWindow(f.sentNS) {
 		s.sent++
-		s.sentBy[n]++
+		s.acc[n].sent++
 		if r.hasAck {
 			a := int32(min(max(r.ackUS, 0), 1<<31-1))
 			s.ack.add(a)
-			if s.ackBy[n] == nil {
-				s.ackBy[n] = &hist{}
-			}
-			s.ackBy[n].add(a)
+			s.acc[n].ack.add(a)
 		}
 		for _, p := range f.pend {
 			s.count(f, p)
@@ -179,7 +176,7 @@ func (m *model) received(s *scenario, n int32, r *rec, emit func(delivery)) {
 	d, fromIdx, conv := s.deliveryOf(n, r)
 	k, fi, f := m.matchDelivery(s, n, fromIdx, r, &d)
 	if !d.duplicate {
-		s.recv[n].waits.add(d.recvNS, s.winFrom, s.winTo)
+		s.acc[n].waits.add(d.recvNS, s.winFrom, s.winTo)
 	}
 	emit(d)
 	s.countDelivery(n, fromIdx, conv, r, d, k, fi, f)
@@ -188,19 +185,19 @@ func (m *model) received(s *scenario, n int32, r *rec, emit func(delivery)) {
 // deliveryOf is the messages.csv row of node n's "received" line r, with
 // the sender's index (-1 for a node without a log) and the conversation.
 func (s *scenario) deliveryOf(n int32, r *rec) (d delivery, fromIdx, conv int32) {
-	fromIdx, ok := s.nodes[string(r.from)]
+	fromIdx, ok := s.nodes.index[string(r.from)]
 	var sender string
 	if ok {
-		sender = s.csvNodes[fromIdx]
+		sender = s.nodes.csv[fromIdx]
 	} else {
 		fromIdx, sender = -1, csvField(string(r.from))
 	}
 	conv = s.conv(r)
 	convName := ""
 	if conv >= 0 {
-		convName = s.csvConvs[conv]
+		convName = s.convs.csv[conv]
 	}
-	d = delivery{run: s.csvName, receiver: s.csvNodes[n], sender: sender, conv: convName,
+	d = delivery{run: s.csvName, receiver: s.nodes.csv[n], sender: sender, conv: convName,
 		via: viaOf(r.via), seq: r.seq, sentNS: r.sentNS, recvNS: r.recvNS, duplicate: r.duplicate}
 	d.latencyUS = (d.recvNS - d.sentNS) / 1000
 	return d, fromIdx, conv
@@ -219,7 +216,7 @@ func (m *model) matchDelivery(s *scenario, n, fromIdx int32, r *rec, d *delivery
 	var fi int32
 	var f *flight
 	var dm *doneMsg
-	if d.duplicate || (fromIdx >= 0 && s.ended[fromIdx]) {
+	if d.duplicate || (fromIdx >= 0 && s.acc[fromIdx].ended) {
 		// flagged by the node, or from a node whose log has ended (its
 		// "sent" line will not come): matched, but never the start of a
 		// message to track
@@ -251,7 +248,7 @@ func (m *model) matchDelivery(s *scenario, n, fromIdx int32, r *rec, d *delivery
 // the figures: a duplicate, unmatched, a first delivery waiting for its
 // "sent" line, or a first delivery counted now.
 func (s *scenario) countDelivery(n, fromIdx, conv int32, r *rec, d delivery, k uint64, fi int32, f *flight) {
-	acc := s.recv[n]
+	acc := s.acc[n]
 	// The window is over send times; until the "sent" line is read, a
 	// delivery has only its own stamp of the send time.
 	sentAt := d.sentNS
@@ -304,7 +301,7 @@ func viaOf(via []byte) string {
 
 // count adds a first delivery of a measured message to the figures.
 func (s *scenario) count(f *flight, p pending) {
-	acc := s.recv[p.node]
+	acc := s.acc[p.node]
 	if p.reordered {
 		acc.reordered++
 	}
@@ -371,9 +368,9 @@ func (s *scenario) finish(f *flight) {
 	}
 	for e := f.expect; e != 0; e &= e - 1 {
 		n := bits.TrailingZeros64(e)
-		s.expected[n]++
+		s.acc[n].expected++
 		if f.got&(1<<n) != 0 {
-			s.gotExp[n]++
+			s.acc[n].gotExp++
 		}
 	}
 }
@@ -387,11 +384,11 @@ func (m *model) nodeEnded(run, node string) {
 	if s == nil {
 		return
 	}
-	n, ok := s.nodes[node]
-	if !ok || s.ended[n] {
+	n, ok := s.nodes.index[node]
+	if !ok || s.acc[n].ended {
 		return
 	}
-	s.ended[n] = true
+	s.acc[n].ended = true
 	if n >= maxNodes {
 		return
 	}
@@ -403,7 +400,7 @@ func (m *model) nodeEnded(run, node string) {
 			// its sender's log has ended without its "sent" line
 			s.unmatched += int64(len(f.pend))
 			s.release(k, i)
-		case f.hasSent && f.expect&bit != 0 && f.got&bit == 0 && f.sentNS > s.lastTS[n]:
+		case f.hasSent && f.expect&bit != 0 && f.got&bit == 0 && f.sentNS > s.acc[n].lastTS:
 			f.expect = s.expectedAt(f.conv, f.sentNS, false)
 			s.finishIfDone(k, i, f)
 		}
@@ -426,7 +423,7 @@ func (m *model) endPass2() {
 			s.finish(f)
 		}
 		s.flights, s.slab, s.free = nil, nil, nil
-		for _, acc := range s.recv {
+		for _, acc := range s.acc {
 			acc.flushSecond()
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,31 +54,24 @@ type lossBar struct {
 // cdfPoints returns the empirical CDF of a latency histogram as (ms,
 // fraction) points: one per distinct value for small inputs, at most about
 // maxPoints of them for large ones, and always the last (fraction 1).
-func cdfPoints(h *hist, maxPoints int) plotter.XYs {
+func cdfPoints(h *hist, maxPoints int) [][2]float64 {
 	if h == nil || h.n == 0 {
 		return nil
 	}
 	step := max(1, h.n/int64(maxPoints))
-	var xy plotter.XYs
+	var xy [][2]float64
 	var seen, shown int64
 	h.each(func(v int32, c int64) {
 		seen += c
 		if seen-shown >= step || seen == h.n {
-			xy = append(xy, plotter.XY{X: math.Max(float64(v)/1000, minLatencyMS), Y: float64(seen) / float64(h.n)})
+			xy = append(xy, [2]float64{math.Max(float64(v)/1000, minLatencyMS), float64(seen) / float64(h.n)})
 			shown = seen
 		}
 	})
 	return xy
 }
 
-func pairs(xys plotter.XYs) [][2]float64 {
-	out := make([][2]float64, len(xys))
-	for i, p := range xys {
-		out[i] = [2]float64{p.X, p.Y}
-	}
-	return out
-}
-
+// xysOf returns points as gonum draws them.
 func xysOf(ps [][2]float64) plotter.XYs {
 	xy := make(plotter.XYs, len(ps))
 	for i, p := range ps {
@@ -90,7 +84,7 @@ func xysOf(ps [][2]float64) plotter.XYs {
 // the summary and its sampled latency-over-time points (live and via sync).
 func scenarioPlotData(s ScenarioSummary) scenarioPlots {
 	var d scenarioPlots
-	d.CDF = pairs(cdfPoints(s.all, 2000))
+	d.CDF = cdfPoints(s.all, 2000)
 	d.Hist, d.HistClipMS = histBins(s.all)
 	live, sync := s.timeLive, s.timeSync
 	if len(live)+len(sync) > 0 {
@@ -176,15 +170,15 @@ func fileName(label string) string {
 	}, label)
 }
 
-// scenarioPlot is one of a scenario's plots: its file name prefix and how
-// to draw it (the legend may stay empty).
-type scenarioPlot struct {
+// plotKind is one kind of plot: its file name prefix and how to draw it
+// from its title and data (the legend may stay empty).
+type plotKind[D any] struct {
 	prefix string
-	draw   func(name string, d scenarioPlots, leg *plot.Legend) (*plot.Plot, error)
+	draw   func(title string, d D, leg *plot.Legend) (*plot.Plot, error)
 }
 
 // scenarioPlotKinds are a scenario's plots, in the order the report shows them.
-var scenarioPlotKinds = []scenarioPlot{
+var scenarioPlotKinds = []plotKind[scenarioPlots]{
 	{"latency_cdf_", latencyCDFPlot},
 	{"latency_hist_", latencyHistPlot},
 	{"latency_time_", latencyTimePlot},
@@ -192,22 +186,23 @@ var scenarioPlotKinds = []scenarioPlot{
 	{"loss_", lossPlot},
 }
 
-// plotScenario writes the per-scenario plots and returns their file names;
-// it stops before the next plot, with ctx's error, when ctx ends. A plot
-// without data is drawn with its axes and title only.
-func plotScenario(ctx context.Context, dir string, s ScenarioSummary, d scenarioPlots) ([]string, error) {
+// savePlots draws d in each kind of plot and writes them into dir, named
+// prefix + suffix + ".png"; it returns their file names. It stops before
+// the next plot, with ctx's error, when ctx ends. A plot without data is
+// drawn with its axes and title only.
+func savePlots[D any](ctx context.Context, dir string, kinds []plotKind[D], title, suffix string, d D) ([]string, error) {
 	var names []string
-	for _, k := range scenarioPlotKinds {
+	for _, k := range kinds {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		leg := newLegend()
-		p, err := k.draw(s.Name, d, leg)
+		p, err := k.draw(title, d, leg)
 		if err != nil {
-			return nil, fmt.Errorf("plot %s of %s: %w", k.prefix, s.Name, err)
+			return nil, fmt.Errorf("plot %s%s: %w", k.prefix, suffix, err)
 		}
-		name := k.prefix + fileName(s.Name) + ".png"
-		if err := save(p, leg, outPath(dir, name)); err != nil {
+		name := k.prefix + suffix + ".png"
+		if err := save(p, leg, filepath.Join(dir, name)); err != nil {
 			return nil, err
 		}
 		names = append(names, name)
@@ -248,7 +243,7 @@ func setLogX(p *plot.Plot, lo, hi float64) {
 // latencyHistPlot is the latency histogram, clipped at p99.9.
 func latencyHistPlot(name string, d scenarioPlots, _ *plot.Legend) (*plot.Plot, error) {
 	p := newPlot(name+": latency histogram", "one-way latency (ms)", "deliveries")
-	p.Y.Tick.Marker = intTicks{}
+	p.Y.Tick.Marker = linTicks{whole: true}
 	if len(d.Hist) == 0 {
 		return p, nil
 	}
@@ -315,7 +310,7 @@ func latencyTimePlot(name string, d scenarioPlots, leg *plot.Legend) (*plot.Plot
 // shaded fault windows: an outage shows as a drop.
 func throughputPlot(name string, d scenarioPlots, leg *plot.Legend) (*plot.Plot, error) {
 	p := newPlot(name+": delivered throughput", "time since first delivery (s)", "deliveries per second (1/s)")
-	p.Y.Tick.Marker = intTicks{}
+	p.Y.Tick.Marker = linTicks{whole: true}
 	if len(d.Throughput) == 0 {
 		return p, nil
 	}
@@ -348,7 +343,7 @@ func throughputPlot(name string, d scenarioPlots, leg *plot.Legend) (*plot.Plot,
 // lossPlot is each receiver's lost messages and suppressed duplicates.
 func lossPlot(name string, d scenarioPlots, leg *plot.Legend) (*plot.Plot, error) {
 	p := newPlot(name+": loss and duplicates per receiver", "receiver", "messages")
-	p.Y.Tick.Marker = intTicks{}
+	p.Y.Tick.Marker = linTicks{whole: true}
 	if len(d.Loss) == 0 {
 		return p, nil
 	}

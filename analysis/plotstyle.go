@@ -70,7 +70,7 @@ func newPlot(title, x, y string) *plot.Plot {
 	p.X.Label.Text = x
 	p.Y.Label.Text = y
 	p.Add(plotter.NewGrid())
-	p.X.Tick.Marker, p.Y.Tick.Marker = plainTicks{}, plainTicks{}
+	p.X.Tick.Marker, p.Y.Tick.Marker = linTicks{}, linTicks{}
 	return p
 }
 
@@ -148,24 +148,15 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 	return ticks
 }
 
-// intTicks are linear ticks on whole numbers only: for axes that count
-// things.
-type intTicks struct{}
+// linTicks are about four to eight labelled ticks at a 1-2-5 step, with an
+// unlabelled one between each pair, labelled with just the decimals the
+// step needs ("1.2", not "1.2000000000000002" or "1.20"). With whole set
+// (axes that count things) the ticks are on whole numbers only.
+type linTicks struct{ whole bool }
 
 // Ticks implements plot.Ticker.
-func (intTicks) Ticks(lo, hi float64) []plot.Tick { return linearTicks(lo, hi, true) }
-
-// plainTicks are linear ticks at 1-2-5 steps, labelled with just the
-// decimals the step needs ("1.2", not "1.2000000000000002" or "1.20").
-type plainTicks struct{}
-
-// Ticks implements plot.Ticker.
-func (plainTicks) Ticks(lo, hi float64) []plot.Tick { return linearTicks(lo, hi, false) }
-
-// linearTicks returns about four to eight labelled ticks at a 1-2-5 step
-// between lo and hi, with an unlabelled one between each pair; with whole
-// set, the step is at least 1.
-func linearTicks(lo, hi float64, whole bool) []plot.Tick {
+func (lt linTicks) Ticks(lo, hi float64) []plot.Tick {
+	whole := lt.whole
 	if !(hi > lo) || math.IsInf(hi-lo, 0) {
 		return []plot.Tick{{Value: lo, Label: strconv.FormatFloat(lo, 'f', -1, 64)}}
 	}

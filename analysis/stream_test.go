@@ -181,7 +181,7 @@ func TestLinearTicks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var labels []string
-		for _, tk := range linearTicks(tt.lo, tt.hi, tt.whole) {
+		for _, tk := range (linTicks{tt.whole}).Ticks(tt.lo, tt.hi) {
 			if tk.Label != "" {
 				labels = append(labels, tk.Label)
 			}

@@ -41,16 +41,7 @@ type ScenarioSummary struct {
 	// evaluation's drill log); none for a scenario compared with all.
 	Groups []string `json:"groups,omitempty"`
 	Sent   int64    `json:"sent"`
-	// Expected counts each message once per node subscribed to its room
-	// when it was sent (the sender included: it receives its own messages).
-	Expected   int64 `json:"expected"`
-	Received   int64 `json:"received"`
-	Lost       int64 `json:"lost"`
-	Duplicates int64 `json:"duplicates"`
-	Reordered  int64 `json:"reordered"`
-	// ReceivedLive and ReceivedSync split Received by how messages arrived.
-	ReceivedLive int64 `json:"received_live"`
-	ReceivedSync int64 `json:"received_sync"`
+	Deliveries
 	// Unmatched deliveries have no "sent" line (e.g. mosquitto_pub).
 	Unmatched int64 `json:"unmatched"`
 	// NegativeLatencies counts deliveries stamped before they were sent
@@ -86,17 +77,33 @@ type ScenarioSummary struct {
 	timeLive, timeSync []point
 }
 
+// Deliveries are the counts of a scenario, or of one receiver in it; in
+// JSON their fields sit with those of the summary that holds them.
+type Deliveries struct {
+	// Expected counts each message once per node subscribed to its room
+	// when it was sent (the sender included: it receives its own messages).
+	Expected   int64 `json:"expected"`
+	Received   int64 `json:"received"`
+	Lost       int64 `json:"lost"`
+	Duplicates int64 `json:"duplicates"`
+	Reordered  int64 `json:"reordered"`
+	// ReceivedLive and ReceivedSync split Received by how messages arrived.
+	ReceivedLive int64 `json:"received_live"`
+	ReceivedSync int64 `json:"received_sync"`
+}
+
+// add adds o's counts to d.
+func (d *Deliveries) add(o Deliveries) {
+	d.Expected, d.Received, d.Lost = d.Expected+o.Expected, d.Received+o.Received, d.Lost+o.Lost
+	d.Duplicates, d.Reordered = d.Duplicates+o.Duplicates, d.Reordered+o.Reordered
+	d.ReceivedLive, d.ReceivedSync = d.ReceivedLive+o.ReceivedLive, d.ReceivedSync+o.ReceivedSync
+}
+
 // ReceiverSummary is one node's deliveries in a scenario.
 type ReceiverSummary struct {
-	Node         string  `json:"node"`
-	Expected     int64   `json:"expected"`
-	Received     int64   `json:"received"`
-	Lost         int64   `json:"lost"`
-	Duplicates   int64   `json:"duplicates"`
-	Reordered    int64   `json:"reordered"`
-	ReceivedLive int64   `json:"received_live"`
-	ReceivedSync int64   `json:"received_sync"`
-	LatencyMS    Latency `json:"latency_ms"`
+	Node string `json:"node"`
+	Deliveries
+	LatencyMS Latency `json:"latency_ms"`
 	// LongestWaitMS is the longest time the node went without a first
 	// delivery (by receive stamp) within the measured window, from its
 	// first subscription to its last log line: an outage as the node lived
@@ -129,18 +136,17 @@ func (m *model) summarize() Summary {
 }
 
 func (s *scenario) summarize() ScenarioSummary {
-	ss := ScenarioSummary{Name: s.name, Groups: s.groups, Faults: s.faults, Sent: s.sent,
-		timeLive: s.timeline, timeSync: s.timeSync}
+	ss := ScenarioSummary{Name: s.name, Groups: s.groups, Faults: s.faults, Sent: s.sent, Unmatched: s.unmatched,
+		NegativeLatencies: s.negative, timeLive: s.timeline, timeSync: s.timeSync}
 	if ss.Faults == nil {
 		ss.Faults = []Fault{}
 	}
 	var live, sync, self hist
 	perSecond := map[int64]int64{}
-	for n, acc := range s.recv {
-		r := ReceiverSummary{Node: s.nodeNames[n], Expected: s.expected[n], Duplicates: acc.duplicates,
-			Reordered: acc.reordered, ReceivedLive: acc.live.n, ReceivedSync: acc.sync.n}
-		r.Received = r.ReceivedLive + r.ReceivedSync
-		r.Lost = s.expected[n] - s.gotExp[n]
+	for n, acc := range s.acc {
+		r := ReceiverSummary{Node: s.nodes.list[n], Deliveries: Deliveries{Expected: acc.expected,
+			Received: acc.live.n + acc.sync.n, Lost: acc.expected - acc.gotExp, Duplicates: acc.duplicates,
+			Reordered: acc.reordered, ReceivedLive: acc.live.n, ReceivedSync: acc.sync.n}}
 		var mine hist
 		mine.merge(&acc.live)
 		mine.merge(&acc.sync)
@@ -158,28 +164,14 @@ func (s *scenario) summarize() ScenarioSummary {
 				ss.LongestWaitMS, ss.LongestWaitNode = r.LongestWaitMS, r.Node
 			}
 		}
-		ss.Expected += r.Expected
-		ss.Received += r.Received
-		ss.Lost += r.Lost
-		ss.Duplicates += r.Duplicates
-		ss.Reordered += r.Reordered
-		ss.ReceivedLive += r.ReceivedLive
-		ss.ReceivedSync += r.ReceivedSync
-	}
-	for n := range s.nodeNames {
-		ak := s.ackBy[n]
-		if s.sentBy[n] > 0 || ak != nil {
-			if ak == nil {
-				ak = &hist{}
-			}
-			ss.Senders = append(ss.Senders, SenderSummary{Node: s.nodeNames[n], Sent: s.sentBy[n], AckLatencyMS: ak.latency()})
+		ss.Deliveries.add(r.Deliveries)
+		if acc.sent > 0 || acc.ack.n > 0 {
+			ss.Senders = append(ss.Senders, SenderSummary{Node: r.Node, Sent: acc.sent, AckLatencyMS: acc.ack.latency()})
 		}
 	}
 	all := &hist{}
 	all.merge(&live)
 	all.merge(&sync)
-	ss.Unmatched = s.unmatched
-	ss.NegativeLatencies = s.negative
 	ss.LatencyMS = all.latency()
 	ss.LiveLatencyMS = live.latency()
 	ss.SyncLatencyMS = sync.latency()
@@ -190,10 +182,7 @@ func (s *scenario) summarize() ScenarioSummary {
 		ss.ThroughputMsgsPerS = round3(float64(ss.Received) / ss.WindowS)
 		ss.ThroughputMBPerS = math.Round(float64(s.bytesRecv)/ss.WindowS) / 1e6 // to the byte per second
 	}
-	ss.throughput = throughputSeries(perSecond)
-	if len(perSecond) > 0 {
-		ss.throughputT0 = slices.Min(slices.Collect(maps.Keys(perSecond))) * 1e9
-	}
+	ss.throughput, ss.throughputT0 = throughputSeries(perSecond)
 	ss.all = all
 	return ss
 }
@@ -205,27 +194,22 @@ const maxFilledSeconds = 1 << 20
 // throughputSeries turns deliveries per second of receive time into the
 // plotted series: x is seconds since the first second with a delivery, y the
 // deliveries in that second, with every second up to the last one present
-// (zero when nothing arrived, so an outage shows as a drop to zero).
-func throughputSeries(perSecond map[int64]int64) []point {
+// (zero when nothing arrived, so an outage shows as a drop to zero). It
+// also returns that first second, in ns since the epoch.
+func throughputSeries(perSecond map[int64]int64) (pts []point, t0 int64) {
 	if len(perSecond) == 0 {
-		return nil
+		return nil, 0
 	}
-	secs := make([]int64, 0, len(perSecond))
-	for sec := range perSecond {
-		secs = append(secs, sec)
-	}
-	slices.Sort(secs)
+	secs := slices.Sorted(maps.Keys(perSecond))
 	first, last := secs[0], secs[len(secs)-1]
 	if last-first >= maxFilledSeconds {
-		pts := make([]point, len(secs))
-		for i, sec := range secs {
-			pts[i] = point{float64(sec - first), float64(perSecond[sec])}
+		for _, sec := range secs {
+			pts = append(pts, point{float64(sec - first), float64(perSecond[sec])})
 		}
-		return pts
+		return pts, first * 1e9
 	}
-	pts := make([]point, 0, last-first+1)
 	for sec := first; sec <= last; sec++ {
 		pts = append(pts, point{float64(sec - first), float64(perSecond[sec])})
 	}
-	return pts
+	return pts, first * 1e9
 }

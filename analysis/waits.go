@@ -80,6 +80,6 @@ func (s *scenario) longestWait(n int32) float64 {
 		start = s.winFrom
 	}
 	start = max(start, s.winFrom)
-	end := min(s.winTo, s.lastTS[n])
-	return round3(float64(s.recv[n].waits.longest(start, end)) / 1e6)
+	end := min(s.winTo, s.acc[n].lastTS)
+	return round3(float64(s.acc[n].waits.longest(start, end)) / 1e6)
 }
