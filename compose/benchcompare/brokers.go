@@ -100,17 +100,21 @@ func ourArgs(bin, variant, addr, httpAddr, dir string) ([]string, error) {
 	return argv, nil
 }
 
-// runningBroker is one broker child on a loopback port.
+// runningBroker is one broker on loopback: one child, or a cluster's three.
 type runningBroker struct {
 	Name string
-	Addr string // host:port
-	URL  string // tcp://host:port
+	URL  string // tcp://host:port, a cluster's comma-separated
 	// HTTP is a distchat broker's HTTP listener (host:port), for /stats;
 	// "" for the others.
-	HTTP string
-	proc *child
-	// peers are the cluster variant's other brokers (cluster.go).
-	peers []*child
+	HTTP  string
+	procs []*child
+}
+
+// brokerProc is one broker process to launch: its name, directory (which
+// receives broker.log), command line and MQTT address.
+type brokerProc struct {
+	name, dir, addr string
+	argv            []string
 }
 
 // startBroker starts broker name in a fresh directory under dir and waits
@@ -122,43 +126,71 @@ func (e *Env) startBroker(ctx context.Context, name, dir string) (*runningBroker
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker dir: %w", err)
 	}
-	port, err := netwait.FreePort()
+	ports, err := freePorts(2) // MQTT, and HTTP for a distchat broker
 	if err != nil {
 		return nil, err
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	addr := loopback(ports[0])
+	b := &runningBroker{Name: name, URL: "tcp://" + addr}
 	var argv []string
-	httpAddr := ""
 	switch name {
 	case Mosquitto:
 		conf := filepath.Join(dir, "mosquitto.conf")
-		if err := os.WriteFile(conf, []byte(MosquittoConfig(port)), 0o644); err != nil {
+		if err := os.WriteFile(conf, []byte(MosquittoConfig(ports[0])), 0o644); err != nil {
 			return nil, fmt.Errorf("write mosquitto config: %w", err)
 		}
 		argv = []string{e.MosquittoBin, "-c", conf}
 	case Mochi:
 		argv = []string{e.Bins.BareMochi, "-tcp", addr}
 	default:
-		httpPort, err := netwait.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		httpAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort))
-		if argv, err = ourArgs(e.Bins.Broker, name, addr, httpAddr, filepath.Join(dir, "data")); err != nil {
+		b.HTTP = loopback(ports[1])
+		if argv, err = ourArgs(e.Bins.Broker, name, addr, b.HTTP, filepath.Join(dir, "data")); err != nil {
 			return nil, err
 		}
 	}
-	c, err := startChild(ctx, name, argv, nil, filepath.Join(dir, "broker.log"))
-	if err != nil {
+	if b.procs, err = launch(ctx, []brokerProc{{name: name, dir: dir, addr: addr, argv: argv}}); err != nil {
 		return nil, err
-	}
-	b := &runningBroker{Name: name, Addr: addr, URL: "tcp://" + addr, HTTP: httpAddr, proc: c}
-	if err := c.listening(ctx, addr); err != nil {
-		_, serr := c.stop()
-		return nil, errors.Join(err, serr)
 	}
 	return b, nil
 }
+
+// launch starts every process, then waits until each listens on its
+// address; when one fails it stops those it started.
+func launch(ctx context.Context, procs []brokerProc) ([]*child, error) {
+	var started []*child
+	fail := func(err error) ([]*child, error) {
+		_, serr := stopAll(started)
+		return nil, errors.Join(err, serr)
+	}
+	for _, p := range procs {
+		c, err := startChild(ctx, p.name, p.argv, nil, filepath.Join(p.dir, "broker.log"))
+		if err != nil {
+			return fail(err)
+		}
+		started = append(started, c)
+	}
+	for i, c := range started {
+		if err := c.listening(ctx, procs[i].addr); err != nil {
+			return fail(err)
+		}
+	}
+	return started, nil
+}
+
+// freePorts returns n free loopback ports.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, n)
+	for i := range ports {
+		var err error
+		if ports[i], err = netwait.FreePort(); err != nil {
+			return nil, err
+		}
+	}
+	return ports, nil
+}
+
+// loopback is port's address on 127.0.0.1.
+func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
 // groupCommits reads a distchat broker's room log group commits from its
 // /stats (zero with durability process, and for the other brokers).
@@ -191,16 +223,7 @@ func (b *runningBroker) groupCommits(ctx context.Context) (GroupCommits, error) 
 
 // stop ends the broker (every process of a cluster) and returns what it
 // used: CPU and peak RSS summed over its processes.
-func (b *runningBroker) stop() (Usage, error) {
-	u, err := b.proc.stop()
-	for _, p := range b.peers {
-		pu, perr := p.stop()
-		u.CPU += pu.CPU
-		u.MaxRSSKB += pu.MaxRSSKB
-		err = errors.Join(err, perr)
-	}
-	return u, err
-}
+func (b *runningBroker) stop() (Usage, error) { return stopAll(b.procs) }
 
 // findMosquitto returns the mosquitto binary and its version. When it is
 // missing and this process runs as root it installs the Debian package.
@@ -245,9 +268,4 @@ func MosquittoVersion(help string) string {
 		}
 	}
 	return ""
-}
-
-func lastOf(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image/color"
 	"os"
+	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -104,10 +105,8 @@ func (r Report) barPlot(load, title string, get func(Figures) float64) (*plot.Pl
 }
 
 func brokerColor(name string) color.Color {
-	for i, b := range AllBrokers {
-		if b == name {
-			return brokerColors[i%len(brokerColors)]
-		}
+	if i := slices.Index(AllBrokers, name); i >= 0 {
+		return brokerColors[i%len(brokerColors)]
 	}
 	return color.Black
 }

@@ -1,6 +1,7 @@
 package benchcompare
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,8 +59,7 @@ var columns = []column{
 // Mosquitto) after each figure, preceded by the machine line.
 func (r Report) Tables() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Measured %s on %d cores, %s, %s, Mosquitto %s, with `%s`.\n", r.Date, r.Machine.Cores,
-		r.Machine.OS, r.Machine.GoVersion, orDash(r.Machine.Mosquitto), r.Command)
+	b.WriteString(r.measuredLine())
 	b.WriteString("Mosquitto runs on its one thread, each single distchat broker on one processor (-procs 1); bare Mochi and the cluster's brokers on Go's default processors (every core, or GOMAXPROCS from the environment).\n")
 	b.WriteString("The × columns are ours ÷ Mosquitto: below 1 is better for latency, loss, CPU and RSS; above 1 is better for msg/s and ramp capacity.\n")
 	for i, load := range r.Loads {
@@ -67,6 +67,13 @@ func (r Report) Tables() string {
 		r.table(&b, load)
 	}
 	return b.String()
+}
+
+// measuredLine says when, on what and with which command the figures
+// were measured.
+func (r Report) measuredLine() string {
+	return fmt.Sprintf("Measured %s on %d cores, %s, %s, Mosquitto %s, with `%s`.\n", r.Date, r.Machine.Cores,
+		r.Machine.OS, r.Machine.GoVersion, cmp.Or(r.Machine.Mosquitto, "—"), r.Command)
 }
 
 func (r Report) table(b *strings.Builder, load string) {
@@ -162,13 +169,6 @@ func stepsLine(steps []RampStep) string {
 		parts[i] = fmt.Sprintf("%g %s", s.TotalRate, mark)
 	}
 	return strings.Join(parts, ", ")
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "—"
-	}
-	return s
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
