@@ -36,11 +36,11 @@ const (
 	MarkerEnd   = "<!-- bench-compare:end -->"
 )
 
-// column is one figure of the tables.
+// column is one figure of the tables (and of the plot's panels): its
+// head, how to read it and how to print it.
 type column struct {
-	head string
-	get  func(Figures) float64
-	// format prints the value.
+	head   string
+	get    func(Figures) float64
 	format string
 }
 
@@ -77,55 +77,20 @@ func (r Report) measuredLine() string {
 }
 
 func (r Report) table(b *strings.Builder, load string) {
-	b.WriteString("| broker |")
-	sep := "|---|"
+	head := []string{"broker"}
 	for _, c := range columns {
-		head := c.head
-		if load == "ramp" && head == "msg/s" {
-			head = "capacity msg/s"
+		if load == "ramp" && c.head == "msg/s" {
+			c.head = "capacity msg/s"
 		}
-		fmt.Fprintf(b, " %s | × |", head)
-		sep += "---:|---:|"
+		head = append(head, c.head, "×")
 	}
-	b.WriteString("\n" + sep + "\n")
-	ref, hasRef := r.find(load, Mosquitto)
+	writeRow(b, head...)
+	b.WriteString("|---|" + strings.Repeat("---:|---:|", len(columns)) + "\n")
 	var notes []string
 	for _, broker := range r.Brokers {
-		res, ok := r.find(load, broker)
-		if !ok {
-			continue
-		}
-		fmt.Fprintf(b, "| %s |", broker)
-		// A ramp whose first step failed has a capacity of 0 and no other figures.
-		noPass := len(res.Steps) > 0 && !res.Steps[0].Passed
-		for _, c := range columns {
-			if (res.Error != "" && len(res.Steps) == 0) || (noPass && c.head != "msg/s") {
-				b.WriteString(" — | — |")
-				continue
-			}
-			v := fmt.Sprintf(c.format, c.get(res.Figures))
-			if res.AtLeast && c.head == "msg/s" {
-				v = "≥ " + v
-			}
-			ratio := "—"
-			if hasRef && broker != Mosquitto && ref.Error == "" {
-				ratio = Ratio(c.get(res.Figures), c.get(ref.Figures))
-			}
-			fmt.Fprintf(b, " %s | %s |", v, ratio)
-		}
-		b.WriteString("\n")
-		if res.Error != "" {
-			notes = append(notes, fmt.Sprintf("%s failed: %s", broker, oneLine(res.Error)))
-		}
-		if len(res.Steps) > 0 {
-			notes = append(notes, broker+" steps (msg/s in all): "+stepsLine(res.Steps))
-		}
-		if len(res.RoundsMsgPerS) > 1 {
-			notes = append(notes, broker+" rounds (msg/s): "+roundsLine(res.RoundsMsgPerS))
-		}
-		if g := res.GroupCommits; g.Fsyncs > 0 {
-			notes = append(notes, fmt.Sprintf("%s group commit (its /stats): %d fsyncs, %.1f appends per fsync, %.3f ms per fsync",
-				broker, g.Fsyncs, g.AppendsPerFsync, g.FsyncMeanMS))
+		if res, ok := r.find(load, broker); ok {
+			writeRow(b, r.cells(res)...)
+			notes = append(notes, notesOf(res)...)
 		}
 	}
 	for _, n := range notes {
@@ -134,6 +99,56 @@ func (r Report) table(b *strings.Builder, load string) {
 	if len(notes) > 0 {
 		b.WriteString("\n")
 	}
+}
+
+// writeRow writes one row of a Markdown table.
+func writeRow(b *strings.Builder, cells ...string) {
+	b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+}
+
+// cells are a result's row: the broker, then each figure and its ratio to
+// Mosquitto's under the same load.
+func (r Report) cells(res Result) []string {
+	ref, hasRef := r.find(res.Load, Mosquitto)
+	// A ramp whose first step failed has a capacity of 0 and no other figures.
+	noPass := len(res.Steps) > 0 && !res.Steps[0].Passed
+	row := []string{res.Broker}
+	for _, c := range columns {
+		if (res.Error != "" && len(res.Steps) == 0) || (noPass && c.head != "msg/s") {
+			row = append(row, "—", "—")
+			continue
+		}
+		v := fmt.Sprintf(c.format, c.get(res.Figures))
+		if res.AtLeast && c.head == "msg/s" {
+			v = "≥ " + v
+		}
+		ratio := "—"
+		if hasRef && res.Broker != Mosquitto && ref.Error == "" {
+			ratio = Ratio(c.get(res.Figures), c.get(ref.Figures))
+		}
+		row = append(row, v, ratio)
+	}
+	return row
+}
+
+// notesOf are the lines under a table about one result: its failure,
+// ramp steps, rounds and group commits.
+func notesOf(res Result) []string {
+	var notes []string
+	if res.Error != "" {
+		notes = append(notes, fmt.Sprintf("%s failed: %s", res.Broker, oneLine(res.Error)))
+	}
+	if len(res.Steps) > 0 {
+		notes = append(notes, res.Broker+" steps (msg/s in all): "+stepsLine(res.Steps))
+	}
+	if len(res.RoundsMsgPerS) > 1 {
+		notes = append(notes, res.Broker+" rounds (msg/s): "+roundsLine(res.RoundsMsgPerS))
+	}
+	if g := res.GroupCommits; g.Fsyncs > 0 {
+		notes = append(notes, fmt.Sprintf("%s group commit (its /stats): %d fsyncs, %.1f appends per fsync, %.3f ms per fsync",
+			res.Broker, g.Fsyncs, g.AppendsPerFsync, g.FsyncMeanMS))
+	}
+	return notes
 }
 
 // find returns the result of broker under load.

@@ -30,22 +30,21 @@ func (r Report) Summary(link string) string {
 	b.WriteString(r.measuredLine())
 	b.WriteString("Each cell is the broker's key figure under the load ÷ Mosquitto's: msg/s and capacity, above 1 is better; p99, below 1 is better.\n")
 	fmt.Fprintf(&b, "Every figure (latency, loss, CPU and memory per broker), the rounds' spread and what each load is: [%s](%s).\n\n", link, link)
-	b.WriteString("| broker |")
-	sep := "|---|"
+	head := []string{"broker"}
 	for _, load := range r.Loads {
-		fmt.Fprintf(&b, " %s %s × |", load, keyFigureOf(load).head)
-		sep += "---:|"
+		head = append(head, load+" "+keyFigureOf(load).head+" ×")
 	}
-	b.WriteString("\n" + sep + "\n")
+	writeRow(&b, head...)
+	b.WriteString("|---|" + strings.Repeat("---:|", len(r.Loads)) + "\n")
 	for _, broker := range r.Brokers {
 		if broker == Mosquitto {
 			continue
 		}
-		fmt.Fprintf(&b, "| %s |", broker)
+		row := []string{broker}
 		for _, load := range r.Loads {
-			fmt.Fprintf(&b, " %s |", r.summaryCell(load, broker))
+			row = append(row, r.summaryCell(load, broker))
 		}
-		b.WriteString("\n")
+		writeRow(&b, row...)
 	}
 	return b.String()
 }

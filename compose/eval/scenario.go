@@ -23,9 +23,6 @@ import (
 // a scenario starts them: a scenario with `nodes: n` runs the first n.
 var NodeServices = []string{"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"}
 
-// Nodes are the nodes a scenario runs when it does not say how many.
-var Nodes = NodeServices[:DefaultNodes:DefaultNodes]
-
 // DefaultNodes is how many nodes a scenario runs by default.
 const DefaultNodes = 3
 
