@@ -55,11 +55,11 @@ var columns = []column{
 	{"broker RSS MB", func(f Figures) float64 { return f.BrokerRSSMB }, "%.1f"},
 }
 
-// Tables renders one Markdown table per load with a ratio column (ours ÷
-// Mosquitto) after each figure, preceded by the machine line.
-func (r Report) Tables() string {
+// Markdown is compare.md: one table per load with a ratio column (ours ÷
+// Mosquitto) after each figure, under the machine line.
+func (r Report) Markdown() string {
 	var b strings.Builder
-	b.WriteString(r.measuredLine())
+	b.WriteString("# bench-compare: distchat beside Mosquitto\n\n" + r.measuredLine())
 	b.WriteString("Mosquitto runs on its one thread, each single distchat broker on one processor (-procs 1); bare Mochi and the cluster's brokers on Go's default processors (every core, or GOMAXPROCS from the environment).\n")
 	b.WriteString("The × columns are ours ÷ Mosquitto: below 1 is better for latency, loss, CPU and RSS; above 1 is better for msg/s and ramp capacity.\n")
 	for i, load := range r.Loads {
@@ -187,11 +187,6 @@ func stepsLine(steps []RampStep) string {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-// Markdown is compare.md.
-func (r Report) Markdown() string {
-	return "# bench-compare: distchat beside Mosquitto\n\n" + r.Tables()
-}
 
 // write writes compare.json and compare.md into dir.
 func (r Report) write(dir string) error {
