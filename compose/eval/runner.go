@@ -35,9 +35,7 @@ func (ExecCommander) Run(ctx context.Context, env []string, name string, args ..
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		msg := strings.TrimSpace(stderr.String())
-		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
-			msg = msg[i+1:]
-		}
+		msg = msg[strings.LastIndexByte(msg, '\n')+1:] // its last line
 		return stdout.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, msg)
 	}
 	return stdout.String(), nil
