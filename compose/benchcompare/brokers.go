@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -70,22 +69,6 @@ func ParseBrokers(list string) ([]string, error) {
 	return out, nil
 }
 
-// MosquittoConfig is the configuration file of a benchmark Mosquitto on
-// 127.0.0.1:port: anonymous, in memory, with a queue deep enough that a
-// slow subscriber is not the reason for loss, and Nagle off as Go's net
-// package has it for the other brokers.
-func MosquittoConfig(port int) string {
-	return fmt.Sprintf(`listener %d 127.0.0.1
-allow_anonymous true
-max_queued_messages 100000
-persistence false
-set_tcp_nodelay true
-log_dest stderr
-log_type error
-log_type warning
-`, port)
-}
-
 // ourArgs returns the distchat broker's command line for variant on addr
 // with data directory dir, serving /stats on httpAddr ("": no HTTP).
 func ourArgs(bin, variant, addr, httpAddr, dir string) ([]string, error) {
@@ -100,17 +83,21 @@ func ourArgs(bin, variant, addr, httpAddr, dir string) ([]string, error) {
 	return argv, nil
 }
 
-// runningBroker is one broker child on a loopback port.
+// runningBroker is one broker on loopback: one child, or a cluster's three.
 type runningBroker struct {
 	Name string
-	Addr string // host:port
-	URL  string // tcp://host:port
+	URL  string // tcp://host:port, a cluster's comma-separated
 	// HTTP is a distchat broker's HTTP listener (host:port), for /stats;
 	// "" for the others.
-	HTTP string
-	proc *child
-	// peers are the cluster variant's other brokers (cluster.go).
-	peers []*child
+	HTTP  string
+	procs []*child
+}
+
+// brokerProc is one broker process to launch: its name, directory (which
+// receives broker.log), command line and MQTT address.
+type brokerProc struct {
+	name, dir, addr string
+	argv            []string
 }
 
 // startBroker starts broker name in a fresh directory under dir and waits
@@ -122,43 +109,71 @@ func (e *Env) startBroker(ctx context.Context, name, dir string) (*runningBroker
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker dir: %w", err)
 	}
-	port, err := netwait.FreePort()
+	ports, err := freePorts(2) // MQTT, and HTTP for a distchat broker
 	if err != nil {
 		return nil, err
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	addr := loopback(ports[0])
+	b := &runningBroker{Name: name, URL: "tcp://" + addr}
 	var argv []string
-	httpAddr := ""
 	switch name {
 	case Mosquitto:
 		conf := filepath.Join(dir, "mosquitto.conf")
-		if err := os.WriteFile(conf, []byte(MosquittoConfig(port)), 0o644); err != nil {
+		if err := os.WriteFile(conf, []byte(MosquittoConfig(ports[0])), 0o644); err != nil {
 			return nil, fmt.Errorf("write mosquitto config: %w", err)
 		}
 		argv = []string{e.MosquittoBin, "-c", conf}
 	case Mochi:
 		argv = []string{e.Bins.BareMochi, "-tcp", addr}
 	default:
-		httpPort, err := netwait.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		httpAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort))
-		if argv, err = ourArgs(e.Bins.Broker, name, addr, httpAddr, filepath.Join(dir, "data")); err != nil {
+		b.HTTP = loopback(ports[1])
+		if argv, err = ourArgs(e.Bins.Broker, name, addr, b.HTTP, filepath.Join(dir, "data")); err != nil {
 			return nil, err
 		}
 	}
-	c, err := startChild(ctx, name, argv, nil, filepath.Join(dir, "broker.log"))
-	if err != nil {
+	if b.procs, err = launch(ctx, []brokerProc{{name: name, dir: dir, addr: addr, argv: argv}}); err != nil {
 		return nil, err
-	}
-	b := &runningBroker{Name: name, Addr: addr, URL: "tcp://" + addr, HTTP: httpAddr, proc: c}
-	if err := c.listening(ctx, addr); err != nil {
-		_, serr := c.stop()
-		return nil, errors.Join(err, serr)
 	}
 	return b, nil
 }
+
+// launch starts every process, then waits until each listens on its
+// address; when one fails it stops those it started.
+func launch(ctx context.Context, procs []brokerProc) ([]*child, error) {
+	var started []*child
+	fail := func(err error) ([]*child, error) {
+		_, serr := stopAll(started)
+		return nil, errors.Join(err, serr)
+	}
+	for _, p := range procs {
+		c, err := startChild(ctx, p.name, p.argv, nil, filepath.Join(p.dir, "broker.log"))
+		if err != nil {
+			return fail(err)
+		}
+		started = append(started, c)
+	}
+	for i, c := range started {
+		if err := c.listening(ctx, procs[i].addr); err != nil {
+			return fail(err)
+		}
+	}
+	return started, nil
+}
+
+// freePorts returns n free loopback ports.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, n)
+	for i := range ports {
+		var err error
+		if ports[i], err = netwait.FreePort(); err != nil {
+			return nil, err
+		}
+	}
+	return ports, nil
+}
+
+// loopback is port's address on 127.0.0.1.
+func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
 // groupCommits reads a distchat broker's room log group commits from its
 // /stats (zero with durability process, and for the other brokers).
@@ -168,6 +183,9 @@ func (b *runningBroker) groupCommits(ctx context.Context) (GroupCommits, error) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	var st struct {
+		RoomLog GroupCommits `json:"room_log"` // null or absent: zero
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.HTTP+"/stats", nil)
 	if err != nil {
 		return GroupCommits{}, fmt.Errorf("%s /stats: %w", b.Name, err)
@@ -177,77 +195,12 @@ func (b *runningBroker) groupCommits(ctx context.Context) (GroupCommits, error) 
 		return GroupCommits{}, fmt.Errorf("%s /stats: %w", b.Name, err)
 	}
 	defer resp.Body.Close()
-	var st struct {
-		RoomLog *GroupCommits `json:"room_log"`
-	}
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		return GroupCommits{}, fmt.Errorf("%s /stats: %w", b.Name, err)
 	}
-	if st.RoomLog == nil {
-		return GroupCommits{}, nil
-	}
-	return *st.RoomLog, nil
+	return st.RoomLog, nil
 }
 
 // stop ends the broker (every process of a cluster) and returns what it
 // used: CPU and peak RSS summed over its processes.
-func (b *runningBroker) stop() (Usage, error) {
-	u, err := b.proc.stop()
-	for _, p := range b.peers {
-		pu, perr := p.stop()
-		u.CPU += pu.CPU
-		u.MaxRSSKB += pu.MaxRSSKB
-		err = errors.Join(err, perr)
-	}
-	return u, err
-}
-
-// findMosquitto returns the mosquitto binary and its version. When it is
-// missing and this process runs as root it installs the Debian package.
-func findMosquitto(ctx context.Context, progress func(string, ...any)) (string, string, error) {
-	path, err := lookMosquitto()
-	if err != nil && os.Geteuid() == 0 {
-		progress("mosquitto not found: apt-get install -y mosquitto")
-		for _, argv := range [][]string{{"apt-get", "update"}, {"apt-get", "install", "-y", "mosquitto"}} {
-			out, aerr := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
-			if aerr != nil {
-				return "", "", fmt.Errorf("%s: %w (%s)", strings.Join(argv, " "), aerr, lastOf(string(out)))
-			}
-		}
-		path, err = lookMosquitto()
-	}
-	if err != nil {
-		return "", "", errors.New("mosquitto not found on PATH: install it (apt-get install mosquitto) or leave it out with -brokers")
-	}
-	// mosquitto -h prints "mosquitto version X.Y.Z" first and exits 3.
-	out, herr := exec.CommandContext(ctx, path, "-h").CombinedOutput()
-	version := MosquittoVersion(string(out))
-	if version == "" {
-		return "", "", fmt.Errorf("%s -h: no version in its output (%v)", path, herr)
-	}
-	return path, version, nil
-}
-
-// lookMosquitto finds mosquitto on PATH or in /usr/sbin (not on a normal
-// user's PATH on Debian).
-func lookMosquitto() (string, error) {
-	if p, err := exec.LookPath("mosquitto"); err == nil {
-		return p, nil
-	}
-	return exec.LookPath("/usr/sbin/mosquitto")
-}
-
-// MosquittoVersion extracts the version from mosquitto -h output.
-func MosquittoVersion(help string) string {
-	for _, line := range strings.Split(help, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "mosquitto version "); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
-func lastOf(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
-}
+func (b *runningBroker) stop() (Usage, error) { return stopAll(b.procs) }

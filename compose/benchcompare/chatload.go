@@ -47,25 +47,19 @@ func (e *Env) runChat(ctx context.Context, url, dir, label string, cfg ChatConfi
 		return measured{}, fmt.Errorf("chat load: %w", err)
 	}
 	var nodes []*child
-	var startErr error
 	for i := range cfg.Nodes {
 		nick := "n" + strconv.Itoa(i)
 		argv := spreadArgs(cfg.nodeArgs(e.Bins.Chatnode, spreadURL(url, i), nick, filepath.Join(logs, nick+".log"), label), cfg, url)
 		c, err := startChild(ctx, "chatnode "+nick, argv, nil, filepath.Join(dir, nick+".out"))
 		if err != nil {
-			startErr = err
-			break
+			_, serr := stopAll(nodes)
+			return measured{}, errors.Join(serr, err)
 		}
 		nodes = append(nodes, c)
 	}
 	var cpu time.Duration
 	var errs []error
 	for _, c := range nodes {
-		if startErr != nil {
-			_, err := c.stop()
-			errs = append(errs, err)
-			continue
-		}
 		u, code, err := c.wait()
 		cpu += u.CPU
 		// Exit 1 is "fewer messages than expected": loss, which the
@@ -75,7 +69,7 @@ func (e *Env) runChat(ctx context.Context, url, dir, label string, cfg ChatConfi
 		}
 		errs = append(errs, err)
 	}
-	if err := errors.Join(append(errs, startErr)...); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return measured{}, err
 	}
 	if err := ctx.Err(); err != nil {

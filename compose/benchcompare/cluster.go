@@ -2,17 +2,13 @@ package benchcompare
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/distchat/distchat/broker/netwait"
 )
 
 // Cluster is the distchat broker in cluster mode: three broker processes
@@ -42,53 +38,31 @@ func clusterArgs(bin string, i int, addr, route string, routes []string, dir str
 // waits until each accepts MQTT connections, which it does once the cluster
 // has elected its JetStream leader.
 func (e *Env) startCluster(ctx context.Context, dir string) (*runningBroker, error) {
-	addrs := make([]string, clusterSize)
-	routes := make([]string, clusterSize)
-	urls := make([]string, clusterSize)
-	for i := range clusterSize {
-		mqttPort, err := netwait.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		routePort, err := netwait.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		addrs[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(mqttPort))
-		urls[i] = "tcp://" + addrs[i]
-		routes[i] = "nats://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(routePort))
-	}
-	b := &runningBroker{Name: Cluster, Addr: addrs[0], URL: strings.Join(urls, ",")}
-	var procs []*child
-	fail := func(err error) (*runningBroker, error) {
-		for _, c := range procs {
-			_, serr := c.stop()
-			err = errors.Join(err, serr)
-		}
+	ports, err := freePorts(2 * clusterSize) // MQTT and route, broker by broker
+	if err != nil {
 		return nil, err
 	}
+	routes, urls := make([]string, clusterSize), make([]string, clusterSize)
+	procs := make([]brokerProc, clusterSize)
 	for i := range clusterSize {
-		bdir := filepath.Join(dir, "broker"+strconv.Itoa(i+1))
-		if err := os.MkdirAll(bdir, 0o755); err != nil {
-			return fail(fmt.Errorf("broker dir: %w", err))
-		}
-		route := strings.TrimPrefix(routes[i], "nats://")
-		argv, err := clusterArgs(e.Bins.Broker, i, addrs[i], route, routes, filepath.Join(bdir, "data"))
-		if err != nil {
-			return fail(err)
-		}
-		c, err := startChild(ctx, fmt.Sprintf("%s broker%d", Cluster, i+1), argv, nil, filepath.Join(bdir, "broker.log"))
-		if err != nil {
-			return fail(err)
-		}
-		procs = append(procs, c)
+		routes[i] = "nats://" + loopback(ports[2*i+1])
+		procs[i] = brokerProc{name: fmt.Sprintf("%s broker%d", Cluster, i+1), dir: filepath.Join(dir, "broker"+strconv.Itoa(i+1)),
+			addr: loopback(ports[2*i])}
+		urls[i] = "tcp://" + procs[i].addr
 	}
-	for i, c := range procs {
-		if err := c.listening(ctx, addrs[i]); err != nil {
-			return fail(err)
+	for i := range procs {
+		p := &procs[i]
+		if err := os.MkdirAll(p.dir, 0o755); err != nil {
+			return nil, fmt.Errorf("broker dir: %w", err)
+		}
+		if p.argv, err = clusterArgs(e.Bins.Broker, i, p.addr, loopback(ports[2*i+1]), routes, filepath.Join(p.dir, "data")); err != nil {
+			return nil, err
 		}
 	}
-	b.proc, b.peers = procs[0], procs[1:]
+	b := &runningBroker{Name: Cluster, URL: strings.Join(urls, ",")}
+	if b.procs, err = launch(ctx, procs); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 

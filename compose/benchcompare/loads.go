@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -22,18 +23,6 @@ const (
 	// KindRamp repeats the chat load at increasing rates (runRamp).
 	KindRamp
 )
-
-func (k LoadKind) String() string {
-	switch k {
-	case KindPairs:
-		return "pairs"
-	case KindChat:
-		return "chat"
-	case KindRamp:
-		return "ramp"
-	}
-	return fmt.Sprintf("LoadKind(%d)", int(k))
-}
 
 // Options are the durations and sizes of a run (the command's flags).
 type Options struct {
@@ -195,4 +184,27 @@ func runPairsMeasured(ctx context.Context, cfg PairsConfig, url string) (measure
 		f.MsgPerS = round(float64(r.Received)/r.Elapsed.Seconds(), 1)
 	}
 	return measured{fig: f, loadCPU: after - before}, nil
+}
+
+// Describe is the load's one-line description in the report.
+func (l Load) Describe() string {
+	switch l.Kind {
+	case KindPairs:
+		return fmt.Sprintf("closed loop, %d publisher/subscriber pair(s) of paho clients, each pair on its own room topic; "+
+			"the next message goes when the previous one arrived; QoS 1, %d B; %s measured after %s warm-up; "+
+			"%d round(s), every broker once per round in turn, figures from each broker's middle round by msg/s.",
+			l.Pairs.Pairs, l.Pairs.Size, l.Pairs.Duration, l.Pairs.Warmup, l.Rounds)
+	case KindChat:
+		return fmt.Sprintf("open loop, %d chatnode bench processes in one room at %g msg/s each (every node receives every message); "+
+			"QoS 1, %d B, %s; load CPU is the nodes'.", l.Chat.Nodes, l.Chat.Rate, l.Chat.Size, l.Chat.Duration)
+	case KindRamp:
+		rates := make([]string, len(l.Rates))
+		for i, r := range l.Rates {
+			rates[i] = strconv.FormatFloat(r, 'f', -1, 64)
+		}
+		return fmt.Sprintf("%d chatnode bench processes in one room at %s msg/s each, %s per step, a fresh broker per step, "+
+			"until a step loses a message or its p99 passes %d ms; capacity is the highest total rate that passed, "+
+			"the other figures are that step's.", l.Chat.Nodes, strings.Join(rates, ", "), l.Chat.Duration, rampP99LimitMS)
+	}
+	return fmt.Sprintf("LoadKind(%d)", int(l.Kind))
 }

@@ -49,7 +49,8 @@ type receipt struct {
 
 // pair is one publisher and its subscriber on their own room topic.
 type pair struct {
-	n        int
+	user     string // p<n>, in room pair<n>
+	room     string
 	topic    string
 	pub, sub mqtt.Client
 	got      chan receipt
@@ -101,8 +102,8 @@ func RunPairs(ctx context.Context, cfg PairsConfig) (PairsResult, error) {
 
 // connectPair connects pair n's subscriber (subscribed) and publisher.
 func connectPair(url string, n int) (*pair, error) {
-	user := "p" + strconv.Itoa(n)
-	p := &pair{n: n, topic: wire.RoomTopic("pair"+strconv.Itoa(n), user), got: make(chan receipt, 64)}
+	user, room := "p"+strconv.Itoa(n), "pair"+strconv.Itoa(n)
+	p := &pair{user: user, room: room, topic: wire.RoomTopic(room, user), got: make(chan receipt, 64)}
 	var err error
 	if p.sub, err = connectClient(url, "bench-sub-"+user, user); err != nil {
 		return nil, err
@@ -167,13 +168,12 @@ func (p *pair) loop(ctx context.Context, cfg PairsConfig, from, end time.Time) (
 	var res PairsResult
 	timer := time.NewTimer(cfg.Timeout)
 	defer timer.Stop()
-	user := "p" + strconv.Itoa(p.n)
 	for seq := uint64(1); ctx.Err() == nil; seq++ {
 		t0 := time.Now()
 		if !t0.Before(end) {
 			break
 		}
-		payload, err := pairPayload(user, "pair"+strconv.Itoa(p.n), seq, t0, cfg.Size)
+		payload, err := pairPayload(p.user, p.room, seq, t0, cfg.Size)
 		if err != nil {
 			return res, err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image/color"
 	"os"
+	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -22,16 +23,11 @@ var brokerColors = []color.Color{
 
 const plotDPI = 96
 
-// panel is one row of compare.png: a figure, its axis label and title.
-type panel struct {
-	title string
-	get   func(Figures) float64
-}
-
-var panels = []panel{
-	{"p50 latency (ms)", func(f Figures) float64 { return f.P50MS }},
-	{"p99 latency (ms)", func(f Figures) float64 { return f.P99MS }},
-	{"msg/s", func(f Figures) float64 { return f.MsgPerS }},
+// panels are the rows of compare.png, each headed by its title.
+var panels = []column{
+	{head: "p50 latency (ms)", get: func(f Figures) float64 { return f.P50MS }},
+	{head: "p99 latency (ms)", get: func(f Figures) float64 { return f.P99MS }},
+	{head: "msg/s", get: func(f Figures) float64 { return f.MsgPerS }},
 }
 
 // writePlot draws compare.png: a column per load, rows p50, p99 and msg/s
@@ -48,8 +44,8 @@ func (r Report) writePlot(path string) error {
 		PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(6)}
 	for col, load := range r.Loads {
 		for row, pn := range panels {
-			title := load + ": " + pn.title
-			if load == "ramp" && pn.title == "msg/s" {
+			title := load + ": " + pn.head
+			if load == "ramp" && pn.head == "msg/s" {
 				title = "ramp: zero-loss capacity (msg/s)"
 			}
 			p, err := r.barPlot(load, title, pn.get)
@@ -104,10 +100,8 @@ func (r Report) barPlot(load, title string, get func(Figures) float64) (*plot.Pl
 }
 
 func brokerColor(name string) color.Color {
-	for i, b := range AllBrokers {
-		if b == name {
-			return brokerColors[i%len(brokerColors)]
-		}
+	if i := slices.Index(AllBrokers, name); i >= 0 {
+		return brokerColors[i%len(brokerColors)]
 	}
 	return color.Black
 }

@@ -61,7 +61,6 @@ func startChild(ctx context.Context, name string, argv, env []string, logPath st
 	return c, nil
 }
 
-// exited reports whether the child has already exited.
 // listening waits until addr accepts a TCP connection, the child exits,
 // or 15 s pass.
 func (c *child) listening(ctx context.Context, addr string) error {
@@ -75,6 +74,7 @@ func (c *child) listening(ctx context.Context, addr string) error {
 	})
 }
 
+// exited reports whether the child has already exited.
 func (c *child) exited() bool {
 	select {
 	case <-c.done:
@@ -125,6 +125,19 @@ func (c *child) stop() (Usage, error) {
 	return u, nil
 }
 
+// stopAll stops every child and returns their usage summed.
+func stopAll(cs []*child) (Usage, error) {
+	var sum Usage
+	var errs []error
+	for _, c := range cs {
+		u, err := c.stop()
+		sum.CPU += u.CPU
+		sum.MaxRSSKB += u.MaxRSSKB
+		errs = append(errs, err)
+	}
+	return sum, errors.Join(errs...)
+}
+
 func usageOf(ps *os.ProcessState) Usage {
 	u := Usage{CPU: ps.UserTime() + ps.SystemTime()}
 	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
@@ -139,11 +152,16 @@ func lastLine(path string) string {
 	if err != nil {
 		return "no log: " + err.Error()
 	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if last := lines[len(lines)-1]; last != "" {
+	if last := lastOf(string(b)); last != "" {
 		return "log: " + last
 	}
 	return "empty log"
+}
+
+// lastOf is the last line of s, trimmed.
+func lastOf(s string) string {
+	s = strings.TrimSpace(s)
+	return s[strings.LastIndexByte(s, '\n')+1:]
 }
 
 // selfCPU is this process's CPU time so far (user+sys), for the in-process

@@ -1,6 +1,7 @@
 package benchcompare
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,11 +36,11 @@ const (
 	MarkerEnd   = "<!-- bench-compare:end -->"
 )
 
-// column is one figure of the tables.
+// column is one figure of the tables (and of the plot's panels): its
+// head, how to read it and how to print it.
 type column struct {
-	head string
-	get  func(Figures) float64
-	// format prints the value.
+	head   string
+	get    func(Figures) float64
 	format string
 }
 
@@ -54,12 +55,11 @@ var columns = []column{
 	{"broker RSS MB", func(f Figures) float64 { return f.BrokerRSSMB }, "%.1f"},
 }
 
-// Tables renders one Markdown table per load with a ratio column (ours ÷
-// Mosquitto) after each figure, preceded by the machine line.
-func (r Report) Tables() string {
+// Markdown is compare.md: one table per load with a ratio column (ours ÷
+// Mosquitto) after each figure, under the machine line.
+func (r Report) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Measured %s on %d cores, %s, %s, Mosquitto %s, with `%s`.\n", r.Date, r.Machine.Cores,
-		r.Machine.OS, r.Machine.GoVersion, orDash(r.Machine.Mosquitto), r.Command)
+	b.WriteString("# bench-compare: distchat beside Mosquitto\n\n" + r.measuredLine())
 	b.WriteString("Mosquitto runs on its one thread, each single distchat broker on one processor (-procs 1); bare Mochi and the cluster's brokers on Go's default processors (every core, or GOMAXPROCS from the environment).\n")
 	b.WriteString("The × columns are ours ÷ Mosquitto: below 1 is better for latency, loss, CPU and RSS; above 1 is better for msg/s and ramp capacity.\n")
 	for i, load := range r.Loads {
@@ -69,56 +69,28 @@ func (r Report) Tables() string {
 	return b.String()
 }
 
+// measuredLine says when, on what and with which command the figures
+// were measured.
+func (r Report) measuredLine() string {
+	return fmt.Sprintf("Measured %s on %d cores, %s, %s, Mosquitto %s, with `%s`.\n", r.Date, r.Machine.Cores,
+		r.Machine.OS, r.Machine.GoVersion, cmp.Or(r.Machine.Mosquitto, "—"), r.Command)
+}
+
 func (r Report) table(b *strings.Builder, load string) {
-	b.WriteString("| broker |")
-	sep := "|---|"
+	head := []string{"broker"}
 	for _, c := range columns {
-		head := c.head
-		if load == "ramp" && head == "msg/s" {
-			head = "capacity msg/s"
+		if load == "ramp" && c.head == "msg/s" {
+			c.head = "capacity msg/s"
 		}
-		fmt.Fprintf(b, " %s | × |", head)
-		sep += "---:|---:|"
+		head = append(head, c.head, "×")
 	}
-	b.WriteString("\n" + sep + "\n")
-	ref, hasRef := r.find(load, Mosquitto)
+	writeRow(b, head...)
+	b.WriteString("|---|" + strings.Repeat("---:|---:|", len(columns)) + "\n")
 	var notes []string
 	for _, broker := range r.Brokers {
-		res, ok := r.find(load, broker)
-		if !ok {
-			continue
-		}
-		fmt.Fprintf(b, "| %s |", broker)
-		// A ramp whose first step failed has a capacity of 0 and no other figures.
-		noPass := len(res.Steps) > 0 && !res.Steps[0].Passed
-		for _, c := range columns {
-			if (res.Error != "" && len(res.Steps) == 0) || (noPass && c.head != "msg/s") {
-				b.WriteString(" — | — |")
-				continue
-			}
-			v := fmt.Sprintf(c.format, c.get(res.Figures))
-			if res.AtLeast && c.head == "msg/s" {
-				v = "≥ " + v
-			}
-			ratio := "—"
-			if hasRef && broker != Mosquitto && ref.Error == "" {
-				ratio = Ratio(c.get(res.Figures), c.get(ref.Figures))
-			}
-			fmt.Fprintf(b, " %s | %s |", v, ratio)
-		}
-		b.WriteString("\n")
-		if res.Error != "" {
-			notes = append(notes, fmt.Sprintf("%s failed: %s", broker, oneLine(res.Error)))
-		}
-		if len(res.Steps) > 0 {
-			notes = append(notes, broker+" steps (msg/s in all): "+stepsLine(res.Steps))
-		}
-		if len(res.RoundsMsgPerS) > 1 {
-			notes = append(notes, broker+" rounds (msg/s): "+roundsLine(res.RoundsMsgPerS))
-		}
-		if g := res.GroupCommits; g.Fsyncs > 0 {
-			notes = append(notes, fmt.Sprintf("%s group commit (its /stats): %d fsyncs, %.1f appends per fsync, %.3f ms per fsync",
-				broker, g.Fsyncs, g.AppendsPerFsync, g.FsyncMeanMS))
+		if res, ok := r.find(load, broker); ok {
+			writeRow(b, r.cells(res)...)
+			notes = append(notes, notesOf(res)...)
 		}
 	}
 	for _, n := range notes {
@@ -127,6 +99,56 @@ func (r Report) table(b *strings.Builder, load string) {
 	if len(notes) > 0 {
 		b.WriteString("\n")
 	}
+}
+
+// writeRow writes one row of a Markdown table.
+func writeRow(b *strings.Builder, cells ...string) {
+	b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+}
+
+// cells are a result's row: the broker, then each figure and its ratio to
+// Mosquitto's under the same load.
+func (r Report) cells(res Result) []string {
+	ref, hasRef := r.find(res.Load, Mosquitto)
+	// A ramp whose first step failed has a capacity of 0 and no other figures.
+	noPass := len(res.Steps) > 0 && !res.Steps[0].Passed
+	row := []string{res.Broker}
+	for _, c := range columns {
+		if (res.Error != "" && len(res.Steps) == 0) || (noPass && c.head != "msg/s") {
+			row = append(row, "—", "—")
+			continue
+		}
+		v := fmt.Sprintf(c.format, c.get(res.Figures))
+		if res.AtLeast && c.head == "msg/s" {
+			v = "≥ " + v
+		}
+		ratio := "—"
+		if hasRef && res.Broker != Mosquitto && ref.Error == "" {
+			ratio = Ratio(c.get(res.Figures), c.get(ref.Figures))
+		}
+		row = append(row, v, ratio)
+	}
+	return row
+}
+
+// notesOf are the lines under a table about one result: its failure,
+// ramp steps, rounds and group commits.
+func notesOf(res Result) []string {
+	var notes []string
+	if res.Error != "" {
+		notes = append(notes, fmt.Sprintf("%s failed: %s", res.Broker, oneLine(res.Error)))
+	}
+	if len(res.Steps) > 0 {
+		notes = append(notes, res.Broker+" steps (msg/s in all): "+stepsLine(res.Steps))
+	}
+	if len(res.RoundsMsgPerS) > 1 {
+		notes = append(notes, res.Broker+" rounds (msg/s): "+roundsLine(res.RoundsMsgPerS))
+	}
+	if g := res.GroupCommits; g.Fsyncs > 0 {
+		notes = append(notes, fmt.Sprintf("%s group commit (its /stats): %d fsyncs, %.1f appends per fsync, %.3f ms per fsync",
+			res.Broker, g.Fsyncs, g.AppendsPerFsync, g.FsyncMeanMS))
+	}
+	return notes
 }
 
 // find returns the result of broker under load.
@@ -164,19 +186,7 @@ func stepsLine(steps []RampStep) string {
 	return strings.Join(parts, ", ")
 }
 
-func orDash(s string) string {
-	if s == "" {
-		return "—"
-	}
-	return s
-}
-
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-// Markdown is compare.md.
-func (r Report) Markdown() string {
-	return "# bench-compare: distchat beside Mosquitto\n\n" + r.Tables()
-}
 
 // write writes compare.json and compare.md into dir.
 func (r Report) write(dir string) error {

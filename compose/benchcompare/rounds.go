@@ -2,6 +2,7 @@ package benchcompare
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,6 +17,39 @@ import (
 // broker once per round, in turn, so each round's brokers share the
 // machine's state, and each broker's figures are its middle round by
 // messages per second (the median), with every round's rate noted.
+
+// runRounds runs load l against every broker, l.Rounds times in turn,
+// and returns each broker's middle round.
+func runRounds(ctx context.Context, env *Env, l Load, brokers []string, progress func(string, ...any)) ([]Result, error) {
+	rounds := make(map[string][]Result, len(brokers))
+	for round := 1; round <= l.Rounds; round++ {
+		for _, b := range brokers {
+			name := l.Name + " " + b
+			if l.Rounds > 1 {
+				name += fmt.Sprintf(" (round %d of %d)", round, l.Rounds)
+			}
+			progress("%s: running", name)
+			res := env.runLoad(ctx, l, b)
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			switch {
+			case res.Error != "":
+				progress("%s: failed: %s", name, oneLine(res.Error))
+			case l.Kind == KindRamp:
+				progress("%s: zero-loss capacity %s msg/s", name, res.capacity())
+			default:
+				progress("%s: %s", name, res.Line())
+			}
+			rounds[b] = append(rounds[b], res)
+		}
+	}
+	out := make([]Result, 0, len(brokers))
+	for _, b := range brokers {
+		out = append(out, middleRound(rounds[b]))
+	}
+	return out, nil
+}
 
 // middleRound returns the result of the round with the median msg/s, with
 // every round's rate in RoundsMsgPerS, or the first failed round's result.

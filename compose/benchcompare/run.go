@@ -73,7 +73,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "benchcompare:", err)
 		return 1
 	}
-	progress("wrote %s", strings.Join([]string{"compare.json", "compare.md", "compare.png"}, ", ")+" in "+cfg.out)
+	progress("wrote compare.json, compare.md, compare.png in %s", cfg.out)
 	failed := 0
 	for _, r := range rep.Results {
 		if r.Error != "" {
@@ -200,39 +200,6 @@ func run(ctx context.Context, c config, progress func(string, ...any)) (Report, 
 	return rep, nil
 }
 
-// runRounds runs load l against every broker, l.Rounds times in turn,
-// and returns each broker's middle round.
-func runRounds(ctx context.Context, env *Env, l Load, brokers []string, progress func(string, ...any)) ([]Result, error) {
-	rounds := make(map[string][]Result, len(brokers))
-	for round := 1; round <= l.Rounds; round++ {
-		for _, b := range brokers {
-			name := l.Name + " " + b
-			if l.Rounds > 1 {
-				name += fmt.Sprintf(" (round %d of %d)", round, l.Rounds)
-			}
-			progress("%s: running", name)
-			res := env.runLoad(ctx, l, b)
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			switch {
-			case res.Error != "":
-				progress("%s: failed: %s", name, oneLine(res.Error))
-			case l.Kind == KindRamp:
-				progress("%s: zero-loss capacity %s msg/s", name, res.capacity())
-			default:
-				progress("%s: %s", name, res.Line())
-			}
-			rounds[b] = append(rounds[b], res)
-		}
-	}
-	out := make([]Result, 0, len(brokers))
-	for _, b := range brokers {
-		out = append(out, middleRound(rounds[b]))
-	}
-	return out, nil
-}
-
 // save writes the report files and, with -readme, the README summary.
 func (r Report) save(c config) error {
 	if err := r.write(c.out); err != nil {
@@ -245,27 +212,4 @@ func (r Report) save(c config) error {
 		return r.updateReadme(c.readme, c.out)
 	}
 	return nil
-}
-
-// Describe is the load's one-line description in the report.
-func (l Load) Describe() string {
-	switch l.Kind {
-	case KindPairs:
-		return fmt.Sprintf("closed loop, %d publisher/subscriber pair(s) of paho clients, each pair on its own room topic; "+
-			"the next message goes when the previous one arrived; QoS 1, %d B; %s measured after %s warm-up; "+
-			"%d round(s), every broker once per round in turn, figures from each broker's middle round by msg/s.",
-			l.Pairs.Pairs, l.Pairs.Size, l.Pairs.Duration, l.Pairs.Warmup, l.Rounds)
-	case KindChat:
-		return fmt.Sprintf("open loop, %d chatnode bench processes in one room at %g msg/s each (every node receives every message); "+
-			"QoS 1, %d B, %s; load CPU is the nodes'.", l.Chat.Nodes, l.Chat.Rate, l.Chat.Size, l.Chat.Duration)
-	case KindRamp:
-		rates := make([]string, len(l.Rates))
-		for i, r := range l.Rates {
-			rates[i] = strconv.FormatFloat(r, 'f', -1, 64)
-		}
-		return fmt.Sprintf("%d chatnode bench processes in one room at %s msg/s each, %s per step, a fresh broker per step, "+
-			"until a step loses a message or its p99 passes %d ms; capacity is the highest total rate that passed, "+
-			"the other figures are that step's.", l.Chat.Nodes, strings.Join(rates, ", "), l.Chat.Duration, rampP99LimitMS)
-	}
-	return l.Kind.String()
 }

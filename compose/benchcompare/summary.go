@@ -5,24 +5,19 @@ import (
 	"strings"
 )
 
-// keyFigure is the one figure of a load that the README's summary shows:
-// its ratio to Mosquitto's says how a broker fares under that load.
-type keyFigure struct {
-	head string
-	get  func(Figures) float64
-}
-
-// keyFigureOf picks the load's key figure: throughput for the closed
-// loops, capacity for the ramp, the tail latency for the open-loop chat
-// loads (whose rate is fixed, so their msg/s says nothing).
-func keyFigureOf(load string) keyFigure {
+// keyFigureOf picks the load's one figure that the README's summary
+// shows, its ratio to Mosquitto's saying how a broker fares under the load:
+// throughput for the closed loops, capacity for the ramp, the tail latency
+// for the open-loop chat loads (whose rate is fixed, so their msg/s says
+// nothing).
+func keyFigureOf(load string) column {
 	switch {
 	case load == "ramp":
-		return keyFigure{"capacity", func(f Figures) float64 { return f.MsgPerS }}
+		return column{head: "capacity", get: func(f Figures) float64 { return f.MsgPerS }}
 	case strings.HasPrefix(load, "pairs-"):
-		return keyFigure{"msg/s", func(f Figures) float64 { return f.MsgPerS }}
+		return column{head: "msg/s", get: func(f Figures) float64 { return f.MsgPerS }}
 	default:
-		return keyFigure{"p99", func(f Figures) float64 { return f.P99MS }}
+		return column{head: "p99", get: func(f Figures) float64 { return f.P99MS }}
 	}
 }
 
@@ -32,26 +27,24 @@ func keyFigureOf(load string) keyFigure {
 // README stays short while the report holds every figure and its spread.
 func (r Report) Summary(link string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Measured %s on %d cores, %s, %s, Mosquitto %s, with `%s`.\n", r.Date, r.Machine.Cores,
-		r.Machine.OS, r.Machine.GoVersion, orDash(r.Machine.Mosquitto), r.Command)
+	b.WriteString(r.measuredLine())
 	b.WriteString("Each cell is the broker's key figure under the load ÷ Mosquitto's: msg/s and capacity, above 1 is better; p99, below 1 is better.\n")
 	fmt.Fprintf(&b, "Every figure (latency, loss, CPU and memory per broker), the rounds' spread and what each load is: [%s](%s).\n\n", link, link)
-	b.WriteString("| broker |")
-	sep := "|---|"
+	head := []string{"broker"}
 	for _, load := range r.Loads {
-		fmt.Fprintf(&b, " %s %s × |", load, keyFigureOf(load).head)
-		sep += "---:|"
+		head = append(head, load+" "+keyFigureOf(load).head+" ×")
 	}
-	b.WriteString("\n" + sep + "\n")
+	writeRow(&b, head...)
+	b.WriteString("|---|" + strings.Repeat("---:|", len(r.Loads)) + "\n")
 	for _, broker := range r.Brokers {
 		if broker == Mosquitto {
 			continue
 		}
-		fmt.Fprintf(&b, "| %s |", broker)
+		row := []string{broker}
 		for _, load := range r.Loads {
-			fmt.Fprintf(&b, " %s |", r.summaryCell(load, broker))
+			row = append(row, r.summaryCell(load, broker))
 		}
-		b.WriteString("\n")
+		writeRow(&b, row...)
 	}
 	return b.String()
 }

@@ -3,6 +3,7 @@ package docscheck
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -76,7 +77,7 @@ func CheckReadme(text string) []Problem {
 		}
 	}
 	for _, sec := range ReadmeSections {
-		if !hasHeading(lines, "## "+sec) {
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.TrimRight(l, " ") == "## "+sec }) {
 			probs = append(probs, Problem{Text: fmt.Sprintf("the section %q is missing", "## "+sec)})
 		}
 	}
@@ -90,15 +91,6 @@ func hasCommand(lines []string, cmd string) bool {
 	re := regexp.MustCompile(`(^\s*|` + "`" + `)` + regexp.QuoteMeta(cmd) + `(\s|` + "`" + `|$)`)
 	for _, l := range lines {
 		if re.MatchString(l) {
-			return true
-		}
-	}
-	return false
-}
-
-func hasHeading(lines []string, heading string) bool {
-	for _, l := range lines {
-		if strings.TrimRight(l, " ") == heading {
 			return true
 		}
 	}

@@ -112,7 +112,7 @@ const clusterStartTimeout = 2 * time.Minute
 // waitClusterStarted waits until every broker of a cluster deployment has
 // logged that it started (its MQTT listener is open), so each node finds
 // its home broker up and the load is spread as planned.
-func (r *Runner) waitClusterStarted(ctx context.Context, s Scenario, compose func(context.Context, ...string) (string, error)) error {
+func (r *Runner) waitClusterStarted(ctx context.Context, s Scenario, compose composeFunc) error {
 	if s.Deployment != DeployCluster {
 		return nil
 	}
@@ -149,21 +149,4 @@ func (r *Runner) composeFileFor(s Scenario) string {
 		return filepath.Join(filepath.Dir(r.ComposeFile), ClusterComposeFile)
 	}
 	return r.ComposeFile
-}
-
-// partitionBroker cuts broker (start) from the brokers' network or
-// connects it again (end) under its peer alias, which the other brokers'
-// routes name.
-func (r *Runner) partitionBroker(ctx context.Context, compose composeFunc, broker string, start bool) error {
-	id, err := compose(ctx, "ps", "-q", broker)
-	if err != nil {
-		return err
-	}
-	network := r.Project + "_" + clusterNetwork
-	args := []string{"network", "disconnect", network, strings.TrimSpace(id)}
-	if !start {
-		args = []string{"network", "connect", "--alias", broker, "--alias", peerAlias(broker), network, strings.TrimSpace(id)}
-	}
-	_, err = r.Cmd.Run(ctx, nil, "docker", args...)
-	return err
 }

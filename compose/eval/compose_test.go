@@ -89,7 +89,7 @@ func readBenchLogs(t *testing.T, dir string) (sent map[string]bool, received map
 	t.Helper()
 	sent = map[string]bool{}
 	received = map[string]map[string]bool{}
-	for _, n := range Nodes {
+	for _, n := range NodeServices[:DefaultNodes] {
 		received[n] = map[string]bool{}
 		f, err := os.Open(filepath.Join(dir, n+".log"))
 		if err != nil {

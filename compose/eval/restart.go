@@ -133,9 +133,6 @@ func (r *Runner) waitHealthy(ctx context.Context, id, broker string) error {
 // firstLine is the first line of docker port's answer (it lists IPv4 and
 // IPv6 bindings each on a line of its own), trimmed.
 func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	return strings.TrimSpace(s)
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(line)
 }

@@ -2,13 +2,14 @@ package eval
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,9 +35,7 @@ func (ExecCommander) Run(ctx context.Context, env []string, name string, args ..
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		msg := strings.TrimSpace(stderr.String())
-		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
-			msg = msg[i+1:]
-		}
+		msg = msg[strings.LastIndexByte(msg, '\n')+1:] // its last line
 		return stdout.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, msg)
 	}
 	return stdout.String(), nil
@@ -91,7 +90,7 @@ func (s *Scenario) timeline() []action {
 	for _, f := range s.Faults {
 		acts = append(acts, action{f.At, f, nodelog.PhaseStart}, action{f.At + f.For, f, nodelog.PhaseEnd})
 	}
-	sort.SliceStable(acts, func(i, j int) bool { return acts[i].at < acts[j].at })
+	slices.SortStableFunc(acts, func(a, b action) int { return cmp.Compare(a.at, b.at) })
 	return acts
 }
 
@@ -142,12 +141,8 @@ func (r *Runner) defaults() {
 	if r.Sleep == nil {
 		r.Sleep = sleepCtx
 	}
-	if r.Project == "" {
-		r.Project = "distchat-eval"
-	}
-	if r.Grace == 0 {
-		r.Grace = 2 * time.Minute
-	}
+	r.Project = cmp.Or(r.Project, "distchat-eval")
+	r.Grace = cmp.Or(r.Grace, 2*time.Minute)
 	if r.Healthz == nil {
 		r.Healthz = HTTPHealthz
 	}
@@ -261,37 +256,41 @@ func (r *Runner) waitNodes(ctx context.Context, s Scenario, env []string, compos
 func (r *Runner) apply(ctx context.Context, compose composeFunc, a action) error {
 	start := a.phase == nodelog.PhaseStart
 	switch a.fault.Kind {
-	case KillNode:
+	case KillNode, KillBroker:
+		args := []string{"start", brokerTarget(a.fault)} // a node fault always names its target
 		if start {
-			_, err := compose(ctx, "kill", "-s", "SIGKILL", a.fault.Target)
-			return err
+			args = []string{"kill", "-s", "SIGKILL", brokerTarget(a.fault)}
 		}
-		_, err := compose(ctx, "start", a.fault.Target)
-		return err
-	case KillBroker:
-		if start {
-			_, err := compose(ctx, "kill", "-s", "SIGKILL", brokerTarget(a.fault))
-			return err
-		}
-		_, err := compose(ctx, "start", brokerTarget(a.fault))
+		_, err := compose(ctx, args...)
 		return err
 	case RestartBroker:
 		return r.restartBroker(ctx, brokerTarget(a.fault), start)
 	case PartitionBroker:
-		return r.partitionBroker(ctx, compose, a.fault.Target, start)
+		return r.disconnect(ctx, compose, a.fault.Target, clusterNetwork, start, a.fault.Target, peerAlias(a.fault.Target))
 	case Partition:
-		id, err := compose(ctx, "ps", "-q", a.fault.Target)
-		if err != nil {
-			return err
-		}
-		verb := "connect"
-		if start {
-			verb = "disconnect"
-		}
-		_, err = r.Cmd.Run(ctx, nil, "docker", "network", verb, r.Project+"_chat", strings.TrimSpace(id))
-		return err
+		return r.disconnect(ctx, compose, a.fault.Target, "chat", start)
 	}
 	return fmt.Errorf("unknown fault kind %q", a.fault.Kind)
+}
+
+// disconnect cuts service from the project's network (start) or connects
+// it again (end) under aliases, which other services may name.
+func (r *Runner) disconnect(ctx context.Context, compose composeFunc, service, network string, start bool, aliases ...string) error {
+	id, err := compose(ctx, "ps", "-q", service)
+	if err != nil {
+		return err
+	}
+	network = r.Project + "_" + network
+	args := []string{"network", "disconnect", network}
+	if !start {
+		args = []string{"network", "connect"}
+		for _, a := range aliases {
+			args = append(args, "--alias", a)
+		}
+		args = append(args, network)
+	}
+	_, err = r.Cmd.Run(ctx, nil, "docker", append(args, strings.TrimSpace(id))...)
+	return err
 }
 
 func (r *Runner) say(format string, a ...any) {

@@ -6,12 +6,12 @@
 package eval
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -22,9 +22,6 @@ import (
 // NodeServices are the chat-node services of compose/eval.yml, in the order
 // a scenario starts them: a scenario with `nodes: n` runs the first n.
 var NodeServices = []string{"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"}
-
-// Nodes are the nodes a scenario runs when it does not say how many.
-var Nodes = NodeServices[:DefaultNodes:DefaultNodes]
 
 // DefaultNodes is how many nodes a scenario runs by default.
 const DefaultNodes = 3
@@ -111,32 +108,18 @@ func (s *Scenario) defaults() {
 	if len(s.Rooms) == 0 {
 		s.Rooms = []string{"lobby"}
 	}
-	if s.Rate == 0 {
-		s.Rate = 100
-	}
-	if s.Duration == 0 {
-		s.Duration = 20 * time.Second
-	}
-	if s.Size == 0 {
-		s.Size = 256
-	}
-	if s.Linger == 0 {
-		s.Linger = 20 * time.Second
-	}
+	s.Rate = cmp.Or(s.Rate, 100)
+	s.Duration = cmp.Or(s.Duration, 20*time.Second)
+	s.Size = cmp.Or(s.Size, 256)
+	s.Linger = cmp.Or(s.Linger, 20*time.Second)
 	if s.RoomLog == nil {
 		on := true
 		s.RoomLog = &on
 	}
-	if s.Durability == "" {
-		s.Durability = config.DurabilityProcess
-	}
-	if s.Nodes == 0 {
-		s.Nodes = DefaultNodes
-	}
-	if s.Deployment == "" {
-		s.Deployment = DeploySingle
-	}
-	sort.SliceStable(s.Faults, func(i, j int) bool { return s.Faults[i].At < s.Faults[j].At })
+	s.Durability = cmp.Or(s.Durability, config.DurabilityProcess)
+	s.Nodes = cmp.Or(s.Nodes, DefaultNodes)
+	s.Deployment = cmp.Or(s.Deployment, DeploySingle)
+	slices.SortStableFunc(s.Faults, func(a, b Fault) int { return cmp.Compare(a.At, b.At) })
 }
 
 // Validate reports every problem in s.
