@@ -82,15 +82,10 @@ func bindNode(fs *flag.FlagSet, cfg *config.Node) {
 	fs.DurationVar(&cfg.StallFailover, "stall-failover", cfg.StallFailover, "with several brokers: leave one on which a publish waits this `long` for its PUBACK")
 }
 
-// loadNode parses args into a validated node configuration. It returns
+// loadNode parses args into a validated node configuration over defaults
+// (config.DefaultNode; the web node has no nick of its own). It returns
 // flag.ErrHelp after printing usage for -h.
-func loadNode(fs *flag.FlagSet, args []string, cfg *config.Node, stderr io.Writer, head string) error {
-	return loadNodeFrom(fs, args, cfg, stderr, head, config.DefaultNode())
-}
-
-// loadNodeFrom is loadNode with other defaults (the web node has no nick of
-// its own).
-func loadNodeFrom(fs *flag.FlagSet, args []string, cfg *config.Node, stderr io.Writer, head string, defaults config.Node) error {
+func loadNode(fs *flag.FlagSet, args []string, cfg *config.Node, stderr io.Writer, head string, defaults config.Node) error {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, head)

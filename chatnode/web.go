@@ -97,7 +97,7 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	bindWeb(fs, &wf)
 	defaults := config.DefaultNode()
 	defaults.Nick = "web"
-	if err := loadNodeFrom(fs, args, &cfg, stderr, webUsageHead, defaults); err != nil {
+	if err := loadNode(fs, args, &cfg, stderr, webUsageHead, defaults); err != nil {
 		return configError(err, stderr)
 	}
 	if err := wf.check(cfg); err != nil {

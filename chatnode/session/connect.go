@@ -133,11 +133,7 @@ func (s *Session) WaitConnected(ctx context.Context) error {
 }
 
 // Connected reports whether the session is connected and subscribed.
-func (s *Session) Connected() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.link.connected
-}
+func (s *Session) Connected() bool { return locked(s, func() bool { return s.link.connected }) }
 
 func (s *Session) onConnect(c mqtt.Client) {
 	s.mu.Lock()

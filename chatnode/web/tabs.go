@@ -111,11 +111,22 @@ func (t *tabs) release(slot *tabSlot) {
 }
 
 // closeLogin ends every tab of lg (sign-out).
-func (t *tabs) closeLogin(lg *login) {
+func (t *tabs) closeLogin(lg *login) { t.end(lg, false) }
+
+// closeAll ends every tab, refuses new ones and waits for the sessions to close.
+func (t *tabs) closeAll() {
+	t.end(nil, true)
+	t.running.Wait()
+}
+
+// end ends the tabs of lg (every tab when lg is nil), and with closing
+// refuses new ones.
+func (t *tabs) end(lg *login, closing bool) {
 	t.mu.Lock()
+	t.closed = t.closed || closing
 	var ends []context.CancelFunc
 	for _, s := range t.open {
-		if s.login == lg {
+		if lg == nil || s.login == lg {
 			ends = append(ends, s.cancel)
 		}
 	}
@@ -123,19 +134,4 @@ func (t *tabs) closeLogin(lg *login) {
 	for _, end := range ends {
 		end()
 	}
-}
-
-// closeAll ends every tab, refuses new ones and waits for the sessions to close.
-func (t *tabs) closeAll() {
-	t.mu.Lock()
-	t.closed = true
-	var ends []context.CancelFunc
-	for _, s := range t.open {
-		ends = append(ends, s.cancel)
-	}
-	t.mu.Unlock()
-	for _, end := range ends {
-		end()
-	}
-	t.running.Wait()
 }

@@ -110,7 +110,7 @@ func (t *tab) run(ctx context.Context, cancel context.CancelFunc, slot *tabSlot)
 	}
 	t.s = s
 	log.WithField(nodelog.FieldEvent, eventTab).WithField(nodelog.FieldClientID, s.ClientID()).Info("tab opened")
-	t.out.push(outFrame{T: frameHello, User: t.login.user, Device: s.ClientID(), Rooms: s.Rooms(), MaxBody: t.srv.cfg.Limits.MaxBody})
+	t.pushHello()
 	s.Start(ctx)
 	writerDone := make(chan struct{})
 	go func() {
