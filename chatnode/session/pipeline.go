@@ -36,7 +36,6 @@ type pipelineDeps struct {
 	cfg      config.Node // read-only: GapWait, History, MaxPayload, StateDir
 	me       string
 	clientID string
-	device   string
 	boot     int64
 	log      *logrus.Entry
 	clock    clock

@@ -203,11 +203,11 @@ func (s *Session) echoed(id string) {
 // message counts as sent when its echo arrives; for a direct message, which
 // has no echo, the log says it is in paho's hands (confirmed_by: resend).
 func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start time.Time, connects int, echo chan struct{}) {
-	defer func() { <-s.out.window }()
 	defer func() {
 		s.mu.Lock()
 		delete(s.out.echoes, env.ID)
 		s.mu.Unlock()
+		<-s.out.window
 	}()
 	e := s.entry(nodelog.EventSent).WithField(nodelog.FieldID, env.ID).WithField(nodelog.FieldSeq, env.Seq)
 	if env.To != "" {

@@ -91,7 +91,7 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 		onEvent: opts.OnEvent,
 		boot:    opts.Boot,
 		closing: make(chan struct{}),
-		ident:   identity{clientID: clientID, device: state.Device, clean: clean, release: release},
+		ident:   identity{clientID: clientID, clean: clean, release: release},
 		link:    newLink(cfg.Broker),
 		member:  newMembership(cfg.Rooms),
 		out:     newOutbox(cfg.Window),
@@ -108,7 +108,7 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 		clk = wallClock{}
 	}
 	s.p = newPipeline(pipelineDeps{
-		cfg: cfg, me: s.me, clientID: clientID, device: state.Device, boot: s.boot, log: log, clock: clk,
+		cfg: cfg, me: s.me, clientID: clientID, boot: s.boot, log: log, clock: clk,
 		emit: s.onEvent, publishSync: s.publishSync, echoed: s.echoed, awaitingEcho: s.awaitingEcho,
 		recordPresence: s.pres.book.record, ownDeviceLeft: func() { go s.onlineAgain() },
 	}, pos, s.member.rooms, state.Convs)

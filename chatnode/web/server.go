@@ -25,13 +25,12 @@ var staticFiles embed.FS
 // Config is what the web node needs besides the HTTP listener itself.
 type Config struct {
 	// Node is the template of every tab's session: broker, timeouts,
-	// window, history. User, Nick, Password, StateDir and Rooms are set per
-	// tab from the sign-in.
+	// window, history. User, Nick, Password and Rooms are set per tab from
+	// the sign-in; Node.StateDir holds one state dir per tab:
+	// <StateDir>/<user>/<tab>.
 	Node config.Node
 	// Users are the accounts of the users file; sign-in checks them with bcrypt.
 	Users []config.User
-	// StateDir holds one state dir per tab: <StateDir>/<user>/<tab>.
-	StateDir string
 	// TLS is true when the listener serves HTTPS: cookies are Secure then.
 	TLS bool
 	// AllowOrigins are extra origins (scheme://host:port) allowed besides
@@ -87,7 +86,7 @@ type Server struct {
 
 // New builds the server. Close ends every tab's session.
 func New(cfg Config, log *logrus.Entry) (*Server, error) {
-	if cfg.StateDir == "" {
+	if cfg.Node.StateDir == "" {
 		return nil, errors.New("web: a state dir is required (each tab's device state lives under it)")
 	}
 	if len(cfg.Users) == 0 {

@@ -70,7 +70,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.tabs.release(slot)
-	if err := s.tabs.pruneDirs(s.cfg.StateDir, lg.user, keepDirsPerUser*s.cfg.Limits.MaxTabsPerUser); err != nil {
+	if err := s.tabs.pruneDirs(s.cfg.Node.StateDir, lg.user, keepDirsPerUser*s.cfg.Limits.MaxTabsPerUser); err != nil {
 		s.log.WithField(nodelog.FieldEvent, eventTab).WithField(nodelog.FieldError, err.Error()).Warn("prune the state dirs of closed tabs")
 	}
 	t.run(ctx, cancel, slot)
@@ -101,7 +101,7 @@ func (t *tab) run(ctx context.Context, cancel context.CancelFunc, slot *tabSlot)
 	cfg.Nick, cfg.User, cfg.Password = t.login.user, t.login.user, t.login.password
 	cfg.Rooms = t.login.rooms
 	cfg.ClientID = ""
-	cfg.StateDir = filepath.Join(t.srv.cfg.StateDir, t.login.user, t.id)
+	cfg.StateDir = filepath.Join(cfg.StateDir, t.login.user, t.id)
 	log := t.srv.log.WithField(nodelog.FieldNode, t.login.user+"@web").WithField("tab", t.id)
 	s, err := session.New(cfg, log, session.Options{OnEvent: t.onEvent})
 	if err != nil {
