@@ -138,22 +138,17 @@ func (s *Session) openConn(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error)
 	return c, nil
 }
 
-// stallTimer returns a channel that fires when a publish has waited
-// cfg.StallFailover for its PUBACK, or nil with a single broker.
-func (s *Session) stallTimer() (<-chan time.Time, func()) {
-	if len(s.link.servers) < 2 {
-		return nil, func() {}
-	}
-	t := time.NewTimer(s.cfg.StallFailover)
-	return t.C, func() { t.Stop() }
-}
-
 // waitAck waits for a publish token, the ack timeout or the session's end,
-// leaving a broker that stalls the publish on the way (connects is the
-// connection count when the publish went out).
+// leaving a broker that stalls the publish for cfg.StallFailover on the way
+// when there is another (connects is the connection count when the
+// publish went out).
 func (s *Session) waitAck(tok mqtt.Token, timeout *time.Timer, connects int) error {
-	stall, stop := s.stallTimer()
-	defer stop()
+	var stall <-chan time.Time
+	if len(s.link.servers) > 1 {
+		t := time.NewTimer(s.cfg.StallFailover)
+		defer t.Stop()
+		stall = t.C
+	}
 	for {
 		select {
 		case <-tok.Done():

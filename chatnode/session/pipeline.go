@@ -111,12 +111,10 @@ func (p *pipeline) do(f func()) {
 	}
 }
 
+// stop ends the pipeline once it has handled what is queued and saved the
+// state; Session.Close calls it once.
 func (p *pipeline) stop() {
-	select {
-	case <-p.quit:
-	default:
-		close(p.quit)
-	}
+	close(p.quit)
 	<-p.stopped
 }
 

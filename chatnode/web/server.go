@@ -115,10 +115,10 @@ func New(cfg Config, log *logrus.Entry) (*Server, error) {
 		return nil, fmt.Errorf("web: embedded page: %w", err)
 	}
 	s.mux.Handle("GET /", http.FileServerFS(static))
-	s.mux.HandleFunc("POST /api/signin", s.handleSignIn)
-	s.mux.HandleFunc("POST /api/signout", s.handleSignOut)
+	s.mux.HandleFunc("POST /api/signin", s.fromPage(s.handleSignIn))
+	s.mux.HandleFunc("POST /api/signout", s.fromPage(s.handleSignOut))
 	s.mux.HandleFunc("GET /api/me", s.handleMe)
-	s.mux.HandleFunc("GET /ws", s.handleWS)
+	s.mux.HandleFunc("GET /ws", s.fromPage(s.handleWS))
 	return s, nil
 }
 

@@ -110,20 +110,18 @@ func (t *tabs) release(slot *tabSlot) {
 	t.running.Done()
 }
 
-// closeLogin ends every tab of lg (sign-out).
-func (t *tabs) closeLogin(lg *login) { t.end(lg, false) }
-
 // closeAll ends every tab, refuses new ones and waits for the sessions to close.
 func (t *tabs) closeAll() {
-	t.end(nil, true)
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	t.closeLogin(nil)
 	t.running.Wait()
 }
 
-// end ends the tabs of lg (every tab when lg is nil), and with closing
-// refuses new ones.
-func (t *tabs) end(lg *login, closing bool) {
+// closeLogin ends every tab of lg (sign-out), every tab when lg is nil.
+func (t *tabs) closeLogin(lg *login) {
 	t.mu.Lock()
-	t.closed = t.closed || closing
 	var ends []context.CancelFunc
 	for _, s := range t.open {
 		if lg == nil || s.login == lg {

@@ -26,13 +26,10 @@ const (
 	pingPeriod = pongWait / 2
 )
 
-// handleWS opens a tab: it checks the cookie and the Origin, upgrades to a
-// WebSocket and runs the tab's own device session until either side ends.
+// handleWS opens a tab (fromPage has checked the Origin): it checks the
+// cookie, upgrades to a WebSocket and runs the tab's own device session
+// until either side ends.
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
-	if !s.sameOrigin(r) {
-		s.refuseOrigin(w, r)
-		return
-	}
 	lg, ok := s.loginOf(r)
 	if !ok {
 		writeError(w, http.StatusUnauthorized, "not signed in")
@@ -45,7 +42,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	up := websocket.Upgrader{
 		ReadBufferSize: 4096, WriteBufferSize: 4096,
-		CheckOrigin: s.sameOrigin, // checked above too; the upgrader must not fall back to its own rule
+		CheckOrigin: s.sameOrigin, // fromPage checked it too; the upgrader must not fall back to its own rule
 	}
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
