@@ -51,7 +51,7 @@ type Limits struct {
 	// SendRate and SendBurst bound the messages one tab sends (per second).
 	SendRate  float64
 	SendBurst int
-	// SignInRate and SignInBurst bound the sign-in attempts from one address
+	// SignInPerMinute and SignInBurst bound the sign-in attempts from one address
 	// (per minute), so passwords cannot be guessed at bcrypt speed.
 	SignInPerMinute float64
 	SignInBurst     int
