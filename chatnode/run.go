@@ -12,7 +12,6 @@ import (
 	"io"
 	"log"
 	"os"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -168,18 +167,6 @@ const (
 	// shows one human line per event, and the log goes to -log only).
 	stderrNone
 )
-
-func (m stderrLog) String() string {
-	switch m {
-	case stderrFull:
-		return "full"
-	case stderrWarnings:
-		return "warnings"
-	case stderrNone:
-		return "none"
-	}
-	return "stderrLog(" + strconv.Itoa(int(m)) + ")"
-}
 
 // interactiveStderr is where an interactive node's log lines go: never onto
 // a terminal's chat screen unless -log-level debug asks for them.

@@ -14,7 +14,7 @@ import (
 // Presence: every user publishes a retained presence message (online with
 // its rooms, or offline; the Last Will says offline when a node dies). The
 // pipeline reads everyone's (handlePresence) into a presenceBook, which Who
-// and PresenceOf answer from, and reports changes as PresenceChange events.
+// answers from, and reports changes as PresenceChange events.
 // The node's own presence is published by publishPresence.
 
 // presenceState is the session's presence job: its own presence publishes
@@ -44,13 +44,6 @@ func (b *presenceBook) record(pr wire.Presence) (wire.Presence, bool) {
 	prev, had := b.users[pr.User]
 	b.users[pr.User] = pr
 	return prev, had
-}
-
-func (b *presenceBook) of(user string) (wire.Presence, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	p, ok := b.users[user]
-	return p, ok
 }
 
 // online lists the users online in room (any room when room is ""), sorted.
@@ -123,9 +116,6 @@ func presenceChange(prev wire.Presence, had bool, pr wire.Presence) (PresenceCha
 // Who lists the users whose retained presence says they are online in room
 // (any room when room is ""), sorted.
 func (s *Session) Who(room string) []string { return s.pres.book.online(room) }
-
-// PresenceOf returns the last presence seen for user.
-func (s *Session) PresenceOf(user string) (wire.Presence, bool) { return s.pres.book.of(user) }
 
 func (s *Session) presencePayload(status string, rooms []string) ([]byte, error) {
 	p := wire.Presence{V: wire.Version, User: s.me, Status: status, Rooms: rooms, AtNS: time.Now().UnixNano(), Device: s.ident.clientID}
