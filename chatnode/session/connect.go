@@ -260,8 +260,8 @@ func (s *Session) handle(_ mqtt.Client, m mqtt.Message) {
 }
 
 // publishSync publishes a sync request for the pipeline without waiting
-// (syncPublisher). A clean session sends none before its first connection:
-// paho would wipe it then, and the pipeline asks again.
+// (pipelineDeps.publishSync). A clean session sends none before its first
+// connection: paho would wipe it then, and the pipeline asks again.
 func (s *Session) publishSync(payload []byte) {
 	select {
 	case <-s.link.firstUp:
