@@ -93,7 +93,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&bp.linger, "linger", 10*time.Second, "after sending, wait at most this `long` for the expected messages")
 	fs.DurationVar(&bp.startTimeout, "start-timeout", 30*time.Second, "wait at most this `long` for the connection and the peers")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (go tool pprof)")
-	if err := loadNode(fs, args, &cfg, stderr, benchUsageHead); err != nil {
+	if err := loadNode(fs, args, &cfg, stderr, benchUsageHead, config.DefaultNode()); err != nil {
 		return configError(err, stderr)
 	}
 	if len(cfg.Rooms) == 0 {
@@ -142,16 +142,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 // latencies collects end-to-end latencies of delivered messages.
 type latencies struct {
-	mu   sync.Mutex // guards v and seen; a leaf lock, held for no I/O
-	v    []time.Duration
-	got  chan struct{} // signalled on every delivery
-	seen int
+	mu  sync.Mutex // guards v; a leaf lock, held for no I/O
+	v   []time.Duration
+	got chan struct{} // signalled on every delivery
 }
 
 func (l *latencies) add(d time.Duration) {
 	l.mu.Lock()
 	l.v = append(l.v, d)
-	l.seen++
 	l.mu.Unlock()
 	select {
 	case l.got <- struct{}{}:
@@ -162,7 +160,7 @@ func (l *latencies) add(d time.Duration) {
 func (l *latencies) count() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.seen
+	return len(l.v)
 }
 
 // bench runs one load node until done and returns its measurements;

@@ -230,27 +230,30 @@ func (c *chat) say(ctx context.Context, text, kind string) {
 		c.sc.say("join a room first: /join ROOM")
 		return
 	}
-	sent, err := c.s.Send(ctx, session.Outgoing{Room: c.current, Kind: kind, Body: text})
-	if err != nil {
-		c.sc.say("not sent: %v", err)
-		return
-	}
-	if sent.Queued {
-		c.sc.say("not connected: queued, it is sent after the reconnect")
-	}
-	if c.waitEcho {
+	sent := c.send(ctx, session.Outgoing{Room: c.current, Kind: kind, Body: text})
+	if sent != nil && c.waitEcho {
 		c.await(sent, c.s.WaitDelivered(sent.ID))
 	}
 }
 
-func (c *chat) dm(ctx context.Context, to, text string) {
-	sent, err := c.s.Send(ctx, session.Outgoing{To: to, Body: text})
+// send hands o to the session and says what the user must know of it:
+// not sent, or queued until the reconnect. It returns nil when not sent.
+func (c *chat) send(ctx context.Context, o session.Outgoing) *session.Sent {
+	sent, err := c.s.Send(ctx, o)
 	if err != nil {
 		c.sc.say("not sent: %v", err)
-		return
+		return nil
 	}
 	if sent.Queued {
 		c.sc.say("not connected: queued, it is sent after the reconnect")
+	}
+	return sent
+}
+
+func (c *chat) dm(ctx context.Context, to, text string) {
+	sent := c.send(ctx, session.Outgoing{To: to, Body: text})
+	if sent == nil {
+		return
 	}
 	show := func() {
 		if sent.Err != nil {

@@ -50,7 +50,7 @@ type chat struct {
 func runInteractive(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, opt interactiveOptions) int {
 	var cfg config.Node
 	fs := flag.NewFlagSet("chatnode", flag.ContinueOnError)
-	if err := loadNode(fs, args, &cfg, stderr, usageHead); err != nil {
+	if err := loadNode(fs, args, &cfg, stderr, usageHead, config.DefaultNode()); err != nil {
 		return configError(err, stderr)
 	}
 	log, closeLog, err := newLogger(cfg, stderr, interactiveStderr(cfg, isTerminal(stderr)))

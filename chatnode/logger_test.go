@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -90,4 +91,17 @@ func TestInteractiveStderr(t *testing.T) {
 			t.Errorf("level %s, terminal %v: got %s, want %s", tt.level, tt.tty, got, tt.want)
 		}
 	}
+}
+
+// String names a stderrLog in the tests' messages.
+func (m stderrLog) String() string {
+	switch m {
+	case stderrFull:
+		return "full"
+	case stderrWarnings:
+		return "warnings"
+	case stderrNone:
+		return "none"
+	}
+	return "stderrLog(" + strconv.Itoa(int(m)) + ")"
 }

@@ -12,7 +12,6 @@ import (
 	"io"
 	"log"
 	"os"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -82,15 +81,10 @@ func bindNode(fs *flag.FlagSet, cfg *config.Node) {
 	fs.DurationVar(&cfg.StallFailover, "stall-failover", cfg.StallFailover, "with several brokers: leave one on which a publish waits this `long` for its PUBACK")
 }
 
-// loadNode parses args into a validated node configuration. It returns
+// loadNode parses args into a validated node configuration over defaults
+// (config.DefaultNode; the web node has no nick of its own). It returns
 // flag.ErrHelp after printing usage for -h.
-func loadNode(fs *flag.FlagSet, args []string, cfg *config.Node, stderr io.Writer, head string) error {
-	return loadNodeFrom(fs, args, cfg, stderr, head, config.DefaultNode())
-}
-
-// loadNodeFrom is loadNode with other defaults (the web node has no nick of
-// its own).
-func loadNodeFrom(fs *flag.FlagSet, args []string, cfg *config.Node, stderr io.Writer, head string, defaults config.Node) error {
+func loadNode(fs *flag.FlagSet, args []string, cfg *config.Node, stderr io.Writer, head string, defaults config.Node) error {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, head)
@@ -173,18 +167,6 @@ const (
 	// shows one human line per event, and the log goes to -log only).
 	stderrNone
 )
-
-func (m stderrLog) String() string {
-	switch m {
-	case stderrFull:
-		return "full"
-	case stderrWarnings:
-		return "warnings"
-	case stderrNone:
-		return "none"
-	}
-	return "stderrLog(" + strconv.Itoa(int(m)) + ")"
-}
 
 // interactiveStderr is where an interactive node's log lines go: never onto
 // a terminal's chat screen unless -log-level debug asks for them.

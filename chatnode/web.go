@@ -97,7 +97,7 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	bindWeb(fs, &wf)
 	defaults := config.DefaultNode()
 	defaults.Nick = "web"
-	if err := loadNodeFrom(fs, args, &cfg, stderr, webUsageHead, defaults); err != nil {
+	if err := loadNode(fs, args, &cfg, stderr, webUsageHead, defaults); err != nil {
 		return configError(err, stderr)
 	}
 	if err := wf.check(cfg); err != nil {
@@ -113,7 +113,7 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer closeLog()
-	srv, err := web.New(web.Config{Node: cfg, Users: users, StateDir: cfg.StateDir, TLS: wf.tlsCert != "",
+	srv, err := web.New(web.Config{Node: cfg, Users: users, TLS: wf.tlsCert != "",
 		AllowOrigins: wf.origins, Limits: wf.limits}, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "chatnode: %v\n", err)

@@ -60,18 +60,12 @@ type request struct {
 // broker restarts or a session is taken over just as it is sent.
 const maxSyncRetries = 5
 
-// syncPublisher publishes one encoded sync request without waiting for the
-// network (the session, connect.go).
-type syncPublisher interface {
-	publishSync(payload []byte)
-}
-
 // syncRequests numbers, sends and remembers the sync requests in flight,
 // and knows whether the broker keeps a room log. Only the pipeline
 // goroutine uses it.
 type syncRequests struct {
 	boot     int64
-	out      syncPublisher
+	publish  func(payload []byte)
 	clock    clock
 	log      *logrus.Entry
 	inFlight map[string]request
@@ -80,8 +74,8 @@ type syncRequests struct {
 	firstAsk time.Time // the first request, for roomLogUnknown's timeout
 }
 
-func newSyncRequests(boot int64, out syncPublisher, c clock, log *logrus.Entry) *syncRequests {
-	return &syncRequests{boot: boot, out: out, clock: c, log: log, inFlight: map[string]request{}}
+func newSyncRequests(boot int64, publish func([]byte), c clock, log *logrus.Entry) *syncRequests {
+	return &syncRequests{boot: boot, publish: publish, clock: c, log: log, inFlight: map[string]request{}}
 }
 
 // send publishes a sync request without waiting (the pipeline must not
@@ -100,7 +94,7 @@ func (q *syncRequests) send(r request, sr wire.SyncRequest) string {
 		q.log.WithField(nodelog.FieldEvent, nodelog.EventSync).WithError(err).Error("sync request")
 		return id
 	}
-	q.out.publishSync(payload)
+	q.publish(payload)
 	return id
 }
 

@@ -144,7 +144,7 @@ func (p *pipeline) startOrder(c *conv, showN int, rep wire.SyncReply) (msgs []wi
 // are the node's to receive (and its echo confirms the send), not history.
 func (p *pipeline) ownUnconfirmed(msgs []wire.Envelope, base uint64) int {
 	for i, env := range msgs {
-		if env.RoomSeq <= base && env.From == p.me && p.echoes.awaitingEcho(env.ID) {
+		if env.RoomSeq <= base && env.From == p.me && p.awaitingEcho(env.ID) {
 			return i
 		}
 	}
@@ -239,6 +239,6 @@ func (p *pipeline) catchUpListed(ci wire.ConvInfo) {
 		p.pos.changed()
 	}
 	if ci.LastSeq > c.delivered {
-		p.reqs.send(request{conv: c.name, kind: reqCatchUp, after: c.delivered}, wire.SyncRequest{AfterSeq: c.delivered})
+		p.catchUp(c.name)
 	}
 }

@@ -133,11 +133,7 @@ func (s *Session) WaitConnected(ctx context.Context) error {
 }
 
 // Connected reports whether the session is connected and subscribed.
-func (s *Session) Connected() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.link.connected
-}
+func (s *Session) Connected() bool { return locked(s, func() bool { return s.link.connected }) }
 
 func (s *Session) onConnect(c mqtt.Client) {
 	s.mu.Lock()
@@ -264,8 +260,8 @@ func (s *Session) handle(_ mqtt.Client, m mqtt.Message) {
 }
 
 // publishSync publishes a sync request for the pipeline without waiting
-// (syncPublisher). A clean session sends none before its first connection:
-// paho would wipe it then, and the pipeline asks again.
+// (pipelineDeps.publishSync). A clean session sends none before its first
+// connection: paho would wipe it then, and the pipeline asks again.
 func (s *Session) publishSync(payload []byte) {
 	select {
 	case <-s.link.firstUp:

@@ -173,8 +173,4 @@ func (s *Session) Err() error {
 }
 
 // EverConnected reports whether a connection was ever up.
-func (s *Session) EverConnected() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.link.connects > 0
-}
+func (s *Session) EverConnected() bool { return locked(s, func() bool { return s.link.connects > 0 }) }

@@ -181,7 +181,7 @@ func TestTwoDevicesOfOneUser(t *testing.T) {
 	bob := startNode(t, device(t, b.URL, "bob", t.TempDir(), "r1"))
 	waitOnline(t, "r1", carol, bob, phone)
 	carol.got.waitFor(t, 10*time.Second, "alice online with 2 devices", func(*collector) bool {
-		p, ok := carol.PresenceOf("alice")
+		p, ok := carol.presenceOf("alice")
 		return ok && p.Status == wire.Online && p.Devices == 2
 	})
 
@@ -219,7 +219,7 @@ func TestTwoDevicesOfOneUser(t *testing.T) {
 		}
 		return false
 	})
-	if p, _ := carol.PresenceOf("alice"); p.Status != wire.Online || p.Devices != 1 {
+	if p, _ := carol.presenceOf("alice"); p.Status != wire.Online || p.Devices != 1 {
 		t.Errorf("alice after her laptop quit: %+v, want online on 1 device", p)
 	}
 	// A device that dies (no DISCONNECT: its Will speaks) does not take her
@@ -227,15 +227,15 @@ func TestTwoDevicesOfOneUser(t *testing.T) {
 	px := newProxy(t, b.Addr)
 	tablet := startNode(t, device(t, px.url(), "alice", t.TempDir(), "r1", "r2"))
 	carol.got.waitFor(t, 10*time.Second, "alice back in r2 on her tablet", func(*collector) bool {
-		p, _ := carol.PresenceOf("alice")
+		p, _ := carol.presenceOf("alice")
 		return p.Devices == 2 && slices.Contains(p.Rooms, "r2")
 	})
 	px.cut(true)
 	carol.got.waitFor(t, 10*time.Second, "alice's tablet gone", func(*collector) bool {
-		p, _ := carol.PresenceOf("alice")
+		p, _ := carol.presenceOf("alice")
 		return p.Devices == 1 && !slices.Contains(p.Rooms, "r2")
 	})
-	if p, _ := carol.PresenceOf("alice"); p.Status != wire.Online {
+	if p, _ := carol.presenceOf("alice"); p.Status != wire.Online {
 		t.Errorf("alice after her tablet died: %+v, want online", p)
 	}
 	tablet.close(t)
@@ -249,7 +249,7 @@ func TestTwoDevicesOfOneUser(t *testing.T) {
 	carol.got.mu.Unlock()
 	phone.close(t)
 	carol.got.waitFor(t, 10*time.Second, "alice offline", func(*collector) bool {
-		p, ok := carol.PresenceOf("alice")
+		p, ok := carol.presenceOf("alice")
 		return ok && p.Status == wire.Offline
 	})
 }

@@ -89,18 +89,10 @@ func (s *Session) markLost(gen int) (broker string, wasUp bool) {
 }
 
 // lastLost is the broker of the last connection marked lost.
-func (s *Session) lastLost() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.link.lost
-}
+func (s *Session) lastLost() string { return locked(s, func() string { return s.link.lost }) }
 
 // generation is the number of the newest connection (s.link.connects).
-func (s *Session) generation() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.link.connects
-}
+func (s *Session) generation() int { return locked(s, func() int { return s.link.connects }) }
 
 // reorderServers is called by onReconnecting with paho's own options,
 // before each reconnect attempt (on paho's reconnect goroutine, which reads
@@ -114,17 +106,11 @@ func (s *Session) reorderServers(o *mqtt.ClientOptions) {
 
 // Broker is the URL of the broker the session is connected to, "" while it
 // is not connected.
-func (s *Session) Broker() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.link.current
-}
+func (s *Session) Broker() string { return locked(s, func() string { return s.link.current }) }
 
 // attemptedBroker is the broker paho dialed last.
 func (s *Session) attemptedBroker() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.link.attempting
+	return locked(s, func() string { return s.link.attempting })
 }
 
 // A broker that is connected but acknowledges nothing (cut off from its
@@ -152,22 +138,17 @@ func (s *Session) openConn(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error)
 	return c, nil
 }
 
-// stallTimer returns a channel that fires when a publish has waited
-// cfg.StallFailover for its PUBACK, or nil with a single broker.
-func (s *Session) stallTimer() (<-chan time.Time, func()) {
-	if len(s.link.servers) < 2 {
-		return nil, func() {}
-	}
-	t := time.NewTimer(s.cfg.StallFailover)
-	return t.C, func() { t.Stop() }
-}
-
 // waitAck waits for a publish token, the ack timeout or the session's end,
-// leaving a broker that stalls the publish on the way (connects is the
-// connection count when the publish went out).
+// leaving a broker that stalls the publish for cfg.StallFailover on the way
+// when there is another (connects is the connection count when the
+// publish went out).
 func (s *Session) waitAck(tok mqtt.Token, timeout *time.Timer, connects int) error {
-	stall, stop := s.stallTimer()
-	defer stop()
+	var stall <-chan time.Time
+	if len(s.link.servers) > 1 {
+		t := time.NewTimer(s.cfg.StallFailover)
+		defer t.Stop()
+		stall = t.C
+	}
 	for {
 		select {
 		case <-tok.Done():

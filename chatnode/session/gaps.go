@@ -100,5 +100,5 @@ func (p *pipeline) askTailWhenQuiet(c *conv, now time.Time) {
 		return
 	}
 	c.tailAsked = true
-	p.reqs.send(request{conv: c.name, kind: reqCatchUp, after: c.delivered}, wire.SyncRequest{AfterSeq: c.delivered})
+	p.catchUp(c.name)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/internal/syncbuf"
 	"github.com/distchat/distchat/chatnode/nodelog"
 	"github.com/distchat/distchat/config"
@@ -282,4 +283,13 @@ func total(want map[[2]string]int) int {
 		n += v
 	}
 	return n
+}
+
+// presenceOf returns the last presence the session saw of user.
+func (s *Session) presenceOf(user string) (wire.Presence, bool) {
+	b := s.pres.book
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, ok := b.users[user]
+	return p, ok
 }

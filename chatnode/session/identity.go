@@ -5,14 +5,13 @@ import (
 	"github.com/distchat/distchat/config"
 )
 
-// identity is the session's identity on disk: the device id from the state
-// dir and the MQTT client id it names, and the state dir's lock.
+// identity is the session's identity: the MQTT client id the state dir's
+// device id names, and the state dir's lock.
 type identity struct {
 	// clientID is this device's MQTT client id (see resolveClientID);
 	// clean is true when it is made up for this run only, and the session
 	// is then a clean one.
 	clientID string
-	device   string // the device id; "" without a state dir
 	clean    bool
 	// release gives the state dir's lock back (after the last save).
 	release func() error

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"math"
 	"time"
 
 	"github.com/distchat/distchat/broker/wire"
@@ -93,6 +94,7 @@ func (p *pipeline) drain(c *conv) {
 	}
 }
 
+// maxKey is m's largest key (0 when m is empty).
 func maxKey[V any](m map[uint64]V) uint64 {
 	var hi uint64
 	for k := range m {
@@ -101,13 +103,11 @@ func maxKey[V any](m map[uint64]V) uint64 {
 	return hi
 }
 
+// minKey is m's smallest key (math.MaxUint64 when m is empty).
 func minKey[V any](m map[uint64]V) uint64 {
-	first := true
-	var lo uint64
+	lo := uint64(math.MaxUint64)
 	for k := range m {
-		if first || k < lo {
-			lo, first = k, false
-		}
+		lo = min(lo, k)
 	}
 	return lo
 }

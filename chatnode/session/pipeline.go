@@ -36,14 +36,25 @@ type pipelineDeps struct {
 	cfg      config.Node // read-only: GapWait, History, MaxPayload, StateDir
 	me       string
 	clientID string
-	device   string
 	boot     int64
 	log      *logrus.Entry
 	clock    clock
-	emit     func(Event)   // the session's OnEvent
-	sync     syncPublisher // publishes a sync request (connect.go)
-	echoes   echoNotifier  // the send window's echo waiters (sendwindow.go)
-	presence presenceSink  // the presence table (presence.go)
+	emit     func(Event) // the session's OnEvent
+	// publishSync publishes an encoded sync request without waiting
+	// (connect.go).
+	publishSync func(payload []byte)
+	// echoed hears of the node's own room message coming back: the proof
+	// a send whose PUBACK was lost with the connection was stored;
+	// awaitingEcho reports whether a send still waits for that proof
+	// (sendwindow.go).
+	echoed       func(id string)
+	awaitingEcho func(id string) bool
+	// recordPresence stores a user's presence in the session's table and
+	// returns what was known before; ownDeviceLeft is called when another
+	// device of this user said offline while this one is connected
+	// (presence.go).
+	recordPresence func(pr wire.Presence) (prev wire.Presence, had bool)
+	ownDeviceLeft  func()
 }
 
 // pipeline owns all delivery state; only its goroutine touches it.
@@ -76,13 +87,13 @@ func newPipeline(d pipelineDeps, pos *positions, rooms []string, state map[strin
 		quit: make(chan struct{}), stopped: make(chan struct{}),
 		convs: map[string]*conv{}, saved: state, seen: newIDSet(1 << 18),
 		senders:   newSenderGaps(d.log, d.me),
-		reqs:      newSyncRequests(d.boot, d.sync, d.clock, d.log),
+		reqs:      newSyncRequests(d.boot, d.publishSync, d.clock, d.log),
 		pos:       pos,
 		onDeliver: map[string]chan struct{}{},
 		received:  newReceivedLog(d.log),
 	}
 	for _, r := range rooms {
-		p.join(r)
+		p.conv(r)
 	}
 	for k := range state {
 		if _, _, ok := wire.ParseDMConversation(k); ok {
@@ -100,12 +111,10 @@ func (p *pipeline) do(f func()) {
 	}
 }
 
+// stop ends the pipeline once it has handled what is queued and saved the
+// state; Session.Close calls it once.
 func (p *pipeline) stop() {
-	select {
-	case <-p.quit:
-	default:
-		close(p.quit)
-	}
+	close(p.quit)
 	<-p.stopped
 }
 
@@ -187,8 +196,6 @@ func (p *pipeline) conv(name string) *conv {
 	}
 	return c
 }
-
-func (p *pipeline) join(room string) { p.conv(room) }
 
 func (p *pipeline) leave(room string) {
 	delete(p.convs, room)

@@ -14,7 +14,7 @@ import (
 // Presence: every user publishes a retained presence message (online with
 // its rooms, or offline; the Last Will says offline when a node dies). The
 // pipeline reads everyone's (handlePresence) into a presenceBook, which Who
-// and PresenceOf answer from, and reports changes as PresenceChange events.
+// answers from, and reports changes as PresenceChange events.
 // The node's own presence is published by publishPresence.
 
 // presenceState is the session's presence job: its own presence publishes
@@ -29,16 +29,6 @@ type presenceState struct {
 	book *presenceBook
 }
 
-// presenceSink is what the pipeline needs to keep presence: the table, and
-// a way to say online again when another device of the user said offline.
-type presenceSink interface {
-	// record stores pr and returns what was known of its user before.
-	record(pr wire.Presence) (prev wire.Presence, had bool)
-	// ownDeviceLeft is called when another device of this user said
-	// offline while this one is still connected.
-	ownDeviceLeft()
-}
-
 // presenceBook is the last presence seen per user.
 type presenceBook struct {
 	mu    sync.Mutex // guards users; held for no I/O and taken after no other lock
@@ -47,19 +37,13 @@ type presenceBook struct {
 
 func newPresenceBook() *presenceBook { return &presenceBook{users: map[string]wire.Presence{}} }
 
+// record stores pr and returns what was known of its user before.
 func (b *presenceBook) record(pr wire.Presence) (wire.Presence, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	prev, had := b.users[pr.User]
 	b.users[pr.User] = pr
 	return prev, had
-}
-
-func (b *presenceBook) of(user string) (wire.Presence, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	p, ok := b.users[user]
-	return p, ok
 }
 
 // online lists the users online in room (any room when room is ""), sorted.
@@ -89,14 +73,14 @@ func (p *pipeline) handlePresence(m inbound, t wire.Topic) {
 		p.malformed(m, err)
 		return
 	}
-	prev, had := p.presence.record(pr)
+	prev, had := p.recordPresence(pr)
 	ch, changed := presenceChange(prev, had, pr)
 	if !changed {
 		return
 	}
 	ch.Retained = m.retained
 	if pr.User == p.me && pr.Status == wire.Offline && !m.retained && pr.Device != p.clientID {
-		p.presence.ownDeviceLeft() // another device of ours went, and took our presence with it
+		p.ownDeviceLeft() // another device of ours went, and took our presence with it
 	}
 	if pr.User != p.me {
 		p.log.WithField(nodelog.FieldEvent, nodelog.EventPresence).WithField(nodelog.FieldUser, pr.User).WithField(nodelog.FieldStatus, pr.Status).Info("presence")
@@ -132,13 +116,6 @@ func presenceChange(prev wire.Presence, had bool, pr wire.Presence) (PresenceCha
 // Who lists the users whose retained presence says they are online in room
 // (any room when room is ""), sorted.
 func (s *Session) Who(room string) []string { return s.pres.book.online(room) }
-
-// PresenceOf returns the last presence seen for user.
-func (s *Session) PresenceOf(user string) (wire.Presence, bool) { return s.pres.book.of(user) }
-
-// record and ownDeviceLeft make the session the pipeline's presenceSink.
-func (s *Session) record(pr wire.Presence) (wire.Presence, bool) { return s.pres.book.record(pr) }
-func (s *Session) ownDeviceLeft()                                { go s.onlineAgain() }
 
 func (s *Session) presencePayload(status string, rooms []string) ([]byte, error) {
 	p := wire.Presence{V: wire.Version, User: s.me, Status: status, Rooms: rooms, AtNS: time.Now().UnixNano(), Device: s.ident.clientID}

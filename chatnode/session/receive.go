@@ -66,10 +66,8 @@ func (p *pipeline) handleChat(m inbound, t wire.Topic) {
 			// log: all of it is the user's, from its first message.
 			c.known = true
 			p.pos.changed()
-			p.reqs.send(request{conv: name, kind: reqCatchUp}, wire.SyncRequest{})
-		} else {
-			p.catchUp(name) // where the conversation stands, so this message need not wait gap_wait
 		}
+		p.catchUp(name) // where the conversation stands, so this message need not wait gap_wait
 	}
 	p.receive(c, pendingMsg{env: env, via: nodelog.ViaLive, recvNS: m.recvNS, bytes: len(m.payload)})
 }
@@ -92,7 +90,7 @@ func checkTopic(env wire.Envelope, t wire.Topic) error {
 // receive runs one message through dedup and room-order hold-back.
 func (p *pipeline) receive(c *conv, m pendingMsg) {
 	if m.env.From == p.me {
-		p.echoes.echoed(m.env.ID)
+		p.echoed(m.env.ID)
 	}
 	if m.env.RoomSeq > 0 {
 		p.roomLogSeen("the broker has a room log after all: catch-up is on")

@@ -3,6 +3,7 @@ package session
 import (
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -34,15 +35,11 @@ var receivedKeys = []string{nodelog.FieldEvent, nodelog.FieldFrom, nodelog.Field
 
 func newReceivedLog(log *logrus.Entry) *receivedLog {
 	r := &receivedLog{log: log, fields: make(logrus.Fields, 16)}
-	room, err := jsonlog.NewFixed(log, logrus.InfoLevel, "received", append(receivedKeys[:len(receivedKeys):len(receivedKeys)], nodelog.FieldRoom)...)
-	if err != nil {
-		return r // ErrNotFixed: through logrus
+	room, errRoom := jsonlog.NewFixed(log, logrus.InfoLevel, "received", append(slices.Clip(receivedKeys), nodelog.FieldRoom)...)
+	dm, errDM := jsonlog.NewFixed(log, logrus.InfoLevel, "received", append(slices.Clip(receivedKeys), nodelog.FieldTo)...)
+	if errRoom == nil && errDM == nil { // else ErrNotFixed: through logrus
+		r.room, r.dm = room, dm
 	}
-	dm, err := jsonlog.NewFixed(log, logrus.InfoLevel, "received", append(receivedKeys[:len(receivedKeys):len(receivedKeys)], nodelog.FieldTo)...)
-	if err != nil {
-		return r
-	}
-	r.room, r.dm = room, dm
 	return r
 }
 

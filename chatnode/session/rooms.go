@@ -31,9 +31,7 @@ func newMembership(rooms []string) membership {
 
 // Rooms is the rooms joined, in join order.
 func (s *Session) Rooms() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.member.rooms)
+	return locked(s, func() []string { return slices.Clone(s.member.rooms) })
 }
 
 // logSubscribed logs the start of a membership once; resubscriptions after a
@@ -76,7 +74,7 @@ func (s *Session) Join(room string) error {
 	s.member.rooms = append(s.member.rooms, room)
 	connected := s.link.connected
 	s.mu.Unlock()
-	s.p.do(func() { s.p.join(room) })
+	s.p.do(func() { s.p.conv(room) })
 	if !connected {
 		return nil // OnConnect subscribes to every joined room
 	}

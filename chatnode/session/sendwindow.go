@@ -181,21 +181,9 @@ func (s *Session) publish(env wire.Envelope, topic, conv string, size int) (*Sen
 	return sent, nil
 }
 
-// echoNotifier hears of the node's own room messages coming back, which
-// confirm a send whose PUBACK was lost with the connection (the session).
-type echoNotifier interface {
-	echoed(id string)
-	// awaitingEcho reports whether id is a room message of this node
-	// whose send is not confirmed yet.
-	awaitingEcho(id string) bool
-}
-
 // awaitingEcho reports whether the node still waits for id's echo.
 func (s *Session) awaitingEcho(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.out.echoes[id]
-	return ok
+	return locked(s, func() bool { _, ok := s.out.echoes[id]; return ok })
 }
 
 // echoed reports that the node received its own message id back.
@@ -215,11 +203,11 @@ func (s *Session) echoed(id string) {
 // message counts as sent when its echo arrives; for a direct message, which
 // has no echo, the log says it is in paho's hands (confirmed_by: resend).
 func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start time.Time, connects int, echo chan struct{}) {
-	defer func() { <-s.out.window }()
 	defer func() {
 		s.mu.Lock()
 		delete(s.out.echoes, env.ID)
 		s.mu.Unlock()
+		<-s.out.window
 	}()
 	e := s.entry(nodelog.EventSent).WithField(nodelog.FieldID, env.ID).WithField(nodelog.FieldSeq, env.Seq)
 	if env.To != "" {

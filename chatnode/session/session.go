@@ -91,7 +91,7 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 		onEvent: opts.OnEvent,
 		boot:    opts.Boot,
 		closing: make(chan struct{}),
-		ident:   identity{clientID: clientID, device: state.Device, clean: clean, release: release},
+		ident:   identity{clientID: clientID, clean: clean, release: release},
 		link:    newLink(cfg.Broker),
 		member:  newMembership(cfg.Rooms),
 		out:     newOutbox(cfg.Window),
@@ -108,8 +108,9 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 		clk = wallClock{}
 	}
 	s.p = newPipeline(pipelineDeps{
-		cfg: cfg, me: s.me, clientID: clientID, device: state.Device, boot: s.boot, log: log, clock: clk,
-		emit: s.onEvent, sync: s, echoes: s, presence: s,
+		cfg: cfg, me: s.me, clientID: clientID, boot: s.boot, log: log, clock: clk,
+		emit: s.onEvent, publishSync: s.publishSync, echoed: s.echoed, awaitingEcho: s.awaitingEcho,
+		recordPresence: s.pres.book.record, ownDeviceLeft: func() { go s.onlineAgain() },
 	}, pos, s.member.rooms, state.Convs)
 	for _, id := range seenIDs {
 		s.p.seen.add(id)
@@ -123,6 +124,13 @@ func (s *Session) User() string { return s.me }
 
 // ClientID is this device's MQTT client id.
 func (s *Session) ClientID() string { return s.ident.clientID }
+
+// locked returns what f reads of the session's state, under s.mu.
+func locked[T any](s *Session, f func() T) T {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return f()
+}
 
 func (s *Session) entry(event string) *logrus.Entry {
 	return s.log.WithField(nodelog.FieldEvent, event)

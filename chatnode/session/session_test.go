@@ -82,7 +82,7 @@ func TestDirectMessageOnlyToRecipient(t *testing.T) {
 
 func presenceOf(n *testNode, user, status string) func(*collector) bool {
 	return func(*collector) bool {
-		p, ok := n.PresenceOf(user)
+		p, ok := n.presenceOf(user)
 		return ok && p.Status == status
 	}
 }
@@ -92,7 +92,7 @@ func TestPresenceOnlineQuitAndLastWill(t *testing.T) {
 	watcher := startNode(t, nodeConfig(t, b.URL, "watcher", "r1"))
 	quitter := startNode(t, nodeConfig(t, b.URL, "quitter", "r1", "r2"))
 	watcher.got.waitFor(t, 10*time.Second, "quitter online", presenceOf(watcher, "quitter", wire.Online))
-	if p, _ := watcher.PresenceOf("quitter"); !slices.Equal(p.Rooms, []string{"r1", "r2"}) {
+	if p, _ := watcher.presenceOf("quitter"); !slices.Equal(p.Rooms, []string{"r1", "r2"}) {
 		t.Errorf("presence rooms %v, want [r1 r2]", p.Rooms)
 	}
 	quitter.close(t)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -62,6 +63,11 @@ func (t *tab) fill() {
 	}
 }
 
+// pushHello sends the tab's identity and its rooms.
+func (t *tab) pushHello() {
+	t.out.push(outFrame{T: frameHello, User: t.login.user, Device: t.s.ClientID(), Rooms: t.s.Rooms(), MaxBody: t.srv.cfg.Limits.MaxBody})
+}
+
 // pushPresence sends who is online, overall and in each joined room.
 func (t *tab) pushPresence() {
 	me := t.login.user
@@ -73,14 +79,11 @@ func (t *tab) pushPresence() {
 	t.out.push(f)
 }
 
+// withMe adds me to users while connected: the tab's own presence may
+// still be on its way back.
 func withMe(users []string, me string, connected bool) []string {
-	if !connected {
+	if !connected || slices.Contains(users, me) {
 		return users
-	}
-	for _, u := range users {
-		if u == me {
-			return users
-		}
 	}
 	return append(users, me)
 }
@@ -127,13 +130,13 @@ func (t *tab) serve(ctx context.Context, req inFrame) {
 			return
 		}
 		t.s.History(req.Room, max(t.srv.cfg.Node.History, 1))
-		t.out.push(outFrame{T: frameHello, User: t.login.user, Device: t.s.ClientID(), Rooms: t.s.Rooms(), MaxBody: t.srv.cfg.Limits.MaxBody})
+		t.pushHello()
 	case reqLeave:
 		if err := t.s.Leave(req.Room); err != nil {
 			t.out.push(outFrame{T: frameError, Ref: req.Ref, Text: err.Error()})
 			return
 		}
-		t.out.push(outFrame{T: frameHello, User: t.login.user, Device: t.s.ClientID(), Rooms: t.s.Rooms(), MaxBody: t.srv.cfg.Limits.MaxBody})
+		t.pushHello()
 	default:
 		t.out.push(outFrame{T: frameError, Ref: req.Ref, Text: fmt.Sprintf("unknown request %q", req.T)})
 	}

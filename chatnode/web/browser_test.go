@@ -170,10 +170,11 @@ func TestBrowserChat(t *testing.T) {
 	node := config.DefaultNode()
 	node.Broker = config.Brokers{"tcp://" + br.Addr}
 	node.History = 50
+	node.StateDir = t.TempDir()
 	l := logrus.New()
 	l.SetOutput(os.Stderr)
 	l.SetLevel(logrus.WarnLevel)
-	srv, err := New(Config{Node: node, Users: users, StateDir: t.TempDir()}, logrus.NewEntry(l))
+	srv, err := New(Config{Node: node, Users: users}, logrus.NewEntry(l))
 	if err != nil {
 		t.Fatal(err)
 	}

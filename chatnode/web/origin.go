@@ -43,7 +43,15 @@ func (s *Server) sameOrigin(r *http.Request) bool {
 	return u.Scheme == scheme && u.Host == r.Host && u.Path == "" && u.User == nil
 }
 
-func (s *Server) refuseOrigin(w http.ResponseWriter, r *http.Request) {
-	s.log.WithField(nodelog.FieldEvent, eventOrigin).WithField("remote", clientIP(r)).WithField("path", r.URL.Path).Warn("request from another origin refused")
-	writeError(w, http.StatusForbidden, "this request comes from another site's page: refused")
+// fromPage serves h only to requests from the page this node serves
+// (sameOrigin); it refuses and logs the others.
+func (s *Server) fromPage(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.sameOrigin(r) {
+			s.log.WithField(nodelog.FieldEvent, eventOrigin).WithField("remote", clientIP(r)).WithField("path", r.URL.Path).Warn("request from another origin refused")
+			writeError(w, http.StatusForbidden, "this request comes from another site's page: refused")
+			return
+		}
+		h(w, r)
+	}
 }

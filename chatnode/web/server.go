@@ -25,13 +25,12 @@ var staticFiles embed.FS
 // Config is what the web node needs besides the HTTP listener itself.
 type Config struct {
 	// Node is the template of every tab's session: broker, timeouts,
-	// window, history. User, Nick, Password, StateDir and Rooms are set per
-	// tab from the sign-in.
+	// window, history. User, Nick, Password and Rooms are set per tab from
+	// the sign-in; Node.StateDir holds one state dir per tab:
+	// <StateDir>/<user>/<tab>.
 	Node config.Node
 	// Users are the accounts of the users file; sign-in checks them with bcrypt.
 	Users []config.User
-	// StateDir holds one state dir per tab: <StateDir>/<user>/<tab>.
-	StateDir string
 	// TLS is true when the listener serves HTTPS: cookies are Secure then.
 	TLS bool
 	// AllowOrigins are extra origins (scheme://host:port) allowed besides
@@ -52,7 +51,7 @@ type Limits struct {
 	// SendRate and SendBurst bound the messages one tab sends (per second).
 	SendRate  float64
 	SendBurst int
-	// SignInRate and SignInBurst bound the sign-in attempts from one address
+	// SignInPerMinute and SignInBurst bound the sign-in attempts from one address
 	// (per minute), so passwords cannot be guessed at bcrypt speed.
 	SignInPerMinute float64
 	SignInBurst     int
@@ -87,7 +86,7 @@ type Server struct {
 
 // New builds the server. Close ends every tab's session.
 func New(cfg Config, log *logrus.Entry) (*Server, error) {
-	if cfg.StateDir == "" {
+	if cfg.Node.StateDir == "" {
 		return nil, errors.New("web: a state dir is required (each tab's device state lives under it)")
 	}
 	if len(cfg.Users) == 0 {
@@ -116,10 +115,10 @@ func New(cfg Config, log *logrus.Entry) (*Server, error) {
 		return nil, fmt.Errorf("web: embedded page: %w", err)
 	}
 	s.mux.Handle("GET /", http.FileServerFS(static))
-	s.mux.HandleFunc("POST /api/signin", s.handleSignIn)
-	s.mux.HandleFunc("POST /api/signout", s.handleSignOut)
+	s.mux.HandleFunc("POST /api/signin", s.fromPage(s.handleSignIn))
+	s.mux.HandleFunc("POST /api/signout", s.fromPage(s.handleSignOut))
 	s.mux.HandleFunc("GET /api/me", s.handleMe)
-	s.mux.HandleFunc("GET /ws", s.handleWS)
+	s.mux.HandleFunc("GET /ws", s.fromPage(s.handleWS))
 	return s, nil
 }
 

@@ -60,6 +60,7 @@ func newFixture(t *testing.T, tls bool, limits func(*Limits)) *fixture {
 	node := config.DefaultNode()
 	node.Broker = config.Brokers{b.URL}
 	node.ConnectTimeout = 5 * time.Second
+	node.StateDir = t.TempDir()
 	f := &fixture{logs: &syncBuffer{}, now: time.Unix(1_800_000_000, 0)}
 	l := logrus.New()
 	l.SetOutput(f.logs)
@@ -68,7 +69,7 @@ func newFixture(t *testing.T, tls bool, limits func(*Limits)) *fixture {
 	if limits != nil {
 		limits(&lim)
 	}
-	srv, err := New(Config{Node: node, Users: users, StateDir: t.TempDir(), TLS: tls, Limits: lim, Now: f.clock}, logrus.NewEntry(l))
+	srv, err := New(Config{Node: node, Users: users, TLS: tls, Limits: lim, Now: f.clock}, logrus.NewEntry(l))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,12 +110,21 @@ func (t *tabs) release(slot *tabSlot) {
 	t.running.Done()
 }
 
-// closeLogin ends every tab of lg (sign-out).
+// closeAll ends every tab, refuses new ones and waits for the sessions to close.
+func (t *tabs) closeAll() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	t.closeLogin(nil)
+	t.running.Wait()
+}
+
+// closeLogin ends every tab of lg (sign-out), every tab when lg is nil.
 func (t *tabs) closeLogin(lg *login) {
 	t.mu.Lock()
 	var ends []context.CancelFunc
 	for _, s := range t.open {
-		if s.login == lg {
+		if lg == nil || s.login == lg {
 			ends = append(ends, s.cancel)
 		}
 	}
@@ -123,19 +132,4 @@ func (t *tabs) closeLogin(lg *login) {
 	for _, end := range ends {
 		end()
 	}
-}
-
-// closeAll ends every tab, refuses new ones and waits for the sessions to close.
-func (t *tabs) closeAll() {
-	t.mu.Lock()
-	t.closed = true
-	var ends []context.CancelFunc
-	for _, s := range t.open {
-		ends = append(ends, s.cancel)
-	}
-	t.mu.Unlock()
-	for _, end := range ends {
-		end()
-	}
-	t.running.Wait()
 }

@@ -26,13 +26,10 @@ const (
 	pingPeriod = pongWait / 2
 )
 
-// handleWS opens a tab: it checks the cookie and the Origin, upgrades to a
-// WebSocket and runs the tab's own device session until either side ends.
+// handleWS opens a tab (fromPage has checked the Origin): it checks the
+// cookie, upgrades to a WebSocket and runs the tab's own device session
+// until either side ends.
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
-	if !s.sameOrigin(r) {
-		s.refuseOrigin(w, r)
-		return
-	}
 	lg, ok := s.loginOf(r)
 	if !ok {
 		writeError(w, http.StatusUnauthorized, "not signed in")
@@ -45,7 +42,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	up := websocket.Upgrader{
 		ReadBufferSize: 4096, WriteBufferSize: 4096,
-		CheckOrigin: s.sameOrigin, // checked above too; the upgrader must not fall back to its own rule
+		CheckOrigin: s.sameOrigin, // fromPage checked it too; the upgrader must not fall back to its own rule
 	}
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
@@ -70,7 +67,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.tabs.release(slot)
-	if err := s.tabs.pruneDirs(s.cfg.StateDir, lg.user, keepDirsPerUser*s.cfg.Limits.MaxTabsPerUser); err != nil {
+	if err := s.tabs.pruneDirs(s.cfg.Node.StateDir, lg.user, keepDirsPerUser*s.cfg.Limits.MaxTabsPerUser); err != nil {
 		s.log.WithField(nodelog.FieldEvent, eventTab).WithField(nodelog.FieldError, err.Error()).Warn("prune the state dirs of closed tabs")
 	}
 	t.run(ctx, cancel, slot)
@@ -101,7 +98,7 @@ func (t *tab) run(ctx context.Context, cancel context.CancelFunc, slot *tabSlot)
 	cfg.Nick, cfg.User, cfg.Password = t.login.user, t.login.user, t.login.password
 	cfg.Rooms = t.login.rooms
 	cfg.ClientID = ""
-	cfg.StateDir = filepath.Join(t.srv.cfg.StateDir, t.login.user, t.id)
+	cfg.StateDir = filepath.Join(cfg.StateDir, t.login.user, t.id)
 	log := t.srv.log.WithField(nodelog.FieldNode, t.login.user+"@web").WithField("tab", t.id)
 	s, err := session.New(cfg, log, session.Options{OnEvent: t.onEvent})
 	if err != nil {
@@ -110,7 +107,7 @@ func (t *tab) run(ctx context.Context, cancel context.CancelFunc, slot *tabSlot)
 	}
 	t.s = s
 	log.WithField(nodelog.FieldEvent, eventTab).WithField(nodelog.FieldClientID, s.ClientID()).Info("tab opened")
-	t.out.push(outFrame{T: frameHello, User: t.login.user, Device: s.ClientID(), Rooms: s.Rooms(), MaxBody: t.srv.cfg.Limits.MaxBody})
+	t.pushHello()
 	s.Start(ctx)
 	writerDone := make(chan struct{})
 	go func() {

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,9 +108,7 @@ func Load(dir, user string) (State, error) {
 	if st.Device != "" && strings.ContainsAny(st.Device, "-+#/ ") {
 		return State{}, fmt.Errorf("state %s: device id %q may not contain '-', wildcards, '/' or spaces", path, st.Device)
 	}
-	for k, v := range st.Convs {
-		out.Convs[k] = v
-	}
+	maps.Copy(out.Convs, st.Convs)
 	out.Device, out.LogOffset = st.Device, st.LogOffset
 	return out, nil
 }
@@ -132,13 +131,11 @@ func Save(dir, user string, st State) error {
 	if err != nil {
 		return fmt.Errorf("write state %s: %w", path, err)
 	}
-	if _, err := tmp.Write(data); err != nil {
-		return errors.Join(fmt.Errorf("write state %s: %w", path, err), tmp.Close(), os.Remove(tmp.Name()))
+	_, err = tmp.Write(data)
+	if err = errors.Join(err, tmp.Close()); err == nil {
+		err = os.Rename(tmp.Name(), path)
 	}
-	if err := tmp.Close(); err != nil {
-		return errors.Join(fmt.Errorf("write state %s: %w", path, err), os.Remove(tmp.Name()))
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err != nil {
 		return errors.Join(fmt.Errorf("write state %s: %w", path, err), os.Remove(tmp.Name()))
 	}
 	return nil
