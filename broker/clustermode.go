@@ -23,7 +23,7 @@ func (s *Server) attachRoomLog() (*roomlog.Hook, error) {
 	}
 	s.node = node
 	store, err := cluster.OpenLog(ctx, node, s.cfg.DataDir, cluster.LogOptions{Replicas: s.cfg.Cluster.Replicas,
-		Partitions: s.cfg.Cluster.Partitions, Retention: s.cfg.RoomLog, Restamp: roomlog.Restamp}, log)
+		Partitions: s.cfg.Cluster.Partitions, BatchInterval: s.cfg.Cluster.BatchInterval, Retention: s.cfg.RoomLog, Restamp: roomlog.Restamp}, log)
 	if err != nil {
 		return nil, err
 	}

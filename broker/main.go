@@ -65,6 +65,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs.StringVar(&cfg.Cluster.Node, "cluster-node", cfg.Cluster.Node, "run as cluster node `name` (unique, stable): embeds NATS JetStream and replicates the room log; needs -data")
 	fs.StringVar(&cfg.Cluster.Listen, "cluster-listen", cfg.Cluster.Listen, "NATS cluster route listener `host:port`")
 	config.ListVar(fs, &cfg.Cluster.Routes, "cluster-routes", "the brokers' route `urls`, comma-separated nats://host:port (may include this one)")
+	fs.DurationVar(&cfg.Cluster.BatchInterval, "cluster-batch-interval", cfg.Cluster.BatchInterval, "least time between two writes of one conversation from this broker; what arrives meanwhile goes in the next (0: no wait)")
 	fs.IntVar(&cfg.Cluster.Partitions, "cluster-partitions", cfg.Cluster.Partitions, "streams the room log is spread over (`n`, 0: as many as replicas), each led by one broker; fixed once the log exists")
 	fs.IntVar(&cfg.Cluster.Replicas, "cluster-replicas", cfg.Cluster.Replicas, "brokers holding each room log record (`n`: 1, 3 or 5); a majority acknowledges each append")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: json or text")

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"time"
 )
 
 // Cluster makes the broker one node of a highly available chat service: it
@@ -34,14 +35,28 @@ type Cluster struct {
 	// as replicas, one partition led by each. Fixed once the log exists:
 	// a broker started with another number refuses to start.
 	Partitions int `yaml:"partitions"`
+	// BatchInterval is the least time between two writes of one
+	// conversation from one broker (a batch to the stream, or a forward
+	// to the sequencer): what arrives meanwhile goes in the next write. A
+	// quiet conversation's message goes at once; a busy one's wait at most
+	// this long, and each write then carries several records, which is
+	// what the cluster's CPU per message depends on (every write is a
+	// round of agreement and messages between the brokers). 0 writes
+	// whenever the previous write is done.
+	BatchInterval time.Duration `yaml:"batch_interval"`
 	// Name is the NATS cluster name; every broker of one service uses the same.
 	Name string `yaml:"name"`
 }
 
+// DefaultBatchInterval is cluster.batch_interval's default: a few
+// milliseconds on a chat's latency buy several records per write under
+// load (docs/cluster.md, "Batches").
+const DefaultBatchInterval = 2 * time.Millisecond
+
 // DefaultCluster is the cluster section a broker starts with: off (no
 // node), three replicas, cluster name distchat.
 func DefaultCluster() Cluster {
-	return Cluster{Listen: "0.0.0.0:6222", Routes: []string{}, Replicas: 3, Name: "distchat"}
+	return Cluster{Listen: "0.0.0.0:6222", Routes: []string{}, Replicas: 3, Name: "distchat", BatchInterval: DefaultBatchInterval}
 }
 
 // Enabled reports whether the broker runs as a cluster node.
@@ -68,6 +83,9 @@ func (c Cluster) validate(dataDir string, roomLog bool) []error {
 		if err := validateRoute(r); err != nil {
 			add("cluster.routes: %w", err)
 		}
+	}
+	if c.BatchInterval < 0 || c.BatchInterval > time.Second {
+		add("cluster.batch_interval: %s must be 0 to 1s", c.BatchInterval)
 	}
 	if c.Partitions < 0 || c.Partitions > 64 {
 		add("cluster.partitions: %d must be 0 (as many as replicas) to 64", c.Partitions)

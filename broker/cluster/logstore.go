@@ -62,6 +62,9 @@ type LogOptions struct {
 	// JetStream's acknowledgement, and the record reaching this broker's
 	// view. A broker cut off from the majority refuses the publish after it.
 	Timeout time.Duration
+	// BatchInterval is the least time between two writes of one
+	// conversation from this broker (config.Cluster.BatchInterval).
+	BatchInterval time.Duration
 	// Restamp lays out a record, given as its sequencer received it from
 	// another broker (stamped as number 0), as number seq. Without it this
 	// broker sequences every append itself (no forwarding).
@@ -87,8 +90,11 @@ type LogStore struct {
 	timeout time.Duration
 	restamp func(data []byte, seq uint64) ([]byte, error)
 	seq     sequencer
-	leaders leaderWatch
-	counts  AppendCounts
+	// interval is the least time between two writes of one conversation
+	// (LogOptions.BatchInterval).
+	interval time.Duration
+	leaders  leaderWatch
+	counts   AppendCounts
 
 	// takeMu makes the consumers and the stall bridges take records into
 	// the view one at a time (take); it is taken before mu.
@@ -135,7 +141,8 @@ func OpenLog(ctx context.Context, n *Node, dataDir string, opts LogOptions, log 
 		return nil, err
 	}
 	s := &LogStore{node: n.name, ns: n.ns, js: n.js, nc: n.nc, parts: parts, view: view, log: log, timeout: opts.Timeout,
-		restamp: opts.Restamp, tails: map[string]tail{}}
+		restamp: opts.Restamp, tails: map[string]tail{}, interval: opts.BatchInterval}
+
 	s.stopping, s.stopAppends = context.WithCancel(context.Background())
 	began := time.Now()
 	if err := s.followAll(ctx); err != nil {

@@ -68,21 +68,25 @@ func (q *sequencer) enqueue(conv string, ps ...*pendingAppend) (start bool) {
 }
 
 // next takes up to maxBatch of conv's waiting appends, oldest first; when
-// none waits it marks conv idle and returns nil.
-func (q *sequencer) next(conv string) []*pendingAppend {
+// none waits it marks conv idle and returns nil. Before notBefore, while
+// fewer than maxBatch wait, it takes none and returns how long to wait.
+func (q *sequencer) next(conv string, now, notBefore time.Time) ([]*pendingAppend, time.Duration) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	w := q.waiting[conv]
 	if len(w) == 0 {
 		delete(q.waiting, conv)
 		delete(q.busy, conv)
-		return nil
+		return nil, 0
+	}
+	if now.Before(notBefore) && len(w) < maxBatch {
+		return nil, notBefore.Sub(now)
 	}
 	n := min(len(w), maxBatch)
 	batch := append([]*pendingAppend(nil), w[:n]...)
 	clear(w[:n])
 	q.waiting[conv] = w[n:]
-	return batch
+	return batch, 0
 }
 
 // sequence queues ps for conv in partition part; a drain goroutine appends
@@ -100,13 +104,25 @@ func (s *LogStore) sequence(conv string, part *partition, ps ...*pendingAppend) 
 // drain takes conv's queue one batch at a time until it is empty: it
 // appends a batch when this broker leads the partition, and forwards it to
 // the leader otherwise, so a conversation has one write in flight from
-// each broker and its appends from one broker keep their order.
+// each broker and its appends from one broker keep their order. Batches
+// are interval apart at least: the first goes at once, and under load each
+// carries what arrived in the interval.
 func (s *LogStore) drain(conv string, part *partition) {
+	var notBefore time.Time // the drain's first batch goes at once
 	for {
-		batch := s.seq.next(conv)
+		now := time.Now()
+		if s.stopping.Err() != nil {
+			notBefore = time.Time{} // the batch goes now and fails
+		}
+		batch, wait := s.seq.next(conv, now, notBefore)
+		if wait > 0 {
+			_ = s.pause(wait)
+			continue
+		}
 		if batch == nil {
 			return
 		}
+		notBefore = now.Add(s.interval)
 		fresh := batch[:0]
 		for _, p := range batch {
 			if time.Since(p.enqueued) > s.timeout {

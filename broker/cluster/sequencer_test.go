@@ -207,3 +207,40 @@ func waitLeader(t *testing.T, stores []*LogStore, stream string) (leader, other 
 	t.Fatalf("no leader for %s", stream)
 	return nil, nil
 }
+
+// TestNextWaitsForTheInterval: a conversation's queue gives a batch at
+// once when its drain has written nothing yet, waits out the interval
+// after a write unless a full batch waits, and marks the conversation idle
+// when nothing waits.
+func TestNextWaitsForTheInterval(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tests := []struct {
+		name      string
+		waiting   int
+		now       time.Time
+		notBefore time.Time
+		wantN     int
+		wantWait  time.Duration
+	}{
+		{"first batch at once", 3, t0, time.Time{}, 3, 0},
+		{"within the interval", 3, t0, t0.Add(2 * time.Millisecond), 0, 2 * time.Millisecond},
+		{"interval over", 3, t0.Add(2 * time.Millisecond), t0.Add(2 * time.Millisecond), 3, 0},
+		{"a full batch goes at once", maxBatch + 1, t0, t0.Add(time.Second), maxBatch, 0},
+		{"nothing waits", 0, t0, t0.Add(time.Second), 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var q sequencer
+			for range tt.waiting {
+				q.enqueue("c", &pendingAppend{enqueued: t0})
+			}
+			batch, wait := q.next("c", tt.now, tt.notBefore)
+			if len(batch) != tt.wantN || wait != tt.wantWait {
+				t.Fatalf("next: %d appends, wait %s; want %d, %s", len(batch), wait, tt.wantN, tt.wantWait)
+			}
+			if tt.waiting == 0 && q.busy["c"] {
+				t.Fatal("an empty queue stays busy")
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -120,8 +121,13 @@ type measured struct {
 }
 
 // withBroker starts broker name fresh in dir, runs load against it, stops
-// it and completes the figures with its CPU and peak RSS.
+// it and completes the figures with its CPU and peak RSS. dir is emptied
+// first: a round of a load that runs again in it starts from an empty
+// room log, not from the messages (and message ids) of the round before.
 func (e *Env) withBroker(ctx context.Context, name, dir string, load func(url string) (measured, error)) (Figures, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return Figures{}, fmt.Errorf("clear %s: %w", dir, err)
+	}
 	b, err := e.startBroker(ctx, name, dir)
 	if err != nil {
 		return Figures{}, err
