@@ -1,7 +1,6 @@
 package roomlog
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -41,8 +40,8 @@ func (h *Hook) Replicated(conv string, rec Record, live, local bool) {
 	if local && (!live || h.async == nil) {
 		return // the append's completion has done the rest
 	}
-	var e wire.Envelope
-	if err := json.Unmarshal(rec.Data, &e); err != nil {
+	e, err := wire.DecodeEnvelope(rec.Data, len(rec.Data))
+	if err != nil {
 		h.log.WithError(err).WithFields(logrus.Fields{"conv": conv, "seq": rec.Seq}).Error("room log: unreadable replicated record skipped")
 		return
 	}
