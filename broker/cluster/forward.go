@@ -50,8 +50,11 @@ func (s *LogStore) serveForwards() error {
 // its result.
 func (s *LogStore) takeForward(m *nats.Msg) {
 	conv, node, recs, err := parseForward(m)
-	if err == nil && s.restamp == nil {
+	switch {
+	case err == nil && s.restamp == nil:
 		err = errors.New("not taking forwarded appends")
+	case err == nil && s.stopping.Err() != nil:
+		err = errStopping // the origin appends them itself at once
 	}
 	if err != nil {
 		s.answer(m, nil, err)
@@ -119,7 +122,7 @@ func (s *LogStore) forwardBatch(owner, conv string, part *partition, batch []*pe
 	m.Data = body
 	m.Header.Set(hdrConv, base64.RawURLEncoding.EncodeToString([]byte(conv)))
 	m.Header.Set(hdrNode, s.node)
-	ctx, cancel := context.WithTimeout(s.stopping, s.timeout+attemptTimeout)
+	ctx, cancel := context.WithTimeout(s.stopping, min(forwardTimeout, s.timeout))
 	defer cancel()
 	resp, err := s.nc.RequestMsgWithContext(ctx, m)
 	switch {
@@ -160,6 +163,14 @@ func (s *LogStore) forwardBatch(owner, conv string, part *partition, batch []*pe
 		s.appendElsewhere(conv, part, again)
 	}
 }
+
+// forwardTimeout bounds the wait for a forward's answer. A leader answers
+// within milliseconds; a forward unanswered for longer went to a broker that
+// left or lost the leadership as it arrived, and while it waits the
+// conversation's next writes from this broker wait behind it. After it the
+// origin appends the records itself, fenced, and a record the leader did
+// store comes back as a duplicate.
+const forwardTimeout = publishTimeout
 
 // appendElsewhere appends batch here after its partition's leader failed
 // to: the leader is forgotten until JetStream names one again.

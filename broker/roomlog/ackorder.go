@@ -14,10 +14,17 @@ import (
 // Maximum, the most an MQTT 5 client may have unacknowledged.
 const maxPendingAcks = 1024
 
-// noAck is the outcome of a publish that gets no PUBACK (its append
-// failed; the client resends it on its next connection). It is no MQTT
-// reason code.
+// noAck is the outcome of a publish that gets no PUBACK: its append
+// failed. It is no MQTT reason code. The client's connection is closed
+// once the PUBACKs before it are written, so that the client sends the
+// publish again at once, on its next connection (an MQTT 3.1.1 PUBACK
+// cannot refuse, and an MQTT 5 refusal would make the client drop it).
 var noAck = packets.Code{Code: 0xff, Reason: "no PUBACK"}
+
+// errNotStored is why a client whose publish the log could not take is
+// disconnected (MQTT 5 DISCONNECT reason 0x88, server unavailable: try
+// again, here or elsewhere).
+var errNotStored = packets.Code{Code: packets.ErrServerUnavailable.Code, Reason: "a publish could not be stored; send it again"}
 
 // ackOrder writes the PUBACKs of publishes whose appends finish out of
 // order (several conversations, several partitions) in the order the
@@ -100,15 +107,34 @@ func (o *ackOrder) finish(s *ackSlot, code packets.Code) {
 }
 
 // write sends the PUBACKs of due, finished slots in order, and frees their
-// room.
+// room. A slot without one (noAck) closes the client's connection after
+// the others are written.
 func (o *ackOrder) write(q *ackQueue, due []*ackSlot) {
+	failed := false
 	for _, s := range due {
-		if s.code != noAck && s.pk.FixedHeader.Qos == 1 {
+		switch {
+		case s.code == noAck:
+			failed = true
+		case s.pk.FixedHeader.Qos == 1:
 			_ = q.cl.WritePacket(o.puback(s.pk, s.code)) // a closed client resends: the log knows the message
 		}
 		<-q.room
 	}
 	flushAcks(q.cl) // held PUBACKs leave now, not at the client's next packet
+	if failed {
+		o.disconnect(q.cl)
+	}
+}
+
+// disconnect closes cl's connection after a publish the log could not take:
+// an MQTT 5 client is told why first; MQTT 3.1.1 has no DISCONNECT from
+// the server.
+func (o *ackOrder) disconnect(cl *mqtt.Client) {
+	if o.srv != nil && cl.Properties.ProtocolVersion == 5 {
+		_ = o.srv.DisconnectClient(cl, errNotStored)
+		return
+	}
+	cl.Stop(errNotStored)
 }
 
 // puback is the PUBACK of pk with code, as Mochi builds one (buildAck):
