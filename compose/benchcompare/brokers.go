@@ -131,15 +131,23 @@ func (e *Env) startBroker(ctx context.Context, name, dir string) (*runningBroker
 			return nil, err
 		}
 	}
-	if b.procs, err = launch(ctx, []brokerProc{{name: name, dir: dir, addr: addr, argv: argv}}); err != nil {
+	if b.procs, err = launch(ctx, []brokerProc{{name: name, dir: dir, addr: addr, argv: argv}}, brokerStartWait); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
-// launch starts every process, then waits until each listens on its
-// address; when one fails it stops those it started.
-func launch(ctx context.Context, procs []brokerProc) ([]*child, error) {
+// Start waits: how long a broker may take to listen. A cluster's broker
+// listens once the cluster has elected its JetStream leaders and built its
+// view, and Raft's first elections take 4–9 s each, more when votes split.
+const (
+	brokerStartWait  = 15 * time.Second
+	clusterStartWait = time.Minute
+)
+
+// launch starts every process, then waits up to wait until each listens on
+// its address; when one fails it stops those it started.
+func launch(ctx context.Context, procs []brokerProc, wait time.Duration) ([]*child, error) {
 	var started []*child
 	fail := func(err error) ([]*child, error) {
 		_, serr := stopAll(started)
@@ -153,7 +161,7 @@ func launch(ctx context.Context, procs []brokerProc) ([]*child, error) {
 		started = append(started, c)
 	}
 	for i, c := range started {
-		if err := c.listening(ctx, procs[i].addr); err != nil {
+		if err := c.listening(ctx, procs[i].addr, wait); err != nil {
 			return fail(err)
 		}
 	}

@@ -60,7 +60,7 @@ func (e *Env) startCluster(ctx context.Context, dir string) (*runningBroker, err
 		}
 	}
 	b := &runningBroker{Name: Cluster, URL: strings.Join(urls, ",")}
-	if b.procs, err = launch(ctx, procs); err != nil {
+	if b.procs, err = launch(ctx, procs, clusterStartWait); err != nil {
 		return nil, err
 	}
 	return b, nil

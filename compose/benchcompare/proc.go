@@ -63,8 +63,8 @@ func startChild(ctx context.Context, name string, argv, env []string, logPath st
 
 // listening waits until addr accepts a TCP connection, the child exits,
 // or 15 s pass.
-func (c *child) listening(ctx context.Context, addr string) error {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+func (c *child) listening(ctx context.Context, addr string, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	return netwait.Listening(ctx, addr, func() error {
 		if c.exited() {
