@@ -86,6 +86,11 @@ func (s *LogStore) appendAtomic(conv string, part *partition, batch []*pendingAp
 			}
 		default:
 			s.counts.AtomicFallbacks.Add(1)
+			if unanswered(err) { // the batch may be stored: its records are no resends then
+				for _, p := range batch {
+					p.asked = true
+				}
+			}
 			return batch
 		}
 	}
@@ -163,7 +168,7 @@ func finish(batch []*pendingAppend, r appendResult) []*pendingAppend {
 func (s *LogStore) appendOne(conv string, part *partition, p *pendingAppend) appendResult {
 	t := s.tail(conv)
 	msgID := ""
-	asked := false // a publish of this append went unanswered: the stream may hold it
+	asked := p.asked // a publish of this append went unanswered: the stream may hold it
 	deadline := time.Now().Add(s.timeout)
 	for attempt := 1; ; attempt++ {
 		if s.stopping.Err() != nil {

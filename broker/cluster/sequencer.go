@@ -25,6 +25,9 @@ type pendingAppend struct {
 	// node is the broker whose client published the record (its
 	// Distchat-Node header).
 	node string
+	// asked: an atomic batch carrying this append went unanswered, so the
+	// stream may hold it; found there, it is this append's, not a resend.
+	asked bool
 	// forwarded: another broker forwarded the append here; it is
 	// appended here, never forwarded on (two brokers that each think the
 	// other leads would pass it back and forth).
