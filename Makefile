@@ -43,7 +43,7 @@ test-browser: ## the web page in a real headless Chromium (needs: apt-get instal
 FUZZ_TARGETS := \
 	./broker/wire:FuzzEnvelopeRoundTrip ./broker/wire:FuzzParseTopic ./broker/wire:FuzzDMConversation \
 	./broker/wire:FuzzValidateName ./broker/wire:FuzzSyncRequest ./broker/wire:FuzzSyncReply \
-	./broker/roomlog:FuzzRecovery ./broker/roomlog:FuzzRestamp ./broker/cluster:FuzzConvOf ./analysis:FuzzParseRec ./analysis:FuzzParseRecRoundTrip \
+	./broker/roomlog:FuzzRecovery ./broker/roomlog:FuzzRestamp ./broker/cluster:FuzzConvOf ./broker/cluster:FuzzForwardBody ./analysis:FuzzParseRec ./analysis:FuzzParseRecRoundTrip \
 	./chatnode/session/statedir:FuzzReadJournal ./broker/wire:FuzzEncodeEnvelope ./broker/wire:FuzzUnmarshalEnvelope \
 	./chatnode/jsonlog:FuzzFixedEqualsLogrus ./broker/internal/rawmqtt:FuzzDecode ./broker/internal/mqttscan:FuzzScan \
 	./broker:FuzzDecodeMarks
