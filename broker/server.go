@@ -315,6 +315,12 @@ const appendGrace = 500 * time.Millisecond
 // mochiCloseTimeout bounds how long Close waits for Mochi to stop.
 const mochiCloseTimeout = 10 * time.Second
 
+// ErrMochiCloseHang is in Close's error when Mochi did not stop in time:
+// Mochi v2.7.9's Close can deadlock when a client connects or disconnects
+// at that moment (mochi-mqtt/server#488). The broker still ends: it closes
+// the room log itself.
+var ErrMochiCloseHang = errors.New("mochi did not stop (a known deadlock in Mochi's Close, mochi-mqtt/server#488)")
+
 // closeMochi stops Mochi, which closes the session store and the room log.
 // Mochi v2.7.9 can deadlock in Close when a client disconnects at that
 // moment (its client list takes a read lock twice, mochi-mqtt/server#488):
@@ -329,7 +335,7 @@ func (s *Server) closeMochi(timeout time.Duration) error {
 		return err
 	case <-time.After(timeout):
 	}
-	err := fmt.Errorf("mochi did not stop within %s (a known deadlock in Mochi's Close); the room log is closed directly", timeout)
+	err := fmt.Errorf("%w within %s; the room log is closed directly", ErrMochiCloseHang, timeout)
 	if s.roomLog != nil {
 		err = errors.Join(err, s.roomLog.Stop())
 	}

@@ -8,6 +8,7 @@ package brokertest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -135,7 +136,14 @@ func start(t testing.TB, cfg config.Broker, out *Lines) (*Broker, error) {
 // Close stops the broker gracefully; it is safe to call more than once.
 func (b *Broker) Close() {
 	b.closeOnce.Do(func() {
-		if err := b.Server.Close(); err != nil {
+		err := b.Server.Close()
+		if errors.Is(err, broker.ErrMochiCloseHang) {
+			// Mochi's own deadlock, which the broker survives: not what
+			// the test is about. Any other error beside it still fails.
+			b.t.Logf("brokertest: close broker: %v", err)
+			err = withoutMochiHang(err)
+		}
+		if err != nil {
 			b.t.Errorf("brokertest: close broker: %v", err)
 		}
 	})
@@ -260,4 +268,20 @@ func (w *testWriter) stop() {
 	w.mu.Lock()
 	w.stopped = true
 	w.mu.Unlock()
+}
+
+// withoutMochiHang returns err without broker.ErrMochiCloseHang: the other
+// errors it joins, or nil.
+func withoutMochiHang(err error) error {
+	if errors.Is(err, broker.ErrMochiCloseHang) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			var rest []error
+			for _, e := range j.Unwrap() {
+				rest = append(rest, withoutMochiHang(e))
+			}
+			return errors.Join(rest...)
+		}
+		return nil
+	}
+	return err
 }
