@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/distchat/distchat/broker/ackhold"
+	"github.com/distchat/distchat/broker/internal/mqttscan"
 	"github.com/distchat/distchat/broker/logevent"
 )
 
@@ -43,7 +44,19 @@ import (
 //     subscriber that comes after: TestEmptyRetainedPublishClears in
 //     broker/conformance). PUBACKs go out ahead of anything else written,
 //     when ackhold.Max wait, on the next Read and on Close (package
-//     ackhold is the rule both the broker and the chat node hold by).
+//     ackhold is the rule both the broker and the chat node hold by);
+//   - a SUBACK waits until the connection's reader comes back to the socket
+//     too. Mochi v2.7.9 writes a SUBACK before it looks for the new
+//     subscription's retained messages (Server.processSubscribe), so a
+//     client that publishes a retained message as soon as another client's
+//     SUBACK arrives races that scan and the subscriber can get the message
+//     twice, once as retained and once live, where it should get it once,
+//     live, with RETAIN 0 ([MQTT-3.3.1-9] in 3.1.1, [MQTT-3.3.1-12] in 5).
+//     Held until the reader returns, the SUBACK follows the subscription's
+//     retained messages. Other packets pass a held SUBACK (a broker may send
+//     a subscription's messages before its SUBACK, MQTT 5 section 3.8.4);
+//     SUBACKs keep their order, and while the reader waits one goes out at
+//     once.
 type clientConn struct {
 	net.Conn // the accepted socket
 	lim      *connLimiter
@@ -55,12 +68,16 @@ type clientConn struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	// acks guards held and spare. Write takes it inside Mochi's client
-	// lock, Read and Close on their own; it is never held across a
-	// network write.
-	acks  sync.Mutex
-	held  []byte // PUBACKs waiting, whole packets
-	spare []byte // a written batch's buffer, for the next one
+	// acks guards held, spare, subacks and reading. Write takes it inside
+	// Mochi's client lock, Read and Close on their own; it is never held
+	// across a network write.
+	acks    sync.Mutex
+	held    []byte // PUBACKs waiting, whole packets
+	spare   []byte // a written batch's buffer, for the next one
+	subacks []byte // SUBACKs waiting for the reader, whole packets
+	// reading is true while Read waits for the client: every packet read
+	// so far is handled, so a SUBACK written now goes out at once.
+	reading bool
 }
 
 // SetDeadline is how Mochi sets the keep-alive after reading CONNECT: it
@@ -71,12 +88,27 @@ func (c *clientConn) SetDeadline(t time.Time) error {
 	return c.Conn.SetReadDeadline(t)
 }
 
-// Read writes the held PUBACKs (the client's earlier packets have all been
-// handled), then reads. It reports and closes a connection whose read hits
-// the CONNECT deadline (before Mochi has set the keep-alive).
+// Read writes the held PUBACKs and SUBACKs (the client's earlier packets
+// have all been handled), then reads. It reports and closes a connection
+// whose read hits the CONNECT deadline (before Mochi has set the
+// keep-alive).
 func (c *clientConn) Read(b []byte) (int, error) {
 	if err := c.flushAcks(); err != nil {
 		return 0, err
+	}
+	c.acks.Lock()
+	subacks := c.subacks
+	c.subacks, c.reading = nil, true
+	c.acks.Unlock()
+	defer func() {
+		c.acks.Lock()
+		c.reading = false
+		c.acks.Unlock()
+	}()
+	if len(subacks) > 0 {
+		if _, err := c.write(subacks); err != nil {
+			return 0, err
+		}
 	}
 	n, err := c.Conn.Read(b)
 	if err != nil && !c.connected.Load() && errors.Is(err, os.ErrDeadlineExceeded) && c.timedOut.CompareAndSwap(false, true) {
@@ -88,10 +120,25 @@ func (c *clientConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// Write holds a PUBACK; anything else goes out at once, after the PUBACKs
-// held so far.
+// Write holds a PUBACK, and the SUBACKs in p (whole packets, as Mochi
+// writes them) unless the reader waits; anything else goes out at once,
+// after the PUBACKs held so far.
 func (c *clientConn) Write(p []byte) (int, error) {
 	c.acks.Lock()
+	if !c.reading {
+		rest, held := mqttscan.Without(p, c.holdSuback)
+		if held && len(rest) == 0 {
+			c.acks.Unlock()
+			return len(p), nil
+		}
+		if held {
+			c.acks.Unlock()
+			if _, err := c.Write(rest); err != nil {
+				return 0, err
+			}
+			return len(p), nil
+		}
+	}
 	if ackhold.IsPuback(p) && len(c.held)/ackhold.Len+1 < ackhold.Max {
 		if len(c.held) == 0 {
 			c.held, c.spare = c.spare[:0], nil
@@ -112,6 +159,19 @@ func (c *clientConn) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// suback is the SUBACK fixed header's first byte.
+const suback = 0x90
+
+// holdSuback keeps a copy of pkt when it is a SUBACK, and reports whether
+// it did. c.acks is held.
+func (c *clientConn) holdSuback(pkt []byte) bool {
+	if pkt[0] != suback {
+		return false
+	}
+	c.subacks = append(c.subacks, pkt...)
+	return true
 }
 
 // FlushAcks writes the held PUBACKs now (roomlog.AckFlusher).

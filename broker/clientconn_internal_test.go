@@ -131,3 +131,50 @@ func TestHeldAcksBounded(t *testing.T) {
 		t.Fatalf("%d writes (%d bytes), want one of the %d PUBACKs", len(got), len(strings.Join(got, "")), ackhold.Max)
 	}
 }
+
+// TestSubackHeldUntilRead: a SUBACK waits for the connection's next Read,
+// a PUBLISH written with it passes it, and once Read waits a SUBACK goes
+// out at once.
+func TestSubackHeldUntilRead(t *testing.T) {
+	in, feed := io.Pipe()
+	t.Cleanup(func() { _ = feed.Close() })
+	rec := &recordingConn{in: in}
+	c := heldAcksConn(t, rec)
+	sub := string([]byte{0x90, 3, 0, 1, 1})
+	pub := string([]byte{0x30, 3, 0, 1, 't'})
+	if n, err := c.Write([]byte(sub + pub)); err != nil || n != len(sub+pub) {
+		t.Fatalf("write: %d, %v", n, err)
+	}
+	if got := rec.wrote(); strings.Join(got, "|") != pub {
+		t.Fatalf("wrote %q, want only the PUBLISH %q", got, pub)
+	}
+	read := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 8))
+		read <- err
+	}()
+	for { // Read writes the held SUBACK and waits for the client
+		c.acks.Lock()
+		reading := c.reading
+		c.acks.Unlock()
+		if reading && len(rec.wrote()) == 2 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := rec.wrote(); strings.Join(got, "|") != pub+"|"+sub {
+		t.Fatalf("wrote %q, want the PUBLISH, then the held SUBACK", got)
+	}
+	if _, err := c.Write([]byte(sub)); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.wrote(); len(got) != 3 || got[2] != sub {
+		t.Fatalf("wrote %q while Read waits, want the SUBACK at once", got)
+	}
+	if _, err := feed.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-read; err != nil {
+		t.Fatalf("read: %v", err)
+	}
+}

@@ -33,8 +33,8 @@ func (s *Server) addMQTT5Hooks() error {
 }
 
 // mqtt5Listener wraps the TCP listener's connections for what the hooks
-// cannot do: Receive Maximum flow control (receivemaximum.go) and SUBACKs
-// after the subscription's retained messages (subackhold.go).
+// cannot do: Receive Maximum flow control (receivemaximum.go). SUBACKs wait
+// for the subscription's retained messages in clientConn, below it.
 func mqtt5Listener(ln net.Listener) net.Listener {
-	return receiveMaximumListener{Listener: subackHoldListener{Listener: ln}}
+	return receiveMaximumListener{Listener: ln}
 }

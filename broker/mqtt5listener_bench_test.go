@@ -33,7 +33,7 @@ func BenchmarkMQTT5ConnWrite(b *testing.B) {
 			}
 		})
 		b.Run(w.name+"/v3.1.1", func(b *testing.B) {
-			c := &receiveMaximumConn{Conn: &subackHoldConn{Conn: discardConn{}}}
+			c := &receiveMaximumConn{Conn: discardConn{}}
 			c.state.Store(flowPassthrough)
 			b.SetBytes(int64(len(w.buf)))
 			for b.Loop() {
@@ -41,7 +41,7 @@ func BenchmarkMQTT5ConnWrite(b *testing.B) {
 			}
 		})
 		b.Run(w.name+"/v5-receive-maximum", func(b *testing.B) {
-			c := &receiveMaximumConn{Conn: &subackHoldConn{Conn: discardConn{}}, max: 1 << 20, out: map[uint16]struct{}{}}
+			c := &receiveMaximumConn{Conn: discardConn{}, max: 1 << 20, out: map[uint16]struct{}{}}
 			c.state.Store(flowCounting)
 			b.SetBytes(int64(len(w.buf)))
 			for b.Loop() {

@@ -205,6 +205,22 @@ func (c *receiveMaximumConn) release(id uint16) {
 	}
 }
 
+// writeWithout writes p to conn without the whole packets hold keeps back
+// (Mochi writes one packet, or a buffer of whole packets, per call), and
+// reports p as written.
+func writeWithout(conn net.Conn, p []byte, hold func(pkt []byte) bool) (int, error) {
+	send, held := mqttscan.Without(p, hold)
+	if !held {
+		return conn.Write(p)
+	}
+	if len(send) > 0 {
+		if _, err := conn.Write(send); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
 // FlushAcks passes roomlog.AckFlusher through to the connection below.
 func (c *receiveMaximumConn) FlushAcks() error {
 	if f, ok := c.Conn.(roomlog.AckFlusher); ok {
