@@ -29,7 +29,7 @@ import (
 // persistent session keeps its queued messages on every topic across a
 // restart.
 type sessionStore struct {
-	*pebblestore.Hook
+	*guardedPebble
 
 	// roomLog is whether the broker keeps a room log. Without one the
 	// store keeps chat messages in flight too: nothing else has them.
@@ -62,7 +62,7 @@ type inflightID struct {
 }
 
 func newSessionStore(roomLog bool) *sessionStore {
-	return &sessionStore{Hook: new(pebblestore.Hook), roomLog: roomLog, persisted: map[inflightID]struct{}{}}
+	return &sessionStore{guardedPebble: &guardedPebble{Hook: new(pebblestore.Hook)}, roomLog: roomLog, persisted: map[inflightID]struct{}{}}
 }
 
 // ID names the hook in Mochi's logs.
@@ -105,20 +105,20 @@ func (s *sessionStore) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int
 	s.mu.Lock()
 	s.persisted[inflightID{cl.ID, pk.PacketID}] = struct{}{}
 	s.mu.Unlock()
-	s.Hook.OnQosPublish(cl, pk, sent, resends)
+	s.guardedPebble.OnQosPublish(cl, pk, sent, resends)
 }
 
 // OnQosComplete deletes an acknowledged message if it was stored.
 func (s *sessionStore) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
 	if s.forget(cl.ID, pk.PacketID) {
-		s.Hook.OnQosComplete(cl, pk)
+		s.guardedPebble.OnQosComplete(cl, pk)
 	}
 }
 
 // OnQosDropped deletes a dropped message if it was stored.
 func (s *sessionStore) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
 	if s.forget(cl.ID, pk.PacketID) {
-		s.Hook.OnQosDropped(cl, pk)
+		s.guardedPebble.OnQosDropped(cl, pk)
 	}
 }
 
@@ -189,7 +189,7 @@ func (s *sessionStore) Stop() error {
 	if s.marks != nil {
 		s.marks.close()
 	}
-	return s.Hook.Stop()
+	return s.guardedPebble.Stop()
 }
 
 func (s *sessionStore) forget(client string, packet uint16) bool {

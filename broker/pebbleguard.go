@@ -1,0 +1,108 @@
+package broker
+
+import (
+	"sync"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	pebblestore "github.com/mochi-mqtt/server/v2/hooks/storage/pebble"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// guardedPebble is Mochi's Pebble storage hook with its writes fenced
+// against Stop.
+//
+// Mochi v2.7.9's hook checks for a closed store before each write, but
+// Stop closes the database before it marks it closed, and nothing orders
+// the two against events that Mochi's Close still delivers from its event
+// loop and from clients being disconnected (expired in-flight messages
+// dropped, sessions written on disconnect). A write that lands between them
+// panics in Pebble and turns a clean shutdown into a crash. Here each write
+// holds a read lock and is skipped once the store is stopped; Stop takes
+// the write lock, so it waits for writes under way and no write starts
+// after it. What is skipped is state of a broker that is stopping, which
+// a clean restart recovers from what was written before (and the room log
+// for chat messages).
+type guardedPebble struct {
+	*pebblestore.Hook
+
+	// mu guards stopped and orders every write to the store before Stop;
+	// writes hold it for reading. It is taken before sessionStore.mu
+	// when both are held.
+	mu      sync.RWMutex
+	stopped bool
+}
+
+// write runs fn on the store unless it is stopped.
+func (g *guardedPebble) write(fn func()) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if !g.stopped {
+		fn()
+	}
+}
+
+// Stop closes the store once the writes under way are done.
+func (g *guardedPebble) Stop() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopped {
+		return nil
+	}
+	g.stopped = true
+	return g.Hook.Stop()
+}
+
+// OnSessionEstablished stores the client's session.
+func (g *guardedPebble) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
+	g.write(func() { g.Hook.OnSessionEstablished(cl, pk) })
+}
+
+// OnWillSent stores the client after its will is sent.
+func (g *guardedPebble) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
+	g.write(func() { g.Hook.OnWillSent(cl, pk) })
+}
+
+// OnDisconnect stores or removes the session of a client that left.
+func (g *guardedPebble) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	g.write(func() { g.Hook.OnDisconnect(cl, err, expire) })
+}
+
+// OnSubscribed stores new subscriptions.
+func (g *guardedPebble) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []byte) {
+	g.write(func() { g.Hook.OnSubscribed(cl, pk, reasonCodes) })
+}
+
+// OnUnsubscribed removes subscriptions.
+func (g *guardedPebble) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
+	g.write(func() { g.Hook.OnUnsubscribed(cl, pk) })
+}
+
+// OnRetainMessage stores or removes a retained message.
+func (g *guardedPebble) OnRetainMessage(cl *mqtt.Client, pk packets.Packet, r int64) {
+	g.write(func() { g.Hook.OnRetainMessage(cl, pk, r) })
+}
+
+// OnQosPublish stores a message in flight.
+func (g *guardedPebble) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64, resends int) {
+	g.write(func() { g.Hook.OnQosPublish(cl, pk, sent, resends) })
+}
+
+// OnQosComplete removes an acknowledged message.
+func (g *guardedPebble) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
+	g.write(func() { g.Hook.OnQosComplete(cl, pk) })
+}
+
+// OnQosDropped removes a dropped message.
+func (g *guardedPebble) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
+	g.write(func() { g.Hook.OnQosDropped(cl, pk) })
+}
+
+// OnRetainedExpired removes an expired retained message.
+func (g *guardedPebble) OnRetainedExpired(filter string) {
+	g.write(func() { g.Hook.OnRetainedExpired(filter) })
+}
+
+// OnClientExpired removes an expired session.
+func (g *guardedPebble) OnClientExpired(cl *mqtt.Client) {
+	g.write(func() { g.Hook.OnClientExpired(cl) })
+}
