@@ -56,7 +56,15 @@ import (
 //     retained messages. Other packets pass a held SUBACK (a broker may send
 //     a subscription's messages before its SUBACK, MQTT 5 section 3.8.4);
 //     SUBACKs keep their order, and while the reader waits one goes out at
-//     once.
+//     once;
+//   - an MQTT 5 client is sent no more unacknowledged QoS 1 and 2
+//     PUBLISHes than its Receive Maximum: the connection reads it from the
+//     client's CONNECT and holds the PUBLISHes over it, in order, until the
+//     client's acknowledgements free room (receivemaximum.go says why Mochi
+//     does not).
+//
+// WebSocket clients are served by Mochi's own listener, which takes no
+// net.Listener to wrap, so they have none of this.
 type clientConn struct {
 	net.Conn // the accepted socket
 	lim      *connLimiter
@@ -68,9 +76,15 @@ type clientConn struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	// flow is the Receive Maximum flow control; its lock is taken before
+	// acks.
+	flow receiveFlow
+
 	// acks guards held, spare, subacks and reading. Write takes it inside
-	// Mochi's client lock, Read and Close on their own; it is never held
-	// across a network write.
+	// Mochi's client lock, Read and Close on their own; while the flow
+	// counts, Write and a Read that releases held PUBLISHes take it inside
+	// flow.mu. It is never held across a network write, and flow.mu is
+	// never taken while it is held.
 	acks    sync.Mutex
 	held    []byte // PUBACKs waiting, whole packets
 	spare   []byte // a written batch's buffer, for the next one
@@ -88,11 +102,19 @@ func (c *clientConn) SetDeadline(t time.Time) error {
 	return c.Conn.SetReadDeadline(t)
 }
 
-// Read writes the held PUBACKs and SUBACKs (the client's earlier packets
-// have all been handled), then reads. It reports and closes a connection
-// whose read hits the CONNECT deadline (before Mochi has set the
-// keep-alive).
+// Read reads what the client sends (readSocket), then follows the
+// client's Receive Maximum flow in it (readFlow).
 func (c *clientConn) Read(b []byte) (int, error) {
+	n, err := c.readSocket(b)
+	c.readFlow(b[:n])
+	return n, err
+}
+
+// readSocket writes the held PUBACKs and SUBACKs (the client's earlier
+// packets have all been handled), then reads. It reports and closes a
+// connection whose read hits the CONNECT deadline (before Mochi has set
+// the keep-alive).
+func (c *clientConn) readSocket(b []byte) (int, error) {
 	if err := c.flushAcks(); err != nil {
 		return 0, err
 	}
@@ -120,10 +142,22 @@ func (c *clientConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// Write holds a PUBACK, and the SUBACKs in p (whole packets, as Mochi
+// Write holds the QoS 1 and 2 PUBLISHes in p over an MQTT 5 client's
+// Receive Maximum (writeCounted), then the acknowledgements (writeAcks);
+// the rest goes out at once. A connection whose flow does not count
+// (MQTT 3.1.1, no Receive Maximum, CONNECT not read yet) costs one atomic
+// load more than writeAcks.
+func (c *clientConn) Write(p []byte) (int, error) {
+	if c.flow.state.Load() != flowCounting {
+		return c.writeAcks(p)
+	}
+	return c.writeCounted(p)
+}
+
+// writeAcks holds a PUBACK, and the SUBACKs in p (whole packets, as Mochi
 // writes them) unless the reader waits; anything else goes out at once,
 // after the PUBACKs held so far.
-func (c *clientConn) Write(p []byte) (int, error) {
+func (c *clientConn) writeAcks(p []byte) (int, error) {
 	c.acks.Lock()
 	if !c.reading {
 		rest, held := mqttscan.Without(p, c.holdSuback)
@@ -133,7 +167,7 @@ func (c *clientConn) Write(p []byte) (int, error) {
 		}
 		if held {
 			c.acks.Unlock()
-			if _, err := c.Write(rest); err != nil {
+			if _, err := c.writeAcks(rest); err != nil {
 				return 0, err
 			}
 			return len(p), nil

@@ -55,10 +55,16 @@ func (r *recordingConn) wrote() []string {
 
 func puback(id byte) string { return string([]byte{0x40, 2, 0, id}) }
 
+// roomyLimiter is a connLimiter without connection limits whose timeouts
+// a test does not reach.
+func roomyLimiter() *connLimiter {
+	return newConnLimiter(config.Limits{ConnectTimeout: time.Minute, WriteTimeout: time.Minute}, time.Now, quietLog(), new(counters))
+}
+
 // heldAcksConn is rec admitted as a clientConn by a limiter without limits.
 func heldAcksConn(t *testing.T, rec *recordingConn) *clientConn {
 	t.Helper()
-	lim := newConnLimiter(config.Limits{ConnectTimeout: time.Minute, WriteTimeout: time.Minute}, time.Now, quietLog(), new(counters))
+	lim := roomyLimiter()
 	if lim.reserve("10.0.0.1") != refusedNot {
 		t.Fatal("the limiter refused a connection")
 	}

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"fmt"
-	"net"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -30,11 +29,4 @@ func (s *Server) addMQTT5Hooks() error {
 		return fmt.Errorf("add receive maximum hook: %w", err)
 	}
 	return nil
-}
-
-// mqtt5Listener wraps the TCP listener's connections for what the hooks
-// cannot do: Receive Maximum flow control (receivemaximum.go). SUBACKs wait
-// for the subscription's retained messages in clientConn, below it.
-func mqtt5Listener(ln net.Listener) net.Listener {
-	return receiveMaximumListener{Listener: ln}
 }

@@ -20,12 +20,17 @@ func connect5(max uint16) []byte {
 	return append([]byte{0x10, byte(len(body))}, body...)
 }
 
-// rmPair returns a receiveMaximumConn over one end of a pipe whose other
-// end's bytes arrive on the returned channel, one Write at a time.
-func rmPair(t *testing.T) (*receiveMaximumConn, net.Conn, <-chan []byte) {
+// rmPair returns a clientConn, admitted as the TCP listener admits one,
+// over one end of a pipe whose other end's bytes arrive on the returned
+// channel, one Write at a time.
+func rmPair(t *testing.T) (*clientConn, net.Conn, <-chan []byte) {
 	t.Helper()
 	server, client := net.Pipe()
-	t.Cleanup(func() { _ = server.Close(); _ = client.Close() })
+	c, ok := roomyLimiter().admit(server).(*clientConn)
+	if !ok {
+		t.Fatal("the limiter did not admit a clientConn")
+	}
+	t.Cleanup(func() { _ = c.Close(); _ = client.Close() })
 	got := make(chan []byte, 64)
 	go func() {
 		buf := make([]byte, 4096)
@@ -38,11 +43,11 @@ func rmPair(t *testing.T) (*receiveMaximumConn, net.Conn, <-chan []byte) {
 			got <- append([]byte(nil), buf[:n]...)
 		}
 	}()
-	return &receiveMaximumConn{Conn: server}, client, got
+	return c, client, got
 }
 
 // feedRead makes the conn read b as if the client had sent it.
-func feedRead(t *testing.T, c *receiveMaximumConn, client net.Conn, b []byte) {
+func feedRead(t *testing.T, c *clientConn, client net.Conn, b []byte) {
 	t.Helper()
 	go func() { _, _ = client.Write(b) }()
 	buf := make([]byte, len(b))
@@ -67,22 +72,26 @@ func recv(t *testing.T, got <-chan []byte) []byte {
 	}
 }
 
+// mustWrite writes p to c, which reports all of it written.
+func mustWrite(t *testing.T, c *clientConn, p []byte) {
+	t.Helper()
+	if n, err := c.Write(p); n != len(p) || err != nil {
+		t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(p))
+	}
+}
+
 // With Receive Maximum 2, a buffer of four QoS 1 PUBLISHes sends two; each
 // PUBACK releases the next, in order; QoS 0 and other packets pass.
 func TestReceiveMaximumConnHoldsAndReleases(t *testing.T) {
 	c, client, got := rmPair(t)
 	feedRead(t, c, client, connect5(2))
-	if c.state.Load() != flowCounting || c.max != 2 {
-		t.Fatalf("state %d max %d after an MQTT 5 CONNECT with Receive Maximum 2", c.state.Load(), c.max)
+	if c.flow.state.Load() != flowCounting || c.flow.max != 2 {
+		t.Fatalf("state %d max %d after an MQTT 5 CONNECT with Receive Maximum 2", c.flow.state.Load(), c.flow.max)
 	}
 	p1, p2, p3, p4 := rmPublish(1, "a"), rmPublish(2, "b"), rmPublish(3, "c"), rmPublish(4, "d")
 	qos0 := []byte{0x30, 4, 0, 1, 't', 0}
 	all := bytes.Join([][]byte{p1, p2, p3, qos0, p4}, nil)
-	go func() {
-		if n, err := c.Write(all); n != len(all) || err != nil {
-			t.Errorf("Write = %d, %v; want %d, nil", n, err, len(all))
-		}
-	}()
+	mustWrite(t, c, all)
 	if b := recv(t, got); !bytes.Equal(b, bytes.Join([][]byte{p1, p2, qos0}, nil)) {
 		t.Fatalf("first write %x, want the first two PUBLISHes and the QoS 0 one", b)
 	}
@@ -96,20 +105,55 @@ func TestReceiveMaximumConnHoldsAndReleases(t *testing.T) {
 	if b := recv(t, got); !bytes.Equal(b, p4) {
 		t.Fatalf("after PUBACK 2: %x, want PUBLISH 4", b)
 	}
-	if len(c.held) != 0 || len(c.out) != 2 {
-		t.Errorf("held %d, out %v", len(c.held), c.out)
+	if len(c.flow.held) != 0 || len(c.flow.out) != 2 {
+		t.Errorf("held %d, out %v", len(c.flow.held), c.flow.out)
 	}
 }
 
-// MQTT 3.1.1 clients and MQTT 5 clients without a Receive Maximum pass.
+// With Receive Maximum 1, a resent PUBLISH (its id is out) is not held, a
+// new one is; a PUBACK the broker holds goes out before the PUBLISH the
+// client's PUBACK releases, as the client's earlier packets are handled
+// first.
+func TestReceiveMaximumConnResendAndHeldAcks(t *testing.T) {
+	c, client, got := rmPair(t)
+	feedRead(t, c, client, connect5(1))
+	p1, p2 := rmPublish(1, "a"), rmPublish(2, "b")
+	mustWrite(t, c, p1)
+	if b := recv(t, got); !bytes.Equal(b, p1) {
+		t.Fatalf("first write %x, want PUBLISH 1", b)
+	}
+	dup := append([]byte{p1[0] | 0x08}, p1[1:]...)
+	mustWrite(t, c, dup)
+	if b := recv(t, got); !bytes.Equal(b, dup) {
+		t.Fatalf("resent PUBLISH 1: %x, want it at once", b)
+	}
+	mustWrite(t, c, p2)
+	ack := []byte(puback(7))
+	mustWrite(t, c, ack)
+	feedRead(t, c, client, []byte{0x40, 2, 0, 1}) // PUBACK 1
+	if b := recv(t, got); !bytes.Equal(b, ack) {
+		t.Fatalf("on the read: %x, want the held PUBACK 7", b)
+	}
+	if b := recv(t, got); !bytes.Equal(b, p2) {
+		t.Fatalf("after PUBACK 1: %x, want PUBLISH 2", b)
+	}
+}
+
+// MQTT 3.1.1 clients and MQTT 5 clients without a Receive Maximum pass:
+// every PUBLISH written goes out at once.
 func TestReceiveMaximumConnPassthrough(t *testing.T) {
 	v311 := []byte{0x10, 13, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 30, 0, 1, 'c'}
 	v5 := []byte{0x10, 14, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 30, 0, 0, 1, 'c'}
+	all := bytes.Join([][]byte{rmPublish(1, "a"), rmPublish(2, "b"), rmPublish(3, "c")}, nil)
 	for name, connect := range map[string][]byte{"3.1.1": v311, "5 without Receive Maximum": v5} {
-		c, client, _ := rmPair(t)
+		c, client, got := rmPair(t)
 		feedRead(t, c, client, connect)
-		if s := c.state.Load(); s != flowPassthrough {
+		if s := c.flow.state.Load(); s != flowPassthrough {
 			t.Errorf("%s: state %d, want passthrough", name, s)
+		}
+		mustWrite(t, c, all)
+		if b := recv(t, got); !bytes.Equal(b, all) {
+			t.Errorf("%s: wrote %x, want all three PUBLISHes", name, b)
 		}
 	}
 }

@@ -197,10 +197,11 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen mqtt %s: %w", s.cfg.TCP, err)
 	}
-	// Mochi sees each connection through the MQTT 5 wrappers
-	// (mqtt5Listener), over the broker's own clientConn (clientconn.go).
+	// Mochi sees each connection as the broker's clientConn
+	// (clientconn.go): limits, deadlines, held acknowledgements and
+	// Receive Maximum flow control in one type.
 	s.tcpGuard = s.guard(ln)
-	s.tcp = listeners.NewNet("tcp", mqtt5Listener(s.tcpGuard))
+	s.tcp = listeners.NewNet("tcp", s.tcpGuard)
 	if err := s.mochi.AddListener(s.tcp); err != nil {
 		return errors.Join(fmt.Errorf("listen mqtt %s: %w", s.cfg.TCP, err), ln.Close())
 	}

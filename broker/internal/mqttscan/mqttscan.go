@@ -1,6 +1,6 @@
 // Package mqttscan finds MQTT packet boundaries in a byte stream, and the
 // packet identifier of a QoS 1 or 2 PUBLISH, without decoding packets: the
-// broker's connection wrappers use it to follow a client's flow (see
+// broker's client connection (clientConn) uses it to follow a client's flow (see
 // broker/receivemaximum.go) at the cost of a few byte reads per packet.
 package mqttscan
 
