@@ -127,18 +127,6 @@ func (s *Server) Kill() error {
 	return err
 }
 
-// errNotCluster is returned by cluster operations on a single broker.
-var errNotCluster = errors.New("broker: not in cluster mode")
-
-// ClusterRouteAddr is the embedded NATS server's route listener address
-// in cluster mode (useful with port 0).
-func (s *Server) ClusterRouteAddr() (string, error) {
-	if s.node == nil {
-		return "", errNotCluster
-	}
-	return s.node.RouteAddr(), nil
-}
-
 // ClusterStats is the "cluster" part of /stats.
 type ClusterStats struct {
 	Node string `json:"node"`

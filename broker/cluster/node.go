@@ -142,9 +142,6 @@ func (n *Node) Name() string { return n.name }
 // Routes is the number of route connections to other brokers up now.
 func (n *Node) Routes() int { return n.ns.NumRoutes() }
 
-// JetStream is the node's in-process JetStream client.
-func (n *Node) JetStream() jetstream.JetStream { return n.js }
-
 // RouteAddr is the route listener's real address (useful with port 0).
 func (n *Node) RouteAddr() string {
 	if a := n.ns.ClusterAddr(); a != nil {
