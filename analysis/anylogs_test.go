@@ -167,7 +167,7 @@ func TestComparePlotColoursDistinct(t *testing.T) {
 		ss = append(ss, ScenarioSummary{Name: fmt.Sprintf("s%d", i), all: histOf(int32(100*(i+1)), int32(1000*(i+1)), int32(5000*(i+1)))})
 	}
 	d := comparePlotData(ss)
-	lines, err := compareCDFLines(d)
+	lines, err := cdfLines(d.CDFs)
 	if err != nil {
 		t.Fatal(err)
 	}

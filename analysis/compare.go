@@ -7,17 +7,15 @@ import (
 	"gonum.org/v1/plot/plotter"
 )
 
-// comparison is a set of scenarios drawn in the same plots: the scenarios
-// of one group (the evaluation's payload, scale-rate, scale-nodes, faults,
-// durability), or, when no scenario names a group, all of them.
+// comparison is a set of scenarios drawn in the same plots: one group's
+// (such as the evaluation's payload or faults), or all.
 type comparison struct {
 	Group     string // "" for all scenarios
 	Scenarios []ScenarioSummary
 }
 
-// comparisons returns the comparisons to draw: one per group with two or
-// more scenarios, in the order the groups first appear, or, when no
-// scenario names a group, one of all the scenarios if there are two or more.
+// comparisons returns one comparison per group of two or more scenarios,
+// or, when no scenario names a group, one of all if there are two or more.
 func comparisons(ss []ScenarioSummary) []comparison {
 	var order []string
 	members := map[string][]ScenarioSummary{}
@@ -60,19 +58,15 @@ func (c comparison) title() string {
 	return ": " + c.Group + " comparison"
 }
 
-// comparePlots is the data behind the comparison plots, kept apart from
-// the drawing so that it can be compared with golden files.
+// comparePlots is the data behind the comparison plots, apart from the
+// drawing so that golden files can check it.
 type comparePlots struct {
-	CDFs []namedCDF `json:"latency_cdfs"` // per scenario: ms, fraction of deliveries
-	// Percentiles are p50, p90, p99 and p99.9 in ms per scenario (at least
-	// minLatencyMS, for the log axis).
-	Percentiles []namedBars `json:"percentiles"`
-	Labels      []string    `json:"labels"`
-	BottomMS    float64     `json:"bottom_ms"` // where the bars rise from
-	TopMS       float64     `json:"top_ms"`
-	// ThroughputMBPerS is each scenario's delivered MB/s (at least
-	// minThroughputMB, for the log axis).
-	ThroughputMBPerS []namedBars `json:"throughput_mb_per_s"`
+	CDFs             []namedCDF  `json:"latency_cdfs"` // per scenario: ms, fraction of deliveries
+	Percentiles      []namedBars `json:"percentiles"`  // p50, p90, p99, p99.9 ms, ≥ minLatencyMS
+	Labels           []string    `json:"labels"`
+	BottomMS         float64     `json:"bottom_ms"` // where the bars rise from
+	TopMS            float64     `json:"top_ms"`
+	ThroughputMBPerS []namedBars `json:"throughput_mb_per_s"` // ≥ minThroughputMB
 }
 
 type namedCDF struct {
@@ -124,11 +118,10 @@ var compareKinds = []plotKind[comparePlots]{
 	{"compare_throughput", compareThroughputPlot},
 }
 
-// compareCDFLines are the comparison's CDF lines, each in its scenario's
-// series style.
-func compareCDFLines(d comparePlots) ([]*plotter.Line, error) {
-	lines := make([]*plotter.Line, 0, len(d.CDFs))
-	for _, c := range d.CDFs {
+// cdfLines are latency CDF lines, each in its scenario's series style.
+func cdfLines(cdfs []namedCDF) ([]*plotter.Line, error) {
+	lines := make([]*plotter.Line, 0, len(cdfs))
+	for _, c := range cdfs {
 		l, err := plotter.NewLine(xysOf(c.Points))
 		if err != nil {
 			return nil, err
@@ -139,26 +132,31 @@ func compareCDFLines(d comparePlots) ([]*plotter.Line, error) {
 	return lines, nil
 }
 
+// addCDFs draws latency CDFs on one log x axis that spans them all, naming
+// each in leg (nil: no legend).
+func addCDFs(p *plot.Plot, leg *plot.Legend, cdfs []namedCDF) error {
+	lines, err := cdfLines(cdfs)
+	if err != nil || len(lines) == 0 {
+		return err
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i, c := range cdfs {
+		p.Add(lines[i])
+		if leg != nil {
+			leg.Add(c.Name, lines[i])
+		}
+		lo, hi = math.Min(lo, c.Points[0][0]), math.Max(hi, c.Points[len(c.Points)-1][0])
+	}
+	setLogX(p, lo, hi)
+	p.Y.Min, p.Y.Max = 0, 1
+	return nil
+}
+
 // compareCDFPlot overlays the scenarios' latency CDFs.
 func compareCDFPlot(title string, d comparePlots, leg *plot.Legend) (*plot.Plot, error) {
 	p := newPlot("latency CDF"+title, "one-way latency (ms, log scale)", "fraction of deliveries")
-	lines, err := compareCDFLines(d)
-	if err != nil {
-		return nil, err
-	}
-	for i, l := range lines {
-		p.Add(l)
-		leg.Add(d.CDFs[i].Name, l)
-	}
-	if len(lines) > 0 {
-		lo, hi := math.Inf(1), math.Inf(-1)
-		for _, c := range d.CDFs {
-			lo, hi = math.Min(lo, c.Points[0][0]), math.Max(hi, c.Points[len(c.Points)-1][0])
-		}
-		setLogX(p, lo, hi)
-	}
 	p.Y.Min, p.Y.Max = 0, 1
-	return p, nil
+	return p, addCDFs(p, leg, d.CDFs)
 }
 
 // comparePercentilesPlot sets the scenarios' percentiles side by side.
@@ -183,11 +181,7 @@ func compareThroughputPlot(title string, d comparePlots, leg *plot.Legend) (*plo
 // logBars sets each scenario's bars side by side in its series colour on a
 // log y axis from bottom to top.
 func logBars(p *plot.Plot, leg *plot.Legend, groups []string, bars []namedBars, bottom, top float64) error {
-	names, series := make([]string, len(bars)), make([][]float64, len(bars))
-	for i, b := range bars {
-		names[i], series[i] = b.Name, b.Values
-	}
 	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, logTicks{}
 	p.Y.Min, p.Y.Max = bottom, top
-	return addBars(p, leg, groups, names, series, palette, bottom)
+	return addBars(p, leg, groups, bars, palette, bottom)
 }

@@ -13,10 +13,9 @@ import (
 	"strconv"
 )
 
-// genMain writes synthetic node logs in the nodes' exact line format, so the
-// analysis' speed and memory can be measured on any size: each message makes
-// one "sent" line and one "received" line per node (the sender included).
-// It stops when ctx ends (exit code 130), leaving the logs written so far.
+// genMain writes synthetic node logs in the nodes' line format, so that the
+// analysis' speed and memory can be measured at any size. It stops when ctx
+// ends (exit code 130), leaving the logs written so far.
 func genMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("analysis gen", flag.ContinueOnError)
 	fs.SetOutput(stderr)

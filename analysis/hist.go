@@ -1,21 +1,20 @@
 package analysis
 
 import (
+	"iter"
 	"math/bits"
 
 	"github.com/distchat/distchat/analysis/percentile"
 )
 
 // hist is a log-linear histogram of latencies in whole microseconds, so that
-// percentiles need memory per distinct magnitude, not per delivery (the
-// analysis must stay bounded on logs of any size).
+// percentiles need memory per distinct magnitude, not per delivery.
 //
-// Values below 2·histSub µs (2.048 ms) each have a bucket of their own and
-// come back exact. Above, every power of two is cut into histSub equal
-// buckets, so a bucket is less than 1/histSub (0.098%) of its value wide. A
+// Values below 2·histSub µs (2.048 ms) each have a bucket of their own.
+// Above, every power of two is cut into histSub equal buckets, and a
 // percentile reports the smallest sample of its bucket: a real sample, at
-// most 0.098% below the exact nearest-rank value (exact when the bucket
-// holds one distinct value). Min, max, mean and counts are exact.
+// most 0.098% below the exact nearest-rank value. Min, max, mean and counts
+// are exact.
 type hist struct {
 	n        int64
 	sum      float64
@@ -26,8 +25,7 @@ type hist struct {
 	octaves [32 - histBits]*octave
 }
 
-// octave is the buckets of one power of two: counts, and each bucket's
-// smallest sample.
+// octave is the buckets of one power of two: counts and smallest samples.
 type octave struct {
 	count []int64
 	low   []int32
@@ -52,8 +50,7 @@ func bucketOf(v int32) (oct, idx int) {
 func (h *hist) add(v int32) {
 	v = max(v, 0)
 	h.note(1, float64(v), v, v)
-	oct, idx := bucketOf(v)
-	h.octave(oct).put(idx, 1, v)
+	h.put(v, 1)
 }
 
 // merge adds o's counts to h.
@@ -62,16 +59,8 @@ func (h *hist) merge(o *hist) {
 		return
 	}
 	h.note(o.n, o.sum, o.min, o.max)
-	for k, ob := range o.octaves {
-		if ob == nil {
-			continue
-		}
-		hb := h.octave(k)
-		for i, c := range ob.count {
-			if c > 0 {
-				hb.put(i, c, ob.low[i])
-			}
-		}
+	for v, c := range o.buckets() {
+		h.put(v, c) // v is in its bucket, as every sample
 	}
 }
 
@@ -85,8 +74,9 @@ func (h *hist) note(n int64, sum float64, lo, hi int32) {
 	h.sum += sum
 }
 
-// octave returns h's octave k, allocating it on first use.
-func (h *hist) octave(k int) *octave {
+// put adds c samples, the smallest v, to v's bucket.
+func (h *hist) put(v int32, c int64) {
+	k, i := bucketOf(v)
 	if h.octaves[k] == nil {
 		size := histSub
 		if k == 0 {
@@ -94,35 +84,32 @@ func (h *hist) octave(k int) *octave {
 		}
 		h.octaves[k] = &octave{count: make([]int64, size), low: make([]int32, size)}
 	}
-	return h.octaves[k]
-}
-
-// put adds c samples, the smallest low, to bucket i.
-func (o *octave) put(i int, c int64, low int32) {
-	if o.count[i] == 0 || low < o.low[i] {
-		o.low[i] = low
+	o := h.octaves[k]
+	if o.count[i] == 0 || v < o.low[i] {
+		o.low[i] = v
 	}
 	o.count[i] += c
 }
 
-// each calls fn for every non-empty bucket in increasing order with the
-// bucket's smallest sample and its count.
-func (h *hist) each(fn func(v int32, count int64)) {
-	for _, o := range h.octaves {
-		if o == nil {
-			continue
-		}
-		for i, c := range o.count {
-			if c > 0 {
-				fn(o.low[i], c)
+// buckets yields every non-empty bucket in increasing order: its smallest
+// sample and its count.
+func (h *hist) buckets() iter.Seq2[int32, int64] {
+	return func(yield func(int32, int64) bool) {
+		for _, o := range h.octaves {
+			if o == nil {
+				continue
+			}
+			for i, c := range o.count {
+				if c > 0 && !yield(o.low[i], c) {
+					return
+				}
 			}
 		}
 	}
 }
 
-// latency summarises h in milliseconds with nearest-rank percentiles (the
-// ranks of package percentile, which bench nodes and bench-compare use on
-// their exact samples).
+// latency summarises h in milliseconds with package percentile's ranks,
+// which bench nodes and bench-compare use on their exact samples.
 func (h *hist) latency() Latency {
 	if h.n == 0 {
 		return Latency{}
@@ -137,13 +124,10 @@ func (h *hist) latency() Latency {
 func (h *hist) quantile(perMille int64) int32 {
 	r := percentile.Rank(perMille, h.n)
 	var seen int64
-	out := h.max
-	done := false
-	h.each(func(v int32, c int64) {
-		seen += c
-		if !done && seen >= r {
-			out, done = v, true
+	for v, c := range h.buckets() {
+		if seen += c; seen >= r {
+			return v
 		}
-	})
-	return out
+	}
+	return h.max
 }

@@ -13,12 +13,9 @@ import (
 )
 
 // expandInputs turns the command line's inputs (files, directories, globs
-// and "-") into a list of files. Standard input, and any input that is not
-// a regular file (a named pipe, bash's <(...)), is copied to a temporary
-// file, removed by the returned cleanup, because the analysis reads twice.
-// Progress lines about the spooling go to progressW (nil: none). The
-// copying stops with ctx's error when ctx ends, also while it waits for a
-// pipe's writer.
+// and "-") into a list of files. Standard input and any input that is not a
+// regular file (a pipe) is copied to a temporary file, removed by cleanup,
+// because the analysis reads twice. The copying stops when ctx ends.
 func expandInputs(ctx context.Context, args []string, stdin io.Reader, progressW io.Writer) (files []string, cleanup func() error, err error) {
 	in := &inputSet{ctx: ctx, progress: progressW, seen: map[string]bool{}}
 	for _, a := range args {
@@ -155,9 +152,7 @@ func dirLogs(dir string) ([]string, error) {
 }
 
 // openCtx opens path for reading, or returns ctx's error when ctx ends
-// first: opening a named pipe waits for a writer, for ever if none comes,
-// so the open happens on a goroutine of its own, which closes the file
-// itself if it opens it after ctx has ended.
+// first: opening a named pipe waits for a writer, for ever if none comes.
 func openCtx(ctx context.Context, path string) (*os.File, error) {
 	type opened struct {
 		f   *os.File
@@ -185,11 +180,9 @@ func openCtx(ctx context.Context, path string) (*os.File, error) {
 	}
 }
 
-// copyCtx copies r to w until r ends or ctx does. A read from a pipe does
-// not see ctx and may wait for its writer for ever, so the reads happen on
-// a goroutine of their own and copyCtx returns as soon as ctx ends; that
-// goroutine then ends with the read it is blocked in (closing r, or the
-// process exiting, ends it). Only copyCtx writes to w.
+// copyCtx copies r to w until r ends or ctx does. A read from a pipe may
+// wait for its writer for ever, so the reads happen on a goroutine that
+// ends with the read it is blocked in; copyCtx returns when ctx ends.
 func copyCtx(ctx context.Context, w io.Writer, r io.Reader) error {
 	type chunk struct {
 		b   []byte

@@ -15,9 +15,9 @@ import (
 )
 
 // eachLine calls fn with each line of the file name, without its newline,
-// with any `docker-compose logs` prefix and colour codes removed, valid
-// until fn returns; a line longer than maxLineBytes comes as an empty one (a
-// bad line). fn returns false to stop. The bytes and lines read go to p.
+// `docker-compose logs` prefix and colour codes, valid until fn returns; a
+// line longer than maxLineBytes comes empty (a bad line). fn returns false
+// to stop.
 func eachLine(name string, p *progress, fn func(line []byte) bool) error {
 	f, err := os.Open(name)
 	if err != nil {
@@ -58,10 +58,9 @@ func eachLine(name string, p *progress, fn func(line []byte) bool) error {
 	return nil
 }
 
-// scanLines calls fn with every line of each file, the files shared among
-// as many goroutines as there are cores (the cheap first pass); fn gets the
-// file's index and must only touch that file's state. It stops early, with
-// ctx's error, when ctx ends.
+// scanLines calls fn with every line of each file, a goroutine per core;
+// fn gets the file's index and must only touch that file's state. It stops
+// with ctx's error when ctx ends.
 func scanLines(ctx context.Context, files []string, p *progress, fn func(file int, line []byte)) error {
 	g, ctx := errgroup.WithContext(ctx) // one file's error stops the others
 	g.SetLimit(runtime.GOMAXPROCS(0))
@@ -85,10 +84,10 @@ func scanLines(ctx context.Context, files []string, p *progress, fn func(file in
 // maxLineBytes is the longest line parsed; a longer one is a bad line.
 const maxLineBytes = 16 << 20
 
-// readLine returns the next line of br with its newline (none at the end of
-// the input), as a slice of br's buffer or of *long, valid until the next
-// call. A line longer than maxLineBytes is returned only in part (more than
-// maxLineBytes of it) and the rest is skipped, so memory stays bounded.
+// readLine returns the next line of br with its newline, as a slice of br's
+// buffer or of *long, valid until the next call. Of a line longer than
+// maxLineBytes only a part (still too long) is kept, so memory stays
+// bounded.
 func readLine(br *bufio.Reader, long *[]byte) ([]byte, error) {
 	line, err := br.ReadSlice('\n')
 	if !errors.Is(err, bufio.ErrBufferFull) {

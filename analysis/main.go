@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"os"
 	"path/filepath"
@@ -129,14 +130,12 @@ type Options struct {
 	// Progress receives progress lines; nil for none.
 	Progress io.Writer
 
-	// enter, if set, is called as the analysis enters each stage; tests
-	// end the context there to interrupt that stage.
+	// enter, if set, is called on entering each stage (for tests).
 	enter func(stage)
 }
 
 // Run analyses the inputs and writes every output file. When ctx ends it
-// stops, in whichever stage it is, removes its temporary files and returns
-// an error wrapping ctx's.
+// stops, removes its temporary files and returns an error wrapping ctx's.
 func Run(ctx context.Context, opt Options, stdin io.Reader) (Summary, error) {
 	sum, _, err := analyse(ctx, opt, stdin)
 	return sum, err
@@ -164,11 +163,10 @@ const (
 	stageOutput              // writing the summaries, plots and report
 )
 
-// stageNames name the stages for progress lines and errors.
-var stageNames = [...]string{"reading the input", "pass 1 of 2", "pass 2 of 2", "writing the outputs"}
-
 // String names the stage for progress lines and errors.
-func (s stage) String() string { return stageNames[s] }
+func (s stage) String() string {
+	return [...]string{"reading the input", "pass 1 of 2", "pass 2 of 2", "writing the outputs"}[s]
+}
 
 // analyse is Run that also returns the model, for tests.
 func analyse(ctx context.Context, opt Options, stdin io.Reader) (sum Summary, m *model, err error) {
@@ -209,7 +207,7 @@ func analyse(ctx context.Context, opt Options, stdin io.Reader) (sum Summary, m 
 		return sum, nil, errors.New("no sent messages in the input: nothing to measure (the logs need the nodes' \"sent\" lines)")
 	}
 	enter(stageOutput)
-	return sum, m, writeOutputs(ctx, opt, sum, m)
+	return sum, m, writeOutputs(ctx, opt, sum)
 }
 
 // firstPass reads every file for its facts (nodes, runs, time spans) and
@@ -222,8 +220,7 @@ func firstPass(ctx context.Context, opt Options, files []string, p *progress) (*
 		}
 		p.total += st.Size()
 	}
-	m := newModel()
-	m.files = len(files)
+	m := &model{runs: map[string]*scenario{}, seed: maphash.MakeSeed(), files: len(files)}
 	p.start(stagePass1)
 	facts := make([]fileFacts, len(files))
 	err := scanLines(ctx, files, p, func(i int, line []byte) { facts[i].pass1(line) })
@@ -251,9 +248,8 @@ func firstPass(ctx context.Context, opt Options, files []string, p *progress) (*
 	return m, facts, nil
 }
 
-// secondPass merges the files by time, matches every message with its
-// deliveries into m and writes messages.csv into out (only whole: an
-// interrupted pass leaves none).
+// secondPass matches every message with its deliveries into m and writes
+// messages.csv into out (only whole: an interrupted pass leaves none).
 func secondPass(ctx context.Context, out string, m *model, files []string, facts []fileFacts, p *progress) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -293,9 +289,8 @@ func secondPass(ctx context.Context, out string, m *model, files []string, facts
 	return errors.Join(err, mc.close(err == nil))
 }
 
-// writeOutputs writes the summaries, the plots and the report, checking ctx
-// between files.
-func writeOutputs(ctx context.Context, opt Options, sum Summary, m *model) error {
+// writeOutputs writes the summaries, the plots and the report.
+func writeOutputs(ctx context.Context, opt Options, sum Summary) error {
 	if err := writeJSON(filepath.Join(opt.Out, "summary.json"), sum); err != nil {
 		return err
 	}
@@ -315,8 +310,8 @@ func writeOutputs(ctx context.Context, opt Options, sum Summary, m *model) error
 	return writeReport(filepath.Join(opt.Out, "report.md"), sum, plots)
 }
 
-// reportPlots are the plot files written, for the report: per scenario, and
-// per comparison group ("" for the comparison of all scenarios).
+// reportPlots are the plot files written, per scenario and per comparison
+// group ("" for the comparison of all scenarios).
 type reportPlots struct {
 	scenario, compare map[string][]string
 }

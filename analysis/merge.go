@@ -22,11 +22,9 @@ type input struct {
 	file       int // index in mergeLines' files
 }
 
-// mergeLines reads every file on a goroutine of its own, parses its lines,
-// and calls fn with them (ok false for a bad line) in the order of their
-// time stamps across the files: a node's log is in time order, so merging
-// the nodes' logs by time keeps a message's "sent" and "received" lines
-// close together, and the messages in flight are all that must be held. A
+// mergeLines parses every file on a goroutine of its own and calls fn with
+// the lines (ok false for a bad one) in time stamp order across the files,
+// so that a message's "sent" and "received" lines come close together. A
 // line without a time stamp keeps its place in its file. fn returns false
 // to stop; done(i) is called when files[i] has been read to its end.
 func mergeLines(files []string, p *progress, fn func(r *rec, ok bool, c *cursor) bool, done func(i int)) error {
@@ -56,8 +54,7 @@ func mergeLines(files []string, p *progress, fn func(r *rec, ok bool, c *cursor)
 		}
 	}
 	for len(active) > 0 {
-		// The input whose next line is earliest goes on up to the next
-		// input's time.
+		// The earliest input goes on up to the next input's time.
 		best, next := 0, int64(math.MaxInt64)
 		for j := 1; j < len(active); j++ {
 			if t, bt := active[j].cur.ts[active[j].i], active[best].cur.ts[active[best].i]; t < bt {
@@ -119,16 +116,13 @@ func readInput(name string, in *input, p *progress, done <-chan struct{}) {
 	}
 	var lastTS int64
 	send := func() bool {
-		for i := range b.ends {
-			start := 0
-			if i > 0 {
-				start = b.ends[i-1]
-			}
-			b.ok[i] = parseRec(b.buf[start:b.ends[i]], &b.recs[i])
+		start := 0
+		for i, end := range b.ends {
+			b.ok[i] = parseRec(b.buf[start:end], &b.recs[i])
 			if b.ok[i] && b.recs[i].tsNS != 0 {
 				lastTS = b.recs[i].tsNS
 			}
-			b.ts[i] = lastTS
+			b.ts[i], start = lastTS, end
 		}
 		select {
 		case in.full <- b:

@@ -18,18 +18,14 @@ var knownEvents = []string{nodelog.EventReceived, nodelog.EventSent, nodelog.Eve
 // expected and received bit sets of a message in flight).
 const maxNodes = 64
 
-// interval is a membership from its "subscribed" to its "unsubscribed" line;
-// to is openEnd while no unsubscribe was seen (it then ends at the node's
-// last line, known only when the input has been read).
+// interval is a membership from its "subscribed" to its "unsubscribed" line
+// (openEnd: until the node's last line).
 type interval struct{ from, to int64 }
 
 const openEnd = math.MaxInt64
 
 // memberKey is one node's membership of one conversation.
-type memberKey struct {
-	node int32
-	conv int32
-}
+type memberKey struct{ node, conv int32 }
 
 type faultKey struct{ fault, target string }
 
@@ -43,8 +39,7 @@ type scenario struct {
 	faults    []Fault
 	openFault map[faultKey]int64
 	groups    []string // the comparisons it belongs to, from the drill log
-	// the send times of the first and last "sent" lines, and the measured
-	// window (-warmup, -cooldown) over send times
+	// send times of the first and last "sent" lines; the measured window
 	firstNS, lastNS int64
 	sentLines       int64
 	winFrom, winTo  int64
@@ -53,9 +48,8 @@ type scenario struct {
 	lastConv        int32    // the last conversation looked up, or -1
 
 	// pass two
-	flights map[uint64]int32 // id hash -> index in slab
-	// the most messages held at once: what the analysis' memory grows with
-	peakInFlight int
+	flights      map[uint64]int32 // id hash -> index in slab
+	peakInFlight int              // the most messages held at once
 	slab         []flight
 	free         []int32
 	done         doneIDs
@@ -69,8 +63,10 @@ type scenario struct {
 	timeSync     []point // the same for deliveries via sync
 	tlEvery      int64
 	tlCount      int64
-	maxPlot      int
 }
+
+// maxPlot bounds the latency-over-time sample of a scenario.
+const maxPlot = 200000
 
 // Fault is one shaded window in the latency-over-time plot.
 type Fault struct {
@@ -99,6 +95,8 @@ type nodeAcc struct {
 	waits      waits // when first deliveries came, for the longest wait
 }
 
+// countSecond counts a delivery in second sec; runs of one second are
+// added to perSecond at once.
 func (a *nodeAcc) countSecond(sec int64) {
 	if sec != a.lastSec || a.lastSecN == 0 {
 		a.flushSecond()
@@ -129,17 +127,11 @@ type model struct {
 	lines    int64
 	badLines int64
 	files    int
-	maxPlot  int
 	seed     maphash.Seed
 	err      error // the first fatal problem of pass two
 }
 
-func newModel() *model {
-	return &model{runs: map[string]*scenario{}, maxPlot: 200000, seed: maphash.MakeSeed()}
-}
-
-// unlabelled names the scenario of lines without a run label (a node started
-// without -run), so reports and file names never have an empty name.
+// unlabelled names the scenario of lines without a run label.
 const unlabelled = "unlabelled"
 
 func (m *model) scenario(run string) *scenario {
@@ -151,15 +143,15 @@ func (m *model) scenario(run string) *scenario {
 		}
 		s = &scenario{name: name, csvName: csvField(name), run: run, member: map[memberKey][]interval{}, open: map[memberKey]int64{},
 			openFault: map[faultKey]int64{}, tlEvery: 1, lastConv: -1,
-			flights: map[uint64]int32{}, maxPlot: m.maxPlot}
+			flights: map[uint64]int32{}}
 		m.runs[run] = s
 		m.order = append(m.order, run)
 	}
 	return s
 }
 
-// interned holds the names of nodes, or of conversations: each has the
-// index of its first appearance, and its form as written in messages.csv.
+// interned numbers names (of nodes or conversations) in order of first
+// appearance, with their form as written in messages.csv.
 type interned struct {
 	index     map[string]int32
 	list, csv []string
@@ -179,25 +171,23 @@ func (ns *interned) add(name string) int32 {
 	return i
 }
 
-// conv interns a line's conversation.
+// conv interns a line's conversation (see convKey; -1 for none).
 func (s *scenario) conv(r *rec) int32 {
-	var key []byte
-	if len(r.room) > 0 {
-		key = r.room
-	} else if len(r.to) > 0 {
+	key := r.room
+	if len(key) == 0 && len(r.to) > 0 {
 		key = append([]byte{'@'}, r.to...)
-	} else {
+	}
+	if len(key) == 0 {
 		return -1
 	}
-	if s.lastConv >= 0 && string(key) == s.convs.list[s.lastConv] {
-		return s.lastConv
+	if s.lastConv < 0 || string(key) != s.convs.list[s.lastConv] {
+		i, ok := s.convs.index[string(key)]
+		if !ok {
+			i = s.convs.add(string(key))
+		}
+		s.lastConv = i
 	}
-	i, ok := s.convs.index[string(key)]
-	if !ok {
-		i = s.convs.add(string(key))
-	}
-	s.lastConv = i
-	return i
+	return s.lastConv
 }
 
 // node returns the index of a node, adding it (and its per-node state).
@@ -209,17 +199,8 @@ func (s *scenario) node(name string) int32 {
 	return i
 }
 
-// eventOf returns the event name of a parsed line, or "" for a bad line
-// (not a JSON object, truncated, no or unknown event).
-func eventOf(r *rec, ok bool) string {
-	if !ok {
-		return ""
-	}
-	return eventName(r.event)
-}
-
-// eventName returns the known event named ev, or "". It returns the
-// constant (the commonest first), so no string is allocated per line.
+// eventName returns the known event named ev, or "": the constant, so no
+// string is allocated per line.
 func eventName(ev []byte) string {
 	for _, e := range knownEvents {
 		if string(ev) == e {
@@ -230,8 +211,7 @@ func eventName(ev []byte) string {
 }
 
 // cursor remembers the scenario and node of an input's last line: lines
-// come a node's file at a time, so this saves two map lookups (and the
-// strings they would need) on almost every line.
+// come a node's file at a time, so it saves two map lookups a line.
 type cursor struct {
 	s    *scenario
 	run  string
@@ -253,8 +233,8 @@ func (m *model) lookup(c *cursor, r *rec) (*scenario, int32) {
 func (s *scenario) inWindow(t int64) bool { return t >= s.winFrom && t <= s.winTo }
 
 // expectedAt returns the nodes that should receive a message of conv sent
-// at t: a room's members then, or a direct message's recipient. With final
-// set, open memberships end at the node's last line.
+// at t: a room's members, or a direct message's recipient. With final set,
+// or once a node's log has ended, its memberships end at its last line.
 func (s *scenario) expectedAt(conv int32, t int64, final bool) uint64 {
 	if conv < 0 {
 		return 0

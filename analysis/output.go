@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -29,11 +30,7 @@ func f3(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
 
 // writeSummaryCSV writes one row per scenario and receiver.
 func writeSummaryCSV(path string, sum Summary) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", path, err)
-	}
-	w := csv.NewWriter(f)
+	var b bytes.Buffer
 	rows := [][]string{{"run", "receiver", "expected", "received", "lost", "duplicates", "reordered", "received_live",
 		"received_sync", "latency_p50_ms", "latency_p99_ms", "latency_max_ms", "longest_wait_ms"}}
 	for _, s := range sum.Scenarios {
@@ -43,8 +40,10 @@ func writeSummaryCSV(path string, sum Summary) error {
 				f3(r.LatencyMS.P50), f3(r.LatencyMS.P99), f3(r.LatencyMS.Max), f3(r.LongestWaitMS)})
 		}
 	}
-	err = w.WriteAll(rows)
-	return errors.Join(err, f.Close())
+	if err := csv.NewWriter(&b).WriteAll(rows); err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	return writeFile(path, b.Bytes())
 }
 
 // msOf formats v, a figure of l, or "–" when l has no samples.
@@ -65,12 +64,10 @@ func plural(n int64, one, many string) string {
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 
-// messagesCSV streams one row per delivery during pass two. Rows are built
-// by hand into large buffers (names come CSV-quoted already, see csvField)
-// and written by a goroutine of its own, so the file's writes do not hold
-// up the matching. They go to messages.csv.partial, renamed to
-// messages.csv only when the pass has run to its end, so an interrupted or
-// failed pass leaves no partial messages.csv.
+// messagesCSV streams one row per delivery during pass two, built by hand
+// (names come CSV-quoted already) and written by a goroutine of its own so
+// as not to hold up the matching. Rows go to messages.csv.partial, renamed
+// only when the pass has run to its end.
 type messagesCSV struct {
 	f    *os.File
 	path string // the output the temporary file f becomes
@@ -128,8 +125,7 @@ func (m *messagesCSV) write(d delivery) {
 	}
 }
 
-// csvField quotes s only when it needs it (names from foreign publishers
-// could hold a comma or a quote).
+// csvField quotes s when it needs it (names from foreign publishers).
 func csvField(s string) string {
 	if !strings.ContainsAny(s, ",\"\r\n") {
 		return s
@@ -137,8 +133,7 @@ func csvField(s string) string {
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
 
-// close finishes the file: with keep it becomes the output, without (the
-// pass did not finish) it is removed.
+// close finishes the file: with keep it becomes the output, else it is removed.
 func (m *messagesCSV) close(keep bool) error {
 	if len(m.buf) > 0 {
 		m.full <- m.buf
@@ -180,7 +175,7 @@ func writeReport(path string, sum Summary, plots reportPlots) error {
 }
 
 // reportSideBySide writes the table of every scenario and the comparison
-// plots, each group's under a heading of its own.
+// plots, under a heading per group.
 func reportSideBySide(b *strings.Builder, ss []ScenarioSummary, compare map[string][]string) {
 	b.WriteString("## Scenarios side by side\n\n")
 	b.WriteString("| scenario | sent | expected | received | lost | dup | via sync | p50 ms | p99 ms | max ms | longest wait ms | round trip p50 ms | ack p50 ms | msg/s | MB/s |\n")

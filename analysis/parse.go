@@ -13,10 +13,9 @@ type rec struct {
 	hasAck, duplicate                                                            bool
 }
 
-// parseRec fills r from one logrus JSON line in a single scan. It returns
-// false for anything that is not a flat JSON object (a bad line). Values are
-// taken as written; strings with escapes keep them (names and ids never have
-// any, and other strings are not used).
+// parseRec fills r from one logrus JSON line in a single scan; false for
+// anything that is not a flat JSON object. Strings keep their escapes
+// (names and ids have none).
 func parseRec(line []byte, r *rec) bool {
 	*r = rec{}
 	line = bytes.TrimSpace(line)
@@ -64,20 +63,16 @@ func parseRec(line []byte, r *rec) bool {
 		} else {
 			j := bytes.IndexByte(line[i:n], ',')
 			if j < 0 {
-				j = n
-			} else {
-				j += i
+				j = n - i
 			}
-			val = line[i:j]
-			i = j
+			val, i = line[i:i+j], i+j
 		}
 		assign(r, key, val)
 	}
 	return true
 }
 
-// escaped reports whether the quote at line[j] is escaped by an odd number
-// of backslashes.
+// escaped reports whether the quote at line[j] is escaped.
 func escaped(line []byte, j int) bool {
 	b := 0
 	for k := j - 1; k >= 0 && line[k] == '\\'; k-- {

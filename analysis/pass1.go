@@ -17,16 +17,11 @@ type fileFacts struct {
 	events []fact               // memberships, faults, and each node's first line, in file order
 	sends  map[string]*sendSpan // per run label
 	// lines read, of those the ones with a known event, and of those the
-	// drill lines: fault and scenario lines (a drill's log holds no node's
-	// lines)
+	// drill's fault and scenario lines
 	lines, eventLines, faultLines int64
-	// the run labels of the file's membership, fault and "sent" lines:
-	// files that share none are merged apart in pass two
-	runs map[string]bool
-	// the (run, node) pairs of those lines: a node's log ends when every
-	// file holding it has been read in pass two
-	nodes map[[2]string]bool
-	r     rec
+	runs                          map[string]bool    // its run labels: files sharing none merge apart
+	nodes                         map[[2]string]bool // its (run, node) pairs: a node ends with its last file
+	r                             rec
 }
 
 // fact is one line of interest to the first pass.
@@ -39,9 +34,9 @@ type fact struct {
 // sendSpan is the send times of a run's "sent" lines in one file.
 type sendSpan struct{ first, last, n int64 }
 
-// pass1 reads the lines that describe a run rather than its messages:
-// memberships, fault windows and the send times that bound the measured
-// window. It skips "received" lines unparsed, so it is cheap.
+// pass1 reads a line for what describes a run rather than its messages:
+// memberships, fault windows and send times. It skips "received" lines
+// unparsed, so it is cheap.
 func (ff *fileFacts) pass1(line []byte) {
 	ff.lines++
 	ev := lineEvent(line)
@@ -52,7 +47,7 @@ func (ff *fileFacts) pass1(line []byte) {
 		return
 	}
 	r := &ff.r
-	e := eventOf(r, true)
+	e := eventName(r.event)
 	if e != "" && !ff.runs[string(r.run)] {
 		if ff.runs == nil {
 			ff.runs = map[string]bool{}
@@ -97,8 +92,8 @@ func (ff *fileFacts) pass1(line []byte) {
 func isDrillEvent(e string) bool { return e == nodelog.EventFault || e == nodelog.EventScenario }
 
 // nodeEnds tells pass two when a node's log has been read to its end: when
-// every file of the group holding its lines has, and no file that may hold
-// any node's lines is still open.
+// every file holding its lines has, and no file that may hold any node's
+// lines is still open.
 type nodeEnds struct {
 	open        map[[2]string]int // files still open per (run, node)
 	unknownOpen int
@@ -107,13 +102,13 @@ type nodeEnds struct {
 }
 
 // anyNodes reports whether the file may hold lines of nodes pass one has
-// not seen in it: several nodes (as in docker-compose logs), or events none
-// of which pass one parses. A file whose parsed lines name one node is that
-// node's log; one with only fault lines, or none, holds no node's lines.
+// not seen in it: it names several (docker-compose logs), or none but has
+// node events.
 func (ff *fileFacts) anyNodes() bool {
 	return len(ff.nodes) > 1 || (len(ff.nodes) == 0 && ff.eventLines > ff.faultLines)
 }
 
+// newNodeEnds follows the files of one merge group.
 func newNodeEnds(facts []fileFacts, group []int) *nodeEnds {
 	e := &nodeEnds{open: map[[2]string]int{}, anyNodes: make([]bool, len(group)), files: make([][][2]string, len(group))}
 	for i, f := range group {
@@ -155,22 +150,11 @@ func (e *nodeEnds) fileDone(i int) [][2]string {
 }
 
 // mergeGroups splits the files into groups that share no run label, in the
-// order of their first file: pass two merges each group by time on its own,
-// so it holds only one scenario's files open at a time (the evaluation's
-// results hold seven). A file with events but none that names its run (a
-// node's log rotated between its "subscribed" lines) could belong anywhere:
-// then every file is merged together.
+// order of their first file, so that pass two holds one scenario's files
+// open at a time. A file with events but no run label could belong
+// anywhere: then every file is merged together.
 func mergeGroups(facts []fileFacts) [][]int {
-	for i := range facts {
-		if facts[i].eventLines > 0 && len(facts[i].runs) == 0 {
-			all := make([]int, len(facts))
-			for j := range all {
-				all[j] = j
-			}
-			return [][]int{all}
-		}
-	}
-	parent := make([]int, len(facts))
+	parent := make([]int, len(facts)) // a root is its group's first file
 	for i := range parent {
 		parent[i] = i
 	}
@@ -181,27 +165,33 @@ func mergeGroups(facts []fileFacts) [][]int {
 		}
 		return parent[i]
 	}
+	union := func(i, j int) {
+		a, b := find(i), find(j)
+		parent[max(a, b)] = min(a, b)
+	}
 	owner := map[string]int{}
 	for i := range facts {
+		if facts[i].eventLines > 0 && len(facts[i].runs) == 0 {
+			for j := range facts {
+				union(i, j)
+			}
+		}
 		for run := range facts[i].runs {
 			if j, ok := owner[run]; ok {
-				a, b := find(i), find(j)
-				parent[max(a, b)] = min(a, b)
+				union(i, j)
 			} else {
 				owner[run] = i
 			}
 		}
 	}
 	var groups [][]int
-	at := map[int]int{}
+	at := make([]int, len(facts)) // a root's index in groups
 	for i := range facts {
-		root := find(i)
-		g, ok := at[root]
-		if !ok {
-			g = len(groups)
-			at[root] = g
+		if find(i) == i {
+			at[i] = len(groups)
 			groups = append(groups, nil)
 		}
+		g := at[find(i)]
 		groups[g] = append(groups[g], i)
 	}
 	return groups
@@ -290,8 +280,8 @@ func lineEvent(line []byte) []byte {
 var eventKey = []byte(`"event":"`)
 
 // endPass1 leaves memberships without an "unsubscribed" line open (they end
-// at the node's last line, known after pass two), closes open fault windows
-// and sets the measured window.
+// at the node's last line), closes open fault windows and sets the measured
+// window.
 func (m *model) endPass1(warmup, cooldown int64) error {
 	for _, s := range m.runs {
 		if len(s.nodes.list) > maxNodes {

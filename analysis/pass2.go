@@ -8,10 +8,9 @@ import (
 	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
-// flight is a message the analysis has seen a line of and not yet finished
-// with: it is finished, and forgotten, once its "sent" line and a delivery
-// to every node expected to receive it have been read. So memory holds the
-// messages in flight (and the lost ones), not the whole run.
+// flight is a message seen but not finished: it is forgotten once its
+// "sent" line and a delivery to every node expected to receive it have been
+// read, so memory holds the messages in flight, not the run.
 type flight struct {
 	sentNS  int64
 	expect  uint64 // nodes that should receive it (known from the "sent" line)
@@ -32,11 +31,9 @@ type pending struct {
 }
 
 // doneIDs remembers recently finished messages, so that a late delivery of
-// one is still matched: a repeat (a redelivery the node did not flag) is a
-// duplicate, a first delivery to a node that was not expected to receive it
-// counts as received, and a repeated "sent" line is ignored. It is a
-// direct-mapped table: a finished message stays until a later one takes its
-// slot, about doneSlots finished messages later; memory stays fixed.
+// one is still matched (as a duplicate, or as received by a node not
+// expected to) and a repeated "sent" line is ignored. It is a direct-mapped
+// table of fixed size: a later message takes the slot.
 type doneIDs struct{ slot []doneMsg }
 
 // doneMsg is what a finished message leaves behind.
@@ -75,13 +72,12 @@ type delivery struct {
 	duplicate                        bool
 }
 
-// pass2 counts every line and matches "sent" and "received" lines in the
-// order of their time stamps across the inputs, finishing each message as
-// soon as everything expected of it has been read.
+// pass2 counts a line and matches "sent" and "received" lines, finishing
+// each message as soon as everything expected of it has been read.
 func (m *model) pass2(r *rec, ok bool, c *cursor, emit func(delivery)) {
 	m.lines++
-	ev := eventOf(r, ok)
-	if ev == "" {
+	ev := eventName(r.event)
+	if !ok || ev == "" {
 		m.badLines++
 		return
 	}
@@ -95,9 +91,7 @@ func (m *model) pass2(r *rec, ok bool, c *cursor, emit func(delivery)) {
 		}
 		return
 	}
-	if r.tsNS > s.acc[n].lastTS {
-		s.acc[n].lastTS = r.tsNS
-	}
+	s.acc[n].lastTS = max(s.acc[n].lastTS, r.tsNS)
 	switch ev {
 	case nodelog.EventSent:
 		if len(r.id) > 0 {
@@ -110,23 +104,16 @@ func (m *model) pass2(r *rec, ok bool, c *cursor, emit func(delivery)) {
 	}
 }
 
-func (m *model) key(id []byte) uint64 { return maphash.Bytes(m.seed, id) }
-
 // findFlight returns the message in flight with key k, or what is left of
 // it if it is finished, or neither.
 func (s *scenario) findFlight(k uint64) (int32, *flight, *doneMsg) {
 	if i, ok := s.flights[k]; ok {
 		return i, &s.slab[i], nil
 	}
-	if dm := s.done.get(k); dm != nil {
-		return -1, nil, dm
-	}
-	return -1, nil, nil
+	return -1, nil, s.done.get(k)
 }
 
-// flightOf returns the message in flight with key k, or, if it is new and
-// not a finished one, adds it; for a finished message it returns what is
-// left of it instead.
+// flightOf is findFlight, adding the message when it finds none.
 func (s *scenario) flightOf(k uint64) (int32, *flight, *doneMsg) {
 	if i, f, dm := s.findFlight(k); f != nil || dm != nil {
 		return i, f, dm
@@ -147,7 +134,7 @@ func (s *scenario) flightOf(k uint64) (int32, *flight, *doneMsg) {
 }
 
 func (m *model) sentLine(s *scenario, n int32, r *rec) {
-	k := m.key(r.id)
+	k := maphash.Bytes(m.seed, r.id)
 	i, f, _ := s.flightOf(k)
 	if f == nil || f.hasSent {
 		return // a repeated "sent" line
@@ -203,16 +190,15 @@ func (s *scenario) deliveryOf(n int32, r *rec) (d delivery, fromIdx, conv int32)
 	return d, fromIdx, conv
 }
 
-// matchDelivery finds the message a delivery with an id belongs to (in
-// flight, finished, or new) and marks node n as having received it; a
-// repeat at n becomes a duplicate. It returns the message's key, slot
-// (-1 when finished or untracked) and flight (what is left of it when
-// finished; nil when there is no message to match).
+// matchDelivery finds the message of a delivery (in flight, finished, or
+// new) and marks node n as having received it; a repeat at n becomes a
+// duplicate. It returns the message's key, slot (-1 when finished or
+// untracked) and flight (nil when there is no message to match).
 func (m *model) matchDelivery(s *scenario, n, fromIdx int32, r *rec, d *delivery) (uint64, int32, *flight) {
 	if len(r.id) == 0 {
 		return 0, -1, nil
 	}
-	k := m.key(r.id)
+	k := maphash.Bytes(m.seed, r.id)
 	var fi int32
 	var f *flight
 	var dm *doneMsg
@@ -245,8 +231,7 @@ func (m *model) matchDelivery(s *scenario, n, fromIdx int32, r *rec, d *delivery
 }
 
 // countDelivery adds node n's delivery d of message f (key k, slot fi) to
-// the figures: a duplicate, unmatched, a first delivery waiting for its
-// "sent" line, or a first delivery counted now.
+// the figures, or holds it until the "sent" line comes.
 func (s *scenario) countDelivery(n, fromIdx, conv int32, r *rec, d delivery, k uint64, fi int32, f *flight) {
 	acc := s.acc[n]
 	// The window is over send times; until the "sent" line is read, a
@@ -327,7 +312,7 @@ func (s *scenario) count(f *flight, p pending) {
 		} else {
 			s.timeline = append(s.timeline, pt)
 		}
-		if len(s.timeline)+len(s.timeSync) > s.maxPlot {
+		if len(s.timeline)+len(s.timeSync) > maxPlot {
 			s.timeline, s.timeSync = halve(s.timeline), halve(s.timeSync)
 			s.tlEvery *= 2
 		}
@@ -375,10 +360,9 @@ func (s *scenario) finish(f *flight) {
 	}
 }
 
-// nodeEnded is told that a node's log has been read to its end: a message
-// sent after its last line is not expected of it, so those waiting for it
-// are settled now rather than at the end of the run (a node that crashed
-// and never came back would otherwise hold every later message).
+// nodeEnded settles the messages waiting for a node whose log has been
+// read to its end: a node that crashed and never came back would otherwise
+// hold every later message until the end of the run.
 func (m *model) nodeEnded(run, node string) {
 	s := m.runs[run]
 	if s == nil {
@@ -407,10 +391,9 @@ func (m *model) nodeEnded(run, node string) {
 	}
 }
 
-// endPass2 settles the messages still in flight: with every node's last
-// line now known, a message is expected at the nodes that were members
-// when it was sent and still running; what they did not receive is lost.
-// Deliveries whose "sent" line never came are unmatched.
+// endPass2 settles the messages still in flight, now that every node's
+// last line is known: what the expected nodes did not receive is lost, and
+// deliveries whose "sent" line never came are unmatched.
 func (m *model) endPass2() {
 	for _, s := range m.runs {
 		for _, i := range s.flights {

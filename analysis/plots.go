@@ -52,8 +52,7 @@ type lossBar struct {
 }
 
 // cdfPoints returns the empirical CDF of a latency histogram as (ms,
-// fraction) points: one per distinct value for small inputs, at most about
-// maxPoints of them for large ones, and always the last (fraction 1).
+// fraction) points: at most about maxPoints, always with the last one.
 func cdfPoints(h *hist, maxPoints int) [][2]float64 {
 	if h == nil || h.n == 0 {
 		return nil
@@ -61,13 +60,13 @@ func cdfPoints(h *hist, maxPoints int) [][2]float64 {
 	step := max(1, h.n/int64(maxPoints))
 	var xy [][2]float64
 	var seen, shown int64
-	h.each(func(v int32, c int64) {
+	for v, c := range h.buckets() {
 		seen += c
 		if seen-shown >= step || seen == h.n {
 			xy = append(xy, [2]float64{math.Max(float64(v)/1000, minLatencyMS), float64(seen) / float64(h.n)})
 			shown = seen
 		}
-	})
+	}
 	return xy
 }
 
@@ -80,8 +79,7 @@ func xysOf(ps [][2]float64) plotter.XYs {
 	return xy
 }
 
-// scenarioPlotData computes every series the scenario's plots draw from
-// the summary and its sampled latency-over-time points (live and via sync).
+// scenarioPlotData computes every series the scenario's plots draw.
 func scenarioPlotData(s ScenarioSummary) scenarioPlots {
 	var d scenarioPlots
 	d.CDF = cdfPoints(s.all, 2000)
@@ -115,9 +113,9 @@ func histBins(all *hist) ([][3]float64, float64) {
 	}
 	clip := float64(all.quantile(999)) / 1000
 	var vals plotter.XYs
-	all.each(func(v int32, c int64) {
+	for v, c := range all.buckets() {
 		vals = append(vals, plotter.XY{X: math.Min(float64(v)/1000, clip), Y: float64(c)})
-	})
+	}
 	h, err := plotter.NewHistogram(vals, 50)
 	if err != nil {
 		return nil, clip
@@ -129,7 +127,7 @@ func histBins(all *hist) ([][3]float64, float64) {
 	return bins, clip
 }
 
-// relativeTo returns pts as [s since t0 (ns), y], in time order: deliveries
+// relativeTo returns pts as [s since t0 (ns), y], sorted by time: deliveries
 // are counted in the order their messages complete.
 func relativeTo(pts []point, t0 float64) [][2]float64 {
 	out := make([][2]float64, len(pts))
@@ -170,8 +168,7 @@ func fileName(label string) string {
 	}, label)
 }
 
-// plotKind is one kind of plot: its file name prefix and how to draw it
-// from its title and data (the legend may stay empty).
+// plotKind is one kind of plot: its file name prefix and how to draw it.
 type plotKind[D any] struct {
 	prefix string
 	draw   func(title string, d D, leg *plot.Legend) (*plot.Plot, error)
@@ -186,23 +183,22 @@ var scenarioPlotKinds = []plotKind[scenarioPlots]{
 	{"loss_", lossPlot},
 }
 
-// savePlots draws d in each kind of plot and writes them into dir, named
-// prefix + suffix + ".png"; it returns their file names. It stops before
-// the next plot, with ctx's error, when ctx ends. A plot without data is
-// drawn with its axes and title only.
+// savePlots draws d in each kind of plot into dir as prefix + suffix +
+// ".png" and returns the file names; it stops with ctx's error when ctx
+// ends. A plot without data keeps its axes and title.
 func savePlots[D any](ctx context.Context, dir string, kinds []plotKind[D], title, suffix string, d D) ([]string, error) {
 	var names []string
 	for _, k := range kinds {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		leg := newLegend()
-		p, err := k.draw(title, d, leg)
+		leg := plot.NewLegend()
+		p, err := k.draw(title, d, &leg)
 		if err != nil {
 			return nil, fmt.Errorf("plot %s%s: %w", k.prefix, suffix, err)
 		}
 		name := k.prefix + suffix + ".png"
-		if err := save(p, leg, filepath.Join(dir, name)); err != nil {
+		if err := save(p, &leg, filepath.Join(dir, name)); err != nil {
 			return nil, err
 		}
 		names = append(names, name)
@@ -216,21 +212,12 @@ func latencyCDFPlot(name string, d scenarioPlots, _ *plot.Legend) (*plot.Plot, e
 	if len(d.CDF) == 0 {
 		return p, nil
 	}
-	l, err := plotter.NewLine(xysOf(d.CDF))
-	if err != nil {
-		return nil, err
-	}
-	l.Color = palette[0]
-	l.Width = vg.Points(1.5)
-	p.Add(l)
-	setLogX(p, d.CDF[0][0], d.CDF[len(d.CDF)-1][0])
-	p.Y.Min, p.Y.Max = 0, 1
-	return p, nil
+	return p, addCDFs(p, nil, []namedCDF{{Points: d.CDF}})
 }
 
 // setLogX makes p's x axis logarithmic over [lo, hi], widened to a decade
-// around a single value (gonum would widen it by ±1, to zero or below,
-// which a log scale cannot draw).
+// around a single value (gonum's ±1 could reach zero, which a log scale
+// cannot draw).
 func setLogX(p *plot.Plot, lo, hi float64) {
 	lo, hi = math.Max(lo, minLatencyMS), math.Max(hi, minLatencyMS)
 	if hi <= lo*1.001 {
@@ -250,17 +237,15 @@ func latencyHistPlot(name string, d scenarioPlots, _ *plot.Legend) (*plot.Plot, 
 	h := &plotter.Histogram{FillColor: palette[0], LineStyle: plotter.DefaultLineStyle}
 	h.LineStyle.Color = color.White
 	h.LineStyle.Width = vg.Points(0.5)
+	top := 1.0
 	for _, b := range d.Hist {
 		h.Bins = append(h.Bins, plotter.HistogramBin{Min: b[0], Max: b[1], Weight: b[2]})
+		top = math.Max(top, b[2])
 	}
 	h.Width = d.Hist[0][1] - d.Hist[0][0]
 	p.Add(h)
 	lo, hi := d.Hist[0][0], d.Hist[len(d.Hist)-1][1]
 	pad := math.Max((hi-lo)*0.02, 0.001)
-	top := 1.0
-	for _, b := range d.Hist {
-		top = math.Max(top, b[2])
-	}
 	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = lo-pad, hi+pad, 0, top*1.05
 	p.X.Label.Text = fmt.Sprintf("one-way latency (ms, clipped at p99.9 = %s ms)", strconv.FormatFloat(d.HistClipMS, 'f', -1, 64))
 	return p, nil
@@ -348,15 +333,14 @@ func lossPlot(name string, d scenarioPlots, leg *plot.Legend) (*plot.Plot, error
 		return p, nil
 	}
 	var nodes []string
-	lost, dup := make([]float64, len(d.Loss)), make([]float64, len(d.Loss))
+	bars := []namedBars{{Name: "lost"}, {Name: "duplicates (suppressed)"}}
 	top := 1.0
-	for i, r := range d.Loss {
+	for _, r := range d.Loss {
 		nodes = append(nodes, r.Node)
-		lost[i], dup[i] = r.Lost, r.Duplicates
+		bars[0].Values, bars[1].Values = append(bars[0].Values, r.Lost), append(bars[1].Values, r.Duplicates)
 		top = math.Max(top, math.Max(r.Lost, r.Duplicates))
 	}
-	if err := addBars(p, leg, nodes, []string{"lost", "duplicates (suppressed)"}, [][]float64{lost, dup},
-		[]color.Color{palette[3], palette[1]}, 0); err != nil {
+	if err := addBars(p, leg, nodes, bars, []color.Color{palette[3], palette[1]}, 0); err != nil {
 		return nil, err
 	}
 	p.Y.Min, p.Y.Max = 0, top*1.05

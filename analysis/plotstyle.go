@@ -16,17 +16,16 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
-// Plot size: 8.33 in at 96 dpi is 800 px wide.
+// Plot size: 800 by 500 px.
 const (
 	plotDPI = 96
 	plotW   = 800 * vg.Inch / plotDPI
 	plotH   = 500 * vg.Inch / plotDPI
 )
 
-// palette holds twelve colours that a reader tells apart on screen and in
-// print: Tableau's ten, black and a dark gold. The single-scenario plots use
-// the first four for fixed roles (latency blue, via sync orange, throughput
-// green, lost red); comparisons take series colours from seriesStyle.
+// palette holds twelve colours told apart on screen and in print: Tableau's
+// ten, black and a dark gold. Single-scenario plots use the first four for
+// fixed roles (latency, via sync, throughput, lost).
 var palette = []color.Color{
 	color.RGBA{31, 119, 180, 255}, color.RGBA{255, 127, 14, 255}, color.RGBA{44, 160, 44, 255},
 	color.RGBA{214, 39, 40, 255}, color.RGBA{148, 103, 189, 255}, color.RGBA{140, 86, 75, 255},
@@ -34,9 +33,8 @@ var palette = []color.Color{
 	color.RGBA{23, 190, 207, 255}, color.RGBA{0, 0, 0, 255}, color.RGBA{184, 134, 11, 255},
 }
 
-// dashPatterns are the line styles that go with the colours: solid, dashed,
-// dotted, dash-dot. Neighbouring series differ in both, so two series stay
-// apart in a greyscale print too.
+// dashPatterns go with the colours, so that neighbouring series stay apart
+// in a greyscale print too.
 var dashPatterns = [][]vg.Length{
 	nil,
 	{vg.Points(6), vg.Points(3)},
@@ -61,8 +59,7 @@ var faultColors = []color.Color{
 // minLatencyMS keeps log axes away from zero.
 const minLatencyMS = 0.001
 
-// newPlot returns an empty plot in the analysis' style: a title, axis labels
-// (each naming its unit), a grid and plain tick labels.
+// newPlot returns an empty plot in the analysis' style, with a grid.
 func newPlot(title, x, y string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
@@ -74,11 +71,22 @@ func newPlot(title, x, y string) *plot.Plot {
 	return p
 }
 
-// save draws p at 800 px wide, with the legend (if it has entries) in a
-// column of its own right of the plot, and writes it as a PNG to path.
+// save writes p as a PNG to path, with leg, if it has entries, in a column
+// right of p's area: a legend outside the data area never hides data.
 func save(p *plot.Plot, leg *plot.Legend, path string) error {
 	img := vgimg.NewWith(vgimg.UseWH(plotW, plotH), vgimg.UseDPI(plotDPI))
-	drawWithLegend(draw.New(img), p, leg)
+	dc := draw.New(img)
+	if size := leg.Rectangle(dc).Size(); size.Y <= 0 {
+		p.Draw(dc)
+	} else {
+		gap := vg.Points(8)
+		width := size.X + 2*gap
+		p.Draw(draw.Crop(dc, 0, -width, 0, 0))
+		top := p.Title.TextStyle.Height(p.Title.Text) + p.Title.Padding + gap
+		leg.Top, leg.Left = true, true
+		leg.XOffs, leg.YOffs = 0, 0
+		leg.Draw(draw.Crop(dc, dc.Max.X-dc.Min.X-width+gap, -gap, 0, -top))
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
@@ -89,34 +97,6 @@ func save(p *plot.Plot, leg *plot.Legend, path string) error {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
 	return nil
-}
-
-// drawWithLegend draws p into dc and leg, if it has entries, in a column
-// right of p's area, top-aligned with the data: a legend outside the data
-// area never hides data, however many series there are.
-func drawWithLegend(dc draw.Canvas, p *plot.Plot, leg *plot.Legend) {
-	if leg == nil {
-		p.Draw(dc)
-		return
-	}
-	size := leg.Rectangle(dc).Size()
-	if size.Y <= 0 {
-		p.Draw(dc)
-		return
-	}
-	gap := vg.Points(8)
-	width := size.X + 2*gap
-	p.Draw(draw.Crop(dc, 0, -width, 0, 0))
-	top := p.Title.TextStyle.Height(p.Title.Text) + p.Title.Padding + gap
-	leg.Top, leg.Left = true, true
-	leg.XOffs, leg.YOffs = 0, 0
-	leg.Draw(draw.Crop(dc, dc.Max.X-dc.Min.X-width+gap, -gap, 0, -top))
-}
-
-// newLegend returns an empty legend in the plots' style.
-func newLegend() *plot.Legend {
-	l := plot.NewLegend()
-	return &l
 }
 
 // logTicks marks a log axis at 1, 2 and 5 of every decade (with unlabelled
@@ -156,7 +136,6 @@ type linTicks struct{ whole bool }
 
 // Ticks implements plot.Ticker.
 func (lt linTicks) Ticks(lo, hi float64) []plot.Tick {
-	whole := lt.whole
 	if !(hi > lo) || math.IsInf(hi-lo, 0) {
 		return []plot.Tick{{Value: lo, Label: strconv.FormatFloat(lo, 'f', -1, 64)}}
 	}
@@ -168,7 +147,7 @@ func (lt linTicks) Ticks(lo, hi float64) []plot.Tick {
 			break
 		}
 	}
-	if whole && step < 1 {
+	if lt.whole && step < 1 {
 		step = 1
 	}
 	decimals := max(0, -int(math.Floor(math.Log10(step)+1e-9)))
@@ -180,7 +159,7 @@ func (lt linTicks) Ticks(lo, hi float64) []plot.Tick {
 			break
 		}
 		half := math.Abs(v/step-math.Round(v/step)) > 1e-6
-		if whole && v != math.Trunc(v) {
+		if lt.whole && v != math.Trunc(v) {
 			continue
 		}
 		t := plot.Tick{Value: v}
@@ -192,44 +171,37 @@ func (lt linTicks) Ticks(lo, hi float64) []plot.Tick {
 	return ticks
 }
 
-// nominalTicks labels whole x positions 0..len(names)-1.
-func nominalTicks(names []string) plot.ConstantTicks {
-	t := make(plot.ConstantTicks, len(names))
-	for i, n := range names {
-		t[i] = plot.Tick{Value: float64(i), Label: n}
-	}
-	return t
-}
-
-// addBars draws grouped bars: series[j][i] is the bar of series j in group
-// i, in colors[j], groups at x = 0, 1, ..., bars rising from bottom. The x range is padded
-// so that no bar touches the y axis or leaves the plot.
-func addBars(p *plot.Plot, leg *plot.Legend, groups, names []string, series [][]float64, colors []color.Color, bottom float64) error {
-	n := float64(len(series))
-	w := 0.8 / n
-	for j, vals := range series {
+// addBars draws grouped bars: series[j].Values[i] is the bar of series j in
+// group i, in colors[j], groups at x = 0, 1, ..., bars rising from bottom.
+func addBars(p *plot.Plot, leg *plot.Legend, groups []string, series []namedBars, colors []color.Color, bottom float64) error {
+	w := 0.8 / float64(len(series))
+	for j, s := range series {
 		var rings []plotter.XYer
-		for i, v := range vals {
+		for i, v := range s.Values {
 			if v <= bottom {
 				continue
 			}
 			x0 := float64(i) - 0.4 + float64(j)*w
 			rings = append(rings, plotter.XYs{{X: x0, Y: bottom}, {X: x0 + w, Y: bottom}, {X: x0 + w, Y: v}, {X: x0, Y: v}})
 		}
-		poly := &plotter.Polygon{Color: colors[j%len(colors)]}
+		poly := &plotter.Polygon{}
 		if len(rings) > 0 {
 			var err error
 			if poly, err = plotter.NewPolygon(rings...); err != nil {
 				return err
 			}
-			poly.Color = colors[j%len(colors)]
 			poly.LineStyle.Width = 0
 			p.Add(poly)
 		}
-		leg.Add(names[j], poly)
+		poly.Color = colors[j%len(colors)]
+		leg.Add(s.Name, poly)
 	}
 	p.X.Min, p.X.Max = -0.6, float64(len(groups))-0.4
-	p.X.Tick.Marker = nominalTicks(groups)
+	ticks := make(plot.ConstantTicks, len(groups))
+	for i, g := range groups {
+		ticks[i] = plot.Tick{Value: float64(i), Label: g}
+	}
+	p.X.Tick.Marker = ticks
 	return nil
 }
 

@@ -19,9 +19,9 @@ type InputSummary struct {
 	Files    int   `json:"files"`
 }
 
-// Latency is a distribution in milliseconds. Count, min, mean and max are
-// exact; percentiles are nearest-rank over all samples, exact below
-// 2.048 ms and within 0.05% above (see hist).
+// Latency is a distribution in milliseconds: count, min, mean and max are
+// exact; percentiles are nearest rank, exact below 2.048 ms, above at most
+// 0.1% low.
 type Latency struct {
 	N    int     `json:"n"`
 	Min  float64 `json:"min"`
@@ -55,13 +55,11 @@ type ScenarioSummary struct {
 	// send and receive stamped by one process, so no clock comparison.
 	RoundTripMS        Latency `json:"round_trip_ms"`
 	ThroughputMsgsPerS float64 `json:"throughput_msgs_per_s"`
-	// ThroughputMBPerS is the bytes of the measured first deliveries
-	// (message envelopes as published) per second of the window, in MB
-	// (10^6 bytes).
+	// ThroughputMBPerS is the bytes of the measured first deliveries (the
+	// envelopes as published) per second of the window, in 10^6 bytes.
 	ThroughputMBPerS float64 `json:"throughput_mb_per_s"`
 	WindowS          float64 `json:"window_s"`
-	// LongestWaitMS is the longest any node waited for its next delivery
-	// while the load ran (the most of the receivers' LongestWaitMS), and
+	// LongestWaitMS is the most of the receivers' LongestWaitMS, and
 	// LongestWaitNode the node that waited it.
 	LongestWaitMS   float64           `json:"longest_wait_ms"`
 	LongestWaitNode string            `json:"longest_wait_node,omitempty"`
@@ -69,11 +67,11 @@ type ScenarioSummary struct {
 	Receivers       []ReceiverSummary `json:"receivers"`
 	Senders         []SenderSummary   `json:"senders"`
 
-	throughput   []point // delivered messages per second, for the plot
-	throughputT0 int64   // the first of those seconds, in ns since the epoch
-	all          *hist   // every first delivery's latency, for the plots
-	// the sampled (receive time, latency) points of live deliveries and
-	// deliveries via sync, for the latency-over-time plot
+	// for the plots: deliveries per second from throughputT0 (ns), every
+	// first delivery's latency, and sampled (receive time, latency) points
+	throughput         []point
+	throughputT0       int64
+	all                *hist
 	timeLive, timeSync []point
 }
 
@@ -104,10 +102,8 @@ type ReceiverSummary struct {
 	Node string `json:"node"`
 	Deliveries
 	LatencyMS Latency `json:"latency_ms"`
-	// LongestWaitMS is the longest time the node went without a first
-	// delivery (by receive stamp) within the measured window, from its
-	// first subscription to its last log line: an outage as the node lived
-	// it, whatever the latency of what came after.
+	// LongestWaitMS is the longest the node went without a first delivery
+	// while the load ran: an outage as the node lived it.
 	LongestWaitMS float64 `json:"longest_wait_ms"`
 }
 
@@ -187,28 +183,26 @@ func (s *scenario) summarize() ScenarioSummary {
 	return ss
 }
 
-// maxFilledSeconds bounds the throughput series: a bogus receive stamp far
-// from the others must not make billions of empty seconds.
+// maxFilledSeconds bounds the throughput series' filled-in seconds: a bogus
+// receive stamp must not make billions of them.
 const maxFilledSeconds = 1 << 20
 
 // throughputSeries turns deliveries per second of receive time into the
-// plotted series: x is seconds since the first second with a delivery, y the
-// deliveries in that second, with every second up to the last one present
-// (zero when nothing arrived, so an outage shows as a drop to zero). It
-// also returns that first second, in ns since the epoch.
+// plotted series, seconds since the first (returned in ns) with every
+// second present, so an outage shows as a drop to zero.
 func throughputSeries(perSecond map[int64]int64) (pts []point, t0 int64) {
 	if len(perSecond) == 0 {
 		return nil, 0
 	}
 	secs := slices.Sorted(maps.Keys(perSecond))
 	first, last := secs[0], secs[len(secs)-1]
-	if last-first >= maxFilledSeconds {
-		for _, sec := range secs {
-			pts = append(pts, point{float64(sec - first), float64(perSecond[sec])})
+	if last-first < maxFilledSeconds {
+		secs = secs[:0]
+		for sec := first; sec <= last; sec++ {
+			secs = append(secs, sec)
 		}
-		return pts, first * 1e9
 	}
-	for sec := first; sec <= last; sec++ {
+	for _, sec := range secs {
 		pts = append(pts, point{float64(sec - first), float64(perSecond[sec])})
 	}
 	return pts, first * 1e9

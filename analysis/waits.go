@@ -2,25 +2,22 @@ package analysis
 
 import "math"
 
-// waits keeps when one node received while the load ran: the earliest and
-// the latest receive stamp in each bucket of the measured window. The
-// longest wait between deliveries comes out of them exactly (no gap inside
-// a bucket is longer than the bucket) whatever the order the lines are
-// read in, in memory bounded by maxWaitBuckets per node.
+// waits keeps the earliest and latest receive stamp of one node in each
+// bucket of the measured window: the longest wait comes out of them
+// exactly, whatever the order of the lines, in bounded memory.
 type waits struct {
 	from, width int64
 	lo, hi      []int64 // per bucket; lo is math.MaxInt64 while it holds none
 }
 
-// waitBucket is the bucket width for a window of up to maxWaitBuckets
-// of them; a longer window gets wider buckets.
+// waitBucket is the bucket width; a window longer than maxWaitBuckets of
+// them gets wider buckets.
 const (
 	waitBucket     = int64(100e6) // 100 ms
 	maxWaitBuckets = 1 << 14
 )
 
-// add notes a first delivery received at ns, if it falls in the measured
-// window [from, to].
+// add notes a first delivery received at ns within [from, to].
 func (w *waits) add(ns, from, to int64) {
 	if ns < from || ns > to {
 		return
@@ -42,9 +39,8 @@ func (w *waits) add(ns, from, to int64) {
 	w.hi[i] = max(w.hi[i], ns)
 }
 
-// longest is the longest time in [start, end] without a delivery: from
-// start to the first delivery, between two deliveries, or from the last
-// one to end. It is end-start when nothing came, 0 when the span is empty.
+// longest is the longest time in [start, end] without a delivery (0 when
+// the span is empty).
 func (w *waits) longest(start, end int64) int64 {
 	if end <= start {
 		return 0
@@ -63,10 +59,9 @@ func (w *waits) longest(start, end int64) int64 {
 	return max(gap, end-prev)
 }
 
-// longestWait is node n's longest wait for a delivery while the load ran:
-// over the measured window, from the node's first subscription (a node
-// that joins late has not been waiting) to its last line (nor has one
-// whose log ends early), in milliseconds.
+// longestWait is node n's longest wait for a delivery in ms, within the
+// measured window, from its first subscription to its last line: a node
+// that joins late or ends early has not been waiting.
 func (s *scenario) longestWait(n int32) float64 {
 	start := int64(math.MaxInt64)
 	for key, ivs := range s.member {

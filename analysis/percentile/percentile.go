@@ -1,14 +1,9 @@
 // Package percentile is distchat's one definition of a percentile, so that
-// the p99 a bench node prints, the one bench-compare tabulates and the one
-// the analysis reports mean the same thing: the nearest rank, the smallest
-// sample with at least p of all samples at or below it. It is a real sample,
-// never an interpolation. Percentiles are given in per mille (p99 is 990,
-// p99.9 is 999) and ranks are computed in integers, because a float
+// bench nodes, bench-compare and the analysis mean the same p99: the
+// nearest rank, the smallest sample with at least p of all samples at or
+// below it, never an interpolation. Percentiles are given in per mille (p99
+// is 990, p99.9 is 999) and ranks are computed in integers, because a float
 // 99.9/100·1000 is 999.0000000000001, whose ceiling is one rank too far.
-//
-// The analysis reads percentiles from a histogram (bounded memory on logs
-// of any size) with these same ranks; bench nodes and bench-compare, which
-// hold every sample, index a sorted slice with Of.
 package percentile
 
 // Rank is the 1-based nearest rank of the perMille-th per mille of n
