@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -30,14 +29,10 @@ type Broker struct {
 	// Storage is the session store in DataDir. Only "pebble" is built in
 	// (Mochi's bolt is deprecated and badger is not linked).
 	Storage string `yaml:"storage"`
-	// Durability is what an acknowledged chat message survives. The room log
-	// is the only durable write on a message's path: the session store keeps
-	// clients, subscriptions and retained messages without a sync per write
-	// and never stores chat messages in flight. DurabilityProcess (default)
-	// appends each message to the operating system before its PUBACK, so it
-	// survives kill -9 of the broker; DurabilityMachine also fsyncs before
-	// the PUBACK, one fsync for every append waiting (group commit), so it
-	// survives a power loss.
+	// Durability is what an acknowledged chat message survives
+	// (DurabilityProcess by default). The room log is the only durable write
+	// on a message's path: the session store does not sync per write and
+	// never holds chat messages in flight.
 	Durability Durability `yaml:"durability"`
 	LogFormat  string     `yaml:"log_format"` // json (default) or text
 	LogLevel   string     `yaml:"log_level"`  // debug, info (default), warn, error
@@ -48,59 +43,6 @@ type Broker struct {
 	// Cluster, when its node is set, makes this broker one of several
 	// sharing a replicated room log (docs/cluster.md).
 	Cluster Cluster `yaml:"cluster"`
-}
-
-// Limits are Mochi's capabilities that decide when messages are dropped or
-// expire. Mochi's defaults expire offline messages after 24 h and drop
-// silently at 8192 in-flight messages; distchat sets them on purpose and
-// counts every drop.
-type Limits struct {
-	// MaxInflight is the number of unacknowledged QoS 1 messages one client
-	// may hold; beyond it Mochi drops messages for that client (counted).
-	// At most 65535 (Mochi keeps it in a uint16).
-	MaxInflight int `yaml:"max_inflight"`
-	// MaxInflightBytes bounds the payload and topic bytes of one client's
-	// unacknowledged deliveries (0: no bound); MaxInflightBytesTotal those
-	// of all clients together. A count of large messages is a lot of memory
-	// (max_inflight × max_packet_size is 2 GiB by default); over a bound a
-	// delivery is dropped (counted as inflight_bytes) and the client's node
-	// repairs it from the room log once its acknowledgements free room.
-	MaxInflightBytes      int64 `yaml:"max_inflight_bytes"`
-	MaxInflightBytesTotal int64 `yaml:"max_inflight_bytes_total"`
-	// MaxClientWritesPending bounds a client's outbound queue (drops
-	// counted). At most 2147483647 (an int32 in Mochi).
-	MaxClientWritesPending int `yaml:"max_client_writes_pending"`
-	// ReceiveMaximum is how many QoS 1 publishes a client may have unacknowledged towards the broker.
-	ReceiveMaximum int `yaml:"receive_maximum"`
-	// MaxPacketSize is the largest MQTT packet accepted, in bytes.
-	MaxPacketSize int `yaml:"max_packet_size"`
-	// WriteTimeout bounds one socket write to a client. Mochi holds a
-	// client's lock while it writes, so one subscriber that stops reading (a
-	// partitioned host) blocks every publisher to its topics until its
-	// keep-alive expires (docs/mochi-and-paho.md); past this timeout the broker
-	// closes that connection instead. Its session keeps the messages and the
-	// room log has them all.
-	WriteTimeout time.Duration `yaml:"write_timeout"`
-	// MessageExpiry is how long offline and retained messages are kept.
-	MessageExpiry time.Duration `yaml:"message_expiry"`
-	// SessionExpiry is how long a persistent session outlives its connection.
-	SessionExpiry time.Duration `yaml:"session_expiry"`
-	// ConnectTimeout closes a TCP connection that has not sent its CONNECT
-	// packet by then: otherwise idle sockets pile up until file descriptors
-	// run out and accept fails for everyone.
-	ConnectTimeout time.Duration `yaml:"connect_timeout"`
-	// MaxConnections bounds the TCP listener's open connections, and
-	// MaxConnectionsPerIP those from one remote address; beyond them a new
-	// connection is closed at accept (counted, logged). 0 means unlimited.
-	MaxConnections      int `yaml:"max_connections"`
-	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
-	// MaxKeepAlive is the longest keep-alive an MQTT 5 client gets: one
-	// asking for more, or for none (0), is told this one in its CONNACK
-	// (Server Keep Alive) and is disconnected after 1.5 times it of
-	// silence, so a dead connection does not hold its session forever.
-	// MQTT 3.1.1 has no way to say so and keeps its own. Whole seconds, at
-	// most 65535s; 0 turns it off.
-	MaxKeepAlive time.Duration `yaml:"max_keep_alive"`
 }
 
 // Auth decides who may connect and what they may do.
@@ -175,18 +117,18 @@ func DefaultBroker() Broker {
 		LogLevel:   "info",
 		Limits: Limits{
 			MaxInflight:            8192,
-			MaxInflightBytes:       DefaultMaxInflightBytes,
-			MaxInflightBytesTotal:  DefaultMaxInflightBytesTotal,
+			MaxInflightBytes:       16 << 20, // thousands of chat messages: more than a node that reads leaves unacknowledged
+			MaxInflightBytesTotal:  1 << 30,  // so many slow clients together cannot take the machine's memory either
 			MaxClientWritesPending: 8192,
 			ReceiveMaximum:         1024,
 			MaxPacketSize:          256 * 1024,
 			WriteTimeout:           2 * time.Second,
 			MessageExpiry:          7 * 24 * time.Hour,
 			SessionExpiry:          7 * 24 * time.Hour,
-			ConnectTimeout:         DefaultConnectTimeout,
-			MaxConnections:         DefaultMaxConnections,
-			MaxConnectionsPerIP:    DefaultMaxConnectionsPerIP,
-			MaxKeepAlive:           DefaultMaxKeepAlive,
+			ConnectTimeout:         10 * time.Second,
+			MaxConnections:         10000, // below the usual file descriptor limits, so accept does not fail first
+			MaxConnectionsPerIP:    1000,  // one host cannot take every slot; many users behind one NAT still fit
+			MaxKeepAlive:           5 * time.Minute,
 		},
 		RoomLog: RoomLog{
 			Enabled:                 true,
@@ -204,67 +146,25 @@ func DefaultBroker() Broker {
 func (b *Broker) Validate() error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	if err := ValidateAddr(b.TCP, false); err != nil {
-		add("tcp: %w", err)
-	}
-	if err := ValidateAddr(b.WS, true); err != nil {
-		add("ws: %w", err)
-	}
-	if err := ValidateAddr(b.HTTP, true); err != nil {
-		add("http: %w", err)
+	for _, a := range []struct {
+		name, addr string
+		optional   bool
+	}{{"tcp", b.TCP, false}, {"ws", b.WS, true}, {"http", b.HTTP, true}} {
+		if err := ValidateAddr(a.addr, a.optional); err != nil {
+			add("%s: %w", a.name, err)
+		}
 	}
 	if b.Storage != "pebble" {
 		// Checked here, not at start: a config the broker cannot run is a
 		// configuration error (exit 2), reported with every other one.
 		add("storage: %q is not built into this broker; use pebble", b.Storage)
 	}
-	if err := validateLogging(b.LogFormat, b.LogLevel); err != nil {
-		errs = append(errs, err)
-	}
-	l := b.Limits
-	for _, c := range []struct {
-		name string
-		v    int
-	}{{"max_inflight", l.MaxInflight}, {"max_client_writes_pending", l.MaxClientWritesPending}, {"receive_maximum", l.ReceiveMaximum}, {"max_packet_size", l.MaxPacketSize}} {
-		if c.v <= 0 {
-			add("limits.%s: %d must be positive", c.name, c.v)
-		}
-	}
-	// Mochi keeps these in narrower integers and would silently wrap or cap
-	// larger values.
-	if l.ReceiveMaximum > 65535 {
-		add("limits.receive_maximum: %d is over MQTT's 65535", l.ReceiveMaximum)
-	}
-	if l.MaxInflight > 65535 {
-		add("limits.max_inflight: %d is over Mochi's limit of 65535", l.MaxInflight)
-	}
-	if l.MaxClientWritesPending > math.MaxInt32 {
-		add("limits.max_client_writes_pending: %d is over Mochi's limit of %d", l.MaxClientWritesPending, math.MaxInt32)
-	}
-	if l.MaxPacketSize > math.MaxUint32 {
-		add("limits.max_packet_size: %d is over MQTT's limit of %d", l.MaxPacketSize, uint32(math.MaxUint32))
-	}
-	if l.WriteTimeout <= 0 {
-		add("limits.write_timeout: %s must be a positive duration such as 2s", l.WriteTimeout)
-	}
-	errs = append(errs, l.validateConnLimits()...)
-	errs = append(errs, l.validateInflightBytes()...)
-	if l.MessageExpiry <= 0 || l.SessionExpiry <= 0 {
-		add("limits: message_expiry and session_expiry must be positive durations such as 168h")
-	}
+	errs = append(errs, validateLogging(b.LogFormat, b.LogLevel))
+	errs = append(errs, b.Limits.validate()...)
 	if err := b.Durability.Validate(); err != nil {
 		add("durability: %w", err)
 	}
-	if b.RoomLog.MaxMessages < 0 || b.RoomLog.MaxAge < 0 || b.RoomLog.MaxBytes < 0 {
-		add("room_log: retention limits cannot be negative")
-	}
-	if b.RoomLog.PageSize <= 0 {
-		add("room_log.page_size: %d must be positive", b.RoomLog.PageSize)
-	}
-	if b.RoomLog.MaxPayload <= 0 || b.RoomLog.MaxPayload > l.MaxPacketSize {
-		add("room_log.max_payload: %d must be positive and at most limits.max_packet_size (%d)", b.RoomLog.MaxPayload, l.MaxPacketSize)
-	}
-	errs = append(errs, b.RoomLog.validateLimits(l.MaxPacketSize)...)
+	errs = append(errs, b.RoomLog.validate(b.Limits.MaxPacketSize)...)
 	errs = append(errs, b.Cluster.validate(b.DataDir, b.RoomLog.Enabled)...)
 	if b.Auth.UsersFile != "" {
 		users, err := LoadUsers(b.Auth.UsersFile)
@@ -327,8 +227,8 @@ const (
 	// DurabilityProcess: appended to the operating system before the PUBACK;
 	// survives kill -9 of the broker, not a power loss.
 	DurabilityProcess Durability = "process"
-	// DurabilityMachine: fsynced (group commit) before the PUBACK; survives
-	// a power loss too.
+	// DurabilityMachine: fsynced before the PUBACK, one fsync for every
+	// append waiting (group commit); survives a power loss too.
 	DurabilityMachine Durability = "machine"
 )
 
@@ -354,10 +254,19 @@ func (d Durability) Validate() error {
 	return fmt.Errorf("%q is not one of %s, %s", string(d), DurabilityProcess, DurabilityMachine)
 }
 
-// validateLimits checks the room log's memory and size bounds against each
-// other and the packet size.
-func (r RoomLog) validateLimits(maxPacket int) []error {
+// validate checks the room log's retention, page and memory bounds against
+// each other and the packet size.
+func (r RoomLog) validate(maxPacket int) []error {
 	var errs []error
+	if r.MaxMessages < 0 || r.MaxAge < 0 || r.MaxBytes < 0 {
+		errs = append(errs, errors.New("room_log: retention limits cannot be negative"))
+	}
+	if r.PageSize <= 0 {
+		errs = append(errs, fmt.Errorf("room_log.page_size: %d must be positive", r.PageSize))
+	}
+	if r.MaxPayload <= 0 || r.MaxPayload > maxPacket {
+		errs = append(errs, fmt.Errorf("room_log.max_payload: %d must be positive and at most limits.max_packet_size (%d)", r.MaxPayload, maxPacket))
+	}
 	if r.MaxConversations < 0 || r.MaxConversationsPerUser < 0 {
 		errs = append(errs, errors.New("room_log: max_conversations and max_conversations_per_user cannot be negative (0: unlimited)"))
 	}

@@ -21,14 +21,6 @@ type Brokers []string
 // String joins the URLs with commas, as the flag takes them.
 func (b Brokers) String() string { return strings.Join(b, ",") }
 
-// First is the broker tried first ("" for an empty list).
-func (b Brokers) First() string {
-	if len(b) == 0 {
-		return ""
-	}
-	return b[0]
-}
-
 // UnmarshalYAML accepts a scalar (one URL or a comma-separated list) or a
 // sequence of URLs.
 func (b *Brokers) UnmarshalYAML(n *yaml.Node) error {
@@ -41,11 +33,7 @@ func (b *Brokers) UnmarshalYAML(n *yaml.Node) error {
 		if err := n.Decode(&items); err != nil {
 			return err
 		}
-		out := Brokers{}
-		for _, it := range items {
-			out = append(out, SplitList(it)...)
-		}
-		*b = out
+		*b = SplitList(strings.Join(items, ","))
 		return nil
 	}
 	return fmt.Errorf("line %d: broker: want a URL or a list of URLs", n.Line)

@@ -47,7 +47,7 @@ func Load[T any, PT interface {
 	if path != "" {
 		errs = append(errs, ReadYAML(path, cfg))
 	}
-	errs = append(errs, ApplyEnv(EnvPrefix, cfg, os.LookupEnv))
+	errs = append(errs, applyEnv(EnvPrefix, reflect.ValueOf(cfg).Elem(), os.LookupEnv))
 	fs.VisitAll(func(f *flag.Flag) {
 		if l, ok := f.Value.(*listValue); ok {
 			l.seen = false
@@ -88,17 +88,12 @@ var unknownKey = regexp.MustCompile(`field (\S+) not found in type \S+`)
 
 var durationType = reflect.TypeOf(time.Duration(0))
 
-// ApplyEnv sets the fields of the struct v points to from environment
-// variables named prefix + "_" + the upper-cased YAML key path. lookup is
-// os.LookupEnv outside tests.
-func ApplyEnv(prefix string, v any, lookup func(string) (string, bool)) error {
-	return applyEnv(prefix, reflect.ValueOf(v).Elem(), lookup)
-}
-
+// applyEnv sets the fields of struct v from environment variables named
+// prefix + "_" + the upper-cased YAML key path.
 func applyEnv(prefix string, v reflect.Value, lookup func(string) (string, bool)) error {
 	t := v.Type()
 	var errs []error
-	for i := 0; i < t.NumField(); i++ {
+	for i := range t.NumField() {
 		f := t.Field(i)
 		key := strings.Split(f.Tag.Get("yaml"), ",")[0]
 		if key == "" || key == "-" || !f.IsExported() {
@@ -107,9 +102,7 @@ func applyEnv(prefix string, v reflect.Value, lookup func(string) (string, bool)
 		name := prefix + "_" + strings.ToUpper(key)
 		fv := v.Field(i)
 		if fv.Kind() == reflect.Struct {
-			if err := applyEnv(name, fv, lookup); err != nil {
-				errs = append(errs, err)
-			}
+			errs = append(errs, applyEnv(name, fv, lookup))
 			continue
 		}
 		s, ok := lookup(name)
@@ -123,43 +116,39 @@ func applyEnv(prefix string, v reflect.Value, lookup func(string) (string, bool)
 	return errors.Join(errs...)
 }
 
+// setFromString parses s into fv by its type.
 func setFromString(fv reflect.Value, s string) error {
-	if fv.Type() == durationType {
+	switch {
+	case fv.Type() == durationType:
 		d, err := time.ParseDuration(s)
 		if err != nil {
 			return err
 		}
 		fv.SetInt(int64(d))
-		return nil
-	}
-	switch fv.Kind() {
-	case reflect.String:
+	case fv.Kind() == reflect.String:
 		fv.SetString(s)
-	case reflect.Bool:
+	case fv.Kind() == reflect.Bool:
 		b, err := strconv.ParseBool(s)
 		if err != nil {
 			return err
 		}
 		fv.SetBool(b)
-	case reflect.Int, reflect.Int64, reflect.Int32:
+	case fv.CanInt():
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return err
 		}
 		fv.SetInt(n)
-	case reflect.Uint, reflect.Uint64, reflect.Uint32:
+	case fv.CanUint():
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
 			return err
 		}
 		fv.SetUint(n)
-	case reflect.Slice:
-		if fv.Type().Elem().Kind() != reflect.String {
-			return fmt.Errorf("cannot be set from the environment")
-		}
+	case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.String:
 		fv.Set(reflect.ValueOf(SplitList(s)))
 	default:
-		return fmt.Errorf("cannot be set from the environment")
+		return errors.New("cannot be set from the environment")
 	}
 	return nil
 }

@@ -39,9 +39,8 @@ type Node struct {
 	// KeepAlive is the MQTT keep-alive interval.
 	KeepAlive time.Duration `yaml:"keep_alive"`
 	// MaxReconnectInterval caps the reconnect back-off (paho's default is 10
-	// minutes): a node is back at most this long after its broker. 1 s: with
-	// 5 s, make eval's broker-kill nodes came back 3.2 s after the broker
-	// (attempts 1, 2, 4 s apart); a chat node's attempt a second costs nothing.
+	// minutes): a node is back at most this long after its broker, and an
+	// attempt a second costs a chat node nothing.
 	MaxReconnectInterval time.Duration `yaml:"max_reconnect_interval"`
 	// ConnectTimeout bounds one connection attempt.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
@@ -85,9 +84,7 @@ func DefaultNode() Node {
 func (n *Node) Validate() error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	if err := n.Broker.Validate(); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, n.Broker.Validate())
 	if n.Nick == "" {
 		add("nick: required (-nick NAME)")
 	} else if err := wire.ValidateName("nick", n.Nick); err != nil {
@@ -106,9 +103,7 @@ func (n *Node) Validate() error {
 			add("rooms: %w", err)
 		}
 	}
-	if err := validateLogging(n.LogFormat, n.LogLevel); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, validateLogging(n.LogFormat, n.LogLevel))
 	if n.KeepAlive < time.Second || n.MaxReconnectInterval <= 0 || n.ConnectTimeout <= 0 || n.GapWait <= 0 || n.StallFailover <= 0 {
 		add("keep_alive (≥1s), max_reconnect_interval, connect_timeout, gap_wait and stall_failover must be positive durations")
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/distchat/distchat/broker/netwait"
+	"github.com/distchat/distchat/config"
 )
 
 // Broker names, in report order. Mosquitto is the reference every ratio
@@ -31,13 +32,11 @@ var AllBrokers = []string{Mosquitto, Mochi, "log-off", "process", "machine", Clu
 // dataDirArg stands for the broker's fresh data directory in variant args.
 const dataDirArg = "{data}"
 
-// distchatVariants is the one table of distchat broker variants → their
-// own arguments ({data} is a fresh data directory). Every variant also gets
-// -tcp, -http "" and -log-level warn (ourArgs) and runs in open mode (no
-// users file). A single broker is pinned to one processor (-procs 1), as
-// Mosquitto runs on one thread and as suits a broker sharing a small
-// machine with its load; a cluster's brokers keep Go's default, because
-// the NATS server each embeds replicates in goroutines of its own.
+// distchatVariants maps each distchat broker variant to its own arguments;
+// ourArgs adds -tcp, -http and -log-level warn, and no users file keeps it
+// open. A single broker gets one processor (-procs 1), as Mosquitto runs on
+// one thread; a cluster's brokers keep Go's default, as the NATS server
+// each embeds replicates in goroutines of its own.
 var distchatVariants = map[string][]string{
 	"log-off": {"-procs", "1", "-room-log=false"},
 	"process": {"-procs", "1", "-data", dataDirArg, "-durability", "process"},
@@ -49,24 +48,16 @@ var distchatVariants = map[string][]string{
 // ParseBrokers checks a comma-separated broker list against AllBrokers and
 // returns it in report order.
 func ParseBrokers(list string) ([]string, error) {
-	var out []string
-	for _, name := range strings.Split(list, ",") {
-		name = strings.TrimSpace(name)
-		if name == "" {
-			continue
-		}
+	names := config.SplitList(list)
+	for _, name := range names {
 		if !slices.Contains(AllBrokers, name) {
 			return nil, fmt.Errorf("unknown broker %q (one of %s)", name, strings.Join(AllBrokers, ", "))
 		}
-		if !slices.Contains(out, name) {
-			out = append(out, name)
-		}
 	}
-	if len(out) == 0 {
+	if len(names) == 0 {
 		return nil, errors.New("no brokers given")
 	}
-	slices.SortFunc(out, func(a, b string) int { return slices.Index(AllBrokers, a) - slices.Index(AllBrokers, b) })
-	return out, nil
+	return slices.DeleteFunc(slices.Clone(AllBrokers), func(b string) bool { return !slices.Contains(names, b) }), nil
 }
 
 // ourArgs returns the distchat broker's command line for variant on addr
@@ -194,16 +185,19 @@ func (b *runningBroker) groupCommits(ctx context.Context) (GroupCommits, error) 
 	var st struct {
 		RoomLog GroupCommits `json:"room_log"` // null or absent: zero
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.HTTP+"/stats", nil)
+	err := func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.HTTP+"/stats", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		return json.NewDecoder(resp.Body).Decode(&st)
+	}()
 	if err != nil {
-		return GroupCommits{}, fmt.Errorf("%s /stats: %w", b.Name, err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return GroupCommits{}, fmt.Errorf("%s /stats: %w", b.Name, err)
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		return GroupCommits{}, fmt.Errorf("%s /stats: %w", b.Name, err)
 	}
 	return st.RoomLog, nil

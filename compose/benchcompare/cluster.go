@@ -11,13 +11,10 @@ import (
 	"time"
 )
 
-// Cluster is the distchat broker in cluster mode: three broker processes
-// on loopback joined over NATS routes, the room log a JetStream stream
-// with three replicas. Its URL is the three brokers' URLs, comma-separated:
-// chat node i lists them from broker i mod 3 on (spreadURL), so the load
-// is spread over the three as a deployment spreads its users; the pair
-// loads use the first broker. Its CPU is the three processes' sum, its
-// peak RSS the sum of their peaks.
+// Cluster is the distchat broker in cluster mode: three brokers joined over
+// NATS routes, the room log replicated three times. Chat nodes spread over
+// the brokers (spreadURL) as a deployment spreads its users; the pair loads
+// use the first. Its CPU and peak RSS are the three processes' sums.
 const Cluster = "cluster"
 
 // clusterSize is how many brokers the cluster variant runs.
@@ -42,22 +39,20 @@ func (e *Env) startCluster(ctx context.Context, dir string) (*runningBroker, err
 	if err != nil {
 		return nil, err
 	}
-	routes, urls := make([]string, clusterSize), make([]string, clusterSize)
-	procs := make([]brokerProc, clusterSize)
-	for i := range clusterSize {
+	routes := make([]string, clusterSize)
+	for i := range routes {
 		routes[i] = "nats://" + loopback(ports[2*i+1])
-		procs[i] = brokerProc{name: fmt.Sprintf("%s broker%d", Cluster, i+1), dir: filepath.Join(dir, "broker"+strconv.Itoa(i+1)),
-			addr: loopback(ports[2*i])}
-		urls[i] = "tcp://" + procs[i].addr
 	}
+	procs, urls := make([]brokerProc, clusterSize), make([]string, clusterSize)
 	for i := range procs {
-		p := &procs[i]
+		p := brokerProc{name: fmt.Sprintf("%s broker%d", Cluster, i+1), dir: filepath.Join(dir, "broker"+strconv.Itoa(i+1)), addr: loopback(ports[2*i])}
 		if err := os.MkdirAll(p.dir, 0o755); err != nil {
 			return nil, fmt.Errorf("broker dir: %w", err)
 		}
 		if p.argv, err = clusterArgs(e.Bins.Broker, i, p.addr, loopback(ports[2*i+1]), routes, filepath.Join(p.dir, "data")); err != nil {
 			return nil, err
 		}
+		procs[i], urls[i] = p, "tcp://"+p.addr
 	}
 	b := &runningBroker{Name: Cluster, URL: strings.Join(urls, ",")}
 	if b.procs, err = launch(ctx, procs, clusterStartWait); err != nil {

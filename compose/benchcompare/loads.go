@@ -80,22 +80,12 @@ func SelectLoads(all []Load, list string) ([]Load, error) {
 		return all, nil
 	}
 	names := strings.Split(list, ",")
-	var out []Load
-	for _, l := range all {
-		if slices.Contains(names, l.Name) {
-			out = append(out, l)
-		}
-	}
 	for _, n := range names {
 		if !slices.ContainsFunc(all, func(l Load) bool { return l.Name == n }) {
-			known := make([]string, len(all))
-			for i, l := range all {
-				known[i] = l.Name
-			}
-			return nil, fmt.Errorf("unknown load %q (one of %s)", n, strings.Join(known, ", "))
+			return nil, fmt.Errorf("unknown load %q (one of %s)", n, joinEach(all, func(l Load) string { return l.Name }))
 		}
 	}
-	return out, nil
+	return slices.DeleteFunc(slices.Clone(all), func(l Load) bool { return !slices.Contains(names, l.Name) }), nil
 }
 
 // Result is one broker under one load.
@@ -204,13 +194,10 @@ func (l Load) Describe() string {
 		return fmt.Sprintf("open loop, %d chatnode bench processes in one room at %g msg/s each (every node receives every message); "+
 			"QoS 1, %d B, %s; load CPU is the nodes'.", l.Chat.Nodes, l.Chat.Rate, l.Chat.Size, l.Chat.Duration)
 	case KindRamp:
-		rates := make([]string, len(l.Rates))
-		for i, r := range l.Rates {
-			rates[i] = strconv.FormatFloat(r, 'f', -1, 64)
-		}
+		rates := joinEach(l.Rates, func(r float64) string { return strconv.FormatFloat(r, 'f', -1, 64) })
 		return fmt.Sprintf("%d chatnode bench processes in one room at %s msg/s each, %s per step, a fresh broker per step, "+
 			"until a step loses a message or its p99 passes %d ms; capacity is the highest total rate that passed, "+
-			"the other figures are that step's.", l.Chat.Nodes, strings.Join(rates, ", "), l.Chat.Duration, rampP99LimitMS)
+			"the other figures are that step's.", l.Chat.Nodes, rates, l.Chat.Duration, rampP99LimitMS)
 	}
 	return fmt.Sprintf("LoadKind(%d)", int(l.Kind))
 }

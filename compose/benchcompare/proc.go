@@ -62,7 +62,7 @@ func startChild(ctx context.Context, name string, argv, env []string, logPath st
 }
 
 // listening waits until addr accepts a TCP connection, the child exits,
-// or 15 s pass.
+// or wait passes.
 func (c *child) listening(ctx context.Context, addr string, wait time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()

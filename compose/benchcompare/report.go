@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -142,7 +143,7 @@ func notesOf(res Result) []string {
 		notes = append(notes, res.Broker+" steps (msg/s in all): "+stepsLine(res.Steps))
 	}
 	if len(res.RoundsMsgPerS) > 1 {
-		notes = append(notes, res.Broker+" rounds (msg/s): "+roundsLine(res.RoundsMsgPerS))
+		notes = append(notes, res.Broker+" rounds (msg/s): "+joinEach(res.RoundsMsgPerS, func(r float64) string { return fmt.Sprintf("%.0f", r) }))
 	}
 	if g := res.GroupCommits; g.Fsyncs > 0 {
 		notes = append(notes, fmt.Sprintf("%s group commit (its /stats): %d fsyncs, %.1f appends per fsync, %.3f ms per fsync",
@@ -153,12 +154,11 @@ func notesOf(res Result) []string {
 
 // find returns the result of broker under load.
 func (r Report) find(load, broker string) (Result, bool) {
-	for _, res := range r.Results {
-		if res.Load == load && res.Broker == broker {
-			return res, true
-		}
+	i := slices.IndexFunc(r.Results, func(res Result) bool { return res.Load == load && res.Broker == broker })
+	if i < 0 {
+		return Result{}, false
 	}
-	return Result{}, false
+	return r.Results[i], true
 }
 
 // Ratio formats ours ÷ ref with two decimals; "—" when ref is 0.
@@ -169,9 +169,9 @@ func Ratio(ours, ref float64) string {
 	return fmt.Sprintf("%.2f", ours/ref)
 }
 
+// stepsLine is a note's list of a ramp's steps, each with its verdict.
 func stepsLine(steps []RampStep) string {
-	parts := make([]string, len(steps))
-	for i, s := range steps {
+	return joinEach(steps, func(s RampStep) string {
 		mark := "pass"
 		switch {
 		case s.Error != "":
@@ -181,27 +181,42 @@ func stepsLine(steps []RampStep) string {
 		case !s.Passed:
 			mark = fmt.Sprintf("p99 %.0f ms", s.P99MS)
 		}
-		parts[i] = fmt.Sprintf("%g %s", s.TotalRate, mark)
+		return fmt.Sprintf("%g %s", s.TotalRate, mark)
+	})
+}
+
+// joinEach joins f of every element of xs with ", ".
+func joinEach[T any](xs []T, f func(T) string) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = f(x)
 	}
 	return strings.Join(parts, ", ")
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// write writes compare.json and compare.md into dir.
-func (r Report) write(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
+// save writes compare.json, compare.md and compare.png into c.out and,
+// with -readme, the README summary.
+func (r Report) save(c cmdLine) error {
+	if err := os.MkdirAll(c.out, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", c.out, err)
 	}
 	j, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode compare.json: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "compare.json"), append(j, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(c.out, "compare.json"), append(j, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write compare.json: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "compare.md"), []byte(r.Markdown()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(c.out, "compare.md"), []byte(r.Markdown()), 0o644); err != nil {
 		return fmt.Errorf("write compare.md: %w", err)
+	}
+	if err := r.writePlot(filepath.Join(c.out, "compare.png")); err != nil {
+		return err
+	}
+	if c.readme != "" {
+		return r.updateReadme(c.readme, c.out)
 	}
 	return nil
 }

@@ -137,7 +137,7 @@ func TestUpdateReadme(t *testing.T) {
 func TestWriteReportFiles(t *testing.T) {
 	dir := t.TempDir()
 	r := fixedReport()
-	if err := r.save(config{out: dir}); err != nil {
+	if err := r.save(cmdLine{out: dir}); err != nil {
 		t.Fatalf("save: %v", err)
 	}
 	for _, name := range []string{"compare.json", "compare.md", "compare.png"} {
@@ -162,7 +162,7 @@ func TestWriteReportAllFailed(t *testing.T) {
 	r := fixedReport()
 	r.Loads, r.Brokers = []string{"pairs-1"}, []string{"machine"}
 	r.Results = []Result{{Load: "pairs-1", Broker: "machine", Error: "machine: exit code -1"}}
-	if err := r.save(config{out: dir}); err != nil {
+	if err := r.save(cmdLine{out: dir}); err != nil {
 		t.Fatalf("save: %v", err)
 	}
 	if fi, err := os.Stat(filepath.Join(dir, "compare.png")); err != nil || fi.Size() == 0 {

@@ -5,22 +5,17 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/distchat/distchat/analysis/percentile"
 )
 
-// A closed-loop pair load is short and sensitive to whatever else the
-// machine does in those seconds, and a Go broker and Mosquitto respond to
-// it differently, so even a ratio measured within one run moves by tens of
-// percent from run to run. The pair loads therefore run in rounds: every
-// broker once per round, in turn, so each round's brokers share the
-// machine's state, and each broker's figures are its middle round by
-// messages per second (the median), with every round's rate noted.
-
-// runRounds runs load l against every broker, l.Rounds times in turn,
-// and returns each broker's middle round.
-func runRounds(ctx context.Context, env *Env, l Load, brokers []string, progress func(string, ...any)) ([]Result, error) {
+// runRounds runs load l against every broker, l.Rounds times in turn, and
+// returns each broker's middle round. A short closed loop moves by tens of
+// percent with whatever else the machine does, and a Go broker and
+// Mosquitto respond to that differently: in rounds, each round's brokers
+// share the machine's state, and the median round is each one's figure.
+func runRounds(ctx context.Context, env *Env, l Load, brokers []string) ([]Result, error) {
+	progress := env.Progress
 	rounds := make(map[string][]Result, len(brokers))
 	for round := 1; round <= l.Rounds; round++ {
 		for _, b := range brokers {
@@ -73,13 +68,4 @@ func middleRound(rounds []Result) Result {
 		mid.RoundsMsgPerS = rates
 	}
 	return mid
-}
-
-// roundsLine is a note's list of each round's msg/s.
-func roundsLine(rates []float64) string {
-	s := make([]string, len(rates))
-	for i, r := range rates {
-		s[i] = fmt.Sprintf("%.0f", r)
-	}
-	return strings.Join(s, ", ")
 }

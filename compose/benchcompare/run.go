@@ -65,11 +65,10 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "benchcompare: interrupted; no report written")
 		return 130
 	}
-	if err != nil {
-		fmt.Fprintln(stderr, "benchcompare:", err)
-		return 1
+	if err == nil {
+		err = rep.save(cfg)
 	}
-	if err := rep.save(cfg); err != nil {
+	if err != nil {
 		fmt.Fprintln(stderr, "benchcompare:", err)
 		return 1
 	}
@@ -87,8 +86,8 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	return 0
 }
 
-// config is the parsed command line.
-type config struct {
+// cmdLine is the parsed command line.
+type cmdLine struct {
 	out, bin, readme, command string
 	keep                      bool
 	brokers                   []string
@@ -96,8 +95,8 @@ type config struct {
 	opts                      Options
 }
 
-func parseFlags(args []string, stderr io.Writer) (config, error) {
-	var c config
+func parseFlags(args []string, stderr io.Writer) (cmdLine, error) {
+	var c cmdLine
 	fs := flag.NewFlagSet("benchcompare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -161,7 +160,7 @@ func parseRates(list string) ([]float64, error) {
 
 // run prepares the environment and runs every load against every broker,
 // load by load, so one load's brokers run close together in time.
-func run(ctx context.Context, c config, progress func(string, ...any)) (Report, error) {
+func run(ctx context.Context, c cmdLine, progress func(string, ...any)) (Report, error) {
 	tmp, err := os.MkdirTemp("", "bench-compare-")
 	if err != nil {
 		return Report{}, fmt.Errorf("temp dir: %w", err)
@@ -191,25 +190,11 @@ func run(ctx context.Context, c config, progress func(string, ...any)) (Report, 
 	for _, l := range c.loads {
 		rep.Loads = append(rep.Loads, l.Name)
 		rep.LoadInfo = append(rep.LoadInfo, l.Describe())
-		results, err := runRounds(ctx, env, l, c.brokers, progress)
+		results, err := runRounds(ctx, env, l, c.brokers)
 		if err != nil {
 			return Report{}, err
 		}
 		rep.Results = append(rep.Results, results...)
 	}
 	return rep, nil
-}
-
-// save writes the report files and, with -readme, the README summary.
-func (r Report) save(c config) error {
-	if err := r.write(c.out); err != nil {
-		return err
-	}
-	if err := r.writePlot(filepath.Join(c.out, "compare.png")); err != nil {
-		return err
-	}
-	if c.readme != "" {
-		return r.updateReadme(c.readme, c.out)
-	}
-	return nil
 }

@@ -40,11 +40,7 @@ var forbidden = regexp.MustCompile(`(?i)\b(` + strings.Join(phrasePatterns(Forbi
 func phrasePatterns(phrases []string) []string {
 	out := make([]string, len(phrases))
 	for i, p := range phrases {
-		words := strings.Fields(p)
-		for j, w := range words {
-			words[j] = regexp.QuoteMeta(w)
-		}
-		out[i] = strings.Join(words, `\s+`)
+		out[i] = strings.Join(strings.Fields(regexp.QuoteMeta(p)), `\s+`)
 	}
 	return out
 }
@@ -55,6 +51,7 @@ type Problem struct {
 	Text string
 }
 
+// String is the problem as a test reports it.
 func (p Problem) String() string {
 	if p.Line == 0 {
 		return p.Text
@@ -89,12 +86,7 @@ func CheckReadme(text string) []Problem {
 // (make test-mqtt is not make test).
 func hasCommand(lines []string, cmd string) bool {
 	re := regexp.MustCompile(`(^\s*|` + "`" + `)` + regexp.QuoteMeta(cmd) + `(\s|` + "`" + `|$)`)
-	for _, l := range lines {
-		if re.MatchString(l) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(lines, re.MatchString)
 }
 
 // CheckPhrases reports each forbidden phrase in a page, at the line where

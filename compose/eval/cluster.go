@@ -49,8 +49,8 @@ func (s *Scenario) brokerServices() []string {
 	return []string{BrokerService}
 }
 
-// brokerTarget is the broker a broker fault hits: its target, or the only
-// broker of a single deployment.
+// brokerTarget is the service a fault hits: its target, or the only broker
+// of a single deployment.
 func brokerTarget(f Fault) string {
 	if f.Target == "" {
 		return BrokerService
@@ -121,13 +121,10 @@ func (r *Runner) waitClusterStarted(ctx context.Context, s Scenario, compose com
 		if err != nil {
 			return err
 		}
-		up := 0
+		lines, up := strings.Split(out, "\n"), 0
 		for _, b := range ClusterBrokers {
-			for _, line := range strings.Split(out, "\n") {
-				if strings.HasPrefix(line, b+"_") && strings.Contains(line, `"event":"started"`) {
-					up++
-					break
-				}
+			if slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, b+"_") && strings.Contains(l, `"event":"started"`) }) {
+				up++
 			}
 		}
 		if up == len(ClusterBrokers) {

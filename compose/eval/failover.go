@@ -2,6 +2,7 @@ package eval
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -133,14 +134,12 @@ func MeasureFailover(scenario, logs string) ([]FailoverReport, error) {
 			target = RestartTarget
 		}
 		rep := FailoverReport{Scenario: scenario, Broker: k.broker, Fault: k.fault, KilledNS: k.ts, TargetMS: ms(int64(target))}
+		var times []float64
 		for _, t := range traces {
 			if nf, ok := t.failover(k); ok {
 				rep.Nodes = append(rep.Nodes, nf)
+				times = append(times, nf.FailoverMS)
 			}
-		}
-		var times []float64
-		for _, nf := range rep.Nodes {
-			times = append(times, nf.FailoverMS)
 		}
 		if len(times) > 0 {
 			slices.Sort(times)
@@ -211,11 +210,7 @@ func readFailoverLogs(logs string) (kills []brokerEvent, traces []nodeTrace, err
 					kills = append(kills, brokerEvent{l.TSNS, l.Target, l.Fault})
 				}
 			case nodelog.EventReceived:
-				ts := l.RecvNS
-				if ts == 0 {
-					ts = l.TSNS
-				}
-				t.recv = append(t.recv, ts)
+				t.recv = append(t.recv, cmp.Or(l.RecvNS, l.TSNS))
 			case nodelog.EventConnectionLost:
 				t.lost = append(t.lost, brokerEvent{ts: l.TSNS, broker: l.Broker})
 			case nodelog.EventConnected, nodelog.EventReconnected:
@@ -278,9 +273,9 @@ func writeFailover(dir string, reports []FailoverReport) error {
 				phase string
 				ts    int64
 			}{{nodelog.PhaseStart, nf.LastBeforeNS}, {nodelog.PhaseEnd, nf.FirstAfterNS}} {
-				line := map[string]any{nodelog.FieldEvent: nodelog.EventFault, nodelog.FieldNode: "drill", nodelog.FieldRun: rep.Scenario,
-					nodelog.FieldTSNS: w.ts, nodelog.FieldFault: FailoverFault, nodelog.FieldPhase: w.phase, nodelog.FieldTarget: nf.Node,
-					"time": time.Unix(0, w.ts).UTC().Format(time.RFC3339Nano), "level": "info", "msg": nodelog.EventFault}
+				// The line logrus would write at w.ts, as runFaults writes the others.
+				line := faultFields(rep.Scenario, w.ts, FailoverFault, w.phase, nf.Node)
+				line["time"], line["level"], line["msg"] = time.Unix(0, w.ts).UTC().Format(time.RFC3339Nano), "info", nodelog.EventFault
 				if err := enc.Encode(line); err != nil {
 					return errors.Join(fmt.Errorf("append to drill log: %w", err), drill.Close())
 				}

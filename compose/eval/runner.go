@@ -84,7 +84,7 @@ type action struct {
 	phase string
 }
 
-// Timeline orders the start and end of every fault by time.
+// timeline orders the start and end of every fault by time.
 func (s *Scenario) timeline() []action {
 	var acts []action
 	for _, f := range s.Faults {
@@ -215,15 +215,8 @@ func (r *Runner) runFaults(ctx context.Context, s Scenario, logs string, compose
 		if a.phase == nodelog.PhaseEnd {
 			at = time.Now()
 		}
-		target := a.fault.Target
-		if target == "" {
-			target = brokerTarget(a.fault)
-		}
-		dlog.WithFields(logrus.Fields{
-			nodelog.FieldEvent: nodelog.EventFault, nodelog.FieldNode: "drill", nodelog.FieldRun: s.Name,
-			nodelog.FieldTSNS: at.UnixNano(), nodelog.FieldFault: a.fault.Kind, nodelog.FieldPhase: a.phase,
-			nodelog.FieldTarget: target,
-		}).Info(nodelog.EventFault)
+		target := brokerTarget(a.fault)
+		dlog.WithFields(faultFields(s.Name, at.UnixNano(), a.fault.Kind, a.phase, target)).Info(nodelog.EventFault)
 		r.say("%s: +%s %s %s %s", s.Name, a.at, a.fault.Kind, target, a.phase)
 		if late := time.Since(began); a.at <= s.Duration && late > s.Duration {
 			r.say("%s: warning: %s %s %s came %s after the nodes started, after their %s of sending: lengthen duration",
@@ -231,6 +224,12 @@ func (r *Runner) runFaults(ctx context.Context, s Scenario, logs string, compose
 		}
 	}
 	return nil
+}
+
+// faultFields are a drill log line's fields for one edge of a fault window.
+func faultFields(run string, ts int64, fault, phase, target string) logrus.Fields {
+	return logrus.Fields{nodelog.FieldEvent: nodelog.EventFault, nodelog.FieldNode: "drill", nodelog.FieldRun: run,
+		nodelog.FieldTSNS: ts, nodelog.FieldFault: fault, nodelog.FieldPhase: phase, nodelog.FieldTarget: target}
 }
 
 // waitNodes waits, at most duration+linger+Grace, for every node's container
@@ -257,11 +256,11 @@ func (r *Runner) apply(ctx context.Context, compose composeFunc, a action) error
 	start := a.phase == nodelog.PhaseStart
 	switch a.fault.Kind {
 	case KillNode, KillBroker:
-		args := []string{"start", brokerTarget(a.fault)} // a node fault always names its target
+		args := []string{"start"}
 		if start {
-			args = []string{"kill", "-s", "SIGKILL", brokerTarget(a.fault)}
+			args = []string{"kill", "-s", "SIGKILL"}
 		}
-		_, err := compose(ctx, args...)
+		_, err := compose(ctx, append(args, brokerTarget(a.fault))...) // a node fault always names its target
 		return err
 	case RestartBroker:
 		return r.restartBroker(ctx, brokerTarget(a.fault), start)
