@@ -6,18 +6,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/nodelog"
 )
-
-// Catch-up: the node asks the broker's room log (sync requests on
-// chat/sync/<user>, replies on its inbox) for what it missed: on connect
-// (a List of its conversations, then a catch-up of each that moved), for a
-// room new to it (a baseline: where the room stands, plus history), for a
-// gap in live traffic (gaps.go) and for /history. This file sends and
-// retries the requests; catchupreply.go applies the replies.
 
 // roomLogState is whether the broker keeps a room log: unknown until a sync
 // request is answered (present) or gap_wait passes without an answer
@@ -46,75 +37,53 @@ const (
 type request struct {
 	conv    string
 	kind    requestKind
-	after   uint64
 	showN   int // baseline: show this many history messages
 	sentAt  time.Time
 	gapUpTo uint64
 	sr      wire.SyncRequest // as sent, for a retry
 	retries int
-	rooms   []string // list: the rooms asked about
 }
 
-// maxSyncRetries bounds how often an unanswered catch-up, gap or baseline
-// request is sent again (every gap_wait). A reply can be lost when the
-// broker restarts or a session is taken over just as it is sent.
+// maxSyncRetries bounds how often an unanswered request is sent again
+// (every gap_wait): a reply is lost when the broker restarts as it is sent.
 const maxSyncRetries = 5
 
-// syncRequests numbers, sends and remembers the sync requests in flight,
-// and knows whether the broker keeps a room log. Only the pipeline
-// goroutine uses it.
+// syncRequests are the sync requests in flight (sent on chat/sync/<user>,
+// answered on the inbox: catchupreply.go) and whether the broker keeps a
+// room log. The node asks on connect, for a room new to it, for a gap and
+// for /history. Only the pipeline goroutine uses it.
 type syncRequests struct {
-	boot     int64
-	publish  func(payload []byte)
-	clock    clock
-	log      *logrus.Entry
 	inFlight map[string]request
-	n        uint64
+	n        uint64 // the last request's number
 	roomLog  roomLogState
 	firstAsk time.Time // the first request, for roomLogUnknown's timeout
 }
 
-func newSyncRequests(boot int64, publish func([]byte), c clock, log *logrus.Entry) *syncRequests {
-	return &syncRequests{boot: boot, publish: publish, clock: c, log: log, inFlight: map[string]request{}}
-}
-
-// send publishes a sync request without waiting (the pipeline must not
-// block) and returns its id; the reply is matched by it.
-func (q *syncRequests) send(r request, sr wire.SyncRequest) string {
+// ask publishes a sync request without waiting (the pipeline must not
+// block) and returns its id, which its reply carries.
+func (p *pipeline) ask(r request, sr wire.SyncRequest) string {
+	q := p.reqs
 	q.n++
-	id := strconv.FormatInt(q.boot, 36) + "-" + strconv.FormatUint(q.n, 36)
+	id := strconv.FormatInt(p.boot, 36) + "-" + strconv.FormatUint(q.n, 36)
 	sr.V, sr.ReqID, sr.Conv = wire.Version, id, r.conv
-	r.sentAt, r.sr = q.clock.Now(), sr
+	r.sentAt, r.sr = p.clock.Now(), sr
 	q.inFlight[id] = r
 	if q.roomLog == roomLogUnknown && q.firstAsk.IsZero() {
 		q.firstAsk = r.sentAt
 	}
 	payload, err := jsonMarshal(sr)
 	if err != nil {
-		q.log.WithField(nodelog.FieldEvent, nodelog.EventSync).WithError(err).Error("sync request")
+		p.log.WithField(nodelog.FieldEvent, nodelog.EventSync).WithError(err).Error("sync request")
 		return id
 	}
-	q.publish(payload)
+	p.publishSync(payload)
 	return id
 }
 
-// take removes and returns the request a reply answers.
-func (q *syncRequests) take(id string) (request, bool) {
-	r, ok := q.inFlight[id]
-	delete(q.inFlight, id)
-	return r, ok
-}
-
-// forget drops a request whose reply no longer matters.
-func (q *syncRequests) forget(id string) { delete(q.inFlight, id) }
-
-// onConnected catches the user's conversations up after a (re)connect. A
-// room new to this node asks where it stands (join semantics: history, then
-// live); everything else comes from one List request, answered with every
-// DM conversation of the user (also those this node has never seen: a first
-// connect, a new device, a lost state dir) and the joined rooms, each with
-// its last sequence number: handleList catches up those that moved. A gap
-// still held back gets a fresh gap_wait from now.
+// onConnected catches the conversations up after a (re)connect: a room new
+// to this node asks where it stands, the rest one List request, answered
+// with the joined rooms and all the user's DM conversations (handleList). A
+// gap still held back gets a fresh gap_wait.
 func (p *pipeline) onConnected() {
 	p.online = true
 	now := p.clock.Now()
@@ -132,13 +101,12 @@ func (p *pipeline) onConnected() {
 			rooms = append(rooms, name)
 		}
 	}
-	p.reqs.send(request{kind: reqList, rooms: rooms}, wire.SyncRequest{List: true, Rooms: rooms})
+	p.ask(request{kind: reqList}, wire.SyncRequest{List: true, Rooms: rooms})
 }
 
 // onDisconnected stops gap_wait from running out while the room log cannot
-// answer, so room order holds across broker restarts however long they
-// take. A gap request in flight is lost with the connection: the gap is
-// asked for again once the node is back.
+// answer, so room order holds across broker restarts. A gap request in
+// flight is lost with the connection and asked again once back.
 func (p *pipeline) onDisconnected() {
 	p.online = false
 	for _, c := range p.convs {
@@ -146,24 +114,17 @@ func (p *pipeline) onDisconnected() {
 	}
 }
 
-// catchUp asks the room log for what conv missed: everything after our last
-// room sequence, or, for a conversation new to this node, where it stands
-// plus the configured history.
+// catchUp asks the room log for what conv missed since its position, or,
+// new to this node, where it stands plus the configured history.
 func (p *pipeline) catchUp(name string) {
-	c := p.convs[name]
-	if c == nil {
-		return
+	switch c := p.convs[name]; {
+	case c == nil:
+	case c.known:
+		p.ask(request{conv: name, kind: reqCatchUp}, wire.SyncRequest{AfterSeq: c.delivered})
+	case c.baseReq == "": // else asked already
+		n := p.cfg.History
+		c.baseReq = p.ask(request{conv: name, kind: reqBaseline, showN: n}, wire.SyncRequest{Last: max(n, baselineLookback)})
 	}
-	if c.known {
-		p.reqs.send(request{conv: name, kind: reqCatchUp, after: c.delivered}, wire.SyncRequest{AfterSeq: c.delivered})
-		return
-	}
-	if c.baseReq != "" {
-		return
-	}
-	n := p.cfg.History
-	last := max(n, baselineLookback)
-	c.baseReq = p.reqs.send(request{conv: name, kind: reqBaseline, showN: n}, wire.SyncRequest{Last: last})
 }
 
 func (p *pipeline) history(name string, n int) {
@@ -171,21 +132,17 @@ func (p *pipeline) history(name string, n int) {
 		p.emit(Info{Text: "no history: this broker keeps no room log"})
 		return
 	}
-	p.reqs.send(request{conv: name, kind: reqHistory, showN: n}, wire.SyncRequest{Last: n})
+	p.ask(request{conv: name, kind: reqHistory, showN: n}, wire.SyncRequest{Last: n})
 }
 
-// baselineLookback is how many of a conversation's newest records a
-// baseline asks for at least: beside the history to show, it finds the
-// node's own messages that the log stored before the node's subscription
-// to the conversation began (startOrder).
+// baselineLookback is the fewest records a baseline asks for: beside the
+// history, it finds the node's own messages stored before its subscription
+// began (startOrder).
 const baselineLookback = 16
 
 // roomLogSeen records that a room log exists (a reply, or a message it
 // stamped); news tells the user if the node had concluded there was none.
 func (p *pipeline) roomLogSeen(news string) {
-	if p.reqs.roomLog == roomLogPresent {
-		return
-	}
 	if p.reqs.roomLog == roomLogAbsent {
 		p.emit(Info{Text: news})
 	}
@@ -205,17 +162,16 @@ func (p *pipeline) checkRoomLogSilence(now time.Time) {
 	p.emit(Info{Text: "this broker keeps no room log: no catch-up or history, delivery is best-effort"})
 }
 
-// retryRequests sends again the catch-up, gap and baseline requests
-// unanswered for gap_wait (at most maxSyncRetries times), and forgets
-// requests that never got an answer.
+// retryRequests sends again the requests unanswered for gap_wait (but
+// history and holes, which have their own retry) and forgets the hopeless.
 func (p *pipeline) retryRequests(now time.Time) {
 	wait := p.cfg.GapWait
 	for id, r := range p.reqs.inFlight {
 		age := now.Sub(r.sentAt)
 		if r.kind != reqHistory && r.kind != reqHole && age > wait && r.retries < maxSyncRetries && p.reqs.roomLog != roomLogAbsent {
-			p.reqs.forget(id)
+			delete(p.reqs.inFlight, id)
 			r.retries++
-			nid := p.reqs.send(r, r.sr)
+			nid := p.ask(r, r.sr)
 			if c := p.convs[r.conv]; c != nil {
 				if c.gapReq == id {
 					c.gapReq = nid
@@ -227,7 +183,7 @@ func (p *pipeline) retryRequests(now time.Time) {
 			continue
 		}
 		if age > 10*wait+time.Minute {
-			p.reqs.forget(id) // never answered; forget it
+			delete(p.reqs.inFlight, id)
 		}
 	}
 }

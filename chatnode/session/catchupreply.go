@@ -10,54 +10,42 @@ import (
 	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
-// Catch-up replies: handleReply matches a reply on the inbox to its request
-// (catchup.go) and applies it by kind: a List reply in handleList, history
-// in showHistory, a baseline in applyBaseline, and the messages of a
-// catch-up, gap or hole request in applyMessages, which feeds them to the
-// room order like live ones (receive.go) and asks for the next page.
-
+// handleReply matches a sync reply to its request and applies it by kind:
+// handleList, showHistory, applyBaseline, or applyMessages for catch-up,
+// gap and hole requests.
 func (p *pipeline) handleReply(rep wire.SyncReply, recvNS int64) {
-	req, ok := p.reqs.take(rep.ReqID)
+	req, ok := p.reqs.inFlight[rep.ReqID]
 	if !ok {
 		return // an answer to an earlier run or a forgotten request
 	}
+	delete(p.reqs.inFlight, rep.ReqID)
 	p.roomLogSeen("the room log answered after all: catch-up is on")
 	if req.kind == reqList {
 		p.handleList(req, rep)
 		return
 	}
 	e := p.log.WithFields(logrus.Fields{nodelog.FieldEvent: nodelog.EventSync, nodelog.FieldRoom: rep.Conv,
-		nodelog.FieldAfterSeq: req.after, nodelog.FieldCount: len(rep.Messages),
+		nodelog.FieldAfterSeq: req.sr.AfterSeq, nodelog.FieldCount: len(rep.Messages),
 		nodelog.FieldDurationUS: p.clock.Now().Sub(req.sentAt).Microseconds()})
 	if rep.Error != "" {
-		p.replyRefused(e, req, rep)
+		e.WithField(nodelog.FieldError, rep.Error).Warn("sync refused")
+		if req.kind == reqHistory {
+			p.emit(Info{Text: "history refused: " + rep.Error})
+		}
+		if c := p.convs[req.conv]; c != nil && c.baseReq == rep.ReqID {
+			c.baseReq = "" // asked again
+		}
 		return
 	}
 	e.Info("sync")
-	if req.kind == reqHistory {
+	switch c := p.convs[req.conv]; {
+	case req.kind == reqHistory:
 		p.showHistory(req, rep, recvNS)
-		return
-	}
-	c := p.convs[req.conv]
-	if c == nil {
-		return
-	}
-	if req.kind == reqBaseline {
+	case c == nil: // left meanwhile
+	case req.kind == reqBaseline:
 		p.applyBaseline(c, req, rep, recvNS)
-		return
-	}
-	p.applyMessages(c, req, rep, recvNS)
-}
-
-// replyRefused logs a refused request and tells the user of a refused
-// /history; a refused baseline may be asked again.
-func (p *pipeline) replyRefused(e *logrus.Entry, req request, rep wire.SyncReply) {
-	e.WithField(nodelog.FieldError, rep.Error).Warn("sync refused")
-	if req.kind == reqHistory {
-		p.emit(Info{Text: "history refused: " + rep.Error})
-	}
-	if c := p.convs[req.conv]; c != nil && c.baseReq == rep.ReqID {
-		c.baseReq = ""
+	default:
+		p.applyMessages(c, req, rep, recvNS)
 	}
 }
 
@@ -73,9 +61,8 @@ func (p *pipeline) showHistory(req request, rep wire.SyncReply, recvNS int64) {
 }
 
 // applyBaseline starts the order of a conversation new to this node where
-// its membership began. Messages up to there are history (the last
-// req.showN are shown); the answer may already hold later ones, which are
-// ours to receive.
+// its membership began: messages up to there are history (the last
+// req.showN are shown), later ones are ours to receive.
 func (p *pipeline) applyBaseline(c *conv, req request, rep wire.SyncReply, recvNS int64) {
 	if c.baseReq == rep.ReqID {
 		c.baseReq = ""
@@ -93,27 +80,31 @@ func (p *pipeline) applyBaseline(c *conv, req request, rep wire.SyncReply, recvN
 		p.receive(c, pendingMsg{env: env, via: via, recvNS: recvNS, bytes: len(env.Body) + len(env.Pad)})
 	}
 	p.drain(c)
-	// Messages since our subscription began are on their way; if one
-	// of them was lost, no later message may come to show the gap, so
-	// the room counts as active: tick asks for its tail once it is quiet.
+	// Messages since our subscription began are on their way: the room is
+	// active, so its tail is asked for once it is quiet (a lost last one).
 	if c.delivered < rep.LastSeq {
 		c.activeAt, c.tailAsked = p.clock.Now(), false
 	}
 }
 
 // startOrder sets c's position from a baseline answer: where our
-// subscription began (later messages come live, perhaps after this reply,
-// or by gap repair), or before the history to show. It returns the
+// subscription began, or before the history to show. It returns the
 // messages to receive and the room sequence the membership began after.
 func (p *pipeline) startOrder(c *conv, showN int, rep wire.SyncReply) (msgs []wire.Envelope, joined uint64) {
 	base := rep.LastSeq
 	if rep.JoinedSeq != nil {
 		base = min(base, *rep.JoinedSeq)
 	}
-	if lo := minKey(c.pending); len(c.pending) > 0 && lo-1 < base {
-		base = lo - 1
+	if len(c.pending) > 0 {
+		base = min(base, minKey(c.pending)-1)
 	}
-	own := p.ownUnconfirmed(rep.Messages, base)
+	// The first of the node's own messages at or below base still awaiting
+	// its echo: a resend after failover may be stored before the node's
+	// SUBSCRIBE arrives; sent by a member, it and what follows are the
+	// node's to receive, not history.
+	own := slices.IndexFunc(rep.Messages, func(env wire.Envelope) bool {
+		return env.RoomSeq <= base && env.From == p.me && p.awaitingEcho(env.ID)
+	})
 	if own >= 0 {
 		base = rep.Messages[own].RoomSeq - 1
 	}
@@ -135,22 +126,6 @@ func (p *pipeline) startOrder(c *conv, showN int, rep wire.SyncReply) (msgs []wi
 	return msgs, joined
 }
 
-// ownUnconfirmed returns the index of the first of msgs at or below base
-// that is one of this node's own messages still waiting for its echo, or
-// -1. The log can store a message before the sender's subscription to
-// its room begins: a node whose first broker stalled before it subscribed
-// sends it again to the next broker, which may store it before the node's
-// SUBSCRIBE arrives. It was sent by a member, so it and what follows it
-// are the node's to receive (and its echo confirms the send), not history.
-func (p *pipeline) ownUnconfirmed(msgs []wire.Envelope, base uint64) int {
-	for i, env := range msgs {
-		if env.RoomSeq <= base && env.From == p.me && p.awaitingEcho(env.ID) {
-			return i
-		}
-	}
-	return -1
-}
-
 // applyMessages receives the messages of a catch-up, gap or hole reply and
 // asks for the next page while the log has more.
 func (p *pipeline) applyMessages(c *conv, req request, rep wire.SyncReply, recvNS int64) {
@@ -168,8 +143,8 @@ func (p *pipeline) applyMessages(c *conv, req request, rep wire.SyncReply, recvN
 	if rep.More && len(msgs) > 0 {
 		last := msgs[len(msgs)-1].RoomSeq
 		if req.kind == reqCatchUp || last < req.gapUpTo {
-			next := request{conv: req.conv, kind: req.kind, after: last, gapUpTo: req.gapUpTo}
-			id := p.reqs.send(next, wire.SyncRequest{AfterSeq: last})
+			next := request{conv: req.conv, kind: req.kind, gapUpTo: req.gapUpTo}
+			id := p.ask(next, wire.SyncRequest{AfterSeq: last})
 			if req.kind == reqGap {
 				c.gapReq = id
 			}
@@ -187,17 +162,12 @@ func (p *pipeline) closeHoles(c *conv, req request, rep wire.SyncReply) {
 	if n := len(rep.Messages); n > 0 && rep.More {
 		upTo = rep.Messages[n-1].RoomSeq
 	}
-	for r := range c.holes {
-		if r > req.after && r <= upTo {
-			delete(c.holes, r)
-		}
-	}
+	maps.DeleteFunc(c.holes, func(r uint64, _ bool) bool { return r > req.sr.AfterSeq && r <= upTo })
 }
 
-// handleList catches up every listed conversation that has messages this
-// node has not handled: a DM conversation it has never seen from its start.
-// A broker that cannot list (an error reply) gets the catch-up of every
-// conversation this node knows instead.
+// handleList catches up every listed conversation that moved (one never
+// seen from its start); a broker that cannot list gets the catch-up of
+// every conversation this node knows.
 func (p *pipeline) handleList(req request, rep wire.SyncReply) {
 	e := p.log.WithFields(logrus.Fields{nodelog.FieldEvent: nodelog.EventSync, nodelog.FieldCount: len(rep.Convs), nodelog.FieldList: true,
 		nodelog.FieldDurationUS: p.clock.Now().Sub(req.sentAt).Microseconds()})
@@ -215,8 +185,7 @@ func (p *pipeline) handleList(req request, rep wire.SyncReply) {
 		p.catchUpListed(ci)
 	}
 	if n := len(rep.Convs); rep.More && n > 0 {
-		next := request{conv: rep.Convs[n-1].Conv, kind: reqList, rooms: req.rooms}
-		p.reqs.send(next, wire.SyncRequest{List: true, Rooms: req.rooms})
+		p.ask(request{conv: rep.Convs[n-1].Conv, kind: reqList}, wire.SyncRequest{List: true, Rooms: req.sr.Rooms})
 	}
 }
 

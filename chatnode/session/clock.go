@@ -2,14 +2,11 @@ package session
 
 import "time"
 
-// clock is the pipeline's time source. Hold-back, gap_wait, request retries
-// and the state file's save interval are all measured on it, so tests drive
-// time by hand instead of waiting for the wall clock (see fakeClock in the
-// tests).
+// clock is the pipeline's time source (hold-back, gap_wait, retries, state
+// saves), so tests drive time by hand (fakeClock). NewTicker returns the
+// ticks and a function that stops them.
 type clock interface {
 	Now() time.Time
-	// NewTicker returns a channel that receives the time every d, and a
-	// function that stops it.
 	NewTicker(d time.Duration) (<-chan time.Time, func())
 }
 

@@ -33,7 +33,7 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 		// no stall to move away from (TestFailoverFromStalledBroker is).
 		cfg.StallFailover = time.Minute
 		nodes[i] = startNode(t, cfg)
-		if got := nodes[i].Broker(); got != bs[i].URL {
+		if got := nodes[i].broker(); got != bs[i].URL {
 			t.Fatalf("%s connected to %s, want its home broker %s", nick, got, bs[i].URL)
 		}
 	}

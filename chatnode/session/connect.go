@@ -14,49 +14,41 @@ import (
 
 	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/nodelog"
-	"github.com/distchat/distchat/config"
 )
 
-// link is the session's connection job: whether it is up, which broker it
-// is on, and why it failed. The fields from connected on are guarded by
-// Session.mu, except servers, which is set once by New.
+// link is the session's connection job: whether it is up, on which broker,
+// and why it failed. Session.mu guards the fields from connected on, except
+// servers, which New sets once.
 type link struct {
-	// firstUp is closed when the first connection is up and subscribed:
-	// a clean session publishes nothing before (see Send).
+	// firstUp is closed once the first connection is up and subscribed: a
+	// clean session publishes nothing before (see Send).
 	firstUp     chan struct{}
 	firstUpOnce sync.Once
-	// refused is closed when the broker refused the connection.
-	refused chan struct{}
-	// connectTok is the first Connect's token (set by Start): done when
-	// paho's connect loop has ended, connected or given up.
+	refused     chan struct{} // closed when the broker refused the node
+	// connectTok is the first Connect's token: done once paho's connect
+	// loop has connected or given up.
 	connectTok mqtt.Token
 
 	connected bool
 	connects  int
 	lostGen   int // the newest connection whose loss is marked (markLost)
-	// Which broker (failover.go): servers is the configured broker list,
-	// parsed, in configured order; attempting is the broker paho dials now
-	// (its last ConnectionNotificationBroker); current the one the
-	// connection is up on ("" while disconnected); lost the one of the last
-	// lost connection.
+	// servers is the broker list in configured order; attempting is the
+	// broker paho dials now, current the one the connection is up on (""
+	// while down), lost the one of the last lost connection (failover.go).
 	servers                   []*url.URL
 	attempting, current, lost string
-	// conn is the network connection under the one paho uses now
-	// (openConn), ended by leaveStalledBroker; nil once ended.
+	// conn is the network connection paho uses now, nil once
+	// leaveStalledBroker ended it.
 	conn net.Conn
-	// Connection failures (connerr.go): the broker's refusal, the last
-	// failed attempt and whether its failing was reported.
+	// refusedErr, lastConnErr and toldUnreachable record the connection
+	// failures (connerr.go).
 	refusedErr      *RefusedError
 	lastConnErr     error
 	toldUnreachable bool
 }
 
-func newLink(brokers config.Brokers) link {
-	return link{firstUp: make(chan struct{}), refused: make(chan struct{}), servers: parseServers(brokers)}
-}
-
-// clientOptions are the paho settings from docs/mochi-and-paho.md, each one there
-// because its default loses messages or stalls the connection.
+// clientOptions are the paho settings of docs/mochi-and-paho.md: each
+// default they change loses messages or stalls the connection.
 func (s *Session) clientOptions() *mqtt.ClientOptions {
 	o := mqtt.NewClientOptions()
 	for _, b := range s.cfg.Broker {
@@ -101,7 +93,7 @@ func (s *Session) Start(ctx context.Context) {
 		select {
 		case <-tok.Done():
 			if err := tok.Error(); err != nil && !errors.Is(s.Err(), ErrRefused) { // a refusal is logged as such
-				s.log.WithField(nodelog.FieldEvent, nodelog.EventConnectionLost).WithError(err).Warn("connect failed")
+				s.entry(nodelog.EventConnectionLost).WithError(err).Warn("connect failed")
 			}
 		case <-s.closing:
 		case <-ctx.Done():
@@ -147,17 +139,13 @@ func (s *Session) onConnect(c mqtt.Client) {
 	}
 	broker := s.connectedTo()
 	s.entry(ev).WithField(nodelog.FieldBroker, broker).WithField(nodelog.FieldClientID, s.ident.clientID).Info(ev)
-	filters := map[string]byte{
-		wire.DMFilter(s.me):   1,
-		wire.PresenceFilter:   1,
-		wire.InboxTopic(s.me): 1,
-	}
+	filters := map[string]byte{wire.DMFilter(s.me): 1, wire.PresenceFilter: 1, wire.InboxTopic(s.me): 1}
 	for _, r := range rooms {
 		filters[wire.RoomFilter(r)] = 1
 	}
-	// A session without its subscriptions would silently miss messages, so
-	// it is not reported connected until they are in place. (Disconnecting
-	// to start over is no way out: paho never reconnects after Disconnect.)
+	// Without its subscriptions the session would silently miss messages,
+	// so it is not connected until they are in place (paho never
+	// reconnects after a Disconnect, so that is no way out).
 	for attempt := 1; ; attempt++ {
 		err := s.subscribe(filters)
 		if err == nil {
@@ -178,13 +166,11 @@ func (s *Session) onConnect(c mqtt.Client) {
 	for _, r := range rooms {
 		s.logSubscribed(r, "")
 	}
-	// Up and subscribed: from here on what is published is kept (before
-	// the pipeline asks the room log, so its requests go out now).
+	// From here on what is published is kept: the pipeline's requests too.
 	s.link.firstUpOnce.Do(func() { close(s.link.firstUp) })
 	s.publishPresence(wire.Online)
 	s.p.do(func() { s.p.onConnected() })
-	// Report before flagging connected, so whoever waits for the connection
-	// sees the report first.
+	// Reported before flagged, so whoever waits for it sees the report first.
 	s.onEvent(Status{Connected: true, Broker: broker})
 	s.mu.Lock()
 	s.link.connected = s.link.lostGen != n // lost while subscribing: the next connection reports
@@ -195,10 +181,7 @@ func (s *Session) onConnect(c mqtt.Client) {
 // return code (0x80 is a refusal, e.g. by the broker's ACL).
 func (s *Session) subscribe(filters map[string]byte) error {
 	tok := s.client.SubscribeMultiple(filters, nil)
-	if !tok.WaitTimeout(s.cfg.ConnectTimeout) {
-		return fmt.Errorf("subscribe: no SUBACK within %s", s.cfg.ConnectTimeout)
-	}
-	if err := tok.Error(); err != nil {
+	if err := s.waitToken(tok, "SUBACK"); err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
 	if st, ok := tok.(*mqtt.SubscribeToken); ok {
@@ -211,9 +194,18 @@ func (s *Session) subscribe(filters map[string]byte) error {
 	return nil
 }
 
+// waitToken waits for tok's ack (a SUBACK or an UNSUBACK) a bounded time
+// and returns its error.
+func (s *Session) waitToken(tok mqtt.Token, ack string) error {
+	if !tok.WaitTimeout(s.cfg.ConnectTimeout) {
+		return fmt.Errorf("no %s within %s", ack, s.cfg.ConnectTimeout)
+	}
+	return tok.Error()
+}
+
 func (s *Session) onConnectionLost(c mqtt.Client, err error) {
 	gen := s.generation() // before asking paho: a newer connection may come up meanwhile
-	broker, wasUp := s.brokerLost(gen, !c.IsConnectionOpen())
+	broker, wasUp := s.markLost(gen, !c.IsConnectionOpen())
 	s.entry(nodelog.EventConnectionLost).WithField(nodelog.FieldBroker, broker).WithError(err).Warn("connection lost")
 	if wasUp {
 		s.onEvent(Status{Err: err, Broker: broker})
@@ -224,8 +216,10 @@ func (s *Session) onConnectionLost(c mqtt.Client, err error) {
 // goroutine, with paho's own options: it marks the lost connection down,
 // if onConnectionLost has not yet, and orders the brokers for failover.
 func (s *Session) onReconnecting(_ mqtt.Client, o *mqtt.ClientOptions) {
-	broker, wasUp := s.brokerLost(s.generation(), true)
-	s.reorderServers(o)
+	broker, wasUp := s.markLost(s.generation(), true)
+	if o != nil && len(s.link.servers) > 1 {
+		o.Servers = failoverOrder(s.link.servers, broker) // paho reads it next
+	}
 	if wasUp {
 		s.onEvent(Status{Err: errConnectionLost, Broker: broker})
 	}
@@ -233,35 +227,20 @@ func (s *Session) onReconnecting(_ mqtt.Client, o *mqtt.ClientOptions) {
 	s.onEvent(Status{Reconnecting: true})
 }
 
-// brokerLost marks connection gen down when current (markLost) and takes
-// the pipeline offline if the node had reported it up. It returns the
-// broker lost and whether the node had reported it up.
-func (s *Session) brokerLost(gen int, current bool) (string, bool) {
-	if !current {
-		return s.lastLost(), false // a newer connection is up: only name the broker lost
-	}
-	broker, wasUp := s.markLost(gen)
-	if wasUp {
-		s.p.do(s.p.onDisconnected)
-	}
-	return broker, wasUp
-}
-
 // errConnectionLost is the loss reported when the reconnect notices it
 // before paho's connection-lost handler (which logs the cause).
 var errConnectionLost = errors.New("connection to the broker lost")
 
-// handle is paho's publish handler. It stamps the receive time first, copies
-// what it needs into the pipeline's queue and returns at once: paho PUBACKs
-// after it returns, and it must never block the client.
+// handle is paho's publish handler: it stamps the receive time, queues a
+// copy for the pipeline and returns at once, since paho PUBACKs after it
+// returns.
 func (s *Session) handle(_ mqtt.Client, m mqtt.Message) {
-	recv := time.Now().UnixNano()
-	s.p.in.push(inbound{topic: m.Topic(), payload: slices.Clone(m.Payload()), retained: m.Retained(), recvNS: recv})
+	s.p.in.push(inbound{recvNS: time.Now().UnixNano(), topic: m.Topic(), payload: slices.Clone(m.Payload()), retained: m.Retained()})
 }
 
-// publishSync publishes a sync request for the pipeline without waiting
-// (pipelineDeps.publishSync). A clean session sends none before its first
-// connection: paho would wipe it then, and the pipeline asks again.
+// publishSync publishes a sync request for the pipeline without waiting. A
+// clean session sends none before its first connection: paho would wipe it,
+// and the pipeline asks again.
 func (s *Session) publishSync(payload []byte) {
 	select {
 	case <-s.link.firstUp:
@@ -275,7 +254,7 @@ func (s *Session) publishSync(payload []byte) {
 		select {
 		case <-tok.Done():
 			if err := tok.Error(); err != nil {
-				s.log.WithField(nodelog.FieldEvent, nodelog.EventSync).WithError(err).Warn("sync request not sent")
+				s.entry(nodelog.EventSync).WithError(err).Warn("sync request not sent")
 			}
 		case <-s.closing:
 		}

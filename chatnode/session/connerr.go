@@ -15,15 +15,12 @@ import (
 // CONNECT with a refusal, so retrying with the same settings cannot help.
 var ErrRefused = errors.New("refused by the broker")
 
-// RefusedError is a CONNACK refusal (MQTT 3.1.1 return codes 1 to 5). The
-// session stops connecting when it gets one: every retry would cost the
-// broker another password check and end the same way.
+// RefusedError is a CONNACK refusal. The session stops connecting on one:
+// every retry would cost the broker a password check and end the same way.
 type RefusedError struct {
 	Broker string
-	// Code is the CONNACK return code.
-	Code byte
-	// Reason is paho's error for the code (packets.ErrorRefused…).
-	Reason error
+	Code   byte  // the CONNACK return code
+	Reason error // paho's error for the code (packets.ErrorRefused…)
 }
 
 // Error is the one line the user reads: what to fix, not the code.
@@ -45,8 +42,7 @@ func (e *RefusedError) Error() string {
 func (e *RefusedError) Unwrap() []error { return []error{ErrRefused, e.Reason} }
 
 // UnreachableError says the first connection attempts failed before any
-// CONNACK: no broker listening, a wrong host, a timeout. The session keeps
-// trying in the background.
+// CONNACK (no broker listening, a wrong host); the session keeps trying.
 type UnreachableError struct {
 	Broker string
 	Err    error
@@ -64,9 +60,8 @@ func (e *UnreachableError) Error() string {
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // ConnectFailed reports that the node is not getting connected: once while
-// its first connection attempts fail (Final false: it keeps trying), or when
-// the broker refused it (Final true, Err a *RefusedError: it has stopped
-// trying and the node should stop too).
+// its first attempts fail (Final false), or when the broker refused it
+// (Final true, Err a *RefusedError: the node should stop too).
 type ConnectFailed struct {
 	Err   error
 	Final bool
@@ -91,8 +86,7 @@ func classify(brokers, last string, err error) error {
 			return &RefusedError{Broker: last, Code: code, Reason: reason}
 		}
 	}
-	// paho wraps network failures as "network Error : <cause>"; the cause
-	// is what the user needs.
+	// paho wraps network failures as "network Error : <cause>": keep the cause.
 	if multi, ok := err.(interface{ Unwrap() []error }); ok {
 		if errs := multi.Unwrap(); len(errs) > 0 && errors.Is(errs[0], packets.ErrorNetworkError) {
 			err = errs[len(errs)-1]
@@ -101,22 +95,22 @@ func classify(brokers, last string, err error) error {
 	return &UnreachableError{Broker: brokers, Err: err}
 }
 
-// onConnectNotification is paho's hook for every connection attempt; it
-// runs on paho's connect goroutine. A refusal stops the client at once (the
-// next attempt would only be refused again); failures before the first
+// onConnectNotification is paho's hook for every connection attempt, on its
+// connect goroutine. A refusal stops the client; failures before the first
 // connection are reported once.
 func (s *Session) onConnectNotification(_ mqtt.Client, n mqtt.ConnectionNotification) {
 	if b, ok := n.(mqtt.ConnectionNotificationBroker); ok {
-		s.onBrokerAttempt(b)
+		s.mu.Lock()
+		s.link.attempting = b.Broker.String()
+		s.mu.Unlock()
 		return
 	}
 	f, ok := n.(mqtt.ConnectionNotificationFailed)
 	if !ok || f.Reason == nil {
 		return
 	}
-	err := classify(s.cfg.Broker.String(), s.attemptedBroker(), f.Reason)
-	var refused *RefusedError
-	if errors.As(err, &refused) {
+	err := classify(s.cfg.Broker.String(), locked(s, func() string { return s.link.attempting }), f.Reason)
+	if refused, ok := err.(*RefusedError); ok {
 		s.refuse(refused)
 		return
 	}
@@ -134,8 +128,7 @@ func (s *Session) onConnectNotification(_ mqtt.Client, n mqtt.ConnectionNotifica
 }
 
 // refuse records the broker's refusal, tells the user and stops paho's
-// retries. Disconnect runs on its own goroutine: it waits for the connect
-// goroutine this is called from.
+// retries (Disconnect on a goroutine: it waits for this one).
 func (s *Session) refuse(err *RefusedError) {
 	s.mu.Lock()
 	first := s.link.refusedErr == nil
@@ -153,13 +146,11 @@ func (s *Session) refuse(err *RefusedError) {
 	close(s.link.refused)
 }
 
-// Refused is closed when the broker refused the connection (see Err): the
-// session no longer tries to connect.
+// Refused is closed when the broker refused the connection (see Err).
 func (s *Session) Refused() <-chan struct{} { return s.link.refused }
 
-// Err is why the session is not connected: the *RefusedError once the broker
-// refused it, else the last failed attempt's *UnreachableError while it has
-// never connected, else nil.
+// Err is why the session is not connected: the broker's *RefusedError, or
+// while it has never connected the last *UnreachableError, else nil.
 func (s *Session) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -69,8 +69,8 @@ func TestConnectionLossReportedOnce(t *testing.T) {
 			if !slices.Equal(got, tc.want) {
 				t.Fatalf("statuses %q, want %q", got, tc.want)
 			}
-			if s.Connected() != tc.up || s.Broker() != tc.current {
-				t.Fatalf("connected %v on %q, want %v on %q", s.Connected(), s.Broker(), tc.up, tc.current)
+			if s.Connected() != tc.up || s.broker() != tc.current {
+				t.Fatalf("connected %v on %q, want %v on %q", s.Connected(), s.broker(), tc.up, tc.current)
 			}
 		})
 	}

@@ -5,20 +5,17 @@ import (
 )
 
 // Event is something the session reports to its user: a Message, Status,
-// PresenceChange or Info.
+// PresenceChange, Info or ConnectFailed.
 type Event interface{ isEvent() }
 
 // Message is a chat message ready to show, in display order.
 type Message struct {
-	Env wire.Envelope
-	// Conv is the room name or the DM conversation key.
-	Conv string
-	// Private is true for direct messages.
-	Private bool
-	// Via is nodelog.ViaLive, nodelog.ViaSync or nodelog.ViaHistory.
-	Via    string
-	RecvNS int64
-	Bytes  int
+	Env     wire.Envelope
+	Conv    string // the room name or the DM conversation key
+	Private bool   // a direct message
+	Via     string // nodelog.ViaLive, nodelog.ViaSync or nodelog.ViaHistory
+	RecvNS  int64
+	Bytes   int
 }
 
 // Status reports a change of the connection.
@@ -26,8 +23,7 @@ type Status struct {
 	Connected    bool
 	Reconnecting bool
 	Err          error
-	// Broker is the broker connected to (Connected) or lost (Err set).
-	Broker string
+	Broker       string // the broker connected to (Connected) or lost (Err set)
 }
 
 // PresenceChange reports another user's presence as it changed. Retained is
@@ -54,21 +50,16 @@ type Options struct {
 	// Boot overrides the boot id (process start, Unix ns); 0 uses time.Now.
 	Boot int64
 
-	// Record says what records a delivery for good, so that a node killed
-	// (kill -9) and restarted on the same state dir shows nothing twice
-	// and misses nothing (see RecordMode). It matters only with a state dir.
+	// Record says what records a delivery for good, so a node killed and
+	// restarted on its state dir shows nothing twice and misses nothing.
 	Record RecordMode
 	// FlushLog writes the log's buffered lines to cfg.Log (RecordLog).
 	FlushLog func() error
-
-	// clock is the pipeline's time source (tests drive it); nil is the
-	// wall clock.
-	clock clock
+	clock    clock // the pipeline's time source (tests drive it); nil is the wall clock
 }
 
-// RecordMode says what records a delivery for good: the position of each
-// conversation in the state dir becomes durable together with it
-// (positions.go).
+// RecordMode says what records a delivery for good, together with the
+// conversation's position in the state dir (positions.go).
 type RecordMode int
 
 const (
@@ -79,9 +70,9 @@ const (
 	// once the message is shown, and its position is then appended to a
 	// journal in the state dir (a small write per delivery).
 	RecordJournal
-	// RecordLog makes the "received" lines of the JSON log in cfg.Log the
-	// record: the positions are saved only after the lines they cover are
-	// flushed (Options.FlushLog), and recovered from the lines written
-	// after the last save. No write per delivery.
+	// RecordLog makes the "received" lines of cfg.Log the record: the
+	// positions are saved only after the lines they cover are flushed
+	// (Options.FlushLog), and recovered from later lines. No write per
+	// delivery.
 	RecordLog
 )

@@ -74,7 +74,7 @@ func TestFailoverToNextBroker(t *testing.T) {
 	b2 := brokertest.Start(t, brokertest.Config(t))
 	b3 := brokertest.Start(t, brokertest.Config(t))
 	alice := startNode(t, nodeConfig(t, b1.URL+","+b2.URL+","+b3.URL, "alice", "lobby"))
-	if got := alice.Broker(); got != b1.URL {
+	if got := alice.broker(); got != b1.URL {
 		t.Fatalf("connected to %q, want the first broker %s", got, b1.URL)
 	}
 	waitStatuses(t, alice, "up "+b1.URL)
@@ -89,7 +89,7 @@ func TestFailoverToNextBroker(t *testing.T) {
 
 	b2.Close()
 	waitStatuses(t, alice, "up "+b1.URL, "lost "+b1.URL, "up "+b2.URL, "lost "+b2.URL, "up "+b3.URL)
-	if got := alice.Broker(); got != b3.URL {
+	if got := alice.broker(); got != b3.URL {
 		t.Fatalf("connected to %q, want %s", got, b3.URL)
 	}
 }
@@ -217,8 +217,8 @@ func TestFailoverSkipsSilentBroker(t *testing.T) {
 	if d := time.Since(lost); d > 15*time.Second {
 		t.Errorf("failover took %s", d)
 	}
-	if u, err := url.Parse(alice.Broker()); err != nil || u.Host != b2.Addr {
-		t.Errorf("on broker %q, want %s", alice.Broker(), b2.URL)
+	if u, err := url.Parse(alice.broker()); err != nil || u.Host != b2.Addr {
+		t.Errorf("on broker %q, want %s", alice.broker(), b2.URL)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

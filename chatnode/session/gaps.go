@@ -1,6 +1,8 @@
 package session
 
 import (
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -9,18 +11,10 @@ import (
 	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
-// Room sequence gaps. A gap shows as a message held back in a
-// conversation's pending set (order.go): checkGap, run on every tick, is
-// where it is detected. After a short while (a quarter of gap_wait, at most
-// 100 ms: a reordered delivery usually fills it sooner) the node asks the
-// room log for the missing range; after gap_wait (the gap timer, measured
-// from holdSince) it gives up and shows what came after, remembering the
-// skipped numbers as holes that repairHoles keeps asking for.
-
-// gapAskAfter is how long a gap may stay open before it is fetched.
-func gapAskAfter(wait time.Duration) time.Duration { return min(wait/4, 100*time.Millisecond) }
-
-// checkGap runs c's gap timer at now.
+// checkGap runs c's gap timer at now: a gap shows as a message held back
+// in c.pending. After a quarter of gap_wait (at most 100 ms: a reordered
+// delivery usually fills it sooner) the node asks the room log for the
+// missing range; after gap_wait it gives up and shows what came after.
 func (p *pipeline) checkGap(c *conv, now time.Time) {
 	if len(c.pending) == 0 || c.holdSince.IsZero() {
 		return
@@ -40,7 +34,7 @@ func (p *pipeline) checkGap(c *conv, now time.Time) {
 		}
 		return
 	}
-	if c.gapReq == "" && held > gapAskAfter(wait) && p.reqs.roomLog != roomLogAbsent {
+	if c.gapReq == "" && held > min(wait/4, 100*time.Millisecond) && p.reqs.roomLog != roomLogAbsent {
 		p.fetchGap(c)
 	}
 	if held > wait {
@@ -51,22 +45,26 @@ func (p *pipeline) checkGap(c *conv, now time.Time) {
 // fetchGap logs the gap before c's first held message and asks the room
 // log for the missing range.
 func (p *pipeline) fetchGap(c *conv) {
-	lo := minKey(c.pending)
-	missing := lo - c.delivered - 1
-	p.log.WithFields(logrus.Fields{nodelog.FieldEvent: nodelog.EventGap, nodelog.FieldRoom: c.name,
-		nodelog.FieldAfterSeq: c.delivered, nodelog.FieldMissing: missing}).Info("room sequence gap: fetching from the room log")
-	c.gapReq = p.reqs.send(request{conv: c.name, kind: reqGap, after: c.delivered, gapUpTo: lo - 1},
+	lo, missing, e := p.gapLog(c)
+	e.Info("room sequence gap: fetching from the room log")
+	c.gapReq = p.ask(request{conv: c.name, kind: reqGap, gapUpTo: lo - 1},
 		wire.SyncRequest{AfterSeq: c.delivered, Limit: int(min(missing, 1000))})
+}
+
+// gapLog returns the first room sequence held after c's gap, how many are
+// missing before it, and the entry that logs the gap.
+func (p *pipeline) gapLog(c *conv) (lo, missing uint64, e *logrus.Entry) {
+	lo = minKey(c.pending)
+	missing = lo - c.delivered - 1
+	return lo, missing, p.log.WithFields(logrus.Fields{nodelog.FieldEvent: nodelog.EventGap, nodelog.FieldRoom: c.name,
+		nodelog.FieldAfterSeq: c.delivered, nodelog.FieldMissing: missing})
 }
 
 // giveUpGap shows what came after c's gap once gap_wait has passed; the
 // missing numbers become holes, still fetched and shown late if they come.
 func (p *pipeline) giveUpGap(c *conv) {
-	lo := minKey(c.pending)
-	missing := lo - c.delivered - 1
-	p.log.WithFields(logrus.Fields{nodelog.FieldEvent: nodelog.EventGap, nodelog.FieldRoom: c.name,
-		nodelog.FieldAfterSeq: c.delivered, nodelog.FieldMissing: missing,
-		nodelog.FieldError: "not repaired within gap_wait"}).Warn("room sequence gap not repaired: showing what came after it")
+	lo, _, e := p.gapLog(c)
+	e.WithField(nodelog.FieldError, "not repaired within gap_wait").Warn("room sequence gap not repaired: showing what came after it")
 	for r := c.delivered + 1; r < lo && len(c.holes) < maxHoles; r++ {
 		c.holes[r] = true
 	}
@@ -75,19 +73,17 @@ func (p *pipeline) giveUpGap(c *conv) {
 	p.drain(c)
 }
 
-// repairHoles keeps asking the room log for the room sequences that gap_wait
-// gave up on (what came after them is shown already), every 2 × gap_wait
-// while any is missing: a gap request or its answer can itself be lost (a
-// broker restart, a drop at the in-flight quota), and giving up would lose
-// the message for good.
+// repairHoles asks the room log for the holes every 2 × gap_wait while any
+// is missing: a gap request or its answer can itself be lost (a broker
+// restart, a drop at the in-flight quota).
 func (p *pipeline) repairHoles(c *conv, now time.Time) {
 	if len(c.holes) == 0 || p.reqs.roomLog == roomLogAbsent || (c.holeReq != "" && now.Sub(c.holeAsked) < 2*p.cfg.GapWait) {
 		return
 	}
-	p.reqs.forget(c.holeReq)
-	lo, hi := minKey(c.holes), maxKey(c.holes)
+	delete(p.reqs.inFlight, c.holeReq)
+	lo, hi := minKey(c.holes), slices.Max(slices.Collect(maps.Keys(c.holes)))
 	c.holeAsked = now
-	c.holeReq = p.reqs.send(request{conv: c.name, kind: reqHole, after: lo - 1, gapUpTo: hi},
+	c.holeReq = p.ask(request{conv: c.name, kind: reqHole, gapUpTo: hi},
 		wire.SyncRequest{AfterSeq: lo - 1, Limit: int(min(hi-lo+1, 1000))})
 }
 

@@ -285,11 +285,15 @@ func total(want map[[2]string]int) int {
 	return n
 }
 
+// broker is the URL of the broker the session is connected to, "" while
+// it is not connected.
+func (s *Session) broker() string { return locked(s, func() string { return s.link.current }) }
+
 // presenceOf returns the last presence the session saw of user.
 func (s *Session) presenceOf(user string) (wire.Presence, bool) {
-	b := s.pres.book
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	p, ok := b.users[user]
-	return p, ok
+	p, ok := s.pres.book.Load(user)
+	if !ok {
+		return wire.Presence{}, false
+	}
+	return p.(wire.Presence), true
 }

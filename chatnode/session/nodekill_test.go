@@ -128,9 +128,9 @@ func killLoad(ctx context.Context, t *testing.T, s *Session) []string {
 		case <-ctx.Done():
 		case <-tick.C:
 		}
-		m, err := s.Send(context.Background(), Outgoing{Room: killRooms[i%2], Body: fmt.Sprintf("%s %d", s.User(), i)})
+		m, err := s.Send(context.Background(), Outgoing{Room: killRooms[i%2], Body: fmt.Sprintf("%s %d", s.me, i)})
 		if err != nil {
-			t.Errorf("%s: send: %v", s.User(), err)
+			t.Errorf("%s: send: %v", s.me, err)
 			break
 		}
 		all = append(all, m)
@@ -143,7 +143,7 @@ func killLoad(ctx context.Context, t *testing.T, s *Session) []string {
 				acked = append(acked, m.ID)
 			}
 		case <-time.After(30 * time.Second):
-			t.Errorf("%s: %s neither acknowledged nor failed", s.User(), m.ID)
+			t.Errorf("%s: %s neither acknowledged nor failed", s.me, m.ID)
 		}
 	}
 	return acked

@@ -1,23 +1,20 @@
 package session
 
 import (
-	"math"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/distchat/distchat/broker/wire"
 )
 
-// Room order: a conversation stamped by the broker's room log is shown in
-// room sequence order. A message that does not continue the order waits in
-// pending (hold-back) until the missing ones come (live, or fetched by the
-// gap repair in gaps.go) or gap_wait gives up on them; drain releases what
-// continues the order.
-
-// conv is the ordering state of one conversation (room or DM).
+// conv is the ordering state of one conversation (room or DM). A
+// conversation stamped by the room log is shown in room sequence order: a
+// message that does not continue it waits in pending (hold-back) until the
+// missing ones come (live or by gap repair, gaps.go) or gap_wait gives up.
 type conv struct {
-	name string
-	// known: delivered is meaningful (from the state file or a baseline).
-	known bool
+	name  string
+	known bool // delivered is meaningful (from the state file or a baseline)
 	// delivered is the room sequence the order has reached: every message
 	// up to it is shown, skipped as a duplicate or given up (holes).
 	delivered uint64
@@ -28,11 +25,8 @@ type conv struct {
 	gapReq    string          // outstanding gap request id
 	holes     map[uint64]bool // skipped after gap_wait; shown late if they come
 	holeReq   string          // outstanding request for the holes
-	// activeAt is when the room last showed traffic: a live message, or a
-	// baseline answer counting messages still on their way. Once it has
-	// been quiet for gap_wait the node asks the log once whether anything
-	// came after what it has (tailAsked): a lost last message leaves no
-	// later one to show the gap.
+	// activeAt is when the room last showed traffic (askTailWhenQuiet);
+	// tailAsked is whether its tail was asked for since.
 	activeAt  time.Time
 	tailAsked bool
 	holeAsked time.Time
@@ -54,16 +48,6 @@ type pendingMsg struct {
 
 // maxHoles bounds the skipped room sequences remembered per conversation.
 const maxHoles = 10000
-
-// hold keeps m back until the room order reaches it, and starts the gap
-// timer if nothing was held yet.
-func (p *pipeline) hold(c *conv, m pendingMsg) {
-	c.pending[m.env.RoomSeq] = m
-	if c.holdSince.IsZero() {
-		c.holdSince = p.clock.Now()
-	}
-	p.drain(c)
-}
 
 // drain delivers the pending messages that continue the room order.
 func (p *pipeline) drain(c *conv) {
@@ -94,20 +78,5 @@ func (p *pipeline) drain(c *conv) {
 	}
 }
 
-// maxKey is m's largest key (0 when m is empty).
-func maxKey[V any](m map[uint64]V) uint64 {
-	var hi uint64
-	for k := range m {
-		hi = max(hi, k)
-	}
-	return hi
-}
-
-// minKey is m's smallest key (math.MaxUint64 when m is empty).
-func minKey[V any](m map[uint64]V) uint64 {
-	lo := uint64(math.MaxUint64)
-	for k := range m {
-		lo = min(lo, k)
-	}
-	return lo
-}
+// minKey is the smallest key of m, which must not be empty.
+func minKey[V any](m map[uint64]V) uint64 { return slices.Min(slices.Collect(maps.Keys(m))) }

@@ -15,49 +15,34 @@ import (
 	"github.com/distchat/distchat/config"
 )
 
-// The pipeline is the single goroutine that owns all delivery state: the
-// conversation table, the dedup set, sender tracks and the sync requests in
-// flight. Nothing else touches that state, so none of it has a lock; other
-// goroutines hand it work through in (paho's deliveries) and do (closures).
-// Its jobs live in one file each:
-//
-//	receive.go       topic dispatch, dedup by id and room sequence, delivery and the "received" line
-//	order.go         a conversation's room order: hold-back and release (drain)
-//	gaps.go          where a room sequence gap is detected, and the gap timer (gap_wait)
-//	sendergaps.go    gaps in one sender's own sequence (no room log)
-//	catchup.go       catch-up, gap and history requests: sending, retrying, the room log's presence
-//	catchupreply.go  where a catch-up, gap or history reply is applied
-//	positions.go     the per-conversation positions kept in the state dir
-//	presence.go      other users' presence
-
 // pipelineDeps are what the pipeline needs from the rest of the session:
-// read-only settings and a few narrow hooks, no *Session.
+// read-only settings and narrow hooks, no *Session.
 type pipelineDeps struct {
-	cfg      config.Node // read-only: GapWait, History, MaxPayload, StateDir
-	me       string
-	clientID string
-	boot     int64
-	log      *logrus.Entry
-	clock    clock
-	emit     func(Event) // the session's OnEvent
-	// publishSync publishes an encoded sync request without waiting
-	// (connect.go).
-	publishSync func(payload []byte)
-	// echoed hears of the node's own room message coming back: the proof
-	// a send whose PUBACK was lost with the connection was stored;
-	// awaitingEcho reports whether a send still waits for that proof
-	// (sendwindow.go).
+	cfg         config.Node // read-only: GapWait, History, MaxPayload, StateDir
+	me          string
+	clientID    string
+	boot        int64
+	log         *logrus.Entry
+	clock       clock
+	emit        func(Event)          // the session's OnEvent
+	publishSync func(payload []byte) // publishes a sync request without waiting
+	// echoed hears of the node's own room message coming back (the proof
+	// that a send whose PUBACK was lost was stored); awaitingEcho reports
+	// whether a send still waits for that proof.
 	echoed       func(id string)
 	awaitingEcho func(id string) bool
-	// recordPresence stores a user's presence in the session's table and
-	// returns what was known before; ownDeviceLeft is called when another
-	// device of this user said offline while this one is connected
-	// (presence.go).
+	// recordPresence stores a user's presence and returns the previous one;
+	// ownDeviceLeft is called when another device of this user said offline.
 	recordPresence func(pr wire.Presence) (prev wire.Presence, had bool)
 	ownDeviceLeft  func()
 }
 
-// pipeline owns all delivery state; only its goroutine touches it.
+// pipeline is the single goroutine that owns all delivery state, so none of
+// it has a lock: other goroutines hand it work through in (paho's
+// deliveries) and ctl (closures, via do). Its jobs are in receive.go (dedup
+// and delivery), order.go and gaps.go (room order and gap_wait),
+// sendergaps.go, catchup.go and catchupreply.go (sync requests to the room
+// log and their replies), positions.go and presence.go.
 type pipeline struct {
 	pipelineDeps
 	in      *queue
@@ -65,15 +50,13 @@ type pipeline struct {
 	quit    chan struct{}
 	stopped chan struct{}
 
-	convs   map[string]*conv
-	saved   map[string]uint64 // state file contents not yet claimed by a conv
-	seen    *idSet
-	senders *senderGaps
-	reqs    *syncRequests
-	pos     *positions
-	// online is whether the connection is up: a gap is not given up on
-	// while the room log cannot be asked.
-	online     bool
+	convs      map[string]*conv
+	saved      map[string]uint64 // state file contents not yet claimed by a conv
+	seen       *idSet
+	senders    senderGaps
+	reqs       *syncRequests
+	pos        *positions
+	online     bool // the connection is up: the room log can be asked
 	dups       atomic.Uint64
 	delivered  atomic.Uint64
 	malformedN atomic.Uint64
@@ -83,14 +66,10 @@ type pipeline struct {
 
 func newPipeline(d pipelineDeps, pos *positions, rooms []string, state map[string]uint64) *pipeline {
 	p := &pipeline{
-		pipelineDeps: d, in: newQueue(), ctl: make(chan func(), 64),
+		pipelineDeps: d, in: &queue{ready: make(chan struct{}, 1)}, ctl: make(chan func(), 64),
 		quit: make(chan struct{}), stopped: make(chan struct{}),
-		convs: map[string]*conv{}, saved: state, seen: newIDSet(1 << 18),
-		senders:   newSenderGaps(d.log, d.me),
-		reqs:      newSyncRequests(d.boot, d.publishSync, d.clock, d.log),
-		pos:       pos,
-		onDeliver: map[string]chan struct{}{},
-		received:  newReceivedLog(d.log),
+		convs: map[string]*conv{}, saved: state, seen: newIDSet(1 << 18), pos: pos, onDeliver: map[string]chan struct{}{},
+		senders: senderGaps{}, reqs: &syncRequests{inFlight: map[string]request{}}, received: newReceivedLog(d.log),
 	}
 	for _, r := range rooms {
 		p.conv(r)
@@ -111,38 +90,20 @@ func (p *pipeline) do(f func()) {
 	}
 }
 
-// stop ends the pipeline once it has handled what is queued and saved the
-// state; Session.Close calls it once.
-func (p *pipeline) stop() {
-	close(p.quit)
-	<-p.stopped
-}
-
-func (p *pipeline) tickEvery() time.Duration {
-	d := p.cfg.GapWait / 20
-	return min(max(d, 5*time.Millisecond), 100*time.Millisecond)
-}
-
 func (p *pipeline) run() {
 	defer close(p.stopped)
-	ticks, stopTicks := p.clock.NewTicker(p.tickEvery())
+	ticks, stopTicks := p.clock.NewTicker(min(max(p.cfg.GapWait/20, 5*time.Millisecond), 100*time.Millisecond))
 	defer stopTicks()
 	for {
 		select {
 		case <-p.in.ready:
-			batch := p.in.drain()
-			for _, m := range batch {
-				p.handle(m)
-			}
-			p.in.recycle(batch)
+			p.handleQueued()
 		case f := <-p.ctl:
 			f()
 		case now := <-ticks:
 			p.tick(now)
 		case <-p.quit:
-			for _, m := range p.in.drain() {
-				p.handle(m)
-			}
+			p.handleQueued()
 			p.save(true)
 			if err := p.pos.close(); err != nil {
 				p.log.WithError(err).Error("close state")
@@ -150,6 +111,15 @@ func (p *pipeline) run() {
 			return
 		}
 	}
+}
+
+// handleQueued handles what the queue holds.
+func (p *pipeline) handleQueued() {
+	batch := p.in.drain()
+	for _, m := range batch {
+		p.handle(m)
+	}
+	p.in.recycle(batch)
 }
 
 // tick runs the timers: the room log's silence, the gap timer of each
@@ -163,14 +133,13 @@ func (p *pipeline) tick(now time.Time) {
 		p.repairHoles(c, now)
 		p.askTailWhenQuiet(c, now)
 	}
-	p.senders.check(now, p.cfg.GapWait)
+	p.checkSenders(now)
 	p.retryRequests(now)
 	p.save(false)
 }
 
-// WaitDelivered returns a channel closed when the message with id has been
-// delivered (shown) by the pipeline. Tests and piped sessions use it to keep
-// the screen deterministic.
+// WaitDelivered returns a channel closed once the message with id is shown,
+// so tests and piped sessions keep the screen deterministic.
 func (s *Session) WaitDelivered(id string) <-chan struct{} {
 	ch := make(chan struct{})
 	s.p.do(func() {
@@ -197,12 +166,6 @@ func (p *pipeline) conv(name string) *conv {
 	return c
 }
 
-func (p *pipeline) leave(room string) {
-	delete(p.convs, room)
-	delete(p.saved, room)
-	p.pos.changed()
-}
-
 func jsonMarshal(v any) ([]byte, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -213,19 +176,15 @@ func jsonMarshal(v any) ([]byte, error) {
 
 // DMSummary describes one DM conversation of the user, for /dms.
 type DMSummary struct {
-	Conv string
-	// Peer is the other party.
-	Peer string
-	// Messages is the conversation's last sequence number (both
-	// directions), as far as this node knows.
-	Messages uint64
-	// Unread counts the peer's messages shown since the last DMs call.
-	Unread int
+	Conv     string
+	Peer     string // the other party
+	Messages uint64 // the last sequence number (both directions) this node knows
+	Unread   int    // the peer's messages shown since the last DMs call
 }
 
-// DMs lists the user's DM conversations known to this node (after a connect
-// to a broker with a room log: all of them), sorted by peer, and resets
-// their unread counts. It returns nil when ctx ends or the session stopped.
+// DMs lists the user's DM conversations known to this node (with a room
+// log, all of them) by key, and resets their unread counts. It returns nil
+// when ctx ends or the session stopped.
 func (s *Session) DMs(ctx context.Context) []DMSummary {
 	out := make(chan []DMSummary, 1)
 	s.p.do(func() { out <- s.p.dms() })
@@ -258,12 +217,9 @@ func (p *pipeline) dms() []DMSummary {
 
 // Stats are the session's delivery counters.
 type Stats struct {
-	// Delivered counts messages shown (live, sync and history).
-	Delivered uint64
-	// Duplicates counts deliveries suppressed as already seen.
-	Duplicates uint64
-	// Malformed counts payloads skipped as malformed.
-	Malformed uint64
+	Delivered  uint64 // messages shown (live, sync and history)
+	Duplicates uint64 // deliveries suppressed as already seen
+	Malformed  uint64 // payloads skipped as malformed
 }
 
 // Stats returns a snapshot of the delivery counters.

@@ -11,28 +11,11 @@ import (
 	"github.com/distchat/distchat/config"
 )
 
-// positions is the per-conversation position (the last room sequence
-// handled) kept in the state dir, so a restart catches up from the room log
-// where the node stopped. The pipeline marks it changed whenever a
-// conversation's position moves, and save writes it. Only the pipeline
-// goroutine uses it.
-//
-// A position must become durable together with the record of the
-// deliveries it covers (the screen, or the log's "received" lines): ahead of
-// the record, a kill -9 loses messages; behind it, the restart shows them
-// again. The mode (Options.Record) says what the record is:
-//
-//   - RecordState: the state file alone, written every saveEvery; a kill
-//     may show the last moments again.
-//   - RecordJournal: each delivery's position is appended to a journal in
-//     the state dir as soon as OnEvent has shown it; the state file is
-//     written every saveEvery and the journal emptied after it. A restart
-//     takes the larger of the two.
-//   - RecordLog: the "received" lines of cfg.Log are the record. The state
-//     file is written only after the log's buffered lines are flushed, with
-//     the log's size then (LogOffset); a restart reads the lines after it
-//     and moves each position to the last room sequence they show. No
-//     write per delivery.
+// positions is the last room sequence handled per conversation, kept in
+// the state dir so a restart catches up where the node stopped. A position
+// must become durable together with the record of the deliveries it covers
+// (Options.Record): ahead of it a kill -9 loses messages, behind it the
+// restart shows them again. Only the pipeline goroutine uses it.
 type positions struct {
 	dir, user, device string
 	mode              RecordMode
@@ -47,10 +30,9 @@ type positions struct {
 // saveEvery is the shortest interval between two state file writes.
 const saveEvery = 200 * time.Millisecond
 
-// recoverPositions makes a session's positions from its state and its
-// record: the journal, or the log lines written after the last save. It
-// moves st.Convs on to what the record shows and returns the ids of the
-// messages the log shows delivered (for dedup of a message stored twice).
+// recoverPositions makes a session's positions, moving st.Convs on to what
+// its record (the journal, or the log after the last save) shows; it
+// returns the ids the log shows delivered, for dedup.
 func recoverPositions(opts Options, cfg config.Node, st *statedir.State) (*positions, []string, error) {
 	dir, user := cfg.StateDir, cfg.User
 	ps := &positions{dir: dir, user: user, device: st.Device, mode: opts.Record, logPath: cfg.Log, flushLog: opts.FlushLog}
@@ -60,12 +42,9 @@ func recoverPositions(opts Options, cfg config.Node, st *statedir.State) (*posit
 	}
 	switch ps.mode {
 	case RecordJournal:
-		if err := statedir.ReadJournal(statedir.JournalPath(dir, user), st.Convs); err != nil {
-			return nil, nil, err
-		}
-		f, err := os.OpenFile(statedir.JournalPath(dir, user), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		f, err := statedir.OpenJournal(dir, user, st.Convs)
 		if err != nil {
-			return nil, nil, fmt.Errorf("open positions journal: %w", err)
+			return nil, nil, err
 		}
 		ps.journal = f
 	case RecordLog:
@@ -86,10 +65,8 @@ func (ps *positions) recorded(conv string, seq uint64) error {
 	if ps.journal == nil || seq == 0 {
 		return nil
 	}
-	b := strconv.AppendUint(ps.line[:0], seq, 10)
-	b = append(append(append(b, ' '), conv...), '\n')
-	ps.line = b
-	if _, err := ps.journal.Write(b); err != nil { // one write: a kill leaves whole lines
+	ps.line = append(append(append(strconv.AppendUint(ps.line[:0], seq, 10), ' '), conv...), '\n')
+	if _, err := ps.journal.Write(ps.line); err != nil { // one write: a kill leaves whole lines
 		return fmt.Errorf("positions journal: %w", err)
 	}
 	return nil

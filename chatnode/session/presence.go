@@ -11,53 +11,24 @@ import (
 	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
-// Presence: every user publishes a retained presence message (online with
-// its rooms, or offline; the Last Will says offline when a node dies). The
-// pipeline reads everyone's (handlePresence) into a presenceBook, which Who
-// answers from, and reports changes as PresenceChange events.
-// The node's own presence is published by publishPresence.
-
-// presenceState is the session's presence job: its own presence publishes
-// and everyone's last presence.
+// presenceState is the session's presence job. Every user publishes a
+// retained presence (online with its rooms, or offline, also as its Last
+// Will); the pipeline reads everyone's into book, which Who answers from.
 type presenceState struct {
-	// mu orders presence publishes against quitting: once leaving is set
-	// (the node says offline), no device-level "online" follows.
+	// mu guards leaving and orders presence publishes against quitting:
+	// once the node says offline, no "online" follows. Taken after
+	// out.sendMu and before Session.mu.
 	mu          sync.Mutex
-	leaving     bool        // guarded by mu
+	leaving     bool
 	reasserting atomic.Bool // an "online again" publish is under way
-	// book is everyone's last presence (its own lock).
-	book *presenceBook
+	book        sync.Map    // user → wire.Presence: everyone's last presence
 }
 
-// presenceBook is the last presence seen per user.
-type presenceBook struct {
-	mu    sync.Mutex // guards users; held for no I/O and taken after no other lock
-	users map[string]wire.Presence
-}
-
-func newPresenceBook() *presenceBook { return &presenceBook{users: map[string]wire.Presence{}} }
-
-// record stores pr and returns what was known of its user before.
-func (b *presenceBook) record(pr wire.Presence) (wire.Presence, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	prev, had := b.users[pr.User]
-	b.users[pr.User] = pr
-	return prev, had
-}
-
-// online lists the users online in room (any room when room is ""), sorted.
-func (b *presenceBook) online(room string) []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []string
-	for u, p := range b.users {
-		if p.Status == wire.Online && (room == "" || slices.Contains(p.Rooms, room)) {
-			out = append(out, u)
-		}
-	}
-	slices.Sort(out)
-	return out
+// recordPresence stores pr and returns what was known of its user before.
+func (s *Session) recordPresence(pr wire.Presence) (wire.Presence, bool) {
+	prev, had := s.pres.book.Swap(pr.User, pr)
+	was, _ := prev.(wire.Presence)
+	return was, had
 }
 
 // handlePresence records a presence message and reports what changed.
@@ -88,8 +59,8 @@ func (p *pipeline) handlePresence(m inbound, t wire.Topic) {
 	p.emit(ch)
 }
 
-// presenceChange compares a user's presence with what was known before; it
-// reports false when neither the status nor the rooms changed.
+// presenceChange compares a user's presence with the one known before, and
+// reports whether the status or the rooms changed.
 func presenceChange(prev wire.Presence, had bool, pr wire.Presence) (PresenceChange, bool) {
 	var was []string
 	if had && prev.Status == wire.Online {
@@ -115,11 +86,20 @@ func presenceChange(prev wire.Presence, had bool, pr wire.Presence) (PresenceCha
 
 // Who lists the users whose retained presence says they are online in room
 // (any room when room is ""), sorted.
-func (s *Session) Who(room string) []string { return s.pres.book.online(room) }
+func (s *Session) Who(room string) []string {
+	var out []string
+	s.pres.book.Range(func(u, p any) bool {
+		if pr := p.(wire.Presence); pr.Status == wire.Online && (room == "" || slices.Contains(pr.Rooms, room)) {
+			out = append(out, u.(string))
+		}
+		return true
+	})
+	slices.Sort(out)
+	return out
+}
 
 func (s *Session) presencePayload(status string, rooms []string) ([]byte, error) {
-	p := wire.Presence{V: wire.Version, User: s.me, Status: status, Rooms: rooms, AtNS: time.Now().UnixNano(), Device: s.ident.clientID}
-	return jsonMarshal(p)
+	return jsonMarshal(wire.Presence{V: wire.Version, User: s.me, Status: status, Rooms: rooms, AtNS: time.Now().UnixNano(), Device: s.ident.clientID})
 }
 
 // publishPresence publishes the retained presence and waits for its PUBACK
@@ -134,8 +114,7 @@ func (s *Session) publishPresence(status string) {
 		s.entry(nodelog.EventPresence).WithError(err).Error("encode presence")
 		return
 	}
-	// Publish only queues the packet (paho writes in queue order), so the
-	// lock orders the two publishes without waiting on the network.
+	// Publish only queues the packet, so the lock waits on no network.
 	s.pres.mu.Lock()
 	if status == wire.Online && s.pres.leaving {
 		s.pres.mu.Unlock()
@@ -158,10 +137,9 @@ func (s *Session) publishPresence(status string) {
 }
 
 // onlineAgain says online again after another device of this user (or its
-// Will) said the user is offline while this device is still connected: on
-// a broker that keeps presence per user this does not happen, on any other
-// (Mosquitto) the last device to speak wins, so the user shows online again
-// after a moment. It runs on its own goroutine (it waits for the PUBACK).
+// Will) said offline while this one is connected: on a broker that does not
+// keep presence per user (Mosquitto) the last device to speak wins. It runs
+// on its own goroutine, as it waits for the PUBACK.
 func (s *Session) onlineAgain() {
 	if !s.Connected() || !s.pres.reasserting.CompareAndSwap(false, true) {
 		return // a reconnect says online anyway

@@ -2,8 +2,7 @@ package session
 
 import "sync"
 
-// inbound is one message as paho handed it over, with its receive time
-// stamped before anything else happened to it.
+// inbound is one message as paho handed it over, stamped on receipt.
 type inbound struct {
 	topic    string
 	payload  []byte
@@ -11,21 +10,15 @@ type inbound struct {
 	recvNS   int64
 }
 
-// queue is an unbounded FIFO between paho's handler goroutines and the
-// session's single pipeline goroutine. Unbounded on purpose: the handler must
-// never block (paho PUBACKs only after it returns, and a blocked handler
-// stalls the connection until the broker drops it), and memory is bounded in
-// practice by the broker's in-flight quota per client.
+// queue is an unbounded FIFO from paho's handlers to the pipeline goroutine.
+// Unbounded because a blocked handler stalls the connection until the
+// broker drops it; the broker's in-flight quota bounds it in practice.
 type queue struct {
 	mu    sync.Mutex // guards items and spare; a leaf lock, held for no I/O
 	items []inbound
-	// spare is a drained batch handed back (recycle), the next items: a
-	// push into an emptied queue allocates nothing.
-	spare []inbound
+	spare []inbound // a batch handed back (recycle) to become the next items
 	ready chan struct{}
 }
-
-func newQueue() *queue { return &queue{ready: make(chan struct{}, 1)} }
 
 // push appends m and wakes the consumer; it never blocks.
 func (q *queue) push(m inbound) {
@@ -38,8 +31,7 @@ func (q *queue) push(m inbound) {
 	}
 }
 
-// drain takes everything queued so far. Hand the batch back with recycle
-// once it is handled.
+// drain takes everything queued so far, for recycle once handled.
 func (q *queue) drain() []inbound {
 	q.mu.Lock()
 	defer q.mu.Unlock()

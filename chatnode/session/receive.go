@@ -8,12 +8,8 @@ import (
 	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
-// Receive: every inbound payload enters the pipeline in handle, which
-// dispatches it by topic. A chat message goes through receive, which drops
-// duplicates (by message id, and by room sequence number once the order has
-// passed it) and hands the rest to the room order (order.go); deliver shows
-// a message and writes its "received" log line.
-
+// handle is where every inbound payload enters the pipeline: it dispatches
+// it by topic.
 func (p *pipeline) handle(m inbound) {
 	t, err := wire.ParseTopic(m.topic)
 	if err != nil {
@@ -62,8 +58,8 @@ func (p *pipeline) handleChat(m inbound, t wire.Topic) {
 		}
 		c = p.conv(name)
 		if !c.known && env.RoomSeq > 0 {
-			// A DM conversation new to this node, stamped by a room
-			// log: all of it is the user's, from its first message.
+			// A DM conversation new to this node, from a room log: all
+			// of it is the user's.
 			c.known = true
 			p.pos.changed()
 		}
@@ -98,9 +94,8 @@ func (p *pipeline) receive(c *conv, m pendingMsg) {
 	r := m.env.RoomSeq
 	if p.seen.has(m.env.ID) {
 		if _, held := c.pending[r]; r > 0 && c.known && r > c.delivered && !held {
-			// One message at two room sequence numbers (stored twice, e.g. a
-			// resend racing its original): the second fills its place in
-			// the order without being shown again.
+			// One message at two room sequences (a resend racing its
+			// original): the second fills its place unshown.
 			m.dup = true
 			c.pending[r] = m
 			p.drain(c)
@@ -132,7 +127,11 @@ func (p *pipeline) receive(c *conv, m pendingMsg) {
 		c.activeAt, c.tailAsked = p.clock.Now(), false
 	}
 	p.seen.add(m.env.ID)
-	p.hold(c, m)
+	c.pending[r] = m // held back until the room order reaches it
+	if c.holdSince.IsZero() {
+		c.holdSince = p.clock.Now() // the gap timer starts
+	}
+	p.drain(c)
 }
 
 // deliver shows m: its "received" line, then the Message event.
@@ -164,8 +163,7 @@ func (p *pipeline) recorded(c *conv, seq uint64) {
 	}
 }
 
-// logReceived writes the "received" line of m (duplicate or not) and
-// counts it.
+// logReceived writes and counts the "received" line of m.
 func (p *pipeline) logReceived(m pendingMsg, dup bool) {
 	if dup {
 		p.dups.Add(1)
@@ -175,8 +173,8 @@ func (p *pipeline) logReceived(m pendingMsg, dup bool) {
 	p.received.write(m, dup)
 }
 
-// idSet remembers the most recent message ids (FIFO eviction), so duplicates
-// are suppressed in bounded memory.
+// idSet remembers the most recent message ids (FIFO), for dedup in
+// bounded memory.
 type idSet struct {
 	m    map[string]struct{}
 	ring []string

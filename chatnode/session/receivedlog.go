@@ -12,20 +12,16 @@ import (
 	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
-// receivedLog writes the "received" line of every delivery (and of every
-// duplicate): the line a run's analysis counts, one per message a node
-// receives. Where the node's logger allows it (JSON lines, no hook on info
-// lines, a batched output: what chatnode sets up with -log) the line is
-// written by a jsonlog.Fixed, without logrus's per-line entry and map
-// copies; otherwise through logrus. The bytes are the same either way.
+// receivedLog writes the "received" line of every delivery and duplicate,
+// which a run's analysis counts. Where the logger allows it (what chatnode
+// sets up with -log) a jsonlog.Fixed writes it without logrus's per-line
+// copies; otherwise logrus does. The bytes are the same either way.
 type receivedLog struct {
 	log *logrus.Entry
 	// room and dm write the lines of room messages and of DMs (their last
 	// key differs); nil when the logger needs logrus.
 	room, dm *jsonlog.Fixed
-	// fields holds the fields of a line written through logrus, reused
-	// for every line (WithFields copies it).
-	fields logrus.Fields
+	fields   logrus.Fields // reused for every line through logrus (WithFields copies it)
 }
 
 // receivedKeys are the keys of a "received" line, in the order write
@@ -58,8 +54,7 @@ func (r *receivedLog) write(m pendingMsg, dup bool) {
 		jsonlog.Int(m.recvNS), jsonlog.Int((m.recvNS-m.env.SentNS)/1000), jsonlog.Int(int64(m.bytes)), jsonlog.Bool(dup),
 		jsonlog.String(m.via), jsonlog.String(last))
 	if err != nil {
-		// What logrus does when its output fails (the batched output also
-		// keeps the failure and reports it when the node closes its log).
+		// As logrus does; the batched output reports it again on close.
 		fmt.Fprintf(os.Stderr, "Failed to write to log, %v\n", err)
 	}
 }

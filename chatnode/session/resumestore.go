@@ -5,19 +5,13 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
-// resumeStore is paho's ordered memory store, except that it keeps a
-// PUBLISH as a private copy and hands out copies of it. paho writes a
-// PUBLISH to the network through the very packet it stored (encoding sets
-// its length field), and on a reconnect its resume reads every stored
-// PUBLISH and marks it a duplicate (sets Dup) while the writer of the
-// connection just lost may still be encoding that packet: with one packet
-// shared by the store, the old writer and the resume, that is a data race
-// (the race detector reports it, in paho's client.go and packets/publish.go).
-// With copies, the stored packet is written once, by Put, and only read
-// after; the payload, which nobody writes, is shared.
+// resumeStore is paho's ordered memory store holding a PUBLISH as a private
+// copy and handing out copies. paho encodes a PUBLISH through the packet it
+// stored, and a resume marks stored packets Dup while the lost connection's
+// writer may still encode them: one shared packet is a data race. With
+// copies the stored packet is written once, by Put; payloads are shared.
 type resumeStore struct{ *mqtt.OrderedMemoryStore }
 
-// newResumeStore is an empty resumeStore.
 func newResumeStore() resumeStore { return resumeStore{mqtt.NewOrderedMemoryStore()} }
 
 // Put stores m under key, a PUBLISH as a copy.

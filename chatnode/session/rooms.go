@@ -5,17 +5,16 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // membership is the rooms the node has joined; Session.mu guards it.
 type membership struct {
-	rooms []string // in join order
-	// subLogged holds the memberships whose "subscribed" line is written
-	// (a room, or "@user" for the DM inbox): a resubscription after a
-	// reconnect continues the same membership.
-	subLogged map[string]bool
+	rooms     []string        // in join order
+	subLogged map[string]bool // rooms and "@user" (the DM inbox) logged "subscribed"
 }
 
 // newMembership is the membership of the configured rooms, each once.
@@ -45,19 +44,20 @@ func (s *Session) logSubscribed(room, to string) {
 	first := !s.member.subLogged[key]
 	s.member.subLogged[key] = true
 	s.mu.Unlock()
-	if !first {
-		return
+	if first {
+		withConv(s.entry(nodelog.EventSubscribed), room, to).Info("subscribed")
 	}
-	e := s.entry(nodelog.EventSubscribed)
-	if room != "" {
-		e = e.WithField(nodelog.FieldRoom, room)
-	} else {
-		e = e.WithField(nodelog.FieldTo, to)
-	}
-	e.Info("subscribed")
 }
 
-// ErrNotMember is returned when sending to or leaving a room not joined.
+// withConv adds the room, or for a DM the recipient, to e.
+func withConv(e *logrus.Entry, room, to string) *logrus.Entry {
+	if to != "" {
+		return e.WithField(nodelog.FieldTo, to)
+	}
+	return e.WithField(nodelog.FieldRoom, room)
+}
+
+// ErrNotMember is returned when leaving a room not joined.
 var ErrNotMember = errors.New("not a member of that room")
 
 // Join subscribes to room, announces it in presence and asks the room log
@@ -99,13 +99,13 @@ func (s *Session) Leave(room string) error {
 	delete(s.member.subLogged, room)
 	connected := s.link.connected
 	s.mu.Unlock()
-	s.p.do(func() { s.p.leave(room) })
+	s.p.do(func() {
+		delete(s.p.convs, room)
+		delete(s.p.saved, room)
+		s.p.pos.changed()
+	})
 	if connected {
-		tok := s.client.Unsubscribe(wire.RoomFilter(room))
-		if !tok.WaitTimeout(s.cfg.ConnectTimeout) {
-			return fmt.Errorf("leave %s: no UNSUBACK within %s", room, s.cfg.ConnectTimeout)
-		}
-		if err := tok.Error(); err != nil {
+		if err := s.waitToken(s.client.Unsubscribe(wire.RoomFilter(room)), "UNSUBACK"); err != nil {
 			return fmt.Errorf("leave %s: %w", room, err)
 		}
 		s.publishPresence(wire.Online)

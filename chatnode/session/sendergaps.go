@@ -10,15 +10,10 @@ import (
 )
 
 // senderGaps detects gaps in each sender's own sequence (Envelope.Seq, per
-// conversation and boot). Without a room log it is the only sign of a lost
-// message. Deliveries then arrive slightly reordered (paho runs handlers
-// concurrently), so a missing number is reported only when it is still
-// missing after gap_wait. Only the pipeline goroutine uses it.
-type senderGaps struct {
-	log    *logrus.Entry
-	me     string
-	tracks map[senderKey]*senderTrack
-}
+// conversation and boot), without a room log the only sign of a lost
+// message. paho's handlers reorder deliveries, so a gap is reported only
+// once open for gap_wait. Only the pipeline goroutine uses it.
+type senderGaps map[senderKey]*senderTrack
 
 type senderKey struct {
 	from, conv string
@@ -32,17 +27,13 @@ type senderTrack struct {
 	since time.Time
 }
 
-func newSenderGaps(log *logrus.Entry, me string) *senderGaps {
-	return &senderGaps{log: log, me: me, tracks: map[senderKey]*senderTrack{}}
-}
-
 // track notes env's sequence number, delivered at now in conv.
-func (g *senderGaps) track(conv string, env wire.Envelope, now time.Time) {
+func (g senderGaps) track(conv string, env wire.Envelope, now time.Time) {
 	k := senderKey{from: env.From, conv: conv, boot: env.Boot}
-	tr := g.tracks[k]
+	tr := g[k]
 	seq := env.Seq
 	if tr == nil {
-		g.tracks[k] = &senderTrack{next: seq + 1, above: map[uint64]bool{}}
+		g[k] = &senderTrack{next: seq + 1, above: map[uint64]bool{}}
 		return
 	}
 	switch {
@@ -70,22 +61,21 @@ func (tr *senderTrack) advance() {
 	}
 }
 
-// check reports each gap that has stayed open for longer than wait (a
-// "gap" warning naming the sender) and moves past it.
-func (g *senderGaps) check(now time.Time, wait time.Duration) {
-	for k, tr := range g.tracks {
-		if len(tr.above) == 0 || now.Sub(tr.since) <= wait {
+// checkSenders reports each sender gap open for longer than gap_wait and
+// moves past it.
+func (p *pipeline) checkSenders(now time.Time) {
+	for k, tr := range p.senders {
+		if len(tr.above) == 0 || now.Sub(tr.since) <= p.cfg.GapWait {
 			continue
 		}
 		lo := minKey(tr.above)
-		e := g.log.WithFields(logrus.Fields{nodelog.FieldEvent: nodelog.EventGap, nodelog.FieldFrom: k.from,
+		e := p.log.WithFields(logrus.Fields{nodelog.FieldEvent: nodelog.EventGap, nodelog.FieldFrom: k.from,
 			nodelog.FieldBoot: k.boot, nodelog.FieldAfterSeq: tr.next - 1, nodelog.FieldMissing: lo - tr.next})
+		to := ""
 		if _, _, ok := wire.ParseDMConversation(k.conv); ok {
-			e = e.WithField(nodelog.FieldTo, g.me)
-		} else {
-			e = e.WithField(nodelog.FieldRoom, k.conv)
+			to = p.me
 		}
-		e.Warn("sender sequence gap")
+		withConv(e, k.conv, to).Warn("sender sequence gap")
 		tr.next = lo
 		tr.advance()
 		tr.since = time.Time{}

@@ -16,34 +16,24 @@ import (
 )
 
 // AckTimeout is how long a publish may wait for its PUBACK before the node
-// reports it as failed and frees its window slot. paho keeps the message and
-// still sends it after a reconnect; the report says so.
+// reports it failed and frees its slot; paho still resends it after a
+// reconnect, and the report says so.
 var AckTimeout = 5 * time.Minute
 
-// outbox is the session's sending job, the send window: at most cfg.Window
-// QoS 1 publishes await their PUBACK (the broker's in-flight quota drops
-// silently beyond it). Send takes a slot of window (a semaphore, no lock held
-// while it waits), then numbers and hands the message to paho under sendMu;
-// awaitAck gives the slot back when the PUBACK (or, after a broken
-// connection, the message's echo) comes. Lock order: a window slot, then
-// sendMu, then Session.mu.
+// outbox is the send window: at most cfg.Window QoS 1 publishes await their
+// PUBACK, since the broker's in-flight quota drops silently beyond it.
+// Lock order: a window slot, then sendMu, then Session.mu.
 type outbox struct {
-	window chan struct{} // one element per publish awaiting its PUBACK
-	// sendMu is held from numbering a message (convSeq) to handing it to
-	// paho, so that each conversation's seq order is its publish order.
-	sendMu sync.Mutex
-	ids    atomic.Uint64 // the last message id's counter
-	// convSeq is the last seq per conversation; Session.mu guards it.
-	convSeq map[string]uint64
-	// echoes are closed when the node receives its own room message back:
-	// the proof that the broker stored it when the connection broke while it
-	// was in flight (paho's token then completes on the resend, or fails on
-	// the write, never on the PUBACK). Session.mu guards it.
+	window chan struct{} // a semaphore: one element per publish awaiting its PUBACK
+	// sendMu guards numbering a message (convSeq) until paho has it, so
+	// each conversation's seq order is its publish order.
+	sendMu  sync.Mutex
+	ids     atomic.Uint64     // the last message id's counter
+	convSeq map[string]uint64 // the last seq per conversation; Session.mu guards it
+	// echoes are closed when the node's own room message comes back: the
+	// proof it was stored when the connection broke in flight (paho's
+	// token then says nothing of the PUBACK). Session.mu guards it.
 	echoes map[string]chan struct{}
-}
-
-func newOutbox(window int) outbox {
-	return outbox{window: make(chan struct{}, window), convSeq: map[string]uint64{}, echoes: map[string]chan struct{}{}}
 }
 
 // Outgoing is a message to send: to a Room or, with To set, a direct message.
@@ -51,21 +41,17 @@ type Outgoing struct {
 	Room, To string
 	Kind     string
 	Body     string
-	// Size pads the encoded envelope up to this many bytes (load messages).
-	Size int
-	// SentNS overrides the send time (the scheduled time in load runs).
-	SentNS int64
+	Size     int   // pads the encoded envelope up to this many bytes (load messages)
+	SentNS   int64 // overrides the send time (the scheduled time in load runs)
 }
 
 // Sent tracks one published message. Done is closed when the broker
 // acknowledged it (Err nil) or the send failed (Err set).
 type Sent struct {
-	ID    string
-	Seq   uint64
-	Bytes int
-	// Queued is true when the node was disconnected at send time: the
-	// message waits in the client and goes out after the reconnect.
-	Queued bool
+	ID     string
+	Seq    uint64
+	Bytes  int
+	Queued bool // sent while disconnected: it goes out after the reconnect
 	Done   chan struct{}
 	Err    error
 }
@@ -81,17 +67,21 @@ func (s *Session) Send(ctx context.Context, o Outgoing) (*Sent, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n := max(o.Size, len(o.Body)); n > s.cfg.MaxPayload {
-		// Too large whatever its number: said before waiting for a slot
-		// (publish checks the exact encoded size).
+	if n := max(o.Size, len(o.Body)); n > s.cfg.MaxPayload { // publish checks the exact size
 		return nil, fmt.Errorf("%w: at least %d bytes encoded, the limit is %d", ErrTooLarge, n, s.cfg.MaxPayload)
 	}
-	if err := s.waitFirstUp(ctx); err != nil {
-		return nil, err
+	if s.ident.clean { // paho wipes what a clean session published before its first connection
+		select {
+		case <-s.link.firstUp:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("send: not connected yet: %w", ctx.Err())
+		case <-s.link.refused:
+			return nil, fmt.Errorf("send: %w", s.Err())
+		case <-s.closing:
+			return nil, errors.New("send: the session is closed")
+		}
 	}
-	// The slot is taken before sendMu, so a Send waiting for the window
-	// holds no lock and its ctx still ends the wait.
-	select {
+	select { // before sendMu: a Send waiting for a slot holds no lock
 	case s.out.window <- struct{}{}:
 	case <-ctx.Done():
 		return nil, fmt.Errorf("send: %w", ctx.Err())
@@ -101,9 +91,8 @@ func (s *Session) Send(ctx context.Context, o Outgoing) (*Sent, error) {
 	sent, err := s.publish(env, topic, conv, o.Size)
 	if err != nil {
 		<-s.out.window
-		return nil, err
 	}
-	return sent, nil
+	return sent, err
 }
 
 // envelope builds the envelope of o (without its sequence number and id)
@@ -123,36 +112,13 @@ func (s *Session) envelope(o Outgoing) (env wire.Envelope, topic, conv string, e
 	return env, wire.RoomTopic(o.Room, s.me), o.Room, nil
 }
 
-// waitFirstUp holds a clean session's first message until its first
-// connection: paho wipes what a clean session published before it
-// (ConnectRetry stores it, the CONNACK resets the store).
-func (s *Session) waitFirstUp(ctx context.Context) error {
-	if !s.ident.clean {
-		return nil
-	}
-	select {
-	case <-s.link.firstUp:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("send: not connected yet: %w", ctx.Err())
-	case <-s.link.refused:
-		return fmt.Errorf("send: %w", s.Err())
-	case <-s.closing:
-		return errors.New("send: the session is closed")
-	}
-}
-
-// publish numbers env in its conversation, encodes it (padded to size)
-// and hands it to the client, holding a window slot. sendMu is held from
-// numbering to the hand-over so that sequence order is publish order;
-// client.Publish only queues the packet, it does not wait for the network.
+// publish numbers env in its conversation, encodes it (padded to size) and
+// hands it to the client, holding a window slot. client.Publish only queues
+// the packet, so sendMu is held for no network wait.
 func (s *Session) publish(env wire.Envelope, topic, conv string, size int) (*Sent, error) {
 	s.out.sendMu.Lock()
 	defer s.out.sendMu.Unlock()
-	s.mu.Lock()
-	seq := s.out.convSeq[conv] + 1
-	s.mu.Unlock()
-	env.Seq = seq
+	env.Seq = locked(s, func() uint64 { return s.out.convSeq[conv] + 1 })
 	env.ID = s.me + "-" + strconv.FormatInt(s.boot, 36) + "-" + strconv.FormatUint(s.out.ids.Add(1), 36)
 	if env.SentNS == 0 {
 		env.SentNS = time.Now().UnixNano()
@@ -166,7 +132,7 @@ func (s *Session) publish(env wire.Envelope, topic, conv string, size int) (*Sen
 	}
 	var echo chan struct{}
 	s.mu.Lock()
-	s.out.convSeq[conv] = seq
+	s.out.convSeq[conv] = env.Seq
 	queued := !s.link.connected
 	connects := s.link.connects
 	if env.To == "" {
@@ -174,16 +140,15 @@ func (s *Session) publish(env wire.Envelope, topic, conv string, size int) (*Sen
 		s.out.echoes[env.ID] = echo
 	}
 	s.mu.Unlock()
-	sent := &Sent{ID: env.ID, Seq: seq, Bytes: len(payload), Queued: queued, Done: make(chan struct{})}
+	sent := &Sent{ID: env.ID, Seq: env.Seq, Bytes: len(payload), Queued: queued, Done: make(chan struct{})}
 	start := time.Now()
-	tok := s.client.Publish(topic, 1, false, payload)
-	go s.awaitAck(tok, sent, env, start, connects, echo)
+	go s.awaitAck(s.client.Publish(topic, 1, false, payload), sent, env, start, connects, echo)
 	return sent, nil
 }
 
 // awaitingEcho reports whether the node still waits for id's echo.
 func (s *Session) awaitingEcho(id string) bool {
-	return locked(s, func() bool { _, ok := s.out.echoes[id]; return ok })
+	return locked(s, func() bool { return s.out.echoes[id] != nil })
 }
 
 // echoed reports that the node received its own message id back.
@@ -198,10 +163,9 @@ func (s *Session) echoed(id string) {
 
 // awaitAck waits (bounded) for a publish token, frees the window slot and
 // logs the outcome. A token that completes after the connection broke says
-// nothing about the PUBACK (it fails on the broken write although paho keeps
-// the message and resends it, or completes on the resend), so then a room
-// message counts as sent when its echo arrives; for a direct message, which
-// has no echo, the log says it is in paho's hands (confirmed_by: resend).
+// nothing of the PUBACK, so a room message then counts as sent when its echo
+// comes, and a direct message (no echo) as in paho's hands (confirmed_by:
+// resend).
 func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start time.Time, connects int, echo chan struct{}) {
 	defer func() {
 		s.mu.Lock()
@@ -209,19 +173,12 @@ func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start 
 		s.mu.Unlock()
 		<-s.out.window
 	}()
-	e := s.entry(nodelog.EventSent).WithField(nodelog.FieldID, env.ID).WithField(nodelog.FieldSeq, env.Seq)
-	if env.To != "" {
-		e = e.WithField(nodelog.FieldTo, env.To)
-	} else {
-		e = e.WithField(nodelog.FieldRoom, env.Room)
-	}
+	e := withConv(s.entry(nodelog.EventSent).WithField(nodelog.FieldID, env.ID).WithField(nodelog.FieldSeq, env.Seq), env.Room, env.To)
 	timer := time.NewTimer(AckTimeout)
 	defer timer.Stop()
 	confirmedBy := ""
 	sent.Err = s.waitAck(tok, timer, connects)
-	s.mu.Lock()
-	reconnected := s.link.connects != connects || !s.link.connected
-	s.mu.Unlock()
+	reconnected := locked(s, func() bool { return s.link.connects != connects || !s.link.connected })
 	if tokDone(tok) && (sent.Err != nil || reconnected) {
 		sent.Err = nil
 		if echo != nil {

@@ -1,23 +1,14 @@
-// Package session is the chat node's MQTT layer: one paho client configured
-// so that it does not lose messages (docs/mochi-and-paho.md), a bounded window of
+// Package session is the chat node's MQTT layer: one paho client set up so
+// that it loses no messages (docs/mochi-and-paho.md), a bounded window of
 // QoS 1 publishes, presence with a Last Will, and a single pipeline goroutine
-// that turns at-least-once deliveries into an effectively-once, ordered stream
-// (dedup by message id and room sequence, per-sender gap detection, room-order
-// hold-back and catch-up from the broker's room log).
-//
-// The interactive UI and the load generator both sit on top of it, so both
-// exercise exactly the same delivery path.
-//
-// The session's state is grouped by the job that owns it, one struct and a
-// few files each: link (connection and failover: connect.go, failover.go,
-// connerr.go), outbox (sending: sendwindow.go), membership (rooms.go),
-// presenceState (presence.go), identity and positions (state on disk:
-// identity.go, positions.go, the statedir package), and the pipeline
-// (delivery, its own goroutine: pipeline.go lists its files). events.go is
-// what the session reports to its user. The lock order is on Session.
+// that turns at-least-once deliveries into an effectively-once, ordered
+// stream. The interactive UI and the load generator both use it, so both
+// exercise the same delivery path. Its state is grouped by the job that
+// owns it, one struct each (see Session).
 package session
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"sync"
@@ -36,11 +27,9 @@ import (
 //
 // Locks, in the order they may be taken (never the other way round): a
 // send-window slot (out.window, a semaphore), out.sendMu, pres.mu, mu; then
-// the leaf locks that are taken after no other and held for no I/O:
-// presenceBook.mu and queue.mu. None is held across a wait for the network
-// or for a window slot: paho's Publish and Subscribe only queue packets.
-// Delivery state (conversations, dedup, requests) has no lock: it belongs to
-// the pipeline goroutine (pipeline.go).
+// queue.mu, a leaf held for no I/O. None is held across a wait for the
+// network or for a window slot: paho's Publish and Subscribe only queue
+// packets. Delivery state has no lock: it belongs to the pipeline goroutine.
 type Session struct {
 	cfg     config.Node
 	me      string // the MQTT username: the sender level of every topic
@@ -49,8 +38,7 @@ type Session struct {
 	onEvent func(Event)
 	client  mqtt.Client
 	closing chan struct{}
-	// closeOnce makes Close safe to call again (it reports the first
-	// answer): its window drain must run once.
+	// closeOnce runs the window drain once; later Closes return unacked.
 	closeOnce sync.Once
 	unacked   int
 
@@ -58,12 +46,12 @@ type Session struct {
 	// for no I/O and no wait; it may be taken under out.sendMu.
 	mu sync.Mutex
 
-	ident  identity      // state on disk: identity and the state dir's lock (identity.go)
+	ident  identity      // the client id and the state dir's lock (identity.go)
 	link   link          // connection and failover (connect.go)
 	member membership    // the rooms joined (rooms.go)
 	out    outbox        // the send window (sendwindow.go)
 	pres   presenceState // presence (presence.go)
-	p      *pipeline     // delivery (pipeline.go)
+	p      *pipeline     // delivery, on its own goroutine (pipeline.go lists its files)
 }
 
 // New builds a session from a validated configuration. It does not connect.
@@ -89,28 +77,20 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 		me:      cfg.User,
 		log:     log,
 		onEvent: opts.OnEvent,
-		boot:    opts.Boot,
+		boot:    cmp.Or(opts.Boot, time.Now().UnixNano()),
 		closing: make(chan struct{}),
 		ident:   identity{clientID: clientID, clean: clean, release: release},
-		link:    newLink(cfg.Broker),
+		link:    link{firstUp: make(chan struct{}), refused: make(chan struct{}), servers: parseServers(cfg.Broker)},
 		member:  newMembership(cfg.Rooms),
-		out:     newOutbox(cfg.Window),
-		pres:    presenceState{book: newPresenceBook()},
+		out:     outbox{window: make(chan struct{}, cfg.Window), convSeq: map[string]uint64{}, echoes: map[string]chan struct{}{}},
 	}
 	if s.onEvent == nil {
 		s.onEvent = func(Event) {}
 	}
-	if s.boot == 0 {
-		s.boot = time.Now().UnixNano()
-	}
-	clk := opts.clock
-	if clk == nil {
-		clk = wallClock{}
-	}
 	s.p = newPipeline(pipelineDeps{
-		cfg: cfg, me: s.me, clientID: clientID, boot: s.boot, log: log, clock: clk,
+		cfg: cfg, me: s.me, clientID: clientID, boot: s.boot, log: log, clock: cmp.Or[clock](opts.clock, wallClock{}),
 		emit: s.onEvent, publishSync: s.publishSync, echoed: s.echoed, awaitingEcho: s.awaitingEcho,
-		recordPresence: s.pres.book.record, ownDeviceLeft: func() { go s.onlineAgain() },
+		recordPresence: s.recordPresence, ownDeviceLeft: func() { go s.onlineAgain() },
 	}, pos, s.member.rooms, state.Convs)
 	for _, id := range seenIDs {
 		s.p.seen.add(id)
@@ -119,13 +99,10 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 	return s, nil
 }
 
-// User is the identity the session sends as.
-func (s *Session) User() string { return s.me }
-
 // ClientID is this device's MQTT client id.
 func (s *Session) ClientID() string { return s.ident.clientID }
 
-// locked returns what f reads of the session's state, under s.mu.
+// locked runs f under s.mu and returns its result.
 func locked[T any](s *Session, f func() T) T {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -168,7 +145,8 @@ drain:
 	s.pres.mu.Unlock()
 	close(s.closing)
 	s.client.Disconnect(250)
-	s.p.stop()
+	close(s.p.quit) // the pipeline handles what is queued and saves the state
+	<-s.p.stopped
 	if err := s.ident.release(); err != nil {
 		s.entry(nodelog.EventShutdown).WithError(err).Warn("release the state dir")
 	}

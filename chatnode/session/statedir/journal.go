@@ -15,14 +15,13 @@ func JournalPath(dir, user string) string {
 	return filepath.Join(dir, "chatnode-"+user+".journal")
 }
 
-// ReadJournal moves convs on to the positions in the journal at path.
-func ReadJournal(path string, convs map[string]uint64) error {
+// OpenJournal moves convs on to the positions in user's journal in dir and
+// opens the journal for appending.
+func OpenJournal(dir, user string, convs map[string]uint64) (*os.File, error) {
+	path := JournalPath(dir, user)
 	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read positions journal: %w", err)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read positions journal: %w", err)
 	}
 	lines := strings.Split(string(data), "\n")
 	for _, line := range lines[:len(lines)-1] { // the last, unended one is torn
@@ -33,5 +32,9 @@ func ReadJournal(path string, convs map[string]uint64) error {
 		}
 		convs[conv] = max(convs[conv], seq)
 	}
-	return nil
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open positions journal: %w", err)
+	}
+	return f, nil
 }

@@ -10,11 +10,9 @@ import (
 	"syscall"
 )
 
-// Lock takes an exclusive lock on user's state in dir for as long as
-// the session runs (release gives it back). A state dir is one device: two
-// nodes on one dir would share its client id and take it from each other
-// in a loop, each connect kicking the other off, so the second is refused.
-// The lock (flock) goes with the process, also when it dies.
+// Lock takes an exclusive lock (flock, which dies with the process) on
+// user's state in dir until release. A state dir is one device: two nodes
+// on it would share a client id and kick each other off in a loop.
 func Lock(dir, user string) (release func() error, err error) {
 	if dir == "" {
 		return func() error { return nil }, nil

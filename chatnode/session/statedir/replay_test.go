@@ -56,12 +56,16 @@ func FuzzReadJournal(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data string) {
-		path := filepath.Join(t.TempDir(), "j")
-		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		dir := t.TempDir()
+		if err := os.WriteFile(JournalPath(dir, "u"), []byte(data), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		convs := map[string]uint64{}
-		if err := ReadJournal(path, convs); err != nil {
+		j, err := OpenJournal(dir, "u", convs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Close(); err != nil {
 			t.Fatal(err)
 		}
 		for conv := range convs {

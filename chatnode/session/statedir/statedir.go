@@ -1,11 +1,9 @@
 // Package statedir is the chat node's state on disk, one directory per
-// device (-state): a lock so that one node at a time uses it, the state file
-// (the device id, and the last room sequence handled per conversation), the
-// positions journal, and the replay of the node's own log. The session
-// decides when each is written (chatnode/session/positions.go); this package
-// decides how, so that a kill -9 at any moment leaves a directory that reads
-// back: files are replaced by rename, the journal and the log are read up to
-// their last whole line.
+// device (-state): its lock, the state file, the positions journal and the
+// replay of the node's own log. The session decides when each is written;
+// this package decides how, so that a kill -9 at any moment leaves a
+// directory that reads back: files are replaced by rename, and the journal
+// and the log are read up to their last whole line.
 package statedir
 
 import (
@@ -15,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,30 +21,23 @@ import (
 // stateVersion is the format version of the state file.
 const stateVersion = 1
 
-// stateFile is what one device keeps between runs: its device id (which
-// names its MQTT client id, so each device of a user has its own persistent
-// session) and the last room sequence number it has handled per
-// conversation, so that a restart catches up from the broker's room log
-// instead of starting over or losing what came meanwhile.
-type stateFile struct {
-	V      int               `json:"v"`
-	User   string            `json:"user"`
+// State is what one device keeps between runs, so that a restart catches
+// up from the broker's room log instead of starting over.
+type State struct {
+	// Device identifies this device of the user (it names its MQTT client
+	// id); "" without a state dir.
 	Device string            `json:"device,omitempty"`
-	Convs  map[string]uint64 `json:"convs"`
-	// LogOffset, when the node's log is its record of deliveries
-	// (session.RecordLog), is the log's size when Convs was written: every
-	// "received" line after it is newer than Convs (see ReplayLog).
+	Convs  map[string]uint64 `json:"convs"` // the last room sequence handled per conversation key
+	// LogOffset is the log's size when Convs was written: with the log as
+	// the record (session.RecordLog), later "received" lines are newer.
 	LogOffset int64 `json:"log_offset,omitempty"`
 }
 
-// State is a device's state as the session uses it.
-type State struct {
-	// Device identifies this device of the user; "" without a state dir.
-	Device string
-	// Convs is the last room sequence handled per conversation key.
-	Convs map[string]uint64
-	// LogOffset is where the log's lines newer than Convs begin.
-	LogOffset int64
+// stateFile is the state file's JSON.
+type stateFile struct {
+	V    int    `json:"v"`
+	User string `json:"user"`
+	State
 }
 
 // Path is the state file of user in dir.
@@ -66,10 +56,9 @@ func NewDeviceID() (string, error) {
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])), nil
 }
 
-// LoadDevice reads user's state from dir and gives a device that has
-// none yet its id, saved at once so that a crash before the first save
-// keeps it (a new id would leave the old session behind on the broker).
-// Without a dir the state is empty and there is no device id.
+// LoadDevice reads user's state from dir and gives a device without an id
+// one, saved at once: a new id after a crash would leave the old session
+// behind on the broker. Without a dir the state is empty, with no id.
 func LoadDevice(dir, user string) (State, error) {
 	st, err := Load(dir, user)
 	if err != nil || dir == "" || st.Device != "" {
@@ -108,9 +97,10 @@ func Load(dir, user string) (State, error) {
 	if st.Device != "" && strings.ContainsAny(st.Device, "-+#/ ") {
 		return State{}, fmt.Errorf("state %s: device id %q may not contain '-', wildcards, '/' or spaces", path, st.Device)
 	}
-	maps.Copy(out.Convs, st.Convs)
-	out.Device, out.LogOffset = st.Device, st.LogOffset
-	return out, nil
+	if st.Convs == nil {
+		st.Convs = out.Convs
+	}
+	return st.State, nil
 }
 
 // Save writes st atomically (temporary file, then rename), so a crash
@@ -122,7 +112,7 @@ func Save(dir, user string, st State) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("state dir %s: %w", dir, err)
 	}
-	data, err := json.Marshal(stateFile{V: stateVersion, User: user, Device: st.Device, Convs: st.Convs, LogOffset: st.LogOffset})
+	data, err := json.Marshal(stateFile{V: stateVersion, User: user, State: st})
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
