@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/distchat/distchat/analysis/percentile"
+	"github.com/distchat/distchat/chatnode/jsonlog"
 	"github.com/distchat/distchat/chatnode/nodelog"
 	"github.com/distchat/distchat/chatnode/session"
 	"github.com/distchat/distchat/config"
@@ -70,11 +71,19 @@ func (bp benchParams) perNode() int {
 	if bp.count > 0 {
 		return bp.count
 	}
-	if bp.rate <= 0 || bp.duration <= 0 {
+	interval := bp.interval()
+	if interval == 0 || bp.duration <= 0 {
 		return 0
 	}
-	interval := time.Duration(float64(time.Second) / bp.rate)
 	return int((bp.duration + interval - 1) / interval)
+}
+
+// interval is the time between two sends; 0 for a closed loop.
+func (bp benchParams) interval() time.Duration {
+	if bp.rate <= 0 {
+		return 0
+	}
+	return time.Duration(float64(time.Second) / bp.rate)
 }
 
 func fmtDur(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d.Microseconds())/1000) }
@@ -108,14 +117,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfg.History = 0 // a load node shows nothing; history would only blur what it received
 	log, closeLog, err := newLogger(cfg, stderr, stderrFull)
 	if err != nil {
-		fmt.Fprintf(stderr, "chatnode: %v\n", err)
-		return exitIncomplete
+		return fail(stderr, err)
 	}
 	defer closeLog()
 	stopProfile, err := startCPUProfile(*cpuprofile, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "chatnode: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	defer stopProfile()
 	res, err := bench(ctx, cfg, bp, log, func(e session.ConnectFailed) {
@@ -128,7 +135,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintf(stdout, "bench run=%s node=%s %s (stopped early)\n", cfg.Run, cfg.Nick, res)
 		}
 		fmt.Fprintf(stderr, "chatnode bench: %v\n", err)
-		if isNoBroker(err) {
+		if errors.Is(err, session.ErrRefused) || errors.Is(err, errNotConnected) {
 			return exitNoBroker
 		}
 		return exitIncomplete
@@ -168,10 +175,10 @@ func (l *latencies) count() int {
 func bench(ctx context.Context, cfg config.Node, bp benchParams, log *logrus.Entry, onFail func(session.ConnectFailed)) (benchResult, error) {
 	lat := &latencies{got: make(chan struct{}, 1)}
 	opts := session.Options{}
-	if flush := logFlusher(log); flush != nil && cfg.Log != "" && cfg.LogFormat == "json" {
+	if bw, ok := log.Logger.Out.(*jsonlog.Writer); ok && cfg.Log != "" && cfg.LogFormat == "json" {
 		// The "received" lines are what a run counts: positions are saved
 		// with them, so a node killed and restarted logs each message once.
-		opts.Record, opts.FlushLog = session.RecordLog, flush
+		opts.Record, opts.FlushLog = session.RecordLog, bw.Flush
 	}
 	opts.OnEvent = func(e session.Event) {
 		switch e := e.(type) {
@@ -191,7 +198,7 @@ func bench(ctx context.Context, cfg config.Node, bp benchParams, log *logrus.Ent
 	}
 	s.Start(ctx)
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout(cfg))
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ConnectTimeout)
 		defer cancel()
 		s.Close(sctx)
 	}()
@@ -238,27 +245,17 @@ func bench(ctx context.Context, cfg config.Node, bp benchParams, log *logrus.Ent
 // waitAcked waits until every sent message is acknowledged (or has
 // failed), until end or until ctx ends, and returns how many are still
 // waiting. Bounded, because a publish in flight when a broker dies can wait
-// for its PUBACK much longer than a load run lasts (session.AckTimeout);
-// such a message is reported as unacknowledged, not waited for.
+// for its PUBACK much longer than a load run lasts (session.AckTimeout).
 func waitAcked(ctx context.Context, sent []*session.Sent, end time.Time) int {
-	deadline := time.NewTimer(time.Until(end))
-	defer deadline.Stop()
-	for i, m := range sent {
-		select {
-		case <-m.Done:
-		case <-deadline.C:
-			return unacked(sent[i:])
-		case <-ctx.Done():
-			return unacked(sent[i:])
-		}
-	}
-	return 0
-}
-
-// unacked counts the messages not yet done.
-func unacked(sent []*session.Sent) int {
+	ctx, cancel := context.WithDeadline(ctx, end)
+	defer cancel()
 	n := 0
 	for _, m := range sent {
+		select {
+		case <-m.Done:
+			continue
+		case <-ctx.Done():
+		}
 		select {
 		case <-m.Done:
 		default:
@@ -272,13 +269,11 @@ func unacked(sent []*session.Sent) int {
 // linger passes), at most linger, or until ctx ends or the broker refuses
 // the node on a reconnect (nothing more arrives then).
 func waitReceived(ctx context.Context, s *session.Session, lat *latencies, expected int, linger time.Duration) {
-	deadline := time.NewTimer(linger)
-	defer deadline.Stop()
+	ctx, cancel := context.WithTimeout(ctx, linger)
+	defer cancel()
 	for expected == 0 || lat.count() < expected {
 		select {
 		case <-lat.got:
-		case <-deadline.C:
-			return
 		case <-ctx.Done():
 			return
 		case <-s.Refused():
@@ -306,13 +301,7 @@ func waitPeers(ctx context.Context, s *session.Session, rooms []string, peers in
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
-		ok := true
-		for _, r := range rooms {
-			if len(s.Who(r)) < peers {
-				ok = false
-			}
-		}
-		if ok {
+		if !slices.ContainsFunc(rooms, func(r string) bool { return len(s.Who(r)) < peers }) {
 			return nil
 		}
 		select {
@@ -328,11 +317,7 @@ func waitPeers(ctx context.Context, s *session.Session, rooms []string, peers in
 // window let it out on time.
 func sendLoad(ctx context.Context, s *session.Session, rooms []string, bp benchParams) ([]*session.Sent, error) {
 	var out []*session.Sent
-	start := time.Now()
-	var interval time.Duration
-	if bp.rate > 0 {
-		interval = time.Duration(float64(time.Second) / bp.rate)
-	}
+	start, interval := time.Now(), bp.interval()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C

@@ -26,13 +26,8 @@ const helpText = `commands:
   /quit             leave (also end of input, Ctrl-D)
   /help             this list`
 
-func roomList(rooms []string) string {
-	out := make([]string, len(rooms))
-	for i, r := range rooms {
-		out[i] = "#" + r
-	}
-	return strings.Join(out, ", ")
-}
+// roomList is "#a, #b" for rooms a and b (at least one room).
+func roomList(rooms []string) string { return "#" + strings.Join(rooms, ", #") }
 
 // inputAhead is how many input lines are read ahead of the one running.
 const inputAhead = 256
@@ -67,9 +62,13 @@ func (c *chat) command(ctx context.Context, line string) bool {
 	case "/who":
 		c.who(rest)
 	case "/msg":
-		c.msg(ctx, rest)
+		c.dm(ctx, rest)
 	case "/me":
-		c.action(ctx, rest)
+		if rest == "" {
+			c.sc.say("usage: /me ACTION")
+			break
+		}
+		c.say(ctx, rest, wire.KindAction)
 	case "/history":
 		c.history(rest)
 	case "/dms":
@@ -123,25 +122,6 @@ func (c *chat) who(room string) {
 		return
 	}
 	c.sc.say("%s: %s", where, strings.Join(users, ", "))
-}
-
-// msg sends a private message (/msg NICK TEXT).
-func (c *chat) msg(ctx context.Context, args string) {
-	to, text, _ := strings.Cut(args, " ")
-	if to == "" || strings.TrimSpace(text) == "" {
-		c.sc.say("usage: /msg NICK TEXT")
-		return
-	}
-	c.dm(ctx, to, text)
-}
-
-// action says an action in the current room (/me ACTION).
-func (c *chat) action(ctx context.Context, text string) {
-	if text == "" {
-		c.sc.say("usage: /me ACTION")
-		return
-	}
-	c.say(ctx, text, wire.KindAction)
 }
 
 // history shows the last N messages of the current room, or with @NICK of
@@ -250,7 +230,13 @@ func (c *chat) send(ctx context.Context, o session.Outgoing) *session.Sent {
 	return sent
 }
 
-func (c *chat) dm(ctx context.Context, to, text string) {
+// dm sends a private message (/msg NICK TEXT).
+func (c *chat) dm(ctx context.Context, args string) {
+	to, text, _ := strings.Cut(args, " ")
+	if to == "" || strings.TrimSpace(text) == "" {
+		c.sc.say("usage: /msg NICK TEXT")
+		return
+	}
 	sent := c.send(ctx, session.Outgoing{To: to, Body: text})
 	if sent == nil {
 		return

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-
-	"github.com/distchat/distchat/chatnode/session"
 )
 
 // Exit codes of both modes; exitCodesHelp lists them in -h and
@@ -33,14 +31,14 @@ Exit codes: 0 ok; 1 messages unacknowledged at exit%s; 2 bad flags or configurat
 SIGINT/SIGTERM end the node like /quit (same codes).
 `
 
+// fail prints an error that ends the node and returns its exit code.
+func fail(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "chatnode: %v\n", err)
+	return exitIncomplete
+}
+
 // errNotConnected: the node gave up waiting for its first connection.
 var errNotConnected = errors.New("not connected")
-
-// isNoBroker reports whether err means the node is not getting connected:
-// a refusal by the broker, or no connection in the time allowed.
-func isNoBroker(err error) bool {
-	return errors.Is(err, session.ErrRefused) || errors.Is(err, errNotConnected)
-}
 
 // lockedWriter serialises writes to one writer shared by the logger's
 // flusher and the node's own stderr lines.

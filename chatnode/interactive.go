@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -16,8 +15,8 @@ import (
 	"github.com/distchat/distchat/config"
 )
 
-// interactiveOptions are knobs for tests: a fixed clock for golden screens and
-// waiting for each sent line's echo before reading the next one.
+// interactiveOptions are knobs for tests: a fixed clock and boot for
+// golden screens, and waiting for each sent line's echo before the next.
 type interactiveOptions struct {
 	clock    func() time.Time
 	waitEcho bool
@@ -33,15 +32,12 @@ type chat struct {
 	current  string
 	cfg      config.Node
 	waitEcho bool
-	// statusMu guards connects and toldReconnecting: paho reports a lost
-	// connection, the reconnect attempts and the new connection from
-	// goroutines of their own. It is held while the line is shown, so the
-	// lines come in the order they were decided.
-	statusMu sync.Mutex
-	connects int
-	// toldReconnecting: "reconnecting…" (or, with a broker list, the
-	// failover line) was shown for the current outage.
-	toldReconnecting bool
+	// statusMu guards connects and toldReconnecting, which paho's
+	// goroutines report into; it is held while the line is shown, so lines
+	// come in the order they were decided. No lock is taken under it.
+	statusMu         sync.Mutex
+	connects         int
+	toldReconnecting bool // the current outage was shown already
 	// stopWaiting ends the wait for the first connection once its failure
 	// is shown (set before the session starts).
 	stopWaiting context.CancelFunc
@@ -55,8 +51,7 @@ func runInteractive(ctx context.Context, args []string, stdin io.Reader, stdout,
 	}
 	log, closeLog, err := newLogger(cfg, stderr, interactiveStderr(cfg, isTerminal(stderr)))
 	if err != nil {
-		fmt.Fprintf(stderr, "chatnode: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	defer closeLog()
 	clock := opt.clock
@@ -73,8 +68,7 @@ func runInteractive(ctx context.Context, args []string, stdin io.Reader, stdout,
 	// position is journalled then: a kill -9 shows nothing twice.
 	s, err := session.New(cfg, log, session.Options{OnEvent: c.onEvent, Boot: opt.boot, Record: session.RecordJournal})
 	if err != nil {
-		fmt.Fprintf(stderr, "chatnode: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	c.s = s
 	sc.say("distchat as %s; /help lists the commands", cfg.Nick)
@@ -93,9 +87,10 @@ func runInteractive(ctx context.Context, args []string, stdin io.Reader, stdout,
 }
 
 // end closes the session and returns the exit code, saying why the node
-// ends badly: refused by the broker, never connected, messages unacknowledged.
+// ends badly.
 func (c *chat) end(s *session.Session) int {
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout(c.cfg))
+	// The in-flight publishes and the offline presence wait this long at most.
+	sctx, cancel := context.WithTimeout(context.Background(), c.cfg.ConnectTimeout)
 	defer cancel()
 	n := s.Close(sctx)
 	code := exitOK
@@ -119,10 +114,8 @@ func (c *chat) end(s *session.Session) int {
 }
 
 // loop reads lines until /quit, end of input, the broker's refusal or ctx
-// ends (SIGINT/SIGTERM). Input is read ahead (inputAhead lines), so its end
-// is seen while a line waits for the first connection: input that ends
-// before the node ever connected ends the node, instead of waiting for a
-// broker that may never answer.
+// ends (SIGINT/SIGTERM). Input is read ahead, so input ending before the
+// node ever connected ends it instead of waiting for a silent broker.
 func (c *chat) loop(ctx context.Context, stdin io.Reader, refused <-chan struct{}) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -195,8 +188,7 @@ func (c *chat) onEvent(e session.Event) {
 }
 
 // showStatus tells the user of a change of the connection, once per
-// outage. With a broker list the lost broker and the one reached are named:
-// that is the failover notice.
+// outage; with a broker list it names the brokers (the failover notice).
 func (c *chat) showStatus(e session.Status) {
 	c.statusMu.Lock()
 	defer c.statusMu.Unlock()

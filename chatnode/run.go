@@ -40,21 +40,20 @@ var interactiveExitCodes = fmt.Sprintf(exitCodesHelp, "", " before its input end
 // Main is the chat node's main, as broker.Main and analysis.Main are: it
 // returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "bench" {
+	switch {
+	case len(args) > 0 && args[0] == "bench":
 		return runBench(ctx, args[1:], stdout, stderr)
-	}
-	if len(args) > 0 && args[0] == "web" {
+	case len(args) > 0 && args[0] == "web":
 		return runWeb(ctx, args[1:], stdout, stderr)
 	}
 	return runInteractive(ctx, args, stdin, stdout, stderr, interactiveOptions{})
 }
 
 // OneProc reports whether the node for these arguments runs best on one
-// processor (GOMAXPROCS=1): its work per message is a chain of small
-// hand-offs between goroutines (paho's reader, router and writer, the
-// node's pipeline), which on one processor cost no thread wake-up; make
-// bench-nodes measures it (docs/chatnode.md). The web mode serves many
-// browsers at once and keeps Go's default.
+// processor: its work per message is a chain of small goroutine hand-offs
+// (paho's reader, router and writer, the node's pipeline), which cost no
+// thread wake-up there (make bench-nodes, docs/chatnode.md). The web mode
+// serves many browsers at once and keeps Go's default.
 func OneProc(args []string) bool { return len(args) == 0 || args[0] != "web" }
 
 // bindNode binds the flags every mode shares to the fields of cfg.
@@ -81,8 +80,7 @@ func bindNode(fs *flag.FlagSet, cfg *config.Node) {
 	fs.DurationVar(&cfg.StallFailover, "stall-failover", cfg.StallFailover, "with several brokers: leave one on which a publish waits this `long` for its PUBACK")
 }
 
-// loadNode parses args into a validated node configuration over defaults
-// (config.DefaultNode; the web node has no nick of its own). It returns
+// loadNode parses args into a validated node configuration over defaults;
 // flag.ErrHelp after printing usage for -h.
 func loadNode(fs *flag.FlagSet, args []string, cfg *config.Node, stderr io.Writer, head string, defaults config.Node) error {
 	fs.SetOutput(stderr)
@@ -118,9 +116,9 @@ func configError(err error, stderr io.Writer) int {
 	return exitUsage
 }
 
-// tsHook stamps ts_ns on every text log line, so the analysis orders lines
-// of several nodes on one clock without parsing RFC 3339 times (the JSON
-// formatter writes ts_ns itself: jsonlog.Formatter.TimeNSKey).
+// tsHook stamps ts_ns on every text log line, so the analysis orders
+// several nodes' lines without parsing RFC 3339 times (the JSON formatter
+// writes it itself: jsonlog.Formatter.TimeNSKey).
 type tsHook struct{}
 
 func (tsHook) Levels() []logrus.Level { return logrus.AllLevels }
@@ -129,16 +127,14 @@ func (tsHook) Fire(e *logrus.Entry) error {
 	return nil
 }
 
-// levelWriter copies lines of chosen levels to another writer; the
-// interactive mode sends only warnings and errors to stderr this way.
-type levelWriter struct {
-	w      io.Writer
-	levels []logrus.Level
-	fmt    logrus.Formatter
+// warningsHook copies warnings and errors to another writer (stderr).
+type warningsHook struct {
+	w   io.Writer
+	fmt logrus.Formatter
 }
 
-func (h levelWriter) Levels() []logrus.Level { return h.levels }
-func (h levelWriter) Fire(e *logrus.Entry) error {
+func (h warningsHook) Levels() []logrus.Level { return logrus.AllLevels[:logrus.WarnLevel+1] }
+func (h warningsHook) Fire(e *logrus.Entry) error {
 	b, err := h.fmt.Format(e)
 	if err != nil {
 		return fmt.Errorf("format log line: %w", err)
@@ -149,27 +145,21 @@ func (h levelWriter) Fire(e *logrus.Entry) error {
 	return nil
 }
 
-// LogFlushInterval is how long log lines wait in memory at most before they
-// are written (see jsonlog.Writer): a kill -9 loses at most this much.
+// LogFlushInterval is how long log lines wait in memory at most
+// (jsonlog.Writer): a kill -9 loses at most this much.
 const LogFlushInterval = 100 * time.Millisecond
 
 // stderrLog says which log lines a node writes to stderr.
 type stderrLog int
 
 const (
-	// stderrFull: the full log without -log, warnings and errors with it
-	// (bench and web nodes, and an interactive node at -log-level debug).
-	stderrFull stderrLog = iota
-	// stderrWarnings: warnings and errors only (an interactive node whose
-	// stderr is not a terminal: a pipe or a file someone reads later).
-	stderrWarnings
-	// stderrNone: nothing (an interactive node on a terminal: the screen
-	// shows one human line per event, and the log goes to -log only).
-	stderrNone
+	stderrFull     stderrLog = iota // the full log without -log, warnings and errors with it
+	stderrWarnings                  // warnings and errors only (stderr is a pipe or a file)
+	stderrNone                      // nothing: a terminal's screen shows one human line per event
 )
 
-// interactiveStderr is where an interactive node's log lines go: never onto
-// a terminal's chat screen unless -log-level debug asks for them.
+// interactiveStderr keeps an interactive node's log lines off a terminal's
+// chat screen unless -log-level debug asks for them.
 func interactiveStderr(cfg config.Node, stderrIsTerminal bool) stderrLog {
 	switch {
 	case cfg.LogLevel == "debug":
@@ -180,11 +170,9 @@ func interactiveStderr(cfg config.Node, stderrIsTerminal bool) stderrLog {
 	return stderrWarnings
 }
 
-// newLogger builds the node's logger: JSON lines with node, run and ts_ns on
-// every line, batched into one write per LogFlushInterval (the returned
-// close function writes the rest). With -log FILE the full log goes to the
-// file and stderr gets warnings and errors (none with stderrNone); without
-// it, mode says what stderr gets.
+// newLogger builds the node's logger: JSON lines with node, run and ts_ns,
+// batched per LogFlushInterval (the close function writes the rest), to
+// -log FILE or, as mode says, to stderr.
 func newLogger(cfg config.Node, stderr io.Writer, mode stderrLog) (*logrus.Entry, func(), error) {
 	l := logrus.New()
 	var f logrus.Formatter = &jsonlog.Formatter{TimeNSKey: nodelog.FieldTSNS}
@@ -198,7 +186,7 @@ func newLogger(cfg config.Node, stderr io.Writer, mode stderrLog) (*logrus.Entry
 		return nil, nil, fmt.Errorf("log level: %w", err)
 	}
 	l.SetLevel(lvl)
-	warnings := levelWriter{w: stderr, levels: logrus.AllLevels[:logrus.WarnLevel+1], fmt: f}
+	warnings := warningsHook{w: stderr, fmt: f}
 	var out io.Writer
 	var closeOut func() error
 	switch {
@@ -233,19 +221,8 @@ func newLogger(cfg config.Node, stderr io.Writer, mode stderrLog) (*logrus.Entry
 	return entry, closeFn, nil
 }
 
-// logFlusher returns the function that writes the log's buffered lines
-// now, or nil when the log is not batched into a file writer.
-func logFlusher(log *logrus.Entry) func() error {
-	if bw, ok := log.Logger.Out.(*jsonlog.Writer); ok {
-		return bw.Flush
-	}
-	return nil
-}
-
-// pahoSink is the logger paho's own ERROR and CRITICAL lines go to: the
-// node's logger once newLogger has made it. paho's loggers are package
-// globals, set once in main (PahoLoggers); this indirection lets them reach
-// a logger made later.
+// pahoSink is the node's logger once newLogger has made it: paho's
+// loggers are package globals set once in main (PahoLoggers), before it.
 var pahoSink atomic.Pointer[logrus.Entry]
 
 type pahoWriter struct{ level logrus.Level }
@@ -257,15 +234,10 @@ func (w pahoWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// PahoLoggers returns loggers for paho's ERROR and CRITICAL output that write
-// into the node's JSON log (event client_log), so paho's plain-text lines
-// never land in the chat on the terminal. Its errors are mostly failed
-// reconnect attempts, which the node reports itself: they are logged at
+// PahoLoggers returns loggers for paho's ERROR and CRITICAL output into
+// the node's JSON log (event client_log), off the terminal's chat. Its
+// errors, mostly failed reconnects the node reports itself, are logged at
 // debug level, critical ones at error level.
 func PahoLoggers() (errorLog, criticalLog *log.Logger) {
 	return log.New(pahoWriter{logrus.DebugLevel}, "", 0), log.New(pahoWriter{logrus.ErrorLevel}, "", 0)
 }
-
-// shutdownTimeout bounds waiting for in-flight publishes and the offline
-// presence on exit.
-func shutdownTimeout(cfg config.Node) time.Duration { return cfg.ConnectTimeout }

@@ -109,21 +109,18 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log, closeLog, err := newLogger(cfg, stderr, stderrFull)
 	if err != nil {
-		fmt.Fprintf(stderr, "chatnode: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	defer closeLog()
 	srv, err := web.New(web.Config{Node: cfg, Users: users, TLS: wf.tlsCert != "",
 		AllowOrigins: wf.origins, Limits: wf.limits}, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "chatnode: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	defer srv.Close()
 	ln, err := net.Listen("tcp", wf.http)
 	if err != nil {
-		fmt.Fprintf(stderr, "chatnode: listen %s: %v\n", wf.http, err)
-		return 1
+		return fail(stderr, fmt.Errorf("listen %s: %w", wf.http, err))
 	}
 	// HTTP/1.1 only: the tabs' WebSockets upgrade an HTTP/1.1 connection
 	// (gorilla/websocket has no WebSocket over HTTP/2), and the page is
@@ -148,11 +145,10 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}()
 	select {
 	case err := <-served:
-		fmt.Fprintf(stderr, "chatnode: serve %s: %v\n", wf.http, err)
-		return 1
+		return fail(stderr, fmt.Errorf("serve %s: %w", wf.http, err))
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout(cfg))
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ConnectTimeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
 		log.WithField(nodelog.FieldEvent, nodelog.EventShutdown).WithField(nodelog.FieldError, err.Error()).Warn("stop the web server")

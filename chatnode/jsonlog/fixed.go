@@ -15,18 +15,13 @@ import (
 	"github.com/distchat/distchat/broker/wire"
 )
 
-// Fixed writes log lines of one fixed shape: the same message, level and
-// data keys every time, with the base entry's fields. A chat node writes
-// one such line per delivered message; through logrus each line copies
-// the entry's field map twice, boxes every number and sorts the keys
-// again. Fixed sorts once, encodes the base fields once, and appends each
-// line's values in place: the bytes are those Formatter (and so
-// logrus.JSONFormatter) writes for the same entry, and the line goes to
-// the logger's output in one Write, as logrus's does.
-//
-// NewFixed refuses a logger it cannot stand in for (another formatter,
-// hooks on the level, an output that is not safe for concurrent writes):
-// the caller then logs through logrus as usual.
+// Fixed writes log lines of one shape (message, level and data keys) over
+// a base entry's fields, the node's line per delivered message. Where
+// logrus copies the field map twice, boxes every number and sorts the
+// keys on each line, Fixed sorts and encodes the base once and appends
+// each line's values in place; the bytes are Formatter's, written in one
+// Write as logrus does. NewFixed refuses a logger it cannot stand in for,
+// and the caller then logs through logrus.
 type Fixed struct {
 	logger *logrus.Logger
 	level  logrus.Level
@@ -37,9 +32,8 @@ type Fixed struct {
 	buf []byte
 }
 
-// part is one key of the line, in key order: its bytes as they are
-// (`"key":` and, for a value every line shares, the value), then a line's
-// own value when slot says which.
+// part is one key of the line, in key order: its literal bytes (`"key":`
+// and a value every line shares), then the line's value slot says.
 type part struct {
 	key  string
 	lit  []byte
@@ -62,9 +56,10 @@ type ConcurrentWriter interface {
 // ErrNotFixed is NewFixed's answer when lines must go through logrus.
 var ErrNotFixed = errors.New("logger cannot take fixed lines")
 
-// NewFixed prepares lines of entry's logger at level with message msg and
-// the data keys keys (whose values Line takes in this order) besides the
-// entry's own fields.
+// NewFixed prepares lines at level with message msg, the entry's fields
+// and keys, whose values Line takes in this order. It returns ErrNotFixed
+// for another formatter, hooks on the level, or an output that is not a
+// ConcurrentWriter.
 func NewFixed(entry *logrus.Entry, level logrus.Level, msg string, keys ...string) (*Fixed, error) {
 	l := entry.Logger
 	f, ok := l.Formatter.(*Formatter)
@@ -89,9 +84,6 @@ func NewFixed(entry *logrus.Entry, level logrus.Level, msg string, keys ...strin
 		parts = append(parts, part{key: key, slot: i})
 	}
 	for key, v := range entry.Data {
-		if err, ok := v.(error); ok {
-			v = err.Error()
-		}
 		lit, ok := appendValue(nil, v, entry)
 		if !ok {
 			return nil, fmt.Errorf("%w: field %q", ErrNotFixed, key)
@@ -108,13 +100,11 @@ func NewFixed(entry *logrus.Entry, level logrus.Level, msg string, keys ...strin
 	return &Fixed{logger: l, level: level, parts: parts, nvals: len(keys)}, nil
 }
 
-// Value is one value of a line: a string, an integer or a boolean, held
-// without boxing.
+// Value is a line's string, integer or boolean value, held without boxing.
 type Value struct {
 	kind valueKind
 	s    string
-	i    int64
-	u    uint64
+	i    int64 // an Int, a Uint's bits, or a Bool's 0 or 1
 }
 
 type valueKind uint8
@@ -133,7 +123,7 @@ func String(s string) Value { return Value{kind: kindString, s: s} }
 func Int(i int64) Value { return Value{kind: kindInt, i: i} }
 
 // Uint is an unsigned integer value.
-func Uint(u uint64) Value { return Value{kind: kindUint, u: u} }
+func Uint(u uint64) Value { return Value{kind: kindUint, i: int64(u)} }
 
 // Bool is a boolean value.
 func Bool(b bool) Value {
@@ -144,9 +134,8 @@ func Bool(b bool) Value {
 	return v
 }
 
-// Line writes one line stamped t with vals for the keys NewFixed was
-// given, in that order. It writes nothing when the logger's level leaves
-// the line out.
+// Line writes one line stamped t with vals for NewFixed's keys, nothing
+// when the logger's level leaves the line out.
 func (f *Fixed) Line(t time.Time, vals ...Value) error {
 	if len(vals) != f.nvals {
 		return fmt.Errorf("log line of %d values for %d keys", len(vals), f.nvals)
@@ -165,9 +154,7 @@ func (f *Fixed) Line(t time.Time, vals ...Value) error {
 		switch p.slot {
 		case slotNone:
 		case slotTime:
-			b = append(b, '"')
-			b = t.AppendFormat(b, time.RFC3339)
-			b = append(b, '"')
+			b = appendTime(b, t)
 		case slotTimeNS:
 			b = strconv.AppendInt(b, t.UnixNano(), 10)
 		default:
@@ -187,7 +174,7 @@ func (v Value) append(b []byte) []byte {
 	case kindInt:
 		return strconv.AppendInt(b, v.i, 10)
 	case kindUint:
-		return strconv.AppendUint(b, v.u, 10)
+		return strconv.AppendUint(b, uint64(v.i), 10)
 	case kindBool:
 		return strconv.AppendBool(b, v.i != 0)
 	default:

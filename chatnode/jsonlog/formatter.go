@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,18 +16,16 @@ import (
 	"github.com/distchat/distchat/broker/wire"
 )
 
-// Formatter is a logrus.Formatter writing what logrus.JSONFormatter with
-// its zero configuration writes (RFC 3339 times, HTML-safe escaping, data
-// keys that clash with time, msg, level or logrus_error prefixed with
-// "fields."). Entries with a caller (ReportCaller) and values encoding/json
-// refuses (NaN, ±Inf) are handed to a JSONFormatter, so they come out as
-// they always did. The one difference: logrus's note on fields it skipped
-// (logrus_error, for func values) is private to the entry and not written.
+// Formatter is a logrus.Formatter writing what a zero logrus.JSONFormatter
+// writes (RFC 3339 times, HTML-safe escaping, keys clashing with time,
+// msg, level or logrus_error prefixed with "fields."). Entries with a
+// caller and values encoding/json refuses (NaN, ±Inf) go to a
+// JSONFormatter. The one difference: logrus's logrus_error note on
+// skipped func values is not written.
 //
-// With TimeNSKey set, every line also carries the entry's time in Unix
-// nanoseconds under that key, as a data field of that name would (one the
-// entry has is replaced): a hook adding it would cost every line a map
-// write, and Fixed lines get it the same way.
+// With TimeNSKey set, every line also carries its time in Unix
+// nanoseconds under that key (replacing a data field of that name),
+// which a hook would pay a map write per line for.
 type Formatter struct {
 	TimeNSKey string
 
@@ -50,7 +49,7 @@ const (
 	keyLogrusError = logrus.FieldKeyLogrusError
 )
 
-// standard values are placeholders for the entry's own time, msg and level.
+// standard values are placeholders for the entry's time, msg and level.
 type standard int
 
 const (
@@ -101,10 +100,10 @@ func (f *Formatter) Format(e *logrus.Entry) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// collect lists the entry's data fields under the keys JSONFormatter uses:
-// a key clashing with a standard one moves to "fields."+key (replacing a
-// field already called that, as JSONFormatter's map does). A field named
-// skip is left out (the formatter writes its own).
+// collect lists the entry's data fields under JSONFormatter's keys: a key
+// clashing with a standard one moves to "fields."+key, replacing a field
+// already called that, as JSONFormatter's map does. A field named skip is
+// left out (the formatter writes its own).
 func collect(fs []field, data logrus.Fields, skip string) []field {
 	for k, v := range data {
 		if k == skip && skip != "" {
@@ -118,24 +117,18 @@ func collect(fs []field, data logrus.Fields, skip string) []field {
 				continue
 			}
 		}
-		if err, ok := v.(error); ok {
-			v = err.Error()
-		}
 		fs = append(fs, field{k, v})
 	}
 	return fs
 }
 
-// appendValue appends v as encoding/json would. ok is false for a value
-// encoding/json refuses.
+// appendValue appends v as encoding/json would; false for a value it refuses.
 func appendValue(b []byte, v any, e *logrus.Entry) (_ []byte, ok bool) {
 	switch v := v.(type) {
 	case standard:
 		switch v {
 		case stdTime:
-			b = append(b, '"')
-			b = e.Time.AppendFormat(b, time.RFC3339)
-			return append(b, '"'), true
+			return appendTime(b, e.Time), true
 		case stdMsg:
 			return wire.AppendJSONString(b, e.Message), true
 		case stdTimeNS:
@@ -143,30 +136,16 @@ func appendValue(b []byte, v any, e *logrus.Entry) (_ []byte, ok bool) {
 		default:
 			return wire.AppendJSONString(b, e.Level.String()), true
 		}
+	case error:
+		return wire.AppendJSONString(b, v.Error()), true
 	case string:
 		return wire.AppendJSONString(b, v), true
 	case bool:
 		return strconv.AppendBool(b, v), true
-	case int:
-		return strconv.AppendInt(b, int64(v), 10), true
-	case int64:
-		return strconv.AppendInt(b, v, 10), true
-	case int32:
-		return strconv.AppendInt(b, int64(v), 10), true
-	case int16:
-		return strconv.AppendInt(b, int64(v), 10), true
-	case int8:
-		return strconv.AppendInt(b, int64(v), 10), true
-	case uint:
-		return strconv.AppendUint(b, uint64(v), 10), true
-	case uint64:
-		return strconv.AppendUint(b, v, 10), true
-	case uint32:
-		return strconv.AppendUint(b, uint64(v), 10), true
-	case uint16:
-		return strconv.AppendUint(b, uint64(v), 10), true
-	case uint8:
-		return strconv.AppendUint(b, uint64(v), 10), true
+	case int, int8, int16, int32, int64:
+		return strconv.AppendInt(b, reflect.ValueOf(v).Int(), 10), true
+	case uint, uint8, uint16, uint32, uint64:
+		return strconv.AppendUint(b, reflect.ValueOf(v).Uint(), 10), true
 	case float64:
 		return appendFloat(b, v, 64)
 	case float32:
@@ -180,6 +159,11 @@ func appendValue(b []byte, v any, e *logrus.Entry) (_ []byte, ok bool) {
 		}
 		return append(b, j...), true
 	}
+}
+
+// appendTime appends t as an RFC 3339 JSON string.
+func appendTime(b []byte, t time.Time) []byte {
+	return append(t.AppendFormat(append(b, '"'), time.RFC3339), '"')
 }
 
 // appendFloat formats f like encoding/json: ES6 number formatting.

@@ -1,12 +1,5 @@
 package jsonlog
 
-// Writer batches a log's lines into few writes: a chat node writes a line
-// per delivered message, and one write system call per line was a large
-// share of its CPU. Lines are kept in memory for at most the flush interval
-// (or until the buffer holds FlushBytes) and written in one call; Close
-// writes what is left. A process killed without Close (kill -9) loses at
-// most the last interval of lines.
-
 import (
 	"errors"
 	"fmt"
@@ -22,8 +15,11 @@ const FlushBytes = 256 << 10
 // ErrClosed is returned by Write after Close.
 var ErrClosed = errors.New("log writer closed")
 
-// Writer is an io.Writer that batches writes to another writer. It is safe
-// for concurrent use; lines are written in the order Write received them.
+// Writer batches a log's lines into few writes to another writer: a node
+// writes a line per delivered message, and a system call per line costs
+// much of its CPU. Lines wait at most the flush interval (or until
+// FlushBytes), so a kill -9 loses at most that; Close writes the rest. It
+// is safe for concurrent use and keeps the order of the Writes.
 type Writer struct {
 	w    io.Writer
 	quit chan struct{}
@@ -64,7 +60,7 @@ func (bw *Writer) loop(tick <-chan time.Time) {
 	for {
 		select {
 		case <-tick:
-			bw.flush()
+			bw.Flush()
 		case <-bw.quit:
 			return
 		}
@@ -91,41 +87,33 @@ func (bw *Writer) Write(p []byte) (int, error) {
 	full := len(bw.buf) >= FlushBytes
 	bw.mu.Unlock()
 	if full {
-		bw.flush()
+		bw.Flush()
 	}
 	return len(p), nil
 }
 
-// Flush writes the batch now.
+// Flush writes the batch now and reports the first write error, if any.
 func (bw *Writer) Flush() error {
-	bw.flush()
-	bw.mu.Lock()
-	defer bw.mu.Unlock()
-	return bw.err
-}
-
-func (bw *Writer) flush() {
 	bw.flushMu.Lock()
 	defer bw.flushMu.Unlock()
 	bw.mu.Lock()
-	batch := bw.buf
+	batch, err := bw.buf, bw.err
 	bw.buf = bw.spare[:0]
-	failed := bw.err != nil
 	bw.mu.Unlock()
-	if len(batch) == 0 || failed {
-		bw.spare = batch
-		return
-	}
-	_, err := bw.w.Write(batch)
 	bw.spare = batch
+	if len(batch) == 0 || err != nil {
+		return err
+	}
+	if _, err = bw.w.Write(batch); err != nil {
+		err = fmt.Errorf("write log: %w", err)
+		bw.mu.Lock()
+		bw.err = err
+		bw.mu.Unlock()
+	}
 	if cap(bw.spare) > 4*FlushBytes {
 		bw.spare = nil // after a burst, do not keep a huge buffer
 	}
-	if err != nil {
-		bw.mu.Lock()
-		bw.err = fmt.Errorf("write log: %w", err)
-		bw.mu.Unlock()
-	}
+	return err
 }
 
 // Close writes what is left and stops the flushing; it does not close the

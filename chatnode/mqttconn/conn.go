@@ -1,11 +1,9 @@
 // Package mqttconn is the chat node's network connection under paho: it
-// reads through a buffer and coalesces writes. paho reads every packet in
-// three or more small reads and writes every packet, each PUBACK included,
-// with a write system call of its own; at a thousand deliveries a second
-// those system calls were a large share of a node's CPU. Conn keeps the
-// latency: a write goes out at once when the connection is idle, and only
-// what arrives while a write is in progress waits, to go out together in the
-// next one.
+// reads through a buffer and coalesces writes, because paho reads each
+// packet in several small reads and writes each packet (every PUBACK too)
+// with a system call of its own, a large share of a busy node's CPU. A
+// write to an idle connection goes out at once; only what arrives during a
+// write waits, to go out together in the next one.
 package mqttconn
 
 import (
@@ -26,27 +24,23 @@ const MaxPending = 1 << 20
 // readBuffer is the read buffer: several small MQTT packets per read.
 const readBuffer = 32 << 10
 
-// AckDelay is how long Open's connections hold a PUBACK back so that it
-// goes out with other bytes. A PUBACK only tells the broker it may forget
-// a message the node has already taken in: holding it costs no delivery
-// latency, and at a thousand deliveries a second it turns about five
-// acknowledgements into one write (and the broker reads them at once).
-// Anything else written (a PUBLISH, a PINGREQ) takes the held ones along
-// at once. Which writes wait, and how many at most, is package ackhold's
-// rule, the broker's too.
+// AckDelay is how long Open's connections hold a PUBACK back to go out
+// with other bytes. A PUBACK only lets the broker forget a message the
+// node already has, so holding it costs no delivery latency, and at a
+// thousand deliveries a second it makes about five acknowledgements one
+// write. Any other write takes the held ones along at once; which writes
+// wait, and how many, is package ackhold's rule (the broker's too).
 const AckDelay = 5 * time.Millisecond
 
-// closeFlushTimeout bounds how long Close waits for pending bytes (a
-// DISCONNECT, say) to be written.
+// closeFlushTimeout bounds how long Close waits to write what is pending.
 const closeFlushTimeout = time.Second
 
 // Conn wraps a net.Conn: Read goes through a buffer (one reader at a time,
 // as paho reads), Write copies into a pending buffer that one flusher
-// goroutine writes out. A write error is returned by the next Write and by
-// Close. A write deadline applies to the flusher's next write, not to Write,
-// which returns once its bytes are pending; the flusher sets it on the
-// wrapped connection itself, because a WebSocket connection does not allow
-// setting it during a write.
+// goroutine writes out; a write error comes back from the next Write and
+// from Close. A write deadline applies to the flusher's next write, set by
+// the flusher itself, because a WebSocket connection refuses it during a
+// write.
 type Conn struct {
 	net.Conn
 	r    *bufio.Reader
@@ -54,9 +48,9 @@ type Conn struct {
 	quit chan struct{} // closed by Close
 	done chan struct{} // closed when the flusher has stopped
 
-	// mu guards pending, spare, err, closed and the write deadline; the
-	// flusher never holds it across a write to the network. space is
-	// signalled (with mu) when pending shrinks or err is set.
+	// mu guards space through ackTimer; no other lock is taken under it,
+	// and it is never held across a write to the network. space is
+	// signalled when pending shrinks or err is set.
 	mu          sync.Mutex
 	space       *sync.Cond
 	pending     []byte
@@ -77,12 +71,9 @@ type Conn struct {
 // stopper is the part of *time.Timer a Conn uses.
 type stopper interface{ Stop() bool }
 
-// Wrap returns c with buffered reads and coalesced writes; every write,
-// PUBACKs included, goes out at once. Close the returned Conn, not c.
-func Wrap(c net.Conn) *Conn { return WrapHoldingAcks(c, 0) }
-
-// WrapHoldingAcks is Wrap, with PUBACKs held back up to ackDelay to go out
-// with other bytes (see AckDelay).
+// WrapHoldingAcks returns c with buffered reads and coalesced writes,
+// PUBACKs held back up to ackDelay (0: never) to go out with other bytes
+// (see AckDelay). Close the returned Conn, not c.
 func WrapHoldingAcks(c net.Conn, ackDelay time.Duration) *Conn {
 	return wrap(c, ackDelay, func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) })
 }
@@ -183,8 +174,7 @@ func (c *Conn) flusher() {
 	}
 }
 
-// writePending writes everything pending, batch by batch; false after a
-// failed write.
+// writePending writes everything pending; false after a failed write.
 func (c *Conn) writePending() bool {
 	for {
 		c.mu.Lock()

@@ -75,7 +75,7 @@ func write(t *testing.T, c *Conn, s string) {
 // once; what arrives during that write goes out in one write after it.
 func TestWritesCoalesceWhileOneIsInProgress(t *testing.T) {
 	g := newGated()
-	c := Wrap(g)
+	c := WrapHoldingAcks(g, 0)
 	write(t, c, "first")
 	if p := g.next(t); string(p) != "first" {
 		t.Fatalf("first write %q", p)
@@ -101,7 +101,7 @@ func TestWritesCoalesceWhileOneIsInProgress(t *testing.T) {
 // TestCloseWritesPending: Close writes what is pending before it closes.
 func TestCloseWritesPending(t *testing.T) {
 	g := newGated()
-	c := Wrap(g)
+	c := WrapHoldingAcks(g, 0)
 	write(t, c, "x")
 	g.next(t)
 	write(t, c, "DISCONNECT")
@@ -126,7 +126,7 @@ func TestCloseWritesPending(t *testing.T) {
 // TestWriteErrorReported: a failed write fails the next Write and Close.
 func TestWriteErrorReported(t *testing.T) {
 	g := newGated()
-	c := Wrap(g)
+	c := WrapHoldingAcks(g, 0)
 	write(t, c, "x")
 	g.next(t)
 	write(t, c, "blocked") // pending behind the failing write
@@ -145,7 +145,7 @@ func TestWriteErrorReported(t *testing.T) {
 // returns the error (it is reported once the flusher recorded it).
 func TestWriteErrorReportedByWrite(t *testing.T) {
 	g := newGated()
-	c := Wrap(g)
+	c := WrapHoldingAcks(g, 0)
 	t.Cleanup(func() {
 		if err := c.Close(); err == nil {
 			t.Error("close after a failed write: no error")
@@ -164,7 +164,7 @@ func TestWriteErrorReportedByWrite(t *testing.T) {
 // for the flusher, and all bytes arrive in order.
 func TestWriteBlocksAtMaxPending(t *testing.T) {
 	g := newGated()
-	c := Wrap(g)
+	c := WrapHoldingAcks(g, 0)
 	write(t, c, "x")
 	g.next(t)
 	big := strings.Repeat("b", MaxPending)
@@ -215,12 +215,12 @@ func TestRoundTripTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := Wrap(raw)
+	client := WrapHoldingAcks(raw, 0)
 	srv, ok := <-accepted
 	if !ok {
 		t.Fatal("accept failed")
 	}
-	server := Wrap(srv)
+	server := WrapHoldingAcks(srv, 0)
 	t.Cleanup(func() { server.Close() })
 	const writers, each, size = 8, 200, 100
 	var wg sync.WaitGroup

@@ -140,10 +140,10 @@ func TestCloseWritesHeldAcks(t *testing.T) {
 	}
 }
 
-// TestWrapWritesAcksAtOnce: Wrap holds nothing.
+// TestWrapWritesAcksAtOnce: with no ack delay nothing is held.
 func TestWrapWritesAcksAtOnce(t *testing.T) {
 	g := newGated()
-	c := Wrap(g)
+	c := WrapHoldingAcks(g, 0)
 	t.Cleanup(func() { closeReleasing(t, c, g) })
 	write(t, c, puback(9))
 	if p := g.next(t); string(p) != puback(9) {

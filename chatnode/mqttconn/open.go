@@ -13,11 +13,10 @@ import (
 )
 
 // Open is a paho OpenConnectionFunc (ClientOptions.SetCustomOpenConnectionFn):
-// it opens the connection for the broker URL as paho itself does for the
-// schemes a node accepts (tcp, mqtt, ssl, tls, mqtts, ws, wss; without
-// paho's proxy-from-environment support) and wraps it in a Conn that holds
-// PUBACKs back up to AckDelay. A plain
-// TCP connection reads and writes with raw system calls (package rawsock).
+// it dials the broker URL as paho does for the schemes a node accepts
+// (without paho's proxy-from-environment support) and wraps the connection
+// in a Conn holding PUBACKs up to AckDelay; plain TCP also goes through
+// package rawsock.
 func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	dialer := o.Dialer
 	if dialer == nil {

@@ -1,9 +1,7 @@
-// Package nodelog is the schema of the chat node's JSON-lines log: the event
-// names, the field names and the record the analysis tool decodes. It is the
-// contract between the node (which writes the lines) and the analysis (which
-// reads them), apart from the wire protocol (broker/wire), which the broker
-// speaks and these names are no part of. Renaming a name is a breaking change
-// for every log already written.
+// Package nodelog is the schema of the chat node's JSON-lines log: the
+// event names, the field names and the record the analysis tool decodes.
+// It is the contract between the node and the analysis (the wire protocol
+// is broker/wire's): renaming a name breaks every log already written.
 package nodelog
 
 // Log event names. Chat nodes write one JSON object per line; the "event"
@@ -103,6 +101,9 @@ const (
 const (
 	ViaLive = "live" // routed by the broker as it was published
 	ViaSync = "sync" // recovered from the broker's room log by catch-up
+	// ViaHistory marks a message shown as history (on join or /history):
+	// sent before this node joined, so the analysis expects no delivery.
+	ViaHistory = "history"
 )
 
 // Values of FieldPhase for EventFault.
@@ -146,8 +147,3 @@ type Record struct {
 	Error          string `json:"error"`
 	SessionPresent bool   `json:"session_present"`
 }
-
-// ViaHistory marks messages shown as a room's history (on join or /history):
-// sent before this node joined, so the analysis does not count them as
-// expected deliveries.
-const ViaHistory = "history"

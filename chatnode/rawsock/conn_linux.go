@@ -23,7 +23,11 @@ type conn struct {
 	rc syscall.RawConn
 }
 
-func wrap(c net.Conn) net.Conn {
+// Wrap returns c reading and writing with raw system calls when c is a
+// socket the runtime's network poller manages (a *net.TCPConn, say);
+// otherwise c itself (a TLS or WebSocket connection, a net.Pipe). The
+// returned connection has c's errors, deadlines and Close.
+func Wrap(c net.Conn) net.Conn {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return c
@@ -35,9 +39,8 @@ func wrap(c net.Conn) net.Conn {
 	return &conn{Conn: c, rc: rc}
 }
 
-// ioOp is one Read's or Write's callback for the RawConn, with its
-// arguments and results. Ops are reused through readOps and writeOps, with
-// their callbacks bound once, so that a read or write allocates nothing.
+// ioOp is one Read's or Write's RawConn callback with its arguments and
+// results; pooled with the callback bound once, so I/O allocates nothing.
 type ioOp struct {
 	p     []byte
 	n     int
@@ -83,16 +86,22 @@ func (op *ioOp) write(fd uintptr) bool {
 	return true
 }
 
-// runOp runs an op from pool over p through run (the RawConn's Read or
-// Write) and returns its count, errno and error.
-func runOp(pool *sync.Pool, p []byte, run func(func(uintptr) bool) error) (int, syscall.Errno, error) {
+// runOp runs a pooled op over p through run (the RawConn's Read or Write)
+// and returns its count and its error, wrapped as the net package does.
+func (c *conn) runOp(name string, pool *sync.Pool, p []byte, run func(func(uintptr) bool) error) (int, error) {
 	op := pool.Get().(*ioOp)
 	op.p, op.n, op.errno = p, 0, 0
 	err := run(op.call)
 	n, errno := op.n, op.errno
 	op.p = nil // the pool keeps no caller's buffer
 	pool.Put(op)
-	return n, errno, err
+	if err == nil && errno != 0 {
+		err = os.NewSyscallError(name, errno)
+	}
+	if err != nil {
+		return n, c.opError(name, err)
+	}
+	return n, nil
 }
 
 // Read reads into p once the socket has data, as net.Conn's Read does:
@@ -101,14 +110,11 @@ func (c *conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, errno, err := runOp(&readOps, p, c.rc.Read)
-	if err == nil && errno != 0 {
-		err = os.NewSyscallError("read", errno)
-	}
-	if err != nil {
-		return 0, c.opError("read", err)
-	}
-	if n == 0 {
+	n, err := c.runOp("read", &readOps, p, c.rc.Read)
+	switch {
+	case err != nil:
+		return 0, err
+	case n == 0:
 		return 0, io.EOF
 	}
 	return n, nil
@@ -116,22 +122,11 @@ func (c *conn) Read(p []byte) (int, error) {
 
 // Write writes all of p, waiting for the socket to take more as often as
 // it takes, as net.Conn's Write does: fewer bytes only with an error.
-func (c *conn) Write(p []byte) (int, error) {
-	n, errno, err := runOp(&writeOps, p, c.rc.Write)
-	if err == nil && errno != 0 {
-		err = os.NewSyscallError("write", errno)
-	}
-	if err != nil {
-		return n, c.opError("write", err)
-	}
-	return n, nil
-}
+func (c *conn) Write(p []byte) (int, error) { return c.runOp("write", &writeOps, p, c.rc.Write) }
 
-// opError wraps err as the net package does, so callers' checks
-// (errors.Is(err, net.ErrClosed), os.ErrDeadlineExceeded, net.Error's
-// Timeout) see what they would see without the wrapper. RawConn's own
-// errors come wrapped as "raw-read" or "raw-write"; the wrapping is
-// replaced.
+// opError wraps err as the net package does (replacing RawConn's
+// "raw-read"/"raw-write" wrapping), so callers' checks for net.ErrClosed,
+// os.ErrDeadlineExceeded or Timeout see what a plain connection gives.
 func (c *conn) opError(op string, err error) error {
 	var oe *net.OpError
 	if errors.As(err, &oe) {

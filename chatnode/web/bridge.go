@@ -68,33 +68,28 @@ func (t *tab) pushHello() {
 	t.out.push(outFrame{T: frameHello, User: t.login.user, Device: t.s.ClientID(), Rooms: t.s.Rooms(), MaxBody: t.srv.cfg.Limits.MaxBody})
 }
 
-// pushPresence sends who is online, overall and in each joined room.
+// pushPresence sends who is online, overall and in each joined room; the
+// tab's own user while connected, as its presence may still be on its way.
 func (t *tab) pushPresence() {
-	me := t.login.user
-	online := t.s.Who("")
-	f := outFrame{T: framePresence, Online: withMe(online, me, t.s.Connected()), InRoom: map[string][]string{}}
+	me, connected := t.login.user, t.s.Connected()
+	who := func(room string) []string {
+		users := t.s.Who(room)
+		if !connected || slices.Contains(users, me) {
+			return users
+		}
+		return append(users, me)
+	}
+	f := outFrame{T: framePresence, Online: who(""), InRoom: map[string][]string{}}
 	for _, r := range t.s.Rooms() {
-		f.InRoom[r] = withMe(t.s.Who(r), me, t.s.Connected())
+		f.InRoom[r] = who(r)
 	}
 	t.out.push(f)
 }
 
-// withMe adds me to users while connected: the tab's own presence may
-// still be on its way back.
-func withMe(users []string, me string, connected bool) []string {
-	if !connected || slices.Contains(users, me) {
-		return users
-	}
-	return append(users, me)
-}
-
 // readLoop serves the page's requests until the WebSocket ends or ctx ends.
 func (t *tab) readLoop(ctx context.Context) {
-	stop := context.AfterFunc(ctx, func() {
-		if err := t.conn.SetReadDeadline(time.Now()); err != nil {
-			return // the connection is closed already
-		}
-	})
+	// A failure means the connection is closed already.
+	stop := context.AfterFunc(ctx, func() { _ = t.conn.SetReadDeadline(time.Now()) })
 	defer stop()
 	if err := t.conn.SetReadDeadline(time.Now().Add(pongWait)); err != nil {
 		return

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"maps"
 	"sync"
 	"time"
 )
@@ -51,10 +52,6 @@ type limiterSet struct {
 // maxLimiterKeys is the size past which full buckets are dropped.
 const maxLimiterKeys = 10000
 
-func newLimiterSet(rate float64, burst int, now func() time.Time) *limiterSet {
-	return &limiterSet{rate: rate, burst: burst, now: now, buckets: map[string]*bucket{}}
-}
-
 // allow spends one of key's tokens if it has one.
 func (l *limiterSet) allow(key string) bool {
 	l.mu.Lock()
@@ -63,11 +60,7 @@ func (l *limiterSet) allow(key string) bool {
 	b := l.buckets[key]
 	if b == nil {
 		if len(l.buckets) >= maxLimiterKeys {
-			for k, o := range l.buckets {
-				if o.full(now) {
-					delete(l.buckets, k)
-				}
-			}
+			maps.DeleteFunc(l.buckets, func(_ string, o *bucket) bool { return o.full(now) })
 		}
 		b = newBucket(l.rate, l.burst, now)
 		l.buckets[key] = b

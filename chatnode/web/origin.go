@@ -18,12 +18,11 @@ const (
 )
 
 // sameOrigin reports whether a request comes from the page this node
-// serves: its Origin header names this host (with this node's scheme) or
-// one of AllowOrigins. A request without Origin (not sent by a browser
-// script, e.g. curl) is let through for plain requests, but a WebSocket
-// upgrade must carry one: browsers always send it there, and it is the
-// only defence of a WebSocket against other sites (cookies go along on
-// cross-site WebSocket handshakes in older browsers).
+// serves: its Origin names this host and scheme, or one of AllowOrigins.
+// A plain request without Origin (curl) passes, but a WebSocket upgrade
+// must carry one: browsers always send it there, and it is a WebSocket's
+// only defence against other sites, whose handshakes carry cookies in
+// older browsers.
 func (s *Server) sameOrigin(r *http.Request) bool {
 	o := r.Header.Get("Origin")
 	if o == "" {

@@ -73,22 +73,18 @@ type inFrame struct {
 // it (direct messages do not come back to their sender).
 const viaSent = "sent"
 
-// convOf is the page's conversation key of a session message.
-func convOf(me string, m session.Message) string {
-	if !m.Private {
-		return "#" + m.Env.Room
-	}
-	if m.Env.From == me {
-		return "@" + m.Env.To
-	}
-	return "@" + m.Env.From
-}
-
+// newMsgFrame is session message m as the page of user me shows it.
 func newMsgFrame(me string, m session.Message) *msgFrame {
-	kind := m.Env.Kind
-	if kind != wire.KindAction {
-		kind = ""
-	}
-	return &msgFrame{ID: m.Env.ID, Conv: convOf(me, m), From: m.Env.From, Kind: kind, Body: m.Env.Body,
+	f := &msgFrame{ID: m.Env.ID, Conv: "#" + m.Env.Room, From: m.Env.From, Body: m.Env.Body,
 		RoomSeq: m.Env.RoomSeq, SentNS: m.Env.SentNS, Via: m.Via}
+	switch {
+	case m.Private && m.Env.From == me:
+		f.Conv = "@" + m.Env.To
+	case m.Private:
+		f.Conv = "@" + m.Env.From
+	}
+	if m.Env.Kind == wire.KindAction {
+		f.Kind = wire.KindAction
+	}
+	return f
 }

@@ -14,10 +14,9 @@ import (
 const keepDirsPerUser = 2
 
 // pruneDirs removes the least recently used state dirs of user beyond
-// keep, never one of an open tab. It runs under t.mu, so no tab of user
-// opens meanwhile (each open tab is in t.open from before its session
-// takes its dir until after it let go). The broker's session of a removed
-// device expires after the broker's session expiry.
+// keep, never one of an open tab: it runs under t.mu, and an open tab is
+// in t.open from before its session takes its dir until after it let go.
+// The broker's session of a removed device expires in its own time.
 func (t *tabs) pruneDirs(root, user string, keep int) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()

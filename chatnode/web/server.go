@@ -1,9 +1,8 @@
-// Package web is the browser face of a chat node (`chatnode web`): it serves
-// one embedded page and bridges every signed-in browser tab to its own
-// session.Session over a WebSocket, so rooms, DMs, presence, history,
-// catch-up, dedup and ordering are the Go session code, not a second
-// implementation in JavaScript. docs/web.md describes the design and the
-// security settings.
+// Package web is the browser face of a chat node (`chatnode web`): it
+// serves one embedded page and bridges each signed-in tab to its own
+// session.Session over a WebSocket, so the chat logic is the Go session
+// code, not a second implementation in JavaScript. docs/web.md describes
+// the design and the security settings.
 package web
 
 import (
@@ -24,17 +23,16 @@ var staticFiles embed.FS
 
 // Config is what the web node needs besides the HTTP listener itself.
 type Config struct {
-	// Node is the template of every tab's session: broker, timeouts,
-	// window, history. User, Nick, Password and Rooms are set per tab from
-	// the sign-in; Node.StateDir holds one state dir per tab:
+	// Node is the template of every tab's session; user, password and
+	// rooms come from the sign-in, and each tab's state dir is
 	// <StateDir>/<user>/<tab>.
 	Node config.Node
 	// Users are the accounts of the users file; sign-in checks them with bcrypt.
 	Users []config.User
 	// TLS is true when the listener serves HTTPS: cookies are Secure then.
 	TLS bool
-	// AllowOrigins are extra origins (scheme://host:port) allowed besides
-	// the page's own, e.g. behind a proxy that rewrites Host.
+	// AllowOrigins are extra page origins (scheme://host:port), e.g.
+	// behind a proxy that rewrites Host.
 	AllowOrigins []string
 	Limits       Limits
 	// Now is the clock (time.Now when nil); tests drive it.
@@ -43,16 +41,16 @@ type Config struct {
 
 // Limits bound what one browser or all of them may cost the node.
 type Limits struct {
-	// MaxTabs and MaxTabsPerUser bound the open tabs (each one is an MQTT
-	// connection and a state dir in use).
+	// MaxTabs and MaxTabsPerUser bound the open tabs, each an MQTT
+	// connection and a state dir in use.
 	MaxTabs, MaxTabsPerUser int
 	// MaxBody is the longest message text in bytes.
 	MaxBody int
 	// SendRate and SendBurst bound the messages one tab sends (per second).
 	SendRate  float64
 	SendBurst int
-	// SignInPerMinute and SignInBurst bound the sign-in attempts from one address
-	// (per minute), so passwords cannot be guessed at bcrypt speed.
+	// SignInPerMinute and SignInBurst bound the sign-in attempts from one
+	// address, so passwords cannot be guessed at bcrypt speed.
 	SignInPerMinute float64
 	SignInBurst     int
 	// SessionTTL is how long a sign-in lasts.
@@ -101,9 +99,9 @@ func New(cfg Config, log *logrus.Entry) (*Server, error) {
 	s := &Server{
 		cfg:    cfg,
 		log:    log,
-		logins: newLogins(cfg.Limits.SessionTTL, cfg.Limits.MaxLogins, cfg.Now),
+		logins: &logins{ttl: cfg.Limits.SessionTTL, max: cfg.Limits.MaxLogins, now: cfg.Now, byHash: map[[32]byte]*login{}},
 		tabs:   newTabs(cfg.Limits.MaxTabs, cfg.Limits.MaxTabsPerUser),
-		signin: newLimiterSet(cfg.Limits.SignInPerMinute/60, cfg.Limits.SignInBurst, cfg.Now),
+		signin: &limiterSet{rate: cfg.Limits.SignInPerMinute / 60, burst: cfg.Limits.SignInBurst, now: cfg.Now, buckets: map[string]*bucket{}},
 		users:  map[string]config.User{},
 		mux:    http.NewServeMux(),
 	}
@@ -137,6 +135,4 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Close ends every open tab (its session says offline and saves its state)
 // and waits for them.
-func (s *Server) Close() {
-	s.tabs.closeAll()
-}
+func (s *Server) Close() { s.tabs.closeAll() }

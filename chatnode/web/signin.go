@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"maps"
 	"mime"
 	"net"
 	"net/http"
@@ -41,10 +42,6 @@ type logins struct {
 	byHash map[[32]byte]*login
 }
 
-func newLogins(ttl time.Duration, max int, now func() time.Time) *logins {
-	return &logins{ttl: ttl, max: max, now: now, byHash: map[[32]byte]*login{}}
-}
-
 // errTooManyLogins is returned when the node holds its maximum of sign-ins.
 var errTooManyLogins = errors.New("too many people are signed in to this node; try again later")
 
@@ -59,11 +56,7 @@ func (l *logins) add(lg *login) (string, error) {
 	defer l.mu.Unlock()
 	now := l.now()
 	if len(l.byHash) >= l.max {
-		for h, o := range l.byHash {
-			if now.After(o.expires) {
-				delete(l.byHash, h)
-			}
-		}
+		maps.DeleteFunc(l.byHash, func(_ [32]byte, o *login) bool { return now.After(o.expires) })
 		if len(l.byHash) >= l.max {
 			return "", errTooManyLogins
 		}
@@ -98,11 +91,9 @@ func (l *logins) remove(token string) {
 	delete(l.byHash, sha256.Sum256([]byte(token)))
 }
 
-// decoyHash is a bcrypt hash of a random password, compared against when
-// the user does not exist, so a wrong name costs as much time as a wrong
-// password and names cannot be probed. It is made on first use: at cost 10
-// it takes tens of milliseconds of CPU, which every node start (bench,
-// interactive, --help) would otherwise pay for a web page it may not serve.
+// decoyHash is a bcrypt hash of a random password, compared against for an
+// unknown user, so names cannot be probed by timing. It is made on first
+// use: tens of milliseconds of CPU every node start would otherwise pay.
 var decoyHash = sync.OnceValue(func() []byte {
 	h, err := bcrypt.GenerateFromPassword([]byte(rand.Text()), bcrypt.DefaultCost)
 	if err != nil { // only for passwords over 72 bytes; rand.Text is 26
@@ -113,11 +104,6 @@ var decoyHash = sync.OnceValue(func() []byte {
 
 // maxSignInBody bounds the sign-in request.
 const maxSignInBody = 4096
-
-type signInRequest struct {
-	User     string `json:"user"`
-	Password string `json:"password"`
-}
 
 // handleSignIn checks a user and password against the users file (bcrypt)
 // and sets the session cookie.
@@ -132,7 +118,10 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusTooManyRequests, "too many sign-in attempts from your address; wait a minute and try again")
 		return
 	}
-	var req signInRequest
+	var req struct {
+		User     string `json:"user"`
+		Password string `json:"password"`
+	}
 	body := http.MaxBytesReader(w, r.Body, maxSignInBody)
 	if err := json.NewDecoder(body).Decode(&req); err != nil {
 		var tooBig *http.MaxBytesError
@@ -231,13 +220,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	b, err := json.Marshal(v)
-	if err != nil {
-		return
-	}
-	if _, err := w.Write(append(b, '\n')); err != nil {
-		return // the client went away
-	}
+	_ = json.NewEncoder(w).Encode(v) // fails only when the client went away
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // tabKey names one tab's device: its user and the tab id the page keeps in
@@ -30,7 +31,7 @@ type tabSlot struct {
 	done   chan struct{}
 	// takenOver is set (before cancel) when a newer connection of the same
 	// tab replaced this one.
-	takenOver bool
+	takenOver atomic.Bool
 }
 
 var (
@@ -64,7 +65,7 @@ func (t *tabs) acquire(ctx context.Context, key tabKey, lg *login, cancel contex
 			t.mu.Unlock()
 			return slot, nil
 		}
-		old.takenOver = true
+		old.takenOver.Store(true)
 		t.mu.Unlock()
 		old.cancel()
 		select {
@@ -90,13 +91,6 @@ func (t *tabs) checkLimits(user string) error {
 		return fmt.Errorf("%w: %s has %d tabs open, the most one user may; close one and reload", errTooManyTabs, user, n)
 	}
 	return nil
-}
-
-// wasTakenOver reports whether a newer connection replaced slot.
-func (t *tabs) wasTakenOver(slot *tabSlot) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return slot.takenOver
 }
 
 // release frees slot once its session is closed.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/sirupsen/logrus"
 
 	"github.com/distchat/distchat/chatnode/nodelog"
 	"github.com/distchat/distchat/chatnode/session"
@@ -26,9 +27,8 @@ const (
 	pingPeriod = pongWait / 2
 )
 
-// handleWS opens a tab (fromPage has checked the Origin): it checks the
-// cookie, upgrades to a WebSocket and runs the tab's own device session
-// until either side ends.
+// handleWS opens a tab (fromPage has checked the Origin): a WebSocket and
+// the tab's own device session, until either side ends.
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	lg, ok := s.loginOf(r)
 	if !ok {
@@ -68,7 +68,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.tabs.release(slot)
 	if err := s.tabs.pruneDirs(s.cfg.Node.StateDir, lg.user, keepDirsPerUser*s.cfg.Limits.MaxTabsPerUser); err != nil {
-		s.log.WithField(nodelog.FieldEvent, eventTab).WithField(nodelog.FieldError, err.Error()).Warn("prune the state dirs of closed tabs")
+		t.logErr(err).Warn("prune the state dirs of closed tabs")
 	}
 	t.run(ctx, cancel, slot)
 }
@@ -90,9 +90,8 @@ type tab struct {
 	fillOnce sync.Once
 }
 
-// run builds and starts the tab's session, then serves the tab until the
-// page leaves, the session is refused, or ctx ends (sign-out, shutdown,
-// takeover by a newer connection of the same tab).
+// run serves the tab's session until the page leaves, the session is
+// refused, or ctx ends (sign-out, shutdown, takeover by a newer connection).
 func (t *tab) run(ctx context.Context, cancel context.CancelFunc, slot *tabSlot) {
 	cfg := t.srv.cfg.Node
 	cfg.Nick, cfg.User, cfg.Password = t.login.user, t.login.user, t.login.password
@@ -128,7 +127,7 @@ func (t *tab) run(ctx context.Context, cancel context.CancelFunc, slot *tabSlot)
 	cctx, ccancel := context.WithTimeout(context.Background(), cfg.ConnectTimeout)
 	n := s.Close(cctx)
 	ccancel()
-	if t.srv.tabs.wasTakenOver(slot) {
+	if slot.takenOver.Load() {
 		t.closeWith(websocket.ClosePolicyViolation, "taken-over")
 	} else {
 		t.closeWith(websocket.CloseNormalClosure, "bye")
@@ -140,7 +139,7 @@ func (t *tab) run(ctx context.Context, cancel context.CancelFunc, slot *tabSlot)
 func (t *tab) fatal(code, text string) {
 	if err := t.conn.SetWriteDeadline(time.Now().Add(writeWait)); err == nil {
 		if err := t.conn.WriteJSON(outFrame{T: frameFatal, Code: code, Text: text}); err != nil {
-			t.srv.log.WithField(nodelog.FieldEvent, eventTab).WithField(nodelog.FieldError, err.Error()).Debug("tell the page its tab ends")
+			t.logErr(err).Debug("tell the page its tab ends")
 		}
 	}
 	t.closeWith(websocket.CloseNormalClosure, code)
@@ -149,16 +148,20 @@ func (t *tab) fatal(code, text string) {
 func (t *tab) closeWith(code int, reason string) {
 	msg := websocket.FormatCloseMessage(code, reason)
 	if err := t.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)); err != nil {
-		t.srv.log.WithField(nodelog.FieldEvent, eventTab).WithField(nodelog.FieldError, err.Error()).Debug("close frame")
+		t.logErr(err).Debug("close frame")
 	}
 	if err := t.conn.Close(); err != nil {
-		t.srv.log.WithField(nodelog.FieldEvent, eventTab).WithField(nodelog.FieldError, err.Error()).Debug("close websocket")
+		t.logErr(err).Debug("close websocket")
 	}
 }
 
+// logErr is the tab's log entry for a failure of its own.
+func (t *tab) logErr(err error) *logrus.Entry {
+	return t.srv.log.WithFields(logrus.Fields{nodelog.FieldEvent: eventTab, nodelog.FieldError: err.Error()})
+}
+
 // writeLoop is the one goroutine writing to the WebSocket: queued frames
-// and pings. It returns when the page is gone, the queue overflowed, or ctx
-// ends.
+// and pings, until the page is gone, the queue overflowed, or ctx ends.
 func (t *tab) writeLoop(ctx context.Context) {
 	ping := time.NewTicker(pingPeriod)
 	defer ping.Stop()

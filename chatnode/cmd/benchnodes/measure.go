@@ -80,9 +80,8 @@ func measure(ctx context.Context, p params) (result, error) {
 	if err := broker.Start(); err != nil {
 		return result{}, fmt.Errorf("start broker: %w", err)
 	}
-	brokerDone := false
 	defer func() {
-		if !brokerDone {
+		if broker.ProcessState == nil { // not waited for: stop it
 			broker.Process.Kill()
 			broker.Wait()
 		}
@@ -100,7 +99,6 @@ func measure(ctx context.Context, p params) (result, error) {
 	if err := broker.Process.Signal(syscall.SIGTERM); err != nil {
 		return res, fmt.Errorf("stop broker: %w", err)
 	}
-	brokerDone = true
 	if err := broker.Wait(); err != nil {
 		return res, fmt.Errorf("broker: %w", err)
 	}
@@ -157,13 +155,10 @@ func runNodes(ctx context.Context, p params, url, dir string) (result, error) {
 	return res, errors.Join(errs...)
 }
 
-// phase is how far node i's send schedule is shifted: the nodes' sends
-// spread evenly over one send interval. Chat nodes start sending when they
-// see their peers online, each at its own moment, so their sends fall at
-// unrelated times and each delivery wakes its receivers on its own; bare
-// paho nodes started on one schedule would send together, and a receiver
-// would take ten deliveries in one wake-up, a lighter load than the one
-// the floor is for.
+// phase is how far node i's send schedule is shifted, spreading the
+// nodes' sends evenly over one interval: chat nodes start at unrelated
+// moments, so each delivery wakes its receivers on its own, while bare
+// paho nodes on one schedule would send together, a lighter load.
 func (p params) phase(i int) time.Duration {
 	if p.rate <= 0 || p.nodes <= 0 {
 		return 0

@@ -33,14 +33,13 @@ type pahoNode struct {
 	size, peers    int
 	duration       time.Duration
 	startAt        time.Time
-	linger         time.Duration
 	mu             sync.Mutex // guards latencies, sent and received (paho's router calls the handler)
 	latencies      []time.Duration
 	sent, received int
 }
 
 func runPahoNode(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	n := &pahoNode{linger: 10 * time.Second}
+	var n pahoNode
 	fs := flag.NewFlagSet("benchnodes "+pahoNodeArg, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&n.broker, "broker", "", "broker URL")
@@ -91,7 +90,7 @@ func (n *pahoNode) run(ctx context.Context) error {
 	}
 	select {
 	case <-all:
-	case <-time.After(n.linger):
+	case <-time.After(10 * time.Second): // at most, as a chat node's -linger
 	case <-ctx.Done():
 		return ctx.Err()
 	}
