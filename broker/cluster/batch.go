@@ -15,13 +15,12 @@ import (
 	"github.com/nats-io/nuid"
 )
 
-// JetStream's atomic batch publish (NATS 2.12 and later; the streams allow
-// it, ensureStream): messages carrying one batch id and consecutive batch
-// sequences are held by the stream's leader until the one marked commit,
-// then checked and proposed together, one round of agreement, and stored
-// all or none. Only the batch's first message carries the expected last
-// record of the conversation: the fence that makes a deposed sequencer's
-// batch fail, since nothing else is stored on the subject in between.
+// JetStream's atomic batch publish (NATS 2.12+, allowed by ensureStream):
+// messages of one batch id and consecutive batch sequences are held by the
+// stream's leader until the commit, then stored all or none in one round
+// of agreement. Only the first carries the conversation's expected last
+// record: the fence that fails a deposed sequencer's batch, since nothing
+// else is stored on the subject in between.
 const (
 	hdrBatchID     = "Nats-Batch-Id"
 	hdrBatchSeq    = "Nats-Batch-Sequence"
@@ -35,10 +34,9 @@ type batchRecord struct {
 	msgID string
 }
 
-// appendBatch stores batch (appends of conv waiting together, oldest
-// first) and hands each append its result. More than one go as one atomic
-// batch; when JetStream refuses that for any reason but a newer last
-// record (a resend it already holds, no leader answering), they are
+// appendBatch stores batch (conv's waiting appends, oldest first) and
+// hands each append its result. More than one go as one atomic batch; when
+// JetStream refuses it for any reason but a newer last record, they are
 // appended one at a time, each with its message id, so a record the batch
 // did store is recognised as a duplicate.
 func (s *LogStore) appendBatch(conv string, part *partition, batch []*pendingAppend) {
@@ -50,9 +48,9 @@ func (s *LogStore) appendBatch(conv string, part *partition, batch []*pendingApp
 	}
 }
 
-// appendAtomic appends batch as one atomic batch, retrying while a record
-// of another sequencer gets there first. It returns the appends still to
-// be made one at a time (none when each has its result).
+// appendAtomic appends batch atomically, retrying while another
+// sequencer's record gets there first, and returns the appends still to be
+// made one at a time.
 func (s *LogStore) appendAtomic(conv string, part *partition, batch []*pendingAppend) []*pendingAppend {
 	t := s.tail(conv)
 	deadline := time.Now().Add(s.timeout)
@@ -97,8 +95,8 @@ func (s *LogStore) appendAtomic(conv string, part *partition, batch []*pendingAp
 	return batch
 }
 
-// encodeBatch encodes batch's records as room_seq after+1 onwards. An
-// append whose encoding fails gets that error and is left out.
+// encodeBatch encodes batch as room_seq after+1 onwards, leaving out (and
+// failing) an append whose encoding fails.
 func encodeBatch(conv string, after uint64, batch []*pendingAppend) []batchRecord {
 	recs := make([]batchRecord, 0, len(batch))
 	for _, p := range batch {
@@ -113,9 +111,7 @@ func encodeBatch(conv string, after uint64, batch []*pendingAppend) []batchRecor
 	return recs
 }
 
-// publishAtomic sends recs as one atomic batch after the record t and
-// returns the commit's acknowledgement (its sequence is the last record's).
-// All but the last go without a reply: the commit's answer covers them.
+// publishAtomic sends recs atomically after t; the commit's ack covers all.
 func (s *LogStore) publishAtomic(conv string, part *partition, t tail, recs []batchRecord, deadline time.Time) (*jetstream.PubAck, error) {
 	id := nuid.Next()
 	nc := s.js.Conn()
@@ -133,9 +129,7 @@ func (s *LogStore) publishAtomic(conv string, part *partition, t tail, recs []ba
 			continue
 		}
 		m.Header.Set(hdrBatchCommit, "1")
-		ctx, cancel := context.WithTimeout(s.stopping, min(publishTimeout, time.Until(deadline)))
-		defer cancel()
-		return s.js.PublishMsg(ctx, m)
+		return s.publish(m, deadline)
 	}
 	return nil, fmt.Errorf("room log: empty batch for %s", conv)
 }
@@ -161,10 +155,9 @@ func finish(batch []*pendingAppend, r appendResult) []*pendingAppend {
 	return nil
 }
 
-// appendOne appends one record on its own: the conversation's next
-// record, expecting the subject's last record to be the one this broker
-// knows; when another sequencer got there first it learns the new last
-// record and tries again with the next room_seq.
+// appendOne appends p on its own, expecting the subject's last record to
+// be the one this broker knows; when another sequencer got there first it
+// learns the new last record and tries again with the next room_seq.
 func (s *LogStore) appendOne(conv string, part *partition, p *pendingAppend) appendResult {
 	t := s.tail(conv)
 	msgID := ""
@@ -182,7 +175,9 @@ func (s *LogStore) appendOne(conv string, part *partition, p *pendingAppend) app
 		if msgID == "" {
 			msgID = dedupID(conv, data)
 		}
-		ack, err := s.publishOne(s.record(conv, part, seq, p, data, msgID), t, deadline)
+		m := s.record(conv, part, seq, p, data, msgID)
+		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(t.stream, 10))
+		ack, err := s.publish(m, deadline)
 		switch {
 		case err == nil && ack.Duplicate:
 			r := s.duplicate(conv, part, ack.Sequence)
@@ -200,9 +195,8 @@ func (s *LogStore) appendOne(conv string, part *partition, p *pendingAppend) app
 			}
 		case attempt < appendAttempts && msgID != "" && unanswered(err) && time.Until(deadline) > 0:
 			asked = true
-			// No stream leader answered (an election after a broker
-			// died): ask again. The message id makes a repeat of an
-			// append that did happen a duplicate, not a second record.
+			// No stream leader answered (an election): ask again. The
+			// message id makes a repeat of a stored append a duplicate.
 		case attempt < appendAttempts && isDuplicateInFlight(err):
 			// The same message is being stored through another broker
 			// right now: its acknowledgement is a moment away.
@@ -215,9 +209,8 @@ func (s *LogStore) appendOne(conv string, part *partition, p *pendingAppend) app
 	}
 }
 
-// publishOne sends one record expecting the conversation's last record t.
-func (s *LogStore) publishOne(m *nats.Msg, t tail, deadline time.Time) (*jetstream.PubAck, error) {
-	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(t.stream, 10))
+// publish sends m and waits for its acknowledgement.
+func (s *LogStore) publish(m *nats.Msg, deadline time.Time) (*jetstream.PubAck, error) {
 	ctx, cancel := context.WithTimeout(s.stopping, min(publishTimeout, time.Until(deadline)))
 	defer cancel()
 	return s.js.PublishMsg(ctx, m)
@@ -228,9 +221,8 @@ func encodeError(conv string, seq uint64, err error) error {
 	return fmt.Errorf("room log: encode %s #%d: %w", conv, seq, err)
 }
 
-// dedupID is the JetStream message id of a record: its conversation,
-// sender and message id, which the hook also uses to recognise a resend.
-// A record without an id gets none (no deduplication).
+// dedupID is a record's JetStream message id: a hash of its conversation,
+// sender and message id (as the hook recognises a resend); "" without one.
 func dedupID(conv string, data []byte) string {
 	var e struct{ ID, From string }
 	if json.Unmarshal(data, &e) != nil || e.ID == "" {
@@ -240,8 +232,8 @@ func dedupID(conv string, data []byte) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// duplicate answers an append JetStream recognised as a message it holds
-// at stream sequence at: the stored record's room_seq.
+// duplicate answers an append JetStream holds already at stream sequence
+// at with the stored record's room_seq.
 func (s *LogStore) duplicate(conv string, part *partition, at uint64) appendResult {
 	ctx, cancel := context.WithTimeout(s.stopping, s.timeout)
 	defer cancel()
@@ -256,16 +248,13 @@ func (s *LogStore) duplicate(conv string, part *partition, at uint64) appendResu
 	return appendResult{seq: seq, stream: at, dup: true}
 }
 
-// attemptTimeout bounds one request to a stream (a read, a leader's
-// answer about the stream).
+// attemptTimeout bounds one request to a stream.
 const attemptTimeout = time.Second
 
-// publishTimeout bounds one publish to a stream: a publish that reaches a
-// server as its leadership moves away is dropped unanswered, and when the
-// leader has died no answer comes; either way the append asks again after
-// it (with the same message id, so a publish that was stored is not
-// stored twice) rather than waiting out its whole timeout. A stored
-// record is acknowledged within milliseconds on a LAN.
+// publishTimeout bounds one publish: one that reaches a server as its
+// leadership moves, or a dead leader, gets no answer, and the append asks
+// again after it (same message id, so nothing is stored twice) rather than
+// waiting out its timeout. A LAN acknowledges within milliseconds.
 const publishTimeout = 500 * time.Millisecond
 
 // unanswered reports a publish nobody answered in time.

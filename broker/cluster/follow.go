@@ -15,8 +15,7 @@ import (
 	"github.com/distchat/distchat/broker/roomlog"
 )
 
-// followAll follows every partition (follow) and returns once the view
-// holds everything the streams held at the start.
+// followAll follows every partition and waits until the view catches up.
 func (s *LogStore) followAll(ctx context.Context) error {
 	for _, p := range s.parts {
 		if err := s.follow(ctx, p); err != nil {
@@ -33,8 +32,7 @@ func (s *LogStore) followAll(ctx context.Context) error {
 	return nil
 }
 
-// follow starts an ordered consumer over partition p's stream that feeds
-// every record, in stream order, into the view.
+// follow feeds p's stream, in order, into the view by an ordered consumer.
 func (s *LogStore) follow(ctx context.Context, p *partition) error {
 	var info *jetstream.StreamInfo
 	if err := retry(ctx, p.name+" stream info", func(ctx context.Context) error {
@@ -57,19 +55,14 @@ func (s *LogStore) follow(ctx context.Context, p *partition) error {
 	}); err != nil {
 		return err
 	}
-	// Short pulls and heartbeats: when the broker holding this broker's
-	// consumer dies, the ordered consumer notices within two heartbeats
-	// and starts again after the last record taken, on a live broker.
-	// Until then this partition of the view stalls, and with it every
-	// local append (which waits for the view) and every live delivery, so
-	// the heartbeat bounds a failover: nats.go's shortest, 500 ms, with
-	// pulls of twice it.
+	// Short pulls and heartbeats: when the broker holding the consumer
+	// dies, it notices within two heartbeats and starts again on a live
+	// broker; until then the view, local appends and live deliveries
+	// stall, so the heartbeat (nats.go's shortest) bounds a failover.
 	cc, err := cons.Consume(func(m jetstream.Msg) { s.apply(p, m) }, jetstream.PullExpiry(followPullExpiry), jetstream.PullHeartbeat(followHeartbeat), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		s.log.WithError(err).WithFields(logrus.Fields{"event": logevent.RoomLogFollowError, "stream": p.name}).Warn("room log: following the stream")
-		// The consumer may start over, which takes seconds: missed
-		// heartbeats, or at once when the broker holding it says it is
-		// shutting down (a rolling restart). The bridge ends by itself
-		// as soon as the consumer delivers past the view again.
+		// The consumer may start over, which takes seconds; the bridge
+		// ends once it delivers past the view again.
 		s.bridgeStall(p)
 	}))
 	if err != nil {
@@ -109,11 +102,10 @@ func (s *LogStore) apply(p *partition, m jetstream.Msg) {
 }
 
 // take takes the record at stream sequence at into the view, tells the
-// observer, and only then advances: an append of this broker waiting for
-// its own record returns after every earlier record was routed here, so
-// members see room order. It reports whether the record was new to the
-// view: a record at or below the view's sequence (a consumer that starts
-// over, or one the stall bridge took first) is skipped.
+// observer, and only then advances: an append waiting for its own record
+// returns after every earlier record was routed here, so members see room
+// order. It reports whether the record was new: one at or below the view's
+// sequence (a restarted consumer, or the stall bridge first) is skipped.
 func (s *LogStore) take(p *partition, at uint64, subject string, hdr nats.Header, data []byte) bool {
 	s.takeMu.Lock()
 	defer s.takeMu.Unlock()
@@ -136,15 +128,14 @@ func (s *LogStore) take(p *partition, at uint64, subject string, hdr nats.Header
 		}
 		s.log.WithError(err).WithFields(logrus.Fields{"conv": conv, "stream_seq": at}).Error("room log: record not taken into the view")
 	}
-	if box := s.observer.Load(); box != nil {
-		box.o.Replicated(conv, rec, live, hdr.Get(hdrNode) == s.node)
+	if o := s.observer.Load(); o != nil {
+		(*o).Replicated(conv, rec, live, hdr.Get(hdrNode) == s.node)
 	}
 	s.advance(p, at, conv, tail{at, rec.Seq})
 	return true
 }
 
-// advance records that the view reached stream sequence at of p, with
-// conv's newest record t.
+// advance moves p's view to stream sequence at, and conv's newest to t.
 func (s *LogStore) advance(p *partition, at uint64, conv string, t tail) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -14,15 +14,12 @@ import (
 	"github.com/distchat/distchat/broker/logevent"
 )
 
-// A broker that does not lead a conversation's partition hands its
-// clients' appends to the broker that does, over NATS request/reply, a
-// batch at a time: the conversation's queue here (sequencer.go) drains to
-// the leader what collected while the previous request was out, the
-// records stamped as number 0, in one request to the leader's forward
-// subject. The leader's sequencer numbers them, batches them with the
-// conversation's other appends and answers with each record's room_seq
-// and stream sequence once the cluster has acknowledged it. A record keeps
-// the origin's name in its Distchat-Node header.
+// A broker that does not lead a conversation's partition forwards its
+// clients' appends to the leader over NATS request/reply, a batch at a
+// time (sequencer.go), stamped as number 0. The leader's sequencer numbers
+// them with the conversation's other appends and answers with each
+// record's room_seq and stream sequence once the cluster has acknowledged
+// it. A record keeps its origin in its Distchat-Node header.
 
 // forwardPrefix starts each broker's forward subject: forwardPrefix.<node>.
 const forwardPrefix = "distchat.roomlog.append"
@@ -35,19 +32,7 @@ const (
 
 func forwardSubject(node string) string { return forwardPrefix + "." + node }
 
-// serveForwards takes other brokers' appends into this broker's sequencer.
-func (s *LogStore) serveForwards() error {
-	sub, err := s.nc.Subscribe(forwardSubject(s.node), s.takeForward)
-	if err != nil {
-		return fmt.Errorf("room log: take forwarded appends: %w", err)
-	}
-	s.serving = sub
-	return nil
-}
-
-// takeForward queues a forwarded batch of one conversation's records into
-// this broker's sequencer, in order; the answer goes once every record has
-// its result.
+// takeForward queues a forwarded batch, answering once each has a result.
 func (s *LogStore) takeForward(m *nats.Msg) {
 	conv, node, recs, err := parseForward(m)
 	switch {
@@ -92,8 +77,7 @@ func parseForward(m *nats.Msg) (conv, node string, recs []forwardedRecord, err e
 	return string(b), node, recs, err
 }
 
-// answer replies to a forward request with its records' results, or with
-// err when it was not taken at all.
+// answer replies to a forward with its results, or err if not taken.
 func (s *LogStore) answer(m *nats.Msg, results []appendResult, err error) {
 	reply := nats.NewMsg(m.Reply)
 	if err == nil {
@@ -107,12 +91,10 @@ func (s *LogStore) answer(m *nats.Msg, results []appendResult, err error) {
 	}
 }
 
-// forwardBatch hands batch, appends of this broker's clients to conv, to
-// owner's sequencer in one request and hands each its result. When owner
-// does not answer (it died or left) or is stopping, this broker appends
-// them itself: the conversation's expected last record fences it against
-// owner's, and the message id makes a record owner did store a duplicate,
-// not a second copy.
+// forwardBatch hands batch to owner's sequencer in one request and each
+// append its result. When owner does not answer or is stopping, this
+// broker appends them itself: the expected last record fences it against
+// owner's, and the message id makes a record owner did store a duplicate.
 func (s *LogStore) forwardBatch(owner, conv string, part *partition, batch []*pendingAppend) {
 	sent, body := encodeForward(conv, batch)
 	if len(sent) == 0 {
@@ -164,24 +146,19 @@ func (s *LogStore) forwardBatch(owner, conv string, part *partition, batch []*pe
 	}
 }
 
-// forwardTimeout bounds the wait for a forward's answer. A leader answers
-// within milliseconds; a forward unanswered for longer went to a broker that
-// left or lost the leadership as it arrived, and while it waits the
-// conversation's next writes from this broker wait behind it. After it the
-// origin appends the records itself, fenced, and a record the leader did
-// store comes back as a duplicate.
+// forwardTimeout bounds the wait for a forward's answer: a leader answers
+// within milliseconds, and the conversation's next writes wait behind it.
 const forwardTimeout = publishTimeout
 
-// appendElsewhere appends batch here after its partition's leader failed
-// to: the leader is forgotten until JetStream names one again.
+// appendElsewhere appends batch here and forgets the leader that failed to.
 func (s *LogStore) appendElsewhere(conv string, part *partition, batch []*pendingAppend) {
 	part.leader.Store("")
 	s.appendBatch(conv, part, batch)
 }
 
-// encodeForward lays out batch as a forward request's body: each record
-// size-checked on the largest number and stamped as number 0. An append
-// whose encoding fails gets its error and is left out of sent.
+// encodeForward lays out batch as a forward request's body, each record
+// size-checked on probeSeq and stamped as number 0; an append whose
+// encoding fails gets its error and is left out of sent.
 func encodeForward(conv string, batch []*pendingAppend) (sent []*pendingAppend, body []byte) {
 	recs := make([]forwardedRecord, 0, len(batch))
 	for _, p := range batch {

@@ -7,10 +7,9 @@ import (
 	"fmt"
 )
 
-// A forward request (forward.go) carries a batch of one conversation's
-// records, oldest first, in its body; its answer carries one result per
-// record, in JSON. Brokers of one cluster run one build, so the layout
-// carries no version.
+// A forward request (forward.go) carries one conversation's records,
+// oldest first; its answer one JSON result per record. Brokers of one
+// cluster run one build, so the layout carries no version.
 
 // forwardedRecord is one record of a forward request: its broker's clock
 // when stamped and the record stamped as number 0.
@@ -19,8 +18,7 @@ type forwardedRecord struct {
 	data   []byte
 }
 
-// maxForwardRecords bounds the records one request may carry (a batch is
-// at most maxBatch).
+// maxForwardRecords bounds one request's records (a batch has maxBatch).
 const maxForwardRecords = 4 * maxBatch
 
 // appendForward appends recs to b: per record its time as a varint, its
@@ -34,8 +32,7 @@ func appendForward(b []byte, recs []forwardedRecord) []byte {
 	return b
 }
 
-// parseForwardBody reads a forward request's records. The records' bytes
-// alias b.
+// parseForwardBody reads a forward request's records, aliasing b.
 func parseForwardBody(b []byte) ([]forwardedRecord, error) {
 	var recs []forwardedRecord
 	for len(b) > 0 {

@@ -15,24 +15,20 @@ import (
 	"github.com/distchat/distchat/broker/logevent"
 )
 
-// The broker leading a partition's stream sequences its conversations:
-// its appends reach the stream's leader in process, and no two brokers
-// race for one conversation's next number. Leadership is JetStream's
-// (Raft elects a stream's leader); this file follows it and spreads it:
-// each partition has a home broker (the stream's members sorted by name,
-// partition i on member i modulo their number), and a home broker that
-// does not lead its partition while it is up to date asks the stream's
-// leader to step down in its favour. So with as many partitions as
-// brokers each broker leads one, and after a broker restarts it takes its
-// partition back.
+// The broker leading a partition's stream (Raft elects it) sequences its
+// conversations: its appends reach the leader in process, and no two
+// brokers race for a conversation's next number. This file follows and
+// spreads the leaderships: partition i's home broker is member i modulo
+// their number of the stream's members sorted by name, and an up-to-date
+// home broker that does not lead asks the leader to step down in its
+// favour. So each broker leads one partition when there are as many as
+// brokers, and takes its partition back after a restart.
 
 // leaderWatchInterval is how often a broker reads its partitions' leaders
-// and asks for its home partitions; leader elections are also learned at
-// once from JetStream's advisories.
+// and asks for its home partitions (advisories tell elections at once).
 const leaderWatchInterval = time.Second
 
-// reclaimPause is how long a home broker waits between two requests for
-// the same partition.
+// reclaimPause separates two requests of a home broker for its partition.
 const reclaimPause = 5 * time.Second
 
 // leaderWatch follows the partitions' leaders.
@@ -54,7 +50,7 @@ func (s *LogStore) ownerOf(part *partition) string {
 	if s.ns.JetStreamIsStreamLeader(globalAccount, part.name) {
 		return s.node
 	}
-	if l := part.leaderName(); l != "" {
+	if l, _ := part.leader.Load().(string); l != "" {
 		return l
 	}
 	return s.node
@@ -66,8 +62,13 @@ func (s *LogStore) watchLeaders() {
 	s.leaders.cancel, s.leaders.done = cancel, make(chan struct{})
 	sub, err := s.nc.Subscribe(server.JSAdvisoryStreamLeaderElectedPre+"."+StreamPrefix+"-*", func(m *nats.Msg) {
 		var adv server.JSStreamLeaderElectedAdvisory
-		if json.Unmarshal(m.Data, &adv) == nil {
-			s.learnLeader(adv.Stream, adv.Leader)
+		if json.Unmarshal(m.Data, &adv) != nil {
+			return
+		}
+		for _, p := range s.parts {
+			if p.name == adv.Stream {
+				p.leader.Store(adv.Leader)
+			}
 		}
 	})
 	if err == nil {
@@ -89,15 +90,6 @@ func (s *LogStore) watchLeaders() {
 			}
 		}
 	}()
-}
-
-// learnLeader records that leader leads stream.
-func (s *LogStore) learnLeader(stream, leader string) {
-	for _, p := range s.parts {
-		if p.name == stream {
-			p.leader.Store(leader)
-		}
-	}
 }
 
 // checkLeader reads p's leader and, when this broker is p's home, up to
@@ -155,17 +147,14 @@ func (s *LogStore) stepDown(ctx context.Context, part *partition, preferred stri
 	return nil
 }
 
-// handoverWait bounds Handover: a planned step-down answers within
-// milliseconds; a broker whose peers are gone (the last one of a cluster
-// to stop) gets no answer and must not hold its shutdown for long.
+// handoverWait bounds Handover: the last broker of a cluster to stop gets
+// no answer and must not hold its shutdown for long.
 const handoverWait = time.Second
 
-// Handover hands this broker's leaderships (its partitions' streams, and
-// JetStream's metadata) to the other brokers before it stops, so that
-// their clients' appends go on without an election: a planned step-down
+// Handover hands this broker's leaderships (its partitions' streams and
+// JetStream's metadata) to the others before it stops: a planned step-down
 // takes milliseconds, a dead leader's election seconds. It returns once
-// this broker leads nothing, or after handoverWait. Appends that reach
-// this broker afterwards go to the new leaders.
+// this broker leads nothing, or after handoverWait.
 func (s *LogStore) Handover(ctx context.Context) {
 	if !s.ns.Running() || s.leaders.leaving.Swap(true) || s.ns.NumRoutes() == 0 {
 		return // killed, handed over already, or no broker left to take over
@@ -204,12 +193,7 @@ func (s *LogStore) Handover(ctx context.Context) {
 
 // leadsAny reports whether this broker leads a partition's stream.
 func (s *LogStore) leadsAny() bool {
-	for _, p := range s.parts {
-		if s.ns.JetStreamIsStreamLeader(globalAccount, p.name) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(s.parts, func(p *partition) bool { return s.ns.JetStreamIsStreamLeader(globalAccount, p.name) })
 }
 
 // stop ends the leader watch.

@@ -21,27 +21,24 @@ import (
 	"github.com/distchat/distchat/config"
 )
 
-// Record headers: the conversation's sequence number (room_seq), the
-// broker's clock when it stamped the record, and the broker whose client
-// published it.
+// Record headers: its room_seq, its broker's clock when stamped, and the
+// broker whose client published it.
 const (
 	hdrSeq  = "Distchat-Room-Seq"
 	hdrTime = "Distchat-Time"
 	hdrNode = "Distchat-Node"
 )
 
-// appendAttempts bounds how often one append tries (another sequencer
-// appended to the same conversation first, or no leader answered); the
-// append's timeout bounds them too.
+// appendAttempts bounds the tries of one append (lost races, unanswered
+// publishes), as its timeout does.
 const appendAttempts = 200
 
-// dedupWindow is how long JetStream recognises a message id it has stored:
-// a publish resent to another broker after a failover, within it, is
-// stored once. Failover takes seconds.
+// dedupWindow is how long JetStream recognises a stored message id: a
+// publish resent after a failover (seconds) within it is stored once.
 const dedupWindow = 2 * time.Minute
 
-// Observer is told about every record the log takes, in log order (the
-// room log hook, roomlog.Hook.Replicated).
+// Observer is told about every record the log takes, in log order
+// (roomlog.Hook.Replicated).
 type Observer interface {
 	Replicated(conv string, rec roomlog.Record, live, local bool)
 }
@@ -49,50 +46,42 @@ type Observer interface {
 // LogOptions configure a LogStore.
 type LogOptions struct {
 	Replicas int
-	// Partitions is how many streams the log is spread over (the
-	// conversations hashed onto them); 0 means Replicas. Fixed once the
-	// log exists.
+	// Partitions is how many streams the log is spread over; 0 means
+	// Replicas. Fixed once the log exists.
 	Partitions int
-	// Retention is the room log's retention (room_log.max_*): the view
-	// serves what it keeps, and each stream keeps at most MaxMessages per
-	// conversation (it never drops a conversation's newest record, so
-	// room_seq never starts again).
+	// Retention (room_log.max_*) bounds the view; each stream keeps at most
+	// MaxMessages per conversation, never its newest (room_seq never
+	// starts again).
 	Retention config.RoomLog
-	// Timeout bounds one append: its wait in the sequencer's queue,
-	// JetStream's acknowledgement, and the record reaching this broker's
-	// view. A broker cut off from the majority refuses the publish after it.
+	// Timeout bounds one append: its queueing, JetStream's
+	// acknowledgement, and the record reaching this broker's view.
 	Timeout time.Duration
 	// BatchInterval is the least time between two writes of one
-	// conversation from this broker (config.Cluster.BatchInterval).
+	// conversation from this broker.
 	BatchInterval time.Duration
-	// Restamp lays out a record, given as its sequencer received it from
-	// another broker (stamped as number 0), as number seq. Without it this
-	// broker sequences every append itself (no forwarding).
+	// Restamp lays out a forwarded record (stamped as number 0) as number
+	// seq. Without it this broker sequences every append itself.
 	Restamp func(data []byte, seq uint64) ([]byte, error)
 }
 
 // LogStore is a roomlog.Store on replicated JetStream streams: the
-// conversations hashed over Partitions streams, one subject per
-// conversation, room_seq in a header. The broker leading a partition's
-// stream sequences its conversations in batches (sequencer.go); the other
-// brokers forward their clients' appends to it (forward.go). Every broker
-// follows every partition into a local view (a roomlog.FileStore), from
-// which it serves reads, and tells its Observer about records other
-// brokers' clients published so it can route them live.
+// conversations hashed over Partitions streams, one subject each, room_seq
+// in a header. A partition's leader sequences its conversations
+// (sequencer.go); other brokers forward to it (forward.go). Every broker
+// follows every partition into a local view (a roomlog.FileStore) that
+// serves reads and feeds the Observer.
 type LogStore struct {
-	node    string
-	ns      *server.Server
-	js      jetstream.JetStream
-	nc      *nats.Conn
-	parts   []*partition
-	view    *roomlog.FileStore
-	log     *logrus.Entry
-	timeout time.Duration
-	restamp func(data []byte, seq uint64) ([]byte, error)
-	seq     sequencer
-	// interval is the least time between two writes of one conversation
-	// (LogOptions.BatchInterval).
-	interval time.Duration
+	node     string
+	ns       *server.Server
+	js       jetstream.JetStream
+	nc       *nats.Conn
+	parts    []*partition
+	view     *roomlog.FileStore
+	log      *logrus.Entry
+	timeout  time.Duration
+	restamp  func(data []byte, seq uint64) ([]byte, error)
+	seq      sequencer
+	interval time.Duration // LogOptions.BatchInterval
 	leaders  leaderWatch
 	counts   AppendCounts
 
@@ -106,20 +95,17 @@ type LogStore struct {
 	tails  map[string]tail // conversation → its newest record known here
 	closed bool
 
-	observer atomic.Pointer[observerBox]
+	observer atomic.Pointer[Observer]
 	serving  *nats.Subscription // other brokers' appends to sequence here
 
-	// stopping is cancelled by StopAppends (and Close): every wait of an
-	// append (its queue, JetStream's answer, the view) ends with it.
+	// stopping is cancelled by StopAppends and Close: every wait of an
+	// append ends with it.
 	stopping    context.Context
 	stopAppends context.CancelFunc
 }
 
-type observerBox struct{ o Observer }
-
-// OpenLog creates (or joins) the room log's streams, builds this broker's
-// view of them in dataDir/roomlog-view, follows them, and starts taking
-// other brokers' appends for the partitions it leads.
+// OpenLog creates (or joins) the room log's streams, rebuilds this
+// broker's view of them in dataDir/roomlog-view, and follows them.
 func OpenLog(ctx context.Context, n *Node, dataDir string, opts LogOptions, log *logrus.Entry) (*LogStore, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
@@ -148,8 +134,8 @@ func OpenLog(ctx context.Context, n *Node, dataDir string, opts LogOptions, log 
 	if err := s.followAll(ctx); err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
-	if err := s.serveForwards(); err != nil {
-		return nil, errors.Join(err, s.Close())
+	if s.serving, err = s.nc.Subscribe(forwardSubject(s.node), s.takeForward); err != nil {
+		return nil, errors.Join(fmt.Errorf("room log: take forwarded appends: %w", err), s.Close())
 	}
 	s.watchLeaders()
 	log.WithFields(logrus.Fields{"event": logevent.RoomLogOpened, "streams": len(parts), "replicas": opts.Replicas,
@@ -157,30 +143,22 @@ func OpenLog(ctx context.Context, n *Node, dataDir string, opts LogOptions, log 
 	return s, nil
 }
 
-// SetObserver installs o: from now on it is told about every record the
-// view takes.
-func (s *LogStore) SetObserver(o Observer) { s.observer.Store(&observerBox{o}) }
+// SetObserver installs o for every record the view takes from now on.
+func (s *LogStore) SetObserver(o Observer) { s.observer.Store(&o) }
 
-// Append implements roomlog.Store: it appends as AppendAsync does and
-// waits for the result.
+// Append implements roomlog.Store: AppendAsync, waiting for the result.
 func (s *LogStore) Append(conv string, timeNS int64, encode func(seq uint64) ([]byte, error)) (uint64, error) {
-	type result struct {
-		seq uint64
-		err error
-	}
-	ch := make(chan result, 1)
-	s.AppendAsync(conv, timeNS, encode, func(seq uint64, err error) { ch <- result{seq, err} })
+	ch := make(chan appendResult, 1)
+	s.AppendAsync(conv, timeNS, encode, func(seq uint64, err error) { ch <- appendResult{seq: seq, err: err} })
 	r := <-ch
 	return r.seq, r.err
 }
 
 // AppendAsync implements roomlog.AsyncStore: it queues the record with its
-// conversation's sequencer (sequencer.go), which appends it with the
-// conversation's other waiting records when this broker leads the
-// conversation's partition and forwards them to the leader otherwise. done
-// is called after JetStream's acknowledgement (a majority of replicas hold
-// the record) once this broker's view has it, so a read here sees it and
-// every earlier record of the conversation was routed here first.
+// conversation's sequencer (sequencer.go). done is called after JetStream's
+// acknowledgement (a majority holds the record) once this broker's view
+// has it, so a read here sees it and every earlier record of the
+// conversation was routed here first.
 func (s *LogStore) AppendAsync(conv string, timeNS int64, encode func(seq uint64) ([]byte, error), done func(seq uint64, err error)) {
 	switch {
 	case len(conv) == 0 || len(conv) > 1024:
@@ -202,8 +180,7 @@ func (s *LogStore) AppendAsync(conv string, timeNS int64, encode func(seq uint64
 	s.sequence(conv, part, p)
 }
 
-// settle waits for this broker's view to take an acknowledged record, then
-// calls done with the append's result.
+// settle calls done with r once the view has taken the record.
 func (s *LogStore) settle(conv string, part *partition, r appendResult, done func(seq uint64, err error)) {
 	switch err := s.waitApplied(part, r.stream); {
 	case err != nil:
@@ -215,18 +192,14 @@ func (s *LogStore) settle(conv string, part *partition, r appendResult, done fun
 	}
 }
 
-// AppendCounts count what this broker's appends came to, for /stats:
-// how well the sequencer batches, and how often it raced another one.
+// AppendCounts count, for /stats, how well the sequencer batches and how
+// often it raced another one.
 type AppendCounts struct {
-	// Batches and BatchedRecords are the writes this broker's sequencer
-	// sent and the records in them.
-	Batches, BatchedRecords atomic.Int64
-	// Forwarded counts appends this broker's clients published that the
-	// partition's leader sequenced.
-	Forwarded atomic.Int64
-	// WrongLast counts writes the stream refused because another
-	// sequencer's record came first (ownership moving); AtomicFallbacks
-	// batches refused for another reason, appended one at a time instead.
+	Batches, BatchedRecords atomic.Int64 // writes sent, records in them
+	Forwarded               atomic.Int64 // appends the partition's leader sequenced
+	// WrongLast counts writes refused because another sequencer's record
+	// came first; AtomicFallbacks batches refused otherwise, appended one
+	// at a time instead.
 	WrongLast, AtomicFallbacks atomic.Int64
 }
 
@@ -237,13 +210,10 @@ func (s *LogStore) AppendCounts() *AppendCounts { return &s.counts }
 // largest the record can be, so a size check on it holds for any number.
 const probeSeq = math.MaxUint64
 
-// StopAppends makes every append waiting on the cluster fail now, and every
-// later one at once. A stopping broker calls it before it disconnects its
-// clients, whose appends would otherwise hold the shutdown for up to their
-// timeout: the last broker of a cluster to stop has no majority left to
-// acknowledge them. Their publishers get no PUBACK and send again to
-// another broker (or to this one after its restart); an append the cluster
-// did store is recognised then by its message id.
+// StopAppends fails every waiting append now and every later one at once,
+// so a stopping broker (the last one has no majority to acknowledge) does
+// not hold its shutdown for their timeout. Publishers get no PUBACK and
+// resend elsewhere; a stored append is recognised by its message id.
 func (s *LogStore) StopAppends() { s.stopAppends() }
 
 // Read implements roomlog.Store from this broker's view.
@@ -262,8 +232,8 @@ func (s *LogStore) Last(conv string) uint64 { return s.view.Last(conv) }
 // Conversations implements roomlog.Store from this broker's view.
 func (s *LogStore) Conversations() []string { return s.view.Conversations() }
 
-// Applied is the sum of the stream sequences this broker's view has
-// reached over the partitions: brokers that agree on it serve the same log.
+// Applied is the sum over the partitions of the stream sequences this
+// broker's view has reached: brokers that agree on it serve the same log.
 func (s *LogStore) Applied() uint64 {
 	return s.sumParts(func(p *partition) uint64 { return p.applied })
 }
@@ -287,8 +257,8 @@ func (s *LogStore) sumParts(f func(*partition) uint64) uint64 {
 // Counts are the view's conversations, records served and bytes, for /stats.
 func (s *LogStore) Counts() (convs int, records int64, fileBytes int64) { return s.view.Counts() }
 
-// Close stops following the streams and closes the view. The node (and
-// with it the replicated streams) is closed by its owner.
+// Close stops following the streams and closes the view; the node's owner
+// closes the node.
 func (s *LogStore) Close() error {
 	s.mu.Lock()
 	if s.closed {

@@ -35,17 +35,15 @@ type Node struct {
 	log  *logrus.Entry
 }
 
-// ReadyTimeout bounds how long Start waits for the cluster: the routes to
-// come up and JetStream to elect a meta leader, which takes a majority of
-// the brokers. A broker that cannot reach one in that time exits with an
-// error (its supervisor starts it again).
+// ReadyTimeout bounds Start's wait for the routes and a JetStream meta
+// leader (a majority of the brokers); the broker then exits with an error
+// and its supervisor starts it again.
 const ReadyTimeout = 2 * time.Minute
 
 // Start runs the embedded NATS server described by c, with JetStream's
-// store in dataDir/jetstream, and returns once JetStream answers (a meta
-// leader is elected) or ctx ends. maxRecord is the largest record the room
-// log stores (limits.max_packet_size): NATS's own limit on a message is
-// raised to fit it.
+// store in dataDir/jetstream, and returns once JetStream answers or ctx
+// ends. NATS's message limit is raised to fit maxRecord, the largest room
+// log record (limits.max_packet_size).
 func Start(ctx context.Context, c config.Cluster, dataDir string, maxRecord int, log *logrus.Entry) (*Node, error) {
 	opts, err := serverOptions(c, dataDir)
 	if err != nil {
@@ -150,13 +148,9 @@ func (n *Node) RouteAddr() string {
 	return ""
 }
 
-// Close drains the in-process connection and shuts the server down,
-// letting JetStream write its state.
+// Close shuts the server down, letting JetStream write its state.
 func (n *Node) Close() error {
-	if n.nc != nil {
-		n.nc.Close()
-	}
-	n.ns.Shutdown()
+	n.Kill()
 	n.ns.WaitForShutdown()
 	if n.log != nil {
 		n.log.WithFields(logrus.Fields{"event": logevent.ClusterStopped, "node": n.name}).Info("cluster node stopped")
@@ -164,8 +158,7 @@ func (n *Node) Close() error {
 	return nil
 }
 
-// Kill stops the server at once, as a crash would stop it as far as the
-// other brokers can tell: routes drop, Raft groups lose this member.
+// Kill stops the server at once, as a crash would to the other brokers.
 func (n *Node) Kill() {
 	if n.nc != nil {
 		n.nc.Close()
@@ -178,3 +171,24 @@ var errClosed = errors.New("cluster: log closed")
 
 // errStopping is returned by appends after LogStore.StopAppends.
 var errStopping = errors.New("room log: broker stopping, append abandoned (the publisher sends it again)")
+
+// natsLogger routes the embedded NATS server's log through the broker's
+// logrus logger (JSON lines, component nats), so an operator reads one log.
+type natsLogger struct{ log *logrus.Entry }
+
+func (l natsLogger) Noticef(format string, v ...any) { l.log.Info(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+
+// Errorf logs at WARN what a starting or failing-over cluster expects
+// (a peer's route not up yet, a peer gone), at ERROR the rest.
+func (l natsLogger) Errorf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	if strings.Contains(msg, "connect to route") || strings.Contains(msg, "route connection") {
+		l.log.Warn(msg)
+		return
+	}
+	l.log.Error(msg)
+}
+func (l natsLogger) Debugf(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Tracef(format string, v ...any) { l.log.Trace(fmt.Sprintf(format, v...)) }

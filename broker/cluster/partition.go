@@ -15,15 +15,12 @@ import (
 // StreamPrefix + "-" + index.
 const StreamPrefix = "ROOMLOG"
 
-// partitionsKey is the stream metadata key that records how many
-// partitions the log was created with: a conversation's partition is a
-// hash of its name modulo that number, so it must never change.
+// partitionsKey is the stream metadata key recording the log's number of
+// partitions, which must never change: conversations hash modulo it.
 const partitionsKey = "distchat_partitions"
 
-// partition is one stream of the room log: the conversations whose names
-// hash to it, with a Raft leader of its own. Spreading the partitions'
-// leaders over the brokers spreads the appends: the broker that leads a
-// partition sequences its conversations (sequencer.go).
+// partition is one stream of the room log, with a Raft leader of its own
+// that sequences its conversations (sequencer.go).
 type partition struct {
 	index  int
 	name   string // the stream's name
@@ -35,36 +32,25 @@ type partition struct {
 	start    uint64        // records above it arrived after Open: live
 
 	consume jetstream.ConsumeContext // set once by follow
-	// stalled is set while the consumer has missed its heartbeats and the
-	// stall bridge feeds the view (bridgeStall); bridging while its
-	// goroutine runs.
+	// stalled is set while the stall bridge feeds the view (bridgeStall),
+	// bridging while its goroutine runs.
 	stalled, bridging atomic.Bool
-
-	// leader is the broker leading the stream as last learned (leaders.go);
-	// "" when unknown.
-	leader atomic.Value // string
+	leader            atomic.Value // string: the stream's leader as last learned, "" unknown
 }
 
 // streamName is partition i's stream.
 func streamName(i int) string { return StreamPrefix + "-" + strconv.Itoa(i) }
 
-// leaderName is the broker leading p as last learned, or "".
-func (p *partition) leaderName() string {
-	s, _ := p.leader.Load().(string)
-	return s
-}
-
-// partitionOf is the index of conv's partition among n: FNV-1a of its
-// name, so every broker and every restart agrees without asking.
+// partitionOf is conv's partition among n: FNV-1a of its name, which every
+// broker and restart agrees on.
 func partitionOf(conv string, n int) int {
 	h := fnv.New32a()
 	h.Write([]byte(conv))
 	return int(h.Sum32() % uint32(n))
 }
 
-// ensureStreams creates (or joins, or updates to this configuration) the
-// log's n partition streams. A log created with another number of
-// partitions is refused: its conversations hash to other partitions.
+// ensureStreams creates, joins or updates the log's n partition streams,
+// refusing a log created with another number of partitions.
 func ensureStreams(ctx context.Context, js jetstream.JetStream, n int, opts LogOptions) ([]*partition, error) {
 	if err := checkPartitions(ctx, js, n); err != nil {
 		return nil, err
@@ -81,8 +67,7 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, n int, opts LogO
 	return parts, nil
 }
 
-// checkPartitions refuses n when the log exists with another number of
-// partitions: its first stream records the number it was created with.
+// checkPartitions refuses n when the log's first stream records another.
 func checkPartitions(ctx context.Context, js jetstream.JetStream, n int) error {
 	had := ""
 	err := retry(ctx, "room log stream "+streamName(0), func(ctx context.Context) error {
@@ -102,8 +87,7 @@ func checkPartitions(ctx context.Context, js jetstream.JetStream, n int) error {
 }
 
 // ensureStream creates or updates partition i of n, retrying while the
-// cluster places it (right after an election JetStream may not yet know
-// enough peers).
+// cluster cannot place it yet.
 func ensureStream(ctx context.Context, js jetstream.JetStream, i, n int, opts LogOptions) (jetstream.Stream, error) {
 	perSubject := int64(-1)
 	if opts.Retention.MaxMessages > 0 {

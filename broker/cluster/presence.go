@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -17,18 +18,15 @@ import (
 	"github.com/distchat/distchat/broker/wire"
 )
 
-// PresenceBucket is the JetStream key-value bucket of presence: one key per
-// user and broker, holding that broker's presence of the user over its
-// devices.
+// PresenceBucket is the KV bucket of presence: a key per user and broker.
 const PresenceBucket = "PRESENCE"
 
 // PresenceOptions configure shared presence. Zero values take the defaults.
 type PresenceOptions struct {
 	Replicas int
-	// Heartbeat is how often a broker writes its users' entries again;
-	// TTL is how long another broker trusts an entry it has not seen
-	// written again: a dead broker's devices are offline everywhere
-	// within TTL. Defaults 1 s and 4 s.
+	// Heartbeat is how often a broker rewrites its entries; TTL how long
+	// another trusts one not rewritten, so a dead broker's devices go
+	// offline everywhere within it. Defaults 1 s and 4 s.
 	Heartbeat, TTL time.Duration
 	// Now is the clock entries age on; nil is time.Now.
 	Now func() time.Time
@@ -36,10 +34,8 @@ type PresenceOptions struct {
 
 // Presence shares each broker's presence of its users through JetStream
 // KV: a user is online while any device on any broker is. A broker writes
-// its own entries (on every change and every heartbeat), follows everyone
-// else's, and calls OnChange when another broker's entry for a user
-// changes or ages out, so the broker publishes the user's presence over
-// all brokers on its retained topic.
+// its own entries on every change and heartbeat, follows the others', and
+// calls OnChange when another's entry for a user changes or ages out.
 type Presence struct {
 	node string
 	kv   jetstream.KeyValue
@@ -86,8 +82,8 @@ func OpenPresence(ctx context.Context, n *Node, opts PresenceOptions, log *logru
 		others: map[string]map[string]seen{}, dirty: map[string]bool{}, wake: make(chan struct{}, 1)}, nil
 }
 
-// presenceKey is user's key for node: base64url of the user (KV keys
-// take few characters) and the node name.
+// presenceKey is user's key for node: base64url of the user (KV keys take
+// few characters), then the node.
 func presenceKey(user, node string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(user)) + "." + node
 }
@@ -104,8 +100,8 @@ func parsePresenceKey(key string) (user, node string, err error) {
 	return string(b), node, nil
 }
 
-// Set records this broker's presence of user over its devices; nil means
-// no device of user is here. The write happens in the background.
+// Set records this broker's presence of user (nil: no device here), written
+// in the background.
 func (p *Presence) Set(user string, pr *wire.Presence) {
 	p.mu.Lock()
 	if pr == nil {
@@ -121,14 +117,13 @@ func (p *Presence) Set(user string, pr *wire.Presence) {
 	}
 }
 
-// Others returns user's presence on the other brokers, entries younger
-// than the TTL only, ordered by node.
+// Others is user's presence on the other brokers within TTL, by node.
 func (p *Presence) Others(user string) []wire.Presence {
 	now := p.opts.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []wire.Presence
-	for _, node := range sortedKeys(p.others[user]) {
+	for _, node := range slices.Sorted(maps.Keys(p.others[user])) {
 		if s := p.others[user][node]; now.Sub(s.at) < p.opts.TTL {
 			out = append(out, s.p)
 		}
@@ -231,8 +226,8 @@ func (p *Presence) changed(user string) {
 	}
 }
 
-// write puts this broker's changed entries (all of them on a heartbeat)
-// and deletes those of users with no device here any more.
+// write puts this broker's changed entries (all on a heartbeat) and
+// deletes those of users with no device here any more.
 func (p *Presence) write(ctx context.Context, all bool) {
 	p.mu.Lock()
 	puts := map[string][]byte{}
@@ -261,13 +256,4 @@ func (p *Presence) write(ctx context.Context, all bool) {
 			p.log.WithError(err).WithField("user", user).Debug("presence: delete failed; the entry ages out")
 		}
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -7,36 +7,28 @@ import (
 	"time"
 )
 
-// A conversation has one sequencer at a time: the broker leading its
-// partition's stream (leaders.go). The sequencer keeps at most one write
-// to the conversation in flight and collects what arrives meanwhile into
-// the next one, group commit as the file log does for its fsyncs: a busy
-// room costs one round of agreement per batch, not per record. Appends
-// arrive from this broker's clients (Append) and from other brokers'
-// (forward.go); each is answered when its batch is acknowledged.
+// A conversation's sequencer is the broker leading its partition's stream
+// (leaders.go). It keeps one write to the conversation in flight and
+// collects what arrives meanwhile into the next (group commit): a busy room
+// costs one round of agreement per batch, not per record. Appends come
+// from this broker's clients (Append) and other brokers (forward.go).
 
-// maxBatch bounds the records of one batch (JetStream allows 1,000 in an
-// atomic batch).
+// maxBatch bounds a batch's records (JetStream's atomic batch allows 1,000).
 const maxBatch = 256
 
 // pendingAppend is one append waiting in its conversation's queue.
 type pendingAppend struct {
 	timeNS int64
-	// node is the broker whose client published the record (its
-	// Distchat-Node header).
-	node string
+	node   string // the broker whose client published it (hdrNode)
 	// asked: an atomic batch carrying this append went unanswered, so the
 	// stream may hold it; found there, it is this append's, not a resend.
 	asked bool
-	// forwarded: another broker forwarded the append here; it is
-	// appended here, never forwarded on (two brokers that each think the
-	// other leads would pass it back and forth).
+	// forwarded appends are appended here, never forwarded on: two brokers
+	// that each think the other leads would pass them back and forth.
 	forwarded bool
-	// stamp lays out the record numbered seq.
-	stamp    func(seq uint64) ([]byte, error)
-	enqueued time.Time
-	// done receives the append's result, once; it must not block.
-	done func(appendResult)
+	stamp     func(seq uint64) ([]byte, error) // lays out the record numbered seq
+	enqueued  time.Time
+	done      func(appendResult) // called once; must not block
 }
 
 // appendResult is what one append comes to.
@@ -92,8 +84,7 @@ func (q *sequencer) next(conv string, now, notBefore time.Time) ([]*pendingAppen
 	return batch, 0
 }
 
-// sequence queues ps for conv in partition part; a drain goroutine appends
-// the queue batch by batch until it is empty.
+// sequence queues ps for conv, starting a drain goroutine if none runs.
 func (s *LogStore) sequence(conv string, part *partition, ps ...*pendingAppend) {
 	now := time.Now()
 	for _, p := range ps {
@@ -104,12 +95,10 @@ func (s *LogStore) sequence(conv string, part *partition, ps ...*pendingAppend) 
 	}
 }
 
-// drain takes conv's queue one batch at a time until it is empty: it
-// appends a batch when this broker leads the partition, and forwards it to
-// the leader otherwise, so a conversation has one write in flight from
-// each broker and its appends from one broker keep their order. Batches
-// are interval apart at least: the first goes at once, and under load each
-// carries what arrived in the interval.
+// drain appends conv's queue one batch at a time until it is empty, or
+// forwards it to the partition's leader, so a conversation has one write
+// in flight from each broker and one broker's appends keep their order.
+// Batches are at least interval apart; the first goes at once.
 func (s *LogStore) drain(conv string, part *partition) {
 	var notBefore time.Time // the drain's first batch goes at once
 	for {

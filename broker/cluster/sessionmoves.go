@@ -8,19 +8,14 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// Sessions are not replicated: a client that moves to another broker of
-// the cluster (its broker stopped, or it failed over) starts a session
-// there, and the session it left behind on its old broker keeps queueing
-// every message of its subscriptions for a client that will not come back
-// to it soon: memory, drops at the in-flight quota, and a backlog of
-// thousands of stale messages sent to the client when it does come back,
-// which holds up its live ones. So each broker announces every session a
-// client establishes on it, and the others drop that client's old
-// session when it is offline. A chat node loses nothing by it: it catches
-// up from the room log on every connect.
+// Sessions are not replicated: a client that moves to another broker
+// starts a session there, and the one it left behind keeps queueing its
+// subscriptions' messages (memory, quota drops, a stale backlog holding up
+// live ones when it returns). So each broker announces every session a
+// client establishes, and the others drop that client's old session when
+// it is offline; a chat node catches up from the room log on connect.
 
-// sessionMovedSubject carries "<node> <client id>" for every session a
-// client establishes.
+// sessionMovedSubject carries "<node> <client id>" per session established.
 const sessionMovedSubject = "distchat.session.moved"
 
 // SessionMoves tells the other brokers about the sessions clients
@@ -59,8 +54,7 @@ func (n *Node) FollowSessionMoves(moved func(clientID string)) (*SessionMoves, e
 }
 
 // Announce tells the other brokers that clientID established a session
-// here. It does not wait: a lost announcement leaves a stale session,
-// which expires as any other.
+// here, without waiting: a lost one leaves a stale session to expire.
 func (m *SessionMoves) Announce(clientID string) {
 	_ = m.nc.Publish(sessionMovedSubject, []byte(m.node+" "+clientID))
 }

@@ -11,27 +11,22 @@ import (
 	"github.com/distchat/distchat/broker/logevent"
 )
 
-// A broker's view follows the stream through one ordered consumer, which
-// JetStream places on any one of the stream's replicas. When that replica's
-// broker dies the consumer misses its heartbeats (about a second) and
-// nats.go starts it again, which needs the cluster's metadata leader and
-// may be placed on the dead broker again before the cluster has marked it
-// offline: each such try waits 10 s. Meanwhile the view stalls, and with
-// it this broker's appends (which wait for the view) and its live
-// deliveries of other brokers' records.
+// A broker's view follows each stream through one ordered consumer on one
+// of its replicas. When that replica's broker dies, nats.go starts the
+// consumer again, which needs the metadata leader and may land on the dead
+// broker again (10 s a try). Meanwhile the view stalls, and with it this
+// broker's appends and live deliveries.
 //
-// The stall bridge reads the records the consumer does not deliver
-// straight from the stream with direct gets (the stream allows them),
-// which any replica answers, this broker's own first, without a consumer
-// or the metadata leader. It polls from the view's sequence on, every
-// bridgePoll, until the consumer delivers a record past the view again.
+// The stall bridge reads the records the consumer does not deliver with
+// direct gets, which any replica answers (this broker's own first) without
+// a consumer or the metadata leader. It polls from the view's sequence on
+// until the consumer delivers a record past the view again.
 
-// bridgePoll is how often the stall bridge asks for the view's next record
-// when the last ask found none.
+// bridgePoll is how often the stall bridge asks again after finding none.
 const bridgePoll = 25 * time.Millisecond
 
-// bridgeGetTimeout bounds one direct get: a replica that is shutting down
-// may take the request and never answer, and the next try reaches a live one.
+// bridgeGetTimeout bounds one direct get: a replica shutting down may
+// never answer, and the next try reaches a live one.
 const bridgeGetTimeout = 200 * time.Millisecond
 
 // bridgeStall starts p's stall bridge, unless it runs.

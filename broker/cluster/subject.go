@@ -11,9 +11,8 @@ import (
 const logPrefix = "roomlog"
 
 // subjectOf is conv's subject in partition p's stream. A conversation key
-// may hold any character a room name may ('.', '*', '>', spaces, which NATS
-// subjects give meaning to or refuse), so it is one base64url token:
-// letters, digits, '-' and '_' only.
+// may hold characters NATS subjects give meaning to or refuse ('.', '*',
+// '>', spaces), so it is one base64url token.
 func subjectOf(p int, conv string) string {
 	return partitionSubjects(p) + base64.RawURLEncoding.EncodeToString([]byte(conv))
 }

@@ -13,20 +13,16 @@ import (
 // tail is a conversation's newest record: its stream and room sequences.
 type tail struct{ stream, room uint64 }
 
-// learnWait bounds how long an append that lost the race for a room_seq
-// waits for this broker's view to take the winning record before it asks
-// the stream's leader instead.
+// learnWait bounds an append's wait, after it lost the race for a
+// room_seq, for the view to take the winning record before it asks the
+// stream's leader.
 const learnWait = 50 * time.Millisecond
 
-// newerTail is what an append that lost the race for conv's next room_seq
-// (JetStream refused its expected last record) learns before it tries
-// again: conv's newest record, newer than known. Another sequencer's
-// record won (ownership moved, or this broker sequenced before it knew the
-// partition's leader); once the cluster has agreed on it, it reaches this
-// broker's view within a round trip, so the append waits for the view. If
-// the view has taken nothing newer within learnWait, the stream's leader
-// is asked; when it knows no newer record either, the append pauses,
-// longer with each attempt.
+// newerTail is conv's newest record, newer than known, for an append that
+// lost the race for conv's next room_seq. The winning record reaches this
+// broker's view within a round trip of its agreement, so the append waits
+// for the view; after learnWait it asks the stream's leader, and when that
+// knows nothing newer either it pauses, longer with each attempt.
 func (s *LogStore) newerTail(conv string, part *partition, known tail, attempt int, deadline time.Time) (tail, error) {
 	if t, err := s.viewTail(conv, part, known, min(learnWait, time.Until(deadline))); err != nil || t != known {
 		return t, err
@@ -44,9 +40,8 @@ func (s *LogStore) newerTail(conv string, part *partition, known tail, attempt i
 	return known, s.pause(time.Duration(min(attempt, 20)) * 5 * time.Millisecond)
 }
 
-// viewTail waits at most wait for this broker's view to hold a record of
-// conv newer than known, and returns conv's newest record (known when none
-// came).
+// viewTail waits at most wait for the view to take a record of conv newer
+// than known, and returns conv's newest record.
 func (s *LogStore) viewTail(conv string, part *partition, known tail, wait time.Duration) (tail, error) {
 	var t tail
 	ok, err := s.awaitView(part, wait, func() bool {
@@ -95,23 +90,18 @@ func (s *LogStore) learn(conv string, t tail) {
 	}
 }
 
-// waitApplied returns once the view has reached stream sequence seq of
-// partition part.
+// waitApplied returns once part's view reaches stream sequence seq.
 func (s *LogStore) waitApplied(part *partition, seq uint64) error {
 	ok, err := s.awaitView(part, s.timeout, func() bool { return part.applied >= seq })
-	switch {
-	case err != nil:
-		return err
-	case !ok:
-		return fmt.Errorf("room log: record %d of %s acknowledged by the cluster but not in this broker's view after %s", seq, part.name, s.timeout)
+	if err == nil && !ok {
+		err = fmt.Errorf("room log: record %d of %s acknowledged by the cluster but not in this broker's view after %s", seq, part.name, s.timeout)
 	}
-	return nil
+	return err
 }
 
-// awaitView waits until ready, called with mu held, reports true, for at
-// most wait: it reports false when wait passes first, errStopping when
-// appends stop and errClosed when the store closes. Every record the view
-// takes into part wakes it (advanced).
+// awaitView waits at most wait until ready (called with mu held) reports
+// true, woken by every record the view takes into part: false when wait
+// passes, errStopping when appends stop, errClosed when the store closes.
 func (s *LogStore) awaitView(part *partition, wait time.Duration, ready func() bool) (bool, error) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
