@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -18,15 +19,11 @@ import (
 	"github.com/distchat/distchat/config"
 )
 
-// authHook is the broker's only authentication and authorization hook. Mochi
-// ORs auth hooks (the first "yes" wins), so no other hook may answer these
-// events: one place decides.
-//
+// authHook is the broker's only authentication and authorization hook:
+// Mochi ORs auth hooks (the first "yes" wins), so one place must decide.
 // Mochi checks the ACL on SUBSCRIBE (with the filter) and again for every
-// delivery (with the concrete topic). Users may subscribe only to filters
-// within their grants (see filterAllowed); an anonymous watcher may subscribe
-// to chat/# and the per-delivery check shows it rooms and presence, never
-// direct messages or anyone's catch-up inbox.
+// delivery (with the concrete topic), so an anonymous watcher of chat/#
+// sees rooms and presence, never direct messages or anyone's inbox.
 type authHook struct {
 	mqtt.HookBase
 	open      bool
@@ -37,18 +34,15 @@ type authHook struct {
 
 	// compare is bcrypt.CompareHashAndPassword (a field so tests can count calls).
 	compare func(hash, password []byte) error
-	// sessionUser returns the user name of the session Mochi holds for a
-	// client id (connected or persistent), if any; nil in unit tests.
+	// sessionUser returns the user of the session Mochi holds for a client
+	// id, if any; nil in unit tests.
 	sessionUser func(id string) (user string, ok bool)
-	// inflight bounds the bytes of unacknowledged deliveries; a delivery
-	// over its bounds is refused here (the read check runs before each
-	// delivery) and reported through dropped. Both nil in unit tests.
+	// inflight refuses a delivery over its byte bounds (the read check runs
+	// before each delivery), reported through dropped; nil in unit tests.
 	inflight *inflightBytes
 	dropped  func(client, topic string)
 
-	// accepted holds the clients OnConnect accepted (*mqtt.Client keys)
-	// until OnConnectAuthenticate, which Mochi calls next, takes them.
-	accepted sync.Map
+	accepted sync.Map // *mqtt.Client keys OnConnect accepted, until OnConnectAuthenticate
 
 	mu       sync.Mutex          // guards verified; held for no I/O or bcrypt
 	verified map[string][32]byte // user -> sha256 of the last password that matched its hash
@@ -65,16 +59,11 @@ func newAuthHook(cfg config.Auth, open bool, log *logrus.Entry, c *counters) *au
 
 func (h *authHook) ID() string { return "distchat-auth" }
 
-// Provides includes OnSubscribe only to log refused SUBSCRIBE filters at
-// WARN: OnACLCheck cannot tell a subscription from a delivery. OnConnect
-// decides CONNECTs (OnConnectAuthenticate only echoes it) and OnPacketRead
-// lets empty passwords reach it.
+// Provides includes OnSubscribe only to log refused filters at WARN:
+// OnACLCheck cannot tell a subscription from a delivery.
 func (h *authHook) Provides(b byte) bool {
-	switch b {
-	case mqtt.OnPacketRead, mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSubscribe:
-		return true
-	}
-	return false
+	return slices.Contains([]byte{mqtt.OnPacketRead, mqtt.OnConnect, mqtt.OnConnectAuthenticate,
+		mqtt.OnACLCheck, mqtt.OnSubscribe}, b)
 }
 
 // decoyHash is a bcrypt hash of a random password, made on first use, that
@@ -87,12 +76,10 @@ var decoyHash = sync.OnceValue(func() []byte {
 	return h
 })
 
-// OnPacketRead lets a CONNECT with an empty password through Mochi's own
-// check, so authenticate refuses it with a code the client's MQTT version
-// has (see allowEmptyPassword), and refuses an MQTT 3.1.1 CONNECT that
-// Mochi would refuse with an MQTT 5 code the 3.1.1 way (check311).
-// Rejecting the packet makes Mochi close the connection without a CONNACK
-// of its own.
+// OnPacketRead lets an empty password through Mochi's own check
+// (allowEmptyPassword) and refuses the 3.1.1 way an MQTT 3.1.1 CONNECT that
+// Mochi would refuse with an MQTT 5 code (check311). Rejecting the packet
+// makes Mochi close the connection without a CONNACK of its own.
 func (h *authHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	pk = allowEmptyPassword(pk)
 	if cl.ID != "" { // Mochi sets the id from the first CONNECT: this is a later packet
@@ -116,11 +103,11 @@ func (h *authHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 	return pk, packets.ErrRejectPacket
 }
 
-// OnConnect decides the CONNECT (authenticate) and refuses it with a
-// CONNACK code valid for the client's protocol version. Mochi's own refusal
-// after OnConnectAuthenticate sends 3.1.1 clients "not authorized" (5) for a
-// bad password, where 3.1.1 has "bad user name or password" (4); a hook
-// error from OnConnect ends the connection with no CONNACK of Mochi's.
+// OnConnect decides the CONNECT and refuses it with a CONNACK code valid
+// for the client's protocol version: Mochi's own refusal sends 3.1.1
+// clients "not authorized" (5) for a bad password, where 3.1.1 has "bad
+// user name or password" (4). A hook error here ends the connection with
+// no CONNACK of Mochi's.
 func (h *authHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	v := h.authenticate(cl, pk)
 	if v == connectAccepted {
@@ -145,14 +132,12 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool
 
 // authenticate checks the username and bcrypt password, then that the
 // client id is not another user's. A password that matched once is
-// remembered as a SHA-256, so a reconnect storm does not cost one bcrypt
-// (tens of milliseconds of CPU) per CONNECT.
+// remembered as a SHA-256, so a reconnect storm costs no bcrypt per CONNECT.
 func (h *authHook) authenticate(cl *mqtt.Client, pk packets.Packet) connectVerdict {
 	name := string(pk.Connect.Username)
 	fields := logrus.Fields{"client_id": clip(cl.ID), "user": clip(name), "remote": cl.Net.Remote}
 	if cl.ID == mqtt.InlineClientId {
-		// Mochi keeps its inline client (the room log's) under this id:
-		// connecting with it would take that session over, in any mode.
+		// Connecting with the room log's inline client id would take it over.
 		h.deny(fields, logevent.AuthFailed, "client id is reserved for the broker")
 		return connectNotAuthorized
 	}
@@ -166,16 +151,12 @@ func (h *authHook) authenticate(cl *mqtt.Client, pk packets.Packet) connectVerdi
 		}
 		return h.ownsClientID(cl.ID, name, fields)
 	}
-	if len(pk.Connect.Password) == 0 {
-		// No bcrypt for known and unknown users alike: the timing
-		// tells nothing either way.
+	if len(pk.Connect.Password) == 0 { // no bcrypt for any user: the timing tells nothing
 		h.deny(fields, logevent.AuthFailed, "empty password")
 		return connectBadCredentials
 	}
 	u, ok := h.users[name]
-	if !ok {
-		// Spend a bcrypt anyway, so the answer's timing does not tell which
-		// user names exist. Nobody knows the decoy's password.
+	if !ok { // spend a bcrypt anyway: the timing must not tell which users exist
 		reason := "unknown user"
 		if h.compare(decoyHash(), pk.Connect.Password) == nil {
 			reason = "unknown user (the decoy password matched)"
@@ -199,10 +180,9 @@ func (h *authHook) authenticate(cl *mqtt.Client, pk packets.Packet) connectVerdi
 	return h.ownsClientID(cl.ID, name, fields)
 }
 
-// ownsClientID refuses a client id that belongs to another known user.
-// Mochi hands a persistent session (its subscriptions and queued direct
-// messages) to whoever connects with its client id, and disconnects the
-// current holder, without asking any hook: the id itself must be guarded.
+// ownsClientID refuses a client id that belongs to another known user:
+// Mochi hands a persistent session to whoever connects with its client id,
+// without asking any hook, so the id itself must be guarded.
 func (h *authHook) ownsClientID(id, user string, fields logrus.Fields) connectVerdict {
 	if owner := h.clientIDOwner(id, user); owner != "" {
 		fields["client_id_owner"] = clip(owner)
@@ -244,8 +224,7 @@ func (h *authHook) clientIDOwner(id, user string) string {
 }
 
 // OnSubscribe logs every refused filter at WARN with the reason (the
-// SUBACK alone tells the client nothing). Mochi then asks OnACLCheck, which
-// decides and counts.
+// SUBACK tells the client nothing); OnACLCheck then decides and counts.
 func (h *authHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 	if h.open || cl.Net.Inline {
 		return pk
@@ -271,9 +250,9 @@ func subscribeRefusal(user, filter string) string {
 	return "filter reaches beyond the user's grants"
 }
 
-// OnACLCheck decides whether cl may publish to (write) or receive from topic.
-// Publishes under chat/ must follow the topic scheme in every mode, open
-// development mode included, so nothing downstream sees a malformed one.
+// OnACLCheck decides whether cl may publish to (write) or receive from
+// topic. Publishes under chat/ must follow the topic scheme in every mode,
+// so nothing downstream sees a malformed one.
 func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	user := string(cl.Properties.Username)
 	fields := func(action string) logrus.Fields {
@@ -295,10 +274,7 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if !ok {
 		if write {
 			h.deny(fields("write"), logevent.ACLDenied, "not permitted")
-		} else {
-			// Read checks run for every delivery: a watcher of chat/# is
-			// refused each direct message, which is filtering, not an
-			// attack (OnSubscribe logs refused subscriptions at WARN).
+		} else { // a per-delivery refusal is filtering, not an attack: DEBUG only
 			h.c.aclDenials.Add(1)
 			h.log.WithFields(fields("read")).WithField("event", logevent.ACLDenied).Debug("acl_denied")
 		}
@@ -314,8 +290,7 @@ func topicProblem(topic string) string {
 		return ""
 	}
 	if _, err := wire.ParseTopic(topic); err != nil {
-		// ParseTopic names the level and the rule it breaks; drop the
-		// topic it repeats (already a field of the log line).
+		// Drop the topic the error repeats: it is a field of the log line.
 		return clipTo("malformed chat topic: "+strings.TrimPrefix(err.Error(), fmt.Sprintf("topic %q: ", topic)), maxLoggedReason)
 	}
 	return ""
@@ -358,11 +333,9 @@ func (h *authHook) allowed(user, topic string, write bool) bool {
 }
 
 // filterAllowed decides a subscription with wildcards. An anonymous watcher
-// may subscribe to any filter under chat/ (chat/# included): every delivery is
-// then checked against the concrete topic, so it sees rooms and presence only.
-// A user may subscribe only to filters that cannot match anything they may
-// not read: their granted rooms (chat/rooms/<room>/+; all rooms with
-// all_rooms), their own DMs, presence, and their own inbox.
+// may subscribe to any filter under chat/ (each delivery is checked); a
+// user only to filters that match nothing they may not read: their granted
+// rooms (all with all_rooms), their own DMs, and presence.
 func (h *authHook) filterAllowed(user, filter string) bool {
 	lv := strings.Split(filter, "/")
 	if lv[0] != wire.Root || len(lv) < 2 {
@@ -393,17 +366,7 @@ func (h *authHook) filterAllowed(user, filter string) bool {
 }
 
 // mayJoin reports whether u may read and write room.
-func mayJoin(u *config.User, room string) bool {
-	if u.AllRooms {
-		return true
-	}
-	for _, r := range u.Rooms {
-		if r == room {
-			return true
-		}
-	}
-	return false
-}
+func mayJoin(u *config.User, room string) bool { return u.AllRooms || slices.Contains(u.Rooms, room) }
 
 func (h *authHook) deny(fields logrus.Fields, event, reason string) {
 	if event == logevent.AuthFailed {
@@ -429,9 +392,8 @@ func (h *authHook) MayRead(user, room string) bool {
 	return u != nil && mayJoin(u, room)
 }
 
-// UserExists reports whether user is a configured account; in open mode
-// every name is one. The room log asks before it starts a DM conversation:
-// a DM to a made-up name would otherwise cost memory for good.
+// UserExists reports whether user is a configured account (every name in
+// open mode): a DM to a made-up name would cost the room log memory.
 func (h *authHook) UserExists(user string) bool {
 	if h.open {
 		return true

@@ -18,50 +18,31 @@ import (
 // clientConn is an MQTT client's TCP connection as Mochi reads and writes
 // it, the one place where the broker's limits meet the socket:
 //
-//   - the connection holds a slot of limits.max_connections and
-//     limits.max_connections_per_ip until it is closed (connLimiter);
+//   - it holds a slot of limits.max_connections(_per_ip) until closed;
 //   - until Mochi has read CONNECT, a read times out at
-//     limits.connect_timeout, and such a timeout is counted, logged and
-//     closes the connection;
-//   - Mochi's SetDeadline (the keep-alive, set once CONNECT is read) applies
-//     to reads only;
+//     limits.connect_timeout, which is counted, logged and closes it;
+//   - Mochi's SetDeadline (the keep-alive) applies to reads only;
 //   - every write has its own deadline, limits.write_timeout. Mochi writes
-//     to a client while holding that client's lock, and a publisher's
-//     goroutine does the fan-out, so one QoS 1 subscriber that stops
-//     reading (a partitioned or frozen host) would block every publisher
-//     to its topics until its keep-alive expires, 1.5 × keep-alive later.
-//     A write that does not finish in time closes the connection instead
-//     (a partly written packet would corrupt the stream); the client's
-//     session keeps its messages, the room log has every one of them, and
-//     the node catches up when it reconnects;
-//   - a PUBACK waits until the connection's reader comes back to the
-//     socket. Mochi writes a QoS 1 publish's PUBACK before it handles the
-//     publish (fan-out, retained message), and it reads a client's packets
-//     through a buffer, handling each before the next and reading from the
-//     socket only when the buffer is empty: held until then, a PUBACK
-//     follows its publish's handling, so a client that has it sees the
-//     publish's effects (a cleared retained message stays cleared for a
-//     subscriber that comes after: TestEmptyRetainedPublishClears in
-//     broker/conformance). PUBACKs go out ahead of anything else written,
-//     when ackhold.Max wait, on the next Read and on Close (package
-//     ackhold is the rule both the broker and the chat node hold by);
-//   - a SUBACK waits until the connection's reader comes back to the socket
-//     too. Mochi v2.7.9 writes a SUBACK before it looks for the new
-//     subscription's retained messages (Server.processSubscribe), so a
-//     client that publishes a retained message as soon as another client's
-//     SUBACK arrives races that scan and the subscriber can get the message
-//     twice, once as retained and once live, where it should get it once,
-//     live, with RETAIN 0 ([MQTT-3.3.1-9] in 3.1.1, [MQTT-3.3.1-12] in 5).
-//     Held until the reader returns, the SUBACK follows the subscription's
-//     retained messages. Other packets pass a held SUBACK (a broker may send
-//     a subscription's messages before its SUBACK, MQTT 5 section 3.8.4);
-//     SUBACKs keep their order, and while the reader waits one goes out at
-//     once;
-//   - an MQTT 5 client is sent no more unacknowledged QoS 1 and 2
-//     PUBLISHes than its Receive Maximum: the connection reads it from the
-//     client's CONNECT and holds the PUBLISHes over it, in order, until the
-//     client's acknowledgements free room (receivemaximum.go says why Mochi
-//     does not).
+//     to a client under that client's lock from the publisher's goroutine,
+//     so one QoS 1 subscriber that stops reading would block every
+//     publisher to its topics for 1.5 × keep-alive. A write that times out
+//     closes the connection (a partial packet would corrupt the stream);
+//     the session and the room log keep the messages;
+//   - a PUBACK waits until the reader comes back to the socket. Mochi
+//     writes a QoS 1 PUBACK before it handles the publish, and handles
+//     buffered packets one by one before reading again: held until then,
+//     a PUBACK follows its publish's effects (TestEmptyRetainedPublishClears
+//     in broker/conformance). Held PUBACKs go out ahead of anything else
+//     written, when ackhold.Max wait, on the next Read and on Close;
+//   - a SUBACK waits for the reader too: Mochi v2.7.9 writes it before its
+//     retained-message scan (Server.processSubscribe), so a retained
+//     publish sent as soon as the SUBACK arrives could reach the
+//     subscriber twice ([MQTT-3.3.1-9] in 3.1.1, [MQTT-3.3.1-12] in 5).
+//     Other packets may pass a held SUBACK (MQTT 5 section 3.8.4); SUBACKs
+//     keep their order, and one goes out at once while the reader waits;
+//   - an MQTT 5 client gets no more unacknowledged QoS 1 and 2 PUBLISHes
+//     than its Receive Maximum; the rest wait, in order
+//     (receivemaximum.go says why Mochi cannot do it).
 //
 // WebSocket clients are served by Mochi's own listener, which takes no
 // net.Listener to wrap, so they have none of this.
@@ -76,15 +57,11 @@ type clientConn struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	// flow is the Receive Maximum flow control; its lock is taken before
-	// acks.
-	flow receiveFlow
+	flow receiveFlow // Receive Maximum flow control; its lock is taken before acks
 
-	// acks guards held, spare, subacks and reading. Write takes it inside
-	// Mochi's client lock, Read and Close on their own; while the flow
-	// counts, Write and a Read that releases held PUBLISHes take it inside
-	// flow.mu. It is never held across a network write, and flow.mu is
-	// never taken while it is held.
+	// acks guards held, spare, subacks and reading. It is taken inside
+	// Mochi's client lock (Write) and inside flow.mu, never across a
+	// network write, and flow.mu is never taken while it is held.
 	acks    sync.Mutex
 	held    []byte // PUBACKs waiting, whole packets
 	spare   []byte // a written batch's buffer, for the next one
@@ -95,27 +72,28 @@ type clientConn struct {
 }
 
 // SetDeadline is how Mochi sets the keep-alive after reading CONNECT: it
-// applies to reads only, because writes have their own, shorter, deadline,
-// and from then on a read timeout is the keep-alive's, not CONNECT's.
+// applies to reads only, as writes have their own deadline.
 func (c *clientConn) SetDeadline(t time.Time) error {
 	c.connected.Store(true)
 	return c.Conn.SetReadDeadline(t)
 }
 
 // Read reads what the client sends (readSocket), then follows the
-// client's Receive Maximum flow in it (readFlow).
+// client's acknowledgements in it for its Receive Maximum (incoming); one
+// that frees room writes the held PUBLISHes that now fit.
 func (c *clientConn) Read(b []byte) (int, error) {
 	n, err := c.readSocket(b)
-	c.readFlow(b[:n])
+	if n > 0 && c.flow.state.Load() != flowPassthrough {
+		c.flow.in.Feed(b[:n], keepBody, c.incoming)
+	}
 	return n, err
 }
 
 // readSocket writes the held PUBACKs and SUBACKs (the client's earlier
-// packets have all been handled), then reads. It reports and closes a
-// connection whose read hits the CONNECT deadline (before Mochi has set
-// the keep-alive).
+// packets are handled), then reads; a read past the CONNECT deadline is
+// reported and closes the connection.
 func (c *clientConn) readSocket(b []byte) (int, error) {
-	if err := c.flushAcks(); err != nil {
+	if err := c.FlushAcks(); err != nil {
 		return 0, err
 	}
 	c.acks.Lock()
@@ -144,9 +122,7 @@ func (c *clientConn) readSocket(b []byte) (int, error) {
 
 // Write holds the QoS 1 and 2 PUBLISHes in p over an MQTT 5 client's
 // Receive Maximum (writeCounted), then the acknowledgements (writeAcks);
-// the rest goes out at once. A connection whose flow does not count
-// (MQTT 3.1.1, no Receive Maximum, CONNECT not read yet) costs one atomic
-// load more than writeAcks.
+// the rest goes out at once.
 func (c *clientConn) Write(p []byte) (int, error) {
 	if c.flow.state.Load() != flowCounting {
 		return c.writeAcks(p)
@@ -154,9 +130,8 @@ func (c *clientConn) Write(p []byte) (int, error) {
 	return c.writeCounted(p)
 }
 
-// writeAcks holds a PUBACK, and the SUBACKs in p (whole packets, as Mochi
-// writes them) unless the reader waits; anything else goes out at once,
-// after the PUBACKs held so far.
+// writeAcks holds a PUBACK, and the SUBACKs in p unless the reader waits;
+// anything else goes out at once, after the PUBACKs held so far.
 func (c *clientConn) writeAcks(p []byte) (int, error) {
 	c.acks.Lock()
 	if !c.reading {
@@ -208,11 +183,8 @@ func (c *clientConn) holdSuback(pkt []byte) bool {
 	return true
 }
 
-// FlushAcks writes the held PUBACKs now (roomlog.AckFlusher).
-func (c *clientConn) FlushAcks() error { return c.flushAcks() }
-
-// flushAcks writes the held PUBACKs.
-func (c *clientConn) flushAcks() error {
+// FlushAcks writes the held PUBACKs now (also roomlog.AckFlusher).
+func (c *clientConn) FlushAcks() error {
 	c.acks.Lock()
 	out := c.held
 	c.held = nil
@@ -257,9 +229,7 @@ func (c *clientConn) write(b []byte) (int, error) {
 
 // Close writes the held PUBACKs, frees the connection's slot and closes
 // it, once (in that order: once the client sees the close, /stats no
-// longer counts it). A PUBACK that cannot be written is the publisher's to
-// resend on its next connection (the room log stores a resent message
-// once).
+// longer counts it). A PUBACK not written is the publisher's to resend.
 func (c *clientConn) Close() error { return c.close(true) }
 
 // close is Close; flush is false after a write timed out, when nothing
@@ -268,7 +238,7 @@ func (c *clientConn) close(flush bool) error {
 	c.closeOnce.Do(func() {
 		var ferr error
 		if flush {
-			ferr = c.flushAcks()
+			ferr = c.FlushAcks()
 		}
 		c.lim.release(c.ip)
 		c.closeErr = errors.Join(ferr, c.Conn.Close())

@@ -8,9 +8,8 @@ import (
 	"github.com/distchat/distchat/broker/roomlog"
 )
 
-// attachRoomLog adds the room log: the file log of a single broker, or in
-// cluster mode the log replicated over the brokers' embedded JetStream
-// (docs/cluster.md). Only cluster mode starts any NATS code.
+// attachRoomLog adds the room log: a single broker's file log, or in
+// cluster mode the log replicated over embedded JetStream (docs/cluster.md).
 func (s *Server) attachRoomLog() (*roomlog.Hook, error) {
 	log := s.log.WithField("component", "roomlog")
 	if !s.cfg.Cluster.Enabled() {
@@ -74,23 +73,12 @@ func (s *Server) closeNode() error {
 	if s.node == nil {
 		return nil
 	}
-
 	return s.node.Close()
 }
 
-// handOver moves this broker's leaderships of the replicated room log to
-// the other brokers before it closes its clients (cluster.LogStore.Handover),
-// so a planned stop costs no election.
-func (s *Server) handOver() {
-	if s.logView != nil {
-		s.logView.Handover(context.Background())
-	}
-}
-
 // stopClusterAppends abandons the replicated room log's appends still
-// waiting on the cluster (cluster.LogStore.StopAppends), so that Mochi's
-// Close, which waits for every client's publish in progress, ends at once
-// even on the last broker of a cluster, which has no majority to answer.
+// waiting on the cluster, so that Mochi's Close, which waits for every
+// client's publish in progress, ends even without a majority to answer.
 func (s *Server) stopClusterAppends() {
 	if s.logView != nil {
 		s.logView.StopAppends()
@@ -98,10 +86,9 @@ func (s *Server) stopClusterAppends() {
 }
 
 // stopSharing ends the presence sharing and the session moves with the
-// other brokers. Close calls it before Mochi stops: the sharing publishes
-// retained presence into Mochi, whose session store refuses (panics on) a
-// write once it is closed, and a session dropped while Mochi closes its
-// clients would take its client list's lock in the middle of Close's.
+// other brokers before Mochi stops: Mochi's closed session store panics on
+// a retained write, and a session dropped while Mochi closes its clients
+// would take its client list's lock in the middle of Close's.
 func (s *Server) stopSharing() {
 	if s.sessionMoves != nil {
 		s.sessionMoves.Stop()
@@ -112,10 +99,9 @@ func (s *Server) stopSharing() {
 	}
 }
 
-// Kill stops the broker as a crash would, as far as its clients and the
-// other brokers can tell: the cluster node goes first, without a goodbye
-// (routes drop, nothing more is acknowledged), then every client
-// connection. For tests of failover; a single broker is just closed.
+// Kill stops the broker as a crash would look to its clients and the other
+// brokers: the cluster node goes first, without a goodbye, then every
+// client connection. For failover tests; a single broker is just closed.
 func (s *Server) Kill() error {
 	if s.node != nil {
 		s.node.Kill()
@@ -132,14 +118,13 @@ type ClusterStats struct {
 	Node string `json:"node"`
 	// Routes is the number of route connections to other brokers up.
 	Routes int `json:"routes"`
-	// LogApplied is the sum of the room log streams' sequences this
-	// broker's view has reached; brokers that agree on it serve the same log.
+	// LogApplied is the sum of the room log streams' sequences applied
+	// here; brokers that agree on it serve the same log.
 	LogApplied uint64 `json:"log_applied"`
-	// Batches and BatchedRecords are the writes this broker's sequencer
-	// sent and the records in them; Forwarded the appends of its clients
-	// that another broker sequenced; WrongLast the writes refused because
-	// another sequencer came first; AtomicFallbacks batches appended one by
-	// one instead.
+	// Batches and BatchedRecords are this broker's sequencer's writes and
+	// their records; Forwarded its clients' appends another broker
+	// sequenced; WrongLast writes refused as another sequencer came first;
+	// AtomicFallbacks batches appended one by one instead.
 	Batches         int64 `json:"batches"`
 	BatchedRecords  int64 `json:"batched_records"`
 	Forwarded       int64 `json:"forwarded"`

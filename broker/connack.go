@@ -13,33 +13,19 @@ import (
 type connectVerdict int
 
 const (
-	// connectAccepted: the client may connect.
-	connectAccepted connectVerdict = iota
-	// connectBadCredentials: unknown user, wrong or empty password, or no
-	// credentials where they are required.
-	connectBadCredentials
-	// connectNotAuthorized: the credentials are fine (or anonymous access
-	// is), but the client id belongs to someone else or to the broker.
-	connectNotAuthorized
+	connectAccepted       connectVerdict = iota
+	connectBadCredentials                // unknown user, wrong, empty or missing password
+	connectNotAuthorized                 // the client id (or Will) is not the client's to use
 )
-
-func (v connectVerdict) String() string {
-	switch v {
-	case connectAccepted:
-		return "accepted"
-	case connectBadCredentials:
-		return "bad user name or password"
-	case connectNotAuthorized:
-		return "not authorized"
-	}
-	return fmt.Sprintf("connectVerdict(%d)", int(v))
-}
 
 // MQTT 3.1.1 CONNACK return codes (section 3.2.2.3). It has no others: the
 // 0x80+ reason codes are MQTT 5's.
 var (
 	connack311BadCredentials = packets.Code{Code: 0x04, Reason: "bad user name or password"}
 	connack311NotAuthorized  = packets.Code{Code: 0x05, Reason: "not authorized"}
+	// Codes for what Mochi's checks before any auth hook refuse.
+	connack311BadProtocolLevel = packets.Code{Code: 0x01, Reason: "unacceptable protocol level"}
+	connack311IDRejected       = packets.Code{Code: 0x02, Reason: "identifier rejected"}
 )
 
 // code is the CONNACK code refusing a client of protocol version protocol
@@ -70,17 +56,9 @@ func refuseConnect(cl *mqtt.Client, v connectVerdict) error {
 	return nil
 }
 
-// MQTT 3.1.1 return codes Mochi's checks before any auth hook need.
-var (
-	connack311BadProtocolLevel = packets.Code{Code: 0x01, Reason: "unacceptable protocol level"}
-	connack311IDRejected       = packets.Code{Code: 0x02, Reason: "identifier rejected"}
-)
-
-// refusal311 is how the broker refuses an MQTT 3.1 or 3.1.1 CONNECT that
-// Mochi's own checks (before any hook) would refuse with a code those
-// versions do not have (0x80 and up): with a 3.1.1 CONNACK code, or, for a
-// malformed CONNECT, by closing the connection without one, as 3.1.1
-// requires (section 4.8).
+// refusal311 refuses an MQTT 3.1 or 3.1.1 CONNECT that Mochi's own checks
+// would refuse with a code those versions lack (0x80 and up): with a 3.1.1
+// CONNACK code, or, if malformed, by closing without one (section 4.8).
 type refusal311 struct {
 	connack bool
 	code    packets.Code // the CONNACK code, when connack

@@ -23,20 +23,14 @@ const (
 )
 
 func (r connRefusal) String() string {
-	switch r {
-	case refusedNot:
-		return "admitted"
-	case refusedMaxConnections:
-		return "max_connections"
-	case refusedPerIP:
-		return "max_connections_per_ip"
+	if names := [...]string{"admitted", "max_connections", "max_connections_per_ip"}; r >= 0 && int(r) < len(names) {
+		return names[r]
 	}
 	return fmt.Sprintf("connRefusal(%d)", int(r))
 }
 
-// Log lines about refused and idle connections: a burst of this many, then
-// one per second, each with the number held back (a flood of connections
-// must not become a flood of log lines).
+// Log lines about refused and idle connections: a burst, then one per
+// second with the number held back, so a connection flood is no log flood.
 const (
 	connLogBurst = 10
 	connLogEvery = time.Second
@@ -44,11 +38,9 @@ const (
 
 // connLimiter admits the TCP listener's connections: at most
 // limits.max_connections open, limits.max_connections_per_ip from one
-// address (0: unlimited), and each must send CONNECT within
-// limits.connect_timeout. Without these, sockets that never speak hold
-// file descriptors until none are left for real clients. Each admitted
-// connection is a clientConn, which also bounds every write by
-// limits.write_timeout.
+// address (0: unlimited), each sending CONNECT within
+// limits.connect_timeout, so that sockets that never speak cannot use up
+// the file descriptors. Each admitted connection is a clientConn.
 type connLimiter struct {
 	max, perIP     int
 	connectTimeout time.Duration
@@ -79,8 +71,7 @@ func (l *connLimiter) admit(c net.Conn) net.Conn {
 		return nil
 	}
 	tc := &clientConn{Conn: c, lim: l, ip: ip}
-	// Mochi sets no deadline before CONNECT; its first SetDeadline call
-	// (the keep-alive, once CONNECT is read) replaces this one.
+	// Mochi sets no deadline before CONNECT; its keep-alive replaces this one.
 	if err := c.SetReadDeadline(l.now().Add(l.connectTimeout)); err != nil {
 		l.log.WithError(err).WithField("remote", c.RemoteAddr().String()).Debug("set connect deadline: connection already gone")
 		if cerr := tc.Close(); cerr != nil {

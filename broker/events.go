@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -14,49 +15,41 @@ import (
 // Drop causes, as they appear in logs ("cause") and in /stats.
 const (
 	// DropInflightQuota: the subscriber already held limits.max_inflight
-	// unacknowledged QoS 1 messages. Mochi calls no hook for it.
+	// unacknowledged QoS 1 messages.
 	DropInflightQuota = "inflight_quota"
 	// DropQueueFull: the subscriber's outbound queue
 	// (limits.max_client_writes_pending) was full.
 	DropQueueFull = "queue_full"
 	// DropExpired: a queued or unacknowledged QoS 1 message outlived
-	// limits.message_expiry (e.g. its persistent subscriber stayed offline).
+	// limits.message_expiry.
 	DropExpired = "expired"
-	// DropSessionEnded: the subscriber's session ended (a clean-session
-	// client disconnected, or reconnected with a clean session) while
-	// messages to it were unacknowledged.
+	// DropSessionEnded: the subscriber's session ended while messages to
+	// it were unacknowledged.
 	DropSessionEnded = "session_ended"
 	// DropRefusedByClient: the client answered a QoS 2 flow with an error
 	// reason code (MQTT 5).
 	DropRefusedByClient = "refused_by_client"
-	// DropPacketTooLarge: the message is larger than the Maximum Packet
-	// Size the subscriber set in its MQTT 5 CONNECT; Mochi does not send
-	// it, and the broker removes it from the client's in-flight messages
-	// (Mochi would keep it there). The subscriber's node repairs the gap
-	// from the room log, whose pages follow the same bound (docs/roomlog.md).
+	// DropPacketTooLarge: the message is over the Maximum Packet Size of
+	// the subscriber's MQTT 5 CONNECT; its node repairs the gap from the
+	// room log, whose pages follow the same bound (docs/roomlog.md).
 	DropPacketTooLarge = "packet_too_large"
-	// DropInflightBytes: the subscriber's unacknowledged deliveries already
-	// held limits.max_inflight_bytes, or all clients' together
-	// limits.max_inflight_bytes_total (see inflightBytes).
+	// DropInflightBytes: a bound of inflightBytes was reached.
 	DropInflightBytes = "inflight_bytes"
 )
 
+// dropCauses are the drop causes, in the order of counters.drops.
+var dropCauses = [...]string{DropInflightQuota, DropQueueFull, DropExpired, DropSessionEnded, DropRefusedByClient, DropPacketTooLarge, DropInflightBytes}
+
 // DropCauses lists every drop cause /stats reports, so tools and tests can
 // rely on each key being present (zero or not).
-var DropCauses = []string{DropInflightQuota, DropQueueFull, DropExpired, DropSessionEnded, DropRefusedByClient, DropPacketTooLarge, DropInflightBytes}
+var DropCauses = dropCauses[:]
 
 // counters are the broker's own counts, beside Mochi's system.Info.
 type counters struct {
-	dropsInflight atomic.Int64
-	dropsQueue    atomic.Int64
-	dropsExpired  atomic.Int64
-	dropsSession  atomic.Int64
-	dropsRefused  atomic.Int64
-	dropsTooLarge atomic.Int64
-	dropsBytes    atomic.Int64
-	authFailures  atomic.Int64
-	aclDenials    atomic.Int64
-	stalled       atomic.Int64 // connections closed by limits.write_timeout
+	drops        [len(dropCauses)]atomic.Int64 // by cause, as in dropCauses
+	authFailures atomic.Int64
+	aclDenials   atomic.Int64
+	stalled      atomic.Int64 // connections closed by limits.write_timeout
 
 	connectTimeouts atomic.Int64 // connections closed by limits.connect_timeout
 	refusedMax      atomic.Int64 // connections refused by limits.max_connections
@@ -68,22 +61,16 @@ type counters struct {
 // names, so an operator can follow a client with jq, and counts drops.
 type eventsHook struct {
 	mqtt.HookBase
-	log *logrus.Entry
-	c   *counters
-	// maxExpiry is Mochi's MaximumMessageExpiryInterval in seconds, to tell
-	// an expired in-flight message from one dropped with its session.
-	maxExpiry int64
+	log       *logrus.Entry
+	c         *counters
+	maxExpiry int64 // Mochi's MaximumMessageExpiryInterval (s): expired or session ended?
 }
 
 func (h *eventsHook) ID() string { return "distchat-events" }
 
 func (h *eventsHook) Provides(b byte) bool {
-	switch b {
-	case mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnPublishDropped,
-		mqtt.OnQosDropped:
-		return true
-	}
-	return false
+	return slices.Contains([]byte{mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnSubscribed,
+		mqtt.OnUnsubscribed, mqtt.OnPublishDropped, mqtt.OnQosDropped}, b)
 }
 
 func (h *eventsHook) client(cl *mqtt.Client) *logrus.Entry {
@@ -126,17 +113,13 @@ func (h *eventsHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 	h.drop(cl.ID, pk.TopicName, DropQueueFull)
 }
 
-// OnQosDropped is Mochi's hook for an in-flight (queued or unacknowledged)
-// QoS 1/2 message removed before it completed.
+// OnQosDropped is Mochi's hook for an in-flight QoS 1/2 message removed
+// before it completed.
 func (h *eventsHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
 	switch {
-	case pk.FixedHeader.Type == packets.Reserved:
-		// Mochi reports each expired message twice: with the message
-		// (counted below) and then with only its packet id.
+	case pk.FixedHeader.Type == packets.Reserved: // Mochi's second report of an expired message
 		return
-	case cl.IsTakenOver():
-		// A resumed persistent session: the new connection inherited
-		// these messages; nothing was lost.
+	case cl.IsTakenOver(): // the new connection inherited these messages
 		return
 	case (pk.FixedHeader.Type == packets.Pubrec || pk.FixedHeader.Type == packets.Pubrel) &&
 		pk.ReasonCode >= packets.ErrUnspecifiedError.Code:
@@ -155,24 +138,14 @@ func (h *eventsHook) expired(pk packets.Packet, now int64) bool {
 		(h.maxExpiry > 0 && now-pk.Created > h.maxExpiry)
 }
 
-// drop counts and logs one message not delivered to client.
+// drop counts and logs one message not delivered to client; a cause not
+// in dropCauses counts as refused_by_client.
 func (h *eventsHook) drop(client, topic, cause string) {
-	switch cause {
-	case DropInflightQuota:
-		h.c.dropsInflight.Add(1)
-	case DropQueueFull:
-		h.c.dropsQueue.Add(1)
-	case DropExpired:
-		h.c.dropsExpired.Add(1)
-	case DropSessionEnded:
-		h.c.dropsSession.Add(1)
-	case DropPacketTooLarge:
-		h.c.dropsTooLarge.Add(1)
-	case DropInflightBytes:
-		h.c.dropsBytes.Add(1)
-	default:
-		h.c.dropsRefused.Add(1)
+	i := slices.Index(dropCauses[:], cause)
+	if i < 0 {
+		i = slices.Index(dropCauses[:], DropRefusedByClient)
 	}
+	h.c.drops[i].Add(1)
 	h.log.WithFields(logrus.Fields{"event": logevent.MessageDropped, "client_id": clip(client), "topic": clip(topic),
 		"cause": cause}).Warn("message_dropped")
 }

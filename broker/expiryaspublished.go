@@ -6,16 +6,13 @@ import (
 )
 
 // expiryAsPublished keeps Mochi from telling MQTT 5 subscribers an expiry
-// the publisher never set. Mochi v2.7.9 gives every message the broker's
-// limits.message_expiry (Capabilities.MaximumMessageExpiryInterval) as its
-// expiry when the publisher set none, and writes what is left of it into
-// every PUBLISH as a Message Expiry Interval; a message that does not expire
-// ([MQTT-3.3.2-6] applies only to one that has an interval) reaches
-// subscribers as if its publisher had given it seven days. The broker still
-// drops such a message after limits.message_expiry; the subscriber is just
-// not told a property the message did not have. A publisher that asked for
-// limits.message_expiry or more is clamped to it, and its subscribers are
-// not told either: Mochi keeps no trace of the original interval.
+// the publisher never set. Mochi v2.7.9 gives a message without one
+// limits.message_expiry (Capabilities.MaximumMessageExpiryInterval) and
+// writes what is left of it into every PUBLISH as a Message Expiry
+// Interval ([MQTT-3.3.2-6] applies only to a message that has one). The
+// broker still drops it after limits.message_expiry. A publisher that
+// asked for limits.message_expiry or more is clamped to it, and its
+// subscribers are not told either: Mochi keeps no trace of the original.
 type expiryAsPublished struct {
 	mqtt.HookBase
 	max int64 // limits.message_expiry in seconds; > 0

@@ -9,18 +9,16 @@ import (
 
 // ListenerStats is the MQTT TCP listener's part of /stats.
 type ListenerStats struct {
-	// State is the accept loop's: serving, retrying (accept errors such as
-	// EMFILE being retried) or stopped. /healthz answers 503 unless serving.
+	// State is the accept loop's: serving, retrying or stopped; /healthz
+	// answers 503 unless serving.
 	State string `json:"state"`
 	// Reason is the error behind a state other than serving.
 	Reason string `json:"reason,omitempty"`
 	// OpenConnections counts TCP connections held, CONNECT sent or not.
 	OpenConnections int64 `json:"open_connections"`
-	// ConnectTimeouts counts connections closed for sending no CONNECT
-	// within limits.connect_timeout.
+	// ConnectTimeouts counts connections closed by limits.connect_timeout.
 	ConnectTimeouts int64 `json:"connect_timeouts"`
-	// Refused counts connections closed at accept, by the limit
-	// (max_connections, max_connections_per_ip) that refused them.
+	// Refused counts connections closed at accept, by limit.
 	Refused map[string]int64 `json:"refused"`
 	// AcceptErrors counts temporary accept errors retried.
 	AcceptErrors int64 `json:"accept_errors"`
@@ -45,8 +43,7 @@ func (s *Server) listenerStats() ListenerStats {
 }
 
 // healthz answers "ok", or 503 with the reason while the MQTT TCP listener
-// cannot take new clients: accept errors being retried, or an accept loop
-// that has ended. A broker that runs but takes no client is not healthy.
+// cannot take new clients: a broker that takes no client is not healthy.
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain")
 	if s.tcpGuard != nil {

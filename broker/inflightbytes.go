@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -10,23 +11,17 @@ import (
 
 // inflightBytes bounds the bytes of unacknowledged QoS 1 and 2 deliveries,
 // per client (limits.max_inflight_bytes) and over all clients
-// (limits.max_inflight_bytes_total).
-//
-// Mochi bounds a client's in-flight messages by count only, and a count of
-// large messages is a lot of memory (8192 × 256 KiB is 2 GiB for one client
-// that does not acknowledge). This hook adds up the bytes Mochi keeps for
-// each client from its QoS events; the auth hook asks admit before each
-// delivery, and a delivery over a bound is not sent (dropped and counted as
-// inflight_bytes). The room log holds every chat message, so the client's
-// node repairs the drop when its acknowledgements free room again.
+// (limits.max_inflight_bytes_total). Mochi bounds them by count only, and
+// 8192 × 256 KiB is 2 GiB for one client that does not acknowledge. The
+// auth hook asks admit before each delivery; one over a bound is dropped
+// (inflight_bytes), and the node repairs it from the room log.
 type inflightBytes struct {
 	mqtt.HookBase
 	perClient int64 // 0: no per-client bound
 	total     int64 // 0: no global bound
 	sum       atomic.Int64
 
-	// mu guards clients. It is taken alone (no other lock is held with it)
-	// and never across network I/O: every method does map work only.
+	// mu guards clients; taken alone, never across I/O.
 	mu      sync.Mutex
 	clients map[string]*clientInflight
 }
@@ -44,20 +39,14 @@ func newInflightBytes(perClient, total int64) *inflightBytes {
 func (h *inflightBytes) ID() string { return "distchat-inflight-bytes" }
 
 func (h *inflightBytes) Provides(b byte) bool {
-	switch b {
-	case mqtt.OnQosPublish, mqtt.OnQosComplete, mqtt.OnQosDropped, mqtt.OnDisconnect, mqtt.OnClientExpired:
-		return true
-	}
-	return false
+	return slices.Contains([]byte{mqtt.OnQosPublish, mqtt.OnQosComplete, mqtt.OnQosDropped,
+		mqtt.OnDisconnect, mqtt.OnClientExpired}, b)
 }
-
-// deliverySize is what Mochi keeps for a delivery: payload and topic.
-func deliverySize(pk packets.Packet) int64 { return int64(len(pk.Payload) + len(pk.TopicName)) }
 
 // OnQosPublish records a delivery Mochi now keeps until it is acknowledged;
 // a resend of the same packet id replaces the earlier size.
 func (h *inflightBytes) OnQosPublish(cl *mqtt.Client, pk packets.Packet, _ int64, _ int) {
-	n := deliverySize(pk)
+	n := int64(len(pk.Payload) + len(pk.TopicName)) // what Mochi keeps for it
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c := h.clients[cl.ID]

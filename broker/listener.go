@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -17,24 +18,14 @@ import (
 type acceptState int
 
 const (
-	// acceptServing: no accept has failed since the last one succeeded.
-	acceptServing acceptState = iota
-	// acceptRetrying: accept fails with a temporary error (EMFILE, ...)
-	// and is retried with back-off; no new client gets in meanwhile.
-	acceptRetrying
-	// acceptStopped: the accept loop has ended, because the listener was
-	// closed or accept failed with an error retrying cannot cure.
-	acceptStopped
+	acceptServing  acceptState = iota // no accept has failed since the last one succeeded
+	acceptRetrying                    // a temporary accept error (EMFILE, ...) is retried with back-off
+	acceptStopped                     // the listener closed, or accept failed for good
 )
 
 func (s acceptState) String() string {
-	switch s {
-	case acceptServing:
-		return "serving"
-	case acceptRetrying:
-		return "retrying"
-	case acceptStopped:
-		return "stopped"
+	if names := [...]string{"serving", "retrying", "stopped"}; s >= 0 && int(s) < len(names) {
+		return names[s]
 	}
 	return fmt.Sprintf("acceptState(%d)", int(s))
 }
@@ -52,8 +43,8 @@ func (s *Server) guard(inner net.Listener) *guardedListener {
 const fileReserve = 256
 
 // warnFileLimit warns when limits.max_connections does not keep MQTT
-// connections below the open-file limit: accept would then fail with
-// EMFILE (retried, /healthz 503) before the limit refuses cleanly.
+// connections below the open-file limit: accept would fail with EMFILE
+// before the limit refuses cleanly.
 func warnFileLimit(log *logrus.Entry, maxConns int, fileLimit uint64) {
 	if fileLimit == 0 || (maxConns > 0 && uint64(maxConns)+fileReserve <= fileLimit) {
 		return
@@ -78,11 +69,9 @@ const (
 
 // guardedListener is the net.Listener that Mochi's TCP accept loop reads.
 // Mochi ends that loop for good on the first Accept error, so one moment
-// without file descriptors (EMFILE) would leave the broker running but
-// deaf to new clients. guardedListener retries temporary errors with
-// exponential back-off instead, logs them, and reports its state for
-// /healthz; it returns an error only when the listener is closed or cannot
-// recover, and /healthz then says so. Every accepted connection goes
+// without file descriptors (EMFILE) would leave the broker deaf to new
+// clients. guardedListener retries temporary errors with back-off, logs
+// them and reports its state for /healthz; every accepted connection goes
 // through the connLimiter before Mochi sees it.
 type guardedListener struct {
 	net.Listener
@@ -90,8 +79,7 @@ type guardedListener struct {
 	log   *logrus.Entry
 	c     *counters
 	now   func() time.Time
-	// after is time.After; tests make the back-off instant.
-	after func(time.Duration) <-chan time.Time
+	after func(time.Duration) <-chan time.Time // time.After; tests make the back-off instant
 
 	done      chan struct{} // closed by Close: stops a back-off wait
 	closeOnce sync.Once
@@ -129,9 +117,8 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 	}
 }
 
-// failed handles one accept error: it waits out the back-off after a
-// temporary one and returns the next back-off, or returns the error that
-// ends the accept loop.
+// failed waits out the back-off after a temporary accept error and returns
+// the next one, or returns the error that ends the accept loop.
 func (l *guardedListener) failed(err error, backoff time.Duration) (time.Duration, error) {
 	select {
 	case <-l.done:
@@ -159,8 +146,7 @@ func (l *guardedListener) failed(err error, backoff time.Duration) (time.Duratio
 	}
 }
 
-// succeeded records an accept that worked, logging the recovery after
-// failures.
+// succeeded records an accept that worked, logging a recovery.
 func (l *guardedListener) succeeded() {
 	l.mu.Lock()
 	if l.state == acceptServing {
@@ -216,13 +202,6 @@ var temporaryAcceptErrors = []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOB
 	syscall.EINTR, syscall.EAGAIN}
 
 func temporaryAcceptError(err error) bool {
-	if errors.Is(err, net.ErrClosed) {
-		return false
-	}
-	for _, t := range temporaryAcceptErrors {
-		if errors.Is(err, t) {
-			return true
-		}
-	}
-	return false
+	return !errors.Is(err, net.ErrClosed) &&
+		slices.ContainsFunc(temporaryAcceptErrors, func(t error) bool { return errors.Is(err, t) })
 }

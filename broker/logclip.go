@@ -6,9 +6,7 @@ import (
 )
 
 // maxLoggedString is how many bytes of a client-supplied string (user name,
-// client id, topic, filter) a log line carries. MQTT allows 65535 bytes in
-// each: logged whole, one CONNECT could write 64 KiB of attacker text per
-// refusal.
+// client id, topic, filter) a log line carries: MQTT allows 65535 bytes.
 const maxLoggedString = 64
 
 // maxLoggedReason bounds a refusal reason that quotes client text (a

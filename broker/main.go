@@ -35,20 +35,17 @@ Configuration: the YAML file (-config), then DISTCHAT_* environment variables
 Flags:
 `
 
-// Main runs the broker command with args (without the program name) and
-// returns the exit code: 0 after a clean shutdown or -h (the full usage), 1
-// on a runtime failure, 2 on bad usage (one line per problem) or
-// configuration. It stops when ctx is cancelled. With -procs it sets the
-// process's processors (GOMAXPROCS).
+// Main runs the broker command with args (without the program name) until
+// ctx is cancelled and returns the exit code: 0 after a clean shutdown or
+// -h, 1 on a runtime failure, 2 on bad usage or configuration.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "hash-password" {
 		return hashPassword(stdin, stdout, stderr)
 	}
 	cfg := config.DefaultBroker()
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
-	// The flag package prints its error and then calls Usage, for -h as for
-	// a bad flag. Main prints instead: the whole usage for -h, one line for
-	// a bad flag, which a page of usage would scroll away.
+	// Main prints the whole usage for -h, one line for a bad flag (which a
+	// page of usage would scroll away), instead of the flag package.
 	fs.SetOutput(io.Discard)
 	badFlag := false
 	fs.Usage = func() { badFlag = true }

@@ -9,25 +9,18 @@ import (
 )
 
 // guardedPebble is Mochi's Pebble storage hook with its writes fenced
-// against Stop.
-//
-// Mochi v2.7.9's hook checks for a closed store before each write, but
-// Stop closes the database before it marks it closed, and nothing orders
-// the two against events that Mochi's Close still delivers from its event
-// loop and from clients being disconnected (expired in-flight messages
-// dropped, sessions written on disconnect). A write that lands between them
-// panics in Pebble and turns a clean shutdown into a crash. Here each write
-// holds a read lock and is skipped once the store is stopped; Stop takes
-// the write lock, so it waits for writes under way and no write starts
-// after it. What is skipped is state of a broker that is stopping, which
-// a clean restart recovers from what was written before (and the room log
-// for chat messages).
+// against Stop. Mochi v2.7.9's hook closes the database before it marks
+// it closed, and nothing orders that against the events Mochi's Close
+// still delivers (in-flight messages dropped, sessions written on
+// disconnect): a write between the two panics in Pebble and turns a clean
+// shutdown into a crash. Here each write holds a read lock and is skipped
+// once stopped; Stop takes the write lock. What is skipped is a stopping
+// broker's state, which a restart recovers from what was written before.
 type guardedPebble struct {
 	*pebblestore.Hook
 
-	// mu guards stopped and orders every write to the store before Stop;
-	// writes hold it for reading. It is taken before sessionStore.mu
-	// when both are held.
+	// mu guards stopped and orders every write before Stop; writes hold it
+	// for reading. It is taken before sessionStore.mu.
 	mu      sync.RWMutex
 	stopped bool
 }

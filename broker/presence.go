@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -13,31 +14,26 @@ import (
 	"github.com/distchat/distchat/broker/wire"
 )
 
-// presenceHook makes presence per user when a user is online on several
-// devices at once. Each device publishes its own retained presence on the
-// one topic chat/presence/<user> and leaves a Last Will "offline" there, so
-// without help the first device to quit or die would show the user offline
-// while another is still online. The hook remembers each connected device's
-// last "online" (by client id) and rewrites what reaches the topic: an
-// "online" becomes the user's presence over all their devices (rooms joined,
-// devices online), and an "offline" (published or a Will) becomes that too
-// while another device of the user is still online. Watchers and older
-// nodes see an ordinary presence; only the last device to go says offline.
+// presenceHook makes presence per user, not per device. Every device of a
+// user publishes its retained presence on chat/presence/<user> and leaves a
+// Will "offline" there, so the first device to go would show the user
+// offline while another is online. The hook remembers each device's last
+// "online" and rewrites what reaches the topic into the user's presence
+// over all their devices: only the last device to go says offline.
 type presenceHook struct {
 	mqtt.HookBase
 	mu    sync.Mutex                          // guards users and owner; taken after no other lock
 	users map[string]map[string]wire.Presence // user → client id → its last online presence
 	owner map[string]string                   // client id → user, for OnDisconnect
 
-	// shared, in cluster mode, is the other brokers' presence (set before
-	// the broker serves); publish sends a retained message through Mochi.
+	// shared is the other brokers' presence in cluster mode; publish sends
+	// a retained message through Mochi.
 	shared  sharedPresence
 	publish func(topic string, payload []byte) error
 	log     *logrus.Entry
 }
 
-// sharedPresence is where each broker's presence of a user meets the
-// others' (cluster.Presence).
+// sharedPresence is the brokers' presences of a user (cluster.Presence).
 type sharedPresence interface {
 	// Set records this broker's presence of user; nil: no device here.
 	Set(user string, p *wire.Presence)
@@ -46,8 +42,7 @@ type sharedPresence interface {
 }
 
 // republish publishes user's presence over all brokers on its retained
-// topic, after another broker's part of it changed (a device came or went
-// there, or that broker died and its entry aged out).
+// topic, after another broker's part of it changed.
 func (h *presenceHook) republish(user string) {
 	h.mu.Lock()
 	local := h.localLocked(user, nil)
@@ -94,9 +89,8 @@ func (h *presenceHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pa
 }
 
 // OnWill turns a device's "offline" Will into the user's remaining presence
-// while another device is online. The Will of a connection taken over by
-// the same client id (a device reconnecting before the broker noticed the
-// old connection die) keeps that device online: it is back already.
+// while another device is online. A connection taken over by the same
+// client id keeps its device online: it is back already.
 func (h *presenceHook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
 	t, err := wire.ParseTopic(will.TopicName)
 	if err != nil || t.Kind != wire.KindPresence || len(will.Payload) == 0 {
@@ -108,8 +102,7 @@ func (h *presenceHook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error
 	return will, nil
 }
 
-// OnDisconnect forgets a device whose connection ended (Mochi sends its Will
-// first); a connection taken over by the same client id lives on.
+// OnDisconnect forgets a device whose connection ended, unless taken over.
 func (h *presenceHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 	if cl.IsTakenOver() {
 		return
@@ -133,15 +126,15 @@ func (h *presenceHook) forget(user, device string) {
 }
 
 // merge records device's presence for user and returns the payload to send
-// instead: the presence over all the user's online devices (on every
-// broker, in cluster mode), or the original (ok false) when it is an
-// offline of the user's last device or not a presence at all. keep leaves
-// the device online (a taken-over connection's Will).
+// instead: the presence over all the user's online devices on every
+// broker, or ok false (send the original) for the offline of the user's
+// last device or no presence at all. keep leaves the device online.
 func (h *presenceHook) merge(device, user string, payload []byte, keep bool) ([]byte, bool) {
 	p, err := wire.DecodePresence(payload)
 	if err != nil || p.User != user {
 		return nil, false // the ACL let it through; the nodes skip it as malformed
 	}
+	var first []string // the rooms listed first: those of an online publish
 	h.mu.Lock()
 	switch {
 	case p.Status == wire.Online:
@@ -150,12 +143,9 @@ func (h *presenceHook) merge(device, user string, payload []byte, keep bool) ([]
 		}
 		h.users[user][device] = p
 		h.owner[device] = user
+		first = p.Rooms
 	case !keep:
 		h.forget(user, device)
-	}
-	var first []string
-	if p.Status == wire.Online {
-		first = p.Rooms
 	}
 	local := h.localLocked(user, first)
 	h.mu.Unlock()
@@ -184,24 +174,24 @@ func (h *presenceHook) localLocked(user string, first []string) *wire.Presence {
 		return nil
 	}
 	out := wire.Presence{V: wire.Version, User: user, Status: wire.Online, Devices: len(devs), Rooms: slices.Clone(first)}
-	ids := make([]string, 0, len(devs))
-	for id := range devs {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		for _, r := range devs[id].Rooms {
-			if !slices.Contains(out.Rooms, r) {
-				out.Rooms = append(out.Rooms, r)
-			}
-		}
+	for _, id := range slices.Sorted(maps.Keys(devs)) {
+		out.Rooms = addRooms(out.Rooms, devs[id].Rooms)
 	}
 	return &out
 }
 
-// combine is user's presence over this broker's (local, may be nil) and the
-// other brokers' presences, stamped atNS by device; ok false when no
-// device is online anywhere.
+// addRooms appends to rooms those of more it lacks, in order.
+func addRooms(rooms, more []string) []string {
+	for _, r := range more {
+		if !slices.Contains(rooms, r) {
+			rooms = append(rooms, r)
+		}
+	}
+	return rooms
+}
+
+// combine is user's presence over local (may be nil) and the other
+// brokers', stamped atNS by device; ok false when none is online.
 func combine(user string, local *wire.Presence, others []wire.Presence, atNS int64, device string) (wire.Presence, bool) {
 	if local == nil && len(others) == 0 {
 		return wire.Presence{}, false
@@ -213,11 +203,7 @@ func combine(user string, local *wire.Presence, others []wire.Presence, atNS int
 	}
 	for _, p := range all {
 		out.Devices += p.Devices
-		for _, r := range p.Rooms {
-			if !slices.Contains(out.Rooms, r) {
-				out.Rooms = append(out.Rooms, r)
-			}
-		}
+		out.Rooms = addRooms(out.Rooms, p.Rooms)
 	}
 	return out, true
 }

@@ -11,31 +11,23 @@ import (
 )
 
 // An MQTT 5 client's Receive Maximum is how many QoS 1 and 2 PUBLISHes it
-// takes unacknowledged; the broker must not send more ([MQTT-3.3.4-9]).
-// Mochi v2.7.9 keeps a send quota for it, but when the quota runs out it
-// parks the message in the client's in-flight set and sends one parked
-// message per packet the client sends afterwards (Server.processPacket), in
-// a random order within the same second (Inflight.NextImmediate sorts by
-// creation time in whole seconds), and deletes it from the in-flight set
-// once written: its PUBACK then restores no quota, the quota shrinks with
-// each parked message until nothing more is delivered, and a parked message
-// is never resent on reconnect.
+// takes unacknowledged ([MQTT-3.3.4-9]). Mochi v2.7.9's send quota for it
+// is broken: a message over the quota is parked in the in-flight set, sent
+// one per packet the client sends afterwards (Server.processPacket), in
+// random order within a second (Inflight.NextImmediate sorts by whole
+// seconds), and deleted from the in-flight set once written, so its PUBACK
+// restores no quota, deliveries stop, and it is never resent on reconnect.
 //
-// So the broker does the flow control at the connection instead.
-// receiveMaximumHook turns Mochi's send quota off (a maximum of 0, which
-// Mochi reads as "no flow control"), so Mochi writes every delivery at once;
-// clientConn (its receiveFlow) reads the client's Receive Maximum from its
-// CONNECT, counts the QoS 1 and 2 PUBLISHes written and the PUBACKs,
-// PUBCOMPs and refusing PUBRECs read, and holds a PUBLISH back, in order,
-// while the client has its Receive Maximum unacknowledged. Mochi's
-// in-flight set still has a held message, so it is resent on the next
-// connection if this one ends first, and the number held is bounded by
-// limits.max_inflight and limits.max_inflight_bytes as any in-flight
-// message is. QoS 0 PUBLISHes and other packets are not held
-// ([MQTT-3.3.4-10]; ordering is per QoS). MQTT 3.1.1 clients, and MQTT 5
-// clients without a Receive Maximum, are passed through untouched after
-// their CONNECT. WebSocket connections are Mochi's own, not clientConns
-// (clientconn.go), so they get no flow control.
+// So receiveMaximumHook turns Mochi's quota off (0 means no flow control)
+// and clientConn's receiveFlow does the flow control at the connection: it
+// reads the Receive Maximum from CONNECT, counts QoS 1 and 2 PUBLISHes
+// written and PUBACKs, PUBCOMPs and refusing PUBRECs read, and holds
+// PUBLISHes back, in order, while the maximum is unacknowledged. A held
+// message stays in Mochi's in-flight set (resent on the next connection,
+// bounded by limits.max_inflight and max_inflight_bytes). QoS 0 and other
+// packets are not held ([MQTT-3.3.4-10]: ordering is per QoS). MQTT 3.1.1
+// clients, MQTT 5 clients without a Receive Maximum and WebSocket clients
+// (not clientConns) get no flow control.
 
 // receiveMaximumHook turns Mochi's own send quota off for every client.
 type receiveMaximumHook struct{ mqtt.HookBase }
@@ -65,33 +57,27 @@ const (
 )
 
 // maxConnectScan bounds the CONNECT read for its Receive Maximum; a larger
-// one (Mochi refuses those over max_packet_size anyway) is passed through.
+// one is passed through.
 const maxConnectScan = 64 << 10
 
-// receiveFlow is a clientConn's Receive Maximum flow control: it holds
-// QoS 1 and 2 PUBLISHes beyond the client's Receive Maximum until
-// acknowledgements free room. Its state is atomic so that a connection with
-// nothing to count costs one load per Read and Write.
+// receiveFlow is a clientConn's Receive Maximum flow control. Its state is
+// atomic so that a connection with nothing to count costs one load per
+// Read and Write.
 type receiveFlow struct {
 	state atomic.Int32
 	in    mqttscan.Scanner // what the client sends; Read's goroutine only
 
-	// mu guards max, out and held, and is held across the write of what
-	// it lets through (clientConn.writeAcks, then the socket) so that held
-	// packets and later ones leave in order. Write takes it inside Mochi's
-	// client lock, Read on its own. It is taken before clientConn.acks,
-	// never while acks is held; a socket write under it is bounded by
-	// limits.write_timeout.
+	// mu guards max, out and held, and is held across the write of what it
+	// lets through (bounded by limits.write_timeout), so packets leave in
+	// order. It is taken inside Mochi's client lock and before acks.
 	mu   sync.Mutex
 	max  int
 	out  map[uint16]struct{} // PUBLISHes written and not yet acknowledged
 	held [][]byte            // whole PUBLISH packets waiting, in order
 }
 
-// writeCounted writes p, a connection's write while its flow counts,
-// without the QoS 1 and 2 PUBLISHes over the client's Receive Maximum
-// (whole packets: Mochi writes one packet, or a buffer of whole packets,
-// per call), and reports p as written.
+// writeCounted writes p (whole packets, as Mochi writes) without the QoS 1
+// and 2 PUBLISHes over the client's Receive Maximum, and reports p written.
 func (c *clientConn) writeCounted(p []byte) (int, error) {
 	c.flow.mu.Lock()
 	defer c.flow.mu.Unlock()
@@ -124,15 +110,6 @@ func (f *receiveFlow) hold(pkt []byte) bool {
 	}
 	f.out[id] = struct{}{}
 	return false
-}
-
-// readFlow looks at the CONNECT and the acknowledgements in b, what Read
-// read from the client; an acknowledgement that frees room writes the held
-// PUBLISHes that now fit.
-func (c *clientConn) readFlow(b []byte) {
-	if len(b) > 0 && c.flow.state.Load() != flowPassthrough {
-		c.flow.in.Feed(b, keepBody, c.incoming)
-	}
 }
 
 // keepBody is how much of a client packet's body incoming needs.
@@ -178,8 +155,8 @@ func (f *receiveFlow) connect(first byte, body []byte, length int) int32 {
 }
 
 // release ends the flow of PUBLISH id and writes the held PUBLISHes that
-// now fit. A failed write ends the connection: Mochi's next read or write
-// sees it, and the held messages are still in Mochi's in-flight set.
+// now fit. A failed write ends the connection, which Mochi sees next; the
+// held messages stay in its in-flight set.
 func (c *clientConn) release(id uint16) {
 	c.flow.mu.Lock()
 	defer c.flow.mu.Unlock()

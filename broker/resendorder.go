@@ -1,7 +1,8 @@
 package broker
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -10,17 +11,12 @@ import (
 
 // resendInOrder resends a resumed session's unacknowledged messages in the
 // order they were first sent ([MQTT-4.6.0-6], [MQTT-4.4.0-1]). Mochi v2.7.9
-// resends them (Client.ResendInflightMessages) sorted by the low 16 bits of
-// their creation time in whole seconds, with an unstable sort over a map:
-// messages queued within the same second, the usual case for messages that
-// wait for an offline client, come back in random order.
-//
-// The hook takes the messages out of the session being resumed just before
-// Mochi copies them (OnSessionEstablish), so Mochi has nothing to resend,
-// and once Mochi has sent the CONNACK it puts them into the new connection's
-// in-flight set and writes them, DUP set, in order of creation time and then
-// of packet identifier (counted on from the largest gap, as identifiers
-// wrap), the order Mochi assigned them in (OnSessionEstablished).
+// (Client.ResendInflightMessages) sorts them by creation time in whole
+// seconds, unstably, over a map: messages queued within one second, as for
+// an offline client, come back in random order. The hook takes them out of
+// the old session before Mochi copies them (OnSessionEstablish), and after
+// the CONNACK writes them, DUP set, by creation time and then packet
+// identifier, the order Mochi assigned them in (OnSessionEstablished).
 type resendInOrder struct {
 	mqtt.HookBase
 	clients *mqtt.Clients
@@ -28,8 +24,7 @@ type resendInOrder struct {
 	resent func(cl *mqtt.Client, pk packets.Packet)
 
 	// mu guards held: by client id, the messages taken from a session
-	// being resumed, until its new connection is established. A
-	// connection that fails before that leaves them here for the next one.
+	// being resumed, until a new connection of it is established.
 	mu   sync.Mutex
 	held map[string][]packets.Packet
 }
@@ -102,7 +97,7 @@ func sortSent(msgs []packets.Packet) {
 	for i, p := range msgs {
 		ids[i] = int(p.PacketID)
 	}
-	sort.Ints(ids)
+	slices.Sort(ids)
 	start, gap := ids[0], ids[0]+65536-ids[len(ids)-1]
 	for i := 1; i < len(ids); i++ {
 		if d := ids[i] - ids[i-1]; d > gap {
@@ -110,10 +105,7 @@ func sortSent(msgs []packets.Packet) {
 		}
 	}
 	rank := func(id uint16) int { return (int(id) - start + 65536) % 65536 }
-	sort.SliceStable(msgs, func(i, j int) bool {
-		if msgs[i].Created != msgs[j].Created {
-			return msgs[i].Created < msgs[j].Created
-		}
-		return rank(msgs[i].PacketID) < rank(msgs[j].PacketID)
+	slices.SortStableFunc(msgs, func(a, b packets.Packet) int {
+		return cmp.Or(cmp.Compare(a.Created, b.Created), cmp.Compare(rank(a.PacketID), rank(b.PacketID)))
 	})
 }

@@ -1,7 +1,7 @@
 package broker
 
 import (
-	"bytes"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,32 +11,24 @@ import (
 )
 
 // retainGuard serialises two things Mochi v2.7.9 does concurrently without
-// a common lock: storing a retained message, which writes the path of the
-// topic's node in its topic tree under that node's lock, and the scan for
-// retained messages that a SUBSCRIBE with a wildcard runs, which reads that
-// path under no lock. Between a node's presence announcement (retained)
-// and another node's subscription to everyone's presence (a wildcard),
-// both at every reconnect, that is a data race on a string, which the race
-// detector reports and which could tear.
+// a common lock: storing a retained message, which writes the path of its
+// topic's node under that node's lock, and a wildcard SUBSCRIBE's retained
+// scan, which reads that path under no lock. A node's presence (retained)
+// and another node's subscription to everyone's presence meet at every
+// reconnect: a data race on a string, which could tear.
 //
-// The guard is held only across Mochi's work on its topic tree and queues,
-// never across a write to a network connection: a client that stops
-// reading (its socket full, its writer blocked up to limits.write_timeout
-// holding Mochi's client lock) must not hold back every retained publish
-// and wildcard subscribe of the broker. So a wildcard SUBSCRIBE is only
-// marked in OnSubscribe and takes the guard shared once its SUBACK is
-// written (OnPacketSent: Mochi writes the SUBACK before its retained
-// scan), until its OnPacketProcessed; a retained PUBLISH holds it
-// exclusively from its OnPublish (this hook is added last, so the room
-// log and every other check have run) until the message is stored
-// (OnRetainMessage), before Mochi writes the PUBACK; a retained will from
-// OnWill until stored. OnPacketProcessed and OnWillSent release whatever
-// a packet still holds (one refused before it was stored). Mochi handles
-// one client's packets one at a time, so a client holds at most one
-// guard; the broker's own (inline) client publishes through
-// publishRetained. What runs under the guard writes only to other
-// clients' queues (non-blocking) and never waits for another client's
-// packet handling, so no cycle of waits can form.
+// The guard is never held across a network write, so a client that stops
+// reading cannot hold back every retained publish and wildcard subscribe.
+// A wildcard SUBSCRIBE is marked in OnSubscribe and takes the guard shared
+// once its SUBACK is written (OnPacketSent: Mochi writes the SUBACK before
+// its scan) until OnPacketProcessed. A retained PUBLISH holds it exclusive
+// from OnPublish (this hook is added last, after every other check) until
+// the message is stored (OnRetainMessage), before the PUBACK; a retained
+// will from OnWill until stored. OnPacketProcessed and OnWillSent release
+// what a refused packet still holds. Mochi handles a client's packets one
+// at a time, so a client holds at most one guard; the inline client uses
+// publishRetained. Under the guard Mochi only queues to other clients
+// (non-blocking) and waits for no other client, so no wait cycle forms.
 type retainGuard struct {
 	mqtt.HookBase
 
@@ -44,11 +36,9 @@ type retainGuard struct {
 	// before any of Mochi's locks and after none of ours.
 	tree sync.RWMutex
 
-	mu   sync.Mutex                 // guards held; taken after tree, never held while waiting
-	held map[*mqtt.Client]guardMode // guardPending: a wildcard SUBSCRIBE whose SUBACK is not written yet
-	// holders counts the entries of held, so that releasing after the
-	// packets that took nothing (nearly all) costs one atomic load.
-	holders atomic.Int64
+	mu      sync.Mutex                 // guards held; taken after tree, never held while waiting
+	held    map[*mqtt.Client]guardMode // guardPending: a wildcard SUBSCRIBE whose SUBACK is not written yet
+	holders atomic.Int64               // len(held): releasing after a packet that took nothing costs one load
 }
 
 // guardMode is how a client holds the guard.
@@ -62,16 +52,10 @@ const (
 )
 
 func (m guardMode) String() string {
-	switch m {
-	case guardPending:
-		return "pending"
-	case guardShared:
-		return "shared"
-	case guardExclusive:
-		return "exclusive"
-	default:
-		return "none"
+	if names := [...]string{"none", "pending", "shared", "exclusive"}; m >= 0 && int(m) < len(names) {
+		return names[m]
 	}
+	return "none"
 }
 
 func newRetainGuard() *retainGuard { return &retainGuard{held: map[*mqtt.Client]guardMode{}} }
@@ -81,8 +65,8 @@ func (g *retainGuard) ID() string { return "distchat-retain-guard" }
 
 // Provides lists the events the guard takes and releases on.
 func (g *retainGuard) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnSubscribe, mqtt.OnPacketSent, mqtt.OnPublish, mqtt.OnRetainMessage,
-		mqtt.OnPacketProcessed, mqtt.OnWill, mqtt.OnWillSent}, []byte{b})
+	return slices.Contains([]byte{mqtt.OnSubscribe, mqtt.OnPacketSent, mqtt.OnPublish, mqtt.OnRetainMessage,
+		mqtt.OnPacketProcessed, mqtt.OnWill, mqtt.OnWillSent}, b)
 }
 
 // OnSubscribe marks a SUBSCRIBE with a wildcard filter (only those scan
@@ -92,16 +76,13 @@ func (g *retainGuard) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Pa
 	if cl == nil || cl.Net.Inline {
 		return pk
 	}
-	for _, f := range pk.Filters {
-		if strings.ContainsAny(f.Filter, "+#") {
-			g.mu.Lock()
-			if g.held[cl] == guardNone {
-				g.held[cl] = guardPending
-				g.holders.Add(1)
-			}
-			g.mu.Unlock()
-			break
+	if slices.ContainsFunc(pk.Filters, func(f packets.Subscription) bool { return strings.ContainsAny(f.Filter, "+#") }) {
+		g.mu.Lock()
+		if g.held[cl] == guardNone {
+			g.held[cl] = guardPending
+			g.holders.Add(1)
 		}
+		g.mu.Unlock()
 	}
 	return pk
 }

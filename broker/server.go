@@ -34,17 +34,15 @@ type Server struct {
 	events *eventsHook
 	auth   *authHook
 	// inflight counts the bytes of unacknowledged deliveries per client.
-	inflight *inflightBytes
-	roomLog  *roomlog.Hook
-	sessions *sessionStore     // nil without a data_dir
-	node     *cluster.Node     // the embedded NATS server in cluster mode; nil otherwise
-	logView  *cluster.LogStore // the replicated room log in cluster mode; nil otherwise
-	// sessionMoves drops this broker's offline sessions of clients that
-	// moved to another broker, in cluster mode; nil otherwise.
-	sessionMoves *cluster.SessionMoves
-	retain       *retainGuard // orders retained publishes and wildcard subscribes (retainguard.go)
-	// presence merges a user's devices; stopShared ends its sharing with
-	// the other brokers in cluster mode (nil otherwise).
+	inflight     *inflightBytes
+	roomLog      *roomlog.Hook
+	sessions     *sessionStore         // nil without a data_dir
+	node         *cluster.Node         // the embedded NATS server in cluster mode; nil otherwise
+	logView      *cluster.LogStore     // the replicated room log in cluster mode; nil otherwise
+	sessionMoves *cluster.SessionMoves // drops sessions that moved to another broker; cluster mode only
+	retain       *retainGuard          // orders retained publishes and wildcard subscribes (retainguard.go)
+	// presence merges a user's devices; stopShared ends its sharing in
+	// cluster mode (nil otherwise).
 	presence   *presenceHook
 	stopShared context.CancelFunc
 	sharedDone chan struct{}
@@ -52,9 +50,8 @@ type Server struct {
 	started    time.Time
 
 	tcp      *listeners.Net
-	tcpGuard *guardedListener // retries accept errors, limits connections; nil until Start
-	// listen is net.Listen; tests inject accept errors through it.
-	listen   func(network, address string) (net.Listener, error)
+	tcpGuard *guardedListener                                    // retries accept errors, limits connections; nil until Start
+	listen   func(network, address string) (net.Listener, error) // net.Listen; tests inject accept errors
 	wsAddr   string
 	httpLn   net.Listener
 	httpSrv  *http.Server
@@ -96,22 +93,11 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 		}
 		return string(cl.Properties.Username), true
 	}
-	if err := s.mochi.AddHook(s.auth, nil); err != nil {
-		return nil, fmt.Errorf("add auth hook: %w", err)
-	}
-	if err := s.mochi.AddHook(s.inflight, nil); err != nil {
-		return nil, fmt.Errorf("add in-flight bytes hook: %w", err)
-	}
-	if err := s.mochi.AddHook(s.events, nil); err != nil {
-		return nil, fmt.Errorf("add events hook: %w", err)
-	}
-	if err := s.addMQTT5Hooks(); err != nil {
-		return nil, err
-	}
 	s.presence = newPresenceHook()
 	s.retain = newRetainGuard() // before the room log: cluster presence publishes through it
-	if err := s.mochi.AddHook(s.presence, nil); err != nil {
-		return nil, fmt.Errorf("add presence hook: %w", err)
+	hooks := append([]mqtt.Hook{s.auth, s.inflight, s.events}, s.mqtt5Hooks()...)
+	if err := s.addHooks(append(hooks, s.presence)...); err != nil {
+		return nil, err
 	}
 	if cfg.DataDir == "" {
 		base.WithField("event", logevent.NoPersistence).Warn("no data_dir: sessions, queued messages and the room log live in memory and are lost on restart")
@@ -126,13 +112,23 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 		base.WithField("event", logevent.RoomLogOff).Warn("room log disabled: delivery is hop-by-hop QoS 1 only and can lose messages")
 	}
 	// Added last: it holds its guard from the end of OnPublish on.
-	if err := s.mochi.AddHook(s.retain, nil); err != nil {
-		return nil, errors.Join(fmt.Errorf("add retain guard hook: %w", err), s.mochi.Close(), s.closeNode())
+	if err := s.addHooks(s.retain); err != nil {
+		return nil, errors.Join(err, s.mochi.Close(), s.closeNode())
 	}
 	if cfg.Open() {
 		base.WithField("event", logevent.OpenMode).Warn("no users configured: development mode, anonymous clients allowed and identities not enforced")
 	}
 	return s, nil
+}
+
+// addHooks adds hooks to Mochi, which calls them in this order.
+func (s *Server) addHooks(hooks ...mqtt.Hook) error {
+	for _, h := range hooks {
+		if err := s.mochi.AddHook(h, nil); err != nil {
+			return fmt.Errorf("add %s hook: %w", h.ID(), err)
+		}
+	}
+	return nil
 }
 
 // capabilities are Mochi's server capabilities for limits.
@@ -147,8 +143,7 @@ func capabilities(l config.Limits) *mqtt.Capabilities {
 	return caps
 }
 
-// addRoomLog adds the room log hook (file or cluster) with the checks it
-// asks the broker for.
+// addRoomLog adds the room log hook with the checks it asks the broker for.
 func (s *Server) addRoomLog() error {
 	h, err := s.attachRoomLog()
 	if err != nil {
@@ -172,9 +167,7 @@ func (s *Server) addStorage() error {
 	}
 	switch s.cfg.Storage {
 	case "pebble":
-		// No sync per write: the room log is the durable record of chat
-		// messages, and the store holds none of them (see sessionStore).
-		// Pebble's own messages (WAL replay, ...) go through logrus too.
+		// No sync per write: the store holds no chat messages (sessionStore).
 		popts := &pebbledb.Options{Logger: s.log.WithField("component", "pebble")}
 		opts := &pebblestore.Options{Path: dir, Mode: pebblestore.NoSync, Options: popts}
 		s.sessions = newSessionStore(s.cfg.RoomLog.Enabled)
@@ -195,22 +188,16 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen mqtt %s: %w", s.cfg.TCP, err)
 	}
-	// Mochi sees each connection as the broker's clientConn
-	// (clientconn.go): limits, deadlines, held acknowledgements and
-	// Receive Maximum flow control in one type.
+	// Mochi sees each connection as a clientConn (clientconn.go).
 	s.tcpGuard = s.guard(ln)
 	s.tcp = listeners.NewNet("tcp", s.tcpGuard)
 	if err := s.mochi.AddListener(s.tcp); err != nil {
 		return errors.Join(fmt.Errorf("listen mqtt %s: %w", s.cfg.TCP, err), ln.Close())
 	}
 	if s.cfg.WS != "" {
-		// limits.write_timeout does not cover WebSocket clients: Mochi's
-		// listener serves its own http.Server and takes no net.Listener to
-		// wrap (docs/broker.md says so).
-		//
-		// It also binds later, in a goroutine, and only logs a failure;
-		// bind here first so a busy port is a clear error and port 0
-		// becomes a real port (released just before Mochi binds).
+		// Mochi's WebSocket listener binds later, in a goroutine, and only
+		// logs a failure: bind here first so a busy port is a clear error
+		// and port 0 becomes a real port (released just before Mochi binds).
 		probe, err := net.Listen("tcp", s.cfg.WS)
 		if err != nil {
 			return fmt.Errorf("listen websocket %s: %w", s.cfg.WS, err)
@@ -241,9 +228,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.mochi.Serve(); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	if s.wsAddr != "" {
-		// Mochi binds the WebSocket listener in a goroutine: Start
-		// returns with every listener ready.
+	if s.wsAddr != "" { // Mochi binds it in a goroutine: wait, so Start returns ready
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := netwait.Listening(wctx, s.wsAddr, nil)
 		cancel()
@@ -288,10 +273,12 @@ func (s *Server) Close() error {
 			<-s.httpDone
 		}
 		s.stopSharing()
-		s.handOver()
-		// Appends in flight finish (on the new leaders) while Mochi closes
-		// the clients; past appendGrace they are abandoned, and at once on
-		// the last broker of a cluster, which has no majority left to answer.
+		if s.logView != nil { // hand leaderships over: a planned stop costs no election
+			s.logView.Handover(context.Background())
+		}
+		// Appends in flight finish on the new leaders while Mochi closes the
+		// clients, for appendGrace; on the last broker of a cluster, with no
+		// majority left to answer, they are abandoned at once.
 		grace := appendGrace
 		if s.node != nil && s.node.Routes() == 0 {
 			grace = 0
@@ -316,16 +303,13 @@ const mochiCloseTimeout = 10 * time.Second
 
 // ErrMochiCloseHang is in Close's error when Mochi did not stop in time:
 // Mochi v2.7.9's Close can deadlock when a client connects or disconnects
-// at that moment (mochi-mqtt/server#488). The broker still ends: it closes
-// the room log itself.
+// at that moment (its client list takes a read lock twice,
+// mochi-mqtt/server#488). The broker still ends: closeMochi closes the
+// room log itself (every acknowledged message is already in the OS).
 var ErrMochiCloseHang = errors.New("mochi did not stop (a known deadlock in Mochi's Close, mochi-mqtt/server#488)")
 
-// closeMochi stops Mochi, which closes the session store and the room log.
-// Mochi v2.7.9 can deadlock in Close when a client disconnects at that
-// moment (its client list takes a read lock twice, mochi-mqtt/server#488):
-// past timeout the broker closes the room log itself (every acknowledged
-// message is already in the operating system) and reports the hang, so a
-// shutdown always ends.
+// closeMochi stops Mochi, which closes the session store and the room log,
+// or past timeout closes the room log itself and reports ErrMochiCloseHang.
 func (s *Server) closeMochi(timeout time.Duration) error {
 	done := make(chan error, 1)
 	go func() { done <- s.mochi.Close() }()
@@ -342,9 +326,9 @@ func (s *Server) closeMochi(timeout time.Duration) error {
 }
 
 // forgetInflight removes a QoS 1/2 message Mochi could not send from the
-// client's in-flight set: Mochi leaves it there, where it would hold a slot
-// of limits.max_inflight, fail again at each resend on reconnect (stopping
-// the resends behind it), and be counted a second time when it expired.
+// client's in-flight set: Mochi leaves it there, holding a slot of
+// limits.max_inflight, failing at each resend (stopping those behind it)
+// and counted again when it expires.
 func (s *Server) forgetInflight(client string, id uint16) {
 	if id == 0 {
 		return // QoS 0: never in flight
@@ -357,7 +341,7 @@ func (s *Server) forgetInflight(client string, id uint16) {
 	}
 }
 
-// MayRead reports whether user ("" for anonymous) may read room under the
-// broker's ACL. The room log needs it before answering a catch-up request,
-// because replies go out through Mochi's inline client, which skips ACLs.
+// MayRead reports whether user ("" for anonymous) may read room: the room
+// log's catch-up replies go out through Mochi's inline client, which skips
+// ACLs.
 func (s *Server) MayRead(user, room string) bool { return s.auth.MayRead(user, room) }

@@ -7,14 +7,11 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// serverKeepAlive imposes limits.max_keep_alive on MQTT 5 clients: one that
-// asks for a longer keep-alive, or for none, is told the maximum in its
-// CONNACK (Server Keep Alive, [MQTT-3.2.2-21]) and is disconnected after
-// 1.5 times it of silence, so a connection that died without a FIN does not
-// hold its session, its Will and its in-flight messages for ever. Mochi
-// v2.7.9 sends a Server Keep Alive only when a hook sets one; it has no
-// maximum of its own. MQTT 3.1.1 has no way to tell a client, so those
-// keep the keep-alive they asked for.
+// serverKeepAlive imposes limits.max_keep_alive on MQTT 5 clients through
+// the CONNACK's Server Keep Alive ([MQTT-3.2.2-21]), so a connection that
+// died without a FIN does not hold its session and Will for ever. Mochi
+// v2.7.9 has no maximum of its own and sends a Server Keep Alive only when
+// a hook sets one. MQTT 3.1.1 cannot tell a client, so those are not bound.
 type serverKeepAlive struct {
 	mqtt.HookBase
 	max uint16 // seconds; > 0

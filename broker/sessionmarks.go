@@ -26,32 +26,26 @@ import (
 // marksFile is the session marks' file in the data directory.
 const marksFile = "session-marks.json"
 
-// marksEvery is how often the marks are taken while persistent sessions
-// subscribe to chat topics.
+// marksEvery is how often the marks are taken.
 const marksEvery = time.Second
 
 // sessionMarks say which chat messages each persistent session is owed
 // after a restart, so that the room log, not a second copy of every
-// delivery, gives them back (sessionStore leaves chat messages out of the
-// session store). A session is owed every record of a conversation its
-// subscriptions match that is above Routed (routed after the marks were
-// taken), and the records its Queued lists (held unacknowledged when they
-// were taken). Taken at a clean stop, they are exact; after a kill -9 the
-// last ones taken (at most marksEvery old, written without a sync) give at
-// least once: a record routed since then is above Routed, one acknowledged
-// since then comes again.
+// delivery, gives them back (sessionStore leaves chat messages out). A
+// session is owed the records its subscriptions match above Routed, and
+// those its Queued lists. Taken at a clean stop, they are exact; after a
+// kill -9 the last ones taken (at most marksEvery old) give at least once.
 //
 // They also name each such session and its subscriptions: Pebble keeps
-// the session store's unsynced writes in its own memory until a 32 KiB
-// block of its log fills (pebble v1.1.0, record.LogWriter), so a kill -9
-// loses the sessions and subscriptions written last, and the marks, which
-// reach the operating system at once, bring them back.
+// unsynced writes in its own memory until a 32 KiB block of its log fills
+// (pebble v1.1.0, record.LogWriter), so a kill -9 loses the sessions
+// written last, and the marks, which reach the operating system at once,
+// bring them back.
 type sessionMarks struct {
-	// Routed is, per conversation, a sequence number up to which every
-	// record had been routed to its subscribers (roomlog.Hook.Routed).
+	// Routed is, per conversation, a sequence up to which every record had
+	// been routed (roomlog.Hook.Routed).
 	Routed map[string]uint64 `json:"routed"`
-	// Sessions are the persistent sessions with chat subscriptions, by
-	// client id.
+	// Sessions are the persistent sessions with chat subscriptions, by id.
 	Sessions map[string]*markedSession `json:"sessions,omitempty"`
 }
 
@@ -60,8 +54,7 @@ type markedSession struct {
 	Client storage.Client         `json:"client"`
 	Subs   []storage.Subscription `json:"subs"`
 	// Queued is, per conversation, the sequence numbers of the chat
-	// messages the session held unacknowledged: queued while away or in
-	// flight.
+	// messages the session held unacknowledged.
 	Queued map[string][]uint64 `json:"queued,omitempty"`
 }
 
@@ -72,9 +65,8 @@ type roomRecords interface {
 }
 
 // takeMarks reads the room log's positions, then the messages every
-// persistent session with a chat subscription holds. The order matters: a
-// record at or below a position read first was routed before the
-// sessions are read, so a session holding it unacknowledged lists it.
+// persistent session with a chat subscription holds; in that order, so a
+// record at or below a position is in the Queued of a session holding it.
 func takeMarks(rl roomRecords, clients map[string]*mqtt.Client) sessionMarks {
 	m := sessionMarks{Routed: rl.Routed()}
 	for id, cl := range clients {
@@ -115,8 +107,7 @@ func takeMarks(rl roomRecords, clients map[string]*mqtt.Client) sessionMarks {
 	return m
 }
 
-// storedClient is what Mochi needs to bring a session back (its will is
-// left out).
+// storedClient is what Mochi needs to bring a session back, will aside.
 func storedClient(cl *mqtt.Client) storage.Client {
 	return storage.Client{ID: cl.ID, T: storage.ClientKey, Listener: cl.Net.Listener, Username: cl.Properties.Username,
 		Clean: cl.Properties.Clean, ProtocolVersion: cl.Properties.ProtocolVersion,
@@ -169,9 +160,8 @@ func decodeMarks(b []byte) (sessionMarks, error) {
 	return m, nil
 }
 
-// writeMarks replaces the marks file by a rename, so a crash leaves the
-// old or the new marks, never a mix. No sync: the room log is the synced
-// copy, and marks one write older only mean more messages given again.
+// writeMarks replaces the marks file by a rename, so a crash leaves old or
+// new marks, never a mix. No sync: older marks only give more again.
 func writeMarks(path string, b []byte) error {
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
@@ -184,7 +174,7 @@ func writeMarks(path string, b []byte) error {
 }
 
 // marksKeeper recovers persistent sessions and their chat messages at
-// start and keeps the marks current while the broker runs.
+// start and keeps the marks current.
 type marksKeeper struct {
 	rl          roomRecords
 	srv         *mqtt.Server
@@ -200,9 +190,8 @@ type marksKeeper struct {
 	stop      chan struct{} // closed by close
 	done      chan struct{} // closed when the loop has ended; nil until started
 
-	// last and lastSessions are the marks written last and how many
-	// sessions they covered; only the loop touches them, and close
-	// after the loop has ended.
+	// last and lastSessions are the marks written last and their session
+	// count; only the loop touches them, and close after it has ended.
 	last         []byte
 	lastSessions int
 }
@@ -216,12 +205,10 @@ func newMarksKeeper(rl roomRecords, srv *mqtt.Server, path string, log *logrus.E
 		stop: make(chan struct{}), lastSessions: -1}
 }
 
-// marks are the marks on file at start, read once. Without a file (a new
-// data directory, or one a broker without session marks wrote) nothing is
-// known to be owed: the log's positions now stand for the marks, so a
-// first start does not give every persistent session the log's history.
-// Unreadable marks owe every record a session's subscriptions match (at
-// least once, within limits.max_inflight).
+// marks are the marks on file at start, read once. Without a file nothing
+// is owed (the log's positions now stand for the marks), so a first start
+// does not replay the log's history; unreadable marks owe every record a
+// session's subscriptions match (within limits.max_inflight).
 func (k *marksKeeper) marks() sessionMarks {
 	k.readOnce.Do(func() {
 		m, err := readMarks(k.path)
@@ -270,10 +257,8 @@ func (k *marksKeeper) subscriptions(stored []storage.Subscription) []storage.Sub
 	return stored
 }
 
-// recover returns the chat messages the sessions (clients and subs, as
-// clients and subscriptions gave them) are owed, to load as messages in
-// flight beside stored (what the session store holds), and starts keeping
-// the marks.
+// recover returns the chat messages the sessions are owed, to load as
+// messages in flight beside stored, and starts keeping the marks.
 func (k *marksKeeper) recover(stored []storage.Message, clients []storage.Client, subs []storage.Subscription) []storage.Message {
 	out, sessions := requeue(k.rl, k.marks(), clients, subs, stored, k.maxInflight)
 	if len(out) > 0 {
@@ -301,9 +286,8 @@ func (k *marksKeeper) loop() {
 	}
 }
 
-// checkpoint takes the marks and writes them if they changed. Without
-// force it writes nothing while no persistent session subscribes to chat
-// topics (after one write saying so).
+// checkpoint takes the marks and writes them if they changed; without
+// force, not again while no persistent session subscribes to chat topics.
 func (k *marksKeeper) checkpoint(force bool) {
 	m := takeMarks(k.rl, k.srv.Clients.GetAll())
 	if len(m.Sessions) == 0 && k.lastSessions == 0 && !force {
@@ -324,9 +308,8 @@ func (k *marksKeeper) checkpoint(force bool) {
 	k.last, k.lastSessions = b, len(m.Sessions)
 }
 
-// close ends the loop and, if recovery ran (the broker served), takes the
-// marks one last time: at a clean stop they list exactly what each session
-// holds.
+// close ends the loop and, if the broker served, takes the marks a last
+// time: at a clean stop they list exactly what each session holds.
 func (k *marksKeeper) close() {
 	close(k.stop)
 	k.startOnce.Do(func() {}) // a recover after this starts nothing; one before has set done

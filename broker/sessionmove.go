@@ -9,9 +9,8 @@ import (
 	"github.com/distchat/distchat/broker/logevent"
 )
 
-// sessionMoveHook announces, in cluster mode, every session a client
-// establishes on this broker, so the broker it left drops the old one
-// (cluster.SessionMoves).
+// sessionMoveHook announces every session established here, so the broker
+// the client left drops the old one (cluster.SessionMoves).
 type sessionMoveHook struct {
 	mqtt.HookBase
 	moves *cluster.SessionMoves
@@ -39,9 +38,8 @@ func (s *Server) followSessionMoves(node *cluster.Node) error {
 	return s.mochi.AddHook(&sessionMoveHook{moves: moves}, nil)
 }
 
-// dropMovedSession forgets clientID's session here when it is offline: its
-// client is on another broker now. A client connected here is left alone
-// (a takeover happens where it connects).
+// dropMovedSession forgets clientID's offline session here: its client is
+// on another broker now. A client connected here is left alone.
 func (s *Server) dropMovedSession(clientID string) {
 	cl, ok := s.mochi.Clients.Get(clientID)
 	if !ok || !cl.Closed() {

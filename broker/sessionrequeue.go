@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,14 +27,11 @@ type owedSession struct {
 }
 
 // requeue returns, for every stored session that outlives its connection,
-// the chat messages the marks say it is owed (see sessionMarks), as
-// messages in flight for Mochi to load and resend when the session
-// resumes: at QoS 1, on the topic they were routed on, with the stamped
-// record as payload. A message stored already (chat messages are, when the
-// room log was off) is not given twice. A session takes at most
-// maxInflight messages in flight (limits.max_inflight; 0: no limit), the
-// oldest first, as Mochi's own queue does. sessions is how many sessions
-// were owed something.
+// the chat messages the marks say it is owed, as QoS 1 messages in flight
+// on the topic they were routed on, for Mochi to resend when the session
+// resumes. A message stored already is not given twice; a session takes at
+// most maxInflight (0: no limit), oldest first, as Mochi's own queue does.
+// sessions is how many sessions were owed something.
 func requeue(rl roomRecords, marks sessionMarks, clients []storage.Client, subs []storage.Subscription,
 	stored []storage.Message, maxInflight int) (out []storage.Message, sessions int) {
 	owed := owedSessions(clients, subs, stored, maxInflight)
@@ -41,11 +39,7 @@ func requeue(rl roomRecords, marks sessionMarks, clients []storage.Client, subs 
 		return nil, 0
 	}
 	positions := rl.Routed()
-	convs := make([]string, 0, len(positions))
-	for c := range positions {
-		convs = append(convs, c)
-	}
-	slices.Sort(convs)
+	convs := slices.Sorted(maps.Keys(positions))
 	for _, s := range owed {
 		for _, conv := range convs {
 			if !convMayMatch(conv, s.filters) {
@@ -71,8 +65,8 @@ func requeue(rl roomRecords, marks sessionMarks, clients []storage.Client, subs 
 	return out, sessions
 }
 
-// owedSessions are the stored sessions that outlive their connection and
-// subscribe to chat topics at QoS 1 or more, in client id order.
+// owedSessions are the stored persistent sessions with chat subscriptions
+// at QoS 1 or more, in client id order.
 func owedSessions(clients []storage.Client, subs []storage.Subscription, stored []storage.Message, maxInflight int) []*owedSession {
 	byID := map[string]*owedSession{}
 	for _, c := range clients {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -15,33 +16,21 @@ import (
 )
 
 // sessionStore is Mochi's Pebble storage hook with chat messages left out.
-//
-// The room log is the one durable record of every chat message: it is
-// written before the PUBACK and nodes catch up from it after any restart. A
-// copy of each QoS 1 delivery in the session store (a put when it is sent, a
-// delete when it is acknowledged) would be a second write per delivery. So
-// the store keeps what sessions need (clients, subscriptions, retained
-// messages such as presence, and messages in flight on topics outside
-// chat/, which have no room log) and writes without a sync per write: a
-// kill -9 can lose the last of those writes, never an acknowledged chat
-// message. The chat messages a persistent session holds come back from the
-// room log at start, by the session marks (sessionMarks): any MQTT client's
-// persistent session keeps its queued messages on every topic across a
-// restart.
+// The room log is the one durable record of every chat message, written
+// before the PUBACK; a copy of each QoS 1 delivery here would be a second
+// write per delivery. So the store keeps clients, subscriptions, retained
+// messages and messages in flight outside the room log, without a sync per
+// write (a kill -9 can lose the last of those, never an acknowledged chat
+// message), and the chat messages a persistent session holds come back
+// from the room log at start, by the session marks (sessionMarks).
 type sessionStore struct {
 	*guardedPebble
 
-	// roomLog is whether the broker keeps a room log. Without one the
-	// store keeps chat messages in flight too: nothing else has them.
-	roomLog bool
-	// marks recovers and tracks persistent sessions' chat messages; nil
-	// until the room log is attached (useRoomLog), and without one.
-	marks *marksKeeper
-	// loaded keeps what StoredClients and StoredSubscriptions handed
-	// Mochi at start (it asks once, in that order, before the messages in
-	// flight), so StoredInflightMessages reads the store once: each read
-	// leaves a Pebble iterator open in Mochi v2.7.9's hook. Only Mochi's
-	// start touches it, from one goroutine.
+	roomLog bool         // the broker keeps a room log; without one, chat messages are stored too
+	marks   *marksKeeper // recovers persistent sessions' chat messages; nil without a room log
+	// loaded keeps what StoredClients and StoredSubscriptions handed Mochi
+	// at start (from one goroutine), so the store is read once: each read
+	// leaves a Pebble iterator open in Mochi v2.7.9's hook.
 	loaded struct {
 		clients []storage.Client
 		subs    []storage.Subscription
@@ -50,9 +39,8 @@ type sessionStore struct {
 
 	// mu guards persisted. No other lock is taken while it is held.
 	mu sync.Mutex
-	// persisted holds the in-flight messages written to the store (client
-	// id and packet id), so that an acknowledgement deletes only those: an
-	// acknowledgement carries no topic.
+	// persisted holds the in-flight messages written to the store, so that
+	// only their acknowledgements (which carry no topic) delete anything.
 	persisted map[inflightID]struct{}
 }
 
@@ -68,13 +56,10 @@ func newSessionStore(roomLog bool) *sessionStore {
 // ID names the hook in Mochi's logs.
 func (s *sessionStore) ID() string { return "distchat-session-store" }
 
-// Provides is the Pebble hook's events except OnSysInfoTick. Mochi's Close
-// can deliver that event from its event loop while it closes the store, and
-// a write to a closed Pebble panics, ending a clean shutdown in a crash; the
-// $SYS counters it would store are not needed across restarts.
-func (s *sessionStore) Provides(b byte) bool {
-	return b != mqtt.OnSysInfoTick && s.Hook.Provides(b)
-}
+// Provides is the Pebble hook's events except OnSysInfoTick: Mochi's Close
+// can deliver it while it closes the store, and a write to a closed Pebble
+// panics; the $SYS counters it stores are not needed across restarts.
+func (s *sessionStore) Provides(b byte) bool { return b != mqtt.OnSysInfoTick && s.Hook.Provides(b) }
 
 // roomLoggedPrefixes are the topics whose messages the room log holds (room
 // messages and DMs) or can give again (catch-up replies).
@@ -86,18 +71,12 @@ var roomLoggedPrefixes = []string{
 
 // roomLogged reports whether a topic's messages are in the room log.
 func roomLogged(topic string) bool {
-	for _, p := range roomLoggedPrefixes {
-		if strings.HasPrefix(topic, p) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(roomLoggedPrefixes, func(p string) bool { return strings.HasPrefix(topic, p) })
 }
 
 // OnQosPublish stores a message in flight unless the room log holds it.
-// Mochi also calls it with the PUBACK of every QoS 1 publish it receives,
-// and deletes that again right after writing it: such an acknowledgement
-// is never resent from the store, so it is not written.
+// Mochi also calls it with each inbound QoS 1 publish's PUBACK, which is
+// never resent from the store, so that is not written.
 func (s *sessionStore) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64, resends int) {
 	if pk.FixedHeader.Type == packets.Puback || (s.roomLog && roomLogged(pk.TopicName)) {
 		return
@@ -123,16 +102,14 @@ func (s *sessionStore) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
 }
 
 // useRoomLog has the store recover persistent sessions' chat messages from
-// rl at start and keep the marks in path (see sessionMarks). Call it
-// before the broker serves.
+// rl at start and keep the marks in path; call it before the broker serves.
 func (s *sessionStore) useRoomLog(rl roomRecords, srv *mqtt.Server, path string, log *logrus.Entry) {
 	s.marks = newMarksKeeper(rl, srv, path, log)
 }
 
 // StoredInflightMessages hands Mochi the stored messages in flight at start
 // and remembers them, so that their acknowledgements delete them; with a
-// room log it adds the chat messages persistent sessions are owed from it
-// (not stored, so not remembered).
+// room log it adds the chat messages persistent sessions are owed.
 func (s *sessionStore) StoredInflightMessages() ([]storage.Message, error) {
 	msgs, err := s.Hook.StoredInflightMessages()
 	s.mu.Lock()
@@ -196,9 +173,7 @@ func (s *sessionStore) forget(client string, packet uint16) bool {
 	id := inflightID{client, packet}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.persisted[id]; !ok {
-		return false
-	}
+	_, ok := s.persisted[id]
 	delete(s.persisted, id)
-	return true
+	return ok
 }

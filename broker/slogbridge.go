@@ -15,30 +15,23 @@ import (
 // text may reach the broker's logs.
 var redactedAttrs = map[string]bool{"pk": true, "packet": true, "payload": true, "password": true}
 
-// Mochi calls no hook when it drops a QoS 1 message because a subscriber holds
-// MaximumInflight unacknowledged ones: it only logs quotaDropMsg (without the
-// topic) and, at debug level, failedPublishMsg with the error and the packet.
-// The bridge turns the latter into a counted drop with client and topic.
-// It also turns failedPublishMsg with ErrPacketTooLarge (a message over an
-// MQTT 5 subscriber's Maximum Packet Size, for which Mochi calls no hook and
-// logs only at debug level) into a counted drop.
-//
-// Matching Mochi's message strings is the plain way here, not a shortcut:
-// Mochi v2.7.9 has no hook for either drop, its Info.InflightDropped counts
-// quota drops without client or topic, and packet-too-large drops have no
-// counter at all. TestNeverAckingSubscriberDropsCountedAndLogged and
-// TestMessageOverSubscribersMaximumPacketSizeIsCounted fail if an upgrade
-// changes the strings.
+// Mochi v2.7.9 calls no hook when it drops a QoS 1 message because a
+// subscriber holds MaximumInflight unacknowledged ones, or because it is
+// over an MQTT 5 subscriber's Maximum Packet Size: it only logs
+// failedPublishMsg at debug level, with the error and the packet. Its
+// Info.InflightDropped has no client or topic and the second drop has no
+// counter, so the bridge matches Mochi's message strings and turns these
+// records into counted drops. TestNeverAckingSubscriberDropsCountedAndLogged
+// and TestMessageOverSubscribersMaximumPacketSizeIsCounted fail if an
+// upgrade changes the strings.
 const (
 	quotaDropMsg     = "client store quota reached"
 	packetIDsMsg     = "packet ids exhausted"
 	failedPublishMsg = "failed publishing packet"
 	failedRetainMsg  = "failed to publish retained message"
 	// publishErrorMsg is Mochi's error line for every publish a hook
-	// answers with a reason code. The room log's refusals are counted and
-	// logged by the room log itself, rate-limited, so these are not
-	// forwarded: one line per refused publish would let a client flood
-	// the log.
+	// refuses. The room log logs its own refusals, rate-limited, so these
+	// are not forwarded: a client could flood the log.
 	publishErrorMsg = "publish packet error"
 	roomLogHookID   = "distchat-roomlog"
 )
@@ -103,14 +96,10 @@ func (h *slogBridge) Handle(_ context.Context, r slog.Record) error {
 	case r.Message == quotaDropMsg || r.Message == packetIDsMsg:
 		return nil // logged from the record that follows, which has the topic
 	case (r.Message == failedPublishMsg || r.Message == failedRetainMsg) && errors.Is(cause, packets.ErrQuotaExceeded):
-		if h.onDrop != nil {
-			h.onDrop(client, topic, id, DropInflightQuota)
-		}
+		h.onDrop(client, topic, id, DropInflightQuota)
 		return nil
 	case r.Message == failedPublishMsg && errors.Is(cause, packets.ErrPacketTooLarge):
-		if h.onDrop != nil {
-			h.onDrop(client, topic, id, DropPacketTooLarge)
-		}
+		h.onDrop(client, topic, id, DropPacketTooLarge)
 		return nil
 	case r.Message == publishErrorMsg && hook == roomLogHookID:
 		return nil

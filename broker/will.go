@@ -1,22 +1,19 @@
 package broker
 
 import (
+	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/sirupsen/logrus"
-
-	mqtt "github.com/mochi-mqtt/server/v2"
 
 	"github.com/distchat/distchat/broker/logevent"
 	"github.com/distchat/distchat/broker/wire"
 )
 
 // checkWill refuses a CONNECT whose Last Will the client could not publish
-// itself. Mochi publishes a Will on disconnect without the ACL check, the
-// sender check or any OnPublish hook, so a Will is checked here, once, when
-// it is given: it must be a topic the user may write (in open mode, any
-// topic that fits the scheme), and never a chat message or catch-up request
-// (room, DM, sync, inbox topics), which must pass through the room log as a
-// publish. A node's Will is its own presence going offline.
+// itself. Mochi publishes a Will without the ACL check or any OnPublish
+// hook, so it is checked here, once: it must be a topic the user may write
+// (in open mode, any that fits the scheme), and never a chat message or
+// catch-up request, which must pass through the room log as a publish.
 func (h *authHook) checkWill(cl *mqtt.Client, pk packets.Packet) connectVerdict {
 	if !pk.Connect.WillFlag {
 		return connectAccepted
