@@ -9,21 +9,18 @@ import (
 )
 
 // maxPendingAcks bounds a client's publishes whose appends are in flight
-// (asyncappend.go): beyond it the client's next publish waits, and so does
-// Mochi's reading of its packets. It matches Mochi's default Receive
-// Maximum, the most an MQTT 5 client may have unacknowledged.
+// (asyncappend.go): beyond it Mochi's reading of its packets waits. It is
+// Mochi's default Receive Maximum.
 const maxPendingAcks = 1024
 
-// noAck is the outcome of a publish that gets no PUBACK: its append
-// failed. It is no MQTT reason code. The client's connection is closed
-// once the PUBACKs before it are written, so that the client sends the
-// publish again at once, on its next connection (an MQTT 3.1.1 PUBACK
-// cannot refuse, and an MQTT 5 refusal would make the client drop it).
+// noAck, no MQTT reason code, is the outcome of a publish whose append
+// failed: the client's connection is closed once the PUBACKs before it are
+// written, so the client resends it on its next connection (an MQTT 3.1.1
+// PUBACK cannot refuse, and an MQTT 5 refusal would make it drop it).
 var noAck = packets.Code{Code: 0xff, Reason: "no PUBACK"}
 
 // errNotStored is why a client whose publish the log could not take is
-// disconnected (MQTT 5 DISCONNECT reason 0x88, server unavailable: try
-// again, here or elsewhere).
+// disconnected (0x88, server unavailable: try again, here or elsewhere).
 var errNotStored = packets.Code{Code: packets.ErrServerUnavailable.Code, Reason: "a publish could not be stored; send it again"}
 
 // ackOrder writes the PUBACKs of publishes whose appends finish out of
@@ -107,8 +104,7 @@ func (o *ackOrder) finish(s *ackSlot, code packets.Code) {
 }
 
 // write sends the PUBACKs of due, finished slots in order, and frees their
-// room. A slot without one (noAck) closes the client's connection after
-// the others are written.
+// room; a noAck slot closes the connection after the others are written.
 func (o *ackOrder) write(q *ackQueue, due []*ackSlot) {
 	failed := false
 	for _, s := range due {
@@ -126,9 +122,8 @@ func (o *ackOrder) write(q *ackQueue, due []*ackSlot) {
 	}
 }
 
-// disconnect closes cl's connection after a publish the log could not take:
-// an MQTT 5 client is told why first; MQTT 3.1.1 has no DISCONNECT from
-// the server.
+// disconnect closes cl's connection after a publish the log could not take,
+// telling an MQTT 5 client why (MQTT 3.1.1 has no server DISCONNECT).
 func (o *ackOrder) disconnect(cl *mqtt.Client) {
 	if o.srv != nil && cl.Properties.ProtocolVersion == 5 {
 		_ = o.srv.DisconnectClient(cl, errNotStored)
@@ -150,4 +145,19 @@ func (o *ackOrder) puback(pk packets.Packet, code packets.Code) packets.Packet {
 	}
 	return packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID,
 		ReasonCode: code.Code, Properties: props, Created: time.Now().Unix()}
+}
+
+// AckFlusher is a client connection that holds PUBACKs back until the
+// client's next packets are handled (broker/clientconn.go). Before an
+// append that waits (for a device flush, or for a cluster) the hook has
+// them written, so earlier publishes' PUBACKs do not wait for it.
+type AckFlusher interface {
+	FlushAcks() error
+}
+
+// flushAcks writes cl's held PUBACKs, when its connection holds any.
+func flushAcks(cl *mqtt.Client) {
+	if f, ok := cl.Net.Conn.(AckFlusher); ok {
+		_ = f.FlushAcks() // a failed write ends the connection; Mochi sees it on its next read
+	}
 }

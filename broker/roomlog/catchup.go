@@ -3,13 +3,17 @@ package roomlog
 import (
 	"encoding/json"
 	"errors"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
 
-	"github.com/distchat/distchat/broker/logevent"
-	"github.com/distchat/distchat/broker/wire"
-	"github.com/distchat/distchat/config"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/sirupsen/logrus"
+
+	"github.com/distchat/distchat/broker/logevent"
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // serveSync answers one catch-up request with one page on chat/inbox/<user>.
@@ -57,11 +61,9 @@ func (h *Hook) send(user string, readers []string, reply wire.SyncReply, fields 
 	payload, err := json.Marshal(reply)
 	if err == nil {
 		h.budget.charge(readers, len(payload)) // before: Mochi may write it at once
-		// QoS 0: a reply is only useful to a connected node (it asks again
-		// after a reconnect), and at QoS 1 Mochi would count it against
-		// the node's in-flight quota, drop it there silently when the node
-		// is behind (which is when it asks), and write it to the session
-		// store.
+		// QoS 0: a reply is only useful to a connected node, and at QoS 1
+		// Mochi would drop it silently when the node's in-flight quota is
+		// full (when it is behind, which is when it asks).
 		if err = h.srv.Publish(wire.InboxTopic(user), payload, false, 0); err != nil {
 			h.budget.charge(readers, -len(payload))
 		}
@@ -97,17 +99,16 @@ func (h *Hook) mayAccess(user, conv string) error {
 }
 
 // pageBudget is the record bytes one page to cl may carry: two payloads,
-// within the broker's largest record and the Maximum Packet Size cl set
-// (MQTT 5), so a page is never a packet Mochi may not send. A page always
-// carries its first record, so a single record over cl's maximum is still
-// dropped (counted as packet_too_large).
+// within the broker's largest record and cl's MQTT 5 Maximum Packet Size,
+// so a page is never a packet Mochi may not send (but for a page's first
+// record, which it always carries).
 func (h *Hook) pageBudget(cl *mqtt.Client) int {
 	budget := h.cfg.MaxPayload * 2
 	if h.maxRecord > 0 {
 		budget = min(budget, h.maxRecord)
 	}
 	if m := int(cl.Properties.Props.MaximumPacketSize); m > 0 {
-		budget = min(budget, max(m-config.StampHeadroom, 1))
+		budget = min(budget, maxRecordFor(m))
 	}
 	return budget
 }
@@ -146,4 +147,139 @@ func (h *Hook) page(reply *wire.SyncReply, req wire.SyncRequest, budget int) {
 	if n := len(reply.Messages); n > 0 && req.Last == 0 {
 		reply.More = reply.Messages[n-1].RoomSeq < reply.LastSeq
 	}
+}
+
+// maxListRooms bounds the rooms one List request may ask about.
+const maxListRooms = 1000
+
+// list answers a List request: every DM conversation user is a party to and
+// each requested room user may read, with their last sequence numbers, in
+// key order after req.Conv, within the page's byte budget.
+func (h *Hook) list(reply *wire.SyncReply, user string, req wire.SyncRequest) {
+	keys := h.dms.of(user)
+	for _, room := range req.Rooms[:min(len(req.Rooms), maxListRooms)] {
+		if h.mayAccess(user, room) == nil && !slices.Contains(keys, room) {
+			keys = append(keys, room)
+		}
+	}
+	slices.Sort(keys)
+	budget := h.cfg.MaxPayload // a listing stays well within max_packet_size
+	for _, conv := range keys {
+		if req.Conv != "" && conv <= req.Conv {
+			continue
+		}
+		if budget -= len(conv) + 32; budget < 0 && len(reply.Convs) > 0 {
+			reply.More = true
+			break
+		}
+		reply.Convs = append(reply.Convs, wire.ConvInfo{Conv: conv, LastSeq: h.store.Last(conv)})
+	}
+}
+
+// merged returns a new field set with a's fields and then b's.
+func merged(a, b logrus.Fields) logrus.Fields {
+	out := maps.Clone(a)
+	maps.Copy(out, b)
+	return out
+}
+
+// dmIndex knows, for every user, the DM conversations they are a party to,
+// so a node can catch up on conversations it has never seen (a new user, a
+// second device, a lost state directory). It lives in memory, rebuilt from
+// the log's conversation keys when the hook starts.
+type dmIndex struct {
+	mu    sync.RWMutex // guards users; taken after no other lock
+	users map[string]map[string]struct{}
+}
+
+// add records conv under both its parties; a room name is ignored.
+func (x *dmIndex) add(conv string) {
+	a, b, ok := wire.ParseDMConversation(conv)
+	if !ok {
+		return
+	}
+	x.mu.RLock()
+	_, known := x.users[a][conv]
+	x.mu.RUnlock()
+	if known {
+		return // the common case: every message of a known conversation
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.users == nil {
+		x.users = map[string]map[string]struct{}{}
+	}
+	for _, u := range []string{a, b} {
+		if x.users[u] == nil {
+			x.users[u] = map[string]struct{}{}
+		}
+		x.users[u][conv] = struct{}{}
+	}
+}
+
+// of returns user's DM conversation keys, sorted.
+func (x *dmIndex) of(user string) []string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return slices.Sorted(maps.Keys(x.users[user]))
+}
+
+// joins remembers, per client and room, the room's last sequence number when
+// the client's subscription began: the answer to a node's Last request, as
+// the current last would count messages still on their way to the node as
+// older than its membership. OnSubscribed runs after the subscription is
+// added and the hook stamps before Mochi routes, so every message with a
+// higher number is routed to the node.
+type joins struct {
+	mu  sync.Mutex                   // guards pos; taken after no other lock
+	pos map[string]map[string]uint64 // client id → room → last seq at subscribe
+}
+
+// roomOfFilter returns the room of a member's filter chat/rooms/<room>/+.
+func roomOfFilter(filter string) (string, bool) {
+	rest, ok := strings.CutPrefix(filter, wire.Root+"/"+wire.RoomsLevel+"/")
+	if !ok {
+		return "", false
+	}
+	room, ok := strings.CutSuffix(rest, "/+")
+	if !ok || wire.ValidateName("room", room) != nil {
+		return "", false
+	}
+	return room, true
+}
+
+// subscribed records the position of a new subscription; a repeated
+// SUBSCRIBE (every reconnect) keeps the first, where the membership began.
+func (j *joins) subscribed(client, room string, last uint64) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.pos == nil {
+		j.pos = map[string]map[string]uint64{}
+	}
+	if j.pos[client] == nil {
+		j.pos[client] = map[string]uint64{}
+	}
+	if _, ok := j.pos[client][room]; !ok {
+		j.pos[client][room] = last
+	}
+}
+
+func (j *joins) unsubscribed(client, room string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	delete(j.pos[client], room)
+}
+
+// forget drops a client's positions when its session ends.
+func (j *joins) forget(client string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	delete(j.pos, client)
+}
+
+func (j *joins) at(client, room string) (uint64, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	seq, ok := j.pos[client][room]
+	return seq, ok
 }

@@ -1,9 +1,11 @@
 package roomlog
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,9 +23,8 @@ type FileStore struct {
 	opts Options
 	path string
 
-	// mu guards f, size, allocated, convs, closed, records and written.
-	// commit.mu guards the group commit's state. The two are never held
-	// together: waitDurable releases commit.mu before it reads size under
+	// mu guards the fields below up to commit. It is never held with
+	// commit.mu: waitDurable releases commit.mu before it reads size under
 	// mu, and the fsync itself runs under neither.
 	mu      sync.RWMutex
 	f       *os.File
@@ -34,16 +35,10 @@ type FileStore struct {
 	// allocated is the file's length when preallocation made it longer
 	// than size; -1 once preallocation failed.
 	allocated int64
-
-	// written counts the records written to the file since Open (guarded
-	// by mu; never lowered by retention): the group commit's measure of a
-	// batch.
+	// written counts the records written since Open, never lowered by
+	// retention: the group commit's measure of a batch.
 	written int64
-
-	// encoded is the buffer write lays a record out in, reused from one
-	// append to the next (guarded by mu): the record is written to the
-	// file, never kept.
-	encoded []byte
+	encoded []byte // the buffer write lays each record out in, reused
 
 	commit groupCommit // durability machine (groupcommit.go)
 
@@ -53,14 +48,10 @@ type FileStore struct {
 
 // Recovery is what opening a log file found.
 type Recovery struct {
-	Records   int64
-	TornBytes int64 // bytes of a torn or corrupt tail that were cut off
-	// CompactedBytes is the file space given back by compaction (records
-	// retention no longer keeps, rewritten away at Open).
-	CompactedBytes int64
-	// CompactionError is why a compaction Open tried did not happen; the
-	// log is then used as it was.
-	CompactionError error
+	Records         int64
+	TornBytes       int64 // bytes of a torn or corrupt tail that were cut off
+	CompactedBytes  int64 // file space compaction gave back at Open
+	CompactionError error // why a compaction Open tried did not happen; the log is used as it was
 	Duration        time.Duration
 }
 
@@ -161,7 +152,12 @@ func (s *FileStore) write(conv string, ci *convIndex, seq uint64, timeNS int64, 
 	if cap(buf) <= maxKeptEncoding {
 		s.encoded = buf
 	}
-	if err := s.writeRecord(buf); err != nil {
+	if s.opts.Fsync {
+		s.preallocate(s.size + int64(len(buf)))
+	}
+	// Without Fsync the write alone is the guarantee: once it returns the
+	// bytes are in the page cache, where a kill -9 cannot take them.
+	if _, err := s.f.Write(buf); err != nil {
 		// A partial write leaves a torn record; cut it so the next append
 		// starts clean, and refuse this one (the client will resend).
 		// The cut takes the preallocated space with it.
@@ -187,12 +183,10 @@ func (s *FileStore) write(conv string, ci *convIndex, seq uint64, timeNS int64, 
 // conversation's last one.
 var ErrOutOfOrder = errors.New("record does not follow the conversation's last one")
 
-// Put stores a record numbered elsewhere: a broker's copy of a replicated
-// log (broker/cluster) keeps its local, readable view of the log in a
-// FileStore this way. seq must be the conversation's last plus one, or any
-// number for a conversation the store does not have yet (the replicated
-// log may have trimmed its first records). It does not wait for an fsync:
-// the replicated log is the durable copy.
+// Put stores a record numbered elsewhere: a replicated log's local view
+// (broker/cluster). seq must be the conversation's last plus one, or any
+// number for a new conversation (the replicated log may have trimmed its
+// first records). It waits for no fsync: the replicated log is durable.
 func (s *FileStore) Put(conv string, seq uint64, timeNS int64, data []byte) error {
 	if len(conv) == 0 || len(conv) > 1024 || seq == 0 {
 		return fmt.Errorf("room log: put %d bytes of conversation name at sequence %d", len(conv), seq)
@@ -210,37 +204,19 @@ func (s *FileStore) Put(conv string, seq uint64, timeNS int64, data []byte) erro
 	return err
 }
 
-// writeRecord puts buf at the end of the log (the file's offset is kept at
-// size). With durability process the write alone is the guarantee: the
-// bytes are in the operating system's page cache when it returns, where a
-// kill -9 of the broker cannot take them. With durability machine the file
-// is preallocated ahead of the records first. Called with mu held.
-func (s *FileStore) writeRecord(buf []byte) error {
-	if s.opts.Fsync {
-		s.preallocate(s.size + int64(len(buf)))
-	}
-	_, err := s.f.Write(buf)
-	return err
-}
-
 // preallocChunk is how far ahead of its writes a synced log extends its
 // file: one size change, and so one journal commit, per chunk.
 const preallocChunk = 8 << 20
 
 // preallocate makes the file at least need bytes long, a chunk at a time,
-// so the appends and fdatasyncs of durability machine do not change its
-// size. The zeros past the last record are not a torn tail: recovery cuts
-// them without a warning. Preallocation only saves time, so where the file
-// system refuses it the log goes on without it. Called with mu held.
+// so durability machine's appends and fdatasyncs do not change its size.
+// Recovery cuts the zeros past the last record without a warning. Where
+// the file system refuses, the log goes on without. Called with mu held.
 func (s *FileStore) preallocate(need int64) {
 	if s.allocated < 0 || need <= s.allocated {
 		return
 	}
-	chunk := s.opts.chunk
-	if chunk <= 0 {
-		chunk = preallocChunk
-	}
-	size := max(need, s.size) + chunk
+	size := max(need, s.size) + cmp.Or(s.opts.chunk, preallocChunk)
 	if err := allocate(s.f, size); err != nil {
 		s.allocated = -1
 		return
@@ -258,10 +234,7 @@ func (s *FileStore) Read(conv string, after uint64, limit int) ([]Record, error)
 		return nil, nil
 	}
 	first := ci.entries[0].seq
-	i := 0
-	if after >= first {
-		i = int(after - first + 1)
-	}
+	i := int(max(after+1, first) - first) // the first record past after
 	j := len(ci.entries)
 	if limit > 0 && j-i > limit {
 		j = i + limit
@@ -280,8 +253,7 @@ func (s *FileStore) Newest(conv string, n int) ([]Record, error) {
 		s.mu.RUnlock()
 		return nil, nil
 	}
-	i := max(len(ci.entries)-n, 0)
-	es, data := s.slice(ci, i, len(ci.entries))
+	es, data := s.slice(ci, max(len(ci.entries)-n, 0), len(ci.entries))
 	s.mu.RUnlock()
 	return s.load(es, data)
 }
@@ -330,12 +302,7 @@ func (s *FileStore) Last(conv string) uint64 {
 func (s *FileStore) Conversations() []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]string, 0, len(s.convs))
-	for conv := range s.convs {
-		out = append(out, conv)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(s.convs))
 }
 
 // Counts returns the number of conversations, records served and bytes on

@@ -26,7 +26,7 @@ func fuzzLog(n int) (recs []fuzzRecord, ends []int, file []byte) {
 		last[conv]++
 		r := fuzzRecord{conv: conv, seq: last[conv], ts: int64(1000 + i),
 			data: bytes.Repeat([]byte{byte('a' + i%26)}, 1+i*7%40)}
-		file = append(file, encodeRecord(r.conv, r.seq, r.ts, r.data)...)
+		file = append(file, appendRecord(nil, r.conv, r.seq, r.ts, r.data)...)
 		recs = append(recs, r)
 		ends = append(ends, len(file))
 	}

@@ -12,18 +12,12 @@ import (
 // serves every append waiting for it. The first waiter becomes the leader
 // and fsyncs everything written so far; the others wait for it.
 //
-// Before its fsync the leader gathers. Clients that wait for each message
-// before they send the next (a closed loop: the pair loads of
-// bench-compare, a chat node whose send window is full) come back a round
-// trip after the fsync that released them. Without gathering they split
-// into two groups that take turns: one group's records are written while
-// the other's fsync runs, so every client waits for two flushes per
-// message. So the leader waits for the writers of the previous fsync's
-// records as well as those that wrote during it: until that many records
-// are written since, or maxGather after the previous fsync ended,
-// whichever comes first. One writer in a closed loop is its own previous
-// batch, already there: no wait; neither when writes are spread out in
-// time, as an open-loop chat load's are.
+// Before its fsync the leader gathers: clients that wait for each message
+// before the next would otherwise split into two groups taking turns, each
+// waiting for two flushes per message. It waits for as many records as the
+// previous fsync covered plus those written during it, or until maxGather
+// after the previous fsync ended, whichever comes first. A lone writer, or
+// writes spread out in time, do not wait.
 
 // maxGather bounds how long a leader waits for a batch before its fsync.
 const maxGather = time.Millisecond
@@ -44,15 +38,11 @@ type groupCommit struct {
 	// and lastEnd when it ended.
 	lastBatch, waitedThrough, covered int64
 	lastEnd                           time.Time
+	arrived                           chan struct{} // wakes a gathering leader when a record is written
 
-	// arrived wakes a gathering leader when a record is written (a
-	// one-slot signal: the leader rereads the count after every wake).
-	arrived chan struct{}
-
-	// fsyncs and fsyncTime count the group commits and their time, for
-	// /stats (atomic: read without mu).
-	fsyncs    atomic.Int64
-	fsyncTime atomic.Int64 // nanoseconds
+	// fsyncs and fsyncTime (ns) count the group commits for /stats, read
+	// without mu.
+	fsyncs, fsyncTime atomic.Int64
 }
 
 func (g *groupCommit) init() {
@@ -145,8 +135,7 @@ func (s *FileStore) gather(want, covered int64, deadline time.Time) batch {
 }
 
 // GroupCommits reports how many fsyncs durability machine has made and
-// their summed time: with the appends, how many records one fsync serves
-// and what the device's flush costs under the load.
+// their summed time: what the device's flush costs under the load.
 func (s *FileStore) GroupCommits() (fsyncs int64, took time.Duration) {
 	return s.commit.fsyncs.Load(), time.Duration(s.commit.fsyncTime.Load())
 }

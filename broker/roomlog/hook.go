@@ -86,9 +86,8 @@ type Stats struct {
 	Records       int64            `json:"records"`
 	FileBytes     int64            `json:"file_bytes"`
 	Fsync         bool             `json:"fsync"`
-	// Fsyncs counts durability machine's group commits; AppendsPerFsync is
-	// how many appends one served on average and FsyncMeanMS what one
-	// took: the device's flush sets machine's throughput.
+	// Fsyncs counts durability machine's group commits, AppendsPerFsync the
+	// appends one served on average and FsyncMeanMS what one took.
 	Fsyncs          int64   `json:"fsyncs,omitempty"`
 	AppendsPerFsync float64 `json:"appends_per_fsync,omitempty"`
 	FsyncMeanMS     float64 `json:"fsync_mean_ms,omitempty"`
@@ -149,9 +148,7 @@ func New(store Store, srv *mqtt.Server, cfg config.RoomLog, log *logrus.Entry) *
 	if srv != nil && srv.Options != nil && srv.Options.Capabilities != nil {
 		h.maxRecord = maxRecordFor(int(srv.Options.Capabilities.MaximumPacketSize))
 	}
-	if c, ok := store.(counter); ok {
-		h.counts = c
-	}
+	h.counts, _ = store.(counter)
 	convs := store.Conversations()
 	h.convs.total = len(convs)
 	for _, conv := range convs {
@@ -160,19 +157,15 @@ func New(store Store, srv *mqtt.Server, cfg config.RoomLog, log *logrus.Entry) *
 	return h
 }
 
-// SetReadCheck installs the broker's answer to "may user read room?". Mochi's
-// inline client, which sends catch-up replies, skips ACL checks, so the hook
-// must ask before it serves a room's messages. Without one, anyone may.
+// SetReadCheck installs the broker's answer to "may user read room?": the
+// inline client that sends catch-up replies skips ACL checks. Without one,
+// anyone may.
 func (h *Hook) SetReadCheck(f func(user, room string) bool) { h.mayRead.Store(&f) }
 
 // ID names the hook in Mochi's logs.
 func (h *Hook) ID() string { return "distchat-roomlog" }
 
-// Provides tells Mochi the events the hook handles: OnPublish, and the
-// subscription and session events that track where each member's
-// subscription to a room began, and the packet events that account for
-// catch-up replies queued, and the end of a publish's routing (Stop is
-// always called).
+// Provides tells Mochi the events the hook handles (Stop is always called).
 func (h *Hook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnPublish, mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnSessionEstablished,
@@ -238,8 +231,7 @@ func (h *Hook) Stats() Stats {
 		s.Conversations, s.Records, s.FileBytes = h.counts.Counts()
 	}
 	if gc, ok := h.store.(groupCommitter); ok {
-		n, took := gc.GroupCommits()
-		if n > 0 {
+		if n, took := gc.GroupCommits(); n > 0 {
 			s.Fsyncs = n
 			s.AppendsPerFsync = float64(s.Appended) / float64(n)
 			s.FsyncMeanMS = float64(took.Microseconds()) / 1000 / float64(n)
@@ -297,20 +289,25 @@ func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.
 	data, err := h.storeOnce(conv, e)
 	if err != nil {
 		h.routes.end(cl) // not routed: Mochi may call no OnPublished
-	}
-	if errors.Is(err, errRefused) {
-		return h.discard(cl, pk, err)
-	}
-	if err != nil {
-		return h.refuse(cl, pk, err)
+		return h.notStored(cl, pk, err)
 	}
 	pk.Payload = data
 	return pk, nil
 }
 
+// notStored answers a publish storeOnce did not store: acknowledged and
+// discarded when a bound refused it, refused (no PUBACK, so the client
+// resends it) when the log could not take it.
+func (h *Hook) notStored(cl *mqtt.Client, pk packets.Packet, err error) (packets.Packet, error) {
+	if errors.Is(err, errRefused) {
+		return h.discard(cl, pk, err)
+	}
+	h.appendFailed(cl, pk, err)
+	return pk, packets.ErrRejectPacket
+}
+
 // discard acknowledges and discards a message a bound refused (err wraps a
-// *refusal): refusing the PUBACK would make the client resend it forever.
-// An MQTT 5 publisher gets the reason in the PUBACK (see refusalAck).
+// *refusal), with the reason for an MQTT 5 publisher (see refusalAck).
 func (h *Hook) discard(cl *mqtt.Client, pk packets.Packet, err error) (packets.Packet, error) {
 	var r *refusal
 	if !errors.As(err, &r) {
@@ -320,13 +317,6 @@ func (h *Hook) discard(cl *mqtt.Client, pk packets.Packet, err error) (packets.P
 	return pk, refusalAck(cl, pk, refusalCode(r.reason), clipID(r.Error()))
 }
 
-// refuse logs a publish the log could not take and refuses it (no PUBACK):
-// the client resends it.
-func (h *Hook) refuse(cl *mqtt.Client, pk packets.Packet, err error) (packets.Packet, error) {
-	h.appendFailed(cl, pk, err)
-	return pk, packets.ErrRejectPacket
-}
-
 // appendFailed counts and logs a publish the log could not take.
 func (h *Hook) appendFailed(cl *mqtt.Client, pk packets.Packet, err error) {
 	h.appendErrors.Add(1)
@@ -334,11 +324,9 @@ func (h *Hook) appendFailed(cl *mqtt.Client, pk packets.Packet, err error) {
 		"topic": pk.TopicName}).Error("room log: append failed; publish refused (no PUBACK), the client will resend")
 }
 
-// storeOnce appends e to conv's log with the next sequence number and returns
-// the stamped record, or, when the log already holds e (a publisher resending
-// after a lost PUBACK), returns the stored record without appending again.
-// Two copies of one publish arriving at the very same moment (a resend racing
-// its original on a dying connection) can still both be stored; nodes drop the
+// storeOnce appends e to conv's log and returns the stamped record, or the
+// stored one when the log already holds e (a resend after a lost PUBACK).
+// A resend racing its original can still be stored twice; nodes drop the
 // second by its id.
 func (h *Hook) storeOnce(conv string, e wire.Envelope) ([]byte, error) {
 	seq, held, err := h.resends.lookup(h.store, conv, e.From, e.ID)
@@ -346,22 +334,16 @@ func (h *Hook) storeOnce(conv string, e wire.Envelope) ([]byte, error) {
 		return nil, fmt.Errorf("recent ids of %s: %w", conv, err)
 	}
 	if held {
-		if recs, err := h.store.Read(conv, seq-1, 1); err == nil && len(recs) == 1 && recs[0].Seq == seq {
-			h.resent.Add(1)
-			return recs[0].Data, nil
+		if data, err := h.stored(conv, seq); err == nil {
+			return data, nil
 		}
 		// Gone by retention: store it anew.
 	}
 	now := time.Now().UnixNano()
 	var data []byte
-	seq, err = h.store.Append(conv, now, func(seq uint64) ([]byte, error) {
-		e.RoomSeq, e.BrokerNS = seq, now
-		b, err := e.Encode()
-		if err == nil {
-			err = h.fits(b) // checked on the bytes stored: nothing is written
-		}
-		data = b
-		return b, err
+	seq, err = h.store.Append(conv, now, func(seq uint64) (_ []byte, err error) {
+		data, err = h.stampAs(&e, seq, now)
+		return data, err
 	})
 	var dup *DuplicateError
 	if errors.As(err, &dup) {
@@ -370,11 +352,29 @@ func (h *Hook) storeOnce(conv string, e wire.Envelope) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	h.appendedAs(conv, e.From, e.ID, seq)
+	return data, nil
+}
+
+// stampAs encodes e as record seq, stamped at now, and checks it against
+// the largest record the broker may send: nothing over it is written.
+func (h *Hook) stampAs(e *wire.Envelope, seq uint64, now int64) ([]byte, error) {
+	e.RoomSeq, e.BrokerNS = seq, now
+	b, err := e.Encode()
+	if err == nil {
+		err = h.fits(b)
+	}
+	return b, err
+}
+
+// appendedAs counts the message from/id appended to conv at seq: a new
+// conversation counts against the caps, a DM one joins the DM index, and
+// the id recognises a resend.
+func (h *Hook) appendedAs(conv, from, id string, seq uint64) {
 	if seq == 1 {
-		h.convs.created(e.From)
+		h.convs.created(from)
 	}
 	h.appended.Add(1)
 	h.dms.add(conv)
-	h.resends.remember(conv, e.From, e.ID, seq)
-	return data, nil
+	h.resends.remember(conv, from, id, seq)
 }

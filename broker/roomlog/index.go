@@ -62,9 +62,7 @@ func (s *FileStore) trim(ci *convIndex, nowNS int64) {
 		return
 	}
 	// Reslice rather than copy: at a limit every append drops a record, and
-	// copying the whole index each time would make an append cost O(records kept)
-	// under the store's lock. append reallocates (and so forgets the
-	// dropped prefix) once the capacity runs out.
+	// a copy each time would cost O(records kept) under the store's lock.
 	ci.entries = dropFront(ci.entries, drop)
 	if s.f == nil {
 		ci.data = dropFront(ci.data, drop)

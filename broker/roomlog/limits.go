@@ -1,10 +1,14 @@
 package roomlog
 
 import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
 
@@ -43,10 +47,9 @@ func (r *refusal) Error() string { return r.reason + ": " + r.detail }
 func (r *refusal) Unwrap() error { return errRefused }
 
 // convLimits counts conversations against room_log.max_conversations and
-// room_log.max_conversations_per_user. The global count starts from the
-// log's conversations; a user's count is of the conversations their
-// messages started since the broker started (the log does not say who
-// started an older one), so the global cap is the hard bound on memory.
+// room_log.max_conversations_per_user. A user's count starts with the
+// broker (the log does not say who started a conversation), so the global
+// cap is the hard bound on memory.
 type convLimits struct {
 	maxTotal, maxPerUser int
 
@@ -55,10 +58,9 @@ type convLimits struct {
 	started map[string]int // user → conversations started; at most one entry per sender
 }
 
-// admit reports why user may not start conversation conv, or nil. isNew
-// says whether conv has no sequence yet. Two first messages racing for new
-// conversations can each pass before either is counted: the caps hold to
-// within the number of publishers at that moment.
+// admit reports why user may not start a new conversation (isNew), or
+// nil. First messages racing each other can all pass before either is
+// counted: the caps hold to within the number of publishers at once.
 func (c *convLimits) admit(user string, isNew bool) error {
 	if !isNew {
 		return nil
@@ -93,11 +95,9 @@ func (c *convLimits) seen() {
 	c.total++
 }
 
-// SetUserCheck installs the broker's answer to "does user exist?". With
-// one, a DM to a user that does not exist is acknowledged and discarded:
-// otherwise each made-up recipient would start a conversation that lives
-// in memory for good. Without one (open development mode), any name is a
-// user.
+// SetUserCheck installs the broker's answer to "does user exist?", so a DM
+// to a made-up recipient is discarded instead of starting a conversation
+// that lives in memory for good. Without one, any name is a user.
 func (h *Hook) SetUserCheck(f func(user string) bool) { h.userExists.Store(&f) }
 
 // admit applies the log's bounds to a message for conv, whose last
@@ -120,9 +120,8 @@ func (h *Hook) fits(data []byte) error {
 	return nil
 }
 
-// refused counts and logs a message a bound refused, at most one line per
-// refusalLogEvery with the number held back, so a flood does not become a
-// flood of log lines.
+// refused counts and logs a message a bound refused, rate-limited so a
+// flood does not become a flood of log lines.
 func (h *Hook) refused(clientID, topic string, bytes int, r *refusal) {
 	h.refusals.add(r.reason)
 	ok, held := h.refusalLog.Allow()
@@ -182,4 +181,43 @@ func maxRecordFor(maxPacket int) int {
 		return 0
 	}
 	return max(maxPacket-config.StampHeadroom, 1)
+}
+
+// envelope decodes a chat payload, or wraps a plain UTF-8 text (from any MQTT
+// client, e.g. mosquitto_pub -m hello) into an envelope from the topic's user
+// (plain true). The topic is the truth about sender, room and recipient.
+func (h *Hook) envelope(payload []byte, t wire.Topic) (e wire.Envelope, plain bool, err error) {
+	if len(payload) == 0 {
+		return wire.Envelope{}, false, fmt.Errorf("%w: empty payload", wire.ErrMalformed)
+	}
+	if len(payload) > h.cfg.MaxPayload {
+		return wire.Envelope{}, false, fmt.Errorf("%w: %w: %d bytes, the limit is %d", wire.ErrMalformed, errPayloadTooLarge, len(payload), h.cfg.MaxPayload)
+	}
+	if trimmed := bytes.TrimLeft(payload, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' {
+		if e, err = wire.DecodeEnvelope(payload, h.cfg.MaxPayload); err != nil {
+			return wire.Envelope{}, false, err
+		}
+		e.RoomSeq, e.BrokerNS = 0, 0
+	} else {
+		if !utf8.Valid(payload) {
+			return wire.Envelope{}, false, fmt.Errorf("%w: not valid UTF-8", wire.ErrMalformed)
+		}
+		e = wire.Envelope{V: wire.Version, ID: "text-" + randomID(), SentNS: time.Now().UnixNano(), Body: string(payload)}
+		plain = true
+	}
+	e.From = t.User
+	if t.Kind == wire.KindRoom {
+		e.Room, e.To = t.Room, ""
+	} else {
+		e.Room, e.To = "", t.Recipient
+	}
+	return e, plain, nil
+}
+
+func randomID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Sprint(time.Now().UnixNano())
+	}
+	return hex.EncodeToString(b[:])
 }

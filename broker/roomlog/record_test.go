@@ -7,7 +7,7 @@ import (
 )
 
 // appendRecord lays a record out after whatever dst holds, byte for byte
-// as encodeRecord does alone, so the store can reuse one buffer.
+// as it does into an empty one, so the store can reuse one buffer.
 func TestAppendRecordAfterOtherBytes(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -16,7 +16,7 @@ func TestAppendRecordAfterOtherBytes(t *testing.T) {
 		data   []byte
 	}{
 		{"empty buffer", nil, "rooms/lobby", []byte(`{"text":"hi"}`)},
-		{"after a record", encodeRecord("dm/alice/bob", 9, 1, []byte("x")), "rooms/lobby", []byte("y")},
+		{"after a record", appendRecord(nil, "dm/alice/bob", 9, 1, []byte("x")), "rooms/lobby", []byte("y")},
 		{"no data", []byte("junk"), "c", nil},
 		{"large data", make([]byte, 3), "rooms/big", bytes.Repeat([]byte("z"), 100<<10)},
 	}
@@ -24,9 +24,9 @@ func TestAppendRecordAfterOtherBytes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			prefix := bytes.Clone(tc.prefix)
 			got := appendRecord(prefix, tc.conv, 42, 1700000000, tc.data)
-			want := append(bytes.Clone(tc.prefix), encodeRecord(tc.conv, 42, 1700000000, tc.data)...)
+			want := append(bytes.Clone(tc.prefix), appendRecord(nil, tc.conv, 42, 1700000000, tc.data)...)
 			if !bytes.Equal(got, want) {
-				t.Fatalf("appendRecord after %d bytes differs from the prefix plus encodeRecord", len(tc.prefix))
+				t.Fatalf("appendRecord after %d bytes differs from the prefix plus the record alone", len(tc.prefix))
 			}
 			conv, seq, ts, off, err := parseBody(got[len(tc.prefix)+headerLen:])
 			if err != nil || conv != tc.conv || seq != 42 || ts != 1700000000 ||

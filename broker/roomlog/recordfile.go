@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
 	"os"
+	"path/filepath"
+	"slices"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -27,24 +30,15 @@ func (s *FileStore) recover() error {
 	var body []byte
 	for {
 		if _, err := io.ReadFull(r, hdr); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			break // torn header
+			break // the end, or a torn header
 		}
 		n := binary.LittleEndian.Uint32(hdr)
 		if n < 18 || n > maxRecord {
 			break
 		}
-		if cap(body) < int(n) {
-			body = make([]byte, n)
-		}
-		body = body[:n]
-		if _, err := io.ReadFull(r, body); err != nil {
-			break // torn body
-		}
-		if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {
-			break
+		body = slices.Grow(body[:0], int(n))[:n]
+		if _, err := io.ReadFull(r, body); err != nil || crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {
+			break // a torn or corrupt body
 		}
 		conv, seq, ts, dataOff, err := parseBody(body)
 		if err != nil {
@@ -104,13 +98,8 @@ func zeroTail(f *os.File, off, end int64) (bool, error) {
 	}
 }
 
-// encodeRecord lays one record out: header (body length, CRC-32C of the
-// body), then the body.
-func encodeRecord(conv string, seq uint64, timeNS int64, data []byte) []byte {
-	return appendRecord(nil, conv, seq, timeNS, data)
-}
-
-// appendRecord appends one record's layout (encodeRecord) to dst.
+// appendRecord appends one record to dst: header (body length, CRC-32C of
+// the body), then the body.
 func appendRecord(dst []byte, conv string, seq uint64, timeNS int64, data []byte) []byte {
 	body := 2 + len(conv) + 16 + len(data)
 	start := len(dst)
@@ -138,4 +127,109 @@ func parseBody(b []byte) (conv string, seq uint64, ts int64, dataOff int, err er
 	seq = binary.LittleEndian.Uint64(b[2+cl:])
 	ts = int64(binary.LittleEndian.Uint64(b[2+cl+8:]))
 	return conv, seq, ts, 2 + cl + 16, nil
+}
+
+const (
+	// compactMin and the half-full rule decide when Open compacts: a file
+	// of at least compactMin bytes whose kept records fill less than half
+	// of it.
+	compactMin    = 1 << 20
+	compactSuffix = ".compact"
+)
+
+// keptBytes is the size the file would have with only what compaction
+// keeps: every record retention keeps, and each conversation's newest.
+func (s *FileStore) keptBytes() int64 {
+	var n int64
+	for conv, ci := range s.convs {
+		per := int64(headerLen + 2 + len(conv) + 16)
+		n += int64(len(ci.entries))*per + ci.bytes
+		if len(ci.entries) == 0 && ci.last > 0 {
+			n += per + int64(ci.newest.n)
+		}
+	}
+	return n
+}
+
+// compact rewrites the log with only what retention keeps, plus each
+// conversation's newest record (so Last survives the next Open). The new
+// file is synced beside the log, then renamed over it, so a crash leaves
+// either file whole. An error before the rename leaves the store as it was
+// (renamed false); after it, the store cannot go on. Callers own s (Open).
+func (s *FileStore) compact() (renamed bool, err error) {
+	tmpPath := s.path + compactSuffix
+	err = s.writeCompacted(tmpPath)
+	if err == nil {
+		err = os.Rename(tmpPath, s.path)
+	}
+	if err != nil {
+		return false, errors.Join(fmt.Errorf("compact room log: %w", err), removeIfThere(tmpPath))
+	}
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return true, fmt.Errorf("compact room log: %w", err)
+	}
+	// Read the new file as Open would.
+	before, found := s.size, s.Recovery.Records
+	if err := s.f.Close(); err != nil {
+		return true, fmt.Errorf("compact room log: close the old file: %w", err)
+	}
+	f, err := os.OpenFile(s.path, os.O_RDWR, 0o600)
+	if err != nil {
+		return true, fmt.Errorf("open compacted room log: %w", err)
+	}
+	s.f, s.convs, s.records = f, map[string]*convIndex{}, 0
+	if err := s.recover(); err != nil {
+		return true, fmt.Errorf("compacted room log: %w", err)
+	}
+	s.Recovery.Records, s.Recovery.CompactedBytes = found, before-s.size
+	return true, nil
+}
+
+// writeCompacted writes and syncs what compaction keeps into path.
+func (s *FileStore) writeCompacted(path string) error {
+	create := s.opts.createCompacted
+	if create == nil {
+		create = func(path string) (*os.File, error) { return os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600) }
+	}
+	tmp, err := create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(tmp, 1<<20)
+	var buf []byte
+	for _, conv := range slices.Sorted(maps.Keys(s.convs)) {
+		ci := s.convs[conv]
+		es := ci.entries
+		if len(es) == 0 && ci.last > 0 {
+			es = []entry{ci.newest}
+		}
+		for _, e := range es {
+			data := make([]byte, e.n)
+			if _, err := s.f.ReadAt(data, e.off); err != nil {
+				return errors.Join(fmt.Errorf("read %s #%d: %w", conv, e.seq, err), tmp.Close())
+			}
+			buf = appendRecord(buf[:0], conv, e.seq, e.ts, data)
+			if _, err := w.Write(buf); err != nil {
+				return errors.Join(err, tmp.Close())
+			}
+		}
+	}
+	return errors.Join(w.Flush(), tmp.Sync(), tmp.Close())
+}
+
+// removeIfThere removes path, which may not exist.
+func removeIfThere(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
 }

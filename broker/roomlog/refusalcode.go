@@ -11,28 +11,13 @@ import (
 // room_log.max_payload_bytes (wire.MaxPayloadBytes by default).
 var errPayloadTooLarge = errors.New("payload too large")
 
-// refusalCodes are the MQTT 5 PUBACK reason codes of the refusal reasons.
-var refusalCodes = map[string]byte{
-	// The topic names a recipient the broker does not know.
-	RefusedUnknownRecipient: packets.ErrTopicNameInvalid.Code, // 0x90
-	// A conversation cap is a quota the sender reached.
-	RefusedMaxConversations:  packets.ErrQuotaExceeded.Code, // 0x97
-	RefusedUserConversations: packets.ErrQuotaExceeded.Code, // 0x97
-	// The stamped record is larger than what the broker may send.
-	RefusedOversized: packets.ErrPacketTooLarge.Code, // 0x95
-}
-
-// refusalAck is what OnPublish returns for a message the log accepted on
-// the wire and refused: for an MQTT 5 publisher of a QoS 1 or 2 message, a
-// packets.Code that Mochi v2.7.9 turns into a PUBACK with that reason code
-// and the code's text as its Reason String (processPublish; the PUBACK
-// completes the exchange, so the client does not resend it); for every
-// other publisher CodeSuccessIgnore: acknowledged as a success and
-// discarded, since MQTT 3.1.1 has no negative PUBACK and refusing the
-// PUBACK altogether would make the client resend the message forever.
-//
-// The Code must be returned as it is, never wrapped: Mochi takes it with a
-// type assertion.
+// refusalAck is what OnPublish returns for a message the log refused: for
+// an MQTT 5 publisher of a QoS 1 or 2 message, a packets.Code that Mochi
+// v2.7.9 turns into a PUBACK with that reason code and Reason String
+// (processPublish), which completes the exchange; for every other
+// publisher CodeSuccessIgnore, since MQTT 3.1.1 has no negative PUBACK and
+// refusing the PUBACK would make the client resend the message forever.
+// The Code must not be wrapped: Mochi takes it with a type assertion.
 func refusalAck(cl *mqtt.Client, pk packets.Packet, code byte, reason string) error {
 	if cl.Properties.ProtocolVersion < 5 || pk.FixedHeader.Qos == 0 {
 		return packets.CodeSuccessIgnore
@@ -49,11 +34,15 @@ func invalidCode(err error) byte {
 	return packets.ErrPayloadFormatInvalid.Code // 0x99
 }
 
-// refusalCode is the reason code of a refusal reason (unspecified error for
-// a reason without one of its own).
+// refusalCode is the MQTT 5 PUBACK reason code of a refusal reason.
 func refusalCode(reason string) byte {
-	if c, ok := refusalCodes[reason]; ok {
-		return c
+	switch reason {
+	case RefusedUnknownRecipient: // the topic names a recipient the broker does not know
+		return packets.ErrTopicNameInvalid.Code // 0x90
+	case RefusedMaxConversations, RefusedUserConversations: // a quota the sender reached
+		return packets.ErrQuotaExceeded.Code // 0x97
+	case RefusedOversized: // larger than what the broker may send
+		return packets.ErrPacketTooLarge.Code // 0x95
 	}
 	return packets.ErrUnspecifiedError.Code
 }

@@ -27,15 +27,12 @@ func AttachStore(srv *mqtt.Server, store Store, cfg config.RoomLog, log *logrus.
 }
 
 // Replicated tells the hook about a record a shared log took, from this
-// broker or another, in log order. The hook learns the conversation (a DM
-// for the List answer, a new one for the conversation cap) and the
-// message's id, so a publisher that resends it here after a failover gets
-// the stored record instead of a second one. With live set, a record
-// another broker appended is routed to this broker's subscribers, stamped
-// as stored, as if it had been published here: members on every broker see
-// every message live. Records appended here (local) are routed too when
-// the store is an AsyncStore (asyncappend.go); otherwise Mochi routes them
-// when the hook returns.
+// broker or another, in log order. The hook learns the conversation (for
+// the DM index and the conversation cap) and the message's id, so a resend
+// here after a failover gets the stored record. With live set the record
+// is routed to this broker's subscribers, as if published here; a record
+// appended here (local) only when the store is an AsyncStore, since Mochi
+// routes it otherwise.
 func (h *Hook) Replicated(conv string, rec Record, live, local bool) {
 	if local && (!live || h.async == nil) {
 		return // the append's completion has done the rest
@@ -66,9 +63,8 @@ func (h *Hook) Replicated(conv string, rec Record, live, local bool) {
 	}
 }
 
-// Reindex rebuilds the DM index from the store's conversations: a shared
-// log may have taken conversations between New and the moment the store
-// starts telling the hook about new records.
+// Reindex rebuilds the DM index from the store's conversations, which a
+// shared log may have taken before it tells the hook about new records.
 func (h *Hook) Reindex() {
 	for _, conv := range h.store.Conversations() {
 		h.dms.add(conv)
@@ -76,7 +72,7 @@ func (h *Hook) Reindex() {
 }
 
 // stored returns the record conv holds at seq, for a publish the log
-// already had (a resend).
+// already had, and counts the resend.
 func (h *Hook) stored(conv string, seq uint64) ([]byte, error) {
 	recs, err := h.store.Read(conv, seq-1, 1)
 	if err != nil {
@@ -87,4 +83,17 @@ func (h *Hook) stored(conv string, seq uint64) ([]byte, error) {
 	}
 	h.resent.Add(1)
 	return recs[0].Data, nil
+}
+
+// Restamp lays out a record stamped as number 0 again with room_seq seq,
+// for the broker that sequences its conversation (cluster mode): byte for
+// byte what the publishing broker's own stamping gives, so both route the
+// same record.
+func Restamp(data []byte, seq uint64) ([]byte, error) {
+	e, err := wire.DecodeEnvelope(data, len(data)) // the size was checked where the record was stamped
+	if err != nil {
+		return nil, fmt.Errorf("restamp record #%d: %w", seq, err)
+	}
+	e.RoomSeq = seq
+	return e.Encode()
 }

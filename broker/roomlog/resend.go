@@ -2,21 +2,24 @@ package roomlog
 
 import (
 	"encoding/json"
+	"hash/maphash"
+	"slices"
 	"sync"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // recentIDs is how many message ids per conversation the hook remembers to
-// recognise a resend. A publisher resends at most what it had in flight (the
-// node's window, 64 by default, and Mochi's receive maximum, 1024), so this
-// covers every resend with room to spare.
+// recognise a resend: more than a publisher can have in flight (Mochi's
+// receive maximum, 1024).
 const recentIDs = 2048
 
-// resends recognises a message the log already holds: a publisher whose
-// PUBACK was lost (the broker restarted, the connection broke) sends the same
-// message again, and stamping it twice would give one message two room
-// sequence numbers. The hook stores it once and routes the stored record.
+// resends recognises a message the log already holds, resent by a
+// publisher whose PUBACK was lost, so that one message does not get two
+// room sequence numbers: the hook routes the stored record again.
 type resends struct {
-	mu    sync.Mutex
+	mu    sync.Mutex // guards convs and every ring in it; taken after no other lock
 	convs map[string]*idRing
 }
 
@@ -31,10 +34,8 @@ type idRing struct {
 func idKey(from, id string) string { return from + "\x00" + id }
 
 // lookup returns the sequence number stored for from/id in conv, warming the
-// conversation's ring from the store's newest records the first time (after a
-// restart the resends of the previous run's publishers come first). The
-// warm-up reads the store outside the lock, so publishers to other
-// conversations do not wait for it.
+// conversation's ring from the store's newest records the first time (a
+// restart's resends come first), outside the lock.
 func (r *resends) lookup(st Store, conv, from, id string) (uint64, bool, error) {
 	r.mu.Lock()
 	ring := r.convs[conv]
@@ -45,13 +46,13 @@ func (r *resends) lookup(st Store, conv, from, id string) (uint64, bool, error) 
 			return 0, false, err
 		}
 		r.mu.Lock()
-		if ring = r.convs[conv]; ring == nil {
-			if r.convs == nil {
-				r.convs = map[string]*idRing{}
-			}
-			ring = warm
-			r.convs[conv] = ring
+		if r.convs == nil {
+			r.convs = map[string]*idRing{}
 		}
+		if r.convs[conv] == nil {
+			r.convs[conv] = warm
+		}
+		ring = r.convs[conv]
 		r.mu.Unlock()
 	}
 	r.mu.Lock()
@@ -94,4 +95,101 @@ func (g *idRing) add(key string, seq uint64) {
 		g.next = (g.next + 1) % recentIDs
 	}
 	g.seqs[key] = seq
+}
+
+// plainIDs gives a resent plain-text publish the id of its first copy.
+//
+// A plain text (mosquitto_pub -m hello) gets a new random id each time it
+// arrives, so its resend would not be recognised by id (storeOnce). MQTT
+// marks a resend with DUP and the same packet id, so plainIDs remembers,
+// per user, client id and packet id, the last payload hash and id for
+// plainTTL, and gives a DUP publish of the same payload that id back.
+//
+// A client may reuse a packet id as soon as it has its PUBACK, so a new
+// identical message under a reused id, lost and resent, would be taken for
+// the earlier copy and lost. A client seen reusing a packet id within
+// plainTTL is never matched again: its resends may be shown twice, never
+// lost. The table lives in memory and holds at most plainCap publishes;
+// past that, or after a restart, a resend is stored again.
+type plainIDs struct {
+	mu   sync.Mutex // guards ids and reusers; taken after no other lock
+	seed maphash.Seed
+	now  func() time.Time
+	ids  map[plainKey]plainID
+	// clients seen reusing a packet id within plainTTL: never matched
+	reusers map[[2]string]bool
+}
+
+type plainKey struct {
+	user, client string
+	packetID     uint16
+}
+
+type plainID struct {
+	hash uint64
+	id   string
+	at   time.Time
+}
+
+const (
+	// plainCap bounds the publishes remembered (about 100 bytes each).
+	plainCap = 1 << 14
+	// plainTTL is how long a resend is matched with its first copy.
+	plainTTL = time.Minute
+)
+
+func newPlainIDs() *plainIDs {
+	return &plainIDs{seed: maphash.MakeSeed(), now: time.Now, ids: map[plainKey]plainID{}, reusers: map[[2]string]bool{}}
+}
+
+// idFor returns the id a plain-text publish from user's client carries: its
+// first copy's for a resend of a recent one, else fresh, which it remembers.
+func (p *plainIDs) idFor(user, client string, pk packets.Packet, fresh string) string {
+	if pk.PacketID == 0 {
+		return fresh // QoS 0: never resent
+	}
+	key := plainKey{user, client, pk.PacketID}
+	h := maphash.Bytes(p.seed, pk.Payload)
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	who := [2]string{user, client}
+	prev, seen := p.ids[key]
+	recent := seen && now.Sub(prev.at) < plainTTL
+	if recent && !pk.FixedHeader.Dup && len(p.reusers) < plainCap {
+		p.reusers[who] = true // a new message under a packet id still remembered
+	}
+	if recent && pk.FixedHeader.Dup && prev.hash == h && !p.reusers[who] {
+		return prev.id
+	}
+	if !seen && len(p.ids) >= plainCap {
+		p.makeRoom(now)
+	}
+	p.ids[key] = plainID{hash: h, id: fresh, at: now}
+	return fresh
+}
+
+// makeRoom forgets the publishes older than plainTTL and, if the table is
+// still full, its oldest quarter. Callers hold p.mu.
+func (p *plainIDs) makeRoom(now time.Time) {
+	for k, v := range p.ids {
+		if now.Sub(v.at) >= plainTTL {
+			delete(p.ids, k)
+		}
+	}
+	if len(p.ids) < plainCap {
+		return
+	}
+	type aged struct {
+		k  plainKey
+		at time.Time
+	}
+	all := make([]aged, 0, len(p.ids))
+	for k, v := range p.ids {
+		all = append(all, aged{k, v.at})
+	}
+	slices.SortFunc(all, func(a, b aged) int { return a.at.Compare(b.at) })
+	for _, a := range all[:len(all)/4] {
+		delete(p.ids, a.k)
+	}
 }

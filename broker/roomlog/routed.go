@@ -8,16 +8,11 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// routing tracks the chat publishes being handled: from just before the
-// append of their record until Mochi has routed them to every subscriber's
-// queue or in-flight set (OnPublished), or until the hook or the
-// connection ends them unrouted (a refusal, a failed append, a PUBACK that
-// could not be written: the client's OnDisconnect). It lets Routed say up
-// to where every record of a conversation has reached its subscribers,
-// which is what a persistent session's position after a crash is measured
-// against (broker/sessionmarks.go). Mochi handles one client's packets one
-// at a time, so a client has at most one publish in progress. The cost is
-// per publish, none per delivery.
+// routing tracks the chat publishes being handled, from just before their
+// append until Mochi has routed them (OnPublished) or they end unrouted,
+// so Routed can say up to where every record has reached its subscribers
+// (broker/sessionmarks.go). Mochi handles one client's packets at a time:
+// a client has at most one publish in progress.
 type routing struct {
 	mu   sync.Mutex // guards busy; taken after the store's lock is released, never with another
 	busy map[*mqtt.Client]inProgress
@@ -27,8 +22,7 @@ type routing struct {
 }
 
 // inProgress is a publish being handled: its conversation, and the
-// conversation's last sequence number before its append (its record's is
-// higher).
+// conversation's last sequence number before its append.
 type inProgress struct {
 	conv  string
 	floor uint64
@@ -80,10 +74,9 @@ func (r *routing) floors() map[string]uint64 {
 func (h *Hook) OnPublished(cl *mqtt.Client, _ packets.Packet) { h.routes.end(cl) }
 
 // Routed returns, for every conversation, a sequence number up to which
-// every record has been routed to the subscribers of this broker: each
-// record at or below it has been appended and Mochi has put it in every
-// subscriber's queue. Records appended by other brokers (cluster mode) are not
-// tracked: there it is the log's last sequence number.
+// every record has been appended and put in every subscriber's queue on
+// this broker. Records other brokers appended are not tracked: for them it
+// is the log's last sequence number.
 func (h *Hook) Routed() map[string]uint64 {
 	convs := h.store.Conversations()
 	out := make(map[string]uint64, len(convs))

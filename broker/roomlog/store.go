@@ -7,9 +7,8 @@ import (
 )
 
 // Store is the room log's storage: one sequence per conversation (a room, or
-// a DM conversation key). The hook uses only this interface, so the log can
-// move to a replicated engine (NATS JetStream, Kafka) without touching the
-// hook or the nodes.
+// a DM conversation key). The hook uses only this interface, so the log
+// can be a replicated one (broker/cluster).
 type Store interface {
 	// Append assigns the conversation's next sequence number, asks encode
 	// for the record's bytes with it, and stores them. When it returns
@@ -29,10 +28,9 @@ type Store interface {
 }
 
 // DuplicateError is a replicated Store's answer to an Append of a message it
-// already holds under the same sender and id: a publish resent to another
-// broker after the first one acknowledged it to the log but died before
-// its PUBACK. Seq is the stored record's sequence number; the hook routes
-// that record again instead of storing a second copy.
+// already holds under the same sender and id (a resend after a broker died
+// before its PUBACK). The hook routes the record at Seq again instead of
+// storing a second copy.
 type DuplicateError struct {
 	Conv string
 	Seq  uint64
@@ -58,31 +56,23 @@ type Options struct {
 	Fsync bool
 	// Retention per conversation; zero means unlimited. MaxMessages and
 	// MaxBytes (bytes of record data) trim a conversation's oldest records
-	// when an append takes it over them, always keeping its newest record.
-	// MaxAge drops records stamped longer ago than that on the store's
-	// clock, also in a conversation that has gone quiet (when it is next
-	// read, or Counts is called). Trimmed records are no longer served; Last
-	// still counts them. Open gives their disk space back: when what
-	// retention keeps fills less than half of a log of 1 MiB or more, it
-	// rewrites the log with only that (see compact).
+	// on append, always keeping its newest. MaxAge drops records stamped
+	// longer ago than that, also in a quiet conversation (on its next read,
+	// or Counts). Trimmed records are no longer served; Last still counts
+	// them. Open gives their disk space back (see compact).
 	MaxMessages int
 	MaxAge      time.Duration
 	MaxBytes    int64
 
-	// now is the clock MaxAge is measured on; nil means time.Now. Tests set
-	// it to move time without sleeping.
-	now func() time.Time
-	// createCompacted creates compaction's new file; nil means os.OpenFile.
-	// Tests set it to make compaction fail.
+	// Test hooks, so tests need not sleep or fill a disk; zero means the
+	// default in parentheses. now is MaxAge's clock (time.Now);
+	// createCompacted creates compaction's new file (os.OpenFile); fsync
+	// makes the file durable (datasync); after is the group commit's
+	// gathering timer (time.After); chunk is how far ahead preallocation
+	// extends the file (preallocChunk).
+	now             func() time.Time
 	createCompacted func(path string) (*os.File, error)
-	// fsync makes the log file durable; nil means (*os.File).Sync. Tests
-	// set it to count and hold fsyncs.
-	fsync func(*os.File) error
-	// after is the group commit's timer (how long a leader gathers); nil
-	// means time.After. Tests set it to end a gathering at once.
-	after func(time.Duration) <-chan time.Time
-	// chunk is how far ahead preallocation extends the file; 0 means
-	// preallocChunk. The recovery fuzzer makes it small: every input
-	// would otherwise preallocate and scan 8 MiB.
-	chunk int64
+	fsync           func(*os.File) error
+	after           func(time.Duration) <-chan time.Time
+	chunk           int64
 }

@@ -1,6 +1,7 @@
 package roomlog
 
 import (
+	"slices"
 	"strings"
 	"sync"
 
@@ -13,18 +14,14 @@ import (
 )
 
 // syncBudget bounds the catch-up reply bytes waiting in Mochi's outbound
-// queues. Mochi bounds a client's queue by packets
-// (limits.max_client_writes_pending), not bytes, and a reply page is up to
-// two payloads: a client that sends catch-up requests and never reads its
-// socket would otherwise have the broker queue gigabytes on its behalf.
+// queues, which Mochi bounds by packets, not bytes: a client that sends
+// catch-up requests and never reads its socket would otherwise have the
+// broker queue gigabytes on its behalf.
 //
-// A reply's bytes are charged to every client subscribed to the user's inbox
-// when the hook publishes it, and given back when Mochi takes the packet off
-// the client's queue to write it (OnPacketEncode), drops it (queue full), or
-// the connection ends. A request is served only while every such client owes
-// less than the budget, so each one's queue holds at most the budget plus one
-// page of replies, whatever the request rate: a client that reads gets its
-// answers at the speed it reads them; one that does not is refused.
+// A reply's bytes are charged to every client subscribed to the user's
+// inbox, and given back when Mochi writes or drops it or the connection
+// ends. A request is served only while every such client owes less than
+// the budget: a client gets its answers at the speed it reads them.
 type syncBudget struct {
 	max int
 
@@ -38,12 +35,7 @@ type syncBudget struct {
 func (b *syncBudget) over(ids []string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, id := range ids {
-		if b.pending[id] >= b.max {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(ids, func(id string) bool { return b.pending[id] >= b.max })
 }
 
 // charge adds n bytes (negative: gives them back) to each client in ids.
@@ -133,19 +125,21 @@ func (b *syncBudget) isReply(id string, pk packets.Packet) bool {
 
 var inboxPrefix = wire.InboxTopic("")
 
+// left gives back the bytes of pk, when it is a reply, as it leaves client
+// id's queue.
+func (b *syncBudget) left(id string, pk packets.Packet) {
+	if b.isReply(id, pk) {
+		b.charge([]string{id}, -len(pk.Payload))
+	}
+}
+
 // OnPacketEncode gives a reply's bytes back when Mochi takes it off the
 // client's queue to write it.
 func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
-	if h.budget.isReply(cl.ID, pk) {
-		h.budget.charge([]string{cl.ID}, -len(pk.Payload))
-	}
+	h.budget.left(cl.ID, pk)
 	return pk
 }
 
 // OnPublishDropped gives back the bytes of a reply Mochi dropped (the
 // client's queue was full).
-func (h *Hook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
-	if h.budget.isReply(cl.ID, pk) {
-		h.budget.charge([]string{cl.ID}, -len(pk.Payload))
-	}
-}
+func (h *Hook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) { h.budget.left(cl.ID, pk) }
