@@ -118,6 +118,10 @@ type ClusterStats struct {
 	Node string `json:"node"`
 	// Routes is the number of route connections to other brokers up.
 	Routes int `json:"routes"`
+	// RouteMsgsIn and RouteMsgsOut count the messages the routes carried
+	// in and out since the broker started (Node.RouteMessages).
+	RouteMsgsIn  int64 `json:"route_msgs_in"`
+	RouteMsgsOut int64 `json:"route_msgs_out"`
 	// LogApplied is the sum of the room log streams' sequences applied
 	// here; brokers that agree on it serve the same log.
 	LogApplied uint64 `json:"log_applied"`
@@ -137,7 +141,8 @@ func (s *Server) clusterStats() *ClusterStats {
 		return nil
 	}
 	c := s.logView.AppendCounts()
-	return &ClusterStats{Node: s.node.Name(), Routes: s.node.Routes(), LogApplied: s.logView.Applied(),
+	in, out := s.node.RouteMessages()
+	return &ClusterStats{Node: s.node.Name(), Routes: s.node.Routes(), RouteMsgsIn: in, RouteMsgsOut: out, LogApplied: s.logView.Applied(),
 		Batches: c.Batches.Load(), BatchedRecords: c.BatchedRecords.Load(), Forwarded: c.Forwarded.Load(),
 		WrongLast: c.WrongLast.Load(), AtomicFallbacks: c.AtomicFallbacks.Load()}
 }

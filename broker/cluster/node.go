@@ -140,6 +140,20 @@ func (n *Node) Name() string { return n.name }
 // Routes is the number of route connections to other brokers up now.
 func (n *Node) Routes() int { return n.ns.NumRoutes() }
 
+// RouteMessages counts the messages this broker's routes carried, in from
+// and out to the other brokers, since it started: divided by the records
+// appended meanwhile, what one record costs between brokers.
+func (n *Node) RouteMessages() (in, out int64) {
+	rz, err := n.ns.Routez(nil)
+	if err != nil {
+		return 0, 0
+	}
+	for _, r := range rz.Routes {
+		in, out = in+r.InMsgs, out+r.OutMsgs
+	}
+	return in, out
+}
+
 // RouteAddr is the route listener's real address (useful with port 0).
 func (n *Node) RouteAddr() string {
 	if a := n.ns.ClusterAddr(); a != nil {
