@@ -278,13 +278,9 @@ func (s *LogStore) Close() error {
 	}
 	var wg sync.WaitGroup
 	for _, p := range s.parts {
-		p.consumeMu.Lock()
-		run := p.run
-		p.consumeMu.Unlock()
-		if run != nil {
-			run.gone.Store(true)
+		if p.consume != nil {
 			wg.Go(func() {
-				if !stopWithin(consumerStopGrace, run.cc.Stop) {
+				if !stopWithin(consumerStopGrace, p.consume.Stop) {
 					s.log.WithFields(logrus.Fields{"event": logevent.RoomLogFollowError, "stream": p.name}).Warn("room log: a stream's consumer did not stop in time; it ends with the cluster node")
 				}
 			})
