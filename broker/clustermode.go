@@ -122,6 +122,9 @@ type ClusterStats struct {
 	// in and out since the broker started (Node.RouteMessages).
 	RouteMsgsIn  int64 `json:"route_msgs_in"`
 	RouteMsgsOut int64 `json:"route_msgs_out"`
+	// Leading names the room log's partition streams this broker leads
+	// (LogStore.Leading).
+	Leading []string `json:"leading"`
 	// LogApplied is the sum of the room log streams' sequences applied
 	// here; brokers that agree on it serve the same log.
 	LogApplied uint64 `json:"log_applied"`
@@ -142,7 +145,7 @@ func (s *Server) clusterStats() *ClusterStats {
 	}
 	c := s.logView.AppendCounts()
 	in, out := s.node.RouteMessages()
-	return &ClusterStats{Node: s.node.Name(), Routes: s.node.Routes(), RouteMsgsIn: in, RouteMsgsOut: out, LogApplied: s.logView.Applied(),
+	return &ClusterStats{Node: s.node.Name(), Routes: s.node.Routes(), RouteMsgsIn: in, RouteMsgsOut: out, Leading: s.logView.Leading(), LogApplied: s.logView.Applied(),
 		Batches: c.Batches.Load(), BatchedRecords: c.BatchedRecords.Load(), Forwarded: c.Forwarded.Load(),
 		WrongLast: c.WrongLast.Load(), AtomicFallbacks: c.AtomicFallbacks.Load()}
 }

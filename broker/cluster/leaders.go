@@ -56,6 +56,18 @@ func (s *LogStore) ownerOf(part *partition) string {
 	return s.node
 }
 
+// Leading names the partition streams this broker leads now: with as
+// many partitions as brokers, one each once the leaderships have spread.
+func (s *LogStore) Leading() []string {
+	led := []string{}
+	for _, p := range s.parts {
+		if s.ns.JetStreamIsStreamLeader(globalAccount, p.name) {
+			led = append(led, p.name)
+		}
+	}
+	return led
+}
+
 // watchLeaders starts following the partitions' leaders.
 func (s *LogStore) watchLeaders() {
 	ctx, cancel := context.WithCancel(context.Background())

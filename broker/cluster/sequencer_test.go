@@ -175,11 +175,7 @@ func TestLeadersSpreadOverTheBrokers(t *testing.T) {
 	for {
 		led := map[string]int{}
 		for _, s := range stores {
-			for _, p := range s.parts {
-				if s.ns.JetStreamIsStreamLeader(globalAccount, p.name) {
-					led[s.node]++
-				}
-			}
+			led[s.node] = len(s.Leading()) // what /stats shows as cluster.leading
 		}
 		if len(led) == 3 && led["b1"] == 1 && led["b2"] == 1 && led["b3"] == 1 {
 			return

@@ -180,27 +180,29 @@ func (b *runningBroker) groupCommits(ctx context.Context) (GroupCommits, error) 
 	if b.HTTP == "" {
 		return GroupCommits{}, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
 	var st struct {
 		RoomLog GroupCommits `json:"room_log"` // null or absent: zero
 	}
-	err := func() error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.HTTP+"/stats", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		return json.NewDecoder(resp.Body).Decode(&st)
-	}()
-	if err != nil {
+	if err := fetchStats(ctx, b.HTTP, &st); err != nil {
 		return GroupCommits{}, fmt.Errorf("%s /stats: %w", b.Name, err)
 	}
 	return st.RoomLog, nil
+}
+
+// fetchStats decodes a distchat broker's /stats at addr into v.
+func fetchStats(ctx context.Context, addr string, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/stats", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 // stop ends the broker (every process of a cluster) and returns what it

@@ -22,8 +22,8 @@ const clusterSize = 3
 
 // clusterArgs is broker i's command line: its distchatVariants row (room
 // log on disk, durability process) plus the cluster section.
-func clusterArgs(bin string, i int, addr, route string, routes []string, dir string) ([]string, error) {
-	argv, err := ourArgs(bin, Cluster, addr, "", dir)
+func clusterArgs(bin string, i int, addr, httpAddr, route string, routes []string, dir string) ([]string, error) {
+	argv, err := ourArgs(bin, Cluster, addr, httpAddr, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -31,25 +31,27 @@ func clusterArgs(bin string, i int, addr, route string, routes []string, dir str
 		"-cluster-routes", strings.Join(routes, ","), "-cluster-replicas", strconv.Itoa(clusterSize)), nil
 }
 
-// startCluster starts the three brokers in fresh directories under dir and
+// startCluster starts the three brokers in fresh directories under dir,
 // waits until each accepts MQTT connections, which it does once the cluster
-// has elected its JetStream leader.
+// has elected its JetStream leader, and then until the partitions'
+// leaderships have spread (settle).
 func (e *Env) startCluster(ctx context.Context, dir string) (*runningBroker, error) {
-	ports, err := freePorts(2 * clusterSize) // MQTT and route, broker by broker
+	ports, err := freePorts(3 * clusterSize) // MQTT, route and HTTP, broker by broker
 	if err != nil {
 		return nil, err
 	}
 	routes := make([]string, clusterSize)
 	for i := range routes {
-		routes[i] = "nats://" + loopback(ports[2*i+1])
+		routes[i] = "nats://" + loopback(ports[3*i+1])
 	}
-	procs, urls := make([]brokerProc, clusterSize), make([]string, clusterSize)
+	procs, urls, https := make([]brokerProc, clusterSize), make([]string, clusterSize), make([]string, clusterSize)
 	for i := range procs {
-		p := brokerProc{name: fmt.Sprintf("%s broker%d", Cluster, i+1), dir: filepath.Join(dir, "broker"+strconv.Itoa(i+1)), addr: loopback(ports[2*i])}
+		p := brokerProc{name: fmt.Sprintf("%s broker%d", Cluster, i+1), dir: filepath.Join(dir, "broker"+strconv.Itoa(i+1)), addr: loopback(ports[3*i])}
 		if err := os.MkdirAll(p.dir, 0o755); err != nil {
 			return nil, fmt.Errorf("broker dir: %w", err)
 		}
-		if p.argv, err = clusterArgs(e.Bins.Broker, i, p.addr, loopback(ports[2*i+1]), routes, filepath.Join(p.dir, "data")); err != nil {
+		https[i] = loopback(ports[3*i+2])
+		if p.argv, err = clusterArgs(e.Bins.Broker, i, p.addr, https[i], loopback(ports[3*i+1]), routes, filepath.Join(p.dir, "data")); err != nil {
 			return nil, err
 		}
 		procs[i], urls[i] = p, "tcp://"+p.addr
@@ -58,7 +60,52 @@ func (e *Env) startCluster(ctx context.Context, dir string) (*runningBroker, err
 	if b.procs, err = launch(ctx, procs, clusterStartWait); err != nil {
 		return nil, err
 	}
+	if !settle(ctx, https, leaderSettleWait) {
+		e.Progress("cluster: the partitions' leaderships did not spread within %s; measuring anyway", leaderSettleWait)
+	}
 	return b, nil
+}
+
+// leaderSettleWait bounds settle: a home broker asks for its partition
+// every five seconds at most.
+const leaderSettleWait = 30 * time.Second
+
+// settle waits until every broker at the HTTP addresses leads one
+// partition, as a cluster with as many partitions as brokers does once its
+// leaderships have spread (a freshly started cluster moves them within
+// seconds, and each move pauses its partition's appends for a moment: a
+// load that ran meanwhile would measure the start, not the cluster). It
+// reports whether they spread within wait.
+func settle(ctx context.Context, https []string, wait time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if spread(ctx, https) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+}
+
+// spread reports whether every broker's /stats names one partition led.
+func spread(ctx context.Context, https []string) bool {
+	for _, addr := range https {
+		var st struct {
+			Cluster struct {
+				Leading []string `json:"leading"`
+			} `json:"cluster"`
+		}
+		if fetchStats(ctx, addr, &st) != nil || len(st.Cluster.Leading) != 1 {
+			return false
+		}
+	}
+	return true
 }
 
 // spreadURL is the broker list node i uses: the comma-separated list

@@ -1,6 +1,10 @@
 package benchcompare
 
 import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -55,17 +59,50 @@ func TestSpreadArgs(t *testing.T) {
 // the cluster flags, every one with the same routes.
 func TestClusterArgs(t *testing.T) {
 	routes := []string{"nats://127.0.0.1:7001", "nats://127.0.0.1:7002", "nats://127.0.0.1:7003"}
-	argv, err := clusterArgs("broker", 1, "127.0.0.1:1884", "127.0.0.1:7002", routes, "/d/2")
+	argv, err := clusterArgs("broker", 1, "127.0.0.1:1884", "127.0.0.1:8082", "127.0.0.1:7002", routes, "/d/2")
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := strings.Join(argv, " ")
-	want := "broker -tcp 127.0.0.1:1884 -http  -log-level warn -data /d/2 -durability process -cluster-node bench2 " +
+	want := "broker -tcp 127.0.0.1:1884 -http 127.0.0.1:8082 -log-level warn -data /d/2 -durability process -cluster-node bench2 " +
 		"-cluster-listen 127.0.0.1:7002 -cluster-routes nats://127.0.0.1:7001,nats://127.0.0.1:7002,nats://127.0.0.1:7003 -cluster-replicas 3"
 	if got != want {
 		t.Errorf("args\n%s\nwant\n%s", got, want)
 	}
 	if b, err := ParseBrokers("cluster,process"); err != nil || strings.Join(b, ",") != "process,cluster" {
 		t.Errorf("ParseBrokers: %v, %v", b, err)
+	}
+}
+
+// settle waits for every broker to lead one partition, and gives up after
+// its wait when one leads none or two.
+func TestSettleWaitsForSpreadLeaders(t *testing.T) {
+	tests := []struct {
+		name    string
+		leading []string // each broker's /stats cluster.leading, as JSON
+		want    bool
+	}{
+		{"spread", []string{`["ROOMLOG-0"]`, `["ROOMLOG-1"]`, `["ROOMLOG-2"]`}, true},
+		{"one leads two", []string{`["ROOMLOG-0","ROOMLOG-1"]`, `[]`, `["ROOMLOG-2"]`}, false},
+		{"no cluster section", []string{`null`, `null`, `null`}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var https []string
+			for _, led := range tt.leading {
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.URL.Path != "/stats" {
+						http.NotFound(w, r)
+						return
+					}
+					fmt.Fprintf(w, `{"cluster":{"leading":%s}}`, led)
+				}))
+				t.Cleanup(srv.Close)
+				https = append(https, strings.TrimPrefix(srv.URL, "http://"))
+			}
+			if got := settle(context.Background(), https, 300*time.Millisecond); got != tt.want {
+				t.Errorf("settle = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
