@@ -145,7 +145,8 @@ func (s *Server) clusterStats() *ClusterStats {
 	}
 	c := s.logView.AppendCounts()
 	in, out := s.node.RouteMessages()
-	return &ClusterStats{Node: s.node.Name(), Routes: s.node.Routes(), RouteMsgsIn: in, RouteMsgsOut: out, Leading: s.logView.Leading(), LogApplied: s.logView.Applied(),
+	return &ClusterStats{Node: s.node.Name(), Routes: s.node.Routes(), RouteMsgsIn: in, RouteMsgsOut: out,
+		Leading: s.logView.Leading(), LogApplied: s.logView.Applied(),
 		Batches: c.Batches.Load(), BatchedRecords: c.BatchedRecords.Load(), Forwarded: c.Forwarded.Load(),
 		WrongLast: c.WrongLast.Load(), AtomicFallbacks: c.AtomicFallbacks.Load()}
 }
