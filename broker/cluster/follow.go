@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -32,7 +34,8 @@ func (s *LogStore) followAll(ctx context.Context) error {
 	return nil
 }
 
-// follow feeds p's stream, in order, into the view by an ordered consumer.
+// follow feeds p's stream, in order, into the view by a consumer of this
+// broker's own replica (consumeFrom).
 func (s *LogStore) follow(ctx context.Context, p *partition) error {
 	var info *jetstream.StreamInfo
 	if err := retry(ctx, p.name+" stream info", func(ctx context.Context) error {
@@ -47,30 +50,166 @@ func (s *LogStore) follow(ctx context.Context, p *partition) error {
 		p.start = info.State.LastSeq
 		s.mu.Unlock()
 	}
-	var cons jetstream.Consumer
-	if err := retry(ctx, "follow room log stream "+p.name, func(ctx context.Context) error {
-		var err error
-		cons, err = s.js.OrderedConsumer(ctx, p.name, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
-		return err
-	}); err != nil {
+	return retry(ctx, "follow room log stream "+p.name, func(ctx context.Context) error {
+		return s.consumeFrom(ctx, p)
+	})
+}
+
+// followRun is one consumer feeding a partition into the view.
+type followRun struct {
+	cons jetstream.Consumer
+	cc   jetstream.ConsumeContext
+	next uint64      // the consumer sequence expected next; used by the delivering goroutine only
+	gone atomic.Bool // replaced (refollow): its deliveries are ignored
+}
+
+// consumeFrom starts a consumer of p at the record after the view's and
+// makes it p's. The consumer has no acknowledgements and delivers every
+// record once, in stream order; a gap in its own sequence, or its loss,
+// starts another (refollow). The stall bridge covers the time between.
+func (s *LogStore) consumeFrom(ctx context.Context, p *partition) error {
+	s.mu.Lock()
+	from := p.applied + 1
+	s.mu.Unlock()
+	cons, err := s.localConsumer(ctx, p, from)
+	if err != nil {
 		return err
 	}
-	// Short pulls and heartbeats: when the broker holding the consumer
-	// dies, it notices within two heartbeats and starts again on a live
-	// broker; until then the view, local appends and live deliveries
-	// stall, so the heartbeat (nats.go's shortest) bounds a failover.
-	cc, err := cons.Consume(func(m jetstream.Msg) { s.apply(p, m) }, jetstream.PullExpiry(followPullExpiry), jetstream.PullHeartbeat(followHeartbeat), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		s.log.WithError(err).WithFields(logrus.Fields{"event": logevent.RoomLogFollowError, "stream": p.name}).Warn("room log: following the stream")
-		// The consumer may start over, which takes seconds; the bridge
-		// ends once it delivers past the view again.
-		s.bridgeStall(p)
-	}))
+	run := &followRun{cons: cons, next: 1}
+	run.cc, err = cons.Consume(func(m jetstream.Msg) { s.deliver(p, run, m) },
+		jetstream.PullExpiry(followPullExpiry), jetstream.PullHeartbeat(followHeartbeat),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { s.followFailed(p, run, err) }))
 	if err != nil {
+		s.dropConsumer(p, cons)
 		return fmt.Errorf("follow room log stream %s: %w", p.name, err)
 	}
-	p.consume = cc
+	p.consumeMu.Lock()
+	p.run = run
+	p.consumeMu.Unlock()
+	if s.stopping.Err() != nil { // Close may have passed this partition already
+		run.gone.Store(true)
+		run.cc.Stop()
+	}
 	return nil
 }
+
+// deliver takes one record run's consumer delivers into the view (take).
+func (s *LogStore) deliver(p *partition, run *followRun, m jetstream.Msg) {
+	if run.gone.Load() {
+		return
+	}
+	meta, err := m.Metadata()
+	if err != nil {
+		s.log.WithError(err).Error("room log: record without metadata skipped")
+		return
+	}
+	if meta.Sequence.Consumer != run.next {
+		s.refollow(p, run, fmt.Errorf("consumer delivered #%d where #%d was next", meta.Sequence.Consumer, run.next))
+		return
+	}
+	run.next++
+	if s.take(p, meta.Sequence.Stream, m.Subject(), m.Headers(), m.Data()) {
+		p.stalled.Store(false) // the consumer delivers past the view again
+	}
+}
+
+// followFailed handles an error of run's consumer: the stall bridge reads
+// meanwhile, and a consumer that is gone is replaced.
+func (s *LogStore) followFailed(p *partition, run *followRun, err error) {
+	if run.gone.Load() || s.stopping.Err() != nil {
+		return
+	}
+	s.log.WithError(err).WithFields(logrus.Fields{"event": logevent.RoomLogFollowError, "stream": p.name}).Warn("room log: following the stream")
+	s.bridgeStall(p)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
+		s.refollow(p, run, err)
+	case errors.Is(err, jetstream.ErrNoHeartbeat) && run.cons.CachedInfo().Cluster != nil && run.cons.CachedInfo().Cluster.Leader != s.node:
+		s.refollow(p, run, err) // a consumer elsewhere: its broker may be gone
+	case errors.Is(err, jetstream.ErrNoHeartbeat):
+		go func() { // this broker's own consumer: replace it only if it is gone
+			ctx, cancel := context.WithTimeout(s.stopping, attemptTimeout)
+			defer cancel()
+			if _, err := run.cons.Info(ctx); errors.Is(err, jetstream.ErrConsumerNotFound) {
+				s.refollow(p, run, err)
+			}
+		}()
+	}
+}
+
+// refollow replaces run, once, by a consumer from the view's sequence on.
+func (s *LogStore) refollow(p *partition, run *followRun, why error) {
+	if !run.gone.CompareAndSwap(false, true) {
+		return
+	}
+	s.log.WithError(why).WithFields(logrus.Fields{"event": logevent.RoomLogFollowError, "stream": p.name}).Warn("room log: starting the stream's consumer again")
+	s.bridgeStall(p)
+	go func() {
+		stopWithin(consumerStopGrace, run.cc.Stop)
+		s.dropConsumer(p, run.cons)
+		for s.stopping.Err() == nil {
+			err := s.consumeFrom(s.stopping, p)
+			if err == nil {
+				return
+			}
+			s.log.WithError(err).WithFields(logrus.Fields{"event": logevent.RoomLogFollowError, "stream": p.name}).Warn("room log: the stream's consumer did not start; trying again")
+			_ = s.pause(time.Second)
+		}
+	}()
+}
+
+// localConsumer creates a consumer of p from stream sequence from on.
+// JetStream places a one-replica consumer on any of the stream's brokers;
+// one on this broker reads its own replica and delivers in process, where
+// elsewhere every record would cross a route once more. So it creates
+// again, a few times, until the consumer is here.
+func (s *LogStore) localConsumer(ctx context.Context, p *partition, from uint64) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{AckPolicy: jetstream.AckNonePolicy, MemoryStorage: true, Replicas: 1,
+		InactiveThreshold: consumerInactive, DeliverPolicy: jetstream.DeliverAllPolicy}
+	if from > 1 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
+	}
+	local := s.holdsReplica(ctx, p)
+	for attempt := 1; ; attempt++ {
+		cons, err := s.js.CreateConsumer(ctx, p.name, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("consumer of %s: %w", p.name, err)
+		}
+		info := cons.CachedInfo()
+		if !local || info.Cluster == nil || info.Cluster.Leader == s.node || attempt == localConsumerAttempts {
+			return cons, nil
+		}
+		s.dropConsumer(p, cons)
+	}
+}
+
+// holdsReplica reports whether this broker holds one of p's replicas, as
+// its leader or a follower (not so when the log has fewer replicas than
+// the cluster has brokers); true when the stream does not say.
+func (s *LogStore) holdsReplica(ctx context.Context, p *partition) bool {
+	info, err := p.stream.Info(ctx)
+	if err != nil || info.Cluster == nil {
+		return true
+	}
+	return info.Cluster.Leader == s.node || slices.ContainsFunc(info.Cluster.Replicas, func(r *jetstream.PeerInfo) bool { return r.Name == s.node })
+}
+
+// dropConsumer deletes cons, not waiting long: an ephemeral consumer left
+// behind ends by itself after consumerInactive.
+func (s *LogStore) dropConsumer(p *partition, cons jetstream.Consumer) {
+	ctx, cancel := context.WithTimeout(context.Background(), attemptTimeout)
+	defer cancel()
+	_ = s.js.DeleteConsumer(ctx, p.name, cons.CachedInfo().Name)
+}
+
+// localConsumerAttempts bounds the creations of one consumer: with three
+// replicas each lands here one time in three, so thirty tries miss less
+// than once in 100,000, and the last is kept wherever it lands.
+const localConsumerAttempts = 30
+
+// consumerInactive is how long JetStream keeps a consumer nobody pulls
+// from: a broker that died without deleting its consumers.
+const consumerInactive = time.Minute
 
 // waitCaughtUp returns once the view has reached p's records at the start.
 func (s *LogStore) waitCaughtUp(ctx context.Context, p *partition) error {
@@ -86,18 +225,6 @@ func (s *LogStore) waitCaughtUp(ctx context.Context, p *partition) error {
 		case <-ctx.Done():
 			return fmt.Errorf("room log: view of %s at stream sequence %d of %d: %w", p.name, applied, seq, ctx.Err())
 		}
-	}
-}
-
-// apply takes one record the consumer delivers into the view (take).
-func (s *LogStore) apply(p *partition, m jetstream.Msg) {
-	meta, err := m.Metadata()
-	if err != nil {
-		s.log.WithError(err).Error("room log: record without metadata skipped")
-		return
-	}
-	if s.take(p, meta.Sequence.Stream, m.Subject(), m.Headers(), m.Data()) {
-		p.stalled.Store(false) // the consumer delivers past the view again
 	}
 }
 

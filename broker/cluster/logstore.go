@@ -278,9 +278,13 @@ func (s *LogStore) Close() error {
 	}
 	var wg sync.WaitGroup
 	for _, p := range s.parts {
-		if p.consume != nil {
+		p.consumeMu.Lock()
+		run := p.run
+		p.consumeMu.Unlock()
+		if run != nil {
+			run.gone.Store(true)
 			wg.Go(func() {
-				if !stopWithin(consumerStopGrace, p.consume.Stop) {
+				if !stopWithin(consumerStopGrace, run.cc.Stop) {
 					s.log.WithFields(logrus.Fields{"event": logevent.RoomLogFollowError, "stream": p.name}).Warn("room log: a stream's consumer did not stop in time; it ends with the cluster node")
 				}
 			})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,7 +32,8 @@ type partition struct {
 	advanced chan struct{} // closed (and replaced) when applied grows
 	start    uint64        // records above it arrived after Open: live
 
-	consume jetstream.ConsumeContext // set once by follow
+	consumeMu sync.Mutex // guards run; taken after no other lock
+	run       *followRun // the consumer feeding the view (consumeFrom)
 	// stalled is set while the stall bridge feeds the view (bridgeStall),
 	// bridging while its goroutine runs.
 	stalled, bridging atomic.Bool

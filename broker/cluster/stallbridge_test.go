@@ -27,7 +27,7 @@ func TestStallBridgeFeedsTheView(t *testing.T) {
 	if err := b.waitApplied(pb, a.appliedOf(pa)); err != nil {
 		t.Fatalf("b's view before the stall: %v", err)
 	}
-	if !stopWithin(10*time.Second, pb.consume.Stop) {
+	if !stopWithin(10*time.Second, pb.run.cc.Stop) {
 		t.Fatal("b's consumer did not stop")
 	}
 	b.bridgeStall(pb)
