@@ -209,12 +209,20 @@ func (s *LogStore) appendOne(conv string, part *partition, p *pendingAppend) app
 	}
 }
 
-// publish sends m and waits for its acknowledgement.
+// publish sends m and waits for its acknowledgement. While the stream has
+// no leader to answer (a leadership moving) it asks again every
+// pubRetryWait until the publish's timeout.
 func (s *LogStore) publish(m *nats.Msg, deadline time.Time) (*jetstream.PubAck, error) {
 	ctx, cancel := context.WithTimeout(s.stopping, min(publishTimeout, time.Until(deadline)))
 	defer cancel()
-	return s.js.PublishMsg(ctx, m)
+	return s.js.PublishMsg(ctx, m, jetstream.WithRetryWait(pubRetryWait), jetstream.WithRetryAttempts(int(publishTimeout/pubRetryWait)))
 }
+
+// pubRetryWait is how soon a publish that found no stream leader asks
+// again. A planned step-down leaves a stream without a leader for a few
+// milliseconds; nats.go's default wait, 250 ms, would be the whole pause
+// a rolling restart's handover costs each partition.
+const pubRetryWait = 20 * time.Millisecond
 
 // encodeError is an append's failed encoding of its record.
 func encodeError(conv string, seq uint64, err error) error {
