@@ -93,6 +93,12 @@ func (s *LogStore) consumeFrom(ctx context.Context, p *partition) error {
 	return nil
 }
 
+// local reports whether run's consumer sits on node.
+func (run *followRun) local(node string) bool {
+	c := run.cons.CachedInfo().Cluster
+	return c == nil || c.Leader == node
+}
+
 // deliver takes one record run's consumer delivers into the view (take).
 func (s *LogStore) deliver(p *partition, run *followRun, m jetstream.Msg) {
 	if run.gone.Load() {
@@ -124,7 +130,7 @@ func (s *LogStore) followFailed(p *partition, run *followRun, err error) {
 	switch {
 	case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
 		s.refollow(p, run, err)
-	case errors.Is(err, jetstream.ErrNoHeartbeat) && run.cons.CachedInfo().Cluster != nil && run.cons.CachedInfo().Cluster.Leader != s.node:
+	case errors.Is(err, jetstream.ErrNoHeartbeat) && !run.local(s.node):
 		s.refollow(p, run, err) // a consumer elsewhere: its broker may be gone
 	case errors.Is(err, jetstream.ErrNoHeartbeat):
 		go func() { // this broker's own consumer: replace it only if it is gone

@@ -11,11 +11,12 @@ import (
 	"github.com/distchat/distchat/broker/logevent"
 )
 
-// A broker's view follows each stream through one ordered consumer on one
-// of its replicas. When that replica's broker dies, nats.go starts the
-// consumer again, which needs the metadata leader and may land on the dead
-// broker again (10 s a try). Meanwhile the view stalls, and with it this
-// broker's appends and live deliveries.
+// A broker's view follows each stream through one consumer, on its own
+// replica when JetStream would place it there (follow.go). When the
+// consumer is lost, or sits on another broker that dies, starting another
+// needs the metadata leader and may land on the dead broker again (10 s a
+// try). Meanwhile the view stalls, and with it this broker's appends and
+// live deliveries.
 //
 // The stall bridge reads the records the consumer does not deliver with
 // direct gets, which any replica answers (this broker's own first) without
