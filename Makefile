@@ -20,7 +20,7 @@ build: ## build static binaries into bin/ (broker, chatnode, analysis)
 test: ## go vet, every test with the race detector (test-mqtt among them; needs mosquitto), the socket paths without it, fuzz-short, and test-browser where chromium is installed
 	$(GO) vet ./...
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./... # test-mqtt's conformance tests (broker/conformance) among them
-	$(GO) test -count=1 ./chatnode/rawsock/ ./chatnode/mqttconn/ ./chatnode/ # race builds leave rawsock's raw calls out: these run them
+	$(GO) test -count=1 ./broker/rawio/ ./broker/roomlog/ ./broker/ ./chatnode/mqttconn/ ./chatnode/ # race builds leave rawio's raw calls out: these run them
 	@$(MAKE) --no-print-directory fuzz-short
 	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
 	  $(MAKE) --no-print-directory test-browser; \

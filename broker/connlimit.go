@@ -10,6 +10,7 @@ import (
 
 	"github.com/distchat/distchat/broker/logevent"
 	"github.com/distchat/distchat/broker/lograte"
+	"github.com/distchat/distchat/broker/rawio"
 	"github.com/distchat/distchat/config"
 )
 
@@ -70,7 +71,7 @@ func (l *connLimiter) admit(c net.Conn) net.Conn {
 		l.refuse(c, why)
 		return nil
 	}
-	tc := &clientConn{Conn: c, lim: l, ip: ip}
+	tc := &clientConn{Conn: rawio.Wrap(c), lim: l, ip: ip} // raw calls: package rawio says why
 	// Mochi sets no deadline before CONNECT; its keep-alive replaces this one.
 	if err := c.SetReadDeadline(l.now().Add(l.connectTimeout)); err != nil {
 		l.log.WithError(err).WithField("remote", c.RemoteAddr().String()).Debug("set connect deadline: connection already gone")

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/distchat/distchat/broker/rawio"
 )
 
 // FileStore is an append-only log file of CRC-checked records with an
@@ -28,6 +30,7 @@ type FileStore struct {
 	// mu, and the fsync itself runs under neither.
 	mu      sync.RWMutex
 	f       *os.File
+	out     io.Writer // writes f with raw system calls (package rawio says why)
 	size    int64
 	convs   map[string]*convIndex
 	closed  bool
@@ -79,7 +82,7 @@ func Open(dir string, opts Options) (*FileStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open room log: %w", err)
 	}
-	s.f = f
+	s.f, s.out = f, rawio.FileWriter(f)
 	start := time.Now()
 	// A compaction that a crash interrupted left its new file unfinished;
 	// the log itself is whole until the rename.
@@ -157,7 +160,7 @@ func (s *FileStore) write(conv string, ci *convIndex, seq uint64, timeNS int64, 
 	}
 	// Without Fsync the write alone is the guarantee: once it returns the
 	// bytes are in the page cache, where a kill -9 cannot take them.
-	if _, err := s.f.Write(buf); err != nil {
+	if _, err := s.out.Write(buf); err != nil {
 		// A partial write leaves a torn record; cut it so the next append
 		// starts clean, and refuse this one (the client will resend).
 		// The cut takes the preallocated space with it.

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/distchat/distchat/broker/rawio"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -177,7 +179,7 @@ func (s *FileStore) compact() (renamed bool, err error) {
 	if err != nil {
 		return true, fmt.Errorf("open compacted room log: %w", err)
 	}
-	s.f, s.convs, s.records = f, map[string]*convIndex{}, 0
+	s.f, s.out, s.convs, s.records = f, rawio.FileWriter(f), map[string]*convIndex{}, 0
 	if err := s.recover(); err != nil {
 		return true, fmt.Errorf("compacted room log: %w", err)
 	}

@@ -9,14 +9,14 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/distchat/distchat/chatnode/rawsock"
+	"github.com/distchat/distchat/broker/rawio"
 )
 
 // Open is a paho OpenConnectionFunc (ClientOptions.SetCustomOpenConnectionFn):
 // it dials the broker URL as paho does for the schemes a node accepts
 // (without paho's proxy-from-environment support) and wraps the connection
 // in a Conn holding PUBACKs up to AckDelay; plain TCP also goes through
-// package rawsock.
+// package rawio.
 func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	dialer := o.Dialer
 	if dialer == nil {
@@ -27,7 +27,7 @@ func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	switch uri.Scheme {
 	case "tcp", "mqtt":
 		if c, err = dialer.Dial("tcp", uri.Host); err == nil {
-			c = rawsock.Wrap(c)
+			c = rawio.Wrap(c)
 		}
 	case "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
 		c, err = tls.DialWithDialer(dialer, "tcp", uri.Host, o.TLSConfig)

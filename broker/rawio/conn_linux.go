@@ -1,6 +1,6 @@
 //go:build linux && !race && !msan && !asan
 
-package rawsock
+package rawio
 
 import (
 	"errors"
@@ -12,8 +12,8 @@ import (
 	"unsafe"
 )
 
-// Enabled reports whether Wrap uses raw system calls: on Linux, outside
-// race-detector and sanitizer builds.
+// Enabled reports whether Wrap and FileWriter use raw system calls: on
+// Linux, outside race-detector and sanitizer builds.
 const Enabled = true
 
 // conn is a socket read and written with raw system calls; everything else
@@ -86,15 +86,22 @@ func (op *ioOp) write(fd uintptr) bool {
 	return true
 }
 
-// runOp runs a pooled op over p through run (the RawConn's Read or Write)
-// and returns its count and its error, wrapped as the net package does.
-func (c *conn) runOp(name string, pool *sync.Pool, p []byte, run func(func(uintptr) bool) error) (int, error) {
+// runOp runs a pooled op over p through run (a RawConn's Read or Write)
+// and returns its count, its error number and run's own error.
+func runOp(pool *sync.Pool, p []byte, run func(func(uintptr) bool) error) (int, syscall.Errno, error) {
 	op := pool.Get().(*ioOp)
 	op.p, op.n, op.errno = p, 0, 0
 	err := run(op.call)
 	n, errno := op.n, op.errno
 	op.p = nil // the pool keeps no caller's buffer
 	pool.Put(op)
+	return n, errno, err
+}
+
+// runOp runs a pooled op on the socket, its error wrapped as the net
+// package does.
+func (c *conn) runOp(name string, pool *sync.Pool, p []byte, run func(func(uintptr) bool) error) (int, error) {
+	n, errno, err := runOp(pool, p, run)
 	if err == nil && errno != 0 {
 		err = os.NewSyscallError(name, errno)
 	}
@@ -133,4 +140,30 @@ func (c *conn) opError(op string, err error) error {
 		err = oe.Err
 	}
 	return &net.OpError{Op: op, Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
+
+// fileWriter writes a regular file with raw write calls.
+type fileWriter struct {
+	f  *os.File
+	rc syscall.RawConn
+}
+
+// FileWriter returns a writer that writes f at its offset with raw system
+// calls; f itself when f gives no RawConn.
+func FileWriter(f *os.File) io.Writer {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return f
+	}
+	return &fileWriter{f: f, rc: rc}
+}
+
+// Write writes all of p, as os.File's Write does: fewer bytes only with an
+// error (a full disk, say), which names the file.
+func (w *fileWriter) Write(p []byte) (int, error) {
+	n, errno, err := runOp(&writeOps, p, w.rc.Write)
+	if err == nil && errno != 0 {
+		err = &os.PathError{Op: "write", Path: w.f.Name(), Err: errno}
+	}
+	return n, err
 }
