@@ -49,15 +49,21 @@ var distchatVariants = map[string][]string{
 // returns it in report order.
 func ParseBrokers(list string) ([]string, error) {
 	names := config.SplitList(list)
-	for _, name := range names {
-		if !slices.Contains(AllBrokers, name) {
-			return nil, fmt.Errorf("unknown broker %q (one of %s)", name, strings.Join(AllBrokers, ", "))
-		}
-	}
 	if len(names) == 0 {
 		return nil, errors.New("no brokers given")
 	}
-	return slices.DeleteFunc(slices.Clone(AllBrokers), func(b string) bool { return !slices.Contains(names, b) }), nil
+	return pick(AllBrokers, names, func(b string) string { return b }, "broker")
+}
+
+// pick keeps the elements of all named in names, in all's order; an
+// unknown name is an error naming what the names are.
+func pick[T any](all []T, names []string, name func(T) string, what string) ([]T, error) {
+	for _, n := range names {
+		if !slices.ContainsFunc(all, func(x T) bool { return name(x) == n }) {
+			return nil, fmt.Errorf("unknown %s %q (one of %s)", what, n, joinEach(all, name))
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(all), func(x T) bool { return !slices.Contains(names, name(x)) }), nil
 }
 
 // ourArgs returns the distchat broker's command line for variant on addr
@@ -204,7 +210,3 @@ func fetchStats(ctx context.Context, addr string, v any) error {
 	defer resp.Body.Close()
 	return json.NewDecoder(resp.Body).Decode(v)
 }
-
-// stop ends the broker (every process of a cluster) and returns what it
-// used: CPU and peak RSS summed over its processes.
-func (b *runningBroker) stop() (Usage, error) { return stopAll(b.procs) }

@@ -81,16 +81,14 @@ func settle(ctx context.Context, https []string, wait time.Duration) bool {
 	defer cancel()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	for {
-		if spread(ctx, https) {
-			return true
-		}
+	for !spread(ctx, https) {
 		select {
 		case <-ctx.Done():
 			return false
 		case <-tick.C:
 		}
 	}
+	return true
 }
 
 // spread reports whether every broker's /stats names one partition led.

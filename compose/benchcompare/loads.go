@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -79,13 +78,7 @@ func SelectLoads(all []Load, list string) ([]Load, error) {
 	if list == "" || list == "all" {
 		return all, nil
 	}
-	names := strings.Split(list, ",")
-	for _, n := range names {
-		if !slices.ContainsFunc(all, func(l Load) bool { return l.Name == n }) {
-			return nil, fmt.Errorf("unknown load %q (one of %s)", n, joinEach(all, func(l Load) string { return l.Name }))
-		}
-	}
-	return slices.DeleteFunc(slices.Clone(all), func(l Load) bool { return !slices.Contains(names, l.Name) }), nil
+	return pick(all, strings.Split(list, ","), func(l Load) string { return l.Name }, "load")
 }
 
 // Result is one broker under one load.
@@ -127,7 +120,7 @@ func (e *Env) withBroker(ctx context.Context, name, dir string, load func(url st
 	if lerr == nil {
 		m.fig.GroupCommits, gerr = b.groupCommits(ctx)
 	}
-	u, serr := b.stop()
+	u, serr := stopAll(b.procs) // CPU and peak RSS summed over a cluster
 	if err := errors.Join(lerr, gerr, serr); err != nil {
 		return Figures{}, err
 	}

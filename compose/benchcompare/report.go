@@ -206,11 +206,10 @@ func (r Report) save(c cmdLine) error {
 	if err != nil {
 		return fmt.Errorf("encode compare.json: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(c.out, "compare.json"), append(j, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write compare.json: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(c.out, "compare.md"), []byte(r.Markdown()), 0o644); err != nil {
-		return fmt.Errorf("write compare.md: %w", err)
+	for name, data := range map[string][]byte{"compare.json": append(j, '\n'), "compare.md": []byte(r.Markdown())} {
+		if err := os.WriteFile(filepath.Join(c.out, name), data, 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
 	}
 	if err := r.writePlot(filepath.Join(c.out, "compare.png")); err != nil {
 		return err

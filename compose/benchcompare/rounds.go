@@ -15,7 +15,6 @@ import (
 // Mosquitto respond to that differently: in rounds, each round's brokers
 // share the machine's state, and the median round is each one's figure.
 func runRounds(ctx context.Context, env *Env, l Load, brokers []string) ([]Result, error) {
-	progress := env.Progress
 	rounds := make(map[string][]Result, len(brokers))
 	for round := 1; round <= l.Rounds; round++ {
 		for _, b := range brokers {
@@ -23,18 +22,18 @@ func runRounds(ctx context.Context, env *Env, l Load, brokers []string) ([]Resul
 			if l.Rounds > 1 {
 				name += fmt.Sprintf(" (round %d of %d)", round, l.Rounds)
 			}
-			progress("%s: running", name)
+			env.Progress("%s: running", name)
 			res := env.runLoad(ctx, l, b)
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
 			switch {
 			case res.Error != "":
-				progress("%s: failed: %s", name, oneLine(res.Error))
+				env.Progress("%s: failed: %s", name, oneLine(res.Error))
 			case l.Kind == KindRamp:
-				progress("%s: zero-loss capacity %s msg/s", name, res.capacity())
+				env.Progress("%s: zero-loss capacity %s msg/s", name, res.capacity())
 			default:
-				progress("%s: %s", name, res.Line())
+				env.Progress("%s: %s", name, res.Line())
 			}
 			rounds[b] = append(rounds[b], res)
 		}
