@@ -32,17 +32,14 @@ var AllBrokers = []string{Mosquitto, Mochi, "log-off", "process", "machine", Clu
 // dataDirArg stands for the broker's fresh data directory in variant args.
 const dataDirArg = "{data}"
 
-// distchatVariants maps each distchat broker variant to its own arguments;
-// ourArgs adds -tcp, -http and -log-level warn, and no users file keeps it
-// open. A single broker gets one processor (-procs 1), as Mosquitto runs on
-// one thread; a cluster's brokers keep Go's default, as the NATS server
-// each embeds replicates in goroutines of its own.
+// distchatVariants are each distchat broker variant's own arguments. A
+// single broker gets one processor, as Mosquitto runs on one thread; a
+// cluster's brokers keep Go's default for their embedded NATS servers.
 var distchatVariants = map[string][]string{
 	"log-off": {"-procs", "1", "-room-log=false"},
 	"process": {"-procs", "1", "-data", dataDirArg, "-durability", "process"},
 	"machine": {"-procs", "1", "-data", dataDirArg, "-durability", "machine"},
-	// Cluster: each of its brokers, with the cluster flags (clusterArgs).
-	Cluster: {"-data", dataDirArg, "-durability", "process"},
+	Cluster:   {"-data", dataDirArg, "-durability", "process"},
 }
 
 // ParseBrokers checks a comma-separated broker list against AllBrokers and
@@ -82,23 +79,19 @@ func ourArgs(bin, variant, addr, httpAddr, dir string) ([]string, error) {
 
 // runningBroker is one broker on loopback: one child, or a cluster's three.
 type runningBroker struct {
-	Name string
-	URL  string // tcp://host:port, a cluster's comma-separated
-	// HTTP is a distchat broker's HTTP listener (host:port), for /stats;
-	// "" for the others.
-	HTTP  string
+	Name  string
+	URL   string // tcp://host:port, a cluster's comma-separated
+	HTTP  string // a distchat broker's /stats listener (host:port), else ""
 	procs []*child
 }
 
-// brokerProc is one broker process to launch: its name, directory (which
-// receives broker.log), command line and MQTT address.
+// brokerProc is one broker process to launch; its dir receives broker.log.
 type brokerProc struct {
 	name, dir, addr string
 	argv            []string
 }
 
-// startBroker starts broker name in a fresh directory under dir and waits
-// until it accepts connections.
+// startBroker starts broker name in dir and waits until it listens.
 func (e *Env) startBroker(ctx context.Context, name, dir string) (*runningBroker, error) {
 	if name == Cluster {
 		return e.startCluster(ctx, dir)
@@ -134,16 +127,15 @@ func (e *Env) startBroker(ctx context.Context, name, dir string) (*runningBroker
 	return b, nil
 }
 
-// Start waits: how long a broker may take to listen. A cluster's broker
-// listens once the cluster has elected its JetStream leaders and built its
-// view, and Raft's first elections take 4–9 s each, more when votes split.
+// How long a broker may take to listen: a cluster's brokers wait for
+// Raft's first elections, 4–9 s each, more when votes split.
 const (
 	brokerStartWait  = 15 * time.Second
 	clusterStartWait = time.Minute
 )
 
-// launch starts every process, then waits up to wait until each listens on
-// its address; when one fails it stops those it started.
+// launch starts every process and waits until each listens; when one
+// fails it stops those it started.
 func launch(ctx context.Context, procs []brokerProc, wait time.Duration) ([]*child, error) {
 	var started []*child
 	fail := func(err error) ([]*child, error) {
@@ -181,7 +173,7 @@ func freePorts(n int) ([]int, error) {
 func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
 // groupCommits reads a distchat broker's room log group commits from its
-// /stats (zero with durability process, and for the other brokers).
+// /stats (zero for the other brokers).
 func (b *runningBroker) groupCommits(ctx context.Context) (GroupCommits, error) {
 	if b.HTTP == "" {
 		return GroupCommits{}, nil

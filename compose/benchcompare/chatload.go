@@ -16,16 +16,11 @@ import (
 
 // ChatConfig is the shape of an open-loop chat load.
 type ChatConfig struct {
-	// Nodes is the number of chatnode bench processes, all in one room.
-	Nodes int
-	// Rate is messages per second per node.
-	Rate float64
-	// Duration is how long each node sends.
-	Duration time.Duration
-	// Size is the encoded message size in bytes.
-	Size int
-	// Linger bounds the wait for late messages after sending.
-	Linger time.Duration
+	Nodes    int           // chatnode bench processes, all in one room
+	Rate     float64       // messages per second per node
+	Duration time.Duration // how long each node sends
+	Size     int           // encoded message bytes
+	Linger   time.Duration // the wait for late messages after sending
 }
 
 // chatRoom is the room every chat load node joins.

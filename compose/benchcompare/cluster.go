@@ -20,8 +20,7 @@ const Cluster = "cluster"
 // clusterSize is how many brokers the cluster variant runs.
 const clusterSize = 3
 
-// clusterArgs is broker i's command line: its distchatVariants row (room
-// log on disk, durability process) plus the cluster section.
+// clusterArgs is broker i's command line: its variant's plus the cluster flags.
 func clusterArgs(bin string, i int, addr, httpAddr, route string, routes []string, dir string) ([]string, error) {
 	argv, err := ourArgs(bin, Cluster, addr, httpAddr, dir)
 	if err != nil {
@@ -31,10 +30,8 @@ func clusterArgs(bin string, i int, addr, httpAddr, route string, routes []strin
 		"-cluster-routes", strings.Join(routes, ","), "-cluster-replicas", strconv.Itoa(clusterSize)), nil
 }
 
-// startCluster starts the three brokers in fresh directories under dir,
-// waits until each accepts MQTT connections, which it does once the cluster
-// has elected its JetStream leader, and then until the partitions'
-// leaderships have spread (settle).
+// startCluster starts the three brokers under dir and waits until each
+// listens and the partitions' leaderships have spread (settle).
 func (e *Env) startCluster(ctx context.Context, dir string) (*runningBroker, error) {
 	ports, err := freePorts(3 * clusterSize) // MQTT, route and HTTP, broker by broker
 	if err != nil {
@@ -70,12 +67,10 @@ func (e *Env) startCluster(ctx context.Context, dir string) (*runningBroker, err
 // every five seconds at most.
 const leaderSettleWait = 30 * time.Second
 
-// settle waits until every broker at the HTTP addresses leads one
-// partition, as a cluster with as many partitions as brokers does once its
-// leaderships have spread (a freshly started cluster moves them within
-// seconds, and each move pauses its partition's appends for a moment: a
-// load that ran meanwhile would measure the start, not the cluster). It
-// reports whether they spread within wait.
+// settle reports whether, within wait, every broker at the HTTP addresses
+// comes to lead one partition: a fresh cluster moves its leaderships for
+// seconds, each move pausing appends, and a load meanwhile would measure
+// the start rather than the cluster.
 func settle(ctx context.Context, https []string, wait time.Duration) bool {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
@@ -114,10 +109,9 @@ func spreadURL(list string, i int) string {
 	return strings.Join(append(urls[k:], urls[:k]...), ",")
 }
 
-// spreadArgs adapts a chat node's command line to a broker list: the node
-// does not wait for its peers' presence (-peers 1; the nodes start
-// together) and expects every node's messages (-expect). A single broker's
-// command line is returned as it is.
+// spreadArgs adapts a chat node's command line to a broker list: the
+// nodes start together, so each waits for no peers (-peers 1) and expects
+// every node's messages (-expect).
 func spreadArgs(argv []string, cfg ChatConfig, url string) []string {
 	if !strings.Contains(url, ",") {
 		return argv

@@ -15,16 +15,13 @@ type Bins struct {
 }
 
 // Env is what every load needs: the programs, Mosquitto, a scratch
-// directory and where progress goes.
+// directory (each broker and load gets a fresh one below it) and where
+// progress lines go.
 type Env struct {
-	Bins             Bins
-	MosquittoBin     string
-	MosquittoVersion string
-	// Tmp is the run's scratch directory; every broker and load gets a
-	// fresh directory below it.
-	Tmp string
-	// Progress prints one progress line.
-	Progress func(format string, args ...any)
+	Bins                           Bins
+	MosquittoBin, MosquittoVersion string
+	Tmp                            string
+	Progress                       func(format string, args ...any)
 }
 
 // buildBins builds the programs into dir with go build, from the module

@@ -17,11 +17,9 @@ type Figures struct {
 	MaxMS float64 `json:"max_ms"`
 	// MsgPerS is deliveries per second (for ramp: the zero-loss capacity,
 	// messages sent per second in all).
-	MsgPerS float64 `json:"msg_per_s"`
-	// Loss is messages published or expected but never received.
-	Loss int64 `json:"loss"`
-	// Deliveries counts every message received over the whole load.
-	Deliveries int64 `json:"deliveries"`
+	MsgPerS    float64 `json:"msg_per_s"`
+	Loss       int64   `json:"loss"`       // published or expected, never received
+	Deliveries int64   `json:"deliveries"` // every receipt over the whole load
 	// BrokerCPUS and LoadCPUS are CPU seconds (user+sys) of the broker and
 	// of the load generator (the chat nodes, or this process for pairs).
 	BrokerCPUS float64 `json:"broker_cpu_s"`
@@ -29,9 +27,7 @@ type Figures struct {
 	// BrokerCPUPer1k and LoadCPUPer1k divide them by Deliveries/1000.
 	BrokerCPUPer1k float64 `json:"broker_cpu_s_per_1k"`
 	LoadCPUPer1k   float64 `json:"load_cpu_s_per_1k"`
-	// BrokerRSSMB is the broker's peak resident set size in MiB.
-	BrokerRSSMB float64 `json:"broker_rss_mb"`
-	// GroupCommits are a durability machine broker's fsyncs under the load.
+	BrokerRSSMB    float64 `json:"broker_rss_mb"` // peak resident set size in MiB
 	GroupCommits
 }
 

@@ -26,16 +26,14 @@ const (
 
 // Options are the durations and sizes of a run (the command's flags).
 type Options struct {
-	// Size is every message's encoded size in bytes.
-	Size int
+	Size int // every message's encoded bytes
 	// PairsWarmup and PairsDuration are the pair loads' unmeasured and
 	// measured time.
 	PairsWarmup, PairsDuration time.Duration
 	// PairsRounds is how many times each broker runs each pair load, in
 	// turn with the others (rounds.go).
-	PairsRounds int
-	// ChatDuration is how long each chat node sends.
-	ChatDuration time.Duration
+	PairsRounds  int
+	ChatDuration time.Duration // how long each chat node sends
 	// RampStep is how long each ramp step sends; RampRates are the steps'
 	// rates per node, in increasing order.
 	RampStep  time.Duration
@@ -104,9 +102,8 @@ type measured struct {
 }
 
 // withBroker starts broker name fresh in dir, runs load against it, stops
-// it and completes the figures with its CPU and peak RSS. dir is emptied
-// first: a round of a load that runs again in it starts from an empty
-// room log, not from the messages (and message ids) of the round before.
+// it and adds its CPU and peak RSS. dir is emptied first, so every round
+// starts from an empty room log.
 func (e *Env) withBroker(ctx context.Context, name, dir string, load func(url string) (measured, error)) (Figures, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return Figures{}, fmt.Errorf("clear %s: %w", dir, err)
@@ -151,8 +148,7 @@ func (e *Env) runLoad(ctx context.Context, l Load, broker string) Result {
 	return res
 }
 
-// runPairsMeasured runs the pair load and counts this process's CPU
-// during it as the load generator's.
+// runPairsMeasured runs the pair load; this process's CPU is the load's.
 func runPairsMeasured(ctx context.Context, cfg PairsConfig, url string) (measured, error) {
 	cfg.URL = firstURL(url) // a cluster's first broker
 	before, err := selfCPU()

@@ -15,12 +15,9 @@ import (
 
 // PairsConfig is the shape of a closed-loop pair load.
 type PairsConfig struct {
-	// URL is the broker (tcp://host:port).
-	URL string
-	// Pairs is the number of publisher/subscriber pairs.
-	Pairs int
-	// Size is the encoded envelope size in bytes.
-	Size int
+	URL   string // tcp://host:port
+	Pairs int    // publisher/subscriber pairs
+	Size  int    // encoded envelope bytes
 	// Warmup runs first and is not measured; Duration is measured.
 	Warmup, Duration time.Duration
 	// Timeout is how long a publisher waits for its subscriber before it
@@ -31,17 +28,14 @@ type PairsConfig struct {
 // PairsResult is what a pair load measured.
 type PairsResult struct {
 	// Latencies are publish call → subscriber receipt, measured window only.
-	Latencies []time.Duration
-	// Published and Received count the measured window.
-	Published, Received int64
+	Latencies           []time.Duration
+	Published, Received int64 // in the measured window
 	// Deliveries counts every receipt, warm-up included (the CPU figures
 	// divide by it, as the CPU covers the whole load).
 	Deliveries int64
-	// Elapsed is the measured window's length.
-	Elapsed time.Duration
+	Elapsed    time.Duration // the measured window's length
 }
 
-// receipt is one delivery to a pair's subscriber.
 type receipt struct {
 	seq uint64
 	at  time.Time

@@ -18,10 +18,8 @@ const stopGrace = 5 * time.Second
 
 // Usage is what the kernel accounted to one child process over its life.
 type Usage struct {
-	// CPU is user plus system time.
-	CPU time.Duration
-	// MaxRSSKB is the peak resident set size in KiB (rusage ru_maxrss).
-	MaxRSSKB int64
+	CPU      time.Duration // user plus system
+	MaxRSSKB int64         // peak resident set size in KiB (ru_maxrss)
 }
 
 // child is one started process whose output goes to a log file.
@@ -99,9 +97,8 @@ func (c *child) wait() (Usage, int, error) {
 	return usageOf(ps), ps.ExitCode(), nil
 }
 
-// stop sends SIGTERM, waits (SIGKILL after stopGrace) and returns the
-// usage. An exit other than 0 after SIGTERM is an error naming the log's
-// last line.
+// stop sends SIGTERM (SIGKILL after stopGrace) and returns the usage; a
+// non-zero exit is an error.
 func (c *child) stop() (Usage, error) {
 	if !c.exited() {
 		if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {

@@ -12,18 +12,16 @@ const rampP99LimitMS = 100
 
 // RampStep is one rate of a ramp.
 type RampStep struct {
-	// RatePerNode is what each node sends per second; TotalRate all nodes.
-	RatePerNode float64 `json:"rate_per_node"`
-	TotalRate   float64 `json:"total_rate"`
+	RatePerNode float64 `json:"rate_per_node"` // messages/s each node sends
+	TotalRate   float64 `json:"total_rate"`    // all nodes together
 	Figures
 	// Passed is zero loss with p99 under rampP99LimitMS.
 	Passed bool   `json:"passed"`
 	Error  string `json:"error,omitempty"`
 }
 
-// runRamp runs the chat load at each rate in turn, each step on a fresh
-// broker, until a step loses a message or its p99 passes 100 ms. The
-// result's figures are the last passing step's, with MsgPerS its total
+// runRamp runs the chat load at each rate on a fresh broker until a step
+// fails; the figures are the last passing step's, with MsgPerS its total
 // rate: the zero-loss capacity.
 func (e *Env) runRamp(ctx context.Context, l Load, broker, dir string) (Result, error) {
 	res := Result{Load: l.Name, Broker: broker}

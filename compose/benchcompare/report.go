@@ -13,12 +13,11 @@ import (
 
 // Report is compare.json: every result of a run and where it ran.
 type Report struct {
-	Date    string   `json:"date"` // RFC 3339, UTC
-	Machine Machine  `json:"machine"`
-	Command string   `json:"command"`
-	Loads   []string `json:"loads"`
-	// LoadInfo describes each load in Loads, same order.
-	LoadInfo []string `json:"load_info"`
+	Date     string   `json:"date"` // RFC 3339, UTC
+	Machine  Machine  `json:"machine"`
+	Command  string   `json:"command"`
+	Loads    []string `json:"loads"`
+	LoadInfo []string `json:"load_info"` // describes each load in Loads
 	Brokers  []string `json:"brokers"`
 	Results  []Result `json:"results"`
 }

@@ -10,10 +10,8 @@ import (
 )
 
 // runRounds runs load l against every broker, l.Rounds times in turn, and
-// returns each broker's middle round. A short closed loop moves by tens of
-// percent with whatever else the machine does, and a Go broker and
-// Mosquitto respond to that differently: in rounds, each round's brokers
-// share the machine's state, and the median round is each one's figure.
+// returns each broker's middle round: a short closed loop moves by tens of
+// percent with the machine's state, which each round's brokers share.
 func runRounds(ctx context.Context, env *Env, l Load, brokers []string) ([]Result, error) {
 	rounds := make(map[string][]Result, len(brokers))
 	for round := 1; round <= l.Rounds; round++ {

@@ -5,11 +5,9 @@ import (
 	"strings"
 )
 
-// keyFigureOf picks the load's one figure that the README's summary
-// shows, its ratio to Mosquitto's saying how a broker fares under the load:
-// throughput for the closed loops, capacity for the ramp, the tail latency
-// for the open-loop chat loads (whose rate is fixed, so their msg/s says
-// nothing).
+// keyFigureOf is the load's figure in the README's summary: throughput for
+// the closed loops, capacity for the ramp, p99 for the open-loop chat loads
+// (whose rate is fixed, so their msg/s says nothing).
 func keyFigureOf(load string) column {
 	switch {
 	case load == "ramp":
@@ -21,10 +19,9 @@ func keyFigureOf(load string) column {
 	}
 }
 
-// Summary is what bench-compare puts between the README's markers: one
-// row per distchat broker with the key figure of each load as a ratio to
-// Mosquitto's, and a link to the full tables (compare.md at link), so the
-// README stays short while the report holds every figure and its spread.
+// Summary is what bench-compare puts between the README's markers: each
+// distchat broker's key figures as ratios to Mosquitto's and a link to the
+// full tables, so the README stays short.
 func (r Report) Summary(link string) string {
 	var b strings.Builder
 	b.WriteString(r.measuredLine())
