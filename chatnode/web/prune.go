@@ -2,10 +2,10 @@ package web
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
-	"time"
 )
 
 // keepDirsPerUser is how many tab state dirs per user the node keeps, as a
@@ -28,30 +28,24 @@ func (t *tabs) pruneDirs(root, user string, keep int) error {
 		}
 		return fmt.Errorf("prune tab state of %s: %w", user, err)
 	}
-	type tabDir struct {
-		name string
-		mod  time.Time
-	}
-	var dirs []tabDir
+	var dirs []fs.FileInfo
 	for _, e := range entries {
 		if !e.IsDir() || !tabIDPattern.MatchString(e.Name()) {
 			continue
 		}
-		info, err := e.Info()
-		if err != nil {
-			continue // removed meanwhile
+		if info, err := e.Info(); err == nil { // else removed meanwhile
+			dirs = append(dirs, info)
 		}
-		dirs = append(dirs, tabDir{e.Name(), info.ModTime()})
 	}
 	if len(dirs) <= keep {
 		return nil
 	}
-	slices.SortFunc(dirs, func(a, b tabDir) int { return a.mod.Compare(b.mod) })
+	slices.SortFunc(dirs, func(a, b fs.FileInfo) int { return a.ModTime().Compare(b.ModTime()) })
 	for _, d := range dirs[:len(dirs)-keep] {
-		if t.open[tabKey{user: user, id: d.name}] != nil {
+		if t.open[tabKey{user: user, id: d.Name()}] != nil {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(dir, d.name)); err != nil {
+		if err := os.RemoveAll(filepath.Join(dir, d.Name())); err != nil {
 			return fmt.Errorf("prune tab state of %s: %w", user, err)
 		}
 	}

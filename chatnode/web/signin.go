@@ -68,21 +68,15 @@ func (l *logins) add(lg *login) (string, error) {
 
 // get returns the unexpired login of token.
 func (l *logins) get(token string) (*login, bool) {
-	if token == "" {
-		return nil, false
-	}
 	h := sha256.Sum256([]byte(token))
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	lg, ok := l.byHash[h]
-	if !ok {
-		return nil, false
-	}
-	if l.now().After(lg.expires) {
+	if ok && l.now().After(lg.expires) {
 		delete(l.byHash, h)
 		return nil, false
 	}
-	return lg, true
+	return lg, ok
 }
 
 func (l *logins) remove(token string) {
