@@ -18,8 +18,7 @@ const (
 	DeployCluster = "cluster"
 )
 
-// ClusterComposeFile is the cluster deployment's compose file, beside the
-// single broker's (Runner.ComposeFile).
+// ClusterComposeFile is the cluster deployment's compose file, beside Runner.ComposeFile.
 const ClusterComposeFile = "eval-ha.yml"
 
 // ClusterBrokers are the broker services of compose/eval-ha.yml.
@@ -35,8 +34,7 @@ var ClusterNodes = []string{"alice", "bob", "carol", "dave", "erin", "frank"}
 // partition. Cluster deployment only.
 const PartitionBroker = "partition-broker"
 
-// clusterNetwork is the compose network the brokers talk to each other on;
-// peerAlias names a broker there.
+// clusterNetwork is the brokers' own compose network; peerAlias names a broker there.
 const clusterNetwork = "cluster"
 
 func peerAlias(broker string) string { return broker + "-peer" }
@@ -49,8 +47,7 @@ func (s *Scenario) brokerServices() []string {
 	return []string{BrokerService}
 }
 
-// brokerTarget is the service a fault hits: its target, or the only broker
-// of a single deployment.
+// brokerTarget is the service a fault hits: its target, or the only broker.
 func brokerTarget(f Fault) string {
 	if f.Target == "" {
 		return BrokerService
@@ -59,7 +56,7 @@ func brokerTarget(f Fault) string {
 }
 
 // validateDeployment reports, through add, a bad deployment and broker
-// faults that do not fit it: a cluster fault names one of its brokers.
+// faults that do not fit it.
 func (s *Scenario) validateDeployment(add func(string, ...any)) {
 	switch s.Deployment {
 	case DeploySingle, DeployCluster:
@@ -90,11 +87,9 @@ func (s *Scenario) validateDeployment(add func(string, ...any)) {
 	}
 }
 
-// clusterEnv is what compose/eval-ha.yml reads besides Env: every node's
-// -expect, all six nodes' messages, and its -peers, all six: a node sends
-// once every node is online, so each receives every message it expects
-// (one that joined later would not get what was sent before it joined:
-// that is history, not catch-up).
+// clusterEnv is what compose/eval-ha.yml reads besides Env: each node
+// expects all six nodes' messages and waits for all six peers before it
+// sends, as a late joiner would not get what was sent before it joined.
 func (s *Scenario) clusterEnv() []string {
 	if s.Deployment != DeployCluster {
 		return nil
@@ -105,13 +100,11 @@ func (s *Scenario) clusterEnv() []string {
 	}
 }
 
-// clusterStartTimeout bounds the wait for the brokers of a cluster: each
-// opens its MQTT listener once the cluster has elected its JetStream leader.
+// clusterStartTimeout bounds the wait for a cluster's JetStream leader election.
 const clusterStartTimeout = 2 * time.Minute
 
-// waitClusterStarted waits until every broker of a cluster deployment has
-// logged that it started (its MQTT listener is open), so each node finds
-// its home broker up and the load is spread as planned.
+// waitClusterStarted waits until every broker of a cluster has logged that
+// it started, so each node finds its home broker up.
 func (r *Runner) waitClusterStarted(ctx context.Context, s Scenario, compose composeFunc) error {
 	if s.Deployment != DeployCluster {
 		return nil

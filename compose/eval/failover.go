@@ -28,19 +28,16 @@ const FailoverTarget = 2 * time.Second
 const RestartTarget = time.Second
 
 // FailoverFault names the windows reportFailover adds to the drill log, one
-// per node that failed over (last delivery before to first after), so the
-// analysis marks them on the timeline beside the fault itself.
+// per node that failed over, so the analysis marks them beside the fault.
 const FailoverFault = "failover"
 
 // NodeFailover is one node's move from a killed broker to another.
 type NodeFailover struct {
-	Node        string `json:"node"`
-	BrokerLost  string `json:"broker_lost"`
-	BrokerAfter string `json:"broker_after"`
-	// LostNS is when the node saw the connection drop, ReconnectedNS when
-	// it was connected and subscribed on the next broker.
-	LostNS        int64 `json:"lost_ns"`
-	ReconnectedNS int64 `json:"reconnected_ns"`
+	Node          string `json:"node"`
+	BrokerLost    string `json:"broker_lost"`
+	BrokerAfter   string `json:"broker_after"`
+	LostNS        int64  `json:"lost_ns"`        // the connection dropped
+	ReconnectedNS int64  `json:"reconnected_ns"` // subscribed on the next broker
 	// LastBeforeNS and FirstAfterNS are the deliveries around the loss;
 	// FailoverMS is the time between them.
 	LastBeforeNS int64   `json:"last_before_ns"`
@@ -49,8 +46,7 @@ type NodeFailover struct {
 	ReconnectMS  float64 `json:"reconnect_ms"`
 }
 
-// FailoverReport is the failover time of every node of a killed or
-// restarted broker.
+// FailoverReport is the failover of every node of a killed or restarted broker.
 type FailoverReport struct {
 	Scenario string `json:"scenario"`
 	Broker   string `json:"broker"`
@@ -65,10 +61,9 @@ type FailoverReport struct {
 	Met      bool    `json:"met"`
 }
 
-// reportFailover measures, for a cluster scenario that kills or restarts a broker, each
-// node's failover from the logs in logs, writes failover.json and
-// failover.md beside them and adds the failover windows to the drill log.
-// Other scenarios have nothing to measure.
+// reportFailover measures a cluster scenario's failovers from the logs,
+// writes failover.json and failover.md beside them and adds the windows to
+// the drill log.
 func (r *Runner) reportFailover(s Scenario, logs string) error {
 	if s.Deployment != DeployCluster {
 		return nil
@@ -119,9 +114,8 @@ type logLine struct {
 	Broker string `json:"broker"`
 }
 
-// MeasureFailover reads drill.log and the node logs in logs and returns,
-// for every kill or restart of a broker, the failover of each node that was
-// on it.
+// MeasureFailover returns, for every broker kill or restart in logs'
+// drill.log, the failover of each node that was on the broker.
 func MeasureFailover(scenario, logs string) ([]FailoverReport, error) {
 	kills, traces, err := readFailoverLogs(logs)
 	if err != nil {
@@ -194,8 +188,7 @@ func brokerHost(broker string) string {
 	return u.Hostname()
 }
 
-// readFailoverLogs returns the broker kills of drill.log and every node's
-// trace.
+// readFailoverLogs returns the broker kills of drill.log and every node's trace.
 func readFailoverLogs(logs string) (kills []brokerEvent, traces []nodeTrace, err error) {
 	files, err := filepath.Glob(filepath.Join(logs, "*.log"))
 	if err != nil {
@@ -256,11 +249,10 @@ func writeFailover(dir string, reports []FailoverReport) error {
 	if err != nil {
 		return fmt.Errorf("encode failover report: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "failover.json"), append(js, '\n'), 0o666); err != nil {
-		return fmt.Errorf("write failover report: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "failover.md"), []byte(failoverMarkdown(reports)), 0o666); err != nil {
-		return fmt.Errorf("write failover report: %w", err)
+	for name, data := range map[string][]byte{"failover.json": append(js, '\n'), "failover.md": []byte(failoverMarkdown(reports))} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o666); err != nil {
+			return fmt.Errorf("write failover report: %w", err)
+		}
 	}
 	drill, err := os.OpenFile(filepath.Join(dir, "logs", "drill.log"), os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o666)
 	if err != nil {
@@ -288,8 +280,7 @@ func writeFailover(dir string, reports []FailoverReport) error {
 	return nil
 }
 
-// failoverMarkdown is the report for people: one table per killed or
-// restarted broker.
+// failoverMarkdown is the report for people: a table per fault.
 func failoverMarkdown(reports []FailoverReport) string {
 	var b strings.Builder
 	for _, rep := range reports {

@@ -9,10 +9,8 @@ import (
 	"time"
 )
 
-// brokerHTTPPort is the port of a broker's /healthz and /stats inside its
-// container (DISTCHAT_HTTP in the compose files). The compose files
-// publish it on an ephemeral port of the host's loopback; `docker-compose
-// port` says which, anew after every start.
+// brokerHTTPPort is a broker's /healthz port inside its container; the
+// compose files publish it on an ephemeral loopback port of the host.
 const brokerHTTPPort = "8080"
 
 // healthTimeout bounds the wait for a restarted broker's /healthz: a
@@ -22,9 +20,8 @@ const healthTimeout = 2 * time.Minute
 // healthPoll is how often the runner asks a restarting broker's /healthz.
 const healthPoll = 100 * time.Millisecond
 
-// HTTPHealthz asks http://addr/healthz once and returns nil when it
-// answers 200 OK: the broker's MQTT listener takes clients (a cluster
-// member opens it once it has rejoined the cluster).
+// HTTPHealthz asks http://addr/healthz once and returns nil on 200 OK: the
+// broker takes clients (a cluster member once it has rejoined).
 func HTTPHealthz(ctx context.Context, addr string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
@@ -49,9 +46,8 @@ func HTTPHealthz(ctx context.Context, addr string) error {
 const stopGrace = "20"
 
 // restartBroker stops broker gracefully (start) or starts it again and
-// waits for its /healthz (end). It calls docker on the container itself:
-// docker-compose takes seconds per call, which would blur when the SIGTERM
-// went out and when the broker was back.
+// waits for its /healthz (end). It calls docker, not docker-compose, whose
+// seconds per call would blur the fault's edges.
 func (r *Runner) restartBroker(ctx context.Context, broker string, start bool) error {
 	id, err := r.container(ctx, broker)
 	if err != nil {
@@ -75,9 +71,8 @@ func (r *Runner) restartBroker(ctx context.Context, broker string, start bool) e
 	return nil
 }
 
-// container is the id of service's container, found once per run by the
-// labels docker-compose puts on it (docker ps answers at once; compose ps
-// takes seconds): stopping and starting a container keeps its id.
+// container is the id of service's container, found once per run by its
+// compose labels (docker ps answers at once; compose ps takes seconds).
 func (r *Runner) container(ctx context.Context, service string) (string, error) {
 	if id, ok := r.containers[service]; ok {
 		return id, nil
@@ -98,11 +93,9 @@ func (r *Runner) container(ctx context.Context, service string) (string, error) 
 	return id, nil
 }
 
-// waitHealthy waits until the /healthz of broker (container id) answers
-// OK, at most healthTimeout: a restart ends when the broker takes clients
-// again, so the next fault of a rolling restart never finds two brokers
-// down. Its published port is asked anew: docker may pick another one at
-// every start.
+// waitHealthy waits, at most healthTimeout, until broker's /healthz
+// answers OK, so a rolling restart never has two brokers down. The
+// published port is asked anew: docker may pick another at every start.
 func (r *Runner) waitHealthy(ctx context.Context, id, broker string) error {
 	wctx, cancel := context.WithTimeout(ctx, healthTimeout)
 	defer cancel()
@@ -130,8 +123,7 @@ func (r *Runner) waitHealthy(ctx context.Context, id, broker string) error {
 	}
 }
 
-// firstLine is the first line of docker port's answer (it lists IPv4 and
-// IPv6 bindings each on a line of its own), trimmed.
+// firstLine is docker port's first binding (IPv4 and IPv6 have a line each).
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
 	return strings.TrimSpace(line)

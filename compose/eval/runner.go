@@ -59,11 +59,8 @@ type Runner struct {
 	Grace time.Duration
 	// Healthz asks a broker's /healthz at host:port once and returns nil
 	// when it answers OK (default HTTPHealthz); tests replace it.
-	Healthz func(ctx context.Context, addr string) error
-	// containers are the container ids of the run's services, by service,
-	// found by their compose labels (see container). Runs are one at a
-	// time: no lock.
-	containers map[string]string
+	Healthz    func(ctx context.Context, addr string) error
+	containers map[string]string // by service; runs are one at a time
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -95,9 +92,7 @@ func (s *Scenario) timeline() []action {
 }
 
 // Run runs one scenario: a clean deployment, the load, the faults, the wait
-// for every node to finish, and the teardown. The logs stay in
-// Results/<name>/logs, with drill.log holding the scenario's groups and the
-// fault windows.
+// for every node and the teardown; the logs stay in Results/<name>/logs.
 func (r *Runner) Run(ctx context.Context, s Scenario) (err error) {
 	r.defaults()
 	r.containers = nil
@@ -165,8 +160,7 @@ func (r *Runner) prepareLogs(name string) (string, error) {
 }
 
 // teardown saves the containers' output into Results/<name>/compose.log and
-// removes the deployment, also when the run failed or was interrupted; it
-// returns the run's error, or else its own.
+// removes the deployment, also after a failure; it returns err, or else its own.
 func (r *Runner) teardown(ctx context.Context, name string, compose composeFunc, err error) error {
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()

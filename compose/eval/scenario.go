@@ -184,9 +184,8 @@ func (s *Scenario) validateFault(where string, f Fault, add func(string, ...any)
 	}
 }
 
-// NodeNames are the node services the scenario runs: the cluster
-// deployment's six, or the first Nodes of NodeServices (all of them if
-// Nodes is out of range).
+// NodeNames are the node services the scenario runs: the cluster's six, or
+// the first Nodes of NodeServices (all if Nodes is out of range).
 func (s *Scenario) NodeNames() []string {
 	if s.Deployment == DeployCluster {
 		return ClusterNodes
@@ -215,11 +214,9 @@ func (s *Scenario) Env(logsDir string) []string {
 }
 
 // expect is every node's -expect: 0 (the peers times what each sends)
-// unless the scenario kills a node. A node started again sends its messages
-// once more from the start, so the others would reach their count, and
-// leave, while its last messages are still on their way (and count them
-// lost); so they expect one message more than can come and stay for the
-// whole linger.
+// unless the scenario kills a node. A restarted node sends everything
+// again, so the others would reach their count and leave early; they expect
+// one message more than can come and stay for the whole linger.
 func (s *Scenario) expect() int {
 	kills := 0
 	for _, f := range s.Faults {
