@@ -86,7 +86,6 @@ const minThroughputMB = 0.0001
 // comparePlotData computes the comparison plots' series.
 func comparePlotData(ss []ScenarioSummary) comparePlots {
 	d := comparePlots{Labels: []string{"p50", "p90", "p99", "p99.9"}}
-	lo, hi := math.Inf(1), minLatencyMS
 	for i, s := range ss {
 		if pts := cdfPoints(s.all, 2000); len(pts) > 0 {
 			d.CDFs = append(d.CDFs, namedCDF{Name: s.Name, Points: pts, series: i})
@@ -95,21 +94,27 @@ func comparePlotData(ss []ScenarioSummary) comparePlots {
 		vals := []float64{l.P50, l.P90, l.P99, l.P999}
 		for i, v := range vals {
 			vals[i] = math.Max(v, minLatencyMS)
-			lo, hi = math.Min(lo, vals[i]), math.Max(hi, vals[i])
 		}
 		d.Percentiles = append(d.Percentiles, namedBars{Name: s.Name, Values: vals})
 		d.ThroughputMBPerS = append(d.ThroughputMBPerS, namedBars{Name: s.Name,
 			Values: []float64{math.Max(s.ThroughputMBPerS, minThroughputMB)}})
 	}
-	// Bars rise from the decade below the smallest value.
-	d.BottomMS = decadeBelow(math.Min(lo, hi))
-	d.TopMS = hi * 1.5
+	d.BottomMS, d.TopMS = logBarSpan(d.Percentiles, minLatencyMS)
 	return d
 }
 
-// decadeBelow is the power of ten a decade under v's: where log-axis bars
-// rise from.
-func decadeBelow(v float64) float64 { return math.Pow10(int(math.Floor(math.Log10(v))) - 1) }
+// logBarSpan is the log axis of bars, all at least floor: from the power of
+// ten a decade under the smallest (where the bars rise from) to half again
+// above the largest.
+func logBarSpan(bars []namedBars, floor float64) (bottom, top float64) {
+	lo, hi := math.Inf(1), floor
+	for _, b := range bars {
+		for _, v := range b.Values {
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+		}
+	}
+	return math.Pow10(int(math.Floor(math.Log10(math.Min(lo, hi)))) - 1), hi * 1.5
+}
 
 // compareKinds are a comparison's plots: file name prefix and how to draw.
 var compareKinds = []plotKind[comparePlots]{
@@ -171,11 +176,8 @@ func comparePercentilesPlot(title string, d comparePlots, leg *plot.Legend) (*pl
 // a log axis (payloads differ a thousandfold).
 func compareThroughputPlot(title string, d comparePlots, leg *plot.Legend) (*plot.Plot, error) {
 	p := newPlot("delivered throughput"+title+" (log scale)", "", "MB/s")
-	lo, hi := math.Inf(1), minThroughputMB
-	for _, b := range d.ThroughputMBPerS {
-		lo, hi = math.Min(lo, b.Values[0]), math.Max(hi, b.Values[0])
-	}
-	return p, logBars(p, leg, []string{"delivered MB/s"}, d.ThroughputMBPerS, decadeBelow(math.Min(lo, hi)), hi*1.5)
+	bottom, top := logBarSpan(d.ThroughputMBPerS, minThroughputMB)
+	return p, logBars(p, leg, []string{"delivered MB/s"}, d.ThroughputMBPerS, bottom, top)
 }
 
 // logBars sets each scenario's bars side by side in its series colour on a

@@ -3,6 +3,7 @@ package analysis
 import (
 	"hash/maphash"
 	"math"
+	"slices"
 
 	"github.com/distchat/distchat/chatnode/nodelog"
 )
@@ -202,10 +203,8 @@ func (s *scenario) node(name string) int32 {
 // eventName returns the known event named ev, or "": the constant, so no
 // string is allocated per line.
 func eventName(ev []byte) string {
-	for _, e := range knownEvents {
-		if string(ev) == e {
-			return e
-		}
+	if i := slices.Index(knownEvents, string(ev)); i >= 0 {
+		return knownEvents[i]
 	}
 	return ""
 }

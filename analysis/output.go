@@ -54,14 +54,6 @@ func msOf(l Latency, v float64) string {
 	return f3(v)
 }
 
-// plural writes n with the singular or plural phrase after it.
-func plural(n int64, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return itoa(n) + " " + many
-}
-
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 
 // messagesCSV streams one row per delivery during pass two, built by hand
@@ -214,9 +206,13 @@ func reportScenario(b *strings.Builder, s ScenarioSummary, plots []string) {
 	if s.LongestWaitNode != "" {
 		fmt.Fprintf(b, "Longest wait for a delivery while the load ran: **%s ms** (%s).\n\n", f3(s.LongestWaitMS), s.LongestWaitNode)
 	}
-	if s.NegativeLatencies > 0 {
+	if n := s.NegativeLatencies; n > 0 {
+		what := itoa(n) + " deliveries were"
+		if n == 1 {
+			what = "1 delivery was"
+		}
 		fmt.Fprintf(b, "%s stamped by the receiver before the sender's send time (clock skew): counted "+
-			"with a one-way latency of 0 ms.\n\n", plural(s.NegativeLatencies, "delivery was", "deliveries were"))
+			"with a one-way latency of 0 ms.\n\n", what)
 	}
 	for _, f := range s.Faults {
 		fmt.Fprintf(b, "- fault `%s` on %s for %.1f s\n", f.Name, f.Target, float64(f.EndNS-f.StartNS)/1e9)

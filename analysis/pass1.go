@@ -96,9 +96,8 @@ func isDrillEvent(e string) bool { return e == nodelog.EventFault || e == nodelo
 // lines is still open.
 type nodeEnds struct {
 	open        map[[2]string]int // files still open per (run, node)
-	unknownOpen int
-	anyNodes    []bool        // per file of the group: see fileFacts.anyNodes
-	files       [][][2]string // per file of the group: its (run, node) pairs
+	unknownOpen int               // files still open for which anyNodes holds
+	files       []*fileFacts      // the group's files
 }
 
 // anyNodes reports whether the file may hold lines of nodes pass one has
@@ -110,14 +109,15 @@ func (ff *fileFacts) anyNodes() bool {
 
 // newNodeEnds follows the files of one merge group.
 func newNodeEnds(facts []fileFacts, group []int) *nodeEnds {
-	e := &nodeEnds{open: map[[2]string]int{}, anyNodes: make([]bool, len(group)), files: make([][][2]string, len(group))}
-	for i, f := range group {
-		if e.anyNodes[i] = facts[f].anyNodes(); e.anyNodes[i] {
+	e := &nodeEnds{open: map[[2]string]int{}}
+	for _, f := range group {
+		ff := &facts[f]
+		e.files = append(e.files, ff)
+		if ff.anyNodes() {
 			e.unknownOpen++
 		}
-		for k := range facts[f].nodes {
+		for k := range ff.nodes {
 			e.open[k]++
-			e.files[i] = append(e.files[i], k)
 		}
 	}
 	return e
@@ -126,21 +126,22 @@ func newNodeEnds(facts []fileFacts, group []int) *nodeEnds {
 // fileDone records that the group's file i has been read and returns the
 // (run, node) pairs whose logs are now complete.
 func (e *nodeEnds) fileDone(i int) [][2]string {
-	for _, k := range e.files[i] {
+	ff := e.files[i]
+	for k := range ff.nodes {
 		e.open[k]--
 	}
-	if e.anyNodes[i] {
+	if ff.anyNodes() {
 		e.unknownOpen--
 	}
 	if e.unknownOpen > 0 {
 		return nil
 	}
-	var ended [][2]string
-	candidates := e.files[i]
-	if e.anyNodes[i] { // its end may complete any node
-		candidates = slices.Collect(maps.Keys(e.open))
+	candidates := maps.Keys(ff.nodes)
+	if ff.anyNodes() { // its end may complete any node
+		candidates = maps.Keys(e.open)
 	}
-	for _, k := range candidates {
+	var ended [][2]string
+	for k := range candidates {
 		if e.open[k] == 0 {
 			ended = append(ended, k)
 			e.open[k] = -1 // told once

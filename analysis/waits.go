@@ -1,6 +1,9 @@
 package analysis
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // waits keeps the earliest and latest receive stamp of one node in each
 // bucket of the measured window: the longest wait comes out of them
@@ -29,10 +32,7 @@ func (w *waits) add(ns, from, to int64) {
 		}
 		w.from, w.width = from, max(waitBucket, span/maxWaitBuckets+1)
 		n := (span + w.width - 1) / w.width
-		w.lo, w.hi = make([]int64, n), make([]int64, n)
-		for i := range w.lo {
-			w.lo[i] = math.MaxInt64
-		}
+		w.lo, w.hi = slices.Repeat([]int64{math.MaxInt64}, int(n)), make([]int64, n)
 	}
 	i := (ns - w.from) / w.width
 	w.lo[i] = min(w.lo[i], ns)
