@@ -253,13 +253,12 @@ func waitAcked(ctx context.Context, sent []*session.Sent, end time.Time) int {
 	for _, m := range sent {
 		select {
 		case <-m.Done:
-			continue
 		case <-ctx.Done():
-		}
-		select {
-		case <-m.Done:
-		default:
-			n++
+			select { // both may be ready: count only what is still waiting
+			case <-m.Done:
+			default:
+				n++
+			}
 		}
 	}
 	return n

@@ -48,9 +48,7 @@ func (c *chat) command(ctx context.Context, line string) bool {
 	case "/quit", "/exit":
 		return false
 	case "/help":
-		for _, l := range strings.Split(helpText, "\n") {
-			c.sc.raw(l)
-		}
+		c.sc.raw(helpText)
 	case "/join":
 		c.join(rest)
 	case "/leave", "/part":

@@ -196,7 +196,6 @@ func (c *chat) showStatus(e session.Status) {
 	switch {
 	case e.Connected:
 		c.connects++
-		c.toldReconnecting = false
 		switch {
 		case several:
 			sc.say("connected to broker %s", e.Broker)
@@ -210,14 +209,12 @@ func (c *chat) showStatus(e session.Status) {
 		if !c.toldReconnecting && !several { // the failover line says it
 			sc.say("reconnecting…")
 		}
-		c.toldReconnecting = true
 	case several:
 		sc.say("broker %s lost, trying the next", e.Broker)
-		c.toldReconnecting = true
 	default:
 		sc.say("connection lost; reconnecting…")
-		c.toldReconnecting = true
 	}
+	c.toldReconnecting = !e.Connected
 }
 
 func (c *chat) showMessage(m session.Message) {

@@ -186,7 +186,9 @@ func newLogger(cfg config.Node, stderr io.Writer, mode stderrLog) (*logrus.Entry
 		return nil, nil, fmt.Errorf("log level: %w", err)
 	}
 	l.SetLevel(lvl)
-	warnings := warningsHook{w: stderr, fmt: f}
+	if mode == stderrWarnings || (mode == stderrFull && cfg.Log != "") {
+		l.AddHook(warningsHook{w: stderr, fmt: f}) // unless the full log goes to stderr
+	}
 	var out io.Writer
 	var closeOut func() error
 	switch {
@@ -197,28 +199,21 @@ func newLogger(cfg config.Node, stderr io.Writer, mode stderrLog) (*logrus.Entry
 		}
 		bw := jsonlog.NewWriter(fh, LogFlushInterval)
 		out, closeOut = bw, func() error { return errors.Join(bw.Close(), fh.Close()) }
-		if mode != stderrNone {
-			l.AddHook(warnings)
-		}
 	case mode == stderrFull:
 		bw := jsonlog.NewWriter(stderr, LogFlushInterval)
 		out, closeOut = bw, bw.Close
 	default:
 		out, closeOut = io.Discard, func() error { return nil }
-		if mode == stderrWarnings {
-			l.AddHook(warnings)
-		}
 	}
 	l.SetOutput(out)
 	entry := l.WithFields(logrus.Fields{nodelog.FieldNode: cfg.Nick, nodelog.FieldRun: cfg.Run})
 	pahoSink.Store(entry)
-	closeFn := func() {
+	return entry, func() {
 		pahoSink.CompareAndSwap(entry, nil)
 		if err := closeOut(); err != nil {
 			fmt.Fprintf(stderr, "chatnode: close log %s: %v\n", cfg.Log, err)
 		}
-	}
-	return entry, closeFn, nil
+	}, nil
 }
 
 // pahoSink is the node's logger once newLogger has made it: paho's
