@@ -13,8 +13,7 @@ import (
 
 // Cluster is the distchat broker in cluster mode: three brokers joined over
 // NATS routes, the room log replicated three times. Chat nodes spread over
-// the brokers (spreadURL) as a deployment spreads its users; the pair loads
-// use the first. Its CPU and peak RSS are the three processes' sums.
+// the brokers as a deployment spreads its users; the pair loads use the first.
 const Cluster = "cluster"
 
 // clusterSize is how many brokers the cluster variant runs.

@@ -12,28 +12,24 @@ import (
 // Figures are one broker's measurements under one load. Latencies are in
 // milliseconds; the CPU figures are seconds of CPU per 1,000 deliveries.
 type Figures struct {
-	P50MS float64 `json:"p50_ms"`
-	P99MS float64 `json:"p99_ms"`
-	MaxMS float64 `json:"max_ms"`
-	// MsgPerS is deliveries per second (for ramp: the zero-loss capacity,
-	// messages sent per second in all).
-	MsgPerS    float64 `json:"msg_per_s"`
+	P50MS      float64 `json:"p50_ms"`
+	P99MS      float64 `json:"p99_ms"`
+	MaxMS      float64 `json:"max_ms"`
+	MsgPerS    float64 `json:"msg_per_s"`  // deliveries/s; ramp: the zero-loss capacity
 	Loss       int64   `json:"loss"`       // published or expected, never received
 	Deliveries int64   `json:"deliveries"` // every receipt over the whole load
-	// BrokerCPUS and LoadCPUS are CPU seconds (user+sys) of the broker and
-	// of the load generator (the chat nodes, or this process for pairs).
-	BrokerCPUS float64 `json:"broker_cpu_s"`
-	LoadCPUS   float64 `json:"load_cpu_s"`
-	// BrokerCPUPer1k and LoadCPUPer1k divide them by Deliveries/1000.
+	// BrokerCPUS and LoadCPUS are CPU seconds of the broker and of the load
+	// generator (the chat nodes, or this process for pairs), also per 1k deliveries.
+	BrokerCPUS     float64 `json:"broker_cpu_s"`
+	LoadCPUS       float64 `json:"load_cpu_s"`
 	BrokerCPUPer1k float64 `json:"broker_cpu_s_per_1k"`
 	LoadCPUPer1k   float64 `json:"load_cpu_s_per_1k"`
 	BrokerRSSMB    float64 `json:"broker_rss_mb"` // peak resident set size in MiB
 	GroupCommits
 }
 
-// GroupCommits is what a distchat broker's /stats says of its room log's
-// fsyncs (durability machine; zero otherwise): how many records one fsync
-// served and what one took, the device's share of machine's latency.
+// GroupCommits are a durability machine broker's room log fsyncs (its
+// /stats): the records one served and what one took, the device's share.
 type GroupCommits struct {
 	Fsyncs          int64   `json:"fsyncs,omitempty"`
 	AppendsPerFsync float64 `json:"appends_per_fsync,omitempty"`

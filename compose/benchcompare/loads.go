@@ -16,37 +16,28 @@ type LoadKind int
 
 // The load kinds.
 const (
-	// KindPairs is the closed-loop pair load (RunPairs), in this process.
-	KindPairs LoadKind = iota
-	// KindChat is the open-loop chat load of chatnode bench processes.
-	KindChat
-	// KindRamp repeats the chat load at increasing rates (runRamp).
-	KindRamp
+	KindPairs LoadKind = iota // the closed-loop pair load (RunPairs), in this process
+	KindChat                  // the open-loop chat load of chatnode bench processes
+	KindRamp                  // the chat load at increasing rates (runRamp)
 )
 
 // Options are the durations and sizes of a run (the command's flags).
 type Options struct {
 	Size int // every message's encoded bytes
 	// PairsWarmup and PairsDuration are the pair loads' unmeasured and
-	// measured time.
+	// measured time; each broker runs each pair load PairsRounds times.
 	PairsWarmup, PairsDuration time.Duration
-	// PairsRounds is how many times each broker runs each pair load, in
-	// turn with the others (rounds.go).
-	PairsRounds  int
-	ChatDuration time.Duration // how long each chat node sends
-	// RampStep is how long each ramp step sends; RampRates are the steps'
-	// rates per node, in increasing order.
-	RampStep  time.Duration
-	RampRates []float64
+	PairsRounds                int
+	ChatDuration               time.Duration // how long each chat node sends
+	RampStep                   time.Duration // how long each ramp step sends
+	RampRates                  []float64     // per node, increasing
 }
 
 // Load is one named load.
 type Load struct {
-	Name string
-	Kind LoadKind
-	// Rounds is how many times each broker runs the load, at least 1 (more
-	// only for the pair loads).
-	Rounds int
+	Name   string
+	Kind   LoadKind
+	Rounds int         // each broker's runs of the load: 1 but for pair loads
 	Pairs  PairsConfig // KindPairs (URL set per broker)
 	Chat   ChatConfig  // KindChat; KindRamp: the shape, Rate set per step
 	Rates  []float64   // KindRamp: rates per node
@@ -84,18 +75,14 @@ type Result struct {
 	Load   string `json:"load"`
 	Broker string `json:"broker"`
 	Figures
-	// AtLeast marks a ramp whose every step passed: the capacity is at
-	// least MsgPerS.
-	AtLeast bool       `json:"at_least,omitempty"`
+	AtLeast bool       `json:"at_least,omitempty"` // every ramp step passed
 	Steps   []RampStep `json:"steps,omitempty"`
-	// RoundsMsgPerS is every round's msg/s of a pair load run in rounds;
-	// the figures are the middle round's.
+	// RoundsMsgPerS is every round's msg/s; the figures are the middle round's.
 	RoundsMsgPerS []float64 `json:"rounds_msg_per_s,omitempty"`
 	Error         string    `json:"error,omitempty"`
 }
 
-// measured is what a load generator reports; the broker's usage is added
-// once it has stopped.
+// measured is what a load generator reports, before the broker's usage.
 type measured struct {
 	fig     Figures
 	loadCPU time.Duration

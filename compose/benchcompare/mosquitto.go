@@ -9,10 +9,9 @@ import (
 	"strings"
 )
 
-// MosquittoConfig is the configuration file of a benchmark Mosquitto on
-// 127.0.0.1:port: anonymous, in memory, with a queue deep enough that a
-// slow subscriber is not the reason for loss, and Nagle off as Go's net
-// package has it for the other brokers.
+// MosquittoConfig is a benchmark Mosquitto's configuration: anonymous, in
+// memory, a queue deep enough that a slow subscriber causes no loss, and
+// Nagle off as Go has it for the other brokers.
 func MosquittoConfig(port int) string {
 	return fmt.Sprintf(`listener %d 127.0.0.1
 allow_anonymous true
@@ -51,8 +50,7 @@ func findMosquitto(ctx context.Context, progress func(string, ...any)) (string, 
 	return path, version, nil
 }
 
-// lookMosquitto finds mosquitto on PATH or in /usr/sbin (not on a normal
-// user's PATH on Debian).
+// lookMosquitto finds mosquitto on PATH or in Debian's /usr/sbin.
 func lookMosquitto() (string, error) {
 	if p, err := exec.LookPath("mosquitto"); err == nil {
 		return p, nil

@@ -50,10 +50,9 @@ type pair struct {
 	got      chan receipt
 }
 
-// RunPairs runs the closed loop: each pair's publisher sends the next
-// message only when its subscriber has received the previous one (or
-// Timeout passed). All clients run in this process, so send and receive
-// are stamped by one clock.
+// RunPairs runs the closed loop: each publisher sends the next message once
+// its subscriber has received the previous one (or Timeout passed). The
+// clients share this process, so one clock stamps send and receive.
 func RunPairs(ctx context.Context, cfg PairsConfig) (PairsResult, error) {
 	if cfg.Pairs < 1 || cfg.Duration <= 0 || cfg.Timeout <= 0 {
 		return PairsResult{}, fmt.Errorf("pair load: needs pairs ≥ 1, a duration and a timeout (got %d, %s, %s)", cfg.Pairs, cfg.Duration, cfg.Timeout)
@@ -209,8 +208,7 @@ func (p *pair) await(ctx context.Context, seq uint64, timeout <-chan time.Time) 
 	}
 }
 
-// pairPayload is a chat envelope of size bytes (padded as chatnode bench
-// pads its messages) from user in room.
+// pairPayload is a chat envelope padded to size bytes, as chatnode bench pads.
 func pairPayload(user, room string, seq uint64, at time.Time, size int) ([]byte, error) {
 	env := wire.Envelope{V: wire.Version, ID: user + "-" + strconv.FormatUint(seq, 36), Room: room, From: user,
 		Seq: seq, SentNS: at.UnixNano(), Body: "pair load"}

@@ -67,8 +67,7 @@ func (r Report) writePlot(path string) error {
 	return nil
 }
 
-// barPlot is one panel: a bar per broker that ran the load (failed runs are
-// left out), in the broker's colour.
+// barPlot is one panel: a bar per broker that ran the load without failing.
 func (r Report) barPlot(load, title string, get func(Figures) float64) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = title

@@ -59,8 +59,7 @@ func startChild(ctx context.Context, name string, argv, env []string, logPath st
 	return c, nil
 }
 
-// listening waits until addr accepts a TCP connection, the child exits,
-// or wait passes.
+// listening waits until addr accepts a connection, the child exits or wait passes.
 func (c *child) listening(ctx context.Context, addr string, wait time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
@@ -161,8 +160,7 @@ func lastOf(s string) string {
 	return s[strings.LastIndexByte(s, '\n')+1:]
 }
 
-// selfCPU is this process's CPU time so far (user+sys), for the in-process
-// load generator.
+// selfCPU is this process's CPU time so far, for the in-process load generator.
 func selfCPU() (time.Duration, error) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {

@@ -68,8 +68,7 @@ func passWord(s RampStep) string {
 	}
 }
 
-// capacity is the ramp's zero-loss capacity as text ("≥ N" when every step
-// passed, "0" when none did).
+// capacity is the ramp's zero-loss capacity as text ("≥ N": every step passed).
 func (r Result) capacity() string {
 	c := strconv.FormatFloat(r.MsgPerS, 'f', -1, 64)
 	if r.AtLeast {

@@ -36,8 +36,7 @@ const (
 	MarkerEnd   = "<!-- bench-compare:end -->"
 )
 
-// column is one figure of the tables (and of the plot's panels): its
-// head, how to read it and how to print it.
+// column is one figure of the tables and the plot's panels.
 type column struct {
 	head   string
 	get    func(Figures) float64
@@ -69,8 +68,7 @@ func (r Report) Markdown() string {
 	return b.String()
 }
 
-// measuredLine says when, on what and with which command the figures
-// were measured.
+// measuredLine says when, on what and with which command the figures were measured.
 func (r Report) measuredLine() string {
 	return fmt.Sprintf("Measured %s on %d cores, %s, %s, Mosquitto %s, with `%s`.\n", r.Date, r.Machine.Cores,
 		r.Machine.OS, r.Machine.GoVersion, cmp.Or(r.Machine.Mosquitto, "—"), r.Command)
@@ -93,11 +91,8 @@ func (r Report) table(b *strings.Builder, load string) {
 			notes = append(notes, notesOf(res)...)
 		}
 	}
-	for _, n := range notes {
-		fmt.Fprintf(b, "\n- %s", n)
-	}
 	if len(notes) > 0 {
-		b.WriteString("\n")
+		b.WriteString("\n- " + strings.Join(notes, "\n- ") + "\n")
 	}
 }
 
@@ -106,8 +101,7 @@ func writeRow(b *strings.Builder, cells ...string) {
 	b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
 }
 
-// cells are a result's row: the broker, then each figure and its ratio to
-// Mosquitto's under the same load.
+// cells are a result's row: the broker, then each figure and its ratio to Mosquitto's.
 func (r Report) cells(res Result) []string {
 	ref, hasRef := r.find(res.Load, Mosquitto)
 	// A ramp whose first step failed has a capacity of 0 and no other figures.
@@ -131,8 +125,7 @@ func (r Report) cells(res Result) []string {
 	return row
 }
 
-// notesOf are the lines under a table about one result: its failure,
-// ramp steps, rounds and group commits.
+// notesOf are the lines under a table about one result.
 func notesOf(res Result) []string {
 	var notes []string
 	if res.Error != "" {
@@ -233,8 +226,7 @@ func ReplaceBetweenMarkers(doc, content string) (string, error) {
 	return doc[:i+len(MarkerStart)] + "\n" + strings.TrimRight(content, "\n") + "\n" + doc[j:], nil
 }
 
-// updateReadme puts the summary between the markers of the file at path,
-// linking to the compare.md written into outDir.
+// updateReadme puts the summary, linking to outDir's compare.md, between path's markers.
 func (r Report) updateReadme(path, outDir string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
