@@ -159,16 +159,16 @@ type interned struct {
 }
 
 // add returns name's index, adding it if it is new.
-func (ns *interned) add(name string) int32 {
-	if i, ok := ns.index[name]; ok {
+func (ns *interned) add(name []byte) int32 {
+	if i, ok := ns.index[string(name)]; ok {
 		return i
 	}
 	if ns.index == nil {
 		ns.index = map[string]int32{}
 	}
-	i := int32(len(ns.list))
-	ns.index[name] = i
-	ns.list, ns.csv = append(ns.list, name), append(ns.csv, csvField(name))
+	i, str := int32(len(ns.list)), string(name)
+	ns.index[str] = i
+	ns.list, ns.csv = append(ns.list, str), append(ns.csv, csvField(str))
 	return i
 }
 
@@ -182,18 +182,14 @@ func (s *scenario) conv(r *rec) int32 {
 		return -1
 	}
 	if s.lastConv < 0 || string(key) != s.convs.list[s.lastConv] {
-		i, ok := s.convs.index[string(key)]
-		if !ok {
-			i = s.convs.add(string(key))
-		}
-		s.lastConv = i
+		s.lastConv = s.convs.add(key)
 	}
 	return s.lastConv
 }
 
 // node returns the index of a node, adding it (and its per-node state).
 func (s *scenario) node(name string) int32 {
-	i := s.nodes.add(name)
+	i := s.nodes.add([]byte(name))
 	if int(i) == len(s.acc) {
 		s.acc = append(s.acc, &nodeAcc{lastSeq: map[streamKey]int64{}, perSecond: map[int64]int64{}})
 	}

@@ -232,7 +232,7 @@ func (m *model) apply(ff *fileFacts) {
 		if f.event == "" || f.conv == "" {
 			continue
 		}
-		key := memberKey{n, s.convs.add(f.conv)}
+		key := memberKey{n, s.convs.add([]byte(f.conv))}
 		if f.event == nodelog.EventSubscribed {
 			if _, already := s.open[key]; !already {
 				s.open[key] = f.ts
