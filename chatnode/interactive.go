@@ -61,9 +61,6 @@ func runInteractive(ctx context.Context, args []string, stdin io.Reader, stdout,
 	sc := newScreen(stdout, clock, isTerminal(stdout))
 	defer sc.close()
 	c := &chat{sc: sc, me: cfg.User, cfg: cfg, waitEcho: opt.waitEcho}
-	if len(cfg.Rooms) > 0 {
-		c.current = cfg.Rooms[0]
-	}
 	// A message is shown when OnEvent returns (screen.shown), so its
 	// position is journalled then: a kill -9 shows nothing twice.
 	s, err := session.New(cfg, log, session.Options{OnEvent: c.onEvent, Boot: opt.boot, Record: session.RecordJournal})
@@ -73,6 +70,7 @@ func runInteractive(ctx context.Context, args []string, stdin io.Reader, stdout,
 	c.s = s
 	sc.say("distchat as %s; /help lists the commands", cfg.Nick)
 	if len(cfg.Rooms) > 0 {
+		c.current = cfg.Rooms[0]
 		sc.say("rooms %s; current #%s", roomList(cfg.Rooms), c.current)
 	}
 	wctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
