@@ -182,10 +182,7 @@ func (t *tab) writeLoop(ctx context.Context) {
 				if err := t.conn.SetWriteDeadline(time.Now().Add(writeWait)); err != nil {
 					return
 				}
-				if err := t.conn.WriteJSON(f); err != nil {
-					return
-				}
-				if f.T == frameFatal {
+				if err := t.conn.WriteJSON(f); err != nil || f.T == frameFatal {
 					return
 				}
 			}
