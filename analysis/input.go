@@ -184,57 +184,16 @@ func openCtx(ctx context.Context, path string) (*os.File, error) {
 // wait for its writer for ever, so the reads happen on a goroutine that
 // ends with the read it is blocked in; copyCtx returns when ctx ends.
 func copyCtx(ctx context.Context, w io.Writer, r io.Reader) error {
-	type chunk struct {
-		b   []byte
-		err error
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	const bufs, bufSize = 2, 1 << 20
-	chunks := make(chan chunk)
-	free := make(chan []byte, bufs)
-	for range bufs {
-		free <- make([]byte, bufSize)
-	}
-	quit := make(chan struct{})
-	defer close(quit)
+	pr, pw := io.Pipe()
+	defer pr.Close() // ends the goroutine at its next write
 	go func() {
-		for {
-			var buf []byte
-			select {
-			case buf = <-free:
-			case <-quit:
-				return
-			}
-			n, err := r.Read(buf)
-			select {
-			case chunks <- chunk{buf[:n], err}:
-			case <-quit:
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
+		_, err := io.Copy(pw, r)
+		pw.CloseWithError(err) // nil: the reader sees io.EOF
 	}()
-	for {
-		if err := ctx.Err(); err != nil { // before a chunk that is ready too
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case c := <-chunks:
-			if len(c.b) > 0 {
-				if _, err := w.Write(c.b); err != nil {
-					return err
-				}
-			}
-			if errors.Is(c.err, io.EOF) {
-				return nil
-			}
-			if c.err != nil {
-				return c.err
-			}
-			free <- c.b[:cap(c.b)]
-		}
-	}
+	defer context.AfterFunc(ctx, func() { pr.CloseWithError(ctx.Err()) })()
+	_, err := io.Copy(w, pr)
+	return err
 }
