@@ -11,8 +11,7 @@ import (
 
 // Deployments a scenario runs on.
 const (
-	// DeploySingle is compose/eval.yml: one broker (the default).
-	DeploySingle = "single"
+	DeploySingle = "single" // compose/eval.yml: one broker (the default)
 	// DeployCluster is compose/eval-ha.yml: three brokers in cluster mode
 	// and six nodes, each listing all brokers from its home broker on.
 	DeployCluster = "cluster"

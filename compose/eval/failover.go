@@ -16,15 +16,12 @@ import (
 	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
-// FailoverTarget is the failover time a node must stay within when its
-// broker is killed: from its last delivery before the loss to its first
-// delivery after it, on another broker.
+// FailoverTarget is the failover time (last delivery before the loss to the
+// first after it) a node must stay within when its broker is killed.
 const FailoverTarget = 2 * time.Second
 
-// RestartTarget is the failover time a node must stay within when its
-// broker is restarted gracefully: the broker hands its work over before
-// it closes its clients, so a rolling restart costs each node less than
-// a second.
+// RestartTarget is FailoverTarget for a graceful restart: the broker hands
+// its work over before it closes its clients.
 const RestartTarget = time.Second
 
 // FailoverFault names the windows reportFailover adds to the drill log, one
@@ -95,11 +92,9 @@ func metWord(met bool) string {
 
 // nodeTrace is what one node's log says about its connection and deliveries.
 type nodeTrace struct {
-	node string
-	// recv are the delivery times, in log order.
-	recv []int64
-	// lost and up are connection losses and (re)connections with the broker.
-	lost, up []brokerEvent
+	node     string
+	recv     []int64       // delivery times, in log order
+	lost, up []brokerEvent // connection losses and (re)connections
 }
 
 type brokerEvent struct {
@@ -178,8 +173,7 @@ func (t nodeTrace) failover(k brokerEvent) (NodeFailover, bool) {
 	return nf, true
 }
 
-// brokerHost is the host of a broker URL (tcp://broker2:1883 → broker2),
-// which is the broker's compose service.
+// brokerHost is a broker URL's host, its compose service (tcp://broker2:1883 → broker2).
 func brokerHost(broker string) string {
 	u, err := url.Parse(broker)
 	if err != nil {

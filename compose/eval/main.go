@@ -8,9 +8,8 @@ import (
 	"io"
 )
 
-// Main is the eval command: it parses args, loads every scenario first (so a
-// typo fails before anything starts), then runs them in order. It returns the
-// process exit code.
+// Main is the eval command; it loads every scenario first, so a typo fails
+// before anything starts, and returns the process exit code.
 func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)

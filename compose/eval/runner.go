@@ -43,22 +43,18 @@ func (ExecCommander) Run(ctx context.Context, env []string, name string, args ..
 
 // Runner runs scenarios one after another against compose/eval.yml.
 type Runner struct {
-	// ComposeFile is the path of compose/eval.yml.
-	ComposeFile string
+	ComposeFile string // the path of compose/eval.yml
 	// Project is the docker-compose project name (default distchat-eval), so
 	// an evaluation never touches the demo deployment.
 	Project string
-	// Results is the directory that receives <scenario>/logs/*.log.
-	Results string
+	Results string // receives <scenario>/logs/*.log
 	Cmd     Commander
 	// Sleep waits for d or until ctx ends; tests replace it to run instantly.
-	Sleep func(ctx context.Context, d time.Duration) error
-	// Progress receives one line per step for the person running the evaluation.
-	Progress io.Writer
-	// Grace is how long after duration+linger the runner waits for the nodes.
-	Grace time.Duration
-	// Healthz asks a broker's /healthz at host:port once and returns nil
-	// when it answers OK (default HTTPHealthz); tests replace it.
+	Sleep    func(ctx context.Context, d time.Duration) error
+	Progress io.Writer     // one line per step
+	Grace    time.Duration // the wait for the nodes after duration+linger
+	// Healthz asks a broker's /healthz at host:port once (default
+	// HTTPHealthz); tests replace it.
 	Healthz    func(ctx context.Context, addr string) error
 	containers map[string]string // by service; runs are one at a time
 }
@@ -199,9 +195,8 @@ func (r *Runner) runFaults(ctx context.Context, s Scenario, logs string, compose
 			return err
 		}
 		elapsed = a.at
-		// A fault starts as its command is issued (docker-compose takes
-		// about a second to send a kill) and ends when the command that
-		// repairs it returns.
+		// A fault starts as its command is issued (docker-compose takes a
+		// second to send a kill) and ends when its repair returns.
 		at := time.Now()
 		if err := r.apply(ctx, compose, a); err != nil {
 			return fmt.Errorf("fault %s %s: %w", a.fault.Kind, a.phase, err)
@@ -226,8 +221,7 @@ func faultFields(run string, ts int64, fault, phase, target string) logrus.Field
 		nodelog.FieldTSNS: ts, nodelog.FieldFault: fault, nodelog.FieldPhase: phase, nodelog.FieldTarget: target}
 }
 
-// waitNodes waits, at most duration+linger+Grace, for every node's container
-// to exit.
+// waitNodes waits, at most duration+linger+Grace, for every node to exit.
 func (r *Runner) waitNodes(ctx context.Context, s Scenario, env []string, compose composeFunc) error {
 	wctx, cancel := context.WithTimeout(ctx, s.Duration+s.Linger+r.Grace)
 	defer cancel()

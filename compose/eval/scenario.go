@@ -31,17 +31,14 @@ const BrokerService = "broker"
 
 // Fault kinds.
 const (
-	// KillBroker sends SIGKILL to the broker and starts it again after For.
-	KillBroker = "kill-broker"
-	// RestartBroker stops the broker gracefully (docker stop: SIGTERM, and
-	// SIGKILL after stopGrace), starts it after For and ends once its
-	// /healthz answers OK. A cluster scenario's restarts must not overlap:
-	// one after another they are a rolling restart.
+	KillBroker = "kill-broker" // SIGKILL to the broker, started again after For
+	// RestartBroker stops the broker gracefully (docker stop), starts it
+	// after For and ends once its /healthz answers OK. A cluster's restarts
+	// must not overlap: one after another they are a rolling restart.
 	RestartBroker = "restart-broker"
-	// Partition disconnects node Target from the network for For, then reconnects it.
-	Partition = "partition"
+	Partition     = "partition" // node Target off the network for For
 	// KillNode sends SIGKILL to node Target and starts its container again
-	// after For: the node resumes from the state its container kept.
+	// after For, to resume from the state its container kept.
 	KillNode = "kill-node"
 )
 
@@ -49,35 +46,21 @@ const (
 // Every node runs `chatnode bench` with the same load settings.
 type Scenario struct {
 	// Name is the run label in every log line: the analysis' scenario name.
-	Name        string `yaml:"name"`
-	Description string `yaml:"description"`
-	// Rooms every node joins and publishes to (default: lobby).
-	Rooms []string `yaml:"rooms"`
-	// Rate is messages per second per node (default 100).
-	Rate int `yaml:"rate"`
-	// Duration of the sending phase (default 20s).
-	Duration time.Duration `yaml:"duration"`
-	// Size is each message's encoded size in bytes: the envelope, padded to it
-	// (default 256; a short envelope is about 190 B, so smaller sizes send that).
-	Size int `yaml:"size"`
-	// Linger is how long a node keeps receiving after it has sent all (default 20s).
-	Linger time.Duration `yaml:"linger"`
-	// RoomLog turns the broker's room log on (default) or off, for comparison.
-	RoomLog *bool `yaml:"room_log"`
-	// Durability is the broker's durability mode: process (default) or
-	// machine.
-	Durability config.Durability `yaml:"durability"`
-	// Nodes is how many chat nodes run (default 3, at most 10): the first
-	// ones of NodeServices.
-	Nodes int `yaml:"nodes"`
+	Name        string            `yaml:"name"`
+	Description string            `yaml:"description"`
+	Rooms       []string          `yaml:"rooms"`      // every node joins and publishes to them (default lobby)
+	Rate        int               `yaml:"rate"`       // messages per second per node (default 100)
+	Duration    time.Duration     `yaml:"duration"`   // of the sending phase (default 20s)
+	Size        int               `yaml:"size"`       // the envelope padded to it (default 256; below ~190 B, unpadded)
+	Linger      time.Duration     `yaml:"linger"`     // receiving after sending all (default 20s)
+	RoomLog     *bool             `yaml:"room_log"`   // the broker's room log, on by default
+	Durability  config.Durability `yaml:"durability"` // process (default) or machine
+	Nodes       int               `yaml:"nodes"`      // the first ones of NodeServices (default 3)
 	// Groups name the comparisons the scenario takes part in (payload,
-	// scale-rate, ...): the analysis draws one comparison plot per group.
-	// They are written into the drill log, so the logs carry them.
-	Groups []string `yaml:"groups"`
-	// Deployment is single (compose/eval.yml, the default) or cluster
-	// (compose/eval-ha.yml: three brokers, six nodes; see cluster.go).
-	Deployment string  `yaml:"deployment"`
-	Faults     []Fault `yaml:"faults"`
+	// scale-rate, ...): the analysis draws a comparison plot per group.
+	Groups     []string `yaml:"groups"`
+	Deployment string   `yaml:"deployment"` // DeploySingle (default) or DeployCluster
+	Faults     []Fault  `yaml:"faults"`
 }
 
 // Fault is one planned failure: at At after the nodes start, for For.
