@@ -82,11 +82,8 @@ func isLoopback(hostport string) bool {
 	if err != nil {
 		return false
 	}
-	if host == "localhost" {
-		return true
-	}
 	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // runWeb is `chatnode web`: it serves the page until ctx ends.
