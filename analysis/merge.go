@@ -1,6 +1,9 @@
 package analysis
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // batch is a run of lines parsed by a file's reading goroutine; recs point
 // into buf.
@@ -30,30 +33,38 @@ type input struct {
 func mergeLines(files []string, p *progress, fn func(r *rec, ok bool, c *cursor) bool, done func(i int)) error {
 	stop := make(chan struct{})
 	defer close(stop)
-	ins := make([]*input, 0, len(files))
+	active := make([]*input, len(files)) // the inputs not yet read to their end
 	size := min(max(batchBudget/max(len(files), 1), 256), batchLines)
-	for _, name := range files {
-		in := &input{full: make(chan *batch, 2), free: make(chan *batch, 3)}
-		for i := 0; i < 3; i++ {
+	for i, name := range files {
+		in := &input{full: make(chan *batch, 2), free: make(chan *batch, 3), file: i}
+		for range 3 {
 			in.free <- &batch{recs: make([]rec, size), ok: make([]bool, size), ts: make([]int64, size)}
 		}
-		in.file = len(ins)
 		go readInput(name, in, p, stop)
-		ins = append(ins, in)
+		active[i] = in
 	}
-	active := ins[:0]
-	for _, in := range ins {
-		ok, err := in.advance()
-		if err != nil {
-			return err
+	for {
+		// An input whose batch is used up loads its next, or leaves.
+		for j := 0; j < len(active); {
+			in := active[j]
+			if in.cur != nil && in.i < len(in.cur.ends) {
+				j++
+				continue
+			}
+			ok, err := in.advance()
+			if err != nil {
+				return err
+			}
+			if ok {
+				j++
+			} else {
+				active = slices.Delete(active, j, j+1)
+				done(in.file)
+			}
 		}
-		if ok {
-			active = append(active, in)
-		} else {
-			done(in.file)
+		if len(active) == 0 {
+			return nil
 		}
-	}
-	for len(active) > 0 {
 		// The earliest input goes on up to the next input's time.
 		best, next := 0, int64(math.MaxInt64)
 		for j := 1; j < len(active); j++ {
@@ -64,25 +75,12 @@ func mergeLines(files []string, p *progress, fn func(r *rec, ok bool, c *cursor)
 			}
 		}
 		in := active[best]
-		b := in.cur
-		for in.i < len(b.ends) && b.ts[in.i] <= next {
+		for b := in.cur; in.i < len(b.ends) && b.ts[in.i] <= next; in.i++ {
 			if !fn(&b.recs[in.i], b.ok[in.i], &in.c) {
 				return nil
 			}
-			in.i++
-		}
-		if in.i == len(b.ends) {
-			ok, err := in.advance()
-			if err != nil {
-				return err
-			}
-			if !ok {
-				active = append(active[:best], active[best+1:]...)
-				done(in.file)
-			}
 		}
 	}
-	return nil
 }
 
 // advance loads the next batch of in; false when in is finished.
