@@ -25,9 +25,8 @@ type Env struct {
 	Progress                       func(format string, args ...any)
 }
 
-// buildBins builds the programs into dir with go build, from the module
-// root. Programs found in prebuilt (a directory such as bin/ from make
-// build; "" for none) are used as they are; baremochi is always built.
+// buildBins builds the programs into dir, taking those found in prebuilt
+// (such as bin/ from make build; "" for none) as they are but baremochi.
 func buildBins(ctx context.Context, dir, prebuilt string) (Bins, error) {
 	root, err := moduleRoot(ctx)
 	if err != nil {

@@ -81,8 +81,7 @@ func (c *child) exited() bool {
 	}
 }
 
-// wait waits for the child to exit by itself and returns its usage and
-// exit code (-1 when killed by a signal).
+// wait returns the exited child's usage and exit code (-1 when killed by a signal).
 func (c *child) wait() (Usage, int, error) {
 	<-c.done
 	ps := c.cmd.ProcessState
