@@ -13,7 +13,11 @@
 //
 // Wrap gives a socket raw read and write calls made inside its RawConn,
 // which still waits for readiness, deadlines and Close through the
-// runtime's poller; FileWriter gives a regular file a raw write.
+// runtime's poller; FileWriter gives a regular file a raw write. A raw call
+// keeps its processor for as long as the kernel takes: a socket's never
+// blocks (the poller keeps it non-blocking), but a file write the kernel
+// throttles (too many dirty pages) holds the processor meanwhile, where an
+// ordinary call would have let the runtime hand it to other goroutines.
 //
 // Off Linux, and in race-detector and sanitizer builds (which track I/O
 // through the ordinary calls), Wrap returns the connection unchanged and
