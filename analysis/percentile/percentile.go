@@ -17,10 +17,9 @@ func Rank(perMille, n int64) int64 {
 
 // Of is the nearest-rank perMille-th per mille of sorted (ascending); the
 // zero value when sorted is empty.
-func Of[T any](sorted []T, perMille int64) T {
-	var zero T
-	if len(sorted) == 0 {
-		return zero
+func Of[T any](sorted []T, perMille int64) (v T) {
+	if len(sorted) > 0 {
+		v = sorted[Rank(perMille, int64(len(sorted)))-1]
 	}
-	return sorted[Rank(perMille, int64(len(sorted)))-1]
+	return v
 }
