@@ -157,7 +157,6 @@ func launch(ctx context.Context, procs []brokerProc, wait time.Duration) ([]*chi
 	return started, nil
 }
 
-// freePorts returns n free loopback ports.
 func freePorts(n int) ([]int, error) {
 	ports := make([]int, n)
 	for i := range ports {
@@ -169,7 +168,6 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// loopback is port's address on 127.0.0.1.
 func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
 // groupCommits reads a distchat broker's room log group commits from its
@@ -187,7 +185,6 @@ func (b *runningBroker) groupCommits(ctx context.Context) (GroupCommits, error) 
 	return st.RoomLog, nil
 }
 
-// fetchStats decodes a distchat broker's /stats at addr into v.
 func fetchStats(ctx context.Context, addr string, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

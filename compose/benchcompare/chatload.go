@@ -23,7 +23,6 @@ type ChatConfig struct {
 	Linger   time.Duration // the wait for late messages after sending
 }
 
-// chatRoom is the room every chat load node joins.
 const chatRoom = "bench"
 
 // nodeArgs is one chatnode bench command line of the load.

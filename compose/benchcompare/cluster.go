@@ -16,7 +16,6 @@ import (
 // the brokers as a deployment spreads its users; the pair loads use the first.
 const Cluster = "cluster"
 
-// clusterSize is how many brokers the cluster variant runs.
 const clusterSize = 3
 
 // clusterArgs is broker i's command line: its variant's plus the cluster flags.
@@ -133,7 +132,6 @@ func (c ChatConfig) perNode() int {
 	return int((c.Duration + interval - 1) / interval)
 }
 
-// firstURL is the first broker of a comma-separated list.
 func firstURL(list string) string {
 	first, _, _ := strings.Cut(list, ",")
 	return first

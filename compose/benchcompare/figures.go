@@ -67,7 +67,6 @@ func perThousand(cpu time.Duration, deliveries int64) float64 {
 
 func toMS(d time.Duration) float64 { return round(float64(d)/1e6, 3) }
 
-// round rounds v to the given number of decimals.
 func round(v float64, decimals int) float64 {
 	p := math.Pow(10, float64(decimals))
 	return math.Round(v*p) / p

@@ -71,7 +71,6 @@ func (c *child) listening(ctx context.Context, addr string, wait time.Duration) 
 	})
 }
 
-// exited reports whether the child has already exited.
 func (c *child) exited() bool {
 	select {
 	case <-c.done:
@@ -120,7 +119,6 @@ func (c *child) stop() (Usage, error) {
 	return u, nil
 }
 
-// stopAll stops every child and returns their usage summed.
 func stopAll(cs []*child) (Usage, error) {
 	var sum Usage
 	var errs []error
@@ -153,7 +151,6 @@ func lastLine(path string) string {
 	return "empty log"
 }
 
-// lastOf is the last line of s, trimmed.
 func lastOf(s string) string {
 	s = strings.TrimSpace(s)
 	return s[strings.LastIndexByte(s, '\n')+1:]

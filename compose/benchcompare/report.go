@@ -96,7 +96,6 @@ func (r Report) table(b *strings.Builder, load string) {
 	}
 }
 
-// writeRow writes one row of a Markdown table.
 func writeRow(b *strings.Builder, cells ...string) {
 	b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
 }
@@ -144,7 +143,6 @@ func notesOf(res Result) []string {
 	return notes
 }
 
-// find returns the result of broker under load.
 func (r Report) find(load, broker string) (Result, bool) {
 	i := slices.IndexFunc(r.Results, func(res Result) bool { return res.Load == load && res.Broker == broker })
 	if i < 0 {
@@ -177,7 +175,6 @@ func stepsLine(steps []RampStep) string {
 	})
 }
 
-// joinEach joins f of every element of xs with ", ".
 func joinEach[T any](xs []T, f func(T) string) string {
 	parts := make([]string, len(xs))
 	for i, x := range xs {
