@@ -38,7 +38,6 @@ const clusterNetwork = "cluster"
 
 func peerAlias(broker string) string { return broker + "-peer" }
 
-// brokerServices are the scenario's broker services.
 func (s *Scenario) brokerServices() []string {
 	if s.Deployment == DeployCluster {
 		return ClusterBrokers
@@ -132,7 +131,6 @@ func (r *Runner) waitClusterStarted(ctx context.Context, s Scenario, compose com
 	}
 }
 
-// composeFileFor is the compose file of the scenario's deployment.
 func (r *Runner) composeFileFor(s Scenario) string {
 	if s.Deployment == DeployCluster {
 		return filepath.Join(filepath.Dir(r.ComposeFile), ClusterComposeFile)

@@ -127,7 +127,6 @@ func (r *Runner) Run(ctx context.Context, s Scenario) (err error) {
 // composeFunc runs docker-compose on the evaluation project with args.
 type composeFunc func(ctx context.Context, args ...string) (string, error)
 
-// defaults fills the Runner's unset fields.
 func (r *Runner) defaults() {
 	if r.Sleep == nil {
 		r.Sleep = sleepCtx
@@ -239,7 +238,6 @@ func (r *Runner) waitNodes(ctx context.Context, s Scenario, env []string, compos
 	return nil
 }
 
-// apply starts or ends one fault.
 func (r *Runner) apply(ctx context.Context, compose composeFunc, a action) error {
 	start := a.phase == nodelog.PhaseStart
 	switch a.fault.Kind {
