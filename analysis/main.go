@@ -213,16 +213,17 @@ func analyse(ctx context.Context, opt Options, stdin io.Reader) (sum Summary, m 
 // firstPass reads every file for its facts (nodes, runs, time spans) and
 // builds the model pass two fills.
 func firstPass(ctx context.Context, opt Options, files []string, p *progress) (*model, []fileFacts, error) {
-	for _, f := range files {
+	facts := make([]fileFacts, len(files))
+	for i, f := range files {
 		st, err := os.Stat(f)
 		if err != nil {
 			return nil, nil, fmt.Errorf("input: %w", err)
 		}
 		p.total += st.Size()
+		facts[i] = newFileFacts()
 	}
 	m := &model{runs: map[string]*scenario{}, seed: maphash.MakeSeed(), files: len(files)}
 	p.start(stagePass1)
-	facts := make([]fileFacts, len(files))
 	err := scanLines(ctx, files, p, func(i int, line []byte) { facts[i].pass1(line) })
 	p.end()
 	if err != nil {

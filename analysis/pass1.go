@@ -24,6 +24,11 @@ type fileFacts struct {
 	r                             rec
 }
 
+// newFileFacts returns the facts of a file not read yet, ready for pass1.
+func newFileFacts() fileFacts {
+	return fileFacts{sends: map[string]*sendSpan{}, runs: map[string]bool{}, nodes: map[[2]string]bool{}}
+}
+
 // fact is one line of interest to the first pass.
 type fact struct {
 	event                                        string // a wire event, or "" for a node's first parsed line
@@ -49,15 +54,9 @@ func (ff *fileFacts) pass1(line []byte) {
 	r := &ff.r
 	e := eventName(r.event)
 	if e != "" && !ff.runs[string(r.run)] {
-		if ff.runs == nil {
-			ff.runs = map[string]bool{}
-		}
 		ff.runs[string(r.run)] = true
 	}
 	if k := [2]string{string(r.run), string(r.node)}; e != "" && !isDrillEvent(e) && !ff.nodes[k] {
-		if ff.nodes == nil {
-			ff.nodes = map[[2]string]bool{}
-		}
 		ff.nodes[k] = true
 		ff.events = append(ff.events, fact{run: k[0], node: k[1]}) // the node, in the order the files name them
 	}
@@ -74,9 +73,6 @@ func (ff *fileFacts) pass1(line []byte) {
 	case nodelog.EventSent:
 		if len(r.id) == 0 {
 			return
-		}
-		if ff.sends == nil {
-			ff.sends = map[string]*sendSpan{}
 		}
 		sp := ff.sends[string(r.run)]
 		if sp == nil {
