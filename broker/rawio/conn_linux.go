@@ -72,11 +72,13 @@ func (op *ioOp) read(fd uintptr) bool {
 func (op *ioOp) write(fd uintptr) bool {
 	for op.n < len(op.p) {
 		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&op.p[op.n])), uintptr(len(op.p)-op.n))
-		switch e {
-		case 0:
+		switch {
+		case e == 0 && r == 0:
+			return true // nothing taken: the caller reports a short write
+		case e == 0:
 			op.n += int(r)
-		case syscall.EINTR:
-		case syscall.EAGAIN:
+		case e == syscall.EINTR:
+		case e == syscall.EAGAIN:
 			return false
 		default:
 			op.errno = e
@@ -86,22 +88,27 @@ func (op *ioOp) write(fd uintptr) bool {
 	return true
 }
 
-// runOp runs a pooled op over p through run (a RawConn's Read or Write)
-// and returns its count, its error number and run's own error.
-func runOp(pool *sync.Pool, p []byte, run func(func(uintptr) bool) error) (int, syscall.Errno, error) {
+// doOp runs a pooled op over p through run (a RawConn's Read or Write)
+// and returns its count, its error number and run's own error; a write
+// that took fewer bytes without an error number returns
+// io.ErrUnexpectedEOF, as os.File's and net.Conn's Write do.
+func doOp(pool *sync.Pool, p []byte, run func(func(uintptr) bool) error) (int, syscall.Errno, error) {
 	op := pool.Get().(*ioOp)
 	op.p, op.n, op.errno = p, 0, 0
 	err := run(op.call)
 	n, errno := op.n, op.errno
 	op.p = nil // the pool keeps no caller's buffer
 	pool.Put(op)
+	if err == nil && errno == 0 && pool == &writeOps && n < len(p) {
+		err = io.ErrUnexpectedEOF
+	}
 	return n, errno, err
 }
 
 // runOp runs a pooled op on the socket, its error wrapped as the net
 // package does.
 func (c *conn) runOp(name string, pool *sync.Pool, p []byte, run func(func(uintptr) bool) error) (int, error) {
-	n, errno, err := runOp(pool, p, run)
+	n, errno, err := doOp(pool, p, run)
 	if err == nil && errno != 0 {
 		err = os.NewSyscallError(name, errno)
 	}
@@ -161,7 +168,7 @@ func FileWriter(f *os.File) io.Writer {
 // Write writes all of p, as os.File's Write does: fewer bytes only with an
 // error (a full disk, say), which names the file.
 func (w *fileWriter) Write(p []byte) (int, error) {
-	n, errno, err := runOp(&writeOps, p, w.rc.Write)
+	n, errno, err := doOp(&writeOps, p, w.rc.Write)
 	if err == nil && errno != 0 {
 		err = &os.PathError{Op: "write", Path: w.f.Name(), Err: errno}
 	}
