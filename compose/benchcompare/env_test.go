@@ -28,8 +28,8 @@ func TestMosquittoChild(t *testing.T) {
 	if fig.Deliveries == 0 || fig.Loss != 0 || fig.P50MS <= 0 || fig.P99MS < fig.P50MS || fig.MaxMS < fig.P99MS {
 		t.Errorf("figures %+v: want deliveries, no loss, 0 < p50 ≤ p99 ≤ max", fig)
 	}
-	if fig.BrokerRSSMB <= 0 || fig.LoadCPUS <= 0 {
-		t.Errorf("broker RSS %v MB, load CPU %v s: want both measured", fig.BrokerRSSMB, fig.LoadCPUS)
+	if fig.BrokerRSSMB <= 0 || fig.LoadCPUS <= 0 || fig.BrokerSwitchesPerDelivery <= 0 {
+		t.Errorf("broker RSS %v MB, load CPU %v s, broker switches %v per delivery: want all measured", fig.BrokerRSSMB, fig.LoadCPUS, fig.BrokerSwitchesPerDelivery)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "mosquitto.conf"))
 	if err != nil || len(b) == 0 {

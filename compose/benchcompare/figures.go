@@ -25,6 +25,9 @@ type Figures struct {
 	BrokerCPUPer1k float64 `json:"broker_cpu_s_per_1k"`
 	LoadCPUPer1k   float64 `json:"load_cpu_s_per_1k"`
 	BrokerRSSMB    float64 `json:"broker_rss_mb"` // peak resident set size in MiB
+	// BrokerSwitchesPerDelivery is the broker's context switches (Usage)
+	// per delivery: what raw system calls save (package broker/rawio).
+	BrokerSwitchesPerDelivery float64 `json:"broker_switches_per_delivery"`
 	GroupCommits
 }
 
@@ -55,6 +58,9 @@ func (f *Figures) usageFigures(broker Usage, load time.Duration) {
 	f.BrokerCPUPer1k = perThousand(broker.CPU, f.Deliveries)
 	f.LoadCPUPer1k = perThousand(load, f.Deliveries)
 	f.BrokerRSSMB = round(float64(broker.MaxRSSKB)/1024, 1)
+	if f.Deliveries > 0 {
+		f.BrokerSwitchesPerDelivery = round(float64(broker.Switches)/float64(f.Deliveries), 2)
+	}
 }
 
 // perThousand is CPU seconds per 1,000 deliveries (0 without deliveries).
@@ -74,6 +80,6 @@ func round(v float64, decimals int) float64 {
 
 // Line is the figures as one progress line.
 func (f Figures) Line() string {
-	return fmt.Sprintf("p50 %.3f ms, p99 %.3f ms, max %.1f ms, %.0f msg/s, loss %d, broker %.4f / load %.4f CPU-s per 1k, broker RSS %.1f MB",
-		f.P50MS, f.P99MS, f.MaxMS, f.MsgPerS, f.Loss, f.BrokerCPUPer1k, f.LoadCPUPer1k, f.BrokerRSSMB)
+	return fmt.Sprintf("p50 %.3f ms, p99 %.3f ms, max %.1f ms, %.0f msg/s, loss %d, broker %.4f / load %.4f CPU-s per 1k, broker RSS %.1f MB, broker %.2f context switches per delivery",
+		f.P50MS, f.P99MS, f.MaxMS, f.MsgPerS, f.Loss, f.BrokerCPUPer1k, f.LoadCPUPer1k, f.BrokerRSSMB, f.BrokerSwitchesPerDelivery)
 }

@@ -20,6 +20,10 @@ const stopGrace = 5 * time.Second
 type Usage struct {
 	CPU      time.Duration // user plus system
 	MaxRSSKB int64         // peak resident set size in KiB (ru_maxrss)
+	// Switches counts the process's context switches, voluntary and not
+	// (ru_nvcsw + ru_nivcsw), over all its threads: a process woken once
+	// per packet shows it here before it shows in latency.
+	Switches int64
 }
 
 // child is one started process whose output goes to a log file.
@@ -126,6 +130,7 @@ func stopAll(cs []*child) (Usage, error) {
 		u, err := c.stop()
 		sum.CPU += u.CPU
 		sum.MaxRSSKB += u.MaxRSSKB
+		sum.Switches += u.Switches
 		errs = append(errs, err)
 	}
 	return sum, errors.Join(errs...)
@@ -134,7 +139,7 @@ func stopAll(cs []*child) (Usage, error) {
 func usageOf(ps *os.ProcessState) Usage {
 	u := Usage{CPU: ps.UserTime() + ps.SystemTime()}
 	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		u.MaxRSSKB = ru.Maxrss
+		u.MaxRSSKB, u.Switches = ru.Maxrss, ru.Nvcsw+ru.Nivcsw
 	}
 	return u
 }
