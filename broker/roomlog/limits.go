@@ -126,7 +126,7 @@ func (h *Hook) refused(clientID, topic string, bytes int, r *refusal) {
 	}
 	h.log.WithError(r).WithFields(logrus.Fields{"event": logevent.MessageRefused, "client_id": clipID(clientID), "topic": clipID(topic),
 		"bytes": bytes, "reason": r.reason, "suppressed": held}).
-		Warn("room log: message over a limit acknowledged and discarded")
+		Warn("room log: message over a limit refused (MQTT 5: a reason code in its PUBACK; MQTT 3.1.1: acknowledged and discarded)")
 }
 
 // refusalCounts counts refusals by reason.
