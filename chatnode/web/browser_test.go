@@ -8,7 +8,6 @@ package web
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http/httptest"
@@ -148,21 +147,8 @@ func (p *page) say(text string) {
 func (p *page) open(conv string) {
 	p.t.Helper()
 	sel := fmt.Sprintf(`#sidebar button[data-conv=%s]`, strconv.Quote(conv))
-	current := fmt.Sprintf(`document.getElementById('title').textContent === %s`, strconv.Quote(conv))
-	// The sidebar renders its buttons anew as messages arrive; a button
-	// replaced between the mouse's press and release gets no click, so the
-	// page clicks again until the conversation is current (or pageWait).
-	p.do("open "+conv, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Action[chromedp.Void](func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-		for {
-			if _, err := chromedp.Click(chromedp.CSS(sel))(ctx, tg); err != nil {
-				return chromedp.Void{}, err
-			}
-			_, err := chromedp.Poll[bool](current, chromedp.WithPollingTimeout(time.Second), chromedp.WithPollingInterval(20*time.Millisecond))(ctx, tg)
-			if !errors.Is(err, chromedp.ErrPollingTimeout) {
-				return chromedp.Void{}, err
-			}
-		}
-	}))
+	p.do("open "+conv, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel)))
+	p.until("current "+conv, fmt.Sprintf(`document.getElementById('title').textContent === %s`, strconv.Quote(conv)))
 }
 
 // seesOnce waits until each body is shown exactly once in the current conversation.

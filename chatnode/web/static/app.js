@@ -5,6 +5,11 @@
 
 const $ = (id) => document.getElementById(id);
 
+// sidebarItems holds each conversation's sidebar item, updated in place: a
+// button replaced between the mouse's press and release would get no click,
+// and messages arriving re-render the sidebar at any moment.
+const sidebarItems = new Map();
+
 const state = {
   me: "",
   maxBody: 4000,
@@ -249,26 +254,40 @@ function renderLists() {
   const rooms = [], dms = [];
   for (const c of state.convs.values()) (c.key[0] === "#" ? rooms : dms).push(c);
   dms.sort((a, b) => a.key.localeCompare(b.key));
-  $("rooms").replaceChildren(...rooms.filter((c) => state.rooms.includes(c.key.slice(1))).map(convItem));
-  $("dms").replaceChildren(...dms.map(convItem));
+  place($("rooms"), rooms.filter((c) => state.rooms.includes(c.key.slice(1))).map(convItem));
+  place($("dms"), dms.map(convItem));
+}
+
+// place makes items the list's children, touching the list only when they
+// differ, so a button under the pointer stays in place.
+function place(list, items) {
+  const same = list.children.length === items.length && items.every((li, i) => list.children[i] === li);
+  if (!same) list.replaceChildren(...items);
 }
 
 function convItem(c) {
-  const li = document.createElement("li");
-  const b = document.createElement("button");
-  b.type = "button";
-  b.dataset.conv = c.key;
-  if (c.key === state.current) b.setAttribute("aria-current", "true");
-  const name = document.createElement("span");
-  name.textContent = c.key;
-  const unread = document.createElement("span");
-  unread.className = "unread";
-  unread.textContent = c.unread ? String(c.unread) : "";
-  if (c.unread) b.setAttribute("aria-label", c.key + ", " + c.unread + " unread");
-  b.append(name, unread);
-  b.addEventListener("click", () => { select(c.key); $("text").focus(); });
-  li.append(b);
-  return li;
+  let it = sidebarItems.get(c.key);
+  if (!it) {
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.dataset.conv = c.key;
+    const name = document.createElement("span");
+    name.textContent = c.key;
+    const unread = document.createElement("span");
+    unread.className = "unread";
+    b.append(name, unread);
+    b.addEventListener("click", () => { select(c.key); $("text").focus(); });
+    li.append(b);
+    it = { li, b, unread };
+    sidebarItems.set(c.key, it);
+  }
+  if (c.key === state.current) it.b.setAttribute("aria-current", "true");
+  else it.b.removeAttribute("aria-current");
+  it.unread.textContent = c.unread ? String(c.unread) : "";
+  if (c.unread) it.b.setAttribute("aria-label", c.key + ", " + c.unread + " unread");
+  else it.b.removeAttribute("aria-label");
+  return it.li;
 }
 
 // renderOnline lists who is online in the current room, or anywhere when a
