@@ -185,8 +185,7 @@ func TestComparePlotColoursDistinct(t *testing.T) {
 		seen[l.Color] = i
 	}
 	dir := t.TempDir()
-	c := comparison{Scenarios: ss}
-	names, err := savePlots(context.Background(), dir, compareKinds, c.title(), c.fileSuffix(), d)
+	names, err := savePlots(context.Background(), dir, compareKinds, " by scenario", "", d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,22 +42,6 @@ func comparisons(ss []ScenarioSummary) []comparison {
 	return out
 }
 
-// fileSuffix is what the comparison's plot file names end with before .png.
-func (c comparison) fileSuffix() string {
-	if c.Group == "" {
-		return ""
-	}
-	return "_" + fileName(c.Group)
-}
-
-// title names the comparison in plot titles.
-func (c comparison) title() string {
-	if c.Group == "" {
-		return " by scenario"
-	}
-	return ": " + c.Group + " comparison"
-}
-
 // comparePlots is the data behind the comparison plots, apart from the
 // drawing so that golden files can check it.
 type comparePlots struct {
@@ -116,11 +100,13 @@ func logBarSpan(bars []namedBars, floor float64) (bottom, top float64) {
 	return math.Pow10(int(math.Floor(math.Log10(math.Min(lo, hi)))) - 1), hi * 1.5
 }
 
-// compareKinds are a comparison's plots: file name prefix and how to draw.
+// compareKinds are a comparison's plots. The percentiles' y label is short:
+// gonum centres a log axis' label box on the arithmetic middle of the
+// range, near the top, and a long one squeezes the plot.
 var compareKinds = []plotKind[comparePlots]{
-	{"compare_cdf", compareCDFPlot},
-	{"compare_percentiles", comparePercentilesPlot},
-	{"compare_throughput", compareThroughputPlot},
+	{"compare_cdf", "latency CDF%s", "one-way latency (ms, log scale)", "fraction of deliveries", false, compareCDFPlot},
+	{"compare_percentiles", "one-way latency percentiles%s (log scale)", "percentile", "latency (ms)", false, comparePercentilesPlot},
+	{"compare_throughput", "delivered throughput%s (log scale)", "", "MB/s", false, compareThroughputPlot},
 }
 
 // cdfLines are latency CDF lines, each in its scenario's series style.
@@ -158,26 +144,21 @@ func addCDFs(p *plot.Plot, leg *plot.Legend, cdfs []namedCDF) error {
 }
 
 // compareCDFPlot overlays the scenarios' latency CDFs.
-func compareCDFPlot(title string, d comparePlots, leg *plot.Legend) (*plot.Plot, error) {
-	p := newPlot("latency CDF"+title, "one-way latency (ms, log scale)", "fraction of deliveries")
+func compareCDFPlot(p *plot.Plot, d comparePlots, leg *plot.Legend) error {
 	p.Y.Min, p.Y.Max = 0, 1
-	return p, addCDFs(p, leg, d.CDFs)
+	return addCDFs(p, leg, d.CDFs)
 }
 
 // comparePercentilesPlot sets the scenarios' percentiles side by side.
-// A short y label: gonum centres a log axis' label box on the arithmetic
-// middle of the range, near the top, and a long one squeezes the plot.
-func comparePercentilesPlot(title string, d comparePlots, leg *plot.Legend) (*plot.Plot, error) {
-	p := newPlot("one-way latency percentiles"+title+" (log scale)", "percentile", "latency (ms)")
-	return p, logBars(p, leg, d.Labels, d.Percentiles, d.BottomMS, d.TopMS)
+func comparePercentilesPlot(p *plot.Plot, d comparePlots, leg *plot.Legend) error {
+	return logBars(p, leg, d.Labels, d.Percentiles, d.BottomMS, d.TopMS)
 }
 
 // compareThroughputPlot sets the scenarios' delivered MB/s side by side on
 // a log axis (payloads differ a thousandfold).
-func compareThroughputPlot(title string, d comparePlots, leg *plot.Legend) (*plot.Plot, error) {
-	p := newPlot("delivered throughput"+title+" (log scale)", "", "MB/s")
+func compareThroughputPlot(p *plot.Plot, d comparePlots, leg *plot.Legend) error {
 	bottom, top := logBarSpan(d.ThroughputMBPerS, minThroughputMB)
-	return p, logBars(p, leg, []string{"delivered MB/s"}, d.ThroughputMBPerS, bottom, top)
+	return logBars(p, leg, []string{"delivered MB/s"}, d.ThroughputMBPerS, bottom, top)
 }
 
 // logBars sets each scenario's bars side by side in its series colour on a

@@ -328,7 +328,11 @@ func writePlots(ctx context.Context, dir string, sum Summary) (reportPlots, erro
 		plots.scenario[s.Name] = names
 	}
 	for _, c := range comparisons(sum.Scenarios) {
-		names, err := savePlots(ctx, dir, compareKinds, c.title(), c.fileSuffix(), comparePlotData(c.Scenarios))
+		title, suffix := " by scenario", ""
+		if c.Group != "" {
+			title, suffix = ": "+c.Group+" comparison", "_"+fileName(c.Group)
+		}
+		names, err := savePlots(ctx, dir, compareKinds, title, suffix, comparePlotData(c.Scenarios))
 		if err != nil {
 			return plots, err
 		}

@@ -168,19 +168,22 @@ func fileName(label string) string {
 	}, label)
 }
 
-// plotKind is one kind of plot: its file name prefix and how to draw it.
+// plotKind is one kind of plot: its file name prefix, its title (a format
+// for the scenario's or comparison's name) and axis labels, whether its y
+// axis counts things (whole ticks), and how to draw d on it.
 type plotKind[D any] struct {
-	prefix string
-	draw   func(title string, d D, leg *plot.Legend) (*plot.Plot, error)
+	prefix, title, x, y string
+	whole               bool
+	draw                func(p *plot.Plot, d D, leg *plot.Legend) error
 }
 
 // scenarioPlotKinds are a scenario's plots, in the order the report shows them.
 var scenarioPlotKinds = []plotKind[scenarioPlots]{
-	{"latency_cdf_", latencyCDFPlot},
-	{"latency_hist_", latencyHistPlot},
-	{"latency_time_", latencyTimePlot},
-	{"throughput_", throughputPlot},
-	{"loss_", lossPlot},
+	{"latency_cdf_", "%s: latency CDF", "one-way latency (ms, log scale)", "fraction of deliveries", false, latencyCDFPlot},
+	{"latency_hist_", "%s: latency histogram", "one-way latency (ms)", "deliveries", true, latencyHistPlot},
+	{"latency_time_", "%s: latency over time", "time since first delivery (s)", "one-way latency (ms)", false, latencyTimePlot},
+	{"throughput_", "%s: delivered throughput", "time since first delivery (s)", "deliveries per second (1/s)", true, throughputPlot},
+	{"loss_", "%s: loss and duplicates per receiver", "receiver", "messages", true, lossPlot},
 }
 
 // savePlots draws d in each kind of plot into dir as prefix + suffix +
@@ -193,8 +196,11 @@ func savePlots[D any](ctx context.Context, dir string, kinds []plotKind[D], titl
 			return nil, err
 		}
 		leg := plot.NewLegend()
-		p, err := k.draw(title, d, &leg)
-		if err != nil {
+		p := newPlot(fmt.Sprintf(k.title, title), k.x, k.y)
+		if k.whole {
+			p.Y.Tick.Marker = linTicks{whole: true}
+		}
+		if err := k.draw(p, d, &leg); err != nil {
 			return nil, fmt.Errorf("plot %s%s: %w", k.prefix, suffix, err)
 		}
 		name := k.prefix + suffix + ".png"
@@ -207,12 +213,11 @@ func savePlots[D any](ctx context.Context, dir string, kinds []plotKind[D], titl
 }
 
 // latencyCDFPlot is the fraction of deliveries within each latency.
-func latencyCDFPlot(name string, d scenarioPlots, _ *plot.Legend) (*plot.Plot, error) {
-	p := newPlot(name+": latency CDF", "one-way latency (ms, log scale)", "fraction of deliveries")
+func latencyCDFPlot(p *plot.Plot, d scenarioPlots, _ *plot.Legend) error {
 	if len(d.CDF) == 0 {
-		return p, nil
+		return nil
 	}
-	return p, addCDFs(p, nil, []namedCDF{{Points: d.CDF}})
+	return addCDFs(p, nil, []namedCDF{{Points: d.CDF}})
 }
 
 // setLogX makes p's x axis logarithmic over [lo, hi], widened to a decade
@@ -228,11 +233,9 @@ func setLogX(p *plot.Plot, lo, hi float64) {
 }
 
 // latencyHistPlot is the latency histogram, clipped at p99.9.
-func latencyHistPlot(name string, d scenarioPlots, _ *plot.Legend) (*plot.Plot, error) {
-	p := newPlot(name+": latency histogram", "one-way latency (ms)", "deliveries")
-	p.Y.Tick.Marker = linTicks{whole: true}
+func latencyHistPlot(p *plot.Plot, d scenarioPlots, _ *plot.Legend) error {
 	if len(d.Hist) == 0 {
-		return p, nil
+		return nil
 	}
 	h := &plotter.Histogram{FillColor: palette[0], LineStyle: plotter.DefaultLineStyle}
 	h.LineStyle.Color = color.White
@@ -248,16 +251,15 @@ func latencyHistPlot(name string, d scenarioPlots, _ *plot.Legend) (*plot.Plot, 
 	pad := math.Max((hi-lo)*0.02, 0.001)
 	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = lo-pad, hi+pad, 0, top*1.05
 	p.X.Label.Text = fmt.Sprintf("one-way latency (ms, clipped at p99.9 = %s ms)", strconv.FormatFloat(d.HistClipMS, 'f', -1, 64))
-	return p, nil
+	return nil
 }
 
 // latencyTimePlot is every sampled delivery's latency at its receive time,
 // live and via sync apart, over the shaded fault windows.
-func latencyTimePlot(name string, d scenarioPlots, leg *plot.Legend) (*plot.Plot, error) {
-	p := newPlot(name+": latency over time", "time since first delivery (s)", "one-way latency (ms)")
+func latencyTimePlot(p *plot.Plot, d scenarioPlots, leg *plot.Legend) error {
 	all := append(d.TimeLive[:len(d.TimeLive):len(d.TimeLive)], d.TimeSync...)
 	if len(all) == 0 {
-		return p, nil
+		return nil
 	}
 	minX, maxX, maxY := math.Inf(1), math.Inf(-1), 0.0
 	for _, pt := range all {
@@ -265,7 +267,7 @@ func latencyTimePlot(name string, d scenarioPlots, leg *plot.Legend) (*plot.Plot
 	}
 	maxY = math.Max(maxY*1.05, 1)
 	if err := shadeFaults(p, leg, d.Faults, 0, maxY); err != nil {
-		return nil, err
+		return err
 	}
 	for i, series := range []struct {
 		name string
@@ -276,7 +278,7 @@ func latencyTimePlot(name string, d scenarioPlots, leg *plot.Legend) (*plot.Plot
 		}
 		sc, err := plotter.NewScatter(xysOf(series.pts))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		sc.GlyphStyle = draw.GlyphStyle{Color: palette[i], Radius: vg.Points(1.5), Shape: draw.CircleGlyph{}}
 		p.Add(sc)
@@ -288,16 +290,14 @@ func latencyTimePlot(name string, d scenarioPlots, leg *plot.Legend) (*plot.Plot
 	pad := math.Max((maxX-minX)*0.02, 0.01)
 	p.X.Min, p.X.Max = minX-pad, maxX+pad
 	p.Y.Min, p.Y.Max = 0, maxY
-	return p, nil
+	return nil
 }
 
 // throughputPlot is the deliveries in each second of receive time over the
 // shaded fault windows: an outage shows as a drop.
-func throughputPlot(name string, d scenarioPlots, leg *plot.Legend) (*plot.Plot, error) {
-	p := newPlot(name+": delivered throughput", "time since first delivery (s)", "deliveries per second (1/s)")
-	p.Y.Tick.Marker = linTicks{whole: true}
+func throughputPlot(p *plot.Plot, d scenarioPlots, leg *plot.Legend) error {
 	if len(d.Throughput) == 0 {
-		return p, nil
+		return nil
 	}
 	// Each one-second bin is a flat step over its second, so even a run
 	// shorter than two seconds shows its rate.
@@ -309,11 +309,11 @@ func throughputPlot(name string, d scenarioPlots, leg *plot.Legend) (*plot.Plot,
 	}
 	top = math.Max(top*1.05, 1)
 	if err := shadeFaults(p, leg, d.throughputFaults, 0, top); err != nil {
-		return nil, err
+		return err
 	}
 	l, err := plotter.NewLine(xy)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	l.Color = palette[2]
 	l.Width = vg.Points(1.5)
@@ -322,15 +322,13 @@ func throughputPlot(name string, d scenarioPlots, leg *plot.Legend) (*plot.Plot,
 		leg.Add("deliveries", l)
 	}
 	p.Y.Min, p.Y.Max = 0, top
-	return p, nil
+	return nil
 }
 
 // lossPlot is each receiver's lost messages and suppressed duplicates.
-func lossPlot(name string, d scenarioPlots, leg *plot.Legend) (*plot.Plot, error) {
-	p := newPlot(name+": loss and duplicates per receiver", "receiver", "messages")
-	p.Y.Tick.Marker = linTicks{whole: true}
+func lossPlot(p *plot.Plot, d scenarioPlots, leg *plot.Legend) error {
 	if len(d.Loss) == 0 {
-		return p, nil
+		return nil
 	}
 	var nodes []string
 	bars := []namedBars{{Name: "lost"}, {Name: "duplicates (suppressed)"}}
@@ -341,8 +339,8 @@ func lossPlot(name string, d scenarioPlots, leg *plot.Legend) (*plot.Plot, error
 		top = math.Max(top, math.Max(r.Lost, r.Duplicates))
 	}
 	if err := addBars(p, leg, nodes, bars, []color.Color{palette[3], palette[1]}, 0); err != nil {
-		return nil, err
+		return err
 	}
 	p.Y.Min, p.Y.Max = 0, top*1.05
-	return p, nil
+	return nil
 }
