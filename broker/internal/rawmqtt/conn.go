@@ -68,11 +68,6 @@ func (c *Conn) Send(p Packet) error {
 	if err != nil {
 		return err
 	}
-	return c.SendBytes(b)
-}
-
-// SendBytes writes b as it is: for packets Encode will not build.
-func (c *Conn) SendBytes(b []byte) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	if err := c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second)); err != nil {

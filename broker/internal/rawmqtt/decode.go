@@ -2,6 +2,8 @@ package rawmqtt
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -50,13 +52,13 @@ func Decode(b []byte, v byte) (Packet, int, error) {
 		return Packet{}, 0, fmt.Errorf("%w: short fixed header", ErrMalformed)
 	}
 	r := &reader{b: b[1:]}
-	n, err := r.varint()
-	if err != nil {
-		return Packet{}, 0, fmt.Errorf("%w: remaining length: %w", ErrMalformed, err)
+	n := r.varint()
+	if r.err != nil {
+		return Packet{}, 0, fmt.Errorf("%w: remaining length: %w", ErrMalformed, r.err)
 	}
-	body, err := r.take(int(n))
-	if err != nil {
-		return Packet{}, 0, fmt.Errorf("%w: %s body: %w", ErrMalformed, TypeName(b[0]>>4), err)
+	body := r.take(int(n))
+	if r.err != nil {
+		return Packet{}, 0, fmt.Errorf("%w: %s body: %w", ErrMalformed, TypeName(b[0]>>4), r.err)
 	}
 	p, err := decodeBody(b[0], body, v)
 	return p, len(b) - len(r.b), err
@@ -102,280 +104,184 @@ func checkFlags(t, flags byte) error {
 }
 
 func decodeVariable(p *Packet, flags byte, r *reader, v byte) error {
-	var err error
 	switch p.Type {
 	case CONNECT:
 		return decodeConnect(p, r)
 	case CONNACK:
-		var ack byte
-		if ack, err = r.byte(); err != nil {
-			return err
-		}
-		if ack&0xfe != 0 {
+		ack := r.byte()
+		if r.err == nil && ack&0xfe != 0 {
 			return errors.New("reserved connect acknowledge flags") // [MQTT-3.2.2-1]
 		}
-		p.SessionPresent = ack == 1
-		if p.Reason, err = r.byte(); err == nil && v == V5 {
-			p.Props, err = r.readProps()
+		p.SessionPresent, p.Reason = ack == 1, r.byte()
+		if v == V5 {
+			p.Props = r.readProps()
 		}
 	case PUBLISH:
 		return decodePublish(p, flags, r, v)
-	case PUBACK, PUBREC, PUBREL, PUBCOMP:
-		if p.ID, err = r.u16(); err != nil || v != V5 || r.done() {
-			return err
+	case PUBACK, PUBREC, PUBREL, PUBCOMP, DISCONNECT, AUTH:
+		if p.Type <= PUBCOMP {
+			p.ID = r.u16()
 		}
-		if p.Reason, err = r.byte(); err == nil && !r.done() {
-			p.Props, err = r.readProps()
-		}
-	case SUBSCRIBE:
-		return decodeSubscribe(p, r, v)
-	case SUBACK, UNSUBACK:
-		if p.ID, err = r.u16(); err == nil && v == V5 {
-			p.Props, err = r.readProps()
-		}
-		if err == nil {
-			p.Reasons = append([]byte(nil), r.b...)
-			r.b = nil
-		}
-	case UNSUBSCRIBE:
-		return decodeUnsubscribe(p, r, v)
-	case PINGREQ, PINGRESP:
-	case DISCONNECT, AUTH:
+		// MQTT 5 may leave out the reason code, or only the properties.
 		if v == V5 && !r.done() {
-			if p.Reason, err = r.byte(); err == nil && !r.done() {
-				p.Props, err = r.readProps()
+			if p.Reason = r.byte(); !r.done() {
+				p.Props = r.readProps()
 			}
 		}
+	case SUBSCRIBE, UNSUBSCRIBE:
+		return decodeSubscribe(p, r, v)
+	case SUBACK, UNSUBACK:
+		if p.ID = r.u16(); v == V5 {
+			p.Props = r.readProps()
+		}
+		p.Reasons, r.b = append([]byte(nil), r.b...), nil
 	}
-	return err
+	return r.err
 }
 
 func decodePublish(p *Packet, flags byte, r *reader, v byte) error {
 	p.Dup, p.QoS, p.Retain = flags&0x08 != 0, flags>>1&0x03, flags&0x01 != 0
-	var err error
-	if p.Topic, err = r.string(); err != nil {
-		return fmt.Errorf("topic: %w", err)
+	if p.Topic = r.string(); r.err != nil {
+		return fmt.Errorf("topic: %w", r.err)
 	}
 	if p.QoS > 0 {
-		if p.ID, err = r.u16(); err != nil {
-			return err
-		}
-		if p.ID == 0 {
+		if p.ID = r.u16(); r.err == nil && p.ID == 0 {
 			return errors.New("packet identifier 0") // [MQTT-2.2.1-3]
 		}
 	}
 	if v == V5 {
-		if p.Props, err = r.readProps(); err != nil {
-			return err
-		}
+		p.Props = r.readProps()
 	}
-	p.Payload = append([]byte{}, r.b...)
-	r.b = nil
-	return nil
+	p.Payload, r.b = append([]byte{}, r.b...), nil
+	return r.err
 }
 
 func decodeConnect(p *Packet, r *reader) error {
-	name, err := r.string()
-	if err != nil {
-		return err
-	}
-	c := &Connect{}
-	if c.Version, err = r.byte(); err != nil {
-		return err
-	}
-	if name != "MQTT" || (c.Version != V311 && c.Version != V5) {
+	name, c := r.string(), &Connect{}
+	if c.Version = r.byte(); r.err == nil && (name != "MQTT" || (c.Version != V311 && c.Version != V5)) {
 		return fmt.Errorf("protocol %q level %d", name, c.Version)
 	}
-	flags, err := r.byte()
-	if err != nil {
-		return err
-	}
-	if flags&0x01 != 0 || (flags&0x04 == 0 && flags&0x38 != 0) || flags>>3&0x03 == 3 {
+	flags := r.byte()
+	if r.err == nil && (flags&0x01 != 0 || (flags&0x04 == 0 && flags&0x38 != 0) || flags>>3&0x03 == 3) {
 		return fmt.Errorf("connect flags %#x", flags) // [MQTT-3.1.2-3] [MQTT-3.1.2-11] [MQTT-3.1.2-14]
 	}
-	c.Clean = flags&0x02 != 0
-	if c.KeepAlive, err = r.u16(); err != nil {
-		return err
-	}
+	c.Clean, c.KeepAlive = flags&0x02 != 0, r.u16()
 	if c.Version == V5 {
-		if p.Props, err = r.readProps(); err != nil {
-			return err
-		}
+		p.Props = r.readProps()
 	}
-	if c.ClientID, err = r.string(); err != nil {
-		return err
-	}
+	c.ClientID = r.string()
 	if flags&0x04 != 0 {
-		w := &Will{QoS: flags >> 3 & 0x03, Retain: flags&0x20 != 0}
+		c.Will = &Will{QoS: flags >> 3 & 0x03, Retain: flags&0x20 != 0}
 		if c.Version == V5 {
-			if w.Props, err = r.readProps(); err != nil {
-				return err
-			}
+			c.Will.Props = r.readProps()
 		}
-		if w.Topic, err = r.string(); err != nil {
-			return err
-		}
-		if w.Payload, err = r.binary(); err != nil {
-			return err
-		}
-		c.Will = w
+		c.Will.Topic, c.Will.Payload = r.string(), r.binary()
 	}
 	if flags&0x80 != 0 {
-		u, err := r.string()
-		if err != nil {
-			return err
-		}
+		u := r.string()
 		c.Username = &u
 	}
 	if flags&0x40 != 0 {
-		if c.Password, err = r.binary(); err != nil {
-			return err
-		}
+		c.Password = r.binary()
 	}
 	p.Connect = c
-	return nil
+	return r.err
 }
 
+// decodeSubscribe decodes a SUBSCRIBE or an UNSUBSCRIBE: a packet
+// identifier, MQTT 5 properties and at least one topic filter, with its
+// options in a SUBSCRIBE.
 func decodeSubscribe(p *Packet, r *reader, v byte) error {
-	err := readIDAndProps(p, r, v)
-	if err != nil {
-		return err
+	if p.ID = r.u16(); v == V5 {
+		p.Props = r.readProps()
 	}
-	for !r.done() {
-		var s Subscription
-		if s.Filter, err = r.string(); err != nil {
-			return err
+	for r.err == nil && !r.done() {
+		f := r.string()
+		if p.Type == UNSUBSCRIBE {
+			p.Filters = append(p.Filters, f)
+			continue
 		}
-		opts, err := r.byte()
-		if err != nil {
-			return err
-		}
-		if opts&0xc0 != 0 || opts&0x03 == 3 || opts>>4&0x03 == 3 || (v != V5 && opts&0xfc != 0) {
+		opts := r.byte()
+		if r.err == nil && (opts&0xc0 != 0 || opts&0x03 == 3 || opts>>4&0x03 == 3 || (v != V5 && opts&0xfc != 0)) {
 			return fmt.Errorf("subscription options %#x", opts) // [MQTT-3.8.3-5] [MQTT-3-8.3-4]
 		}
-		s.QoS, s.NoLocal, s.RetainAsPublished, s.RetainHandling = opts&0x03, opts&0x04 != 0, opts&0x08 != 0, opts>>4&0x03
-		p.Subs = append(p.Subs, s)
+		p.Subs = append(p.Subs, Subscription{Filter: f, QoS: opts & 0x03, NoLocal: opts&0x04 != 0,
+			RetainAsPublished: opts&0x08 != 0, RetainHandling: opts >> 4 & 0x03})
 	}
-	if len(p.Subs) == 0 {
-		return errors.New("no topic filter") // [MQTT-3.8.3-3]
+	if r.err == nil && len(p.Subs)+len(p.Filters) == 0 {
+		return errors.New("no topic filter") // [MQTT-3.8.3-3] [MQTT-3.10.3-2]
 	}
-	return nil
+	return r.err
 }
 
-func decodeUnsubscribe(p *Packet, r *reader, v byte) error {
-	if err := readIDAndProps(p, r, v); err != nil {
-		return err
-	}
-	for !r.done() {
-		f, err := r.string()
-		if err != nil {
-			return err
-		}
-		p.Filters = append(p.Filters, f)
-	}
-	if len(p.Filters) == 0 {
-		return errors.New("no topic filter") // [MQTT-3.10.3-2]
-	}
-	return nil
+// reader consumes a packet's bytes. Every read checks the length left and
+// keeps the first failure in err, after which reads return zero values: a
+// decoder reads field after field and looks at err where it matters.
+type reader struct {
+	b   []byte
+	err error
 }
-
-// reader consumes a packet's bytes; every read checks the length left.
-type reader struct{ b []byte }
 
 var errShort = errors.New("packet ends early")
 
 func (r *reader) done() bool { return len(r.b) == 0 }
 
-func (r *reader) take(n int) ([]byte, error) {
-	if n < 0 || n > len(r.b) {
-		return nil, errShort
+func (r *reader) take(n int) []byte {
+	if r.err == nil && (n < 0 || n > len(r.b)) {
+		r.err = errShort
+	}
+	if r.err != nil {
+		return nil
 	}
 	out := r.b[:n]
 	r.b = r.b[n:]
-	return out, nil
+	return out
 }
 
-func (r *reader) sub(n int) (*reader, error) {
-	b, err := r.take(n)
-	return &reader{b: b}, err
-}
-
-func (r *reader) byte() (byte, error) {
-	b, err := r.take(1)
-	if err != nil {
-		return 0, err
+func (r *reader) byte() byte {
+	if b := r.take(1); b != nil {
+		return b[0]
 	}
-	return b[0], nil
+	return 0
 }
 
-func (r *reader) u16() (uint16, error) {
-	b, err := r.take(2)
-	if err != nil {
-		return 0, err
+func (r *reader) u16() uint16 {
+	if b := r.take(2); b != nil {
+		return binary.BigEndian.Uint16(b)
 	}
-	return uint16(b[0])<<8 | uint16(b[1]), nil
+	return 0
 }
 
-func (r *reader) u32() (uint32, error) {
-	b, err := r.take(4)
-	if err != nil {
-		return 0, err
-	}
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]), nil
-}
-
-func (r *reader) binary() ([]byte, error) {
-	n, err := r.u16()
-	if err != nil {
-		return nil, err
-	}
-	b, err := r.take(int(n))
-	return append([]byte{}, b...), err
-}
+func (r *reader) binary() []byte { return append([]byte{}, r.take(int(r.u16()))...) }
 
 // string reads a UTF-8 Encoded String; invalid UTF-8 or U+0000 is
 // malformed ([MQTT-1.5.4-1] [MQTT-1.5.4-2]).
-func (r *reader) string() (string, error) {
-	b, err := r.binary()
-	if err != nil {
-		return "", err
+func (r *reader) string() string {
+	switch b := r.binary(); {
+	case r.err != nil:
+	case !utf8.Valid(b):
+		r.err = errors.New("string is not UTF-8")
+	case bytes.IndexByte(b, 0) >= 0:
+		r.err = errors.New("string holds U+0000")
+	default:
+		return string(b)
 	}
-	if !utf8.Valid(b) {
-		return "", errors.New("string is not UTF-8")
-	}
-	for _, c := range b {
-		if c == 0 {
-			return "", errors.New("string holds U+0000")
-		}
-	}
-	return string(b), nil
+	return ""
 }
 
-// varint reads a Variable Byte Integer of at most four bytes (1.5.5).
-func (r *reader) varint() (uint32, error) {
-	var v uint32
-	for i := 0; i < 4; i++ {
-		c, err := r.byte()
-		if err != nil {
-			return 0, err
-		}
-		v |= uint32(c&0x7f) << (7 * i)
-		if c&0x80 == 0 {
-			return v, nil
-		}
+// varint reads a Variable Byte Integer of at most four bytes (1.5.5), the
+// encoding encoding/binary calls a uvarint.
+func (r *reader) varint() uint32 {
+	v, n := binary.Uvarint(r.b[:min(4, len(r.b))])
+	switch {
+	case r.err != nil:
+	case n > 0:
+		r.b = r.b[n:]
+		return uint32(v)
+	case len(r.b) >= 4:
+		r.err = errors.New("variable byte integer over four bytes")
+	default:
+		r.err = errShort
 	}
-	return 0, errors.New("variable byte integer over four bytes")
-}
-
-// readIDAndProps reads the packet identifier and, in MQTT 5, the
-// properties that open a SUBSCRIBE or UNSUBSCRIBE.
-func readIDAndProps(p *Packet, r *reader, v byte) error {
-	var err error
-	if p.ID, err = r.u16(); err != nil {
-		return err
-	}
-	if v == V5 {
-		p.Props, err = r.readProps()
-	}
-	return err
+	return 0
 }

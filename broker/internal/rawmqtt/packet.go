@@ -6,6 +6,7 @@
 package rawmqtt
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
@@ -110,7 +111,7 @@ func Encode(p Packet, v byte) ([]byte, error) {
 	if len(body) > maxRemaining {
 		return nil, fmt.Errorf("encode %s: remaining length %d over the maximum", TypeName(p.Type), len(body))
 	}
-	out := appendVarint([]byte{p.Type<<4 | flags}, uint32(len(body)))
+	out := binary.AppendUvarint([]byte{p.Type<<4 | flags}, uint64(len(body))) // a Variable Byte Integer (1.5.5)
 	return append(out, body...), nil
 }
 
@@ -118,55 +119,46 @@ func Encode(p Packet, v byte) ([]byte, error) {
 const maxRemaining = 268_435_455
 
 func encodeBody(p Packet, v byte) (body []byte, flags byte, err error) {
+	// props appends pr in MQTT 5 and keeps appendProps' error in err.
+	props := func(b []byte, pr Props, v byte) []byte {
+		if v == V5 && err == nil {
+			b, err = appendProps(b, pr)
+		}
+		return b
+	}
 	switch p.Type {
 	case CONNECT:
-		body, err = encodeConnect(p)
+		if p.Connect == nil {
+			return nil, 0, errors.New("no Connect")
+		}
+		body = encodeConnect(p.Connect, p.Props, props)
 	case PUBLISH:
-		flags = p.QoS << 1
-		if p.Dup {
-			flags |= 0x08
-		}
-		if p.Retain {
-			flags |= 0x01
-		}
+		flags = p.QoS<<1 | bit(p.Dup, 0x08) | bit(p.Retain, 0x01)
 		body = appendString(nil, p.Topic)
 		if p.QoS > 0 {
 			body = appendU16(body, p.ID)
 		}
-		if v == V5 {
-			if body, err = appendProps(body, p.Props); err != nil {
-				return nil, 0, err
-			}
-		}
-		body = append(body, p.Payload...)
+		body = append(props(body, p.Props, v), p.Payload...)
 	case PUBACK, PUBREC, PUBREL, PUBCOMP:
-		if p.Type == PUBREL {
-			flags = 0x02
-		}
-		body = appendU16(nil, p.ID)
+		flags, body = bit(p.Type == PUBREL, 0x02), appendU16(nil, p.ID)
 		if v == V5 {
-			if body, err = appendProps(append(body, p.Reason), p.Props); err != nil {
-				return nil, 0, err
-			}
+			body = props(append(body, p.Reason), p.Props, v)
 		}
 	case SUBSCRIBE:
-		flags = 0x02
-		body, err = encodeSubscribe(p, v)
-	case UNSUBSCRIBE:
-		flags = 0x02
-		body = appendU16(nil, p.ID)
-		if v == V5 {
-			if body, err = appendProps(body, p.Props); err != nil {
-				return nil, 0, err
-			}
+		flags, body = 0x02, props(appendU16(nil, p.ID), p.Props, v)
+		for _, s := range p.Subs {
+			opts := s.QoS | bit(s.NoLocal, 0x04) | bit(s.RetainAsPublished, 0x08) | s.RetainHandling<<4
+			body = append(appendString(body, s.Filter), opts)
 		}
+	case UNSUBSCRIBE:
+		flags, body = 0x02, props(appendU16(nil, p.ID), p.Props, v)
 		for _, f := range p.Filters {
 			body = appendString(body, f)
 		}
 	case PINGREQ, PINGRESP:
 	case DISCONNECT, AUTH:
 		if v == V5 {
-			body, err = appendProps([]byte{p.Reason}, p.Props)
+			body = props([]byte{p.Reason}, p.Props, v)
 		}
 	default:
 		// CONNACK, SUBACK and UNSUBACK are the broker's to send.
@@ -175,44 +167,17 @@ func encodeBody(p Packet, v byte) (body []byte, flags byte, err error) {
 	return body, flags, err
 }
 
-func encodeConnect(p Packet) ([]byte, error) {
-	c := p.Connect
-	if c == nil {
-		return nil, errors.New("no Connect")
-	}
-	b := appendString(nil, "MQTT")
-	b = append(b, c.Version)
-	var flags byte
-	if c.Clean {
-		flags |= 0x02
-	}
+// encodeConnect is a CONNECT's body at c's own version, its properties
+// appended by props.
+func encodeConnect(c *Connect, connProps Props, props func([]byte, Props, byte) []byte) []byte {
+	flags := bit(c.Clean, 0x02) | bit(c.Password != nil, 0x40) | bit(c.Username != nil, 0x80)
 	if c.Will != nil {
-		flags |= 0x04 | c.Will.QoS<<3
-		if c.Will.Retain {
-			flags |= 0x20
-		}
+		flags |= 0x04 | c.Will.QoS<<3 | bit(c.Will.Retain, 0x20)
 	}
-	if c.Password != nil {
-		flags |= 0x40
-	}
-	if c.Username != nil {
-		flags |= 0x80
-	}
-	b = appendU16(append(b, flags), c.KeepAlive)
-	var err error
-	if c.Version == V5 {
-		if b, err = appendProps(b, p.Props); err != nil {
-			return nil, err
-		}
-	}
-	b = appendString(b, c.ClientID)
+	b := appendU16(append(append(appendString(nil, "MQTT"), c.Version), flags), c.KeepAlive)
+	b = appendString(props(b, connProps, c.Version), c.ClientID)
 	if w := c.Will; w != nil {
-		if c.Version == V5 {
-			if b, err = appendProps(b, w.Props); err != nil {
-				return nil, err
-			}
-		}
-		b = appendBinary(appendString(b, w.Topic), w.Payload)
+		b = appendBinary(appendString(props(b, w.Props, c.Version), w.Topic), w.Payload)
 	}
 	if c.Username != nil {
 		b = appendString(b, *c.Username)
@@ -220,29 +185,15 @@ func encodeConnect(p Packet) ([]byte, error) {
 	if c.Password != nil {
 		b = appendBinary(b, c.Password)
 	}
-	return b, nil
+	return b
 }
 
-func encodeSubscribe(p Packet, v byte) ([]byte, error) {
-	b := appendU16(nil, p.ID)
-	var err error
-	if v == V5 {
-		if b, err = appendProps(b, p.Props); err != nil {
-			return nil, err
-		}
+// bit is mask when set holds, for a packet's flag bytes.
+func bit(set bool, mask byte) byte {
+	if set {
+		return mask
 	}
-	for _, s := range p.Subs {
-		opts := s.QoS
-		if s.NoLocal {
-			opts |= 0x04
-		}
-		if s.RetainAsPublished {
-			opts |= 0x08
-		}
-		opts |= s.RetainHandling << 4
-		b = append(appendString(b, s.Filter), opts)
-	}
-	return b, nil
+	return 0
 }
 
 func appendU16(b []byte, v uint16) []byte { return append(b, byte(v>>8), byte(v)) }
@@ -252,18 +203,3 @@ func appendString(b []byte, s string) []byte {
 }
 
 func appendBinary(b, d []byte) []byte { return append(appendU16(b, uint16(len(d))), d...) }
-
-// appendVarint appends a Variable Byte Integer (section 1.5.5).
-func appendVarint(b []byte, v uint32) []byte {
-	for {
-		c := byte(v % 128)
-		v /= 128
-		if v > 0 {
-			c |= 0x80
-		}
-		b = append(b, c)
-		if v == 0 {
-			return b
-		}
-	}
-}

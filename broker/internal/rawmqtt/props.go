@@ -1,9 +1,11 @@
 package rawmqtt
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 )
 
 // MQTT 5 property identifiers (section 2.2.2.2) that the tests use.
@@ -37,14 +39,15 @@ const (
 	PropSharedSubs         byte = 0x2A
 )
 
-// propKind is how a property's value is encoded.
+// propKind is how a property's value is encoded; a number's kind is its
+// width in bytes.
 type propKind int
 
 const (
-	kindByte propKind = iota + 1
-	kindU16
-	kindU32
-	kindVarint
+	kindByte   propKind = 1
+	kindU16    propKind = 2
+	kindU32    propKind = 4
+	kindVarint propKind = iota + 5
 	kindString
 	kindBinary
 	kindPair
@@ -87,71 +90,58 @@ func (p Props) Int(id byte) (uint32, bool) {
 }
 
 // SetInt sets the numeric property id (a byte, two- or four-byte integer).
-func (p *Props) SetInt(id byte, v uint32) {
-	if p.Ints == nil {
-		p.Ints = map[byte]uint32{}
-	}
-	p.Ints[id] = v
-}
+func (p *Props) SetInt(id byte, v uint32) { set(&p.Ints, id, v) }
 
 // SetStr sets the string property id.
-func (p *Props) SetStr(id byte, v string) {
-	if p.Strs == nil {
-		p.Strs = map[byte]string{}
-	}
-	p.Strs[id] = v
-}
+func (p *Props) SetStr(id byte, v string) { set(&p.Strs, id, v) }
 
 // SetBin sets the binary property id.
-func (p *Props) SetBin(id byte, v []byte) {
-	if p.Bins == nil {
-		p.Bins = map[byte][]byte{}
+func (p *Props) SetBin(id byte, v []byte) { set(&p.Bins, id, v) }
+
+func has[V any](m map[byte]V, id byte) bool {
+	_, ok := m[id]
+	return ok
+}
+
+// set stores v under id in *m, making the map on first use, so the zero
+// Props stays usable.
+func set[V any](m *map[byte]V, id byte, v V) {
+	if *m == nil {
+		*m = map[byte]V{}
 	}
-	p.Bins[id] = v
+	(*m)[id] = v
 }
 
 // appendProps appends the property length and the properties, in
 // identifier order (repeated ones in their order).
 func appendProps(b []byte, p Props) ([]byte, error) {
 	var body []byte
-	ids := make([]int, 0, len(p.Ints)+len(p.Strs)+len(p.Bins))
-	for id := range p.Ints {
-		ids = append(ids, int(id))
-	}
-	for id := range p.Strs {
-		ids = append(ids, int(id))
-	}
-	for id := range p.Bins {
-		ids = append(ids, int(id))
-	}
-	sort.Ints(ids)
-	for _, i := range ids {
-		id := byte(i)
+	ids := slices.Concat(slices.Collect(maps.Keys(p.Ints)), slices.Collect(maps.Keys(p.Strs)), slices.Collect(maps.Keys(p.Bins)))
+	slices.Sort(ids)
+	for _, id := range ids {
 		var err error
 		if body, err = appendProp(body, id, p); err != nil {
 			return nil, err
 		}
 	}
 	for _, s := range p.SubIDs {
-		body = appendVarint(append(body, PropSubscriptionID), s)
+		body = binary.AppendUvarint(append(body, PropSubscriptionID), uint64(s))
 	}
 	for _, u := range p.User {
 		body = appendString(appendString(append(body, PropUser), u.Key), u.Value)
 	}
-	return append(appendVarint(b, uint32(len(body))), body...), nil
+	return append(binary.AppendUvarint(b, uint64(len(body))), body...), nil
 }
 
 // appendProp appends the single-valued property id from p.
 func appendProp(body []byte, id byte, p Props) ([]byte, error) {
 	body = append(body, id)
-	switch propKinds[id] {
-	case kindByte:
-		return append(body, byte(p.Ints[id])), nil
-	case kindU16:
-		return appendU16(body, uint16(p.Ints[id])), nil
-	case kindU32:
-		v := p.Ints[id]
-		return append(body, byte(v>>24), byte(v>>16), byte(v>>8), byte(v)), nil
+	switch kind := propKinds[id]; kind {
+	case kindByte, kindU16, kindU32:
+		for i := int(kind) - 1; i >= 0; i-- {
+			body = append(body, byte(p.Ints[id]>>(8*i)))
+		}
+		return body, nil
 	case kindString:
 		return appendString(body, p.Strs[id]), nil
 	case kindBinary:
@@ -164,71 +154,44 @@ func appendProp(body []byte, id byte, p Props) ([]byte, error) {
 var errDuplicate = errors.New("property appears twice")
 
 // readProps reads a property length and the properties that follow.
-func (r *reader) readProps() (Props, error) {
-	var p Props
-	n, err := r.varint()
-	if err != nil {
-		return p, fmt.Errorf("property length: %w", err)
+func (r *reader) readProps() (p Props) {
+	if r.err != nil {
+		return p
 	}
-	sub, err := r.sub(int(n))
-	if err != nil {
-		return p, fmt.Errorf("properties: %w", err)
-	}
-	for !sub.done() {
-		id, err := sub.byte()
-		if err != nil {
-			return p, err
-		}
-		if err := sub.readProp(&p, id); err != nil {
-			return p, fmt.Errorf("property %#x: %w", id, err)
+	if n := r.varint(); r.err != nil {
+		r.err = fmt.Errorf("property length: %w", r.err)
+	} else if sub := (&reader{b: r.take(int(n))}); r.err != nil {
+		r.err = fmt.Errorf("properties: %w", r.err)
+	} else {
+		for r.err == nil && !sub.done() {
+			id := sub.byte()
+			if sub.readProp(&p, id); sub.err != nil {
+				r.err = fmt.Errorf("property %#x: %w", id, sub.err)
+			}
 		}
 	}
-	return p, nil
+	return p
 }
 
-func (r *reader) readProp(p *Props, id byte) error {
-	kind, ok := propKinds[id]
-	if !ok {
-		return errors.New("unknown property identifier")
-	}
-	_, dupInt := p.Ints[id]
-	_, dupStr := p.Strs[id]
-	_, dupBin := p.Bins[id]
-	if dupInt || dupStr || dupBin {
-		return errDuplicate
-	}
-	var err error
-	switch kind {
-	case kindByte:
-		var v byte
-		v, err = r.byte()
-		p.SetInt(id, uint32(v))
-	case kindU16:
-		var v uint16
-		v, err = r.u16()
-		p.SetInt(id, uint32(v))
-	case kindU32:
+func (r *reader) readProp(p *Props, id byte) {
+	switch kind, ok := propKinds[id]; {
+	case !ok:
+		r.err = errors.New("unknown property identifier")
+	case has(p.Ints, id) || has(p.Strs, id) || has(p.Bins, id):
+		r.err = errDuplicate
+	case kind <= kindU32:
 		var v uint32
-		v, err = r.u32()
-		p.SetInt(id, v)
-	case kindVarint:
-		var v uint32
-		v, err = r.varint()
-		p.SubIDs = append(p.SubIDs, v)
-	case kindString:
-		var v string
-		v, err = r.string()
-		p.SetStr(id, v)
-	case kindBinary:
-		var v []byte
-		v, err = r.binary()
-		p.SetBin(id, v)
-	case kindPair:
-		var k, v string
-		if k, err = r.string(); err == nil {
-			v, err = r.string()
+		for _, c := range r.take(int(kind)) {
+			v = v<<8 | uint32(c)
 		}
-		p.User = append(p.User, UserProperty{k, v})
+		p.SetInt(id, v)
+	case kind == kindVarint:
+		p.SubIDs = append(p.SubIDs, r.varint())
+	case kind == kindString:
+		p.SetStr(id, r.string())
+	case kind == kindBinary:
+		p.SetBin(id, r.binary())
+	case kind == kindPair:
+		p.User = append(p.User, UserProperty{r.string(), r.string()})
 	}
-	return err
 }
