@@ -1,6 +1,7 @@
 package chatnode
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -48,12 +49,9 @@ type benchParams struct {
 
 // benchResult is what one run measured.
 type benchResult struct {
-	Sent, Received, Duplicates int
-	Expected                   int
-	// Unacked counts sent messages still without a PUBACK when -linger
-	// ended (each is logged send_failed as the node closes).
-	Unacked       int
-	P50, P99, Max time.Duration
+	Sent, Received, Duplicates, Expected int
+	Unacked                              int // still without a PUBACK when -linger ended (logged send_failed at close)
+	P50, P99, Max                        time.Duration
 }
 
 func (r benchResult) String() string {
@@ -130,21 +128,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintf(stderr, "chatnode bench: %v; still trying\n", e.Err)
 		}
 	})
-	if err != nil {
-		if res.Sent > 0 {
-			fmt.Fprintf(stdout, "bench run=%s node=%s %s (stopped early)\n", cfg.Run, cfg.Nick, res)
+	switch {
+	case err == nil:
+		fmt.Fprintf(stdout, "bench run=%s node=%s %s\n", cfg.Run, cfg.Nick, res)
+		if res.Expected > 0 && res.Received < res.Expected {
+			return exitIncomplete
 		}
-		fmt.Fprintf(stderr, "chatnode bench: %v\n", err)
-		if errors.Is(err, session.ErrRefused) || errors.Is(err, errNotConnected) {
-			return exitNoBroker
-		}
-		return exitIncomplete
+		return exitOK
+	case res.Sent > 0:
+		fmt.Fprintf(stdout, "bench run=%s node=%s %s (stopped early)\n", cfg.Run, cfg.Nick, res)
 	}
-	fmt.Fprintf(stdout, "bench run=%s node=%s %s\n", cfg.Run, cfg.Nick, res)
-	if res.Expected > 0 && res.Received < res.Expected {
-		return exitIncomplete
+	fmt.Fprintf(stderr, "chatnode bench: %v\n", err)
+	if errors.Is(err, session.ErrRefused) || errors.Is(err, errNotConnected) {
+		return exitNoBroker
 	}
-	return exitOK
+	return exitIncomplete
 }
 
 // latencies collects end-to-end latencies of delivered messages.
@@ -197,11 +195,7 @@ func bench(ctx context.Context, cfg config.Node, bp benchParams, log *logrus.Ent
 		return benchResult{}, err
 	}
 	s.Start(ctx)
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), cfg.ConnectTimeout)
-		defer cancel()
-		s.Close(sctx)
-	}()
+	defer closeSession(s, cfg.ConnectTimeout)
 	sctx, cancel := context.WithTimeout(ctx, bp.startTimeout)
 	defer cancel()
 	if err := s.WaitConnected(sctx); err != nil {
@@ -216,10 +210,7 @@ func bench(ctx context.Context, cfg config.Node, bp benchParams, log *logrus.Ent
 	if err := waitPeers(sctx, s, cfg.Rooms, bp.peers); err != nil {
 		return benchResult{}, err
 	}
-	res := benchResult{Expected: bp.expect}
-	if res.Expected == 0 {
-		res.Expected = bp.peers * bp.perNode()
-	}
+	res := benchResult{Expected: cmp.Or(bp.expect, bp.peers*bp.perNode())}
 	log.WithFields(logrus.Fields{nodelog.FieldEvent: nodelog.EventBenchStart, "rooms": cfg.Rooms, nodelog.FieldCount: bp.count,
 		"rate": bp.rate, "size": bp.size, "duration": bp.duration.String()}).Info("bench start")
 	sent, err := sendLoad(ctx, s, cfg.Rooms, bp)
@@ -314,13 +305,9 @@ func waitPeers(ctx context.Context, s *session.Session, rooms []string, peers in
 func sendLoad(ctx context.Context, s *session.Session, rooms []string, bp benchParams) ([]*session.Sent, error) {
 	var out []*session.Sent
 	start, interval := time.Now(), bp.interval()
-	timer := time.NewTimer(0)
+	timer := time.NewTimer(time.Hour) // only Reset below: no stale tick since Go 1.23
 	defer timer.Stop()
-	<-timer.C
-	for i := 0; ; i++ {
-		if bp.count > 0 && i >= bp.count {
-			break
-		}
+	for i := 0; bp.count <= 0 || i < bp.count; i++ {
 		due := start.Add(time.Duration(i) * interval)
 		if bp.count <= 0 && due.Sub(start) >= bp.duration {
 			break

@@ -246,31 +246,26 @@ func (c *chat) dm(ctx context.Context, args string) {
 		}
 		c.sc.raw(c.sc.stamp(c.sc.clock()) + " " + c.sc.paint("35", "[private] -> "+to+":") + " " + text)
 	}
-	if c.waitEcho {
-		c.await(sent, nil)
-		show()
+	if !c.waitEcho {
+		go func() { <-sent.Done; show() }()
 		return
 	}
-	go func() {
-		<-sent.Done
-		show()
-	}()
+	c.await(sent, nil)
+	show()
 }
 
-// await waits (bounded) for a sent line's PUBACK and its echo.
+// await waits (bounded) for a sent line's PUBACK and its echo, if any.
 func (c *chat) await(sent *session.Sent, echo <-chan struct{}) {
 	t := time.NewTimer(c.cfg.ConnectTimeout)
 	defer t.Stop()
 	select {
 	case <-sent.Done:
-	case <-t.C:
-		return
-	}
-	if echo == nil {
-		return
-	}
-	select {
-	case <-echo:
+		if echo != nil {
+			select {
+			case <-echo:
+			case <-t.C:
+			}
+		}
 	case <-t.C:
 	}
 }

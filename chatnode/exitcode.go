@@ -7,22 +7,13 @@ import (
 	"sync"
 )
 
-// Exit codes of both modes; exitCodesHelp lists them in -h and
+// Exit codes of every mode; exitCodesHelp lists them in -h and
 // docs/chatnode.md explains them.
 const (
-	// exitOK: everything sent was acknowledged (bench: and every expected
-	// message arrived).
-	exitOK = 0
-	// exitIncomplete: messages unacknowledged at exit; in bench also fewer
-	// messages received than expected, peers that never came online, or a
-	// failed run.
-	exitIncomplete = 1
-	// exitUsage: bad flags or configuration.
-	exitUsage = 2
-	// exitNoBroker: the broker refused the node (wrong user or password,
-	// not authorized), or the node never connected: bench within
-	// -start-timeout, interactive before its input ended.
-	exitNoBroker = 3
+	exitOK         = 0 // everything sent was acknowledged (bench: and every expected message arrived)
+	exitIncomplete = 1 // messages unacknowledged at exit; bench: also too few received, peers never online, a failed run
+	exitUsage      = 2 // bad flags or configuration
+	exitNoBroker   = 3 // refused by the broker, or never connected (bench: within -start-timeout; interactive: before its input ended)
 )
 
 const exitCodesHelp = `
@@ -43,7 +34,7 @@ var errNotConnected = errors.New("not connected")
 // lockedWriter serialises writes to one writer shared by the logger's
 // flusher and the node's own stderr lines.
 type lockedWriter struct {
-	mu sync.Mutex // guards w
+	mu sync.Mutex // guards w; held across its Write
 	w  io.Writer
 }
 

@@ -87,10 +87,7 @@ func runInteractive(ctx context.Context, args []string, stdin io.Reader, stdout,
 // end closes the session and returns the exit code, saying why the node
 // ends badly.
 func (c *chat) end(s *session.Session) int {
-	// The in-flight publishes and the offline presence wait this long at most.
-	sctx, cancel := context.WithTimeout(context.Background(), c.cfg.ConnectTimeout)
-	defer cancel()
-	n := s.Close(sctx)
+	n := closeSession(s, c.cfg.ConnectTimeout)
 	code := exitOK
 	switch err := s.Err(); {
 	case errors.Is(err, session.ErrRefused):

@@ -20,6 +20,7 @@ import (
 
 	"github.com/distchat/distchat/chatnode/jsonlog"
 	"github.com/distchat/distchat/chatnode/nodelog"
+	"github.com/distchat/distchat/chatnode/session"
 	"github.com/distchat/distchat/config"
 )
 
@@ -116,6 +117,14 @@ func configError(err error, stderr io.Writer) int {
 	return exitUsage
 }
 
+// closeSession closes s, giving its in-flight publishes and its offline
+// presence d at most, and returns how many publishes stayed unacknowledged.
+func closeSession(s *session.Session, d time.Duration) int {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return s.Close(ctx)
+}
+
 // tsHook stamps ts_ns on every text log line, so the analysis orders
 // several nodes' lines without parsing RFC 3339 times (the JSON formatter
 // writes it itself: jsonlog.Formatter.TimeNSKey).
@@ -189,8 +198,7 @@ func newLogger(cfg config.Node, stderr io.Writer, mode stderrLog) (*logrus.Entry
 	if mode == stderrWarnings || (mode == stderrFull && cfg.Log != "") {
 		l.AddHook(warningsHook{w: stderr, fmt: f}) // unless the full log goes to stderr
 	}
-	var out io.Writer
-	var closeOut func() error
+	out, closeOut := io.Writer(io.Discard), func() error { return nil }
 	switch {
 	case cfg.Log != "":
 		fh, err := os.OpenFile(cfg.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -202,8 +210,6 @@ func newLogger(cfg config.Node, stderr io.Writer, mode stderrLog) (*logrus.Entry
 	case mode == stderrFull:
 		bw := jsonlog.NewWriter(stderr, LogFlushInterval)
 		out, closeOut = bw, bw.Close
-	default:
-		out, closeOut = io.Discard, func() error { return nil }
 	}
 	l.SetOutput(out)
 	entry := l.WithFields(logrus.Fields{nodelog.FieldNode: cfg.Nick, nodelog.FieldRun: cfg.Run})
@@ -220,6 +226,7 @@ func newLogger(cfg config.Node, stderr io.Writer, mode stderrLog) (*logrus.Entry
 // loggers are package globals set once in main (PahoLoggers), before it.
 var pahoSink atomic.Pointer[logrus.Entry]
 
+// pahoWriter logs each line paho writes at its level into pahoSink.
 type pahoWriter struct{ level logrus.Level }
 
 func (w pahoWriter) Write(p []byte) (int, error) {

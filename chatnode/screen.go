@@ -25,31 +25,25 @@ type screenLine struct {
 	done chan struct{}
 }
 
+// newScreen starts the writer, which flushes when nothing more is queued
+// or a line is waited for. Write errors mean the terminal went away: it
+// keeps draining.
 func newScreen(w io.Writer, clock func() time.Time, color bool) *screen {
 	sc := &screen{lines: make(chan screenLine, 1024), done: make(chan struct{}), clock: clock, color: color}
 	go func() {
 		defer close(sc.done)
 		bw := bufio.NewWriter(w)
 		for l := range sc.lines {
-			sc.write(bw, l)
+			if _, err := bw.WriteString(l.text + "\n"); err == nil && (len(sc.lines) == 0 || l.done != nil) {
+				_ = bw.Flush()
+			}
+			if l.done != nil {
+				close(l.done)
+			}
 		}
-		_ = bw.Flush() // fails only when the terminal went away
+		_ = bw.Flush()
 	}()
 	return sc
-}
-
-// write writes one line, flushing when nothing more is queued or the line
-// is waited for.
-func (sc *screen) write(bw *bufio.Writer, l screenLine) {
-	if l.done != nil {
-		defer close(l.done)
-	}
-	if _, err := bw.WriteString(l.text + "\n"); err != nil {
-		return // the terminal went away; keep draining
-	}
-	if len(sc.lines) == 0 || l.done != nil {
-		_ = bw.Flush()
-	}
 }
 
 func (sc *screen) stamp(t time.Time) string { return t.Format("15:04:05") }

@@ -126,20 +126,14 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	protocols.SetHTTP1(true)
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12}, Protocols: &protocols}
-	scheme := "http"
+	scheme, serve := "http", func() error { return hs.Serve(ln) }
 	if wf.tlsCert != "" {
-		scheme = "https"
+		scheme, serve = "https", func() error { return hs.ServeTLS(ln, wf.tlsCert, wf.tlsKey) }
 	}
 	log.WithField(nodelog.FieldEvent, web.EventStarted).WithField("addr", ln.Addr().String()).WithField(nodelog.FieldBroker, cfg.Broker).Info("serving the web page")
 	fmt.Fprintf(stdout, "chatnode web: open %s://%s and sign in with a user of %s\n", scheme, ln.Addr(), wf.users)
 	served := make(chan error, 1)
-	go func() {
-		if wf.tlsCert != "" {
-			served <- hs.ServeTLS(ln, wf.tlsCert, wf.tlsKey)
-			return
-		}
-		served <- hs.Serve(ln)
-	}()
+	go func() { served <- serve() }()
 	select {
 	case err := <-served:
 		return fail(stderr, fmt.Errorf("serve %s: %w", wf.http, err))

@@ -16,12 +16,10 @@ import (
 )
 
 // Fixed writes log lines of one shape (message, level and data keys) over
-// a base entry's fields, the node's line per delivered message. Where
-// logrus copies the field map twice, boxes every number and sorts the
-// keys on each line, Fixed sorts and encodes the base once and appends
-// each line's values in place; the bytes are Formatter's, written in one
-// Write as logrus does. NewFixed refuses a logger it cannot stand in for,
-// and the caller then logs through logrus.
+// a base entry's fields. Where logrus copies the field map twice, boxes
+// every number and sorts the keys on each line, Fixed sorts and encodes
+// the base once and appends each line's values in place; the bytes are
+// Formatter's, written in one Write as logrus does.
 type Fixed struct {
 	logger *logrus.Logger
 	level  logrus.Level
@@ -32,8 +30,8 @@ type Fixed struct {
 	buf []byte
 }
 
-// part is one key of the line, in key order: its literal bytes (`"key":`
-// and a value every line shares), then the line's value slot says.
+// part is one key of the line: its literal bytes (`"key":` and a value
+// every line shares), then the value its slot names.
 type part struct {
 	key  string
 	lit  []byte
@@ -58,8 +56,8 @@ var ErrNotFixed = errors.New("logger cannot take fixed lines")
 
 // NewFixed prepares lines at level with message msg, the entry's fields
 // and keys, whose values Line takes in this order. It returns ErrNotFixed
-// for another formatter, hooks on the level, or an output that is not a
-// ConcurrentWriter.
+// for a logger it cannot stand in for (another formatter, hooks on the
+// level, an output that is not a ConcurrentWriter): log through logrus then.
 func NewFixed(entry *logrus.Entry, level logrus.Level, msg string, keys ...string) (*Fixed, error) {
 	l := entry.Logger
 	f, ok := l.Formatter.(*Formatter)
@@ -116,7 +114,7 @@ const (
 	kindBool
 )
 
-// String, Int, Uint and Bool make a line's values.
+// String is a string value.
 func String(s string) Value { return Value{kind: kindString, s: s} }
 
 // Int is a signed integer value.

@@ -30,8 +30,7 @@ type Writer struct {
 	flushMu sync.Mutex
 	spare   []byte // the buffer of the previous batch, reused; guarded by flushMu
 
-	// mu guards buf, err and closed. It is never held across a write to w.
-	mu     sync.Mutex
+	mu     sync.Mutex // guards buf, err and closed; never held across a write to w
 	buf    []byte
 	err    error // the first failed write to w, reported by Write and Close
 	closed bool
@@ -48,23 +47,21 @@ func NewWriter(w io.Writer, interval time.Duration) *Writer {
 	return bw
 }
 
-// newWriter flushes on every tick (tests drive the ticks).
+// newWriter flushes on every tick (tests drive the ticks) until Close.
 func newWriter(w io.Writer, tick <-chan time.Time) *Writer {
 	bw := &Writer{w: w, quit: make(chan struct{}), done: make(chan struct{}), buf: make([]byte, 0, 64<<10)}
-	go bw.loop(tick)
-	return bw
-}
-
-func (bw *Writer) loop(tick <-chan time.Time) {
-	defer close(bw.done)
-	for {
-		select {
-		case <-tick:
-			bw.Flush()
-		case <-bw.quit:
-			return
+	go func() {
+		defer close(bw.done)
+		for {
+			select {
+			case <-tick:
+				bw.Flush()
+			case <-bw.quit:
+				return
+			}
 		}
-	}
+	}()
+	return bw
 }
 
 // ConcurrentWrites marks a Writer as safe for whole lines written from

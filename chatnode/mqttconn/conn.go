@@ -21,19 +21,17 @@ import (
 // this much is pending (backpressure, as a socket's full send buffer does).
 const MaxPending = 1 << 20
 
-// readBuffer is the read buffer: several small MQTT packets per read.
-const readBuffer = 32 << 10
-
 // AckDelay is how long Open's connections hold a PUBACK back to go out
 // with other bytes. A PUBACK only lets the broker forget a message the
 // node already has, so holding it costs no delivery latency, and at a
 // thousand deliveries a second it makes about five acknowledgements one
-// write. Any other write takes the held ones along at once; which writes
-// wait, and how many, is package ackhold's rule (the broker's too).
+// write. Which writes wait, and how many, is package ackhold's rule.
 const AckDelay = 5 * time.Millisecond
 
-// closeFlushTimeout bounds how long Close waits to write what is pending.
-const closeFlushTimeout = time.Second
+const (
+	readBuffer        = 32 << 10    // several small MQTT packets per read
+	closeFlushTimeout = time.Second // how long Close waits to write what is pending
+)
 
 // Conn wraps a net.Conn: Read goes through a buffer (one reader at a time,
 // as paho reads), Write copies into a pending buffer that one flusher
@@ -48,11 +46,10 @@ type Conn struct {
 	quit chan struct{} // closed by Close
 	done chan struct{} // closed when the flusher has stopped
 
-	// mu guards space through ackTimer; no other lock is taken under it,
-	// and it is never held across a write to the network. space is
-	// signalled when pending shrinks or err is set.
+	// mu guards the fields from space to ackTimer; no other lock is taken
+	// under it, and it is never held across a write to the network.
 	mu          sync.Mutex
-	space       *sync.Cond
+	space       *sync.Cond // signalled when pending shrinks or err is set
 	pending     []byte
 	spare       []byte
 	err         error
@@ -62,10 +59,8 @@ type Conn struct {
 	heldAcks    int       // PUBACKs in pending the flusher has not been woken for
 	ackTimer    stopper   // armed while heldAcks > 0; nil otherwise
 
-	// ackDelay is how long a PUBACK may be held (0: never); afterFunc
-	// arms its timer (time.AfterFunc; tests fire it themselves).
-	ackDelay  time.Duration
-	afterFunc func(time.Duration, func()) stopper
+	ackDelay  time.Duration                       // how long a PUBACK may be held (0: never)
+	afterFunc func(time.Duration, func()) stopper // time.AfterFunc; tests fire the timer themselves
 }
 
 // stopper is the part of *time.Timer a Conn uses.
