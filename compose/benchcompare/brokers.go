@@ -143,7 +143,7 @@ func launch(ctx context.Context, procs []brokerProc, wait time.Duration) ([]*chi
 		return nil, errors.Join(err, serr)
 	}
 	for _, p := range procs {
-		c, err := startChild(ctx, p.name, p.argv, nil, filepath.Join(p.dir, "broker.log"))
+		c, err := startChild(ctx, p.name, p.argv, filepath.Join(p.dir, "broker.log"))
 		if err != nil {
 			return fail(err)
 		}

@@ -44,7 +44,7 @@ func (e *Env) runChat(ctx context.Context, url, dir, label string, cfg ChatConfi
 	for i := range cfg.Nodes {
 		nick := "n" + strconv.Itoa(i)
 		argv := spreadArgs(cfg.nodeArgs(e.Bins.Chatnode, spreadURL(url, i), nick, filepath.Join(logs, nick+".log"), label), cfg, url)
-		c, err := startChild(ctx, "chatnode "+nick, argv, nil, filepath.Join(dir, nick+".out"))
+		c, err := startChild(ctx, "chatnode "+nick, argv, filepath.Join(dir, nick+".out"))
 		if err != nil {
 			_, serr := stopAll(nodes)
 			return measured{}, errors.Join(serr, err)

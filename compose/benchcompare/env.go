@@ -40,7 +40,8 @@ func buildBins(ctx context.Context, dir, prebuilt string) (Bins, error) {
 	}{{&b.Broker, "./broker/cmd/broker"}, {&b.Chatnode, "./chatnode/cmd/chatnode"}, {&b.Analysis, "./analysis/cmd/analysis"}} {
 		name := filepath.Base(p.pkg)
 		if prebuilt != "" {
-			if abs, err := filepath.Abs(filepath.Join(prebuilt, name)); err == nil && isExecutable(abs) {
+			abs, err := filepath.Abs(filepath.Join(prebuilt, name))
+			if fi, serr := os.Stat(abs); err == nil && serr == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
 				*p.dst = abs
 				continue
 			}
@@ -67,11 +68,6 @@ func moduleRoot(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("not inside the distchat module (run from the repository)")
 	}
 	return filepath.Dir(gomod), nil
-}
-
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
 // MosquittoConfig is a benchmark Mosquitto's configuration: anonymous, in

@@ -35,16 +35,15 @@ type child struct {
 	waitErr error         // set before done is closed
 }
 
-// startChild starts argv with extra environment entries env; its stdout and
-// stderr go to logPath. Cancelling ctx sends SIGTERM (SIGKILL after
-// stopGrace), and the child gets SIGTERM if this process dies first.
-func startChild(ctx context.Context, name string, argv, env []string, logPath string) (*child, error) {
+// startChild starts argv with its stdout and stderr going to logPath.
+// Cancelling ctx sends SIGTERM (SIGKILL after stopGrace), and the child gets
+// SIGTERM if this process dies first.
+func startChild(ctx context.Context, name string, argv []string, logPath string) (*child, error) {
 	out, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("%s: create log: %w", name, err)
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
@@ -91,11 +90,15 @@ func (c *child) wait() (Usage, int, error) {
 	if ps == nil {
 		return Usage{}, -1, fmt.Errorf("%s: %w", c.name, c.waitErr)
 	}
-	var exitErr *exec.ExitError
-	if c.waitErr != nil && !errors.As(c.waitErr, &exitErr) {
-		return usageOf(ps), ps.ExitCode(), fmt.Errorf("%s: %w", c.name, c.waitErr)
+	var err error
+	if _, exit := errors.AsType[*exec.ExitError](c.waitErr); c.waitErr != nil && !exit {
+		err = fmt.Errorf("%s: %w", c.name, c.waitErr)
 	}
-	return usageOf(ps), ps.ExitCode(), nil
+	u := Usage{CPU: ps.UserTime() + ps.SystemTime()}
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		u.MaxRSSKB, u.Switches = ru.Maxrss, ru.Nvcsw+ru.Nivcsw
+	}
+	return u, ps.ExitCode(), err
 }
 
 // stop sends SIGTERM (SIGKILL after stopGrace) and returns the usage; a
@@ -136,26 +139,19 @@ func stopAll(cs []*child) (Usage, error) {
 	return sum, errors.Join(errs...)
 }
 
-func usageOf(ps *os.ProcessState) Usage {
-	u := Usage{CPU: ps.UserTime() + ps.SystemTime()}
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		u.MaxRSSKB, u.Switches = ru.Maxrss, ru.Nvcsw+ru.Nivcsw
-	}
-	return u
-}
-
 // lastLine returns the last non-empty line of a log file, for error messages.
 func lastLine(path string) string {
 	b, err := os.ReadFile(path)
-	if err != nil {
+	switch last := lastOf(string(b)); {
+	case err != nil:
 		return "no log: " + err.Error()
-	}
-	if last := lastOf(string(b)); last != "" {
+	case last != "":
 		return "log: " + last
 	}
 	return "empty log"
 }
 
+// lastOf is the last non-empty line of s, trimmed.
 func lastOf(s string) string {
 	s = strings.TrimSpace(s)
 	return s[strings.LastIndexByte(s, '\n')+1:]

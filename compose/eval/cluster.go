@@ -33,10 +33,9 @@ var ClusterNodes = []string{"alice", "bob", "carol", "dave", "erin", "frank"}
 // partition. Cluster deployment only.
 const PartitionBroker = "partition-broker"
 
-// clusterNetwork is the brokers' own compose network; peerAlias names a broker there.
+// clusterNetwork is the brokers' own compose network, where broker b is
+// also b-peer.
 const clusterNetwork = "cluster"
-
-func peerAlias(broker string) string { return broker + "-peer" }
 
 func (s *Scenario) brokerServices() []string {
 	if s.Deployment == DeployCluster {

@@ -9,16 +9,19 @@ import (
 	"time"
 )
 
-// brokerHTTPPort is a broker's /healthz port inside its container; the
-// compose files publish it on an ephemeral loopback port of the host.
-const brokerHTTPPort = "8080"
-
-// healthTimeout bounds the wait for a restarted broker's /healthz: a
-// cluster member rejoins and catches its streams up before it listens.
-const healthTimeout = 2 * time.Minute
-
-// healthPoll is how often the runner asks a restarting broker's /healthz.
-const healthPoll = 100 * time.Millisecond
+const (
+	// brokerHTTPPort is a broker's /healthz port inside its container; the
+	// compose files publish it on an ephemeral loopback port of the host.
+	brokerHTTPPort = "8080"
+	// healthTimeout bounds the wait for a restarted broker's /healthz: a
+	// cluster member rejoins and catches its streams up before it listens.
+	healthTimeout = 2 * time.Minute
+	// healthPoll is how often the runner asks a restarting broker's /healthz.
+	healthPoll = 100 * time.Millisecond
+	// stopGrace is how many seconds docker stop gives a broker between its
+	// SIGTERM and a SIGKILL: the compose files' stop_grace_period.
+	stopGrace = "20"
+)
 
 // HTTPHealthz asks http://addr/healthz once and returns nil on 200 OK: the
 // broker takes clients (a cluster member once it has rejoined).
@@ -40,10 +43,6 @@ func HTTPHealthz(ctx context.Context, addr string) error {
 	}
 	return nil
 }
-
-// stopGrace is how many seconds docker stop gives a broker between its
-// SIGTERM and a SIGKILL: the compose files' stop_grace_period.
-const stopGrace = "20"
 
 // restartBroker stops broker gracefully (start) or starts it again and
 // waits for its /healthz (end). It calls docker, not docker-compose, whose
@@ -103,8 +102,10 @@ func (r *Runner) waitHealthy(ctx context.Context, id, broker string) error {
 	var last error
 	for {
 		if addr == "" {
+			// docker port prints a line per binding (IPv4, IPv6): the first serves.
 			out, err := r.Cmd.Run(wctx, nil, "docker", "port", id, brokerHTTPPort)
-			addr, last = firstLine(out), err
+			line, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
+			addr, last = strings.TrimSpace(line), err
 			if err == nil && addr == "" {
 				last = fmt.Errorf("%s publishes no port %s", broker, brokerHTTPPort)
 			}
@@ -121,10 +122,4 @@ func (r *Runner) waitHealthy(ctx context.Context, id, broker string) error {
 			return fmt.Errorf("%s not healthy within %s: %w", broker, healthTimeout, last)
 		}
 	}
-}
-
-// firstLine is docker port's first binding (IPv4 and IPv6 have a line each).
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
-	return strings.TrimSpace(line)
 }

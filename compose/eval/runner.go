@@ -251,7 +251,7 @@ func (r *Runner) apply(ctx context.Context, compose composeFunc, a action) error
 	case RestartBroker:
 		return r.restartBroker(ctx, brokerTarget(a.fault), start)
 	case PartitionBroker:
-		return r.disconnect(ctx, compose, a.fault.Target, clusterNetwork, start, a.fault.Target, peerAlias(a.fault.Target))
+		return r.disconnect(ctx, compose, a.fault.Target, clusterNetwork, start, a.fault.Target, a.fault.Target+"-peer")
 	case Partition:
 		return r.disconnect(ctx, compose, a.fault.Target, "chat", start)
 	}
