@@ -91,17 +91,15 @@ func (t *tab) readLoop(ctx context.Context) {
 	// A failure means the connection is closed already.
 	stop := context.AfterFunc(ctx, func() { _ = t.conn.SetReadDeadline(time.Now()) })
 	defer stop()
-	if err := t.conn.SetReadDeadline(time.Now().Add(pongWait)); err != nil {
+	alive := func(string) error { return t.conn.SetReadDeadline(time.Now().Add(pongWait)) }
+	if alive("") != nil {
 		return
 	}
-	t.conn.SetPongHandler(func(string) error { return t.conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	t.conn.SetPongHandler(alive)
 	for {
 		_, data, err := t.conn.ReadMessage()
-		if err != nil {
+		if err != nil || alive("") != nil {
 			return // an oversized frame ends the tab with close code 1009 (message too big)
-		}
-		if err := t.conn.SetReadDeadline(time.Now().Add(pongWait)); err != nil {
-			return
 		}
 		var req inFrame
 		if err := json.Unmarshal(data, &req); err != nil {
@@ -199,12 +197,11 @@ type outbox struct {
 	overflow bool
 
 	// shown and order are the message ids sent to the page (writer only),
-	// oldest first, bounded by maxShownIDs: the page never gets one twice.
+	// oldest first, at most maxShownIDs: the page never gets one twice.
 	shown map[string]struct{}
 	order []string
 }
 
-// maxShownIDs bounds the ids remembered per tab.
 const maxShownIDs = 50000
 
 func newOutbox(max int) *outbox {

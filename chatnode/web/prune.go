@@ -22,10 +22,9 @@ func (t *tabs) pruneDirs(root, user string, keep int) error {
 	defer t.mu.Unlock()
 	dir := filepath.Join(root, user)
 	entries, err := os.ReadDir(dir)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil
-		}
+	if os.IsNotExist(err) {
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("prune tab state of %s: %w", user, err)
 	}
 	var dirs []fs.FileInfo

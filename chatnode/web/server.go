@@ -24,51 +24,33 @@ var staticFiles embed.FS
 // Config is what the web node needs besides the HTTP listener itself.
 type Config struct {
 	// Node is the template of every tab's session; user, password and
-	// rooms come from the sign-in, and each tab's state dir is
-	// <StateDir>/<user>/<tab>.
-	Node config.Node
-	// Users are the accounts of the users file; sign-in checks them with bcrypt.
-	Users []config.User
-	// TLS is true when the listener serves HTTPS: cookies are Secure then.
-	TLS bool
-	// AllowOrigins are extra page origins (scheme://host:port), e.g.
-	// behind a proxy that rewrites Host.
-	AllowOrigins []string
-	Limits       Limits
-	// Now is the clock (time.Now when nil); tests drive it.
-	Now func() time.Time
+	// rooms come from the sign-in, the state dir is <StateDir>/<user>/<tab>.
+	Node         config.Node
+	Users        []config.User    // the users file's accounts; sign-in checks them with bcrypt
+	TLS          bool             // the listener serves HTTPS: cookies are Secure then
+	AllowOrigins []string         // extra page origins (scheme://host:port), e.g. behind a proxy rewriting Host
+	Limits       Limits           // DefaultLimits when zero
+	Now          func() time.Time // the clock (time.Now when nil); tests drive it
 }
 
 // Limits bound what one browser or all of them may cost the node.
 type Limits struct {
-	// MaxTabs and MaxTabsPerUser bound the open tabs, each an MQTT
-	// connection and a state dir in use.
-	MaxTabs, MaxTabsPerUser int
-	// MaxBody is the longest message text in bytes.
-	MaxBody int
-	// SendRate and SendBurst bound the messages one tab sends (per second).
-	SendRate  float64
-	SendBurst int
+	MaxTabs, MaxTabsPerUser int     // open tabs, each an MQTT connection and a state dir in use
+	MaxBody                 int     // the longest message text in bytes
+	SendRate                float64 // messages one tab sends per second, bursts of SendBurst
+	SendBurst               int
 	// SignInPerMinute and SignInBurst bound the sign-in attempts from one
 	// address, so passwords cannot be guessed at bcrypt speed.
 	SignInPerMinute float64
 	SignInBurst     int
-	// SessionTTL is how long a sign-in lasts.
-	SessionTTL time.Duration
-	// MaxLogins bounds the sign-ins held in memory.
-	MaxLogins int
+	SessionTTL      time.Duration // how long a sign-in lasts
+	MaxLogins       int           // sign-ins held in memory at most
 }
 
 // DefaultLimits are the limits of `chatnode web` without flags.
 func DefaultLimits() Limits {
-	return Limits{
-		MaxTabs: 64, MaxTabsPerUser: 8,
-		MaxBody:  4000,
-		SendRate: 5, SendBurst: 10,
-		SignInPerMinute: 10, SignInBurst: 5,
-		SessionTTL: 12 * time.Hour,
-		MaxLogins:  1000,
-	}
+	return Limits{MaxTabs: 64, MaxTabsPerUser: 8, MaxBody: 4000, SendRate: 5, SendBurst: 10,
+		SignInPerMinute: 10, SignInBurst: 5, SessionTTL: 12 * time.Hour, MaxLogins: 1000}
 }
 
 // Server serves the page, the sign-in API and the tabs' WebSockets.

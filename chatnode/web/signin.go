@@ -37,9 +37,8 @@ type logins struct {
 	max int
 	now func() time.Time
 
-	mu sync.Mutex // guards byHash; no lock is taken under it
-	// byHash maps sha256(token) to the login.
-	byHash map[[32]byte]*login
+	mu     sync.Mutex          // guards byHash; no lock is taken under it
+	byHash map[[32]byte]*login // sha256(token) to the login
 }
 
 // errTooManyLogins is returned when the node holds its maximum of sign-ins.
@@ -118,8 +117,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	body := http.MaxBytesReader(w, r.Body, maxSignInBody)
 	if err := json.NewDecoder(body).Decode(&req); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
 			writeError(w, http.StatusRequestEntityTooLarge, "sign-in request too large")
 			return
 		}

@@ -40,10 +40,8 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "tab: 8 to 32 lower-case letters and digits")
 		return
 	}
-	up := websocket.Upgrader{
-		ReadBufferSize: 4096, WriteBufferSize: 4096,
-		CheckOrigin: s.sameOrigin, // fromPage checked it too; the upgrader must not fall back to its own rule
-	}
+	// CheckOrigin: fromPage checked it too; the upgrader must not fall back to its own rule.
+	up := websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: s.sameOrigin}
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered the request
@@ -85,9 +83,8 @@ type tab struct {
 	id        string
 	s         *session.Session
 	out       *outbox
-	sendLimit *bucket // used by the reader goroutine only
-	// fillOnce asks for the history once, at the first connection.
-	fillOnce sync.Once
+	sendLimit *bucket   // used by the reader goroutine only
+	fillOnce  sync.Once // asks for the history once, at the first connection
 }
 
 // run serves the tab's session until the page leaves, the session is
