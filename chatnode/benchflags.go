@@ -1,7 +1,6 @@
 package chatnode
 
 import (
-	"errors"
 	"fmt"
 	"math"
 )
@@ -10,37 +9,16 @@ import (
 // non-finite value would otherwise run a load nobody asked for (a negative
 // -rate runs closed loop, a negative -count runs forever).
 func (bp benchParams) validate(maxPayload int) error {
-	var errs []error
-	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	switch {
-	case bp.count < 0:
-		add("-count: %d cannot be negative", bp.count)
-	case bp.count > 0 && bp.duration > 0:
-		add("-count and -duration: give one, not both")
-	}
-	if bp.duration < 0 {
-		add("-duration: %s cannot be negative", bp.duration)
-	}
-	switch {
-	case bp.size < 0:
-		add("-size: %d cannot be negative", bp.size)
-	case bp.size > maxPayload:
-		add("-size: %d is over -max-payload %d; every message would be refused", bp.size, maxPayload)
-	}
-	if math.IsNaN(bp.rate) || math.IsInf(bp.rate, 0) || bp.rate < 0 {
-		add("-rate: %g must be a number ≥ 0 (0: as fast as the window allows)", bp.rate)
-	}
-	if bp.expect < 0 {
-		add("-expect: %d cannot be negative", bp.expect)
-	}
-	if bp.peers < 1 {
-		add("-peers: %d must be at least 1 (this node)", bp.peers)
-	}
-	if bp.linger < 0 {
-		add("-linger: %s cannot be negative", bp.linger)
-	}
-	if bp.startTimeout <= 0 {
-		add("-start-timeout: %s must be positive", bp.startTimeout)
-	}
-	return errors.Join(errs...)
+	return problems(
+		problem{bp.count < 0, fmt.Sprintf("-count: %d cannot be negative", bp.count)},
+		problem{bp.count > 0 && bp.duration > 0, "-count and -duration: give one, not both"},
+		problem{bp.duration < 0, fmt.Sprintf("-duration: %s cannot be negative", bp.duration)},
+		problem{bp.size < 0, fmt.Sprintf("-size: %d cannot be negative", bp.size)},
+		problem{bp.size >= 0 && bp.size > maxPayload, fmt.Sprintf("-size: %d is over -max-payload %d; every message would be refused", bp.size, maxPayload)},
+		problem{math.IsNaN(bp.rate) || math.IsInf(bp.rate, 0) || bp.rate < 0, fmt.Sprintf("-rate: %g must be a number ≥ 0 (0: as fast as the window allows)", bp.rate)},
+		problem{bp.expect < 0, fmt.Sprintf("-expect: %d cannot be negative", bp.expect)},
+		problem{bp.peers < 1, fmt.Sprintf("-peers: %d must be at least 1 (this node)", bp.peers)},
+		problem{bp.linger < 0, fmt.Sprintf("-linger: %s cannot be negative", bp.linger)},
+		problem{bp.startTimeout <= 0, fmt.Sprintf("-start-timeout: %s must be positive", bp.startTimeout)},
+	)
 }

@@ -117,6 +117,24 @@ func configError(err error, stderr io.Writer) int {
 	return exitUsage
 }
 
+// problem is one check of a configuration: msg is its line when bad.
+type problem struct {
+	bad bool
+	msg string
+}
+
+// problems joins the lines of the bad ones, so one run shows every
+// mistake of a command line at once.
+func problems(ps ...problem) error {
+	var errs []error
+	for _, p := range ps {
+		if p.bad {
+			errs = append(errs, errors.New(p.msg))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // closeSession closes s, giving its in-flight publishes and its offline
 // presence d at most, and returns how many publishes stayed unacknowledged.
 func closeSession(s *session.Session, d time.Duration) int {

@@ -3,7 +3,6 @@ package chatnode
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -53,27 +52,16 @@ func bindWeb(fs *flag.FlagSet, w *webFlags) {
 
 // check reports what is wrong with the web flags.
 func (w *webFlags) check(cfg config.Node) error {
-	var errs []error
-	if w.users == "" {
-		errs = append(errs, errors.New("-users FILE is required: sign-in checks it"))
-	}
-	if cfg.StateDir == "" {
-		errs = append(errs, errors.New("-state DIR is required: each tab keeps its device state under it"))
-	}
-	if (w.tlsCert == "") != (w.tlsKey == "") {
-		errs = append(errs, errors.New("-tls-cert and -tls-key go together"))
-	}
-	if w.tlsCert == "" && !w.insecure && !isLoopback(w.http) {
-		errs = append(errs, fmt.Errorf("-http %s is beyond loopback: serve TLS (-tls-cert, -tls-key), or say -insecure-http if a proxy or a loopback-only port publication protects it", w.http))
-	}
 	l := w.limits
-	if l.MaxTabs < 1 || l.MaxTabsPerUser < 1 || l.MaxBody < 1 || l.SendRate <= 0 || l.SendBurst < 1 || l.SignInPerMinute <= 0 || l.SessionTTL <= 0 {
-		errs = append(errs, errors.New("-max-tabs, -max-tabs-per-user, -max-body, -send-rate, -send-burst, -signin-rate and -signin-ttl must be positive"))
-	}
-	if l.MaxBody > cfg.MaxPayload/2 {
-		errs = append(errs, fmt.Errorf("-max-body %d must be at most half of -max-payload %d (the envelope around it)", l.MaxBody, cfg.MaxPayload))
-	}
-	return errors.Join(errs...)
+	return problems(
+		problem{w.users == "", "-users FILE is required: sign-in checks it"},
+		problem{cfg.StateDir == "", "-state DIR is required: each tab keeps its device state under it"},
+		problem{(w.tlsCert == "") != (w.tlsKey == ""), "-tls-cert and -tls-key go together"},
+		problem{w.tlsCert == "" && !w.insecure && !isLoopback(w.http), fmt.Sprintf("-http %s is beyond loopback: serve TLS (-tls-cert, -tls-key), or say -insecure-http if a proxy or a loopback-only port publication protects it", w.http)},
+		problem{l.MaxTabs < 1 || l.MaxTabsPerUser < 1 || l.MaxBody < 1 || l.SendRate <= 0 || l.SendBurst < 1 || l.SignInPerMinute <= 0 || l.SessionTTL <= 0,
+			"-max-tabs, -max-tabs-per-user, -max-body, -send-rate, -send-burst, -signin-rate and -signin-ttl must be positive"},
+		problem{l.MaxBody > cfg.MaxPayload/2, fmt.Sprintf("-max-body %d must be at most half of -max-payload %d (the envelope around it)", l.MaxBody, cfg.MaxPayload)},
+	)
 }
 
 // isLoopback reports whether a listen address stays on this machine.
