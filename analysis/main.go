@@ -220,7 +220,7 @@ func firstPass(ctx context.Context, opt Options, files []string, p *progress) (*
 			return nil, nil, fmt.Errorf("input: %w", err)
 		}
 		p.total += st.Size()
-		facts[i] = newFileFacts()
+		facts[i] = fileFacts{sends: map[string]*sendSpan{}, runs: map[string]bool{}, nodes: map[[2]string]bool{}}
 	}
 	m := &model{runs: map[string]*scenario{}, seed: maphash.MakeSeed(), files: len(files)}
 	p.start(stagePass1)

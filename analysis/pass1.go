@@ -24,11 +24,6 @@ type fileFacts struct {
 	r                             rec
 }
 
-// newFileFacts returns the facts of a file not read yet, ready for pass1.
-func newFileFacts() fileFacts {
-	return fileFacts{sends: map[string]*sendSpan{}, runs: map[string]bool{}, nodes: map[[2]string]bool{}}
-}
-
 // fact is one line of interest to the first pass.
 type fact struct {
 	event                                        string // a wire event, or "" for a node's first parsed line
