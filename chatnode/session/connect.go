@@ -11,6 +11,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/distchat/distchat/broker/wire"
 	"github.com/distchat/distchat/chatnode/nodelog"
@@ -25,21 +26,16 @@ type link struct {
 	firstUp     chan struct{}
 	firstUpOnce sync.Once
 	refused     chan struct{} // closed when the broker refused the node
-	// connectTok is the first Connect's token: done once paho's connect
-	// loop has connected or given up.
-	connectTok mqtt.Token
-
-	connected bool
-	connects  int
-	lostGen   int // the newest connection whose loss is marked (markLost)
+	connectTok  mqtt.Token    // the first Connect's: done once paho connected or gave up
+	connected   bool
+	connects    int
+	lostGen     int // the newest connection whose loss is marked (markLost)
 	// servers is the broker list in configured order; attempting is the
 	// broker paho dials now, current the one the connection is up on (""
 	// while down), lost the one of the last lost connection (failover.go).
 	servers                   []*url.URL
 	attempting, current, lost string
-	// conn is the network connection paho uses now, nil once
-	// leaveStalledBroker ended it.
-	conn net.Conn
+	conn                      net.Conn // the one paho uses now; nil once leaveStalledBroker ended it
 	// refusedErr, lastConnErr and toldUnreachable record the connection
 	// failures (connerr.go).
 	refusedErr      *RefusedError
@@ -52,11 +48,11 @@ type link struct {
 func (s *Session) clientOptions() *mqtt.ClientOptions {
 	o := mqtt.NewClientOptions()
 	for _, b := range s.cfg.Broker {
-		o.AddBroker(b) // tried in order; onReconnecting puts a lost one last (failover.go)
+		o.AddBroker(b) // tried in order; onReconnecting puts a lost one last
 	}
-	o.SetClientID(s.ident.clientID).
+	o.SetClientID(s.clientID).
 		SetUsername(s.me).
-		SetCleanSession(s.ident.clean).                      // persistent (queued while away) unless the id is for this run only
+		SetCleanSession(s.clean).                            // persistent (queued while away) unless the id is for this run only
 		SetAutoReconnect(true).                              // and QoS 1 publishes stored while disconnected
 		SetConnectRetry(true).                               // with a clean session paho wipes what was published before the first connect: Send waits for it
 		SetConnectRetryInterval(time.Second).                // default 30 s
@@ -76,8 +72,7 @@ func (s *Session) clientOptions() *mqtt.ClientOptions {
 	if pw := s.cfg.Password; pw != "" {
 		o.SetPassword(pw)
 	}
-	will, err := s.presencePayload(wire.Offline, nil)
-	if err == nil {
+	if will, err := s.presencePayload(wire.Offline, nil); err == nil {
 		o.SetBinaryWill(wire.PresenceTopic(s.me), will, 1, true)
 	}
 	return o
@@ -131,14 +126,14 @@ func (s *Session) onConnect(c mqtt.Client) {
 	s.mu.Lock()
 	s.link.connects++
 	n := s.link.connects
-	rooms := slices.Clone(s.member.rooms)
+	rooms := slices.Clone(s.rooms)
 	s.mu.Unlock()
 	ev := nodelog.EventConnected
 	if n > 1 {
 		ev = nodelog.EventReconnected
 	}
 	broker := s.connectedTo()
-	s.entry(ev).WithField(nodelog.FieldBroker, broker).WithField(nodelog.FieldClientID, s.ident.clientID).Info(ev)
+	s.entry(ev).WithField(nodelog.FieldBroker, broker).WithField(nodelog.FieldClientID, s.clientID).Info(ev)
 	filters := map[string]byte{wire.DMFilter(s.me): 1, wire.PresenceFilter: 1, wire.InboxTopic(s.me): 1}
 	for _, r := range rooms {
 		filters[wire.RoomFilter(r)] = 1
@@ -194,8 +189,7 @@ func (s *Session) subscribe(filters map[string]byte) error {
 	return nil
 }
 
-// waitToken waits for tok's ack (a SUBACK or an UNSUBACK) a bounded time
-// and returns its error.
+// waitToken waits a bounded time for tok's ack (a SUBACK or an UNSUBACK).
 func (s *Session) waitToken(tok mqtt.Token, ack string) error {
 	if !tok.WaitTimeout(s.cfg.ConnectTimeout) {
 		return fmt.Errorf("no %s within %s", ack, s.cfg.ConnectTimeout)
@@ -212,9 +206,9 @@ func (s *Session) onConnectionLost(c mqtt.Client, err error) {
 	}
 }
 
-// onReconnecting runs before every reconnect attempt, on paho's reconnect
-// goroutine, with paho's own options: it marks the lost connection down,
-// if onConnectionLost has not yet, and orders the brokers for failover.
+// onReconnecting runs before every reconnect attempt, with paho's own
+// options: it marks the lost connection down, if onConnectionLost has not
+// yet, and orders the brokers for failover.
 func (s *Session) onReconnecting(_ mqtt.Client, o *mqtt.ClientOptions) {
 	broker, wasUp := s.markLost(s.generation(), true)
 	if o != nil && len(s.link.servers) > 1 {
@@ -231,9 +225,8 @@ func (s *Session) onReconnecting(_ mqtt.Client, o *mqtt.ClientOptions) {
 // before paho's connection-lost handler (which logs the cause).
 var errConnectionLost = errors.New("connection to the broker lost")
 
-// handle is paho's publish handler: it stamps the receive time, queues a
-// copy for the pipeline and returns at once, since paho PUBACKs after it
-// returns.
+// handle is paho's publish handler: it queues a stamped copy for the
+// pipeline and returns at once, since paho PUBACKs after it returns.
 func (s *Session) handle(_ mqtt.Client, m mqtt.Message) {
 	s.p.in.push(inbound{recvNS: time.Now().UnixNano(), topic: m.Topic(), payload: slices.Clone(m.Payload()), retained: m.Retained()})
 }
@@ -245,7 +238,7 @@ func (s *Session) publishSync(payload []byte) {
 	select {
 	case <-s.link.firstUp:
 	default:
-		if s.ident.clean {
+		if s.clean {
 			return
 		}
 	}
@@ -259,4 +252,32 @@ func (s *Session) publishSync(payload []byte) {
 		case <-s.closing:
 		}
 	}()
+}
+
+// resumeStore is paho's ordered memory store holding a PUBLISH as a private
+// copy and handing out copies. paho encodes a PUBLISH through the packet it
+// stored, and a resume marks stored packets Dup while the lost connection's
+// writer may still encode them: one shared packet is a data race. With
+// copies the stored packet is written once, by Put; payloads are shared.
+type resumeStore struct{ *mqtt.OrderedMemoryStore }
+
+func newResumeStore() resumeStore { return resumeStore{mqtt.NewOrderedMemoryStore()} }
+
+// Put stores m under key, a PUBLISH as a copy.
+func (s resumeStore) Put(key string, m packets.ControlPacket) {
+	s.OrderedMemoryStore.Put(key, copyPublish(m))
+}
+
+// Get returns the packet stored under key, a PUBLISH as a copy.
+func (s resumeStore) Get(key string) packets.ControlPacket {
+	return copyPublish(s.OrderedMemoryStore.Get(key))
+}
+
+// copyPublish returns a copy of a PUBLISH, and any other packet as it is.
+func copyPublish(m packets.ControlPacket) packets.ControlPacket {
+	if p, ok := m.(*packets.PublishPacket); ok {
+		cp := *p
+		return &cp
+	}
+	return m
 }

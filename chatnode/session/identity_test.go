@@ -43,14 +43,14 @@ func TestStateDirIsOneDevice(t *testing.T) {
 	if _, err := New(cfg, testLogger(t, "me"), Options{}); err == nil || !strings.Contains(err.Error(), "in use by another chatnode") {
 		t.Fatalf("second node on the same state dir: err %v, want refused", err)
 	}
-	if err := first.ident.release(); err != nil { // what Close does last
+	if err := first.release(); err != nil { // what Close does last
 		t.Fatal(err)
 	}
 	again, err := New(cfg, testLogger(t, "me"), Options{})
 	if err != nil {
 		t.Fatalf("state dir after the first node closed: %v", err)
 	}
-	if err := again.ident.release(); err != nil {
+	if err := again.release(); err != nil {
 		t.Fatal(err)
 	}
 }

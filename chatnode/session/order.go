@@ -5,7 +5,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // conv is the ordering state of one conversation (room or DM). A
@@ -80,3 +83,91 @@ func (p *pipeline) drain(c *conv) {
 
 // minKey is the smallest key of m, which must not be empty.
 func minKey[V any](m map[uint64]V) uint64 { return slices.Min(slices.Collect(maps.Keys(m))) }
+
+// checkGap runs c's gap timer at now: a gap shows as a message held back
+// in c.pending. After a quarter of gap_wait (at most 100 ms: a reordered
+// delivery usually fills it sooner) the node asks the room log for the
+// missing range; after gap_wait it gives up and shows what came after.
+func (p *pipeline) checkGap(c *conv, now time.Time) {
+	if len(c.pending) == 0 || c.holdSince.IsZero() {
+		return
+	}
+	wait := p.cfg.GapWait
+	held := now.Sub(c.holdSince)
+	if !p.online && p.reqs.roomLog != roomLogAbsent {
+		return // held until the room log can be asked again
+	}
+	if !c.known {
+		// No baseline answer within gap_wait (or no room log to give
+		// one): the order starts at the first message held.
+		if held > wait || p.reqs.roomLog == roomLogAbsent {
+			c.known, c.delivered = true, minKey(c.pending)-1
+			c.baseReq = ""
+			p.drain(c)
+		}
+		return
+	}
+	if c.gapReq == "" && held > min(wait/4, 100*time.Millisecond) && p.reqs.roomLog != roomLogAbsent {
+		p.fetchGap(c)
+	}
+	if held > wait {
+		p.giveUpGap(c)
+	}
+}
+
+// fetchGap logs the gap before c's first held message and asks the room
+// log for the missing range.
+func (p *pipeline) fetchGap(c *conv) {
+	lo, missing, e := p.gapLog(c)
+	e.Info("room sequence gap: fetching from the room log")
+	c.gapReq = p.ask(request{conv: c.name, kind: reqGap, gapUpTo: lo - 1},
+		wire.SyncRequest{AfterSeq: c.delivered, Limit: int(min(missing, 1000))})
+}
+
+// gapLog returns the first room sequence held after c's gap, how many are
+// missing before it, and the entry that logs the gap.
+func (p *pipeline) gapLog(c *conv) (lo, missing uint64, e *logrus.Entry) {
+	lo = minKey(c.pending)
+	missing = lo - c.delivered - 1
+	return lo, missing, p.log.WithFields(logrus.Fields{nodelog.FieldEvent: nodelog.EventGap, nodelog.FieldRoom: c.name,
+		nodelog.FieldAfterSeq: c.delivered, nodelog.FieldMissing: missing})
+}
+
+// giveUpGap shows what came after c's gap once gap_wait has passed; the
+// missing numbers become holes, still fetched and shown late if they come.
+func (p *pipeline) giveUpGap(c *conv) {
+	lo, _, e := p.gapLog(c)
+	e.WithField(nodelog.FieldError, "not repaired within gap_wait").Warn("room sequence gap not repaired: showing what came after it")
+	for r := c.delivered + 1; r < lo && len(c.holes) < maxHoles; r++ {
+		c.holes[r] = true
+	}
+	c.delivered = lo - 1
+	c.gapReq = ""
+	p.drain(c)
+}
+
+// repairHoles asks the room log for the holes every 2 × gap_wait while any
+// is missing: a gap request or its answer can itself be lost (a broker
+// restart, a drop at the in-flight quota).
+func (p *pipeline) repairHoles(c *conv, now time.Time) {
+	if len(c.holes) == 0 || p.reqs.roomLog == roomLogAbsent || (c.holeReq != "" && now.Sub(c.holeAsked) < 2*p.cfg.GapWait) {
+		return
+	}
+	delete(p.reqs.inFlight, c.holeReq)
+	lo, hi := minKey(c.holes), slices.Max(slices.Collect(maps.Keys(c.holes)))
+	c.holeAsked = now
+	c.holeReq = p.ask(request{conv: c.name, kind: reqHole, gapUpTo: hi},
+		wire.SyncRequest{AfterSeq: lo - 1, Limit: int(min(hi-lo+1, 1000))})
+}
+
+// askTailWhenQuiet asks the room log once whether anything came after what
+// c has, when c has been quiet for gap_wait since its last traffic: a lost
+// last message leaves no later one to show the gap.
+func (p *pipeline) askTailWhenQuiet(c *conv, now time.Time) {
+	if c.tailAsked || c.activeAt.IsZero() || now.Sub(c.activeAt) <= p.cfg.GapWait || !c.known ||
+		len(c.pending) > 0 || c.gapReq != "" || p.reqs.roomLog != roomLogPresent {
+		return
+	}
+	c.tailAsked = true
+	p.catchUp(c.name)
+}

@@ -2,10 +2,9 @@ package session
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,9 +39,9 @@ type pipelineDeps struct {
 // pipeline is the single goroutine that owns all delivery state, so none of
 // it has a lock: other goroutines hand it work through in (paho's
 // deliveries) and ctl (closures, via do). Its jobs are in receive.go (dedup
-// and delivery), order.go and gaps.go (room order and gap_wait),
-// sendergaps.go, catchup.go and catchupreply.go (sync requests to the room
-// log and their replies), positions.go and presence.go.
+// and delivery), order.go (room order and gap_wait), sendergaps.go,
+// catchup.go (sync requests to the room log and their replies),
+// positions.go and presence.go.
 type pipeline struct {
 	pipelineDeps
 	in      *queue
@@ -62,6 +61,78 @@ type pipeline struct {
 	malformedN atomic.Uint64
 	onDeliver  map[string]chan struct{}
 	received   *receivedLog // writes the "received" lines
+}
+
+// clock is the pipeline's time source (hold-back, gap_wait, retries, state
+// saves), so tests drive time by hand (fakeClock). NewTicker returns the
+// ticks and a function that stops them.
+type clock interface {
+	Now() time.Time
+	NewTicker(d time.Duration) (<-chan time.Time, func())
+}
+
+// wallClock is the real clock.
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+func (wallClock) NewTicker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
+}
+
+// inbound is one message as paho handed it over, stamped on receipt.
+type inbound struct {
+	topic    string
+	payload  []byte
+	retained bool
+	recvNS   int64
+}
+
+// queue is an unbounded FIFO from paho's handlers to the pipeline goroutine.
+// Unbounded because a blocked handler stalls the connection until the
+// broker drops it; the broker's in-flight quota bounds it in practice.
+type queue struct {
+	mu    sync.Mutex // guards items and spare; a leaf lock, held for no I/O
+	items []inbound
+	spare []inbound // a batch handed back (recycle) to become the next items
+	ready chan struct{}
+}
+
+// push appends m and wakes the consumer; it never blocks.
+func (q *queue) push(m inbound) {
+	q.mu.Lock()
+	q.items = append(q.items, m)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// drain takes everything queued so far, for recycle once handled.
+func (q *queue) drain() []inbound {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := q.items
+	q.items, q.spare = q.spare[:0], nil
+	return out
+}
+
+// maxSpare bounds the capacity of a batch kept for reuse.
+const maxSpare = 4096
+
+// recycle takes back a handled batch from drain for reuse.
+func (q *queue) recycle(batch []inbound) {
+	if cap(batch) == 0 || cap(batch) > maxSpare {
+		return
+	}
+	clear(batch) // drops the payloads for the collector
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.spare == nil {
+		q.spare = batch[:0]
+	}
 }
 
 func newPipeline(d pipelineDeps, pos *positions, rooms []string, state map[string]uint64) *pipeline {
@@ -113,7 +184,6 @@ func (p *pipeline) run() {
 	}
 }
 
-// handleQueued handles what the queue holds.
 func (p *pipeline) handleQueued() {
 	batch := p.in.drain()
 	for _, m := range batch {
@@ -164,14 +234,6 @@ func (p *pipeline) conv(name string) *conv {
 		p.convs[name] = c
 	}
 	return c
-}
-
-func jsonMarshal(v any) ([]byte, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encode: %w", err)
-	}
-	return b, nil
 }
 
 // DMSummary describes one DM conversation of the user, for /dms.

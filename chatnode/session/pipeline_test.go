@@ -65,7 +65,7 @@ func TestCatchUpFromStateAfterRestart(t *testing.T) {
 	r.live(t, env("r1", 11))
 	r.live(t, env("r1", 12))
 	r.p.save(true)
-	if err := r.s.ident.release(); err != nil { // what Close does last
+	if err := r.s.release(); err != nil { // what Close does last
 		t.Fatal(err)
 	}
 

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -99,7 +100,7 @@ func (s *Session) Who(room string) []string {
 }
 
 func (s *Session) presencePayload(status string, rooms []string) ([]byte, error) {
-	return jsonMarshal(wire.Presence{V: wire.Version, User: s.me, Status: status, Rooms: rooms, AtNS: time.Now().UnixNano(), Device: s.ident.clientID})
+	return json.Marshal(wire.Presence{V: wire.Version, User: s.me, Status: status, Rooms: rooms, AtNS: time.Now().UnixNano(), Device: s.clientID})
 }
 
 // publishPresence publishes the retained presence and waits for its PUBACK

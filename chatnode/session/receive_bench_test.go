@@ -1,6 +1,7 @@
 package session
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -63,7 +64,7 @@ func benchReceive(b *testing.B, f logrus.Formatter, record RecordMode) {
 	s.link.firstUpOnce.Do(func() { close(s.link.firstUp) }) // as if connected: the sync request goes out
 	p := s.p
 	p.onConnected() // asks where the room stands: answered with "at 0"
-	rep, err := jsonMarshal(wire.SyncReply{V: wire.Version, ReqID: s.client.(*fakeClient).reqs[0].ReqID, Conv: "lobby"})
+	rep, err := json.Marshal(wire.SyncReply{V: wire.Version, ReqID: s.client.(*fakeClient).reqs[0].ReqID, Conv: "lobby"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,26 +11,9 @@ import (
 	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
-// membership is the rooms the node has joined; Session.mu guards it.
-type membership struct {
-	rooms     []string        // in join order
-	subLogged map[string]bool // rooms and "@user" (the DM inbox) logged "subscribed"
-}
-
-// newMembership is the membership of the configured rooms, each once.
-func newMembership(rooms []string) membership {
-	m := membership{subLogged: map[string]bool{}}
-	for _, r := range rooms {
-		if !slices.Contains(m.rooms, r) {
-			m.rooms = append(m.rooms, r)
-		}
-	}
-	return m
-}
-
 // Rooms is the rooms joined, in join order.
 func (s *Session) Rooms() []string {
-	return locked(s, func() []string { return slices.Clone(s.member.rooms) })
+	return locked(s, func() []string { return slices.Clone(s.rooms) })
 }
 
 // logSubscribed logs the start of a membership once; resubscriptions after a
@@ -41,8 +24,8 @@ func (s *Session) logSubscribed(room, to string) {
 		key = "@" + to
 	}
 	s.mu.Lock()
-	first := !s.member.subLogged[key]
-	s.member.subLogged[key] = true
+	first := !s.subLogged[key]
+	s.subLogged[key] = true
 	s.mu.Unlock()
 	if first {
 		withConv(s.entry(nodelog.EventSubscribed), room, to).Info("subscribed")
@@ -67,11 +50,11 @@ func (s *Session) Join(room string) error {
 		return err
 	}
 	s.mu.Lock()
-	if slices.Contains(s.member.rooms, room) {
+	if slices.Contains(s.rooms, room) {
 		s.mu.Unlock()
 		return nil
 	}
-	s.member.rooms = append(s.member.rooms, room)
+	s.rooms = append(s.rooms, room)
 	connected := s.link.connected
 	s.mu.Unlock()
 	s.p.do(func() { s.p.conv(room) })
@@ -90,13 +73,13 @@ func (s *Session) Join(room string) error {
 // Leave unsubscribes from room and forgets its position in the room log.
 func (s *Session) Leave(room string) error {
 	s.mu.Lock()
-	i := slices.Index(s.member.rooms, room)
+	i := slices.Index(s.rooms, room)
 	if i < 0 {
 		s.mu.Unlock()
 		return fmt.Errorf("leave %s: %w", room, ErrNotMember)
 	}
-	s.member.rooms = slices.Delete(s.member.rooms, i, i+1)
-	delete(s.member.subLogged, room)
+	s.rooms = slices.Delete(s.rooms, i, i+1)
+	delete(s.subLogged, room)
 	connected := s.link.connected
 	s.mu.Unlock()
 	s.p.do(func() {

@@ -70,7 +70,7 @@ func (s *Session) Send(ctx context.Context, o Outgoing) (*Sent, error) {
 	if n := max(o.Size, len(o.Body)); n > s.cfg.MaxPayload { // publish checks the exact size
 		return nil, fmt.Errorf("%w: at least %d bytes encoded, the limit is %d", ErrTooLarge, n, s.cfg.MaxPayload)
 	}
-	if s.ident.clean { // paho wipes what a clean session published before its first connection
+	if s.clean { // paho wipes what a clean session published before its first connection
 		select {
 		case <-s.link.firstUp:
 		case <-ctx.Done():

@@ -7,15 +7,22 @@
 package statedir
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+
+	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
 // stateVersion is the format version of the state file.
@@ -129,4 +136,80 @@ func Save(dir, user string, st State) error {
 		return errors.Join(fmt.Errorf("write state %s: %w", path, err), os.Remove(tmp.Name()))
 	}
 	return nil
+}
+
+// JournalPath is the positions journal of user in dir.
+func JournalPath(dir, user string) string {
+	return filepath.Join(dir, "chatnode-"+user+".journal")
+}
+
+// OpenJournal moves convs on to the positions in user's journal in dir and
+// opens the journal for appending.
+func OpenJournal(dir, user string, convs map[string]uint64) (*os.File, error) {
+	path := JournalPath(dir, user)
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read positions journal: %w", err)
+	}
+	lines := strings.Split(string(data), "\n")
+	for _, line := range lines[:len(lines)-1] { // the last, unended one is torn
+		seqText, conv, ok := strings.Cut(line, " ")
+		seq, err := strconv.ParseUint(seqText, 10, 64)
+		if !ok || err != nil || conv == "" {
+			continue
+		}
+		convs[conv] = max(convs[conv], seq)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open positions journal: %w", err)
+	}
+	return f, nil
+}
+
+// ReplayLog moves convs on to the last room sequence each conversation's
+// delivered (not duplicate) "received" lines of node show in the log at
+// path from offset on, and returns their message ids. A log shorter than
+// offset (replaced) is read from its start; a torn last line is skipped.
+func ReplayLog(path string, offset int64, node string, convs map[string]uint64) (ids []string, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read log %s: %w", path, err)
+	}
+	defer func() {
+		if cerr := f.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close log %s: %w", path, cerr)
+		}
+	}()
+	if fi, err := f.Stat(); err == nil && fi.Size() < offset {
+		offset = 0
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("read log %s: %w", path, err)
+	}
+	r := bufio.NewReaderSize(f, 64<<10)
+	marker := []byte(`"event":"` + nodelog.EventReceived + `"`)
+	for {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			break // the end, or a torn last line
+		}
+		if !bytes.Contains(line, marker) {
+			continue
+		}
+		var l nodelog.Record
+		if json.Unmarshal(line, &l) != nil || l.Node != node || l.Duplicate || l.RoomSeq == 0 {
+			continue
+		}
+		conv := l.Room
+		if l.To != "" {
+			conv = wire.DMConversation(l.From, l.To)
+		}
+		convs[conv] = max(convs[conv], l.RoomSeq)
+		ids = append(ids, l.ID)
+	}
+	return ids, nil
 }
