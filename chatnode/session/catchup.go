@@ -13,9 +13,8 @@ import (
 	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
-// roomLogState is whether the broker keeps a room log: unknown until a sync
-// request is answered (present) or gap_wait passes without an answer
-// (absent: best-effort mode, no catch-up).
+// roomLogState is whether the broker keeps a room log (absent: best-effort
+// mode, no catch-up).
 type roomLogState int
 
 const (
@@ -51,28 +50,18 @@ type request struct {
 // (every gap_wait): a reply is lost when the broker restarts as it is sent.
 const maxSyncRetries = 5
 
-// syncRequests are the sync requests in flight (sent on chat/sync/<user>,
-// answered on the inbox: catchupreply.go) and whether the broker keeps a
-// room log. The node asks on connect, for a room new to it, for a gap and
-// for /history. Only the pipeline goroutine uses it.
-type syncRequests struct {
-	inFlight map[string]request
-	n        uint64 // the last request's number
-	roomLog  roomLogState
-	firstAsk time.Time // the first request, for roomLogUnknown's timeout
-}
-
-// ask publishes a sync request without waiting (the pipeline must not
-// block) and returns its id, which its reply carries.
+// ask publishes a sync request on chat/sync/<user> without waiting (the
+// pipeline must not block) and returns its id, which its reply on the
+// inbox carries. The node asks on connect, for a room new to it, for a gap
+// and for /history.
 func (p *pipeline) ask(r request, sr wire.SyncRequest) string {
-	q := p.reqs
-	q.n++
-	id := strconv.FormatInt(p.boot, 36) + "-" + strconv.FormatUint(q.n, 36)
+	p.reqN++
+	id := strconv.FormatInt(p.boot, 36) + "-" + strconv.FormatUint(p.reqN, 36)
 	sr.V, sr.ReqID, sr.Conv = wire.Version, id, r.conv
 	r.sentAt, r.sr = p.clock.Now(), sr
-	q.inFlight[id] = r
-	if q.roomLog == roomLogUnknown && q.firstAsk.IsZero() {
-		q.firstAsk = r.sentAt
+	p.inFlight[id] = r
+	if p.roomLog == roomLogUnknown && p.firstAsk.IsZero() {
+		p.firstAsk = r.sentAt
 	}
 	payload, err := json.Marshal(sr)
 	if err != nil {
@@ -84,9 +73,8 @@ func (p *pipeline) ask(r request, sr wire.SyncRequest) string {
 }
 
 // onConnected catches the conversations up after a (re)connect: a room new
-// to this node asks where it stands, the rest one List request, answered
-// with the joined rooms and all the user's DM conversations (handleList). A
-// gap still held back gets a fresh gap_wait.
+// to this node asks where it stands, the rest one List request (handleList).
+// A gap still held back gets a fresh gap_wait.
 func (p *pipeline) onConnected() {
 	p.online = true
 	now := p.clock.Now()
@@ -131,7 +119,7 @@ func (p *pipeline) catchUp(name string) {
 }
 
 func (p *pipeline) history(name string, n int) {
-	if p.reqs.roomLog == roomLogAbsent {
+	if p.roomLog == roomLogAbsent {
 		p.emit(Info{Text: "no history: this broker keeps no room log"})
 		return
 	}
@@ -143,23 +131,22 @@ func (p *pipeline) history(name string, n int) {
 // began (startOrder).
 const baselineLookback = 16
 
-// roomLogSeen records that a room log exists (a reply, or a message it
-// stamped); news tells the user if the node had concluded there was none.
+// roomLogSeen records that a room log exists; news tells the user if the
+// node had concluded there was none.
 func (p *pipeline) roomLogSeen(news string) {
-	if p.reqs.roomLog == roomLogAbsent {
+	if p.roomLog == roomLogAbsent {
 		p.emit(Info{Text: news})
 	}
-	p.reqs.roomLog = roomLogPresent
+	p.roomLog = roomLogPresent
 }
 
-// checkRoomLogSilence concludes that the broker keeps no room log when the
-// first request has gone unanswered for gap_wait.
+// checkRoomLogSilence concludes there is no room log once the first request
+// has gone unanswered for gap_wait.
 func (p *pipeline) checkRoomLogSilence(now time.Time) {
-	q := p.reqs
-	if q.roomLog != roomLogUnknown || q.firstAsk.IsZero() || now.Sub(q.firstAsk) <= p.cfg.GapWait {
+	if p.roomLog != roomLogUnknown || p.firstAsk.IsZero() || now.Sub(p.firstAsk) <= p.cfg.GapWait {
 		return
 	}
-	q.roomLog = roomLogAbsent
+	p.roomLog = roomLogAbsent
 	p.log.WithField(nodelog.FieldEvent, nodelog.EventSync).WithField(nodelog.FieldError, "no reply from a room log").
 		Warn("the broker keeps no room log (e.g. Mosquitto): no catch-up or history, delivery is best-effort")
 	p.emit(Info{Text: "this broker keeps no room log: no catch-up or history, delivery is best-effort"})
@@ -169,10 +156,10 @@ func (p *pipeline) checkRoomLogSilence(now time.Time) {
 // history and holes, which have their own retry) and forgets the hopeless.
 func (p *pipeline) retryRequests(now time.Time) {
 	wait := p.cfg.GapWait
-	for id, r := range p.reqs.inFlight {
+	for id, r := range p.inFlight {
 		age := now.Sub(r.sentAt)
-		if r.kind != reqHistory && r.kind != reqHole && age > wait && r.retries < maxSyncRetries && p.reqs.roomLog != roomLogAbsent {
-			delete(p.reqs.inFlight, id)
+		if r.kind != reqHistory && r.kind != reqHole && age > wait && r.retries < maxSyncRetries && p.roomLog != roomLogAbsent {
+			delete(p.inFlight, id)
 			r.retries++
 			nid := p.ask(r, r.sr)
 			if c := p.convs[r.conv]; c != nil {
@@ -186,28 +173,24 @@ func (p *pipeline) retryRequests(now time.Time) {
 			continue
 		}
 		if age > 10*wait+time.Minute {
-			delete(p.reqs.inFlight, id)
+			delete(p.inFlight, id)
 		}
 	}
 }
 
-// handleReply matches a sync reply to its request and applies it by kind:
-// handleList, showHistory, applyBaseline, or applyMessages for catch-up,
-// gap and hole requests.
+// handleReply matches a sync reply to its request and applies it by kind.
 func (p *pipeline) handleReply(rep wire.SyncReply, recvNS int64) {
-	req, ok := p.reqs.inFlight[rep.ReqID]
+	req, ok := p.inFlight[rep.ReqID]
 	if !ok {
 		return // an answer to an earlier run or a forgotten request
 	}
-	delete(p.reqs.inFlight, rep.ReqID)
+	delete(p.inFlight, rep.ReqID)
 	p.roomLogSeen("the room log answered after all: catch-up is on")
 	if req.kind == reqList {
 		p.handleList(req, rep)
 		return
 	}
-	e := p.log.WithFields(logrus.Fields{nodelog.FieldEvent: nodelog.EventSync, nodelog.FieldRoom: rep.Conv,
-		nodelog.FieldAfterSeq: req.sr.AfterSeq, nodelog.FieldCount: len(rep.Messages),
-		nodelog.FieldDurationUS: p.clock.Now().Sub(req.sentAt).Microseconds()})
+	e := p.syncEntry(req, logrus.Fields{nodelog.FieldRoom: rep.Conv, nodelog.FieldAfterSeq: req.sr.AfterSeq, nodelog.FieldCount: len(rep.Messages)})
 	if rep.Error != "" {
 		e.WithField(nodelog.FieldError, rep.Error).Warn("sync refused")
 		if req.kind == reqHistory {
@@ -228,6 +211,12 @@ func (p *pipeline) handleReply(rep wire.SyncReply, recvNS int64) {
 	default:
 		p.applyMessages(c, req, rep, recvNS)
 	}
+}
+
+// syncEntry is the log entry of req's reply, with fields.
+func (p *pipeline) syncEntry(req request, fields logrus.Fields) *logrus.Entry {
+	fields[nodelog.FieldEvent], fields[nodelog.FieldDurationUS] = nodelog.EventSync, p.clock.Now().Sub(req.sentAt).Microseconds()
+	return p.log.WithFields(fields)
 }
 
 // showHistory shows a /history answer as it is: not merged into the order.
@@ -258,7 +247,7 @@ func (p *pipeline) applyBaseline(c *conv, req request, rep wire.SyncReply, recvN
 		if env.RoomSeq > joined {
 			via = nodelog.ViaSync
 		}
-		p.receive(c, pendingMsg{env: env, via: via, recvNS: recvNS, bytes: len(env.Body) + len(env.Pad)})
+		p.receiveSynced(c, env, via, recvNS)
 	}
 	p.drain(c)
 	// Messages since our subscription began are on their way: the room is
@@ -279,10 +268,9 @@ func (p *pipeline) startOrder(c *conv, showN int, rep wire.SyncReply) (msgs []wi
 	if len(c.pending) > 0 {
 		base = min(base, minKey(c.pending)-1)
 	}
-	// The first of the node's own messages at or below base still awaiting
-	// its echo: a resend after failover may be stored before the node's
-	// SUBSCRIBE arrives; sent by a member, it and what follows are the
-	// node's to receive, not history.
+	// A resend after failover may be stored before the node's SUBSCRIBE
+	// arrives: from the first own message at or below base still awaiting
+	// its echo on, messages are the node's to receive, not history.
 	own := slices.IndexFunc(rep.Messages, func(env wire.Envelope) bool {
 		return env.RoomSeq <= base && env.From == p.me && p.awaitingEcho(env.ID)
 	})
@@ -307,12 +295,17 @@ func (p *pipeline) startOrder(c *conv, showN int, rep wire.SyncReply) (msgs []wi
 	return msgs, joined
 }
 
+// receiveSynced receives env from a sync reply (its bytes: body and pad).
+func (p *pipeline) receiveSynced(c *conv, env wire.Envelope, via string, recvNS int64) {
+	p.receive(c, pendingMsg{env: env, via: via, recvNS: recvNS, bytes: len(env.Body) + len(env.Pad)})
+}
+
 // applyMessages receives the messages of a catch-up, gap or hole reply and
 // asks for the next page while the log has more.
 func (p *pipeline) applyMessages(c *conv, req request, rep wire.SyncReply, recvNS int64) {
 	msgs := rep.Messages
 	for _, env := range msgs {
-		p.receive(c, pendingMsg{env: env, via: nodelog.ViaSync, recvNS: recvNS, bytes: len(env.Body) + len(env.Pad)})
+		p.receiveSynced(c, env, nodelog.ViaSync, recvNS)
 	}
 	if req.kind == reqGap && c.gapReq == rep.ReqID {
 		c.gapReq = ""
@@ -346,12 +339,10 @@ func (p *pipeline) closeHoles(c *conv, req request, rep wire.SyncReply) {
 	maps.DeleteFunc(c.holes, func(r uint64, _ bool) bool { return r > req.sr.AfterSeq && r <= upTo })
 }
 
-// handleList catches up every listed conversation that moved (one never
-// seen from its start); a broker that cannot list gets the catch-up of
-// every conversation this node knows.
+// handleList catches up every listed conversation that moved; a broker that
+// cannot list gets the catch-up of every conversation this node knows.
 func (p *pipeline) handleList(req request, rep wire.SyncReply) {
-	e := p.log.WithFields(logrus.Fields{nodelog.FieldEvent: nodelog.EventSync, nodelog.FieldCount: len(rep.Convs), nodelog.FieldList: true,
-		nodelog.FieldDurationUS: p.clock.Now().Sub(req.sentAt).Microseconds()})
+	e := p.syncEntry(req, logrus.Fields{nodelog.FieldCount: len(rep.Convs), nodelog.FieldList: true})
 	if rep.Error != "" {
 		e.WithField(nodelog.FieldError, rep.Error).Info("the room log lists no conversations; catching up the known ones")
 		for _, name := range slices.Sorted(maps.Keys(p.convs)) {

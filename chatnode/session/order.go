@@ -14,7 +14,7 @@ import (
 // conv is the ordering state of one conversation (room or DM). A
 // conversation stamped by the room log is shown in room sequence order: a
 // message that does not continue it waits in pending (hold-back) until the
-// missing ones come (live or by gap repair, gaps.go) or gap_wait gives up.
+// missing ones come (live or by gap repair) or gap_wait gives up.
 type conv struct {
 	name  string
 	known bool // delivered is meaningful (from the state file or a baseline)
@@ -94,20 +94,20 @@ func (p *pipeline) checkGap(c *conv, now time.Time) {
 	}
 	wait := p.cfg.GapWait
 	held := now.Sub(c.holdSince)
-	if !p.online && p.reqs.roomLog != roomLogAbsent {
+	if !p.online && p.roomLog != roomLogAbsent {
 		return // held until the room log can be asked again
 	}
 	if !c.known {
 		// No baseline answer within gap_wait (or no room log to give
 		// one): the order starts at the first message held.
-		if held > wait || p.reqs.roomLog == roomLogAbsent {
+		if held > wait || p.roomLog == roomLogAbsent {
 			c.known, c.delivered = true, minKey(c.pending)-1
 			c.baseReq = ""
 			p.drain(c)
 		}
 		return
 	}
-	if c.gapReq == "" && held > min(wait/4, 100*time.Millisecond) && p.reqs.roomLog != roomLogAbsent {
+	if c.gapReq == "" && held > min(wait/4, 100*time.Millisecond) && p.roomLog != roomLogAbsent {
 		p.fetchGap(c)
 	}
 	if held > wait {
@@ -150,10 +150,10 @@ func (p *pipeline) giveUpGap(c *conv) {
 // is missing: a gap request or its answer can itself be lost (a broker
 // restart, a drop at the in-flight quota).
 func (p *pipeline) repairHoles(c *conv, now time.Time) {
-	if len(c.holes) == 0 || p.reqs.roomLog == roomLogAbsent || (c.holeReq != "" && now.Sub(c.holeAsked) < 2*p.cfg.GapWait) {
+	if len(c.holes) == 0 || p.roomLog == roomLogAbsent || (c.holeReq != "" && now.Sub(c.holeAsked) < 2*p.cfg.GapWait) {
 		return
 	}
-	delete(p.reqs.inFlight, c.holeReq)
+	delete(p.inFlight, c.holeReq)
 	lo, hi := minKey(c.holes), slices.Max(slices.Collect(maps.Keys(c.holes)))
 	c.holeAsked = now
 	c.holeReq = p.ask(request{conv: c.name, kind: reqHole, gapUpTo: hi},
@@ -165,9 +165,85 @@ func (p *pipeline) repairHoles(c *conv, now time.Time) {
 // last message leaves no later one to show the gap.
 func (p *pipeline) askTailWhenQuiet(c *conv, now time.Time) {
 	if c.tailAsked || c.activeAt.IsZero() || now.Sub(c.activeAt) <= p.cfg.GapWait || !c.known ||
-		len(c.pending) > 0 || c.gapReq != "" || p.reqs.roomLog != roomLogPresent {
+		len(c.pending) > 0 || c.gapReq != "" || p.roomLog != roomLogPresent {
 		return
 	}
 	c.tailAsked = true
 	p.catchUp(c.name)
+}
+
+// senderGaps detects gaps in each sender's own sequence (Envelope.Seq, per
+// conversation and boot), without a room log the only sign of a lost
+// message. paho's handlers reorder deliveries, so a gap is reported only
+// once open for gap_wait. Only the pipeline goroutine uses it.
+type senderGaps map[senderKey]*senderTrack
+
+type senderKey struct {
+	from, conv string
+	boot       int64
+}
+
+// senderTrack is one sender's sequence in one conversation.
+type senderTrack struct {
+	next  uint64
+	above map[uint64]bool
+	since time.Time
+}
+
+// track notes env's sequence number, delivered at now in conv.
+func (g senderGaps) track(conv string, env wire.Envelope, now time.Time) {
+	k := senderKey{from: env.From, conv: conv, boot: env.Boot}
+	tr := g[k]
+	seq := env.Seq
+	if tr == nil {
+		g[k] = &senderTrack{next: seq + 1, above: map[uint64]bool{}}
+		return
+	}
+	switch {
+	case seq < tr.next:
+		return // late (after a reported gap) or first seen out of order
+	case seq == tr.next:
+		tr.next++
+		tr.advance()
+		if len(tr.above) == 0 {
+			tr.since = time.Time{}
+		}
+	default:
+		tr.above[seq] = true
+		if tr.since.IsZero() {
+			tr.since = now
+		}
+	}
+}
+
+// advance moves next past the numbers seen above it.
+func (tr *senderTrack) advance() {
+	for tr.above[tr.next] {
+		delete(tr.above, tr.next)
+		tr.next++
+	}
+}
+
+// checkSenders reports each sender gap open for longer than gap_wait and
+// moves past it.
+func (p *pipeline) checkSenders(now time.Time) {
+	for k, tr := range p.senders {
+		if len(tr.above) == 0 || now.Sub(tr.since) <= p.cfg.GapWait {
+			continue
+		}
+		lo := minKey(tr.above)
+		e := p.log.WithFields(logrus.Fields{nodelog.FieldEvent: nodelog.EventGap, nodelog.FieldFrom: k.from,
+			nodelog.FieldBoot: k.boot, nodelog.FieldAfterSeq: tr.next - 1, nodelog.FieldMissing: lo - tr.next})
+		to := ""
+		if _, _, ok := wire.ParseDMConversation(k.conv); ok {
+			to = p.me
+		}
+		withConv(e, k.conv, to).Warn("sender sequence gap")
+		tr.next = lo
+		tr.advance()
+		tr.since = time.Time{}
+		if len(tr.above) > 0 {
+			tr.since = now
+		}
+	}
 }

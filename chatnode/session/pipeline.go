@@ -39,7 +39,7 @@ type pipelineDeps struct {
 // pipeline is the single goroutine that owns all delivery state, so none of
 // it has a lock: other goroutines hand it work through in (paho's
 // deliveries) and ctl (closures, via do). Its jobs are in receive.go (dedup
-// and delivery), order.go (room order and gap_wait), sendergaps.go,
+// and delivery), order.go (room order, gap_wait, sender gaps),
 // catchup.go (sync requests to the room log and their replies),
 // positions.go and presence.go.
 type pipeline struct {
@@ -49,13 +49,19 @@ type pipeline struct {
 	quit    chan struct{}
 	stopped chan struct{}
 
-	convs      map[string]*conv
-	saved      map[string]uint64 // state file contents not yet claimed by a conv
-	seen       *idSet
-	senders    senderGaps
-	reqs       *syncRequests
-	pos        *positions
-	online     bool // the connection is up: the room log can be asked
+	convs   map[string]*conv
+	saved   map[string]uint64 // state file contents not yet claimed by a conv
+	seen    *idSet
+	senders senderGaps
+	pos     *positions
+	online  bool // the connection is up: the room log can be asked
+	// The sync requests in flight by id (catchup.go), the last one's
+	// number, and whether the broker keeps a room log: unknown until a
+	// reply, or the first request (firstAsk) unanswered for gap_wait.
+	inFlight   map[string]request
+	reqN       uint64
+	roomLog    roomLogState
+	firstAsk   time.Time
 	dups       atomic.Uint64
 	delivered  atomic.Uint64
 	malformedN atomic.Uint64
@@ -71,7 +77,6 @@ type clock interface {
 	NewTicker(d time.Duration) (<-chan time.Time, func())
 }
 
-// wallClock is the real clock.
 type wallClock struct{}
 
 func (wallClock) Now() time.Time { return time.Now() }
@@ -140,7 +145,7 @@ func newPipeline(d pipelineDeps, pos *positions, rooms []string, state map[strin
 		pipelineDeps: d, in: &queue{ready: make(chan struct{}, 1)}, ctl: make(chan func(), 64),
 		quit: make(chan struct{}), stopped: make(chan struct{}),
 		convs: map[string]*conv{}, saved: state, seen: newIDSet(1 << 18), pos: pos, onDeliver: map[string]chan struct{}{},
-		senders: senderGaps{}, reqs: &syncRequests{inFlight: map[string]request{}}, received: newReceivedLog(d.log),
+		senders: senderGaps{}, inFlight: map[string]request{}, received: newReceivedLog(d.log),
 	}
 	for _, r := range rooms {
 		p.conv(r)

@@ -72,7 +72,6 @@ func (ps *positions) recorded(conv string, seq uint64) error {
 	return nil
 }
 
-// close closes the journal (after the last save).
 func (ps *positions) close() error {
 	if ps.journal == nil {
 		return nil

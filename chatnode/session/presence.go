@@ -63,26 +63,25 @@ func (p *pipeline) handlePresence(m inbound, t wire.Topic) {
 // presenceChange compares a user's presence with the one known before, and
 // reports whether the status or the rooms changed.
 func presenceChange(prev wire.Presence, had bool, pr wire.Presence) (PresenceChange, bool) {
-	var was []string
+	var was, now []string
 	if had && prev.Status == wire.Online {
 		was = prev.Rooms
 	}
-	var now []string
 	if pr.Status == wire.Online {
 		now = pr.Rooms
 	}
-	ch := PresenceChange{Presence: pr}
-	for _, r := range now {
-		if !slices.Contains(was, r) {
-			ch.Joined = append(ch.Joined, r)
+	ch := PresenceChange{Presence: pr, Joined: without(now, was), Left: without(was, now)}
+	return ch, !had || prev.Status != pr.Status || ch.Joined != nil || ch.Left != nil
+}
+
+// without returns the elements of a not in b, in order (nil if none).
+func without(a, b []string) (out []string) {
+	for _, r := range a {
+		if !slices.Contains(b, r) {
+			out = append(out, r)
 		}
 	}
-	for _, r := range was {
-		if !slices.Contains(now, r) {
-			ch.Left = append(ch.Left, r)
-		}
-	}
-	return ch, !had || prev.Status != pr.Status || len(ch.Joined) > 0 || len(ch.Left) > 0
+	return out
 }
 
 // Who lists the users whose retained presence says they are online in room
@@ -103,8 +102,8 @@ func (s *Session) presencePayload(status string, rooms []string) ([]byte, error)
 	return json.Marshal(wire.Presence{V: wire.Version, User: s.me, Status: status, Rooms: rooms, AtNS: time.Now().UnixNano(), Device: s.clientID})
 }
 
-// publishPresence publishes the retained presence and waits for its PUBACK
-// a bounded time. Once the node has said offline it says online no more.
+// publishPresence publishes the retained presence and waits a bounded time
+// for its PUBACK. Once the node has said offline it says online no more.
 func (s *Session) publishPresence(status string) {
 	var rooms []string
 	if status == wire.Online {
@@ -115,8 +114,7 @@ func (s *Session) publishPresence(status string) {
 		s.entry(nodelog.EventPresence).WithError(err).Error("encode presence")
 		return
 	}
-	// Publish only queues the packet, so the lock waits on no network.
-	s.pres.mu.Lock()
+	s.pres.mu.Lock() // Publish only queues the packet: the lock waits on no network
 	if status == wire.Online && s.pres.leaving {
 		s.pres.mu.Unlock()
 		return
@@ -139,8 +137,7 @@ func (s *Session) publishPresence(status string) {
 
 // onlineAgain says online again after another device of this user (or its
 // Will) said offline while this one is connected: on a broker that does not
-// keep presence per user (Mosquitto) the last device to speak wins. It runs
-// on its own goroutine, as it waits for the PUBACK.
+// keep presence per user (Mosquitto) the last device to speak wins.
 func (s *Session) onlineAgain() {
 	if !s.Connected() || !s.pres.reasserting.CompareAndSwap(false, true) {
 		return // a reconnect says online anyway

@@ -235,7 +235,6 @@ func newReceivedLog(log *logrus.Entry) *receivedLog {
 	return r
 }
 
-// write writes m's line.
 func (r *receivedLog) write(m pendingMsg, dup bool) {
 	fx, last := r.room, m.env.Room
 	if m.env.To != "" {
@@ -255,15 +254,13 @@ func (r *receivedLog) write(m pendingMsg, dup bool) {
 	}
 }
 
-// viaLogrus writes m's line through logrus.
 func (r *receivedLog) viaLogrus(m pendingMsg, dup bool) {
 	f := r.fields
 	clear(f)
-	f[nodelog.FieldEvent], f[nodelog.FieldFrom], f[nodelog.FieldID] = nodelog.EventReceived, m.env.From, m.env.ID
-	f[nodelog.FieldBoot], f[nodelog.FieldSeq], f[nodelog.FieldRoomSeq] = m.env.Boot, m.env.Seq, m.env.RoomSeq
-	f[nodelog.FieldSentNS], f[nodelog.FieldRecvNS] = m.env.SentNS, m.recvNS
-	f[nodelog.FieldLatencyUS], f[nodelog.FieldBytes] = (m.recvNS-m.env.SentNS)/1000, m.bytes
-	f[nodelog.FieldDuplicate], f[nodelog.FieldVia] = dup, m.via
+	for i, v := range [...]any{nodelog.EventReceived, m.env.From, m.env.ID, m.env.Boot, m.env.Seq, m.env.RoomSeq,
+		m.env.SentNS, m.recvNS, (m.recvNS - m.env.SentNS) / 1000, m.bytes, dup, m.via} {
+		f[receivedKeys[i]] = v
+	}
 	if m.env.To != "" {
 		f[nodelog.FieldTo] = m.env.To
 	} else {

@@ -143,7 +143,7 @@ func hasRoomLog(t *testing.T, n *testNode) bool {
 	ch := make(chan roomLogState, 1)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		n.p.do(func() { ch <- n.p.reqs.roomLog })
+		n.p.do(func() { ch <- n.p.roomLog })
 		if v := <-ch; v == roomLogPresent || time.Now().After(deadline) {
 			return v == roomLogPresent
 		}

@@ -53,7 +53,7 @@ type Session struct {
 	rooms     []string        // joined, in join order (rooms.go)
 	subLogged map[string]bool // rooms and "@user" (the DM inbox) logged "subscribed"
 
-	link link          // connection and failover (connect.go)
+	link link          // connection and failover (connect.go, with failover)
 	out  outbox        // the send window (sendwindow.go)
 	pres presenceState // presence (presence.go)
 	p    *pipeline     // delivery, on its own goroutine (pipeline.go lists its files)

@@ -40,8 +40,7 @@ type State struct {
 	LogOffset int64 `json:"log_offset,omitempty"`
 }
 
-// stateFile is the state file's JSON.
-type stateFile struct {
+type stateFile struct { // the state file's JSON
 	V    int    `json:"v"`
 	User string `json:"user"`
 	State
