@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+
+	"github.com/distchat/distchat/broker/wire"
 )
 
 // JetStream's atomic batch publish (NATS 2.12+, allowed by ensureStream):
@@ -231,9 +233,16 @@ func encodeError(conv string, seq uint64, err error) error {
 
 // dedupID is a record's JetStream message id: a hash of its conversation,
 // sender and message id (as the hook recognises a resend); "" without one.
+// A chat envelope takes the wire package's scanner (encoding/json showed
+// in the leader's profile); anything else encoding/json.
 func dedupID(conv string, data []byte) string {
 	var e struct{ ID, From string }
-	if json.Unmarshal(data, &e) != nil || e.ID == "" {
+	if env, err := wire.DecodeEnvelope(data, len(data)); err == nil {
+		e.ID, e.From = env.ID, env.From
+	} else if json.Unmarshal(data, &e) != nil {
+		return ""
+	}
+	if e.ID == "" {
 		return ""
 	}
 	sum := sha256.Sum256([]byte(conv + "\x00" + e.From + "\x00" + e.ID))

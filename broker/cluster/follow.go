@@ -261,8 +261,12 @@ func (s *LogStore) take(p *partition, at uint64, subject string, hdr nats.Header
 		}
 		s.log.WithError(err).WithFields(logrus.Fields{"conv": conv, "stream_seq": at}).Error("room log: record not taken into the view")
 	}
+	local := hdr.Get(hdrNode) == s.node
 	if o := s.observer.Load(); o != nil {
-		(*o).Replicated(conv, rec, live, hdr.Get(hdrNode) == s.node)
+		(*o).Replicated(conv, rec, live, local)
+	}
+	if !local {
+		s.sawOtherWriter(conv, time.Now())
 	}
 	s.advance(p, at, conv, tail{at, rec.Seq})
 	return true

@@ -88,12 +88,13 @@ type LogStore struct {
 	// takeMu makes the consumers and the stall bridges take records into
 	// the view one at a time (take); it is taken before mu.
 	takeMu sync.Mutex
-	// mu guards tails, closed and each partition's applied, advanced and
-	// start; it is taken after takeMu when both are, and never held while
-	// waiting.
-	mu     sync.Mutex
-	tails  map[string]tail // conversation → its newest record known here
-	closed bool
+	// mu guards tails, othersAt, closed and each partition's applied,
+	// advanced and start; it is taken after takeMu when both are, and never
+	// held while waiting.
+	mu       sync.Mutex
+	tails    map[string]tail      // conversation → its newest record known here
+	othersAt map[string]time.Time // conversation → when the view last took another broker's client's record
+	closed   bool
 
 	observer atomic.Pointer[Observer]
 	serving  *nats.Subscription // other brokers' appends to sequence here
@@ -127,7 +128,7 @@ func OpenLog(ctx context.Context, n *Node, dataDir string, opts LogOptions, log 
 		return nil, err
 	}
 	s := &LogStore{node: n.name, ns: n.ns, js: n.js, nc: n.nc, parts: parts, view: view, log: log, timeout: opts.Timeout,
-		restamp: opts.Restamp, tails: map[string]tail{}, interval: opts.BatchInterval}
+		restamp: opts.Restamp, tails: map[string]tail{}, othersAt: map[string]time.Time{}, interval: opts.BatchInterval}
 
 	s.stopping, s.stopAppends = context.WithCancel(context.Background())
 	began := time.Now()

@@ -123,7 +123,7 @@ func (s *LogStore) drain(conv string, part *partition) {
 			}
 			fresh = append(fresh, p)
 		}
-		switch owner := s.ownerOf(part); {
+		switch owner := s.appender(conv, part, now); {
 		case len(fresh) == 0:
 		case owner != s.node && s.restamp != nil && !slices.ContainsFunc(fresh, isForwarded):
 			s.forwardBatch(owner, conv, part, fresh)
@@ -134,3 +134,40 @@ func (s *LogStore) drain(conv string, part *partition) {
 }
 
 func isForwarded(p *pendingAppend) bool { return p.forwarded }
+
+// soleWriterWindow is how long after the view took another broker's
+// client's record in a conversation this broker keeps forwarding its own
+// appends to the conversation's sequencer.
+const soleWriterWindow = 10 * time.Second
+
+// appender is the broker that appends conv's next batch from this one:
+// this broker itself while its clients are the conversation's only
+// writers (no other broker's record in the view for soleWriterWindow),
+// else the partition's leader, the conversation's sequencer. A sole
+// writer's append goes straight to the stream, fenced as every append is,
+// and saves the forward's round trip and the leader's work: a DM or a
+// room whose members share a broker is most of a chat's traffic. Two
+// brokers that both start writing a quiet conversation race once (the
+// fence refuses the loser, who learns the winner's record and numbers
+// after it); each then sees the other's record and forwards.
+func (s *LogStore) appender(conv string, part *partition, now time.Time) string {
+	s.mu.Lock()
+	at, seen := s.othersAt[conv]
+	if seen && now.Sub(at) > soleWriterWindow {
+		delete(s.othersAt, conv)
+		seen = false
+	}
+	s.mu.Unlock()
+	if !seen {
+		return s.node
+	}
+	return s.ownerOf(part)
+}
+
+// sawOtherWriter notes that the view took, at now, a record of conv that
+// another broker's client published.
+func (s *LogStore) sawOtherWriter(conv string, now time.Time) {
+	s.mu.Lock()
+	s.othersAt[conv] = now
+	s.mu.Unlock()
+}

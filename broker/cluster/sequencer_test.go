@@ -109,15 +109,10 @@ func TestForwardedAppendsAreSequencedByTheLeader(t *testing.T) {
 	for _, s := range stores {
 		s.restamp = restamp
 	}
-	leader, other := waitLeader(t, stores, labPartition(stores[0]).name)
-	// other learns the leader within its watch's second, and the leader's
-	// forward subject reaches other once the routes settle.
-	for other.ownerOf(labPartition(other)) != leader.node {
-		time.Sleep(10 * time.Millisecond)
-	}
-	for _, err := other.nc.Request(forwardSubject(leader.node), nil, time.Second); err != nil; _, err = other.nc.Request(forwardSubject(leader.node), nil, time.Second) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	leader, other := waitForwarding(t, stores)
+	// Both brokers write the room: other has seen the leader's clients in
+	// it, as its view tells it once the first of their records arrives.
+	other.sawOtherWriter("lab", time.Now())
 	var wg sync.WaitGroup
 	for i := range 40 {
 		for _, s := range []*LogStore{leader, other} {
@@ -148,6 +143,67 @@ func TestForwardedAppendsAreSequencedByTheLeader(t *testing.T) {
 	if len(recs) != 80 {
 		t.Fatalf("%d records, want 80", len(recs))
 	}
+}
+
+// TestSoleWriterAppendsItself: a broker whose clients alone write a
+// conversation appends its records itself, fenced, without forwarding
+// them to the partition's leader; once its view takes another broker's
+// record in the conversation it forwards, for soleWriterWindow, and the
+// numbering stays one contiguous sequence throughout.
+func TestSoleWriterAppendsItself(t *testing.T) {
+	stores := startLogs(t, 3)
+	for _, s := range stores {
+		s.restamp = func(data []byte, seq uint64) ([]byte, error) {
+			return fmt.Appendf(nil, "%s%d}", data[:len(data)-2], seq), nil
+		}
+	}
+	leader, other := waitForwarding(t, stores)
+	appendN := func(s *LogStore, from, n int) {
+		t.Helper()
+		for i := from; i < from+n; i++ {
+			stamp := func(seq uint64) ([]byte, error) {
+				return fmt.Appendf(nil, `{"id":"%s-%d","from":"t","n":%d}`, s.node, i, seq), nil
+			}
+			if seq, err := s.Append("lab", time.Now().UnixNano(), stamp); err != nil || seq != uint64(i) {
+				t.Fatalf("append %d on %s: room_seq %d, %v", i, s.node, seq, err)
+			}
+		}
+	}
+	appendN(other, 1, 5)
+	if n := other.counts.Forwarded.Load(); n != 0 || other.counts.Batches.Load() != 5 {
+		t.Fatalf("sole writer %s: %d forwarded, %d writes of its own; want 0 and 5", other.node, n, other.counts.Batches.Load())
+	}
+	appendN(leader, 6, 1)
+	if err := other.waitApplied(labPartition(other), leader.tail("lab").stream); err != nil {
+		t.Fatal(err)
+	}
+	appendN(other, 7, 2)
+	if n := other.counts.Forwarded.Load(); n != 2 {
+		t.Fatalf("after another broker's record %s forwarded %d appends, want 2", other.node, n)
+	}
+	now := time.Now()
+	part := labPartition(other)
+	if got := other.appender("lab", part, now); got != leader.node {
+		t.Fatalf("appender within the window: %s, want the leader %s", got, leader.node)
+	}
+	if got := other.appender("lab", part, now.Add(soleWriterWindow+time.Second)); got != other.node {
+		t.Fatalf("appender after the window: %s, want %s itself", got, other.node)
+	}
+}
+
+// waitForwarding returns lab's partition leader and another broker once
+// the other knows the leader (its watch reads leaders every second) and
+// the leader's forward subject reaches it (the routes have settled).
+func waitForwarding(t *testing.T, stores []*LogStore) (leader, other *LogStore) {
+	t.Helper()
+	leader, other = waitLeader(t, stores, labPartition(stores[0]).name)
+	for other.ownerOf(labPartition(other)) != leader.node {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, err := other.nc.Request(forwardSubject(leader.node), nil, time.Second); err != nil; _, err = other.nc.Request(forwardSubject(leader.node), nil, time.Second) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return leader, other
 }
 
 // TestHandoverMovesLeadership: a broker asked to stop hands its
