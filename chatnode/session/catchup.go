@@ -50,10 +50,8 @@ type request struct {
 // (every gap_wait): a reply is lost when the broker restarts as it is sent.
 const maxSyncRetries = 5
 
-// ask publishes a sync request on chat/sync/<user> without waiting (the
-// pipeline must not block) and returns its id, which its reply on the
-// inbox carries. The node asks on connect, for a room new to it, for a gap
-// and for /history.
+// ask publishes a sync request without waiting (the pipeline must not
+// block) and returns its id, which its reply on the inbox carries.
 func (p *pipeline) ask(r request, sr wire.SyncRequest) string {
 	p.reqN++
 	id := strconv.FormatInt(p.boot, 36) + "-" + strconv.FormatUint(p.reqN, 36)
@@ -126,9 +124,8 @@ func (p *pipeline) history(name string, n int) {
 	p.ask(request{conv: name, kind: reqHistory, showN: n}, wire.SyncRequest{Last: n})
 }
 
-// baselineLookback is the fewest records a baseline asks for: beside the
-// history, it finds the node's own messages stored before its subscription
-// began (startOrder).
+// baselineLookback is the fewest records a baseline asks for: it finds the
+// node's own messages stored before its subscription began (startOrder).
 const baselineLookback = 16
 
 // roomLogSeen records that a room log exists; news tells the user if the
@@ -257,8 +254,8 @@ func (p *pipeline) applyBaseline(c *conv, req request, rep wire.SyncReply, recvN
 	}
 }
 
-// startOrder sets c's position from a baseline answer: where our
-// subscription began, or before the history to show. It returns the
+// startOrder sets c's position from a baseline answer (where our
+// subscription began, or before the history to show) and returns the
 // messages to receive and the room sequence the membership began after.
 func (p *pipeline) startOrder(c *conv, showN int, rep wire.SyncReply) (msgs []wire.Envelope, joined uint64) {
 	base := rep.LastSeq

@@ -85,14 +85,24 @@ func (s *Session) Start(ctx context.Context) {
 	go s.p.run()
 	tok := s.client.Connect()
 	s.link.connectTok = tok
+	s.onFailure(tok, ctx.Done(), func(err error) {
+		if !errors.Is(s.Err(), ErrRefused) { // a refusal is logged as such
+			s.entry(nodelog.EventConnectionLost).WithError(err).Warn("connect failed")
+		}
+	})
+}
+
+// onFailure calls f, on its own goroutine, with tok's error if tok fails
+// before stop or the session's end.
+func (s *Session) onFailure(tok mqtt.Token, stop <-chan struct{}, f func(error)) {
 	go func() {
 		select {
 		case <-tok.Done():
-			if err := tok.Error(); err != nil && !errors.Is(s.Err(), ErrRefused) { // a refusal is logged as such
-				s.entry(nodelog.EventConnectionLost).WithError(err).Warn("connect failed")
+			if err := tok.Error(); err != nil {
+				f(err)
 			}
 		case <-s.closing:
-		case <-ctx.Done():
+		case <-stop:
 		}
 	}()
 }
@@ -222,8 +232,7 @@ func (s *Session) onReconnecting(_ mqtt.Client, o *mqtt.ClientOptions) {
 	s.onEvent(Status{Reconnecting: true})
 }
 
-// errConnectionLost is the loss reported when the reconnect notices it
-// before paho's connection-lost handler (which logs the cause).
+// errConnectionLost is the loss reported when the reconnect notices it first.
 var errConnectionLost = errors.New("connection to the broker lost")
 
 // handle is paho's publish handler: it queues a stamped copy for the
@@ -232,9 +241,8 @@ func (s *Session) handle(_ mqtt.Client, m mqtt.Message) {
 	s.p.in.push(inbound{recvNS: time.Now().UnixNano(), topic: m.Topic(), payload: slices.Clone(m.Payload()), retained: m.Retained()})
 }
 
-// publishSync publishes a sync request for the pipeline without waiting. A
-// clean session sends none before its first connection: paho would wipe it,
-// and the pipeline asks again.
+// publishSync publishes a sync request without waiting. A clean session
+// sends none before its first connection: paho would wipe it.
 func (s *Session) publishSync(payload []byte) {
 	select {
 	case <-s.link.firstUp:
@@ -243,16 +251,9 @@ func (s *Session) publishSync(payload []byte) {
 			return
 		}
 	}
-	tok := s.client.Publish(wire.SyncTopic(s.me), 1, false, payload)
-	go func() {
-		select {
-		case <-tok.Done():
-			if err := tok.Error(); err != nil {
-				s.entry(nodelog.EventSync).WithError(err).Warn("sync request not sent")
-			}
-		case <-s.closing:
-		}
-	}()
+	s.onFailure(s.client.Publish(wire.SyncTopic(s.me), 1, false, payload), nil, func(err error) {
+		s.entry(nodelog.EventSync).WithError(err).Warn("sync request not sent")
+	})
 }
 
 // resumeStore is paho's ordered memory store holding a PUBLISH as a private
@@ -358,8 +359,7 @@ func (s *Session) openConn(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error)
 }
 
 // waitAck waits for a publish token, the ack timeout or the session's end,
-// leaving a broker that stalls the publish for cfg.StallFailover when there
-// is another (connects: the connection count at the publish).
+// leaving a broker that stalls the publish for cfg.StallFailover if it can.
 func (s *Session) waitAck(tok mqtt.Token, timeout *time.Timer, connects int) error {
 	var stall <-chan time.Time
 	if len(s.link.servers) > 1 {

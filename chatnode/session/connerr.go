@@ -77,9 +77,8 @@ var refusedCodes = map[error]byte{
 	packets.ErrorRefusedNotAuthorised:         packets.ErrRefusedNotAuthorised,
 }
 
-// classify turns the error of one failed connection attempt into a
-// *RefusedError (a CONNACK refusal by the broker last dialed) or an
-// *UnreachableError (no broker of the list answered).
+// classify turns a failed connection attempt's error into a *RefusedError
+// (by the broker last dialed) or an *UnreachableError (no broker answered).
 func classify(brokers, last string, err error) error {
 	for reason, code := range refusedCodes {
 		if errors.Is(err, reason) {

@@ -11,10 +11,9 @@ import (
 	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
-// conv is the ordering state of one conversation (room or DM). A
-// conversation stamped by the room log is shown in room sequence order: a
-// message that does not continue it waits in pending (hold-back) until the
-// missing ones come (live or by gap repair) or gap_wait gives up.
+// conv is the ordering state of one conversation (room or DM), shown in
+// room sequence order: a message that does not continue it waits in pending
+// until the missing ones come (live or by gap repair) or gap_wait gives up.
 type conv struct {
 	name  string
 	known bool // delivered is meaningful (from the state file or a baseline)
@@ -115,8 +114,7 @@ func (p *pipeline) checkGap(c *conv, now time.Time) {
 	}
 }
 
-// fetchGap logs the gap before c's first held message and asks the room
-// log for the missing range.
+// fetchGap logs c's gap and asks the room log for the missing range.
 func (p *pipeline) fetchGap(c *conv) {
 	lo, missing, e := p.gapLog(c)
 	e.Info("room sequence gap: fetching from the room log")

@@ -38,10 +38,8 @@ type pipelineDeps struct {
 
 // pipeline is the single goroutine that owns all delivery state, so none of
 // it has a lock: other goroutines hand it work through in (paho's
-// deliveries) and ctl (closures, via do). Its jobs are in receive.go (dedup
-// and delivery), order.go (room order, gap_wait, sender gaps),
-// catchup.go (sync requests to the room log and their replies),
-// positions.go and presence.go.
+// deliveries) and ctl (closures, via do). Its jobs are in receive.go,
+// order.go, catchup.go, positions.go and presence.go.
 type pipeline struct {
 	pipelineDeps
 	in      *queue
@@ -69,9 +67,8 @@ type pipeline struct {
 	received   *receivedLog // writes the "received" lines
 }
 
-// clock is the pipeline's time source (hold-back, gap_wait, retries, state
-// saves), so tests drive time by hand (fakeClock). NewTicker returns the
-// ticks and a function that stops them.
+// clock is the pipeline's time source, so tests drive time by hand
+// (fakeClock). NewTicker returns the ticks and a function that stops them.
 type clock interface {
 	Now() time.Time
 	NewTicker(d time.Duration) (<-chan time.Time, func())

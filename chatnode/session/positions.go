@@ -59,8 +59,7 @@ func recoverPositions(opts Options, cfg config.Node, st *statedir.State) (*posit
 
 func (ps *positions) changed() { ps.dirty = true }
 
-// recorded notes that the delivery at room sequence seq of conv is shown
-// (RecordJournal: appended to the journal at once).
+// recorded notes that conv's delivery at seq is shown (RecordJournal).
 func (ps *positions) recorded(conv string, seq uint64) error {
 	if ps.journal == nil || seq == 0 {
 		return nil
@@ -82,8 +81,7 @@ func (ps *positions) close() error {
 	return nil
 }
 
-// save writes the state file when something changed (at most every
-// saveEvery, and always when force is set).
+// save writes the state file if changed, at most every saveEvery unless forced.
 func (p *pipeline) save(force bool) {
 	ps := p.pos
 	now := p.clock.Now()

@@ -14,8 +14,7 @@ import (
 	"github.com/distchat/distchat/chatnode/nodelog"
 )
 
-// handle is where every inbound payload enters the pipeline: it dispatches
-// it by topic.
+// handle dispatches every inbound payload by topic.
 func (p *pipeline) handle(m inbound) {
 	t, err := wire.ParseTopic(m.topic)
 	if err != nil {
@@ -45,8 +44,7 @@ func (p *pipeline) malformed(m inbound, err error) {
 		WithField(nodelog.FieldBytes, len(m.payload)).WithError(err).Warn("malformed message skipped")
 }
 
-// handleChat decodes a live room or DM message and receives it into its
-// conversation.
+// handleChat decodes a live room or DM message and receives it.
 func (p *pipeline) handleChat(m inbound, t wire.Topic) {
 	env, err := wire.DecodeEnvelope(m.payload, max(p.cfg.MaxPayload, wire.MaxPayloadBytes))
 	if err == nil {
@@ -161,8 +159,7 @@ func (p *pipeline) deliver(c *conv, m pendingMsg) {
 	p.recorded(c, m.env.RoomSeq)
 }
 
-// recorded makes the position of a shown delivery durable at once where the
-// mode asks for it (RecordJournal).
+// recorded makes a shown delivery's position durable where the mode asks.
 func (p *pipeline) recorded(c *conv, seq uint64) {
 	if err := p.pos.recorded(c.name, seq); err != nil {
 		p.log.WithError(err).Error("save position")
@@ -179,8 +176,7 @@ func (p *pipeline) logReceived(m pendingMsg, dup bool) {
 	p.received.write(m, dup)
 }
 
-// idSet remembers the most recent message ids (FIFO), for dedup in
-// bounded memory.
+// idSet remembers the most recent message ids (FIFO): dedup in bounded memory.
 type idSet struct {
 	m    map[string]struct{}
 	ring []string

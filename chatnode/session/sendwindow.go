@@ -95,8 +95,7 @@ func (s *Session) Send(ctx context.Context, o Outgoing) (*Sent, error) {
 	return sent, err
 }
 
-// envelope builds the envelope of o (without its sequence number and id)
-// and the topic and conversation it goes to.
+// envelope builds o's envelope (but seq and id), topic and conversation.
 func (s *Session) envelope(o Outgoing) (env wire.Envelope, topic, conv string, err error) {
 	env = wire.Envelope{V: wire.Version, Kind: o.Kind, Room: o.Room, To: o.To, From: s.me, Boot: s.boot, SentNS: o.SentNS, Body: o.Body}
 	if o.To != "" {
@@ -113,8 +112,7 @@ func (s *Session) envelope(o Outgoing) (env wire.Envelope, topic, conv string, e
 }
 
 // publish numbers env in its conversation, encodes it (padded to size) and
-// hands it to the client, holding a window slot. client.Publish only queues
-// the packet, so sendMu is held for no network wait.
+// hands it to the client (which only queues it), holding a window slot.
 func (s *Session) publish(env wire.Envelope, topic, conv string, size int) (*Sent, error) {
 	s.out.sendMu.Lock()
 	defer s.out.sendMu.Unlock()
@@ -163,9 +161,8 @@ func (s *Session) echoed(id string) {
 
 // awaitAck waits (bounded) for a publish token, frees the window slot and
 // logs the outcome. A token that completes after the connection broke says
-// nothing of the PUBACK, so a room message then counts as sent when its echo
-// comes, and a direct message (no echo) as in paho's hands (confirmed_by:
-// resend).
+// nothing of the PUBACK: a room message then counts as sent when its echo
+// comes, a direct message (no echo) as in paho's hands.
 func (s *Session) awaitAck(tok mqtt.Token, sent *Sent, env wire.Envelope, start time.Time, connects int, echo chan struct{}) {
 	defer func() {
 		s.mu.Lock()

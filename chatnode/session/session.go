@@ -217,9 +217,7 @@ func (s *Session) Close(ctx context.Context) (unacked int) {
 }
 
 func (s *Session) close(ctx context.Context) (unacked int) {
-	// Taking every window slot waits for the in-flight publishes and keeps
-	// new ones out.
-	taken := 0
+	taken := 0 // every window slot taken waits for the in-flight publishes and keeps new ones out
 drain:
 	for ; taken < cap(s.out.window); taken++ {
 		select {
