@@ -25,15 +25,10 @@ type RefusedError struct {
 
 // Error is the one line the user reads: what to fix, not the code.
 func (e *RefusedError) Error() string {
-	switch e.Code {
-	case packets.ErrRefusedBadUsernameOrPassword:
-		return "wrong user or password (broker " + e.Broker + ")"
-	case packets.ErrRefusedNotAuthorised:
-		return "not authorized by broker " + e.Broker + " (the client id may belong to another user, or the user may not publish its presence)"
-	case packets.ErrRefusedIDRejected:
-		return "client id rejected by broker " + e.Broker
-	case packets.ErrRefusedBadProtocolVersion:
-		return "broker " + e.Broker + " does not speak MQTT 3.1.1"
+	for _, r := range refusals {
+		if r.code == e.Code {
+			return fmt.Sprintf(r.text, e.Broker)
+		}
 	}
 	return fmt.Sprintf("broker %s refused the connection: %v", e.Broker, e.Reason)
 }
@@ -48,6 +43,7 @@ type UnreachableError struct {
 	Err    error
 }
 
+// Error names the broker, or the list, and why it could not be reached.
 func (e *UnreachableError) Error() string {
 	if strings.Contains(e.Broker, ",") { // a broker list: paho's error is the last broker's
 		return "cannot reach any broker of " + e.Broker + " (last: " + e.Err.Error() + ")"
@@ -57,6 +53,7 @@ func (e *UnreachableError) Error() string {
 	return "cannot reach broker at " + e.Broker + ": " + why
 }
 
+// Unwrap makes errors.Is see the dialer's error.
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // ConnectFailed reports that the node is not getting connected: once while
@@ -69,20 +66,26 @@ type ConnectFailed struct {
 
 func (ConnectFailed) isEvent() {}
 
-// refusedCodes maps paho's refusal errors back to their CONNACK codes.
-var refusedCodes = map[error]byte{
-	packets.ErrorRefusedBadProtocolVersion:    packets.ErrRefusedBadProtocolVersion,
-	packets.ErrorRefusedIDRejected:            packets.ErrRefusedIDRejected,
-	packets.ErrorRefusedBadUsernameOrPassword: packets.ErrRefusedBadUsernameOrPassword,
-	packets.ErrorRefusedNotAuthorised:         packets.ErrRefusedNotAuthorised,
+// refusals are the CONNACK refusals classify knows: paho's error, the code
+// and what the user reads (with the broker).
+var refusals = []struct {
+	reason error
+	code   byte
+	text   string
+}{
+	{packets.ErrorRefusedBadProtocolVersion, packets.ErrRefusedBadProtocolVersion, "broker %s does not speak MQTT 3.1.1"},
+	{packets.ErrorRefusedIDRejected, packets.ErrRefusedIDRejected, "client id rejected by broker %s"},
+	{packets.ErrorRefusedBadUsernameOrPassword, packets.ErrRefusedBadUsernameOrPassword, "wrong user or password (broker %s)"},
+	{packets.ErrorRefusedNotAuthorised, packets.ErrRefusedNotAuthorised,
+		"not authorized by broker %s (the client id may belong to another user, or the user may not publish its presence)"},
 }
 
 // classify turns a failed connection attempt's error into a *RefusedError
 // (by the broker last dialed) or an *UnreachableError (no broker answered).
 func classify(brokers, last string, err error) error {
-	for reason, code := range refusedCodes {
-		if errors.Is(err, reason) {
-			return &RefusedError{Broker: last, Code: code, Reason: reason}
+	for _, r := range refusals {
+		if errors.Is(err, r.reason) {
+			return &RefusedError{Broker: last, Code: r.code, Reason: r.reason}
 		}
 	}
 	// paho wraps network failures as "network Error : <cause>": keep the cause.
