@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -24,10 +23,7 @@ const (
 )
 
 func (r connRefusal) String() string {
-	if names := [...]string{"admitted", "max_connections", "max_connections_per_ip"}; r >= 0 && int(r) < len(names) {
-		return names[r]
-	}
-	return fmt.Sprintf("connRefusal(%d)", int(r))
+	return enumName(int(r), "connRefusal", "admitted", "max_connections", "max_connections_per_ip")
 }
 
 // Log lines about refused and idle connections: a burst, then one per

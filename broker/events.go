@@ -12,33 +12,22 @@ import (
 	"github.com/distchat/distchat/broker/logevent"
 )
 
-// Drop causes, as they appear in logs ("cause") and in /stats.
+// Drop causes, as they appear in logs ("cause") and as the keys of /stats's drops.
 const (
-	// DropInflightQuota: the subscriber already held limits.max_inflight
-	// unacknowledged QoS 1 messages.
-	DropInflightQuota = "inflight_quota"
-	// DropQueueFull: the subscriber's outbound queue
-	// (limits.max_client_writes_pending) was full.
-	DropQueueFull = "queue_full"
-	// DropExpired: a queued or unacknowledged QoS 1 message outlived
-	// limits.message_expiry.
-	DropExpired = "expired"
-	// DropSessionEnded: the subscriber's session ended while messages to
-	// it were unacknowledged.
-	DropSessionEnded = "session_ended"
-	// DropRefusedByClient: the client answered a QoS 2 flow with an error
-	// reason code (MQTT 5).
-	DropRefusedByClient = "refused_by_client"
+	dropInflightQuota   = "inflight_quota"    // the subscriber held limits.max_inflight unacknowledged QoS 1 messages
+	dropQueueFull       = "queue_full"        // its outbound queue (limits.max_client_writes_pending) was full
+	dropExpired         = "expired"           // a queued or unacknowledged QoS 1 message outlived limits.message_expiry
+	dropSessionEnded    = "session_ended"     // its session ended while messages to it were unacknowledged
+	dropRefusedByClient = "refused_by_client" // it answered a QoS 2 flow with an error reason code (MQTT 5)
+	dropInflightBytes   = "inflight_bytes"    // a bound of inflightBytes was reached
 	// DropPacketTooLarge: the message is over the Maximum Packet Size of
 	// the subscriber's MQTT 5 CONNECT; its node repairs the gap from the
 	// room log, whose pages follow the same bound (docs/roomlog.md).
 	DropPacketTooLarge = "packet_too_large"
-	// DropInflightBytes: a bound of inflightBytes was reached.
-	DropInflightBytes = "inflight_bytes"
 )
 
 // dropCauses are the drop causes, in the order of counters.drops.
-var dropCauses = [...]string{DropInflightQuota, DropQueueFull, DropExpired, DropSessionEnded, DropRefusedByClient, DropPacketTooLarge, DropInflightBytes}
+var dropCauses = [...]string{dropInflightQuota, dropQueueFull, dropExpired, dropSessionEnded, dropRefusedByClient, DropPacketTooLarge, dropInflightBytes}
 
 // DropCauses lists every drop cause /stats reports, so tools and tests can
 // rely on each key being present (zero or not).
@@ -110,7 +99,7 @@ func (h *eventsHook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
 
 // OnPublishDropped is Mochi's hook for a full outbound queue.
 func (h *eventsHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
-	h.drop(cl.ID, pk.TopicName, DropQueueFull)
+	h.drop(cl.ID, pk.TopicName, dropQueueFull)
 }
 
 // OnQosDropped is Mochi's hook for an in-flight QoS 1/2 message removed
@@ -123,11 +112,11 @@ func (h *eventsHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
 		return
 	case (pk.FixedHeader.Type == packets.Pubrec || pk.FixedHeader.Type == packets.Pubrel) &&
 		pk.ReasonCode >= packets.ErrUnspecifiedError.Code:
-		h.drop(cl.ID, pk.TopicName, DropRefusedByClient)
+		h.drop(cl.ID, pk.TopicName, dropRefusedByClient)
 	case h.expired(pk, time.Now().Unix()):
-		h.drop(cl.ID, pk.TopicName, DropExpired)
+		h.drop(cl.ID, pk.TopicName, dropExpired)
 	default:
-		h.drop(cl.ID, pk.TopicName, DropSessionEnded)
+		h.drop(cl.ID, pk.TopicName, dropSessionEnded)
 	}
 }
 
@@ -143,7 +132,7 @@ func (h *eventsHook) expired(pk packets.Packet, now int64) bool {
 func (h *eventsHook) drop(client, topic, cause string) {
 	i := slices.Index(dropCauses[:], cause)
 	if i < 0 {
-		i = slices.Index(dropCauses[:], DropRefusedByClient)
+		i = slices.Index(dropCauses[:], dropRefusedByClient)
 	}
 	h.c.drops[i].Add(1)
 	h.log.WithFields(logrus.Fields{"event": logevent.MessageDropped, "client_id": clip(client), "topic": clip(topic),

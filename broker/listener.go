@@ -24,10 +24,16 @@ const (
 )
 
 func (s acceptState) String() string {
-	if names := [...]string{"serving", "retrying", "stopped"}; s >= 0 && int(s) < len(names) {
-		return names[s]
+	return enumName(int(s), "acceptState", "serving", "retrying", "stopped")
+}
+
+// enumName is the name of value i of enumeration typ: names[i], or typ(i)
+// when i has none.
+func enumName(i int, typ string, names ...string) string {
+	if i >= 0 && i < len(names) {
+		return names[i]
 	}
-	return fmt.Sprintf("acceptState(%d)", int(s))
+	return fmt.Sprintf("%s(%d)", typ, i)
 }
 
 // guard wraps the TCP listener in the accept loop's guard and the

@@ -52,10 +52,7 @@ const (
 )
 
 func (m guardMode) String() string {
-	if names := [...]string{"none", "pending", "shared", "exclusive"}; m >= 0 && int(m) < len(names) {
-		return names[m]
-	}
-	return "none"
+	return enumName(int(m), "guardMode", "none", "pending", "shared", "exclusive")
 }
 
 func newRetainGuard() *retainGuard { return &retainGuard{held: map[*mqtt.Client]guardMode{}} }

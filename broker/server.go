@@ -85,7 +85,7 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 	s.auth = newAuthHook(cfg.Auth, cfg.Open(), base, &s.c)
 	s.inflight = newInflightBytes(cfg.Limits.MaxInflightBytes, cfg.Limits.MaxInflightBytesTotal)
 	s.auth.inflight = s.inflight
-	s.auth.dropped = func(client, topic string) { s.events.drop(client, topic, DropInflightBytes) }
+	s.auth.dropped = func(client, topic string) { s.events.drop(client, topic, dropInflightBytes) }
 	s.auth.sessionUser = func(id string) (string, bool) {
 		cl, ok := s.mochi.Clients.Get(id)
 		if !ok {

@@ -96,7 +96,7 @@ func (h *slogBridge) Handle(_ context.Context, r slog.Record) error {
 	case r.Message == quotaDropMsg || r.Message == packetIDsMsg:
 		return nil // logged from the record that follows, which has the topic
 	case (r.Message == failedPublishMsg || r.Message == failedRetainMsg) && errors.Is(cause, packets.ErrQuotaExceeded):
-		h.onDrop(client, topic, id, DropInflightQuota)
+		h.onDrop(client, topic, id, dropInflightQuota)
 		return nil
 	case r.Message == failedPublishMsg && errors.Is(cause, packets.ErrPacketTooLarge):
 		h.onDrop(client, topic, id, DropPacketTooLarge)
