@@ -37,7 +37,7 @@ func (h *Hook) serveSync(cl *mqtt.Client, pk packets.Packet, t wire.Topic) {
 	reply := wire.SyncReply{V: wire.Version, ReqID: req.ReqID, Conv: req.Conv, Messages: []wire.Envelope{}}
 	if req.List {
 		h.list(&reply, user, req)
-		h.send(user, readers, reply, merged(fields, logrus.Fields{"list": true, "count": len(reply.Convs), "more": reply.More}))
+		h.send(user, readers, reply, fields, logrus.Fields{"list": true, "count": len(reply.Convs), "more": reply.More})
 		return
 	}
 	if err := h.mayAccess(user, req.Conv); err != nil {
@@ -51,13 +51,13 @@ func (h *Hook) serveSync(cl *mqtt.Client, pk packets.Packet, t wire.Topic) {
 			}
 		}
 	}
-	h.send(user, readers, reply, merged(fields, logrus.Fields{"conv": req.Conv, "after_seq": req.AfterSeq, "last": req.Last,
-		"count": len(reply.Messages), "more": reply.More}))
+	h.send(user, readers, reply, fields, logrus.Fields{"conv": req.Conv, "after_seq": req.AfterSeq, "last": req.Last,
+		"count": len(reply.Messages), "more": reply.More})
 }
 
 // send publishes a reply on user's inbox, charged to readers (the clients it
-// is queued for, see syncBudget), and logs it with fields.
-func (h *Hook) send(user string, readers []string, reply wire.SyncReply, fields logrus.Fields) {
+// is queued for, see syncBudget), and logs it with fields and then more.
+func (h *Hook) send(user string, readers []string, reply wire.SyncReply, fields, more logrus.Fields) {
 	payload, err := json.Marshal(reply)
 	if err == nil {
 		h.budget.charge(readers, len(payload)) // before: Mochi may write it at once
@@ -68,12 +68,13 @@ func (h *Hook) send(user string, readers []string, reply wire.SyncReply, fields 
 			h.budget.charge(readers, -len(payload))
 		}
 	}
+	log := h.log.WithFields(fields).WithFields(more)
 	if err != nil {
-		h.log.WithFields(fields).WithError(err).Error("room log: sync reply not sent")
+		log.WithError(err).Error("room log: sync reply not sent")
 		return
 	}
 	h.syncs.Add(1)
-	h.log.WithFields(fields).Debug("sync served")
+	log.Debug("sync served")
 }
 
 func (h *Hook) deny(fields logrus.Fields, reason string) {
@@ -174,13 +175,6 @@ func (h *Hook) list(reply *wire.SyncReply, user string, req wire.SyncRequest) {
 		}
 		reply.Convs = append(reply.Convs, wire.ConvInfo{Conv: conv, LastSeq: h.store.Last(conv)})
 	}
-}
-
-// merged returns a new field set with a's fields and then b's.
-func merged(a, b logrus.Fields) logrus.Fields {
-	out := maps.Clone(a)
-	maps.Copy(out, b)
-	return out
 }
 
 // dmIndex knows, for every user, the DM conversations they are a party to,

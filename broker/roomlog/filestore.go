@@ -229,46 +229,50 @@ func (s *FileStore) preallocate(need int64) {
 
 // Read implements Store.
 func (s *FileStore) Read(conv string, after uint64, limit int) ([]Record, error) {
-	s.expire(conv)
-	s.mu.RLock()
-	ci := s.convs[conv]
-	if ci == nil || len(ci.entries) == 0 || after >= ci.last {
-		s.mu.RUnlock()
-		return nil, nil
-	}
-	first := ci.entries[0].seq
-	i := int(max(after+1, first) - first) // the first record past after
-	j := len(ci.entries)
-	if limit > 0 && j-i > limit {
-		j = i + limit
-	}
-	es, data := s.slice(ci, i, j)
-	s.mu.RUnlock()
-	return s.load(es, data)
+	return s.loadSpan(conv, func(ci *convIndex) (int, int) {
+		if len(ci.entries) == 0 || after >= ci.last {
+			return 0, 0
+		}
+		first := ci.entries[0].seq
+		i := int(max(after+1, first) - first) // the first record past after
+		if limit > 0 && len(ci.entries)-i > limit {
+			return i, i + limit
+		}
+		return i, len(ci.entries)
+	})
 }
 
 // Newest implements Store.
 func (s *FileStore) Newest(conv string, n int) ([]Record, error) {
+	return s.loadSpan(conv, func(ci *convIndex) (int, int) {
+		return max(len(ci.entries)-max(n, 0), 0), len(ci.entries)
+	})
+}
+
+// loadSpan loads conv's records i to j-1, as span gives them under s.mu,
+// after applying MaxAge: a conversation that has gone quiet would otherwise
+// serve its old records until its next append. In memory mode it copies
+// their data too; otherwise load reads it from the file outside s.mu.
+func (s *FileStore) loadSpan(conv string, span func(*convIndex) (i, j int)) ([]Record, error) {
 	s.expire(conv)
 	s.mu.RLock()
 	ci := s.convs[conv]
-	if ci == nil || n <= 0 {
+	if ci == nil {
 		s.mu.RUnlock()
 		return nil, nil
 	}
-	es, data := s.slice(ci, max(len(ci.entries)-n, 0), len(ci.entries))
+	i, j := span(ci)
+	if i >= j {
+		s.mu.RUnlock()
+		return nil, nil
+	}
+	es := append([]entry(nil), ci.entries[i:j]...)
+	var data [][]byte
+	if s.f == nil {
+		data = append(make([][]byte, 0, j-i), ci.data[i:j]...)
+	}
 	s.mu.RUnlock()
 	return s.load(es, data)
-}
-
-// slice copies ci's entries i to j-1 and, in memory mode, their data
-// (nil otherwise: load reads it from the file). Callers hold s.mu.
-func (s *FileStore) slice(ci *convIndex, i, j int) ([]entry, [][]byte) {
-	es := append([]entry(nil), ci.entries[i:j]...)
-	if s.f != nil {
-		return es, nil
-	}
-	return es, append(make([][]byte, 0, j-i), ci.data[i:j]...)
 }
 
 // load makes records of es: with their data from data (memory mode), or

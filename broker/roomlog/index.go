@@ -86,8 +86,7 @@ func (s *FileStore) expired(e entry, nowNS int64) bool {
 	return s.opts.MaxAge > 0 && nowNS-e.ts > int64(s.opts.MaxAge)
 }
 
-// expire applies MaxAge to conv before a read: without it a conversation
-// that has gone quiet would serve its old records until its next append.
+// expire applies MaxAge to conv before a read (see loadSpan).
 func (s *FileStore) expire(conv string) {
 	if s.opts.MaxAge <= 0 {
 		return

@@ -3,6 +3,7 @@ package roomlog
 import (
 	"encoding/json"
 	"hash/maphash"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -38,25 +39,22 @@ func idKey(from, id string) string { return from + "\x00" + id }
 // restart's resends come first), outside the lock.
 func (r *resends) lookup(st Store, conv, from, id string) (uint64, bool, error) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	ring := r.convs[conv]
-	r.mu.Unlock()
 	if ring == nil {
+		r.mu.Unlock()
 		warm, err := warmRing(st, conv)
+		r.mu.Lock()
 		if err != nil {
 			return 0, false, err
 		}
-		r.mu.Lock()
 		if r.convs == nil {
 			r.convs = map[string]*idRing{}
 		}
-		if r.convs[conv] == nil {
-			r.convs[conv] = warm
+		if ring = r.convs[conv]; ring == nil {
+			ring, r.convs[conv] = warm, warm
 		}
-		ring = r.convs[conv]
-		r.mu.Unlock()
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	seq, ok := ring.seqs[idKey(from, id)]
 	return seq, ok, nil
 }
@@ -180,16 +178,9 @@ func (p *plainIDs) makeRoom(now time.Time) {
 	if len(p.ids) < plainCap {
 		return
 	}
-	type aged struct {
-		k  plainKey
-		at time.Time
-	}
-	all := make([]aged, 0, len(p.ids))
-	for k, v := range p.ids {
-		all = append(all, aged{k, v.at})
-	}
-	slices.SortFunc(all, func(a, b aged) int { return a.at.Compare(b.at) })
-	for _, a := range all[:len(all)/4] {
-		delete(p.ids, a.k)
+	keys := slices.Collect(maps.Keys(p.ids))
+	slices.SortFunc(keys, func(a, b plainKey) int { return p.ids[a].at.Compare(p.ids[b].at) })
+	for _, k := range keys[:len(keys)/4] {
+		delete(p.ids, k)
 	}
 }

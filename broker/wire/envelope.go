@@ -95,17 +95,12 @@ func (e Envelope) Validate() error {
 	case !utf8.ValidString(e.Body):
 		return fmt.Errorf("%w: body is not valid UTF-8", ErrMalformed)
 	}
-	if err := ValidateName("user", e.From); err != nil {
-		return fmt.Errorf("%w: from: %w", ErrMalformed, err)
-	}
-	if e.Room != "" {
-		if err := ValidateName("room", e.Room); err != nil {
-			return fmt.Errorf("%w: room: %w", ErrMalformed, err)
+	for _, f := range [...]struct{ field, kind, name string }{{"from", "user", e.From}, {"room", "room", e.Room}, {"to", "user", e.To}} {
+		if f.name == "" && f.field != "from" {
+			continue // room and to are optional
 		}
-	}
-	if e.To != "" {
-		if err := ValidateName("user", e.To); err != nil {
-			return fmt.Errorf("%w: to: %w", ErrMalformed, err)
+		if err := ValidateName(f.kind, f.name); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrMalformed, f.field, err)
 		}
 	}
 	return nil

@@ -4,16 +4,14 @@ import "unicode/utf8"
 
 const hexDigits = "0123456789abcdef"
 
+// shortEscapes are the letters of the two-character escapes encoding/json writes.
+var shortEscapes = [utf8.RuneSelf]byte{'\\': '\\', '"': '"', '\b': 'b', '\f': 'f', '\n': 'n', '\r': 'r', '\t': 't'}
+
 // safe marks the ASCII bytes encoding/json writes as they are in an
-// HTML-safe string: printable, and not '"', '\\', '<', '>' or '&'.
+// HTML-safe string: from 0x20 up (DEL too), but for '"', '\\', '<', '>' and '&'.
 var safe = func() (t [utf8.RuneSelf]bool) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
-		switch c {
-		case '"', '\\', '<', '>', '&', 0x7f:
-			t[c] = c == 0x7f
-		default:
-			t[c] = true
-		}
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
 	}
 	return t
 }()
@@ -34,20 +32,9 @@ func AppendJSONString(dst []byte, s string) []byte {
 				continue
 			}
 			dst = append(dst, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				dst = append(dst, '\\', c)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
+			if e := shortEscapes[c]; e != 0 {
+				dst = append(dst, '\\', e)
+			} else {
 				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
 			}
 			i++

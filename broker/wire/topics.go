@@ -20,7 +20,6 @@ const (
 	PresenceLevel  = "presence"
 	SyncLevel      = "sync"
 	InboxLevel     = "inbox"
-	AllRoomsFilter = "chat/rooms/+/+"
 	PresenceFilter = "chat/presence/+"
 	AllChatFilter  = "chat/#"
 )
@@ -65,20 +64,13 @@ const (
 
 // String names the kind for logs and errors.
 func (k Kind) String() string {
-	switch k {
-	case KindRoom:
-		return "room"
-	case KindDM:
-		return "dm"
-	case KindPresence:
-		return "presence"
-	case KindSync:
-		return "sync"
-	case KindInbox:
-		return "inbox"
+	if k > KindUnknown && int(k) < len(kindNames) {
+		return kindNames[k]
 	}
 	return "unknown"
 }
+
+var kindNames = [...]string{KindRoom: "room", KindDM: "dm", KindPresence: "presence", KindSync: "sync", KindInbox: "inbox"}
 
 // Topic is a parsed topic name of the scheme.
 type Topic struct {
@@ -92,8 +84,11 @@ type Topic struct {
 	User string
 }
 
-// topicLevels is how many levels a topic of each kind has.
-var topicLevels = map[string]int{RoomsLevel: 4, DMLevel: 4, PresenceLevel: 3, SyncLevel: 3, InboxLevel: 3}
+// topicKinds gives each kind level its Kind and how many levels its topics have.
+var topicKinds = map[string]struct {
+	kind   Kind
+	levels int
+}{RoomsLevel: {KindRoom, 4}, DMLevel: {KindDM, 4}, PresenceLevel: {KindPresence, 3}, SyncLevel: {KindSync, 3}, InboxLevel: {KindInbox, 3}}
 
 // ParseTopic splits a concrete topic name (no wildcards) into its parts and
 // validates every name in it. Topics outside chat/ give KindUnknown and an error.
@@ -108,37 +103,27 @@ func ParseTopic(topic string) (Topic, error) {
 	if n < 2 {
 		return Topic{}, fmt.Errorf("topic %q: no kind level after chat/", topic)
 	}
-	levels, ok := topicLevels[parts[1]]
+	k, ok := topicKinds[parts[1]]
 	switch {
 	case !ok:
 		return Topic{}, fmt.Errorf("topic %q: unknown kind %q (want rooms, dm, presence, sync or inbox)", topic, parts[1])
-	case n != levels:
-		return Topic{}, fmt.Errorf("topic %q: chat/%s topics have %d levels, this one has %d", topic, parts[1], levels, n)
+	case n != k.levels:
+		return Topic{}, fmt.Errorf("topic %q: chat/%s topics have %d levels, this one has %d", topic, parts[1], k.levels, n)
 	}
-	var t Topic
-	switch parts[1] {
-	case RoomsLevel:
-		t = Topic{Kind: KindRoom, Room: parts[2], User: parts[3]}
-	case DMLevel:
-		t = Topic{Kind: KindDM, Recipient: parts[2], User: parts[3]}
-	case PresenceLevel:
-		t = Topic{Kind: KindPresence, User: parts[2]}
-	case SyncLevel:
-		t = Topic{Kind: KindSync, User: parts[2]}
-	case InboxLevel:
-		t = Topic{Kind: KindInbox, User: parts[2]}
+	t := Topic{Kind: k.kind, User: parts[n-1]}
+	var err error
+	switch t.Kind {
+	case KindRoom:
+		t.Room = parts[2]
+		err = ValidateName("room", t.Room)
+	case KindDM:
+		t.Recipient = parts[2]
+		err = ValidateName("user", t.Recipient)
 	}
-	if t.Room != "" || t.Kind == KindRoom {
-		if err := ValidateName("room", t.Room); err != nil {
-			return Topic{}, fmt.Errorf("topic %q: %w", topic, err)
-		}
+	if err == nil {
+		err = ValidateName("user", t.User)
 	}
-	if t.Kind == KindDM {
-		if err := ValidateName("user", t.Recipient); err != nil {
-			return Topic{}, fmt.Errorf("topic %q: %w", topic, err)
-		}
-	}
-	if err := ValidateName("user", t.User); err != nil {
+	if err != nil {
 		return Topic{}, fmt.Errorf("topic %q: %w", topic, err)
 	}
 	return t, nil
