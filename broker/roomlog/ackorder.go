@@ -13,10 +13,9 @@ import (
 // Mochi's default Receive Maximum.
 const maxPendingAcks = 1024
 
-// noAck, no MQTT reason code, is the outcome of a publish whose append
-// failed: the client's connection is closed once the PUBACKs before it are
-// written, so the client resends it on its next connection (an MQTT 3.1.1
-// PUBACK cannot refuse, and an MQTT 5 refusal would make it drop it).
+// noAck (no MQTT reason code) marks a failed append: the connection closes
+// once the PUBACKs before it are written, so the client resends it on its
+// next one (an MQTT 3.1.1 PUBACK cannot refuse; an MQTT 5 refusal drops it).
 var noAck = packets.Code{Code: 0xff, Reason: "no PUBACK"}
 
 // errNotStored is why a client whose publish the log could not take is
@@ -56,13 +55,10 @@ type ackSlot struct {
 // maxPendingAcks publishes in flight.
 func (o *ackOrder) reserve(cl *mqtt.Client, pk packets.Packet) *ackSlot {
 	o.mu.Lock()
-	if o.clients == nil {
-		o.clients = map[*mqtt.Client]*ackQueue{}
-	}
 	q := o.clients[cl]
 	if q == nil {
 		q = &ackQueue{cl: cl, room: make(chan struct{}, maxPendingAcks)}
-		o.clients[cl] = q
+		made(&o.clients)[cl] = q
 	}
 	s := &ackSlot{q: q, pk: pk}
 	q.slots = append(q.slots, s)
@@ -103,8 +99,8 @@ func (o *ackOrder) finish(s *ackSlot, code packets.Code) {
 	}
 }
 
-// write sends the PUBACKs of due, finished slots in order, and frees their
-// room; a noAck slot closes the connection after the others are written.
+// write sends due's PUBACKs in order and frees their room; a noAck slot
+// closes the connection after the others are written.
 func (o *ackOrder) write(q *ackQueue, due []*ackSlot) {
 	failed := false
 	for _, s := range due {
@@ -148,14 +144,14 @@ func (o *ackOrder) puback(pk packets.Packet, code packets.Code) packets.Packet {
 }
 
 // AckFlusher is a client connection that holds PUBACKs back until the
-// client's next packets are handled (broker/clientconn.go). Before an
-// append that waits (for a device flush, or for a cluster) the hook has
-// them written, so earlier publishes' PUBACKs do not wait for it.
+// client's next packets are handled (broker/clientconn.go): before an append
+// that waits (a device flush, a cluster) the hook has them written, so
+// earlier publishes' PUBACKs do not wait for it.
 type AckFlusher interface {
 	FlushAcks() error
 }
 
-// flushAcks writes cl's held PUBACKs, when its connection holds any.
+// flushAcks writes cl's held PUBACKs, if any.
 func flushAcks(cl *mqtt.Client) {
 	if f, ok := cl.Net.Conn.(AckFlusher); ok {
 		_ = f.FlushAcks() // a failed write ends the connection; Mochi sees it on its next read

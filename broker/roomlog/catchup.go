@@ -55,15 +55,14 @@ func (h *Hook) serveSync(cl *mqtt.Client, pk packets.Packet, t wire.Topic) {
 		"count": len(reply.Messages), "more": reply.More})
 }
 
-// send publishes a reply on user's inbox, charged to readers (the clients it
-// is queued for, see syncBudget), and logs it with fields and then more.
+// send publishes a reply on user's inbox, charged to readers (see
+// syncBudget), and logs it with fields and more.
 func (h *Hook) send(user string, readers []string, reply wire.SyncReply, fields, more logrus.Fields) {
 	payload, err := json.Marshal(reply)
 	if err == nil {
 		h.budget.charge(readers, len(payload)) // before: Mochi may write it at once
-		// QoS 0: a reply is only useful to a connected node, and at QoS 1
-		// Mochi would drop it silently when the node's in-flight quota is
-		// full (when it is behind, which is when it asks).
+		// QoS 0: only a connected node wants it, and at QoS 1 Mochi drops
+		// it silently at a full in-flight quota, when the node is behind.
 		if err = h.srv.Publish(wire.InboxTopic(user), payload, false, 0); err != nil {
 			h.budget.charge(readers, -len(payload))
 		}
@@ -99,10 +98,9 @@ func (h *Hook) mayAccess(user, conv string) error {
 	return nil
 }
 
-// pageBudget is the record bytes one page to cl may carry: two payloads,
-// within the broker's largest record and cl's MQTT 5 Maximum Packet Size,
-// so a page is never a packet Mochi may not send (but for a page's first
-// record, which it always carries).
+// pageBudget is the record bytes a page to cl may carry: two payloads,
+// within the largest record and cl's MQTT 5 Maximum Packet Size, so Mochi
+// may send it (a page always carries its first record).
 func (h *Hook) pageBudget(cl *mqtt.Client) int {
 	budget := h.cfg.MaxPayload * 2
 	if h.maxRecord > 0 {
@@ -114,8 +112,7 @@ func (h *Hook) pageBudget(cl *mqtt.Client) int {
 	return budget
 }
 
-// page fills reply with the next page for req, bounded by the page size and
-// by budget bytes of records.
+// page fills reply with req's next page, within the page size and budget bytes.
 func (h *Hook) page(reply *wire.SyncReply, req wire.SyncRequest, budget int) {
 	limit := h.cfg.PageSize
 	if req.Limit > 0 && req.Limit < limit {
@@ -153,9 +150,8 @@ func (h *Hook) page(reply *wire.SyncReply, req wire.SyncRequest, budget int) {
 // maxListRooms bounds the rooms one List request may ask about.
 const maxListRooms = 1000
 
-// list answers a List request: every DM conversation user is a party to and
-// each requested room user may read, with their last sequence numbers, in
-// key order after req.Conv, within the page's byte budget.
+// list answers a List request: user's DM conversations and the requested
+// rooms user may read, with their last seqs, in key order after req.Conv.
 func (h *Hook) list(reply *wire.SyncReply, user string, req wire.SyncRequest) {
 	keys := h.dms.of(user)
 	for _, room := range req.Rooms[:min(len(req.Rooms), maxListRooms)] {
@@ -177,10 +173,9 @@ func (h *Hook) list(reply *wire.SyncReply, user string, req wire.SyncRequest) {
 	}
 }
 
-// dmIndex knows, for every user, the DM conversations they are a party to,
-// so a node can catch up on conversations it has never seen (a new user, a
-// second device, a lost state directory). It lives in memory, rebuilt from
-// the log's conversation keys when the hook starts.
+// dmIndex knows each user's DM conversations, so a node can catch up on
+// those it has never seen (a new user or device, a lost state directory).
+// The hook rebuilds it from the log's conversation keys when it starts.
 type dmIndex struct {
 	mu    sync.RWMutex // guards users; taken after no other lock
 	users map[string]map[string]struct{}
@@ -200,15 +195,8 @@ func (x *dmIndex) add(conv string) {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.users == nil {
-		x.users = map[string]map[string]struct{}{}
-	}
-	for _, u := range []string{a, b} {
-		if x.users[u] == nil {
-			x.users[u] = map[string]struct{}{}
-		}
-		x.users[u][conv] = struct{}{}
-	}
+	inner(&x.users, a)[conv] = struct{}{}
+	inner(&x.users, b)[conv] = struct{}{}
 }
 
 // of returns user's DM conversation keys, sorted.
@@ -218,12 +206,11 @@ func (x *dmIndex) of(user string) []string {
 	return slices.Sorted(maps.Keys(x.users[user]))
 }
 
-// joins remembers, per client and room, the room's last sequence number when
-// the client's subscription began: the answer to a node's Last request, as
-// the current last would count messages still on their way to the node as
-// older than its membership. OnSubscribed runs after the subscription is
-// added and the hook stamps before Mochi routes, so every message with a
-// higher number is routed to the node.
+// joins remembers, per client and room, the room's last seq when the
+// subscription began: the answer to a Last request, as the current last
+// counts messages still on their way to the node. OnSubscribed runs after
+// the subscription is added, and stamping before routing, so every later
+// message is routed to the node.
 type joins struct {
 	mu  sync.Mutex                   // guards pos; taken after no other lock
 	pos map[string]map[string]uint64 // client id → room → last seq at subscribe
@@ -242,19 +229,14 @@ func roomOfFilter(filter string) (string, bool) {
 	return room, true
 }
 
-// subscribed records the position of a new subscription; a repeated
-// SUBSCRIBE (every reconnect) keeps the first, where the membership began.
+// subscribed records a subscription's position; a repeated SUBSCRIBE (every
+// reconnect) keeps the first.
 func (j *joins) subscribed(client, room string, last uint64) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.pos == nil {
-		j.pos = map[string]map[string]uint64{}
-	}
-	if j.pos[client] == nil {
-		j.pos[client] = map[string]uint64{}
-	}
-	if _, ok := j.pos[client][room]; !ok {
-		j.pos[client][room] = last
+	pos := inner(&j.pos, client)
+	if _, ok := pos[room]; !ok {
+		pos[room] = last
 	}
 }
 

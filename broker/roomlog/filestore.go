@@ -16,34 +16,26 @@ import (
 )
 
 // FileStore is an append-only log file of CRC-checked records with an
-// in-memory index per conversation. With no directory it keeps records in
-// memory (same behaviour, nothing survives a restart).
-//
+// in-memory index per conversation; with no directory, all in memory.
 // Record layout: [u32 length of body][u32 CRC-32C of body][body], body =
 // [u16 conv length][conv][u64 seq][i64 time ns][data].
 type FileStore struct {
 	opts Options
 	path string
 
-	// mu guards the fields below up to commit. It is never held with
-	// commit.mu: waitDurable releases commit.mu before it reads size under
-	// mu, and the fsync itself runs under neither.
-	mu      sync.RWMutex
-	f       *os.File
-	out     io.Writer // writes f with raw system calls (package rawio says why)
-	size    int64
-	convs   map[string]*convIndex
-	closed  bool
-	records int64
-	// allocated is the file's length when preallocation made it longer
-	// than size; -1 once preallocation failed.
-	allocated int64
-	// written counts the records written since Open, never lowered by
-	// retention: the group commit's measure of a batch.
-	written int64
-	encoded []byte // the buffer write lays each record out in, reused
-
-	commit groupCommit // durability machine (groupcommit.go)
+	// mu guards the fields below up to commit; never held with commit.mu
+	// (waitDurable reads size after releasing it; the fsync holds neither).
+	mu        sync.RWMutex
+	f         *os.File
+	out       io.Writer // writes f with raw system calls (package rawio says why)
+	size      int64
+	convs     map[string]*convIndex
+	closed    bool
+	records   int64
+	allocated int64  // the file's length when preallocated past size; -1 once that failed
+	written   int64  // records written since Open, despite retention: the group commit's measure
+	encoded   []byte // the buffer write lays each record out in, reused
+	commit    groupCommit
 
 	// Recovery describes what Open found, for the log.
 	Recovery Recovery
@@ -99,8 +91,8 @@ func Open(dir string, opts Options) (*FileStore, error) {
 			s.f.Close()
 			return nil, err
 		} else if err != nil {
-			// The log is whole and open as it was: serve it, say why it was
-			// not compacted (a full disk is when compaction is wanted most).
+			// Serve the log as it was, saying why (a full disk is when
+			// compaction is wanted most).
 			s.Recovery.CompactionError = err
 		}
 	}
@@ -161,9 +153,8 @@ func (s *FileStore) write(conv string, ci *convIndex, seq uint64, timeNS int64, 
 	// Without Fsync the write alone is the guarantee: once it returns the
 	// bytes are in the page cache, where a kill -9 cannot take them.
 	if _, err := s.out.Write(buf); err != nil {
-		// A partial write leaves a torn record; cut it so the next append
-		// starts clean, and refuse this one (the client will resend).
-		// The cut takes the preallocated space with it.
+		// Cut the torn record (and the preallocated space) so the next
+		// append starts clean, and refuse this one: the client resends.
 		if terr := s.f.Truncate(s.size); terr != nil {
 			err = errors.Join(err, terr)
 		}
@@ -186,10 +177,9 @@ func (s *FileStore) write(conv string, ci *convIndex, seq uint64, timeNS int64, 
 // conversation's last one.
 var ErrOutOfOrder = errors.New("record does not follow the conversation's last one")
 
-// Put stores a record numbered elsewhere: a replicated log's local view
-// (broker/cluster). seq must be the conversation's last plus one, or any
-// number for a new conversation (the replicated log may have trimmed its
-// first records). It waits for no fsync: the replicated log is durable.
+// Put stores a record numbered elsewhere, for a replicated log's local
+// view (broker/cluster): seq follows the conversation's last, or is any for
+// a new one (its first may be trimmed). No fsync: the replicated log is durable.
 func (s *FileStore) Put(conv string, seq uint64, timeNS int64, data []byte) error {
 	if len(conv) == 0 || len(conv) > 1024 || seq == 0 {
 		return fmt.Errorf("room log: put %d bytes of conversation name at sequence %d", len(conv), seq)
@@ -212,9 +202,8 @@ func (s *FileStore) Put(conv string, seq uint64, timeNS int64, data []byte) erro
 const preallocChunk = 8 << 20
 
 // preallocate makes the file at least need bytes long, a chunk at a time,
-// so durability machine's appends and fdatasyncs do not change its size.
-// Recovery cuts the zeros past the last record without a warning. Where
-// the file system refuses, the log goes on without. Called with mu held.
+// so durability machine's fdatasyncs do not change its size (recovery cuts
+// the zeros silently); where refused, the log goes on without. Holds mu.
 func (s *FileStore) preallocate(need int64) {
 	if s.allocated < 0 || need <= s.allocated {
 		return
@@ -250,9 +239,8 @@ func (s *FileStore) Newest(conv string, n int) ([]Record, error) {
 }
 
 // loadSpan loads conv's records i to j-1, as span gives them under s.mu,
-// after applying MaxAge: a conversation that has gone quiet would otherwise
-// serve its old records until its next append. In memory mode it copies
-// their data too; otherwise load reads it from the file outside s.mu.
+// after applying MaxAge: a quiet conversation would otherwise serve old
+// records until its next append.
 func (s *FileStore) loadSpan(conv string, span func(*convIndex) (i, j int)) ([]Record, error) {
 	s.expire(conv)
 	s.mu.RLock()
@@ -275,9 +263,8 @@ func (s *FileStore) loadSpan(conv string, span func(*convIndex) (i, j int)) ([]R
 	return s.load(es, data)
 }
 
-// load makes records of es: with their data from data (memory mode), or
-// read from the file outside s.mu (appends go on meanwhile; a written
-// record does not move until Close).
+// load makes records of es with data (memory mode), or reads it from the
+// file outside s.mu: a written record does not move until Close.
 func (s *FileStore) load(es []entry, data [][]byte) ([]Record, error) {
 	out := make([]Record, len(es))
 	for k, e := range es {
@@ -312,8 +299,8 @@ func (s *FileStore) Conversations() []string {
 	return slices.Sorted(maps.Keys(s.convs))
 }
 
-// Counts returns the number of conversations, records served and bytes on
-// file. It applies MaxAge to every conversation first.
+// Counts returns the conversations, records served and bytes on file,
+// after applying MaxAge.
 func (s *FileStore) Counts() (convs int, records int64, fileBytes int64) {
 	if s.opts.MaxAge > 0 {
 		now := s.opts.now().UnixNano()

@@ -7,17 +7,13 @@ import (
 	"time"
 )
 
-// Group commit (durability machine): every append waits until an fsync
-// that began after its record was written has finished, and one fsync
-// serves every append waiting for it. The first waiter becomes the leader
-// and fsyncs everything written so far; the others wait for it.
-//
-// Before its fsync the leader gathers: clients that wait for each message
-// before the next would otherwise split into two groups taking turns, each
-// waiting for two flushes per message. It waits for as many records as the
-// previous fsync covered plus those written during it, or until maxGather
-// after the previous fsync ended, whichever comes first. A lone writer, or
-// writes spread out in time, do not wait.
+// Group commit (durability machine): an append waits for an fsync begun
+// after its write; the first waiter leads and fsyncs all written so far
+// for every waiter. Before its fsync the leader gathers, or clients that
+// wait for each message before the next split into two groups taking
+// turns, each waiting for two flushes a message: it waits for as many
+// records as the previous fsync covered plus those written during it, or
+// until maxGather after that fsync ended. A lone writer does not wait.
 
 // maxGather bounds how long a leader waits for a batch before its fsync.
 const maxGather = time.Millisecond
@@ -31,18 +27,13 @@ type groupCommit struct {
 	durable int64 // file offset up to which an fsync has finished
 	syncing bool  // a leader is gathering or syncing
 	err     error // the first failed fsync: every later append fails
-	// The leader's measure for gathering: lastBatch is how many records
-	// the previous fsync covered (their writers are coming back),
-	// waitedThrough how many were written while it ran (their writers are
-	// waiting already), covered the store's written count it synced up to
-	// and lastEnd when it ended.
+	// The previous fsync, the leader's measure for gathering: the records
+	// it covered (their writers come back), those written while it ran
+	// (their writers wait already), the written count it covered, its end.
 	lastBatch, waitedThrough, covered int64
 	lastEnd                           time.Time
 	arrived                           chan struct{} // wakes a gathering leader when a record is written
-
-	// fsyncs and fsyncTime (ns) count the group commits for /stats, read
-	// without mu.
-	fsyncs, fsyncTime atomic.Int64
+	fsyncs, fsyncTime                 atomic.Int64  // for /stats (ns), read without mu
 }
 
 func (g *groupCommit) init() {
@@ -50,8 +41,7 @@ func (g *groupCommit) init() {
 	g.arrived = make(chan struct{}, 1)
 }
 
-// wrote tells a gathering leader that a record was written; it never
-// blocks.
+// wrote tells a gathering leader that a record was written, without blocking.
 func (g *groupCommit) wrote() {
 	select {
 	case g.arrived <- struct{}{}:
@@ -59,13 +49,10 @@ func (g *groupCommit) wrote() {
 	}
 }
 
-// batch is what a leader learns before it syncs: how far the file goes
-// and how many records were written, as one snapshot under FileStore.mu.
-type batch struct {
-	size, written int64
-}
+// batch is the file's size and written count, read together under
+// FileStore.mu: what a leader syncs.
+type batch struct{ size, written int64 }
 
-// snapshot reads the file's size and written count.
 func (s *FileStore) snapshot() batch {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

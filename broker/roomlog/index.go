@@ -1,9 +1,8 @@
 package roomlog
 
-// entry is one record in a conversation's index: where its data lies in
-// the file. It holds no pointer, so the garbage collector does not scan an
-// index, however many records it holds, and a record costs 32 bytes of
-// memory (memory mode keeps the data beside it, in convIndex.data).
+// entry is one record in a conversation's index. It holds no pointer, so
+// the garbage collector does not scan an index, and costs 32 bytes (memory
+// mode keeps the data in convIndex.data).
 type entry struct {
 	seq uint64
 	ts  int64
@@ -28,8 +27,8 @@ func (s *FileStore) index(conv string) *convIndex {
 	return ci
 }
 
-// add appends e to ci, with its data in memory mode (nil otherwise), and
-// applies retention. Callers hold s.mu.
+// add appends e (with data in memory mode) to ci and applies retention.
+// Callers hold s.mu.
 func (s *FileStore) add(ci *convIndex, e entry, data []byte) {
 	ci.entries = append(ci.entries, e)
 	if s.f == nil {
@@ -41,8 +40,7 @@ func (s *FileStore) add(ci *convIndex, e entry, data []byte) {
 	s.trim(ci, s.opts.now().UnixNano())
 }
 
-// trim drops ci's oldest records that retention no longer keeps at nowNS.
-// Callers hold s.mu.
+// trim drops what retention no longer keeps at nowNS. Callers hold s.mu.
 func (s *FileStore) trim(ci *convIndex, nowNS int64) {
 	drop := 0
 	for drop < len(ci.entries) {
@@ -69,9 +67,8 @@ func (s *FileStore) trim(ci *convIndex, nowNS int64) {
 	}
 }
 
-// dropFront returns s without its first n elements, which it zeroes so
-// that what they point to can go; after a large drop (three quarters of
-// the capacity unused) it copies the rest to give the memory back.
+// dropFront returns s without its first n elements, zeroed so what they
+// point to can go, copied when three quarters of its capacity is unused.
 func dropFront[T any](s []T, n int) []T {
 	clear(s[:n])
 	s = s[n:]
@@ -79,6 +76,24 @@ func dropFront[T any](s []T, n int) []T {
 		s = append([]T(nil), s...)
 	}
 	return s
+}
+
+// made returns *m, made first if nil, so tables work as zero values.
+func made[K comparable, V any](m *map[K]V) map[K]V {
+	if *m == nil {
+		*m = map[K]V{}
+	}
+	return *m
+}
+
+// inner returns (*m)[k], made first with *m as needed.
+func inner[K, K2 comparable, V any](m *map[K]map[K2]V, k K) map[K2]V {
+	in := made(m)[k]
+	if in == nil {
+		in = map[K2]V{}
+		(*m)[k] = in
+	}
+	return in
 }
 
 // expired reports whether MaxAge has dropped e at nowNS.

@@ -3,7 +3,9 @@ package roomlog
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -15,16 +17,14 @@ import (
 	"github.com/distchat/distchat/config"
 )
 
-// Refusal reasons, as they appear in logs ("reason") and in /stats
-// (room_log.refused): messages acknowledged and discarded because they would
-// break a bound.
+// Refusal reasons, in logs ("reason") and /stats (room_log.refused), of
+// messages acknowledged and discarded because they would break a bound.
 const (
 	// RefusedUnknownRecipient: a DM to a user the broker does not know.
 	RefusedUnknownRecipient = "unknown_recipient"
 	// RefusedMaxConversations: a new conversation past room_log.max_conversations.
 	RefusedMaxConversations = "max_conversations"
-	// RefusedUserConversations: a new conversation past
-	// room_log.max_conversations_per_user for its sender.
+	// RefusedUserConversations: its sender's new conversation past room_log.max_conversations_per_user.
 	RefusedUserConversations = "max_conversations_per_user"
 	// RefusedOversized: the stamped record would not fit
 	// limits.max_packet_size less config.StampHeadroom (JSON escaping can
@@ -44,10 +44,9 @@ type refusal struct {
 func (r *refusal) Error() string { return r.reason + ": " + r.detail }
 func (r *refusal) Unwrap() error { return errRefused }
 
-// convLimits counts conversations against room_log.max_conversations and
-// room_log.max_conversations_per_user. A user's count starts with the
-// broker (the log does not say who started a conversation), so the global
-// cap is the hard bound on memory.
+// convLimits counts conversations against room_log.max_conversations(_per_user).
+// A user's count starts with the broker (the log does not say who started a
+// conversation), so the global cap is the hard bound on memory.
 type convLimits struct {
 	maxTotal, maxPerUser int
 
@@ -56,9 +55,9 @@ type convLimits struct {
 	started map[string]int // user → conversations started; at most one entry per sender
 }
 
-// admit reports why user may not start a new conversation (isNew), or
-// nil. First messages racing each other can all pass before either is
-// counted: the caps hold to within the number of publishers at once.
+// admit reports why user may not start a new conversation (isNew), or nil.
+// Racing first messages can all pass: the caps hold to within the number
+// of publishers at once.
 func (c *convLimits) admit(user string, isNew bool) error {
 	if !isNew {
 		return nil
@@ -79,14 +78,10 @@ func (c *convLimits) created(user string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.total++
-	if c.started == nil {
-		c.started = map[string]int{}
-	}
-	c.started[user]++
+	made(&c.started)[user]++
 }
 
-// seen counts a conversation another broker started: it counts against
-// the global cap, not against a user's count here.
+// seen counts a conversation another broker started, against the global cap only.
 func (c *convLimits) seen() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -98,8 +93,7 @@ func (c *convLimits) seen() {
 // that lives in memory for good. Without one, any name is a user.
 func (h *Hook) SetUserCheck(f func(user string) bool) { h.userExists.Store(&f) }
 
-// admit applies the log's bounds to a message for conv, whose last
-// sequence number is last, before it is stored.
+// admit applies the log's bounds to a message for conv (last: its last seq).
 func (h *Hook) admit(t wire.Topic, conv string, last uint64) error {
 	if t.Kind == wire.KindDM {
 		if f := h.userExists.Load(); f != nil && !(*f)(t.Recipient) {
@@ -118,8 +112,7 @@ func (h *Hook) fits(data []byte) error {
 	return nil
 }
 
-// refused counts and logs a message a bound refused, rate-limited so a
-// flood does not become a flood of log lines.
+// refused counts and logs (rate-limited) a message a bound refused.
 func (h *Hook) refused(clientID, topic string, bytes int, r *refusal) {
 	h.refusals.add(r.reason)
 	ok, held := h.refusalLog.Allow()
@@ -131,34 +124,28 @@ func (h *Hook) refused(clientID, topic string, bytes int, r *refusal) {
 		Warn("room log: message over a limit refused (MQTT 5: a reason code in its PUBACK; MQTT 3.1.1: acknowledged and discarded)")
 }
 
-// refusalCounts counts refusals by reason.
-type refusalCounts struct {
-	mu sync.Mutex // guards n; taken after no other lock
-	n  map[string]int64
-}
+// refusalCounts counts refusals by reason, in refusalReasons' order.
+type refusalCounts [len(refusalReasons)]atomic.Int64
+
+var refusalReasons = [...]string{RefusedUnknownRecipient, RefusedMaxConversations, RefusedUserConversations, RefusedOversized}
 
 func (c *refusalCounts) add(reason string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[string]int64{}
+	if i := slices.Index(refusalReasons[:], reason); i >= 0 {
+		c[i].Add(1)
 	}
-	c.n[reason]++
 }
 
 // snapshot returns every reason's count, zero ones included.
 func (c *refusalCounts) snapshot() map[string]int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := map[string]int64{}
-	for _, r := range []string{RefusedUnknownRecipient, RefusedMaxConversations, RefusedUserConversations, RefusedOversized} {
-		out[r] = c.n[r]
+	out := make(map[string]int64, len(refusalReasons))
+	for i, r := range refusalReasons {
+		out[r] = c[i].Load()
 	}
 	return out
 }
 
-// refusalLogEvery is how often a refusal or throttling line is written at
-// most, after a burst of logBurst.
+// A refusal or throttling line is written at most every refusalLogEvery,
+// after a burst of logBurst.
 const (
 	refusalLogEvery = time.Minute
 	logBurst        = 10
@@ -172,8 +159,7 @@ func clipID(s string) string {
 	return s
 }
 
-// maxRecordFor is the largest stamped record for a broker whose packets
-// are at most maxPacket bytes (0: unbounded).
+// maxRecordFor is the largest stamped record in maxPacket bytes (0: unbounded).
 func maxRecordFor(maxPacket int) int {
 	if maxPacket <= 0 {
 		return 0
@@ -185,13 +171,11 @@ func maxRecordFor(maxPacket int) int {
 // room_log.max_payload_bytes (wire.MaxPayloadBytes by default).
 var errPayloadTooLarge = errors.New("payload too large")
 
-// refusalAck is what OnPublish returns for a message the log refused: for
-// an MQTT 5 publisher of a QoS 1 or 2 message, a packets.Code that Mochi
-// v2.7.9 turns into a PUBACK with that reason code and Reason String
-// (processPublish), which completes the exchange; for every other
-// publisher CodeSuccessIgnore, since MQTT 3.1.1 has no negative PUBACK and
-// refusing the PUBACK would make the client resend the message forever.
-// The Code must not be wrapped: Mochi takes it with a type assertion.
+// refusalAck is what OnPublish returns for a message the log refused: to an
+// MQTT 5 publisher at QoS 1 or 2, a packets.Code that Mochi v2.7.9 makes a
+// PUBACK with that reason code and string (processPublish), unwrapped, as
+// Mochi takes it with a type assertion; else CodeSuccessIgnore, as MQTT
+// 3.1.1 has no negative PUBACK and without one the client resends forever.
 func refusalAck(cl *mqtt.Client, pk packets.Packet, code byte, reason string) error {
 	if cl.Properties.ProtocolVersion < 5 || pk.FixedHeader.Qos == 0 {
 		return packets.CodeSuccessIgnore
@@ -199,8 +183,7 @@ func refusalAck(cl *mqtt.Client, pk packets.Packet, code byte, reason string) er
 	return packets.Code{Code: code, Reason: reason}
 }
 
-// invalidCode is the reason code of an invalid message: packet too large
-// when its payload is over the limit, payload format invalid otherwise.
+// invalidCode is the reason code of an invalid message.
 func invalidCode(err error) byte {
 	if errors.Is(err, errPayloadTooLarge) {
 		return packets.ErrPacketTooLarge.Code // 0x95

@@ -20,8 +20,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 const headerLen = 8
 
-// maxRecord bounds one record, so a corrupt length cannot make recovery
-// allocate gigabytes.
+// maxRecord bounds one record: a corrupt length allocates no gigabytes.
 const maxRecord = 16 << 20
 
 // recover rebuilds the index and cuts a torn or corrupt tail off the file.
@@ -79,9 +78,8 @@ func (s *FileStore) recover() error {
 	return nil
 }
 
-// zeroTail reports whether the bytes of f from off to end are all zero. It
-// compares 64 KiB at a time: after a crash the preallocated tail is up to
-// a chunk (8 MiB) of zeros, read at every such start.
+// zeroTail reports whether f is all zeros from off to end, 64 KiB at a
+// time: after a crash the preallocated tail is up to 8 MiB of them.
 func zeroTail(f *os.File, off, end int64) (bool, error) {
 	buf := make([]byte, 64<<10)
 	zeros := make([]byte, len(buf))
@@ -100,8 +98,7 @@ func zeroTail(f *os.File, off, end int64) (bool, error) {
 	}
 }
 
-// appendRecord appends one record to dst: header (body length, CRC-32C of
-// the body), then the body.
+// appendRecord appends one record to dst (layout: see FileStore).
 func appendRecord(dst []byte, conv string, seq uint64, timeNS int64, data []byte) []byte {
 	body := 2 + len(conv) + 16 + len(data)
 	start := len(dst)
@@ -132,9 +129,8 @@ func parseBody(b []byte) (conv string, seq uint64, ts int64, dataOff int, err er
 }
 
 const (
-	// compactMin and the half-full rule decide when Open compacts: a file
-	// of at least compactMin bytes whose kept records fill less than half
-	// of it.
+	// Open compacts a file of at least compactMin bytes less than half
+	// full of kept records.
 	compactMin    = 1 << 20
 	compactSuffix = ".compact"
 )
@@ -153,11 +149,10 @@ func (s *FileStore) keptBytes() int64 {
 	return n
 }
 
-// compact rewrites the log with only what retention keeps, plus each
-// conversation's newest record (so Last survives the next Open). The new
-// file is synced beside the log, then renamed over it, so a crash leaves
-// either file whole. An error before the rename leaves the store as it was
-// (renamed false); after it, the store cannot go on. Callers own s (Open).
+// compact rewrites the log with what keptBytes counts (the newest record
+// keeps Last) into a synced file renamed over it: a crash leaves either
+// whole. An error before the rename leaves the store as it was; after it
+// (renamed), the store cannot go on. Callers own s (Open).
 func (s *FileStore) compact() (renamed bool, err error) {
 	tmpPath := s.path + compactSuffix
 	err = s.writeCompacted(tmpPath)

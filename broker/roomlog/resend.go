@@ -12,8 +12,7 @@ import (
 )
 
 // recentIDs is how many message ids per conversation the hook remembers to
-// recognise a resend: more than a publisher can have in flight (Mochi's
-// receive maximum, 1024).
+// recognise a resend: more than Mochi's receive maximum (1024) in flight.
 const recentIDs = 2048
 
 // resends recognises a message the log already holds, resent by a
@@ -34,9 +33,9 @@ type idRing struct {
 
 func idKey(from, id string) string { return from + "\x00" + id }
 
-// lookup returns the sequence number stored for from/id in conv, warming the
-// conversation's ring from the store's newest records the first time (a
-// restart's resends come first), outside the lock.
+// lookup returns the sequence number stored for from/id in conv, first
+// warming conv's ring from its newest records (outside the lock): a
+// restart's resends come first.
 func (r *resends) lookup(st Store, conv, from, id string) (uint64, bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -48,11 +47,8 @@ func (r *resends) lookup(st Store, conv, from, id string) (uint64, bool, error) 
 		if err != nil {
 			return 0, false, err
 		}
-		if r.convs == nil {
-			r.convs = map[string]*idRing{}
-		}
 		if ring = r.convs[conv]; ring == nil {
-			ring, r.convs[conv] = warm, warm
+			ring, made(&r.convs)[conv] = warm, warm
 		}
 	}
 	seq, ok := ring.seqs[idKey(from, id)]
@@ -95,20 +91,16 @@ func (g *idRing) add(key string, seq uint64) {
 	g.seqs[key] = seq
 }
 
-// plainIDs gives a resent plain-text publish the id of its first copy.
-//
-// A plain text (mosquitto_pub -m hello) gets a new random id each time it
-// arrives, so its resend would not be recognised by id (storeOnce). MQTT
-// marks a resend with DUP and the same packet id, so plainIDs remembers,
-// per user, client id and packet id, the last payload hash and id for
-// plainTTL, and gives a DUP publish of the same payload that id back.
-//
-// A client may reuse a packet id as soon as it has its PUBACK, so a new
-// identical message under a reused id, lost and resent, would be taken for
-// the earlier copy and lost. A client seen reusing a packet id within
-// plainTTL is never matched again: its resends may be shown twice, never
-// lost. The table lives in memory and holds at most plainCap publishes;
-// past that, or after a restart, a resend is stored again.
+// plainIDs gives a resent plain-text publish the id of its first copy: a
+// plain text (mosquitto_pub -m hello) gets a new random id each time, so
+// storeOnce would not know its resend. MQTT marks a resend with DUP and the
+// same packet id, so plainIDs keeps, per user, client and packet id, the
+// last payload hash and id for plainTTL, for a DUP of the same payload.
+// A client may reuse a packet id once it has its PUBACK, so an identical
+// new message under it, lost and resent, would be taken for the earlier
+// copy and lost: a client seen reusing one within plainTTL is never
+// matched again (shown twice, never lost). Past plainCap publishes, or
+// after a restart, a resend is stored again.
 type plainIDs struct {
 	mu   sync.Mutex // guards ids and reusers; taken after no other lock
 	seed maphash.Seed

@@ -8,38 +8,29 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// routing tracks the chat publishes being handled, from just before their
-// append until Mochi has routed them (OnPublished) or they end unrouted,
-// so Routed can say up to where every record has reached its subscribers
-// (broker/sessionmarks.go). Mochi handles one client's packets at a time:
-// a client has at most one publish in progress.
+// routing tracks chat publishes from just before their append until Mochi
+// has routed them (OnPublished) or they end unrouted, for Routed
+// (broker/sessionmarks.go). Mochi handles a client's packets one at a time.
 type routing struct {
 	mu   sync.Mutex // guards busy; taken after the store's lock is released, never with another
 	busy map[*mqtt.Client]inProgress
-	// n counts the entries of busy, so that the end of a publish that
-	// began nothing (not a chat message) costs one atomic load.
-	n atomic.Int64
+	n    atomic.Int64 // len(busy): ending a publish that began nothing costs a load
 }
 
-// inProgress is a publish being handled: its conversation, and the
-// conversation's last sequence number before its append.
+// inProgress is a publish's conversation and its last seq before the append.
 type inProgress struct {
 	conv  string
 	floor uint64
 }
 
-// begin marks cl's publish to conv as in progress; floor is conv's last
-// sequence number, read before the append.
+// begin marks cl's publish to conv, whose last seq is floor, in progress.
 func (r *routing) begin(cl *mqtt.Client, conv string, floor uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.busy == nil {
-		r.busy = map[*mqtt.Client]inProgress{}
-	}
 	if _, ok := r.busy[cl]; !ok {
 		r.n.Add(1)
 	}
-	r.busy[cl] = inProgress{conv, floor}
+	made(&r.busy)[cl] = inProgress{conv, floor}
 }
 
 // end marks cl's publish, if any, as handled.
@@ -55,8 +46,7 @@ func (r *routing) end(cl *mqtt.Client) {
 	}
 }
 
-// floors returns, per conversation with a publish in progress, the lowest
-// floor among them.
+// floors returns the lowest floor of each conversation in progress.
 func (r *routing) floors() map[string]uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -73,10 +63,9 @@ func (r *routing) floors() map[string]uint64 {
 // message is in every subscriber's queue.
 func (h *Hook) OnPublished(cl *mqtt.Client, _ packets.Packet) { h.routes.end(cl) }
 
-// Routed returns, for every conversation, a sequence number up to which
-// every record has been appended and put in every subscriber's queue on
-// this broker. Records other brokers appended are not tracked: for them it
-// is the log's last sequence number.
+// Routed returns, per conversation, a sequence number up to which every
+// record is in every subscriber's queue on this broker (for records other
+// brokers appended: the log's last).
 func (h *Hook) Routed() map[string]uint64 {
 	convs := h.store.Conversations()
 	out := make(map[string]uint64, len(convs))
@@ -93,8 +82,7 @@ func (h *Hook) Routed() map[string]uint64 {
 	return out
 }
 
-// Records returns up to limit records of conv after sequence number after,
-// in order.
+// Records returns up to limit records of conv after seq after, in order.
 func (h *Hook) Records(conv string, after uint64, limit int) ([]Record, error) {
 	return h.store.Read(conv, after, limit)
 }

@@ -28,13 +28,11 @@ func AttachStore(srv *mqtt.Server, store Store, cfg config.RoomLog, log *logrus.
 	return h, nil
 }
 
-// Replicated tells the hook about a record a shared log took, from this
-// broker or another, in log order. The hook learns the conversation (for
-// the DM index and the conversation cap) and the message's id, so a resend
-// here after a failover gets the stored record. With live set the record
-// is routed to this broker's subscribers, as if published here; a record
-// appended here (local) only when the store is an AsyncStore, since Mochi
-// routes it otherwise.
+// Replicated tells the hook, in log order, of a record a shared log took:
+// its conversation (DM index, conversation cap) and message id, so a resend
+// here after a failover gets the stored record. With live set it is routed
+// to this broker's subscribers as if published here; a local one (appended
+// here) only over an AsyncStore, as Mochi routes it otherwise.
 func (h *Hook) Replicated(conv string, rec Record, live, local bool) {
 	if local && (!live || h.async == nil) {
 		return // the append's completion has done the rest
@@ -87,10 +85,9 @@ func (h *Hook) stored(conv string, seq uint64) ([]byte, error) {
 	return recs[0].Data, nil
 }
 
-// Restamp lays out a record stamped as number 0 again with room_seq seq,
-// for the broker that sequences its conversation (cluster mode): byte for
-// byte what the publishing broker's own stamping gives, so both route the
-// same record.
+// Restamp lays a record stamped as number 0 out again as number seq, for
+// the broker that sequences it (cluster mode): byte for byte what stamping
+// there gives, so both route the same record.
 func Restamp(data []byte, seq uint64) ([]byte, error) {
 	e, err := wire.DecodeEnvelope(data, len(data)) // the size was checked where the record was stamped
 	if err != nil {
@@ -101,12 +98,11 @@ func Restamp(data []byte, seq uint64) ([]byte, error) {
 }
 
 // AsyncStore is a Store whose appends finish on another goroutine: the
-// replicated log (broker/cluster), where an append waits a millisecond or
-// more for the other brokers. Mochi handles a client's packets one after
-// another, so waiting in OnPublish would cap every client at one append per
-// cluster round trip. Over an AsyncStore the hook writes the PUBACK itself
-// when the append is done, in the client's publish order (ackorder.go),
-// and the record reaches subscribers from the log's view (Replicated).
+// replicated log (broker/cluster), whose appends wait for other brokers.
+// Mochi handles a client's packets in turn, so waiting in OnPublish would
+// cap a client at one append per cluster round trip: over an AsyncStore the
+// hook writes the PUBACK itself once the append is done, in publish order
+// (ackorder.go), and the record is routed from the log's view (Replicated).
 type AsyncStore interface {
 	Store
 	// AppendAsync appends as Append does and calls done once with the

@@ -10,9 +10,8 @@ import (
 // a DM conversation key). The hook uses only this interface, so the log
 // can be a replicated one (broker/cluster).
 type Store interface {
-	// Append assigns the conversation's next sequence number, asks encode
-	// for the record's bytes with it, and stores them. When it returns
-	// without error the record is as durable as the store promises.
+	// Append numbers the conversation's next record, encodes it with that
+	// number and stores it, as durably as the store promises.
 	Append(conv string, timeNS int64, encode func(seq uint64) ([]byte, error)) (uint64, error)
 	// Read returns up to limit records of conv with sequence > after, in order.
 	Read(conv string, after uint64, limit int) ([]Record, error)
@@ -20,9 +19,8 @@ type Store interface {
 	Newest(conv string, n int) ([]Record, error)
 	// Last is the conversation's highest sequence number (0: none yet).
 	Last(conv string) uint64
-	// Conversations lists every conversation key the log has a sequence
-	// for (also those whose records retention has dropped), so the hook
-	// can rebuild its index of each user's DM conversations.
+	// Conversations lists every conversation key with a sequence (also
+	// one retention emptied), from which the hook rebuilds its DM index.
 	Conversations() []string
 	Close() error
 }
@@ -65,14 +63,10 @@ type Options struct {
 	MaxBytes    int64
 
 	// Test hooks, so tests need not sleep or fill a disk; zero means the
-	// default in parentheses. now is MaxAge's clock (time.Now);
-	// createCompacted creates compaction's new file (os.OpenFile); fsync
-	// makes the file durable (datasync); after is the group commit's
-	// gathering timer (time.After); chunk is how far ahead preallocation
-	// extends the file (preallocChunk).
-	now             func() time.Time
-	createCompacted func(path string) (*os.File, error)
-	fsync           func(*os.File) error
-	after           func(time.Duration) <-chan time.Time
-	chunk           int64
+	// default in parentheses.
+	now             func() time.Time                     // MaxAge's clock (time.Now)
+	createCompacted func(path string) (*os.File, error)  // compaction's new file (os.OpenFile)
+	fsync           func(*os.File) error                 // makes the file durable (datasync)
+	after           func(time.Duration) <-chan time.Time // the group commit's gathering timer (time.After)
+	chunk           int64                                // how far ahead preallocation extends the file (preallocChunk)
 }

@@ -13,15 +13,12 @@ import (
 	"github.com/distchat/distchat/broker/wire"
 )
 
-// syncBudget bounds the catch-up reply bytes waiting in Mochi's outbound
-// queues, which Mochi bounds by packets, not bytes: a client that sends
-// catch-up requests and never reads its socket would otherwise have the
-// broker queue gigabytes on its behalf.
-//
-// A reply's bytes are charged to every client subscribed to the user's
-// inbox, and given back when Mochi writes or drops it or the connection
-// ends. A request is served only while every such client owes less than
-// the budget: a client gets its answers at the speed it reads them.
+// syncBudget bounds the catch-up reply bytes in Mochi's outbound queues,
+// which Mochi bounds by packets only: a client asking and never reading
+// would have the broker queue gigabytes. A reply is charged to every client
+// on the user's inbox until Mochi writes or drops it or the connection
+// ends, and requests are served while each owes less than the budget: a
+// client gets its answers at the speed it reads them.
 type syncBudget struct {
 	max int
 
@@ -42,12 +39,9 @@ func (b *syncBudget) over(ids []string) bool {
 func (b *syncBudget) charge(ids []string, n int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.pending == nil {
-		b.pending = map[string]int{}
-	}
 	for _, id := range ids {
 		if v := b.pending[id] + n; v > 0 {
-			b.pending[id] = v
+			made(&b.pending)[id] = v
 		} else {
 			delete(b.pending, id)
 		}
@@ -98,9 +92,8 @@ func (h *Hook) throttled(fields logrus.Fields) {
 }
 
 // isReply tells a catch-up reply among the packets Mochi writes to client
-// id. An MQTT 5 client with topic aliases gets a topic's name once, then
-// only its alias, so the alias of the client's inbox is learnt from the
-// first reply.
+// id. An MQTT 5 client with topic aliases gets a topic's name once, then its
+// alias only, learnt here from the first reply.
 func (b *syncBudget) isReply(id string, pk packets.Packet) bool {
 	if pk.FixedHeader.Type != packets.Publish {
 		return false
@@ -115,10 +108,7 @@ func (b *syncBudget) isReply(id string, pk packets.Packet) bool {
 		return alias > 0 && b.inboxAlias[id] == alias
 	}
 	if alias > 0 {
-		if b.inboxAlias == nil {
-			b.inboxAlias = map[string]uint16{}
-		}
-		b.inboxAlias[id] = alias
+		made(&b.inboxAlias)[id] = alias
 	}
 	return true
 }
