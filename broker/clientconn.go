@@ -16,36 +16,26 @@ import (
 )
 
 // clientConn is an MQTT client's TCP connection as Mochi reads and writes
-// it, the one place where the broker's limits meet the socket:
+// it, where the broker's limits meet the socket:
 //
 //   - it holds a slot of limits.max_connections(_per_ip) until closed;
-//   - until Mochi has read CONNECT, a read times out at
-//     limits.connect_timeout, which is counted, logged and closes it;
-//   - Mochi's SetDeadline (the keep-alive) applies to reads only;
-//   - every write has its own deadline, limits.write_timeout. Mochi writes
-//     to a client under that client's lock from the publisher's goroutine,
-//     so one QoS 1 subscriber that stops reading would block every
-//     publisher to its topics for 1.5 × keep-alive. A write that times out
-//     closes the connection (a partial packet would corrupt the stream);
-//     the session and the room log keep the messages;
-//   - a PUBACK waits until the reader comes back to the socket. Mochi
-//     writes a QoS 1 PUBACK before it handles the publish, and handles
-//     buffered packets one by one before reading again: held until then,
-//     a PUBACK follows its publish's effects (TestEmptyRetainedPublishClears
-//     in broker/conformance). Held PUBACKs go out ahead of anything else
-//     written, when ackhold.Max wait, on the next Read and on Close;
+//   - a read before CONNECT times out at limits.connect_timeout;
+//   - Mochi's SetDeadline (the keep-alive) applies to reads only; each
+//     write has limits.write_timeout, as Mochi writes under the client's
+//     lock from the publisher's goroutine: a subscriber that stops reading
+//     would block every publisher to its topics. A timed-out write closes
+//     the connection; the session and the room log keep the messages;
+//   - a PUBACK waits until the reader is back at the socket: Mochi writes
+//     it before it handles the publish, so held, it follows the publish's
+//     effects (TestEmptyRetainedPublishClears in broker/conformance);
 //   - a SUBACK waits for the reader too: Mochi v2.7.9 writes it before its
-//     retained-message scan (Server.processSubscribe), so a retained
-//     publish sent as soon as the SUBACK arrives could reach the
-//     subscriber twice ([MQTT-3.3.1-9] in 3.1.1, [MQTT-3.3.1-12] in 5).
-//     Other packets may pass a held SUBACK (MQTT 5 section 3.8.4); SUBACKs
-//     keep their order, and one goes out at once while the reader waits;
+//     retained-message scan, so a retained publish sent on the SUBACK
+//     could reach the subscriber twice ([MQTT-3.3.1-9], [MQTT-3.3.1-12]);
+//     other packets may pass it (MQTT 5 section 3.8.4);
 //   - an MQTT 5 client gets no more unacknowledged QoS 1 and 2 PUBLISHes
-//     than its Receive Maximum; the rest wait, in order
-//     (receivemaximum.go says why Mochi cannot do it).
+//     than its Receive Maximum (receivemaximum.go says why).
 //
-// WebSocket clients are served by Mochi's own listener, which takes no
-// net.Listener to wrap, so they have none of this.
+// WebSocket clients use Mochi's own listener, which has none of this.
 type clientConn struct {
 	net.Conn // the accepted socket
 	lim      *connLimiter
@@ -59,28 +49,24 @@ type clientConn struct {
 
 	flow receiveFlow // Receive Maximum flow control; its lock is taken before acks
 
-	// acks guards held, spare, subacks and reading. It is taken inside
-	// Mochi's client lock (Write) and inside flow.mu, never across a
-	// network write, and flow.mu is never taken while it is held.
+	// acks guards held, spare, subacks and reading; it is taken inside
+	// Mochi's client lock and flow.mu, never across a network write.
 	acks    sync.Mutex
 	held    []byte // PUBACKs waiting, whole packets
 	spare   []byte // a written batch's buffer, for the next one
 	subacks []byte // SUBACKs waiting for the reader, whole packets
-	// reading is true while Read waits for the client: every packet read
-	// so far is handled, so a SUBACK written now goes out at once.
-	reading bool
+	reading bool   // Read waits for the client: a SUBACK written now goes out at once
 }
 
-// SetDeadline is how Mochi sets the keep-alive after reading CONNECT: it
-// applies to reads only, as writes have their own deadline.
+// SetDeadline is how Mochi sets the keep-alive after reading CONNECT; it
+// applies to reads only.
 func (c *clientConn) SetDeadline(t time.Time) error {
 	c.connected.Store(true)
 	return c.Conn.SetReadDeadline(t)
 }
 
-// Read reads what the client sends (readSocket), then follows the
-// client's acknowledgements in it for its Receive Maximum (incoming); one
-// that frees room writes the held PUBLISHes that now fit.
+// Read reads what the client sends, then follows its acknowledgements for
+// its Receive Maximum (incoming).
 func (c *clientConn) Read(b []byte) (int, error) {
 	n, err := c.readSocket(b)
 	if n > 0 && c.flow.state.Load() != flowPassthrough {
@@ -89,9 +75,8 @@ func (c *clientConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// readSocket writes the held PUBACKs and SUBACKs (the client's earlier
-// packets are handled), then reads; a read past the CONNECT deadline is
-// reported and closes the connection.
+// readSocket writes the held PUBACKs and SUBACKs, then reads; a read past
+// the CONNECT deadline is reported and closes the connection.
 func (c *clientConn) readSocket(b []byte) (int, error) {
 	if err := c.FlushAcks(); err != nil {
 		return 0, err
@@ -120,9 +105,7 @@ func (c *clientConn) readSocket(b []byte) (int, error) {
 	return n, err
 }
 
-// Write holds the QoS 1 and 2 PUBLISHes in p over an MQTT 5 client's
-// Receive Maximum (writeCounted), then the acknowledgements (writeAcks);
-// the rest goes out at once.
+// Write holds PUBLISHes over the Receive Maximum, then acknowledgements.
 func (c *clientConn) Write(p []byte) (int, error) {
 	if c.flow.state.Load() != flowCounting {
 		return c.writeAcks(p)
@@ -170,13 +153,10 @@ func (c *clientConn) writeAcks(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// suback is the SUBACK fixed header's first byte.
-const suback = 0x90
-
-// holdSuback keeps a copy of pkt when it is a SUBACK, and reports whether
-// it did. c.acks is held.
+// holdSuback keeps a copy of pkt when it is a SUBACK (0x90), and reports
+// whether it did. c.acks is held.
 func (c *clientConn) holdSuback(pkt []byte) bool {
-	if pkt[0] != suback {
+	if pkt[0] != 0x90 {
 		return false
 	}
 	c.subacks = append(c.subacks, pkt...)
@@ -229,11 +209,10 @@ func (c *clientConn) write(b []byte) (int, error) {
 
 // Close writes the held PUBACKs, frees the connection's slot and closes
 // it, once (in that order: once the client sees the close, /stats no
-// longer counts it). A PUBACK not written is the publisher's to resend.
+// longer counts it).
 func (c *clientConn) Close() error { return c.close(true) }
 
-// close is Close; flush is false after a write timed out, when nothing
-// more can be written.
+// close is Close; flush is false after a write timed out.
 func (c *clientConn) close(flush bool) error {
 	c.closeOnce.Do(func() {
 		var ferr error
@@ -246,8 +225,7 @@ func (c *clientConn) close(flush bool) error {
 	return c.closeErr
 }
 
-// stalled counts and logs a connection closed because a write took longer
-// than limits.write_timeout.
+// stalled counts and logs a connection closed by limits.write_timeout.
 func (l *connLimiter) stalled(remote string) {
 	l.c.stalled.Add(1)
 	l.log.WithFields(logrus.Fields{"event": logevent.SlowSubscriberDisconnected, "remote": remote,

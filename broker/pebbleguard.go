@@ -16,6 +16,7 @@ import (
 // shutdown into a crash. Here each write holds a read lock and is skipped
 // once stopped; Stop takes the write lock. What is skipped is a stopping
 // broker's state, which a restart recovers from what was written before.
+// sessionStore fences its own in-flight writes.
 type guardedPebble struct {
 	*pebblestore.Hook
 
@@ -73,21 +74,6 @@ func (g *guardedPebble) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
 // OnRetainMessage stores or removes a retained message.
 func (g *guardedPebble) OnRetainMessage(cl *mqtt.Client, pk packets.Packet, r int64) {
 	g.write(func() { g.Hook.OnRetainMessage(cl, pk, r) })
-}
-
-// OnQosPublish stores a message in flight.
-func (g *guardedPebble) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64, resends int) {
-	g.write(func() { g.Hook.OnQosPublish(cl, pk, sent, resends) })
-}
-
-// OnQosComplete removes an acknowledged message.
-func (g *guardedPebble) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
-	g.write(func() { g.Hook.OnQosComplete(cl, pk) })
-}
-
-// OnQosDropped removes a dropped message.
-func (g *guardedPebble) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
-	g.write(func() { g.Hook.OnQosDropped(cl, pk) })
 }
 
 // OnRetainedExpired removes an expired retained message.

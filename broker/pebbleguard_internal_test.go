@@ -9,14 +9,14 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// TestGuardedPebbleWritesDuringStop has writers racing Stop, as Mochi's
-// Close does with its event loop: no write may reach the closed database
-// (a panic, or a data race under -race), and what was written before Stop
-// is in the store when it is opened again.
+// TestGuardedPebbleWritesDuringStop has writers racing the session store's
+// Stop, as Mochi's Close does with its event loop: no write may reach the
+// closed database (a panic, or a data race under -race), and what was
+// written before Stop is in the store when it is opened again.
 func TestGuardedPebbleWritesDuringStop(t *testing.T) {
 	dir := t.TempDir()
 	opts := &pebblestore.Options{Path: dir, Mode: pebblestore.NoSync}
-	g := &guardedPebble{Hook: new(pebblestore.Hook)}
+	g := newSessionStore(false)
 	if err := g.Init(opts); err != nil {
 		t.Fatalf("init: %v", err)
 	}

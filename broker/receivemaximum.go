@@ -10,26 +10,16 @@ import (
 	"github.com/distchat/distchat/broker/internal/mqttscan"
 )
 
-// An MQTT 5 client's Receive Maximum is how many QoS 1 and 2 PUBLISHes it
-// takes unacknowledged ([MQTT-3.3.4-9]). Mochi v2.7.9's send quota for it
-// is broken: a message over the quota is parked in the in-flight set, sent
-// one per packet the client sends afterwards (Server.processPacket), in
-// random order within a second (Inflight.NextImmediate sorts by whole
-// seconds), and deleted from the in-flight set once written, so its PUBACK
-// restores no quota, deliveries stop, and it is never resent on reconnect.
-//
-// So receiveMaximumHook turns Mochi's quota off (0 means no flow control)
-// and clientConn's receiveFlow does the flow control at the connection: it
-// reads the Receive Maximum from CONNECT, counts QoS 1 and 2 PUBLISHes
-// written and PUBACKs, PUBCOMPs and refusing PUBRECs read, and holds
-// PUBLISHes back, in order, while the maximum is unacknowledged. A held
-// message stays in Mochi's in-flight set (resent on the next connection,
-// bounded by limits.max_inflight and max_inflight_bytes). QoS 0 and other
-// packets are not held ([MQTT-3.3.4-10]: ordering is per QoS). MQTT 3.1.1
-// clients, MQTT 5 clients without a Receive Maximum and WebSocket clients
-// (not clientConns) get no flow control.
-
-// receiveMaximumHook turns Mochi's own send quota off for every client.
+// receiveMaximumHook turns Mochi's own send quota for an MQTT 5 client's
+// Receive Maximum ([MQTT-3.3.4-9]) off for every client: in Mochi v2.7.9 a
+// message over the quota is sent one per packet the client sends, in
+// random order within a second, and deleted from the in-flight set once
+// written, so its PUBACK restores no quota, deliveries stop, and it is
+// never resent. clientConn's receiveFlow does the flow control instead: it
+// holds QoS 1 and 2 PUBLISHes back, in order, while the maximum is
+// unacknowledged; a held message stays in Mochi's in-flight set. QoS 0 and
+// other packets pass ([MQTT-3.3.4-10]). MQTT 3.1.1 clients, MQTT 5 clients
+// without a Receive Maximum and WebSocket clients get no flow control.
 type receiveMaximumHook struct{ mqtt.HookBase }
 
 func (h *receiveMaximumHook) ID() string { return "distchat-receive-maximum" }
@@ -56,28 +46,26 @@ const (
 	flowPassthrough              // nothing to do
 )
 
-// maxConnectScan bounds the CONNECT read for its Receive Maximum; a larger
-// one is passed through.
+// maxConnectScan bounds the CONNECT read for its Receive Maximum.
 const maxConnectScan = 64 << 10
 
-// receiveFlow is a clientConn's Receive Maximum flow control. Its state is
-// atomic so that a connection with nothing to count costs one load per
-// Read and Write.
+// receiveFlow is a clientConn's Receive Maximum flow control; its atomic
+// state costs a connection with nothing to count one load per Read and Write.
 type receiveFlow struct {
 	state atomic.Int32
 	in    mqttscan.Scanner // what the client sends; Read's goroutine only
 
 	// mu guards max, out and held, and is held across the write of what it
-	// lets through (bounded by limits.write_timeout), so packets leave in
-	// order. It is taken inside Mochi's client lock and before acks.
+	// lets through, so packets leave in order. It is taken inside Mochi's
+	// client lock and before acks.
 	mu   sync.Mutex
 	max  int
 	out  map[uint16]struct{} // PUBLISHes written and not yet acknowledged
 	held [][]byte            // whole PUBLISH packets waiting, in order
 }
 
-// writeCounted writes p (whole packets, as Mochi writes) without the QoS 1
-// and 2 PUBLISHes over the client's Receive Maximum, and reports p written.
+// writeCounted writes p (whole packets) but the PUBLISHes over the Receive
+// Maximum, and reports p written.
 func (c *clientConn) writeCounted(p []byte) (int, error) {
 	c.flow.mu.Lock()
 	defer c.flow.mu.Unlock()
@@ -93,9 +81,8 @@ func (c *clientConn) writeCounted(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// hold counts pkt if it is a QoS 1 or 2 PUBLISH and reports whether it
-// waits (then it is copied to held). A resent PUBLISH, whose id is out
-// already, does not wait. f.mu is held.
+// hold counts a QoS 1 or 2 PUBLISH and reports whether it waits (copied to
+// held); a resent one, whose id is out already, does not. f.mu is held.
 func (f *receiveFlow) hold(pkt []byte) bool {
 	id, ok := mqttscan.PublishID(pkt)
 	if !ok {
@@ -124,7 +111,7 @@ func keepBody(typ byte) int {
 }
 
 // incoming handles one packet from the client: body is its start (up to
-// keepBody), length its whole body length.
+// keepBody) of length.
 func (c *clientConn) incoming(first byte, body []byte, length int) {
 	typ := first >> 4
 	switch {
@@ -155,8 +142,7 @@ func (f *receiveFlow) connect(first byte, body []byte, length int) int32 {
 }
 
 // release ends the flow of PUBLISH id and writes the held PUBLISHes that
-// now fit. A failed write ends the connection, which Mochi sees next; the
-// held messages stay in its in-flight set.
+// now fit; a failed write ends the connection, which Mochi sees next.
 func (c *clientConn) release(id uint16) {
 	c.flow.mu.Lock()
 	defer c.flow.mu.Unlock()
@@ -165,8 +151,8 @@ func (c *clientConn) release(id uint16) {
 	}
 }
 
-// freed ends the flow of PUBLISH id and returns the held PUBLISHes that
-// now fit, counted as out, in one buffer. f.mu is held.
+// freed ends PUBLISH id's flow and returns the held PUBLISHes that now fit,
+// counted as out. f.mu is held.
 func (f *receiveFlow) freed(id uint16) []byte {
 	if _, ok := f.out[id]; !ok {
 		return nil

@@ -13,22 +13,18 @@ import (
 // retainGuard serialises two things Mochi v2.7.9 does concurrently without
 // a common lock: storing a retained message, which writes the path of its
 // topic's node under that node's lock, and a wildcard SUBSCRIBE's retained
-// scan, which reads that path under no lock. A node's presence (retained)
-// and another node's subscription to everyone's presence meet at every
-// reconnect: a data race on a string, which could tear.
+// scan, which reads that path under no lock: presence (retained) and a
+// subscription to everyone's presence meet at every reconnect, a data race
+// on a string, which could tear.
 //
 // The guard is never held across a network write, so a client that stops
-// reading cannot hold back every retained publish and wildcard subscribe.
-// A wildcard SUBSCRIBE is marked in OnSubscribe and takes the guard shared
-// once its SUBACK is written (OnPacketSent: Mochi writes the SUBACK before
-// its scan) until OnPacketProcessed. A retained PUBLISH holds it exclusive
-// from OnPublish (this hook is added last, after every other check) until
-// the message is stored (OnRetainMessage), before the PUBACK; a retained
-// will from OnWill until stored. OnPacketProcessed and OnWillSent release
-// what a refused packet still holds. Mochi handles a client's packets one
-// at a time, so a client holds at most one guard; the inline client uses
-// publishRetained. Under the guard Mochi only queues to other clients
-// (non-blocking) and waits for no other client, so no wait cycle forms.
+// reading cannot hold back the others. A wildcard SUBSCRIBE holds it shared
+// from its SUBACK (Mochi writes it before its scan) until
+// OnPacketProcessed; a retained PUBLISH or will holds it exclusive until
+// the message is stored (this hook is added last, after every other
+// check). Mochi handles a client's packets one at a time, so a client holds
+// at most one guard; under it Mochi only queues to other clients
+// (non-blocking), so no wait cycle forms.
 type retainGuard struct {
 	mqtt.HookBase
 
@@ -36,12 +32,13 @@ type retainGuard struct {
 	// before any of Mochi's locks and after none of ours.
 	tree sync.RWMutex
 
-	mu      sync.Mutex                 // guards held; taken after tree, never held while waiting
-	held    map[*mqtt.Client]guardMode // guardPending: a wildcard SUBSCRIBE whose SUBACK is not written yet
-	holders atomic.Int64               // len(held): releasing after a packet that took nothing costs one load
+	mu      sync.Mutex // guards held; taken after tree, never held while waiting
+	held    map[*mqtt.Client]guardMode
+	holders atomic.Int64 // len(held): releasing after a packet that took nothing costs one load
 }
 
-// guardMode is how a client holds the guard.
+// guardMode is how a client holds the guard; pending marks a wildcard
+// SUBSCRIBE whose SUBACK is not written yet.
 type guardMode int
 
 const (
@@ -66,9 +63,8 @@ func (g *retainGuard) Provides(b byte) bool {
 		mqtt.OnPacketProcessed, mqtt.OnWill, mqtt.OnWillSent}, b)
 }
 
-// OnSubscribe marks a SUBSCRIBE with a wildcard filter (only those scan
-// the topic tree for retained messages); OnPacketSent takes the guard for
-// it once its SUBACK is written.
+// OnSubscribe marks a SUBSCRIBE with a wildcard filter: only those scan the
+// topic tree for retained messages.
 func (g *retainGuard) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 	if cl == nil || cl.Net.Inline {
 		return pk
@@ -85,8 +81,7 @@ func (g *retainGuard) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Pa
 }
 
 // OnPacketSent takes the guard shared for a marked SUBSCRIBE once its
-// SUBACK is written: Mochi scans for retained messages right after. Every
-// packet sent passes here; all but a SUBACK return at once.
+// SUBACK is written: Mochi scans for retained messages right after.
 func (g *retainGuard) OnPacketSent(cl *mqtt.Client, pk packets.Packet, _ []byte) {
 	if pk.FixedHeader.Type != packets.Suback || g.holders.Load() == 0 {
 		return
@@ -107,11 +102,11 @@ func (g *retainGuard) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 	return pk, nil
 }
 
-// OnRetainMessage releases a retained PUBLISH's or will's guard as soon as
-// Mochi has stored the message, before it writes the PUBACK.
+// OnRetainMessage releases the guard once Mochi has stored the message,
+// before it writes the PUBACK.
 func (g *retainGuard) OnRetainMessage(cl *mqtt.Client, _ packets.Packet, _ int64) { g.release(cl) }
 
-// OnPacketProcessed releases what the packet took.
+// OnPacketProcessed releases what the packet took, refused or not.
 func (g *retainGuard) OnPacketProcessed(cl *mqtt.Client, _ packets.Packet, _ error) { g.release(cl) }
 
 // OnWill takes the guard exclusively for a retained will sent now (a
@@ -133,9 +128,8 @@ func (g *retainGuard) publishRetained(publish func() error) error {
 	return publish()
 }
 
-// take acquires the guard for cl in mode, unless cl is the broker's own
-// client (publishRetained guards it) or already holds it (a pending mark
-// is not a hold).
+// take acquires the guard for cl in mode, unless cl is the inline client
+// (publishRetained guards it) or holds it already.
 func (g *retainGuard) take(cl *mqtt.Client, mode guardMode) {
 	if cl == nil || cl.Net.Inline {
 		return

@@ -23,39 +23,31 @@ import (
 	"github.com/distchat/distchat/broker/wire"
 )
 
-// marksFile is the session marks' file in the data directory.
-const marksFile = "session-marks.json"
-
-// marksEvery is how often the marks are taken.
-const marksEvery = time.Second
+// marksFile is the session marks' file in the data directory, taken every
+// marksEvery.
+const (
+	marksFile  = "session-marks.json"
+	marksEvery = time.Second
+)
 
 // sessionMarks say which chat messages each persistent session is owed
 // after a restart, so that the room log, not a second copy of every
-// delivery, gives them back (sessionStore leaves chat messages out). A
-// session is owed the records its subscriptions match above Routed, and
-// those its Queued lists. Taken at a clean stop, they are exact; after a
-// kill -9 the last ones taken (at most marksEvery old) give at least once.
-//
-// They also name each such session and its subscriptions: Pebble keeps
-// unsynced writes in its own memory until a 32 KiB block of its log fills
-// (pebble v1.1.0, record.LogWriter), so a kill -9 loses the sessions
-// written last, and the marks, which reach the operating system at once,
-// bring them back.
+// delivery, gives them back (sessionStore leaves chat messages out): the
+// records its subscriptions match above Routed, and those its Queued
+// lists. Taken at a clean stop, they are exact; after a kill -9, at least
+// once. They also name each such session and its subscriptions: Pebble
+// keeps unsynced writes in memory until a 32 KiB block of its log fills
+// (pebble v1.1.0), so a kill -9 loses the sessions written last.
 type sessionMarks struct {
-	// Routed is, per conversation, a sequence up to which every record had
-	// been routed (roomlog.Hook.Routed).
-	Routed map[string]uint64 `json:"routed"`
-	// Sessions are the persistent sessions with chat subscriptions, by id.
-	Sessions map[string]*markedSession `json:"sessions,omitempty"`
+	Routed   map[string]uint64         `json:"routed"`             // per conversation, roomlog.Hook.Routed
+	Sessions map[string]*markedSession `json:"sessions,omitempty"` // persistent sessions with chat subscriptions
 }
 
 // markedSession is one persistent session in the marks.
 type markedSession struct {
 	Client storage.Client         `json:"client"`
 	Subs   []storage.Subscription `json:"subs"`
-	// Queued is, per conversation, the sequence numbers of the chat
-	// messages the session held unacknowledged.
-	Queued map[string][]uint64 `json:"queued,omitempty"`
+	Queued map[string][]uint64    `json:"queued,omitempty"` // per conversation, the sequences held unacknowledged
 }
 
 // roomRecords is what the marks need from the room log (roomlog.Hook).
@@ -74,7 +66,10 @@ func takeMarks(rl roomRecords, clients map[string]*mqtt.Client) sessionMarks {
 			continue
 		}
 		subs := cl.State.Subscriptions.GetAll()
-		ms := &markedSession{Client: storedClient(cl)}
+		ms := &markedSession{Client: storage.Client{ID: cl.ID, T: storage.ClientKey, Listener: cl.Net.Listener,
+			Username: cl.Properties.Username, Clean: cl.Properties.Clean, ProtocolVersion: cl.Properties.ProtocolVersion,
+			Properties: storage.ClientProperties{SessionExpiryInterval: cl.Properties.Props.SessionExpiryInterval,
+				SessionExpiryIntervalFlag: cl.Properties.Props.SessionExpiryIntervalFlag}}}
 		for f, sub := range subs {
 			if chatFilter(f) {
 				ms.Subs = append(ms.Subs, storage.Subscription{T: storage.SubscriptionKey, Client: id, Filter: f, Qos: sub.Qos,
@@ -107,14 +102,6 @@ func takeMarks(rl roomRecords, clients map[string]*mqtt.Client) sessionMarks {
 	return m
 }
 
-// storedClient is what Mochi needs to bring a session back, will aside.
-func storedClient(cl *mqtt.Client) storage.Client {
-	return storage.Client{ID: cl.ID, T: storage.ClientKey, Listener: cl.Net.Listener, Username: cl.Properties.Username,
-		Clean: cl.Properties.Clean, ProtocolVersion: cl.Properties.ProtocolVersion,
-		Properties: storage.ClientProperties{SessionExpiryInterval: cl.Properties.Props.SessionExpiryInterval,
-			SessionExpiryIntervalFlag: cl.Properties.Props.SessionExpiryIntervalFlag}}
-}
-
 // sessionEnds is Mochi v2.7.9's rule (loadClients) for a session that does
 // not outlive its connection: MQTT 5 with no session expiry, MQTT 3.1.1
 // with a clean session.
@@ -139,7 +126,6 @@ func chatRecord(topic string, payload []byte) (conv string, seq uint64, ok bool)
 // errNoMarks is readMarks' answer when there is no marks file.
 var errNoMarks = errors.New("no session marks")
 
-// readMarks reads the marks file.
 func readMarks(path string) (sessionMarks, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -163,11 +149,11 @@ func decodeMarks(b []byte) (sessionMarks, error) {
 // writeMarks replaces the marks file by a rename, so a crash leaves old or
 // new marks, never a mix. No sync: older marks only give more again.
 func writeMarks(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("write session marks: %w", err)
+	err := os.WriteFile(path+".tmp", b, 0o600)
+	if err == nil {
+		err = os.Rename(path+".tmp", path)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err != nil {
 		return fmt.Errorf("write session marks: %w", err)
 	}
 	return nil
@@ -183,15 +169,14 @@ type marksKeeper struct {
 	every       time.Duration
 	maxInflight int
 
-	readOnce sync.Once
-	read     sessionMarks // the marks on file at start
-
+	readOnce  sync.Once
+	read      sessionMarks // the marks on file at start
 	startOnce sync.Once
 	stop      chan struct{} // closed by close
 	done      chan struct{} // closed when the loop has ended; nil until started
 
-	// last and lastSessions are the marks written last and their session
-	// count; only the loop touches them, and close after it has ended.
+	// The marks written last and their session count: only the loop
+	// touches them, and close after it has ended.
 	last         []byte
 	lastSessions int
 }
@@ -205,10 +190,9 @@ func newMarksKeeper(rl roomRecords, srv *mqtt.Server, path string, log *logrus.E
 		stop: make(chan struct{}), lastSessions: -1}
 }
 
-// marks are the marks on file at start, read once. Without a file nothing
-// is owed (the log's positions now stand for the marks), so a first start
-// does not replay the log's history; unreadable marks owe every record a
-// session's subscriptions match (within limits.max_inflight).
+// marks are the marks on file at start. Without a file nothing is owed, so
+// a first start does not replay the log's history; unreadable marks owe
+// every record a session's subscriptions match (within limits.max_inflight).
 func (k *marksKeeper) marks() sessionMarks {
 	k.readOnce.Do(func() {
 		m, err := readMarks(k.path)

@@ -15,32 +15,31 @@ import (
 	"github.com/distchat/distchat/broker/wire"
 )
 
-// sessionStore is Mochi's Pebble storage hook with chat messages left out.
-// The room log is the one durable record of every chat message, written
-// before the PUBACK; a copy of each QoS 1 delivery here would be a second
-// write per delivery. So the store keeps clients, subscriptions, retained
-// messages and messages in flight outside the room log, without a sync per
-// write (a kill -9 can lose the last of those, never an acknowledged chat
-// message), and the chat messages a persistent session holds come back
-// from the room log at start, by the session marks (sessionMarks).
+// sessionStore is Mochi's Pebble storage hook with chat messages left out:
+// the room log is their one durable record, written before the PUBACK, and
+// a copy of each delivery here would be a second write per delivery. The
+// store keeps the rest without a sync per write (a kill -9 can lose the
+// last of it, never an acknowledged chat message); the chat messages a
+// persistent session holds come back from the room log at start, by the
+// session marks (sessionMarks).
 type sessionStore struct {
 	*guardedPebble
 
 	roomLog bool         // the broker keeps a room log; without one, chat messages are stored too
 	marks   *marksKeeper // recovers persistent sessions' chat messages; nil without a room log
-	// loaded keeps what StoredClients and StoredSubscriptions handed Mochi
-	// at start (from one goroutine), so the store is read once: each read
-	// leaves a Pebble iterator open in Mochi v2.7.9's hook.
+	// loaded is what StoredClients and StoredSubscriptions handed Mochi at
+	// start, so the store is read once: each read leaves a Pebble iterator
+	// open in Mochi v2.7.9's hook.
 	loaded struct {
 		clients []storage.Client
 		subs    []storage.Subscription
 		ok      bool
 	}
 
-	// mu guards persisted. No other lock is taken while it is held.
-	mu sync.Mutex
-	// persisted holds the in-flight messages written to the store, so that
-	// only their acknowledgements (which carry no topic) delete anything.
+	// mu guards persisted, the in-flight messages written to the store, so
+	// that only their acknowledgements (which carry no topic) delete
+	// anything. No other lock is taken while it is held.
+	mu        sync.Mutex
 	persisted map[inflightID]struct{}
 }
 
@@ -69,7 +68,6 @@ var roomLoggedPrefixes = []string{
 	wire.Root + "/" + wire.InboxLevel + "/",
 }
 
-// roomLogged reports whether a topic's messages are in the room log.
 func roomLogged(topic string) bool {
 	return slices.ContainsFunc(roomLoggedPrefixes, func(p string) bool { return strings.HasPrefix(topic, p) })
 }
@@ -84,25 +82,25 @@ func (s *sessionStore) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int
 	s.mu.Lock()
 	s.persisted[inflightID{cl.ID, pk.PacketID}] = struct{}{}
 	s.mu.Unlock()
-	s.guardedPebble.OnQosPublish(cl, pk, sent, resends)
+	s.write(func() { s.Hook.OnQosPublish(cl, pk, sent, resends) })
 }
 
 // OnQosComplete deletes an acknowledged message if it was stored.
 func (s *sessionStore) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
 	if s.forget(cl.ID, pk.PacketID) {
-		s.guardedPebble.OnQosComplete(cl, pk)
+		s.write(func() { s.Hook.OnQosComplete(cl, pk) })
 	}
 }
 
 // OnQosDropped deletes a dropped message if it was stored.
 func (s *sessionStore) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
 	if s.forget(cl.ID, pk.PacketID) {
-		s.guardedPebble.OnQosDropped(cl, pk)
+		s.write(func() { s.Hook.OnQosDropped(cl, pk) })
 	}
 }
 
 // useRoomLog has the store recover persistent sessions' chat messages from
-// rl at start and keep the marks in path; call it before the broker serves.
+// rl at start and keep the marks in path.
 func (s *sessionStore) useRoomLog(rl roomRecords, srv *mqtt.Server, path string, log *logrus.Entry) {
 	s.marks = newMarksKeeper(rl, srv, path, log)
 }
