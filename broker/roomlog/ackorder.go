@@ -8,9 +8,8 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// maxPendingAcks bounds a client's publishes whose appends are in flight
-// (asyncappend.go): beyond it Mochi's reading of its packets waits. It is
-// Mochi's default Receive Maximum.
+// maxPendingAcks bounds a client's appends in flight, past which reading
+// its packets waits: Mochi's default Receive Maximum.
 const maxPendingAcks = 1024
 
 // noAck (no MQTT reason code) marks a failed append: the connection closes
@@ -18,19 +17,16 @@ const maxPendingAcks = 1024
 // next one (an MQTT 3.1.1 PUBACK cannot refuse; an MQTT 5 refusal drops it).
 var noAck = packets.Code{Code: 0xff, Reason: "no PUBACK"}
 
-// errNotStored is why a client whose publish the log could not take is
-// disconnected (0x88, server unavailable: try again, here or elsewhere).
+// errNotStored disconnects a client whose publish was not stored (0x88: try again).
 var errNotStored = packets.Code{Code: packets.ErrServerUnavailable.Code, Reason: "a publish could not be stored; send it again"}
 
-// ackOrder writes the PUBACKs of publishes whose appends finish out of
-// order (several conversations, several partitions) in the order the
-// client sent the publishes, as MQTT requires of QoS 1 ([MQTT-4.6.0-2]):
-// each client has a queue of slots, and a finished slot's PUBACK leaves
-// once every slot before it has.
+// ackOrder writes the PUBACKs of appends that finish out of order
+// (conversations, partitions) in publish order, as MQTT requires of QoS 1
+// ([MQTT-4.6.0-2]): a slot's PUBACK leaves after every earlier slot's.
 type ackOrder struct {
 	srv *mqtt.Server
-	// mu guards clients and the fields of every queue and slot; taken
-	// after no other lock, and never held while a PUBACK is written.
+	// mu guards clients, queues and slots; taken after no other lock, not
+	// held while a PUBACK is written.
 	mu      sync.Mutex
 	clients map[*mqtt.Client]*ackQueue
 }
@@ -51,8 +47,7 @@ type ackSlot struct {
 	code     packets.Code
 }
 
-// reserve takes cl's next slot for pk, waiting while cl has
-// maxPendingAcks publishes in flight.
+// reserve takes cl's next slot for pk, waiting while maxPendingAcks are taken.
 func (o *ackOrder) reserve(cl *mqtt.Client, pk packets.Packet) *ackSlot {
 	o.mu.Lock()
 	q := o.clients[cl]
@@ -67,8 +62,8 @@ func (o *ackOrder) reserve(cl *mqtt.Client, pk packets.Packet) *ackSlot {
 	return s
 }
 
-// finish settles s with code and writes every PUBACK now due on its
-// client, unless another goroutine is writing them already.
+// finish settles s with code and writes the PUBACKs now due, unless
+// another goroutine is.
 func (o *ackOrder) finish(s *ackSlot, code packets.Code) {
 	q := s.q
 	o.mu.Lock()
@@ -118,8 +113,7 @@ func (o *ackOrder) write(q *ackQueue, due []*ackSlot) {
 	}
 }
 
-// disconnect closes cl's connection after a publish the log could not take,
-// telling an MQTT 5 client why (MQTT 3.1.1 has no server DISCONNECT).
+// disconnect closes cl after a failed append, telling an MQTT 5 client why.
 func (o *ackOrder) disconnect(cl *mqtt.Client) {
 	if o.srv != nil && cl.Properties.ProtocolVersion == 5 {
 		_ = o.srv.DisconnectClient(cl, errNotStored)
@@ -128,9 +122,7 @@ func (o *ackOrder) disconnect(cl *mqtt.Client) {
 	cl.Stop(errNotStored)
 }
 
-// puback is the PUBACK of pk with code, as Mochi builds one (buildAck):
-// the publish's properties unless the server is configured otherwise, and
-// the reason string of a refusal.
+// puback is the PUBACK of pk with code, as Mochi's buildAck makes it.
 func (o *ackOrder) puback(pk packets.Packet, code packets.Code) packets.Packet {
 	props := pk.Properties
 	if o.srv != nil && o.srv.Options.Capabilities.Compatibilities.NoInheritedPropertiesOnAck {

@@ -3,12 +3,10 @@
 //
 // Mochi acknowledges a QoS 1 publish before it stores or routes it, can lose
 // a persisted offline queue, replays in random order, and drops messages for
-// a slow subscriber (docs/mochi-and-paho.md). So the hook here runs in
-// OnPublish, the only code Mochi runs before the PUBACK: it validates the
-// message, gives it the conversation's next sequence number, appends it to
-// the Store, and only then lets Mochi acknowledge and route the stamped
-// message. Nodes repair any gap by asking the log (chat/sync/<user>) and get
-// the answer on chat/inbox/<user>.
+// a slow subscriber (docs/mochi-and-paho.md). So the hook works in OnPublish,
+// the only code Mochi runs before the PUBACK: it validates, numbers and
+// appends the message before Mochi acknowledges and routes it. Nodes repair
+// gaps by asking the log (chat/sync/<user>), answered on chat/inbox/<user>.
 package roomlog
 
 import (
@@ -35,26 +33,22 @@ import (
 // Hook is the Mochi hook that sequences, stores and serves room messages.
 type Hook struct {
 	mqtt.HookBase
-	store  Store
-	counts counter // the same store, for /stats; nil when it keeps no counts
-	fsync  bool    // appends are fsynced before the PUBACK (durability: machine)
-	shared bool    // the store is shared with other brokers: an append waits for them
-	// async is the store when its appends finish later (AsyncStore): chat
-	// publishes are acknowledged by acks, and routed from the log's view.
-	async   AsyncStore
-	acks    ackOrder
-	srv     *mqtt.Server
-	cfg     config.RoomLog
-	log     *logrus.Entry
-	mayRead atomic.Pointer[func(user, room string) bool]
-	// userExists, when set, refuses DMs to users the broker does not know.
-	userExists atomic.Pointer[func(user string) bool]
-	convs      convLimits // room_log.max_conversations(_per_user)
-	maxRecord  int        // largest stamped record: limits.max_packet_size less headroom; 0 unbounded
-	budget     syncBudget // room_log.max_pending_sync_bytes
-	refusals   refusalCounts
-	// refusalLog and throttleLog rate-limit the lines of a flood.
-	refusalLog, throttleLog *lograte.Limiter
+	store                   Store
+	counts                  counter    // the same store, for /stats; nil when it keeps no counts
+	fsync                   bool       // appends are fsynced before the PUBACK (durability: machine)
+	shared                  bool       // the store is shared with other brokers: an append waits for them
+	async                   AsyncStore // the store when its appends finish later: acks writes PUBACKs
+	acks                    ackOrder
+	srv                     *mqtt.Server
+	cfg                     config.RoomLog
+	log                     *logrus.Entry
+	mayRead                 atomic.Pointer[func(user, room string) bool]
+	userExists              atomic.Pointer[func(user string) bool] // when set, refuses DMs to unknown users
+	convs                   convLimits                             // room_log.max_conversations(_per_user)
+	maxRecord               int                                    // largest stamped record: limits.max_packet_size less headroom; 0 unbounded
+	budget                  syncBudget                             // room_log.max_pending_sync_bytes
+	refusals                refusalCounts
+	refusalLog, throttleLog *lograte.Limiter // the lines of a flood
 	resends                 resends
 	plain                   *plainIDs // ids of plain-text publishes, for their resends
 	joins                   joins
@@ -64,8 +58,7 @@ type Hook struct {
 	appended, resent, invalid, appendErrors, syncs, syncDenied, syncThrottled atomic.Int64
 }
 
-// counter is a Store that can say how much it holds (FileStore, and the
-// replicated log's view).
+// counter is a Store that says how much it holds (FileStore, a replicated log's view).
 type counter interface {
 	Counts() (convs int, records int64, fileBytes int64)
 }
@@ -78,20 +71,19 @@ type Stats struct {
 	AppendErrors int64 `json:"append_errors"`
 	SyncsServed  int64 `json:"syncs_served"`
 	SyncsDenied  int64 `json:"syncs_denied"`
-	// SyncsThrottled counts catch-up requests dropped because the user's
+	// SyncsThrottled counts catch-up requests dropped while the user's
 	// clients had room_log.max_pending_sync_bytes of replies unread.
 	SyncsThrottled int64 `json:"syncs_throttled"`
 	// PendingSyncBytes is the reply bytes queued to clients right now.
 	PendingSyncBytes int64 `json:"pending_sync_bytes"`
-	// Refused counts messages acknowledged and discarded by a bound, by
-	// reason (see RefusedUnknownRecipient and the others).
+	// Refused counts messages acknowledged and discarded by a bound, by reason.
 	Refused       map[string]int64 `json:"refused"`
 	Conversations int              `json:"conversations"`
 	Records       int64            `json:"records"`
 	FileBytes     int64            `json:"file_bytes"`
 	Fsync         bool             `json:"fsync"`
-	// Fsyncs counts durability machine's group commits, AppendsPerFsync the
-	// appends one served on average and FsyncMeanMS what one took.
+	// Fsyncs counts durability machine's group commits, AppendsPerFsync and
+	// FsyncMeanMS are one's mean appends and time.
 	Fsyncs          int64   `json:"fsyncs,omitempty"`
 	AppendsPerFsync float64 `json:"appends_per_fsync,omitempty"`
 	FsyncMeanMS     float64 `json:"fsync_mean_ms,omitempty"`
@@ -161,9 +153,8 @@ func New(store Store, srv *mqtt.Server, cfg config.RoomLog, log *logrus.Entry) *
 	return h
 }
 
-// SetReadCheck installs the broker's answer to "may user read room?": the
-// inline client that sends catch-up replies skips ACL checks. Without one,
-// anyone may.
+// SetReadCheck installs the broker's answer to "may user read room?" (the
+// inline client sending catch-up replies skips ACLs); without one, anyone may.
 func (h *Hook) SetReadCheck(f func(user, room string) bool) { h.mayRead.Store(&f) }
 
 // ID names the hook in Mochi's logs.
@@ -179,8 +170,7 @@ func (h *Hook) Provides(b byte) bool {
 	return false
 }
 
-// OnSubscribed records the room's position when a member's subscription
-// begins (see joins).
+// OnSubscribed records a room's position as a membership begins (see joins).
 func (h *Hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
 	for i, f := range pk.Filters {
 		if i < len(codes) && codes[i] >= packets.ErrUnspecifiedError.Code {
@@ -201,8 +191,7 @@ func (h *Hook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
 	}
 }
 
-// OnSessionEstablished forgets the memberships of a client that starts a
-// clean session: its old subscriptions are gone.
+// OnSessionEstablished forgets a clean session's old memberships.
 func (h *Hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	h.budget.forget(cl.ID) // a new connection starts with an empty queue
 	if cl.Properties.Clean {
@@ -210,8 +199,7 @@ func (h *Hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	}
 }
 
-// OnDisconnect forgets the memberships of a session that ends with its
-// connection.
+// OnDisconnect forgets the memberships of a session that ends with it.
 func (h *Hook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
 	h.budget.forget(cl.ID) // its queue ended with the connection
 	h.routes.end(cl)       // a publish whose PUBACK could not be written is never routed
@@ -263,8 +251,7 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	return pk, nil
 }
 
-// stamp validates a chat message, sequences it and appends it to the log
-// before Mochi sends the PUBACK.
+// stamp validates, numbers and appends a chat message before the PUBACK.
 func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.Packet, error) {
 	e, plain, err := h.envelope(pk.Payload, t)
 	if err != nil {
@@ -299,9 +286,8 @@ func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.
 	return pk, nil
 }
 
-// notStored answers a publish storeOnce did not store: acknowledged and
-// discarded when a bound refused it, refused (no PUBACK, so the client
-// resends it) when the log could not take it.
+// notStored answers a publish storeOnce did not store: discarded when a
+// bound refused it, else no PUBACK, so the client resends it.
 func (h *Hook) notStored(cl *mqtt.Client, pk packets.Packet, err error) (packets.Packet, error) {
 	if errors.Is(err, errRefused) {
 		return h.discard(cl, pk, err)
@@ -310,8 +296,7 @@ func (h *Hook) notStored(cl *mqtt.Client, pk packets.Packet, err error) (packets
 	return pk, packets.ErrRejectPacket
 }
 
-// discard acknowledges and discards a message a bound refused (err wraps a
-// *refusal), with the reason for an MQTT 5 publisher (see refusalAck).
+// discard acknowledges and discards a message a bound refused (see refusalAck).
 func (h *Hook) discard(cl *mqtt.Client, pk packets.Packet, err error) (packets.Packet, error) {
 	var r *refusal
 	if !errors.As(err, &r) {
@@ -329,9 +314,8 @@ func (h *Hook) appendFailed(cl *mqtt.Client, pk packets.Packet, err error) {
 }
 
 // storeOnce appends e to conv's log and returns the stamped record, or the
-// stored one when the log already holds e (a resend after a lost PUBACK).
-// A resend racing its original can still be stored twice; nodes drop the
-// second by its id.
+// stored one for a resend after a lost PUBACK (one racing its original may
+// be stored twice; nodes drop the second by its id).
 func (h *Hook) storeOnce(conv string, e wire.Envelope) ([]byte, error) {
 	seq, held, err := h.resends.lookup(h.store, conv, e.From, e.ID)
 	if err != nil {
@@ -360,8 +344,7 @@ func (h *Hook) storeOnce(conv string, e wire.Envelope) ([]byte, error) {
 	return data, nil
 }
 
-// stampAs encodes e as record seq, stamped at now, and checks it against
-// the largest record the broker may send: nothing over it is written.
+// stampAs encodes e as record seq stamped at now, if it fits (see fits).
 func (h *Hook) stampAs(e *wire.Envelope, seq uint64, now int64) ([]byte, error) {
 	e.RoomSeq, e.BrokerNS = seq, now
 	b, err := e.Encode()
@@ -371,9 +354,8 @@ func (h *Hook) stampAs(e *wire.Envelope, seq uint64, now int64) ([]byte, error) 
 	return b, err
 }
 
-// appendedAs counts the message from/id appended to conv at seq: a new
-// conversation counts against the caps, a DM one joins the DM index, and
-// the id recognises a resend.
+// appendedAs counts the message from/id appended to conv at seq: against
+// the caps, in the DM index, and by id to recognise a resend.
 func (h *Hook) appendedAs(conv, from, id string, seq uint64) {
 	if seq == 1 {
 		h.convs.created(from)
@@ -383,9 +365,8 @@ func (h *Hook) appendedAs(conv, from, id string, seq uint64) {
 	h.resends.remember(conv, from, id, seq)
 }
 
-// envelope decodes a chat payload, or wraps a plain UTF-8 text (from any MQTT
-// client, e.g. mosquitto_pub -m hello) into an envelope from the topic's user
-// (plain true). The topic is the truth about sender, room and recipient.
+// envelope decodes a chat payload, or wraps a plain UTF-8 text (plain; e.g.
+// mosquitto_pub -m hello). The topic is the truth about sender, room and recipient.
 func (h *Hook) envelope(payload []byte, t wire.Topic) (e wire.Envelope, plain bool, err error) {
 	if len(payload) == 0 {
 		return wire.Envelope{}, false, fmt.Errorf("%w: empty payload", wire.ErrMalformed)

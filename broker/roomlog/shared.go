@@ -71,8 +71,7 @@ func (h *Hook) Reindex() {
 	}
 }
 
-// stored returns the record conv holds at seq, for a publish the log
-// already had, and counts the resend.
+// stored returns conv's record seq, for a resend, and counts it.
 func (h *Hook) stored(conv string, seq uint64) ([]byte, error) {
 	recs, err := h.store.Read(conv, seq-1, 1)
 	if err != nil {
@@ -111,9 +110,8 @@ type AsyncStore interface {
 	AppendAsync(conv string, timeNS int64, encode func(seq uint64) ([]byte, error), done func(seq uint64, err error))
 }
 
-// stampAsync appends e to conv's log without waiting: the PUBACK (or an
-// MQTT 5 refusal) goes when the append is done, after those of cl's earlier
-// publishes. A failed append gets none: the client resends it.
+// stampAsync appends e to conv's log without waiting: the PUBACK (or MQTT
+// 5 refusal) goes after the append, in order; a failed one gets none.
 func (h *Hook) stampAsync(cl *mqtt.Client, pk packets.Packet, conv string, e wire.Envelope) {
 	slot := h.acks.reserve(cl, pk)
 	seq, held, err := h.resends.lookup(h.store, conv, e.From, e.ID)
@@ -135,8 +133,8 @@ func (h *Hook) stampAsync(cl *mqtt.Client, pk packets.Packet, conv string, e wir
 	})
 }
 
-// appendDone counts what an asynchronous append came to and returns the
-// PUBACK's reason code (noAck for none).
+// appendDone counts an asynchronous append's outcome and returns the
+// PUBACK's reason code (noAck: none).
 func (h *Hook) appendDone(cl *mqtt.Client, pk packets.Packet, conv string, e wire.Envelope, seq uint64, err error) packets.Code {
 	var dup *DuplicateError
 	var r *refusal
@@ -158,9 +156,8 @@ func (h *Hook) appendDone(cl *mqtt.Client, pk packets.Packet, conv string, e wir
 	return packets.CodeSuccess
 }
 
-// stampShared stores a chat publish in an AsyncStore, routed from the log's
-// view (Replicated), never by Mochi. A QoS 2 publish waits for its append
-// before Mochi runs the PUBREC exchange; others do not (stampAsync).
+// stampShared stores a chat publish in an AsyncStore (routed from the log's
+// view): a QoS 2 one before Mochi's PUBREC exchange, others by stampAsync.
 func (h *Hook) stampShared(cl *mqtt.Client, pk packets.Packet, conv string, e wire.Envelope) (packets.Packet, error) {
 	if pk.FixedHeader.Qos < 2 {
 		h.stampAsync(cl, pk, conv, e)

@@ -6,9 +6,8 @@ import (
 	"time"
 )
 
-// Store is the room log's storage: one sequence per conversation (a room, or
-// a DM conversation key). The hook uses only this interface, so the log
-// can be a replicated one (broker/cluster).
+// Store is the room log's storage, one sequence per conversation (a room or
+// DM key); an interface, so the log can be a replicated one (broker/cluster).
 type Store interface {
 	// Append numbers the conversation's next record, encodes it with that
 	// number and stores it, as durably as the store promises.
@@ -26,9 +25,8 @@ type Store interface {
 }
 
 // DuplicateError is a replicated Store's answer to an Append of a message it
-// already holds under the same sender and id (a resend after a broker died
-// before its PUBACK). The hook routes the record at Seq again instead of
-// storing a second copy.
+// holds under the same sender and id (a resend after a broker died before
+// its PUBACK): the hook routes the record at Seq again.
 type DuplicateError struct {
 	Conv string
 	Seq  uint64
@@ -47,17 +45,14 @@ type Record struct {
 
 // Options configure a FileStore.
 type Options struct {
-	// Fsync makes Append wait until the record is on disk (group commit: one
-	// fsync covers every append waiting for it). Without it a record is in
-	// the OS page cache when Append returns: it survives kill -9 of the
-	// broker, not a machine crash.
+	// Fsync makes Append wait until the record is on disk (group commit);
+	// without it the record is in the page cache: it survives kill -9, not
+	// a machine crash.
 	Fsync bool
-	// Retention per conversation; zero means unlimited. MaxMessages and
-	// MaxBytes (bytes of record data) trim a conversation's oldest records
-	// on append, always keeping its newest. MaxAge drops records stamped
-	// longer ago than that, also in a quiet conversation (on its next read,
-	// or Counts). Trimmed records are no longer served; Last still counts
-	// them. Open gives their disk space back (see compact).
+	// Retention per conversation (0: unlimited). MaxMessages and MaxBytes
+	// (of data) trim the oldest records on append, keeping the newest;
+	// MaxAge drops older records, in a quiet conversation at its next read
+	// or Counts. Last still counts them; Open gives their space back.
 	MaxMessages int
 	MaxAge      time.Duration
 	MaxBytes    int64

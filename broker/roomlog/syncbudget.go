@@ -80,8 +80,7 @@ func (h *Hook) inboxReaders(user string) []string {
 	return ids
 }
 
-// throttled counts and logs (rate-limited) a catch-up request dropped
-// because the user's replies are not being read.
+// throttled counts and logs (rate-limited) a request dropped for unread replies.
 func (h *Hook) throttled(fields logrus.Fields) {
 	h.syncThrottled.Add(1)
 	if ok, held := h.throttleLog.Allow(); ok {
@@ -115,21 +114,18 @@ func (b *syncBudget) isReply(id string, pk packets.Packet) bool {
 
 var inboxPrefix = wire.InboxTopic("")
 
-// left gives back the bytes of pk, when it is a reply, as it leaves client
-// id's queue.
+// left gives back pk's bytes, if a reply, as it leaves client id's queue.
 func (b *syncBudget) left(id string, pk packets.Packet) {
 	if b.isReply(id, pk) {
 		b.charge([]string{id}, -len(pk.Payload))
 	}
 }
 
-// OnPacketEncode gives a reply's bytes back when Mochi takes it off the
-// client's queue to write it.
+// OnPacketEncode gives a reply's bytes back as Mochi writes it.
 func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 	h.budget.left(cl.ID, pk)
 	return pk
 }
 
-// OnPublishDropped gives back the bytes of a reply Mochi dropped (the
-// client's queue was full).
+// OnPublishDropped gives back the bytes of a reply Mochi dropped (a full queue).
 func (h *Hook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) { h.budget.left(cl.ID, pk) }
