@@ -1,8 +1,7 @@
 // Package brokertest starts real distchat brokers in process for tests, in the
-// shape of net/http/httptest: port 0, a temporary data directory, and Close
-// registered with t.Cleanup. The broker is the production one (broker.New),
-// so tests exercise the same hooks, limits, storage and room log as a
-// deployment.
+// shape of net/http/httptest (port 0, a temporary data directory, Close on
+// t.Cleanup). The broker is the production one (broker.New), so tests
+// exercise the same hooks, limits, storage and room log as a deployment.
 package brokertest
 
 import (
@@ -10,8 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -29,9 +29,8 @@ type Broker struct {
 	URL  string
 	// HTTPAddr is the /healthz and /stats listener's host:port ("" if off).
 	HTTPAddr string
-	// Config is what the broker was started with, with TCP and HTTP set to
-	// the real addresses, so Start(t, b.Config) after Close restarts it on
-	// the same ports and data directory.
+	// Config is what the broker was started with, on its real addresses:
+	// Start(t, b.Config) after Close restarts it on the same ports and data.
 	Config config.Broker
 	// Server is the broker itself, for Stats and other direct access.
 	Server *broker.Server
@@ -40,9 +39,8 @@ type Broker struct {
 	t         testing.TB
 }
 
-// Config returns the default broker configuration with listeners on
-// 127.0.0.1:0 and a fresh temporary data directory. It is the open
-// development mode (no users); add users with Users.
+// Config returns the default broker configuration on 127.0.0.1:0 with a
+// fresh data directory, in open development mode (add users with Users).
 func Config(t testing.TB) config.Broker {
 	t.Helper()
 	c := config.DefaultBroker()
@@ -53,18 +51,13 @@ func Config(t testing.TB) config.Broker {
 	return c
 }
 
-// Users returns accounts for cfg.Auth.Users: each name in passwords with that
-// password, hashed at bcrypt.MinCost (cheap in tests, still real bcrypt), and
-// granted rooms ("*" grants all rooms).
+// Users returns accounts for cfg.Auth.Users: each name in passwords with its
+// password, hashed at bcrypt.MinCost (cheap, still real bcrypt), granted
+// rooms ("*": all rooms).
 func Users(t testing.TB, passwords map[string]string, rooms ...string) []config.User {
 	t.Helper()
-	names := make([]string, 0, len(passwords))
-	for n := range passwords {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	users := make([]config.User, 0, len(names))
-	for _, n := range names {
+	users := make([]config.User, 0, len(passwords))
+	for _, n := range slices.Sorted(maps.Keys(passwords)) {
 		hash, err := bcrypt.GenerateFromPassword([]byte(passwords[n]), bcrypt.MinCost)
 		if err != nil {
 			t.Fatalf("brokertest: hash password of %s: %v", n, err)
@@ -86,16 +79,11 @@ func Users(t testing.TB, passwords map[string]string, rooms ...string) []config.
 // lines go to t.Log at cfg.LogLevel (default "error" from Config).
 func Start(t testing.TB, cfg config.Broker) *Broker {
 	t.Helper()
-	b, err := start(t, cfg, nil)
-	if err != nil {
-		t.Fatalf("brokertest: %v", err)
-	}
-	return b
+	return StartLogged(t, cfg, nil)
 }
 
-// StartLogged is Start with the broker's log lines (JSON) also written to
-// out, for tests that check what the broker logs. out must be safe for
-// concurrent use (see Lines).
+// StartLogged is Start with the broker's log lines (JSON) also collected in
+// out (nil: none), for tests that check what the broker logs.
 func StartLogged(t testing.TB, cfg config.Broker, out *Lines) *Broker {
 	t.Helper()
 	b, err := start(t, cfg, out)
@@ -175,9 +163,9 @@ func (b *Broker) Stats(t testing.TB) broker.Stats {
 // Lines collects log lines, safe for concurrent writers, and lets a test wait
 // for one matching a predicate.
 type Lines struct {
-	mu      sync.Mutex
+	mu      sync.Mutex // guards lines and changed; taken after testWriter.mu
 	lines   []map[string]any
-	changed chan struct{}
+	changed chan struct{} // closed at the next line, for waiters
 }
 
 // add records one JSON line (non-JSON lines are ignored).
@@ -244,7 +232,7 @@ func (l *Lines) WaitN(t testing.TB, timeout time.Duration, n int, match func(map
 // testWriter sends log output to t.Log until the test's cleanup stops it
 // (t.Log after a test ends panics).
 type testWriter struct {
-	mu      sync.Mutex
+	mu      sync.Mutex // guards stopped and serialises writes; taken before Lines.mu
 	t       testing.TB
 	also    *Lines
 	stopped bool

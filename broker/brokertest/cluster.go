@@ -12,13 +12,10 @@ import (
 	"github.com/distchat/distchat/config"
 )
 
-// ClusterConfigs returns n broker configurations that form one cluster
-// (docs/cluster.md): nodes b1..bn, each with its own temporary data
-// directory, MQTT and HTTP on port 0, and a NATS route listener on a free
-// loopback port that every node's routes name. Replicas is min(n, 3). The
-// cluster has a name of its own, so that the routes of another test's
-// cluster (in another package's test process) are refused if they ever
-// reach one of its ports.
+// ClusterConfigs returns n broker configurations forming one cluster
+// (docs/cluster.md): nodes b1..bn as Config makes them, with NATS routes on
+// free loopback ports, min(n, 3) replicas, and a cluster name of its own, so
+// another test process's cluster is refused if its routes reach a port here.
 func ClusterConfigs(t testing.TB, n int) []config.Broker {
 	t.Helper()
 	ports := freePorts(t, n)
@@ -40,9 +37,8 @@ func ClusterConfigs(t testing.TB, n int) []config.Broker {
 	return cfgs
 }
 
-// StartCluster starts n brokers of one cluster and closes them when the
-// test ends. They start together: each waits for a majority of the others
-// before JetStream answers.
+// StartCluster starts n brokers of one cluster, together (JetStream waits
+// for a majority), and closes them when the test ends.
 func StartCluster(t testing.TB, n int) []*Broker {
 	t.Helper()
 	return StartAll(t, ClusterConfigs(t, n))
@@ -78,12 +74,10 @@ func (b *Broker) Kill() {
 	})
 }
 
-// freePorts returns n loopback TCP ports free at the time of the call
-// (the NATS routes must be known before any broker starts). They are
-// drawn at random below the kernel's ephemeral range, from which port 0
-// listeners and outgoing connections of every other process take theirs:
-// a port handed out there and closed again can be taken by another test
-// process before its broker binds it.
+// freePorts returns n loopback TCP ports free now (routes are known before
+// any broker starts), drawn below the kernel's ephemeral range: a port 0
+// listener's port, closed again, can go to another process before the
+// broker binds it.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	ports := make([]int, 0, n)

@@ -12,8 +12,7 @@ import (
 )
 
 // Build compiles the broker command into a temporary directory and returns
-// the binary's path, for tests that need the broker as a real process: one
-// to kill with SIGKILL, or whose CPU and memory are measured on their own.
+// its path, for tests that SIGKILL the broker or measure its CPU and memory.
 func Build(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "broker")
@@ -23,20 +22,15 @@ func Build(t testing.TB) string {
 	return bin
 }
 
-// Process is the broker binary run as a child process with Args. Start it,
-// then Kill it (SIGKILL) or Stop it (SIGTERM); it can be started again, on
-// the same arguments. Whatever still runs at the end of the test is killed.
+// Process is the broker binary run as a child process with Args: Start, then
+// Kill (SIGKILL) or Stop (SIGTERM), and again; it is killed at the test's end.
 type Process struct {
 	Bin  string
 	Args []string
-	// Env, when not nil, is the broker's whole environment (as
-	// exec.Cmd.Env); nil gives it this process's.
-	Env []string
-	// Addr is the MQTT listener's address from the broker's "started" log
-	// line, set by Start (useful with -tcp 127.0.0.1:0).
-	Addr string
-	// Procs is the processors the broker runs Go code on (GOMAXPROCS),
-	// from the same line.
+	Env  []string // the broker's whole environment (exec.Cmd.Env); nil: this process's
+	// Addr (the MQTT listener, useful with -tcp 127.0.0.1:0) and Procs
+	// (GOMAXPROCS) are read by Start from the broker's "started" log line.
+	Addr  string
 	Procs int
 
 	cmd    *exec.Cmd
