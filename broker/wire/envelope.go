@@ -12,9 +12,9 @@ import (
 // other versions rather than guess at their meaning.
 const Version = 1
 
-// MaxPayloadBytes is the default upper bound of one chat message on the wire.
-// Nodes refuse to send more and the broker's room log refuses to store more,
-// so one user cannot fill another's memory or the log with a single message.
+// MaxPayloadBytes is the default bound of one chat message, which nodes do
+// not send past and the room log does not store: one message cannot fill
+// another user's memory or the log.
 const MaxPayloadBytes = 64 * 1024
 
 // Envelope kinds. An empty Kind is an ordinary message.
@@ -23,10 +23,9 @@ const (
 	KindAction  = "me"
 )
 
-// Envelope is one chat message as it travels on chat/rooms/... and chat/dm/...
-// topics, JSON encoded. The sender fills ID, From, Boot, Seq, SentNS and Body;
-// the broker's room log adds RoomSeq and BrokerNS before routing, which is how
-// receivers get one total order per conversation and detect gaps.
+// Envelope is one chat message on chat/rooms/... and chat/dm/..., as JSON.
+// The room log adds RoomSeq and BrokerNS to the sender's fields before
+// routing: receivers get one order per conversation and see its gaps.
 type Envelope struct {
 	V    int    `json:"v"`
 	ID   string `json:"id"`             // unique message id; duplicates are detected on it
@@ -39,14 +38,13 @@ type Envelope struct {
 	Boot int64 `json:"boot,omitempty"`
 	// Seq is the sender's own sequence number within Boot, from 1, without gaps.
 	Seq uint64 `json:"seq,omitempty"`
-	// SentNS is the send time in Unix nanoseconds. In load runs it is the
-	// scheduled send time, so latency includes any delay in sending.
+	// SentNS is the send time in Unix nanoseconds (in load runs the
+	// scheduled one, so latency includes any delay in sending).
 	SentNS int64  `json:"sent_ns"`
 	Body   string `json:"body"`
 	// Pad fills load messages up to the requested size; it is never shown.
 	Pad string `json:"pad,omitempty"`
-	// RoomSeq is the conversation's sequence number given by the broker's
-	// room log (0 when there is no room log, e.g. against Mosquitto).
+	// RoomSeq is the room log's sequence number (0 without one, e.g. Mosquitto).
 	RoomSeq uint64 `json:"room_seq,omitempty"`
 	// BrokerNS is when the room log stored the message (Unix nanoseconds).
 	BrokerNS int64 `json:"broker_ns,omitempty"`
@@ -55,9 +53,8 @@ type Envelope struct {
 // ErrMalformed is wrapped by every decoding error for chat payloads.
 var ErrMalformed = errors.New("malformed payload")
 
-// Encode returns the JSON form of e: what json.Marshal writes, byte for
-// byte. The error is always nil (every field encodes); it stays so that
-// callers need not know.
+// Encode returns what json.Marshal writes for e, byte for byte. The error
+// is always nil; it stays so that callers need not know.
 func (e Envelope) Encode() ([]byte, error) {
 	// Keys and numbers take at most about 250 bytes; strings rarely grow when escaped.
 	n := 256 + len(e.ID) + len(e.Kind) + len(e.Room) + len(e.To) + len(e.From) + len(e.Body) + len(e.Pad)
@@ -67,9 +64,8 @@ func (e Envelope) Encode() ([]byte, error) {
 // padField is what a Pad adds to an encoded envelope besides its bytes.
 const padField = `,"pad":""`
 
-// EncodePadded encodes e with Pad set so that the encoding is size bytes
-// (load messages of a chosen size); when e encodes to size or more without
-// it, Pad stays empty. It sets e.Pad, so e is what was sent.
+// EncodePadded encodes e padded to size bytes (load messages), or unpadded
+// if as long already. It sets e.Pad, so e is what was sent.
 func (e *Envelope) EncodePadded(size int) ([]byte, error) {
 	e.Pad = ""
 	payload, err := e.Encode()
@@ -142,10 +138,8 @@ type Presence struct {
 	Status string   `json:"status"`
 	Rooms  []string `json:"rooms,omitempty"`
 	AtNS   int64    `json:"at_ns"`
-	// Device is the client id of the device that published this presence
-	// (one user may be online on several). A device that sees its own
-	// user reported offline by another device while it is itself online
-	// says online again.
+	// Device is the publishing device's client id (a user may be online on
+	// several): one that sees another report its user offline says online again.
 	Device string `json:"device,omitempty"`
 	// Devices, set by the distchat broker, counts the user's devices
 	// online: the broker keeps a user online while any device is.
@@ -167,9 +161,8 @@ func DecodePresence(payload []byte) (Presence, error) {
 	return p, nil
 }
 
-// SyncRequest asks the broker's room log, on chat/sync/<user>, for the
-// messages of one conversation with RoomSeq > AfterSeq. The reply comes on
-// chat/inbox/<user> in pages of at most Limit messages.
+// SyncRequest asks the room log, on chat/sync/<user>, for a conversation's
+// messages after AfterSeq, answered on chat/inbox/<user> in pages.
 type SyncRequest struct {
 	V     int    `json:"v"`
 	ReqID string `json:"req_id"`
@@ -180,10 +173,8 @@ type SyncRequest struct {
 	// newest Last messages instead (history on join); AfterSeq is then ignored.
 	Limit int `json:"limit,omitempty"`
 	Last  int `json:"last,omitempty"`
-	// List asks instead for the conversations of the asking user: every
-	// DM conversation the user is a party to and each of Rooms the user may
-	// read, with their last sequence numbers (SyncReply.Convs). Conv, when
-	// set, continues a listing after that conversation key (a reply with
+	// List asks instead for the user's DM conversations and the Rooms it may
+	// read, with last seqs (SyncReply.Convs), after Conv if set (a reply with
 	// More). A broker without listing answers with an error (Conv is empty).
 	List  bool     `json:"list,omitempty"`
 	Rooms []string `json:"rooms,omitempty"`
@@ -201,19 +192,16 @@ type SyncReply struct {
 	ReqID    string     `json:"req_id"`
 	Conv     string     `json:"conv"`
 	Messages []Envelope `json:"messages"`
-	// LastSeq is the highest sequence number in the conversation's log when
-	// the page was read; More says further pages follow after the last message.
+	// LastSeq is the log's highest seq when the page was read; More says pages follow.
 	LastSeq uint64 `json:"last_seq"`
 	More    bool   `json:"more"`
-	// JoinedSeq, on an answer to a Last request, is the conversation's last
-	// sequence number when the asking client's subscription to it began:
-	// everything after it reaches that client live (or by gap repair), so a
-	// node new to the room starts its order there, not at LastSeq, which may
-	// already count messages still on their way to it. Nil when the broker
-	// does not know (an older broker, or no subscription).
+	// JoinedSeq, answering Last, is the last seq when the client's
+	// subscription began: all after it reaches the client live (or by gap
+	// repair), so a new node starts its order there, not at LastSeq, which
+	// may count messages on their way. Nil when unknown (older broker, no
+	// subscription).
 	JoinedSeq *uint64 `json:"joined_seq,omitempty"`
-	// Convs answers a List request, in key order; More says the listing
-	// continues after the last one.
+	// Convs answers a List request, in key order; More says the listing continues.
 	Convs []ConvInfo `json:"convs,omitempty"`
 	// Error is set, and Messages empty, when the request was refused.
 	Error string `json:"error,omitempty"`

@@ -16,12 +16,10 @@ var safe = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
-// AppendJSONString appends s as a JSON string exactly as encoding/json
-// does with HTML escaping on: control characters, <, > and & as \u escapes
-// (\b, \f, \n, \r, \t short), invalid UTF-8 as \ufffd, U+2028 and U+2029
-// escaped. The envelope encoder and the node's log formatter write strings
-// with it, so their output stays byte for byte what encoding/json writes,
-// without reflection.
+// AppendJSONString appends s as encoding/json does with HTML escaping on
+// (control characters, <, >, &, U+2028 and U+2029 escaped, invalid UTF-8 as
+// \ufffd), so the envelope encoder and the node's log formatter write what
+// encoding/json writes, byte for byte, without reflection.
 func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0

@@ -15,20 +15,13 @@ const MaxNameBytes = 64
 // for it with errors.Is.
 var ErrInvalidName = errors.New("invalid name")
 
-// ValidateName reports whether name can be used as a user or room name. kind
-// ("room", "user", "nick") only appears in the error message. Names become
-// single MQTT topic levels, so wildcards, separators, control characters and
-// white space are refused, and names starting with '$' (reserved by MQTT for
-// $SYS) are refused too. So that a conversation key (see DMConversation)
-// means one thing only, names hold no ',' and none starts with '@': a room
-// never shares the log of a direct-message conversation, and "@a,b" names
-// the users a and b and no others. Characters that print as nothing are refused as
-// well, so that two names that look the same are the same name: format
-// characters (Unicode category Cf: zero-width space and joiners, word
-// joiner, byte order mark, soft hyphen, bidirectional text controls) and
-// the invisible fillers in invisibleRunes. U+FFFD is refused too: in a name
-// it only ever stands for bytes a decoder could not read (encoding/json
-// puts it in place of invalid UTF-8), so it would make different names one.
+// ValidateName reports whether name can be a user or room name (kind, in
+// errors only). Names are MQTT topic levels: no wildcards, separators,
+// control characters, white space or leading '$' ($SYS). So that a
+// conversation key (DMConversation) means one thing, no ',' and no leading
+// '@'. So that names that look alike are alike, nothing that prints as
+// nothing (category Cf, invisibleRunes), and no U+FFFD, which stands for
+// undecodable bytes and would make different names one.
 func ValidateName(kind, name string) error {
 	switch {
 	case name == "":
@@ -66,10 +59,8 @@ func ValidateName(kind, name string) error {
 	return nil
 }
 
-// plainASCII reports whether name is printable ASCII without the
-// characters names may not hold: such a name passes every check below.
-// The broker and every node check each message's topic, and nearly every
-// name is plain ASCII.
+// plainASCII reports whether name is printable ASCII that passes every
+// check: the fast path for nearly every name of every message's topic.
 func plainASCII(name string) bool {
 	for i := 0; i < len(name); i++ {
 		switch b := name[i]; {

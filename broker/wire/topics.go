@@ -90,10 +90,9 @@ var topicKinds = map[string]struct {
 	levels int
 }{RoomsLevel: {KindRoom, 4}, DMLevel: {KindDM, 4}, PresenceLevel: {KindPresence, 3}, SyncLevel: {KindSync, 3}, InboxLevel: {KindInbox, 3}}
 
-// ParseTopic splits a concrete topic name (no wildcards) into its parts and
-// validates every name in it. Topics outside chat/ give KindUnknown and an error.
-// The errors name the part that breaks the scheme, so the broker can tell a
-// client why it refused a publish.
+// ParseTopic splits a concrete topic name into its parts and validates each
+// name (outside chat/: KindUnknown and an error). Its errors name the part that breaks the scheme, so the broker can
+// tell a client why it refused a publish.
 func ParseTopic(topic string) (Topic, error) {
 	var buf [maxTopicLevels]string
 	parts, n := splitLevels(topic, buf[:0])
@@ -133,8 +132,7 @@ func ParseTopic(topic string) (Topic, error) {
 const maxTopicLevels = 4
 
 // splitLevels appends topic's first cap(into) levels to into and counts
-// all of them: ParseTopic runs for every message the broker and a node
-// handle, and strings.Split would allocate each time.
+// them all, without strings.Split's allocation on every message.
 func splitLevels(topic string, into []string) ([]string, int) {
 	n := strings.Count(topic, "/") + 1
 	for len(into) < cap(into) {
@@ -148,9 +146,8 @@ func splitLevels(topic string, into []string) ([]string, int) {
 	return into, n
 }
 
-// Conversation names the sequenced log a message belongs to: the room name for
-// room messages, and "@a,b" (the two users in byte order) for direct messages,
-// so both directions of a conversation share one sequence.
+// Conversation names a message's sequenced log: the room, or "@a,b" (the
+// users in byte order) so both directions of a DM share one sequence.
 func Conversation(t Topic) string {
 	switch t.Kind {
 	case KindRoom:
