@@ -34,13 +34,12 @@ type authHook struct {
 
 	// compare is bcrypt.CompareHashAndPassword (a field so tests can count calls).
 	compare func(hash, password []byte) error
-	// sessionUser returns the user of the session Mochi holds for a client
-	// id, if any; nil in unit tests.
+	// sessionUser is the user of Mochi's session for a client id; inflight
+	// refuses a delivery over its byte bounds, reported through dropped.
+	// Both are nil in unit tests.
 	sessionUser func(id string) (user string, ok bool)
-	// inflight refuses a delivery over its byte bounds (the read check runs
-	// before each delivery), reported through dropped; nil in unit tests.
-	inflight *inflightBytes
-	dropped  func(client, topic string)
+	inflight    *inflightBytes
+	dropped     func(client, topic string)
 
 	accepted sync.Map // *mqtt.Client keys OnConnect accepted, until OnConnectAuthenticate
 
@@ -201,9 +200,8 @@ func (h *authHook) ownsClientID(id, user string, fields logrus.Fields) connectVe
 }
 
 // clientIDOwner returns a known user other than user whom id belongs to, or
-// "" if there is none. An id belongs to user u when it is u, starts with
-// "u-" or ends with "-u" (chat nodes use "<user>-<device>"). An id that
-// belongs to two users ("alice-bob") is usable by neither.
+// "": u's ids are u, "u-*" and "*-u" (chat nodes use "<user>-<device>");
+// one that belongs to two users ("alice-bob") is usable by neither.
 func (h *authHook) clientIDOwner(id, user string) string {
 	other := func(u string) bool { _, ok := h.users[u]; return ok && u != user }
 	if other(id) {
@@ -223,8 +221,8 @@ func (h *authHook) clientIDOwner(id, user string) string {
 	return ""
 }
 
-// OnSubscribe logs every refused filter at WARN with the reason (the
-// SUBACK tells the client nothing); OnACLCheck then decides and counts.
+// OnSubscribe logs each refused filter with the reason (the SUBACK tells
+// the client nothing); OnACLCheck then decides and counts.
 func (h *authHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 	if h.open || cl.Net.Inline {
 		return pk
@@ -282,9 +280,7 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	return ok
 }
 
-// topicProblem says what is wrong with a publish topic under chat/, naming
-// the bad part, or returns "" if it follows the scheme (or is outside chat/,
-// which the ACL decides).
+// topicProblem says what is wrong with a publish topic under chat/, or "".
 func topicProblem(topic string) string {
 	if topic != wire.Root && !strings.HasPrefix(topic, wire.Root+"/") {
 		return ""
@@ -399,4 +395,43 @@ func (h *authHook) UserExists(user string) bool {
 		return true
 	}
 	return h.users[user] != nil
+}
+
+// checkWill refuses a CONNECT whose Last Will the client could not publish
+// itself. Mochi publishes a Will without the ACL check or any OnPublish
+// hook, so it is checked here, once: it must be a topic the user may write
+// (in open mode, any that fits the scheme), and never a chat message or
+// catch-up request, which must pass through the room log as a publish.
+func (h *authHook) checkWill(cl *mqtt.Client, pk packets.Packet) connectVerdict {
+	if !pk.Connect.WillFlag {
+		return connectAccepted
+	}
+	topic := pk.Connect.WillTopic
+	user := string(pk.Connect.Username)
+	reason := willProblem(topic)
+	if reason == "" && !h.open && !h.allowed(user, topic, true) {
+		reason = "the user may not publish on the Will's topic"
+	}
+	if reason == "" {
+		return connectAccepted
+	}
+	h.deny(logrus.Fields{"client_id": clip(cl.ID), "user": clip(user), "remote": cl.Net.Remote, "topic": clip(topic)},
+		logevent.WillRefused, reason)
+	return connectNotAuthorized
+}
+
+// willProblem says why topic can never carry a Will, or returns "".
+func willProblem(topic string) string {
+	if problem := topicProblem(topic); problem != "" {
+		return problem
+	}
+	t, err := wire.ParseTopic(topic)
+	if err != nil {
+		return "" // outside chat/: the ACL decides
+	}
+	switch t.Kind {
+	case wire.KindRoom, wire.KindDM, wire.KindSync, wire.KindInbox:
+		return "a Will cannot carry a " + t.Kind.String() + " message: chat messages pass through the room log as publishes"
+	}
+	return ""
 }

@@ -67,8 +67,7 @@ func (s *Server) sharePresence(ctx context.Context, node *cluster.Node) error {
 	return nil
 }
 
-// closeNode stops the embedded NATS server, after Mochi (and with it the
-// room log's view) has stopped.
+// closeNode stops the embedded NATS server, after Mochi has stopped.
 func (s *Server) closeNode() error {
 	if s.node == nil {
 		return nil
@@ -115,16 +114,11 @@ func (s *Server) Kill() error {
 
 // ClusterStats is the "cluster" part of /stats.
 type ClusterStats struct {
-	Node string `json:"node"`
-	// Routes is the number of route connections to other brokers up.
-	Routes int `json:"routes"`
-	// RouteMsgsIn and RouteMsgsOut count the messages the routes carried
-	// in and out since the broker started (Node.RouteMessages).
-	RouteMsgsIn  int64 `json:"route_msgs_in"`
-	RouteMsgsOut int64 `json:"route_msgs_out"`
-	// Leading names the room log's partition streams this broker leads
-	// (LogStore.Leading).
-	Leading []string `json:"leading"`
+	Node         string   `json:"node"`
+	Routes       int      `json:"routes"`         // route connections to other brokers up
+	RouteMsgsIn  int64    `json:"route_msgs_in"`  // messages the routes carried in since start
+	RouteMsgsOut int64    `json:"route_msgs_out"` // and out
+	Leading      []string `json:"leading"`        // the room log's partition streams led here
 	// LogApplied is the sum of the room log streams' sequences applied
 	// here; brokers that agree on it serve the same log.
 	LogApplied uint64 `json:"log_applied"`

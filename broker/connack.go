@@ -18,19 +18,16 @@ const (
 	connectNotAuthorized                 // the client id (or Will) is not the client's to use
 )
 
-// MQTT 3.1.1 CONNACK return codes (section 3.2.2.3). It has no others: the
-// 0x80+ reason codes are MQTT 5's.
+// MQTT 3.1.1 CONNACK return codes (section 3.2.2.3); 0x80 and up are MQTT 5's.
 var (
-	connack311BadCredentials = packets.Code{Code: 0x04, Reason: "bad user name or password"}
-	connack311NotAuthorized  = packets.Code{Code: 0x05, Reason: "not authorized"}
-	// Codes for what Mochi's checks before any auth hook refuse.
+	connack311BadCredentials   = packets.Code{Code: 0x04, Reason: "bad user name or password"}
+	connack311NotAuthorized    = packets.Code{Code: 0x05, Reason: "not authorized"}
 	connack311BadProtocolLevel = packets.Code{Code: 0x01, Reason: "unacceptable protocol level"}
 	connack311IDRejected       = packets.Code{Code: 0x02, Reason: "identifier rejected"}
 )
 
 // code is the CONNACK code refusing a client of protocol version protocol
-// (3 or 4: MQTT 3.1 and 3.1.1; 5: MQTT 5). Mochi's own mapping sends 3.1.1
-// clients 5 ("not authorized") for a bad password; this one sends 4.
+// (5: MQTT 5). Mochi's own sends 3.1.1 clients 5 for a bad password, not 4.
 func (v connectVerdict) code(protocol byte) packets.Code {
 	v5 := protocol >= 5
 	switch {
@@ -44,8 +41,7 @@ func (v connectVerdict) code(protocol byte) packets.Code {
 	return connack311NotAuthorized
 }
 
-// refuseConnect writes the CONNACK that refuses cl with v's code for its
-// protocol version; Mochi then closes the connection.
+// refuseConnect writes the CONNACK refusing cl; Mochi then closes it.
 func refuseConnect(cl *mqtt.Client, v connectVerdict) error {
 	code := v.code(cl.Properties.ProtocolVersion)
 	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ReasonCode: code.Code}
@@ -65,8 +61,7 @@ type refusal311 struct {
 	why     string       // what is wrong with the CONNECT, for the log
 }
 
-// check311 returns the refusal of a first CONNECT of MQTT 3.1 or 3.1.1, or
-// ok false when Mochi may go on with it.
+// check311 refuses a first CONNECT of MQTT 3.1 or 3.1.1, or returns false.
 func check311(pk packets.Packet) (r refusal311, ok bool) {
 	if pk.FixedHeader.Type != packets.Connect || pk.ProtocolVersion == 5 {
 		return refusal311{}, false
@@ -85,11 +80,9 @@ func check311(pk packets.Packet) (r refusal311, ok bool) {
 	return refusal311{}, false
 }
 
-// allowEmptyPassword lets a CONNECT with a zero-length password reach the
-// auth hook. MQTT allows one (3.1.1 section 3.1.3.5: 0 to 65535 bytes), but
-// Mochi refuses it before any hook runs, with 0x82 "protocol violation",
-// which is no MQTT 3.1.1 code at all. With the flag cleared the auth hook
-// sees an empty password and answers "bad user name or password".
+// allowEmptyPassword lets a CONNECT with a zero-length password, which MQTT
+// allows (3.1.1 section 3.1.3.5), reach the auth hook: Mochi refuses it
+// before any hook with 0x82, no MQTT 3.1.1 code; the hook answers 4.
 func allowEmptyPassword(pk packets.Packet) packets.Packet {
 	if pk.FixedHeader.Type == packets.Connect && pk.Connect.PasswordFlag && len(pk.Connect.Password) == 0 {
 		pk.Connect.PasswordFlag = false

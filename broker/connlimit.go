@@ -27,7 +27,7 @@ func (r connRefusal) String() string {
 }
 
 // Log lines about refused and idle connections: a burst, then one per
-// second with the number held back, so a connection flood is no log flood.
+// second, so a connection flood is no log flood.
 const (
 	connLogBurst = 10
 	connLogEvery = time.Second
@@ -59,8 +59,7 @@ func newConnLimiter(l config.Limits, now func() time.Time, log *logrus.Entry, c 
 		refusedLog: lograte.New(now, connLogBurst, connLogEvery), timeoutLog: lograte.New(now, connLogBurst, connLogEvery)}
 }
 
-// admit returns c as a clientConn, with its CONNECT deadline set, or
-// closes it and returns nil when a limit refuses it.
+// admit returns c as a clientConn with its CONNECT deadline, or nil.
 func (l *connLimiter) admit(c net.Conn) net.Conn {
 	ip := remoteIP(c.RemoteAddr())
 	if why := l.reserve(ip); why != refusedNot {
@@ -103,7 +102,6 @@ func (l *connLimiter) release(ip string) {
 	}
 }
 
-// openConns is the number of connections admitted and not yet closed.
 func (l *connLimiter) openConns() int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -129,8 +127,7 @@ func (l *connLimiter) refuse(c net.Conn, why connRefusal) {
 	}
 }
 
-// connectTimedOut counts and logs a connection closed for not sending
-// CONNECT within limits.connect_timeout.
+// connectTimedOut counts and logs a connection closed by limits.connect_timeout.
 func (l *connLimiter) connectTimedOut(remote string) {
 	l.c.connectTimeouts.Add(1)
 	if ok, held := l.timeoutLog.Allow(); ok {

@@ -47,7 +47,7 @@ type counters struct {
 }
 
 // eventsHook logs connections, subscriptions and drops with stable field
-// names, so an operator can follow a client with jq, and counts drops.
+// names, so an operator can follow a client with jq.
 type eventsHook struct {
 	mqtt.HookBase
 	log       *logrus.Entry
@@ -102,8 +102,7 @@ func (h *eventsHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 	h.drop(cl.ID, pk.TopicName, dropQueueFull)
 }
 
-// OnQosDropped is Mochi's hook for an in-flight QoS 1/2 message removed
-// before it completed.
+// OnQosDropped is Mochi's hook for an in-flight message removed unfinished.
 func (h *eventsHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
 	switch {
 	case pk.FixedHeader.Type == packets.Reserved: // Mochi's second report of an expired message
@@ -127,8 +126,8 @@ func (h *eventsHook) expired(pk packets.Packet, now int64) bool {
 		(h.maxExpiry > 0 && now-pk.Created > h.maxExpiry)
 }
 
-// drop counts and logs one message not delivered to client; a cause not
-// in dropCauses counts as refused_by_client.
+// drop counts and logs one message not delivered; an unknown cause counts
+// as refused_by_client.
 func (h *eventsHook) drop(client, topic, cause string) {
 	i := slices.Index(dropCauses[:], cause)
 	if i < 0 {

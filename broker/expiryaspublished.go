@@ -6,12 +6,10 @@ import (
 )
 
 // expiryAsPublished keeps Mochi from telling MQTT 5 subscribers an expiry
-// the publisher never set. Mochi v2.7.9 gives a message without one
-// limits.message_expiry (Capabilities.MaximumMessageExpiryInterval) and
-// writes what is left of it into every PUBLISH as a Message Expiry
-// Interval ([MQTT-3.3.2-6] applies only to a message that has one). The
-// broker still drops it after limits.message_expiry. A publisher that
-// asked for limits.message_expiry or more is clamped to it, and its
+// the publisher never set: Mochi v2.7.9 gives a message without one
+// limits.message_expiry and writes what is left of it into every PUBLISH
+// ([MQTT-3.3.2-6] applies only to a message that has one). A publisher
+// that asked for limits.message_expiry or more is clamped to it, and its
 // subscribers are not told either: Mochi keeps no trace of the original.
 type expiryAsPublished struct {
 	mqtt.HookBase

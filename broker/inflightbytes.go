@@ -106,10 +106,9 @@ func (h *inflightBytes) forget(client string) {
 	}
 }
 
-// admit reports whether client may be sent one more delivery: whether it
-// and all clients together hold less than their bounds. The check runs
-// before Mochi knows the delivery's size, so a client may overshoot its
-// bound by one message; a client holding nothing is always admitted.
+// admit reports whether client and all clients hold less than their bounds.
+// Mochi asks before it knows the delivery's size, so a client may overshoot
+// its bound by one message; one holding nothing is always admitted.
 func (h *inflightBytes) admit(client string) bool {
 	h.mu.Lock()
 	held := int64(0)

@@ -36,16 +36,14 @@ func enumName(i int, typ string, names ...string) string {
 	return fmt.Sprintf("%s(%d)", typ, i)
 }
 
-// guard wraps the TCP listener in the accept loop's guard and the
-// connection limits.
+// guard wraps the TCP listener in the accept guard and connection limits.
 func (s *Server) guard(inner net.Listener) *guardedListener {
 	base := s.log.WithField("component", "broker")
 	warnFileLimit(base, s.cfg.Limits.MaxConnections, openFileLimit())
 	return newGuardedListener(inner, newConnLimiter(s.cfg.Limits, time.Now, base, &s.c), base, &s.c)
 }
 
-// fileReserve is how many open files the broker keeps for everything but
-// MQTT connections: data files, the HTTP listener and its clients.
+// fileReserve is the open files kept for all but MQTT connections.
 const fileReserve = 256
 
 // warnFileLimit warns when limits.max_connections does not keep MQTT
@@ -67,18 +65,17 @@ func (s *Server) listenTCP() (net.Listener, error) {
 	return net.Listen("tcp", s.cfg.TCP)
 }
 
-// Accept back-off bounds, as net/http's Server.Serve uses.
+// Accept back-off bounds, as in net/http's Server.Serve.
 const (
 	minAcceptBackoff = 5 * time.Millisecond
 	maxAcceptBackoff = time.Second
 )
 
-// guardedListener is the net.Listener that Mochi's TCP accept loop reads.
-// Mochi ends that loop for good on the first Accept error, so one moment
-// without file descriptors (EMFILE) would leave the broker deaf to new
-// clients. guardedListener retries temporary errors with back-off, logs
-// them and reports its state for /healthz; every accepted connection goes
-// through the connLimiter before Mochi sees it.
+// guardedListener is the net.Listener Mochi's TCP accept loop reads. Mochi
+// ends that loop on the first Accept error, so one moment without file
+// descriptors (EMFILE) would leave the broker deaf to new clients: this
+// retries temporary errors with back-off and reports its state for
+// /healthz; each accepted connection goes through the connLimiter.
 type guardedListener struct {
 	net.Listener
 	conns *connLimiter
@@ -103,8 +100,7 @@ func newGuardedListener(inner net.Listener, conns *connLimiter, log *logrus.Entr
 		done: make(chan struct{}), changed: make(chan struct{}), since: time.Now()}
 }
 
-// Accept returns the next admitted connection, retrying temporary accept
-// errors; an error from it ends Mochi's accept loop.
+// Accept returns the next admitted connection; an error ends Mochi's loop.
 func (l *guardedListener) Accept() (net.Conn, error) {
 	var backoff time.Duration
 	for {
@@ -201,7 +197,7 @@ func (l *guardedListener) Close() error {
 	return l.Listener.Close()
 }
 
-// temporaryAcceptErrors are the accept(2) errors that pass: out of file
+// temporaryAcceptErrors are the accept(2) errors retried: out of file
 // descriptors or kernel memory, or a connection that died in the backlog.
 var temporaryAcceptErrors = []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
 	syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EPROTO, syscall.EPERM, syscall.ETIMEDOUT,

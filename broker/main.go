@@ -119,7 +119,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return 0
 }
 
-// printErr writes each line of a (possibly joined) error as its own line.
+// printErr writes each line of a (joined) error as its own line.
 func printErr(w io.Writer, err error) {
 	for _, line := range strings.Split(err.Error(), "\n") {
 		fmt.Fprintln(w, "broker:", line)

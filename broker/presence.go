@@ -26,18 +26,14 @@ type presenceHook struct {
 	users map[string]map[string]wire.Presence // user → client id → its last online presence
 	owner map[string]string                   // client id → user, for OnDisconnect
 
-	// shared is the other brokers' presence in cluster mode; publish sends
-	// a retained message through Mochi.
-	shared  sharedPresence
+	shared  sharedPresence // the other brokers' presence in cluster mode
 	publish func(topic string, payload []byte) error
 	log     *logrus.Entry
 }
 
 // sharedPresence is the brokers' presences of a user (cluster.Presence).
 type sharedPresence interface {
-	// Set records this broker's presence of user; nil: no device here.
-	Set(user string, p *wire.Presence)
-	// Others is user's presence on the other brokers.
+	Set(user string, p *wire.Presence) // this broker's presence of user; nil: no device here
 	Others(user string) []wire.Presence
 }
 
@@ -67,7 +63,6 @@ func newPresenceHook() *presenceHook {
 
 func (h *presenceHook) ID() string { return "distchat-presence" }
 
-// Provides: presence publishes and Wills, and disconnects that end a device.
 func (h *presenceHook) Provides(b byte) bool {
 	return b == mqtt.OnPublish || b == mqtt.OnWill || b == mqtt.OnDisconnect
 }
@@ -114,7 +109,7 @@ func (h *presenceHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 	}
 }
 
-// forget drops device of user. Callers hold h.mu.
+// forget drops device of user; h.mu is held.
 func (h *presenceHook) forget(user, device string) {
 	delete(h.users[user], device)
 	if len(h.users[user]) == 0 {
@@ -166,8 +161,7 @@ func (h *presenceHook) merge(device, user string, payload []byte, keep bool) ([]
 }
 
 // localLocked is user's presence over this broker's devices, rooms in
-// first's order and then the devices' (by client id); nil when none is
-// online. Callers hold h.mu.
+// first's order and then the devices' (by client id), or nil; h.mu is held.
 func (h *presenceHook) localLocked(user string, first []string) *wire.Presence {
 	devs := h.users[user]
 	if len(devs) == 0 {

@@ -20,8 +20,7 @@ import (
 type resendInOrder struct {
 	mqtt.HookBase
 	clients *mqtt.Clients
-	// resent is called for each resent PUBLISH, as Mochi calls OnQosPublish.
-	resent func(cl *mqtt.Client, pk packets.Packet)
+	resent  func(cl *mqtt.Client, pk packets.Packet) // for each resent PUBLISH, as Mochi calls OnQosPublish
 
 	// mu guards held: by client id, the messages taken from a session
 	// being resumed, until a new connection of it is established.

@@ -28,12 +28,11 @@ import (
 
 // Server is one broker node. Create it with New, then Start; Close stops it.
 type Server struct {
-	cfg    config.Broker
-	log    *logrus.Logger
-	mochi  *mqtt.Server
-	events *eventsHook
-	auth   *authHook
-	// inflight counts the bytes of unacknowledged deliveries per client.
+	cfg          config.Broker
+	log          *logrus.Logger
+	mochi        *mqtt.Server
+	events       *eventsHook
+	auth         *authHook
 	inflight     *inflightBytes
 	roomLog      *roomlog.Hook
 	sessions     *sessionStore         // nil without a data_dir
@@ -41,13 +40,11 @@ type Server struct {
 	logView      *cluster.LogStore     // the replicated room log in cluster mode; nil otherwise
 	sessionMoves *cluster.SessionMoves // drops sessions that moved to another broker; cluster mode only
 	retain       *retainGuard          // orders retained publishes and wildcard subscribes (retainguard.go)
-	// presence merges a user's devices; stopShared ends its sharing in
-	// cluster mode (nil otherwise).
-	presence   *presenceHook
-	stopShared context.CancelFunc
-	sharedDone chan struct{}
-	c          counters
-	started    time.Time
+	presence     *presenceHook         // stopShared ends its sharing in cluster mode (nil otherwise)
+	stopShared   context.CancelFunc
+	sharedDone   chan struct{}
+	c            counters
+	started      time.Time
 
 	tcp      *listeners.Net
 	tcpGuard *guardedListener                                    // retries accept errors, limits connections; nil until Start
@@ -199,14 +196,14 @@ func (s *Server) Start(ctx context.Context) error {
 		// logs a failure: bind here first so a busy port is a clear error
 		// and port 0 becomes a real port (released just before Mochi binds).
 		probe, err := net.Listen("tcp", s.cfg.WS)
+		if err == nil {
+			s.wsAddr = probe.Addr().String()
+			err = probe.Close()
+		}
+		if err == nil {
+			err = s.mochi.AddListener(listeners.NewWebsocket(listeners.Config{ID: "ws", Address: s.wsAddr}))
+		}
 		if err != nil {
-			return fmt.Errorf("listen websocket %s: %w", s.cfg.WS, err)
-		}
-		s.wsAddr = probe.Addr().String()
-		if err := probe.Close(); err != nil {
-			return fmt.Errorf("listen websocket %s: %w", s.cfg.WS, err)
-		}
-		if err := s.mochi.AddListener(listeners.NewWebsocket(listeners.Config{ID: "ws", Address: s.wsAddr})); err != nil {
 			return fmt.Errorf("listen websocket %s: %w", s.cfg.WS, err)
 		}
 	}
@@ -295,11 +292,12 @@ func (s *Server) Close() error {
 }
 
 // appendGrace is how long a stopping broker lets its clients' appends in
-// flight finish before it abandons them (their publishers resend).
-const appendGrace = 500 * time.Millisecond
-
+// flight finish before it abandons them (their publishers resend);
 // mochiCloseTimeout bounds how long Close waits for Mochi to stop.
-const mochiCloseTimeout = 10 * time.Second
+const (
+	appendGrace       = 500 * time.Millisecond
+	mochiCloseTimeout = 10 * time.Second
+)
 
 // ErrMochiCloseHang is in Close's error when Mochi did not stop in time:
 // Mochi v2.7.9's Close can deadlock when a client connects or disconnects
@@ -342,6 +340,5 @@ func (s *Server) forgetInflight(client string, id uint16) {
 }
 
 // MayRead reports whether user ("" for anonymous) may read room: the room
-// log's catch-up replies go out through Mochi's inline client, which skips
-// ACLs.
+// log's catch-up replies go out through Mochi's inline client, which skips ACLs.
 func (s *Server) MayRead(user, room string) bool { return s.auth.MayRead(user, room) }

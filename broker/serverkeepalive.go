@@ -17,8 +17,7 @@ type serverKeepAlive struct {
 	max uint16 // seconds; > 0
 }
 
-// newServerKeepAlive returns the hook for limit (whole seconds, validated
-// by config), or nil when the limit is off.
+// newServerKeepAlive returns the hook for limit, or nil when it is off.
 func newServerKeepAlive(limit time.Duration) *serverKeepAlive {
 	if limit <= 0 {
 		return nil

@@ -28,10 +28,9 @@ type owedSession struct {
 
 // requeue returns, for every stored session that outlives its connection,
 // the chat messages the marks say it is owed, as QoS 1 messages in flight
-// on the topic they were routed on, for Mochi to resend when the session
-// resumes. A message stored already is not given twice; a session takes at
-// most maxInflight (0: no limit), oldest first, as Mochi's own queue does.
-// sessions is how many sessions were owed something.
+// for Mochi to resend when it resumes. None is given twice; a session takes
+// at most maxInflight (0: no limit), oldest first, as Mochi's own queue
+// does. sessions is how many sessions were owed something.
 func requeue(rl roomRecords, marks sessionMarks, clients []storage.Client, subs []storage.Subscription,
 	stored []storage.Message, maxInflight int) (out []storage.Message, sessions int) {
 	owed := owedSessions(clients, subs, stored, maxInflight)
@@ -122,8 +121,7 @@ func (s *owedSession) take(rl roomRecords, conv string, after, upTo uint64) {
 	}
 }
 
-// add queues one record for s if its topic matches s's filters and s does
-// not hold it already.
+// add queues a record s's filters match and s does not hold already.
 func (s *owedSession) add(conv string, seq uint64, timeNS int64, data []byte) {
 	key := conv + "#" + strconv.FormatUint(seq, 10)
 	if s.have[key] {
@@ -182,8 +180,7 @@ func recordTopic(data []byte) (string, bool) {
 	return "", false
 }
 
-// chatFilter reports whether filter can match a room message or a DM (and
-// is not a shared subscription, which no one session owns).
+// chatFilter reports whether filter can match a room message or a DM.
 func chatFilter(filter string) bool {
 	return filterMatches(filter, []string{wire.Root, wire.RoomsLevel, "", ""}) ||
 		filterMatches(filter, []string{wire.Root, wire.DMLevel, "", ""})
@@ -208,8 +205,8 @@ func convMayMatch(conv string, filters []string) bool {
 	return false
 }
 
-// filterMatches reports whether an MQTT topic filter matches a topic given
-// as its levels, where an empty level stands for any name.
+// filterMatches reports whether an MQTT topic filter matches a topic's
+// levels, where an empty level stands for any name.
 func filterMatches(filter string, topic []string) bool {
 	if strings.HasPrefix(filter, "$") {
 		return false // $share/... and $SYS: not a session's own chat subscription

@@ -11,19 +11,15 @@ import (
 )
 
 // redactedAttrs are slog attribute keys under which Mochi logs whole packets
-// (payload included) on errors. They are replaced, never forwarded: no chat
-// text may reach the broker's logs.
+// on errors: no chat text may reach the broker's logs.
 var redactedAttrs = map[string]bool{"pk": true, "packet": true, "payload": true, "password": true}
 
-// Mochi v2.7.9 calls no hook when it drops a QoS 1 message because a
-// subscriber holds MaximumInflight unacknowledged ones, or because it is
-// over an MQTT 5 subscriber's Maximum Packet Size: it only logs
-// failedPublishMsg at debug level, with the error and the packet. Its
-// Info.InflightDropped has no client or topic and the second drop has no
-// counter, so the bridge matches Mochi's message strings and turns these
-// records into counted drops. TestNeverAckingSubscriberDropsCountedAndLogged
-// and TestMessageOverSubscribersMaximumPacketSizeIsCounted fail if an
-// upgrade changes the strings.
+// Mochi v2.7.9 calls no hook when it drops a QoS 1 message over a
+// subscriber's MaximumInflight or MQTT 5 Maximum Packet Size: it only logs
+// failedPublishMsg at debug level, so the bridge matches Mochi's message
+// strings and turns these records into counted drops.
+// TestNeverAckingSubscriberDropsCountedAndLogged and
+// TestMessageOverSubscribersMaximumPacketSizeIsCounted fail if they change.
 const (
 	quotaDropMsg     = "client store quota reached"
 	packetIDsMsg     = "packet ids exhausted"
