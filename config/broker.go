@@ -7,11 +7,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/distchat/distchat/broker/wire"
 )
 
-// Broker configures a broker node. The zero-config default is a local
-// development broker: loopback only, anonymous clients allowed, identities not
-// enforced, nothing persisted — like Mosquitto 2's local-only mode.
+// Broker configures a broker node. The default is a local development
+// broker, like Mosquitto 2's local-only mode: loopback only, anonymous
+// clients, identities not enforced, nothing persisted.
 type Broker struct {
 	// TCP is the MQTT listener address. Default 127.0.0.1:1883 (loopback only).
 	TCP string `yaml:"tcp"`
@@ -19,20 +23,16 @@ type Broker struct {
 	WS string `yaml:"ws"`
 	// HTTP serves /healthz and /stats; empty turns it off. Default 127.0.0.1:8080.
 	HTTP string `yaml:"http"`
-	// Pprof also serves Go's profiler on HTTP under /debug/pprof/, for
-	// finding where the broker spends its time. Off by default: it lets
-	// anyone who reaches the HTTP listener read the broker's internals.
+	// Pprof serves Go's profiler on HTTP under /debug/pprof/; off by default,
+	// as anyone who reaches the listener could read the broker's internals.
 	Pprof bool `yaml:"pprof"`
 	// DataDir holds sessions, retained messages and the room log. Empty keeps
 	// everything in memory (a warning is logged): a restart forgets it all.
 	DataDir string `yaml:"data_dir"`
-	// Storage is the session store in DataDir. Only "pebble" is built in
-	// (Mochi's bolt is deprecated and badger is not linked).
+	// Storage is the session store in DataDir: only "pebble" is built in.
 	Storage string `yaml:"storage"`
-	// Durability is what an acknowledged chat message survives
-	// (DurabilityProcess by default). The room log is the only durable write
-	// on a message's path: the session store does not sync per write and
-	// never holds chat messages in flight.
+	// Durability is what an acknowledged chat message survives (default
+	// DurabilityProcess): the room log is the only durable write on its path.
 	Durability Durability `yaml:"durability"`
 	LogFormat  string     `yaml:"log_format"` // json (default) or text
 	LogLevel   string     `yaml:"log_level"`  // debug, info (default), warn, error
@@ -40,20 +40,18 @@ type Broker struct {
 	Auth       Auth       `yaml:"auth"`
 	// RoomLog is the durable, sequenced log of every room (zero loss end to end).
 	RoomLog RoomLog `yaml:"room_log"`
-	// Cluster, when its node is set, makes this broker one of several
-	// sharing a replicated room log (docs/cluster.md).
+	// Cluster, with its node set, shares a replicated room log (docs/cluster.md).
 	Cluster Cluster `yaml:"cluster"`
 }
 
 // Auth decides who may connect and what they may do.
 type Auth struct {
-	// UsersFile is a YAML file of users (see Users). With no users at all the
+	// UsersFile is a YAML file of users, added to Users; with none at all the
 	// broker runs in open development mode and enforces nothing.
 	UsersFile string `yaml:"users_file"`
-	// Users listed inline, added to those of UsersFile.
-	Users []User `yaml:"users"`
-	// Anonymous lets clients without credentials in, read-only (rooms and
-	// presence): an operator's mosquitto_sub. Only meaningful with users.
+	Users     []User `yaml:"users"`
+	// Anonymous lets clients without credentials read rooms and presence
+	// (an operator's mosquitto_sub). Only meaningful with users.
 	Anonymous bool `yaml:"anonymous"`
 }
 
@@ -62,15 +60,14 @@ type Auth struct {
 type User struct {
 	Name         string `yaml:"name"`
 	PasswordHash string `yaml:"password_hash"`
-	// Rooms the user may join (read and write). Empty with AllRooms false
-	// means direct messages and presence only.
+	// Rooms the user may join (read and write); none: DMs and presence only.
 	Rooms    []string `yaml:"rooms"`
 	AllRooms bool     `yaml:"all_rooms"`
 }
 
 // RoomLog configures the broker's durable, sequenced room log.
 type RoomLog struct {
-	// Enabled turns the room log on (default). Off, delivery is Mochi's
+	// Enabled turns the room log on (default); off, delivery is Mochi's
 	// hop-by-hop QoS 1 only, which can lose messages.
 	Enabled bool `yaml:"enabled"`
 	// Retention limits per conversation; zero means unlimited.
@@ -79,30 +76,25 @@ type RoomLog struct {
 	MaxBytes    int64         `yaml:"max_bytes"`
 	// PageSize is the most messages one catch-up reply carries.
 	PageSize int `yaml:"page_size"`
-	// MaxPayload is the largest chat payload accepted into the log, in bytes.
-	// The stamped record (re-encoded with sequence number and broker time)
-	// must also fit limits.max_packet_size less StampHeadroom, or the
-	// message is refused as oversized.
+	// MaxPayload is the largest chat payload accepted into the log, in
+	// bytes; the stamped record must also fit limits.max_packet_size less
+	// StampHeadroom, or the message is refused as oversized.
 	MaxPayload int `yaml:"max_payload"`
-	// MaxConversations bounds the conversations (rooms and DMs) the log
-	// holds; a message that would start one more is acknowledged and
-	// discarded (counted, logged). Each conversation costs memory for as
-	// long as the broker runs. 0 means unlimited.
+	// MaxConversations bounds the conversations (rooms and DMs), each of
+	// which costs memory while the broker runs: a message that would start
+	// one more is acknowledged and discarded (counted, logged). 0: unlimited.
 	MaxConversations int `yaml:"max_conversations"`
-	// MaxConversationsPerUser bounds the conversations one user's messages
-	// start (counted since the broker started); past it the user's new
-	// conversations are refused like those over MaxConversations. 0 means
-	// unlimited.
+	// MaxConversationsPerUser bounds those one user starts (since the broker
+	// started), refused likewise. 0: unlimited.
 	MaxConversationsPerUser int `yaml:"max_conversations_per_user"`
-	// MaxPendingSyncBytes bounds the catch-up reply bytes queued towards
-	// one user's clients and not yet written to them: a client that asks
-	// and does not read has its further requests dropped (counted) until
-	// it reads. At least two pages (2 × max_payload).
+	// MaxPendingSyncBytes bounds the catch-up reply bytes queued unwritten
+	// to a user's clients: one that asks and does not read has its requests
+	// dropped (counted) until it reads. At least 2 × max_payload.
 	MaxPendingSyncBytes int `yaml:"max_pending_sync_bytes"`
 }
 
-// StampHeadroom is the room of limits.max_packet_size kept for the
-// PUBLISH packet's own header, topic and properties around a stamped record.
+// StampHeadroom is the room of limits.max_packet_size kept for a PUBLISH's
+// header, topic and properties around a stamped record.
 const StampHeadroom = 4096
 
 // DefaultBroker is the configuration of `broker` with no file, no environment
@@ -154,9 +146,7 @@ func (b *Broker) Validate() error {
 			add("%s: %w", a.name, err)
 		}
 	}
-	if b.Storage != "pebble" {
-		// Checked here, not at start: a config the broker cannot run is a
-		// configuration error (exit 2), reported with every other one.
+	if b.Storage != "pebble" { // a configuration error (exit 2), with every other one
 		add("storage: %q is not built into this broker; use pebble", b.Storage)
 	}
 	errs = append(errs, validateLogging(b.LogFormat, b.LogLevel))
@@ -254,8 +244,7 @@ func (d Durability) Validate() error {
 	return fmt.Errorf("%q is not one of %s, %s", string(d), DurabilityProcess, DurabilityMachine)
 }
 
-// validate checks the room log's retention, page and memory bounds against
-// each other and the packet size.
+// validate checks the room log's bounds against each other and the packet size.
 func (r RoomLog) validate(maxPacket int) []error {
 	var errs []error
 	if r.MaxMessages < 0 || r.MaxAge < 0 || r.MaxBytes < 0 {
@@ -275,6 +264,47 @@ func (r RoomLog) validate(maxPacket int) []error {
 	}
 	if maxPacket > 0 && maxPacket <= StampHeadroom {
 		errs = append(errs, fmt.Errorf("limits.max_packet_size: %d must be over %d (a stamped record's headroom)", maxPacket, StampHeadroom))
+	}
+	return errs
+}
+
+// UsersFile is the shape of a users file: the accounts and their rooms.
+type UsersFile struct {
+	Users []User `yaml:"users"`
+}
+
+// LoadUsers reads a users file. It does not validate the users; Broker's
+// Validate does, together with any inline ones.
+func LoadUsers(path string) ([]User, error) {
+	var f UsersFile
+	if err := ReadYAML(path, &f); err != nil {
+		return nil, fmt.Errorf("users file: %w", err)
+	}
+	return f.Users, nil
+}
+
+func validateUsers(users []User) []error {
+	var errs []error
+	seen := make(map[string]bool, len(users))
+	for i, u := range users {
+		where := fmt.Sprintf("auth.users[%d] %q", i, u.Name)
+		if err := wire.ValidateName("user", u.Name); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+		}
+		if seen[u.Name] {
+			errs = append(errs, fmt.Errorf("%s: duplicate user", where))
+		}
+		seen[u.Name] = true
+		if !strings.HasPrefix(u.PasswordHash, "$2") {
+			errs = append(errs, fmt.Errorf("%s: password_hash is not a bcrypt hash (make one with: broker hash-password)", where))
+		} else if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: password_hash: %w", where, err))
+		}
+		for _, r := range u.Rooms {
+			if err := wire.ValidateName("room", r); err != nil {
+				errs = append(errs, fmt.Errorf("%s: rooms: %w", where, err))
+			}
+		}
 	}
 	return errs
 }

@@ -10,48 +10,38 @@ import (
 	"time"
 )
 
-// Cluster makes the broker one node of a highly available chat service: it
-// embeds a NATS server with JetStream, joins the other brokers over NATS
-// routes, and keeps the room log in a stream replicated with Raft
-// (docs/cluster.md). Cluster mode is on when Node is set; without it the
-// broker is the single binary with its file room log and starts no NATS code.
+// Cluster makes the broker, when Node is set, one node of a highly available
+// chat service: an embedded NATS server with JetStream routes to the other
+// brokers and keeps the room log in a Raft-replicated stream (docs/cluster.md).
+// Without it the broker keeps its file room log and starts no NATS code.
 type Cluster struct {
-	// Node names this broker in the cluster (the NATS server name): unique,
-	// stable across restarts, since JetStream's Raft groups know their
-	// peers by it.
+	// Node names this broker (the NATS server name): unique and stable, as
+	// JetStream's Raft groups know their peers by it.
 	Node string `yaml:"node"`
 	// Listen is the NATS cluster (route) listener, host:port.
 	Listen string `yaml:"listen"`
-	// Routes are the other brokers' route URLs, nats://host:port. A list
-	// may name this broker too (the same list on every machine).
+	// Routes are the other brokers' nats://host:port (this one's may be listed too).
 	Routes []string `yaml:"routes"`
-	// Replicas is how many brokers hold each record of the room log: an
-	// append is acknowledged once a majority of them have it. 1, 3 or 5.
+	// Replicas (1, 3 or 5) hold each record; a majority acknowledges an append.
 	Replicas int `yaml:"replicas"`
-	// Partitions is how many streams the room log is spread over; each
-	// has its own leader, which sequences the conversations hashed onto
-	// it, and the leaders are spread over the brokers. 0 (the default)
-	// means as many as Replicas: in the usual cluster of as many brokers
-	// as replicas, one partition led by each. Fixed once the log exists:
-	// a broker started with another number refuses to start.
+	// Partitions is how many streams the room log is spread over, each
+	// with a leader sequencing its conversations, spread over the brokers.
+	// 0: as many as Replicas (one led by each broker, usually). Fixed once
+	// the log exists: a broker given another number refuses to start.
 	Partitions int `yaml:"partitions"`
-	// BatchInterval is the least time between two writes of one
-	// conversation from one broker (a batch to the stream, or a forward
-	// to the sequencer): what arrives meanwhile goes in the next write. A
-	// quiet conversation's message goes at once; a busy one's wait at most
-	// this long, and each write then carries several records, which is
-	// what the cluster's CPU per message depends on (every write is a
-	// round of agreement and messages between the brokers). 0 writes
-	// whenever the previous write is done.
+	// BatchInterval is the least time between a broker's writes of one
+	// conversation (to the stream, or forwarded): a busy conversation's
+	// messages wait up to this long and go several a write, which the
+	// cluster's CPU per message depends on (a write is a round of
+	// agreement). 0 writes whenever the previous write is done.
 	BatchInterval time.Duration `yaml:"batch_interval"`
 	// Name is the NATS cluster name; every broker of one service uses the same.
 	Name string `yaml:"name"`
 }
 
 // DefaultCluster is the cluster section a broker starts with: off (no
-// node), three replicas, cluster name distchat. Its batch interval of a few
-// milliseconds on a chat's latency buys several records per write under
-// load (docs/cluster.md, "Batches").
+// node), three replicas; a batch interval of milliseconds buys several
+// records a write under load (docs/cluster.md, "Batches").
 func DefaultCluster() Cluster {
 	return Cluster{Listen: "0.0.0.0:6222", Routes: []string{}, Replicas: 3, Name: "distchat", BatchInterval: 2 * time.Millisecond}
 }
@@ -59,8 +49,7 @@ func DefaultCluster() Cluster {
 // Enabled reports whether the broker runs as a cluster node.
 func (c Cluster) Enabled() bool { return c.Node != "" }
 
-// validate checks the cluster section against the rest of the broker's
-// configuration: one line per problem.
+// validate checks the cluster section against the rest, one line a problem.
 func (c Cluster) validate(dataDir string, roomLog bool) []error {
 	if !c.Enabled() {
 		return nil
@@ -104,8 +93,8 @@ func (c Cluster) validate(dataDir string, roomLog bool) []error {
 	return errs
 }
 
-// clusterName is what NATS accepts as a server or cluster name, kept to
-// characters that need no quoting in a URL, a subject or a shell.
+// clusterName is a NATS server or cluster name needing no quotes in a URL,
+// a subject or a shell.
 var clusterName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // validateRoute checks one nats://host:port route URL.

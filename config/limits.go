@@ -7,55 +7,45 @@ import (
 )
 
 // Limits are Mochi's capabilities that decide when messages are dropped or
-// expire. Mochi's defaults expire offline messages after 24 h and drop
-// silently at 8192 in-flight messages; distchat sets them on purpose and
-// counts every drop.
+// expire, set on purpose (Mochi's defaults expire offline messages after
+// 24 h and drop silently at 8192 in flight); every drop is counted.
 type Limits struct {
-	// MaxInflight is the number of unacknowledged QoS 1 messages one client
-	// may hold; beyond it Mochi drops messages for that client (counted).
-	// At most 65535 (Mochi keeps it in a uint16).
+	// MaxInflight is the unacknowledged QoS 1 messages a client may hold,
+	// past which Mochi drops its messages (counted); at most 65535.
 	MaxInflight int `yaml:"max_inflight"`
-	// MaxInflightBytes bounds the payload and topic bytes of one client's
-	// unacknowledged deliveries (0: no bound); MaxInflightBytesTotal those
-	// of all clients together. A count of large messages is a lot of memory
-	// (max_inflight × max_packet_size is 2 GiB by default); over a bound a
-	// delivery is dropped (counted as inflight_bytes) and the client's node
-	// repairs it from the room log once its acknowledgements free room.
+	// MaxInflightBytes bounds a client's unacknowledged delivery bytes (0:
+	// none), MaxInflightBytesTotal all clients': max_inflight large
+	// messages are gigabytes. Past one a delivery is dropped (counted as
+	// inflight_bytes), repaired from the room log once acknowledgements free room.
 	MaxInflightBytes      int64 `yaml:"max_inflight_bytes"`
 	MaxInflightBytesTotal int64 `yaml:"max_inflight_bytes_total"`
-	// MaxClientWritesPending bounds a client's outbound queue (drops
-	// counted). At most 2147483647 (an int32 in Mochi).
+	// MaxClientWritesPending bounds a client's outbound queue (drops counted); at most 2147483647.
 	MaxClientWritesPending int `yaml:"max_client_writes_pending"`
 	// ReceiveMaximum is how many QoS 1 publishes a client may have unacknowledged towards the broker.
 	ReceiveMaximum int `yaml:"receive_maximum"`
 	// MaxPacketSize is the largest MQTT packet accepted, in bytes.
 	MaxPacketSize int `yaml:"max_packet_size"`
-	// WriteTimeout bounds one socket write to a client. Mochi holds a
-	// client's lock while it writes, so one subscriber that stops reading (a
-	// partitioned host) blocks every publisher to its topics until its
-	// keep-alive expires (docs/mochi-and-paho.md); past this timeout the broker
-	// closes that connection instead. Its session keeps the messages and the
-	// room log has them all.
+	// WriteTimeout bounds a socket write, past which the connection closes:
+	// Mochi writes under the client's lock, so a subscriber that stops
+	// reading would block its topics' publishers until its keep-alive
+	// expires (docs/mochi-and-paho.md). The session and room log keep all.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// MessageExpiry is how long offline and retained messages are kept.
 	MessageExpiry time.Duration `yaml:"message_expiry"`
 	// SessionExpiry is how long a persistent session outlives its connection.
 	SessionExpiry time.Duration `yaml:"session_expiry"`
-	// ConnectTimeout closes a TCP connection that has not sent its CONNECT
-	// packet by then: otherwise idle sockets pile up until file descriptors
-	// run out and accept fails for everyone.
+	// ConnectTimeout closes a connection without CONNECT by then, before
+	// idle sockets use up file descriptors.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
-	// MaxConnections bounds the TCP listener's open connections, and
-	// MaxConnectionsPerIP those from one remote address; beyond them a new
-	// connection is closed at accept (counted, logged). 0 means unlimited.
+	// MaxConnections bounds the TCP listener's connections and
+	// MaxConnectionsPerIP one address's; past them a new one is closed at
+	// accept (counted, logged). 0: unlimited.
 	MaxConnections      int `yaml:"max_connections"`
 	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
-	// MaxKeepAlive is the longest keep-alive an MQTT 5 client gets: one
-	// asking for more, or for none (0), is told this one in its CONNACK
-	// (Server Keep Alive) and is disconnected after 1.5 times it of
-	// silence, so a dead connection does not hold its session forever.
-	// MQTT 3.1.1 has no way to say so and keeps its own. Whole seconds, at
-	// most 65535s; 0 turns it off.
+	// MaxKeepAlive is the longest keep-alive an MQTT 5 client gets (its
+	// CONNACK's Server Keep Alive), so a dead connection does not hold its
+	// session forever; MQTT 3.1.1 keeps its own. Whole seconds up to
+	// 65535s; 0 turns it off.
 	MaxKeepAlive time.Duration `yaml:"max_keep_alive"`
 }
 
@@ -71,8 +61,7 @@ func (l Limits) validate() []error {
 			add("limits.%s: %d must be positive", c.name, c.v)
 		}
 	}
-	// Mochi keeps these in narrower integers and would silently wrap or cap
-	// larger values.
+	// Mochi's narrower integers would wrap or cap larger values.
 	if l.ReceiveMaximum > 65535 {
 		add("limits.receive_maximum: %d is over MQTT's 65535", l.ReceiveMaximum)
 	}

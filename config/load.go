@@ -25,24 +25,22 @@ type Validator interface {
 	Validate() error
 }
 
-// Load resets *cfg to defaults, then applies the YAML file named by -config
-// (or $DISTCHAT_CONFIG), the environment, and finally the flags in args, which
-// the caller has bound to fields of *cfg on fs. It returns flag.ErrHelp for
-// -h, and otherwise every problem found, joined. fs gets a -config flag.
+// Load resets *cfg to defaults, then applies the YAML file of -config (or
+// $DISTCHAT_CONFIG, a flag Load adds to fs), the environment and the flags
+// in args, bound to *cfg on fs. It returns flag.ErrHelp for -h, else every
+// problem, joined.
 func Load[T any, PT interface {
 	*T
 	Validator
 }](fs *flag.FlagSet, args []string, cfg PT, defaults T) error {
 	path := os.Getenv(EnvPrefix + "_CONFIG")
 	fs.StringVar(&path, "config", path, "YAML configuration `file` (also $"+EnvPrefix+"_CONFIG); flags override it")
-	// The first parse only finds -config (and reports bad flags early); the
-	// second one, after the file and environment are in, lets flags win.
+	// Parse twice: to find -config, then to let flags win over file and environment.
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	*cfg = defaults
-	// Every problem is reported at once: a bad file or environment
-	// variable does not hide what Validate finds in the rest.
+	// A bad file or variable does not hide what Validate finds.
 	var errs []error
 	if path != "" {
 		errs = append(errs, ReadYAML(path, cfg))
@@ -164,8 +162,8 @@ func SplitList(s string) []string {
 	return out
 }
 
-// listValue is a repeatable, comma-separated string list flag. The first use
-// on a command line replaces what the file or environment set; later uses add.
+// listValue is a repeatable, comma-separated list flag: its first use
+// replaces what the file or environment set; later uses add.
 type listValue struct {
 	p    *[]string
 	seen bool

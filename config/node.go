@@ -3,18 +3,22 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/distchat/distchat/broker/wire"
 )
 
-// Node configures a chat node. The defaults are the paho settings that do not
-// lose messages (docs/mochi-and-paho.md): persistent session, auto-reconnect
-// with a short maximum back-off, and a bounded in-flight window.
+// Node configures a chat node, by default with the paho settings that do
+// not lose messages (docs/mochi-and-paho.md): persistent session, quick
+// reconnects, a bounded in-flight window.
 type Node struct {
-	// Broker is the MQTT server URL, tcp://HOST:PORT (also mqtt://) or
-	// ws://HOST:PORT/PATH, or several: the brokers of one cluster, tried in
-	// order; on the loss of one the node moves to the next (see Brokers).
+	// Broker is the MQTT server URL, tcp://HOST:PORT or ws://HOST:PORT/PATH,
+	// or a cluster's, tried in order (see Brokers).
 	Broker Brokers `yaml:"broker"`
 	// Nick is the name shown to others and the MQTT username unless User is set.
 	Nick         string `yaml:"nick"`
@@ -23,42 +27,35 @@ type Node struct {
 	PasswordFile string `yaml:"password_file"`
 	// Rooms joined at start; the first is the current room.
 	Rooms []string `yaml:"rooms"`
-	// ClientID is the MQTT client id. Empty (the default) gives each device
-	// its own: "<user>-<device>" with a device id kept in StateDir, or,
-	// without StateDir, an id for this run only with a clean session.
+	// ClientID is the MQTT client id; empty gives "<user>-<device>", its
+	// device id kept in StateDir, or one for this run with a clean session.
 	ClientID string `yaml:"client_id"`
 	// Log is a file that receives the JSON-lines log as well as stderr.
 	Log       string `yaml:"log"`
 	LogFormat string `yaml:"log_format"`
 	LogLevel  string `yaml:"log_level"`
-	// StateDir keeps this device's id and the last room sequence handled per
-	// conversation, for catch-up after a restart.
+	// StateDir keeps the device id and last seq per conversation, for catch-up.
 	StateDir string `yaml:"state_dir"`
 	// Run labels every log line; the analysis tool calls it the scenario.
 	Run string `yaml:"run"`
 	// KeepAlive is the MQTT keep-alive interval.
 	KeepAlive time.Duration `yaml:"keep_alive"`
-	// MaxReconnectInterval caps the reconnect back-off (paho's default is 10
-	// minutes): a node is back at most this long after its broker, and an
-	// attempt a second costs a chat node nothing.
+	// MaxReconnectInterval caps the reconnect back-off (paho's: 10 minutes),
+	// so a node is back soon after its broker.
 	MaxReconnectInterval time.Duration `yaml:"max_reconnect_interval"`
 	// ConnectTimeout bounds one connection attempt.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
-	// Window bounds the QoS 1 publishes awaiting PUBACK; unbounded windows
-	// overflow the broker's in-flight quota (docs/mochi-and-paho.md).
+	// Window bounds the publishes awaiting PUBACK, within the broker's quota.
 	Window int `yaml:"window"`
 	// History is how many past messages a room shows on join (0: none).
 	History int `yaml:"history"`
 	// MaxPayload is the largest message the node sends, in bytes.
 	MaxPayload int `yaml:"max_payload"`
-	// GapWait bounds how long a message after a sequence gap is held back
-	// while the gap is repaired from the room log.
+	// GapWait bounds how long a message after a gap waits for its repair.
 	GapWait time.Duration `yaml:"gap_wait"`
-	// StallFailover applies with several brokers: a publish that waits this
-	// long for its PUBACK on a connected broker makes the node leave that
-	// broker for the next one (a broker cut off from its cluster's majority
-	// acknowledges nothing, and MQTT sends a publish again only on a new
-	// connection).
+	// StallFailover: with several brokers, a PUBACK this late moves the
+	// node to the next (a broker cut off from its majority acknowledges
+	// nothing, and MQTT resends only on a new connection).
 	StallFailover time.Duration `yaml:"stall_failover"`
 }
 
@@ -79,8 +76,7 @@ func DefaultNode() Node {
 	}
 }
 
-// Validate reports every problem in n, one per line, and fills derived
-// defaults (User).
+// Validate reports every problem in n, one per line, and fills in User.
 func (n *Node) Validate() error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
@@ -115,6 +111,64 @@ func (n *Node) Validate() error {
 	}
 	if n.MaxPayload < 256 {
 		add("max_payload: %d is too small (at least 256 bytes)", n.MaxPayload)
+	}
+	return errors.Join(errs...)
+}
+
+// Brokers is the MQTT servers a chat node may use, in the order it tries
+// them: one, or a cluster's, moving to the next when one is lost. YAML takes
+// a URL, a comma-separated string or a list; -broker and DISTCHAT_BROKER a
+// comma-separated string.
+type Brokers []string
+
+// String joins the URLs with commas, as the flag takes them.
+func (b Brokers) String() string { return strings.Join(b, ",") }
+
+// UnmarshalYAML accepts a scalar (one URL or a comma-separated list) or a
+// sequence of URLs.
+func (b *Brokers) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*b = SplitList(n.Value)
+		return nil
+	case yaml.SequenceNode:
+		var items []string
+		if err := n.Decode(&items); err != nil {
+			return err
+		}
+		*b = SplitList(strings.Join(items, ","))
+		return nil
+	}
+	return fmt.Errorf("line %d: broker: want a URL or a list of URLs", n.Line)
+}
+
+// brokerSchemes are the URL schemes paho dials.
+var brokerSchemes = []string{"tcp", "mqtt", "ws", "wss", "ssl", "tls", "mqtts"}
+
+// Validate reports every bad URL and every one listed twice (which delays
+// the move to a live one).
+func (b Brokers) Validate() error {
+	if len(b) == 0 {
+		return errors.New("broker: at least one URL is required (-broker tcp://HOST:PORT)")
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for _, s := range b {
+		if seen[s] {
+			errs = append(errs, fmt.Errorf("broker: %q is listed twice", s))
+		}
+		seen[s] = true
+		u, err := url.Parse(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("broker: %w", err))
+			continue
+		}
+		if !slices.Contains(brokerSchemes, u.Scheme) {
+			errs = append(errs, fmt.Errorf("broker: %q needs a scheme such as tcp://HOST:PORT", s))
+		}
+		if u.Host == "" {
+			errs = append(errs, fmt.Errorf("broker: %q has no host:port", s))
+		}
 	}
 	return errors.Join(errs...)
 }
