@@ -14,12 +14,10 @@ import (
 	"github.com/distchat/distchat/broker/wire"
 )
 
-// presenceHook makes presence per user, not per device. Every device of a
-// user publishes its retained presence on chat/presence/<user> and leaves a
-// Will "offline" there, so the first device to go would show the user
-// offline while another is online. The hook remembers each device's last
-// "online" and rewrites what reaches the topic into the user's presence
-// over all their devices: only the last device to go says offline.
+// presenceHook makes presence per user, not per device: each device leaves
+// a Will "offline" on chat/presence/<user>, so the first to go would show
+// the user offline while another is online. The hook rewrites what reaches
+// the topic into the presence over all the user's devices.
 type presenceHook struct {
 	mqtt.HookBase
 	mu    sync.Mutex                          // guards users and owner; taken after no other lock
@@ -37,8 +35,7 @@ type sharedPresence interface {
 	Others(user string) []wire.Presence
 }
 
-// republish publishes user's presence over all brokers on its retained
-// topic, after another broker's part of it changed.
+// republish publishes user's presence after another broker's part changed.
 func (h *presenceHook) republish(user string) {
 	h.mu.Lock()
 	local := h.localLocked(user, nil)
@@ -83,9 +80,8 @@ func (h *presenceHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pa
 	return pk, nil
 }
 
-// OnWill turns a device's "offline" Will into the user's remaining presence
-// while another device is online. A connection taken over by the same
-// client id keeps its device online: it is back already.
+// OnWill turns a device's "offline" Will into the user's remaining
+// presence; a connection taken over keeps its device online.
 func (h *presenceHook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
 	t, err := wire.ParseTopic(will.TopicName)
 	if err != nil || t.Kind != wire.KindPresence || len(will.Payload) == 0 {
@@ -120,10 +116,9 @@ func (h *presenceHook) forget(user, device string) {
 	}
 }
 
-// merge records device's presence for user and returns the payload to send
-// instead: the presence over all the user's online devices on every
-// broker, or ok false (send the original) for the offline of the user's
-// last device or no presence at all. keep leaves the device online.
+// merge records device's presence for user and returns the presence over
+// all the user's online devices on every broker to send instead, or false
+// to send the original. keep leaves the device online.
 func (h *presenceHook) merge(device, user string, payload []byte, keep bool) ([]byte, bool) {
 	p, err := wire.DecodePresence(payload)
 	if err != nil || p.User != user {

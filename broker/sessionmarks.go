@@ -56,9 +56,8 @@ type roomRecords interface {
 	Records(conv string, after uint64, limit int) ([]roomlog.Record, error)
 }
 
-// takeMarks reads the room log's positions, then the messages every
-// persistent session with a chat subscription holds; in that order, so a
-// record at or below a position is in the Queued of a session holding it.
+// takeMarks reads the room log's positions, then the messages sessions
+// hold: a record at or below a position is in its holder's Queued.
 func takeMarks(rl roomRecords, clients map[string]*mqtt.Client) sessionMarks {
 	m := sessionMarks{Routed: rl.Routed()}
 	for id, cl := range clients {
@@ -270,8 +269,8 @@ func (k *marksKeeper) loop() {
 	}
 }
 
-// checkpoint takes the marks and writes them if they changed; without
-// force, not again while no persistent session subscribes to chat topics.
+// checkpoint writes the marks if they changed; without force, not again
+// while no persistent session subscribes to chat topics.
 func (k *marksKeeper) checkpoint(force bool) {
 	m := takeMarks(k.rl, k.srv.Clients.GetAll())
 	if len(m.Sessions) == 0 && k.lastSessions == 0 && !force {
