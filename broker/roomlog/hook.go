@@ -289,7 +289,7 @@ func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.
 // notStored answers a publish storeOnce did not store: discarded when a
 // bound refused it, else no PUBACK, so the client resends it.
 func (h *Hook) notStored(cl *mqtt.Client, pk packets.Packet, err error) (packets.Packet, error) {
-	if errors.Is(err, errRefused) {
+	if errors.As(err, new(*refusal)) {
 		return h.discard(cl, pk, err)
 	}
 	h.appendFailed(cl, pk, err)

@@ -32,9 +32,6 @@ const (
 	RefusedOversized = "oversized_record"
 )
 
-// errRefused marks a message acknowledged and discarded by a bound.
-var errRefused = errors.New("refused")
-
 // refusal is a bound's verdict on one message.
 type refusal struct {
 	reason string
@@ -42,7 +39,6 @@ type refusal struct {
 }
 
 func (r *refusal) Error() string { return r.reason + ": " + r.detail }
-func (r *refusal) Unwrap() error { return errRefused }
 
 // convLimits counts conversations against room_log.max_conversations(_per_user).
 // A user's count starts with the broker (the log does not say who started a

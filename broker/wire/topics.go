@@ -74,14 +74,10 @@ var kindNames = [...]string{KindRoom: "room", KindDM: "dm", KindPresence: "prese
 
 // Topic is a parsed topic name of the scheme.
 type Topic struct {
-	Kind Kind
-	// Room is set for KindRoom.
-	Room string
-	// Recipient is set for KindDM.
-	Recipient string
-	// User is the sender for KindRoom and KindDM, and the owner for
-	// KindPresence, KindSync and KindInbox.
-	User string
+	Kind      Kind
+	Room      string // KindRoom only
+	Recipient string // KindDM only
+	User      string // the sender of a room message or DM, else the topic's owner
 }
 
 // topicKinds gives each kind level its Kind and how many levels its topics have.
@@ -91,8 +87,8 @@ var topicKinds = map[string]struct {
 }{RoomsLevel: {KindRoom, 4}, DMLevel: {KindDM, 4}, PresenceLevel: {KindPresence, 3}, SyncLevel: {KindSync, 3}, InboxLevel: {KindInbox, 3}}
 
 // ParseTopic splits a concrete topic name into its parts and validates each
-// name (outside chat/: KindUnknown and an error). Its errors name the part that breaks the scheme, so the broker can
-// tell a client why it refused a publish.
+// name (outside chat/: KindUnknown and an error). Its errors name the part
+// that breaks the scheme, so the broker can tell a client why it refused a publish.
 func ParseTopic(topic string) (Topic, error) {
 	var buf [maxTopicLevels]string
 	parts, n := splitLevels(topic, buf[:0])
