@@ -25,8 +25,7 @@ var errNotStored = packets.Code{Code: packets.ErrServerUnavailable.Code, Reason:
 // ([MQTT-4.6.0-2]): a slot's PUBACK leaves after every earlier slot's.
 type ackOrder struct {
 	srv *mqtt.Server
-	// mu guards clients, queues and slots; taken after no other lock, not
-	// held while a PUBACK is written.
+	// mu guards clients, queues and slots; taken after no other lock, not while writing.
 	mu      sync.Mutex
 	clients map[*mqtt.Client]*ackQueue
 }
@@ -62,8 +61,7 @@ func (o *ackOrder) reserve(cl *mqtt.Client, pk packets.Packet) *ackSlot {
 	return s
 }
 
-// finish settles s with code and writes the PUBACKs now due, unless
-// another goroutine is.
+// finish settles s with code and writes the PUBACKs now due, unless another goroutine is.
 func (o *ackOrder) finish(s *ackSlot, code packets.Code) {
 	q := s.q
 	o.mu.Lock()
@@ -135,10 +133,9 @@ func (o *ackOrder) puback(pk packets.Packet, code packets.Code) packets.Packet {
 		ReasonCode: code.Code, Properties: props, Created: time.Now().Unix()}
 }
 
-// AckFlusher is a client connection that holds PUBACKs back until the
-// client's next packets are handled (broker/clientconn.go): before an append
-// that waits (a device flush, a cluster) the hook has them written, so
-// earlier publishes' PUBACKs do not wait for it.
+// AckFlusher is a client connection that holds PUBACKs back until its next
+// packets are handled (broker/clientconn.go): the hook writes them before an
+// append that waits (a device flush, a cluster), so they do not wait for it.
 type AckFlusher interface {
 	FlushAcks() error
 }

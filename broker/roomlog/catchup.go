@@ -55,8 +55,7 @@ func (h *Hook) serveSync(cl *mqtt.Client, pk packets.Packet, t wire.Topic) {
 		"count": len(reply.Messages), "more": reply.More})
 }
 
-// send publishes a reply on user's inbox, charged to readers (see
-// syncBudget), and logs it with fields and more.
+// send publishes a reply on user's inbox, charged to readers (see syncBudget), and logs it.
 func (h *Hook) send(user string, readers []string, reply wire.SyncReply, fields, more logrus.Fields) {
 	payload, err := json.Marshal(reply)
 	if err == nil {
@@ -173,9 +172,8 @@ func (h *Hook) list(reply *wire.SyncReply, user string, req wire.SyncRequest) {
 	}
 }
 
-// dmIndex knows each user's DM conversations, so a node can catch up on
-// those it has never seen (a new user or device, a lost state directory).
-// The hook rebuilds it from the log's conversation keys when it starts.
+// dmIndex knows each user's DM conversations (rebuilt from the log's keys at
+// start), so a node catches up on those it never saw (new device, lost state).
 type dmIndex struct {
 	mu    sync.RWMutex // guards users; taken after no other lock
 	users map[string]map[string]struct{}
@@ -207,10 +205,9 @@ func (x *dmIndex) of(user string) []string {
 }
 
 // joins remembers, per client and room, the room's last seq when the
-// subscription began: the answer to a Last request, as the current last
-// counts messages still on their way to the node. OnSubscribed runs after
-// the subscription is added, and stamping before routing, so every later
-// message is routed to the node.
+// subscription began (OnSubscribed runs after it is added, and stamping
+// precedes routing, so every later message reaches the node): the answer to
+// a Last request, as the current last counts messages still on their way.
 type joins struct {
 	mu  sync.Mutex                   // guards pos; taken after no other lock
 	pos map[string]map[string]uint64 // client id → room → last seq at subscribe
@@ -229,8 +226,7 @@ func roomOfFilter(filter string) (string, bool) {
 	return room, true
 }
 
-// subscribed records a subscription's position; a repeated SUBSCRIBE (every
-// reconnect) keeps the first.
+// subscribed records a subscription's position; a repeated SUBSCRIBE keeps the first.
 func (j *joins) subscribed(client, room string, last uint64) {
 	j.mu.Lock()
 	defer j.mu.Unlock()

@@ -76,8 +76,7 @@ func Open(dir string, opts Options) (*FileStore, error) {
 	}
 	s.f, s.out = f, rawio.FileWriter(f)
 	start := time.Now()
-	// A compaction that a crash interrupted left its new file unfinished;
-	// the log itself is whole until the rename.
+	// A crash during compaction left its new file unfinished, the log whole.
 	if err := removeIfThere(s.path + compactSuffix); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("remove unfinished compaction: %w", err)
@@ -91,8 +90,7 @@ func Open(dir string, opts Options) (*FileStore, error) {
 			s.f.Close()
 			return nil, err
 		} else if err != nil {
-			// Serve the log as it was, saying why (a full disk is when
-			// compaction is wanted most).
+			// Serve it as it was, saying why (a full disk wants compaction most).
 			s.Recovery.CompactionError = err
 		}
 	}
@@ -135,8 +133,8 @@ func (s *FileStore) Append(conv string, timeNS int64, encode func(seq uint64) ([
 	return seq, nil
 }
 
-// write stores one record of conv at seq and returns the file size after
-// it, for waitDurable. Callers hold s.mu for writing.
+// write stores conv's record seq and returns the file size after it, for
+// waitDurable. Callers hold s.mu.
 func (s *FileStore) write(conv string, ci *convIndex, seq uint64, timeNS int64, data []byte) (int64, error) {
 	e := entry{seq: seq, ts: timeNS, n: int32(len(data))}
 	if s.f == nil {
@@ -150,8 +148,7 @@ func (s *FileStore) write(conv string, ci *convIndex, seq uint64, timeNS int64, 
 	if s.opts.Fsync {
 		s.preallocate(s.size + int64(len(buf)))
 	}
-	// Without Fsync the write alone is the guarantee: once it returns the
-	// bytes are in the page cache, where a kill -9 cannot take them.
+	// Without Fsync the write is the guarantee: a kill -9 cannot take the page cache.
 	if _, err := s.out.Write(buf); err != nil {
 		// Cut the torn record (and the preallocated space) so the next
 		// append starts clean, and refuse this one: the client resends.
@@ -173,8 +170,7 @@ func (s *FileStore) write(conv string, ci *convIndex, seq uint64, timeNS int64, 
 	return s.size, nil
 }
 
-// ErrOutOfOrder is Put's answer to a record that does not follow its
-// conversation's last one.
+// ErrOutOfOrder is Put's answer to a record that does not follow its conversation's last.
 var ErrOutOfOrder = errors.New("record does not follow the conversation's last one")
 
 // Put stores a record numbered elsewhere, for a replicated log's local
@@ -263,8 +259,7 @@ func (s *FileStore) loadSpan(conv string, span func(*convIndex) (i, j int)) ([]R
 	return s.load(es, data)
 }
 
-// load makes records of es with data (memory mode), or reads it from the
-// file outside s.mu: a written record does not move until Close.
+// load makes records of es with data, or read outside s.mu (records stay put until Close).
 func (s *FileStore) load(es []entry, data [][]byte) ([]Record, error) {
 	out := make([]Record, len(es))
 	for k, e := range es {
@@ -299,8 +294,7 @@ func (s *FileStore) Conversations() []string {
 	return slices.Sorted(maps.Keys(s.convs))
 }
 
-// Counts returns the conversations, records served and bytes on file,
-// after applying MaxAge.
+// Counts returns the conversations, records served and bytes on file, after MaxAge.
 func (s *FileStore) Counts() (convs int, records int64, fileBytes int64) {
 	if s.opts.MaxAge > 0 {
 		now := s.opts.now().UnixNano()
@@ -337,8 +331,7 @@ func (s *FileStore) Close() error {
 // Store is the room log's storage, one sequence per conversation (a room or
 // DM key); an interface, so the log can be a replicated one (broker/cluster).
 type Store interface {
-	// Append numbers the conversation's next record, encodes it with that
-	// number and stores it, as durably as the store promises.
+	// Append numbers, encodes and stores conv's next record, as durably as promised.
 	Append(conv string, timeNS int64, encode func(seq uint64) ([]byte, error)) (uint64, error)
 	// Read returns up to limit records of conv with sequence > after, in order.
 	Read(conv string, after uint64, limit int) ([]Record, error)
@@ -374,8 +367,7 @@ type Record struct {
 // Options configure a FileStore.
 type Options struct {
 	// Fsync makes Append wait until the record is on disk (group commit);
-	// without it the record is in the page cache: it survives kill -9, not
-	// a machine crash.
+	// without it the page cache survives kill -9, not a machine crash.
 	Fsync bool
 	// Retention per conversation (0: unlimited). MaxMessages and MaxBytes
 	// (of data) trim the oldest records on append, keeping the newest;
@@ -385,8 +377,7 @@ type Options struct {
 	MaxAge      time.Duration
 	MaxBytes    int64
 
-	// Test hooks, so tests need not sleep or fill a disk; zero means the
-	// default in parentheses.
+	// Test hooks, so tests need not sleep or fill a disk; zero: the default.
 	now             func() time.Time                     // MaxAge's clock (time.Now)
 	createCompacted func(path string) (*os.File, error)  // compaction's new file (os.OpenFile)
 	fsync           func(*os.File) error                 // makes the file durable (datasync)

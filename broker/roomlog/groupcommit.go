@@ -20,8 +20,7 @@ const maxGather = time.Millisecond
 
 // groupCommit is a FileStore's group commit state.
 type groupCommit struct {
-	// mu guards the fields below it; cond waits on it. Lock order: never
-	// held with FileStore.mu (see FileStore).
+	// mu guards the fields below (cond waits on it); never held with FileStore.mu.
 	mu      sync.Mutex
 	cond    *sync.Cond
 	durable int64 // file offset up to which an fsync has finished
@@ -49,8 +48,7 @@ func (g *groupCommit) wrote() {
 	}
 }
 
-// batch is the file's size and written count, read together under
-// FileStore.mu: what a leader syncs.
+// batch is the file's size and written count, read together: what a leader syncs.
 type batch struct{ size, written int64 }
 
 func (s *FileStore) snapshot() batch {
@@ -97,8 +95,7 @@ func (s *FileStore) waitDurable(end int64) error {
 	return nil
 }
 
-// gather waits until want records past covered are written or deadline
-// passes, and returns the batch to sync.
+// gather waits for want records past covered, or deadline, and returns the batch.
 func (s *FileStore) gather(want, covered int64, deadline time.Time) batch {
 	b := s.snapshot()
 	if b.written-covered >= want {

@@ -71,8 +71,7 @@ type Stats struct {
 	AppendErrors int64 `json:"append_errors"`
 	SyncsServed  int64 `json:"syncs_served"`
 	SyncsDenied  int64 `json:"syncs_denied"`
-	// SyncsThrottled counts catch-up requests dropped while the user's
-	// clients had room_log.max_pending_sync_bytes of replies unread.
+	// SyncsThrottled counts requests dropped at room_log.max_pending_sync_bytes unread.
 	SyncsThrottled int64 `json:"syncs_throttled"`
 	// PendingSyncBytes is the reply bytes queued to clients right now.
 	PendingSyncBytes int64 `json:"pending_sync_bytes"`
@@ -82,8 +81,7 @@ type Stats struct {
 	Records       int64            `json:"records"`
 	FileBytes     int64            `json:"file_bytes"`
 	Fsync         bool             `json:"fsync"`
-	// Fsyncs counts durability machine's group commits, AppendsPerFsync and
-	// FsyncMeanMS are one's mean appends and time.
+	// Fsyncs counts group commits; AppendsPerFsync and FsyncMeanMS are their means.
 	Fsyncs          int64   `json:"fsyncs,omitempty"`
 	AppendsPerFsync float64 `json:"appends_per_fsync,omitempty"`
 	FsyncMeanMS     float64 `json:"fsync_mean_ms,omitempty"`
@@ -258,8 +256,7 @@ func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.
 		h.invalid.Add(1)
 		h.log.WithError(err).WithFields(logrus.Fields{"event": logevent.MessageInvalid, "client_id": cl.ID, "topic": pk.TopicName,
 			"bytes": len(pk.Payload)}).Warn("room log: invalid message acknowledged and discarded")
-		// Acknowledged but not routed: refusing the PUBACK would make the
-		// client resend a poison message forever (see refusalAck).
+		// Acknowledged, not routed: without a PUBACK it comes back forever (see refusalAck).
 		return pk, refusalAck(cl, pk, invalidCode(err), "invalid message: "+clipID(err.Error()))
 	}
 	conv := wire.Conversation(t)
@@ -354,8 +351,7 @@ func (h *Hook) stampAs(e *wire.Envelope, seq uint64, now int64) ([]byte, error) 
 	return b, err
 }
 
-// appendedAs counts the message from/id appended to conv at seq: against
-// the caps, in the DM index, and by id to recognise a resend.
+// appendedAs counts from/id appended to conv at seq: caps, DM index, resends.
 func (h *Hook) appendedAs(conv, from, id string, seq uint64) {
 	if seq == 1 {
 		h.convs.created(from)

@@ -27,8 +27,7 @@ func (s *FileStore) index(conv string) *convIndex {
 	return ci
 }
 
-// add appends e (with data in memory mode) to ci and applies retention.
-// Callers hold s.mu.
+// add appends e (and data in memory mode) to ci and applies retention. Callers hold s.mu.
 func (s *FileStore) add(ci *convIndex, e entry, data []byte) {
 	ci.entries = append(ci.entries, e)
 	if s.f == nil {
@@ -59,8 +58,7 @@ func (s *FileStore) trim(ci *convIndex, nowNS int64) {
 	if drop == 0 {
 		return
 	}
-	// Reslice rather than copy: at a limit every append drops a record, and
-	// a copy each time would cost O(records kept) under the store's lock.
+	// Reslice: at a limit every append drops one, and copying costs O(kept) under the lock.
 	ci.entries = dropFront(ci.entries, drop)
 	if s.f == nil {
 		ci.data = dropFront(ci.data, drop)

@@ -26,9 +26,8 @@ const (
 	RefusedMaxConversations = "max_conversations"
 	// RefusedUserConversations: its sender's new conversation past room_log.max_conversations_per_user.
 	RefusedUserConversations = "max_conversations_per_user"
-	// RefusedOversized: the stamped record would not fit
-	// limits.max_packet_size less config.StampHeadroom (JSON escaping can
-	// make it up to six times the payload).
+	// RefusedOversized: the stamped record would not fit limits.max_packet_size
+	// less config.StampHeadroom (JSON escaping can make it six times the payload).
 	RefusedOversized = "oversized_record"
 )
 
@@ -84,9 +83,8 @@ func (c *convLimits) seen() {
 	c.total++
 }
 
-// SetUserCheck installs the broker's answer to "does user exist?", so a DM
-// to a made-up recipient is discarded instead of starting a conversation
-// that lives in memory for good. Without one, any name is a user.
+// SetUserCheck installs the broker's answer to "does user exist?", so a DM to
+// a made-up recipient starts no conversation kept in memory for good.
 func (h *Hook) SetUserCheck(f func(user string) bool) { h.userExists.Store(&f) }
 
 // admit applies the log's bounds to a message for conv (last: its last seq).
@@ -99,8 +97,7 @@ func (h *Hook) admit(t wire.Topic, conv string, last uint64) error {
 	return h.convs.admit(t.User, last == 0)
 }
 
-// fits checks a stamped record against the largest packet the broker may
-// send: what is stored is what is routed and served.
+// fits checks a stamped record against the largest packet the broker may send.
 func (h *Hook) fits(data []byte) error {
 	if h.maxRecord > 0 && len(data) > h.maxRecord {
 		return &refusal{RefusedOversized, fmt.Sprintf("stamped record of %d bytes, the limit is %d", len(data), h.maxRecord)}
@@ -140,8 +137,7 @@ func (c *refusalCounts) snapshot() map[string]int64 {
 	return out
 }
 
-// A refusal or throttling line is written at most every refusalLogEvery,
-// after a burst of logBurst.
+// Refusal and throttling lines: a burst of logBurst, then one every refusalLogEvery.
 const (
 	refusalLogEvery = time.Minute
 	logBurst        = 10
@@ -163,8 +159,7 @@ func maxRecordFor(maxPacket int) int {
 	return max(maxPacket-config.StampHeadroom, 1)
 }
 
-// errPayloadTooLarge marks an invalid message whose payload is over
-// room_log.max_payload_bytes (wire.MaxPayloadBytes by default).
+// errPayloadTooLarge marks an invalid message over room_log.max_payload_bytes.
 var errPayloadTooLarge = errors.New("payload too large")
 
 // refusalAck is what OnPublish returns for a message the log refused: to an

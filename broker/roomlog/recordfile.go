@@ -46,8 +46,7 @@ func (s *FileStore) recover() error {
 			break
 		}
 		ci := s.index(conv)
-		// A conversation's records are consecutive; compaction may have
-		// left only its newest ones, so the first may start above 1.
+		// Consecutive, from any number: compaction may have left only the newest.
 		if seq == 0 || (ci.last > 0 && seq != ci.last+1) {
 			return fmt.Errorf("room log %s: record at offset %d has sequence %d for %q, want %d", s.path, off, seq, conv, ci.last+1)
 		}
@@ -113,8 +112,7 @@ func appendRecord(dst []byte, conv string, seq uint64, timeNS int64, data []byte
 	return dst
 }
 
-// maxKeptEncoding bounds the record buffer a FileStore keeps between
-// appends: a rare large record does not pin its size.
+// maxKeptEncoding bounds the record buffer kept between appends.
 const maxKeptEncoding = 64 << 10
 
 func parseBody(b []byte) (conv string, seq uint64, ts int64, dataOff int, err error) {
@@ -129,14 +127,12 @@ func parseBody(b []byte) (conv string, seq uint64, ts int64, dataOff int, err er
 }
 
 const (
-	// Open compacts a file of at least compactMin bytes less than half
-	// full of kept records.
+	// Open compacts a file of compactMin bytes or more, less than half kept.
 	compactMin    = 1 << 20
 	compactSuffix = ".compact"
 )
 
-// keptBytes is the size the file would have with only what compaction
-// keeps: every record retention keeps, and each conversation's newest.
+// keptBytes is the file's size after compaction: what retention keeps, and each newest.
 func (s *FileStore) keptBytes() int64 {
 	var n int64
 	for conv, ci := range s.convs {

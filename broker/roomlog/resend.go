@@ -15,16 +15,14 @@ import (
 // recognise a resend: more than Mochi's receive maximum (1024) in flight.
 const recentIDs = 2048
 
-// resends recognises a message the log already holds, resent by a
-// publisher whose PUBACK was lost, so that one message does not get two
-// room sequence numbers: the hook routes the stored record again.
+// resends recognises a message resent after a lost PUBACK, so it does not
+// get two sequence numbers: the hook routes the stored record again.
 type resends struct {
 	mu    sync.Mutex // guards convs and every ring in it; taken after no other lock
 	convs map[string]*idRing
 }
 
-// idRing maps the newest message ids of one conversation (sender + id) to
-// their sequence numbers, forgetting the oldest beyond recentIDs.
+// idRing maps a conversation's newest recentIDs sender+ids to their seqs.
 type idRing struct {
 	seqs  map[string]uint64
 	order []string
@@ -132,8 +130,7 @@ func newPlainIDs() *plainIDs {
 	return &plainIDs{seed: maphash.MakeSeed(), now: time.Now, ids: map[plainKey]plainID{}, reusers: map[[2]string]bool{}}
 }
 
-// idFor returns the id a plain-text publish from user's client carries: its
-// first copy's for a resend of a recent one, else fresh, which it remembers.
+// idFor returns a plain-text publish's id: its first copy's for a resend, else fresh.
 func (p *plainIDs) idFor(user, client string, pk packets.Packet, fresh string) string {
 	if pk.PacketID == 0 {
 		return fresh // QoS 0: never resent
@@ -159,8 +156,7 @@ func (p *plainIDs) idFor(user, client string, pk packets.Packet, fresh string) s
 	return fresh
 }
 
-// makeRoom forgets the publishes older than plainTTL and, if the table is
-// still full, its oldest quarter. Callers hold p.mu.
+// makeRoom forgets publishes past plainTTL, then if full the oldest quarter. Holds p.mu.
 func (p *plainIDs) makeRoom(now time.Time) {
 	for k, v := range p.ids {
 		if now.Sub(v.at) >= plainTTL {

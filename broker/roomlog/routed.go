@@ -59,8 +59,7 @@ func (r *routing) floors() map[string]uint64 {
 	return out
 }
 
-// OnPublished ends a chat publish's routing: Mochi calls it once the
-// message is in every subscriber's queue.
+// OnPublished ends a publish's routing, once it is in every subscriber's queue.
 func (h *Hook) OnPublished(cl *mqtt.Client, _ packets.Packet) { h.routes.end(cl) }
 
 // Routed returns, per conversation, a sequence number up to which every

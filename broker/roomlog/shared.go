@@ -13,8 +13,8 @@ import (
 	"github.com/distchat/distchat/config"
 )
 
-// AttachStore adds a hook over store, a log shared with other brokers
-// (broker/cluster), to srv. The hook closes the store when srv closes.
+// AttachStore adds to srv a hook over store, a log shared with other
+// brokers (broker/cluster), closed when srv closes.
 func AttachStore(srv *mqtt.Server, store Store, cfg config.RoomLog, log *logrus.Entry) (*Hook, error) {
 	h := New(store, srv, cfg, log)
 	h.shared = true
@@ -56,8 +56,7 @@ func (h *Hook) Replicated(conv string, rec Record, live, local bool) {
 	if e.Room == "" {
 		topic = wire.DMTopic(e.To, e.From)
 	}
-	// QoS 1, as a member's own publish: Mochi gives each subscriber the
-	// lower of this and its subscription's QoS.
+	// QoS 1, as a member's publish: each subscriber gets its subscription's if lower.
 	if err := h.srv.Publish(topic, rec.Data, false, 1); err != nil {
 		h.log.WithError(err).WithFields(logrus.Fields{"conv": conv, "seq": rec.Seq}).Error("room log: replicated record not routed; members repair the gap by catch-up")
 	}
@@ -104,9 +103,8 @@ func Restamp(data []byte, seq uint64) ([]byte, error) {
 // (ackorder.go), and the record is routed from the log's view (Replicated).
 type AsyncStore interface {
 	Store
-	// AppendAsync appends as Append does and calls done once with the
-	// result, on another goroutine; done must not block for long. Appends
-	// of one conversation are numbered in the order of the calls.
+	// AppendAsync appends as Append does, numbering in call order, and calls
+	// done once on another goroutine; done must not block for long.
 	AppendAsync(conv string, timeNS int64, encode func(seq uint64) ([]byte, error), done func(seq uint64, err error))
 }
 
@@ -133,8 +131,7 @@ func (h *Hook) stampAsync(cl *mqtt.Client, pk packets.Packet, conv string, e wir
 	})
 }
 
-// appendDone counts an asynchronous append's outcome and returns the
-// PUBACK's reason code (noAck: none).
+// appendDone counts an async append's outcome and returns the PUBACK's code (noAck: none).
 func (h *Hook) appendDone(cl *mqtt.Client, pk packets.Packet, conv string, e wire.Envelope, seq uint64, err error) packets.Code {
 	var dup *DuplicateError
 	var r *refusal

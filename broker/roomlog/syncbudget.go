@@ -90,9 +90,8 @@ func (h *Hook) throttled(fields logrus.Fields) {
 	}
 }
 
-// isReply tells a catch-up reply among the packets Mochi writes to client
-// id. An MQTT 5 client with topic aliases gets a topic's name once, then its
-// alias only, learnt here from the first reply.
+// isReply tells a catch-up reply among the packets Mochi writes to client id,
+// learning the inbox's MQTT 5 topic alias from the first (later ones carry it only).
 func (b *syncBudget) isReply(id string, pk packets.Packet) bool {
 	if pk.FixedHeader.Type != packets.Publish {
 		return false
