@@ -26,8 +26,7 @@ type Broker struct {
 	// Pprof serves Go's profiler on HTTP under /debug/pprof/; off by default,
 	// as anyone who reaches the listener could read the broker's internals.
 	Pprof bool `yaml:"pprof"`
-	// DataDir holds sessions, retained messages and the room log. Empty keeps
-	// everything in memory (a warning is logged): a restart forgets it all.
+	// DataDir holds sessions, retained messages and the room log; empty: memory (warned).
 	DataDir string `yaml:"data_dir"`
 	// Storage is the session store in DataDir: only "pebble" is built in.
 	Storage string `yaml:"storage"`
@@ -67,8 +66,7 @@ type User struct {
 
 // RoomLog configures the broker's durable, sequenced room log.
 type RoomLog struct {
-	// Enabled turns the room log on (default); off, delivery is Mochi's
-	// hop-by-hop QoS 1 only, which can lose messages.
+	// Enabled (default) on; off, Mochi's hop-by-hop QoS 1 can lose messages.
 	Enabled bool `yaml:"enabled"`
 	// Retention limits per conversation; zero means unlimited.
 	MaxMessages int           `yaml:"max_messages"`
@@ -93,12 +91,10 @@ type RoomLog struct {
 	MaxPendingSyncBytes int `yaml:"max_pending_sync_bytes"`
 }
 
-// StampHeadroom is the room of limits.max_packet_size kept for a PUBLISH's
-// header, topic and properties around a stamped record.
+// StampHeadroom is limits.max_packet_size's room for a PUBLISH around a stamped record.
 const StampHeadroom = 4096
 
-// DefaultBroker is the configuration of `broker` with no file, no environment
-// and no flags.
+// DefaultBroker is the configuration of `broker` with no file, environment or flags.
 func DefaultBroker() Broker {
 	return Broker{
 		TCP:        "127.0.0.1:1883",
@@ -169,12 +165,10 @@ func (b *Broker) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Open reports whether the broker runs in open development mode: no users
-// configured, so anonymous clients are let in and identities not enforced.
+// Open reports open development mode: no users, so nothing is enforced.
 func (b *Broker) Open() bool { return len(b.Auth.Users) == 0 }
 
-// ValidateAddr checks a host:port listener address; empty is allowed only
-// when optional.
+// ValidateAddr checks a host:port listener address (empty only when optional).
 func ValidateAddr(addr string, optional bool) error {
 	if addr == "" {
 		if optional {
@@ -208,17 +202,14 @@ func validateLogging(format, level string) error {
 	return errors.Join(errs...)
 }
 
-// Durability names what an acknowledged chat message survives; see
-// Broker.Durability.
+// Durability names what an acknowledged chat message survives (Broker.Durability).
 type Durability string
 
 // The durability modes.
 const (
-	// DurabilityProcess: appended to the operating system before the PUBACK;
-	// survives kill -9 of the broker, not a power loss.
+	// DurabilityProcess: written to the OS before the PUBACK; survives kill -9, not power loss.
 	DurabilityProcess Durability = "process"
-	// DurabilityMachine: fsynced before the PUBACK, one fsync for every
-	// append waiting (group commit); survives a power loss too.
+	// DurabilityMachine: fsynced (group commit) before the PUBACK; survives power loss.
 	DurabilityMachine Durability = "machine"
 )
 
@@ -273,8 +264,7 @@ type UsersFile struct {
 	Users []User `yaml:"users"`
 }
 
-// LoadUsers reads a users file. It does not validate the users; Broker's
-// Validate does, together with any inline ones.
+// LoadUsers reads a users file; Broker's Validate validates them with the inline ones.
 func LoadUsers(path string) ([]User, error) {
 	var f UsersFile
 	if err := ReadYAML(path, &f); err != nil {

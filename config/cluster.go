@@ -15,8 +15,7 @@ import (
 // brokers and keeps the room log in a Raft-replicated stream (docs/cluster.md).
 // Without it the broker keeps its file room log and starts no NATS code.
 type Cluster struct {
-	// Node names this broker (the NATS server name): unique and stable, as
-	// JetStream's Raft groups know their peers by it.
+	// Node names this broker to NATS: unique and stable, as Raft peers know it by it.
 	Node string `yaml:"node"`
 	// Listen is the NATS cluster (route) listener, host:port.
 	Listen string `yaml:"listen"`
@@ -93,8 +92,7 @@ func (c Cluster) validate(dataDir string, roomLog bool) []error {
 	return errs
 }
 
-// clusterName is a NATS server or cluster name needing no quotes in a URL,
-// a subject or a shell.
+// clusterName is a NATS name needing no quotes in a URL, a subject or a shell.
 var clusterName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // validateRoute checks one nats://host:port route URL.

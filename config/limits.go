@@ -34,8 +34,7 @@ type Limits struct {
 	MessageExpiry time.Duration `yaml:"message_expiry"`
 	// SessionExpiry is how long a persistent session outlives its connection.
 	SessionExpiry time.Duration `yaml:"session_expiry"`
-	// ConnectTimeout closes a connection without CONNECT by then, before
-	// idle sockets use up file descriptors.
+	// ConnectTimeout closes a connection without CONNECT, before idle ones use up fds.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	// MaxConnections bounds the TCP listener's connections and
 	// MaxConnectionsPerIP one address's; past them a new one is closed at

@@ -16,8 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// EnvPrefix starts every environment variable the binaries read. A nested
-// YAML key a.b_c is read from DISTCHAT_A_B_C.
+// EnvPrefix starts every environment variable read: YAML key a.b_c is DISTCHAT_A_B_C.
 const EnvPrefix = "DISTCHAT"
 
 // Validator is implemented by every configuration type.
@@ -86,8 +85,7 @@ var unknownKey = regexp.MustCompile(`field (\S+) not found in type \S+`)
 
 var durationType = reflect.TypeOf(time.Duration(0))
 
-// applyEnv sets the fields of struct v from environment variables named
-// prefix + "_" + the upper-cased YAML key path.
+// applyEnv sets struct v's fields from variables prefix_KEY (the upper-cased YAML key).
 func applyEnv(prefix string, v reflect.Value, lookup func(string) (string, bool)) error {
 	t := v.Type()
 	var errs []error

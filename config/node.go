@@ -40,8 +40,7 @@ type Node struct {
 	Run string `yaml:"run"`
 	// KeepAlive is the MQTT keep-alive interval.
 	KeepAlive time.Duration `yaml:"keep_alive"`
-	// MaxReconnectInterval caps the reconnect back-off (paho's: 10 minutes),
-	// so a node is back soon after its broker.
+	// MaxReconnectInterval caps the back-off (paho's: 10 min): back soon after the broker.
 	MaxReconnectInterval time.Duration `yaml:"max_reconnect_interval"`
 	// ConnectTimeout bounds one connection attempt.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
@@ -124,8 +123,7 @@ type Brokers []string
 // String joins the URLs with commas, as the flag takes them.
 func (b Brokers) String() string { return strings.Join(b, ",") }
 
-// UnmarshalYAML accepts a scalar (one URL or a comma-separated list) or a
-// sequence of URLs.
+// UnmarshalYAML accepts a URL, a comma-separated list or a sequence of URLs.
 func (b *Brokers) UnmarshalYAML(n *yaml.Node) error {
 	switch n.Kind {
 	case yaml.ScalarNode:
@@ -145,8 +143,7 @@ func (b *Brokers) UnmarshalYAML(n *yaml.Node) error {
 // brokerSchemes are the URL schemes paho dials.
 var brokerSchemes = []string{"tcp", "mqtt", "ws", "wss", "ssl", "tls", "mqtts"}
 
-// Validate reports every bad URL and every one listed twice (which delays
-// the move to a live one).
+// Validate reports every bad URL and each listed twice (delaying the move to a live one).
 func (b Brokers) Validate() error {
 	if len(b) == 0 {
 		return errors.New("broker: at least one URL is required (-broker tcp://HOST:PORT)")

@@ -75,8 +75,7 @@ func Users(t testing.TB, passwords map[string]string, rooms ...string) []config.
 	return users
 }
 
-// Start starts a broker with cfg and closes it when the test ends. Its log
-// lines go to t.Log at cfg.LogLevel (default "error" from Config).
+// Start starts a broker with cfg, logging to t.Log, and closes it when the test ends.
 func Start(t testing.TB, cfg config.Broker) *Broker {
 	t.Helper()
 	return StartLogged(t, cfg, nil)
@@ -126,8 +125,7 @@ func (b *Broker) Close() {
 	b.closeOnce.Do(func() {
 		err := b.Server.Close()
 		if errors.Is(err, broker.ErrMochiCloseHang) {
-			// Mochi's own deadlock, which the broker survives: not what
-			// the test is about. Any other error beside it still fails.
+			// Mochi's own deadlock, which the broker survives; others still fail.
 			b.t.Logf("brokertest: close broker: %v", err)
 			err = withoutMochiHang(err)
 		}
@@ -160,8 +158,7 @@ func (b *Broker) Stats(t testing.TB) broker.Stats {
 	return st
 }
 
-// Lines collects log lines, safe for concurrent writers, and lets a test wait
-// for one matching a predicate.
+// Lines collects log lines from concurrent writers for a test to wait on.
 type Lines struct {
 	mu      sync.Mutex // guards lines and changed; taken after testWriter.mu
 	lines   []map[string]any
@@ -190,15 +187,13 @@ func (l *Lines) All() []map[string]any {
 	return append([]map[string]any(nil), l.lines...)
 }
 
-// Wait returns the first line for which match is true, waiting up to timeout
-// for it; it fails the test if none comes.
+// Wait returns the first line that matches within timeout, or fails the test.
 func (l *Lines) Wait(t testing.TB, timeout time.Duration, match func(map[string]any) bool) map[string]any {
 	t.Helper()
 	return l.WaitN(t, timeout, 1, match)[0]
 }
 
-// WaitN waits up to timeout until at least n lines match and returns them; it
-// fails the test otherwise.
+// WaitN returns the matching lines once n match within timeout, or fails the test.
 func (l *Lines) WaitN(t testing.TB, timeout time.Duration, n int, match func(map[string]any) bool) []map[string]any {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
@@ -258,8 +253,7 @@ func (w *testWriter) stop() {
 	w.mu.Unlock()
 }
 
-// withoutMochiHang returns err without broker.ErrMochiCloseHang: the other
-// errors it joins, or nil.
+// withoutMochiHang returns the errors err joins but broker.ErrMochiCloseHang, or nil.
 func withoutMochiHang(err error) error {
 	if errors.Is(err, broker.ErrMochiCloseHang) {
 		if j, ok := err.(interface{ Unwrap() []error }); ok {

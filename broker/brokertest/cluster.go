@@ -44,8 +44,7 @@ func StartCluster(t testing.TB, n int) []*Broker {
 	return StartAll(t, ClusterConfigs(t, n))
 }
 
-// StartAll starts a broker for each configuration, concurrently, and closes
-// them when the test ends.
+// StartAll starts a broker per configuration, concurrently, closed at the test's end.
 func StartAll(t testing.TB, cfgs []config.Broker) []*Broker {
 	t.Helper()
 	out := make([]*Broker, len(cfgs))
@@ -63,9 +62,8 @@ func StartAll(t testing.TB, cfgs []config.Broker) []*Broker {
 	return out
 }
 
-// Kill stops the broker as a crash would, as far as clients and the other
-// brokers of a cluster can tell (broker.Server.Kill). Start(t, b.Config)
-// brings it back on the same ports and data directory.
+// Kill stops the broker as a crash would to clients and other brokers
+// (broker.Server.Kill); Start(t, b.Config) brings it back.
 func (b *Broker) Kill() {
 	b.closeOnce.Do(func() {
 		if err := b.Server.Kill(); err != nil {
@@ -101,8 +99,7 @@ func freePorts(t testing.TB, n int) []int {
 	return ports
 }
 
-// The range freePorts draws from: below Linux's default ephemeral range
-// (32768-60999) and above the ports services usually have.
+// freePorts draws from below Linux's ephemeral range (32768-60999), above services'.
 const (
 	routePortMin = 20000
 	routePortMax = 32000

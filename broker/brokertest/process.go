@@ -82,8 +82,7 @@ type startedLine struct {
 	Procs      int
 }
 
-// Kill sends SIGKILL, waits for the process to end and returns how it
-// ended (an *exec.ExitError saying "signal: killed").
+// Kill sends SIGKILL and returns how the process ended ("signal: killed").
 func (p *Process) Kill(t testing.TB) error {
 	t.Helper()
 	if err := p.cmd.Process.Kill(); err != nil {
@@ -98,8 +97,7 @@ func (p *Process) Kill(t testing.TB) error {
 	return err
 }
 
-// Stop sends SIGTERM, waits for a clean exit and returns the process's CPU
-// time (user + system) and peak resident memory in KiB.
+// Stop sends SIGTERM, waits for a clean exit and returns its CPU time and peak RSS in KiB.
 func (p *Process) Stop(t testing.TB) (cpu time.Duration, maxRSSKB int64) {
 	t.Helper()
 	cmd := p.cmd

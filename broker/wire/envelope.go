@@ -8,8 +8,7 @@ import (
 	"unicode/utf8"
 )
 
-// Version is the envelope and control-message format version. Decoders refuse
-// other versions rather than guess at their meaning.
+// Version is the message format version; decoders refuse others rather than guess.
 const Version = 1
 
 // MaxPayloadBytes is the default bound of one chat message, which nodes do
@@ -33,8 +32,7 @@ type Envelope struct {
 	Room string `json:"room,omitempty"` // room messages
 	To   string `json:"to,omitempty"`   // direct messages: the recipient
 	From string `json:"from"`
-	// Boot identifies one run of the sending node (its start time in Unix
-	// nanoseconds), so per-sender sequence numbers restart safely.
+	// Boot is the sending node's start (Unix ns), so Seq restarts safely.
 	Boot int64 `json:"boot,omitempty"`
 	// Seq is the sender's own sequence number within Boot, from 1, without gaps.
 	Seq uint64 `json:"seq,omitempty"`
@@ -53,8 +51,7 @@ type Envelope struct {
 // ErrMalformed is wrapped by every decoding error for chat payloads.
 var ErrMalformed = errors.New("malformed payload")
 
-// Encode returns what json.Marshal writes for e, byte for byte. The error
-// is always nil; it stays so that callers need not know.
+// Encode returns what json.Marshal writes for e, byte for byte; the error is always nil.
 func (e Envelope) Encode() ([]byte, error) {
 	// Keys and numbers take at most about 250 bytes; strings rarely grow when escaped.
 	n := 256 + len(e.ID) + len(e.Kind) + len(e.Room) + len(e.To) + len(e.From) + len(e.Body) + len(e.Pad)
@@ -102,8 +99,7 @@ func (e Envelope) Validate() error {
 	return nil
 }
 
-// DecodeEnvelope parses and validates a payload of at most limit bytes
-// (limit <= 0 means MaxPayloadBytes).
+// DecodeEnvelope parses and validates a payload of at most limit (<= 0: MaxPayloadBytes) bytes.
 func DecodeEnvelope(payload []byte, limit int) (Envelope, error) {
 	if limit <= 0 {
 		limit = MaxPayloadBytes
@@ -130,8 +126,7 @@ const (
 	Offline = "offline"
 )
 
-// Presence is the retained payload on chat/presence/<user>. The Last Will
-// carries Status "offline" so a node that dies is shown as gone.
+// Presence is the retained payload on chat/presence/<user>; the Last Will says offline.
 type Presence struct {
 	V      int      `json:"v"`
 	User   string   `json:"user"`
@@ -141,8 +136,7 @@ type Presence struct {
 	// Device is the publishing device's client id (a user may be online on
 	// several): one that sees another report its user offline says online again.
 	Device string `json:"device,omitempty"`
-	// Devices, set by the distchat broker, counts the user's devices
-	// online: the broker keeps a user online while any device is.
+	// Devices, from the broker, counts devices online: the user is while any is.
 	Devices int `json:"devices,omitempty"`
 }
 
@@ -196,10 +190,9 @@ type SyncReply struct {
 	LastSeq uint64 `json:"last_seq"`
 	More    bool   `json:"more"`
 	// JoinedSeq, answering Last, is the last seq when the client's
-	// subscription began: all after it reaches the client live (or by gap
-	// repair), so a new node starts its order there, not at LastSeq, which
-	// may count messages on their way. Nil when unknown (older broker, no
-	// subscription).
+	// subscription began: all after it reaches the client, so a new node
+	// starts there, not at LastSeq, which may count messages on their way.
+	// Nil when unknown (older broker, no subscription).
 	JoinedSeq *uint64 `json:"joined_seq,omitempty"`
 	// Convs answers a List request, in key order; More says the listing continues.
 	Convs []ConvInfo `json:"convs,omitempty"`

@@ -18,8 +18,7 @@ func unmarshalEnvelope(b []byte, e *Envelope) error {
 	return json.Unmarshal(b, e)
 }
 
-// envScanner walks a JSON text for fastEnvelope; ok turns false at the
-// first thing the fast path does not handle.
+// envScanner walks JSON for fastEnvelope; ok turns false at what it does not handle.
 type envScanner struct {
 	b  []byte
 	i  int
@@ -69,8 +68,7 @@ func (s *envScanner) str() []byte {
 	return nil
 }
 
-// digits reads an unsigned JSON integer: decimal digits without a leading
-// zero, at most the uint64 range.
+// digits reads an unsigned JSON integer within the uint64 range.
 func (s *envScanner) digits() uint64 {
 	start := s.i
 	var n uint64
@@ -110,8 +108,7 @@ func (s *envScanner) int64() int64 {
 	return 0
 }
 
-// fastEnvelope fills e from b when b is an envelope of the plain shape;
-// false leaves e in an unspecified state.
+// fastEnvelope fills e from a plain-shaped b; false leaves e unspecified.
 func fastEnvelope(b []byte, e *Envelope) bool {
 	*e = Envelope{}
 	s := envScanner{b: b, ok: true}
@@ -181,8 +178,7 @@ func (s *envScanner) field(key []byte, e *Envelope) bool {
 	return s.ok
 }
 
-// appendEnvelope appends e as encoding/json writes it, without reflection:
-// the broker encodes every message it stores.
+// appendEnvelope appends e as encoding/json writes it, for every stored message.
 func appendEnvelope(b []byte, e *Envelope) []byte {
 	b = append(b, `{"v":`...)
 	b = strconv.AppendInt(b, int64(e.V), 10)

@@ -7,12 +7,10 @@ import (
 	"unicode/utf8"
 )
 
-// MaxNameBytes bounds user and room names so that topics stay short and a
-// hostile client cannot make the broker keep huge keys in memory.
+// MaxNameBytes bounds names: short topics, no huge keys in the broker's memory.
 const MaxNameBytes = 64
 
-// ErrInvalidName is wrapped by every name validation error so callers can test
-// for it with errors.Is.
+// ErrInvalidName is wrapped by every name validation error, for errors.Is.
 var ErrInvalidName = errors.New("invalid name")
 
 // ValidateName reports whether name can be a user or room name (kind, in
@@ -71,9 +69,7 @@ func plainASCII(name string) bool {
 	return true
 }
 
-// invisibleRunes are characters outside category Cf that print as blank
-// space without being white space, so a name holding one looks like a
-// name without it.
+// invisibleRunes print as blank without being white space or in category Cf.
 var invisibleRunes = map[rune]bool{
 	'\u034F': true, // combining grapheme joiner
 	'\u115F': true, // Hangul choseong filler

@@ -127,8 +127,7 @@ func ParseTopic(topic string) (Topic, error) {
 // maxTopicLevels is the most levels a chat topic has (chat/rooms/<room>/<user>).
 const maxTopicLevels = 4
 
-// splitLevels appends topic's first cap(into) levels to into and counts
-// them all, without strings.Split's allocation on every message.
+// splitLevels appends topic's first cap(into) levels and counts all, without allocating.
 func splitLevels(topic string, into []string) ([]string, int) {
 	n := strings.Count(topic, "/") + 1
 	for len(into) < cap(into) {
@@ -162,8 +161,7 @@ func DMConversation(a, b string) string {
 	return "@" + a + "," + b
 }
 
-// ParseDMConversation returns the two users of a DM conversation key, and
-// false when key is a room name.
+// ParseDMConversation returns a DM key's two users, or false for a room name.
 func ParseDMConversation(key string) (a, b string, ok bool) {
 	if !strings.HasPrefix(key, "@") {
 		return "", "", false
