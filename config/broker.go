@@ -17,19 +17,14 @@ import (
 // broker, like Mosquitto 2's local-only mode: loopback only, anonymous
 // clients, identities not enforced, nothing persisted.
 type Broker struct {
-	// TCP is the MQTT listener address. Default 127.0.0.1:1883 (loopback only).
-	TCP string `yaml:"tcp"`
-	// WS is the MQTT-over-WebSocket listener address; empty turns it off.
-	WS string `yaml:"ws"`
-	// HTTP serves /healthz and /stats; empty turns it off. Default 127.0.0.1:8080.
-	HTTP string `yaml:"http"`
+	TCP  string `yaml:"tcp"`  // the MQTT listener; default 127.0.0.1:1883 (loopback only)
+	WS   string `yaml:"ws"`   // MQTT over WebSocket; empty turns it off
+	HTTP string `yaml:"http"` // /healthz and /stats; empty turns it off; default 127.0.0.1:8080
 	// Pprof serves Go's profiler on HTTP under /debug/pprof/; off by default,
 	// as anyone who reaches the listener could read the broker's internals.
-	Pprof bool `yaml:"pprof"`
-	// DataDir holds sessions, retained messages and the room log; empty: memory (warned).
-	DataDir string `yaml:"data_dir"`
-	// Storage is the session store in DataDir: only "pebble" is built in.
-	Storage string `yaml:"storage"`
+	Pprof   bool   `yaml:"pprof"`
+	DataDir string `yaml:"data_dir"` // sessions, retained messages, the room log; empty: memory (warned)
+	Storage string `yaml:"storage"`  // the session store in DataDir: only "pebble" is built in
 	// Durability is what an acknowledged chat message survives (default
 	// DurabilityProcess): the room log is the only durable write on its path.
 	Durability Durability `yaml:"durability"`
@@ -37,10 +32,8 @@ type Broker struct {
 	LogLevel   string     `yaml:"log_level"`  // debug, info (default), warn, error
 	Limits     Limits     `yaml:"limits"`
 	Auth       Auth       `yaml:"auth"`
-	// RoomLog is the durable, sequenced log of every room (zero loss end to end).
-	RoomLog RoomLog `yaml:"room_log"`
-	// Cluster, with its node set, shares a replicated room log (docs/cluster.md).
-	Cluster Cluster `yaml:"cluster"`
+	RoomLog    RoomLog    `yaml:"room_log"` // the durable, sequenced log of every room (zero loss end to end)
+	Cluster    Cluster    `yaml:"cluster"`  // with its node set, shares a replicated room log (docs/cluster.md)
 }
 
 // Auth decides who may connect and what they may do.
@@ -57,23 +50,20 @@ type Auth struct {
 // User is one account. Passwords are stored as bcrypt hashes only
 // ("broker hash-password" makes one); plain passwords never appear in config.
 type User struct {
-	Name         string `yaml:"name"`
-	PasswordHash string `yaml:"password_hash"`
-	// Rooms the user may join (read and write); none: DMs and presence only.
-	Rooms    []string `yaml:"rooms"`
-	AllRooms bool     `yaml:"all_rooms"`
+	Name         string   `yaml:"name"`
+	PasswordHash string   `yaml:"password_hash"`
+	Rooms        []string `yaml:"rooms"` // may join (read and write); none: DMs and presence only
+	AllRooms     bool     `yaml:"all_rooms"`
 }
 
 // RoomLog configures the broker's durable, sequenced room log.
 type RoomLog struct {
-	// Enabled (default) on; off, Mochi's hop-by-hop QoS 1 can lose messages.
-	Enabled bool `yaml:"enabled"`
+	Enabled bool `yaml:"enabled"` // default on; off, Mochi's hop-by-hop QoS 1 can lose messages
 	// Retention limits per conversation; zero means unlimited.
 	MaxMessages int           `yaml:"max_messages"`
 	MaxAge      time.Duration `yaml:"max_age"`
 	MaxBytes    int64         `yaml:"max_bytes"`
-	// PageSize is the most messages one catch-up reply carries.
-	PageSize int `yaml:"page_size"`
+	PageSize    int           `yaml:"page_size"` // the most messages one catch-up reply carries
 	// MaxPayload is the largest chat payload accepted into the log, in
 	// bytes; the stamped record must also fit limits.max_packet_size less
 	// StampHeadroom, or the message is refused as oversized.

@@ -15,14 +15,10 @@ import (
 // brokers and keeps the room log in a Raft-replicated stream (docs/cluster.md).
 // Without it the broker keeps its file room log and starts no NATS code.
 type Cluster struct {
-	// Node names this broker to NATS: unique and stable, as Raft peers know it by it.
-	Node string `yaml:"node"`
-	// Listen is the NATS cluster (route) listener, host:port.
-	Listen string `yaml:"listen"`
-	// Routes are the other brokers' nats://host:port (this one's may be listed too).
-	Routes []string `yaml:"routes"`
-	// Replicas (1, 3 or 5) hold each record; a majority acknowledges an append.
-	Replicas int `yaml:"replicas"`
+	Node     string   `yaml:"node"`     // names this broker to NATS: unique and stable, as Raft peers know it by it
+	Listen   string   `yaml:"listen"`   // the NATS cluster (route) listener, host:port
+	Routes   []string `yaml:"routes"`   // the other brokers' nats://host:port (this one's may be listed too)
+	Replicas int      `yaml:"replicas"` // 1, 3 or 5 hold each record; a majority acknowledges an append
 	// Partitions is how many streams the room log is spread over, each
 	// with a leader sequencing its conversations, spread over the brokers.
 	// 0: as many as Replicas (one led by each broker, usually). Fixed once
@@ -34,8 +30,7 @@ type Cluster struct {
 	// cluster's CPU per message depends on (a write is a round of
 	// agreement). 0 writes whenever the previous write is done.
 	BatchInterval time.Duration `yaml:"batch_interval"`
-	// Name is the NATS cluster name; every broker of one service uses the same.
-	Name string `yaml:"name"`
+	Name          string        `yaml:"name"` // the NATS cluster name, the same on every broker of one service
 }
 
 // DefaultCluster is the cluster section a broker starts with: off (no

@@ -17,25 +17,19 @@ type Limits struct {
 	// none), MaxInflightBytesTotal all clients': max_inflight large
 	// messages are gigabytes. Past one a delivery is dropped (counted as
 	// inflight_bytes), repaired from the room log once acknowledgements free room.
-	MaxInflightBytes      int64 `yaml:"max_inflight_bytes"`
-	MaxInflightBytesTotal int64 `yaml:"max_inflight_bytes_total"`
-	// MaxClientWritesPending bounds a client's outbound queue (drops counted); at most 2147483647.
-	MaxClientWritesPending int `yaml:"max_client_writes_pending"`
-	// ReceiveMaximum is how many QoS 1 publishes a client may have unacknowledged towards the broker.
-	ReceiveMaximum int `yaml:"receive_maximum"`
-	// MaxPacketSize is the largest MQTT packet accepted, in bytes.
-	MaxPacketSize int `yaml:"max_packet_size"`
+	MaxInflightBytes       int64 `yaml:"max_inflight_bytes"`
+	MaxInflightBytesTotal  int64 `yaml:"max_inflight_bytes_total"`
+	MaxClientWritesPending int   `yaml:"max_client_writes_pending"` // bounds a client's outbound queue (drops counted); at most 2147483647
+	ReceiveMaximum         int   `yaml:"receive_maximum"`           // QoS 1 publishes a client may have unacknowledged towards the broker
+	MaxPacketSize          int   `yaml:"max_packet_size"`           // the largest MQTT packet accepted, in bytes
 	// WriteTimeout bounds a socket write, past which the connection closes:
 	// Mochi writes under the client's lock, so a subscriber that stops
 	// reading would block its topics' publishers until its keep-alive
 	// expires (docs/mochi-and-paho.md). The session and room log keep all.
-	WriteTimeout time.Duration `yaml:"write_timeout"`
-	// MessageExpiry is how long offline and retained messages are kept.
-	MessageExpiry time.Duration `yaml:"message_expiry"`
-	// SessionExpiry is how long a persistent session outlives its connection.
-	SessionExpiry time.Duration `yaml:"session_expiry"`
-	// ConnectTimeout closes a connection without CONNECT, before idle ones use up fds.
-	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	WriteTimeout   time.Duration `yaml:"write_timeout"`
+	MessageExpiry  time.Duration `yaml:"message_expiry"`  // how long offline and retained messages are kept
+	SessionExpiry  time.Duration `yaml:"session_expiry"`  // how long a persistent session outlives its connection
+	ConnectTimeout time.Duration `yaml:"connect_timeout"` // closes a connection without CONNECT, before idle ones use up fds
 	// MaxConnections bounds the TCP listener's connections and
 	// MaxConnectionsPerIP one address's; past them a new one is closed at
 	// accept (counted, logged). 0: unlimited.

@@ -19,39 +19,27 @@ import (
 type Node struct {
 	// Broker is the MQTT server URL, tcp://HOST:PORT or ws://HOST:PORT/PATH,
 	// or a cluster's, tried in order (see Brokers).
-	Broker Brokers `yaml:"broker"`
-	// Nick is the name shown to others and the MQTT username unless User is set.
-	Nick         string `yaml:"nick"`
-	User         string `yaml:"user"`
-	Password     string `yaml:"password"`
-	PasswordFile string `yaml:"password_file"`
-	// Rooms joined at start; the first is the current room.
-	Rooms []string `yaml:"rooms"`
+	Broker       Brokers  `yaml:"broker"`
+	Nick         string   `yaml:"nick"` // shown to others, and the MQTT username unless User is set
+	User         string   `yaml:"user"`
+	Password     string   `yaml:"password"`
+	PasswordFile string   `yaml:"password_file"`
+	Rooms        []string `yaml:"rooms"` // joined at start; the first is the current room
 	// ClientID is the MQTT client id; empty gives "<user>-<device>", its
 	// device id kept in StateDir, or one for this run with a clean session.
-	ClientID string `yaml:"client_id"`
-	// Log is a file that receives the JSON-lines log as well as stderr.
-	Log       string `yaml:"log"`
-	LogFormat string `yaml:"log_format"`
-	LogLevel  string `yaml:"log_level"`
-	// StateDir keeps the device id and last seq per conversation, for catch-up.
-	StateDir string `yaml:"state_dir"`
-	// Run labels every log line; the analysis tool calls it the scenario.
-	Run string `yaml:"run"`
-	// KeepAlive is the MQTT keep-alive interval.
-	KeepAlive time.Duration `yaml:"keep_alive"`
-	// MaxReconnectInterval caps the back-off (paho's: 10 min): back soon after the broker.
-	MaxReconnectInterval time.Duration `yaml:"max_reconnect_interval"`
-	// ConnectTimeout bounds one connection attempt.
-	ConnectTimeout time.Duration `yaml:"connect_timeout"`
-	// Window bounds the publishes awaiting PUBACK, within the broker's quota.
-	Window int `yaml:"window"`
-	// History is how many past messages a room shows on join (0: none).
-	History int `yaml:"history"`
-	// MaxPayload is the largest message the node sends, in bytes.
-	MaxPayload int `yaml:"max_payload"`
-	// GapWait bounds how long a message after a gap waits for its repair.
-	GapWait time.Duration `yaml:"gap_wait"`
+	ClientID             string        `yaml:"client_id"`
+	Log                  string        `yaml:"log"` // a file that receives the JSON-lines log as well as stderr
+	LogFormat            string        `yaml:"log_format"`
+	LogLevel             string        `yaml:"log_level"`
+	StateDir             string        `yaml:"state_dir"`              // keeps the device id and last seq per conversation, for catch-up
+	Run                  string        `yaml:"run"`                    // labels every log line; the analysis tool calls it the scenario
+	KeepAlive            time.Duration `yaml:"keep_alive"`             // the MQTT keep-alive interval
+	MaxReconnectInterval time.Duration `yaml:"max_reconnect_interval"` // caps the back-off (paho's: 10 min): back soon after the broker
+	ConnectTimeout       time.Duration `yaml:"connect_timeout"`        // bounds one connection attempt
+	Window               int           `yaml:"window"`                 // bounds the publishes awaiting PUBACK, within the broker's quota
+	History              int           `yaml:"history"`                // past messages a room shows on join (0: none)
+	MaxPayload           int           `yaml:"max_payload"`            // the largest message the node sends, in bytes
+	GapWait              time.Duration `yaml:"gap_wait"`               // how long a message after a gap waits for its repair
 	// StallFailover: with several brokers, a PUBACK this late moves the
 	// node to the next (a broker cut off from its majority acknowledges
 	// nothing, and MQTT resends only on a new connection).

@@ -24,16 +24,13 @@ import (
 
 // Broker is a running test broker.
 type Broker struct {
-	// Addr is the MQTT TCP listener's host:port; URL is tcp://Addr.
-	Addr string
-	URL  string
-	// HTTPAddr is the /healthz and /stats listener's host:port ("" if off).
-	HTTPAddr string
+	Addr     string // the MQTT TCP listener's host:port; URL is tcp://Addr
+	URL      string
+	HTTPAddr string // the /healthz and /stats listener's host:port ("" if off)
 	// Config is what the broker was started with, on its real addresses:
 	// Start(t, b.Config) after Close restarts it on the same ports and data.
 	Config config.Broker
-	// Server is the broker itself, for Stats and other direct access.
-	Server *broker.Server
+	Server *broker.Server // the broker itself, for Stats and other direct access
 
 	closeOnce sync.Once
 	t         testing.TB

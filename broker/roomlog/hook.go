@@ -65,22 +65,19 @@ type counter interface {
 
 // Stats are the room log's counters, shown under "room_log" in /stats.
 type Stats struct {
-	Appended     int64 `json:"appended"`
-	Resent       int64 `json:"resent"` // resends of stored messages, routed again, not stored twice
-	Invalid      int64 `json:"invalid"`
-	AppendErrors int64 `json:"append_errors"`
-	SyncsServed  int64 `json:"syncs_served"`
-	SyncsDenied  int64 `json:"syncs_denied"`
-	// SyncsThrottled counts requests dropped at room_log.max_pending_sync_bytes unread.
-	SyncsThrottled int64 `json:"syncs_throttled"`
-	// PendingSyncBytes is the reply bytes queued to clients right now.
-	PendingSyncBytes int64 `json:"pending_sync_bytes"`
-	// Refused counts messages acknowledged and discarded by a bound, by reason.
-	Refused       map[string]int64 `json:"refused"`
-	Conversations int              `json:"conversations"`
-	Records       int64            `json:"records"`
-	FileBytes     int64            `json:"file_bytes"`
-	Fsync         bool             `json:"fsync"`
+	Appended         int64            `json:"appended"`
+	Resent           int64            `json:"resent"` // resends of stored messages, routed again, not stored twice
+	Invalid          int64            `json:"invalid"`
+	AppendErrors     int64            `json:"append_errors"`
+	SyncsServed      int64            `json:"syncs_served"`
+	SyncsDenied      int64            `json:"syncs_denied"`
+	SyncsThrottled   int64            `json:"syncs_throttled"`    // requests dropped at room_log.max_pending_sync_bytes unread
+	PendingSyncBytes int64            `json:"pending_sync_bytes"` // reply bytes queued to clients now
+	Refused          map[string]int64 `json:"refused"`            // acknowledged and discarded by a bound, by reason
+	Conversations    int              `json:"conversations"`
+	Records          int64            `json:"records"`
+	FileBytes        int64            `json:"file_bytes"`
+	Fsync            bool             `json:"fsync"`
 	// Fsyncs counts group commits; AppendsPerFsync and FsyncMeanMS are their means.
 	Fsyncs          int64   `json:"fsyncs,omitempty"`
 	AppendsPerFsync float64 `json:"appends_per_fsync,omitempty"`

@@ -100,12 +100,11 @@ func (g *idRing) add(key string, seq uint64) {
 // matched again (shown twice, never lost). Past plainCap publishes, or
 // after a restart, a resend is stored again.
 type plainIDs struct {
-	mu   sync.Mutex // guards ids and reusers; taken after no other lock
-	seed maphash.Seed
-	now  func() time.Time
-	ids  map[plainKey]plainID
-	// clients seen reusing a packet id within plainTTL: never matched
-	reusers map[[2]string]bool
+	mu      sync.Mutex // guards ids and reusers; taken after no other lock
+	seed    maphash.Seed
+	now     func() time.Time
+	ids     map[plainKey]plainID
+	reusers map[[2]string]bool // clients seen reusing a packet id within plainTTL: never matched
 }
 
 type plainKey struct {

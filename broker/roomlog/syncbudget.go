@@ -22,10 +22,9 @@ import (
 type syncBudget struct {
 	max int
 
-	mu      sync.Mutex     // guards pending and inboxAlias; taken after no other lock
-	pending map[string]int // client id → reply bytes queued; no zero entries
-	// inboxAlias is the MQTT 5 topic alias Mochi gave a client's inbox.
-	inboxAlias map[string]uint16
+	mu         sync.Mutex        // guards pending and inboxAlias; taken after no other lock
+	pending    map[string]int    // client id → reply bytes queued; no zero entries
+	inboxAlias map[string]uint16 // the MQTT 5 topic alias Mochi gave a client's inbox
 }
 
 // over reports whether a client in ids owes the budget or more.

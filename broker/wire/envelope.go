@@ -32,20 +32,15 @@ type Envelope struct {
 	Room string `json:"room,omitempty"` // room messages
 	To   string `json:"to,omitempty"`   // direct messages: the recipient
 	From string `json:"from"`
-	// Boot is the sending node's start (Unix ns), so Seq restarts safely.
-	Boot int64 `json:"boot,omitempty"`
-	// Seq is the sender's own sequence number within Boot, from 1, without gaps.
-	Seq uint64 `json:"seq,omitempty"`
+	Boot int64  `json:"boot,omitempty"` // the sending node's start (Unix ns), so Seq restarts safely
+	Seq  uint64 `json:"seq,omitempty"`  // the sender's own, within Boot, from 1, without gaps
 	// SentNS is the send time in Unix nanoseconds (in load runs the
 	// scheduled one, so latency includes any delay in sending).
-	SentNS int64  `json:"sent_ns"`
-	Body   string `json:"body"`
-	// Pad fills load messages up to the requested size; it is never shown.
-	Pad string `json:"pad,omitempty"`
-	// RoomSeq is the room log's sequence number (0 without one, e.g. Mosquitto).
-	RoomSeq uint64 `json:"room_seq,omitempty"`
-	// BrokerNS is when the room log stored the message (Unix nanoseconds).
-	BrokerNS int64 `json:"broker_ns,omitempty"`
+	SentNS   int64  `json:"sent_ns"`
+	Body     string `json:"body"`
+	Pad      string `json:"pad,omitempty"`       // fills load messages up to a size; never shown
+	RoomSeq  uint64 `json:"room_seq,omitempty"`  // the room log's sequence number (0 without one, e.g. Mosquitto)
+	BrokerNS int64  `json:"broker_ns,omitempty"` // when the room log stored it (Unix ns)
 }
 
 // ErrMalformed is wrapped by every decoding error for chat payloads.
@@ -135,9 +130,8 @@ type Presence struct {
 	AtNS   int64    `json:"at_ns"`
 	// Device is the publishing device's client id (a user may be online on
 	// several): one that sees another report its user offline says online again.
-	Device string `json:"device,omitempty"`
-	// Devices, from the broker, counts devices online: the user is while any is.
-	Devices int `json:"devices,omitempty"`
+	Device  string `json:"device,omitempty"`
+	Devices int    `json:"devices,omitempty"` // from the broker: devices online; the user is while any is
 }
 
 // DecodePresence parses and validates a presence payload.
@@ -158,10 +152,9 @@ func DecodePresence(payload []byte) (Presence, error) {
 // SyncRequest asks the room log, on chat/sync/<user>, for a conversation's
 // messages after AfterSeq, answered on chat/inbox/<user> in pages.
 type SyncRequest struct {
-	V     int    `json:"v"`
-	ReqID string `json:"req_id"`
-	// Conv is a room name or a DM conversation key (see DMConversation).
-	Conv     string `json:"conv"`
+	V        int    `json:"v"`
+	ReqID    string `json:"req_id"`
+	Conv     string `json:"conv"` // a room name or a DM conversation key (see DMConversation)
 	AfterSeq uint64 `json:"after_seq"`
 	// Limit bounds the page; 0 lets the broker choose. Last > 0 asks for the
 	// newest Last messages instead (history on join); AfterSeq is then ignored.
@@ -186,16 +179,13 @@ type SyncReply struct {
 	ReqID    string     `json:"req_id"`
 	Conv     string     `json:"conv"`
 	Messages []Envelope `json:"messages"`
-	// LastSeq is the log's highest seq when the page was read; More says pages follow.
-	LastSeq uint64 `json:"last_seq"`
-	More    bool   `json:"more"`
+	LastSeq  uint64     `json:"last_seq"` // the log's highest seq when the page was read; More: pages follow
+	More     bool       `json:"more"`
 	// JoinedSeq, answering Last, is the last seq when the client's
 	// subscription began: all after it reaches the client, so a new node
 	// starts there, not at LastSeq, which may count messages on their way.
 	// Nil when unknown (older broker, no subscription).
-	JoinedSeq *uint64 `json:"joined_seq,omitempty"`
-	// Convs answers a List request, in key order; More says the listing continues.
-	Convs []ConvInfo `json:"convs,omitempty"`
-	// Error is set, and Messages empty, when the request was refused.
-	Error string `json:"error,omitempty"`
+	JoinedSeq *uint64    `json:"joined_seq,omitempty"`
+	Convs     []ConvInfo `json:"convs,omitempty"` // answers a List request, in key order; More: the listing continues
+	Error     string     `json:"error,omitempty"` // set, with no Messages, when the request was refused
 }
