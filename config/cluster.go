@@ -11,24 +11,21 @@ import (
 )
 
 // Cluster makes the broker, when Node is set, one node of a highly available
-// chat service: an embedded NATS server with JetStream routes to the other
-// brokers and keeps the room log in a Raft-replicated stream (docs/cluster.md).
-// Without it the broker keeps its file room log and starts no NATS code.
+// service: an embedded NATS JetStream routes to the other brokers and keeps
+// the room log in a Raft-replicated stream (docs/cluster.md); else no NATS code runs.
 type Cluster struct {
 	Node     string   `yaml:"node"`     // names this broker to NATS: unique and stable, as Raft peers know it by it
 	Listen   string   `yaml:"listen"`   // the NATS cluster (route) listener, host:port
 	Routes   []string `yaml:"routes"`   // the other brokers' nats://host:port (this one's may be listed too)
 	Replicas int      `yaml:"replicas"` // 1, 3 or 5 hold each record; a majority acknowledges an append
-	// Partitions is how many streams the room log is spread over, each
-	// with a leader sequencing its conversations, spread over the brokers.
-	// 0: as many as Replicas (one led by each broker, usually). Fixed once
-	// the log exists: a broker given another number refuses to start.
+	// Partitions is how many streams the room log is spread over, each led
+	// by a broker sequencing its conversations; 0: as many as Replicas. Fixed
+	// once the log exists: a broker given another number refuses to start.
 	Partitions int `yaml:"partitions"`
 	// BatchInterval is the least time between a broker's writes of one
-	// conversation (to the stream, or forwarded): a busy conversation's
-	// messages wait up to this long and go several a write, which the
-	// cluster's CPU per message depends on (a write is a round of
-	// agreement). 0 writes whenever the previous write is done.
+	// conversation: a busy one's messages wait up to this long and go several
+	// a write (a round of agreement), which the cluster's CPU per message
+	// depends on. 0 writes whenever the previous write is done.
 	BatchInterval time.Duration `yaml:"batch_interval"`
 	Name          string        `yaml:"name"` // the NATS cluster name, the same on every broker of one service
 }

@@ -1,8 +1,7 @@
 // Package config is the typed configuration of every distchat binary.
 //
-// A value starts from documented defaults, then a YAML file (-config FILE or
-// $DISTCHAT_CONFIG) overrides them, then DISTCHAT_* environment variables,
-// then command-line flags: later sources win. Unknown YAML keys are errors,
-// and Validate reports every problem at once, one per line, so an operator
-// fixes a file in one pass instead of one restart per mistake.
+// Defaults, a YAML file (-config FILE or $DISTCHAT_CONFIG), DISTCHAT_*
+// variables and flags apply in turn, later ones winning. Unknown YAML keys are
+// errors, and Validate reports every problem at once, one a line, so an
+// operator fixes a file in one pass, not one restart a mistake.
 package config

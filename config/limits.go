@@ -13,10 +13,9 @@ type Limits struct {
 	// MaxInflight is the unacknowledged QoS 1 messages a client may hold,
 	// past which Mochi drops its messages (counted); at most 65535.
 	MaxInflight int `yaml:"max_inflight"`
-	// MaxInflightBytes bounds a client's unacknowledged delivery bytes (0:
-	// none), MaxInflightBytesTotal all clients': max_inflight large
-	// messages are gigabytes. Past one a delivery is dropped (counted as
-	// inflight_bytes), repaired from the room log once acknowledgements free room.
+	// MaxInflightBytes bounds a client's unacknowledged delivery bytes (0: none),
+	// MaxInflightBytesTotal all clients' (max_inflight large ones are gigabytes):
+	// past one a delivery is dropped (inflight_bytes) and repaired from the room log.
 	MaxInflightBytes       int64 `yaml:"max_inflight_bytes"`
 	MaxInflightBytesTotal  int64 `yaml:"max_inflight_bytes_total"`
 	MaxClientWritesPending int   `yaml:"max_client_writes_pending"` // bounds a client's outbound queue (drops counted); at most 2147483647
@@ -35,10 +34,9 @@ type Limits struct {
 	// accept (counted, logged). 0: unlimited.
 	MaxConnections      int `yaml:"max_connections"`
 	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
-	// MaxKeepAlive is the longest keep-alive an MQTT 5 client gets (its
-	// CONNACK's Server Keep Alive), so a dead connection does not hold its
-	// session forever; MQTT 3.1.1 keeps its own. Whole seconds up to
-	// 65535s; 0 turns it off.
+	// MaxKeepAlive is the longest keep-alive an MQTT 5 client gets (Server
+	// Keep Alive), so a dead connection does not hold its session forever;
+	// 3.1.1 keeps its own. Whole seconds up to 65535s; 0 turns it off.
 	MaxKeepAlive time.Duration `yaml:"max_keep_alive"`
 }
 

@@ -102,10 +102,9 @@ func (n *Node) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Brokers is the MQTT servers a chat node may use, in the order it tries
-// them: one, or a cluster's, moving to the next when one is lost. YAML takes
-// a URL, a comma-separated string or a list; -broker and DISTCHAT_BROKER a
-// comma-separated string.
+// Brokers is the MQTT servers a chat node tries in order, moving on when one
+// is lost. YAML takes a URL, a comma-separated string or a list; -broker and
+// DISTCHAT_BROKER a comma-separated string.
 type Brokers []string
 
 // String joins the URLs with commas, as the flag takes them.

@@ -72,10 +72,9 @@ func (b *Broker) Kill() {
 	})
 }
 
-// freePorts returns n loopback TCP ports free now (routes are known before
-// any broker starts), drawn below the kernel's ephemeral range: a port 0
-// listener's port, closed again, can go to another process before the
-// broker binds it.
+// freePorts returns n loopback TCP ports free now (routes are known before any
+// broker starts), below the ephemeral range: a port 0 listener's port, closed
+// again, can go to another process before the broker binds it.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	ports := make([]int, 0, n)

@@ -12,9 +12,8 @@ import (
 // its packets waits: Mochi's default Receive Maximum.
 const maxPendingAcks = 1024
 
-// noAck (no MQTT reason code) marks a failed append: the connection closes
-// once the PUBACKs before it are written, so the client resends it on its
-// next one (an MQTT 3.1.1 PUBACK cannot refuse; an MQTT 5 refusal drops it).
+// noAck marks a failed append: the connection closes after the PUBACKs before
+// it, so the client resends it (a 3.1.1 PUBACK cannot refuse; a 5 refusal drops it).
 var noAck = packets.Code{Code: 0xff, Reason: "no PUBACK"}
 
 // errNotStored disconnects a client whose publish was not stored (0x88: try again).
@@ -24,9 +23,8 @@ var errNotStored = packets.Code{Code: packets.ErrServerUnavailable.Code, Reason:
 // (conversations, partitions) in publish order, as MQTT requires of QoS 1
 // ([MQTT-4.6.0-2]): a slot's PUBACK leaves after every earlier slot's.
 type ackOrder struct {
-	srv *mqtt.Server
-	// mu guards clients, queues and slots; taken after no other lock, not while writing.
-	mu      sync.Mutex
+	srv     *mqtt.Server
+	mu      sync.Mutex // guards clients, queues and slots; taken after no other lock, not while writing
 	clients map[*mqtt.Client]*ackQueue
 }
 

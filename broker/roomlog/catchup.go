@@ -172,8 +172,8 @@ func (h *Hook) list(reply *wire.SyncReply, user string, req wire.SyncRequest) {
 	}
 }
 
-// dmIndex knows each user's DM conversations (rebuilt from the log's keys at
-// start), so a node catches up on those it never saw (new device, lost state).
+// dmIndex knows each user's DM conversations (from the log's keys at start), so
+// a node catches up on those it never saw (new device, lost state).
 type dmIndex struct {
 	mu    sync.RWMutex // guards users; taken after no other lock
 	users map[string]map[string]struct{}
@@ -204,10 +204,9 @@ func (x *dmIndex) of(user string) []string {
 	return slices.Sorted(maps.Keys(x.users[user]))
 }
 
-// joins remembers, per client and room, the room's last seq when the
-// subscription began (OnSubscribed runs after it is added, and stamping
-// precedes routing, so every later message reaches the node): the answer to
-// a Last request, as the current last counts messages still on their way.
+// joins remembers, per client and room, the last seq when the subscription
+// began (every later message reaches the node): the answer to a Last
+// request, as the current last counts messages still on their way.
 type joins struct {
 	mu  sync.Mutex                   // guards pos; taken after no other lock
 	pos map[string]map[string]uint64 // client id → room → last seq at subscribe

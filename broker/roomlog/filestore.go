@@ -37,8 +37,7 @@ type FileStore struct {
 	encoded   []byte // the buffer write lays each record out in, reused
 	commit    groupCommit
 
-	// Recovery describes what Open found, for the log.
-	Recovery Recovery
+	Recovery Recovery // what Open found, for the log
 }
 
 // Recovery is what opening a log file found.
@@ -173,9 +172,8 @@ func (s *FileStore) write(conv string, ci *convIndex, seq uint64, timeNS int64, 
 // ErrOutOfOrder is Put's answer to a record that does not follow its conversation's last.
 var ErrOutOfOrder = errors.New("record does not follow the conversation's last one")
 
-// Put stores a record numbered elsewhere, for a replicated log's local
-// view (broker/cluster): seq follows the conversation's last, or is any for
-// a new one (its first may be trimmed). No fsync: the replicated log is durable.
+// Put stores a record numbered elsewhere (a replicated log's view, durable
+// without fsync): seq follows conv's last, or is any for a new conv.
 func (s *FileStore) Put(conv string, seq uint64, timeNS int64, data []byte) error {
 	if len(conv) == 0 || len(conv) > 1024 || seq == 0 {
 		return fmt.Errorf("room log: put %d bytes of conversation name at sequence %d", len(conv), seq)
@@ -197,9 +195,8 @@ func (s *FileStore) Put(conv string, seq uint64, timeNS int64, data []byte) erro
 // file: one size change, and so one journal commit, per chunk.
 const preallocChunk = 8 << 20
 
-// preallocate makes the file at least need bytes long, a chunk at a time,
-// so durability machine's fdatasyncs do not change its size (recovery cuts
-// the zeros silently); where refused, the log goes on without. Holds mu.
+// preallocate makes the file need bytes long a chunk at a time, so fdatasyncs
+// do not change its size (recovery cuts the zeros); if refused, goes without. Holds mu.
 func (s *FileStore) preallocate(need int64) {
 	if s.allocated < 0 || need <= s.allocated {
 		return
@@ -234,9 +231,8 @@ func (s *FileStore) Newest(conv string, n int) ([]Record, error) {
 	})
 }
 
-// loadSpan loads conv's records i to j-1, as span gives them under s.mu,
-// after applying MaxAge: a quiet conversation would otherwise serve old
-// records until its next append.
+// loadSpan loads conv's records i to j-1 as span gives them, after MaxAge (a
+// quiet conversation would otherwise serve old records until its next append).
 func (s *FileStore) loadSpan(conv string, span func(*convIndex) (i, j int)) ([]Record, error) {
 	s.expire(conv)
 	s.mu.RLock()
@@ -369,10 +365,9 @@ type Options struct {
 	// Fsync makes Append wait until the record is on disk (group commit);
 	// without it the page cache survives kill -9, not a machine crash.
 	Fsync bool
-	// Retention per conversation (0: unlimited). MaxMessages and MaxBytes
-	// (of data) trim the oldest records on append, keeping the newest;
-	// MaxAge drops older records, in a quiet conversation at its next read
-	// or Counts. Last still counts them; Open gives their space back.
+	// Retention per conversation (0: unlimited): MaxMessages and MaxBytes trim
+	// the oldest on append, keeping the newest; MaxAge drops older records
+	// (quiet ones at a read or Counts). Last counts them; Open frees their space.
 	MaxMessages int
 	MaxAge      time.Duration
 	MaxBytes    int64

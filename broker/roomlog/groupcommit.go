@@ -7,21 +7,19 @@ import (
 	"time"
 )
 
-// Group commit (durability machine): an append waits for an fsync begun
-// after its write; the first waiter leads and fsyncs all written so far
-// for every waiter. Before its fsync the leader gathers, or clients that
-// wait for each message before the next split into two groups taking
-// turns, each waiting for two flushes a message: it waits for as many
-// records as the previous fsync covered plus those written during it, or
-// until maxGather after that fsync ended. A lone writer does not wait.
+// Group commit (durability machine): an append waits for an fsync begun after
+// its write; the first waiter leads and fsyncs for all. The leader gathers
+// first, or clients that wait for each message split into two groups taking
+// turns, two flushes a message: it waits for as many records as the previous
+// fsync covered plus those written during it, or until maxGather after its
+// end. A lone writer does not wait.
 
 // maxGather bounds how long a leader waits for a batch before its fsync.
 const maxGather = time.Millisecond
 
 // groupCommit is a FileStore's group commit state.
 type groupCommit struct {
-	// mu guards the fields below (cond waits on it); never held with FileStore.mu.
-	mu      sync.Mutex
+	mu      sync.Mutex // guards the fields below (cond waits on it); never held with FileStore.mu
 	cond    *sync.Cond
 	durable int64 // file offset up to which an fsync has finished
 	syncing bool  // a leader is gathering or syncing

@@ -2,11 +2,10 @@
 // direct-message conversation: the piece that makes delivery end to end.
 //
 // Mochi acknowledges a QoS 1 publish before it stores or routes it, can lose
-// a persisted offline queue, replays in random order, and drops messages for
-// a slow subscriber (docs/mochi-and-paho.md). So the hook works in OnPublish,
-// the only code Mochi runs before the PUBACK: it validates, numbers and
-// appends the message before Mochi acknowledges and routes it. Nodes repair
-// gaps by asking the log (chat/sync/<user>), answered on chat/inbox/<user>.
+// a persisted offline queue, replays in random order, and drops messages for a
+// slow subscriber (docs/mochi-and-paho.md). So the hook validates, numbers and
+// appends each message in OnPublish, the only code Mochi runs before the
+// PUBACK. Nodes repair gaps by asking the log (chat/sync/<user>, chat/inbox/<user>).
 package roomlog
 
 import (

@@ -39,9 +39,8 @@ type refusal struct {
 
 func (r *refusal) Error() string { return r.reason + ": " + r.detail }
 
-// convLimits counts conversations against room_log.max_conversations(_per_user).
-// A user's count starts with the broker (the log does not say who started a
-// conversation), so the global cap is the hard bound on memory.
+// convLimits counts conversations against room_log.max_conversations(_per_user);
+// user counts start with the broker, so the global cap bounds memory.
 type convLimits struct {
 	maxTotal, maxPerUser int
 
@@ -162,11 +161,10 @@ func maxRecordFor(maxPacket int) int {
 // errPayloadTooLarge marks an invalid message over room_log.max_payload_bytes.
 var errPayloadTooLarge = errors.New("payload too large")
 
-// refusalAck is what OnPublish returns for a message the log refused: to an
-// MQTT 5 publisher at QoS 1 or 2, a packets.Code that Mochi v2.7.9 makes a
-// PUBACK with that reason code and string (processPublish), unwrapped, as
-// Mochi takes it with a type assertion; else CodeSuccessIgnore, as MQTT
-// 3.1.1 has no negative PUBACK and without one the client resends forever.
+// refusalAck is what OnPublish returns for a refused message: to an MQTT 5
+// publisher at QoS 1 or 2, a packets.Code (unwrapped: Mochi v2.7.9 asserts its
+// type) for a PUBACK with its reason; else CodeSuccessIgnore, as MQTT 3.1.1
+// has no negative PUBACK and without one the client resends forever.
 func refusalAck(cl *mqtt.Client, pk packets.Packet, code byte, reason string) error {
 	if cl.Properties.ProtocolVersion < 5 || pk.FixedHeader.Qos == 0 {
 		return packets.CodeSuccessIgnore

@@ -5,10 +5,9 @@ import (
 	"syscall"
 )
 
-// datasync makes the log's written data durable with fdatasync: the file's
-// size only changes when preallocate extends it, so each group commit
-// flushes data blocks without an inode update in the file system's journal
-// (measured here: about a quarter of an append-and-fsync's time).
+// datasync makes the log's data durable with fdatasync: the size changes only
+// when preallocate extends it, so a group commit skips the inode update in the
+// journal (measured: about a quarter of an append-and-fsync's time).
 func datasync(f *os.File) error { return control(f, syscall.Fdatasync) }
 
 // allocate extends f to size bytes of zeros without writing them.

@@ -89,22 +89,19 @@ func (g *idRing) add(key string, seq uint64) {
 	g.seqs[key] = seq
 }
 
-// plainIDs gives a resent plain-text publish the id of its first copy: a
-// plain text (mosquitto_pub -m hello) gets a new random id each time, so
-// storeOnce would not know its resend. MQTT marks a resend with DUP and the
-// same packet id, so plainIDs keeps, per user, client and packet id, the
-// last payload hash and id for plainTTL, for a DUP of the same payload.
-// A client may reuse a packet id once it has its PUBACK, so an identical
-// new message under it, lost and resent, would be taken for the earlier
-// copy and lost: a client seen reusing one within plainTTL is never
-// matched again (shown twice, never lost). Past plainCap publishes, or
-// after a restart, a resend is stored again.
+// plainIDs gives a resent plain text (mosquitto_pub -m hello, a new random id
+// each time) its first copy's id: per user, client and packet id it keeps the
+// last payload hash and id for plainTTL, for a DUP of the same payload. A
+// client may reuse a packet id once it has its PUBACK, so an identical new
+// message under it would be taken for the earlier copy and lost: a client
+// seen reusing one within plainTTL is never matched again (shown twice,
+// never lost). Past plainCap publishes, or after a restart, one is stored again.
 type plainIDs struct {
 	mu      sync.Mutex // guards ids and reusers; taken after no other lock
 	seed    maphash.Seed
 	now     func() time.Time
 	ids     map[plainKey]plainID
-	reusers map[[2]string]bool // clients seen reusing a packet id within plainTTL: never matched
+	reusers map[[2]string]bool // clients seen reusing a packet id within plainTTL
 }
 
 type plainKey struct {

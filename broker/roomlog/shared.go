@@ -28,10 +28,9 @@ func AttachStore(srv *mqtt.Server, store Store, cfg config.RoomLog, log *logrus.
 	return h, nil
 }
 
-// Replicated tells the hook, in log order, of a record a shared log took:
-// its conversation (DM index, conversation cap) and message id, so a resend
-// here after a failover gets the stored record. With live set it is routed
-// to this broker's subscribers as if published here; a local one (appended
+// Replicated tells the hook, in log order, of a record a shared log took (for
+// the DM index, the cap, and resends after a failover). With live set it
+// reaches this broker's subscribers as if published here; a local one (appended
 // here) only over an AsyncStore, as Mochi routes it otherwise.
 func (h *Hook) Replicated(conv string, rec Record, live, local bool) {
 	if local && (!live || h.async == nil) {
@@ -95,11 +94,10 @@ func Restamp(data []byte, seq uint64) ([]byte, error) {
 	return e.Encode()
 }
 
-// AsyncStore is a Store whose appends finish on another goroutine: the
-// replicated log (broker/cluster), whose appends wait for other brokers.
-// Mochi handles a client's packets in turn, so waiting in OnPublish would
-// cap a client at one append per cluster round trip: over an AsyncStore the
-// hook writes the PUBACK itself once the append is done, in publish order
+// AsyncStore is a Store whose appends finish on another goroutine (the
+// replicated log). Mochi handles a client's packets in turn, so waiting in
+// OnPublish would cap a client at one append per cluster round trip: the hook
+// writes the PUBACK itself once the append is done, in publish order
 // (ackorder.go), and the record is routed from the log's view (Replicated).
 type AsyncStore interface {
 	Store

@@ -13,12 +13,11 @@ import (
 	"github.com/distchat/distchat/broker/wire"
 )
 
-// syncBudget bounds the catch-up reply bytes in Mochi's outbound queues,
-// which Mochi bounds by packets only: a client asking and never reading
-// would have the broker queue gigabytes. A reply is charged to every client
-// on the user's inbox until Mochi writes or drops it or the connection
-// ends, and requests are served while each owes less than the budget: a
-// client gets its answers at the speed it reads them.
+// syncBudget bounds the catch-up reply bytes in Mochi's outbound queues
+// (bounded by packets only), or a client asking and never reading would have
+// gigabytes queued. A reply is charged to each client on the inbox until
+// written, dropped or disconnected, and requests are served while each owes
+// less than the budget: a client gets answers at the speed it reads them.
 type syncBudget struct {
 	max int
 

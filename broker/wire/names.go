@@ -13,13 +13,11 @@ const MaxNameBytes = 64
 // ErrInvalidName is wrapped by every name validation error, for errors.Is.
 var ErrInvalidName = errors.New("invalid name")
 
-// ValidateName reports whether name can be a user or room name (kind, in
-// errors only). Names are MQTT topic levels: no wildcards, separators,
-// control characters, white space or leading '$' ($SYS). So that a
-// conversation key (DMConversation) means one thing, no ',' and no leading
-// '@'. So that names that look alike are alike, nothing that prints as
-// nothing (category Cf, invisibleRunes), and no U+FFFD, which stands for
-// undecodable bytes and would make different names one.
+// ValidateName reports whether name can be a user or room name (kind: for
+// errors). Names are MQTT topic levels: no wildcards, separators, control
+// characters, white space or leading '$'. For one meaning per conversation key
+// (DMConversation): no ',' or leading '@'. For names that look alike to be
+// alike: nothing invisible (category Cf, invisibleRunes), no U+FFFD.
 func ValidateName(kind, name string) error {
 	switch {
 	case name == "":

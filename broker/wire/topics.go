@@ -5,8 +5,7 @@ import (
 	"strings"
 )
 
-// The topic scheme. Every distchat program builds and parses topics with these
-// helpers only, so the scheme is written down in exactly one place.
+// The topic scheme, written down once: every program uses these helpers only.
 //
 //	chat/rooms/<room>/<sender>      room message; members subscribe chat/rooms/<room>/+
 //	chat/dm/<recipient>/<sender>    direct message; only <recipient> subscribes chat/dm/<recipient>/+
