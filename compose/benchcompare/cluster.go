@@ -2,6 +2,7 @@ package benchcompare
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,9 +29,28 @@ func clusterArgs(bin string, i int, addr, httpAddr, route string, routes []strin
 		"-cluster-routes", strings.Join(routes, ","), "-cluster-replicas", strconv.Itoa(clusterSize)), nil
 }
 
-// startCluster starts the three brokers under dir and waits until each
-// listens and the partitions' leaderships have spread (settle).
+// startCluster starts the three brokers under dir (startClusterOnce), on
+// fresh ports again when one of them exits while starting: a port found
+// free can be taken, before its broker binds it, by the random port of
+// another broker's embedded NATS client listener.
 func (e *Env) startCluster(ctx context.Context, dir string) (*runningBroker, error) {
+	for try := 1; ; try++ {
+		b, err := e.startClusterOnce(ctx, dir)
+		if err == nil || try == clusterStartTries || ctx.Err() != nil {
+			return b, err
+		}
+		e.Progress("cluster: %v; starting it again on other ports", err)
+		dir = filepath.Join(dir, "retry"+strconv.Itoa(try))
+	}
+}
+
+// clusterStartTries bounds startCluster's attempts.
+const clusterStartTries = 3
+
+// startClusterOnce starts the three brokers under dir and waits until each
+// listens and the partitions' leaderships have spread (settle); it fails
+// when a broker exits meanwhile.
+func (e *Env) startClusterOnce(ctx context.Context, dir string) (*runningBroker, error) {
 	ports, err := freePorts(3 * clusterSize) // MQTT, route and HTTP, broker by broker
 	if err != nil {
 		return nil, err
@@ -56,6 +76,10 @@ func (e *Env) startCluster(ctx context.Context, dir string) (*runningBroker, err
 		return nil, err
 	}
 	if !settle(ctx, https, leaderSettleWait) {
+		if i := slices.IndexFunc(b.procs, (*child).exited); i >= 0 {
+			_, err := stopAll(b.procs)
+			return nil, errors.Join(fmt.Errorf("%s exited while the cluster started (%s)", b.procs[i].name, lastLine(b.procs[i].logPath)), err)
+		}
 		e.Progress("cluster: the partitions' leaderships did not spread within %s; measuring anyway", leaderSettleWait)
 	}
 	return b, nil

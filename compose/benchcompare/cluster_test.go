@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +106,31 @@ func TestSettleWaitsForSpreadLeaders(t *testing.T) {
 				t.Errorf("settle = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestStartClusterTriesAgainWhenABrokerExits: a cluster whose broker exits
+// while starting (its port taken meanwhile) is started again on other
+// ports, up to clusterStartTries times, and then the error names the
+// broker and its last log line.
+func TestStartClusterTriesAgainWhenABrokerExits(t *testing.T) {
+	dir := t.TempDir()
+	broker := filepath.Join(dir, "broker")
+	if err := os.WriteFile(broker, []byte("#!/bin/sh\necho 'listen: address already in use'\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var again int
+	progress := func(format string, args ...any) {
+		if line := fmt.Sprintf(format, args...); strings.Contains(line, "starting it again") {
+			again++
+		}
+	}
+	env := &Env{Bins: Bins{Broker: broker}, Tmp: dir, Progress: progress}
+	_, err := env.startCluster(context.Background(), filepath.Join(dir, "cluster"))
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("startCluster: %v, want the exited broker's last line", err)
+	}
+	if again != clusterStartTries-1 {
+		t.Fatalf("started again %d times, want %d", again, clusterStartTries-1)
 	}
 }
