@@ -66,26 +66,24 @@ func engineClosedLoops(b *testing.B, views bool) {
 	b.ReportMetric(float64((processCPU()-cpu).Microseconds())/n, "cpu-µs/msg")
 }
 
-// followEngine consumes ENGINE on s's own replica for the rest of b, as
-// localConsumer places a view's consumer, taking each record and no more.
+// followEngine consumes ENGINE for the rest of b with a consumer placed as
+// a view's (localConsumer: on s's own replica), taking each record and no
+// more.
 func followEngine(b *testing.B, s *LogStore) {
 	ctx := context.Background()
-	cfg := jetstream.ConsumerConfig{AckPolicy: jetstream.AckNonePolicy, MemoryStorage: true, Replicas: 1}
-	for attempt := 1; ; attempt++ {
-		cons, err := s.js.CreateConsumer(ctx, "ENGINE", cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if c := cons.CachedInfo().Cluster; c == nil || c.Leader == s.node || attempt == localConsumerAttempts {
-			cc, err := cons.Consume(func(jetstream.Msg) {}, jetstream.PullExpiry(followPullExpiry), jetstream.PullHeartbeat(followHeartbeat))
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(cc.Stop)
-			return
-		}
-		_ = s.js.DeleteConsumer(ctx, "ENGINE", cons.CachedInfo().Name)
+	stream, err := s.js.Stream(ctx, "ENGINE")
+	if err != nil {
+		b.Fatal(err)
 	}
+	cons, err := s.localConsumer(ctx, &partition{name: "ENGINE", stream: stream}, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cc, err := cons.Consume(func(jetstream.Msg) {}, jetstream.PullExpiry(followPullExpiry), jetstream.PullHeartbeat(followHeartbeat))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cc.Stop)
 }
 
 // processCPU is this process's user+system time so far.

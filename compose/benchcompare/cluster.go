@@ -34,13 +34,13 @@ func clusterArgs(bin string, i int, addr, httpAddr, route string, routes []strin
 // free can be taken, before its broker binds it, by the random port of
 // another broker's embedded NATS client listener.
 func (e *Env) startCluster(ctx context.Context, dir string) (*runningBroker, error) {
-	for try := 1; ; try++ {
-		b, err := e.startClusterOnce(ctx, dir)
+	for try, tryDir := 1, dir; ; try++ {
+		b, err := e.startClusterOnce(ctx, tryDir)
 		if err == nil || try == clusterStartTries || ctx.Err() != nil {
 			return b, err
 		}
 		e.Progress("cluster: %v; starting it again on other ports", err)
-		dir = filepath.Join(dir, "retry"+strconv.Itoa(try))
+		tryDir = filepath.Join(dir, "retry"+strconv.Itoa(try))
 	}
 }
 
