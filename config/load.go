@@ -66,8 +66,7 @@ func ReadYAML(path string, v any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
+		if te, ok := errors.AsType[*yaml.TypeError](err); ok {
 			// One line per problem: "config FILE: line 2: unknown key foo".
 			errs := make([]error, 0, len(te.Errors))
 			for _, e := range te.Errors {

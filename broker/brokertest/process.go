@@ -89,8 +89,7 @@ func (p *Process) Kill(t testing.TB) error {
 		t.Fatalf("brokertest: kill broker: %v", err)
 	}
 	err := <-p.exited
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
+	if _, exit := errors.AsType[*exec.ExitError](err); err != nil && !exit {
 		t.Errorf("brokertest: broker: %v", err)
 	}
 	p.cmd = nil

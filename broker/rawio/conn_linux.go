@@ -106,16 +106,21 @@ func doOp(pool *sync.Pool, p []byte, run func(func(uintptr) bool) error) (int, s
 }
 
 // runOp runs a pooled op on the socket, its error wrapped as the net
-// package does.
+// package does (replacing RawConn's "raw-read"/"raw-write" wrapping), so
+// callers' checks for net.ErrClosed, os.ErrDeadlineExceeded or Timeout see
+// what a plain connection gives.
 func (c *conn) runOp(name string, pool *sync.Pool, p []byte, run func(func(uintptr) bool) error) (int, error) {
 	n, errno, err := doOp(pool, p, run)
 	if err == nil && errno != 0 {
 		err = os.NewSyscallError(name, errno)
 	}
-	if err != nil {
-		return n, c.opError(name, err)
+	if err == nil {
+		return n, nil
 	}
-	return n, nil
+	if oe, ok := errors.AsType[*net.OpError](err); ok {
+		err = oe.Err
+	}
+	return n, &net.OpError{Op: name, Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
 
 // Read reads into p once the socket has data, as net.Conn's Read does:
@@ -137,17 +142,6 @@ func (c *conn) Read(p []byte) (int, error) {
 // Write writes all of p, waiting for the socket to take more as often as
 // it takes, as net.Conn's Write does: fewer bytes only with an error.
 func (c *conn) Write(p []byte) (int, error) { return c.runOp("write", &writeOps, p, c.rc.Write) }
-
-// opError wraps err as the net package does (replacing RawConn's
-// "raw-read"/"raw-write" wrapping), so callers' checks for net.ErrClosed,
-// os.ErrDeadlineExceeded or Timeout see what a plain connection gives.
-func (c *conn) opError(op string, err error) error {
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		err = oe.Err
-	}
-	return &net.OpError{Op: op, Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
-}
 
 // fileWriter writes a regular file with raw write calls.
 type fileWriter struct {

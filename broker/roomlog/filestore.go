@@ -84,14 +84,14 @@ func Open(dir string, opts Options) (*FileStore, error) {
 		f.Close()
 		return nil, err
 	}
-	if kept := s.keptBytes(); s.size >= compactMin && kept < s.size/2 {
-		if renamed, err := s.compact(); err != nil && renamed {
+	if s.size >= compactMin && s.keptBytes() < s.size/2 {
+		renamed, err := s.compact()
+		if err != nil && renamed {
 			s.f.Close()
 			return nil, err
-		} else if err != nil {
-			// Serve it as it was, saying why (a full disk wants compaction most).
-			s.Recovery.CompactionError = err
 		}
+		// Unless renamed, serve it as it was, saying why (a full disk wants compaction most).
+		s.Recovery.CompactionError = err
 	}
 	s.Recovery.Duration = time.Since(start)
 	return s, nil
@@ -151,16 +151,10 @@ func (s *FileStore) write(conv string, ci *convIndex, seq uint64, timeNS int64, 
 	if _, err := s.out.Write(buf); err != nil {
 		// Cut the torn record (and the preallocated space) so the next
 		// append starts clean, and refuse this one: the client resends.
-		if terr := s.f.Truncate(s.size); terr != nil {
-			err = errors.Join(err, terr)
-		}
-		if s.allocated > s.size {
-			s.allocated = s.size
-		}
-		if _, serr := s.f.Seek(s.size, io.SeekStart); serr != nil {
-			err = errors.Join(err, serr)
-		}
-		return 0, fmt.Errorf("room log: write: %w", err)
+		terr := s.f.Truncate(s.size)
+		_, serr := s.f.Seek(s.size, io.SeekStart)
+		s.allocated = min(s.allocated, s.size)
+		return 0, fmt.Errorf("room log: write: %w", errors.Join(err, terr, serr))
 	}
 	e.off = s.size + headerLen + int64(2+len(conv)+16)
 	s.size += int64(len(buf))
@@ -232,31 +226,25 @@ func (s *FileStore) Newest(conv string, n int) ([]Record, error) {
 }
 
 // loadSpan loads conv's records i to j-1 as span gives them, after MaxAge (a
-// quiet conversation would otherwise serve old records until its next append).
+// quiet conversation would otherwise serve old records until its next
+// append). The file is read outside s.mu: records stay put until Close.
 func (s *FileStore) loadSpan(conv string, span func(*convIndex) (i, j int)) ([]Record, error) {
 	s.expire(conv)
 	s.mu.RLock()
-	ci := s.convs[conv]
-	if ci == nil {
-		s.mu.RUnlock()
-		return nil, nil
-	}
-	i, j := span(ci)
-	if i >= j {
-		s.mu.RUnlock()
-		return nil, nil
-	}
-	es := append([]entry(nil), ci.entries[i:j]...)
+	var es []entry
 	var data [][]byte
-	if s.f == nil {
-		data = append(make([][]byte, 0, j-i), ci.data[i:j]...)
+	if ci := s.convs[conv]; ci != nil {
+		if i, j := span(ci); i < j {
+			es = slices.Clone(ci.entries[i:j])
+			if s.f == nil {
+				data = slices.Clone(ci.data[i:j])
+			}
+		}
 	}
 	s.mu.RUnlock()
-	return s.load(es, data)
-}
-
-// load makes records of es with data, or read outside s.mu (records stay put until Close).
-func (s *FileStore) load(es []entry, data [][]byte) ([]Record, error) {
+	if len(es) == 0 {
+		return nil, nil
+	}
 	out := make([]Record, len(es))
 	for k, e := range es {
 		out[k] = Record{Seq: e.seq, TimeNS: e.ts}
@@ -318,10 +306,9 @@ func (s *FileStore) Close() error {
 	}
 	var err error
 	if s.allocated > s.size { // give the preallocated tail back
-		err = errors.Join(err, s.f.Truncate(s.size))
+		err = s.f.Truncate(s.size)
 	}
-	err = errors.Join(err, s.f.Sync())
-	return errors.Join(err, s.f.Close())
+	return errors.Join(err, s.f.Sync(), s.f.Close())
 }
 
 // Store is the room log's storage, one sequence per conversation (a room or

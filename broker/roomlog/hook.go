@@ -33,7 +33,6 @@ import (
 type Hook struct {
 	mqtt.HookBase
 	store                   Store
-	counts                  counter    // the same store, for /stats; nil when it keeps no counts
 	fsync                   bool       // appends are fsynced before the PUBACK (durability: machine)
 	shared                  bool       // the store is shared with other brokers: an append waits for them
 	async                   AsyncStore // the store when its appends finish later: acks writes PUBACKs
@@ -138,7 +137,6 @@ func New(store Store, srv *mqtt.Server, cfg config.RoomLog, log *logrus.Entry) *
 	if srv != nil && srv.Options != nil && srv.Options.Capabilities != nil {
 		h.maxRecord = maxRecordFor(int(srv.Options.Capabilities.MaximumPacketSize))
 	}
-	h.counts, _ = store.(counter)
 	convs := store.Conversations()
 	h.convs.total = len(convs)
 	for _, conv := range convs {
@@ -213,8 +211,8 @@ func (h *Hook) Stats() Stats {
 	s := Stats{Appended: h.appended.Load(), Resent: h.resent.Load(), Invalid: h.invalid.Load(), AppendErrors: h.appendErrors.Load(),
 		SyncsServed: h.syncs.Load(), SyncsDenied: h.syncDenied.Load(), SyncsThrottled: h.syncThrottled.Load(),
 		PendingSyncBytes: h.budget.total(), Refused: h.refusals.snapshot(), Fsync: h.fsync}
-	if h.counts != nil {
-		s.Conversations, s.Records, s.FileBytes = h.counts.Counts()
+	if c, ok := h.store.(counter); ok {
+		s.Conversations, s.Records, s.FileBytes = c.Counts()
 	}
 	if gc, ok := h.store.(groupCommitter); ok {
 		if n, took := gc.GroupCommits(); n > 0 {
@@ -291,8 +289,8 @@ func (h *Hook) notStored(cl *mqtt.Client, pk packets.Packet, err error) (packets
 
 // discard acknowledges and discards a message a bound refused (see refusalAck).
 func (h *Hook) discard(cl *mqtt.Client, pk packets.Packet, err error) (packets.Packet, error) {
-	var r *refusal
-	if !errors.As(err, &r) {
+	r, ok := errors.AsType[*refusal](err)
+	if !ok {
 		r = &refusal{reason: RefusedOversized, detail: err.Error()}
 	}
 	h.refused(cl.ID, pk.TopicName, len(pk.Payload), r)
@@ -326,8 +324,7 @@ func (h *Hook) storeOnce(conv string, e wire.Envelope) ([]byte, error) {
 		data, err = h.stampAs(&e, seq, now)
 		return data, err
 	})
-	var dup *DuplicateError
-	if errors.As(err, &dup) {
+	if dup, ok := errors.AsType[*DuplicateError](err); ok {
 		return h.stored(conv, dup.Seq)
 	}
 	if err != nil {
@@ -390,8 +387,6 @@ func (h *Hook) envelope(payload []byte, t wire.Topic) (e wire.Envelope, plain bo
 // randomID names a plain-text message, which carries no id of its own.
 func randomID() string {
 	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return fmt.Sprint(time.Now().UnixNano())
-	}
+	_, _ = rand.Read(b[:]) // never fails: crypto/rand crashes the program instead
 	return hex.EncodeToString(b[:])
 }

@@ -131,10 +131,9 @@ func (h *Hook) stampAsync(cl *mqtt.Client, pk packets.Packet, conv string, e wir
 
 // appendDone counts an async append's outcome and returns the PUBACK's code (noAck: none).
 func (h *Hook) appendDone(cl *mqtt.Client, pk packets.Packet, conv string, e wire.Envelope, seq uint64, err error) packets.Code {
-	var dup *DuplicateError
 	var r *refusal
 	switch {
-	case errors.As(err, &dup):
+	case errors.As(err, new(*DuplicateError)):
 		h.resent.Add(1)
 		return packets.CodeSuccess
 	case errors.As(err, &r):

@@ -115,28 +115,22 @@ func fastEnvelope(b []byte, e *Envelope) bool {
 	if !s.byte('{') {
 		return false
 	}
-	if s.byte('}') {
-		s.space()
-		return s.i == len(b)
-	}
-	for s.ok {
-		key := s.str()
-		if !s.ok || !s.byte(':') {
-			return false
-		}
-		if !s.field(key, e) {
-			return false
-		}
-		if s.byte(',') {
-			continue
+	if !s.byte('}') { // not the empty object: fields, then its end
+		for {
+			key := s.str()
+			if !s.ok || !s.byte(':') || !s.field(key, e) {
+				return false
+			}
+			if !s.byte(',') {
+				break
+			}
 		}
 		if !s.byte('}') {
 			return false
 		}
-		s.space()
-		return s.ok && s.i == len(b)
 	}
-	return false
+	s.space()
+	return s.i == len(b)
 }
 
 // field reads the value of key into e; false for a key it does not know.
