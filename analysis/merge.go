@@ -107,9 +107,16 @@ func (in *input) advance() (bool, error) {
 func readInput(name string, in *input, p *progress, done <-chan struct{}) {
 	defer close(in.full)
 	var b *batch
-	select {
-	case b = <-in.free:
-	case <-done:
+	next := func() bool { // takes an empty batch to fill
+		select {
+		case b = <-in.free:
+			b.buf, b.ends, b.err = b.buf[:0], b.ends[:0], nil
+			return true
+		case <-done:
+			return false
+		}
+	}
+	if !next() {
 		return
 	}
 	var lastTS int64
@@ -127,18 +134,8 @@ func readInput(name string, in *input, p *progress, done <-chan struct{}) {
 		case <-done:
 			return false
 		}
-		if b.err != nil {
-			return false
-		}
-		select {
-		case b = <-in.free:
-		case <-done:
-			return false
-		}
-		b.buf, b.ends, b.err = b.buf[:0], b.ends[:0], nil
-		return true
+		return b.err == nil && next()
 	}
-	b.buf, b.ends = b.buf[:0], b.ends[:0]
 	stopped := false
 	err := eachLine(name, p, func(line []byte) bool {
 		b.buf = append(b.buf, line...)

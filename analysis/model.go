@@ -113,7 +113,8 @@ func (a *nodeAcc) flushSecond() {
 	}
 }
 
-type point struct{ x, y float64 }
+// point is an (x, y) pair: a plot's point, as its golden files hold it.
+type point = [2]float64
 
 // streamKey is one sender's sequence within a conversation and a boot.
 type streamKey struct {
@@ -172,12 +173,18 @@ func (ns *interned) add(name []byte) int32 {
 	return i
 }
 
+// convKey is a line's conversation: its room, or "@" and the recipient of
+// a direct message (empty for neither).
+func convKey(r *rec) []byte {
+	if len(r.room) == 0 && len(r.to) > 0 {
+		return append([]byte{'@'}, r.to...)
+	}
+	return r.room
+}
+
 // conv interns a line's conversation (see convKey; -1 for none).
 func (s *scenario) conv(r *rec) int32 {
-	key := r.room
-	if len(key) == 0 && len(r.to) > 0 {
-		key = append([]byte{'@'}, r.to...)
-	}
+	key := convKey(r)
 	if len(key) == 0 {
 		return -1
 	}

@@ -22,41 +22,28 @@ func parseRec(line []byte, r *rec) bool {
 	if len(line) < 2 || line[0] != '{' || line[len(line)-1] != '}' {
 		return false
 	}
-	i := 1
-	n := len(line) - 1
-	for i < n {
+	for i, n := 1, len(line)-1; i < n; {
 		for i < n && (line[i] == ',' || line[i] == ' ') {
 			i++
 		}
 		if i >= n {
 			break
 		}
-		if line[i] != '"' {
-			return false
-		}
-		k := bytes.IndexByte(line[i+1:n], '"')
-		if k < 0 {
-			return false
-		}
-		k += i + 1
-		if k+1 >= n || line[k+1] != ':' {
+		k := bytes.IndexByte(line[i+1:n], '"') + i + 1 // the key's closing quote
+		if line[i] != '"' || k == i || k+1 >= n || line[k+1] != ':' {
 			return false
 		}
 		key := line[i+1 : k]
 		i = k + 2
 		var val []byte
-		if i < n && line[i] == '"' {
-			j := i + 1
-			for {
-				q := bytes.IndexByte(line[j:n], '"')
+		if line[i] == '"' {
+			j := i // the value's closing quote: the first unescaped one
+			for j == i || escaped(line, j) {
+				q := bytes.IndexByte(line[j+1:n], '"')
 				if q < 0 {
 					return false
 				}
-				j += q
-				if !escaped(line, j) {
-					break
-				}
-				j++
+				j += q + 1
 			}
 			val = line[i+1 : j]
 			i = j + 1
@@ -126,14 +113,11 @@ func assign(r *rec, key, val []byte) {
 	}
 }
 
+// atoi parses a number, quickly when it is an integer; 0 when it is none.
 func atoi(b []byte) int64 {
+	digits := bytes.TrimPrefix(b, []byte{'-'})
 	var n int64
-	neg := false
-	for i, c := range b {
-		if i == 0 && c == '-' {
-			neg = true
-			continue
-		}
+	for _, c := range digits {
 		if c < '0' || c > '9' {
 			v, err := strconv.ParseFloat(string(b), 64) // unusual: exponent or fraction
 			if err != nil {
@@ -143,7 +127,7 @@ func atoi(b []byte) int64 {
 		}
 		n = n*10 + int64(c-'0')
 	}
-	if neg {
+	if len(digits) < len(b) {
 		return -n
 	}
 	return n

@@ -48,10 +48,13 @@ func (ff *fileFacts) pass1(line []byte) {
 	}
 	r := &ff.r
 	e := eventName(r.event)
-	if e != "" && !ff.runs[string(r.run)] {
+	if e == "" {
+		return
+	}
+	if !ff.runs[string(r.run)] {
 		ff.runs[string(r.run)] = true
 	}
-	if k := [2]string{string(r.run), string(r.node)}; e != "" && !isDrillEvent(e) && !ff.nodes[k] {
+	if k := [2]string{string(r.run), string(r.node)}; !isDrillEvent(e) && !ff.nodes[k] {
 		ff.nodes[k] = true
 		ff.events = append(ff.events, fact{run: k[0], node: k[1]}) // the node, in the order the files name them
 	}
@@ -64,7 +67,7 @@ func (ff *fileFacts) pass1(line []byte) {
 		ff.events = append(ff.events, fact{event: e, run: string(r.run), fault: string(r.fault), target: string(r.target),
 			phase: string(r.phase), ts: r.tsNS})
 	case nodelog.EventSubscribed, nodelog.EventUnsubscribed:
-		ff.events = append(ff.events, fact{event: e, run: string(r.run), node: string(r.node), conv: convKey(r), ts: r.tsNS})
+		ff.events = append(ff.events, fact{event: e, run: string(r.run), node: string(r.node), conv: string(convKey(r)), ts: r.tsNS})
 	case nodelog.EventSent:
 		if len(r.id) == 0 {
 			return
@@ -187,18 +190,6 @@ func mergeGroups(facts []fileFacts) [][]int {
 		groups[g] = append(groups[g], i)
 	}
 	return groups
-}
-
-// convKey is a line's conversation: its room, or "@" and the recipient of
-// a direct message ("" for neither).
-func convKey(r *rec) string {
-	if len(r.room) > 0 {
-		return string(r.room)
-	}
-	if len(r.to) > 0 {
-		return "@" + string(r.to)
-	}
-	return ""
 }
 
 // apply adds one file's facts to the model.

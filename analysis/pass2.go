@@ -48,11 +48,8 @@ const doneSlots = 1 << 16
 
 // get returns the finished message with key k, or nil.
 func (d *doneIDs) get(k uint64) *doneMsg {
-	if d.slot == nil {
-		return nil
-	}
-	if m := &d.slot[k&(doneSlots-1)]; m.used && m.key == k {
-		return m
+	if i := k & (doneSlots - 1); d.slot != nil && d.slot[i].used && d.slot[i].key == k {
+		return &d.slot[i]
 	}
 	return nil
 }
@@ -104,19 +101,14 @@ func (m *model) pass2(r *rec, ok bool, c *cursor, emit func(delivery)) {
 	}
 }
 
-// findFlight returns the message in flight with key k, or what is left of
-// it if it is finished, or neither.
-func (s *scenario) findFlight(k uint64) (int32, *flight, *doneMsg) {
+// flightOf returns the message in flight with key k, or what is left of it
+// if it is finished; with add set, a message it finds neither of is added.
+func (s *scenario) flightOf(k uint64, add bool) (int32, *flight, *doneMsg) {
 	if i, ok := s.flights[k]; ok {
 		return i, &s.slab[i], nil
 	}
-	return -1, nil, s.done.get(k)
-}
-
-// flightOf is findFlight, adding the message when it finds none.
-func (s *scenario) flightOf(k uint64) (int32, *flight, *doneMsg) {
-	if i, f, dm := s.findFlight(k); f != nil || dm != nil {
-		return i, f, dm
+	if dm := s.done.get(k); dm != nil || !add {
+		return -1, nil, dm
 	}
 	var i int32
 	if len(s.free) > 0 {
@@ -135,7 +127,7 @@ func (s *scenario) flightOf(k uint64) (int32, *flight, *doneMsg) {
 
 func (m *model) sentLine(s *scenario, n int32, r *rec) {
 	k := maphash.Bytes(m.seed, r.id)
-	i, f, _ := s.flightOf(k)
+	i, f, _ := s.flightOf(k, true)
 	if f == nil || f.hasSent {
 		return // a repeated "sent" line
 	}
@@ -199,19 +191,13 @@ func (m *model) matchDelivery(s *scenario, n, fromIdx int32, r *rec, d *delivery
 		return 0, -1, nil
 	}
 	k := maphash.Bytes(m.seed, r.id)
-	var fi int32
-	var f *flight
-	var dm *doneMsg
-	if d.duplicate || (fromIdx >= 0 && s.acc[fromIdx].ended) {
-		// flagged by the node, or from a node whose log has ended (its
-		// "sent" line will not come): matched, but never the start of a
-		// message to track
-		fi, f, dm = s.findFlight(k)
-	} else {
-		fi, f, dm = s.flightOf(k)
-		if f != nil && !f.hasSent {
-			f.sender = fromIdx // until the "sent" line says so: whose log must hold it
-		}
+	// One flagged by the node, or from a node whose log has ended (its
+	// "sent" line will not come), is matched but never the start of a
+	// message to track.
+	track := !d.duplicate && (fromIdx < 0 || !s.acc[fromIdx].ended)
+	fi, f, dm := s.flightOf(k, track)
+	if track && f != nil && !f.hasSent {
+		f.sender = fromIdx // until the "sent" line says so: whose log must hold it
 	}
 	var got *uint64
 	if dm != nil {

@@ -88,15 +88,12 @@ func scenarioPlotData(s ScenarioSummary) scenarioPlots {
 	if len(live)+len(sync) > 0 {
 		t0 := math.Inf(1)
 		for _, pt := range append(live[:len(live):len(live)], sync...) {
-			t0 = math.Min(t0, pt.x)
+			t0 = math.Min(t0, pt[0])
 		}
 		d.TimeLive, d.TimeSync = relativeTo(live, t0), relativeTo(sync, t0)
 		d.Faults = faultSpans(s.Faults, t0)
 	}
-	for _, p := range s.throughput {
-		d.Throughput = append(d.Throughput, [2]float64{p.x, p.y})
-	}
-	if len(d.Throughput) > 0 {
+	if d.Throughput = s.throughput; len(d.Throughput) > 0 {
 		d.throughputFaults = faultSpans(s.Faults, float64(s.throughputT0))
 	}
 	for _, r := range s.Receivers {
@@ -132,7 +129,7 @@ func histBins(all *hist) ([][3]float64, float64) {
 func relativeTo(pts []point, t0 float64) [][2]float64 {
 	out := make([][2]float64, len(pts))
 	for i, pt := range pts {
-		out[i] = [2]float64{(pt.x - t0) / 1e9, pt.y}
+		out[i] = point{(pt[0] - t0) / 1e9, pt[1]}
 	}
 	slices.SortStableFunc(out, func(a, b [2]float64) int { return cmp.Compare(a[0], b[0]) })
 	return out
