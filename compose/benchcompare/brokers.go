@@ -82,7 +82,7 @@ type runningBroker struct {
 	Name  string
 	URL   string // tcp://host:port, a cluster's comma-separated
 	HTTP  string // a distchat broker's /stats listener (host:port), else ""
-	procs []*child
+	procs []*Child
 }
 
 // brokerProc is one broker process to launch; its dir receives broker.log.
@@ -136,21 +136,21 @@ const (
 
 // launch starts every process and waits until each listens; when one
 // fails it stops those it started.
-func launch(ctx context.Context, procs []brokerProc, wait time.Duration) ([]*child, error) {
-	var started []*child
-	fail := func(err error) ([]*child, error) {
+func launch(ctx context.Context, procs []brokerProc, wait time.Duration) ([]*Child, error) {
+	var started []*Child
+	fail := func(err error) ([]*Child, error) {
 		_, serr := stopAll(started)
 		return nil, errors.Join(err, serr)
 	}
 	for _, p := range procs {
-		c, err := startChild(ctx, p.name, p.argv, filepath.Join(p.dir, "broker.log"))
+		c, err := StartChild(ctx, p.name, p.argv, filepath.Join(p.dir, "broker.log"))
 		if err != nil {
 			return fail(err)
 		}
 		started = append(started, c)
 	}
 	for i, c := range started {
-		if err := c.listening(ctx, procs[i].addr, wait); err != nil {
+		if err := c.Listening(ctx, procs[i].addr, wait); err != nil {
 			return fail(err)
 		}
 	}

@@ -76,7 +76,7 @@ func (e *Env) startClusterOnce(ctx context.Context, dir string) (*runningBroker,
 		return nil, err
 	}
 	if !settle(ctx, https, leaderSettleWait) {
-		if i := slices.IndexFunc(b.procs, (*child).exited); i >= 0 {
+		if i := slices.IndexFunc(b.procs, (*Child).exited); i >= 0 {
 			_, err := stopAll(b.procs)
 			return nil, errors.Join(fmt.Errorf("%s exited while the cluster started (%s)", b.procs[i].name, lastLine(b.procs[i].logPath)), err)
 		}

@@ -26,22 +26,28 @@ type Usage struct {
 	Switches int64
 }
 
-// child is one started process whose output goes to a log file.
-type child struct {
+// Child is one started process; Stop returns what the kernel accounted to
+// it. Benchnodes starts its broker with it too.
+type Child struct {
 	name    string
 	cmd     *exec.Cmd
-	logPath string
+	logPath string        // its output; "": this process's stderr
 	done    chan struct{} // closed when Wait returned
 	waitErr error         // set before done is closed
 }
 
-// startChild starts argv with its stdout and stderr going to logPath.
-// Cancelling ctx sends SIGTERM (SIGKILL after stopGrace), and the child gets
-// SIGTERM if this process dies first.
-func startChild(ctx context.Context, name string, argv []string, logPath string) (*child, error) {
-	out, err := os.Create(logPath)
-	if err != nil {
-		return nil, fmt.Errorf("%s: create log: %w", name, err)
+// StartChild starts argv with its stdout and stderr going to the file
+// logPath ("": to this process's stderr). Cancelling ctx sends SIGTERM
+// (SIGKILL after stopGrace), and the child gets SIGTERM if this process
+// dies first.
+func StartChild(ctx context.Context, name string, argv []string, logPath string) (*Child, error) {
+	out := os.Stderr
+	if logPath != "" {
+		var err error
+		if out, err = os.Create(logPath); err != nil {
+			return nil, fmt.Errorf("%s: create log: %w", name, err)
+		}
+		defer out.Close() // the child writes through its own descriptor
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -49,21 +55,18 @@ func startChild(ctx context.Context, name string, argv []string, logPath string)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = stopGrace
 	if err := cmd.Start(); err != nil {
-		return nil, errors.Join(fmt.Errorf("%s: start %s: %w", name, argv[0], err), out.Close())
+		return nil, fmt.Errorf("%s: start %s: %w", name, argv[0], err)
 	}
-	c := &child{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	c := &Child{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
 	go func() {
 		c.waitErr = cmd.Wait()
-		if err := out.Close(); err != nil && c.waitErr == nil {
-			c.waitErr = fmt.Errorf("close log: %w", err)
-		}
 		close(c.done)
 	}()
 	return c, nil
 }
 
-// listening waits until addr accepts a connection, the child exits or wait passes.
-func (c *child) listening(ctx context.Context, addr string, wait time.Duration) error {
+// Listening waits until addr accepts a connection, the child exits or wait passes.
+func (c *Child) Listening(ctx context.Context, addr string, wait time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	return netwait.Listening(ctx, addr, func() error {
@@ -74,7 +77,7 @@ func (c *child) listening(ctx context.Context, addr string, wait time.Duration) 
 	})
 }
 
-func (c *child) exited() bool {
+func (c *Child) exited() bool {
 	select {
 	case <-c.done:
 		return true
@@ -84,7 +87,7 @@ func (c *child) exited() bool {
 }
 
 // wait returns the exited child's usage and exit code (-1 when killed by a signal).
-func (c *child) wait() (Usage, int, error) {
+func (c *Child) wait() (Usage, int, error) {
 	<-c.done
 	ps := c.cmd.ProcessState
 	if ps == nil {
@@ -101,9 +104,9 @@ func (c *child) wait() (Usage, int, error) {
 	return u, ps.ExitCode(), err
 }
 
-// stop sends SIGTERM (SIGKILL after stopGrace) and returns the usage; a
-// non-zero exit is an error.
-func (c *child) stop() (Usage, error) {
+// Stop sends SIGTERM (SIGKILL after stopGrace) and returns the usage; a
+// non-zero exit is an error. Once the child exited it only returns that.
+func (c *Child) Stop() (Usage, error) {
 	if !c.exited() {
 		if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
 			return Usage{}, fmt.Errorf("%s: SIGTERM: %w", c.name, err)
@@ -126,11 +129,11 @@ func (c *child) stop() (Usage, error) {
 	return u, nil
 }
 
-func stopAll(cs []*child) (Usage, error) {
+func stopAll(cs []*Child) (Usage, error) {
 	var sum Usage
 	var errs []error
 	for _, c := range cs {
-		u, err := c.stop()
+		u, err := c.Stop()
 		sum.CPU += u.CPU
 		sum.MaxRSSKB += u.MaxRSSKB
 		sum.Switches += u.Switches
@@ -141,6 +144,9 @@ func stopAll(cs []*child) (Usage, error) {
 
 // lastLine returns the last non-empty line of a log file, for error messages.
 func lastLine(path string) string {
+	if path == "" {
+		return "its output is above"
+	}
 	b, err := os.ReadFile(path)
 	switch last := lastOf(string(b)); {
 	case err != nil:

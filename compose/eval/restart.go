@@ -85,9 +85,6 @@ func (r *Runner) container(ctx context.Context, service string) (string, error) 
 	if id == "" || strings.Contains(id, "\n") {
 		return "", fmt.Errorf("%s of project %s has no single container (%q)", service, r.Project, id)
 	}
-	if r.containers == nil {
-		r.containers = map[string]string{}
-	}
 	r.containers[service] = id
 	return id, nil
 }

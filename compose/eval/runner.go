@@ -91,7 +91,7 @@ func (s *Scenario) timeline() []action {
 // for every node and the teardown; the logs stay in Results/<name>/logs.
 func (r *Runner) Run(ctx context.Context, s Scenario) (err error) {
 	r.defaults()
-	r.containers = nil
+	r.containers = map[string]string{}
 	logs, err := r.prepareLogs(s.Name)
 	if err != nil {
 		return err

@@ -96,8 +96,7 @@ func (s *Scenario) defaults() {
 	s.Size = cmp.Or(s.Size, 256)
 	s.Linger = cmp.Or(s.Linger, 20*time.Second)
 	if s.RoomLog == nil {
-		on := true
-		s.RoomLog = &on
+		s.RoomLog = new(true)
 	}
 	s.Durability = cmp.Or(s.Durability, config.DurabilityProcess)
 	s.Nodes = cmp.Or(s.Nodes, DefaultNodes)

@@ -12,11 +12,11 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/distchat/distchat/analysis/percentile"
 	"github.com/distchat/distchat/broker/netwait"
+	"github.com/distchat/distchat/compose/benchcompare"
 )
 
 // params are the shape of one measurement.
@@ -75,35 +75,22 @@ func measure(ctx context.Context, p params) (result, error) {
 		return result{}, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	broker := exec.Command(filepath.Join(p.bin, "broker"), "-tcp", addr, "-http", "", "-log-level", "error")
-	broker.Stderr = os.Stderr
-	if err := broker.Start(); err != nil {
-		return result{}, fmt.Errorf("start broker: %w", err)
-	}
-	defer func() {
-		if broker.ProcessState == nil { // not waited for: stop it
-			broker.Process.Kill()
-			broker.Wait()
-		}
-	}()
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err = netwait.Listening(wctx, addr, nil)
-	cancel()
+	broker, err := benchcompare.StartChild(ctx, "broker",
+		[]string{filepath.Join(p.bin, "broker"), "-tcp", addr, "-http", "", "-log-level", "error"}, "")
 	if err != nil {
+		return result{}, err
+	}
+	defer broker.Stop() // after a failure; a no-op once stopped
+	if err := broker.Listening(ctx, addr, 10*time.Second); err != nil {
 		return result{}, fmt.Errorf("broker: %w", err)
 	}
 	res, err := runNodes(ctx, p, "tcp://"+addr, dir)
 	if err != nil {
 		return res, err
 	}
-	if err := broker.Process.Signal(syscall.SIGTERM); err != nil {
-		return res, fmt.Errorf("stop broker: %w", err)
-	}
-	if err := broker.Wait(); err != nil {
-		return res, fmt.Errorf("broker: %w", err)
-	}
-	res.brokerCPU = cpu(broker.ProcessState)
-	return res, nil
+	u, err := broker.Stop()
+	res.brokerCPU = u.CPU
+	return res, err
 }
 
 // runNodes starts the chat nodes, waits for all of them and sums what they

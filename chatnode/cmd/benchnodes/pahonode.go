@@ -28,14 +28,15 @@ const pahoNodeArg = "-paho-node"
 // state. Its CPU per delivery is what paho and the Go runtime cost on
 // this machine before any chat work.
 type pahoNode struct {
-	broker, nick   string
-	rate           float64
-	size, peers    int
-	duration       time.Duration
-	startAt        time.Time
-	mu             sync.Mutex // guards latencies, sent and received (paho's router calls the handler)
-	latencies      []time.Duration
-	sent, received int
+	broker, nick string
+	rate         float64
+	size, peers  int
+	duration     time.Duration
+	startAt      time.Time
+	sent         int        // only the sending goroutine, run's caller, counts it
+	mu           sync.Mutex // guards latencies and received (paho's router calls the handler)
+	latencies    []time.Duration
+	received     int
 }
 
 func runPahoNode(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -134,9 +135,7 @@ func (n *pahoNode) send(ctx context.Context, c mqtt.Client) error {
 			return fmt.Errorf("encode: %w", err)
 		}
 		tokens = append(tokens, c.Publish(topic, 1, false, b))
-		n.mu.Lock()
 		n.sent++
-		n.mu.Unlock()
 	}
 	var errs []error
 	for _, t := range tokens {
