@@ -95,23 +95,15 @@ func (in *inputSet) spool(r io.Reader, what string) error {
 
 // addPath adds a file, or the logs in a directory.
 func (in *inputSet) addPath(path string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return fmt.Errorf("input: %w", err)
-	}
-	if !st.IsDir() {
-		return in.addFile(path, st)
+	if st, err := os.Stat(path); err != nil || !st.IsDir() {
+		return in.addFile(path)
 	}
 	logs, err := dirLogs(path)
 	if err != nil {
 		return err
 	}
 	for _, p := range logs {
-		st, err := os.Stat(p)
-		if err != nil {
-			return fmt.Errorf("input: %w", err)
-		}
-		if err := in.addFile(p, st); err != nil {
+		if err := in.addFile(p); err != nil {
 			return err
 		}
 	}
@@ -120,7 +112,11 @@ func (in *inputSet) addPath(path string) error {
 
 // addFile adds a file to read, or a copy of it when it is not a regular
 // file (a named pipe: it can be read once only).
-func (in *inputSet) addFile(path string, st os.FileInfo) error {
+func (in *inputSet) addFile(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("input: %w", err)
+	}
 	if st.Mode().IsRegular() {
 		in.add(path)
 		return nil

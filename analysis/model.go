@@ -58,10 +58,11 @@ type scenario struct {
 	ack          hist
 	acc          []*nodeAcc // per node
 	unmatched    int64
-	negative     int64   // deliveries with a negative one-way latency (clock skew)
-	bytesRecv    int64   // bytes of the measured first deliveries (envelopes as sent)
-	timeline     []point // (recv time, latency ms) sample of live deliveries, for plots
-	timeSync     []point // the same for deliveries via sync
+	negative     int64           // deliveries with a negative one-way latency (clock skew)
+	bytesRecv    int64           // bytes of the measured first deliveries (envelopes as sent)
+	timeline     []point         // (recv time, latency ms) sample of live deliveries, for plots
+	timeSync     []point         // the same for deliveries via sync
+	perSecond    map[int64]int64 // measured first deliveries per second of receive time
 	tlEvery      int64
 	tlCount      int64
 }
@@ -90,27 +91,7 @@ type nodeAcc struct {
 	duplicates int64
 	reordered  int64
 	lastSeq    map[streamKey]int64 // highest seq seen per sender stream
-	perSecond  map[int64]int64     // unique deliveries per second of receive time
-	lastSec    int64               // perSecond's most recent key, and its count not yet added
-	lastSecN   int64
-	waits      waits // when first deliveries came, for the longest wait
-}
-
-// countSecond counts a delivery in second sec; runs of one second are
-// added to perSecond at once.
-func (a *nodeAcc) countSecond(sec int64) {
-	if sec != a.lastSec || a.lastSecN == 0 {
-		a.flushSecond()
-		a.lastSec = sec
-	}
-	a.lastSecN++
-}
-
-func (a *nodeAcc) flushSecond() {
-	if a.lastSecN > 0 {
-		a.perSecond[a.lastSec] += a.lastSecN
-		a.lastSecN = 0
-	}
+	waits      waits               // when first deliveries came, for the longest wait
 }
 
 // point is an (x, y) pair: a plot's point, as its golden files hold it.
@@ -145,7 +126,7 @@ func (m *model) scenario(run string) *scenario {
 		}
 		s = &scenario{name: name, csvName: csvField(name), run: run, member: map[memberKey][]interval{}, open: map[memberKey]int64{},
 			openFault: map[faultKey]int64{}, tlEvery: 1, lastConv: -1,
-			flights: map[uint64]int32{}}
+			flights: map[uint64]int32{}, perSecond: map[int64]int64{}}
 		m.runs[run] = s
 		m.order = append(m.order, run)
 	}
@@ -198,7 +179,7 @@ func (s *scenario) conv(r *rec) int32 {
 func (s *scenario) node(name string) int32 {
 	i := s.nodes.add([]byte(name))
 	if int(i) == len(s.acc) {
-		s.acc = append(s.acc, &nodeAcc{lastSeq: map[streamKey]int64{}, perSecond: map[int64]int64{}})
+		s.acc = append(s.acc, &nodeAcc{lastSeq: map[streamKey]int64{}})
 	}
 	return i
 }

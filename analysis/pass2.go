@@ -289,7 +289,7 @@ func (s *scenario) count(f *flight, p pending) {
 	if f.sender == p.node {
 		acc.self.add(lat)
 	}
-	acc.countSecond(p.recvNS / 1e9)
+	s.perSecond[p.recvNS/1e9]++
 	s.tlCount++
 	if s.tlCount%s.tlEvery == 0 {
 		pt := point{float64(p.recvNS), float64(lat) / 1000}
@@ -392,8 +392,5 @@ func (m *model) endPass2() {
 			s.finish(f)
 		}
 		s.flights, s.slab, s.free = nil, nil, nil
-		for _, acc := range s.acc {
-			acc.flushSecond()
-		}
 	}
 }

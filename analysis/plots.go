@@ -84,13 +84,9 @@ func scenarioPlotData(s ScenarioSummary) scenarioPlots {
 	var d scenarioPlots
 	d.CDF = cdfPoints(s.all, 2000)
 	d.Hist, d.HistClipMS = histBins(s.all)
-	live, sync := s.timeLive, s.timeSync
-	if len(live)+len(sync) > 0 {
-		t0 := math.Inf(1)
-		for _, pt := range append(live[:len(live):len(live)], sync...) {
-			t0 = math.Min(t0, pt[0])
-		}
-		d.TimeLive, d.TimeSync = relativeTo(live, t0), relativeTo(sync, t0)
+	if all := slices.Concat(s.timeLive, s.timeSync); len(all) > 0 {
+		t0 := slices.MinFunc(all, func(a, b point) int { return cmp.Compare(a[0], b[0]) })[0]
+		d.TimeLive, d.TimeSync = relativeTo(s.timeLive, t0), relativeTo(s.timeSync, t0)
 		d.Faults = faultSpans(s.Faults, t0)
 	}
 	if d.Throughput = s.throughput; len(d.Throughput) > 0 {
@@ -254,7 +250,7 @@ func latencyHistPlot(p *plot.Plot, d scenarioPlots, _ *plot.Legend) error {
 // latencyTimePlot is every sampled delivery's latency at its receive time,
 // live and via sync apart, over the shaded fault windows.
 func latencyTimePlot(p *plot.Plot, d scenarioPlots, leg *plot.Legend) error {
-	all := append(d.TimeLive[:len(d.TimeLive):len(d.TimeLive)], d.TimeSync...)
+	all := slices.Concat(d.TimeLive, d.TimeSync)
 	if len(all) == 0 {
 		return nil
 	}

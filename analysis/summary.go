@@ -138,7 +138,6 @@ func (s *scenario) summarize() ScenarioSummary {
 		ss.Faults = []Fault{}
 	}
 	var live, sync, self hist
-	perSecond := map[int64]int64{}
 	for n, acc := range s.acc {
 		r := ReceiverSummary{Node: s.nodes.list[n], Deliveries: Deliveries{Expected: acc.expected,
 			Received: acc.live.n + acc.sync.n, Lost: acc.expected - acc.gotExp, Duplicates: acc.duplicates,
@@ -151,9 +150,6 @@ func (s *scenario) summarize() ScenarioSummary {
 		self.merge(&acc.self)
 		r.LatencyMS = mine.latency()
 		r.LongestWaitMS = s.longestWait(int32(n))
-		for sec, c := range acc.perSecond {
-			perSecond[sec] += c
-		}
 		if r.Expected > 0 || r.Received > 0 || r.Duplicates > 0 {
 			ss.Receivers = append(ss.Receivers, r)
 			if r.LongestWaitMS > ss.LongestWaitMS || ss.LongestWaitNode == "" {
@@ -178,7 +174,7 @@ func (s *scenario) summarize() ScenarioSummary {
 		ss.ThroughputMsgsPerS = round3(float64(ss.Received) / ss.WindowS)
 		ss.ThroughputMBPerS = math.Round(float64(s.bytesRecv)/ss.WindowS) / 1e6 // to the byte per second
 	}
-	ss.throughput, ss.throughputT0 = throughputSeries(perSecond)
+	ss.throughput, ss.throughputT0 = throughputSeries(s.perSecond)
 	ss.all = all
 	return ss
 }
