@@ -57,17 +57,14 @@ func (h *Hook) serveSync(cl *mqtt.Client, pk packets.Packet, t wire.Topic) {
 
 // send publishes a reply on user's inbox, charged to readers (see syncBudget), and logs it.
 func (h *Hook) send(user string, readers []string, reply wire.SyncReply, fields, more logrus.Fields) {
-	payload, err := json.Marshal(reply)
-	if err == nil {
-		h.budget.charge(readers, len(payload)) // before: Mochi may write it at once
-		// QoS 0: only a connected node wants it, and at QoS 1 Mochi drops
-		// it silently at a full in-flight quota, when the node is behind.
-		if err = h.srv.Publish(wire.InboxTopic(user), payload, false, 0); err != nil {
-			h.budget.charge(readers, -len(payload))
-		}
-	}
+	payload, _ := json.Marshal(reply)      // plain data: never fails
+	h.budget.charge(readers, len(payload)) // before: Mochi may write it at once
+	// QoS 0: only a connected node wants it, and at QoS 1 Mochi drops
+	// it silently at a full in-flight quota, when the node is behind.
+	err := h.srv.Publish(wire.InboxTopic(user), payload, false, 0)
 	log := h.log.WithFields(fields).WithFields(more)
 	if err != nil {
+		h.budget.charge(readers, -len(payload))
 		log.WithError(err).Error("room log: sync reply not sent")
 		return
 	}

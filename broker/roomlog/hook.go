@@ -82,11 +82,6 @@ type Stats struct {
 	FsyncMeanMS     float64 `json:"fsync_mean_ms,omitempty"`
 }
 
-// groupCommitter is a Store that counts its fsyncs (FileStore).
-type groupCommitter interface {
-	GroupCommits() (fsyncs int64, took time.Duration)
-}
-
 // Attach opens the room log configured by cfg in dataDir ("" keeps it in
 // memory) and adds its hook to srv. The hook closes the log when srv closes.
 func Attach(srv *mqtt.Server, cfg config.RoomLog, durability config.Durability, dataDir string, log *logrus.Entry) (*Hook, error) {
@@ -214,8 +209,8 @@ func (h *Hook) Stats() Stats {
 	if c, ok := h.store.(counter); ok {
 		s.Conversations, s.Records, s.FileBytes = c.Counts()
 	}
-	if gc, ok := h.store.(groupCommitter); ok {
-		if n, took := gc.GroupCommits(); n > 0 {
+	if fs, ok := h.store.(*FileStore); ok { // the one store with a group commit
+		if n, took := fs.GroupCommits(); n > 0 {
 			s.Fsyncs = n
 			s.AppendsPerFsync = float64(s.Appended) / float64(n)
 			s.FsyncMeanMS = float64(took.Microseconds()) / 1000 / float64(n)
@@ -255,8 +250,8 @@ func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.
 	}
 	conv := wire.Conversation(t)
 	last := h.store.Last(conv)
-	if err := h.admit(t, conv, last); err != nil {
-		return h.discard(cl, pk, err)
+	if r := h.admit(t, conv, last); r != nil {
+		return pk, h.discard(cl, pk, r)
 	}
 	if plain {
 		e.ID = h.plain.idFor(e.From, cl.ID, pk, e.ID)
@@ -280,21 +275,18 @@ func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.
 // notStored answers a publish storeOnce did not store: discarded when a
 // bound refused it, else no PUBACK, so the client resends it.
 func (h *Hook) notStored(cl *mqtt.Client, pk packets.Packet, err error) (packets.Packet, error) {
-	if errors.As(err, new(*refusal)) {
-		return h.discard(cl, pk, err)
+	if r, ok := errors.AsType[*refusal](err); ok {
+		return pk, h.discard(cl, pk, r)
 	}
 	h.appendFailed(cl, pk, err)
 	return pk, packets.ErrRejectPacket
 }
 
-// discard acknowledges and discards a message a bound refused (see refusalAck).
-func (h *Hook) discard(cl *mqtt.Client, pk packets.Packet, err error) (packets.Packet, error) {
-	r, ok := errors.AsType[*refusal](err)
-	if !ok {
-		r = &refusal{reason: RefusedOversized, detail: err.Error()}
-	}
+// discard counts a message a bound refused and returns its acknowledgement
+// (see refusalAck): the message is discarded.
+func (h *Hook) discard(cl *mqtt.Client, pk packets.Packet, r *refusal) packets.Code {
 	h.refused(cl.ID, pk.TopicName, len(pk.Payload), r)
-	return pk, refusalAck(cl, pk, refusalCode(r.reason), clipID(r.Error()))
+	return refusalAck(cl, pk, refusalCode(r.reason), clipID(r.Error()))
 }
 
 // appendFailed counts and logs a publish the log could not take.
@@ -337,11 +329,8 @@ func (h *Hook) storeOnce(conv string, e wire.Envelope) ([]byte, error) {
 // stampAs encodes e as record seq stamped at now, if it fits (see fits).
 func (h *Hook) stampAs(e *wire.Envelope, seq uint64, now int64) ([]byte, error) {
 	e.RoomSeq, e.BrokerNS = seq, now
-	b, err := e.Encode()
-	if err == nil {
-		err = h.fits(b)
-	}
-	return b, err
+	b, _ := e.Encode() // never fails
+	return b, h.fits(b)
 }
 
 // appendedAs counts from/id appended to conv at seq: caps, DM index, resends.

@@ -52,7 +52,7 @@ type convLimits struct {
 // admit reports why user may not start a new conversation (isNew), or nil.
 // Racing first messages can all pass: the caps hold to within the number
 // of publishers at once.
-func (c *convLimits) admit(user string, isNew bool) error {
+func (c *convLimits) admit(user string, isNew bool) *refusal {
 	if !isNew {
 		return nil
 	}
@@ -87,7 +87,7 @@ func (c *convLimits) seen() {
 func (h *Hook) SetUserCheck(f func(user string) bool) { h.userExists.Store(&f) }
 
 // admit applies the log's bounds to a message for conv (last: its last seq).
-func (h *Hook) admit(t wire.Topic, conv string, last uint64) error {
+func (h *Hook) admit(t wire.Topic, conv string, last uint64) *refusal {
 	if t.Kind == wire.KindDM {
 		if f := h.userExists.Load(); f != nil && !(*f)(t.Recipient) {
 			return &refusal{RefusedUnknownRecipient, "no such user"}
@@ -107,13 +107,11 @@ func (h *Hook) fits(data []byte) error {
 // refused counts and logs (rate-limited) a message a bound refused.
 func (h *Hook) refused(clientID, topic string, bytes int, r *refusal) {
 	h.refusals.add(r.reason)
-	ok, held := h.refusalLog.Allow()
-	if !ok {
-		return
+	if ok, held := h.refusalLog.Allow(); ok {
+		h.log.WithError(r).WithFields(logrus.Fields{"event": logevent.MessageRefused, "client_id": clipID(clientID), "topic": clipID(topic),
+			"bytes": bytes, "reason": r.reason, "suppressed": held}).
+			Warn("room log: message over a limit refused (MQTT 5: a reason code in its PUBACK; MQTT 3.1.1: acknowledged and discarded)")
 	}
-	h.log.WithError(r).WithFields(logrus.Fields{"event": logevent.MessageRefused, "client_id": clipID(clientID), "topic": clipID(topic),
-		"bytes": bytes, "reason": r.reason, "suppressed": held}).
-		Warn("room log: message over a limit refused (MQTT 5: a reason code in its PUBACK; MQTT 3.1.1: acknowledged and discarded)")
 }
 
 // refusalCounts counts refusals by reason, in refusalReasons' order.
@@ -165,7 +163,7 @@ var errPayloadTooLarge = errors.New("payload too large")
 // publisher at QoS 1 or 2, a packets.Code (unwrapped: Mochi v2.7.9 asserts its
 // type) for a PUBACK with its reason; else CodeSuccessIgnore, as MQTT 3.1.1
 // has no negative PUBACK and without one the client resends forever.
-func refusalAck(cl *mqtt.Client, pk packets.Packet, code byte, reason string) error {
+func refusalAck(cl *mqtt.Client, pk packets.Packet, code byte, reason string) packets.Code {
 	if cl.Properties.ProtocolVersion < 5 || pk.FixedHeader.Qos == 0 {
 		return packets.CodeSuccessIgnore
 	}

@@ -137,11 +137,7 @@ func (h *Hook) appendDone(cl *mqtt.Client, pk packets.Packet, conv string, e wir
 		h.resent.Add(1)
 		return packets.CodeSuccess
 	case errors.As(err, &r):
-		h.refused(cl.ID, pk.TopicName, len(pk.Payload), r)
-		if cl.Properties.ProtocolVersion < 5 {
-			return packets.CodeSuccess // acknowledged and discarded (see refusalAck)
-		}
-		return packets.Code{Code: refusalCode(r.reason), Reason: clipID(r.Error())}
+		return h.discard(cl, pk, r) // acknowledged and discarded (see refusalAck)
 	case err != nil:
 		h.appendFailed(cl, pk, err)
 		return noAck

