@@ -41,8 +41,7 @@ type GroupCommits struct {
 
 // latencyFigures sets P50MS, P99MS and MaxMS from unsorted latencies.
 func (f *Figures) latencyFigures(lat []time.Duration) {
-	s := slices.Clone(lat)
-	slices.Sort(s)
+	s := slices.Sorted(slices.Values(lat))
 	f.P50MS = toMS(percentile.Of(s, 500))
 	f.P99MS = toMS(percentile.Of(s, 990))
 	if len(s) > 0 {

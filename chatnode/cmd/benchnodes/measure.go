@@ -54,9 +54,6 @@ func (r result) String() string {
 		r.nodeSys.Seconds(), r.brokerCPU.Seconds(), per(r.brokerCPU), r.p50Median, r.p99Max)
 }
 
-// cpu is a finished process's user plus system time.
-func cpu(ps *os.ProcessState) time.Duration { return ps.UserTime() + ps.SystemTime() }
-
 // measure runs the broker and the nodes once.
 func measure(ctx context.Context, p params) (result, error) {
 	dir := p.dir
@@ -97,7 +94,7 @@ func measure(ctx context.Context, p params) (result, error) {
 // report.
 func runNodes(ctx context.Context, p params, url, dir string) (result, error) {
 	cmds := make([]*exec.Cmd, p.nodes)
-	outs := make([]*bytes.Buffer, p.nodes)
+	outs := make([]bytes.Buffer, p.nodes)
 	startAt := time.Now().Add(pahoStartDelay).UnixNano()
 	for i := range cmds {
 		nick := fmt.Sprintf("n%d", i)
@@ -105,17 +102,16 @@ func runNodes(ctx context.Context, p params, url, dir string) (result, error) {
 		if err != nil {
 			return result{}, err
 		}
-		cmds[i] = cmd
-		outs[i] = &bytes.Buffer{}
 		errf, err := os.Create(filepath.Join(dir, nick+".stderr"))
 		if err != nil {
 			return result{}, fmt.Errorf("node %s stderr: %w", nick, err)
 		}
 		defer errf.Close()
-		cmds[i].Stdout, cmds[i].Stderr = outs[i], errf
-		if err := cmds[i].Start(); err != nil {
+		cmd.Stdout, cmd.Stderr = &outs[i], errf
+		if err := cmd.Start(); err != nil {
 			return result{}, fmt.Errorf("start node %s: %w", nick, err)
 		}
+		cmds[i] = cmd
 	}
 	res := result{nodes: p.nodes}
 	var errs []error
@@ -124,7 +120,7 @@ func runNodes(ctx context.Context, p params, url, dir string) (result, error) {
 		if err := c.Wait(); err != nil {
 			errs = append(errs, fmt.Errorf("node n%d: %w: %s", i, err, bytes.TrimSpace(outs[i].Bytes())))
 		}
-		res.nodeCPU += cpu(c.ProcessState)
+		res.nodeCPU += c.ProcessState.UserTime() + c.ProcessState.SystemTime()
 		res.nodeSys += c.ProcessState.SystemTime()
 		s, err := parseSummary(outs[i].Bytes())
 		if err != nil {
