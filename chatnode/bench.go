@@ -7,6 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"time"
@@ -82,6 +85,24 @@ func (bp benchParams) interval() time.Duration {
 		return 0
 	}
 	return time.Duration(float64(time.Second) / bp.rate)
+}
+
+// validate checks the load shape, one line per problem: a negative or
+// non-finite value would otherwise run a load nobody asked for (a negative
+// -rate runs closed loop, a negative -count runs forever).
+func (bp benchParams) validate(maxPayload int) error {
+	return problems(
+		problem{bp.count < 0, fmt.Sprintf("-count: %d cannot be negative", bp.count)},
+		problem{bp.count > 0 && bp.duration > 0, "-count and -duration: give one, not both"},
+		problem{bp.duration < 0, fmt.Sprintf("-duration: %s cannot be negative", bp.duration)},
+		problem{bp.size < 0, fmt.Sprintf("-size: %d cannot be negative", bp.size)},
+		problem{bp.size >= 0 && bp.size > maxPayload, fmt.Sprintf("-size: %d is over -max-payload %d; every message would be refused", bp.size, maxPayload)},
+		problem{math.IsNaN(bp.rate) || math.IsInf(bp.rate, 0) || bp.rate < 0, fmt.Sprintf("-rate: %g must be a number ≥ 0 (0: as fast as the window allows)", bp.rate)},
+		problem{bp.expect < 0, fmt.Sprintf("-expect: %d cannot be negative", bp.expect)},
+		problem{bp.peers < 1, fmt.Sprintf("-peers: %d must be at least 1 (this node)", bp.peers)},
+		problem{bp.linger < 0, fmt.Sprintf("-linger: %s cannot be negative", bp.linger)},
+		problem{bp.startTimeout <= 0, fmt.Sprintf("-start-timeout: %s must be positive", bp.startTimeout)},
+	)
 }
 
 func fmtDur(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d.Microseconds())/1000) }
@@ -334,4 +355,26 @@ func sendLoad(ctx context.Context, s *session.Session, rooms []string, bp benchP
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// startCPUProfile writes a CPU profile of the process to path until the
+// returned stop function runs; an empty path profiles nothing.
+func startCPUProfile(path string, stderr io.Writer) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(stderr, "chatnode: cpu profile %s: %v\n", path, err)
+		}
+	}, nil
 }

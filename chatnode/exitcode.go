@@ -41,9 +41,5 @@ type lockedWriter struct {
 func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n, err := l.w.Write(p)
-	if err != nil {
-		return n, fmt.Errorf("write: %w", err)
-	}
-	return n, nil
+	return l.w.Write(p)
 }

@@ -39,19 +39,16 @@ type Writer struct {
 // NewWriter returns a Writer flushing to w every interval (and at FlushBytes).
 func NewWriter(w io.Writer, interval time.Duration) *Writer {
 	t := time.NewTicker(interval)
-	bw := newWriter(w, t.C)
-	go func() {
-		<-bw.done
-		t.Stop()
-	}()
-	return bw
+	return newWriter(w, t.C, t.Stop)
 }
 
-// newWriter flushes on every tick (tests drive the ticks) until Close.
-func newWriter(w io.Writer, tick <-chan time.Time) *Writer {
+// newWriter flushes on every tick (tests drive the ticks) until Close,
+// then calls stop.
+func newWriter(w io.Writer, tick <-chan time.Time, stop func()) *Writer {
 	bw := &Writer{w: w, quit: make(chan struct{}), done: make(chan struct{}), buf: make([]byte, 0, 64<<10)}
 	go func() {
 		defer close(bw.done)
+		defer stop()
 		for {
 			select {
 			case <-tick:

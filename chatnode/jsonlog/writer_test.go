@@ -46,7 +46,7 @@ func (s *sink) snapshot() (string, int) {
 func newTest(t *testing.T) (*Writer, *sink, chan time.Time) {
 	s := newSink()
 	tick := make(chan time.Time)
-	w := newWriter(s, tick)
+	w := newWriter(s, tick, func() {})
 	t.Cleanup(func() {
 		if err := w.Close(); err != nil && s.fail == nil {
 			t.Errorf("close: %v", err)

@@ -118,7 +118,7 @@ func (p *pipeline) catchUp(name string) {
 
 func (p *pipeline) history(name string, n int) {
 	if p.roomLog == roomLogAbsent {
-		p.emit(Info{Text: "no history: this broker keeps no room log"})
+		p.onEvent(Info{Text: "no history: this broker keeps no room log"})
 		return
 	}
 	p.ask(request{conv: name, kind: reqHistory, showN: n}, wire.SyncRequest{Last: n})
@@ -132,7 +132,7 @@ const baselineLookback = 16
 // node had concluded there was none.
 func (p *pipeline) roomLogSeen(news string) {
 	if p.roomLog == roomLogAbsent {
-		p.emit(Info{Text: news})
+		p.onEvent(Info{Text: news})
 	}
 	p.roomLog = roomLogPresent
 }
@@ -146,7 +146,7 @@ func (p *pipeline) checkRoomLogSilence(now time.Time) {
 	p.roomLog = roomLogAbsent
 	p.log.WithField(nodelog.FieldEvent, nodelog.EventSync).WithField(nodelog.FieldError, "no reply from a room log").
 		Warn("the broker keeps no room log (e.g. Mosquitto): no catch-up or history, delivery is best-effort")
-	p.emit(Info{Text: "this broker keeps no room log: no catch-up or history, delivery is best-effort"})
+	p.onEvent(Info{Text: "this broker keeps no room log: no catch-up or history, delivery is best-effort"})
 }
 
 // retryRequests sends again the requests unanswered for gap_wait (but
@@ -191,7 +191,7 @@ func (p *pipeline) handleReply(rep wire.SyncReply, recvNS int64) {
 	if rep.Error != "" {
 		e.WithField(nodelog.FieldError, rep.Error).Warn("sync refused")
 		if req.kind == reqHistory {
-			p.emit(Info{Text: "history refused: " + rep.Error})
+			p.onEvent(Info{Text: "history refused: " + rep.Error})
 		}
 		if c := p.convs[req.conv]; c != nil && c.baseReq == rep.ReqID {
 			c.baseReq = "" // asked again
@@ -220,10 +220,10 @@ func (p *pipeline) syncEntry(req request, fields logrus.Fields) *logrus.Entry {
 func (p *pipeline) showHistory(req request, rep wire.SyncReply, recvNS int64) {
 	_, _, isDM := wire.ParseDMConversation(req.conv)
 	for _, env := range rep.Messages {
-		p.emit(Message{Env: env, Conv: req.conv, Private: isDM, Via: nodelog.ViaHistory, RecvNS: recvNS})
+		p.onEvent(Message{Env: env, Conv: req.conv, Private: isDM, Via: nodelog.ViaHistory, RecvNS: recvNS})
 	}
 	if len(rep.Messages) == 0 {
-		p.emit(Info{Text: "no history in " + req.conv})
+		p.onEvent(Info{Text: "no history in " + req.conv})
 	}
 }
 

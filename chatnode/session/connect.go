@@ -20,7 +20,7 @@ import (
 
 // link is the session's connection job: whether it is up, on which broker,
 // and why it failed. Session.mu guards the fields from connected on, except
-// servers, which New sets once.
+// servers, which clientOptions sets once.
 type link struct {
 	// firstUp is closed once the first connection is up and subscribed: a
 	// clean session publishes nothing before (see Send).
@@ -70,6 +70,7 @@ func (s *Session) clientOptions() *mqtt.ClientOptions {
 		SetReconnectingHandler(s.onReconnecting).
 		SetConnectionNotificationHandler(s.onConnectNotification). // refusals stop the retries (connerr.go)
 		SetCustomOpenConnectionFn(s.openConn)                      // buffered reads, coalesced writes: fewer system calls
+	s.link.servers = o.Servers // as paho parsed them, in configured order
 	if pw := s.cfg.Password; pw != "" {
 		o.SetPassword(pw)
 	}
@@ -296,17 +297,6 @@ func failoverOrder(servers []*url.URL, lost string) []*url.URL {
 	return append(slices.Clone(servers[i+1:]), servers[:i+1]...)
 }
 
-// parseServers parses the configured broker URLs as paho's AddBroker does.
-func parseServers(brokers []string) []*url.URL {
-	out := make([]*url.URL, 0, len(brokers))
-	for _, b := range brokers {
-		if u, err := url.Parse(b); err == nil { // config.Brokers.Validate refused the others
-			out = append(out, u)
-		}
-	}
-	return out
-}
-
 // connectedTo marks the connection up on the broker paho dialed last.
 func (s *Session) connectedTo() string {
 	return locked(s, func() string { s.link.current = s.link.attempting; return s.link.current })
@@ -348,12 +338,8 @@ func (s *Session) openConn(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error)
 	if err != nil {
 		return nil, err
 	}
-	raw := c
-	if w, ok := c.(*mqttconn.Conn); ok {
-		raw = w.Conn
-	}
 	s.mu.Lock()
-	s.link.conn = raw
+	s.link.conn = c.(*mqttconn.Conn).Conn // Open's connections are *mqttconn.Conn
 	s.mu.Unlock()
 	return c, nil
 }

@@ -9,11 +9,13 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/distchat/distchat/broker/brokertest"
 )
 
 func TestFailoverOrder(t *testing.T) {
-	servers := parseServers([]string{"tcp://b1:1", "tcp://b2:1", "tcp://b3:1"})
+	servers := mqtt.NewClientOptions().AddBroker("tcp://b1:1").AddBroker("tcp://b2:1").AddBroker("tcp://b3:1").Servers
 	for _, tt := range []struct {
 		lost string
 		want string

@@ -155,7 +155,7 @@ func (p *pipeline) deliver(c *conv, m pendingMsg) {
 		c.unread++
 	}
 	p.logReceived(m, false)
-	p.emit(Message{Env: m.env, Conv: c.name, Private: isDM, Via: m.via, RecvNS: m.recvNS, Bytes: m.bytes})
+	p.onEvent(Message{Env: m.env, Conv: c.name, Private: isDM, Via: m.via, RecvNS: m.recvNS, Bytes: m.bytes})
 	p.recorded(c, m.env.RoomSeq)
 }
 
@@ -170,8 +170,6 @@ func (p *pipeline) recorded(c *conv, seq uint64) {
 func (p *pipeline) logReceived(m pendingMsg, dup bool) {
 	if dup {
 		p.dups.Add(1)
-	} else {
-		p.delivered.Add(1)
 	}
 	p.received.write(m, dup)
 }

@@ -152,7 +152,7 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 	s := &Session{
 		cfg: cfg, me: cfg.User, log: log, onEvent: opts.OnEvent, boot: cmp.Or(opts.Boot, time.Now().UnixNano()),
 		closing: make(chan struct{}), clientID: clientID, clean: clean, release: release, subLogged: map[string]bool{},
-		link: link{firstUp: make(chan struct{}), refused: make(chan struct{}), servers: parseServers(cfg.Broker)},
+		link: link{firstUp: make(chan struct{}), refused: make(chan struct{})},
 		out:  outbox{window: make(chan struct{}, cfg.Window), convSeq: map[string]uint64{}, echoes: map[string]chan struct{}{}},
 	}
 	for _, r := range cfg.Rooms {
@@ -163,11 +163,7 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 	if s.onEvent == nil {
 		s.onEvent = func(Event) {}
 	}
-	s.p = newPipeline(pipelineDeps{
-		cfg: cfg, me: s.me, clientID: clientID, boot: s.boot, log: log, clock: cmp.Or[clock](opts.clock, wallClock{}),
-		emit: s.onEvent, publishSync: s.publishSync, echoed: s.echoed, awaitingEcho: s.awaitingEcho,
-		recordPresence: s.recordPresence, ownDeviceLeft: func() { go s.onlineAgain() },
-	}, pos, s.rooms, state.Convs)
+	s.p = newPipeline(s, cmp.Or[clock](opts.clock, wallClock{}), pos, s.rooms, state.Convs)
 	for _, id := range seenIDs {
 		s.p.seen.add(id)
 	}

@@ -170,7 +170,7 @@ func OpenJournal(dir, user string, convs map[string]uint64) (*os.File, error) {
 // delivered (not duplicate) "received" lines of node show in the log at
 // path from offset on, and returns their message ids. A log shorter than
 // offset (replaced) is read from its start; a torn last line is skipped.
-func ReplayLog(path string, offset int64, node string, convs map[string]uint64) (ids []string, err error) {
+func ReplayLog(path string, offset int64, node string, convs map[string]uint64) ([]string, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -178,11 +178,7 @@ func ReplayLog(path string, offset int64, node string, convs map[string]uint64) 
 	if err != nil {
 		return nil, fmt.Errorf("read log %s: %w", path, err)
 	}
-	defer func() {
-		if cerr := f.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close log %s: %w", path, cerr)
-		}
-	}()
+	defer f.Close() // read only: closing it cannot lose anything
 	if fi, err := f.Stat(); err == nil && fi.Size() < offset {
 		offset = 0
 	}
@@ -191,6 +187,7 @@ func ReplayLog(path string, offset int64, node string, convs map[string]uint64) 
 	}
 	r := bufio.NewReaderSize(f, 64<<10)
 	marker := []byte(`"event":"` + nodelog.EventReceived + `"`)
+	var ids []string
 	for {
 		line, err := r.ReadBytes('\n')
 		if err != nil {
