@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"math"
+	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -17,29 +18,22 @@ type comparison struct {
 // comparisons returns one comparison per group of two or more scenarios,
 // or, when no scenario names a group, one of all if there are two or more.
 func comparisons(ss []ScenarioSummary) []comparison {
-	var order []string
-	members := map[string][]ScenarioSummary{}
+	var out []comparison
+	at := map[string]int{} // a group's index in out
 	for _, s := range ss {
 		for _, g := range s.Groups {
-			if _, ok := members[g]; !ok {
-				order = append(order, g)
+			i, ok := at[g]
+			if !ok {
+				i, at[g] = len(out), len(out)
+				out = append(out, comparison{Group: g})
 			}
-			members[g] = append(members[g], s)
+			out[i].Scenarios = append(out[i].Scenarios, s)
 		}
 	}
-	if len(order) == 0 {
-		if len(ss) < 2 {
-			return nil
-		}
+	if len(out) == 0 && len(ss) > 1 {
 		return []comparison{{Scenarios: ss}}
 	}
-	var out []comparison
-	for _, g := range order {
-		if len(members[g]) > 1 {
-			out = append(out, comparison{Group: g, Scenarios: members[g]})
-		}
-	}
-	return out
+	return slices.DeleteFunc(out, func(c comparison) bool { return len(c.Scenarios) < 2 })
 }
 
 // comparePlots is the data behind the comparison plots, apart from the

@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -226,10 +227,7 @@ func firstPass(ctx context.Context, opt Options, files []string, p *progress) (*
 	p.start(stagePass1)
 	err := scanLines(ctx, files, p, func(i int, line []byte) { facts[i].pass1(line) })
 	p.end()
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := cmp.Or(err, ctx.Err()); err != nil {
 		return nil, nil, err
 	}
 	var raw, events int64

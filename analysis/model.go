@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"cmp"
 	"hash/maphash"
 	"math"
 	"slices"
@@ -120,12 +121,9 @@ const unlabelled = "unlabelled"
 func (m *model) scenario(run string) *scenario {
 	s := m.runs[run]
 	if s == nil {
-		name := run
-		if name == "" {
-			name = unlabelled
-		}
+		name := cmp.Or(run, unlabelled)
 		s = &scenario{name: name, csvName: csvField(name), run: run, member: map[memberKey][]interval{}, open: map[memberKey]int64{},
-			openFault: map[faultKey]int64{}, tlEvery: 1, lastConv: -1,
+			faults: []Fault{}, openFault: map[faultKey]int64{}, tlEvery: 1, lastConv: -1,
 			flights: map[uint64]int32{}, perSecond: map[int64]int64{}}
 		m.runs[run] = s
 		m.order = append(m.order, run)

@@ -59,13 +59,10 @@ func (ff *fileFacts) pass1(line []byte) {
 		ff.events = append(ff.events, fact{run: k[0], node: k[1]}) // the node, in the order the files name them
 	}
 	switch e {
-	case nodelog.EventScenario:
-		ff.faultLines++
-		ff.events = append(ff.events, fact{event: e, run: string(r.run), group: string(r.group)})
-	case nodelog.EventFault:
+	case nodelog.EventScenario, nodelog.EventFault:
 		ff.faultLines++
 		ff.events = append(ff.events, fact{event: e, run: string(r.run), fault: string(r.fault), target: string(r.target),
-			phase: string(r.phase), ts: r.tsNS})
+			phase: string(r.phase), group: string(r.group), ts: r.tsNS})
 	case nodelog.EventSubscribed, nodelog.EventUnsubscribed:
 		ff.events = append(ff.events, fact{event: e, run: string(r.run), node: string(r.node), conv: string(convKey(r)), ts: r.tsNS})
 	case nodelog.EventSent:
@@ -248,19 +245,12 @@ func splitGroups(s string) []string {
 // lineEvent returns the event name of a raw line without parsing it (empty
 // when it has none), for the first pass' filter.
 func lineEvent(line []byte) []byte {
-	i := bytes.Index(line, eventKey)
-	if i < 0 {
-		return nil
+	_, v, found := bytes.Cut(line, []byte(`"event":"`))
+	if v, _, closed := bytes.Cut(v, []byte{'"'}); found && closed {
+		return v
 	}
-	v := line[i+len(eventKey):]
-	j := bytes.IndexByte(v, '"')
-	if j < 0 {
-		return nil
-	}
-	return v[:j]
+	return nil
 }
-
-var eventKey = []byte(`"event":"`)
 
 // endPass1 leaves memberships without an "unsubscribed" line open (they end
 // at the node's last line), closes open fault windows and sets the measured

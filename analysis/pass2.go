@@ -110,13 +110,11 @@ func (s *scenario) flightOf(k uint64, add bool) (int32, *flight, *doneMsg) {
 	if dm := s.done.get(k); dm != nil || !add {
 		return -1, nil, dm
 	}
-	var i int32
+	i := int32(len(s.slab))
 	if len(s.free) > 0 {
-		i = s.free[len(s.free)-1]
-		s.free = s.free[:len(s.free)-1]
+		i, s.free = s.free[len(s.free)-1], s.free[:len(s.free)-1]
 	} else {
 		s.slab = append(s.slab, flight{})
-		i = int32(len(s.slab) - 1)
 	}
 	f := &s.slab[i]
 	*f = flight{pend: f.pend[:0]}

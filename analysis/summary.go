@@ -134,9 +134,6 @@ func (m *model) summarize() Summary {
 func (s *scenario) summarize() ScenarioSummary {
 	ss := ScenarioSummary{Name: s.name, Groups: s.groups, Faults: s.faults, Sent: s.sent, Unmatched: s.unmatched,
 		NegativeLatencies: s.negative, timeLive: s.timeline, timeSync: s.timeSync}
-	if ss.Faults == nil {
-		ss.Faults = []Fault{}
-	}
 	var live, sync, self hist
 	for n, acc := range s.acc {
 		r := ReceiverSummary{Node: s.nodes.list[n], Deliveries: Deliveries{Expected: acc.expected,
@@ -161,10 +158,10 @@ func (s *scenario) summarize() ScenarioSummary {
 			ss.Senders = append(ss.Senders, SenderSummary{Node: r.Node, Sent: acc.sent, AckLatencyMS: acc.ack.latency()})
 		}
 	}
-	all := &hist{}
-	all.merge(&live)
-	all.merge(&sync)
-	ss.LatencyMS = all.latency()
+	ss.all = &hist{}
+	ss.all.merge(&live)
+	ss.all.merge(&sync)
+	ss.LatencyMS = ss.all.latency()
 	ss.LiveLatencyMS = live.latency()
 	ss.SyncLatencyMS = sync.latency()
 	ss.AckLatencyMS = s.ack.latency()
@@ -175,7 +172,6 @@ func (s *scenario) summarize() ScenarioSummary {
 		ss.ThroughputMBPerS = math.Round(float64(s.bytesRecv)/ss.WindowS) / 1e6 // to the byte per second
 	}
 	ss.throughput, ss.throughputT0 = throughputSeries(s.perSecond)
-	ss.all = all
 	return ss
 }
 
