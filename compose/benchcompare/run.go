@@ -1,6 +1,7 @@
 package benchcompare
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -139,9 +140,7 @@ func parseFlags(args []string, stderr io.Writer) (cmdLine, error) {
 	if c.loads, err = SelectLoads(Loads(c.opts), *loads); err != nil {
 		return c, err
 	}
-	if c.command == "" {
-		c.command = strings.TrimSpace("benchcompare " + strings.Join(args, " "))
-	}
+	c.command = cmp.Or(c.command, strings.TrimSpace("benchcompare "+strings.Join(args, " ")))
 	return c, nil
 }
 

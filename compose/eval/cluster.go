@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -45,12 +46,7 @@ func (s *Scenario) brokerServices() []string {
 }
 
 // brokerTarget is the service a fault hits: its target, or the only broker.
-func brokerTarget(f Fault) string {
-	if f.Target == "" {
-		return BrokerService
-	}
-	return f.Target
-}
+func brokerTarget(f Fault) string { return cmp.Or(f.Target, BrokerService) }
 
 // validateDeployment reports, through add, a bad deployment and broker
 // faults that do not fit it.

@@ -255,13 +255,11 @@ func writeFailover(dir string, reports []FailoverReport) error {
 	enc := json.NewEncoder(drill)
 	for _, rep := range reports {
 		for _, nf := range rep.Nodes {
-			for _, w := range []struct {
-				phase string
-				ts    int64
-			}{{nodelog.PhaseStart, nf.LastBeforeNS}, {nodelog.PhaseEnd, nf.FirstAfterNS}} {
-				// The line logrus would write at w.ts, as runFaults writes the others.
-				line := faultFields(rep.Scenario, w.ts, FailoverFault, w.phase, nf.Node)
-				line["time"], line["level"], line["msg"] = time.Unix(0, w.ts).UTC().Format(time.RFC3339Nano), "info", nodelog.EventFault
+			edges := [2]int64{nf.LastBeforeNS, nf.FirstAfterNS}
+			for i, phase := range []string{nodelog.PhaseStart, nodelog.PhaseEnd} {
+				// The line logrus would write at edges[i], as runFaults writes the others.
+				line := faultFields(rep.Scenario, edges[i], FailoverFault, phase, nf.Node)
+				line["time"], line["level"], line["msg"] = time.Unix(0, edges[i]).UTC().Format(time.RFC3339Nano), "info", nodelog.EventFault
 				if err := enc.Encode(line); err != nil {
 					return errors.Join(fmt.Errorf("append to drill log: %w", err), drill.Close())
 				}

@@ -77,9 +77,7 @@ func LoadScenario(path string) (Scenario, error) {
 	if err := config.ReadYAML(path, &s); err != nil {
 		return Scenario{}, fmt.Errorf("scenario: %w", err)
 	}
-	if s.Name == "" {
-		s.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-	}
+	s.Name = cmp.Or(s.Name, strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)))
 	s.defaults()
 	if err := s.Validate(); err != nil {
 		return Scenario{}, fmt.Errorf("scenario %s: %w", path, err)
