@@ -166,6 +166,19 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return exitIncomplete
 }
 
+// lockedWriter serialises writes to one writer shared by the logger's
+// flusher and the node's own stderr lines.
+type lockedWriter struct {
+	mu sync.Mutex // guards w; held across its Write
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
 // latencies collects end-to-end latencies of delivered messages.
 type latencies struct {
 	mu  sync.Mutex // guards v; a leaf lock, held for no I/O

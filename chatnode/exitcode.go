@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 )
 
 // Exit codes of every mode; exitCodesHelp lists them in -h and
@@ -30,16 +29,3 @@ func fail(stderr io.Writer, err error) int {
 
 // errNotConnected: the node gave up waiting for its first connection.
 var errNotConnected = errors.New("not connected")
-
-// lockedWriter serialises writes to one writer shared by the logger's
-// flusher and the node's own stderr lines.
-type lockedWriter struct {
-	mu sync.Mutex // guards w; held across its Write
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
