@@ -250,7 +250,7 @@ func (h *Hook) stamp(cl *mqtt.Client, pk packets.Packet, t wire.Topic) (packets.
 	}
 	conv := wire.Conversation(t)
 	last := h.store.Last(conv)
-	if r := h.admit(t, conv, last); r != nil {
+	if r := h.admit(t, last); r != nil {
 		return pk, h.discard(cl, pk, r)
 	}
 	if plain {
@@ -364,12 +364,7 @@ func (h *Hook) envelope(payload []byte, t wire.Topic) (e wire.Envelope, plain bo
 		e = wire.Envelope{V: wire.Version, ID: "text-" + randomID(), SentNS: time.Now().UnixNano(), Body: string(payload)}
 		plain = true
 	}
-	e.From = t.User
-	if t.Kind == wire.KindRoom {
-		e.Room, e.To = t.Room, ""
-	} else {
-		e.Room, e.To = "", t.Recipient
-	}
+	e.From, e.Room, e.To = t.User, t.Room, t.Recipient // a topic sets one of Room and Recipient
 	return e, plain, nil
 }
 

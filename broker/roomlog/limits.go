@@ -67,27 +67,23 @@ func (c *convLimits) admit(user string, isNew bool) *refusal {
 	return nil
 }
 
-// created counts a conversation user's message started.
+// created counts a conversation user's message started; user "" is another
+// broker's, counted against the global cap only.
 func (c *convLimits) created(user string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.total++
-	made(&c.started)[user]++
-}
-
-// seen counts a conversation another broker started, against the global cap only.
-func (c *convLimits) seen() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.total++
+	if user != "" {
+		made(&c.started)[user]++
+	}
 }
 
 // SetUserCheck installs the broker's answer to "does user exist?", so a DM to
 // a made-up recipient starts no conversation kept in memory for good.
 func (h *Hook) SetUserCheck(f func(user string) bool) { h.userExists.Store(&f) }
 
-// admit applies the log's bounds to a message for conv (last: its last seq).
-func (h *Hook) admit(t wire.Topic, conv string, last uint64) *refusal {
+// admit applies the log's bounds to a message on t (last: its conversation's last seq).
+func (h *Hook) admit(t wire.Topic, last uint64) *refusal {
 	if t.Kind == wire.KindDM {
 		if f := h.userExists.Load(); f != nil && !(*f)(t.Recipient) {
 			return &refusal{RefusedUnknownRecipient, "no such user"}

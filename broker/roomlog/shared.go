@@ -43,7 +43,7 @@ func (h *Hook) Replicated(conv string, rec Record, live, local bool) {
 	}
 	if !local {
 		if rec.Seq == 1 {
-			h.convs.seen() // a conversation another broker started
+			h.convs.created("") // a conversation another broker started
 		}
 		h.dms.add(conv)
 		h.resends.remember(conv, e.From, e.ID, rec.Seq)
