@@ -117,22 +117,14 @@ func configError(err error, stderr io.Writer) int {
 	return exitUsage
 }
 
-// problem is one check of a configuration: msg is its line when bad.
-type problem struct {
-	bad bool
-	msg string
-}
-
-// problems joins the lines of the bad ones, so one run shows every
-// mistake of a command line at once.
-func problems(ps ...problem) error {
-	var errs []error
-	for _, p := range ps {
-		if p.bad {
-			errs = append(errs, errors.New(p.msg))
-		}
+// problem is one check of a configuration: its line when bad, else nil.
+// errors.Join drops the nils, so one run shows every mistake of a command
+// line at once.
+func problem(bad bool, msg string) error {
+	if bad {
+		return errors.New(msg)
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // closeSession closes s, giving its in-flight publishes and its offline

@@ -3,6 +3,7 @@ package chatnode
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -53,14 +54,14 @@ func bindWeb(fs *flag.FlagSet, w *webFlags) {
 // check reports what is wrong with the web flags.
 func (w *webFlags) check(cfg config.Node) error {
 	l := w.limits
-	return problems(
-		problem{w.users == "", "-users FILE is required: sign-in checks it"},
-		problem{cfg.StateDir == "", "-state DIR is required: each tab keeps its device state under it"},
-		problem{(w.tlsCert == "") != (w.tlsKey == ""), "-tls-cert and -tls-key go together"},
-		problem{w.tlsCert == "" && !w.insecure && !isLoopback(w.http), fmt.Sprintf("-http %s is beyond loopback: serve TLS (-tls-cert, -tls-key), or say -insecure-http if a proxy or a loopback-only port publication protects it", w.http)},
-		problem{l.MaxTabs < 1 || l.MaxTabsPerUser < 1 || l.MaxBody < 1 || l.SendRate <= 0 || l.SendBurst < 1 || l.SignInPerMinute <= 0 || l.SessionTTL <= 0,
-			"-max-tabs, -max-tabs-per-user, -max-body, -send-rate, -send-burst, -signin-rate and -signin-ttl must be positive"},
-		problem{l.MaxBody > cfg.MaxPayload/2, fmt.Sprintf("-max-body %d must be at most half of -max-payload %d (the envelope around it)", l.MaxBody, cfg.MaxPayload)},
+	return errors.Join(
+		problem(w.users == "", "-users FILE is required: sign-in checks it"),
+		problem(cfg.StateDir == "", "-state DIR is required: each tab keeps its device state under it"),
+		problem((w.tlsCert == "") != (w.tlsKey == ""), "-tls-cert and -tls-key go together"),
+		problem(w.tlsCert == "" && !w.insecure && !isLoopback(w.http), fmt.Sprintf("-http %s is beyond loopback: serve TLS (-tls-cert, -tls-key), or say -insecure-http if a proxy or a loopback-only port publication protects it", w.http)),
+		problem(l.MaxTabs < 1 || l.MaxTabsPerUser < 1 || l.MaxBody < 1 || l.SendRate <= 0 || l.SendBurst < 1 || l.SignInPerMinute <= 0 || l.SessionTTL <= 0,
+			"-max-tabs, -max-tabs-per-user, -max-body, -send-rate, -send-burst, -signin-rate and -signin-ttl must be positive"),
+		problem(l.MaxBody > cfg.MaxPayload/2, fmt.Sprintf("-max-body %d must be at most half of -max-payload %d (the envelope around it)", l.MaxBody, cfg.MaxPayload)),
 	)
 }
 
