@@ -208,11 +208,10 @@ func (d Durability) String() string { return string(d) }
 
 // Set parses a mode, so that a flag can take it.
 func (d *Durability) Set(s string) error {
-	v := Durability(s)
-	if err := v.Validate(); err != nil {
+	if err := Durability(s).Validate(); err != nil {
 		return err
 	}
-	*d = v
+	*d = Durability(s)
 	return nil
 }
 

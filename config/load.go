@@ -115,37 +115,30 @@ func applyEnv(prefix string, v reflect.Value, lookup func(string) (string, bool)
 func setFromString(fv reflect.Value, s string) error {
 	switch {
 	case fv.Type() == durationType:
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return err
-		}
-		fv.SetInt(int64(d))
+		return setParsed(s, time.ParseDuration, func(d time.Duration) { fv.SetInt(int64(d)) })
 	case fv.Kind() == reflect.String:
 		fv.SetString(s)
 	case fv.Kind() == reflect.Bool:
-		b, err := strconv.ParseBool(s)
-		if err != nil {
-			return err
-		}
-		fv.SetBool(b)
+		return setParsed(s, strconv.ParseBool, fv.SetBool)
 	case fv.CanInt():
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return err
-		}
-		fv.SetInt(n)
+		return setParsed(s, func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }, fv.SetInt)
 	case fv.CanUint():
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			return err
-		}
-		fv.SetUint(n)
+		return setParsed(s, func(s string) (uint64, error) { return strconv.ParseUint(s, 10, 64) }, fv.SetUint)
 	case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.String:
 		fv.Set(reflect.ValueOf(SplitList(s)))
 	default:
 		return errors.New("cannot be set from the environment")
 	}
 	return nil
+}
+
+// setParsed calls set with what parse makes of s, unless parse fails.
+func setParsed[T any](s string, parse func(string) (T, error), set func(T)) error {
+	v, err := parse(s)
+	if err == nil {
+		set(v)
+	}
+	return err
 }
 
 // SplitList splits a comma-separated list, dropping empty items and spaces.

@@ -280,16 +280,14 @@ func (s *FileStore) Conversations() []string {
 
 // Counts returns the conversations, records served and bytes on file, after MaxAge.
 func (s *FileStore) Counts() (convs int, records int64, fileBytes int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.opts.MaxAge > 0 {
 		now := s.opts.now().UnixNano()
-		s.mu.Lock()
 		for _, ci := range s.convs {
 			s.trim(ci, now)
 		}
-		s.mu.Unlock()
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
 	return len(s.convs), s.records, s.size
 }
 
