@@ -61,7 +61,7 @@ func Open(dir string, opts Options) (*FileStore, error) {
 		opts.after = time.After
 	}
 	s := &FileStore{opts: opts, convs: map[string]*convIndex{}}
-	s.commit.init()
+	s.commit.cond, s.commit.arrived = sync.NewCond(&s.commit.mu), make(chan struct{}, 1)
 	if dir == "" {
 		return s, nil
 	}

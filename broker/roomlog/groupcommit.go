@@ -33,11 +33,6 @@ type groupCommit struct {
 	fsyncs, fsyncTime                 atomic.Int64  // for /stats (ns), read without mu
 }
 
-func (g *groupCommit) init() {
-	g.cond = sync.NewCond(&g.mu)
-	g.arrived = make(chan struct{}, 1)
-}
-
 // wrote tells a gathering leader that a record was written, without blocking.
 func (g *groupCommit) wrote() {
 	select {

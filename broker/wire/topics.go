@@ -162,9 +162,9 @@ func DMConversation(a, b string) string {
 
 // ParseDMConversation returns a DM key's two users, or false for a room name.
 func ParseDMConversation(key string) (a, b string, ok bool) {
-	if !strings.HasPrefix(key, "@") {
+	rest, ok := strings.CutPrefix(key, "@")
+	if !ok {
 		return "", "", false
 	}
-	a, b, ok = strings.Cut(key[1:], ",")
-	return a, b, ok
+	return strings.Cut(rest, ",")
 }
