@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -149,12 +150,8 @@ func (h *Hook) ID() string { return "distchat-roomlog" }
 
 // Provides tells Mochi the events the hook handles (Stop is always called).
 func (h *Hook) Provides(b byte) bool {
-	switch b {
-	case mqtt.OnPublish, mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnSessionEstablished,
-		mqtt.OnDisconnect, mqtt.OnClientExpired, mqtt.OnPacketEncode, mqtt.OnPublishDropped, mqtt.OnPublished:
-		return true
-	}
-	return false
+	return slices.Contains([]byte{mqtt.OnPublish, mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnSessionEstablished,
+		mqtt.OnDisconnect, mqtt.OnClientExpired, mqtt.OnPacketEncode, mqtt.OnPublishDropped, mqtt.OnPublished}, b)
 }
 
 // OnSubscribed records a room's position as a membership begins (see joins).
