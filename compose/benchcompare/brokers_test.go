@@ -1,6 +1,7 @@
 package benchcompare
 
 import (
+	"image/color"
 	"slices"
 	"strings"
 	"testing"
@@ -87,5 +88,18 @@ func TestOurArgs(t *testing.T) {
 		if _, ok := distchatVariants[b]; !ok {
 			t.Errorf("broker %q has no row in distchatVariants", b)
 		}
+	}
+}
+
+// TestEveryBrokerHasItsOwnColour keeps compare.png readable: two brokers in
+// one colour (the cluster drawn in Mosquitto's grey) read as one.
+func TestEveryBrokerHasItsOwnColour(t *testing.T) {
+	seen := map[color.Color]string{}
+	for _, b := range AllBrokers {
+		c := brokerColor(b)
+		if other, ok := seen[c]; ok {
+			t.Errorf("%s and %s share the colour %v", other, b, c)
+		}
+		seen[c] = b
 	}
 }

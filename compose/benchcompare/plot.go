@@ -15,10 +15,10 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
-// brokerColors colour the brokers in AllBrokers order.
+// brokerColors colour the brokers in AllBrokers order, one colour each.
 var brokerColors = []color.Color{
 	color.RGBA{127, 127, 127, 255}, color.RGBA{31, 119, 180, 255}, color.RGBA{44, 160, 44, 255},
-	color.RGBA{255, 127, 14, 255}, color.RGBA{214, 39, 40, 255},
+	color.RGBA{255, 127, 14, 255}, color.RGBA{214, 39, 40, 255}, color.RGBA{148, 103, 189, 255},
 }
 
 const plotDPI = 96
