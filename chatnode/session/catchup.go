@@ -63,7 +63,7 @@ func (p *pipeline) ask(r request, sr wire.SyncRequest) string {
 	}
 	payload, err := json.Marshal(sr)
 	if err != nil {
-		p.log.WithField(nodelog.FieldEvent, nodelog.EventSync).WithError(err).Error("sync request")
+		p.entry(nodelog.EventSync).WithError(err).Error("sync request")
 		return id
 	}
 	p.publishSync(payload)
@@ -144,7 +144,7 @@ func (p *pipeline) checkRoomLogSilence(now time.Time) {
 		return
 	}
 	p.roomLog = roomLogAbsent
-	p.log.WithField(nodelog.FieldEvent, nodelog.EventSync).WithField(nodelog.FieldError, "no reply from a room log").
+	p.entry(nodelog.EventSync).WithField(nodelog.FieldError, "no reply from a room log").
 		Warn("the broker keeps no room log (e.g. Mosquitto): no catch-up or history, delivery is best-effort")
 	p.onEvent(Info{Text: "this broker keeps no room log: no catch-up or history, delivery is best-effort"})
 }

@@ -55,7 +55,7 @@ func (p *pipeline) handlePresence(m inbound, t wire.Topic) {
 		go p.onlineAgain() // another device of ours went, and took our presence with it
 	}
 	if pr.User != p.me {
-		p.log.WithField(nodelog.FieldEvent, nodelog.EventPresence).WithField(nodelog.FieldUser, pr.User).WithField(nodelog.FieldStatus, pr.Status).Info("presence")
+		p.entry(nodelog.EventPresence).WithField(nodelog.FieldUser, pr.User).WithField(nodelog.FieldStatus, pr.Status).Info("presence")
 	}
 	p.onEvent(ch)
 }

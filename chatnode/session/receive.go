@@ -40,8 +40,7 @@ func (p *pipeline) handle(m inbound) {
 
 func (p *pipeline) malformed(m inbound, err error) {
 	p.malformedN.Add(1)
-	p.log.WithField(nodelog.FieldEvent, nodelog.EventMalformed).WithField(nodelog.FieldTopic, m.topic).
-		WithField(nodelog.FieldBytes, len(m.payload)).WithError(err).Warn("malformed message skipped")
+	p.entry(nodelog.EventMalformed).WithField(nodelog.FieldTopic, m.topic).WithField(nodelog.FieldBytes, len(m.payload)).WithError(err).Warn("malformed message skipped")
 }
 
 // handleChat decodes a live room or DM message and receives it.
