@@ -71,8 +71,7 @@ func isLoopback(hostport string) bool {
 	if err != nil {
 		return false
 	}
-	ip := net.ParseIP(host)
-	return host == "localhost" || (ip != nil && ip.IsLoopback())
+	return host == "localhost" || net.ParseIP(host).IsLoopback() // a nil IP is no loopback
 }
 
 // runWeb is `chatnode web`: it serves the page until ctx ends.
