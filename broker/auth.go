@@ -68,10 +68,7 @@ func (h *authHook) Provides(b byte) bool {
 // decoyHash is a bcrypt hash of a random password, made on first use, that
 // unknown users' passwords are compared against.
 var decoyHash = sync.OnceValue(func() []byte {
-	h, err := bcrypt.GenerateFromPassword([]byte(rand.Text()), bcrypt.DefaultCost)
-	if err != nil { // only for passwords over 72 bytes; rand.Text is 26
-		return nil
-	}
+	h, _ := bcrypt.GenerateFromPassword([]byte(rand.Text()), bcrypt.DefaultCost) // fails only over 72 bytes; rand.Text is 26
 	return h
 })
 
@@ -95,8 +92,8 @@ func (h *authHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 	}
 	h.log.WithFields(fields).Warn("connect_refused")
 	if r.connack {
-		if err := cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ReasonCode: r.code.Code}); err != nil {
-			return pk, fmt.Errorf("send CONNACK %#x: %w: %w", r.code.Code, err, packets.ErrRejectPacket)
+		if err := sendConnack(cl, r.code); err != nil {
+			return pk, fmt.Errorf("%w: %w", err, packets.ErrRejectPacket)
 		}
 	}
 	return pk, packets.ErrRejectPacket
@@ -116,7 +113,7 @@ func (h *authHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		h.accepted.Store(cl, struct{}{})
 		return nil
 	}
-	if err := refuseConnect(cl, v); err != nil {
+	if err := sendConnack(cl, v.code(cl.Properties.ProtocolVersion)); err != nil {
 		return err
 	}
 	return v.code(5)
@@ -207,15 +204,14 @@ func (h *authHook) clientIDOwner(id, user string) string {
 	if other(id) {
 		return id
 	}
-	for i := 0; i < len(id); i++ {
+	for i := range len(id) {
 		if id[i] != '-' {
 			continue
 		}
-		if other(id[:i]) {
-			return id[:i]
-		}
-		if other(id[i+1:]) {
-			return id[i+1:]
+		for _, u := range []string{id[:i], id[i+1:]} {
+			if other(u) {
+				return u
+			}
 		}
 	}
 	return ""

@@ -118,15 +118,12 @@ func (c *clientConn) Write(p []byte) (int, error) {
 func (c *clientConn) writeAcks(p []byte) (int, error) {
 	c.acks.Lock()
 	if !c.reading {
-		rest, held := mqttscan.Without(p, c.holdSuback)
-		if held && len(rest) == 0 {
+		if rest, held := mqttscan.Without(p, c.holdSuback); held {
 			c.acks.Unlock()
-			return len(p), nil
-		}
-		if held {
-			c.acks.Unlock()
-			if _, err := c.writeAcks(rest); err != nil {
-				return 0, err
+			if len(rest) > 0 {
+				if _, err := c.writeAcks(rest); err != nil {
+					return 0, err
+				}
 			}
 			return len(p), nil
 		}

@@ -41,9 +41,8 @@ func (v connectVerdict) code(protocol byte) packets.Code {
 	return connack311NotAuthorized
 }
 
-// refuseConnect writes the CONNACK refusing cl; Mochi then closes it.
-func refuseConnect(cl *mqtt.Client, v connectVerdict) error {
-	code := v.code(cl.Properties.ProtocolVersion)
+// sendConnack writes a CONNACK refusing cl with code; Mochi then closes it.
+func sendConnack(cl *mqtt.Client, code packets.Code) error {
 	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ReasonCode: code.Code}
 	ack.Properties.ReasonString = code.Reason // encoded for MQTT 5 clients only
 	if err := cl.WritePacket(ack); err != nil {

@@ -17,9 +17,9 @@ import (
 // (inflight_bytes), and the node repairs it from the room log.
 type inflightBytes struct {
 	mqtt.HookBase
-	perClient int64 // 0: no per-client bound
-	total     int64 // 0: no global bound
-	sum       atomic.Int64
+	perClient int64        // 0: no per-client bound
+	total     int64        // 0: no global bound
+	sum       atomic.Int64 // the bytes of every client's unacknowledged deliveries, for /stats
 
 	// mu guards clients; taken alone, never across I/O.
 	mu      sync.Mutex
@@ -124,6 +124,3 @@ func (h *inflightBytes) admit(client string) bool {
 	}
 	return h.total <= 0 || h.sum.Load() < h.total
 }
-
-// held is the bytes of every client's unacknowledged deliveries, for /stats.
-func (h *inflightBytes) held() int64 { return h.sum.Load() }

@@ -63,7 +63,7 @@ func TestInflightBytesAccounting(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newInflightBytes(tt.perClient, tt.total)
 			tt.run(h)
-			if got := h.held(); got != tt.wantHeld {
+			if got := h.sum.Load(); got != tt.wantHeld {
 				t.Errorf("held = %d, want %d", got, tt.wantHeld)
 			}
 			if got := h.admit("a"); got != tt.admitA {

@@ -57,14 +57,6 @@ func warnFileLimit(log *logrus.Entry, maxConns int, fileLimit uint64) {
 		"reserve": fileReserve}).Warn("limits.max_connections (0: unlimited) does not stay below the open-file limit minus the reserve: raise ulimit -n or lower max_connections")
 }
 
-// listenTCP opens the MQTT TCP listener (through s.listen in tests).
-func (s *Server) listenTCP() (net.Listener, error) {
-	if s.listen != nil {
-		return s.listen("tcp", s.cfg.TCP)
-	}
-	return net.Listen("tcp", s.cfg.TCP)
-}
-
 // Accept back-off bounds, as in net/http's Server.Serve.
 const (
 	minAcceptBackoff = 5 * time.Millisecond
@@ -81,7 +73,6 @@ type guardedListener struct {
 	conns *connLimiter
 	log   *logrus.Entry
 	c     *counters
-	now   func() time.Time
 	after func(time.Duration) <-chan time.Time // time.After; tests make the back-off instant
 
 	done      chan struct{} // closed by Close: stops a back-off wait
@@ -96,7 +87,7 @@ type guardedListener struct {
 }
 
 func newGuardedListener(inner net.Listener, conns *connLimiter, log *logrus.Entry, c *counters) *guardedListener {
-	return &guardedListener{Listener: inner, conns: conns, log: log, c: c, now: time.Now, after: time.After,
+	return &guardedListener{Listener: inner, conns: conns, log: log, c: c, after: time.After,
 		done: make(chan struct{}), changed: make(chan struct{}), since: time.Now()}
 }
 
@@ -155,7 +146,7 @@ func (l *guardedListener) succeeded() {
 		l.mu.Unlock()
 		return
 	}
-	failures, down := l.failures, l.now().Sub(l.since)
+	failures, down := l.failures, time.Since(l.since)
 	l.mu.Unlock()
 	l.setState(acceptServing, "")
 	l.log.WithFields(logrus.Fields{"event": logevent.AcceptRecovered, "failures": failures, "down_for": down.String()}).
@@ -176,7 +167,7 @@ func (l *guardedListener) setState(s acceptState, reason string) {
 		return
 	}
 	if s != l.state {
-		l.since = l.now()
+		l.since = time.Now()
 	}
 	l.state, l.reason = s, reason
 	close(l.changed)

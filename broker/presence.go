@@ -11,6 +11,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/sirupsen/logrus"
 
+	"github.com/distchat/distchat/broker/cluster"
 	"github.com/distchat/distchat/broker/wire"
 )
 
@@ -24,15 +25,9 @@ type presenceHook struct {
 	users map[string]map[string]wire.Presence // user → client id → its last online presence
 	owner map[string]string                   // client id → user, for OnDisconnect
 
-	shared  sharedPresence // the other brokers' presence in cluster mode
+	shared  *cluster.Presence // the other brokers' presence in cluster mode
 	publish func(topic string, payload []byte) error
 	log     *logrus.Entry
-}
-
-// sharedPresence is the brokers' presences of a user (cluster.Presence).
-type sharedPresence interface {
-	Set(user string, p *wire.Presence) // this broker's presence of user; nil: no device here
-	Others(user string) []wire.Presence
 }
 
 // republish publishes user's presence after another broker's part changed.
@@ -67,15 +62,8 @@ func (h *presenceHook) Provides(b byte) bool {
 // OnPublish rewrites a presence publish into the user's presence over all
 // devices. Mochi calls it after the ACL check and retains what it returns.
 func (h *presenceHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if cl.Net.Inline || len(pk.Payload) == 0 {
-		return pk, nil
-	}
-	t, err := wire.ParseTopic(pk.TopicName)
-	if err != nil || t.Kind != wire.KindPresence {
-		return pk, nil
-	}
-	if payload, ok := h.merge(cl.ID, t.User, pk.Payload, false); ok {
-		pk.Payload = payload
+	if !cl.Net.Inline {
+		pk.Payload = h.merge(cl.ID, pk.TopicName, pk.Payload, false)
 	}
 	return pk, nil
 }
@@ -83,13 +71,7 @@ func (h *presenceHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pa
 // OnWill turns a device's "offline" Will into the user's remaining
 // presence; a connection taken over keeps its device online.
 func (h *presenceHook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
-	t, err := wire.ParseTopic(will.TopicName)
-	if err != nil || t.Kind != wire.KindPresence || len(will.Payload) == 0 {
-		return will, nil
-	}
-	if payload, ok := h.merge(cl.ID, t.User, will.Payload, cl.IsTakenOver()); ok {
-		will.Payload = payload
-	}
+	will.Payload = h.merge(cl.ID, will.TopicName, will.Payload, cl.IsTakenOver())
 	return will, nil
 }
 
@@ -116,13 +98,19 @@ func (h *presenceHook) forget(user, device string) {
 	}
 }
 
-// merge records device's presence for user and returns the presence over
-// all the user's online devices on every broker to send instead, or false
-// to send the original. keep leaves the device online.
-func (h *presenceHook) merge(device, user string, payload []byte, keep bool) ([]byte, bool) {
+// merge records device's presence for a payload on a presence topic and
+// returns the presence over all the user's online devices on every broker
+// to send instead; any other payload it returns as it is. keep leaves the
+// device online.
+func (h *presenceHook) merge(device, topic string, payload []byte, keep bool) []byte {
+	t, err := wire.ParseTopic(topic)
+	if err != nil || t.Kind != wire.KindPresence || len(payload) == 0 {
+		return payload
+	}
+	user := t.User
 	p, err := wire.DecodePresence(payload)
 	if err != nil || p.User != user {
-		return nil, false // the ACL let it through; the nodes skip it as malformed
+		return payload // the ACL let it through; the nodes skip it as malformed
 	}
 	var first []string // the rooms listed first: those of an online publish
 	h.mu.Lock()
@@ -146,13 +134,12 @@ func (h *presenceHook) merge(device, user string, payload []byte, keep bool) ([]
 	}
 	out, ok := combine(user, local, others, p.AtNS, p.Device)
 	if !ok {
-		return nil, false
+		return payload
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return nil, false
+	if b, err := json.Marshal(out); err == nil {
+		return b
 	}
-	return b, true
+	return payload
 }
 
 // localLocked is user's presence over this broker's devices, rooms in

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 
@@ -38,7 +39,8 @@ func TestPresenceMergesDevices(t *testing.T) {
 		{"not a presence", "alice-p", []byte("hello"), false, "", 0, nil, false},
 	}
 	for _, s := range steps {
-		out, ok := h.merge(s.device, "alice", s.payload, s.keep)
+		out := h.merge(s.device, wire.PresenceTopic("alice"), s.payload, s.keep)
+		ok := !bytes.Equal(out, s.payload)
 		if ok != s.rewritten {
 			t.Fatalf("%s: rewritten %v, want %v", s.name, ok, s.rewritten)
 		}

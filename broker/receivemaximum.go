@@ -144,18 +144,11 @@ func (f *receiveFlow) connect(first byte, body []byte, length int) int32 {
 // release ends the flow of PUBLISH id and writes the held PUBLISHes that
 // now fit; a failed write ends the connection, which Mochi sees next.
 func (c *clientConn) release(id uint16) {
-	c.flow.mu.Lock()
-	defer c.flow.mu.Unlock()
-	if batch := c.flow.freed(id); len(batch) > 0 {
-		_, _ = c.writeAcks(batch)
-	}
-}
-
-// freed ends PUBLISH id's flow and returns the held PUBLISHes that now fit,
-// counted as out. f.mu is held.
-func (f *receiveFlow) freed(id uint16) []byte {
+	f := &c.flow
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if _, ok := f.out[id]; !ok {
-		return nil
+		return
 	}
 	delete(f.out, id)
 	var batch []byte
@@ -167,5 +160,7 @@ func (f *receiveFlow) freed(id uint16) []byte {
 		f.out[next] = struct{}{}
 		batch = append(batch, pkt...)
 	}
-	return batch
+	if len(batch) > 0 {
+		_, _ = c.writeAcks(batch)
+	}
 }

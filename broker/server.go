@@ -64,7 +64,7 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log}
+	s := &Server{cfg: cfg, log: log, listen: net.Listen}
 	base := log.WithField("component", "broker")
 	caps := capabilities(cfg.Limits)
 	s.events = &eventsHook{log: base, c: &s.c, maxExpiry: caps.MaximumMessageExpiryInterval}
@@ -146,13 +146,13 @@ func (s *Server) addRoomLog() error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("room log: %w", err), s.mochi.Close(), s.closeNode())
 	}
-	h.SetReadCheck(s.MayRead) // the inline client that answers catch-up skips ACLs
+	h.SetReadCheck(s.auth.MayRead) // the inline client that answers catch-up skips ACLs
 	if !s.cfg.Open() {
 		h.SetUserCheck(s.auth.UserExists) // DMs to made-up users start no conversation
 	}
 	s.roomLog = h
 	if s.sessions != nil { // persistent sessions get their chat messages back from the log
-		s.sessions.useRoomLog(h, s.mochi, filepath.Join(s.cfg.DataDir, marksFile), s.log.WithField("component", "sessions"))
+		s.sessions.marks = newMarksKeeper(h, s.mochi, filepath.Join(s.cfg.DataDir, marksFile), s.log.WithField("component", "sessions"))
 	}
 	return nil
 }
@@ -162,17 +162,13 @@ func (s *Server) addStorage() error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	switch s.cfg.Storage {
-	case "pebble":
-		// No sync per write: the store holds no chat messages (sessionStore).
-		popts := &pebbledb.Options{Logger: s.log.WithField("component", "pebble")}
-		opts := &pebblestore.Options{Path: dir, Mode: pebblestore.NoSync, Options: popts}
-		s.sessions = newSessionStore(s.cfg.RoomLog.Enabled)
-		if err := s.mochi.AddHook(s.sessions, opts); err != nil {
-			return fmt.Errorf("open session store %s: %w", dir, err)
-		}
-	default:
-		return fmt.Errorf("storage %q is not built into this broker (use pebble)", s.cfg.Storage)
+	// Pebble is the only storage (Validate refuses others). No sync per
+	// write: the store holds no chat messages (sessionStore).
+	popts := &pebbledb.Options{Logger: s.log.WithField("component", "pebble")}
+	opts := &pebblestore.Options{Path: dir, Mode: pebblestore.NoSync, Options: popts}
+	s.sessions = newSessionStore(s.cfg.RoomLog.Enabled)
+	if err := s.mochi.AddHook(s.sessions, opts); err != nil {
+		return fmt.Errorf("open session store %s: %w", dir, err)
 	}
 	return nil
 }
@@ -181,7 +177,7 @@ func (s *Server) addStorage() error {
 // broker accepts connections.
 func (s *Server) Start(ctx context.Context) error {
 	s.started = time.Now()
-	ln, err := s.listenTCP()
+	ln, err := s.listen("tcp", s.cfg.TCP)
 	if err != nil {
 		return fmt.Errorf("listen mqtt %s: %w", s.cfg.TCP, err)
 	}
@@ -338,7 +334,3 @@ func (s *Server) forgetInflight(client string, id uint16) {
 		atomic.AddInt64(&s.mochi.Info.Inflight, -1)
 	}
 }
-
-// MayRead reports whether user ("" for anonymous) may read room: the room
-// log's catch-up replies go out through Mochi's inline client, which skips ACLs.
-func (s *Server) MayRead(user, room string) bool { return s.auth.MayRead(user, room) }

@@ -59,7 +59,7 @@ type roomRecords interface {
 // takeMarks reads the room log's positions, then the messages sessions
 // hold: a record at or below a position is in its holder's Queued.
 func takeMarks(rl roomRecords, clients map[string]*mqtt.Client) sessionMarks {
-	m := sessionMarks{Routed: rl.Routed()}
+	m := sessionMarks{Routed: rl.Routed(), Sessions: map[string]*markedSession{}}
 	for id, cl := range clients {
 		if cl.Net.Inline || sessionEnds(cl.Properties.ProtocolVersion, cl.Properties.Clean, cl.Properties.Props.SessionExpiryInterval) {
 			continue
@@ -68,7 +68,8 @@ func takeMarks(rl roomRecords, clients map[string]*mqtt.Client) sessionMarks {
 		ms := &markedSession{Client: storage.Client{ID: cl.ID, T: storage.ClientKey, Listener: cl.Net.Listener,
 			Username: cl.Properties.Username, Clean: cl.Properties.Clean, ProtocolVersion: cl.Properties.ProtocolVersion,
 			Properties: storage.ClientProperties{SessionExpiryInterval: cl.Properties.Props.SessionExpiryInterval,
-				SessionExpiryIntervalFlag: cl.Properties.Props.SessionExpiryIntervalFlag}}}
+				SessionExpiryIntervalFlag: cl.Properties.Props.SessionExpiryIntervalFlag}},
+			Queued: map[string][]uint64{}}
 		for f, sub := range subs {
 			if chatFilter(f) {
 				ms.Subs = append(ms.Subs, storage.Subscription{T: storage.SubscriptionKey, Client: id, Filter: f, Qos: sub.Qos,
@@ -84,17 +85,11 @@ func takeMarks(rl roomRecords, clients map[string]*mqtt.Client) sessionMarks {
 				continue
 			}
 			if conv, seq, ok := chatRecord(pk.TopicName, pk.Payload); ok {
-				if ms.Queued == nil {
-					ms.Queued = map[string][]uint64{}
-				}
 				ms.Queued[conv] = append(ms.Queued[conv], seq)
 			}
 		}
 		for _, seqs := range ms.Queued {
 			slices.Sort(seqs)
-		}
-		if m.Sessions == nil {
-			m.Sessions = map[string]*markedSession{}
 		}
 		m.Sessions[id] = ms
 	}
@@ -161,15 +156,16 @@ func writeMarks(path string, b []byte) error {
 // marksKeeper recovers persistent sessions and their chat messages at
 // start and keeps the marks current.
 type marksKeeper struct {
-	rl          roomRecords
-	srv         *mqtt.Server
-	path        string
-	log         *logrus.Entry
-	every       time.Duration
-	maxInflight int
+	rl   roomRecords
+	srv  *mqtt.Server
+	path string
+	log  *logrus.Entry
 
-	readOnce  sync.Once
-	read      sessionMarks // the marks on file at start
+	// marks are the marks on file at start, read on first use. Without a
+	// file nothing is owed, so a first start does not replay the log's
+	// history; unreadable marks owe every record a session's subscriptions
+	// match (within limits.max_inflight).
+	marks     func() sessionMarks
 	startOnce sync.Once
 	stop      chan struct{} // closed by close
 	done      chan struct{} // closed when the loop has ended; nil until started
@@ -181,30 +177,19 @@ type marksKeeper struct {
 }
 
 func newMarksKeeper(rl roomRecords, srv *mqtt.Server, path string, log *logrus.Entry) *marksKeeper {
-	maxInflight := 0
-	if srv.Options != nil && srv.Options.Capabilities != nil {
-		maxInflight = int(srv.Options.Capabilities.MaximumInflight)
-	}
-	return &marksKeeper{rl: rl, srv: srv, path: path, log: log, every: marksEvery, maxInflight: maxInflight,
-		stop: make(chan struct{}), lastSessions: -1}
-}
-
-// marks are the marks on file at start. Without a file nothing is owed, so
-// a first start does not replay the log's history; unreadable marks owe
-// every record a session's subscriptions match (within limits.max_inflight).
-func (k *marksKeeper) marks() sessionMarks {
-	k.readOnce.Do(func() {
-		m, err := readMarks(k.path)
+	k := &marksKeeper{rl: rl, srv: srv, path: path, log: log, stop: make(chan struct{}), lastSessions: -1}
+	k.marks = sync.OnceValue(func() sessionMarks {
+		m, err := readMarks(path)
 		switch {
 		case errors.Is(err, errNoMarks):
-			m = sessionMarks{Routed: k.rl.Routed()}
+			m = sessionMarks{Routed: rl.Routed()}
 		case err != nil:
-			k.log.WithError(err).WithField("event", logevent.SessionMarksFailed).
+			log.WithError(err).WithField("event", logevent.SessionMarksFailed).
 				Warn("session marks unreadable: persistent sessions get every record their subscriptions match again")
 		}
-		k.read = m
+		return m
 	})
-	return k.read
+	return k
 }
 
 // clients adds to the stored clients the marked sessions they lack.
@@ -243,7 +228,8 @@ func (k *marksKeeper) subscriptions(stored []storage.Subscription) []storage.Sub
 // recover returns the chat messages the sessions are owed, to load as
 // messages in flight beside stored, and starts keeping the marks.
 func (k *marksKeeper) recover(stored []storage.Message, clients []storage.Client, subs []storage.Subscription) []storage.Message {
-	out, sessions := requeue(k.rl, k.marks(), clients, subs, stored, k.maxInflight)
+	maxInflight := int(k.srv.Options.Capabilities.MaximumInflight) // mqtt.New sets it
+	out, sessions := requeue(k.rl, k.marks(), clients, subs, stored, maxInflight)
 	if len(out) > 0 {
 		k.log.WithFields(logrus.Fields{"event": logevent.SessionsRequeued, "sessions": sessions, "messages": len(out)}).
 			Info("chat messages requeued from the room log to persistent sessions")
@@ -257,7 +243,7 @@ func (k *marksKeeper) recover(stored []storage.Message, clients []storage.Client
 
 func (k *marksKeeper) loop() {
 	defer close(k.done)
-	t := time.NewTicker(k.every)
+	t := time.NewTicker(marksEvery)
 	defer t.Stop()
 	for {
 		select {

@@ -3,7 +3,6 @@ package broker
 import (
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
@@ -18,12 +17,18 @@ const requeuePage = 500
 // owedSession is one stored session being recovered.
 type owedSession struct {
 	id      string
-	filters []string        // its chat subscriptions at QoS 1 or more
-	used    map[uint16]bool // packet ids of its stored messages in flight
-	have    map[string]bool // conv#seq of the chat messages among them
-	room    int             // messages in flight it may still take (<0: no limit)
-	next    uint16          // the next packet id to try
+	filters []string         // its chat subscriptions at QoS 1 or more
+	used    map[uint16]bool  // packet ids of its stored messages in flight
+	have    map[convSeq]bool // the chat messages among them
+	room    int              // messages in flight it may still take (<0: no limit)
+	next    uint16           // the next packet id to try
 	out     []storage.Message
+}
+
+// convSeq names a room log record: its conversation and sequence number.
+type convSeq struct {
+	conv string
+	seq  uint64
 }
 
 // requeue returns, for every stored session that outlives its connection,
@@ -72,7 +77,7 @@ func owedSessions(clients []storage.Client, subs []storage.Subscription, stored 
 		if sessionEnds(c.ProtocolVersion, c.Clean, c.Properties.SessionExpiryInterval) {
 			continue
 		}
-		byID[c.ID] = &owedSession{id: c.ID, used: map[uint16]bool{}, have: map[string]bool{}, room: -1, next: 1}
+		byID[c.ID] = &owedSession{id: c.ID, used: map[uint16]bool{}, have: map[convSeq]bool{}, room: -1, next: 1}
 	}
 	for _, sub := range subs {
 		if s := byID[sub.Client]; s != nil && sub.Qos > 0 && chatFilter(sub.Filter) {
@@ -86,7 +91,7 @@ func owedSessions(clients []storage.Client, subs []storage.Subscription, stored 
 		}
 		s.used[m.PacketID] = true
 		if conv, seq, ok := chatRecord(m.TopicName, m.Payload); ok {
-			s.have[conv+"#"+strconv.FormatUint(seq, 10)] = true
+			s.have[convSeq{conv, seq}] = true
 		}
 	}
 	var out []*owedSession
@@ -123,7 +128,7 @@ func (s *owedSession) take(rl roomRecords, conv string, after, upTo uint64) {
 
 // add queues a record s's filters match and s does not hold already.
 func (s *owedSession) add(conv string, seq uint64, timeNS int64, data []byte) {
-	key := conv + "#" + strconv.FormatUint(seq, 10)
+	key := convSeq{conv, seq}
 	if s.have[key] {
 		return
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	pebblestore "github.com/mochi-mqtt/server/v2/hooks/storage/pebble"
 	"github.com/mochi-mqtt/server/v2/packets"
-	"github.com/sirupsen/logrus"
 
 	"github.com/distchat/distchat/broker/wire"
 )
@@ -97,12 +96,6 @@ func (s *sessionStore) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
 	if s.forget(cl.ID, pk.PacketID) {
 		s.write(func() { s.Hook.OnQosDropped(cl, pk) })
 	}
-}
-
-// useRoomLog has the store recover persistent sessions' chat messages from
-// rl at start and keep the marks in path.
-func (s *sessionStore) useRoomLog(rl roomRecords, srv *mqtt.Server, path string, log *logrus.Entry) {
-	s.marks = newMarksKeeper(rl, srv, path, log)
 }
 
 // StoredInflightMessages hands Mochi the stored messages in flight at start

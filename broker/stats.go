@@ -56,19 +56,19 @@ func (s *Server) Stats() Stats {
 		MessagesReceived:            info.MessagesReceived,
 		MessagesSent:                info.MessagesSent,
 		Inflight:                    info.Inflight,
-		InflightBytes:               s.inflight.held(),
+		InflightBytes:               s.inflight.sum.Load(),
 		Retained:                    info.Retained,
 		Drops:                       drops,
 		AuthFailures:                s.c.authFailures.Load(),
 		SlowSubscribersDisconnected: s.c.stalled.Load(),
 		ACLDenials:                  s.c.aclDenials.Load(),
+		Listener:                    s.listenerStats(),
+		Cluster:                     s.clusterStats(),
 	}
-	st.Listener = s.listenerStats()
 	if s.roomLog != nil {
 		rs := s.roomLog.Stats()
 		st.RoomLog = &rs
 	}
-	st.Cluster = s.clusterStats()
 	return st
 }
 

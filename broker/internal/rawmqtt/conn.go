@@ -83,15 +83,13 @@ func (c *Conn) Send(p Packet) error {
 // the broker has closed the connection and every packet before that was
 // returned, it returns the read error (io.EOF for a clean close).
 func (c *Conn) Next(timeout time.Duration) (Packet, error) {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
 	select {
 	case p, ok := <-c.in:
 		if !ok {
 			return Packet{}, fmt.Errorf("connection closed: %w", c.readErr)
 		}
 		return p, nil
-	case <-t.C:
+	case <-time.After(timeout):
 		return Packet{}, ErrTimeout
 	}
 }
