@@ -57,13 +57,12 @@ func (s *Server) sharePresence(ctx context.Context, node *cluster.Node) error {
 	shared.OnChange = s.presence.republish
 	s.presence.shared = shared
 	runCtx, cancel := context.WithCancel(context.Background())
-	s.stopShared, s.sharedDone = cancel, make(chan struct{})
-	go func() {
-		defer close(s.sharedDone)
+	s.stopShared = cancel
+	s.sharing.Go(func() {
 		if err := shared.Run(runCtx); err != nil {
 			log.WithError(err).Error("presence: sharing with the other brokers stopped")
 		}
-	}()
+	})
 	return nil
 }
 
@@ -94,7 +93,7 @@ func (s *Server) stopSharing() {
 	}
 	if s.stopShared != nil {
 		s.stopShared()
-		<-s.sharedDone
+		s.sharing.Wait()
 	}
 }
 
@@ -102,14 +101,12 @@ func (s *Server) stopSharing() {
 // brokers: the cluster node goes first, without a goodbye, then every
 // client connection. For failover tests; a single broker is just closed.
 func (s *Server) Kill() error {
-	if s.node != nil {
-		s.node.Kill()
+	if s.node == nil {
+		return s.Close()
 	}
-	err := s.Close()
-	if s.node != nil {
-		return nil // closing after the kill fails by design
-	}
-	return err
+	s.node.Kill()
+	_ = s.Close() // closing after the kill fails by design
+	return nil
 }
 
 // ClusterStats is the "cluster" part of /stats.

@@ -82,12 +82,8 @@ func (h *eventsHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 
 func (h *eventsHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
 	for i, f := range pk.Filters {
-		var code byte
-		if i < len(codes) {
-			code = codes[i]
-		}
 		h.client(cl).WithFields(logrus.Fields{"event": logevent.Subscribed, "filter": clip(f.Filter), "qos": f.Qos,
-			"granted": code < 0x80}).Info("subscribed")
+			"granted": i >= len(codes) || codes[i] < 0x80}).Info("subscribed")
 	}
 }
 
@@ -105,9 +101,8 @@ func (h *eventsHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 // OnQosDropped is Mochi's hook for an in-flight message removed unfinished.
 func (h *eventsHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
 	switch {
-	case pk.FixedHeader.Type == packets.Reserved: // Mochi's second report of an expired message
-		return
-	case cl.IsTakenOver(): // the new connection inherited these messages
+	case pk.FixedHeader.Type == packets.Reserved, // Mochi's second report of an expired message
+		cl.IsTakenOver(): // the new connection inherited these messages
 		return
 	case (pk.FixedHeader.Type == packets.Pubrec || pk.FixedHeader.Type == packets.Pubrel) &&
 		pk.ReasonCode >= packets.ErrUnspecifiedError.Code:

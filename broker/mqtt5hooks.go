@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"time"
+
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -10,8 +12,8 @@ import (
 // (docs/mochi-and-paho.md lists each; broker/conformance tests them).
 func (s *Server) mqtt5Hooks() []mqtt.Hook {
 	var hooks []mqtt.Hook
-	if h := newServerKeepAlive(s.cfg.Limits.MaxKeepAlive); h != nil {
-		hooks = append(hooks, h)
+	if max := s.cfg.Limits.MaxKeepAlive; max > 0 {
+		hooks = append(hooks, &serverKeepAlive{max: uint16(max / time.Second)})
 	}
 	resent := func(cl *mqtt.Client, pk packets.Packet) { s.inflight.OnQosPublish(cl, pk, pk.Created, 0) }
 	hooks = append(hooks, newResendInOrder(s.mochi.Clients, resent))

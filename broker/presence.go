@@ -40,11 +40,8 @@ func (h *presenceHook) republish(user string) {
 	if !ok {
 		out = wire.Presence{V: wire.Version, User: user, Status: wire.Offline, AtNS: now}
 	}
-	b, err := json.Marshal(out)
-	if err == nil {
-		err = h.publish(wire.PresenceTopic(user), b)
-	}
-	if err != nil {
+	b, _ := json.Marshal(out) // plain data: it cannot fail
+	if err := h.publish(wire.PresenceTopic(user), b); err != nil {
 		h.log.WithError(err).WithField("user", user).Error("presence from another broker not published")
 	}
 }
@@ -136,10 +133,8 @@ func (h *presenceHook) merge(device, topic string, payload []byte, keep bool) []
 	if !ok {
 		return payload
 	}
-	if b, err := json.Marshal(out); err == nil {
-		return b
-	}
-	return payload
+	b, _ := json.Marshal(out) // plain data: it cannot fail
+	return b
 }
 
 // localLocked is user's presence over this broker's devices, rooms in

@@ -75,9 +75,7 @@ func (h *resendInOrder) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) 
 	for _, p := range msgs {
 		if p.FixedHeader.Type == packets.Publish {
 			p.FixedHeader.Dup = true // [MQTT-3.3.1-1]
-			if h.resent != nil {
-				h.resent(cl, p)
-			}
+			h.resent(cl, p)
 		}
 		if err := cl.WritePacket(p); err != nil {
 			return // the rest stay in flight for the next connection

@@ -42,7 +42,7 @@ type Server struct {
 	retain       *retainGuard          // orders retained publishes and wildcard subscribes (retainguard.go)
 	presence     *presenceHook         // stopShared ends its sharing in cluster mode (nil otherwise)
 	stopShared   context.CancelFunc
-	sharedDone   chan struct{}
+	sharing      sync.WaitGroup // the presence sharing's goroutine
 	c            counters
 	started      time.Time
 
@@ -52,7 +52,7 @@ type Server struct {
 	wsAddr   string
 	httpLn   net.Listener
 	httpSrv  *http.Server
-	httpDone chan struct{}
+	httpWG   sync.WaitGroup // the HTTP server's goroutine
 
 	closeOnce sync.Once
 	closeErr  error
@@ -210,13 +210,11 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		s.httpLn = ln
 		s.httpSrv = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
-		s.httpDone = make(chan struct{})
-		go func() {
-			defer close(s.httpDone)
+		s.httpWG.Go(func() {
 			if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.log.WithError(err).Error("http listener failed")
 			}
-		}()
+		})
 	}
 	if err := s.mochi.Serve(); err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -263,7 +261,7 @@ func (s *Server) Close() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			errs = append(errs, s.httpSrv.Shutdown(ctx))
 			cancel()
-			<-s.httpDone
+			s.httpWG.Wait()
 		}
 		s.stopSharing()
 		if s.logView != nil { // hand leaderships over: a planned stop costs no election

@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"time"
-
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -14,15 +12,7 @@ import (
 // a hook sets one. MQTT 3.1.1 cannot tell a client, so those are not bound.
 type serverKeepAlive struct {
 	mqtt.HookBase
-	max uint16 // seconds; > 0
-}
-
-// newServerKeepAlive returns the hook for limit, or nil when it is off.
-func newServerKeepAlive(limit time.Duration) *serverKeepAlive {
-	if limit <= 0 {
-		return nil
-	}
-	return &serverKeepAlive{max: uint16(limit / time.Second)}
+	max uint16 // limits.max_keep_alive in seconds; > 0
 }
 
 func (h *serverKeepAlive) ID() string { return "distchat-server-keep-alive" }

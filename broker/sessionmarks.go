@@ -262,14 +262,11 @@ func (k *marksKeeper) checkpoint(force bool) {
 	if len(m.Sessions) == 0 && k.lastSessions == 0 && !force {
 		return
 	}
-	b, err := json.Marshal(m)
-	if err == nil && bytes.Equal(b, k.last) {
+	b, _ := json.Marshal(m) // plain data: it cannot fail
+	if bytes.Equal(b, k.last) {
 		return
 	}
-	if err == nil {
-		err = writeMarks(k.path, b)
-	}
-	if err != nil {
+	if err := writeMarks(k.path, b); err != nil {
 		k.log.WithError(err).WithField("event", logevent.SessionMarksFailed).
 			Warn("session marks not written: after a crash, persistent sessions get more messages again")
 		return

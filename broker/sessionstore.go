@@ -26,14 +26,11 @@ type sessionStore struct {
 
 	roomLog bool         // the broker keeps a room log; without one, chat messages are stored too
 	marks   *marksKeeper // recovers persistent sessions' chat messages; nil without a room log
-	// loaded is what StoredClients and StoredSubscriptions handed Mochi at
-	// start, so the store is read once: each read leaves a Pebble iterator
-	// open in Mochi v2.7.9's hook.
-	loaded struct {
-		clients []storage.Client
-		subs    []storage.Subscription
-		ok      bool
-	}
+	// loadedClients and loadedSubs are what StoredClients and
+	// StoredSubscriptions handed Mochi at start, so the store is read once:
+	// each read leaves a Pebble iterator open in Mochi v2.7.9's hook.
+	loadedClients []storage.Client
+	loadedSubs    []storage.Subscription
 
 	// mu guards persisted, the in-flight messages written to the store, so
 	// that only their acknowledgements (which carry no topic) delete
@@ -111,16 +108,8 @@ func (s *sessionStore) StoredInflightMessages() ([]storage.Message, error) {
 	if err != nil || s.marks == nil {
 		return msgs, err
 	}
-	clients, subs := s.loaded.clients, s.loaded.subs
-	if !s.loaded.ok { // Mochi asks for clients and subscriptions first; if not, read them here
-		if clients, err = s.StoredClients(); err == nil {
-			subs, err = s.StoredSubscriptions()
-		}
-		if err != nil {
-			return msgs, err
-		}
-	}
-	return append(msgs, s.marks.recover(msgs, clients, subs)...), nil
+	// Mochi v2.7.9 (readStore) asks for clients and subscriptions first.
+	return append(msgs, s.marks.recover(msgs, s.loadedClients, s.loadedSubs)...), nil
 }
 
 // StoredClients hands Mochi the stored sessions, and with a room log the
@@ -133,7 +122,7 @@ func (s *sessionStore) StoredClients() ([]storage.Client, error) {
 	if s.marks != nil {
 		clients = s.marks.clients(clients)
 	}
-	s.loaded.clients = clients
+	s.loadedClients = clients
 	return clients, nil
 }
 
@@ -147,7 +136,7 @@ func (s *sessionStore) StoredSubscriptions() ([]storage.Subscription, error) {
 	if s.marks != nil {
 		subs = s.marks.subscriptions(subs)
 	}
-	s.loaded.subs, s.loaded.ok = subs, true
+	s.loadedSubs = subs
 	return subs, nil
 }
 

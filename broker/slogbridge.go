@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -69,6 +70,9 @@ func (h *slogBridge) Handle(_ context.Context, r slog.Record) error {
 			}
 		case error:
 			cause = v
+			if key == "error" {
+				val = v.Error()
+			}
 		case string:
 			switch a.Key {
 			case "client":
@@ -102,16 +106,13 @@ func (h *slogBridge) Handle(_ context.Context, r slog.Record) error {
 	case !h.log.IsLevelEnabled(toLogrusLevel(r.Level)):
 		return nil
 	}
-	if err, ok := fields["error"].(error); ok {
-		fields["error"] = err.Error()
-	}
 	h.log.WithFields(fields).Log(toLogrusLevel(r.Level), strings.TrimSpace(r.Message))
 	return nil
 }
 
 func (h *slogBridge) WithAttrs(attrs []slog.Attr) slog.Handler {
 	c := *h
-	c.attrs = append(append([]slog.Attr(nil), h.attrs...), attrs...)
+	c.attrs = slices.Concat(h.attrs, attrs)
 	return &c
 }
 
