@@ -63,7 +63,7 @@ func (p *pipeline) ask(r request, sr wire.SyncRequest) string {
 	}
 	payload, err := json.Marshal(sr)
 	if err != nil {
-		p.entry(nodelog.EventSync).WithError(err).Error("sync request")
+		p.log.WithField(nodelog.FieldEvent, nodelog.EventSync).WithError(err).Error("sync request")
 		return id
 	}
 	p.publishSync(payload)
@@ -118,7 +118,7 @@ func (p *pipeline) catchUp(name string) {
 
 func (p *pipeline) history(name string, n int) {
 	if p.roomLog == roomLogAbsent {
-		p.onEvent(Info{Text: "no history: this broker keeps no room log"})
+		p.emit(Info{Text: "no history: this broker keeps no room log"})
 		return
 	}
 	p.ask(request{conv: name, kind: reqHistory, showN: n}, wire.SyncRequest{Last: n})
@@ -132,7 +132,7 @@ const baselineLookback = 16
 // node had concluded there was none.
 func (p *pipeline) roomLogSeen(news string) {
 	if p.roomLog == roomLogAbsent {
-		p.onEvent(Info{Text: news})
+		p.emit(Info{Text: news})
 	}
 	p.roomLog = roomLogPresent
 }
@@ -144,9 +144,9 @@ func (p *pipeline) checkRoomLogSilence(now time.Time) {
 		return
 	}
 	p.roomLog = roomLogAbsent
-	p.entry(nodelog.EventSync).WithField(nodelog.FieldError, "no reply from a room log").
+	p.log.WithField(nodelog.FieldEvent, nodelog.EventSync).WithField(nodelog.FieldError, "no reply from a room log").
 		Warn("the broker keeps no room log (e.g. Mosquitto): no catch-up or history, delivery is best-effort")
-	p.onEvent(Info{Text: "this broker keeps no room log: no catch-up or history, delivery is best-effort"})
+	p.emit(Info{Text: "this broker keeps no room log: no catch-up or history, delivery is best-effort"})
 }
 
 // retryRequests sends again the requests unanswered for gap_wait (but
@@ -191,7 +191,7 @@ func (p *pipeline) handleReply(rep wire.SyncReply, recvNS int64) {
 	if rep.Error != "" {
 		e.WithField(nodelog.FieldError, rep.Error).Warn("sync refused")
 		if req.kind == reqHistory {
-			p.onEvent(Info{Text: "history refused: " + rep.Error})
+			p.emit(Info{Text: "history refused: " + rep.Error})
 		}
 		if c := p.convs[req.conv]; c != nil && c.baseReq == rep.ReqID {
 			c.baseReq = "" // asked again
@@ -220,10 +220,10 @@ func (p *pipeline) syncEntry(req request, fields logrus.Fields) *logrus.Entry {
 func (p *pipeline) showHistory(req request, rep wire.SyncReply, recvNS int64) {
 	_, _, isDM := wire.ParseDMConversation(req.conv)
 	for _, env := range rep.Messages {
-		p.onEvent(Message{Env: env, Conv: req.conv, Private: isDM, Via: nodelog.ViaHistory, RecvNS: recvNS})
+		p.emit(Message{Env: env, Conv: req.conv, Private: isDM, Via: nodelog.ViaHistory, RecvNS: recvNS})
 	}
 	if len(rep.Messages) == 0 {
-		p.onEvent(Info{Text: "no history in " + req.conv})
+		p.emit(Info{Text: "no history in " + req.conv})
 	}
 }
 

@@ -8,20 +8,40 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/distchat/distchat/broker/wire"
+	"github.com/distchat/distchat/config"
 )
+
+// pipelineDeps are what the pipeline needs from the rest of the session:
+// read-only settings and narrow hooks, no *Session.
+type pipelineDeps struct {
+	cfg         config.Node // read-only: GapWait, History, MaxPayload, StateDir
+	me          string
+	clientID    string
+	boot        int64
+	log         *logrus.Entry
+	clock       clock
+	emit        func(Event)          // the session's OnEvent
+	publishSync func(payload []byte) // publishes a sync request without waiting
+	// echoed hears of the node's own room message coming back (the proof
+	// that a send whose PUBACK was lost was stored); awaitingEcho reports
+	// whether a send still waits for that proof.
+	echoed       func(id string)
+	awaitingEcho func(id string) bool
+	// recordPresence stores a user's presence and returns the previous one;
+	// ownDeviceLeft is called when another device of this user said offline.
+	recordPresence func(pr wire.Presence) (prev wire.Presence, had bool)
+	ownDeviceLeft  func()
+}
 
 // pipeline is the single goroutine that owns all delivery state, so none of
 // it has a lock: other goroutines hand it work through in (paho's
 // deliveries) and ctl (closures, via do). Its jobs are in receive.go,
 // order.go, catchup.go, positions.go and presence.go.
-//
-// It reads its session's settings (cfg, me, clientID, boot, log) and calls
-// only session methods that never wait: onEvent, publishSync, echoed,
-// awaitingEcho and recordPresence (onlineAgain on a goroutine of its own).
 type pipeline struct {
-	*Session
-	clock   clock // the time source (tests drive it)
+	pipelineDeps
 	in      *queue
 	ctl     chan func()
 	quit    chan struct{}
@@ -116,12 +136,12 @@ func (q *queue) recycle(batch []inbound) {
 	}
 }
 
-func newPipeline(s *Session, clk clock, pos *positions, rooms []string, state map[string]uint64) *pipeline {
+func newPipeline(d pipelineDeps, pos *positions, rooms []string, state map[string]uint64) *pipeline {
 	p := &pipeline{
-		Session: s, clock: clk, in: &queue{ready: make(chan struct{}, 1)}, ctl: make(chan func(), 64),
+		pipelineDeps: d, in: &queue{ready: make(chan struct{}, 1)}, ctl: make(chan func(), 64),
 		quit: make(chan struct{}), stopped: make(chan struct{}),
 		convs: map[string]*conv{}, saved: state, seen: newIDSet(1 << 18), pos: pos, onDeliver: map[string]chan struct{}{},
-		senders: senderGaps{}, inFlight: map[string]request{}, received: newReceivedLog(s.log),
+		senders: senderGaps{}, inFlight: map[string]request{}, received: newReceivedLog(d.log),
 	}
 	for _, r := range rooms {
 		p.conv(r)

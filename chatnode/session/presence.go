@@ -52,12 +52,12 @@ func (p *pipeline) handlePresence(m inbound, t wire.Topic) {
 	}
 	ch.Retained = m.retained
 	if pr.User == p.me && pr.Status == wire.Offline && !m.retained && pr.Device != p.clientID {
-		go p.onlineAgain() // another device of ours went, and took our presence with it
+		p.ownDeviceLeft() // another device of ours went, and took our presence with it
 	}
 	if pr.User != p.me {
-		p.entry(nodelog.EventPresence).WithField(nodelog.FieldUser, pr.User).WithField(nodelog.FieldStatus, pr.Status).Info("presence")
+		p.log.WithField(nodelog.FieldEvent, nodelog.EventPresence).WithField(nodelog.FieldUser, pr.User).WithField(nodelog.FieldStatus, pr.Status).Info("presence")
 	}
-	p.onEvent(ch)
+	p.emit(ch)
 }
 
 // presenceChange compares a user's presence with the one known before, and

@@ -40,7 +40,8 @@ func (p *pipeline) handle(m inbound) {
 
 func (p *pipeline) malformed(m inbound, err error) {
 	p.malformedN.Add(1)
-	p.entry(nodelog.EventMalformed).WithField(nodelog.FieldTopic, m.topic).WithField(nodelog.FieldBytes, len(m.payload)).WithError(err).Warn("malformed message skipped")
+	p.log.WithField(nodelog.FieldEvent, nodelog.EventMalformed).WithField(nodelog.FieldTopic, m.topic).
+		WithField(nodelog.FieldBytes, len(m.payload)).WithError(err).Warn("malformed message skipped")
 }
 
 // handleChat decodes a live room or DM message and receives it.
@@ -154,7 +155,7 @@ func (p *pipeline) deliver(c *conv, m pendingMsg) {
 		c.unread++
 	}
 	p.logReceived(m, false)
-	p.onEvent(Message{Env: m.env, Conv: c.name, Private: isDM, Via: m.via, RecvNS: m.recvNS, Bytes: m.bytes})
+	p.emit(Message{Env: m.env, Conv: c.name, Private: isDM, Via: m.via, RecvNS: m.recvNS, Bytes: m.bytes})
 	p.recorded(c, m.env.RoomSeq)
 }
 

@@ -163,7 +163,11 @@ func New(cfg config.Node, log *logrus.Entry, opts Options) (*Session, error) {
 	if s.onEvent == nil {
 		s.onEvent = func(Event) {}
 	}
-	s.p = newPipeline(s, cmp.Or[clock](opts.clock, wallClock{}), pos, s.rooms, state.Convs)
+	s.p = newPipeline(pipelineDeps{
+		cfg: cfg, me: s.me, clientID: clientID, boot: s.boot, log: log, clock: cmp.Or[clock](opts.clock, wallClock{}),
+		emit: s.onEvent, publishSync: s.publishSync, echoed: s.echoed, awaitingEcho: s.awaitingEcho,
+		recordPresence: s.recordPresence, ownDeviceLeft: func() { go s.onlineAgain() },
+	}, pos, s.rooms, state.Convs)
 	for _, id := range seenIDs {
 		s.p.seen.add(id)
 	}
