@@ -34,12 +34,12 @@ type authHook struct {
 
 	// compare is bcrypt.CompareHashAndPassword (a field so tests can count calls).
 	compare func(hash, password []byte) error
-	// sessionUser is the user of Mochi's session for a client id; inflight
-	// refuses a delivery over its byte bounds, reported through dropped.
-	// Both are nil in unit tests.
-	sessionUser func(id string) (user string, ok bool)
-	inflight    *inflightBytes
-	dropped     func(client, topic string)
+	// sessions are Mochi's, to find a client id's user; inflight refuses a
+	// delivery over its byte bounds, reported through dropped. Both are nil
+	// in unit tests.
+	sessions *mqtt.Clients
+	inflight *inflightBytes
+	dropped  func(client, topic string)
 
 	accepted sync.Map // *mqtt.Client keys OnConnect accepted, until OnConnectAuthenticate
 
@@ -186,9 +186,9 @@ func (h *authHook) ownsClientID(id, user string, fields logrus.Fields) connectVe
 		return connectNotAuthorized
 	}
 	// Any other id: refuse it while another user's session holds it.
-	if h.sessionUser != nil {
-		if owner, ok := h.sessionUser(id); ok && owner != user {
-			fields["client_id_owner"] = clip(owner)
+	if h.sessions != nil {
+		if cl, ok := h.sessions.Get(id); ok && string(cl.Properties.Username) != user {
+			fields["client_id_owner"] = clip(string(cl.Properties.Username))
 			h.deny(fields, logevent.AuthFailed, "client id is in use by another user's session")
 			return connectNotAuthorized
 		}

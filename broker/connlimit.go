@@ -112,11 +112,7 @@ func (l *connLimiter) openConns() int64 {
 // order: once the client sees the close, /stats counts it).
 func (l *connLimiter) refuse(c net.Conn, why connRefusal) {
 	remote := c.RemoteAddr().String()
-	if why == refusedMaxConnections {
-		l.c.refusedMax.Add(1)
-	} else {
-		l.c.refusedPerIP.Add(1)
-	}
+	l.c.refused[why].Add(1)
 	if ok, held := l.refusedLog.Allow(); ok {
 		l.log.WithFields(logrus.Fields{"event": logevent.ConnectionRefused, "remote": remote, "limit": why.String(),
 			"max_connections": l.max, "max_connections_per_ip": l.perIP, "suppressed": held}).

@@ -40,10 +40,9 @@ type counters struct {
 	aclDenials   atomic.Int64
 	stalled      atomic.Int64 // connections closed by limits.write_timeout
 
-	connectTimeouts atomic.Int64 // connections closed by limits.connect_timeout
-	refusedMax      atomic.Int64 // connections refused by limits.max_connections
-	refusedPerIP    atomic.Int64 // connections refused by limits.max_connections_per_ip
-	acceptErrors    atomic.Int64 // temporary accept errors retried
+	connectTimeouts atomic.Int64                   // connections closed by limits.connect_timeout
+	refused         [refusedPerIP + 1]atomic.Int64 // connections refused at accept, by connRefusal
+	acceptErrors    atomic.Int64                   // temporary accept errors retried
 }
 
 // eventsHook logs connections, subscriptions and drops with stable field

@@ -347,8 +347,8 @@ func TestConnLimiterCounts(t *testing.T) {
 		}
 		admitted[step.name] = conn
 	}
-	if c.refusedPerIP.Load() != 1 || c.refusedMax.Load() != 1 || lim.openConns() != 3 {
-		t.Errorf("refused per IP %d, max %d, open %d; want 1, 1, 3", c.refusedPerIP.Load(), c.refusedMax.Load(), lim.openConns())
+	if c.refused[refusedPerIP].Load() != 1 || c.refused[refusedMaxConnections].Load() != 1 || lim.openConns() != 3 {
+		t.Errorf("refused per IP %d, max %d, open %d; want 1, 1, 3", c.refused[refusedPerIP].Load(), c.refused[refusedMaxConnections].Load(), lim.openConns())
 	}
 	for range 2 { // a second Close frees nothing more
 		if err := admitted["a1"].Close(); err != nil {

@@ -83,13 +83,7 @@ func New(cfg config.Broker, log *logrus.Logger) (*Server, error) {
 	s.inflight = newInflightBytes(cfg.Limits.MaxInflightBytes, cfg.Limits.MaxInflightBytesTotal)
 	s.auth.inflight = s.inflight
 	s.auth.dropped = func(client, topic string) { s.events.drop(client, topic, dropInflightBytes) }
-	s.auth.sessionUser = func(id string) (string, bool) {
-		cl, ok := s.mochi.Clients.Get(id)
-		if !ok {
-			return "", false
-		}
-		return string(cl.Properties.Username), true
-	}
+	s.auth.sessions = s.mochi.Clients
 	s.presence = newPresenceHook()
 	s.retain = newRetainGuard() // before the room log: cluster presence publishes through it
 	hooks := append([]mqtt.Hook{s.auth, s.inflight, s.events}, s.mqtt5Hooks()...)

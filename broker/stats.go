@@ -94,8 +94,8 @@ func (s *Server) listenerStats() ListenerStats {
 		State:           acceptServing.String(),
 		ConnectTimeouts: s.c.connectTimeouts.Load(),
 		Refused: map[string]int64{
-			refusedMaxConnections.String(): s.c.refusedMax.Load(),
-			refusedPerIP.String():          s.c.refusedPerIP.Load(),
+			refusedMaxConnections.String(): s.c.refused[refusedMaxConnections].Load(),
+			refusedPerIP.String():          s.c.refused[refusedPerIP].Load(),
 		},
 		AcceptErrors: s.c.acceptErrors.Load(),
 	}
