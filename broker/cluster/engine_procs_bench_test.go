@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -75,17 +74,7 @@ func BenchmarkEngineThreeProcesses(b *testing.B) {
 }
 
 func engineThreeProcesses(b *testing.B, shape engineShape) {
-	listens := make([]string, 3)
-	for i := range listens {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		listens[i] = ln.Addr().String()
-		if err := ln.Close(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	listens := loopbackAddrs(b, 3)
 	name := fmt.Sprintf("engine-%d-%d", os.Getpid(), time.Now().UnixNano())
 	nodes := make([]*engineChild, 3)
 	for i := range nodes {

@@ -79,22 +79,32 @@ func appendText(t *testing.T, s *LogStore, text string) {
 	}
 }
 
-// startLogs starts n cluster nodes on loopback, each with its room log
-// store, and closes them when the test ends.
-func startLogs(t testing.TB, n int) []*LogStore {
+// loopbackAddrs returns n loopback addresses whose ports were free a
+// moment ago, for route listeners.
+func loopbackAddrs(t testing.TB, n int) []string {
 	t.Helper()
-	routes := make([]string, n)
-	listens := make([]string, n)
-	for i := range n {
+	addrs := make([]string, n)
+	for i := range addrs {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		listens[i] = ln.Addr().String()
-		routes[i] = "nats://" + listens[i]
+		addrs[i] = ln.Addr().String()
 		if err := ln.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+	return addrs
+}
+
+// startLogs starts n cluster nodes on loopback, each with its room log
+// store, and closes them when the test ends.
+func startLogs(t testing.TB, n int) []*LogStore {
+	t.Helper()
+	listens := loopbackAddrs(t, n)
+	routes := make([]string, n)
+	for i, l := range listens {
+		routes[i] = "nats://" + l
 	}
 	name := fmt.Sprintf("test-%d-%d", os.Getpid(), time.Now().UnixNano()) // refuses another test cluster's routes
 	stores := make([]*LogStore, n)
