@@ -174,15 +174,8 @@ func (s *LogStore) Handover(ctx context.Context) {
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, handoverWait)
 	defer cancel()
-	moved := 0
-	for _, p := range s.parts {
-		if s.ns.JetStreamIsStreamLeader(globalAccount, p.name) {
-			if err := s.stepDown(ctx, p, ""); err != nil {
-				s.log.WithError(err).WithFields(logrus.Fields{"event": logevent.ClusterLeader, "stream": p.name}).Warn("room log: leadership not handed over")
-			}
-			moved++
-		}
-	}
+	asked := map[string]time.Time{} // partition → when its step-down was asked
+	s.stepDownLed(ctx, asked)
 	if s.ns.JetStreamIsLeader() {
 		// The answer may come late from the new metadata leader; the
 		// step-down itself is immediate.
@@ -193,14 +186,35 @@ func (s *LogStore) Handover(ctx context.Context) {
 			s.log.WithError(err).WithField("event", logevent.ClusterLeader).Warn("room log: JetStream's metadata leadership not handed over")
 		}
 	}
+	// A home partition this broker asked for just before leaving can
+	// still arrive: it is handed on too.
 	for ctx.Err() == nil && s.leadsAny() {
+		s.stepDownLed(ctx, asked)
 		select {
 		case <-ctx.Done():
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	s.log.WithFields(logrus.Fields{"event": logevent.ClusterLeader, "streams": moved, "still_leading": s.leadsAny(),
+	s.log.WithFields(logrus.Fields{"event": logevent.ClusterLeader, "streams": len(asked), "still_leading": s.leadsAny(),
 		"duration_ms": time.Since(began).Milliseconds()}).Info("room log: leaderships handed over")
+}
+
+// handoverRetry is how long Handover waits for a step-down it asked for
+// before it asks again.
+const handoverRetry = 250 * time.Millisecond
+
+// stepDownLed asks each partition this broker leads, and has not asked
+// within handoverRetry (asked, updated), to elect another leader.
+func (s *LogStore) stepDownLed(ctx context.Context, asked map[string]time.Time) {
+	for _, p := range s.parts {
+		if !s.ns.JetStreamIsStreamLeader(globalAccount, p.name) || time.Since(asked[p.name]) < handoverRetry {
+			continue
+		}
+		asked[p.name] = time.Now()
+		if err := s.stepDown(ctx, p, ""); err != nil {
+			s.log.WithError(err).WithFields(logrus.Fields{"event": logevent.ClusterLeader, "stream": p.name}).Warn("room log: leadership not handed over")
+		}
+	}
 }
 
 // leadsAny reports whether this broker leads a partition's stream.

@@ -199,13 +199,7 @@ func TestSoleWriterAppendsItself(t *testing.T) {
 // the leader's forward subject reaches it (the routes have settled).
 func waitForwarding(t *testing.T, stores []*LogStore) (leader, other *LogStore) {
 	t.Helper()
-	// Each home broker takes its partition within seconds of the start;
-	// once every broker leads one, the leaderships stand still.
-	for deadline := time.Now().Add(30 * time.Second); !spreadOver(stores); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the partitions' leaderships did not spread over the brokers within 30s")
-		}
-	}
+	waitSpread(t, stores)
 	leader, other = waitLeader(t, stores, labPartition(stores[0]).name)
 	for other.ownerOf(labPartition(other)) != leader.node {
 		time.Sleep(10 * time.Millisecond)
@@ -214,6 +208,18 @@ func waitForwarding(t *testing.T, stores []*LogStore) (leader, other *LogStore) 
 		time.Sleep(10 * time.Millisecond)
 	}
 	return leader, other
+}
+
+// waitSpread waits until every broker leads one partition: each home
+// broker takes its partition within seconds of the start, and once every
+// broker leads one, the leaderships stand still.
+func waitSpread(t *testing.T, stores []*LogStore) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !spreadOver(stores); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the partitions' leaderships did not spread over the brokers within 30s")
+		}
+	}
 }
 
 // spreadOver reports whether each of stores leads one partition.
@@ -228,14 +234,19 @@ func spreadOver(stores []*LogStore) bool {
 
 // TestHandoverMovesLeadership: a broker asked to stop hands its
 // partitions' leaderships over before it leaves, and the others go on
-// appending to them.
+// appending to them. Handover waits at most handoverWait; on a busy
+// machine a step-down can take longer, so the test waits for the move
+// itself (which, without Handover, never comes: the broker is alive).
 func TestHandoverMovesLeadership(t *testing.T) {
 	stores := startLogs(t, 3)
+	waitSpread(t, stores) // no home broker's request is under way
 	leader, other := waitLeader(t, stores, labPartition(stores[0]).name)
 	appendText(t, other, "before")
 	leader.Handover(context.Background())
-	if leader.leadsAny() {
-		t.Fatalf("%s still leads a partition after Handover", leader.node)
+	for deadline := time.Now().Add(30 * time.Second); leader.leadsAny(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still leads a partition 30s after Handover", leader.node)
+		}
 	}
 	appendText(t, other, "after")
 	if got := other.Last("lab"); got != 2 {
